@@ -1,0 +1,676 @@
+"""The experiment config: one validated, immutable description of a run (or several).
+
+Everything a run needs is here; a run never reads widgets or globals. Models are
+frozen pydantic v2 models that reject unknown keys, carry a schema version and
+round-trip to TOML (:func:`load_toml`, :func:`dump_toml`).
+
+This module must stay light: it imports neither torch nor scikit-learn, so the
+GUI can build configs before the engine has loaded.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ConfigError",
+    "Frozen",
+    "DatasetConfig",
+    "Dense",
+    "Dropout",
+    "BatchNorm",
+    "Conv2d",
+    "MaxPool",
+    "Flatten",
+    "Layer",
+    "ModelConfig",
+    "OptimizerConfig",
+    "ScheduleConfig",
+    "EarlyStopping",
+    "Augmentation",
+    "RegularizationConfig",
+    "TrainingConfig",
+    "RunConfig",
+    "ExperimentConfig",
+    "load_toml",
+    "loads_toml",
+    "dump_toml",
+    "dumps_toml",
+    "format_validation_error",
+]
+
+
+class ConfigError(ValueError):
+    """A config could not be read or is invalid. The message names field, value and fix."""
+
+
+class Frozen(BaseModel):
+    """Base for every config model: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------- data
+SYNTHETIC_DATASETS = ("blobs", "moons", "circles", "xor", "spiral", "gaussians")
+BUNDLED_DATASETS = ("digits", "breast_cancer", "wine", "iris")
+DatasetName = Literal[
+    "blobs", "moons", "circles", "xor", "spiral", "gaussians",
+    "digits", "breast_cancer", "wine", "iris", "csv",
+]  # fmt: skip
+
+
+class DatasetConfig(Frozen):
+    """Which data, how much, and how it is split.
+
+    The default is the reading list's set-up: ``make_blobs(n_samples=1000, centers=3,
+    n_features=2, cluster_std=2, random_state=2)``, first 500 points train, last 500 test.
+
+    ``noise`` means ``cluster_std`` for blobs and gaussians and the generator's noise
+    for the others; ``None`` takes each dataset's own default. Synthetic sets keep
+    the generator's order and split at ``train_fraction``; bundled and CSV sets are
+    shuffled with ``seed`` first (iris, for one, is sorted by class).
+    """
+
+    name: DatasetName = "blobs"
+    n_samples: int = Field(1000, ge=20, le=200_000)
+    noise: float | None = Field(None, ge=0.0, le=10.0)
+    centers: int = Field(3, ge=2, le=10, description="classes, for blobs and spiral")
+    train_fraction: float = Field(0.5, gt=0.0, lt=1.0)
+    seed: int = Field(2, ge=0, le=2**31 - 1)
+    standardize: bool | None = Field(
+        None, description="standardise features on the training split; None: per dataset"
+    )
+    subsample: int | None = Field(
+        None, ge=2, description="keep only the first N training examples (overfitting studies)"
+    )
+    path: str | None = Field(None, description="CSV file, for name = 'csv'")
+    target: str | None = Field(None, description="CSV target column, for name = 'csv'")
+    drop_missing: bool = Field(False, description="CSV: drop rows with missing values")
+
+    @model_validator(mode="after")
+    def _csv_needs_path(self) -> DatasetConfig:
+        if self.name == "csv" and (not self.path or not self.target):
+            raise ValueError(
+                "dataset 'csv' needs both 'path' (the CSV file) and 'target' (its label column)"
+            )
+        return self
+
+    @property
+    def is_2d(self) -> bool:
+        """True for the synthetic 2-feature sets that have a decision-boundary picture."""
+        return self.name in SYNTHETIC_DATASETS
+
+
+# --------------------------------------------------------------------------- model
+Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "linear"]
+Initializer = Literal["he_uniform", "he_normal", "glorot_uniform", "glorot_normal"]
+
+
+class Dense(Frozen):
+    type: Literal["dense"] = "dense"
+    units: int = Field(50, ge=1, le=8192)
+    activation: Activation = "relu"
+    init: Initializer = "he_uniform"
+
+
+class Dropout(Frozen):
+    type: Literal["dropout"] = "dropout"
+    p: float = Field(0.5, ge=0.0, lt=1.0)
+
+
+class BatchNorm(Frozen):
+    """Batch normalisation; ``activation`` is applied after it, so Dense(linear) ->
+    BatchNorm(relu) puts the normalisation before the non-linearity, as the lecture
+    notes recommend."""
+
+    type: Literal["batchnorm"] = "batchnorm"
+    momentum: float = Field(0.1, gt=0.0, le=1.0)
+    activation: Activation = "linear"
+
+
+class Conv2d(Frozen):
+    type: Literal["conv2d"] = "conv2d"
+    filters: int = Field(16, ge=1, le=1024)
+    kernel: int = Field(3, ge=1, le=7)
+    activation: Activation = "relu"
+    init: Initializer = "he_uniform"
+
+
+class MaxPool(Frozen):
+    type: Literal["maxpool"] = "maxpool"
+    size: int = Field(2, ge=2, le=4)
+
+
+class Flatten(Frozen):
+    type: Literal["flatten"] = "flatten"
+
+
+Layer = Annotated[
+    Union[Dense, Dropout, BatchNorm, Conv2d, MaxPool, Flatten], Field(discriminator="type")
+]
+
+
+class ModelConfig(Frozen):
+    """Hidden layers in order. The output layer (one unit per class, softmax with
+    cross-entropy) is appended from the dataset and initialised with ``output_init``."""
+
+    layers: tuple[Layer, ...] = (Dense(),)
+    output_init: Initializer = "glorot_uniform"
+
+    @model_validator(mode="after")
+    def _image_layers_in_order(self) -> ModelConfig:
+        seen_flat = False
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, (Conv2d, MaxPool)) and seen_flat:
+                raise ValueError(
+                    f"model.layers[{i}] is {layer.type} after a flatten/dense layer; "
+                    "put conv2d and maxpool layers before flatten and dense layers"
+                )
+            if isinstance(layer, (Flatten, Dense)):
+                seen_flat = True
+        return self
+
+    @property
+    def has_conv(self) -> bool:
+        return any(isinstance(layer, (Conv2d, MaxPool)) for layer in self.layers)
+
+
+# --------------------------------------------------------------------------- optimizers
+LR = Annotated[float, Field(gt=0.0, le=100.0, description="learning rate")]
+WD = Annotated[float, Field(ge=0.0, le=10.0, description="L2 weight decay (optimizer-side)")]
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
+Eps = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class SGD(Frozen):
+    """``torch.optim.SGD``; momentum 0 is plain SGD, ``nesterov`` needs momentum > 0."""
+
+    kind: Literal["sgd"] = "sgd"
+    lr: LR = 0.01
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    dampening: float = Field(0.0, ge=0.0, lt=1.0)
+    nesterov: bool = False
+    weight_decay: WD = 0.0
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> SGD:
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError(
+                "optimizer.nesterov = true needs momentum > 0 and dampening = 0 "
+                f"(got momentum={self.momentum}, dampening={self.dampening})"
+            )
+        return self
+
+
+class Adagrad(Frozen):
+    """``torch.optim.Adagrad`` (default lr 0.01, as Keras 2 and the reading list)."""
+
+    kind: Literal["adagrad"] = "adagrad"
+    lr: LR = 0.01
+    lr_decay: float = Field(0.0, ge=0.0, le=1.0)
+    initial_accumulator_value: float = Field(0.0, ge=0.0)
+    eps: Eps = 1e-10
+    weight_decay: WD = 0.0
+
+
+class RMSprop(Frozen):
+    """``torch.optim.RMSprop``; ``alpha`` is the forgetting factor (Keras calls it rho)."""
+
+    kind: Literal["rmsprop"] = "rmsprop"
+    lr: LR = 0.001
+    alpha: Beta = 0.99
+    eps: Eps = 1e-8
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    centered: bool = False
+    weight_decay: WD = 0.0
+
+
+class Adam(Frozen):
+    """``torch.optim.Adam``: momentum + RMSprop with bias correction."""
+
+    kind: Literal["adam"] = "adam"
+    lr: LR = 0.001
+    beta1: Beta = 0.9
+    beta2: Beta = 0.999
+    eps: Eps = 1e-8
+    weight_decay: WD = 0.0
+    amsgrad: bool = False
+
+
+class AdamW(Frozen):
+    """``torch.optim.AdamW``: Adam with decoupled weight decay."""
+
+    kind: Literal["adamw"] = "adamw"
+    lr: LR = 0.001
+    beta1: Beta = 0.9
+    beta2: Beta = 0.999
+    eps: Eps = 1e-8
+    weight_decay: WD = 0.01
+    amsgrad: bool = False
+
+
+class NAdam(Frozen):
+    """``torch.optim.NAdam``: Adam with Nesterov momentum."""
+
+    kind: Literal["nadam"] = "nadam"
+    lr: LR = 0.002
+    beta1: Beta = 0.9
+    beta2: Beta = 0.999
+    eps: Eps = 1e-8
+    weight_decay: WD = 0.0
+    momentum_decay: float = Field(0.004, ge=0.0, le=1.0)
+
+
+class Adamax(Frozen):
+    """``torch.optim.Adamax``: Adam with the infinity norm."""
+
+    kind: Literal["adamax"] = "adamax"
+    lr: LR = 0.002
+    beta1: Beta = 0.9
+    beta2: Beta = 0.999
+    eps: Eps = 1e-8
+    weight_decay: WD = 0.0
+
+
+class Adadelta(Frozen):
+    """``torch.optim.Adadelta`` (lr 1.0 is torch's default: a scale on the update)."""
+
+    kind: Literal["adadelta"] = "adadelta"
+    lr: LR = 1.0
+    rho: Beta = 0.9
+    eps: Eps = 1e-6
+    weight_decay: WD = 0.0
+
+
+OptimizerConfig = Annotated[
+    Union[SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta],
+    Field(discriminator="kind"),
+]
+OPTIMIZER_KINDS = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "adamax", "adadelta")
+
+
+# --------------------------------------------------------------------------- schedules
+class _Schedule(Frozen):
+    warmup_steps: int = Field(
+        0, ge=0, description="linear warm-up over this many updates, then the schedule starts"
+    )
+    warmup_start_factor: float = Field(0.01, gt=0.0, le=1.0)
+
+
+class Constant(_Schedule):
+    kind: Literal["constant"] = "constant"
+
+
+class TimeDecay(_Schedule):
+    """``lr = lr0 / (1 + decay * iteration)``, applied per update (Keras ``decay``)."""
+
+    kind: Literal["time_decay"] = "time_decay"
+    decay: float = Field(1e-3, ge=0.0, le=100.0)
+
+
+class Step(_Schedule):
+    """``torch.optim.lr_scheduler.StepLR``: multiply by ``gamma`` every ``step_epochs``."""
+
+    kind: Literal["step"] = "step"
+    step_epochs: int = Field(10, ge=1)
+    gamma: float = Field(0.5, gt=0.0, le=1.0)
+
+
+class Exponential(_Schedule):
+    """``ExponentialLR``: multiply by ``gamma`` after every epoch."""
+
+    kind: Literal["exponential"] = "exponential"
+    gamma: float = Field(0.95, gt=0.0, le=1.0)
+
+
+class Cosine(_Schedule):
+    """``CosineAnnealingLR`` per update over ``t_max_steps`` (None: the whole run)."""
+
+    kind: Literal["cosine"] = "cosine"
+    t_max_steps: int | None = Field(None, ge=1)
+    eta_min: float = Field(0.0, ge=0.0)
+
+
+class CosineRestarts(_Schedule):
+    """``CosineAnnealingWarmRestarts`` per update: first period ``t0_steps``, then × ``t_mult``."""
+
+    kind: Literal["cosine_restarts"] = "cosine_restarts"
+    t0_steps: int = Field(500, ge=1)
+    t_mult: int = Field(1, ge=1, le=10)
+    eta_min: float = Field(0.0, ge=0.0)
+
+
+class Cyclic(_Schedule):
+    """``CyclicLR`` (Smith 2017): between ``base_lr`` and ``max_lr``, changing every update.
+
+    ``step_size`` is the half-cycle in updates; 2-10x the updates per epoch is the
+    paper's advice. ``gamma`` is used by ``exp_range`` only. Momentum cycling is off.
+    """
+
+    kind: Literal["cyclic"] = "cyclic"
+    mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
+    base_lr: float = Field(1e-3, gt=0.0)
+    max_lr: float = Field(1e-1, gt=0.0)
+    step_size: int = Field(2000, ge=1)
+    gamma: float = Field(0.99994, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Cyclic:
+        if self.max_lr < self.base_lr:
+            raise ValueError(
+                f"schedule.max_lr ({self.max_lr}) must be >= schedule.base_lr ({self.base_lr})"
+            )
+        return self
+
+
+class OneCycle(_Schedule):
+    """``OneCycleLR`` over the whole run (its own warm-up: ``pct_start``)."""
+
+    kind: Literal["one_cycle"] = "one_cycle"
+    max_lr: float = Field(0.1, gt=0.0)
+    pct_start: float = Field(0.3, gt=0.0, lt=1.0)
+    anneal_strategy: Literal["cos", "linear"] = "cos"
+    div_factor: float = Field(25.0, gt=0.0)
+    final_div_factor: float = Field(1e4, gt=0.0)
+    three_phase: bool = False
+
+
+class Plateau(_Schedule):
+    """``ReduceLROnPlateau``, stepped after every epoch on the monitored metric."""
+
+    kind: Literal["plateau"] = "plateau"
+    monitor: Literal["val_loss", "train_loss", "val_acc", "train_acc"] = "val_loss"
+    factor: float = Field(0.1, gt=0.0, lt=1.0)
+    patience: int = Field(10, ge=0)
+    min_delta: float = Field(1e-4, ge=0.0)
+    cooldown: int = Field(0, ge=0)
+    min_lr: float = Field(0.0, ge=0.0)
+
+
+ScheduleConfig = Annotated[
+    Union[Constant, TimeDecay, Step, Exponential, Cosine, CosineRestarts, Cyclic, OneCycle, Plateau],
+    Field(discriminator="kind"),
+]
+SCHEDULE_KINDS = (
+    "constant", "time_decay", "step", "exponential", "cosine",
+    "cosine_restarts", "cyclic", "one_cycle", "plateau",
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- regularisation
+class EarlyStopping(Frozen):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    enabled: bool = False
+    monitor: Literal["val_loss", "train_loss", "val_acc", "train_acc"] = "val_loss"
+    patience: int = Field(10, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+    restore_best: bool = True
+
+
+class Augmentation(Frozen):
+    """Training-time augmentation. Image options apply to image sets (digits) only;
+    ``jitter`` (Gaussian noise on features, in feature units) applies to every set."""
+
+    jitter: float = Field(0.0, ge=0.0, le=5.0)
+    shift: int = Field(0, ge=0, le=3, description="images: random shift, pixels")
+    rotate: float = Field(0.0, ge=0.0, le=45.0, description="images: max rotation, degrees")
+    cutout: int = Field(0, ge=0, le=6, description="images: side of an erased square, pixels")
+    mixup: float = Field(0.0, ge=0.0, le=2.0, description="mixup Beta(a, a); 0 is off")
+    noise: float = Field(0.0, ge=0.0, le=5.0, description="images: Gaussian pixel noise")
+
+    @property
+    def active(self) -> bool:
+        return any((self.jitter, self.shift, self.rotate, self.cutout, self.mixup, self.noise))
+
+
+class RegularizationConfig(Frozen):
+    l1: float = Field(0.0, ge=0.0, le=10.0, description="L1 penalty on weights (not biases)")
+    l2: float = Field(0.0, ge=0.0, le=10.0, description="L2 penalty on weights (not biases)")
+    grad_clip: float | None = Field(None, gt=0.0, description="clip the gradient norm")
+    early_stopping: EarlyStopping = EarlyStopping()
+    augmentation: Augmentation = Augmentation()
+
+
+# --------------------------------------------------------------------------- training
+class TrainingConfig(Frozen):
+    epochs: int = Field(200, ge=1, le=100_000)
+    batch_size: int = Field(32, ge=1, le=65_536)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    seed: int = Field(1, ge=0, le=2**31 - 1)
+    mixed_precision: bool = False
+    eval_train: bool = Field(True, description="evaluate the whole training set each epoch")
+
+
+class RunConfig(Frozen):
+    """One fully resolved run."""
+
+    label: str = ""
+    dataset: DatasetConfig = DatasetConfig()
+    model: ModelConfig = ModelConfig()
+    optimizer: OptimizerConfig = SGD()
+    schedule: ScheduleConfig = Constant()
+    regularization: RegularizationConfig = RegularizationConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> RunConfig:
+        if self.model.has_conv and self.dataset.name != "digits":
+            raise ValueError(
+                f"model has conv2d/maxpool layers but dataset '{self.dataset.name}' is not an "
+                "image set; use dataset 'digits' or remove the conv2d/maxpool layers"
+            )
+        return self
+
+    def describe(self) -> str:
+        """A short human label: the given one, else optimizer and lr."""
+        return self.label or f"{self.optimizer.kind} lr={self.optimizer.lr:g}"
+
+
+class ExperimentConfig(Frozen):
+    """What a TOML file holds: a base run and optional variations on it.
+
+    Each variation is a nested table of overrides merged into the base (a section whose
+    ``kind`` changes is replaced, not merged) plus an optional ``label``. With no
+    variations the experiment is the base run alone.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    name: str = "experiment"
+    description: str = Field("", description="one line: what this experiment compares")
+    lesson: str = Field("", description="what to look for, shown in the GUI's lessons")
+    base: RunConfig = RunConfig()
+    variations: tuple[dict[str, Any], ...] = ()
+    independent_seeds: bool = Field(
+        False, description="give each variation its own seed (variance) instead of a fair race"
+    )
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if v > SCHEMA_VERSION or v < 1:
+            raise ValueError(
+                f"schema_version {v} is not supported; this Optiscope reads 1..{SCHEMA_VERSION}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _variations_valid(self) -> ExperimentConfig:
+        for i in range(len(self.variations)):
+            try:
+                self.run(i)
+            except ValidationError as exc:
+                raise ValueError(
+                    format_validation_error(exc, prefix=f"variations[{i}].")
+                ) from None
+        return self
+
+    def runs(self) -> list[RunConfig]:
+        """Every resolved run, in order."""
+        if not self.variations:
+            return [self.base]
+        return [self.run(i) for i in range(len(self.variations))]
+
+    def run(self, index: int) -> RunConfig:
+        """Resolve variation ``index`` against the base."""
+        var = dict(self.variations[index])
+        label = var.pop("label", None)
+        merged = _merge(self.base.model_dump(mode="python"), var)
+        if label is None:
+            label = self.base.label or _auto_label(var) or f"run {index + 1}"
+        merged["label"] = str(label)
+        if self.independent_seeds and "seed" not in var.get("training", {}):
+            merged["training"]["seed"] = self.base.training.seed + index
+        return RunConfig.model_validate(merged)
+
+    def with_overrides(self, *, epochs: int | None = None, seed: int | None = None,
+                       dataset: DatasetConfig | None = None) -> ExperimentConfig:
+        """A copy with CLI-style overrides applied to the base and every variation."""
+        data = self.model_dump(mode="python")
+        if epochs is not None:
+            data["base"]["training"]["epochs"] = epochs
+        if seed is not None:
+            data["base"]["training"]["seed"] = seed
+        if dataset is not None:
+            data["base"]["dataset"] = dataset.model_dump(mode="python")
+        variations = []
+        for var in data["variations"]:
+            var = copy.deepcopy(var)
+            if epochs is not None and "epochs" in var.get("training", {}):
+                var["training"]["epochs"] = epochs
+            if seed is not None and "seed" in var.get("training", {}):
+                var["training"].pop("seed")
+            if dataset is not None:
+                var.pop("dataset", None)
+            variations.append(var)
+        data["variations"] = variations
+        return ExperimentConfig.model_validate(data)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        current = out.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            if "kind" in value and value["kind"] != current.get("kind"):
+                out[key] = copy.deepcopy(value)  # another optimizer/schedule: replace
+            else:
+                out[key] = _merge(current, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _auto_label(var: dict[str, Any], prefix: str = "") -> str:
+    parts = []
+    for key, value in var.items():
+        if isinstance(value, dict):
+            inner = _auto_label(value)
+            if inner:
+                parts.append(inner)
+        elif isinstance(value, float):
+            parts.append(f"{key}={value:g}")
+        else:
+            parts.append(f"{key}={value}")
+    return prefix + " ".join(parts)
+
+
+# --------------------------------------------------------------------------- errors and TOML
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line per problem: ``field: message (got value)``."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(
+            str(p) for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)
+        )
+        loc = prefix + loc if loc else prefix.rstrip(".") or "config"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling; allowed keys are listed in the docs)"
+            lines.append(f"{loc}: {msg}")
+            continue
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        got = err.get("input")
+        if err["type"] in ("model_type", "dict_type", "missing") or isinstance(got, dict):
+            lines.append(f"{loc}: {msg}")
+        else:
+            lines.append(f"{loc}: {msg} (got {got!r})")
+    return "\n".join(lines)
+
+
+_UNION_TAGS = {
+    "dense", "dropout", "batchnorm", "conv2d", "maxpool", "flatten", *OPTIMIZER_KINDS,
+    *SCHEDULE_KINDS,
+}  # fmt: skip
+
+
+def _check_finite(obj: Any, where: str = "") -> None:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ConfigError(f"{where or 'config'}: {obj} is not a finite number")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _check_finite(v, f"{where}.{k}" if where else k)
+    if isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _check_finite(v, f"{where}[{i}]")
+
+
+def experiment_from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Validate a plain dict (as read from TOML) into an experiment, or raise ConfigError."""
+    _check_finite(data)
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source} is invalid:\n{format_validation_error(exc)}") from None
+
+
+def loads_toml(text: str, source: str = "config") -> ExperimentConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+    return experiment_from_dict(data, source)
+
+
+def load_toml(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment file; ConfigError names file, field and fix."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from None
+    return loads_toml(text, str(path))
+
+
+def _strip_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _strip_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, (list, tuple)):
+        return [_strip_none(v) for v in obj]
+    return obj
+
+
+def dumps_toml(exp: ExperimentConfig) -> str:
+    """TOML text for an experiment (None values are omitted: they mean 'default')."""
+    return tomli_w.dumps(_strip_none(exp.model_dump(mode="json")))
+
+
+def dump_toml(exp: ExperimentConfig, path: str | Path) -> None:
+    """Write atomically: a crash never leaves a half-written experiment file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(dumps_toml(exp), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,137 @@
+"""Running whole experiments (one or many runs) and writing their result files.
+
+:func:`execute` is what the CLI and the GUI's worker call: it runs every run of an
+experiment on one event bus, each tagged with its run id. :func:`write_outputs` writes
+``metrics.csv``, ``steps.csv``, ``summary.json`` and ``config.toml`` atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import events as ev
+from .config import ExperimentConfig, RunConfig, dumps_toml
+from .trainer import RunControl, RunResult, train
+
+__all__ = ["execute", "write_outputs", "summarize", "METRIC_COLUMNS", "STEP_COLUMNS"]
+
+METRIC_COLUMNS = ("run", "label", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+STEP_COLUMNS = ("run", "step", "epoch", "lr", "loss")
+
+
+def execute(
+    runs: Sequence[RunConfig],
+    *,
+    bus: ev.EventBus | None = None,
+    control: RunControl | None = None,
+    boundary_every: int = 0,
+    weights_every: int = 0,
+    keep_models: bool = False,
+    first_run_id: int = 0,
+) -> list[RunResult]:
+    """Train ``runs`` one after another; run ids are ``first_run_id + index``.
+
+    A stop request ends the run in progress and skips the rest.
+    """
+    bus = bus if bus is not None else ev.EventBus()
+    control = control if control is not None else RunControl()
+    results: list[RunResult] = []
+    for i, cfg in enumerate(runs):
+        if control.stopped and results:
+            break
+        results.append(
+            train(
+                cfg, run_id=first_run_id + i, bus=bus, control=control,
+                boundary_every=boundary_every, weights_every=weights_every, keep_model=keep_models,
+            )  # fmt: skip
+        )
+    return results
+
+
+def _fmt(v: float) -> str:
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+    return str(v)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def _json_num(v: float | None) -> float | str | None:
+    if v is None:
+        return None
+    return v if math.isfinite(v) else str(v)
+
+
+def summarize(result: RunResult, cfg: RunConfig) -> dict:
+    """The summary.json entry of one run."""
+    final = result.final
+    best = next((e for e in result.epochs if e.epoch == result.best_epoch), None)
+
+    def metrics(e: ev.EpochEnd | None) -> dict | None:
+        if e is None:
+            return None
+        return {k: _json_num(getattr(e, k)) for k in ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")}
+
+    return {
+        "run": result.run,
+        "label": result.label,
+        "reason": result.reason,
+        "epochs": len(result.epochs),
+        "steps": len(result.step_loss),
+        "final": metrics(final),
+        "best": metrics(best),
+        "best_epoch": result.best_epoch,
+        "diverged_step": result.diverged_step,
+        "error": result.error,
+        "seconds": round(result.seconds, 4),
+        "config": cfg.model_dump(mode="json"),
+    }
+
+
+def write_outputs(
+    out_dir: str | Path,
+    experiment: ExperimentConfig,
+    runs: Sequence[RunConfig],
+    results: Sequence[RunResult],
+    extra: dict | None = None,
+) -> Path:
+    """Write the four result files into ``out_dir`` (created if needed)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(METRIC_COLUMNS)
+    for r in results:
+        for e in r.epochs:
+            w.writerow([r.run, r.label, e.epoch, *(_fmt(float(getattr(e, k))) for k in METRIC_COLUMNS[3:])])
+    _atomic_write(out / "metrics.csv", buf.getvalue())
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(STEP_COLUMNS)
+    for r, cfg in zip(results, runs, strict=False):
+        spe = max(r.steps_per_epoch, 1)
+        for i, (lr, loss) in enumerate(zip(r.step_lr.tolist(), r.step_loss.tolist(), strict=True)):
+            w.writerow([r.run, i + 1, i // spe + 1, _fmt(lr), _fmt(loss)])
+    _atomic_write(out / "steps.csv", buf.getvalue())
+    summary = {
+        "experiment": experiment.name,
+        "description": experiment.description,
+        "runs": [summarize(r, cfg) for r, cfg in zip(results, runs, strict=False)],
+        **(extra or {}),
+    }
+    _atomic_write(out / "summary.json", json.dumps(summary, indent=2))
+    _atomic_write(out / "config.toml", dumps_toml(experiment))
+    return out
