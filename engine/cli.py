@@ -13,12 +13,14 @@ import time
 from importlib import import_module
 from pathlib import Path
 
-from .config import ConfigError, DatasetConfig, ExperimentConfig, load_toml
+from pydantic import ValidationError
+
+from .config import ConfigError, DatasetConfig, ExperimentConfig, format_validation_error, load_toml
 
 __all__ = ["main", "load_experiment", "UsageError", "add_experiment_args"]
 
 # module names under optiscope.engine whose add_parser() adds one subcommand each
-COMMANDS = ["cli_run"]
+COMMANDS = ["cli_run", "cli_runs"]
 
 
 class UsageError(Exception):
@@ -34,6 +36,9 @@ def add_experiment_args(p: argparse.ArgumentParser, *, out_required: bool = True
     p.add_argument("--seed", type=int, help="override training.seed for every run")
     p.add_argument("--data", type=Path, help="train on this CSV file instead of the config's dataset")
     p.add_argument("--target", help="the CSV's label column (with --data)")
+    p.add_argument(
+        "--drop-missing", action="store_true", help="with --data: drop CSV rows that have missing values"
+    )
 
 
 def load_experiment(args: argparse.Namespace) -> ExperimentConfig:
@@ -51,11 +56,19 @@ def load_experiment(args: argparse.Namespace) -> ExperimentConfig:
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed must be 0 or more, got {args.seed}")
     dataset = None
+    drop_missing = getattr(args, "drop_missing", False)
     if args.data is not None or args.target is not None:
         if args.data is None or not args.target:
             raise UsageError("--data FILE.csv and --target COLUMN go together; give both")
-        dataset = DatasetConfig(name="csv", path=str(args.data), target=args.target)
-    return exp.with_overrides(epochs=args.epochs, seed=args.seed, dataset=dataset)
+        dataset = DatasetConfig(name="csv", path=str(args.data), target=args.target, drop_missing=drop_missing)
+    elif drop_missing:
+        raise UsageError("--drop-missing applies to a CSV given with --data FILE.csv --target COLUMN")
+    try:
+        return exp.with_overrides(epochs=args.epochs, seed=args.seed, dataset=dataset)
+    except ValidationError as exc:
+        problems = format_validation_error(exc)
+        sep = "\n" if "\n" in problems else " "
+        raise ConfigError(f"the command-line overrides are invalid:{sep}{problems}") from None
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import events as ev
+
+if TYPE_CHECKING:
+    from .config import RunConfig
+    from .store import RunRecorder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="train an experiment (file or preset) and write metrics")
     add_experiment_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-store", action="store_true", help="do not record the runs in the run store ('optiscope runs')"
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -25,6 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     exp = load_experiment(args)
     runs = exp.runs()
+    _preload_csv(runs, quiet=args.quiet)
     import torch
 
     torch.set_num_threads(1)
@@ -46,6 +56,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             bar.write(f"run {e.run} ({runs[e.run].describe()}) diverged at step {e.step} (loss {e.loss})")
 
     bus.subscribe(on_event, ev.EpochEnd, ev.Finished, ev.Failed, ev.Diverged)
+    recorder = None if args.no_store else _open_recorder(exp.name, bar.write)
+    if recorder is not None:
+        bus.subscribe(recorder, *recorder.EVENT_TYPES)
     try:
         results = execute(runs, bus=bus)
     finally:
@@ -61,4 +74,43 @@ def cmd_run(args: argparse.Namespace) -> int:
             acc = f"val_acc {f.val_acc:.3f}" if f else "no epoch completed"
             print(f"{r.label}: {r.reason}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
         print(f"wrote {out}/metrics.csv, steps.csv, summary.json, config.toml", file=sys.stderr)
+        if recorder is not None and recorder.ids and recorder.error is None:
+            ids = sorted(recorder.ids.values())
+            shown = str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
+            print(f"stored as run {shown} in {recorder.store.path} ('optiscope runs show {ids[0]}')",
+                  file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _preload_csv(runs: list[RunConfig], *, quiet: bool) -> None:
+    """Load each CSV dataset once up front: bad files fail here (exit 2), and the user
+    sees whether the table was parsed or came from the cache, and how long it took."""
+    from .tabular import load_csv_dataset_timed
+
+    seen = set()
+    for r in runs:
+        d = r.dataset
+        if d.name != "csv" or d in seen:
+            continue
+        seen.add(d)
+        _, info = load_csv_dataset_timed(d)
+        if not quiet:
+            print(info.message(), file=sys.stderr)
+
+
+def _open_recorder(experiment: str, warn: Callable[[str], None]) -> RunRecorder | None:
+    """The run store's recorder, or None (with a one-line warning) if it cannot be opened."""
+    import sqlite3
+
+    from .store import RunStore, StoreError
+
+    try:
+        store = RunStore()
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        print(f"optiscope run: warning: run store unavailable ({exc}); continuing without it",
+              file=sys.stderr)  # fmt: skip
+        return None
+    if store.recovered_from is not None:
+        print(f"optiscope run: warning: the run store was damaged; moved it to {store.recovered_from} "
+              "and started a fresh one", file=sys.stderr)  # fmt: skip
+    return store.recorder(experiment, on_error=lambda msg: warn(f"optiscope run: warning: {msg}"))

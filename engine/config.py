@@ -11,10 +11,12 @@ GUI can build configs before the engine has loaded.
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import tomllib
+import types
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -500,19 +502,22 @@ class ExperimentConfig(Frozen):
     def _known_version(cls, v: int) -> int:
         if v > SCHEMA_VERSION or v < 1:
             raise ValueError(
-                f"schema_version {v} is not supported; this Optiscope reads 1..{SCHEMA_VERSION}"
+                f"schema_version {v} is not supported; this Optiscope reads schema_version "
+                + (f"1..{SCHEMA_VERSION}" if SCHEMA_VERSION > 1 else "1")
+                + " (a newer Optiscope may have written this file)"
             )
         return v
 
     @model_validator(mode="after")
     def _variations_valid(self) -> ExperimentConfig:
+        problems = []
         for i in range(len(self.variations)):
             try:
                 self.run(i)
             except ValidationError as exc:
-                raise ValueError(
-                    format_validation_error(exc, prefix=f"variations[{i}].")
-                ) from None
+                problems.append(format_validation_error(exc, prefix=f"variations[{i}]."))
+        if problems:  # every variation's problems, one per line
+            raise ValueError("\n".join(problems))
         return self
 
     def runs(self) -> list[RunConfig]:
@@ -596,17 +601,96 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
         loc = prefix + loc if loc else prefix.rstrip(".") or "config"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check its spelling; allowed keys are listed in the docs)"
-            lines.append(f"{loc}: {msg}")
+            lines.append(f"{loc}: {_unknown_key_message(exc.title, err['loc'])}")
             continue
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        if not err["loc"] and not prefix and msg.startswith("variations["):
+            lines.append(msg)  # already located, one problem per line
+            continue
+        if err["type"] == "union_tag_not_found":
+            lines.append(f"{loc}: {_missing_tag_message(exc.title, err)}")
+            continue
         got = err.get("input")
         if err["type"] in ("model_type", "dict_type", "missing") or isinstance(got, dict):
             lines.append(f"{loc}: {msg}")
         else:
             lines.append(f"{loc}: {msg} (got {got!r})")
     return "\n".join(lines)
+
+
+def _frozen_models() -> dict[str, type[BaseModel]]:
+    """Every config model class by name (a ValidationError's ``title`` names its root)."""
+    out: dict[str, type[BaseModel]] = {}
+    todo: list[type[BaseModel]] = [Frozen]
+    while todo:
+        cls = todo.pop()
+        out[cls.__name__] = cls
+        todo.extend(cls.__subclasses__())
+    return out
+
+
+def _candidates(tp: Any) -> list[Any]:
+    """The concrete types an annotation allows (Annotated and unions unwrapped)."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _candidates(get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        return [c for a in get_args(tp) for c in _candidates(a)]
+    return [tp]
+
+
+def _descend(tp: Any, part: str | int) -> Any:
+    """The type one location step below ``tp`` (a field, a list item or a union tag)."""
+    for cand in _candidates(tp):
+        if isinstance(part, int):
+            if get_origin(cand) in (tuple, list):
+                return get_args(cand)[0]
+            continue
+        if isinstance(cand, type) and issubclass(cand, BaseModel):
+            if part in cand.model_fields:
+                return cand.model_fields[part].annotation
+            for tag in ("kind", "type"):
+                f = cand.model_fields.get(tag)
+                if f is not None and f.default == part:
+                    return cand
+    return None
+
+
+def _unknown_key_message(title: str, loc: tuple[str | int, ...]) -> str:
+    """``unknown key 'x'; allowed keys for <section>: ...; did you mean 'y'?``"""
+    key = str(loc[-1]) if loc else "?"
+    tp: Any = _frozen_models().get(title)
+    for part in loc[:-1]:
+        if tp is None:
+            break
+        tp = _descend(tp, part)
+    models = [c for c in _candidates(tp) if isinstance(c, type) and issubclass(c, BaseModel)]
+    if len(models) != 1:
+        return f"unknown key {key!r} (check its spelling)"
+    allowed = list(models[0].model_fields)
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {key!r}; allowed keys here: {', '.join(allowed)}{hint}"
+
+
+def _missing_tag_message(title: str, err: Any) -> str:
+    """``needs kind = one of 'sgd', 'adam', ...`` for a section without its tag key."""
+    tag = (err.get("ctx") or {}).get("discriminator", "kind").strip("'")
+    tp: Any = _frozen_models().get(title)
+    for part in err["loc"]:
+        if tp is None:
+            break
+        tp = _descend(tp, part)
+    tags = [
+        c.model_fields[tag].default
+        for c in _candidates(tp)
+        if isinstance(c, type) and issubclass(c, BaseModel) and tag in c.model_fields
+    ]
+    listed = ", ".join(repr(t) for t in tags) if tags else "see the docs"
+    return f"no '{tag}' key: say which one, e.g. {tag} = {tags[0]!r} (one of {listed})" if tags else (
+        f"no '{tag}' key ({listed})"
+    )
 
 
 _UNION_TAGS = {
@@ -632,7 +716,9 @@ def experiment_from_dict(data: dict[str, Any], source: str = "config") -> Experi
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source} is invalid:\n{format_validation_error(exc)}") from None
+        problems = format_validation_error(exc)
+        sep = "\n" if "\n" in problems else " "  # a single problem stays on one line
+        raise ConfigError(f"{source} is invalid:{sep}{problems}") from None
 
 
 def loads_toml(text: str, source: str = "config") -> ExperimentConfig:

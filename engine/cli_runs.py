@@ -1,0 +1,119 @@
+"""``optiscope runs list|show|export|delete``: the run store from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+from .store import RunStore, StoreError, UnknownRun
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("runs", help="list, show, export or delete stored runs")
+    p.add_argument("--store", type=Path, help="the run store file (default: the user data folder)")
+    rsub = p.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    q = rsub.add_parser("list", help="every stored run, one line each")
+    q.set_defaults(func=cmd_list)
+    q = rsub.add_parser("show", help="one run: its config and per-epoch metrics")
+    q.add_argument("id", type=int)
+    q.set_defaults(func=cmd_show)
+    q = rsub.add_parser("export", help="per-epoch metrics of runs to a CSV file")
+    q.add_argument("ids", type=int, nargs="+", metavar="ID")
+    q.add_argument("--out", type=Path, required=True, help="the CSV file to write")
+    q.set_defaults(func=cmd_export)
+    q = rsub.add_parser("delete", help="remove runs from the store")
+    q.add_argument("ids", type=int, nargs="+", metavar="ID")
+    q.set_defaults(func=cmd_delete)
+
+
+def _open(args: argparse.Namespace) -> RunStore:
+    from .cli import UsageError
+
+    try:
+        store = RunStore(args.store)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    if store.recovered_from is not None:
+        print(f"optiscope runs: warning: the run store was damaged; moved it to {store.recovered_from} "
+              "and started a fresh one", file=sys.stderr)  # fmt: skip
+    return store
+
+
+def _f(v: float | None, fmt: str = ".4f") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return format(v, fmt)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = _open(args)
+    runs = store.list_runs()
+    if not runs:
+        print(f"no stored runs in {store.path}")
+        return 0
+    print(f"{'id':>5}  {'created':<16}  {'status':<13}  {'epochs':>9}  {'val_acc':>7}  {'seconds':>8}  label")
+    for r in runs:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
+        epochs = f"{r.epochs_done}/{r.epochs_planned}" if r.epochs_planned else str(r.epochs_done)
+        label = r.label + (f"  [{r.experiment}]" if r.experiment else "")
+        print(f"{r.id:>5}  {created:<16}  {r.status:<13}  {epochs:>9}  {_f(r.val_acc):>7}  "
+              f"{_f(r.seconds, '.2f'):>8}  {label}")  # fmt: skip
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .cli import UsageError
+
+    store = _open(args)
+    try:
+        run = store.load_run(args.id)
+    except UnknownRun as exc:
+        raise UsageError(str(exc)) from None
+    s = run.summary
+    print(f"run {s.id}: {s.label}" + (f"  [{s.experiment}]" if s.experiment else ""))
+    print(f"  created  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(s.created))}")
+    print(f"  status   {s.status}" + (f" ({run.error})" if run.error else ""))
+    print(f"  epochs   {s.epochs_done}/{s.epochs_planned}, {s.steps} steps, {_f(s.seconds, '.2f')} s"
+          + (f", {run.device}, {run.n_params} parameters" if run.device else ""))  # fmt: skip
+    cfg = run.config
+    if cfg:
+        opt, sch, ds = cfg.get("optimizer", {}), cfg.get("schedule", {}), cfg.get("dataset", {})
+        print(f"  dataset  {ds.get('name')}" + (f" ({ds.get('path')}, target {ds.get('target')})"
+                                               if ds.get("name") == "csv" else ""))  # fmt: skip
+        print("  optimizer " + ", ".join(f"{k}={v}" for k, v in opt.items()))
+        print("  schedule " + ", ".join(f"{k}={v}" for k, v in sch.items()))
+    print(f"{'epoch':>6} {'lr':>10} {'train_loss':>10} {'train_acc':>9} {'val_loss':>10} {'val_acc':>8}")
+    for m in run.metrics:
+        print(f"{m['epoch']:>6} {_f(m['lr'], '.4g'):>10} {_f(m['train_loss']):>10} {_f(m['train_acc']):>9} "
+              f"{_f(m['val_loss']):>10} {_f(m['val_acc']):>8}")  # fmt: skip
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .cli import UsageError
+
+    store = _open(args)
+    try:
+        n = store.export_csv(args.ids, args.out)
+    except StoreError as exc:  # unknown id or unwritable file
+        raise UsageError(str(exc)) from None
+    print(f"wrote {n} rows ({len(args.ids)} run{'s' if len(args.ids) > 1 else ''}) to {args.out}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from .cli import UsageError
+
+    store = _open(args)
+    missing = [i for i in args.ids if i not in {r.id for r in store.list_runs()}]
+    if missing:
+        raise UsageError(
+            f"no run with id {', '.join(map(str, missing))}; nothing deleted ('optiscope runs list' shows the ids)"
+        )
+    for i in args.ids:
+        store.delete_run(i)
+    print(f"deleted run{'s' if len(args.ids) > 1 else ''} {', '.join(map(str, args.ids))}")
+    return 0

@@ -1,0 +1,384 @@
+"""The run store: every run and its per-epoch metrics in one SQLite file, written as training goes.
+
+:class:`RunStore` lives in the user data directory (``platformdirs.user_data_dir("optiscope")``,
+or ``$OPTISCOPE_HOME/data`` when that variable is set). Subscribe :meth:`RunStore.recorder` to
+a run's :class:`~engine.events.EventBus`: the run is inserted on ``RunStarted``, each
+``EpochEnd`` is committed at once and the status is set on ``Finished``, so a crash loses at
+most the epoch in progress (its status then stays ``running``).
+
+SQLite objects must not cross threads, so each thread gets its own connection (WAL mode
+lets the GUI read while its worker thread writes). A database file that is not SQLite or is
+damaged is renamed to ``*.corrupt-<timestamp>`` and a fresh one is made.
+
+This module imports neither torch nor numpy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import events as ev
+
+__all__ = [
+    "RunStore",
+    "RunRecorder",
+    "RunSummary",
+    "StoredRun",
+    "StoreError",
+    "UnknownRun",
+    "optiscope_dir",
+    "default_store_path",
+    "EXPORT_COLUMNS",
+]
+
+SCHEMA_VERSION = 1
+EXPORT_COLUMNS = ("run", "label", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+_METRICS = ("step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    experiment TEXT NOT NULL DEFAULT '',
+    label TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    device TEXT,
+    n_params INTEGER,
+    epochs_planned INTEGER,
+    epochs_done INTEGER NOT NULL DEFAULT 0,
+    steps INTEGER NOT NULL DEFAULT 0,
+    seconds REAL,
+    error TEXT,
+    config TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    step INTEGER,
+    lr REAL,
+    train_loss REAL,
+    train_acc REAL,
+    val_loss REAL,
+    val_acc REAL,
+    seconds REAL,
+    PRIMARY KEY (run_id, epoch)
+) WITHOUT ROWID;
+"""
+
+
+class StoreError(RuntimeError):
+    """The run store cannot be opened or used; the message says why."""
+
+
+class UnknownRun(StoreError, LookupError):
+    """No run with the given id."""
+
+
+def optiscope_dir(kind: str) -> Path:
+    """Optiscope's per-user folder of ``kind`` ('data' or 'cache').
+
+    ``$OPTISCOPE_HOME/<kind>`` when ``OPTISCOPE_HOME`` is set (tests, portable installs),
+    else the platformdirs user data / cache directory.
+    """
+    home = os.environ.get("OPTISCOPE_HOME")
+    if home:
+        return Path(home).expanduser() / kind
+    import platformdirs
+
+    if kind == "cache":
+        return Path(platformdirs.user_cache_dir("optiscope", appauthor=False))
+    return Path(platformdirs.user_data_dir("optiscope", appauthor=False))
+
+
+def default_store_path() -> Path:
+    return optiscope_dir("data") / "runs.sqlite3"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of :meth:`RunStore.list_runs`."""
+
+    id: int
+    created: float
+    experiment: str
+    label: str
+    status: str
+    epochs_planned: int | None
+    epochs_done: int
+    steps: int
+    seconds: float | None
+    val_acc: float | None
+    val_loss: float | None
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run as stored: its summary, the resolved config and one metrics row per epoch."""
+
+    summary: RunSummary
+    config: dict[str, Any]
+    metrics: list[dict[str, float]] = field(repr=False)
+    device: str | None = None
+    n_params: int | None = None
+    error: str | None = None
+
+    @property
+    def id(self) -> int:
+        return self.summary.id
+
+    def run_config(self) -> Any:
+        """The stored config as a :class:`~engine.config.RunConfig` (validated again)."""
+        from .config import RunConfig
+
+        return RunConfig.model_validate(self.config)
+
+
+def _num(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+class RunStore:
+    """The SQLite run store at ``path`` (default: :func:`default_store_path`).
+
+    Raises :class:`StoreError` when the file cannot be opened (permissions, locked, a
+    newer schema). A corrupt file is moved aside (``recovered_from`` says where) and a
+    fresh store is created.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        self.recovered_from: Path | None = None
+        self._local = threading.local()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from None
+        try:
+            self._init_schema()
+        except sqlite3.OperationalError as exc:  # permissions, locked, disk full
+            self._drop_connection()
+            raise StoreError(f"cannot open run store {self.path}: {exc}") from None
+        except sqlite3.DatabaseError:  # not a database / malformed: keep it aside, start afresh
+            self._drop_connection()
+            self.recovered_from = self._move_aside()
+            try:
+                self._init_schema()
+            except sqlite3.Error as exc:
+                self._drop_connection()
+                raise StoreError(f"cannot create a fresh run store {self.path}: {exc}") from None
+
+    # -- connections (one per thread)
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10.0)
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+            self._local.conn = None
+
+    def close(self) -> None:
+        """Close the calling thread's connection (others close when their thread ends)."""
+        self._drop_connection()
+
+    def _init_schema(self) -> None:
+        conn = self._conn()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise sqlite3.OperationalError(
+                f"it was written by a newer Optiscope (schema {version}, this one reads {SCHEMA_VERSION})"
+            )
+        conn.execute("PRAGMA journal_mode = WAL")
+        with conn:
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("SELECT count(*) FROM runs").fetchone()  # touches the pages: finds damage early
+
+    def _move_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        os.replace(self.path, target)
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            if side.exists():
+                os.replace(side, target.with_name(target.name + suffix))
+        return target
+
+    # -- writing
+    def recorder(self, experiment: str = "", on_error: Callable[[str], None] | None = None) -> RunRecorder:
+        """An event handler that records runs into this store; subscribe it to a bus."""
+        return RunRecorder(self, experiment, on_error)
+
+    def insert_run(self, started: ev.RunStarted, experiment: str = "") -> int:
+        conn = self._conn()
+        with conn:
+            cur = conn.execute(
+                "INSERT INTO runs (created, experiment, label, status, device, n_params, epochs_planned,"
+                " config) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+                (time.time(), experiment, started.label, started.device, started.n_params, started.epochs,
+                 json.dumps(started.config)),
+            )  # fmt: skip
+        return int(cur.lastrowid)
+
+    def add_epoch(self, run_id: int, e: ev.EpochEnd) -> None:
+        conn = self._conn()
+        values = [e.step, e.lr, e.train_loss, e.train_acc, e.val_loss, e.val_acc, e.seconds]
+        with conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO epochs (run_id, epoch, step, lr, train_loss, train_acc, val_loss,"
+                " val_acc, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, e.epoch, *values),
+            )
+            conn.execute(
+                "UPDATE runs SET epochs_done = ?, steps = ? WHERE id = ?", (e.epoch, e.step, run_id)
+            )
+
+    def finish_run(self, run_id: int, fin: ev.Finished, error: str | None = None) -> None:
+        conn = self._conn()
+        with conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, epochs_done = ?, steps = ?, seconds = ?,"
+                " error = COALESCE(?, error) WHERE id = ?",
+                (fin.reason, fin.epochs, fin.steps, fin.seconds, error, run_id),
+            )
+
+    # -- reading
+    def _require(self, conn: sqlite3.Connection, run_id: int) -> None:
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (int(run_id),)).fetchone() is None:
+            raise UnknownRun(f"no run with id {run_id} in {self.path}; 'optiscope runs list' shows the ids")
+
+    _SUMMARY_SQL = (
+        "SELECT r.id, r.created, r.experiment, r.label, r.status, r.epochs_planned, r.epochs_done,"
+        " r.steps, r.seconds,"
+        " (SELECT val_acc FROM epochs e WHERE e.run_id = r.id ORDER BY epoch DESC LIMIT 1),"
+        " (SELECT val_loss FROM epochs e WHERE e.run_id = r.id ORDER BY epoch DESC LIMIT 1)"
+        " FROM runs r"
+    )
+
+    @staticmethod
+    def _summary(row: tuple) -> RunSummary:
+        return RunSummary(*row)
+
+    def list_runs(self) -> list[RunSummary]:
+        """Every stored run, oldest first."""
+        rows = self._conn().execute(self._SUMMARY_SQL + " ORDER BY r.id").fetchall()
+        return [self._summary(r) for r in rows]
+
+    def load_run(self, run_id: int) -> StoredRun:
+        """One run with its config and metrics; :class:`UnknownRun` if there is none."""
+        conn = self._conn()
+        row = conn.execute(self._SUMMARY_SQL + " WHERE r.id = ?", (int(run_id),)).fetchone()
+        if row is None:
+            self._require(conn, run_id)
+        extra = conn.execute(
+            "SELECT config, device, n_params, error FROM runs WHERE id = ?", (int(run_id),)
+        ).fetchone()
+        metrics = [
+            {"epoch": int(r[0]), **{k: _num(v) for k, v in zip(_METRICS, r[1:], strict=True)}}
+            for r in conn.execute(
+                "SELECT epoch, " + ", ".join(_METRICS) + " FROM epochs WHERE run_id = ? ORDER BY epoch",
+                (int(run_id),),
+            )
+        ]
+        try:
+            config = json.loads(extra[0])
+        except (TypeError, ValueError):
+            config = {}
+        return StoredRun(self._summary(row), config, metrics, extra[1], extra[2], extra[3])
+
+    def delete_run(self, run_id: int) -> None:
+        """Remove a run and its metrics; :class:`UnknownRun` if there is none."""
+        conn = self._conn()
+        self._require(conn, run_id)
+        with conn:
+            conn.execute("DELETE FROM epochs WHERE run_id = ?", (int(run_id),))
+            conn.execute("DELETE FROM runs WHERE id = ?", (int(run_id),))
+
+    def export_csv(self, run_ids: int | Iterable[int], path: str | Path) -> int:
+        """Write the runs' per-epoch metrics to ``path`` (atomically); returns the row count.
+
+        Columns are those of ``metrics.csv`` (:data:`EXPORT_COLUMNS`), ``run`` being the
+        store id. Every id is checked before anything is written.
+        """
+        ids = [int(run_ids)] if isinstance(run_ids, int) else [int(i) for i in run_ids]
+        runs = [self.load_run(i) for i in ids]
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(EXPORT_COLUMNS)
+        n = 0
+        for r in runs:
+            for m in r.metrics:
+                w.writerow([r.id, r.summary.label, m["epoch"], *(repr(m[k]) for k in EXPORT_COLUMNS[3:])])
+                n += 1
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(buf.getvalue(), encoding="utf-8", newline="")
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return n
+
+
+class RunRecorder:
+    """Event handler that writes runs into a :class:`RunStore` as they train.
+
+    Maps each event's run id to the store's id (:attr:`ids`). A database error never
+    reaches the training loop: the recorder reports it once through ``on_error`` (and
+    :attr:`error`) and stops recording.
+    """
+
+    def __init__(self, store: RunStore, experiment: str = "", on_error: Callable[[str], None] | None = None):
+        self.store = store
+        self.experiment = experiment
+        self.on_error = on_error
+        self.ids: dict[int, int] = {}
+        self._errors: dict[int, str] = {}
+        self.error: str | None = None
+
+    def __call__(self, event: ev.Event) -> None:
+        if self.error is not None:
+            return
+        try:
+            if isinstance(event, ev.RunStarted):
+                self.ids[event.run] = self.store.insert_run(event, self.experiment)
+            elif event.run not in self.ids:
+                return
+            elif isinstance(event, ev.EpochEnd):
+                self.store.add_epoch(self.ids[event.run], event)
+            elif isinstance(event, ev.Failed):
+                self._errors[event.run] = event.message
+            elif isinstance(event, ev.Finished):
+                self.store.finish_run(self.ids[event.run], event, self._errors.pop(event.run, None))
+        except sqlite3.Error as exc:
+            self.error = f"run store {self.store.path}: {exc}; stopped recording"
+            if self.on_error is not None:
+                self.on_error(self.error)
+
+    #: the event types worth subscribing to
+    EVENT_TYPES = (ev.RunStarted, ev.EpochEnd, ev.Failed, ev.Finished)

@@ -1,0 +1,319 @@
+"""CSV import: a user's table as a :class:`~engine.data.Dataset`, with a content-hash cache.
+
+:func:`load_csv_dataset` reads ``cfg.path`` with the :mod:`csv` module, takes ``cfg.target``
+as the class column (string labels become class indices; ``class_names`` keep the original
+strings), shuffles with ``cfg.seed``, splits at ``cfg.train_fraction`` and standardises the
+features with the training split's statistics only.
+
+Every problem raises :class:`~engine.data.DataError` naming the file, the column or line and
+the fix. The parsed table is cached on disk (``<cache dir>/csv/<sha256>.npz``, keyed by the
+file's bytes and the parsing options), so the second load of a large file skips parsing;
+:func:`load_csv_dataset_timed` reports which happened and how long it took.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import DatasetConfig
+from .data import DataError, Dataset, split, standardize
+from .store import optiscope_dir
+
+__all__ = ["load_csv_dataset", "load_csv_dataset_timed", "LoadInfo", "Table", "read_table", "cache_dir"]
+
+#: Cells read as "no value". Anything else that is not a number is an error.
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+
+# Bump when the cached table's layout or the parsing rules change.
+_CACHE_FORMAT = "optiscope-csv-1"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A parsed CSV: numeric features (NaN where a value is missing) and the raw target."""
+
+    columns: tuple[str, ...]  # feature columns, in file order, target excluded
+    target: str
+    x: np.ndarray  # float64 (rows, features); NaN = missing
+    labels: np.ndarray  # str (rows,); "" = missing
+    lines: np.ndarray  # int64 (rows,): the file line each row came from (header is line 1)
+
+
+@dataclass(frozen=True)
+class LoadInfo:
+    """How a CSV was obtained: parsed now (and cached) or read from the cache."""
+
+    path: str
+    seconds: float
+    from_cache: bool
+    cache_note: str = ""
+
+    def message(self) -> str:
+        """E.g. ``loaded x.csv in 0.41 s (parsed; cached for next time)``."""
+        name = Path(self.path).name
+        how = "from cache" if self.from_cache else (self.cache_note or "parsed; cached for next time")
+        return f"loaded {name} in {self.seconds:.2f} s ({how})"
+
+
+def cache_dir() -> Path:
+    """Where parsed tables are kept: the user cache dir, or ``$OPTISCOPE_HOME/cache``."""
+    return optiscope_dir("cache") / "csv"
+
+
+# --------------------------------------------------------------------------- reading
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file; check the path given to --data / dataset.path") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a CSV file; give the path of the .csv file") from None
+    except PermissionError:
+        raise DataError(f"{path}: permission denied; make the file readable or copy it elsewhere") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc}); check the path") from None
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: is not UTF-8 text (bad byte at offset {exc.start}); "
+            "save it as 'CSV UTF-8' or check that it is really a CSV file"
+        ) from None
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _dialect(text: str) -> type[csv.Dialect] | str:
+    sample = text[:16384]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        return "excel"
+
+
+def parse_table(path: Path, text: str, target: str) -> Table:
+    """Parse CSV ``text`` (from ``path``, for messages) into a :class:`Table`."""
+    if not text.strip():
+        raise DataError(
+            f"{path}: the file is empty; it needs a header row naming the columns and one row per example"
+        )
+    reader = csv.reader(io.StringIO(text), _dialect(text))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: not valid CSV ({exc}); fix that line") from None
+    # blank lines carry no data; keep the file's line numbers for messages
+    numbered = [(i + 1, r) for i, r in enumerate(rows) if any(c.strip() for c in r)]
+    if not numbered:
+        raise DataError(f"{path}: the file is empty; it needs a header row and data rows")
+    header_line, header = numbered[0]
+    header = [c.strip() for c in header]
+    if all(_is_number(c) for c in header if c) and any(header):
+        shown = ", ".join(header[:5]) + (", ..." if len(header) > 5 else "")
+        raise DataError(
+            f"{path}: no header row: line {header_line} ({shown}) holds numbers, not column names; "
+            "add a first line naming the columns, e.g. x1,x2,label"
+        )
+    for j, name in enumerate(header):
+        if not name:
+            raise DataError(f"{path}: column {j + 1} of the header (line {header_line}) has no name; name it")
+    dupes = sorted({c for c in header if header.count(c) > 1})
+    if dupes:
+        raise DataError(f"{path}: column name(s) {', '.join(map(repr, dupes))} appear twice; rename them")
+    if target not in header:
+        close = [c for c in header if c.lower() == target.lower()]
+        hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
+        raise DataError(
+            f"{path}: no column named {target!r}{hint}; the columns are: {', '.join(header)}. "
+            "Pass one of them as --target / dataset.target"
+        )
+    if len(header) < 2:
+        raise DataError(f"{path}: only the target column {target!r}; the table needs at least one feature column")
+    data = numbered[1:]
+    if not data:
+        raise DataError(f"{path}: the header (line {header_line}) is followed by no data rows; add rows")
+    t = header.index(target)
+    feat_idx = [j for j in range(len(header)) if j != t]
+    width = len(header)
+    x = np.empty((len(data), len(feat_idx)), dtype=np.float64)
+    labels: list[str] = []
+    lines = np.empty(len(data), dtype=np.int64)
+    for i, (line, row) in enumerate(data):
+        if len(row) != width:
+            raise DataError(
+                f"{path}: line {line} has {len(row)} values but the header has {width} columns; "
+                "fix or remove that line"
+            )
+        lines[i] = line
+        labels.append(row[t].strip())
+        for k, j in enumerate(feat_idx):
+            cell = row[j].strip()
+            if cell.lower() in MISSING:
+                x[i, k] = np.nan
+                continue
+            try:
+                v = float(cell)
+            except ValueError:
+                v = None
+            if v is None or not np.isfinite(v):
+                raise DataError(
+                    f"{path}: column {header[j]!r}, line {line}: {row[j]!r} is not a number; "
+                    "features must be numeric: fix the value, encode the column as numbers, "
+                    "or remove the column"
+                )
+            x[i, k] = v
+    label_arr = np.array(labels, dtype=str) if labels else np.zeros(0, dtype="<U1")
+    return Table(tuple(header[j] for j in feat_idx), target, x, label_arr, lines)
+
+
+# --------------------------------------------------------------------------- cache
+def _cache_key(raw: bytes, target: str) -> str:
+    h = hashlib.sha256(raw)
+    h.update(b"\0" + _CACHE_FORMAT.encode() + b"\0" + target.encode("utf-8"))
+    return h.hexdigest()
+
+
+def _cache_read(file: Path, target: str) -> Table | None:
+    """The cached table, or None if absent or unreadable (a bad entry is just ignored)."""
+    if not file.is_file():
+        return None
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            table = Table(
+                tuple(str(c) for c in z["columns"]), str(z["target"]), z["x"].astype(np.float64),
+                z["labels"].astype(str), z["lines"].astype(np.int64),
+            )  # fmt: skip
+    except Exception:  # truncated, corrupt or foreign file: parse again and rewrite
+        return None
+    n = len(table.labels)
+    if table.target != target or table.x.shape != (n, len(table.columns)) or len(table.lines) != n:
+        return None
+    return table
+
+
+def _cache_write(file: Path, table: Table) -> str:
+    """Write atomically; returns '' or a note on why the cache could not be written."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npz")
+        np.savez(
+            tmp, columns=np.array(table.columns, dtype=str), target=np.array(table.target),
+            x=table.x, labels=table.labels, lines=table.lines,
+        )  # fmt: skip
+        tmp.replace(file)
+    except OSError as exc:
+        return f"parsed; not cached: {exc.strerror or exc}"
+    return ""
+
+
+def read_table(path: str | Path, target: str, *, use_cache: bool = True) -> tuple[Table, LoadInfo]:
+    """Parse ``path`` (or fetch it from the cache) and say how long it took."""
+    path = Path(path)
+    t0 = time.perf_counter()
+    raw = _read_bytes(path)
+    file = cache_dir() / f"{_cache_key(raw, target)}.npz"
+    if use_cache:
+        table = _cache_read(file, target)
+        if table is not None:
+            return table, LoadInfo(str(path), time.perf_counter() - t0, True)
+    table = parse_table(path, _decode(path, raw), target)
+    note = _cache_write(file, table) if use_cache else "parsed; cache off"
+    return table, LoadInfo(str(path), time.perf_counter() - t0, False, note)
+
+
+# --------------------------------------------------------------------------- dataset
+def _class_order(labels: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Sorted class names (numerically if every label is a number) and class indices."""
+    uniq = sorted(set(labels.tolist()))
+    if all(_is_number(u) for u in uniq):
+        uniq.sort(key=float)
+    index = {u: i for i, u in enumerate(uniq)}
+    return uniq, np.fromiter((index[v] for v in labels.tolist()), dtype=np.int64, count=len(labels))
+
+
+def table_to_dataset(table: Table, cfg: DatasetConfig, path: str | Path) -> Dataset:
+    """Missing-value handling, classes, seeded shuffle, split and standardisation."""
+    x, labels, lines = table.x, table.labels, table.lines
+    missing_cell = np.isnan(x)
+    missing_row = missing_cell.any(axis=1) | (labels == "")  # an empty label is missing
+    note_parts = []
+    n_missing = int(missing_row.sum())
+    if n_missing:
+        first = int(np.flatnonzero(missing_row)[0])
+        cols = [table.columns[k] for k in np.flatnonzero(missing_cell[first])]
+        where = f"column {cols[0]!r}" if cols else f"target column {table.target!r}"
+        if not cfg.drop_missing:
+            raise DataError(
+                f"{path}: {n_missing} of {len(labels)} rows have missing values (first: line "
+                f"{int(lines[first])}, {where}); set dataset.drop_missing = true (CLI: --drop-missing) "
+                "to drop those rows, or fill the values in"
+            )
+        keep = ~missing_row
+        x, labels = x[keep], labels[keep]
+        note_parts.append(f"Dropped {n_missing} row{'s' if n_missing > 1 else ''} with missing values.")
+        if len(labels) == 0:
+            raise DataError(f"{path}: every row has a missing value; nothing is left after dropping them")
+    names, y = _class_order(labels)
+    k = len(names)
+    if k < 2:
+        raise DataError(
+            f"{path}: target column {table.target!r} holds a single class ({names[0]!r}); a classifier "
+            "needs at least two: choose another --target column or add examples of other classes"
+        )
+    if len(y) < 2 * k:
+        raise DataError(
+            f"{path}: {len(y)} rows for {k} classes in column {table.target!r}; at least {2 * k} rows "
+            "(two per class) are needed. Add rows, or pick a target column with fewer distinct values "
+            "(Optiscope classifies; a continuous column is not a class label)"
+        )
+    order = np.random.default_rng(cfg.seed).permutation(len(y))
+    x = x[order].astype(np.float32)
+    y = y[order]
+    x_tr, y_tr, x_va, y_va = split(x, y, cfg.train_fraction)
+    if cfg.standardize is None or cfg.standardize:
+        x_tr, x_va = standardize(x_tr, x_va)
+    note_parts.insert(
+        0, f"{Path(path).name}: {len(y)} rows, {len(table.columns)} features, {k} classes "
+        f"(target {table.target!r}); n_samples does not apply."
+    )  # fmt: skip
+    return Dataset(
+        "csv", np.ascontiguousarray(x_tr, dtype=np.float32), y_tr,
+        np.ascontiguousarray(x_va, dtype=np.float32), y_va, k, tuple(names), table.columns,
+        None, " ".join(note_parts),
+    )  # fmt: skip
+
+
+def load_csv_dataset_timed(cfg: DatasetConfig) -> tuple[Dataset, LoadInfo]:
+    """:func:`load_csv_dataset` plus how the table was loaded (parsed or from the cache)."""
+    if not cfg.path or not cfg.target:
+        raise DataError("dataset 'csv' needs both 'path' (the CSV file) and 'target' (its label column)")
+    table, info = read_table(cfg.path, cfg.target)
+    return table_to_dataset(table, cfg, cfg.path), info
+
+
+def load_csv_dataset(cfg: DatasetConfig) -> Dataset:
+    """The CSV file ``cfg.path`` as a dataset with class column ``cfg.target``.
+
+    Raises
+    ------
+    DataError
+        Naming the file, the column or line, and the fix.
+    """
+    return load_csv_dataset_timed(cfg)[0]
