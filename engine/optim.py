@@ -156,8 +156,10 @@ class LRSchedule:
             )  # fmt: skip
         elif k == "plateau":
             mode = "max" if c.monitor.endswith("acc") else "min"
+            # Keras semantics (the studies'): reduce after exactly `patience` epochs without
+            # improvement. torch reduces once num_bad_epochs > patience, i.e. one epoch later.
             self.main = sched.ReduceLROnPlateau(
-                opt, mode=mode, factor=c.factor, patience=c.patience, threshold=c.min_delta,
+                opt, mode=mode, factor=c.factor, patience=max(c.patience - 1, 0), threshold=c.min_delta,
                 threshold_mode="abs", cooldown=c.cooldown, min_lr=c.min_lr,
             )  # fmt: skip
         else:  # pragma: no cover
