@@ -1,0 +1,81 @@
+"""The Training panel: epochs, batch size, device, seed, mixed precision."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from optiscope.engine.config import TrainingConfig
+from PySide6 import QtWidgets
+
+from ..widgets import FieldForm, signals_blocked
+from . import Panel
+
+__all__ = ["TrainingPanel"]
+
+DEVICE_TITLES = {"auto": "auto (best available)", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple MPS"}
+
+
+class TrainingPanel(Panel):
+    """How long and where to train. Devices list only those found once the engine loaded."""
+
+    title = "Training"
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.devices: list[str] = ["cpu"]
+        self._detected = False
+        layout = QtWidgets.QVBoxLayout(self)
+        self.form = FieldForm(
+            TrainingConfig,
+            labels={"batch_size": "Batch size", "mixed_precision": "Mixed precision",
+                    "eval_train": "Evaluate whole training set each epoch"},
+        )  # fmt: skip
+        layout.addWidget(self.form)
+        self.device_box: QtWidgets.QComboBox = self.form.widgets["device"]  # type: ignore[assignment]
+        self.device_note = QtWidgets.QLabel("Detecting devices while the engine loads…")
+        self.device_note.setObjectName("hint")
+        self.device_note.setWordWrap(True)
+        layout.addWidget(self.device_note)
+        self.steps_label = QtWidgets.QLabel()
+        self.steps_label.setObjectName("hint")
+        self.steps_label.setWordWrap(True)
+        layout.addWidget(self.steps_label)
+        layout.addWidget(self.error_label)
+        layout.addStretch(1)
+        self.form.changed.connect(self._emit_changed)
+        self._fill_devices("auto")
+
+    def set_devices(self, devices: Sequence[str]) -> None:
+        """The devices this machine has (from the loaded engine)."""
+        self.devices = [d for d in devices if d in DEVICE_TITLES and d != "auto"]
+        self._detected = True
+        current = self.device_box.currentData()
+        with signals_blocked(self.device_box):
+            self._fill_devices(current)
+        names = ", ".join(DEVICE_TITLES[d] for d in self.devices)
+        self.device_note.setText(f"Devices found: {names}.")
+
+    def _fill_devices(self, selected: str) -> None:
+        box = self.device_box
+        with signals_blocked(box):
+            box.clear()
+            for d in ("auto", *self.devices):
+                box.addItem(DEVICE_TITLES[d], d)
+            if box.findData(selected) < 0:
+                box.addItem(f"{DEVICE_TITLES.get(selected, selected)} (not found here)", selected)
+            box.setCurrentIndex(box.findData(selected))
+
+    def set_steps_info(self, steps_per_epoch: int, epochs: int) -> None:
+        self.steps_label.setText(f"{steps_per_epoch} updates per epoch, {steps_per_epoch * epochs:,} in all.")
+
+    def config(self) -> TrainingConfig:
+        return self._validated(TrainingConfig, self.form.values(), "training.")
+
+    def set_config(self, cfg: TrainingConfig) -> None:
+        self._setting = True
+        try:
+            self.form.set_values(cfg.model_copy(update={"device": "auto"}))
+            self._fill_devices(cfg.device)
+        finally:
+            self._setting = False
+        self.error_label.show_message(self.problem())
