@@ -1,0 +1,189 @@
+"""Optimizer and schedule values against their formulas, written out independently here."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from optiscope.engine.config import (
+    SGD,
+    Adam,
+    Constant,
+    Cosine,
+    CosineRestarts,
+    Cyclic,
+    Exponential,
+    OneCycle,
+    Plateau,
+    RunConfig,
+    Step,
+    TimeDecay,
+    TrainingConfig,
+)
+from optiscope.engine.optim import LRSchedule, build_optimizer, lr_preview
+from optiscope.engine.trainer import train
+
+torch.set_num_threads(1)
+
+
+def smith_clr(i: int, base: float, top: float, step: int, mode: str, gamma: float = 1.0) -> float:
+    """Smith (2017), 'Cyclical learning rates for training neural networks', section 3.1."""
+    cycle = math.floor(1 + i / (2 * step))
+    x = abs(i / step - 2 * cycle + 1)
+    if mode == "triangular":
+        scale = 1.0
+    elif mode == "triangular2":
+        scale = 1.0 / (2 ** (cycle - 1))
+    else:  # exp_range
+        scale = gamma**i
+    return base + (top - base) * max(0.0, 1.0 - x) * scale
+
+
+def test_time_decay_per_update_matches_formula():
+    lr0, d = 0.01, 0.1
+    lrs = lr_preview(SGD(lr=lr0), TimeDecay(decay=d), steps_per_epoch=16, epochs=200)
+    expected = [lr0 / (1 + d * i) for i in range(16 * 200)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+    # the studies' figure: decay 0.1 with 16 updates per epoch ends near 3.1e-5
+    assert lrs[-1] == pytest.approx(3.1e-5, rel=0.02)
+    near = lr_preview(SGD(lr=lr0), TimeDecay(decay=1e-4), 16, 200)[-1]
+    assert near == pytest.approx(0.0076, rel=0.01)
+
+
+def test_time_decay_is_what_training_records():
+    cfg = RunConfig(
+        schedule=TimeDecay(decay=0.05),
+        training=TrainingConfig(epochs=2, batch_size=100, device="cpu"),
+    )
+    res = train(cfg)
+    assert res.reason == "completed"
+    n = len(res.step_lr)
+    assert n == 10  # 500 training points / 100
+    np.testing.assert_allclose(res.step_lr, [0.01 / (1 + 0.05 * i) for i in range(n)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
+def test_cyclic_modes_match_smith(mode):
+    base, top, step, gamma = 0.001, 0.1, 7, 0.97
+    sched = Cyclic(mode=mode, base_lr=base, max_lr=top, step_size=step, gamma=gamma)
+    lrs = lr_preview(SGD(lr=0.5), sched, steps_per_epoch=10, epochs=6)
+    expected = [smith_clr(i, base, top, step, mode, gamma) for i in range(60)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-9, atol=1e-12)
+    if mode != "exp_range":  # exp_range's first peak is already scaled by gamma**step
+        assert max(lrs) == pytest.approx(top)
+    if mode == "triangular2":
+        assert max(lrs[2 * step : 4 * step]) == pytest.approx(base + (top - base) / 2)
+
+
+def _drive_plateau(patience: int, metrics: list[float], **kw) -> list[float]:
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = build_optimizer([p], SGD(lr=1.0))
+    s = LRSchedule(opt, Plateau(patience=patience, factor=0.1, min_delta=0.0, **kw), 10, len(metrics))
+    out = []
+    for m in metrics:
+        s.after_epoch({"val_loss": m, "val_acc": -m, "train_loss": m, "train_acc": -m})
+        out.append(s.lr)
+    return out
+
+
+@pytest.mark.parametrize("patience", [1, 2, 5])
+def test_plateau_drops_after_exactly_patience_bad_epochs(patience):
+    metrics = [1.0] + [2.0] * (3 * patience + 1)  # epoch 1 is the best, then no improvement
+    lrs = _drive_plateau(patience, metrics)
+    first_drop = next(i for i, lr in enumerate(lrs) if lr < 1.0)
+    assert first_drop == patience  # index 0 is the best epoch; bad epochs are 1..patience
+    assert lrs[patience] == pytest.approx(0.1)
+    # the counter restarts after a drop: the next one comes patience bad epochs later
+    assert lrs[2 * patience] == pytest.approx(0.01)
+    assert lrs[2 * patience - 1] == pytest.approx(0.1)
+
+
+def test_plateau_improvement_resets_and_events_in_training():
+    lrs = _drive_plateau(2, [1.0, 2.0, 0.5, 2.0, 2.0, 2.0])
+    assert lrs == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.1, 0.1])
+    # min_lr is a floor
+    assert min(_drive_plateau(1, [1.0] + [2.0] * 10, min_lr=1e-3)) == pytest.approx(1e-3)
+
+
+def test_plateau_on_accuracy_monitors_max():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = build_optimizer([p], SGD(lr=1.0))
+    s = LRSchedule(opt, Plateau(monitor="val_acc", patience=1, min_delta=0.0), 10, 5)
+    assert s.after_epoch({"val_acc": 0.5}) is None
+    assert s.after_epoch({"val_acc": 0.6}) is None  # rising accuracy is improvement
+    assert s.after_epoch({"val_acc": 0.6}) == pytest.approx((1.0, 0.1))
+
+
+def test_warmup_then_main_schedule():
+    w, spe = 8, 10
+    lrs = lr_preview(SGD(lr=0.1), TimeDecay(decay=0.5, warmup_steps=w, warmup_start_factor=0.1), spe, 3)
+    warm = [0.1 * (0.1 + 0.9 * i / w) for i in range(w)]
+    np.testing.assert_allclose(lrs[:w], warm, rtol=1e-9)
+    # the main schedule starts at lr0 when warm-up ends, its own iteration counter at 0
+    np.testing.assert_allclose(lrs[w:], [0.1 / (1 + 0.5 * i) for i in range(3 * spe - w)], rtol=1e-9)
+
+
+def test_warmup_in_front_of_cosine_ends_at_eta_min():
+    lrs = lr_preview(SGD(lr=0.2), Cosine(warmup_steps=5, eta_min=0.0), 10, 4)
+    assert lrs[0] == pytest.approx(0.2 * 0.01)
+    assert lrs[5] == pytest.approx(0.2)
+    assert max(lrs) == pytest.approx(0.2)
+    assert lrs[-1] < 0.2 * 0.01
+
+
+def test_step_and_exponential_shapes():
+    step = lr_preview(SGD(lr=1.0), Step(step_epochs=3, gamma=0.5), 4, 9)
+    per_epoch = step[::4]
+    assert per_epoch == pytest.approx([1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25])
+    assert all(len(set(step[e * 4 : (e + 1) * 4])) == 1 for e in range(9))  # constant within an epoch
+    exp = lr_preview(SGD(lr=1.0), Exponential(gamma=0.9), 3, 5)
+    assert exp[::3] == pytest.approx([0.9**e for e in range(5)])
+
+
+def test_cosine_formula_over_the_run():
+    spe, epochs, lr0, eta = 5, 4, 0.3, 0.01
+    total = spe * epochs
+    lrs = lr_preview(SGD(lr=lr0), Cosine(eta_min=eta), spe, epochs)
+    expected = [eta + (lr0 - eta) * (1 + math.cos(math.pi * i / total)) / 2 for i in range(total)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-9)
+
+
+def test_cosine_restarts_period():
+    lrs = lr_preview(SGD(lr=1.0), CosineRestarts(t0_steps=6, t_mult=2, eta_min=0.0), 6, 4)
+    assert lrs[0] == pytest.approx(1.0)
+    assert lrs[6] == pytest.approx(1.0)  # restart after t0
+    assert lrs[18] == pytest.approx(1.0)  # then after 2 * t0
+    assert lrs[5] == pytest.approx((1 + math.cos(math.pi * 5 / 6)) / 2)
+
+
+def test_one_cycle_shape():
+    sched = OneCycle(max_lr=0.5, pct_start=0.25, div_factor=10, final_div_factor=100)
+    lrs = lr_preview(SGD(lr=0.01), sched, 10, 8)
+    peak = int(np.argmax(lrs))
+    assert lrs[0] == pytest.approx(0.05)  # max_lr / div_factor
+    assert max(lrs) == pytest.approx(0.5)
+    assert 18 <= peak <= 20  # pct_start of 80 updates
+    assert np.all(np.diff(lrs[: peak + 1]) >= 0) and np.all(np.diff(lrs[peak:]) <= 0)
+    assert lrs[-1] == pytest.approx(0.05 / 100, rel=0.05)
+
+
+def test_constant_and_adam_default():
+    assert set(lr_preview(Adam(), Constant(), 3, 2)) == {0.001}
+
+
+def test_set_lr_scales_the_schedule():
+    """A user's LR change multiplies the rest of the schedule (time decay keeps its shape)."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = build_optimizer([p], SGD(lr=0.1))
+    s = LRSchedule(opt, TimeDecay(decay=1.0), 10, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(3):
+            s.after_step()
+        s.scale(2.0)
+        assert s.lr == pytest.approx(2 * 0.1 / 4)
+        s.after_step()
+    assert s.lr == pytest.approx(2 * 0.1 / 5)
