@@ -195,7 +195,7 @@ def _cache_read(file: Path, target: str) -> Table | None:
     if not file.is_file():
         return None
     try:
-        with np.load(file, allow_pickle=False) as z:
+        with open(file, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             table = Table(
                 tuple(str(c) for c in z["columns"]), str(z["target"]), z["x"].astype(np.float64),
                 z["labels"].astype(str), z["lines"].astype(np.int64),
