@@ -165,13 +165,17 @@ def pca_plane(
     total = float(var.sum())
     if total <= 0:
         raise ValueError("the weights never moved: a trajectory PCA needs a run that trained")
-    dirs = []
-    for k in range(2):
-        u = vt[k] if k < len(vt) else np.zeros_like(vt[0])
-        reach = float(np.abs(m @ u).max()) if u.any() else 0.0
-        scale = reach / PCA_REACH if reach > 0 else 1.0
-        dirs.append(u * scale)
     ratio = var / total
+    dirs = []
+    scale = 1.0
+    for k in range(2):
+        # a second component without variance (a straight path) has no reach of its own:
+        # give it the first axis' scale (and any unit direction orthogonal to the first)
+        u = vt[k] if k < len(vt) else _orthogonal_unit(vt[0])
+        if k == 0 or (k < len(ratio) and ratio[k] > 1e-12):
+            reach = float(np.abs(m @ u).max())
+            scale = reach / PCA_REACH if reach > 0 else scale
+        dirs.append(u * scale)
     explained = float(ratio[:2].sum())
     return Plane(
         "pca", o, dirs[0], dirs[1], explained,
@@ -179,6 +183,13 @@ def pca_plane(
         f"PCA of {len(m)} weight snapshots; origin = final weights; axes scaled so the path "
         f"reaches {PCA_REACH:g} of extent 1",
     )  # fmt: skip
+
+
+def _orthogonal_unit(u: np.ndarray) -> np.ndarray:
+    v = np.zeros_like(u)
+    v[int(np.argmin(np.abs(u)))] = 1.0
+    v -= (v @ u) / (u @ u) * u
+    return v / np.linalg.norm(v)
 
 
 def _param_layout(model: nn.Module) -> list[tuple[str, torch.Size, int]]:

@@ -1,0 +1,265 @@
+"""Loss surfaces on planes in weight space (issue 5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from optiscope.engine import events as ev
+from optiscope.engine.config import BatchNorm, Dense, Dropout, ModelConfig, RunConfig, TrainingConfig
+from optiscope.engine.landscape import (
+    PCA_REACH,
+    SurfaceEvaluator,
+    filter_normalize,
+    grid_axes,
+    interp_plane,
+    loop_losses,
+    make_plane,
+    path_report,
+    pca_plane,
+    random_plane,
+    surface_stages,
+)
+from optiscope.engine.testfunctions import function_grid, get_function
+from optiscope.engine.trainer import evaluate, prepare, train
+from torch import nn
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def blobs_run():
+    """The studies' blobs MLP trained for 3 epochs, with its weight trajectory."""
+    cfg = RunConfig(training=TrainingConfig(epochs=3, seed=1))
+    bus = ev.EventBus()
+    snaps: list[ev.Weights] = []
+    bus.subscribe(snaps.append, ev.Weights)
+    p = prepare(cfg)
+    res = train(cfg, bus=bus, prepared=p, weights_every=4)
+    assert res.reason == "completed"
+    traj = np.stack([s.vector for s in snaps])
+    return p, res.model, traj, np.array([s.step for s in snaps])
+
+
+def test_pca_of_a_straight_line_recovers_its_direction() -> None:
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal(40)
+    v = rng.standard_normal(40)
+    t = np.linspace(0.0, 3.0, 12) ** 1.5  # uneven steps along one line
+    traj = w0 + t[:, None] * v
+    plane = pca_plane(traj)
+    cos = abs(plane.d1 @ v) / np.linalg.norm(plane.d1) / np.linalg.norm(v)
+    assert cos == pytest.approx(1.0, abs=1e-9)
+    assert plane.explained == pytest.approx(1.0, abs=1e-9)
+    np.testing.assert_allclose(plane.origin, traj[-1])
+    c = plane.project(traj)
+    assert np.abs(c[:, 0]).max() == pytest.approx(PCA_REACH)  # axis scaled to frame the path
+    np.testing.assert_allclose(c[:, 1], 0.0, atol=1e-9)
+    np.testing.assert_allclose(plane.distance_from_plane(traj), 0.0, atol=1e-9)
+
+
+def test_pca_of_a_noisy_plane_trajectory_reports_its_explained_variance() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((2, 30))
+    s = np.linspace(0, 1, 50)
+    traj = np.outer(np.cos(3 * s), a) + np.outer(s, b) + 0.05 * rng.standard_normal((50, 30))
+    plane = pca_plane(traj)
+    assert 0.9 < plane.explained < 1.0
+    assert plane.explained == pytest.approx(plane.explained_variance(traj), rel=1e-9)
+
+
+def _bn_model() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 20), nn.Tanh(),
+        nn.Linear(20, 3),
+    )  # fmt: skip
+
+
+def test_filter_normalisation_matches_each_filter_norm_and_zeroes_biases_and_bn() -> None:
+    model = _bn_model()
+    w = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy().astype(np.float64)
+    d = filter_normalize(np.random.default_rng(3).standard_normal(w.shape), w, model)
+    off = 0
+    checked = 0
+    for name, p in model.named_parameters():
+        n = p.numel()
+        dp, wp = d[off : off + n], w[off : off + n]
+        if p.ndim <= 1:  # biases, BN weight and bias
+            assert not dp.any(), name
+        else:
+            np.testing.assert_allclose(
+                np.linalg.norm(dp.reshape(p.shape[0], -1), axis=1),
+                np.linalg.norm(wp.reshape(p.shape[0], -1), axis=1),
+                rtol=1e-9,
+            )
+            checked += p.shape[0]
+        off += n
+    assert checked == 8 + 20 + 3
+    plane = random_plane(model, w, seed=5)
+    assert not np.allclose(plane.d1, plane.d2)
+    assert plane.kind == "random" and np.isnan(plane.explained)
+
+
+def test_surface_at_the_origin_equals_the_models_loss(blobs_run) -> None:
+    p, model, traj, _ = blobs_run
+    expected, _ = evaluate(model, p.x_train, p.y_train)
+    evaluator = SurfaceEvaluator(model, p.x_train, p.y_train)
+    assert evaluator.method == "batched-mlp"
+    assert evaluator.data_note == "full training set (500 examples)"
+    for kind in ("pca", "random"):
+        plane = make_plane(kind, model, traj)
+        np.testing.assert_allclose(plane.origin, traj[-1])
+        coarse, fine = surface_stages(evaluator.prepare(plane), 1.0, (11, 21))
+        assert coarse.loss.shape == (11, 11) and fine.loss.shape == (21, 21) and fine.final
+        assert coarse.origin_loss == pytest.approx(expected, rel=1e-5)
+        assert fine.loss[10, 10] == pytest.approx(expected, rel=1e-5)
+    line = make_plane("interp", model, traj)
+    surf = next(surface_stages(evaluator.prepare(line), 1.0, (21,)))
+    assert surf.loss.shape == (1, 21)
+    at_one = int(np.argmin(np.abs(surf.alphas - 1.0)))
+    assert surf.alphas[at_one] == pytest.approx(1.0)
+    assert surf.loss[0, at_one] == pytest.approx(expected, rel=1e-5)
+
+
+def test_vectorised_surface_equals_the_loop(blobs_run) -> None:
+    p, model, traj, _ = blobs_run
+    evaluator = SurfaceEvaluator(model, p.x_train, p.y_train, chunk_elems=30_000)  # several chunks
+    for kind in ("pca", "random", "interp"):
+        plane = make_plane(kind, model, traj)
+        alphas, betas = grid_axes(plane, 11, 1.5)
+        fast = evaluator.prepare(plane).grid(alphas, betas)
+        slow = loop_losses(model, p.x_train, p.y_train, plane, alphas, betas)
+        np.testing.assert_allclose(fast, slow, rtol=2e-5, atol=1e-6)
+        assert np.ptp(slow) > 0.1  # a real landscape, not a flat one
+
+
+def test_vectorised_paths_match_the_loop_for_bn_deep_and_conv_models() -> None:
+    x = torch.randn(64, 4)
+    y = torch.randint(0, 3, (64,))
+    model = _bn_model()
+    model.train()
+    model(torch.randn(256, 4) * 2 + 1)  # give batch norm non-trivial running statistics
+    model.eval()
+    w = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy().astype(np.float64)
+    traj = w + np.outer(np.linspace(1, 0, 6), np.random.default_rng(0).standard_normal(w.size) * 0.3)
+    plane = make_plane("pca", model, traj)
+    alphas, betas = grid_axes(plane, 11, 1.0)
+    slow = loop_losses(model, x, y, plane, alphas, betas)
+    for method in (None, "vmap"):
+        evaluator = SurfaceEvaluator(model, x, y, force_method=method, chunk_elems=4000)
+        assert evaluator.method == (method or "batched-mlp")
+        np.testing.assert_allclose(evaluator.prepare(plane).grid(alphas, betas), slow, rtol=1e-4, atol=1e-5)
+    # a conv net is not a Linear stack: it goes through torch.func.vmap
+    cfg = RunConfig.model_validate({
+        "dataset": {"name": "digits", "n_samples": 200},
+        "model": {"layers": [{"type": "conv2d", "filters": 4}, {"type": "maxpool"}, {"type": "flatten"},
+                             {"type": "dense", "units": 8}]},
+    })  # fmt: skip
+    pc = prepare(cfg)
+    cx, cy = pc.x_train[:40], pc.y_train[:40]
+    ce = SurfaceEvaluator(pc.model, cx, cy)
+    assert ce.method == "vmap"
+    wc = torch.nn.utils.parameters_to_vector(pc.model.parameters()).detach().numpy().astype(np.float64)
+    cplane = random_plane(pc.model, wc, seed=1)
+    al, be = grid_axes(cplane, 11, 1.0)
+    np.testing.assert_allclose(
+        ce.prepare(cplane).grid(al, be), loop_losses(pc.model, cx, cy, cplane, al, be), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_a_convex_quadratic_gives_a_bowl_with_its_minimum_where_expected() -> None:
+    fn = get_function("quadratic")
+    xs, ys, z = function_grid(fn, 41)
+    iy, ix = np.unravel_index(np.argmin(z), z.shape)
+    assert (xs[ix], ys[iy]) == pytest.approx(fn.minima[0])
+    assert np.all(np.diff(z, 2, axis=0) > 0) and np.all(np.diff(z, 2, axis=1) > 0)
+    # a network whose loss is convex in its weights (softmax regression) trained to its optimum:
+    # the random-direction slice is a convex bowl with its lowest point at the origin
+    torch.manual_seed(0)
+    x = torch.randn(200, 2) * 2
+    y = (x[:, 0] + 0.5 * x[:, 1] + 0.8 * torch.randn(200) > 0).long()
+    model = nn.Sequential(nn.Linear(2, 2))
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=200, tolerance_grad=1e-10)
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    w = torch.nn.utils.parameters_to_vector(model.parameters()).detach().double().numpy()
+    plane = random_plane(model, w, seed=2)
+    evaluator = SurfaceEvaluator(model, x, y)
+    surf = next(surface_stages(evaluator.prepare(plane), 1.0, (21,)))
+    ib, ia = np.unravel_index(np.argmin(surf.loss), surf.loss.shape)
+    assert (ia, ib) == (10, 10)
+    assert np.all(np.diff(surf.loss, 2, axis=0) > -1e-5) and np.all(np.diff(surf.loss, 2, axis=1) > -1e-5)
+
+
+def test_path_report_compares_true_and_slice_loss(blobs_run) -> None:
+    p, model, traj, steps = blobs_run
+    evaluator = SurfaceEvaluator(model, p.x_train, p.y_train)
+    plane = make_plane("pca", model, traj)
+    rep = path_report(evaluator, evaluator.prepare(plane), 0, steps, traj)
+    assert rep.coords.shape == (len(traj), 2) and rep.true_loss.shape == (len(traj),)
+    # the final snapshot is the origin: on the plane, slice and truth agree there
+    assert rep.off_plane[-1] == pytest.approx(0.0, abs=1e-6)
+    assert rep.slice_loss[-1] == pytest.approx(rep.true_loss[-1], rel=1e-5)
+    # the first snapshot is off the plane (2 of ~hundreds of directions): the slice differs
+    assert rep.off_plane[0] > 0.0
+    np.testing.assert_allclose(rep.true_loss[0], evaluator.loss_at(traj[0]), rtol=1e-6)
+    # along the interpolation line, the first and last snapshots lie exactly on it
+    line = interp_plane(traj[0], traj[-1], traj)
+    rl = path_report(evaluator, evaluator.prepare(line), 0, steps, traj)
+    np.testing.assert_allclose(rl.coords[[0, -1], 0], [0.0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(rl.slice_loss[[0, -1]], rl.true_loss[[0, -1]], rtol=1e-5)
+
+
+def test_fixed_subset_is_named_and_bad_input_is_reported(blobs_run) -> None:
+    p, model, traj, _ = blobs_run
+    sub = SurfaceEvaluator(model, p.x_train, p.y_train, max_samples=100, seed=3)
+    assert sub.data_note == "fixed subset: 100 of 500 training examples (seed 3)"
+    assert len(sub.y) == 100
+    plane = make_plane("pca", model, traj)
+    with pytest.raises(ValueError, match="grid must be an integer from 11 to 101"):
+        grid_axes(plane, 5, 1.0)
+    with pytest.raises(ValueError, match="extent must be a positive"):
+        grid_axes(plane, 21, 0.0)
+    with pytest.raises(ValueError, match="at least 3 weight snapshots"):
+        pca_plane(traj[:2])
+    with pytest.raises(ValueError, match="different parameter counts"):
+        pca_plane([traj, traj[:, :10]])
+    with pytest.raises(ValueError, match="unknown plane 'flat'"):
+        make_plane("flat", model, traj)
+    other = nn.Sequential(nn.Linear(2, 3))
+    with pytest.raises(ValueError, match="parameters, the model"):
+        SurfaceEvaluator(other, p.x_train, p.y_train).prepare(plane)
+
+
+def test_a_race_shares_one_plane(blobs_run) -> None:
+    p, model, traj, _ = blobs_run
+    other = traj + np.linspace(0, 1, len(traj))[:, None] * 0.05
+    plane = pca_plane([traj, other])
+    np.testing.assert_allclose(plane.origin, traj[-1])
+    c1, c2 = plane.project(traj), plane.project(other)
+    assert max(np.abs(c1).max(), np.abs(c2).max()) == pytest.approx(PCA_REACH)
+
+
+def test_dense_bn_dropout_model_from_config_uses_the_batched_path() -> None:
+    cfg = RunConfig(
+        model=ModelConfig(layers=(Dense(units=16, activation="linear"), BatchNorm(activation="relu"),
+                                  Dropout(p=0.2), Dense(units=24, activation="tanh"))),
+        training=TrainingConfig(epochs=1),
+    )  # fmt: skip
+    pr = prepare(cfg)
+    evaluator = SurfaceEvaluator(pr.model, pr.x_train, pr.y_train)
+    assert evaluator.method == "batched-mlp"
+    w = torch.nn.utils.parameters_to_vector(pr.model.parameters()).detach().double().numpy()
+    plane = random_plane(pr.model, w, seed=0)
+    al, be = grid_axes(plane, 11, 1.0)
+    np.testing.assert_allclose(
+        evaluator.prepare(plane).grid(al, be), loop_losses(pr.model, pr.x_train, pr.y_train, plane, al, be),
+        rtol=1e-4, atol=1e-5,
+    )  # fmt: skip
