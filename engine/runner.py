@@ -10,19 +10,48 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import events as ev
 from .config import ExperimentConfig, RunConfig, dumps_toml
 from .trainer import RunControl, RunResult, train
 
-__all__ = ["execute", "write_outputs", "summarize", "METRIC_COLUMNS", "STEP_COLUMNS"]
+__all__ = ["execute", "plan_batches", "write_outputs", "summarize", "METRIC_COLUMNS", "STEP_COLUMNS"]
 
 METRIC_COLUMNS = ("run", "label", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 STEP_COLUMNS = ("run", "step", "epoch", "lr", "loss")
+
+_log = logging.getLogger(__name__)
+
+
+def plan_batches(runs: Sequence[RunConfig]) -> tuple[list[list[int]], dict[int, str]]:
+    """Split run indices into batched groups and runs that go alone (with the reason).
+
+    Runs share a batch when :func:`engine.sweep.batch_key` agrees (same data, layer
+    structure, batch size, device); a group needs at least two runs. Groups are listed
+    in the order of their first run.
+    """
+    from .sweep import batch_key, unbatchable_reason
+
+    by_key: dict[str, list[int]] = {}
+    alone: dict[int, str] = {}
+    for i, cfg in enumerate(runs):
+        key = batch_key(cfg)
+        if key is None:
+            alone[i] = unbatchable_reason(cfg) or "not batchable"
+        else:
+            by_key.setdefault(key, []).append(i)
+    groups = []
+    for members in by_key.values():
+        if len(members) > 1:
+            groups.append(members)
+        else:
+            alone[members[0]] = "no other run shares its dataset, layer structure, batch size and device"
+    return groups, alone
 
 
 def execute(
@@ -34,24 +63,50 @@ def execute(
     weights_every: int = 0,
     keep_models: bool = False,
     first_run_id: int = 0,
+    batched: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> list[RunResult]:
-    """Train ``runs`` one after another; run ids are ``first_run_id + index``.
+    """Train ``runs``; run ids are ``first_run_id + index``; results come back in run order.
 
-    A stop request ends the run in progress and skips the rest.
+    With ``batched`` (the default) runs that can share one computation are trained
+    together by :func:`engine.sweep.train_batched` (same events, same results, a
+    fraction of the time); the others run one after another with
+    :func:`engine.trainer.train`, and ``log`` (default: the ``logging`` module) says why
+    each was not batched. A stop request ends the work in progress and skips the rest.
     """
     bus = bus if bus is not None else ev.EventBus()
     control = control if control is not None else RunControl()
-    results: list[RunResult] = []
-    for i, cfg in enumerate(runs):
+    say = log if log is not None else _log.info
+    if batched and len(runs) > 1:
+        groups, alone = plan_batches(runs)
+    else:
+        groups, alone = [], {i: "batching is off" for i in range(len(runs))}
+    if batched and len(runs) > 1:
+        for i, why in sorted(alone.items()):
+            say(f"run {first_run_id + i} not batched: {why}")
+    # work items in the order of their first run
+    items: list[list[int]] = sorted(groups + [[i] for i in alone], key=lambda m: m[0])
+    results: dict[int, RunResult] = {}
+    for members in items:
         if control.stopped and results:
             break
-        results.append(
-            train(
-                cfg, run_id=first_run_id + i, bus=bus, control=control,
+        if len(members) > 1:
+            from .sweep import train_batched
+
+            say(f"runs {', '.join(str(first_run_id + i) for i in members)} batched together")
+            out = train_batched(
+                [runs[i] for i in members], [first_run_id + i for i in members], bus=bus,
+                control=control, boundary_every=boundary_every, weights_every=weights_every,
+                keep_models=keep_models,
+            )  # fmt: skip
+            results.update(zip(members, out, strict=True))
+        else:
+            i = members[0]
+            results[i] = train(
+                runs[i], run_id=first_run_id + i, bus=bus, control=control,
                 boundary_every=boundary_every, weights_every=weights_every, keep_model=keep_models,
             )  # fmt: skip
-        )
-    return results
+    return [results[i] for i in sorted(results)]
 
 
 def _fmt(v: float) -> str:
