@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt, Signal
 
 __all__ = [
     "signals_blocked",
+    "compact_combo",
     "SciSpinBox",
     "OptionalIntSpinBox",
     "FieldForm",
@@ -47,6 +48,14 @@ def signals_blocked(*objs: QtCore.QObject) -> Iterator[None]:
     finally:
         for o, p in zip(objs, previous, strict=True):
             o.blockSignals(p)
+
+
+def compact_combo(min_chars: int = 8) -> QtWidgets.QComboBox:
+    """A combo box whose width does not grow with its longest item (narrow side panels)."""
+    box = QtWidgets.QComboBox()
+    box.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(min_chars)
+    return box
 
 
 def _ladder(lo: float, hi: float) -> list[float]:
@@ -90,7 +99,7 @@ class SciSpinBox(QtWidgets.QDoubleSpinBox):
         self._ladder = _ladder(minimum, maximum) if log else []
         self.setKeyboardTracking(False)
         self.setAccelerated(True)
-        self.setMinimumWidth(110)
+        self.setMinimumWidth(90)
 
     # value with None support
     def get(self) -> float | None:
@@ -290,13 +299,13 @@ class FieldForm(QtWidgets.QWidget):
                 w.toggled.connect(self._emit)
                 kind = "bool"
             elif tp is bool:
-                w = QtWidgets.QComboBox()
+                w = compact_combo()
                 for text, value in ((none_texts.get(name, "auto"), None), ("yes", True), ("no", False)):
                     w.addItem(text, value)
                 w.currentIndexChanged.connect(self._emit)
                 kind = "optbool"
             elif typing.get_origin(tp) is Literal:
-                w = QtWidgets.QComboBox()
+                w = compact_combo()
                 for choice in typing.get_args(tp):
                     w.addItem(str(choice).replace("_", " "), choice)
                 w.currentIndexChanged.connect(self._emit)

@@ -10,7 +10,7 @@ import numpy as np
 from optiscope.engine.config import BUNDLED_DATASETS, SYNTHETIC_DATASETS, DatasetConfig
 from PySide6 import QtWidgets
 
-from ..widgets import ErrorLabel, FieldForm, MiniPlot, signals_blocked
+from ..widgets import ErrorLabel, FieldForm, MiniPlot, compact_combo, signals_blocked
 from . import Panel, PanelError
 
 __all__ = ["DataPanel", "dataset_shape", "preview_summary", "csv_columns"]
@@ -124,7 +124,7 @@ class DataPanel(Panel):
         self.csv_info: dict[str, Any] | None = None
         layout = QtWidgets.QVBoxLayout(self)
         top = QtWidgets.QFormLayout()
-        self.name_box = QtWidgets.QComboBox()
+        self.name_box = compact_combo()
         self.name_box.setObjectName("dataset")
         for name in (*SYNTHETIC_DATASETS, *BUNDLED_DATASETS, "csv"):
             self.name_box.addItem(DATASET_TITLES[name], name)
@@ -143,7 +143,7 @@ class DataPanel(Panel):
         row.addWidget(self.path_edit, 1)
         row.addWidget(self.browse_button)
         g.addRow("File", row)
-        self.target_box = QtWidgets.QComboBox()
+        self.target_box = compact_combo()
         self.target_box.setObjectName("csv_target")
         self.target_box.setToolTip("the column that holds the class labels")
         g.addRow("Target column", self.target_box)

@@ -9,7 +9,7 @@ from optiscope.engine.config import BatchNorm, Conv2d, Dense, Dropout, Flatten, 
 from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
-from ..widgets import FieldForm, signals_blocked
+from ..widgets import FieldForm, compact_combo, signals_blocked
 from . import Panel, PanelError
 
 __all__ = ["ModelPanel", "count_parameters", "describe_layer"]
@@ -135,7 +135,7 @@ class ModelPanel(Panel):
         layout.addWidget(self.editor_box)
 
         out = QtWidgets.QFormLayout()
-        self.output_init = QtWidgets.QComboBox()
+        self.output_init = compact_combo()
         for v in ("he_uniform", "he_normal", "glorot_uniform", "glorot_normal"):
             self.output_init.addItem(v, v)
         out.addRow("Output layer initialiser", self.output_init)

@@ -7,7 +7,7 @@ from typing import Any
 from optiscope.engine import config as C
 from PySide6 import QtWidgets
 
-from ..widgets import FieldForm, signals_blocked
+from ..widgets import FieldForm, compact_combo, signals_blocked
 from . import Panel
 
 __all__ = ["OptimizerPanel", "KindPanel"]
@@ -30,7 +30,7 @@ class KindPanel(Panel):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         row = QtWidgets.QHBoxLayout()
-        self.kind_box = QtWidgets.QComboBox()
+        self.kind_box = compact_combo()
         self.kind_box.setObjectName("kind")
         for kind in self.classes:
             self.kind_box.addItem(self.kind_titles.get(kind, kind), kind)

@@ -28,8 +28,11 @@ class TrainingPanel(Panel):
         self.form = FieldForm(
             TrainingConfig,
             labels={"batch_size": "Batch size", "mixed_precision": "Mixed precision",
-                    "eval_train": "Evaluate whole training set each epoch"},
+                    "eval_train": "Full train eval"},
         )  # fmt: skip
+        self.form.widgets["eval_train"].setToolTip(
+            "evaluate the whole training set after each epoch (off: the running average of the batches)"
+        )
         layout.addWidget(self.form)
         self.device_box: QtWidgets.QComboBox = self.form.widgets["device"]  # type: ignore[assignment]
         self.device_note = QtWidgets.QLabel("Detecting devices while the engine loads…")

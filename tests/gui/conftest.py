@@ -1,0 +1,98 @@
+"""GUI test fixtures: an isolated settings file, a window, and a guard that fails any test
+leaving a QThread running or a QTimer active (CONVENTIONS rule 11, after napari's
+``_dangling_qthreads`` / ``_dangling_qtimers``)."""
+
+from __future__ import annotations
+
+import weakref
+
+import pytest
+from PySide6 import QtCore
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_qthreads_or_qtimers(monkeypatch, qapp):
+    """Record every QThread/QTimer started during the test; fail if one is still live after it."""
+    threads: list[weakref.ref] = []
+    timers: list[weakref.ref] = []
+    orig_thread_start = QtCore.QThread.start
+    orig_timer_start = QtCore.QTimer.start
+
+    def thread_start(self, *args):
+        threads.append(weakref.ref(self))
+        return orig_thread_start(self, *args)
+
+    def timer_start(self, *args):
+        timers.append(weakref.ref(self))
+        return orig_timer_start(self, *args)
+
+    monkeypatch.setattr(QtCore.QThread, "start", thread_start)
+    monkeypatch.setattr(QtCore.QTimer, "start", timer_start)
+    yield
+    monkeypatch.undo()
+    qapp.processEvents()
+    running = []
+    for ref in threads:
+        t = ref()
+        try:
+            if t is not None and t.isRunning():
+                running.append(t.objectName() or repr(t))
+        except RuntimeError:  # the C++ object is gone: it cannot be running
+            pass
+    active = []
+    for ref in timers:
+        t = ref()
+        try:
+            if t is not None and t.isActive():
+                active.append(f"{t.objectName() or 'QTimer'} (interval {t.interval()} ms, parent {t.parent()!r})")
+        except RuntimeError:
+            pass
+    problems = []
+    if running:
+        problems.append(f"QThreads still running after the test: {running}")
+    if active:
+        problems.append(f"QTimers still active after the test: {active}")
+    if problems:
+        pytest.fail("; ".join(problems))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path, monkeypatch):
+    """Every test gets its own settings file (never the user's)."""
+    monkeypatch.setenv("OPTISCOPE_SETTINGS", str(tmp_path / "settings.ini"))
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """Build a shown MainWindow (real LivePlots) whose engine has loaded; closed after the test."""
+    from optiscope.gui.main_window import MainWindow
+
+    windows = []
+
+    def make(*, wait_engine: bool = True, **kwargs):
+        w = MainWindow(restore_last=kwargs.pop("restore_last", False), **kwargs)
+        windows.append(w)
+        w.resize(1280, 720)
+        w.show()
+        w.start()
+        if wait_engine:
+            qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+        w.deleteLater()
+
+
+@pytest.fixture
+def quick_blobs():
+    """The studies' blobs set-up, cut to a few short epochs (fast on 2 shared cores)."""
+    from optiscope.engine.config import Adam, DatasetConfig, ExperimentConfig, RunConfig, TrainingConfig
+
+    run = RunConfig(
+        dataset=DatasetConfig(name="blobs", n_samples=200),
+        optimizer=Adam(lr=0.01),
+        training=TrainingConfig(epochs=3, batch_size=32, device="cpu"),
+    )
+    return ExperimentConfig(name="quick", base=run)
