@@ -12,6 +12,7 @@ minimum. No Qt here: the GUI draws what these arrays hold.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -276,6 +277,22 @@ class Runner:
             "lrs": np.asarray(self.lrs),
             "distance": self.fn.distance_to_minimum(pos),
         }
+
+    def preview(self) -> tuple[np.ndarray, np.ndarray]:
+        """The gradient at the current point and the update the optimizer would take next.
+
+        The next update is found by a dry run on copies of the parameter, optimizer and
+        schedule (momentum buffers and Adam moments included); the runner does not move.
+        """
+        if self.done:
+            return self.grads[-1], np.zeros(2)
+        p, opt = copy.deepcopy((self.param, self.optimizer))
+        if opt.param_groups[0]["params"][0] is not p:  # pragma: no cover - torch internals
+            raise RuntimeError("optimizer copy does not hold the copied parameter")
+        p.grad = self.param.grad.detach().clone()
+        before = p.detach().clone()
+        opt.step()
+        return self.grads[-1], (p.detach() - before).numpy()
 
     @property
     def position(self) -> np.ndarray:

@@ -112,6 +112,18 @@ def test_runner_records_the_torch_optim_update_and_gradient() -> None:
     assert cos < 0.99
 
 
+def test_preview_shows_the_next_update_without_moving() -> None:
+    r = Race("ill_conditioned", [SGD(lr=0.01, momentum=0.9), Adam(lr=0.1), RMSprop(lr=0.05)], total_steps=30)
+    r.step(7)
+    for runner in r.runners:
+        pos = runner.position.copy()
+        grad, nxt = runner.preview()
+        np.testing.assert_array_equal(runner.position, pos)
+        np.testing.assert_array_equal(grad, runner.grads[-1])
+        runner.step()
+        np.testing.assert_allclose(nxt, runner.updates[-1], rtol=1e-12, atol=1e-15)
+
+
 def test_schedule_is_applied_per_update() -> None:
     r = Race("quadratic", [SGD(lr=0.1)], schedule=Step(step_epochs=1, gamma=0.5), total_steps=10)
     r.step(10)
