@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from optiscope.engine import config as C
 from optiscope.gui.panels import PanelError
 from optiscope.gui.panels.data import DataPanel, csv_columns, dataset_shape, preview_summary

@@ -1,0 +1,126 @@
+"""Experiment files, exports and settings: bad input is reported and never stops the app."""
+
+from __future__ import annotations
+
+import csv
+
+from optiscope.engine.config import SGD, ExperimentConfig, RunConfig, load_toml
+from PySide6 import QtWidgets
+
+
+def _no_dialogs(monkeypatch):
+    shown = []
+    for name in ("warning", "critical", "information"):
+        monkeypatch.setattr(QtWidgets.QMessageBox, name, lambda *a, _n=name, **k: shown.append((_n, a[1:])))
+    return shown
+
+
+def test_corrupt_toml_is_reported_and_the_window_survives(qtbot, make_window, tmp_path, monkeypatch):
+    shown = _no_dialogs(monkeypatch)
+    bad = tmp_path / "broken.toml"
+    bad.write_text("[base.optimizer\nkind = 'adam'\n", encoding="utf-8")
+    w = make_window(wait_engine=False)
+    before = w.current_run_config()
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
+    w.open_dialog()
+    assert shown and shown[0][0] == "warning"
+    assert "not valid TOML" in shown[0][1][1]
+    assert any("broken.toml" in m for m in w.messages)
+    assert w.current_run_config() == before and w.isVisible()
+    # a file that parses but breaks the schema names the field
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text("[base.optimizer]\nkind = 'sgd'\nlr = -1.0\n", encoding="utf-8")
+    assert not w.open_experiment(wrong)
+    assert "optimizer" in shown[-1][1][1] and "lr" in shown[-1][1][1]
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+
+
+def test_save_and_open_roundtrip_with_a_race(qtbot, make_window, tmp_path, monkeypatch):
+    _no_dialogs(monkeypatch)
+    w = make_window(wait_engine=False)
+    w.optimizer_panel.set_config(SGD(lr=0.1, momentum=0.9))
+    w.compare()
+    w.optimizer_panel.set_config(SGD(lr=0.01))
+    w.compare()
+    path = tmp_path / "race.toml"
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path.with_suffix("")), ""))
+    assert w.save_as()
+    assert path.exists() and not path.with_name("race.toml.tmp").exists()
+    saved = load_toml(path)
+    assert [(r.optimizer.lr, r.optimizer.momentum) for r in saved.runs()] == [(0.1, 0.9), (0.01, 0.0)]
+    w2 = make_window(wait_engine=False)
+    assert w2.open_experiment(path)
+    assert w2.experiment_config().runs() == saved.runs()
+    assert "race.toml" in w2.windowTitle()
+    qtbot.waitUntil(lambda: w.engine_loaded and w2.engine_loaded, timeout=60_000)
+
+
+def test_metrics_csv_and_plot_exports(qtbot, make_window, quick_blobs, tmp_path):
+    from optiscope.engine.runner import METRIC_COLUMNS
+
+    w = make_window()
+    w.set_experiment(quick_blobs)
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        w.run()
+    out = tmp_path / "metrics.csv"
+    assert w.export_metrics(out)
+    rows = list(csv.reader(out.read_text(encoding="utf-8").splitlines()))
+    assert tuple(rows[0]) == METRIC_COLUMNS
+    assert [r[2] for r in rows[1:]] == ["1", "2", "3"]
+    assert all(0.0 <= float(r[5]) <= 1.0 for r in rows[1:])
+    for name in w.plots.plot_items():
+        for suffix in ("png", "svg"):
+            target = tmp_path / f"{name}.{suffix}"
+            assert w.export_plot(name, target), w.messages[-1]
+            assert target.stat().st_size > 100
+    assert (tmp_path / "loss.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+
+
+def test_bad_settings_are_reported_and_launch_goes_on(qtbot, make_window, tmp_path, monkeypatch):
+    settings = tmp_path / "bad-settings.ini"
+    settings.write_text(
+        "[window]\ngeometry=not a geometry\nstate=@ByteArray(junk)\n[view]\ntheme=purple\n"
+        "[files]\nlast_experiment=" + str(tmp_path / "gone.toml") + "\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("OPTISCOPE_SETTINGS", str(settings))
+    shown = _no_dialogs(monkeypatch)
+    w = make_window(wait_engine=False, restore_last=True)
+    text = " ".join(w.messages)
+    assert "view/theme" in text and "window" in text
+    assert w.isVisible() and w.theme == "light"
+    assert shown == []  # reported in the status bar, no dialog at start-up
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+
+
+def test_corrupt_last_experiment_does_not_stop_launch(qtbot, make_window, tmp_path, monkeypatch):
+    last = tmp_path / "last.toml"
+    last.write_text("this is = not [toml", encoding="utf-8")
+    from optiscope.gui.settings import AppSettings
+
+    s = AppSettings()
+    s.set_last_experiment(str(last))
+    s.sync()
+    shown = _no_dialogs(monkeypatch)
+    w = make_window(wait_engine=False, restore_last=True)
+    assert any("last.toml" in m for m in w.messages)
+    assert shown == [] and w.isVisible()
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+
+
+def test_settings_remember_the_last_experiment_and_theme(qtbot, make_window, tmp_path, monkeypatch):
+    _no_dialogs(monkeypatch)
+    exp = ExperimentConfig(name="remembered", base=RunConfig(optimizer=SGD(lr=0.2)))
+    from optiscope.engine.config import dump_toml
+
+    path = tmp_path / "remembered.toml"
+    dump_toml(exp, path)
+    w = make_window(wait_engine=False)
+    w.open_experiment(path)
+    w._set_theme("dark")
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+    w.close()
+    w2 = make_window(wait_engine=False, restore_last=True)
+    assert w2.theme == "dark"
+    assert w2.optimizer_panel.config().lr == 0.2
+    qtbot.waitUntil(lambda: w2.engine_loaded, timeout=60_000)

@@ -1,0 +1,185 @@
+"""The landscape tab: test-function races and the network surface (issue 5), offscreen."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from optiscope.gui.landscape_view import LandscapeView, gl_available
+from PySide6 import QtCore, QtGui
+
+
+@pytest.fixture
+def view(qtbot):
+    v = LandscapeView()
+    qtbot.addWidget(v)
+    v.resize(1100, 650)
+    yield v
+    v.shutdown()
+
+
+def test_the_tab_builds_without_importing_torch() -> None:
+    code = (
+        "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from PySide6 import QtWidgets; app = QtWidgets.QApplication([])\n"
+        "from optiscope.gui.landscape_view import LandscapeView\n"
+        "v = LandscapeView(); v.resize(800, 500)\n"
+        "assert 'torch' not in sys.modules, 'torch imported while building the tab'\n"
+        "v.shutdown(); print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_click_sets_the_start_and_one_step_shows_gradient_and_update(view, qtbot) -> None:
+    rv = view.race_view
+    view.show()
+    qtbot.waitExposed(view)
+    rv.set_function("rosenbrock")
+    assert rv.start_point == (-1.5, 2.0)
+    assert len(rv.race.runners) == 4  # SGD, momentum, RMSprop, Adam checked by default
+    assert not view.surface_view._gl_window and not gl_available()  # no OpenGL offscreen
+
+    # click on the plot at data point (0.5, -0.25)
+    vb = rv.plot.getViewBox()
+    scene_pt = vb.mapViewToScene(QtCore.QPointF(0.5, -0.25))
+    widget_pt = rv.plot_widget.mapFromScene(scene_pt)
+    qtbot.mouseClick(rv.plot_widget.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=widget_pt)
+    qtbot.waitUntil(lambda: rv.start_point != (-1.5, 2.0), timeout=3000)
+    x0, x1, _, _ = rv.fn.extent
+    pixel = (x1 - x0) / vb.width()
+    assert rv.start_point == pytest.approx((0.5, -0.25), abs=3 * pixel)
+    for r in rv.race.runners:
+        np.testing.assert_allclose(r.positions[0], rv.start_point)
+        assert r.steps == 0
+
+    # one step: the race advances once, arrows start at each optimizer's new point
+    rv.step_once()
+    rv.step_once()
+    assert rv.race.steps == 2 and not rv.playing
+    for i, r in enumerate(rv.race.runners):
+        g, u = rv.arrow_data(i)
+        assert len(g) == 6 and len(u) == 6
+        np.testing.assert_allclose(g[0], r.position)
+        np.testing.assert_allclose(u[0], r.position)
+        grad, nxt = r.preview()
+        gdir, udir = g[1] - g[0], u[1] - u[0]
+        assert np.dot(gdir, -grad) / np.linalg.norm(gdir) / np.linalg.norm(grad) == pytest.approx(1.0)
+        assert np.dot(udir, nxt) / np.linalg.norm(udir) / np.linalg.norm(nxt) == pytest.approx(1.0)
+    # the readout holds every optimizer's step, loss and distance to (1, 1)
+    assert rv.readout.rowCount() == 4
+    r0 = rv.race.runners[0]
+    assert rv.readout.item(0, 1).text() == "2"
+    assert float(rv.readout.item(0, 3).text()) == pytest.approx(np.hypot(*(r0.position - 1.0)), rel=1e-3)
+
+    # play animates through the timer and pause stops it cleanly
+    rv.speed.setValue(5)
+    rv.play()
+    assert rv.playing
+    qtbot.waitUntil(lambda: rv.race.steps >= 12, timeout=10_000)
+    rv.pause()
+    assert not rv.playing and not rv.timer.isActive()
+    steps = rv.race.steps
+    qtbot.wait(100)
+    assert rv.race.steps == steps
+    img = view.grab().toImage()
+    assert img.width() > 0 and not img.isNull()
+
+
+def test_race_stops_by_itself_at_the_step_limit(view, qtbot) -> None:
+    rv = view.race_view
+    rv.set_function("quadratic")
+    rv.max_steps.setValue(20)
+    rv.speed.setValue(20)
+    rv.play()
+    qtbot.waitUntil(lambda: not rv.playing, timeout=10_000)
+    assert rv.race.steps == 20 and rv.race.done
+    # every optimizer heads into the bowl
+    for r in rv.race.runners:
+        assert r.loss < rv.fn.value(*rv.start_point)
+
+
+def _training_events(n_runs: int = 2) -> list:
+    from optiscope.engine import events as ev
+    from optiscope.engine.config import RunConfig
+    from optiscope.engine.runner import execute
+
+    runs = [
+        RunConfig.model_validate({"training": {"epochs": 2, "seed": 1}, "optimizer": {"kind": "sgd", "lr": 0.1}}),
+        RunConfig.model_validate({"training": {"epochs": 2, "seed": 1}, "optimizer": {"kind": "adam", "lr": 0.01}}),
+    ][:n_runs]
+    events: list = []
+    bus = ev.EventBus()
+    bus.subscribe(events.append)
+    execute(runs, bus=bus, weights_every=2)
+    return events
+
+
+def test_network_surface_is_computed_in_the_background_from_weight_events(view, qtbot) -> None:
+    from optiscope.engine import events as ev
+
+    events = _training_events()
+    sv = view.surface_view
+    view.set_mode("network")
+    sv.grid_box.setValue(31)
+    # the first batches: too few snapshots for a plane
+    first = [e for e in events if not isinstance(e, ev.Weights)][:2] + [e for e in events if isinstance(e, ev.Weights)][:2]
+    view.add_events(first)
+    assert not sv.busy and sv.plane is None
+    view.add_events(events)
+    assert sv.busy  # the job runs in a worker thread; the GUI thread returns at once
+    with qtbot.waitSignal(sv.paths_ready, timeout=60_000):
+        pass
+    assert sv.surface is not None and sv.surface.final and sv.surface.loss.shape == (31, 31)
+    assert not sv.busy and not sv.poll.isActive()
+    n_snaps = {r: sum(1 for e in events if isinstance(e, ev.Weights) and e.run == r) for r in (0, 1)}
+    # both runs share one plane: two paths drawn, every snapshot projected
+    for run in (0, 1):
+        x, y = sv.run_paths[run].getData()
+        assert len(x) == n_snaps[run]
+        np.testing.assert_allclose(np.column_stack([x, y]), sv.path_coords(run))
+    np.testing.assert_allclose(sv.path_coords(0)[-1], 0.0, atol=1e-6)  # origin = run 0's final weights
+    assert len(sv.reports) == 2 and len(sv.compare_items) == 4
+    rep = sv.reports[0]
+    assert rep.slice_loss[-1] == pytest.approx(rep.true_loss[-1], rel=1e-4)
+    assert "Trajectory variance in the plane" in sv.info.text() and "training set" in sv.info.text()
+    # the 1-D line
+    sv.grid_box.setValue(21)
+    sv.plane_box.setCurrentIndex(sv.plane_box.findData("interp"))
+    with qtbot.waitSignal(sv.paths_ready, timeout=60_000):
+        pass
+    assert sv.surface.plane.is_line and sv.surface.loss.shape == (1, 21)
+    x, _ = sv.line_curve.getData()
+    assert len(x) == 21
+    view.show()
+    img = view.grab().toImage()
+    assert not img.isNull()
+    # a new experiment (run ids start again) clears the view
+    view.add_events([e for e in events if isinstance(e, ev.RunStarted)][:1])
+    assert sv.plane is None and sv.reports == [] and not sv.run_paths
+
+
+def test_surface_errors_are_reported_not_raised(view, qtbot) -> None:
+    from optiscope.engine import events as ev
+
+    sv = view.surface_view
+    sv.grid_box.setValue(11)
+    bad_config = {"dataset": {"name": "blobs"}, "model": {"layers": []}}  # 2 -> 3 logits: 9 params
+    vec = np.zeros(7)  # but the snapshots carry 7 numbers
+    events = [ev.RunStarted(0, "x", "cpu", 9, 1, 1, 1, 3, bad_config)]
+    events += [ev.Weights(0, k, 1, vec + k) for k in range(4)]
+    view.add_events(events)
+    qtbot.waitUntil(lambda: not sv.busy, timeout=30_000)
+    assert sv.error is not None and "could not be computed" in sv.status.text()
+
+
+def test_render_to_image_paints(view, qtbot) -> None:
+    view.race_view.ensure_ready()
+    image = QtGui.QImage(800, 500, QtGui.QImage.Format.Format_ARGB32)
+    image.fill(0)
+    painter = QtGui.QPainter(image)
+    view.render(painter)
+    painter.end()
+    assert image.pixelColor(400, 250).alpha() > 0

@@ -1,0 +1,189 @@
+"""The window end to end: launch state, runs, controls, races, lessons, late events."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from optiscope.engine import events as ev
+from optiscope.engine.config import Adam, DatasetConfig, ExperimentConfig, RunConfig, TrainingConfig
+
+
+def _long(epochs: int = 3000) -> ExperimentConfig:
+    return ExperimentConfig(base=RunConfig(
+        dataset=DatasetConfig(n_samples=200), optimizer=Adam(lr=0.01),
+        training=TrainingConfig(epochs=epochs, batch_size=32, device="cpu"),
+    ))  # fmt: skip
+
+
+def test_window_import_and_build_load_no_heavy_modules():
+    """Before the window is shown nothing imports torch, scikit-learn or the trainer."""
+    code = (
+        "import os, sys; os.environ['QT_QPA_PLATFORM']='offscreen';"
+        "from optiscope.gui.app import create_app; app = create_app();"
+        "from optiscope.gui.main_window import MainWindow; w = MainWindow(restore_last=False); w.show();"
+        "heavy = [m for m in ('torch', 'sklearn', 'optiscope.engine.trainer', 'optiscope.engine.runner', 'pyqtgraph')"
+        " if m in sys.modules]; print('HEAVY', heavy); w._started = True; w.close()"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout, out.stdout
+
+
+def test_run_is_disabled_until_the_engine_has_loaded(qtbot, make_window):
+    w = make_window(wait_engine=False)
+    if not w.engine_loaded:  # usually still loading here; in a warm process it may be quick
+        assert not w.act_run.isEnabled()
+        assert "Loading engine" in w.engine_label.text()
+        assert w.run() is False
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+    assert w.act_run.isEnabled()
+    assert "Engine ready" in w.engine_label.text()
+    assert w.training_panel.devices[0] == "cpu"
+
+
+def test_blobs_adam_run_fills_every_plot(qtbot, make_window, quick_blobs):
+    w = make_window()
+    w.set_experiment(quick_blobs)
+    with qtbot.waitSignal(w.run_finished, timeout=60_000) as blocker:
+        assert w.run()
+    assert blocker.args == ["completed"]
+    counts = w.plots.point_counts()
+    steps = 3 * 4  # 100 training rows, batch 32: 4 updates per epoch
+    assert counts["lr"] == {0: steps}
+    assert counts["loss"] == {0: steps}
+    assert counts["accuracy"] == {0: 3}
+    assert counts["boundary"][0] > 0
+    assert len(w.epoch_events) == 3
+    assert w.status_labels["epoch"].text() == "Epoch 3/3"
+    assert "cpu" in w.status_labels["device"].text()
+    assert not w.running
+    image = w.grab()  # paints every plot (the PySide6 6.12 crash class shows up here)
+    assert image.width() > 0
+
+
+def test_stop_during_a_run_finishes_it(qtbot, make_window):
+    w = make_window()
+    w.set_experiment(_long())
+    w.run()
+    qtbot.waitUntil(lambda: w.total_steps_seen > 0, timeout=60_000)
+    with qtbot.waitSignal(w.run_finished, timeout=30_000) as blocker:
+        w.stop()
+    assert blocker.args == ["stopped"]
+    assert not w.act_stop.isEnabled()
+
+
+def test_closing_during_a_run_stops_and_joins_every_thread(qtbot, make_window):
+    w = make_window()
+    w.set_experiment(_long())
+    w.run()
+    qtbot.waitUntil(lambda: w.total_steps_seen > 0, timeout=60_000)
+    session = w.session
+    w.close()
+    assert not session.thread.isRunning()
+    assert not w.background.thread.isRunning()
+
+
+def test_new_run_while_one_is_live_replaces_it_and_late_events_are_dropped(qtbot, make_window):
+    w = make_window()
+    w.set_experiment(_long())
+    w.run()
+    qtbot.waitUntil(lambda: w.total_steps_seen > 0, timeout=60_000)
+    old = w.session
+    w.run()
+    assert not old.thread.isRunning()
+    assert w.session is not old and w.running
+    before = w.total_steps_seen
+    late = [ev.Step(0, 999_999, 1, 0.01, 0.5)]
+    w._on_events(old, late)  # a batch of the old experiment arriving late
+    assert w.total_steps_seen == before
+    assert all(c < 999_999 for c in w.plots.point_counts()["loss"].values())
+    with qtbot.waitSignal(w.run_finished, timeout=30_000):
+        w.stop()
+
+
+def test_step_runs_exactly_one_update_and_epoch_runs_to_the_epoch_end(qtbot, make_window):
+    w = make_window()
+    w.set_experiment(_long(epochs=20))
+    w.step_once()  # nothing live: starts a paused run and grants one update
+    qtbot.waitUntil(lambda: w.total_steps_seen == 1, timeout=60_000)
+    assert w.session.control.paused
+    assert w.act_pause.text() == "Resume"
+    w.step_once()
+    qtbot.waitUntil(lambda: w.total_steps_seen == 2, timeout=30_000)
+    w.step_epoch()  # 4 updates per epoch: two more
+    qtbot.waitUntil(lambda: len(w.epoch_events) == 1, timeout=30_000)
+    assert w.total_steps_seen == 4
+    assert w.plots.point_counts()["loss"] == {0: 4}
+    w.toggle_pause()  # resume
+    assert not w.session.control.paused
+    with qtbot.waitSignal(w.run_finished, timeout=30_000):
+        w.stop()
+
+
+def test_changing_the_lr_while_paused_is_used_by_the_next_update(qtbot, make_window):
+    w = make_window()
+    w.set_experiment(_long(epochs=20))
+    w.step_once()
+    qtbot.waitUntil(lambda: w.total_steps_seen == 1, timeout=60_000)
+    w.optimizer_panel.lr_box().setValue(0.05)
+    w.step_once()
+    qtbot.waitUntil(lambda: w.total_steps_seen == 2, timeout=30_000)
+    assert w.last_step[0].lr == 0.05
+    w.scale_lr(2.0)  # Ctrl+Up
+    w.step_once()
+    qtbot.waitUntil(lambda: w.total_steps_seen == 3, timeout=30_000)
+    assert abs(w.last_step[0].lr - 0.1) < 1e-12
+    with qtbot.waitSignal(w.run_finished, timeout=30_000):
+        w.stop()
+
+
+def test_compare_races_runs_on_shared_axes(qtbot, make_window, quick_blobs):
+    w = make_window()
+    w.set_experiment(quick_blobs)
+    w.compare()
+    w.optimizer_panel.lr_box().setValue(0.001)
+    w.compare()
+    assert len(w.race) == 2 and w.race_group.isVisibleTo(w)
+    exp = w.experiment_config()
+    assert [r.optimizer.lr for r in exp.runs()] == [0.01, 0.001]
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        w.run()
+    counts = w.plots.point_counts()
+    assert counts["loss"] == {0: 12, 1: 12}
+    assert counts["accuracy"] == {0: 3, 1: 3}
+    w.clear_race()
+    assert not w.race
+
+
+def test_lessons_menu_lists_presets_and_loading_one_shows_its_lesson(qtbot, make_window):
+    from optiscope.engine.presets import all_presets
+
+    w = make_window(wait_engine=False)
+    w._fill_lessons_menu()
+    names = [a.text() for a in w.lessons_menu.actions()]
+    assert names == list(all_presets())
+    preset = all_presets()["blobs-sgd"]
+    w.load_preset("blobs-sgd")
+    assert w.lesson_dock.isVisibleTo(w)
+    assert "SGD" in w.lesson_box.toPlainText()
+    assert w.current_run_config() == preset.runs()[0].model_copy(update={"label": ""})
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+
+
+def test_speed_control_slows_the_engine(qtbot, make_window):
+    w = make_window(wait_engine=False)
+    w.set_speed_index(4)
+    assert w._delay == 0.1 and "10 steps/s" in w.speed_label.text()
+    w.act_faster.trigger()
+    assert w._delay == 0.05
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+
+
+def test_every_control_has_a_shortcut(make_window):
+    w = make_window(wait_engine=False)
+    for act in (w.act_run, w.act_pause, w.act_step, w.act_step_epoch, w.act_stop, w.act_reset, w.act_compare,
+                w.act_faster, w.act_slower, w.act_lr_up, w.act_lr_down, w.act_open, w.act_save, w.act_save_as):
+        assert act.shortcuts(), act.text()
+    keys = [s.toString() for a in w.actions() for s in a.shortcuts()]
+    assert len(keys) == len(set(keys)), "a shortcut is used twice"
