@@ -1,0 +1,66 @@
+"""The window's entry points exist and its bundled resources load through importlib.resources
+(as they must once frozen into an installer)."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import metadata, resources
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_gui_entry_points_are_declared_and_installed():
+    project = _pyproject()["project"]
+    assert project["gui-scripts"]["optiscope-app"] == "optiscope.gui.app:main"
+    assert project["scripts"]["optiscope"] == "optiscope.engine.cli:main"
+    installed = {e.name: e.value for e in metadata.entry_points(group="gui_scripts")}
+    assert installed.get("optiscope-app") == "optiscope.gui.app:main"
+    from optiscope.gui.app import main
+
+    assert callable(main)
+
+
+def test_the_cli_without_a_command_opens_the_window(monkeypatch):
+    """`optiscope` alone calls optiscope.gui.app:main."""
+    import optiscope.gui.app as app
+    from optiscope.engine import cli
+
+    called = []
+    monkeypatch.setattr(app, "main", lambda: called.append(True) or 0)
+    assert cli.main([]) == 0
+    assert called == [True]
+
+
+def test_every_gui_package_is_listed_for_installation():
+    packages = set(_pyproject()["tool"]["setuptools"]["packages"])
+    for init in (ROOT / "gui").rglob("__init__.py"):
+        rel = init.parent.relative_to(ROOT / "gui")
+        name = ".".join(("optiscope.gui", *rel.parts)) if rel.parts else "optiscope.gui"
+        assert name in packages, f"{name} is missing from [tool.setuptools] packages"
+
+
+def test_bundled_gui_resources_load_via_importlib_resources():
+    root = resources.files("optiscope.resources")
+    icon = root.joinpath("icons/optiscope.svg").read_bytes()
+    assert icon.lstrip().startswith(b"<svg")
+    for theme in ("light", "dark"):
+        qss = root.joinpath(f"style-{theme}.qss").read_text(encoding="utf-8")
+        assert "QToolBox::tab" in qss
+    presets = [p.name for p in root.joinpath("presets").iterdir() if p.name.endswith(".toml")]
+    assert presets
+
+
+def test_the_icon_and_styles_are_usable_by_qt(qapp):
+    from PySide6 import QtGui
+
+    from optiscope.gui.app import create_app
+
+    app = create_app()
+    assert not app.windowIcon().isNull()
+    pix = QtGui.QPixmap()
+    assert pix.loadFromData(resources.files("optiscope.resources").joinpath("icons/optiscope.svg").read_bytes())
