@@ -187,3 +187,88 @@ def test_set_lr_scales_the_schedule():
         assert s.lr == pytest.approx(2 * 0.1 / 4)
         s.after_step()
     assert s.lr == pytest.approx(2 * 0.1 / 5)
+
+
+# --------------------------------------------------------------------------- optimizers
+def _steps(opt_cfg, grads: list[float], w0: float = 1.0) -> list[float]:
+    """Apply ``build_optimizer(opt_cfg)`` to one scalar weight with the given gradients."""
+    p = torch.nn.Parameter(torch.tensor([w0], dtype=torch.float64))
+    opt = build_optimizer([p], opt_cfg)
+    out = []
+    for g in grads:
+        p.grad = torch.tensor([g], dtype=torch.float64)
+        opt.step()
+        out.append(float(p.detach()))
+    return out
+
+
+GRADS = [0.5, -0.2, 0.8, 0.1, -0.4]
+
+
+def test_sgd_momentum_and_nesterov_formulas():
+    lr, mu = 0.1, 0.9
+    w, v, plain, nest = 1.0, 0.0, [], []
+    wn, vn = 1.0, 0.0
+    for i, g in enumerate(GRADS):
+        v = g if i == 0 else mu * v + g  # torch's (and Sutskever's) buffer
+        w -= lr * v
+        plain.append(w)
+        vn = g if i == 0 else mu * vn + g
+        wn -= lr * (g + mu * vn)
+        nest.append(wn)
+    assert _steps(SGD(lr=lr, momentum=mu), GRADS) == pytest.approx(plain)
+    assert _steps(SGD(lr=lr, momentum=mu, nesterov=True), GRADS) == pytest.approx(nest)
+    assert _steps(SGD(lr=lr), GRADS) == pytest.approx(list(1.0 - lr * np.cumsum(GRADS)))
+
+
+def test_adagrad_effective_rate_only_falls():
+    from optiscope.engine.config import Adagrad
+
+    lr, eps = 0.1, 1e-10
+    w, c, expected, rates = 1.0, 0.0, [], []
+    for g in GRADS:
+        c += g * g
+        rates.append(lr / (math.sqrt(c) + eps))
+        w -= rates[-1] * g
+        expected.append(w)
+    assert _steps(Adagrad(lr=lr, eps=eps), GRADS) == pytest.approx(expected)
+    assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))  # lr / sqrt(c) never rises
+
+
+def test_rmsprop_and_adam_formulas():
+    from optiscope.engine.config import RMSprop
+
+    lr, a, eps = 0.01, 0.9, 1e-8
+    w, s, exp_rms = 1.0, 0.0, []
+    for g in GRADS:
+        s = a * s + (1 - a) * g * g
+        w -= lr * g / (math.sqrt(s) + eps)
+        exp_rms.append(w)
+    assert _steps(RMSprop(lr=lr, alpha=a, eps=eps), GRADS) == pytest.approx(exp_rms)
+    b1, b2 = 0.9, 0.999
+    w, m, v, exp_adam = 1.0, 0.0, 0.0, []
+    for t, g in enumerate(GRADS, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        w -= lr * (m / (1 - b1**t)) / (math.sqrt(v / (1 - b2**t)) + eps)
+        exp_adam.append(w)
+    assert _steps(Adam(lr=lr, beta1=b1, beta2=b2, eps=eps), GRADS) == pytest.approx(exp_adam)
+
+
+def test_every_hyperparameter_reaches_torch():
+    from optiscope.engine.config import Adadelta, Adagrad, Adamax, AdamW, NAdam, RMSprop
+
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    g = build_optimizer(p, SGD(lr=0.2, momentum=0.5, dampening=0.1, weight_decay=0.01)).param_groups[0]
+    assert (g["lr"], g["momentum"], g["dampening"], g["weight_decay"]) == (0.2, 0.5, 0.1, 0.01)
+    g = build_optimizer(p, RMSprop(alpha=0.9, momentum=0.3, centered=True)).param_groups[0]
+    assert (g["alpha"], g["momentum"], g["centered"]) == (0.9, 0.3, True)
+    g = build_optimizer(p, Adagrad(lr_decay=0.01, initial_accumulator_value=0.1)).param_groups[0]
+    assert (g["lr_decay"], g["initial_accumulator_value"]) == (0.01, 0.1)
+    for cfg, cls in [(AdamW(beta1=0.8, beta2=0.99), torch.optim.AdamW), (NAdam(momentum_decay=0.01), torch.optim.NAdam),
+                     (Adamax(beta1=0.7), torch.optim.Adamax), (Adadelta(rho=0.8), torch.optim.Adadelta)]:  # fmt: skip
+        opt = build_optimizer(p, cfg)
+        assert type(opt) is cls and opt.param_groups[0]["lr"] == cfg.lr
+    assert build_optimizer(p, AdamW(beta1=0.8, beta2=0.99)).param_groups[0]["betas"] == (0.8, 0.99)
+    assert build_optimizer(p, NAdam(momentum_decay=0.01)).param_groups[0]["momentum_decay"] == 0.01
+    assert build_optimizer(p, Adadelta(rho=0.8)).param_groups[0]["rho"] == 0.8
