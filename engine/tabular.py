@@ -125,7 +125,9 @@ def parse_table(path: Path, text: str, target: str) -> Table:
         raise DataError(f"{path}: the file is empty; it needs a header row and data rows")
     header_line, header = numbered[0]
     header = [c.strip() for c in header]
-    if all(_is_number(c) for c in header if c) and any(header):
+    numeric_names = [c for c in header if c and _is_number(c)]
+    looks_like_data = numeric_names and (len(numeric_names) == len([c for c in header if c]) or target not in header)
+    if looks_like_data:
         shown = ", ".join(header[:5]) + (", ..." if len(header) > 5 else "")
         raise DataError(
             f"{path}: no header row: line {header_line} ({shown}) holds numbers, not column names; "

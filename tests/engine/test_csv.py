@@ -142,6 +142,11 @@ def test_no_header(tmp_path):
     assert "nohead.csv" in msg and "no header" in msg and "line 1" in msg and "naming the columns" in msg
 
 
+def test_no_header_with_string_labels(tmp_path):
+    msg = error(cfg(write(tmp_path, "1.0,2.0,cat\n3.0,4.0,dog\n", "nohead2.csv")))
+    assert "nohead2.csv" in msg and "no header" in msg and "1.0, 2.0, cat" in msg
+
+
 def test_target_absent_lists_columns(tmp_path):
     msg = error(cfg(write(tmp_path, table(10)), target="species"))
     assert "'species'" in msg and "height, weight, animal" in msg and "--target" in msg
