@@ -13,7 +13,6 @@ import threading
 import numpy as np
 import pytest
 import torch
-
 from optiscope.engine import events as ev
 from optiscope.engine.config import OPTIMIZER_KINDS, SCHEDULE_KINDS, RunConfig
 from optiscope.engine.runner import execute, plan_batches
