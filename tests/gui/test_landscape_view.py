@@ -180,6 +180,6 @@ def test_render_to_image_paints(view, qtbot) -> None:
     image = QtGui.QImage(800, 500, QtGui.QImage.Format.Format_ARGB32)
     image.fill(0)
     painter = QtGui.QPainter(image)
-    view.render(painter)
+    view.render(painter, QtCore.QPoint())
     painter.end()
     assert image.pixelColor(400, 250).alpha() > 0
