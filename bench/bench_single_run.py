@@ -177,12 +177,18 @@ def main() -> int:
     c_ours, c_sk_fit, c_sk_partial, c_dl = (cpu[n] for n in names)
     print("ratios, optiscope / peer (< 1: optiscope is faster)      wall    cpu")
     print(f"  vs torch DataLoader loop + eval                     {ours / dl:6.2f} {c_ours / c_dl:6.2f}")
-    print(f"  vs sklearn partial_fit + eval (like for like)       {ours / sk_partial:6.2f} {c_ours / c_sk_partial:6.2f}")
-    print(f"  vs sklearn fit (evaluates nothing per epoch)        {ours / sk_fit:6.2f} {c_ours / c_sk_fit:6.2f}")
+    print(
+        f"  vs sklearn partial_fit + eval (like for like)       {ours / sk_partial:6.2f} {c_ours / c_sk_partial:6.2f}"
+    )
+    print(
+        f"  vs sklearn fit (evaluates nothing per epoch)        {ours / sk_fit:6.2f} {c_ours / c_sk_fit:6.2f}"
+    )
     bar_dl = ours <= dl
     bar_sk = ours <= 2.0 * sk_partial
     print(f"{'PASS' if bar_dl else 'FAIL'}: at least as fast as the plain PyTorch DataLoader loop (wall)")
-    print(f"{'PASS' if bar_sk else 'FAIL'}: within 2x of scikit-learn, like for like: partial_fit + per-epoch eval (wall)")
+    print(
+        f"{'PASS' if bar_sk else 'FAIL'}: within 2x of scikit-learn, like for like: partial_fit + per-epoch eval (wall)"
+    )
     print(f"{'PASS' if ours <= 2.0 * sk_fit else 'FAIL'} (informative): within 2x of sklearn's plain fit, "
           "which evaluates nothing per epoch (wall)")  # fmt: skip
     return 0 if (bar_dl and bar_sk) else 1

@@ -253,9 +253,7 @@ class RunStore:
                 " val_acc, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, e.epoch, *values),
             )
-            conn.execute(
-                "UPDATE runs SET epochs_done = ?, steps = ? WHERE id = ?", (e.epoch, e.step, run_id)
-            )
+            conn.execute("UPDATE runs SET epochs_done = ?, steps = ? WHERE id = ?", (e.epoch, e.step, run_id))
 
     def finish_run(self, run_id: int, fin: ev.Finished, error: str | None = None) -> None:
         conn = self._conn()

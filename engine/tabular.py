@@ -126,7 +126,9 @@ def parse_table(path: Path, text: str, target: str) -> Table:
     header_line, header = numbered[0]
     header = [c.strip() for c in header]
     numeric_names = [c for c in header if c and _is_number(c)]
-    looks_like_data = numeric_names and (len(numeric_names) == len([c for c in header if c]) or target not in header)
+    looks_like_data = numeric_names and (
+        len(numeric_names) == len([c for c in header if c]) or target not in header
+    )
     if looks_like_data:
         shown = ", ".join(header[:5]) + (", ..." if len(header) > 5 else "")
         raise DataError(
@@ -147,7 +149,9 @@ def parse_table(path: Path, text: str, target: str) -> Table:
             "Pass one of them as --target / dataset.target"
         )
     if len(header) < 2:
-        raise DataError(f"{path}: only the target column {target!r}; the table needs at least one feature column")
+        raise DataError(
+            f"{path}: only the target column {target!r}; the table needs at least one feature column"
+        )
     data = numbered[1:]
     if not data:
         raise DataError(f"{path}: the header (line {header_line}) is followed by no data rows; add rows")

@@ -108,7 +108,9 @@ def test_store_unavailable_warns_and_runs(tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "blocker"
     blocker.write_text("not a folder")
     monkeypatch.setenv("OPTISCOPE_HOME", str(blocker))
-    rc, _, err = run_cli(capsys, "run", "--preset", "blobs-sgd", "--epochs", "1", "--out", str(tmp_path / "o"))
+    rc, _, err = run_cli(
+        capsys, "run", "--preset", "blobs-sgd", "--epochs", "1", "--out", str(tmp_path / "o")
+    )
     assert rc == 0
     warnings = [line for line in err.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "run store unavailable" in warnings[0] and "continuing" in warnings[0]
@@ -119,7 +121,9 @@ def test_corrupt_store_is_replaced(tmp_path, capsys, home):
     db = home / "data" / "runs.sqlite3"
     db.parent.mkdir(parents=True)
     db.write_bytes(b"garbage" * 1000)
-    rc, _, err = run_cli(capsys, "run", "--preset", "blobs-sgd", "--epochs", "1", "--out", str(tmp_path / "o"))
+    rc, _, err = run_cli(
+        capsys, "run", "--preset", "blobs-sgd", "--epochs", "1", "--out", str(tmp_path / "o")
+    )
     assert rc == 0
     assert "damaged" in err and "corrupt-" in err
     assert len(list(db.parent.glob("runs.sqlite3.corrupt-*"))) == 1
@@ -167,18 +171,28 @@ def test_drop_missing_flag(tmp_path, capsys):
         (["run", "{bad}", "--preset", "blobs-sgd"], "not both"),
         (["run"], "give either a CONFIG.toml"),
         (["run", "--preset", "blobs-sgd", "--epochs", "0"], "--epochs must be at least 1, got 0"),
-        (["run", "--preset", "blobs-sgd", "--epochs", "200000"],
-         "base.training.epochs: Input should be less than or equal to 100000 (got 200000)"),
+        (
+            ["run", "--preset", "blobs-sgd", "--epochs", "200000"],
+            "base.training.epochs: Input should be less than or equal to 100000 (got 200000)",
+        ),
         (["run", "--preset", "blobs-sgd", "--seed", "-1"], "--seed must be 0 or more"),
-        (["run", "--preset", "blobs-sgd", "--data", "x.csv"], "--data FILE.csv and --target COLUMN go together"),
+        (
+            ["run", "--preset", "blobs-sgd", "--data", "x.csv"],
+            "--data FILE.csv and --target COLUMN go together",
+        ),
         (["run", "--preset", "blobs-sgd", "--drop-missing"], "--drop-missing applies to a CSV"),
         (["run", "--preset", "blobs-sgd", "--data", "{missing}", "--target", "y"], "no such file"),
-        (["run", "--preset", "blobs-sgd", "--data", "{csv}", "--target", "label"],
-         "no column named 'label'; the columns are: a, b, kind"),
+        (
+            ["run", "--preset", "blobs-sgd", "--data", "{csv}", "--target", "label"],
+            "no column named 'label'; the columns are: a, b, kind",
+        ),
         (["run", "{badtoml}"], "is not valid TOML"),
         (["run", "{badvalue}"], "base.optimizer.lr: Input should be greater than 0 (got -0.5)"),
-        (["run", "{badkey}"], "base.optimizer.momentun: unknown key 'momentun'; allowed keys here: kind, lr, "
-                              "momentum, dampening, nesterov, weight_decay; did you mean 'momentum'?"),
+        (
+            ["run", "{badkey}"],
+            "base.optimizer.momentun: unknown key 'momentun'; allowed keys here: kind, lr, "
+            "momentum, dampening, nesterov, weight_decay; did you mean 'momentum'?",
+        ),
         (["validate", "{badvalue}"], "base.optimizer.lr"),
     ],
 )

@@ -41,7 +41,12 @@ def test_defaults_are_the_studies_setup():
     assert (run.dataset.name, run.dataset.n_samples, run.dataset.centers, run.dataset.train_fraction,
             run.dataset.seed) == ("blobs", 1000, 3, 0.5, 2)  # fmt: skip
     assert run.model.layers == (Dense(units=50, activation="relu", init="he_uniform"),)
-    assert (run.optimizer.kind, run.optimizer.lr, run.training.epochs, run.training.batch_size) == ("sgd", 0.01, 200, 32)
+    assert (run.optimizer.kind, run.optimizer.lr, run.training.epochs, run.training.batch_size) == (
+        "sgd",
+        0.01,
+        200,
+        32,
+    )
 
 
 def test_toml_round_trip(tmp_path):
@@ -53,7 +58,10 @@ def test_toml_round_trip(tmp_path):
             optimizer=Adam(lr=0.003, amsgrad=True),
             schedule=Cyclic(mode="exp_range", base_lr=1e-4, max_lr=1e-2, step_size=40, warmup_steps=5),
         ),
-        variations=({"label": "p", "schedule": {"kind": "plateau", "patience": 2}}, {"optimizer": {"lr": 0.01}}),
+        variations=(
+            {"label": "p", "schedule": {"kind": "plateau", "patience": 2}},
+            {"optimizer": {"lr": 0.01}},
+        ),
     )
     p = tmp_path / "exp.toml"
     dump_toml(exp, p)
@@ -76,7 +84,7 @@ def test_frozen():
 def test_bad_value_names_field_value_and_range():
     (line,) = problems('[base.optimizer]\nkind = "sgd"\nlr = 500.0\n')
     assert line == "base.optimizer.lr: Input should be less than or equal to 100 (got 500.0)"
-    (line,) = problems('[base.training]\nbatch_size = 0\n')
+    (line,) = problems("[base.training]\nbatch_size = 0\n")
     assert line == "base.training.batch_size: Input should be greater than or equal to 1 (got 0)"
     (line,) = problems('[base.model]\nlayers = [{type = "dropout", p = 1.5}]\n')
     assert line.startswith("base.model.layers.0.p: ") and "less than 1" in line and "(got 1.5)" in line
@@ -90,7 +98,7 @@ def test_not_finite_value():
 def test_wrong_type():
     (line,) = problems('[base.training]\nepochs = "ten"\n')
     assert line.startswith("base.training.epochs: Input should be a valid integer") and "(got 'ten')" in line
-    (line,) = problems('[base]\ntraining = 3\n')
+    (line,) = problems("[base]\ntraining = 3\n")
     assert line.startswith("base.training: ")
 
 
@@ -98,15 +106,31 @@ def test_wrong_type():
     "text, where, allowed, suggestion",
     [
         ('nmae = "x"\n', "nmae", "schema_version, name, description", "name"),
-        ('[base.optimizer]\nkind = "adam"\nbeta_1 = 0.8\n', "base.optimizer.beta_1",
-         "kind, lr, beta1, beta2, eps, weight_decay, amsgrad", "beta1"),
-        ('[base.schedule]\nkind = "plateau"\npatients = 3\n', "base.schedule.patients",
-         "monitor, factor, patience", "patience"),
-        ('[base.model]\nlayers = [{type = "dense", unit = 3}]\n', "base.model.layers.0.unit",
-         "type, units, activation, init", "units"),
-        ('[base.regularization.early_stopping]\nenabeld = true\n', "base.regularization.early_stopping.enabeld",
-         "enabled, monitor, patience, min_delta, restore_best", "enabled"),
-        ('[base.training]\nxyzzy = 1\n', "base.training.xyzzy", "epochs, batch_size, device", None),
+        (
+            '[base.optimizer]\nkind = "adam"\nbeta_1 = 0.8\n',
+            "base.optimizer.beta_1",
+            "kind, lr, beta1, beta2, eps, weight_decay, amsgrad",
+            "beta1",
+        ),
+        (
+            '[base.schedule]\nkind = "plateau"\npatients = 3\n',
+            "base.schedule.patients",
+            "monitor, factor, patience",
+            "patience",
+        ),
+        (
+            '[base.model]\nlayers = [{type = "dense", unit = 3}]\n',
+            "base.model.layers.0.unit",
+            "type, units, activation, init",
+            "units",
+        ),
+        (
+            "[base.regularization.early_stopping]\nenabeld = true\n",
+            "base.regularization.early_stopping.enabeld",
+            "enabled, monitor, patience, min_delta, restore_best",
+            "enabled",
+        ),
+        ("[base.training]\nxyzzy = 1\n", "base.training.xyzzy", "epochs, batch_size, device", None),
     ],
 )
 def test_unknown_key_names_allowed_keys(text, where, allowed, suggestion):
@@ -121,10 +145,12 @@ def test_unknown_key_names_allowed_keys(text, where, allowed, suggestion):
 
 def test_wrong_kind_lists_the_kinds():
     (line,) = problems('[base.optimizer]\nkind = "sgdd"\n')
-    assert line.startswith("base.optimizer: ") and "'sgdd'" in line and "'adam'" in line and "'adadelta'" in line
+    assert (
+        line.startswith("base.optimizer: ") and "'sgdd'" in line and "'adam'" in line and "'adadelta'" in line
+    )
     (line,) = problems('[base.schedule]\nkind = "cosin"\n')
     assert "'cosine'" in line and "'plateau'" in line
-    (line,) = problems('[base.optimizer]\nlr = 0.1\n')  # no kind at all
+    (line,) = problems("[base.optimizer]\nlr = 0.1\n")  # no kind at all
     assert line.startswith("base.optimizer: no 'kind' key") and "kind = 'sgd'" in line and "'rmsprop'" in line
 
 
@@ -150,9 +176,9 @@ def test_schema_version():
 
 def test_variation_errors_name_the_variation_one_per_line():
     lines = problems(
-        '[[variations]]\noptimizer = { lr = -1.0 }\n'
+        "[[variations]]\noptimizer = { lr = -1.0 }\n"
         '[[variations]]\nlabel = "ok"\n'
-        '[[variations]]\ntraining = { epoch = 3 }\n'
+        "[[variations]]\ntraining = { epoch = 3 }\n"
     )
     assert lines[0] == "variations[0].optimizer.lr: Input should be greater than 0 (got -1.0)"
     assert lines[1].startswith("variations[2].training.epoch: unknown key 'epoch'; allowed keys here: epochs")
@@ -160,9 +186,13 @@ def test_variation_errors_name_the_variation_one_per_line():
 
 
 def test_variation_changing_kind_replaces_section():
-    exp = loads_toml('[base.optimizer]\nkind = "sgd"\nmomentum = 0.9\n[[variations]]\noptimizer = { kind = "adam" }\n')
+    exp = loads_toml(
+        '[base.optimizer]\nkind = "sgd"\nmomentum = 0.9\n[[variations]]\noptimizer = { kind = "adam" }\n'
+    )
     assert exp.runs()[0].optimizer == Adam()
-    (line,) = problems('[base.optimizer]\nkind = "sgd"\n[[variations]]\noptimizer = { kind = "adam", momentum = 0.9 }\n')
+    (line,) = problems(
+        '[base.optimizer]\nkind = "sgd"\n[[variations]]\noptimizer = { kind = "adam", momentum = 0.9 }\n'
+    )
     assert line.startswith("variations[0].optimizer.momentum: unknown key 'momentum'")
 
 
@@ -182,7 +212,7 @@ def test_cross_checks():
 
 
 def test_several_problems_one_per_line():
-    lines = problems('[base.training]\nepochs = 0\nbatch_size = 0\nseed = -1\n')
+    lines = problems("[base.training]\nepochs = 0\nbatch_size = 0\nseed = -1\n")
     assert len(lines) == 3
     assert all(line.startswith("base.training.") for line in lines)
 
@@ -194,7 +224,7 @@ def test_single_problem_stays_on_one_line():
 
 
 def test_with_overrides():
-    exp = loads_toml('[base.training]\nepochs = 5\n[[variations]]\ntraining = { epochs = 9, seed = 3 }\n')
+    exp = loads_toml("[base.training]\nepochs = 5\n[[variations]]\ntraining = { epochs = 9, seed = 3 }\n")
     over = exp.with_overrides(epochs=2, seed=11)
     (run,) = over.runs()
     assert run.training.epochs == 2 and run.training.seed == 11

@@ -81,7 +81,9 @@ def test_standardize_false_keeps_raw_values(tmp_path):
     p = write(tmp_path, table(40))
     ds = load_dataset(cfg(p, standardize=False))
     raw = np.loadtxt(p, delimiter=",", skiprows=1, usecols=(0, 1))
-    assert {tuple(r) for r in ds.x_train.round(3).tolist()} <= {tuple(r) for r in raw.astype(np.float32).round(3).tolist()}
+    assert {tuple(r) for r in ds.x_train.round(3).tolist()} <= {
+        tuple(r) for r in raw.astype(np.float32).round(3).tolist()
+    }
 
 
 def test_trains_end_to_end(tmp_path):
@@ -91,7 +93,9 @@ def test_trains_end_to_end(tmp_path):
 
     torch.set_num_threads(1)
     p = write(tmp_path, table(60))
-    res = train(RunConfig(dataset=cfg(p, train_fraction=0.5), training=TrainingConfig(epochs=2, device="cpu")))
+    res = train(
+        RunConfig(dataset=cfg(p, train_fraction=0.5), training=TrainingConfig(epochs=2, device="cpu"))
+    )
     assert res.reason == "completed", res.error
 
 
@@ -108,6 +112,7 @@ def test_folder_and_unreadable(tmp_path, monkeypatch):
     p = write(tmp_path, table(10), "locked.csv")
     os.chmod(p, 0)
     if os.access(p, os.R_OK):  # running as root, permissions do not bite: simulate them
+
         def denied(self):
             raise PermissionError(13, "Permission denied", str(self))
 
@@ -216,7 +221,11 @@ def test_cache_hit_after_first_parse(tmp_path, home):
     files = list((home / "cache" / "csv").glob("*.npz"))
     assert len(files) == 1
     ds2, info2 = tabular.load_csv_dataset_timed(c)
-    assert info2.from_cache and info2.message().startswith("loaded t.csv in ") and "(from cache)" in info2.message()
+    assert (
+        info2.from_cache
+        and info2.message().startswith("loaded t.csv in ")
+        and "(from cache)" in info2.message()
+    )
     np.testing.assert_array_equal(ds1.x_train, ds2.x_train)
     np.testing.assert_array_equal(ds1.y_val, ds2.y_val)
     assert ds1.class_names == ds2.class_names and ds1.feature_names == ds2.feature_names

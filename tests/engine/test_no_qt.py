@@ -48,9 +48,7 @@ def test_light_modules_import_no_torch_or_sklearn():
 def test_cli_parser_and_run_store_import_no_torch():
     """`optiscope runs list` must start fast: the parser and the store need no torch."""
     mods = loaded_after(
-        "from optiscope.engine.cli import build_parser\n"
-        "build_parser()\n"
-        "import optiscope.engine.store\n"
+        "from optiscope.engine.cli import build_parser\nbuild_parser()\nimport optiscope.engine.store\n"
     )
     assert "optiscope.engine.cli_runs" in mods and "optiscope.engine.store" in mods
     assert _offenders(mods, ("torch", "sklearn", *HEAVY_GUI)) == []

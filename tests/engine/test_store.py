@@ -150,7 +150,10 @@ def test_delete_and_unknown_ids():
     _, rec2 = record(store, small(1))
     store.delete_run(rec1.ids[0])
     assert [r.id for r in store.list_runs()] == [rec2.ids[0]]
-    assert store._conn().execute("SELECT count(*) FROM epochs WHERE run_id = ?", (rec1.ids[0],)).fetchone()[0] == 0
+    assert (
+        store._conn().execute("SELECT count(*) FROM epochs WHERE run_id = ?", (rec1.ids[0],)).fetchone()[0]
+        == 0
+    )
     with pytest.raises(UnknownRun, match="no run with id 999"):
         store.load_run(999)
     with pytest.raises(UnknownRun):

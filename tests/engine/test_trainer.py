@@ -97,7 +97,9 @@ def test_lr_10_plain_sgd_never_raises():
 
 def test_early_stopping_restores_best_weights():
     es = EarlyStopping(enabled=True, monitor="val_loss", patience=3, restore_best=True)
-    cfg = cfg_blobs(60, optimizer=SGD(lr=0.5, momentum=0.9), regularization=RegularizationConfig(early_stopping=es))
+    cfg = cfg_blobs(
+        60, optimizer=SGD(lr=0.5, momentum=0.9), regularization=RegularizationConfig(early_stopping=es)
+    )
     bus, got = collect(ev.EarlyStopped)
     res = train(cfg, bus=bus)
     assert res.reason == "early_stopped"
