@@ -32,6 +32,9 @@ __all__ = ["load_csv_dataset", "load_csv_dataset_timed", "LoadInfo", "Table", "r
 #: Cells read as "no value". Anything else that is not a number is an error.
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 
+#: How many parsed tables the cache keeps (least recently used go first).
+CACHE_ENTRIES = 32
+
 # Bump when the cached table's layout or the parsing rules change.
 _CACHE_FORMAT = "optiscope-csv-1"
 
@@ -226,7 +229,19 @@ def _cache_write(file: Path, table: Table) -> str:
         tmp.replace(file)
     except OSError as exc:
         return f"parsed; not cached: {exc.strerror or exc}"
+    _prune(file.parent)
     return ""
+
+
+def _prune(folder: Path) -> None:
+    """Keep the :data:`CACHE_ENTRIES` most recently used entries (a hit refreshes an entry's time)."""
+    keep = CACHE_ENTRIES
+    try:
+        entries = sorted(folder.glob("*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for old in entries[keep:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # another process pruned at the same time: harmless
 
 
 def read_table(path: str | Path, target: str, *, use_cache: bool = True) -> tuple[Table, LoadInfo]:
@@ -238,6 +253,10 @@ def read_table(path: str | Path, target: str, *, use_cache: bool = True) -> tupl
     if use_cache:
         table = _cache_read(file, target)
         if table is not None:
+            try:
+                os.utime(file)  # most recently used: the last to be pruned
+            except OSError:
+                pass
             return table, LoadInfo(str(path), time.perf_counter() - t0, True)
     table = parse_table(path, _decode(path, raw), target)
     note = _cache_write(file, table) if use_cache else "parsed; cache off"

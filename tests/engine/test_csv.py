@@ -277,3 +277,18 @@ def test_parse_errors_are_not_cached_and_data_errors_repeat_from_cache(tmp_path,
     assert "single class" in error(cfg(p))
     assert tabular.read_table(p, "animal")[1].from_cache  # parsed table cached ...
     assert "single class" in error(cfg(p))  # ... and the class check still applies
+
+
+def test_cache_keeps_the_most_recently_used_entries(tmp_path, home, monkeypatch):
+    monkeypatch.setattr(tabular, "CACHE_ENTRIES", 2)
+    paths = [write(tmp_path, table(12, seed=i), f"t{i}.csv") for i in range(3)]
+    entry = [home / "cache" / "csv" / f"{tabular._cache_key(p.read_bytes(), 'animal')}.npz" for p in paths]
+    for p in paths[:2]:
+        tabular.load_csv_dataset_timed(cfg(p))
+    os.utime(entry[0], (1, 1))
+    os.utime(entry[1], (2, 2))
+    assert tabular.load_csv_dataset_timed(cfg(paths[0]))[1].from_cache  # a hit: t0 is the newest now
+    tabular.load_csv_dataset_timed(cfg(paths[2]))  # a third entry: the least recently used (t1) goes
+    assert sorted(f.name for f in (home / "cache" / "csv").glob("*.npz")) == sorted(
+        [entry[0].name, entry[2].name]
+    )
