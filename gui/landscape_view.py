@@ -216,7 +216,7 @@ class RaceView(QtWidgets.QWidget):
         self.max_steps.valueChanged.connect(self.reset)
 
         self.readout = QtWidgets.QTableWidget(0, 5)
-        self.readout.setHorizontalHeaderLabels(["optimizer", "step", "loss", "dist. to min", "status"])
+        self.readout.setHorizontalHeaderLabels(["optimizer", "step", "loss", "to min", "status"])
         self.readout.verticalHeader().hide()
         self.readout.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.readout.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
@@ -237,7 +237,7 @@ class RaceView(QtWidgets.QWidget):
         side.addWidget(self.readout, 2)
         holder = QtWidgets.QWidget()
         holder.setLayout(side)
-        holder.setMaximumWidth(420)
+        holder.setMaximumWidth(470)
         lay = QtWidgets.QHBoxLayout(self)
         lay.addWidget(self.plot_widget, 1)
         lay.addWidget(holder)
@@ -298,7 +298,7 @@ class RaceView(QtWidgets.QWidget):
                 continue
             cfg = make(sgd_lr, ada_lr).model_copy(update={"lr": float(self.lr_boxes[i].value())})
             out.append(cfg)
-            labels.append(f"{name} lr={cfg.lr:g}")
+            labels.append(name)
             rows.append(i)
         return out, labels, rows
 
@@ -405,7 +405,7 @@ class RaceView(QtWidgets.QWidget):
             self.heads[i].setData(pos=last)
             if arrows and not r.done:
                 grad, nxt = r.preview()
-                g = _arrow_path(r.position, -grad, length)
+                g = _arrow_path(r.position, -grad, 0.75 * length)
                 u = _arrow_path(r.position, nxt, length)
                 self.grad_arrows[i].setData(g[:, 0], g[:, 1])
                 self.update_arrows[i].setData(u[:, 0], u[:, 1])
@@ -427,7 +427,7 @@ class RaceView(QtWidgets.QWidget):
         self.readout.setRowCount(len(runners))
         for i, r in enumerate(runners):
             d = r.distance
-            cells = (r.label, str(r.steps), f"{r.loss:.4g}", "—" if math.isnan(d) else f"{d:.4g}",
+            cells = (r.label, str(r.steps), f"{r.loss:.3g}", "—" if math.isnan(d) else f"{d:.3g}",
                      {"running": "", "diverged": "diverged", "left": "left the plot"}[r.status])  # fmt: skip
             for j, text in enumerate(cells):
                 item = self.readout.item(i, j)
@@ -565,7 +565,8 @@ class SurfaceView(QtWidgets.QWidget):
         self.compare = pg.PlotWidget()
         self.compare_plot = self.compare.getPlotItem()
         self.compare_plot.setLabel("bottom", "update")
-        self.compare_plot.setLabel("left", "loss")
+        self.compare_plot.setLabel("left", "loss (log)")
+        self.compare_plot.setLogMode(y=True)
         self.compare_plot.setTitle("true loss (solid) vs slice (dashed) along the path")
         self.compare_plot.addLegend(offset=(-10, 10))
         self.compare_items: list[pg.PlotDataItem] = []
