@@ -373,6 +373,7 @@ class RunRecorder:
                 self._errors[event.run] = event.message
             elif isinstance(event, ev.Finished):
                 self.store.finish_run(self.ids[event.run], event, self._errors.pop(event.run, None))
+                self.store.close()  # this thread's connection; the next run reopens it
         except sqlite3.Error as exc:
             self.error = f"run store {self.store.path}: {exc}; stopped recording"
             if self.on_error is not None:
