@@ -316,6 +316,8 @@ class RaceView(QtWidgets.QWidget):
 
         self.pause()
         configs, labels, rows = self.configs()
+        for ua in self.update_arrows:
+            self.plot.removeItem(ua.halo)
         for items in (self.paths, self.heads, self.grad_arrows, self.update_arrows):
             for item in items:
                 self.plot.removeItem(item)
@@ -333,7 +335,10 @@ class RaceView(QtWidgets.QWidget):
             head = pg.ScatterPlotItem(size=11, brush=pg.mkBrush(colour), pen=pg.mkPen("#000000", width=1))
             ga = pg.PlotDataItem(pen=pg.mkPen("#000000", width=2), connect="finite")
             ua = pg.PlotDataItem(pen=pg.mkPen(colour, width=3), connect="finite")
-            for item in (path, ga, ua, head):
+            # a white halo under the update arrow keeps it visible where it runs along the path
+            halo = pg.PlotDataItem(pen=pg.mkPen("#ffffff", width=7), connect="finite")
+            ua.halo = halo
+            for item in (path, halo, ga, ua, head):
                 self.plot.addItem(item)
             self.paths.append(path)
             self.heads.append(head)
@@ -409,9 +414,11 @@ class RaceView(QtWidgets.QWidget):
                 u = _arrow_path(r.position, nxt, length)
                 self.grad_arrows[i].setData(g[:, 0], g[:, 1])
                 self.update_arrows[i].setData(u[:, 0], u[:, 1])
+                self.update_arrows[i].halo.setData(u[:, 0], u[:, 1])
             else:
                 self.grad_arrows[i].setData([], [])
                 self.update_arrows[i].setData([], [])
+                self.update_arrows[i].halo.setData([], [])
         self._update_readout()
 
     def arrow_data(self, index: int) -> tuple[np.ndarray, np.ndarray]:
