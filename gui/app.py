@@ -53,20 +53,26 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
 
-    def on_shown() -> None:
-        if timing:
-            print(f"OPTISCOPE_SHOWN {time.time():.6f}", flush=True)
+    def report_shown() -> None:
+        print(f"OPTISCOPE_SHOWN {time.time():.6f}", flush=True)
         if exit_after_show:
-            window._started = True  # skip the engine load: this run only measures start-up
-            QtCore.QTimer.singleShot(0, window.close)
+            window.close()
+
+    def on_shown() -> None:
+        # called when the window is first exposed, before Qt paints it: report after the paint
+        if exit_after_show:
+            window._started = True  # skip plots and engine: this run only measures start-up
+        if timing or exit_after_show:
+            QtCore.QTimer.singleShot(0, report_shown)
 
     watcher = _ExposeWatcher(on_shown)
     window.show()
     handle = window.windowHandle()
     if handle is not None:
         handle.installEventFilter(watcher)
-        if handle.isExposed():
+        if handle.isExposed():  # already on screen: the filters came too late
             on_shown()
+            QtCore.QMetaObject.invokeMethod(window, "start", QtCore.Qt.ConnectionType.QueuedConnection)
     return int(app.exec())
 
 

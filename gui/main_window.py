@@ -149,6 +149,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._plots_factory = plots_factory or _default_plots_factory
         self._restore_last = restore_last
         self._started = False
+        self._expose_watcher: _ExposeWatcher | None = None
         self._closing = False
         self.engine_loaded = False
         self.engine_info: dict[str, Any] = {}
@@ -394,9 +395,12 @@ class MainWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ start-up
     def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
-        if not self._started:
-            # after this show has been painted: plots (pyqtgraph) and the engine load then
-            QtCore.QMetaObject.invokeMethod(self, "start", Qt.ConnectionType.QueuedConnection)
+        if not self._started and self._expose_watcher is None and self.windowHandle() is not None:
+            # once the window is on screen and painted: plots (pyqtgraph) and the engine load
+            self._expose_watcher = _ExposeWatcher(
+                lambda: QtCore.QMetaObject.invokeMethod(self, "start", Qt.ConnectionType.QueuedConnection)
+            )
+            self.windowHandle().installEventFilter(self._expose_watcher)
 
     @Slot()
     def start(self) -> None:

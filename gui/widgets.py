@@ -8,11 +8,13 @@ import types
 import typing
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "signals_blocked",
@@ -409,6 +411,8 @@ class MiniPlot(QtWidgets.QWidget):
 
     def set_line(self, y: Sequence[float], *, log: bool = False, title: str = "",
                  xlabel: str = "") -> None:
+        import numpy as np
+
         arr = np.asarray(y, dtype=float)
         self._mode = "line"
         self._data = {"y": arr, "log": log, "xlabel": xlabel}
@@ -416,12 +420,16 @@ class MiniPlot(QtWidgets.QWidget):
         self.update()
 
     def set_scatter(self, x: np.ndarray, y: np.ndarray, title: str = "") -> None:
+        import numpy as np
+
         self._mode = "scatter"
         self._data = {"x": np.asarray(x, dtype=float), "y": np.asarray(y)}
         self.title = title
         self.update()
 
     def set_images(self, images: np.ndarray, labels: Sequence[Any] = (), title: str = "") -> None:
+        import numpy as np
+
         self._mode = "images"
         self._data = {"images": np.asarray(images, dtype=float), "labels": list(labels)}
         self.title = title
@@ -469,6 +477,8 @@ class MiniPlot(QtWidgets.QWidget):
         p.end()
 
     def _paint_line(self, p: QtGui.QPainter, area: QtCore.QRectF, fm: QtGui.QFontMetrics) -> None:
+        import numpy as np
+
         y = self._data["y"]
         log = self._data["log"]
         if y.size == 0:
@@ -527,6 +537,8 @@ class MiniPlot(QtWidgets.QWidget):
         p.drawPath(path)
 
     def _paint_scatter(self, p: QtGui.QPainter, area: QtCore.QRectF) -> None:
+        import numpy as np
+
         x, y = self._data["x"], self._data["y"]
         if len(x) == 0:
             return
@@ -545,6 +557,8 @@ class MiniPlot(QtWidgets.QWidget):
                 p.drawEllipse(QtCore.QPointF(xv, yv), 2.2, 2.2)
 
     def _paint_images(self, p: QtGui.QPainter, area: QtCore.QRectF, fm: QtGui.QFontMetrics) -> None:
+        import numpy as np
+
         imgs = self._data["images"]
         labels = self._data["labels"]
         n = len(imgs)

@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from optiscope.engine.config import BUNDLED_DATASETS, SYNTHETIC_DATASETS, DatasetConfig
 from PySide6 import QtWidgets
 
@@ -89,6 +88,7 @@ def csv_columns(path: str | Path) -> list[str]:
 
 def preview_summary(cfg: DatasetConfig) -> dict[str, Any]:
     """Load the dataset (slow: scikit-learn) and keep what the preview draws. Background only."""
+    import numpy as np
     from optiscope.engine.data import load_dataset
 
     ds = load_dataset(cfg)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from optiscope.engine.config import Augmentation, DatasetConfig, EarlyStopping, RegularizationConfig
 from PySide6 import QtWidgets
 
@@ -97,6 +96,8 @@ class RegularizationPanel(Panel):
 
     def show_augmentation(self, result: dict[str, Any] | None) -> None:
         """Draw :func:`augmentation_samples` (None: augmentation is off)."""
+        import numpy as np
+
         if not result:
             self.aug_preview.show_message("Turn on an augmentation to preview it.")
             return

@@ -64,3 +64,19 @@ def test_the_icon_and_styles_are_usable_by_qt(qapp):
     assert not app.windowIcon().isNull()
     pix = QtGui.QPixmap()
     assert pix.loadFromData(resources.files("optiscope.resources").joinpath("icons/optiscope.svg").read_bytes())
+
+
+def test_the_app_opens_its_window_and_exits_cleanly(tmp_path):
+    """The real entry point in a fresh process: the window is shown, then closed, exit code 0."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OPTISCOPE_LAUNCH_TIMING="1", OPTISCOPE_EXIT_AFTER_SHOW="1",
+               OPTISCOPE_SETTINGS=str(tmp_path / "settings.ini"))  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", "import sys; from optiscope.gui.app import main; sys.exit(main())"],
+                         env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "OPTISCOPE_SHOWN" in out.stdout
+    assert "Destroyed while thread" not in out.stderr
+    assert (tmp_path / "settings.ini").exists()  # the window remembered its geometry

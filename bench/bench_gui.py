@@ -1,0 +1,172 @@
+"""GUI benchmarks (not a test): launch time, training speed with live plots, event-loop
+stalls and Stop latency. Prints each figure with its bar and PASS/FAIL.
+
+    .venv/bin/python bench/bench_gui.py            # offscreen unless a display is set
+    .venv/bin/python bench/bench_gui.py --epochs 100 --launches 5
+
+(1) launch: a fresh ``optiscope-app`` process, from spawn to the window first exposed
+    (the app prints ``OPTISCOPE_SHOWN <time>`` with OPTISCOPE_LAUNCH_TIMING=1); bar <= 1.0 s.
+(2) speed: updates per second of the studies' blobs run (make_blobs 1000/3/std 2, 500
+    train, Dense(50) -> 3, SGD 0.01, batch 32) trained with the window live and plotting,
+    against the same run headless (``runner.execute``, no subscribers) in this process;
+    both timed by the engine (Finished.seconds); bar >= 0.8x.
+(3) stall: a 5 ms QTimer probe on the GUI thread during (2); the gaps between its ticks;
+    bar p99 <= 30 ms.
+(4) stop: Stop pressed during a run until the window's run_finished; bar <= 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen" if not os.environ.get("DISPLAY") else "xcb")
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def bench_launch(n: int, settings_dir: Path) -> list[float]:
+    """Seconds from spawning the app to its window being exposed, ``n`` fresh processes."""
+    exe = shutil.which("optiscope-app", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-c", "from optiscope.gui.app import main; main()"]
+    env = dict(os.environ, OPTISCOPE_LAUNCH_TIMING="1", OPTISCOPE_EXIT_AFTER_SHOW="1",
+               OPTISCOPE_SETTINGS=str(settings_dir / "launch.ini"))  # fmt: skip
+    times = []
+    for _ in range(n):
+        t0 = time.time()
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        shown = [ln for ln in out.stdout.splitlines() if ln.startswith("OPTISCOPE_SHOWN ")]
+        if not shown:
+            raise RuntimeError(f"the app did not report its window: rc={out.returncode}\n{out.stderr[-2000:]}")
+        times.append(float(shown[0].split()[1]) - t0)
+    return times
+
+
+def studies_run(epochs: int):
+    from optiscope.engine.config import SGD, DatasetConfig, ExperimentConfig, RunConfig, TrainingConfig
+
+    return ExperimentConfig(name="bench", base=RunConfig(
+        dataset=DatasetConfig(name="blobs"), optimizer=SGD(lr=0.01),
+        training=TrainingConfig(epochs=epochs, batch_size=32, device="cpu"),
+    ))  # fmt: skip
+
+
+def bench_headless(epochs: int) -> float:
+    """Updates per second of the studies' run, headless, in this process."""
+    import torch
+
+    from optiscope.engine import runner
+
+    torch.set_num_threads(1)
+    res = runner.execute(studies_run(epochs).runs())[0]
+    return len(res.step_loss) / res.seconds
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=200, help="epochs of the studies' run (default 200)")
+    ap.add_argument("--launches", type=int, default=3, help="fresh processes for the launch figure")
+    ap.add_argument("--stops", type=int, default=5, help="Stop presses for the latency figure")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="optiscope-bench-"))
+    ok_all = True
+
+    launch = bench_launch(args.launches, tmp)
+    med = statistics.median(launch)
+    ok = med <= 1.0
+    ok_all &= ok
+    print(f"(1) launch to window shown: median {med:.3f} s (min {min(launch):.3f}, runs "
+          f"{', '.join(f'{t:.3f}' for t in launch)}); bar <= 1.0 s: {_verdict(ok)}", flush=True)
+
+    os.environ["OPTISCOPE_SETTINGS"] = str(tmp / "bench.ini")
+    from PySide6 import QtCore
+
+    from optiscope.engine import events as ev
+    from optiscope.gui.app import create_app
+    from optiscope.gui.main_window import MainWindow
+
+    app = create_app()
+    win = MainWindow(restore_last=False)
+    win.resize(1280, 720)
+    win.show()
+    win.start()
+    loop = QtCore.QEventLoop()
+
+    def wait_until(pred, timeout: float = 600.0) -> None:
+        t_end = time.perf_counter() + timeout
+        timer = QtCore.QTimer()
+        timer.setInterval(5)
+        timer.timeout.connect(lambda: (pred() or time.perf_counter() > t_end) and loop.quit())
+        timer.start()
+        loop.exec()
+        timer.stop()
+        if not pred():
+            raise TimeoutError("the window did not get there in time")
+
+    wait_until(lambda: win.engine_loaded)
+    headless = bench_headless(args.epochs)
+
+    # (2) + (3): the same run with the window live, plotting; a 5 ms probe on the GUI thread
+    finished: list[ev.Finished] = []
+    win.events_received.connect(lambda evs: finished.extend(e for e in evs if isinstance(e, ev.Finished)))
+    win.set_experiment(studies_run(args.epochs))
+    ticks: list[float] = []
+    probe = QtCore.QTimer()
+    probe.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+    probe.setInterval(5)
+    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    done: list[str] = []
+    win.run_finished.connect(done.append)
+    probe.start()
+    win.run()
+    wait_until(lambda: bool(done))
+    probe.stop()
+    fin = finished[-1]
+    gui_rate = fin.steps / fin.seconds
+    ratio = gui_rate / headless
+    ok = ratio >= 0.8
+    ok_all &= ok
+    print(f"(2) updates/s, studies' blobs run ({fin.steps} updates): window live {gui_rate:,.0f} vs headless "
+          f"{headless:,.0f} = {ratio:.2f}x; bar >= 0.8x: {_verdict(ok)}", flush=True)
+    gaps = sorted((b - a) * 1000 for a, b in zip(ticks, ticks[1:], strict=False))
+    p99 = gaps[min(int(len(gaps) * 0.99), len(gaps) - 1)] if gaps else float("nan")
+    ok = p99 <= 30.0
+    ok_all &= ok
+    print(f"(3) GUI event-loop gaps while training + plotting: p99 {p99:.1f} ms, max {gaps[-1]:.1f} ms, "
+          f"median {statistics.median(gaps):.1f} ms over {len(gaps)} ticks of a 5 ms probe; bar p99 <= 30 ms: "
+          f"{_verdict(ok)}", flush=True)
+
+    # (4) Stop latency
+    latencies = []
+    win.set_experiment(studies_run(100_000))
+    for _ in range(args.stops):
+        done.clear()
+        win.run()
+        start_steps = win.total_steps_seen
+        wait_until(lambda s=start_steps: win.total_steps_seen > s + 200)
+        t0 = time.perf_counter()
+        win.stop()
+        wait_until(lambda: bool(done))
+        latencies.append((time.perf_counter() - t0) * 1000)
+    med = statistics.median(latencies)
+    ok = max(latencies) <= 100.0
+    ok_all &= ok
+    print(f"(4) Stop to finished: median {med:.1f} ms, max {max(latencies):.1f} ms over {len(latencies)} stops; "
+          f"bar <= 100 ms: {_verdict(ok)}", flush=True)
+    win.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    print("ALL PASS" if ok_all else "SOME FAIL (this machine is shared; numbers are noisy)")
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
