@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -103,6 +104,46 @@ def _is_number(cell: str) -> bool:
     return True
 
 
+def _parse_column(path: Path, name: str, cells: tuple[str, ...], lines: np.ndarray) -> np.ndarray:
+    """One feature column as float64, NaN where a value is missing; DataError on text."""
+    try:  # fast path: numpy converts the whole column in C
+        values = np.array(cells, dtype=np.float64)
+        if np.isfinite(values).all():
+            return values
+    except ValueError:
+        pass
+    values = np.empty(len(cells), dtype=np.float64)
+    for i, raw in enumerate(cells):
+        cell = raw.strip()
+        if cell.lower() in MISSING:
+            values[i] = np.nan
+            continue
+        try:
+            v = float(cell)
+        except ValueError:
+            v = math.nan
+        if not math.isfinite(v):
+            bad = sum(1 for c in cells if not _numeric_or_missing(c))
+            raise DataError(
+                f"{path}: column {name!r}, line {int(lines[i])}: {raw!r} is not a number"
+                + (f" ({bad} of {len(cells)} values in that column are not)" if bad > 1 else "")
+                + "; features must be numeric: fix the value, encode the column as numbers, "
+                "or remove the column"
+            )
+        values[i] = v
+    return values
+
+
+def _numeric_or_missing(cell: str) -> bool:
+    cell = cell.strip()
+    if cell.lower() in MISSING:
+        return True
+    try:
+        return math.isfinite(float(cell))
+    except ValueError:
+        return False
+
+
 def _dialect(text: str) -> type[csv.Dialect] | str:
     sample = text[:16384]
     try:
@@ -161,33 +202,18 @@ def parse_table(path: Path, text: str, target: str) -> Table:
     t = header.index(target)
     feat_idx = [j for j in range(len(header)) if j != t]
     width = len(header)
-    x = np.empty((len(data), len(feat_idx)), dtype=np.float64)
-    labels: list[str] = []
-    lines = np.empty(len(data), dtype=np.int64)
-    for i, (line, row) in enumerate(data):
+    for line, row in data:
         if len(row) != width:
             raise DataError(
                 f"{path}: line {line} has {len(row)} values but the header has {width} columns; "
                 "fix or remove that line"
             )
-        lines[i] = line
-        labels.append(row[t].strip())
-        for k, j in enumerate(feat_idx):
-            cell = row[j].strip()
-            if cell.lower() in MISSING:
-                x[i, k] = np.nan
-                continue
-            try:
-                v = float(cell)
-            except ValueError:
-                v = None
-            if v is None or not np.isfinite(v):
-                raise DataError(
-                    f"{path}: column {header[j]!r}, line {line}: {row[j]!r} is not a number; "
-                    "features must be numeric: fix the value, encode the column as numbers, "
-                    "or remove the column"
-                )
-            x[i, k] = v
+    lines = np.fromiter((line for line, _ in data), dtype=np.int64, count=len(data))
+    columns = list(zip(*(row for _, row in data), strict=True))
+    labels = [c.strip() for c in columns[t]]
+    x = np.empty((len(data), len(feat_idx)), dtype=np.float64)
+    for k, j in enumerate(feat_idx):
+        x[:, k] = _parse_column(path, header[j], columns[j], lines)
     label_arr = np.array(labels, dtype=str) if labels else np.zeros(0, dtype="<U1")
     return Table(tuple(header[j] for j in feat_idx), target, x, label_arr, lines)
 

@@ -166,6 +166,14 @@ def test_non_numeric_feature_names_column_line_and_value(tmp_path):
     assert "not a number" in msg and "remove the column" in msg
 
 
+def test_text_column_says_how_many_values_are_text(tmp_path):
+    text = "city,size,label\n" + "".join(
+        f"{c},{i},{i % 2}\n" for i, c in enumerate(["Paris", "Oslo", "7"] * 4)
+    )
+    msg = error(cfg(write(tmp_path, text), target="label"))
+    assert "column 'city', line 2: 'Paris' is not a number (8 of 12 values in that column are not)" in msg
+
+
 def test_ragged_row(tmp_path):
     text = table(10).splitlines()
     text[3] = "1.0,2.0"
