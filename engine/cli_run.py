@@ -93,9 +93,11 @@ def _preload_csv(runs: list[RunConfig], *, quiet: bool) -> None:
         if d.name != "csv" or d in seen:
             continue
         seen.add(d)
-        _, info = load_csv_dataset_timed(d)
+        ds, info = load_csv_dataset_timed(d)
         if not quiet:
             print(info.message(), file=sys.stderr)
+            if ds.note:
+                print(f"  {ds.note}", file=sys.stderr)
 
 
 def _open_recorder(experiment: str, warn: Callable[[str], None]) -> RunRecorder | None:

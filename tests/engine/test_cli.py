@@ -160,6 +160,7 @@ def test_drop_missing_flag(tmp_path, capsys):
     assert "1 of 60 rows have missing values" in err and "--drop-missing" in err
     rc, _, err = run_cli(capsys, *args, "--drop-missing", "--out", str(tmp_path / "o"))
     assert rc == 0, err
+    assert "Dropped 1 row with missing values." in err and "59 rows, 2 features, 3 classes" in err
     assert RunStore().load_run(1).config["dataset"]["drop_missing"] is True
 
 
