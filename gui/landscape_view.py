@@ -618,6 +618,11 @@ class SurfaceView(QtWidgets.QWidget):
             elif t is ev.Finished:
                 self.finished.add(e.run)
                 self._dirty = True
+                if not self.snapshots.get(e.run):
+                    self.status.setText(
+                        f"Run {e.run} sent no weight snapshots, so there is no surface to draw "
+                        "(the run must be trained with weights_every > 0)."
+                    )
         if grew or self._dirty:
             self._maybe_start()
 
@@ -891,17 +896,30 @@ class LandscapeView(QtWidgets.QWidget):
         self.surface_view.shutdown()
 
 
+class _CloseWatcher(QtCore.QObject):
+    """Shuts the landscape view down when its window closes (no job or timer outlives it)."""
+
+    def __init__(self, view: LandscapeView, parent: QtCore.QObject) -> None:
+        super().__init__(parent)
+        self.view = view
+
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QtCore.QEvent.Type.Close:
+            self.view.shutdown()
+        return False
+
+
 def install(window: Any, title: str = "Landscape") -> LandscapeView:
     """Add the landscape tab to a ``MainWindow`` (``add_view``) and feed it the run's events.
 
-    Needs ``window.add_view(title, widget)`` and the ``events_received(list)`` signal. The
-    window must ask the engine for weight snapshots (``Weights`` events) for the network
-    surface to appear.
+    Needs ``window.add_view(title, widget)`` and the ``events_received(list)`` signal; the
+    view is shut down (background job cancelled, timers stopped) when the window closes.
+    The network surface needs ``Weights`` events: the window's runs must be trained with
+    ``weights_every`` > 0.
     """
     view = LandscapeView()
     window.add_view(title, view)
     window.events_received.connect(view.add_events)
-    app = QtWidgets.QApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(view.shutdown)
+    view._close_watcher = _CloseWatcher(view, window)
+    window.installEventFilter(view._close_watcher)
     return view

@@ -410,6 +410,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._started = True
         self.background.submit("engine", load_engine)
         self._create_plots()
+        # >>> landscape tab (issue 5): gui/landscape_view.py adds the tab and takes the run's events
+        try:
+            from .landscape_view import install as install_landscape
+
+            self.landscape = install_landscape(self)
+        except Exception as exc:  # the landscape tab must never stop the app
+            self.report(f"Loss landscape unavailable: {exc}", error=True)
+        # <<< landscape tab
         if self._restore_last:
             last = self.settings.last_experiment()
             if last and Path(last).exists():

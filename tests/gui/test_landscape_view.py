@@ -183,3 +183,22 @@ def test_render_to_image_paints(view, qtbot) -> None:
     view.render(painter, QtCore.QPoint())
     painter.end()
     assert image.pixelColor(400, 250).alpha() > 0
+
+
+def test_the_window_shows_the_landscape_tab_and_feeds_it_events(qtbot, make_window, quick_blobs) -> None:
+    w = make_window()
+    view = w.landscape
+    titles = [w.views.tabText(i) for i in range(w.views.count())]
+    assert "Landscape" in titles and w.views.widget(titles.index("Landscape")) is view
+    w.set_experiment(quick_blobs)
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        assert w.run()
+    sv = view.surface_view
+    assert 0 in sv.configs  # the run's events reached the view
+    if sv.snapshots.get(0):  # the window asks the engine for weight snapshots
+        qtbot.waitUntil(lambda: sv.surface is not None and not sv.busy, timeout=60_000)
+        assert sv.surface.final
+    else:  # it does not (yet): the view says why there is no surface
+        assert "sent no weight snapshots" in sv.status.text()
+    w.close()
+    assert not sv.busy and not sv.poll.isActive() and not view.race_view.timer.isActive()
