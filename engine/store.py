@@ -208,7 +208,8 @@ class RunStore:
             raise sqlite3.OperationalError(
                 f"it was written by a newer Optiscope (schema {version}, this one reads {SCHEMA_VERSION})"
             )
-        conn.execute("PRAGMA journal_mode = WAL")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")  # persistent: set once per file
         with conn:
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
