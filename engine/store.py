@@ -210,9 +210,10 @@ class RunStore:
             )
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")  # persistent: set once per file
-        with conn:
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if version < SCHEMA_VERSION:  # a new file (no write lock taken when it is current)
+            with conn:
+                conn.executescript(_SCHEMA)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("SELECT count(*) FROM runs").fetchone()  # touches the pages: finds damage early
 
     def _move_aside(self) -> Path:
