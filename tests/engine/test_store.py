@@ -226,3 +226,19 @@ def test_nan_is_stored_as_missing_and_read_back_as_nan():
     store.add_epoch(rid, ev.EpochEnd(0, 1, 1, 0.1, 1.0, 0.5, math.nan, math.nan, 0.01))
     m = store.load_run(rid).metrics[0]
     assert math.isnan(m["val_loss"]) and math.isnan(m["val_acc"]) and m["train_loss"] == 1.0
+
+
+def test_opening_and_reading_while_another_process_writes():
+    """The GUI may hold a write transaction while the CLI opens the store (WAL: readers go on)."""
+    store = RunStore()
+    record(store, small(1))
+    writer = sqlite3.connect(store.path)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE runs SET label = 'changing'")
+    try:
+        other = RunStore(store.path)  # would time out if opening needed the write lock
+        assert [r.label for r in other.list_runs()] == [small(1).describe()]
+        other.close()
+    finally:
+        writer.rollback()
+        writer.close()
