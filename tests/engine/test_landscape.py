@@ -263,3 +263,45 @@ def test_dense_bn_dropout_model_from_config_uses_the_batched_path() -> None:
         evaluator.prepare(plane).grid(al, be), loop_losses(pr.model, pr.x_train, pr.y_train, plane, al, be),
         rtol=1e-4, atol=1e-5,
     )  # fmt: skip
+
+
+def test_cli_surface_writes_npz_csv_and_png(tmp_path, capsys) -> None:
+    import csv
+
+    from optiscope.engine.cli import main
+
+    exp = tmp_path / "race.toml"
+    exp.write_text(
+        'schema_version = 1\nname = "race"\n'
+        '[base.dataset]\nname = "blobs"\nn_samples = 200\n'
+        '[base.training]\nepochs = 2\nbatch_size = 32\n'
+        '[[variations]]\nlabel = "sgd"\noptimizer = { kind = "sgd", lr = 0.1 }\n'
+        '[[variations]]\nlabel = "adam"\noptimizer = { kind = "adam", lr = 0.01 }\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    assert main(["surface", str(exp), "--out", str(out), "--grid", "11", "--epochs", "2", "--quiet"]) == 0
+    with np.load(out / "surface.npz") as data:
+        assert data["loss"].shape == (11, 11) and data["alphas"].shape == (11,)
+        assert str(data["plane"]) == "pca" and 0 < float(data["explained"]) <= 1
+        assert "full training set (100 examples)" == str(data["data"])
+        assert list(data["labels"]) == ["sgd", "adam"]
+    with (out / "trajectory.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert {"run", "step", "alpha", "beta", "true_loss", "slice_loss"} <= set(rows[0])
+    assert {r["run"] for r in rows} == {"0", "1"}  # both runs projected on one plane
+    last0 = [r for r in rows if r["run"] == "0"][-1]
+    assert float(last0["alpha"]) == pytest.approx(0, abs=1e-5)
+    assert float(last0["slice_loss"]) == pytest.approx(float(last0["true_loss"]), rel=1e-4)
+    png = (out / "surface.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+    assert not list(out.glob("*.tmp"))
+    # the 1-D line and bad input
+    assert main(["surface", str(exp), "--out", str(out / "line"), "--grid", "11", "--plane", "interp",
+                 "--quiet"]) == 0  # fmt: skip
+    with np.load(out / "line" / "surface.npz") as data:
+        assert data["loss"].shape == (1, 11)
+    capsys.readouterr()
+    assert main(["surface", str(exp), "--out", str(out), "--grid", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--grid must be from 11 to 101, got 5" in err and "Traceback" not in err
