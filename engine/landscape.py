@@ -53,6 +53,7 @@ __all__ = [
     "true_losses",
     "surface_stages",
     "path_report",
+    "recalibrate_batchnorm",
 ]
 
 PLANE_KINDS = ("pca", "random", "interp")
@@ -585,6 +586,34 @@ def loop_losses(
     ga, gb = np.meshgrid(alphas, betas)
     pts = plane.points(np.stack([ga.ravel(), gb.ravel()], 1))
     return true_losses(model, x, y, pts).reshape(len(betas), len(alphas))
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor | np.ndarray, batch_size: int = 256) -> int:
+    """Re-estimate batch-norm running statistics at the model's current weights.
+
+    Weight snapshots hold parameters only; a model rebuilt from one has default running
+    statistics (mean 0, variance 1). This averages the batch statistics over ``x`` in
+    training mode (cumulative average) so the eval-mode loss is meaningful again. Returns
+    the number of batch-norm layers updated (0: the model is unchanged).
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return 0
+    x = torch.as_tensor(x).float()
+    was_training = model.training
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    model.train()
+    for i in range(0, len(x), batch_size):
+        if len(x[i : i + batch_size]) > 1:
+            model(x[i : i + batch_size])
+    for m, mom in zip(bns, saved, strict=True):
+        m.momentum = mom
+    model.train(was_training)
+    return len(bns)
 
 
 # --------------------------------------------------------------------------- results

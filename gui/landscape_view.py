@@ -32,7 +32,21 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from optiscope.engine import events as ev
-from optiscope.engine.config import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RMSprop
+from optiscope.engine.config import (
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Constant,
+    Cosine,
+    Cyclic,
+    NAdam,
+    OneCycle,
+    RMSprop,
+    TimeDecay,
+)
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
@@ -62,6 +76,15 @@ DEFAULT_RATES = {
     "rastrigin": (1e-3, 0.05), "saddle": (0.05, 0.05), "ill_conditioned": (0.03, 0.05),
     "quadratic": (0.1, 0.05),
 }  # fmt: skip
+# learning-rate schedules for the race (the engine's ScheduleConfig models, per update)
+SCHEDULE_CHOICES: tuple[tuple[str, Callable[[float, int], Any]], ...] = (
+    ("constant", lambda lr, n: Constant()),
+    ("time decay 0.01", lambda lr, n: TimeDecay(decay=0.01)),
+    ("cosine to 0", lambda lr, n: Cosine()),
+    ("cyclic (lr/10 .. lr, half-cycle 50)", lambda lr, n: Cyclic(base_lr=lr / 10, max_lr=lr, step_size=50)),
+    ("one-cycle (peak lr)", lambda lr, n: OneCycle(max_lr=lr)),
+    ("warm-up 50 steps", lambda lr, n: Constant(warmup_steps=50)),
+)
 TICK_MS = 33  # animation: about 30 frames a second
 N_LEVELS = 10
 
@@ -209,6 +232,11 @@ class RaceView(QtWidgets.QWidget):
         self.speed.setRange(1, 20)
         self.speed.setValue(3)
         self.speed.setToolTip("updates per frame (about 30 frames a second)")
+        self.schedule_box = QtWidgets.QComboBox()
+        for name, _make in SCHEDULE_CHOICES:
+            self.schedule_box.addItem(name)
+        self.schedule_box.setToolTip("the same torch.optim.lr_scheduler schedules as the networks, per update")
+        self.schedule_box.currentIndexChanged.connect(self.reset)
         self.max_steps = QtWidgets.QSpinBox()
         self.max_steps.setRange(10, 20_000)
         self.max_steps.setValue(1000)
@@ -231,6 +259,7 @@ class RaceView(QtWidgets.QWidget):
         side.addLayout(buttons)
         form = QtWidgets.QFormLayout()
         form.addRow("speed", self.speed)
+        form.addRow("schedule", self.schedule_box)
         form.addRow("stop after", self.max_steps)
         side.addLayout(form)
         side.addWidget(QtWidgets.QLabel("Click the plot to set the start point."))
@@ -327,7 +356,10 @@ class RaceView(QtWidgets.QWidget):
             self.race = None
             self._update_readout()
             return
-        self.race = Race(self.fn, configs, self.start_point, total_steps=int(self.max_steps.value()), labels=labels)
+        n = int(self.max_steps.value())
+        make_schedule = SCHEDULE_CHOICES[max(self.schedule_box.currentIndex(), 0)][1]
+        schedules = [make_schedule(c.lr, n) for c in configs]
+        self.race = Race(self.fn, configs, self.start_point, schedule=schedules, total_steps=n, labels=labels)
         self.row_of = rows
         for k, row in enumerate(rows):
             colour = QtGui.QColor(RUN_COLOURS[row % len(RUN_COLOURS)])
@@ -479,7 +511,13 @@ def _surface_job(
     import torch
     from optiscope.engine.config import RunConfig
     from optiscope.engine.data import load_dataset
-    from optiscope.engine.landscape import SurfaceEvaluator, make_plane, path_report, surface_stages
+    from optiscope.engine.landscape import (
+        SurfaceEvaluator,
+        make_plane,
+        path_report,
+        recalibrate_batchnorm,
+        surface_stages,
+    )
     from optiscope.engine.models import build_model
 
     cfg = RunConfig.model_validate(cfg_json)
@@ -492,6 +530,8 @@ def _surface_job(
     model = build_model(cfg.model, ds.n_features, ds.n_classes, ds.image_shape)
     final = torch.as_tensor(trajectories[0][-1], dtype=torch.float32)
     torch.nn.utils.vector_to_parameters(final, model.parameters())
+    if recalibrate_batchnorm(model, ds.x_train):
+        job.results.append(("note", "batch-norm statistics re-estimated on the training set at the final weights"))
     plane = make_plane(kind, model, trajectories, seed=0)
     job.results.append(("plane", plane))
     evaluator = SurfaceEvaluator(model, ds.x_train, ds.y_train, max_samples=2000)
@@ -527,6 +567,7 @@ class SurfaceView(QtWidgets.QWidget):
         self._planned_n = 0
         self._dirty = False
         self.error: str | None = None
+        self._note = ""
         self.poll = QtCore.QTimer(self)
         self.poll.setObjectName("landscape-surface-poll")
         self.poll.setInterval(100)
@@ -678,6 +719,7 @@ class SurfaceView(QtWidgets.QWidget):
             return
         self._cancel()
         self._seq += 1
+        self._note = ""
         job = _Job(self._seq)
         trajs = [np.stack([v for _, v in self.snapshots[r]]).astype(np.float64) for r in runs]
         steps = [np.array([s for s, _ in self.snapshots[r]]) for r in runs]
@@ -712,7 +754,9 @@ class SurfaceView(QtWidgets.QWidget):
             return
         while job.results:
             what, payload = job.results.popleft()
-            if what == "plane":
+            if what == "note":
+                self._note = payload
+            elif what == "plane":
                 self.plane = payload
                 self._redraw_paths()
             elif what == "surface":
@@ -755,7 +799,7 @@ class SurfaceView(QtWidgets.QWidget):
         self.info.setText(
             f"{plane.note}. Trajectory variance in the {'line' if plane.is_line else 'plane'}: {expl}. "
             f"Loss on the {surf.data_note}; {surf.grid}×{len(surf.betas)} points in {surf.seconds:.2f} s "
-            f"({surf.method})."
+            f"({surf.method}).{' ' + self._note[0].upper() + self._note[1:] + '.' if self._note else ''}"
         )
         self.status.setText("Refined surface ready." if surf.final else "Coarse surface; refining…")
         self._redraw_paths()

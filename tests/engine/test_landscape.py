@@ -305,3 +305,17 @@ def test_cli_surface_writes_npz_csv_and_png(tmp_path, capsys) -> None:
     assert main(["surface", str(exp), "--out", str(out), "--grid", "5"]) == 2
     err = capsys.readouterr().err
     assert "--grid must be from 11 to 101, got 5" in err and "Traceback" not in err
+
+
+def test_recalibrate_batchnorm_estimates_the_statistics_at_the_current_weights() -> None:
+    from optiscope.engine.landscape import recalibrate_batchnorm
+
+    model = _bn_model()
+    x = torch.randn(512, 4) * 3 + 2
+    assert recalibrate_batchnorm(model, x, batch_size=256) == 1
+    bn = model[1]
+    with torch.no_grad():
+        h = model[0](x)
+    np.testing.assert_allclose(bn.running_mean.numpy(), h.mean(0).numpy(), rtol=1e-4, atol=1e-5)
+    assert bn.momentum == 0.1 and model.training  # momentum and mode restored
+    assert recalibrate_batchnorm(nn.Sequential(nn.Linear(2, 3)), x[:, :2]) == 0

@@ -99,6 +99,14 @@ def test_race_stops_by_itself_at_the_step_limit(view, qtbot) -> None:
     # every optimizer heads into the bowl
     for r in rv.race.runners:
         assert r.loss < rv.fn.value(*rv.start_point)
+    # a schedule from the engine's configs drives every optimizer's rate per update
+    rv.schedule_box.setCurrentIndex(rv.schedule_box.findText("time decay 0.01"))
+    assert rv.race.steps == 0  # changing the schedule restarts the race
+    rv.step_once()
+    rv.step_once()
+    for r, box_row in zip(rv.race.runners, rv.row_of, strict=True):
+        lr0 = rv.lr_boxes[box_row].value()
+        assert r.lrs == pytest.approx([lr0, lr0 / 1.01])
 
 
 def _training_events(n_runs: int = 2) -> list:
