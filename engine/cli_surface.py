@@ -90,7 +90,7 @@ def cmd_surface(args: argparse.Namespace) -> int:
     import torch
 
     from .data import load_dataset
-    from .landscape import SurfaceEvaluator, make_plane, path_report, surface_stages
+    from .landscape import SurfaceEvaluator, finite_snapshots, make_plane, path_report, surface_stages
     from .runner import execute
 
     torch.set_num_threads(1)
@@ -123,7 +123,13 @@ def cmd_surface(args: argparse.Namespace) -> int:
     skipped = [i for i in range(len(runs)) if i not in used]
     for i in skipped:
         say(f"run {i} ({runs[i].describe()}) has another architecture: left out of the shared plane")
-    trajs = [np.stack([s.vector for s in snaps[i]]).astype(np.float64) for i in used]
+    steps, trajs = [], []
+    for i in used:
+        st, tr = finite_snapshots(np.array([s.step for s in snaps[i]]), np.stack([s.vector for s in snaps[i]]))
+        if len(st) < len(snaps[i]):
+            say(f"run {i}: {len(snaps[i]) - len(st)} snapshots with non-finite weights left out")
+        steps.append(st)
+        trajs.append(tr.astype(np.float64))
     try:
         plane = make_plane(args.plane, model, trajs, seed=args.seed or 0)
     except ValueError as exc:
@@ -133,10 +139,7 @@ def cmd_surface(args: argparse.Namespace) -> int:
     pe = evaluator.prepare(plane)
     surface = next(surface_stages(pe, args.extent, (args.grid,)))
     seconds = time.perf_counter() - t1
-    reports = [
-        path_report(evaluator, pe, i, np.array([s.step for s in snaps[i]]), t)
-        for i, t in zip(used, trajs, strict=True)
-    ]
+    reports = [path_report(evaluator, pe, i, st, t) for i, st, t in zip(used, steps, trajs, strict=True)]
     _write_npz(out / "surface.npz", surface, plane, [runs[i].describe() for i in used], used, evaluator)
     _write_csv(out / "trajectory.csv", reports, runs)
     if plane.is_line:
@@ -249,7 +252,9 @@ def surface_rgb(
     alphas: np.ndarray, betas: np.ndarray, loss: np.ndarray, paths: list[np.ndarray], size: int = 512
 ) -> np.ndarray:
     """Heatmap of log10(loss) with 12 log-spaced contour lines and projected paths (white first)."""
-    logz = np.log10(np.maximum(np.nan_to_num(loss, nan=np.nanmax(loss)), 1e-12))
+    finite = np.isfinite(loss)
+    top = float(loss[finite].max()) if finite.any() else 1.0
+    logz = np.log10(np.maximum(np.where(finite, loss, top), 1e-12))  # inf/nan drawn as the highest
     big = _resample(logz, size)
     lo, hi = float(big.min()), float(big.max())
     t = (big - lo) / (hi - lo) if hi > lo else np.zeros_like(big)

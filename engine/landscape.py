@@ -54,6 +54,7 @@ __all__ = [
     "surface_stages",
     "path_report",
     "recalibrate_batchnorm",
+    "finite_snapshots",
 ]
 
 PLANE_KINDS = ("pca", "random", "interp")
@@ -112,6 +113,13 @@ class Plane:
     def explained_variance(self, trajectory: np.ndarray) -> float:
         """Fraction of the (centred) trajectory's variance lying in the plane's span."""
         return explained_fraction(trajectory, self._basis())
+
+
+def finite_snapshots(steps: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop snapshots with non-finite weights (a diverging run's last ones)."""
+    v = np.atleast_2d(np.asarray(vectors))
+    ok = np.isfinite(v).all(axis=1)
+    return np.asarray(steps)[ok], v[ok]
 
 
 def explained_fraction(trajectory: np.ndarray, basis: np.ndarray) -> float:
@@ -673,8 +681,8 @@ class PathReport:
     @property
     def max_gap(self) -> float:
         """Largest |true - slice| along the path: how far the slice misleads."""
-        gap = np.abs(self.true_loss - self.slice_loss)
-        return float(np.nanmax(gap)) if gap.size else math.nan
+        ok = np.isfinite(self.true_loss) & np.isfinite(self.slice_loss)
+        return float(np.abs(self.true_loss[ok] - self.slice_loss[ok]).max()) if ok.any() else math.nan
 
 
 def path_report(

@@ -721,8 +721,17 @@ class SurfaceView(QtWidgets.QWidget):
         self._seq += 1
         self._note = ""
         job = _Job(self._seq)
-        trajs = [np.stack([v for _, v in self.snapshots[r]]).astype(np.float64) for r in runs]
-        steps = [np.array([s for s, _ in self.snapshots[r]]) for r in runs]
+        from optiscope.engine.landscape import finite_snapshots  # (the engine is loaded by now)
+
+        pairs = [
+            finite_snapshots(np.array([s for s, _ in self.snapshots[r]]), np.stack([v for _, v in self.snapshots[r]]))
+            for r in runs
+        ]
+        steps = [p[0] for p in pairs]
+        trajs = [p[1].astype(np.float64) for p in pairs]
+        if len(trajs[0]) < 3:
+            self.status.setText("Not enough finite weight snapshots of the first run for a surface.")
+            return
         self._planned_n = len(self.snapshots[0])
         kind = self.plane_box.currentData()
         grid = int(self.grid_box.value())
@@ -820,7 +829,8 @@ class SurfaceView(QtWidgets.QWidget):
         if self.plane is None or run not in self.snapshots or not self.snapshots[run]:
             return np.zeros((0, 2))
         vecs = np.stack([v for _, v in self.snapshots[run]])
-        if vecs.shape[1] != self.plane.origin.size:
+        vecs = vecs[np.isfinite(vecs).all(axis=1)]
+        if vecs.shape[1] != self.plane.origin.size or not len(vecs):
             return np.zeros((0, 2))
         return self.plane.project(vecs)
 

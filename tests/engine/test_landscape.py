@@ -319,3 +319,22 @@ def test_recalibrate_batchnorm_estimates_the_statistics_at_the_current_weights()
     np.testing.assert_allclose(bn.running_mean.numpy(), h.mean(0).numpy(), rtol=1e-4, atol=1e-5)
     assert bn.momentum == 0.1 and model.training  # momentum and mode restored
     assert recalibrate_batchnorm(nn.Sequential(nn.Linear(2, 3)), x[:, :2]) == 0
+
+
+def test_cli_surface_of_a_diverging_run_still_writes_its_files(tmp_path) -> None:
+    from optiscope.engine.cli import main
+    from optiscope.engine.landscape import finite_snapshots
+
+    st, v = finite_snapshots(np.arange(3), np.array([[1.0, 2.0], [np.inf, 0.0], [3.0, np.nan]]))
+    assert st.tolist() == [0] and v.tolist() == [[1.0, 2.0]]
+    exp = tmp_path / "div.toml"
+    exp.write_text(
+        'schema_version = 1\n[base.dataset]\nname = "blobs"\nn_samples = 200\n'
+        '[base.optimizer]\nkind = "sgd"\nlr = 50.0\n[base.training]\nepochs = 2\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    assert main(["surface", str(exp), "--out", str(out), "--grid", "11", "--weights-every", "1", "--quiet"]) == 0
+    with np.load(out / "surface.npz") as data:
+        assert data["loss"].shape == (11, 11) and np.isfinite(data["origin"]).all()
+    assert (out / "surface.png").read_bytes()[:4] == b"\x89PNG"
