@@ -185,6 +185,8 @@ class RaceView(QtWidgets.QWidget):
                                          pen=pg.mkPen("#000000", width=1.5))  # fmt: skip
         self.start_marker = pg.ScatterPlotItem(symbol="o", size=12, brush=pg.mkBrush(None),
                                                pen=pg.mkPen("#ffffff", width=2))  # fmt: skip
+        self.minima.setZValue(20)  # above paths and arrows
+        self.start_marker.setZValue(19)
         self.plot.addItem(self.minima)
         self.plot.addItem(self.start_marker)
         self.paths: list[pg.PlotDataItem] = []
