@@ -20,7 +20,7 @@ from .config import ConfigError, DatasetConfig, ExperimentConfig, format_validat
 __all__ = ["main", "load_experiment", "UsageError", "add_experiment_args"]
 
 # module names under optiscope.engine whose add_parser() adds one subcommand each
-COMMANDS = ["cli_run", "cli_runs", "cli_surface"]
+COMMANDS = ["cli_run", "cli_runs", "cli_surface", "cli_lrfind"]
 
 
 class UsageError(Exception):
