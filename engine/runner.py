@@ -140,6 +140,12 @@ def summarize(result: RunResult, cfg: RunConfig) -> dict:
             return None
         return {k: _json_num(getattr(e, k)) for k in ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")}
 
+    def gap(e: ev.EpochEnd | None) -> dict | None:
+        """How much better the training set does than the validation set (overfitting)."""
+        if e is None:
+            return None
+        return {"acc": _json_num(e.train_acc - e.val_acc), "loss": _json_num(e.val_loss - e.train_loss)}
+
     return {
         "run": result.run,
         "label": result.label,
@@ -148,6 +154,7 @@ def summarize(result: RunResult, cfg: RunConfig) -> dict:
         "steps": len(result.step_loss),
         "final": metrics(final),
         "best": metrics(best),
+        "train_val_gap": {"final": gap(final), "best": gap(best)},
         "best_epoch": result.best_epoch,
         "diverged_step": result.diverged_step,
         "error": result.error,
@@ -176,7 +183,7 @@ def write_outputs(
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(STEP_COLUMNS)
-    for r, cfg in zip(results, runs, strict=False):
+    for r in results:
         spe = max(r.steps_per_epoch, 1)
         for i, (lr, loss) in enumerate(zip(r.step_lr.tolist(), r.step_loss.tolist(), strict=True)):
             w.writerow([r.run, i + 1, i // spe + 1, _fmt(lr), _fmt(loss)])
