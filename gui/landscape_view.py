@@ -570,6 +570,7 @@ class SurfaceView(QtWidgets.QWidget):
         self._dirty = False
         self.error: str | None = None
         self._note = ""
+        self._proj: dict[int, tuple[Any, int, np.ndarray]] = {}
         self.poll = QtCore.QTimer(self)
         self.poll.setObjectName("landscape-surface-poll")
         self.poll.setInterval(100)
@@ -646,7 +647,7 @@ class SurfaceView(QtWidgets.QWidget):
     # -- events in
     def add_events(self, events: Sequence[ev.Event]) -> None:
         """Take a batch of engine events (RunStarted, Weights, Finished are used)."""
-        grew = False
+        grew: set[int] = set()
         for e in events:
             t = type(e)
             if t is ev.RunStarted:
@@ -656,8 +657,7 @@ class SurfaceView(QtWidgets.QWidget):
                 self.snapshots.setdefault(e.run, [])
             elif t is ev.Weights:
                 self.snapshots.setdefault(e.run, []).append((e.step, e.vector))
-                grew = True
-                self._extend_path(e.run)
+                grew.add(e.run)
             elif t is ev.Finished:
                 self.finished.add(e.run)
                 self._dirty = True
@@ -666,6 +666,9 @@ class SurfaceView(QtWidgets.QWidget):
                         f"Run {e.run} sent no weight snapshots, so there is no surface to draw "
                         "(the run must be trained with weights_every > 0)."
                     )
+        if self.plane is not None:
+            for run in grew:  # one redraw per run and batch, projecting only the new snapshots
+                self._draw_path(run)
         if grew or self._dirty:
             self._maybe_start()
 
@@ -674,6 +677,7 @@ class SurfaceView(QtWidgets.QWidget):
         self._cancel()
         self.configs.clear()
         self.snapshots.clear()
+        self._proj.clear()
         self.finished.clear()
         self.plane = self.surface = None
         self.reports = []
@@ -827,18 +831,25 @@ class SurfaceView(QtWidgets.QWidget):
         return self.run_paths[run]
 
     def path_coords(self, run: int) -> np.ndarray:
-        """The run's snapshots projected on the current plane, shape (T, 2) (empty without a plane)."""
+        """The run's snapshots projected on the current plane, shape (T, 2) (empty without a plane).
+
+        Projections are cached per plane; only snapshots that arrived since are projected.
+        """
         if self.plane is None or run not in self.snapshots or not self.snapshots[run]:
             return np.zeros((0, 2))
-        vecs = np.stack([v for _, v in self.snapshots[run]])
-        vecs = vecs[np.isfinite(vecs).all(axis=1)]
-        if vecs.shape[1] != self.plane.origin.size or not len(vecs):
+        snaps = self.snapshots[run]
+        if snaps[0][1].size != self.plane.origin.size:
             return np.zeros((0, 2))
-        return self.plane.project(vecs)
-
-    def _extend_path(self, run: int) -> None:
-        if self.plane is not None:
-            self._draw_path(run)
+        plane_id, done, coords = self._proj.get(run, (None, 0, np.zeros((0, 2))))
+        if plane_id is not self.plane:
+            done, coords = 0, np.zeros((0, 2))
+        if done < len(snaps):
+            vecs = np.stack([v for _, v in snaps[done:]])
+            vecs = vecs[np.isfinite(vecs).all(axis=1)]
+            if len(vecs):
+                coords = np.concatenate([coords, self.plane.project(vecs)])
+            self._proj[run] = (self.plane, len(snaps), coords)
+        return coords
 
     def _draw_path(self, run: int) -> None:
         c = self.path_coords(run)

@@ -136,10 +136,22 @@ def test_network_surface_is_computed_in_the_background_from_weight_events(view, 
     first = [e for e in events if not isinstance(e, ev.Weights)][:2] + [e for e in events if isinstance(e, ev.Weights)][:2]
     view.add_events(first)
     assert not sv.busy and sv.plane is None
-    view.add_events(events)
+    # the first half of the training: a plane, then the rest of the path drawn live on it
+    half = len(events) // 2
+    view.add_events(events[:half])
     assert sv.busy  # the job runs in a worker thread; the GUI thread returns at once
     with qtbot.waitSignal(sv.paths_ready, timeout=60_000):
         pass
+    qtbot.waitUntil(lambda: not sv.busy, timeout=60_000)
+    before = len(sv.run_paths[0].getData()[0])
+    early_plane = sv.plane
+    more = [e for e in events[half:] if isinstance(e, ev.Weights) and e.run == 0][:3]
+    view.add_events(more)
+    assert sv.plane is early_plane and len(sv.run_paths[0].getData()[0]) == before + len(more)
+    view.add_events([e for e in events[half:] if e not in more])
+    with qtbot.waitSignal(sv.paths_ready, timeout=60_000):
+        pass
+    qtbot.waitUntil(lambda: not sv.busy and sv.plane is not early_plane, timeout=60_000)
     assert sv.surface is not None and sv.surface.final and sv.surface.loss.shape == (31, 31)
     assert not sv.busy and not sv.poll.isActive()
     n_snaps = {r: sum(1 for e in events if isinstance(e, ev.Weights) and e.run == r) for r in (0, 1)}
