@@ -602,7 +602,8 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor | np.ndarray, batch_
 
     Weight snapshots hold parameters only; a model rebuilt from one has default running
     statistics (mean 0, variance 1). This averages the batch statistics over ``x`` in
-    training mode (cumulative average) so the eval-mode loss is meaningful again. Returns
+    training mode (cumulative average; every other layer in eval mode, so dropout is off)
+    so the eval-mode loss is meaningful again. Returns
     the number of batch-norm layers updated (0: the model is unchanged).
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -611,10 +612,11 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor | np.ndarray, batch_
     x = torch.as_tensor(x).float()
     was_training = model.training
     saved = [m.momentum for m in bns]
+    model.eval()  # dropout stays off (and draws no random numbers)
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average
-    model.train()
+        m.train()  # only batch norm collects statistics
     for i in range(0, len(x), batch_size):
         if len(x[i : i + batch_size]) > 1:
             model(x[i : i + batch_size])

@@ -528,8 +528,13 @@ def _surface_job(
         cache.clear()
         cache["key"], cache["ds"] = key, load_dataset(cfg.dataset)
     ds = cache["ds"]
-    torch.manual_seed(0)
-    model = build_model(cfg.model, ds.n_features, ds.n_classes, ds.image_shape)
+    # built on the meta device: no initialisation runs, so this thread draws nothing from
+    # torch's global random generator, which the training thread uses (dropout, init)
+    with torch.device("meta"):
+        model = build_model(cfg.model, ds.n_features, ds.n_classes, ds.image_shape)
+    model = model.to_empty(device="cpu")
+    for buf in model.buffers():  # uninitialised memory; batch norm statistics are re-estimated below
+        buf.zero_()
     final = torch.as_tensor(trajectories[0][-1], dtype=torch.float32)
     torch.nn.utils.vector_to_parameters(final, model.parameters())
     if recalibrate_batchnorm(model, ds.x_train):

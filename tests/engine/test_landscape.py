@@ -310,9 +310,11 @@ def test_cli_surface_writes_npz_csv_and_png(tmp_path, capsys) -> None:
 def test_recalibrate_batchnorm_estimates_the_statistics_at_the_current_weights() -> None:
     from optiscope.engine.landscape import recalibrate_batchnorm
 
-    model = _bn_model()
+    model = _bn_model()  # has dropout: it must stay off (and draw no random numbers)
     x = torch.randn(512, 4) * 3 + 2
+    rng = torch.random.get_rng_state()
     assert recalibrate_batchnorm(model, x, batch_size=256) == 1
+    assert torch.equal(rng, torch.random.get_rng_state())
     bn = model[1]
     with torch.no_grad():
         h = model[0](x)

@@ -134,6 +134,9 @@ def test_network_surface_is_computed_in_the_background_from_weight_events(view, 
     sv.grid_box.setValue(31)
     # the first batches: too few snapshots for a plane
     first = [e for e in events if not isinstance(e, ev.Weights)][:2] + [e for e in events if isinstance(e, ev.Weights)][:2]
+    import torch
+
+    rng = torch.random.get_rng_state()  # the training thread's generator: the job must not draw from it
     view.add_events(first)
     assert not sv.busy and sv.plane is None
     # the first half of the training: a plane, then the rest of the path drawn live on it
@@ -165,6 +168,7 @@ def test_network_surface_is_computed_in_the_background_from_weight_events(view, 
     rep = sv.reports[0]
     assert rep.slice_loss[-1] == pytest.approx(rep.true_loss[-1], rel=1e-4)
     assert "Trajectory variance in the plane" in sv.info.text() and "training set" in sv.info.text()
+    assert torch.equal(rng, torch.random.get_rng_state())
     # the 1-D line
     sv.grid_box.setValue(21)
     sv.plane_box.setCurrentIndex(sv.plane_box.findData("interp"))
