@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from .config import RunConfig
 from .data import Dataset
-from .trainer import RunControl, _weight_params, prepare
+from .trainer import Prepared, RunControl, _weight_params, prepare
 
 __all__ = ["LRFindResult", "lr_find", "suggest", "valley", "smooth"]
 
@@ -72,11 +72,13 @@ def lr_find(
     diverge_factor: float = 4.0,
     dataset: Dataset | None = None,
     control: RunControl | None = None,
+    prepared: Prepared | None = None,
 ) -> LRFindResult:
     """Run the range test on the model, optimizer and data ``cfg`` describes.
 
     The config's schedule is ignored (the ramp sets the rate); its optimizer (with
-    momentum etc.), batch size, seed and L1/L2 penalties are used.
+    momentum etc.), batch size, seed and L1/L2 penalties are used. Pass ``prepared`` to
+    test an existing model and optimizer; they are left exactly as they were.
     """
     if not (0 < start_lr < end_lr) or not math.isfinite(end_lr):
         raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr}, end_lr={end_lr}")
@@ -87,7 +89,7 @@ def lr_find(
     if diverge_factor <= 1.0:
         raise ValueError(f"diverge_factor must be greater than 1, got {diverge_factor}")
     control = control if control is not None else RunControl()
-    p = prepare(cfg, dataset)
+    p = prepared if prepared is not None else prepare(cfg, dataset)
     model, opt = p.model, p.optimizer
     saved_model = copy.deepcopy(model.state_dict())
     saved_opt = copy.deepcopy(opt.state_dict())
