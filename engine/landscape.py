@@ -328,9 +328,7 @@ def _mlp_ops(model: nn.Module, x: torch.Tensor) -> list[tuple] | None:
         elif isinstance(m, _ACTS):
             ops.append(("act", m))
         elif isinstance(m, _SKIP):
-            if isinstance(m, nn.Flatten) and seen_linear is False and x.ndim != 2:
-                return None
-            continue  # eval-mode dropout is the identity; Flatten of (N, F) too
+            continue  # eval-mode dropout is the identity; so is Flatten of (N, F) rows
         elif isinstance(m, nn.BatchNorm1d):
             if not seen_linear or m.running_mean is None or not m.affine:
                 return None
