@@ -17,11 +17,12 @@ multiples, one cell per run with shared axes, as the learning-rate studies show 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -512,6 +513,7 @@ class LivePlots(QtWidgets.QWidget):
         subtitle: str = "", *, cell: bool = False, title_color: str | None = None,
     ) -> None:  # fmt: skip
         fg, muted = self._theme["fg"], self._theme["muted"]
+        plot.layout.setContentsMargins(2, 2 if cell else 6, 6 if cell else 10, 2)
         html = title
         if subtitle:
             html += f'<br><span style="font-size:{TICK_PT}pt; font-weight:normal; color:{muted}">{subtitle}</span>'
@@ -836,40 +838,98 @@ class LivePlots(QtWidgets.QWidget):
                 self._draw_boundary(r)
 
     def export_png(self, name: str, path: str | Path, scale: float = 2.0) -> None:
-        """Save plot ``name`` as a PNG at ``scale`` times its on-screen size (written atomically)."""
+        """Save plot ``name`` as a PNG at ``scale`` times its on-screen size (written atomically).
+
+        Overlay plots get the run legend underneath. Raises ValueError for an unknown
+        name, FileNotFoundError for a missing folder, OSError if the file cannot be written.
+        """
         widget, path = self._export_target(name, path)
-        size = widget.size()
+        legend = self._export_legend(name, widget.width())
+        size = self._export_size(widget, legend)
         image = QtGui.QImage(
             max(1, round(size.width() * scale)), max(1, round(size.height() * scale)),
             QtGui.QImage.Format.Format_ARGB32,
         )  # fmt: skip
+        image.setDevicePixelRatio(scale)  # render() then draws at ``scale`` x resolution
         image.fill(QtGui.QColor(self._theme["bg"]))
         painter = QtGui.QPainter(image)
         painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing)
-        painter.scale(scale, scale)
-        widget.render(painter)
+        self._paint_export(painter, widget, legend)
         painter.end()
         _atomic(path, lambda tmp: image.save(str(tmp), "PNG"), "PNG")
 
     def export_svg(self, name: str, path: str | Path) -> None:
-        """Save plot ``name`` as an SVG via QSvgGenerator + ``render()`` (written atomically)."""
+        """Save plot ``name`` as an SVG via QSvgGenerator + ``render()`` (written atomically).
+
+        Curves and markers are vector paths; overlay plots get the run legend underneath.
+        """
         widget, path = self._export_target(name, path)
+        legend = self._export_legend(name, widget.width())
+        size = self._export_size(widget, legend)
 
         def write(tmp: Path) -> bool:
             gen = QtSvg.QSvgGenerator()
             gen.setFileName(str(tmp))
-            gen.setSize(widget.size())
-            gen.setViewBox(QtCore.QRect(QtCore.QPoint(0, 0), widget.size()))
+            gen.setSize(size)
+            gen.setViewBox(QtCore.QRect(QtCore.QPoint(0, 0), size))
             gen.setTitle(f"Optiscope — {name}")
             gen.setDescription("Exported from Optiscope's live training plots")
             painter = QtGui.QPainter()
             if not painter.begin(gen):
                 return False
-            widget.render(painter)
+            painter.fillRect(QtCore.QRect(QtCore.QPoint(0, 0), size), QtGui.QColor(self._theme["bg"]))
+            self._paint_export(painter, widget, legend)
             return painter.end()
 
         _atomic(path, write, "SVG")
+
+    def _export_legend(self, name: str, width: int) -> QtGui.QTextDocument | None:
+        """The run legend drawn under exported plots that overlay several runs."""
+        if not self._runs or name == "boundary" or (name != "lr" and self._mode == "grid"):
+            return None
+        doc = QtGui.QTextDocument()
+        doc.setDefaultFont(_font(TEXT_PT))
+        doc.setHtml(self._legend_html())
+        doc.setTextWidth(max(width - 16, 100))
+        return doc
+
+    @staticmethod
+    def _export_size(widget: QtWidgets.QWidget, legend: QtGui.QTextDocument | None) -> QtCore.QSize:
+        extra = math.ceil(legend.size().height()) + 8 if legend is not None else 0
+        return QtCore.QSize(widget.width(), widget.height() + extra)
+
+    def _paint_export(self, painter: QtGui.QPainter, widget: QtWidgets.QWidget, legend: QtGui.QTextDocument | None) -> None:
+        with self._export_mode(widget):
+            # QWidget.render, not QGraphicsView.render (which maps the scene, not the widget)
+            QtWidgets.QWidget.render(widget, painter, QtCore.QPoint(0, 0))
+        if legend is not None:
+            painter.save()
+            painter.translate(8, widget.height() + 4)
+            legend.drawContents(painter)
+            painter.restore()
+
+    @contextlib.contextmanager
+    def _export_mode(self, widget: QtWidgets.QWidget) -> Iterator[None]:
+        """Paint for export: antialiased vector curves and symbols (no 1x pixmap caches)."""
+        scene_items = [i for i in widget.scene().items() if hasattr(i, "setExportMode")]
+        for item in scene_items:
+            item.setExportMode(True, {"antialias": True})
+        cached = []
+        for run in self._runs.values():
+            for items in run.items.values():
+                for item in items.values():
+                    curve = getattr(item, "curve", None)
+                    if curve is not None and curve.cacheMode() != QtWidgets.QGraphicsItem.CacheMode.NoCache:
+                        cached.append((curve, curve.cacheMode()))
+                        curve.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.NoCache)
+        try:
+            yield
+        finally:
+            for curve, mode in cached:
+                curve.setCacheMode(mode)
+            for item in scene_items:
+                item.setExportMode(False)
 
     # ------------------------------------------------------------------ runs
     def _get_run(self, run_id: int) -> _Run:
@@ -1202,7 +1262,7 @@ class LivePlots(QtWidgets.QWidget):
         if steps:
             want["x:steps"] = (0.0, float(steps))
         if epochs:
-            want["x:epochs"] = (0.0, float(epochs))
+            want["x:epochs"] = (min(1.0, float(epochs)), float(max(epochs, 2)))
         if math.isfinite(lr[2]):
             want["y:lr"] = (math.floor(math.log10(lr[2]) - 0.25), math.ceil(math.log10(lr[1]) + 0.25))
         if self._log_loss and math.isfinite(loss[2]):

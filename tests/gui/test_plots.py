@@ -1,0 +1,353 @@
+"""LivePlots fed with synthetic event sequences (no training): counts, smoothing, NaN/Inf,
+markers, overlay and grid modes, hover readout, exports."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from optiscope.engine import events as ev
+from optiscope.gui.plots import PLOT_NAMES, RUN_PALETTE, THEMES, LivePlots, run_color
+from PySide6 import QtCore, QtGui
+from PySide6.QtTest import QTest
+
+
+def reference_ema(values, beta):
+    out, acc, t = [], 0.0, 0
+    for x in values:
+        if not math.isfinite(x):
+            out.append(math.nan)
+            continue
+        t += 1
+        acc = beta * acc + (1 - beta) * x
+        out.append(acc / (1 - beta**t))
+    return np.array(out)
+
+
+def run_events(run, *, epochs=4, spe=10, lr=0.01, seed=0, boundary=False, label=None, config=None):
+    """A plausible run: RunStarted, Steps, EpochEnds (and Boundary grids), Finished."""
+    rng = np.random.default_rng(seed + run)
+    out = [ev.RunStarted(run, label or f"run {run}", "cpu", 100, spe, spe * epochs, epochs, 3, config or {})]
+    step = 0
+    xs, ys = np.linspace(-2, 2, 7, dtype=np.float32), np.linspace(-1, 1, 5, dtype=np.float32)
+    for e in range(1, epochs + 1):
+        for _ in range(spe):
+            step += 1
+            out.append(ev.Step(run, step, e, lr, float(1.1 * math.exp(-step / 30) + 0.1 * rng.random())))
+        acc = 1 - 0.6 * math.exp(-e / 2)
+        out.append(ev.EpochEnd(run, e, step, lr, 0.5, acc, 0.6 / e, acc - 0.05, 0.01))
+        if boundary:
+            probs = rng.dirichlet(np.ones(3), size=(len(ys), len(xs))).astype(np.float32)
+            out.append(ev.Boundary(run, e, xs, ys, probs))
+    out.append(ev.Finished(run, "completed", epochs, step, 1.0))
+    return out
+
+
+def feed(plots, events, batch=37):
+    for i in range(0, len(events), batch):
+        plots.add_events(events[i : i + batch])
+
+
+@pytest.fixture
+def plots(qtbot):
+    w = LivePlots()
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def test_point_counts_per_plot_and_run(plots, qtbot):
+    feed(plots, run_events(0, epochs=4, spe=10, boundary=True) + run_events(1, epochs=3, spe=12))
+    counts = plots.point_counts()
+    assert set(counts) == set(PLOT_NAMES)
+    assert counts["lr"] == {0: 40, 1: 36}
+    assert counts["loss"] == {0: 40, 1: 36}
+    assert counts["accuracy"] == {0: 4, 1: 3}
+    assert counts["boundary"] == {0: 7 * 5, 1: 0}  # the overlay shows run 0's 7 x 5 grid
+    s = plots.series(1)
+    np.testing.assert_array_equal(s["lr"][0], np.arange(1, 37))
+    np.testing.assert_array_equal(s["val_loss"][0], [12, 24, 36])  # drawn at the epoch's last step
+    np.testing.assert_array_equal(s["acc_train"][0], [1, 2, 3])
+
+
+def test_batching_does_not_change_what_is_drawn(qtbot):
+    events = run_events(0, epochs=5, spe=40) + run_events(1, epochs=5, spe=40)
+    one, many = LivePlots(), LivePlots()
+    qtbot.addWidget(one)
+    qtbot.addWidget(many)
+    one.add_events(events)
+    feed(many, events, batch=7)  # also exercises the buffers' amortised growth past 256
+    for rid in (0, 1):
+        a, b = one.series(rid), many.series(rid)
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_allclose(a[key][1], b[key][1], err_msg=key)
+    assert one.point_counts() == many.point_counts()
+
+
+def test_smoothing_is_the_debiased_ema(plots, qtbot):
+    events = run_events(0, epochs=3, spe=20)
+    feed(plots, events, batch=11)
+    raw = np.array([e.loss for e in events if isinstance(e, ev.Step)])
+    smooth = plots.series(0)["smooth"][1]
+    assert plots.smoothing == 0.6
+    np.testing.assert_allclose(smooth, reference_ema(raw, 0.6), rtol=1e-10)
+    assert smooth[0] == pytest.approx(raw[0])  # debiased: starts at the first raw value
+    with qtbot.waitSignal(plots.smoothing_changed) as signal:
+        plots.set_smoothing(0.95)
+    assert signal.args == [0.95]
+    np.testing.assert_allclose(plots.series(0)["smooth"][1], reference_ema(raw, 0.95), rtol=1e-10)
+    more = [ev.Step(0, 61 + i, 4, 0.01, 0.2 + 0.01 * i) for i in range(20)]
+    plots.add_events(more)  # new steps continue the accumulator at the new weight
+    both = np.concatenate([raw, [e.loss for e in more]])
+    np.testing.assert_allclose(plots.series(0)["smooth"][1], reference_ema(both, 0.95), rtol=1e-10)
+    plots.set_smoothing(0)
+    np.testing.assert_allclose(plots.series(0)["smooth"][1][: len(raw)], raw)
+    for bad in (-0.5, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="smoothing"):
+            plots.set_smoothing(bad)
+
+
+def test_slider_drives_the_smoothing(plots, qtbot):
+    feed(plots, run_events(0))
+    with qtbot.waitSignal(plots.smoothing_changed) as signal:
+        plots._slider.setValue(900)
+    assert signal.args == [0.9]
+    assert plots.smoothing == 0.9
+
+
+def test_nan_and_inf_never_raise_and_the_run_is_drawn_to_its_last_finite_point(plots, qtbot):
+    events = run_events(0, epochs=2, spe=10)[:-1]  # no Finished yet
+    events += [
+        ev.Step(0, 21, 3, 0.5, 3.0),
+        ev.Step(0, 22, 3, 0.5, float("inf")),
+        ev.Step(0, 23, 3, float("nan"), float("nan")),
+        ev.Diverged(0, 23, 3, float("nan")),
+        ev.EpochEnd(0, 3, 23, 0.5, float("nan"), float("nan"), float("inf"), float("nan"), 0.1),
+        ev.Finished(0, "diverged", 3, 23, 1.0),
+    ]
+    feed(plots, events, batch=5)
+    plots.set_log_loss(True)  # log10 of non-finite values must not warn (warnings are errors)
+    plots.set_mode("grid")
+    plots.set_mode("overlay")
+    plots.grab()  # paints every plot with the non-finite data present
+    s = plots.series(0)
+    x, raw = s["raw"]
+    finite = np.isfinite(raw)
+    assert x[finite][-1] == 21 and not finite[-2:].any()
+    assert np.isfinite(s["smooth"][1]).sum() == 21
+    assert plots.point_counts()["loss"][0] == 21
+    assert plots.point_counts()["lr"][0] == 22  # the NaN rate is left out
+    assert plots.point_counts()["accuracy"][0] == 2
+    marks = plots.markers(0)
+    assert marks["loss"] == [(21.0, pytest.approx(s["smooth"][1][20]), "x")]
+    assert marks["lr"] == [(22.0, 0.5, "x")]
+    line = plots._runs[0].items["overlay"]["loss_div"]
+    assert line.isVisible() and line.value() == 23 and "diverged at step 23" in line.label.toPlainText()
+
+
+def test_diverging_loss_does_not_flatten_the_linear_axis(plots):
+    events = run_events(0, epochs=2, spe=10) + run_events(1, epochs=1, spe=10)[:-1]
+    events += [ev.Step(1, 10 + i, 2, 1.0, 10.0 ** i) for i in range(1, 12)]
+    feed(plots, events)
+    lo, hi = plots._loss.vb.viewRange()[1]
+    assert hi < 10  # not 1e11: the runs that train stay readable
+    assert plots.markers(1)["loss"] == []  # no Diverged event yet: no divergence mark
+    plots.add_events([ev.Diverged(1, 21, 2, math.inf)])
+    (x, y, symbol), = plots.markers(1)["loss"]
+    assert symbol == "x" and y > hi  # the ✕ is drawn at the axis' top edge
+    spots = plots._marks["loss"].data
+    assert len(spots) == 1 and spots["y"][0] <= hi
+
+
+def test_plateau_drops_and_early_stopping_are_marked(plots):
+    events = run_events(0, epochs=6, spe=10)[:-1]
+    events.insert(34, ev.LRReduced(0, 3, 30, 0.01, 0.001))  # after epoch 3's EpochEnd
+    events += [ev.EarlyStopped(0, 6, 4, 0.15, "val_loss", True), ev.Finished(0, "early_stopped", 6, 60, 1.0)]
+    feed(plots, events, batch=9)
+    marks = plots.markers(0)
+    assert (30.0, 0.001, "t") in marks["lr"]
+    assert any(m[0] == 30.0 and m[2] == "t" for m in marks["loss"])
+    assert (40.0, pytest.approx(0.6 / 4), "star") in marks["loss"]  # val loss at epoch 4, at its step
+    assert (4.0, pytest.approx(1 - 0.6 * math.exp(-2) - 0.05), "star") in marks["accuracy"]
+    lr_spots = plots._marks["lr"].data
+    assert len(lr_spots) == 1 and lr_spots["y"][0] == pytest.approx(-3.0)  # log10 on the log axis
+    line = plots._runs[0].items["overlay"]["acc_best"]
+    assert line.isVisible() and line.value() == 4
+    assert "early stopped" in plots._legend.text()
+
+
+def test_grid_mode_has_one_cell_per_run_with_shared_axes(plots, qtbot):
+    feed(plots, run_events(0, boundary=True) + run_events(1, epochs=6) + run_events(2, boundary=True))
+    with qtbot.waitSignal(plots.mode_changed) as signal:
+        plots.set_mode("grid")
+    assert signal.args == ["grid"] and plots.mode == "grid"
+    grids = plots.plot_items()
+    for name, n in (("loss", 3), ("accuracy", 3), ("boundary", 2)):
+        cells = list(grids[name].ci.items)
+        assert len(cells) == n, name
+    counts = plots.point_counts()
+    assert counts["loss"] == {0: 40, 1: 60, 2: 40}
+    assert counts["accuracy"] == {0: 4, 1: 6, 2: 4}
+    assert counts["boundary"] == {0: 35, 1: 0, 2: 35}
+    qtbot.wait(10)
+    loss_cells = [plots._runs[r].cells["loss"] for r in (0, 1, 2)]
+    ranges = {tuple(np.round(c.vb.viewRange()[0], 6)) for c in loss_cells}
+    assert len(ranges) == 1  # shared x axis: the longest planned run (60 steps)
+    assert max(ranges.pop()) >= 60
+    assert len({tuple(np.round(c.vb.viewRange()[1], 6)) for c in loss_cells}) == 1
+    # filling in live: a new run gets its cells at once
+    feed(plots, run_events(3, epochs=2))
+    assert len(list(plots.plot_items()["loss"].ci.items)) == 4
+    assert plots.point_counts()["loss"][3] == 20
+    plots.set_mode("overlay")
+    assert plots.point_counts()["loss"] == {0: 40, 1: 60, 2: 40, 3: 20}
+    with pytest.raises(ValueError, match="mode"):
+        plots.set_mode("mosaic")
+
+
+def test_clear_and_a_reused_run_id(plots):
+    feed(plots, run_events(0) + run_events(1))
+    plots.set_mode("grid")
+    plots.clear()
+    assert plots.point_counts() == {name: {} for name in PLOT_NAMES}
+    assert list(plots.plot_items()["loss"].ci.items) == []
+    feed(plots, run_events(0, epochs=2))
+    feed(plots, run_events(0, epochs=3))  # the id is reused without clear(): start afresh
+    assert plots.point_counts()["loss"] == {0: 30}
+    assert len(list(plots.plot_items()["loss"].ci.items)) == 1
+
+
+def test_events_it_does_not_draw_are_ignored(plots):
+    plots.add_events([ev.Weights(0, 0, 0, np.zeros(3)), ev.Failed(5, "boom"), ev.Finished(5, "failed", 0, 0, 0.0)])
+    assert plots.point_counts()["loss"] == {5: 0}
+    assert "failed" in plots._legend.text()
+
+
+def test_one_consistent_readable_colour_per_run(plots):
+    feed(plots, run_events(3) + run_events(12))
+    assert plots.color_for(3) == QtGui.QColor(RUN_PALETTE[3]) == run_color(3)
+    assert plots.color_for(12) == plots.color_for(12) and plots.color_for(12) != plots.color_for(2)
+    pen = plots._runs[3].items["overlay"]["smooth"].opts["pen"]
+    assert pen.color() == plots.color_for(3)
+
+    def luminance(c):
+        ch = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c.getRgbF()[:3]]
+        return 0.2126 * ch[0] + 0.7152 * ch[1] + 0.0722 * ch[2]
+
+    for i in range(len(RUN_PALETTE)):
+        lum = luminance(run_color(i))
+        for bg in (THEMES["light"]["bg"], THEMES["dark"]["bg"]):
+            other = luminance(QtGui.QColor(bg))
+            ratio = (max(lum, other) + 0.05) / (min(lum, other) + 0.05)
+            assert ratio >= 3.0, (RUN_PALETTE[i], bg, ratio)
+
+
+def test_hover_readout_shows_step_and_values(plots, qtbot):
+    feed(plots, run_events(0, label="adam lr=0.01") + run_events(1, label="sgd lr=0.1"))
+    qtbot.wait(20)
+    view = plots._loss_w
+    vb = plots._loss.vb
+    scene_pos = vb.mapViewToScene(QtCore.QPointF(20, 0.5))
+    QTest.mouseMove(view.viewport(), view.mapFromScene(scene_pos))
+    _, text, line = plots._hovers[id(view)]._targets[plots._loss]
+    qtbot.waitUntil(text.isVisible, timeout=2000)
+    html = text.textItem.toPlainText()
+    assert "step 20" in html and "adam lr=0.01" in html and "sgd lr=0.1" in html
+    expected = plots.series(0)["smooth"][1][19]
+    assert f"{expected:.4g}" in html
+    # accuracy readout in epochs
+    view, vb = plots._acc_w, plots._acc.vb
+    QTest.mouseMove(view.viewport(), view.mapFromScene(vb.mapViewToScene(QtCore.QPointF(3, 0.7))))
+    _, text, _ = plots._hovers[id(view)]._targets[plots._acc]
+    qtbot.waitUntil(text.isVisible, timeout=2000)
+    assert "epoch 3" in text.textItem.toPlainText() and "%" in text.textItem.toPlainText()
+    qtbot.wait(400)  # let the SignalProxy's timer finish
+
+
+def test_set_points_draws_the_training_points(plots):
+    rng = np.random.default_rng(0)
+    plots.set_points(rng.normal(size=(50, 2)), rng.integers(0, 3, 50), 3)
+    feed(plots, run_events(0, boundary=True))
+    assert len(plots._bnd_points.data) == 50
+    plots.set_mode("grid")
+    assert len(plots._runs[0].items["grid"]["bnd_points"].data) == 50
+    with pytest.raises(ValueError, match="shape"):
+        plots.set_points(np.zeros((4, 3)), np.zeros(4, int))
+    with pytest.raises(ValueError, match="integer"):
+        plots.set_points(np.zeros((4, 2)), np.full(4, 0.5))
+
+
+def test_boundary_points_come_from_the_run_config(plots):
+    config = {"dataset": {"name": "blobs", "n_samples": 120, "train_fraction": 0.5, "seed": 2}}
+    feed(plots, run_events(0, boundary=True, config=config))
+    assert len(plots._bnd_points.data) == 60
+
+
+def test_boundary_image_blends_class_colours(plots):
+    xs, ys = np.linspace(0, 1, 4, dtype=np.float32), np.linspace(0, 2, 3, dtype=np.float32)
+    probs = np.zeros((3, 4, 2), np.float32)
+    probs[..., 0] = 1.0
+    probs[0, 3] = (0.0, 1.0)  # bottom-right corner: class 1
+    plots.add_events([ev.Boundary(7, 1, xs, ys, probs)])
+    img = plots._bnd_image.image
+    assert img.shape == (4, 3, 3) and img.dtype == np.uint8  # (x, y, rgb)
+    assert tuple(img[3, 0]) != tuple(img[0, 0]) and tuple(img[0, 0]) == tuple(img[1, 2])
+    rect = plots._bnd_image.mapRectToParent(plots._bnd_image.boundingRect())
+    assert rect.left() == pytest.approx(-1 / 6) and rect.right() == pytest.approx(1 + 1 / 6)
+    assert rect.top() == pytest.approx(-0.5) and rect.bottom() == pytest.approx(2.5)
+
+
+def _not_blank(image: QtGui.QImage) -> int:
+    """How many distinct colours the image holds (a blank export has one)."""
+    image = image.convertToFormat(QtGui.QImage.Format.Format_RGB32)
+    arr = np.frombuffer(image.constBits(), np.uint32).reshape(image.height(), image.bytesPerLine() // 4)
+    return len(np.unique(arr[:, : image.width()] & 0xFFFFFF))
+
+
+@pytest.mark.parametrize("mode", ["overlay", "grid"])
+def test_exports_write_valid_png_and_svg(plots, tmp_path, mode):
+    feed(plots, run_events(0, boundary=True) + run_events(1, boundary=True))
+    plots.set_mode(mode)
+    for name in PLOT_NAMES:
+        png, svg = tmp_path / f"{name}.png", tmp_path / f"{name}.svg"
+        plots.export_png(name, png)
+        plots.export_svg(name, svg)
+        image = QtGui.QImage(str(png))
+        assert not image.isNull() and image.width() > 200
+        assert _not_blank(image) > 10, name  # axes, curves, text: many colours
+        root = ET.parse(svg).getroot()
+        assert root.tag.endswith("svg")
+        assert len(list(root.iter())) > 20, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"{n}.png" for n in PLOT_NAMES] + [f"{n}.svg" for n in PLOT_NAMES]
+    )  # no temporary files left behind
+
+
+def test_export_errors_are_clear(plots, tmp_path):
+    with pytest.raises(ValueError, match="unknown plot 'losses'"):
+        plots.export_png("losses", tmp_path / "x.png")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        plots.export_svg("loss", tmp_path / "missing" / "x.svg")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_warmup_phase_is_shaded_on_the_lr_plot(plots):
+    config = {"schedule": {"kind": "constant", "warmup_steps": 15}}
+    feed(plots, run_events(0, config=config) + run_events(1, config=config))
+    assert list(plots._warmups) == [15]
+    assert plots._warmups[15].getRegion() == (0, 15)
+
+
+def test_theme_switch_restyles(plots):
+    feed(plots, run_events(0, boundary=True))
+    plots.set_theme("dark")
+    assert plots.theme == "dark"
+    assert plots._lr_w.backgroundBrush().color() == QtGui.QColor(THEMES["dark"]["bg"])
+    plots.set_theme("light")
+    with pytest.raises(ValueError, match="theme"):
+        plots.set_theme("sepia")
