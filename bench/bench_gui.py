@@ -34,13 +34,17 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def bench_launch(n: int, settings_dir: Path) -> list[float]:
-    """Seconds from spawning the app to its window being exposed, ``n`` fresh processes."""
+def bench_launch(n: int, settings_dir: Path) -> tuple[list[float], float]:
+    """Seconds from spawning the app to its window being exposed, ``n`` fresh processes,
+    and the CPU seconds one whole launch (to shown, then closing) used, for a load-free view."""
+    import resource
+
     exe = shutil.which("optiscope-app", path=str(Path(sys.executable).parent))
     cmd = [exe] if exe else [sys.executable, "-c", "from optiscope.gui.app import main; main()"]
     env = dict(os.environ, OPTISCOPE_LAUNCH_TIMING="1", OPTISCOPE_EXIT_AFTER_SHOW="1",
                OPTISCOPE_SETTINGS=str(settings_dir / "launch.ini"))  # fmt: skip
     times = []
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     for _ in range(n):
         t0 = time.time()
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
@@ -48,7 +52,9 @@ def bench_launch(n: int, settings_dir: Path) -> list[float]:
         if not shown:
             raise RuntimeError(f"the app did not report its window: rc={out.returncode}\n{out.stderr[-2000:]}")
         times.append(float(shown[0].split()[1]) - t0)
-    return times
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / n
+    return times, cpu
 
 
 def studies_run(epochs: int):
@@ -63,7 +69,6 @@ def studies_run(epochs: int):
 def bench_headless(epochs: int) -> float:
     """Updates per second of the studies' run, headless, in this process."""
     import torch
-
     from optiscope.engine import runner
 
     torch.set_num_threads(1)
@@ -76,23 +81,25 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=200, help="epochs of the studies' run (default 200)")
     ap.add_argument("--launches", type=int, default=3, help="fresh processes for the launch figure")
     ap.add_argument("--stops", type=int, default=5, help="Stop presses for the latency figure")
+    ap.add_argument("--reps", type=int, default=3, help="headless/windowed run pairs for (2) and (3)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="optiscope-bench-"))
     ok_all = True
 
-    launch = bench_launch(args.launches, tmp)
+    launch, cpu = bench_launch(args.launches, tmp)
     med = statistics.median(launch)
     ok = med <= 1.0
     ok_all &= ok
     print(f"(1) launch to window shown: median {med:.3f} s (min {min(launch):.3f}, runs "
-          f"{', '.join(f'{t:.3f}' for t in launch)}); bar <= 1.0 s: {_verdict(ok)}", flush=True)
+          f"{', '.join(f'{t:.3f}' for t in launch)}; CPU {cpu:.3f} s per whole launch); bar <= 1.0 s: "
+          f"{_verdict(ok)}", flush=True)
+    print(f"    machine load average now: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
 
     os.environ["OPTISCOPE_SETTINGS"] = str(tmp / "bench.ini")
-    from PySide6 import QtCore
-
     from optiscope.engine import events as ev
     from optiscope.gui.app import create_app
     from optiscope.gui.main_window import MainWindow
+    from PySide6 import QtCore
 
     app = create_app()
     win = MainWindow(restore_last=False)
@@ -113,31 +120,41 @@ def main() -> int:
             raise TimeoutError("the window did not get there in time")
 
     wait_until(lambda: win.engine_loaded)
-    headless = bench_headless(args.epochs)
 
-    # (2) + (3): the same run with the window live, plotting; a 5 ms probe on the GUI thread
+    # (2) + (3): the same run headless and with the window live and plotting, alternated
+    # --reps times (the machine is shared: the best of each is compared); a 5 ms probe on
+    # the GUI thread records the event-loop gaps during the windowed runs
     finished: list[ev.Finished] = []
     win.events_received.connect(lambda evs: finished.extend(e for e in evs if isinstance(e, ev.Finished)))
     win.set_experiment(studies_run(args.epochs))
-    ticks: list[float] = []
-    probe = QtCore.QTimer()
-    probe.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
-    probe.setInterval(5)
-    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    ticks_all: list[float] = []
     done: list[str] = []
     win.run_finished.connect(done.append)
-    probe.start()
-    win.run()
-    wait_until(lambda: bool(done))
-    probe.stop()
-    fin = finished[-1]
-    gui_rate = fin.steps / fin.seconds
+    headless_rates, gui_rates = [], []
+    for _ in range(args.reps):
+        headless_rates.append(bench_headless(args.epochs))
+        ticks: list[float] = []
+        probe = QtCore.QTimer()
+        probe.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        probe.setInterval(5)
+        probe.timeout.connect(lambda t=ticks: t.append(time.perf_counter()))
+        done.clear()
+        probe.start()
+        win.run()
+        wait_until(lambda: bool(done))
+        probe.stop()
+        ticks_all += [(b - a) * 1000 for a, b in zip(ticks, ticks[1:], strict=False)]
+        fin = finished[-1]
+        gui_rates.append(fin.steps / fin.seconds)
+    headless, gui_rate = max(headless_rates), max(gui_rates)
     ratio = gui_rate / headless
     ok = ratio >= 0.8
     ok_all &= ok
-    print(f"(2) updates/s, studies' blobs run ({fin.steps} updates): window live {gui_rate:,.0f} vs headless "
-          f"{headless:,.0f} = {ratio:.2f}x; bar >= 0.8x: {_verdict(ok)}", flush=True)
-    gaps = sorted((b - a) * 1000 for a, b in zip(ticks, ticks[1:], strict=False))
+    print(f"(2) updates/s, studies' blobs run ({fin.steps} updates), best of {args.reps}: window live "
+          f"{gui_rate:,.0f} vs headless {headless:,.0f} = {ratio:.2f}x (all: live "
+          f"{', '.join(f'{r:,.0f}' for r in gui_rates)}; headless {', '.join(f'{r:,.0f}' for r in headless_rates)}); "
+          f"bar >= 0.8x: {_verdict(ok)}", flush=True)
+    gaps = sorted(ticks_all)
     p99 = gaps[min(int(len(gaps) * 0.99), len(gaps) - 1)] if gaps else float("nan")
     ok = p99 <= 30.0
     ok_all &= ok
@@ -163,6 +180,7 @@ def main() -> int:
     print(f"(4) Stop to finished: median {med:.1f} ms, max {max(latencies):.1f} ms over {len(latencies)} stops; "
           f"bar <= 100 ms: {_verdict(ok)}", flush=True)
     win.close()
+    app.processEvents()
     shutil.rmtree(tmp, ignore_errors=True)
     print("ALL PASS" if ok_all else "SOME FAIL (this machine is shared; numbers are noisy)")
     return 0 if ok_all else 1

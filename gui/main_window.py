@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -49,6 +50,12 @@ SPEEDS: tuple[tuple[float, str], ...] = (
 # the CLI's metrics.csv columns (optiscope.engine.runner.METRIC_COLUMNS; copied to stay torch-free)
 METRIC_COLUMNS = ("run", "label", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 PREVIEW_MAX_STEPS = 50_000
+MIN_DRAW_INTERVAL = 1.0 / 30.0  # plots redraw at most ~30 times a second
+DRAW_BUSY_FRACTION = 0.35  # and slower when one redraw is expensive (a slow machine, many runs)
+# While training runs next to the GUI thread both need the GIL; a short switch interval
+# (Python's default is 5 ms) keeps the plots' many small Python->Qt calls from queueing
+# behind the training thread: event-loop stalls roughly halve, training loses ~1 %.
+RUN_SWITCH_INTERVAL = 0.0005
 
 
 def _fmt(v: float) -> str:
@@ -165,6 +172,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.background = Background()
         self.background.done.connect(self._on_job_done)
         self.background.failed.connect(self._on_job_failed)
+        # drawing is paced on the GUI side too: batches that arrive while the plots are still
+        # busy are merged, so drawing takes at most ~DRAW_BUSY_FRACTION of the GUI thread
+        self._pending_draw: list[Any] = []
+        self._frame_cost = 0.0
+        self._last_draw = 0.0
+        self._draw_started = 0.0
+        self._draw_timer = QtCore.QTimer(self)
+        self._draw_timer.setSingleShot(True)
+        self._draw_timer.timeout.connect(self._draw)
         self._elapsed_timer = QtCore.QTimer(self)
         self._elapsed_timer.setInterval(500)
         self._elapsed_timer.timeout.connect(self._update_status)
@@ -219,12 +235,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.problem_label.setStyleSheet("color: #c0392b; font-weight: 600;")
         self.problem_label.hide()
         lay.addWidget(self.problem_label)
-        self.race_group = QtWidgets.QGroupBox("Race (Compare adds the current settings)")
+        self.race_group = QtWidgets.QWidget()
+        self.race_group.setObjectName("racePage")
         rg = QtWidgets.QVBoxLayout(self.race_group)
+        note = QtWidgets.QLabel(
+            "Compare (Ctrl+K) adds the panels' settings as another runner. Run then races every "
+            "runner from the same initial weights and batch order. Clear the race to run the "
+            "panels' settings alone."
+        )
+        note.setWordWrap(True)
+        note.setObjectName("hint")
+        rg.addWidget(note)
         self.race_list = QtWidgets.QListWidget()
         self.race_list.setObjectName("race")
-        self.race_list.setMaximumHeight(110)
-        rg.addWidget(self.race_list)
+        rg.addWidget(self.race_list, 1)
         row = QtWidgets.QHBoxLayout()
         self.race_remove = QtWidgets.QPushButton("Remove")
         self.race_clear = QtWidgets.QPushButton("Clear race")
@@ -234,8 +258,8 @@ class MainWindow(QtWidgets.QMainWindow):
         rg.addLayout(row)
         self.race_remove.clicked.connect(self._remove_race_entry)
         self.race_clear.clicked.connect(self.clear_race)
-        lay.addWidget(self.race_group)
-        self.race_group.hide()
+        self.race_index = self.toolbox.addItem(self.race_group, "Race")
+        self._refresh_race()
         self.experiment_dock = QtWidgets.QDockWidget("Experiment", self)
         self.experiment_dock.setObjectName("experimentDock")
         self.experiment_dock.setWidget(side)
@@ -243,7 +267,7 @@ class MainWindow(QtWidgets.QMainWindow):
             QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
         )
-        side.setMinimumWidth(350)
+        side.setMinimumWidth(330)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.experiment_dock)
 
     def _build_central(self) -> None:
@@ -431,6 +455,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.report(f"Live plots unavailable: {exc}", error=True)
             return
         self._plots_placeholder.hide()
+        # the window must fit a 1280-pixel projector next to the side panels: let the plots'
+        # control row give up a little width rather than widen the whole window
+        plots.setMinimumWidth(min(plots.minimumSizeHint().width(), 640))
         self._plots_holder.layout().addWidget(plots)
         self.plots = plots
         mode = "grid" if self.act_grid.isChecked() else "overlay"
@@ -611,6 +638,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._request_previews(("data", "schedule", "regularization"))
 
     def show_lesson(self, exp: ExperimentConfig) -> None:
+        """Show the experiment's description and lesson (what to look for) next to the panels."""
         if exp.lesson.strip() or exp.description.strip():
             html = f"<h3>{_esc(exp.name)}</h3>"
             if exp.description:
@@ -622,10 +650,24 @@ class MainWindow(QtWidgets.QMainWindow):
             if len(runs) > 1:
                 html += "<p><b>Runs:</b> " + ", ".join(_esc(r.describe()) for r in runs) + "</p>"
             self.lesson_box.setHtml(html)
+            self._place_lesson_dock()
             self.lesson_dock.show()
+            self.lesson_dock.raise_()
         else:
             self.lesson_box.clear()
             self.lesson_dock.hide()
+
+    def _place_lesson_dock(self) -> None:
+        """Wide windows: the lesson beside the plots; narrow ones (a 1280 projector): a tab
+        next to the experiment panels, so the plots keep their width."""
+        wide = self.width() >= 1600
+        area = self.dockWidgetArea(self.lesson_dock)
+        if wide and area != Qt.DockWidgetArea.RightDockWidgetArea:
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.lesson_dock)
+        elif not wide and not self.tabifiedDockWidgets(self.experiment_dock):
+            self.tabifyDockWidget(self.experiment_dock, self.lesson_dock)
+        if wide:
+            self.resizeDocks([self.lesson_dock], [320], Qt.Orientation.Horizontal)
 
     def reset_settings(self) -> None:
         self.path = None
@@ -658,7 +700,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.race_list.clear()
         for i, run in enumerate(self.race):
             self.race_list.addItem(f"{i + 1}. {run.describe()}")
-        self.race_group.setVisible(bool(self.race))
+        n = len(self.race)
+        self.toolbox.setItemText(self.race_index, f"Race: {n} runner{'s' if n != 1 else ''}" if n else "Race")
+        self.race_remove.setEnabled(bool(n))
+        self.race_clear.setEnabled(bool(n))
 
     # ------------------------------------------------------------------ running
     @property
@@ -666,6 +711,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.session is not None and self.session.running
 
     def _reset_run_state(self) -> None:
+        self._pending_draw = []
         self.run_ids: frozenset[int] = frozenset()
         self.run_info: dict[int, Any] = {}
         self.epoch_events: list[Any] = []
@@ -694,6 +740,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         from optiscope.engine.trainer import RunControl
 
+        sys.setswitchinterval(RUN_SWITCH_INTERVAL)
         self._end_session()
         # each experiment is one generation; its runs are 0..n-1 (so each keeps its palette
         # colour); events of an older generation are dropped however late they arrive
@@ -710,6 +757,7 @@ class MainWindow(QtWidgets.QMainWindow):
         session.finished.connect(partial(self._on_finished, session))
         self.session = session
         self._reset_run_state()
+        self._draw_timer.stop()
         self.run_ids = session.run_ids
         self.planned_runs = runs
         self._live_lr = runs[0].optimizer.lr
@@ -778,6 +826,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Stop the run and clear the plots and counters (the settings stay)."""
         self._end_session()
         self._reset_run_state()
+        self._draw_timer.stop()
         if self.plots is not None and hasattr(self.plots, "clear"):
             self.plots.clear()
         self._update_actions()
@@ -848,10 +897,31 @@ class MainWindow(QtWidgets.QMainWindow):
         self._rate_samples.append((now, self.total_steps_seen))
         while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > 1.5:
             self._rate_samples.pop(0)
-        if self.plots is not None:
-            self.plots.add_events(kept)
+        self._pending_draw.extend(kept)
         self.events_received.emit(kept)
+        if not self._draw_timer.isActive():
+            gap = max(MIN_DRAW_INTERVAL, self._frame_cost / DRAW_BUSY_FRACTION)
+            self._draw_timer.start(max(int((self._last_draw + gap - now) * 1000), 0))
+
+    def _draw(self) -> None:
+        """Hand the pending events to the plots and refresh the status bar."""
+        self._draw_timer.stop()
+        batch, self._pending_draw = self._pending_draw, []
+        self._draw_started = self._last_draw = time.perf_counter()
+        if batch and self.plots is not None:
+            self.plots.add_events(batch)
         self._update_status()
+        # time add_events plus the repaint it causes: the zero timer fires after the paint
+        QtCore.QTimer.singleShot(0, self._measure_frame)
+
+    def _measure_frame(self) -> None:
+        cost = time.perf_counter() - self._draw_started
+        self._frame_cost = cost if self._frame_cost == 0.0 else 0.7 * self._frame_cost + 0.3 * cost
+
+    def flush_plots(self) -> None:
+        """Draw every event received so far now (the end of a run, exports, tests)."""
+        if self._pending_draw:
+            self._draw()
 
     def _on_errored(self, session: RunSession, message: str) -> None:
         if session is self.session:
@@ -864,6 +934,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_reason = reason
         self._t_end = time.perf_counter()
         self._elapsed_timer.stop()
+        self.flush_plots()
         self._update_actions()
         self._update_status()
         words = {"completed": "Run complete", "stopped": "Run stopped", "early_stopped": "Stopped early",
@@ -1018,6 +1089,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.plots is None:
             self.report("The plots are not ready yet.", error=True)
             return False
+        self.flush_plots()
         path = Path(path)
         try:
             if path.suffix.lower() == ".svg":
@@ -1128,6 +1200,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closing = True
         self._end_session()
         self._elapsed_timer.stop()
+        self._draw_timer.stop()
         self.background.shutdown()
         try:
             self.settings.set_window(self.saveGeometry(), self.saveState())

@@ -30,7 +30,7 @@ class KindPanel(Panel):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         row = QtWidgets.QHBoxLayout()
-        self.kind_box = compact_combo()
+        self.kind_box = compact_combo(16)
         self.kind_box.setObjectName("kind")
         for kind in self.classes:
             self.kind_box.addItem(self.kind_titles.get(kind, kind), kind)
@@ -93,7 +93,13 @@ class KindPanel(Panel):
 
     def _show_kind(self) -> None:
         cls = self.classes[self.kind]
-        self.stack.setCurrentWidget(self.forms[self.kind])
+        shown = self.forms[self.kind]
+        # the stack takes the height of the shown form only (not of the largest one)
+        for form in self.forms.values():
+            policy = QtWidgets.QSizePolicy.Policy.Preferred if form is shown else QtWidgets.QSizePolicy.Policy.Ignored
+            form.setSizePolicy(policy, policy)
+        self.stack.setCurrentWidget(shown)
+        self.stack.adjustSize()
         doc = (cls.__doc__ or "").strip().split("\n\n")[0]
         self.about.setText(" ".join(doc.replace("``", "").split()))
 
@@ -107,7 +113,7 @@ class OptimizerPanel(KindPanel):
         "nadam": C.NAdam, "adamax": C.Adamax, "adadelta": C.Adadelta,
     }  # fmt: skip
     kind_titles = {
-        "sgd": "SGD (momentum, Nesterov)", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam",
+        "sgd": "SGD (+ momentum)", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam",
         "adamw": "AdamW", "nadam": "NAdam", "adamax": "Adamax", "adadelta": "Adadelta",
     }  # fmt: skip
     labels = {

@@ -114,7 +114,7 @@ def test_step_runs_exactly_one_update_and_epoch_runs_to_the_epoch_end(qtbot, mak
     w.step_epoch()  # 4 updates per epoch: two more
     qtbot.waitUntil(lambda: len(w.epoch_events) == 1, timeout=30_000)
     assert w.total_steps_seen == 4
-    assert w.plots.point_counts()["loss"] == {0: 4}
+    qtbot.waitUntil(lambda: w.plots.point_counts()["loss"] == {0: 4}, timeout=30_000)  # drawn soon after
     w.toggle_pause()  # resume
     assert not w.session.control.paused
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
@@ -144,7 +144,7 @@ def test_compare_races_runs_on_shared_axes(qtbot, make_window, quick_blobs):
     w.compare()
     w.optimizer_panel.lr_box().setValue(0.001)
     w.compare()
-    assert len(w.race) == 2 and w.race_group.isVisibleTo(w)
+    assert len(w.race) == 2 and w.toolbox.itemText(w.race_index) == "Race: 2 runners"
     exp = w.experiment_config()
     assert [r.optimizer.lr for r in exp.runs()] == [0.01, 0.001]
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
