@@ -363,7 +363,7 @@ class RaceView(QtWidgets.QWidget):
         schedules = [make_schedule(c.lr, n) for c in configs]
         self.race = Race(self.fn, configs, self.start_point, schedule=schedules, total_steps=n, labels=labels)
         self.row_of = rows
-        for k, row in enumerate(rows):
+        for row in rows:
             colour = QtGui.QColor(RUN_COLOURS[row % len(RUN_COLOURS)])
             path = pg.PlotDataItem(pen=pg.mkPen(colour, width=2))
             head = pg.ScatterPlotItem(size=11, brush=pg.mkBrush(colour), pen=pg.mkPen("#000000", width=1))
@@ -378,7 +378,6 @@ class RaceView(QtWidgets.QWidget):
             self.heads.append(head)
             self.grad_arrows.append(ga)
             self.update_arrows.append(ua)
-            del k
         self._redraw(arrows=False)
         self.race_reset.emit()
 
