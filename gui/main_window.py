@@ -8,11 +8,13 @@ on every Run; the run never reads a widget. Training runs in a :class:`~.worker.
 
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import math
 import sys
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from functools import partial
 from importlib import resources
@@ -170,6 +172,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plots: QtWidgets.QWidget | None = None
         self._reset_run_state()
         self.background = Background()
+        atexit.register(_shutdown_at_exit, weakref.ref(self))
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
         self.background.done.connect(self._on_job_done)
         self.background.failed.connect(self._on_job_failed)
         # drawing is paced on the GUI side too: batches that arrive while the plots are still
@@ -227,7 +233,7 @@ class MainWindow(QtWidgets.QMainWindow):
         side = QtWidgets.QWidget()
         side.setObjectName("experimentSide")
         lay = QtWidgets.QVBoxLayout(side)
-        lay.setContentsMargins(6, 6, 6, 6)
+        lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.toolbox, 1)
         self.problem_label = QtWidgets.QLabel()
         self.problem_label.setObjectName("errorLabel")
@@ -267,7 +273,7 @@ class MainWindow(QtWidgets.QMainWindow):
             QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
         )
-        side.setMinimumWidth(330)
+        side.setMinimumWidth(318)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.experiment_dock)
 
     def _build_central(self) -> None:
@@ -1194,20 +1200,39 @@ class MainWindow(QtWidgets.QMainWindow):
         state = self.settings.window_state()
         if state and not self.restoreState(QtCore.QByteArray(state)):
             self.report("The saved panel layout could not be used; the default is shown.", error=True)
+            state = None
+        if not state:
+            # narrow side panels by default: the plots need ~930 pixels on a 1280 projector
+            self.resizeDocks([self.experiment_dock], [330], Qt.Orientation.Horizontal)
 
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
-        """Stop a live run and every helper thread, and remember the window."""
+    def shutdown(self) -> None:
+        """Stop a live run and every helper thread and wait for them (idempotent)."""
         self._closing = True
         self._end_session()
         self._elapsed_timer.stop()
         self._draw_timer.stop()
         self.background.shutdown()
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
+        """Stop a live run and every helper thread, and remember the window."""
+        self.shutdown()
         try:
             self.settings.set_window(self.saveGeometry(), self.saveState())
             self.settings.sync()
         except Exception:  # pragma: no cover - settings must never block closing
             pass
         super().closeEvent(event)
+
+
+def _shutdown_at_exit(ref: weakref.ref) -> None:
+    """Last resort when a script ends without closing the window: join its threads so Qt
+    never destroys a running QThread (which aborts the process)."""
+    window = ref()
+    if window is not None:
+        try:
+            window.shutdown()
+        except RuntimeError:  # the C++ side is already gone: so are its threads
+            pass
 
 
 def _esc(text: str) -> str:

@@ -108,11 +108,11 @@ class ModelPanel(Panel):
         self.up_button = QtWidgets.QToolButton()
         self.up_button.setText("Up")
         self.up_button.setArrowType(Qt.ArrowType.UpArrow)
-        self.up_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.up_button.setToolTip("move the selected layer towards the input")
         self.down_button = QtWidgets.QToolButton()
         self.down_button.setText("Down")
         self.down_button.setArrowType(Qt.ArrowType.DownArrow)
-        self.down_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.down_button.setToolTip("move the selected layer towards the output")
         for b in (self.add_button, self.remove_button, self.up_button, self.down_button):
             buttons.addWidget(b)
         buttons.addStretch(1)

@@ -30,7 +30,7 @@ class KindPanel(Panel):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         row = QtWidgets.QHBoxLayout()
-        self.kind_box = compact_combo(16)
+        self.kind_box = compact_combo(12)
         self.kind_box.setObjectName("kind")
         for kind in self.classes:
             self.kind_box.addItem(self.kind_titles.get(kind, kind), kind)

@@ -71,6 +71,10 @@ class SchedulePanel(KindPanel):
         self.changed.connect(self._update_rule)
         self._update_rule()
 
+    def set_config(self, cfg: Any) -> None:
+        super().set_config(cfg)
+        self._update_rule()
+
     def set_plan(self, steps_per_epoch: int, epochs: int) -> None:
         """The run the preview covers: updates per epoch and epochs."""
         self.plan = (max(int(steps_per_epoch), 1), max(int(epochs), 1))

@@ -187,3 +187,42 @@ def test_every_control_has_a_shortcut(make_window):
         assert act.shortcuts(), act.text()
     keys = [s.toString() for a in w.actions() for s in a.shortcuts()]
     assert len(keys) == len(set(keys)), "a shortcut is used twice"
+
+
+def test_previews_fill_in_once_the_engine_has_loaded(qtbot, make_window, tmp_path):
+    from optiscope.engine.config import Augmentation, Cyclic, Plateau, RegularizationConfig
+
+    w = make_window()
+    qtbot.waitUntil(lambda: w.data_panel.preview.mode == "scatter", timeout=60_000)
+    w.set_experiment(ExperimentConfig(base=RunConfig(
+        dataset=DatasetConfig(n_samples=200), schedule=Cyclic(base_lr=1e-3, max_lr=0.1, step_size=8),
+        training=TrainingConfig(epochs=5, batch_size=32),
+        regularization=RegularizationConfig(augmentation=Augmentation(jitter=0.3)),
+    )))  # fmt: skip
+    # the LR preview is the real scheduler's rate for every planned update: 5 epochs x 4
+    qtbot.waitUntil(lambda: w.schedule_panel.preview.mode == "line"
+                    and len(w.schedule_panel.preview._data["y"]) == 20, timeout=60_000)  # fmt: skip
+    lrs = w.schedule_panel.preview._data["y"]
+    assert lrs[0] == 1e-3 and max(lrs) > 0.05
+    qtbot.waitUntil(lambda: w.regularization_panel.aug_preview.mode == "scatter", timeout=60_000)
+    w.schedule_panel.set_config(Plateau(patience=4))
+    assert "4 epochs" in w.schedule_panel.rule.text()
+    assert w.schedule_panel.preview.mode == "message"
+    # the engine's CSV errors reach the Data panel in words
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,label\n1,2,x\n", encoding="utf-8")
+    w.data_panel.set_config(DatasetConfig(name="csv", path=str(bad), target="label"))
+    w._request_previews(("data",))
+    qtbot.waitUntil(lambda: "bad.csv" in w.data_panel.csv_error.text(), timeout=60_000)
+    assert "Traceback" not in w.data_panel.csv_error.text()
+
+
+def test_reset_clears_the_plots_and_keeps_the_settings(qtbot, make_window, quick_blobs):
+    w = make_window()
+    w.set_experiment(quick_blobs)
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        w.run()
+    cfg = w.current_run_config()
+    w.reset()
+    assert w.plots.point_counts()["loss"] == {}
+    assert w.epoch_events == [] and w.current_run_config() == cfg
