@@ -262,6 +262,8 @@ class MainWindow(QtWidgets.QMainWindow):
         row.addWidget(self.race_clear)
         row.addStretch(1)
         rg.addLayout(row)
+        self.race_list.setToolTip("double-click a runner to show its settings in the panels")
+        self.race_list.itemDoubleClicked.connect(lambda _item: self.edit_race_entry(self.race_list.currentRow()))
         self.race_remove.clicked.connect(self._remove_race_entry)
         self.race_clear.clicked.connect(self.clear_race)
         self.race_index = self.toolbox.addItem(self.race_group, "Race")
@@ -695,6 +697,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def clear_race(self) -> None:
         self.race = []
         self._refresh_race()
+
+    def edit_race_entry(self, row: int) -> None:
+        """Show runner ``row`` of the race in the panels (Compare then adds a variant of it)."""
+        if not 0 <= row < len(self.race):
+            return
+        run = self.race[row]
+        for key, panel in self.panels.items():
+            panel.set_config(getattr(run, key))
+        self._update_derived()
+        self._request_previews(("data", "schedule", "regularization"))
+        self.report(f"The panels show runner {row + 1}, '{run.describe()}'.")
 
     def _remove_race_entry(self) -> None:
         row = self.race_list.currentRow()
@@ -1177,6 +1190,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except (OSError, FileNotFoundError) as exc:
             self.report(f"Theme '{theme}' could not be loaded ({exc}).", error=True)
             qss = ""
+        app.setPalette(_dark_palette() if theme == "dark" else app.style().standardPalette())
         self.setStyleSheet(qss)
         if self.plots is not None and hasattr(self.plots, "set_theme"):
             self.plots.set_theme(theme)
@@ -1233,6 +1247,23 @@ def _shutdown_at_exit(ref: weakref.ref) -> None:
             window.shutdown()
         except RuntimeError:  # the C++ side is already gone: so are its threads
             pass
+
+
+def _dark_palette() -> QtGui.QPalette:
+    """A dark palette for the Fusion style (readable on a dim projector)."""
+    P = QtGui.QPalette.ColorRole
+    pal = QtGui.QPalette()
+    colours = {
+        P.Window: "#1e2227", P.WindowText: "#e6e6e6", P.Base: "#2a2f36", P.AlternateBase: "#323840",
+        P.ToolTipBase: "#2a2f36", P.ToolTipText: "#f0f0f0", P.Text: "#f0f0f0", P.Button: "#2c333b",
+        P.ButtonText: "#e6e6e6", P.BrightText: "#ff6b6b", P.Highlight: "#0b5c8c", P.HighlightedText: "#ffffff",
+        P.Link: "#56B4E9", P.PlaceholderText: "#8a929a", P.Mid: "#444b55", P.Dark: "#15181c", P.Light: "#3a414a",
+    }  # fmt: skip
+    for role, colour in colours.items():
+        pal.setColor(role, QtGui.QColor(colour))
+    for role in (P.WindowText, P.Text, P.ButtonText):
+        pal.setColor(QtGui.QPalette.ColorGroup.Disabled, role, QtGui.QColor("#6b737b"))
+    return pal
 
 
 def _esc(text: str) -> str:

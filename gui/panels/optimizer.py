@@ -102,6 +102,7 @@ class KindPanel(Panel):
         self.stack.adjustSize()
         doc = (cls.__doc__ or "").strip().split("\n\n")[0]
         self.about.setText(" ".join(doc.replace("``", "").split()))
+        self.about.setVisible(bool(self.about.text()))
 
 
 class OptimizerPanel(KindPanel):

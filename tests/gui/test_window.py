@@ -152,6 +152,8 @@ def test_compare_races_runs_on_shared_axes(qtbot, make_window, quick_blobs):
     counts = w.plots.point_counts()
     assert counts["loss"] == {0: 12, 1: 12}
     assert counts["accuracy"] == {0: 3, 1: 3}
+    w.edit_race_entry(0)  # double-click: the panels show that runner
+    assert w.optimizer_panel.config().lr == 0.01
     w.clear_race()
     assert not w.race
 
