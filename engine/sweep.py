@@ -172,8 +172,7 @@ class _BatchedNet:
                 leaf.requires_grad_(True)
         self._minus_one = torch.full((1, 1, 1), -1.0, device=device)
         # views that stay valid while P is updated in place
-        self.wt = [leaf.transpose(1, 2) if leaf.ndim == 3 else None for leaf in self.leaves]
-        self.bu = [leaf.unsqueeze(1) if leaf.ndim == 2 else None for leaf in self.leaves]
+        self.bcol = [leaf.unsqueeze(2) if leaf.ndim == 2 else None for leaf in self.leaves]
         self._scale_key: tuple | None = None
         self._scale = torch.ones(self.K, 1, 1, device=device)
 
@@ -186,9 +185,12 @@ class _BatchedNet:
 
     def forward(self, x: torch.Tensor, train: bool, alive: list[bool] | None = None,
                 saved: list | None = None) -> torch.Tensor:  # fmt: skip
-        """Logits (K, B, C) for inputs ``x`` (K, B, F) (an expanded view is fine).
+        """Logits (K, C, B) for inputs ``x`` (K, F, B): features down, examples across.
 
-        ``saved`` (manual-gradient mode) collects what :meth:`backward` needs.
+        This column layout makes every dense layer ``W @ h + b`` with the weights in
+        their own (out, in) shape and puts the softmax over a short middle axis, both
+        faster than the row layout for the small layers of these networks.
+        ``saved`` (hand-written gradients) collects what the backward pass needs.
         """
         h = x
         L = self.leaves
@@ -198,10 +200,8 @@ class _BatchedNet:
             if k == "dense":
                 if saved is not None:
                     saved.append(h)
-                if self.manual:
-                    h = torch.baddbmm(self.bu[op.b], h, self.wt[op.w])
-                else:
-                    h = torch.baddbmm(L[op.b].unsqueeze(1), h, L[op.w].transpose(1, 2))
+                bias = self.bcol[op.b] if self.manual else L[op.b].unsqueeze(2)
+                h = torch.baddbmm(bias, L[op.w], h)
             elif k == "act":
                 if saved is not None and op.act == "leaky_relu":
                     saved.append(h)
@@ -213,7 +213,8 @@ class _BatchedNet:
                     if saved is not None:
                         saved.append(None)
                     continue
-                noise = torch.empty_like(h)
+                B = h.shape[2]
+                noise = torch.empty(K, B, h.shape[1], device=h.device)  # drawn as the trainer's (B, H)
                 for r in range(K):
                     p = self.dropout_p[r][op.layer]
                     if p == 0.0 or (alive is not None and not alive[r]):
@@ -221,44 +222,44 @@ class _BatchedNet:
                     else:
                         noise[r].bernoulli_(1.0 - p, generator=self.gens[r])
                 noise.div_(self.dropout_keep[op.layer])
-                h = h * noise
+                noise_t = noise.transpose(1, 2)
+                h = h * noise_t
                 if saved is not None:
-                    saved.append(noise)
+                    saved.append(noise_t)
             elif k == "bn":
-                B, H = h.shape[1], h.shape[2]
-                flat = h.transpose(0, 1).reshape(B, K * H)
+                H, B = h.shape[1], h.shape[2]
+                flat = h.permute(2, 0, 1).reshape(B, K * H)
                 flat = F.batch_norm(
                     flat, self.bn_mean[op.layer], self.bn_var[op.layer],
                     L[op.w].reshape(K * H), L[op.b].reshape(K * H), train, op.momentum, 1e-5,
                 )  # fmt: skip
-                h = flat.view(B, K, H).transpose(0, 1)
+                h = flat.view(B, K, H).permute(1, 2, 0)
         return h
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, alive: list[bool],
                    l1: torch.Tensor | None, l2: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """Forward and backward of one minibatch for all K runs: fills ``G``.
 
-        Returns the per-run losses (K,) (penalties included, as the trainer reports them)
-        and the logits. ``mask`` (K,) is 1 for live runs and 0 for finished ones, whose
-        gradients are then exactly zero.
+        ``x`` is (K, F, B), ``y`` (K, B). Returns the per-run losses (K,) (penalties
+        included, as the trainer reports them) and the logits (K, C, B). ``mask`` (K,) is
+        1 for live runs and 0 for finished ones, whose gradients are then exactly zero.
         """
-        K, B = x.shape[0], x.shape[1]
+        K, B = x.shape[0], x.shape[2]
         if not self.manual:
             logits = self.forward(x, True, alive)
-            loss = F.cross_entropy(logits.reshape(K * B, -1), y.reshape(K * B), reduction="none")
-            loss = loss.view(K, B).mean(1)
+            loss = F.cross_entropy(logits, y, reduction="none").mean(1)
             loss = loss + self._penalty(l1, l2)
             (loss * mask).sum().backward()
             self.gather_grads()
             return loss.detach(), logits.detach()
         saved: list = []
         logits = self.forward(x, True, alive, saved)
-        logp = torch.log_softmax(logits, -1)
-        yi = y.unsqueeze(-1)
-        loss = logp.gather(-1, yi).view(K, B).mean(1).neg_()
+        logp = torch.log_softmax(logits, 1)
+        yi = y.unsqueeze(1)
+        loss = logp.gather(1, yi).view(K, B).mean(1).neg_()
         # d(mean CE)/d logits = (softmax - onehot) / B, per run scaled by its mask
         g = logp.exp_()
-        g.scatter_add_(-1, yi, self._minus_one.expand(K, B, 1))
+        g.scatter_add_(1, yi, self._minus_one.expand(K, 1, B))
         key = (B, mask._version)
         if key != self._scale_key:
             self._scale_key = key
@@ -272,13 +273,10 @@ class _BatchedNet:
             k = op.kind
             if k == "dense":
                 a = saved.pop()
-                if a.shape[2] < g.shape[2]:  # few inputs: the (in, out) product is cheaper
-                    grads[op.w] = torch.bmm(a.transpose(1, 2), g).transpose(1, 2)
-                else:
-                    grads[op.w] = torch.bmm(g.transpose(1, 2), a)
-                grads[op.b] = g.sum(1)
+                grads[op.w] = torch.bmm(g, a.transpose(1, 2))
+                grads[op.b] = g.sum(2)
                 if i > 0:
-                    g = torch.bmm(g, L[op.w])
+                    g = torch.bmm(L[op.w].transpose(1, 2), g)
             elif k == "act":
                 t = saved.pop()
                 if op.act == "relu":
@@ -719,12 +717,14 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
     for epoch in range(1, max_epochs + 1):
         te = time.perf_counter()
         perms = {s: torch.randperm(n, generator=gen).to(dev) for s, gen in seed_gens.items()}
-        if shared_order:  # the epoch's shuffled data, so each minibatch is a slice (a view)
+        # the epoch's shuffled data in column layout (K, F, n): each minibatch is a view
+        if shared_order:
             perm = perms[seeds[0]]
-            x_ep, y_ep = x_tr[perm].expand(K, n, -1).contiguous(), y_tr[perm].expand(K, n)
+            x_ep = x_tr[perm].t().expand(K, -1, n).contiguous()
+            y_ep = y_tr[perm].expand(K, n)
         else:
             perm_k = torch.stack([perms[s] for s in seeds])[run_seed_idx]  # (K, n)
-            x_ep, y_ep = x_tr[perm_k], y_tr[perm_k]
+            x_ep, y_ep = x_tr[perm_k].transpose(1, 2).contiguous(), y_tr[perm_k]
         if not eval_train:
             for ru in runs:
                 ru.run_loss = 0.0
@@ -745,7 +745,7 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
                             dyn_runs.append(ru)
             lo, hi = b * bs, min((b + 1) * bs, n)
             B = hi - lo
-            xb, yb = x_ep[:, lo:hi], y_ep[:, lo:hi]
+            xb, yb = x_ep[:, :, lo:hi], y_ep[:, lo:hi]
             lrs = cur_lr[:]
             loss, logits = net.train_step(xb, yb, mask, alive, l1_arg, l2_arg)
             if any_clip:
@@ -760,7 +760,7 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
             lr_hist[step] = lrs
             step += 1
             if not eval_train:
-                correct += (logits.argmax(-1) == yb).sum(1)
+                correct += (logits.max(1).indices == yb).sum(1)
                 for ru in runs:
                     ru.run_loss += loss_v[ru.row] * B
             total = sum(loss_v)
@@ -845,21 +845,27 @@ def _clip(net: _BatchedNet, clip_t: torch.Tensor) -> None:
 
 @torch.inference_mode()
 def _eval_all(net: _BatchedNet, x_all: torch.Tensor, y_all: torch.Tensor, n: int):
+    """Per run: summed loss and hits on the training part and on the validation part."""
     K = net.K
-    logits = net.forward(x_all.expand(K, *x_all.shape), False)
+    logits = net.forward(x_all.t().expand(K, *x_all.t().shape), False)  # (K, C, N)
     N = x_all.shape[0]
-    per = F.cross_entropy(logits.reshape(K * N, -1), y_all.repeat(K), reduction="none").view(K, N)
-    hit = logits.argmax(-1) == y_all
+    per = F.cross_entropy(logits, y_all.expand(K, N), reduction="none")  # (K, N)
+    hit = logits.max(1).indices == y_all  # max(1) is ~10x faster than argmax(1) here; same ties
     return (
         per[:, :n].sum(1).tolist(), hit[:, :n].sum(1).tolist(),
         per[:, n:].sum(1).tolist(), hit[:, n:].sum(1).tolist(),
     )  # fmt: skip
 
 
-def _emit_boundaries(net, runs, bus, grid, xs, ys, epoch) -> None:
+def _grid_probs(net: _BatchedNet, grid: torch.Tensor) -> np.ndarray:
+    """Class probabilities (K, points, C) on the boundary grid."""
     with torch.inference_mode():
-        K = net.K
-        probs = torch.softmax(net.forward(grid.expand(K, *grid.shape), False), -1).cpu().numpy()
+        logits = net.forward(grid.t().expand(net.K, *grid.t().shape), False)
+        return torch.softmax(logits, 1).transpose(1, 2).cpu().numpy()
+
+
+def _emit_boundaries(net, runs, bus, grid, xs, ys, epoch) -> None:
+    probs = _grid_probs(net, grid)
     for ru in runs:
         if ru.alive:
             bus.emit(ev.Boundary(ru.run_id, epoch, xs, ys, probs[ru.row].reshape(len(ys), len(xs), -1).copy()))
@@ -870,8 +876,7 @@ def _end_epoch(net, runs, bus, epoch, step, te, x_all, y_all, n, n_va, eval_trai
     tr_l, tr_c, va_l, va_c = _eval_all(net, x_all, y_all, n)
     probs = None
     if grid is not None and epoch % boundary_every == 0:
-        with torch.inference_mode():
-            probs = torch.softmax(net.forward(grid.expand(net.K, *grid.shape), False), -1).cpu().numpy()
+        probs = _grid_probs(net, grid)
     corr = correct.tolist() if not eval_train else None
     secs = time.perf_counter() - te
     for ru in runs:
