@@ -91,10 +91,19 @@ def batch_key(cfg: RunConfig) -> str | None:
         "dataset": cfg.dataset.model_dump(mode="json"),
         "layers": layers,
         "batch_size": cfg.training.batch_size,
-        "device": cfg.training.device,
+        "device": _device_name(cfg.training.device),
         "eval_train": cfg.training.eval_train,
     }
     return json.dumps(key, sort_keys=True)
+
+
+def _device_name(name: str) -> str:
+    """'auto' and the device it picks batch together; an unavailable one keeps its name
+    (the run then fails with the trainer's message)."""
+    try:
+        return str(resolve_device(name))
+    except RuntimeError:
+        return name
 
 
 # --------------------------------------------------------------------------- the batched net
@@ -214,14 +223,15 @@ class _BatchedNet:
                         saved.append(None)
                     continue
                 B = h.shape[2]
-                noise = torch.empty(K, B, h.shape[1], device=h.device)  # drawn as the trainer's (B, H)
+                gen_dev = h.device if h.device.type in ("cpu", "cuda") else torch.device("cpu")
+                noise = torch.empty(K, B, h.shape[1], device=gen_dev)  # drawn as the trainer's (B, H)
                 for r in range(K):
                     p = self.dropout_p[r][op.layer]
                     if p == 0.0 or (alive is not None and not alive[r]):
                         noise[r].fill_(1.0)
                     else:
                         noise[r].bernoulli_(1.0 - p, generator=self.gens[r])
-                noise.div_(self.dropout_keep[op.layer])
+                noise = noise.to(h.device).div_(self.dropout_keep[op.layer])
                 noise_t = noise.transpose(1, 2)
                 h = h * noise_t
                 if saved is not None:
@@ -616,8 +626,13 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
         c = cfgs[i]
         torch.manual_seed(c.training.seed)
         m = build_model(c.model, ds.n_features, ds.n_classes, ds.image_shape)
-        g = torch.Generator()
-        g.set_state(torch.get_rng_state())  # the global stream dropout would use alone
+        # the random stream dropout would use alone: the device's default generator
+        if dev.type == "cuda":
+            g = torch.Generator(device=dev)
+            g.set_state(torch.cuda.get_rng_state(dev))
+        else:  # CPU (other devices draw on the CPU and move the masks)
+            g = torch.Generator()
+            g.set_state(torch.get_rng_state())
         gens.append(g)
         models.append(m)
         drop_ps.append([layer.p for layer in c.model.layers if isinstance(layer, Dropout)])
@@ -675,7 +690,7 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
         _emit_boundaries(net, runs, bus, grid, xs, ys, 0)
     if weights_every:
         for ru in runs:
-            bus.emit(ev.Weights(ru.run_id, 0, 0, net.P[ru.row].numpy().copy()))
+            bus.emit(ev.Weights(ru.run_id, 0, 0, net.P[ru.row].cpu().numpy().copy()))
     alive = [True] * K
     mask = torch.ones(K, device=dev)
     n_alive = K
@@ -780,7 +795,7 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
             if weights_every and step % weights_every == 0:
                 for ru in runs:
                     if ru.alive:
-                        bus.emit(ev.Weights(ru.run_id, step, epoch, net.P[ru.row].numpy().copy()))
+                        bus.emit(ev.Weights(ru.run_id, step, epoch, net.P[ru.row].cpu().numpy().copy()))
             if n_alive == 0:
                 break
         if stopped:
