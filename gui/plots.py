@@ -81,12 +81,12 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _nice_ceil(v: float) -> float:
-    """The smallest 'round' number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k) >= ``v``."""
+def _nice_ceil(v: float, steps: Sequence[float] = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)) -> float:
+    """The smallest 'round' number (one of ``steps`` x 10^k) >= ``v``."""
     if not v > 0:
         return 1.0
     decade = 10.0 ** math.floor(math.log10(v))
-    return next(m * decade for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * decade >= v * (1 - 1e-12))
+    return next(m * decade for m in steps if m * decade >= v * (1 - 1e-12))
 
 
 def _pct(v: float) -> str:
@@ -151,6 +151,7 @@ class _Run:
         self.label = f"run {run_id}"
         self.color = run_color(run_id)
         self.status = ""
+        self.finished = False
         self.total_steps = 0
         self.epochs_planned = 0
         self.config: dict = {}
@@ -545,12 +546,14 @@ class LivePlots(QtWidgets.QWidget):
         self._style(cell, "", xlabel if bottom else None, ylabel if k % GRID_COLUMNS == 0 else None, cell=True)
         self._title_cell(name, run)
 
-    def _legend_html(self) -> str:
+    def _legend_html(self, text_color: str | None = None) -> str:
+        """One entry per run; text in ``text_color`` (None: the widget's own palette)."""
         entries = [
             f'<span style="color:{r.color.name()}; font-weight:bold">━━</span>&nbsp;{_escape(r.title)}'
             for r in self._runs.values()
         ]
-        return f'<span style="color:{self._theme["fg"]}">' + " &nbsp;&nbsp; ".join(entries) + "</span>"
+        body = " &nbsp;&nbsp; ".join(entries)
+        return f'<span style="color:{text_color}">{body}</span>' if text_color else body
 
     def _update_legend(self) -> None:
         """The legend strip above the plots: one entry per run, in its colour."""
@@ -563,25 +566,34 @@ class LivePlots(QtWidgets.QWidget):
         if cell is None:
             return
         grid = self._grid_w[name]
-        width = grid.width() / max(1, min(len(self._grid_order[name]), GRID_COLUMNS)) - 50  # less the y axis
+        axis = cell.getAxis("left")
+        axis_width = axis.width() if axis.isVisible() and axis.width() > 0 else 40
+        width = grid.width() / max(1, min(len(self._grid_order[name]), GRID_COLUMNS)) - axis_width - 12
         font = _font(CELL_TITLE_PT)
         font.setBold(True)
-        text = QtGui.QFontMetrics(font).elidedText(self._cell_title(name, run), Qt.ElideRight, max(int(width), 40))
+        metrics = QtGui.QFontMetrics(font)
+        text = next(
+            (t for t in self._cell_titles(name, run) if metrics.horizontalAdvance(t) <= width),
+            metrics.elidedText(run.title, Qt.ElideRight, max(int(width), 40)),
+        )
         _set_title(cell, _escape(text), CELL_TITLE_PT, run.color.name(), shrink=True)
 
     def _title_cells(self, name: str) -> None:
         for rid in self._grid_order[name]:
             self._title_cell(name, self._runs[rid])
 
-    def _cell_title(self, name: str, run: _Run) -> str:
+    @staticmethod
+    def _cell_titles(name: str, run: _Run) -> list[str]:
+        """A cell's title, longest first; the first that fits is shown."""
         if name == "boundary" and run.boundary is not None:
-            return f"{run.label} · epoch {run.boundary.epoch}"
-        return run.title
+            epoch = run.boundary.epoch
+            return [f"{run.label} · epoch {epoch}", f"{run.label} · ep. {epoch}", run.label]
+        return [run.title]
 
     def _raw_pen(self, color: QtGui.QColor) -> QtGui.QPen:
         """Faint raw-loss pen: the run colour blended into the background, opaque (fast to draw)."""
         bg = QtGui.QColor(self._theme["bg"])
-        a = 0.35
+        a = 0.3
         faint = QtGui.QColor(
             round(bg.red() + a * (color.red() - bg.red())),
             round(bg.green() + a * (color.green() - bg.green())),
@@ -637,6 +649,7 @@ class LivePlots(QtWidgets.QWidget):
         steps: dict[int, list[tuple[int, float, float]]] = {}
         epochs: dict[int, list[ev.EpochEnd]] = {}
         dirty: dict[int, set[str]] = {}
+        last_boundary: int | None = None
         for e in events:
             kind = type(e)
             if kind is ev.Step:
@@ -670,8 +683,10 @@ class LivePlots(QtWidgets.QWidget):
             elif kind is ev.Boundary:
                 run.boundary = e
                 flags.add("boundary")
+                last_boundary = e.run
             elif kind is ev.Finished:
                 run.status = e.reason if e.reason != "completed" else ""
+                run.finished = True
                 flags.add("status")
             elif kind is ev.Failed:
                 run.status = "failed"
@@ -684,6 +699,12 @@ class LivePlots(QtWidgets.QWidget):
         marks = False
         for rid, flags in dirty.items():
             marks |= self._sync(self._runs[rid], flags)
+        if last_boundary is not None and self._mode == "overlay":
+            # one heatmap on screen: draw the chosen run's, or the latest to arrive
+            chosen = self._boundary_run
+            run = self._runs.get(last_boundary if chosen is None else chosen)
+            if run is not None and run.boundary is not None and "boundary" in dirty.get(run.id, ()):
+                self._show_overlay_boundary(run)
         if dirty and self._update_ranges():
             marks = True  # markers above the loss axis wait at its top edge
         if marks:
@@ -890,7 +911,7 @@ class LivePlots(QtWidgets.QWidget):
             return None
         doc = QtGui.QTextDocument()
         doc.setDefaultFont(_font(TEXT_PT))
-        doc.setHtml(self._legend_html())
+        doc.setHtml(self._legend_html(self._theme["fg"]))  # drawn on the plot background
         doc.setTextWidth(max(width - 16, 100))
         return doc
 
@@ -994,8 +1015,8 @@ class LivePlots(QtWidgets.QWidget):
 
     def _create_items(self, run: _Run) -> None:
         """The run's (empty) curves in the LR plot and the overlay plots; grid cells if shown."""
-        lr = _curve(pg.mkPen(run.color, width=2), antialias=False, cache=True)
-        self._lr.addItem(lr)
+        lr = _curve(pg.mkPen(run.color, width=2), antialias=False, method="subsample")
+        _add_curve(self._lr, lr)
         run.items["lr"] = {"lr": lr}
         loss, acc = self._curve_items(self._loss, self._acc, run.color)
         run.items["overlay"] = {**loss, **acc}
@@ -1007,18 +1028,19 @@ class LivePlots(QtWidgets.QWidget):
         self, loss_plot: pg.PlotItem, acc_plot: pg.PlotItem, color: QtGui.QColor
     ) -> tuple[dict[str, pg.PlotDataItem], dict[str, pg.PlotDataItem]]:
         loss = {
-            "raw": _curve(self._raw_pen(color), antialias=False, cache=True),
-            "smooth": _curve(pg.mkPen(color, width=2), antialias=False, cache=True),
-            "val_loss": _curve(pg.mkPen(color, width=2, style=Qt.DashLine), antialias=True, clip=False, cache=True),
+            "raw": _curve(self._raw_pen(color), antialias=False),
+            "smooth": _curve(pg.mkPen(color, width=2), antialias=False, method="mean"),
+            "val_loss": _curve(pg.mkPen(color, width=2, style=Qt.DashLine), antialias=False, clip=False),
         }
         acc = {
-            "acc_train": _curve(pg.mkPen(color, width=2.5), antialias=True, clip=False, cache=True),
-            "acc_val": _curve(pg.mkPen(color, width=2.5, style=Qt.DashLine), antialias=True, clip=False, cache=True),
+            "acc_train": _curve(pg.mkPen(color, width=2.5), antialias=False, clip=False),
+            "acc_val": _curve(pg.mkPen(color, width=2.5, style=Qt.DashLine), antialias=False, clip=False),
         }
+        loss["raw"].setZValue(-1)  # every run's raw curve under every smoothed one
         for key, item in loss.items():
-            loss_plot.addItem(item, ignoreBounds=key == "raw")  # raw spikes do not stretch the axis
+            _add_curve(loss_plot, item, ignore_bounds=key == "raw")  # raw spikes do not stretch the axis
         for item in acc.values():
-            acc_plot.addItem(item)
+            _add_curve(acc_plot, item)
         return loss, acc
 
     def _ensure_cells(self, run: _Run) -> None:
@@ -1043,7 +1065,7 @@ class LivePlots(QtWidgets.QWidget):
     def _new_cell(self, name: str, run: _Run) -> pg.PlotItem:
         grid, order = self._grid_w[name], self._grid_order[name]
         k = len(order)
-        cell = pg.PlotItem(enableMenu=False)
+        cell = pg.PlotItem(enableMenu=False, axisItems={"bottom": _CompactAxis("bottom")})
         grid.ci.addItem(cell, row=k // GRID_COLUMNS, col=k % GRID_COLUMNS)
         order.append(run.id)
         run.cells[name] = cell
@@ -1096,8 +1118,10 @@ class LivePlots(QtWidgets.QWidget):
             items["acc_val"].setData(ep, run.val_acc.view())
         if everything or flags & {"status", "markers"}:
             self._retitle(run)
+        if everything or "status" in flags:
+            _set_cached(run, run.finished)
         if (everything or "boundary" in flags) and run.boundary is not None:
-            self._draw_boundary(run)
+            self._draw_boundary(run, overlay=everything)
         if everything or "markers" in flags:
             self._draw_lines(run)
         return everything or bool(flags & {"markers", "smooth"})
@@ -1174,7 +1198,9 @@ class LivePlots(QtWidgets.QWidget):
         if target in self._runs:
             self._show_overlay_boundary(self._runs[target])
 
-    def _draw_boundary(self, run: _Run) -> None:
+    def _draw_boundary(self, run: _Run, overlay: bool = True) -> None:
+        """Draw the run's latest boundary in its grid cell; in overlay mode (if ``overlay``)
+        in the single heatmap, when it is the run chosen there or no run is chosen."""
         if self._boundary_box.findData(run.id) < 0:
             self._boundary_box.addItem(run.label, run.id)
         if self._mode == "grid":
@@ -1183,7 +1209,7 @@ class LivePlots(QtWidgets.QWidget):
             _set_heatmap(items["bnd_image"], run.boundary, self._theme["bg"])
             self._set_points(run, items["bnd_points"], items)
             self._title_cell("boundary", run)
-        elif self._boundary_run is None or self._boundary_run == run.id:
+        elif overlay and (self._boundary_run is None or self._boundary_run == run.id):
             self._show_overlay_boundary(run)
 
     def _show_overlay_boundary(self, run: _Run) -> None:
@@ -1212,12 +1238,11 @@ class LivePlots(QtWidgets.QWidget):
 
     def _set_points(self, run: _Run, scatter: pg.ScatterPlotItem, grid_items: dict | None) -> None:
         """Draw the run's training points (only when they, or the theme, changed)."""
-        explicit = self._explicit_points.get(run.id) or self._explicit_points.get(None)
-        tag = (run.id, self._theme_name, id(explicit))
+        pts = self._points_for(run)
+        tag = (id(pts), self._theme_name)  # runs of one dataset share the (cached) points
         current = self._overlay_points_tag if grid_items is None else grid_items.get("points_tag")
         if current == tag:
             return
-        pts = self._points_for(run)
         if pts is None or not len(pts[1]):
             scatter.clear()
         else:
@@ -1301,6 +1326,10 @@ class LivePlots(QtWidgets.QWidget):
             plot.enableAutoRange(**{axis: False})
             if axis == "x":
                 plot.setXRange(*value, padding=0.02)
+                if zoom_key.startswith("grid:"):  # small cells: three round tick values at most
+                    major = _nice_ceil((value[1] - value[0]) / 3.2, (1, 1.5, 2, 2.5, 5, 10))
+                    for rid in self._grid_order[zoom_key[5:]]:
+                        self._runs[rid].cells[zoom_key[5:]].getAxis("bottom").setTickSpacing(major, major / 5)
             else:
                 plot.setYRange(*value, padding=0.03)
 
@@ -1388,6 +1417,15 @@ class LivePlots(QtWidgets.QWidget):
 _DRAWN = frozenset({ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed})
 
 
+class _CompactAxis(pg.AxisItem):
+    """Tick values of a small-multiples cell: thousands as "2k" so they fit side by side."""
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802 (pyqtgraph API)
+        if spacing >= 500 and all(v % 100 == 0 for v in values):
+            return [f"{v / 1000:g}k" for v in values]
+        return super().tickStrings(values, scale, spacing)
+
+
 class _GridView(pg.GraphicsLayoutWidget):
     """A small-multiples canvas that re-fits its cell titles when resized."""
 
@@ -1439,20 +1477,37 @@ def _font(points: int) -> QtGui.QFont:
     return font
 
 
-def _curve(pen: QtGui.QPen, *, antialias: bool, clip: bool = True, cache: bool = False) -> pg.PlotDataItem:
-    """A curve that never connects across NaN; per-step curves clip and peak-downsample.
-
-    ``cache`` keeps the rendered curve in a pixmap, so a run that is not changing costs a
-    blit when another run's curve is redrawn (``setData`` invalidates it).
-    """
+def _curve(
+    pen: QtGui.QPen, *, antialias: bool, clip: bool = True, method: str = "peak", per_pixel: float = 0.5
+) -> pg.PlotDataItem:
+    """A curve that never connects across NaN; per-step curves clip to the view and
+    downsample to one bucket per ``1 / per_pixel`` pixel columns ('peak' keeps each
+    bucket's min and max, so the raw loss keeps its spikes; smooth curves need less)."""
     item = pg.PlotDataItem(pen=pen, antialias=antialias, connect="finite")
-    if clip:
-        item.setClipToView(True)
-        item.setDownsampling(auto=True, method="peak")
-        item.opts["autoDownsampleFactor"] = 1.0  # at most ~2 points (min, max) per pixel column
-    if cache:
-        item.curve.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    item.setProperty("optiscope_reduce", (method, per_pixel) if clip else None)
     return item
+
+
+def _add_curve(plot: pg.PlotItem, item: pg.PlotDataItem, ignore_bounds: bool = False) -> None:
+    """Add ``item`` to ``plot``, then apply its clipping and downsampling (PlotItem.addItem
+    overwrites both with the plot's own context-menu settings, off by default)."""
+    plot.addItem(item, ignoreBounds=ignore_bounds)
+    reduce = item.property("optiscope_reduce")
+    if reduce is not None:
+        item.setClipToView(True)
+        item.setDownsampling(auto=True, method=reduce[0])
+        item.opts["autoDownsampleFactor"] = reduce[1]
+
+
+def _set_cached(run: _Run, cached: bool) -> None:
+    """Keep a finished run's curves as pixmaps: repainting the plot for the runs still
+    training then blits them instead of redrawing thousands of points. (A live curve
+    changes every batch, where a cache would only add work.)"""
+    mode = QtWidgets.QGraphicsItem.CacheMode
+    for items in run.items.values():
+        for item in items.values():
+            if isinstance(item, pg.PlotDataItem):
+                item.curve.setCacheMode(mode.DeviceCoordinateCache if cached else mode.NoCache)
 
 
 def _dot(item: pg.PlotDataItem, color: QtGui.QColor) -> None:

@@ -351,3 +351,24 @@ def test_theme_switch_restyles(plots):
     plots.set_theme("light")
     with pytest.raises(ValueError, match="theme"):
         plots.set_theme("sepia")
+
+
+def test_step_curves_clip_and_downsample_and_finished_runs_are_cached(plots, qtbot):
+    from PySide6 import QtWidgets
+
+    live = run_events(1, epochs=2, spe=2000)[:-1]  # 4000 steps, not finished
+    feed(plots, run_events(0, epochs=2, spe=2000) + live, batch=500)
+    plots.set_mode("grid")
+    plots.set_mode("overlay")
+    qtbot.wait(10)
+    cache = QtWidgets.QGraphicsItem.CacheMode
+    for rid, cached in ((0, True), (1, False)):
+        run = plots._runs[rid]
+        for item in (run.items["lr"]["lr"], run.items["overlay"]["raw"], run.items["overlay"]["smooth"]):
+            # PlotItem.addItem resets these to the plot's own settings; they must survive it
+            assert item.opts["clipToView"] and item.opts["autoDownsample"]
+            assert len(item._getDisplayDataset().x) < 4000 / 2  # fewer points than data
+        assert run.items["overlay"]["raw"].opts["downsampleMethod"] == "peak"
+        expected = cache.DeviceCoordinateCache if cached else cache.NoCache
+        assert run.items["overlay"]["smooth"].curve.cacheMode() == expected
+        assert run.items["grid"]["raw"].curve.cacheMode() == expected
