@@ -52,8 +52,8 @@ SPEEDS: tuple[tuple[float, str], ...] = (
 # the CLI's metrics.csv columns (optiscope.engine.runner.METRIC_COLUMNS; copied to stay torch-free)
 METRIC_COLUMNS = ("run", "label", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 PREVIEW_MAX_STEPS = 50_000
-MIN_DRAW_INTERVAL = 1.0 / 30.0  # plots redraw at most ~30 times a second
-DRAW_BUSY_FRACTION = 0.35  # and slower when one redraw is expensive (a slow machine, many runs)
+MIN_DRAW_INTERVAL = 1.0 / 25.0  # plots redraw at most ~25 times a second (events arrive <= 30/s)
+DRAW_BUSY_FRACTION = 0.3  # and slower when one redraw is expensive (a slow machine, many runs)
 # While training runs next to the GUI thread both need the GIL; a short switch interval
 # (Python's default is 5 ms) keeps the plots' many small Python->Qt calls from queueing
 # behind the training thread: event-loop stalls roughly halve, training loses ~1 %.
@@ -953,13 +953,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_reason = reason
         self._t_end = time.perf_counter()
         self._elapsed_timer.stop()
-        self.flush_plots()
         self._update_actions()
-        self._update_status()
         words = {"completed": "Run complete", "stopped": "Run stopped", "early_stopped": "Stopped early",
                  "diverged": "The run diverged", "failed": "The run failed"}  # fmt: skip
         self.statusBar().showMessage(words.get(reason, reason), 5000)
-        self.run_finished.emit(reason)
+        try:
+            self.run_finished.emit(reason)
+        finally:
+            self.flush_plots()  # the last events are drawn before control returns to Qt
+            self._update_status()
 
     def _label(self, run: int) -> str:
         info = self.run_info.get(run)
