@@ -62,8 +62,9 @@ def unbatchable_reason(cfg: RunConfig) -> str | None:
     """Why ``cfg`` must run on its own (None when it can join a batch)."""
     if cfg.model.has_conv or any(layer.type == "flatten" for layer in cfg.model.layers):
         return "conv2d/maxpool/flatten layers (only dense, dropout and batchnorm are batched)"
-    if cfg.regularization.augmentation.active:
-        return "data augmentation (its random stream is per run)"
+    aug = cfg.regularization.augmentation
+    if aug.active and aug.model_copy(update={"jitter": 0.0}).active:
+        return "image augmentation or mixup (only jitter is batched)"
     if cfg.training.mixed_precision:
         return "mixed precision"
     if cfg.optimizer.kind not in BATCHABLE_OPTIMIZERS:  # pragma: no cover - all are today
@@ -676,6 +677,10 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
     clips = [ru.cfg.regularization.grad_clip for ru in runs]
     any_clip = any(v is not None for v in clips)
     clip_t = _col([v if v is not None else math.inf for v in clips], dev)
+    # jitter: Gaussian input noise from each run's own stream, as engine.augment.Augmenter
+    jitters = [(ru.row, ru.cfg.regularization.augmentation.jitter,
+                torch.Generator().manual_seed(ru.cfg.training.seed + 7919))
+               for ru in runs if ru.cfg.regularization.augmentation.jitter > 0]  # fmt: skip
     xs = ys = None
     if boundary_every and ds.is_2d:
         xs, ys = boundary_grid(ds)
@@ -761,6 +766,12 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
             lo, hi = b * bs, min((b + 1) * bs, n)
             B = hi - lo
             xb, yb = x_ep[:, :, lo:hi], y_ep[:, lo:hi]
+            if jitters:
+                xb = xb.contiguous()
+                for row, amount, gen in jitters:
+                    if alive[row]:
+                        noise = torch.randn(B, xb.shape[1], generator=gen).to(dev)
+                        xb[row] += (amount * noise).t()
             lrs = cur_lr[:]
             loss, logits = net.train_step(xb, yb, mask, alive, l1_arg, l2_arg)
             if any_clip:

@@ -161,7 +161,7 @@ def test_every_optimizer_and_schedule_matches_torch_optim_alone():
 
 
 def test_layers_penalties_clipping_and_seeds_match_alone():
-    """Dropout (per-run masks), batch norm, gelu/tanh, L1/L2, clipping, own seeds."""
+    """Dropout (per-run masks), batch norm, gelu/tanh, L1/L2, clipping, jitter, own seeds."""
     layers = [
         {"type": "dense", "units": 16, "activation": "linear"},
         {"type": "batchnorm", "activation": "relu"},
@@ -185,17 +185,27 @@ def test_layers_penalties_clipping_and_seeds_match_alone():
             cfg(model={"layers": [{**mlp[0], "init": "he_uniform"}, {"type": "dropout", "p": 0.5}, mlp[2]]},
                 optimizer={"kind": "rmsprop", "lr": 0.003}, regularization={"grad_clip": 0.1},
                 training={**BASE["training"], "seed": 5}),
+            cfg(model={"layers": mlp}, optimizer={"kind": "adamax", "lr": 0.01},
+                regularization={"augmentation": {"jitter": 0.3}}),
             cfg(model={"layers": mlp}, optimizer={"kind": "nadam", "lr": 0.01},
                 training={**BASE["training"], "seed": 5, "eval_train": False}),
+        ],
+        [  # metrics from the running training loss instead of a training-set pass
+            cfg(optimizer={"kind": "sgd", "lr": 0.05}, training={**BASE["training"], "eval_train": False}),
+            cfg(optimizer={"kind": "adam", "lr": 0.01}, training={**BASE["training"], "eval_train": False}),
         ],
     ]
     for runs in groups:
         if len({batch_key(r) for r in runs}) != 1:  # eval_train differs: split by the planner
             assert len(plan_batches(runs)[0]) == 1
-            runs = runs[:2]
+            runs = runs[:-1]
         results = train_batched(runs)
         for c, rb in zip(runs, results, strict=True):
-            assert_same_trajectory(rb, train(c), c)
+            ra = train(c)
+            assert_same_trajectory(rb, ra, c)
+            for eb, ea in zip(rb.epochs, ra.epochs, strict=True):
+                assert math.isclose(eb.train_loss, ea.train_loss, abs_tol=1e-3)
+                assert abs(eb.train_acc - ea.train_acc) <= 0.011
 
 
 def test_diverging_run_is_isolated():
