@@ -15,7 +15,15 @@ Fair race by default: every run starts from the weights ``build_model`` makes un
 does. Runs with different seeds (``independent_seeds``) get their own initial weights and
 their own batch order: each distinct seed draws its permutation and runs gather their
 batch with a ``(K, B)`` index. Dropout masks come from one generator per run holding the
-global RNG state the run would have had alone, so dropout runs match too.
+global RNG state the run would have had alone, and input jitter from one generator per
+run seeded as :class:`~engine.augment.Augmenter` seeds its own, so those runs match too.
+
+What batches: dense, dropout and batch-norm layers with any activation (dense + dropout
+networks with relu/leaky_relu/tanh/sigmoid/linear use hand-written gradients, fewer ops
+per step than autograd; batch norm and gelu use autograd), every optimizer and schedule,
+L1/L2, gradient clipping, early stopping, jitter, different epochs and seeds. What runs
+alone (:func:`unbatchable_reason`): conv/maxpool/flatten layers, image augmentation or
+mixup, mixed precision.
 
 :func:`batch_key` says whether a run can be batched (and with which others);
 :func:`train_batched` trains one such group and returns the same
