@@ -609,21 +609,23 @@ def train_batched(
     keys = {batch_key(c) for c in cfgs}
     if None in keys or len(keys) != 1:
         raise ValueError("train_batched needs runs that share one batch_key (see engine.sweep.batch_key)")
+    done: set[int] = set()  # runs whose Finished event is out
     try:
         return _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights_every,
-                              keep_models, t0)  # fmt: skip
+                              keep_models, t0, done)  # fmt: skip
     except Exception as exc:  # errors become events, not crashes
         msg = f"{type(exc).__name__}: {exc}"
         out = []
         for c, rid in zip(cfgs, run_ids, strict=True):
-            bus.emit(ev.Failed(rid, msg))
-            bus.emit(ev.Finished(rid, "failed", 0, 0, time.perf_counter() - t0))
+            if rid not in done:
+                bus.emit(ev.Failed(rid, msg))
+                bus.emit(ev.Finished(rid, "failed", 0, 0, time.perf_counter() - t0))
             out.append(RunResult(rid, c.describe(), "failed", [], np.zeros(0), np.zeros(0),
                                  time.perf_counter() - t0, None, None, msg, None, 0))  # fmt: skip
         return out
 
 
-def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights_every, keep_models, t0):
+def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights_every, keep_models, t0, done):
     c0 = cfgs[0]
     ds = dataset if dataset is not None else load_dataset(c0.dataset)
     dev = resolve_device(c0.training.device)
@@ -741,6 +743,8 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
             if grp.s <= ru.row < grp.e:
                 grp.reset_row(ru.row - grp.s)
         mask[ru.row] = 0.0
+        bus.emit(ev.Finished(ru.run_id, ru.reason, len(ru.epochs), ru.n_steps, ru.seconds))
+        done.add(ru.run_id)
 
     for epoch in range(1, max_epochs + 1):
         te = time.perf_counter()
@@ -859,7 +863,6 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
                 bn.running_var.copy_(var)
                 bn.num_batches_tracked.fill_(ru.n_steps)
             model.to(dev)
-        bus.emit(ev.Finished(ru.run_id, ru.reason, len(ru.epochs), ru.n_steps, ru.seconds))
         results[order[ru.row]] = RunResult(
             ru.run_id, c.describe(), ru.reason, ru.epochs, lr_hist[: ru.n_steps, ru.row].copy(),
             loss_hist[: ru.n_steps, ru.row].copy(), ru.seconds, best_epoch, model, None,

@@ -254,6 +254,10 @@ def test_early_stopping_and_different_epochs_in_one_batch():
     assert results[0].reason == "early_stopped"
     assert any(isinstance(e, ev.EarlyStopped) and e.run == 0 and e.restored for e in seen)
     assert [len(r.epochs) for r in results[1:]] == [2, 5]
+    # a run that ends early says so at once, not when the whole batch ends
+    fin1 = next(i for i, e in enumerate(seen) if isinstance(e, ev.Finished) and e.run == 1)
+    ep3 = next(i for i, e in enumerate(seen) if isinstance(e, ev.EpochEnd) and e.epoch == 3)
+    assert fin1 < ep3
 
 
 def test_control_stop_pause_advance_and_set_lr():
