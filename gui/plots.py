@@ -22,6 +22,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -57,6 +58,8 @@ GRID_COLUMNS = 4  # small multiples fill rows of four, so cells never move as ru
 MAX_POINTS_SHOWN = 2000  # scatter points on the boundary plot (subsampled beyond this)
 LOSS_AXIS_CAP = 3.0  # linear loss axis: at most this times the largest initial loss
 PIXMAP_CACHE_KB = 128 * 1024  # room for the cached curves of a sweep (QPixmapCache, see _curve)
+GRID_BUILD_BUDGET_S = 0.012  # per frame, for building small-multiples cells (see _fill_grid)
+GRID_BUILD_PAUSE_MS = 15  # then let the window paint and handle input before building more
 MARKER_SIZES = {"t": 15, "star": 20, "x": 18}
 AXIS_LABELS = {
     "lr": ("step (update)", "learning rate (log scale)"),
@@ -357,6 +360,8 @@ class LivePlots(QtWidgets.QWidget):
         self._ranges: dict[str, tuple[float, float]] = {}  # axis ranges last set, see _update_ranges
         self._user_zoomed: set[str] = set()
         self._grid_order: dict[str, list[int]] = {"loss": [], "accuracy": [], "boundary": []}
+        self._pending_cells: list[int] = []  # runs waiting for grid cells (see _fill_grid)
+        self._fill_scheduled = False
         self._build_controls()
         self._build_plots()
         self.set_theme("auto")
@@ -402,6 +407,7 @@ class LivePlots(QtWidgets.QWidget):
         self._legend.setFont(_font(TEXT_PT + 1))
         self._legend.setContentsMargins(6, 0, 6, 0)
         self._legend.setToolTip("One colour per run in every plot")
+        self._legend.setMinimumHeight(QtGui.QFontMetrics(self._legend.font()).lineSpacing() + 4)
 
     def _build_plots(self) -> None:
         self._views: list[pg.GraphicsView] = []
@@ -557,8 +563,8 @@ class LivePlots(QtWidgets.QWidget):
 
     def _update_legend(self) -> None:
         """The legend strip above the plots: one entry per run, in its colour."""
-        self._legend.setText(self._legend_html() if self._runs else "")
-        self._legend.setVisible(bool(self._runs))
+        # always shown (one line reserved): a strip appearing would re-layout every plot
+        self._legend.setText(self._legend_html() if self._runs else "Each run keeps one colour in every plot.")
 
     def _title_cell(self, name: str, run: _Run) -> None:
         """Title a grid cell in the run colour, elided to the cell's width."""
@@ -619,6 +625,7 @@ class LivePlots(QtWidgets.QWidget):
         for grid in self._grid_w.values():
             grid.ci.clear()
         self._grid_order = {"loss": [], "accuracy": [], "boundary": []}
+        self._pending_cells.clear()
         self._max_steps = self._max_epochs = 0
         self._ranges.clear()
         self._user_zoomed.clear()
@@ -709,6 +716,8 @@ class LivePlots(QtWidgets.QWidget):
             marks = True  # markers above the loss axis wait at its top edge
         if marks:
             self._draw_all_marks()
+        if self._pending_cells:
+            self._fill_grid()
 
     def set_mode(self, mode: Mode) -> None:
         """``"overlay"``: all runs on the same axes; ``"grid"``: one cell per run."""
@@ -720,12 +729,12 @@ class LivePlots(QtWidgets.QWidget):
         for stack in self._stacks.values():
             stack.setCurrentIndex(0 if mode == "overlay" else 1)
         for run in self._runs.values():
-            if mode == "grid":
-                self._ensure_cells(run)
+            self._ensure_cells(run)
             self._sync(run, {"all"})
         self._ranges.clear()
         self._update_ranges()
         self._draw_all_marks()
+        self._fill_grid()
         self._boundary_box.setEnabled(mode == "overlay")
         self._boundary_label.setEnabled(mode == "overlay")
         self._mode_box.blockSignals(True)
@@ -736,6 +745,11 @@ class LivePlots(QtWidgets.QWidget):
     @property
     def mode(self) -> Mode:
         return self._mode
+
+    @property
+    def building(self) -> bool:
+        """True while grid cells are still being built (they fill in over a few frames)."""
+        return bool(self._pending_cells)
 
     def set_smoothing(self, value: float) -> None:
         """Smoothing weight of the loss curves' debiased EMA, 0 (raw) to 0.999 (default 0.6)."""
@@ -982,6 +996,8 @@ class LivePlots(QtWidgets.QWidget):
             self._lr.removeItem(item)
         for key, item in run.items["overlay"].items():
             (self._acc if key.startswith("acc") else self._loss).removeItem(item)
+        if run.id in self._pending_cells:
+            self._pending_cells.remove(run.id)
         for name, cell in run.cells.items():
             self._hover(self._grid_w[name]).remove(cell)
             self._grid_w[name].ci.removeItem(cell)
@@ -1044,6 +1060,39 @@ class LivePlots(QtWidgets.QWidget):
         return loss, acc
 
     def _ensure_cells(self, run: _Run) -> None:
+        """Queue the run for grid cells it lacks; :meth:`_fill_grid` builds them."""
+        if self._mode != "grid" or run.id in self._pending_cells:
+            return
+        if "loss" not in run.cells or (run.boundary is not None and "boundary" not in run.cells):
+            self._pending_cells.append(run.id)
+
+    def _fill_grid(self) -> None:
+        """Build queued grid cells for about ``GRID_BUILD_BUDGET_S`` (one run's at least), and
+        the rest after the next paint: a sweep's cells fill in over a few frames instead of
+        freezing the window while a dozen plots are built at once."""
+        if self._mode != "grid":
+            self._pending_cells.clear()
+            return
+        start, built = time.perf_counter(), False
+        while self._pending_cells and (not built or time.perf_counter() - start < GRID_BUILD_BUDGET_S):
+            run = self._runs.get(self._pending_cells.pop(0))
+            if run is None:
+                continue
+            self._build_cells(run)
+            self._sync(run, {"all"})
+            built = True
+        if built:
+            self._update_ranges()
+            self._draw_all_marks()
+        if self._pending_cells and not self._fill_scheduled:
+            self._fill_scheduled = True
+            QtCore.QTimer.singleShot(GRID_BUILD_PAUSE_MS, self, self._fill_later)
+
+    def _fill_later(self) -> None:
+        self._fill_scheduled = False
+        self._fill_grid()
+
+    def _build_cells(self, run: _Run) -> None:
         """Create the run's loss and accuracy grid cells (and its boundary cell once it has one)."""
         if "loss" not in run.cells:
             loss_cell, acc_cell = self._new_cell("loss", run), self._new_cell("accuracy", run)
@@ -1108,6 +1157,12 @@ class LivePlots(QtWidgets.QWidget):
         steps = run.steps.view()
         if everything or "steps" in flags:
             run.items["lr"]["lr"].setData(steps, run.lr.view())
+        if self._mode == "grid" and "loss" not in run.cells:  # cells queued: drawn in full once built
+            self._ensure_cells(run)
+            if everything or flags & {"status", "markers"}:
+                self._retitle(run)
+            return everything or bool(flags & {"markers", "smooth"})
+        if everything or "steps" in flags:
             items["raw"].setData(steps, run.loss.view())
         if everything or flags & {"steps", "smooth"}:
             items["smooth"].setData(steps, run.smooth.view())
@@ -1204,7 +1259,9 @@ class LivePlots(QtWidgets.QWidget):
         if self._boundary_box.findData(run.id) < 0:
             self._boundary_box.addItem(run.label, run.id)
         if self._mode == "grid":
-            self._ensure_cells(run)
+            if "boundary" not in run.cells:
+                self._ensure_cells(run)  # drawn once its cell is built
+                return
             items = run.items["grid"]
             _set_heatmap(items["bnd_image"], run.boundary, self._theme["bg"])
             self._set_points(run, items["bnd_points"], items)

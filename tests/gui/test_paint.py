@@ -113,6 +113,7 @@ def test_every_plot_paints_with_real_data(qtbot, real_events, theme):
     assert counts["loss"] == steps and counts["lr"] == steps
     for mode in ("overlay", "grid"):
         plots.set_mode(mode)
+        qtbot.waitUntil(lambda: not plots.building)
         QtWidgets.QApplication.processEvents()
         items = plots.plot_items()
         assert set(items) == set(PLOT_NAMES)

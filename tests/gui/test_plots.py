@@ -186,6 +186,7 @@ def test_grid_mode_has_one_cell_per_run_with_shared_axes(plots, qtbot):
     with qtbot.waitSignal(plots.mode_changed) as signal:
         plots.set_mode("grid")
     assert signal.args == ["grid"] and plots.mode == "grid"
+    qtbot.waitUntil(lambda: not plots.building)  # cells fill in over a few frames
     grids = plots.plot_items()
     for name, n in (("loss", 3), ("accuracy", 3), ("boundary", 2)):
         cells = list(grids[name].ci.items)
@@ -200,8 +201,9 @@ def test_grid_mode_has_one_cell_per_run_with_shared_axes(plots, qtbot):
     assert len(ranges) == 1  # shared x axis: the longest planned run (60 steps)
     assert max(ranges.pop()) >= 60
     assert len({tuple(np.round(c.vb.viewRange()[1], 6)) for c in loss_cells}) == 1
-    # filling in live: a new run gets its cells at once
+    # filling in live: a new run gets its cells
     feed(plots, run_events(3, epochs=2))
+    qtbot.waitUntil(lambda: not plots.building)
     assert len(list(plots.plot_items()["loss"].ci.items)) == 4
     assert plots.point_counts()["loss"][3] == 20
     plots.set_mode("overlay")
@@ -210,14 +212,16 @@ def test_grid_mode_has_one_cell_per_run_with_shared_axes(plots, qtbot):
         plots.set_mode("mosaic")
 
 
-def test_clear_and_a_reused_run_id(plots):
+def test_clear_and_a_reused_run_id(plots, qtbot):
     feed(plots, run_events(0) + run_events(1))
     plots.set_mode("grid")
+    qtbot.waitUntil(lambda: not plots.building)
     plots.clear()
     assert plots.point_counts() == {name: {} for name in PLOT_NAMES}
     assert list(plots.plot_items()["loss"].ci.items) == []
     feed(plots, run_events(0, epochs=2))
     feed(plots, run_events(0, epochs=3))  # the id is reused without clear(): start afresh
+    qtbot.waitUntil(lambda: not plots.building)
     assert plots.point_counts()["loss"] == {0: 30}
     assert len(list(plots.plot_items()["loss"].ci.items)) == 1
 
@@ -269,12 +273,13 @@ def test_hover_readout_shows_step_and_values(plots, qtbot):
     qtbot.wait(400)  # let the SignalProxy's timer finish
 
 
-def test_set_points_draws_the_training_points(plots):
+def test_set_points_draws_the_training_points(plots, qtbot):
     rng = np.random.default_rng(0)
     plots.set_points(rng.normal(size=(50, 2)), rng.integers(0, 3, 50), 3)
     feed(plots, run_events(0, boundary=True))
     assert len(plots._bnd_points.data) == 50
     plots.set_mode("grid")
+    qtbot.waitUntil(lambda: not plots.building)
     assert len(plots._runs[0].items["grid"]["bnd_points"].data) == 50
     with pytest.raises(ValueError, match="shape"):
         plots.set_points(np.zeros((4, 3)), np.zeros(4, int))
@@ -310,9 +315,10 @@ def _not_blank(image: QtGui.QImage) -> int:
 
 
 @pytest.mark.parametrize("mode", ["overlay", "grid"])
-def test_exports_write_valid_png_and_svg(plots, tmp_path, mode):
+def test_exports_write_valid_png_and_svg(plots, qtbot, tmp_path, mode):
     feed(plots, run_events(0, boundary=True) + run_events(1, boundary=True))
     plots.set_mode(mode)
+    qtbot.waitUntil(lambda: not plots.building)
     for name in PLOT_NAMES:
         png, svg = tmp_path / f"{name}.png", tmp_path / f"{name}.svg"
         plots.export_png(name, png)
@@ -359,8 +365,8 @@ def test_step_curves_clip_and_downsample_and_finished_runs_are_cached(plots, qtb
     live = run_events(1, epochs=2, spe=2000)[:-1]  # 4000 steps, not finished
     feed(plots, run_events(0, epochs=2, spe=2000) + live, batch=500)
     plots.set_mode("grid")
+    qtbot.waitUntil(lambda: not plots.building)
     plots.set_mode("overlay")
-    qtbot.wait(10)
     cache = QtWidgets.QGraphicsItem.CacheMode
     for rid, cached in ((0, True), (1, False)):
         run = plots._runs[rid]
@@ -372,3 +378,14 @@ def test_step_curves_clip_and_downsample_and_finished_runs_are_cached(plots, qtb
         expected = cache.DeviceCoordinateCache if cached else cache.NoCache
         assert run.items["overlay"]["smooth"].curve.cacheMode() == expected
         assert run.items["grid"]["raw"].curve.cacheMode() == expected
+
+
+def test_a_sweep_starting_in_grid_mode_fills_in_over_several_frames(plots, qtbot):
+    plots.set_mode("grid")
+    plots.add_events([e for r in range(8) for e in run_events(r, epochs=2, spe=5)])
+    built = len(list(plots.plot_items()["loss"].ci.items))
+    assert 1 <= built < 8 and plots.building  # no single long freeze building 16 plots
+    qtbot.waitUntil(lambda: not plots.building, timeout=10_000)
+    assert len(list(plots.plot_items()["loss"].ci.items)) == 8
+    assert plots.point_counts()["loss"] == {r: 10 for r in range(8)}
+    assert plots.point_counts()["accuracy"] == {r: 2 for r in range(8)}
