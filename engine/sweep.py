@@ -189,6 +189,7 @@ class _BatchedNet:
             for leaf in self.leaves:
                 leaf.requires_grad_(True)
         self._minus_one = torch.full((1, 1, 1), -1.0, device=device)
+        self._minus_ones: dict[int, torch.Tensor] = {}
         # views that stay valid while P is updated in place
         self.bcol = [leaf.unsqueeze(2) if leaf.ndim == 2 else None for leaf in self.leaves]
         self._scale_key: tuple | None = None
@@ -274,11 +275,13 @@ class _BatchedNet:
         saved: list = []
         logits = self.forward(x, True, alive, saved)
         logp = torch.log_softmax(logits, 1)
-        yi = y.unsqueeze(1)
-        loss = logp.gather(1, yi).view(K, B).mean(1).neg_()
+        loss = F.nll_loss(logp, y, reduction="none").mean(1)
         # d(mean CE)/d logits = (softmax - onehot) / B, per run scaled by its mask
         g = logp.exp_()
-        g.scatter_add_(1, yi, self._minus_one.expand(K, 1, B))
+        ones = self._minus_ones.get(B)
+        if ones is None:
+            ones = self._minus_ones[B] = self._minus_one.expand(K, 1, B)
+        g.scatter_add_(1, y.unsqueeze(1), ones)
         key = (B, mask._version)
         if key != self._scale_key:
             self._scale_key = key
@@ -386,6 +389,7 @@ class _OptGroup:
         z = lambda: torch.zeros_like(rows)  # noqa: E731
         k = self.kind
         self._lr_cache: tuple[list[float], torch.Tensor] | None = None
+        self._rows: tuple | None = None  # (P, its rows, G's rows): views kept across steps
         if k == "sgd":
             self.momentum = c0.momentum > 0
             self.nesterov = c0.nesterov
@@ -441,7 +445,9 @@ class _OptGroup:
     @torch.no_grad()
     def update(self, P: torch.Tensor, G: torch.Tensor, lrs: list[float]) -> None:
         """One update of rows [s, e) with the per-run rates ``lrs``."""
-        p, g = P[self.s : self.e], G[self.s : self.e]
+        if self._rows is None or self._rows[0] is not P:
+            self._rows = (P, P[self.s : self.e], G[self.s : self.e])
+        p, g = self._rows[1], self._rows[2]
         self.step += 1
         step = float(self.step)
         k = self.kind
