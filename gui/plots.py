@@ -17,6 +17,7 @@ multiples, one cell per run with shared axes, as the learning-rate studies show 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import math
@@ -528,8 +529,7 @@ class LivePlots(QtWidgets.QWidget):
         small = 1 if cell else 0
         tick_font = _font(TICK_PT - small)
         for side in ("top", "right", "bottom", "left"):
-            # no "(x0.001)" rescaling, and no label re-layout on every range change
-            plot.getAxis(side).enableAutoSIPrefix(False)
+            _plain_numbers(plot.getAxis(side))
         for side, label in (("bottom", xlabel), ("left", ylabel)):
             axis = plot.getAxis(side)
             axis.setPen(pg.mkPen(muted))
@@ -556,7 +556,7 @@ class LivePlots(QtWidgets.QWidget):
         """One entry per run; text in ``text_color`` (None: the widget's own palette)."""
         entries = [
             f'<span style="color:{r.color.name()}; font-weight:bold">━━</span>&nbsp;{_escape(r.title)}'
-            for r in self._runs.values()
+            for r in sorted(self._runs.values(), key=lambda r: r.id)
         ]
         body = " &nbsp;&nbsp; ".join(entries)
         return f'<span style="color:{text_color}">{body}</span>' if text_color else body
@@ -1024,7 +1024,8 @@ class LivePlots(QtWidgets.QWidget):
             values=(0, end), movable=False, brush=pg.mkBrush(128, 128, 128, 40), pen=pg.mkPen(None)
         )
         region.setZValue(-10)
-        pg.InfLineLabel(region.lines[1], text=label, position=0.95, anchors=[(1, 0), (1, 0)],
+        position = 0.95 - 0.09 * (len(self._warmups) % 4)  # stagger labels of nearby regions
+        pg.InfLineLabel(region.lines[1], text=label, position=position, anchors=[(1, 0), (1, 0)],
                         color=self._theme["muted"])  # fmt: skip
         self._lr.addItem(region, ignoreBounds=True)
         self._warmups[end] = region
@@ -1064,7 +1065,7 @@ class LivePlots(QtWidgets.QWidget):
         if self._mode != "grid" or run.id in self._pending_cells:
             return
         if "loss" not in run.cells or (run.boundary is not None and "boundary" not in run.cells):
-            self._pending_cells.append(run.id)
+            bisect.insort(self._pending_cells, run.id)  # cells in run order
 
     def _fill_grid(self) -> None:
         """Build queued grid cells for about ``GRID_BUILD_BUDGET_S`` (one run's at least), and
@@ -1137,6 +1138,8 @@ class LivePlots(QtWidgets.QWidget):
         if k == 0:
             self._watch_zoom(cell, f"grid:{name}")
             self._ranges.clear()  # the new first cell needs the shared ranges
+        else:  # re-apply the shared x range: it also sets every cell's tick spacing
+            self._ranges.pop({"loss": "x:steps", "accuracy": "x:epochs"}.get(name, ""), None)
         self._style_cell(name, run)
         if k and k % GRID_COLUMNS == 0:  # a new row: the previous row loses its x labels
             for rid in order[k - GRID_COLUMNS : k]:
@@ -1495,6 +1498,18 @@ class _GridView(pg.GraphicsLayoutWidget):
         super().resizeEvent(event)
         if self._on_resize is not None:
             self._on_resize()
+
+
+def _plain_numbers(axis: pg.AxisItem) -> None:
+    """Tick values as they are: no SI-prefix rescaling (0.85 shown as "850" with an "m" only
+    in a units label we do not have), and no label re-layout on every range change."""
+    axis.enableAutoSIPrefix(False)
+    # enableAutoSIPrefix(False) itself computes a prefix for the current range (pyqtgraph
+    # 0.14) and then never updates it again: reset the scale it may have left behind
+    axis.autoSIPrefixScale = 1.0
+    axis.labelUnitPrefix = ""
+    axis.picture = None
+    axis.update()
 
 
 def _escape(text: str) -> str:

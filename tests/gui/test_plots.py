@@ -191,6 +191,10 @@ def test_grid_mode_has_one_cell_per_run_with_shared_axes(plots, qtbot):
     for name, n in (("loss", 3), ("accuracy", 3), ("boundary", 2)):
         cells = list(grids[name].ci.items)
         assert len(cells) == n, name
+    for name in ("loss", "accuracy"):  # tick values as they are: no hidden SI rescaling
+        for rid in (0, 1, 2):
+            for side in ("left", "bottom"):
+                assert plots._runs[rid].cells[name].getAxis(side).autoSIPrefixScale == 1.0
     counts = plots.point_counts()
     assert counts["loss"] == {0: 40, 1: 60, 2: 40}
     assert counts["accuracy"] == {0: 4, 1: 6, 2: 4}
@@ -389,3 +393,9 @@ def test_a_sweep_starting_in_grid_mode_fills_in_over_several_frames(plots, qtbot
     assert len(list(plots.plot_items()["loss"].ci.items)) == 8
     assert plots.point_counts()["loss"] == {r: 10 for r in range(8)}
     assert plots.point_counts()["accuracy"] == {r: 2 for r in range(8)}
+    # the second row restyles the first one after its ranges are set: values must stay plain
+    # (pyqtgraph's enableAutoSIPrefix(False) would leave 0.85 drawn as "850")
+    for r in range(8):
+        for name in ("loss", "accuracy"):
+            for side in ("left", "bottom"):
+                assert plots._runs[r].cells[name].getAxis(side).autoSIPrefixScale == 1.0, (r, name, side)
