@@ -452,6 +452,12 @@ class TrainingConfig(Frozen):
     seed: int = Field(1, ge=0, le=2**31 - 1)
     mixed_precision: bool = False
     eval_train: bool = Field(True, description="evaluate the whole training set each epoch")
+    diverge_factor: float | None = Field(
+        1e6,
+        gt=1.0,
+        description="a loss above this many times the first update's loss (at least 1) also "
+        "counts as diverged, besides NaN/Inf; None: NaN/Inf only",
+    )
 
 
 class RunConfig(Frozen):

@@ -143,6 +143,10 @@ class EventBus:
         self._subs.append((handler, types or EVENT_TYPES, every))
         self._step_counts.append(0)
 
+    def wants(self, kind: type[Event]) -> bool:
+        """Whether any subscriber takes ``kind`` events (so emitters can skip building them)."""
+        return any(issubclass(kind, t) for _handler, types, _every in self._subs for t in types)
+
     def emit(self, event: Event) -> None:
         is_step = type(event) is Step
         for i, (handler, types, every) in enumerate(self._subs):

@@ -47,7 +47,7 @@ from .config import BatchNorm, Dense, Dropout, RunConfig
 from .data import Dataset, load_dataset
 from .models import build_model, count_params
 from .optim import LRSchedule, build_optimizer
-from .trainer import RunControl, RunResult, boundary_grid, resolve_device
+from .trainer import RunControl, RunResult, diverge_limit, boundary_grid, resolve_device
 
 __all__ = ["batch_key", "unbatchable_reason", "train_batched", "BATCHABLE_OPTIMIZERS"]
 
@@ -580,14 +580,6 @@ def _dummy_schedule(cfg: RunConfig, spe: int) -> LRSchedule:
 
 
 # --------------------------------------------------------------------------- the batched loop
-def _wants(bus: ev.EventBus, kind: type[ev.Event]) -> bool:
-    """Whether any subscriber takes ``kind`` events (so the loop can skip building them)."""
-    subs = getattr(bus, "_subs", None)
-    if subs is None:
-        return bool(bus)
-    return any(issubclass(kind, t) for _handler, types, _every in subs for t in types)
-
-
 def train_batched(
     cfgs: Sequence[RunConfig],
     run_ids: Sequence[int] | None = None,
@@ -718,7 +710,7 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
     step = 0
     epoch = 0
     stopped = False
-    emit_steps = _wants(bus, ev.Step)
+    emit_steps = bus.wants(ev.Step)
     correct = torch.zeros(K, dtype=torch.int64, device=dev)
     total_steps = spe * max_epochs
     loss_hist = np.zeros((total_steps, K))
@@ -752,6 +744,8 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
         bus.emit(ev.Finished(ru.run_id, ru.reason, len(ru.epochs), ru.n_steps, ru.seconds))
         done.add(ru.run_id)
 
+    limits: list[float] | None = None  # per row, set from each run's first loss
+    min_limit = math.inf
     for epoch in range(1, max_epochs + 1):
         te = time.perf_counter()
         perms = {s: torch.randperm(n, generator=gen).to(dev) for s, gen in seed_gens.items()}
@@ -807,12 +801,18 @@ def _train_batched(cfgs, run_ids, bus, control, dataset, boundary_every, weights
                 correct += (logits.max(1).indices == yb).sum(1)
                 for ru in runs:
                     ru.run_loss += loss_v[ru.row] * B
+            if limits is None:
+                limits = [math.inf] * len(loss_v)
+                for ru in runs:
+                    limits[ru.row] = diverge_limit(loss_v[ru.row], ru.cfg.training.diverge_factor)
+                min_limit = min(limits)
             total = sum(loss_v)
-            if total - total != 0.0:  # some run's loss is NaN or infinite
+            # some run's loss is NaN/Inf (total - total is then NaN) or above its limit
+            if total - total != 0.0 or max(loss_v) > min_limit:
                 t_now = time.perf_counter()
                 for ru in runs:
                     lv = loss_v[ru.row]
-                    if ru.alive and lv - lv != 0.0:
+                    if ru.alive and (lv - lv != 0.0 or lv > limits[ru.row]):
                         ru.diverged_step = step
                         bus.emit(ev.Step(ru.run_id, step, epoch, lrs[ru.row], lv))
                         bus.emit(ev.Diverged(ru.run_id, step, epoch, lv))

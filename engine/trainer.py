@@ -224,6 +224,13 @@ def _weight_params(model: nn.Module) -> list[torch.Tensor]:
     return [p for name, p in model.named_parameters() if p.ndim > 1]
 
 
+def diverge_limit(first_loss: float, factor: float | None) -> float:
+    """The loss above which a run counts as diverged (``math.inf``: NaN/Inf only)."""
+    if factor is None or not math.isfinite(first_loss):
+        return math.inf
+    return factor * max(abs(first_loss), 1.0)
+
+
 def flat_params(model: nn.Module) -> np.ndarray:
     with torch.no_grad():
         return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).cpu().numpy().copy()
@@ -292,6 +299,7 @@ def train(
     if weights_every:
         bus.emit(ev.Weights(run_id, 0, 0, flat_params(model)))
     group0 = opt.param_groups[0]
+    loss_limit: float | None = None
     params = [q for g in opt.param_groups for q in g["params"]]
     model.train()
     try:
@@ -344,7 +352,9 @@ def train(
                 step += 1
                 lrs.append(lr)
                 losses.append(loss_v)
-                if not math.isfinite(loss_v):
+                if loss_limit is None:
+                    loss_limit = diverge_limit(loss_v, tc.diverge_factor)
+                if not math.isfinite(loss_v) or loss_v > loss_limit:
                     reason = "diverged"
                     diverged_step = step
                     bus.emit(ev.Step(run_id, step, epoch, lr, loss_v))
