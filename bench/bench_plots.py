@@ -46,7 +46,10 @@ def record(preset: str, epochs: int) -> list[ev.Event]:
 
     torch.set_num_threads(1)
     exp = get_preset(preset)
-    runs = [r.model_copy(update={"training": r.training.model_copy(update={"epochs": epochs})}) for r in exp.runs()]
+    runs = [
+        r.model_copy(update={"training": r.training.model_copy(update={"epochs": epochs})})
+        for r in exp.runs()
+    ]
     events: list[ev.Event] = []
     bus = ev.EventBus()
     bus.subscribe(events.append)
@@ -75,7 +78,9 @@ class NaivePlots(QtWidgets.QWidget):
         for e in events:
             if isinstance(e, ev.RunStarted):
                 color = pg.intColor(e.run, 10)
-                self.data[e.run] = {k: [] for k in ("step", "lr", "loss", "smooth", "epoch", "estep", "vl", "ta", "va")}
+                self.data[e.run] = {
+                    k: [] for k in ("step", "lr", "loss", "smooth", "epoch", "estep", "vl", "ta", "va")
+                }
                 self.ema[e.run] = DebiasedEMA(0.6)
                 self.items[e.run] = {
                     "lr": self.w["lr"].plot(pen=color), "raw": self.w["loss"].plot(pen=(*color.getRgb()[:3], 70)),
@@ -136,7 +141,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="events per add_events call")
     parser.add_argument("--size", default="1600x950", help="widget size, WxH")
     parser.add_argument("--epochs", type=int, default=200, help="epochs per run")
-    parser.add_argument("--preset", default="lr-sweep", help="workload: lr-sweep (8 runs at once) or blobs-sgd (the studies' single run)")
+    parser.add_argument(
+        "--preset",
+        default="lr-sweep",
+        help="workload: lr-sweep (8 runs at once) or blobs-sgd (the studies' single run)",
+    )
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     app = QtWidgets.QApplication([])  # noqa: F841 (kept alive)
@@ -159,8 +168,10 @@ def main() -> None:
     for name in ("LivePlots overlay", "LivePlots grid"):
         r = results[name]
         verdict = "PASS" if r["cpu_p99"] <= BAR_MS else "FAIL"
-        print(f"{name}: p99 frame {r['cpu_p99']:.1f} ms (bar <= {BAR_MS:.0f} ms) {verdict}; "
-              f"total GUI CPU {peer['total_cpu_s'] / r['total_cpu_s']:.1f}x less than the naive peer")
+        print(
+            f"{name}: p99 frame {r['cpu_p99']:.1f} ms (bar <= {BAR_MS:.0f} ms) {verdict}; "
+            f"total GUI CPU {peer['total_cpu_s'] / r['total_cpu_s']:.1f}x less than the naive peer"
+        )
 
 
 def _grid(plots: LivePlots) -> LivePlots:

@@ -195,7 +195,9 @@ class _Run:
         self.lr_ext = _merge(self.lr_ext, _extent(lr))
 
     def append_epochs(self, rows: list[ev.EpochEnd]) -> None:
-        arr = np.array([(e.epoch, e.step, e.train_acc, e.val_acc, e.val_loss) for e in rows], dtype=np.float64)
+        arr = np.array(
+            [(e.epoch, e.step, e.train_acc, e.val_acc, e.val_loss) for e in rows], dtype=np.float64
+        )
         arr[~np.isfinite(arr)] = np.nan
         self.epoch.extend(arr[:, 0])
         self.epoch_step.extend(arr[:, 1])
@@ -372,13 +374,17 @@ class LivePlots(QtWidgets.QWidget):
         self._mode_box = QtWidgets.QComboBox()
         self._mode_box.addItem("Overlay: all runs on one set of axes", "overlay")
         self._mode_box.addItem("Grid: one cell per run", "grid")
-        self._mode_box.setToolTip("Overlay compares runs directly; the grid shows each run of a sweep on its own")
+        self._mode_box.setToolTip(
+            "Overlay compares runs directly; the grid shows each run of a sweep on its own"
+        )
         self._mode_box.currentIndexChanged.connect(lambda i: self.set_mode(self._mode_box.itemData(i)))
         self._slider = QtWidgets.QSlider(Qt.Horizontal)
         self._slider.setRange(0, 999)
         self._slider.setValue(600)
         self._slider.setMinimumWidth(140)
-        self._slider.setToolTip("Loss smoothing: debiased exponential moving average (0 = raw, 0.999 = very smooth)")
+        self._slider.setToolTip(
+            "Loss smoothing: debiased exponential moving average (0 = raw, 0.999 = very smooth)"
+        )
         self._slider.valueChanged.connect(lambda v: self.set_smoothing(v / 1000.0))
         self._smooth_label = QtWidgets.QLabel("0.6")
         self._smooth_label.setMinimumWidth(QtGui.QFontMetrics(self.font()).horizontalAdvance("0.000 "))
@@ -419,7 +425,11 @@ class LivePlots(QtWidgets.QWidget):
         self._lr.setLogMode(x=False, y=True)
         self._loss.setXLink(self._lr)
         # markers of every run share one scatter per plot (a handful of points)
-        self._marks = {"lr": pg.ScatterPlotItem(), "loss": pg.ScatterPlotItem(), "accuracy": pg.ScatterPlotItem()}
+        self._marks = {
+            "lr": pg.ScatterPlotItem(),
+            "loss": pg.ScatterPlotItem(),
+            "accuracy": pg.ScatterPlotItem(),
+        }
         for name, plot in (("lr", self._lr), ("loss", self._loss), ("accuracy", self._acc)):
             self._marks[name].setZValue(50)
             plot.addItem(self._marks[name])
@@ -428,11 +438,17 @@ class LivePlots(QtWidgets.QWidget):
         self._bnd_points = pg.ScatterPlotItem(size=7, pxMode=True)
         self._bnd.addItem(self._bnd_image)
         self._bnd.addItem(self._bnd_points)
-        self._bnd_hint = pg.TextItem("The decision boundary appears here\nwhile a 2D dataset trains", anchor=(0.5, 0.5))
+        self._bnd_hint = pg.TextItem(
+            "The decision boundary appears here\nwhile a 2D dataset trains", anchor=(0.5, 0.5)
+        )
         self._bnd_hint.setFont(_font(TEXT_PT + 1))
         self._bnd.addItem(self._bnd_hint, ignoreBounds=True)
         self._bnd.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
-        for plot, key in ((self._lr, "overlay:lr"), (self._loss, "overlay:loss"), (self._acc, "overlay:accuracy")):
+        for plot, key in (
+            (self._lr, "overlay:lr"),
+            (self._loss, "overlay:loss"),
+            (self._acc, "overlay:accuracy"),
+        ):
             self._watch_zoom(plot, key)
         self._hover(self._lr_w).add(self._lr, lambda x, y, tol: self._readout_lr(x, tol))
         self._hover(self._loss_w).add(self._loss, lambda x, y, tol: self._readout_loss(x, tol, None))
@@ -549,7 +565,9 @@ class LivePlots(QtWidgets.QWidget):
         k, n = order.index(run.id), len(order)
         xlabel, ylabel = CELL_LABELS[name]
         bottom = k // GRID_COLUMNS == (n - 1) // GRID_COLUMNS
-        self._style(cell, "", xlabel if bottom else None, ylabel if k % GRID_COLUMNS == 0 else None, cell=True)
+        self._style(
+            cell, "", xlabel if bottom else None, ylabel if k % GRID_COLUMNS == 0 else None, cell=True
+        )
         self._title_cell(name, run)
 
     def _legend_html(self, text_color: str | None = None) -> str:
@@ -564,7 +582,9 @@ class LivePlots(QtWidgets.QWidget):
     def _update_legend(self) -> None:
         """The legend strip above the plots: one entry per run, in its colour."""
         # always shown (one line reserved): a strip appearing would re-layout every plot
-        self._legend.setText(self._legend_html() if self._runs else "Each run keeps one colour in every plot.")
+        self._legend.setText(
+            self._legend_html() if self._runs else "Each run keeps one colour in every plot."
+        )
 
     def _title_cell(self, name: str, run: _Run) -> None:
         """Title a grid cell in the run colour, elided to the cell's width."""
@@ -934,7 +954,9 @@ class LivePlots(QtWidgets.QWidget):
         extra = math.ceil(legend.size().height()) + 8 if legend is not None else 0
         return QtCore.QSize(widget.width(), widget.height() + extra)
 
-    def _paint_export(self, painter: QtGui.QPainter, widget: QtWidgets.QWidget, legend: QtGui.QTextDocument | None) -> None:
+    def _paint_export(
+        self, painter: QtGui.QPainter, widget: QtWidgets.QWidget, legend: QtGui.QTextDocument | None
+    ) -> None:
         with self._export_mode(widget):
             # QWidget.render, not QGraphicsView.render (which maps the scene, not the widget)
             QtWidgets.QWidget.render(widget, painter, QtCore.QPoint(0, 0))
@@ -1354,7 +1376,10 @@ class LivePlots(QtWidgets.QWidget):
             lo, hi = math.floor(2 * math.log10(loss[2])) / 2, math.ceil(2 * math.log10(loss[1])) / 2
             want["y:loss"] = (lo, max(hi, lo + 0.5))
         elif math.isfinite(loss[0]):
-            want["y:loss"] = (0.0 if loss[0] >= 0 else -_nice_ceil(-loss[0]), _nice_ceil(min(loss[1], loss_cap)))
+            want["y:loss"] = (
+                0.0 if loss[0] >= 0 else -_nice_ceil(-loss[0]),
+                _nice_ceil(min(loss[1], loss_cap)),
+            )
         if math.isfinite(acc[0]):
             lo = max(0.0, math.floor(acc[0] * 10) / 10)
             want["y:accuracy"] = (lo, max(min(1.0, math.ceil(acc[1] * 20) / 20), lo + 0.1))
@@ -1433,7 +1458,9 @@ class LivePlots(QtWidgets.QWidget):
                              f'<span style="color:{muted}">(raw {_fmt(run.loss.view()[i])})</span>')  # fmt: skip
             j = _nearest(run.epoch_step.view(), x, tol)
             if j is not None and math.isfinite(run.val_loss.view()[j]):
-                lines.append(f"&nbsp;&nbsp;validation, epoch {int(run.epoch.view()[j])}: {_fmt(run.val_loss.view()[j])}")
+                lines.append(
+                    f"&nbsp;&nbsp;validation, epoch {int(run.epoch.view()[j])}: {_fmt(run.val_loss.view()[j])}"
+                )
         return f"<b>step {round(x)}</b><br>" + "<br>".join(lines) if lines else None
 
     def _readout_acc(self, x: float, rid: int | None) -> str | None:
@@ -1474,7 +1501,9 @@ class LivePlots(QtWidgets.QWidget):
         return widget, path
 
 
-_DRAWN = frozenset({ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed})
+_DRAWN = frozenset(
+    {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
+)
 
 
 class _CompactAxis(pg.AxisItem):
@@ -1668,7 +1697,9 @@ def _atomic(path: Path, write: Callable[[Path], bool], what: str) -> None:
     tmp = Path(tmp_name)
     try:
         if not write(tmp) or tmp.stat().st_size == 0:
-            raise OSError(f"could not write the {what} file {path}; is the folder writable and the disk not full?")
+            raise OSError(
+                f"could not write the {what} file {path}; is the folder writable and the disk not full?"
+            )
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -152,13 +152,13 @@ def test_nan_and_inf_never_raise_and_the_run_is_drawn_to_its_last_finite_point(p
 
 def test_diverging_loss_does_not_flatten_the_linear_axis(plots):
     events = run_events(0, epochs=2, spe=10) + run_events(1, epochs=1, spe=10)[:-1]
-    events += [ev.Step(1, 10 + i, 2, 1.0, 10.0 ** i) for i in range(1, 12)]
+    events += [ev.Step(1, 10 + i, 2, 1.0, 10.0**i) for i in range(1, 12)]
     feed(plots, events)
     lo, hi = plots._loss.vb.viewRange()[1]
     assert hi < 10  # not 1e11: the runs that train stay readable
     assert plots.markers(1)["loss"] == []  # no Diverged event yet: no divergence mark
     plots.add_events([ev.Diverged(1, 21, 2, math.inf)])
-    (x, y, symbol), = plots.markers(1)["loss"]
+    ((x, y, symbol),) = plots.markers(1)["loss"]
     assert symbol == "x" and y > hi  # the ✕ is drawn at the axis' top edge
     spots = plots._marks["loss"].data
     assert len(spots) == 1 and spots["y"][0] <= hi
@@ -231,7 +231,9 @@ def test_clear_and_a_reused_run_id(plots, qtbot):
 
 
 def test_events_it_does_not_draw_are_ignored(plots):
-    plots.add_events([ev.Weights(0, 0, 0, np.zeros(3)), ev.Failed(5, "boom"), ev.Finished(5, "failed", 0, 0, 0.0)])
+    plots.add_events(
+        [ev.Weights(0, 0, 0, np.zeros(3)), ev.Failed(5, "boom"), ev.Finished(5, "failed", 0, 0, 0.0)]
+    )
     assert plots.point_counts()["loss"] == {5: 0}
     assert "failed" in plots._legend.text()
 
