@@ -1,6 +1,6 @@
 """``optiscope``: the headless command line, and the window when run without a command.
 
-Commands are registered in :data:`COMMANDS`; each lives in its own module with an
+Commands are listed in :func:`build_parser`; each lives in its own module with an
 ``add_parser(subparsers)`` function that sets ``func`` (``args -> exit code``).
 Bad input ends with exit code 2 and one line on stderr naming what is wrong.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from importlib import import_module
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -19,8 +18,6 @@ from .config import ConfigError, DatasetConfig, ExperimentConfig, format_validat
 
 __all__ = ["main", "load_experiment", "UsageError", "add_experiment_args"]
 
-# module names under optiscope.engine whose add_parser() adds one subcommand each
-COMMANDS = ["cli_run", "cli_runs", "cli_surface", "cli_lrfind"]
 
 
 class UsageError(Exception):
@@ -103,8 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check an experiment TOML file")
     p.add_argument("config", type=Path)
     p.set_defaults(func=_cmd_validate)
-    for name in COMMANDS:
-        import_module(f"{__package__}.{name}").add_parser(sub)
+    # imported statically (not by name) so a frozen build sees every command
+    from . import cli_lrfind, cli_run, cli_runs, cli_surface
+
+    for module in (cli_run, cli_runs, cli_lrfind, cli_surface):
+        module.add_parser(sub)
     return parser
 
 

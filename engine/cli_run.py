@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if recorder is not None:
         bus.subscribe(recorder, *recorder.EVENT_TYPES)
     try:
-        results = execute(runs, bus=bus)
+        results = execute(runs, bus=bus, log=None if args.quiet else bar.write)
     finally:
         bar.close()
     out = write_outputs(args.out, exp, runs, results)
