@@ -646,6 +646,7 @@ class LivePlots(QtWidgets.QWidget):
             grid.ci.clear()
         self._grid_order = {"loss": [], "accuracy": [], "boundary": []}
         self._pending_cells.clear()
+        self._grids_updating(True)
         self._max_steps = self._max_epochs = 0
         self._ranges.clear()
         self._user_zoomed.clear()
@@ -1095,7 +1096,11 @@ class LivePlots(QtWidgets.QWidget):
         freezing the window while a dozen plots are built at once."""
         if self._mode != "grid":
             self._pending_cells.clear()
+            self._grids_updating(True)
             return
+        # no repaints of half-built grids: each new cell re-lays out every cell, and a paint
+        # in between would redraw all their axes once per step instead of once at the end
+        self._grids_updating(False)
         start, built = time.perf_counter(), False
         while self._pending_cells and (not built or time.perf_counter() - start < GRID_BUILD_BUDGET_S):
             run = self._runs.get(self._pending_cells.pop(0))
@@ -1110,6 +1115,13 @@ class LivePlots(QtWidgets.QWidget):
         if self._pending_cells and not self._fill_scheduled:
             self._fill_scheduled = True
             QtCore.QTimer.singleShot(GRID_BUILD_PAUSE_MS, self, self._fill_later)
+        elif not self._pending_cells:
+            self._grids_updating(True)
+
+    def _grids_updating(self, enabled: bool) -> None:
+        for grid in self._grid_w.values():
+            if grid.updatesEnabled() != enabled:
+                grid.setUpdatesEnabled(enabled)
 
     def _fill_later(self) -> None:
         self._fill_scheduled = False
