@@ -358,6 +358,8 @@ class LivePlots(QtWidgets.QWidget):
         self._shown_boundary: int | None = None  # run whose boundary the overlay plot shows
         self._overlay_points_tag: tuple | None = None
         self._points_cache: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._points_todo: dict[str, dict] = {}  # dataset configs whose points are still to build
+        self._points_scheduled = False
         self._explicit_points: dict[int | None, tuple[np.ndarray, np.ndarray, int]] = {}
         self._warmups: dict[int, pg.LinearRegionItem] = {}
         self._ranges: dict[str, tuple[float, float]] = {}  # axis ranges last set, see _update_ranges
@@ -1327,8 +1329,27 @@ class LivePlots(QtWidgets.QWidget):
             return None
         key = json.dumps(data_cfg, sort_keys=True, default=str)
         if key not in self._points_cache:
-            self._points_cache[key] = _load_points(data_cfg)
+            # rebuilding the dataset takes a few ms: not in the frame that starts the run
+            self._points_todo[key] = data_cfg
+            if not self._points_scheduled:
+                self._points_scheduled = True
+                QtCore.QTimer.singleShot(GRID_BUILD_PAUSE_MS, self, self._load_points_later)
+            return None
         return self._points_cache[key]
+
+    def _load_points_later(self) -> None:
+        """Rebuild the queued datasets' points, then draw them over the boundaries."""
+        self._points_scheduled = False
+        todo, self._points_todo = self._points_todo, {}
+        for key, data_cfg in todo.items():
+            self._points_cache[key] = _load_points(data_cfg)
+        self._overlay_points_tag = None
+        if self._shown_boundary in self._runs and self._mode == "overlay":
+            self._set_points(self._runs[self._shown_boundary], self._bnd_points, None)
+        for run in self._runs.values():
+            if "bnd_points" in run.items["grid"] and self._mode == "grid":
+                run.items["grid"].pop("points_tag", None)
+                self._set_points(run, run.items["grid"]["bnd_points"], run.items["grid"])
 
     def _set_points(self, run: _Run, scatter: pg.ScatterPlotItem, grid_items: dict | None) -> None:
         """Draw the run's training points (only when they, or the theme, changed)."""

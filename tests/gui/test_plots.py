@@ -293,10 +293,14 @@ def test_set_points_draws_the_training_points(plots, qtbot):
         plots.set_points(np.zeros((4, 2)), np.full(4, 0.5))
 
 
-def test_boundary_points_come_from_the_run_config(plots):
+def test_boundary_points_come_from_the_run_config(plots, qtbot):
     config = {"dataset": {"name": "blobs", "n_samples": 120, "train_fraction": 0.5, "seed": 2}}
     feed(plots, run_events(0, boundary=True, config=config))
-    assert len(plots._bnd_points.data) == 60
+    # built just after the frame that starts the run, then drawn over the heatmap
+    qtbot.waitUntil(lambda: len(plots._bnd_points.data) == 60, timeout=10_000)
+    plots.set_mode("grid")
+    qtbot.waitUntil(lambda: not plots.building)
+    assert len(plots._runs[0].items["grid"]["bnd_points"].data) == 60
 
 
 def test_boundary_image_blends_class_colours(plots):
