@@ -665,6 +665,7 @@ class LivePlots(QtWidgets.QWidget):
         self._boundary_box.setCurrentIndex(0)
         self._boundary_box.blockSignals(False)
         self._draw_all_marks()
+        self._update_legend()
         for plot in (self._lr, self._loss, self._acc):
             plot.enableAutoRange()
 

@@ -220,8 +220,10 @@ def test_clear_and_a_reused_run_id(plots, qtbot):
     feed(plots, run_events(0) + run_events(1))
     plots.set_mode("grid")
     qtbot.waitUntil(lambda: not plots.building)
+    assert "run 1" in plots._legend.text()
     plots.clear()
     assert plots.point_counts() == {name: {} for name in PLOT_NAMES}
+    assert "run 1" not in plots._legend.text()
     assert list(plots.plot_items()["loss"].ci.items) == []
     feed(plots, run_events(0, epochs=2))
     feed(plots, run_events(0, epochs=3))  # the id is reused without clear(): start afresh
@@ -276,6 +278,16 @@ def test_hover_readout_shows_step_and_values(plots, qtbot):
     _, text, _ = plots._hovers[id(view)]._targets[plots._acc]
     qtbot.waitUntil(text.isVisible, timeout=2000)
     assert "epoch 3" in text.textItem.toPlainText() and "%" in text.textItem.toPlainText()
+    # a grid cell reads out its own run only
+    plots.set_mode("grid")
+    qtbot.waitUntil(lambda: not plots.building)
+    qtbot.wait(20)
+    view, cell = plots.plot_items()["loss"], plots._runs[1].cells["loss"]
+    QTest.mouseMove(view.viewport(), view.mapFromScene(cell.vb.mapViewToScene(QtCore.QPointF(10, 0.5))))
+    _, text, _ = plots._hovers[id(view)]._targets[cell]
+    qtbot.waitUntil(text.isVisible, timeout=2000)
+    html = text.textItem.toPlainText()
+    assert "step 10" in html and "sgd lr=0.1" in html and "adam" not in html
     qtbot.wait(400)  # let the SignalProxy's timer finish
 
 
