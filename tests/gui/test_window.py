@@ -207,6 +207,11 @@ def test_previews_fill_in_once_the_engine_has_loaded(qtbot, make_window, tmp_pat
     lrs = w.schedule_panel.preview._data["y"]
     assert lrs[0] == 1e-3 and max(lrs) > 0.05
     qtbot.waitUntil(lambda: w.regularization_panel.aug_preview.mode == "scatter", timeout=60_000)
+    # image sets: originals next to their augmented versions
+    w.data_panel.set_config(DatasetConfig(name="digits"))
+    w.regularization_panel.set_config(RegularizationConfig(augmentation=Augmentation(rotate=20.0, shift=1)))
+    w._request_previews(("regularization",))
+    qtbot.waitUntil(lambda: w.regularization_panel.aug_preview.mode == "images", timeout=60_000)
     w.schedule_panel.set_config(Plateau(patience=4))
     assert "4 epochs" in w.schedule_panel.rule.text()
     assert w.schedule_panel.preview.mode == "message"

@@ -44,7 +44,8 @@ def test_events_arrive_in_few_batches_and_finished_last(qtbot, session_factory):
     steps = [e for e in events if isinstance(e, ev.Step)]
     assert len(steps) == 3 * 4 + 2 * 4  # 100 training rows / batch 32 = 4 updates per epoch
     assert {e.run for e in steps} == {0, 1}
-    assert isinstance(events[-1], ev.Finished) and events[-1].run == 1
+    assert isinstance(events[-1], ev.Finished)  # the last partial batch is always flushed
+    assert sorted(e.run for e in events if isinstance(e, ev.Finished)) == [0, 1]
     assert sum(isinstance(e, ev.Boundary) for e in events) == (3 + 1) + (2 + 1)
     # time-based batching: far fewer batches than events, at most ~30 per second
     assert len(batches) < len(events)
