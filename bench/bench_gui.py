@@ -50,7 +50,9 @@ def bench_launch(n: int, settings_dir: Path) -> tuple[list[float], float]:
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         shown = [ln for ln in out.stdout.splitlines() if ln.startswith("OPTISCOPE_SHOWN ")]
         if not shown:
-            raise RuntimeError(f"the app did not report its window: rc={out.returncode}\n{out.stderr[-2000:]}")
+            raise RuntimeError(
+                f"the app did not report its window: rc={out.returncode}\n{out.stderr[-2000:]}"
+            )
         times.append(float(shown[0].split()[1]) - t0)
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / n
@@ -90,9 +92,12 @@ def main() -> int:
     med = statistics.median(launch)
     ok = med <= 1.0
     ok_all &= ok
-    print(f"(1) launch to window shown: median {med:.3f} s (min {min(launch):.3f}, runs "
-          f"{', '.join(f'{t:.3f}' for t in launch)}; CPU {cpu:.3f} s per whole launch); bar <= 1.0 s: "
-          f"{_verdict(ok)}", flush=True)
+    print(
+        f"(1) launch to window shown: median {med:.3f} s (min {min(launch):.3f}, runs "
+        f"{', '.join(f'{t:.3f}' for t in launch)}; CPU {cpu:.3f} s per whole launch); bar <= 1.0 s: "
+        f"{_verdict(ok)}",
+        flush=True,
+    )
     print(f"    machine load average now: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
 
     os.environ["OPTISCOPE_SETTINGS"] = str(tmp / "bench.ini")
@@ -152,19 +157,28 @@ def main() -> int:
     ratio = gui_rate / headless
     ok = ratio >= 0.8
     ok_all &= ok
-    print(f"(2) updates/s, studies' blobs run ({fin.steps} updates), best of {args.reps}: window live "
-          f"{gui_rate:,.0f} vs headless {headless:,.0f} = {ratio:.2f}x (all: live "
-          f"{', '.join(f'{r:,.0f}' for r in gui_rates)}; headless {', '.join(f'{r:,.0f}' for r in headless_rates)}); "
-          f"bar >= 0.8x: {_verdict(ok)}", flush=True)
-    print(f"    GUI thread CPU during the windowed runs: {', '.join(f'{c:.0%}' for c in gui_cpu)} of wall time "
-          "(drawing competes with training for the GIL)", flush=True)
+    print(
+        f"(2) updates/s, studies' blobs run ({fin.steps} updates), best of {args.reps}: window live "
+        f"{gui_rate:,.0f} vs headless {headless:,.0f} = {ratio:.2f}x (all: live "
+        f"{', '.join(f'{r:,.0f}' for r in gui_rates)}; headless {', '.join(f'{r:,.0f}' for r in headless_rates)}); "
+        f"bar >= 0.8x: {_verdict(ok)}",
+        flush=True,
+    )
+    print(
+        f"    GUI thread CPU during the windowed runs: {', '.join(f'{c:.0%}' for c in gui_cpu)} of wall time "
+        "(drawing competes with training for the GIL)",
+        flush=True,
+    )
     gaps = sorted(ticks_all)
     p99 = gaps[min(int(len(gaps) * 0.99), len(gaps) - 1)] if gaps else float("nan")
     ok = p99 <= 30.0
     ok_all &= ok
-    print(f"(3) GUI event-loop gaps while training + plotting: p99 {p99:.1f} ms, max {gaps[-1]:.1f} ms, "
-          f"median {statistics.median(gaps):.1f} ms over {len(gaps)} ticks of a 5 ms probe; bar p99 <= 30 ms: "
-          f"{_verdict(ok)}", flush=True)
+    print(
+        f"(3) GUI event-loop gaps while training + plotting: p99 {p99:.1f} ms, max {gaps[-1]:.1f} ms, "
+        f"median {statistics.median(gaps):.1f} ms over {len(gaps)} ticks of a 5 ms probe; bar p99 <= 30 ms: "
+        f"{_verdict(ok)}",
+        flush=True,
+    )
 
     # (4) Stop latency
     latencies = []
@@ -183,8 +197,11 @@ def main() -> int:
     med = statistics.median(latencies)
     ok = max(latencies) <= 100.0
     ok_all &= ok
-    print(f"(4) Stop to finished: median {med:.1f} ms, max {max(latencies):.1f} ms over {len(latencies)} stops; "
-          f"bar <= 100 ms: {_verdict(ok)}", flush=True)
+    print(
+        f"(4) Stop to finished: median {med:.1f} ms, max {max(latencies):.1f} ms over {len(latencies)} stops; "
+        f"bar <= 100 ms: {_verdict(ok)}",
+        flush=True,
+    )
     win.close()
     app.processEvents()
     shutil.rmtree(tmp, ignore_errors=True)

@@ -83,8 +83,9 @@ def _diff(base: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def race_experiment(runs: Sequence[RunConfig], *, name: str = "race", description: str = "",
-                    lesson: str = "") -> ExperimentConfig:
+def race_experiment(
+    runs: Sequence[RunConfig], *, name: str = "race", description: str = "", lesson: str = ""
+) -> ExperimentConfig:
     """An experiment whose variations are ``runs`` (the first is the base), each labelled."""
     base = runs[0].model_copy(update={"label": ""})
     base_d = base.model_dump(mode="python")
@@ -263,7 +264,9 @@ class MainWindow(QtWidgets.QMainWindow):
         row.addStretch(1)
         rg.addLayout(row)
         self.race_list.setToolTip("double-click a runner to show its settings in the panels")
-        self.race_list.itemDoubleClicked.connect(lambda _item: self.edit_race_entry(self.race_list.currentRow()))
+        self.race_list.itemDoubleClicked.connect(
+            lambda _item: self.edit_race_entry(self.race_list.currentRow())
+        )
         self.race_remove.clicked.connect(self._remove_race_entry)
         self.race_clear.clicked.connect(self.clear_race)
         self.race_index = self.toolbox.addItem(self.race_group, "Race")
@@ -301,13 +304,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.lesson_dock)
         self.lesson_dock.hide()
 
-    def _action(self, text: str, slot: Callable[..., Any], shortcuts: Sequence[str] = (), tip: str = "",
-                icon: QtWidgets.QStyle.StandardPixmap | None = None, checkable: bool = False) -> QtGui.QAction:
+    def _action(
+        self,
+        text: str,
+        slot: Callable[..., Any],
+        shortcuts: Sequence[str] = (),
+        tip: str = "",
+        icon: QtWidgets.QStyle.StandardPixmap | None = None,
+        checkable: bool = False,
+    ) -> QtGui.QAction:
         act = QtGui.QAction(text, self)
         if shortcuts:
             act.setShortcuts([QtGui.QKeySequence(s) for s in shortcuts])
             act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        keys = ", ".join(QtGui.QKeySequence(s).toString(QtGui.QKeySequence.SequenceFormat.NativeText) for s in shortcuts)
+        keys = ", ".join(
+            QtGui.QKeySequence(s).toString(QtGui.QKeySequence.SequenceFormat.NativeText) for s in shortcuts
+        )
         full_tip = f"{tip} ({keys})" if keys and tip else (tip or keys)
         act.setToolTip(full_tip)
         act.setStatusTip(tip)
@@ -320,30 +332,113 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_actions(self) -> None:
         SP = QtWidgets.QStyle.StandardPixmap
-        self.act_run = self._action("Run", self.run, ("F5", "Ctrl+R"), "train with the current settings (a race if one is set up)", SP.SP_MediaPlay)
-        self.act_pause = self._action("Pause", self.toggle_pause, ("F6", "Ctrl+P"), "pause or resume the run", SP.SP_MediaPause)
-        self.act_step = self._action("Step", self.step_once, ("F10",), "one optimizer update, then pause", SP.SP_MediaSeekForward)
-        self.act_step_epoch = self._action("Epoch", self.step_epoch, ("Shift+F10",), "run to the end of this epoch, then pause", SP.SP_MediaSkipForward)
+        self.act_run = self._action(
+            "Run",
+            self.run,
+            ("F5", "Ctrl+R"),
+            "train with the current settings (a race if one is set up)",
+            SP.SP_MediaPlay,
+        )
+        self.act_pause = self._action(
+            "Pause", self.toggle_pause, ("F6", "Ctrl+P"), "pause or resume the run", SP.SP_MediaPause
+        )
+        self.act_step = self._action(
+            "Step", self.step_once, ("F10",), "one optimizer update, then pause", SP.SP_MediaSeekForward
+        )
+        self.act_step_epoch = self._action(
+            "Epoch",
+            self.step_epoch,
+            ("Shift+F10",),
+            "run to the end of this epoch, then pause",
+            SP.SP_MediaSkipForward,
+        )
         self.act_stop = self._action("Stop", self.stop, ("Esc", "Shift+F5"), "stop the run", SP.SP_MediaStop)
-        self.act_reset = self._action("Reset", self.reset, ("Ctrl+Shift+R",), "stop and clear the plots, keep the settings", SP.SP_BrowserReload)
-        self.act_compare = self._action("Compare", self.compare, ("Ctrl+K",), "add the current settings as another runner of the race", SP.SP_FileDialogNewFolder)
-        self.act_slower = self._action("Slower", lambda: self.set_speed_index(self.speed_slider.value() + 1), ("Ctrl+[",), "slow motion: wait longer before each update")
-        self.act_faster = self._action("Faster", lambda: self.set_speed_index(self.speed_slider.value() - 1), ("Ctrl+]",), "less slow motion")
-        self.act_lr_up = self._action("LR × 2", lambda: self.scale_lr(2.0), ("Ctrl+Up",), "double the learning rate (takes effect at the next update while running)")
-        self.act_lr_down = self._action("LR ÷ 2", lambda: self.scale_lr(0.5), ("Ctrl+Down",), "halve the learning rate (takes effect at the next update while running)")
-        self.act_open = self._action("&Open experiment…", self.open_dialog, (QtGui.QKeySequence.StandardKey.Open,), "open an experiment TOML file")
-        self.act_save = self._action("&Save experiment", self.save, (QtGui.QKeySequence.StandardKey.Save,), "save the experiment as TOML")
-        self.act_save_as = self._action("Save experiment &as…", self.save_as, ("Ctrl+Shift+S",), "save the experiment under another name")
-        self.act_export_csv = self._action("Export metrics as &CSV…", self.export_metrics_dialog, ("Ctrl+E",), "every epoch's metrics of every run, as the CLI's metrics.csv")
-        self.act_quit = self._action("&Quit", self.close, (QtGui.QKeySequence.StandardKey.Quit,), "close Optiscope")
-        self.act_overlay = self._action("Overlay runs", lambda: self.set_plot_mode("overlay"), ("Ctrl+1",), "draw every run on the same axes", checkable=True)
-        self.act_grid = self._action("Small multiples", lambda: self.set_plot_mode("grid"), ("Ctrl+2",), "one small plot per run, shared axes", checkable=True)
+        self.act_reset = self._action(
+            "Reset",
+            self.reset,
+            ("Ctrl+Shift+R",),
+            "stop and clear the plots, keep the settings",
+            SP.SP_BrowserReload,
+        )
+        self.act_compare = self._action(
+            "Compare",
+            self.compare,
+            ("Ctrl+K",),
+            "add the current settings as another runner of the race",
+            SP.SP_FileDialogNewFolder,
+        )
+        self.act_slower = self._action(
+            "Slower",
+            lambda: self.set_speed_index(self.speed_slider.value() + 1),
+            ("Ctrl+[",),
+            "slow motion: wait longer before each update",
+        )
+        self.act_faster = self._action(
+            "Faster",
+            lambda: self.set_speed_index(self.speed_slider.value() - 1),
+            ("Ctrl+]",),
+            "less slow motion",
+        )
+        self.act_lr_up = self._action(
+            "LR × 2",
+            lambda: self.scale_lr(2.0),
+            ("Ctrl+Up",),
+            "double the learning rate (takes effect at the next update while running)",
+        )
+        self.act_lr_down = self._action(
+            "LR ÷ 2",
+            lambda: self.scale_lr(0.5),
+            ("Ctrl+Down",),
+            "halve the learning rate (takes effect at the next update while running)",
+        )
+        self.act_open = self._action(
+            "&Open experiment…",
+            self.open_dialog,
+            (QtGui.QKeySequence.StandardKey.Open,),
+            "open an experiment TOML file",
+        )
+        self.act_save = self._action(
+            "&Save experiment",
+            self.save,
+            (QtGui.QKeySequence.StandardKey.Save,),
+            "save the experiment as TOML",
+        )
+        self.act_save_as = self._action(
+            "Save experiment &as…", self.save_as, ("Ctrl+Shift+S",), "save the experiment under another name"
+        )
+        self.act_export_csv = self._action(
+            "Export metrics as &CSV…",
+            self.export_metrics_dialog,
+            ("Ctrl+E",),
+            "every epoch's metrics of every run, as the CLI's metrics.csv",
+        )
+        self.act_quit = self._action(
+            "&Quit", self.close, (QtGui.QKeySequence.StandardKey.Quit,), "close Optiscope"
+        )
+        self.act_overlay = self._action(
+            "Overlay runs",
+            lambda: self.set_plot_mode("overlay"),
+            ("Ctrl+1",),
+            "draw every run on the same axes",
+            checkable=True,
+        )
+        self.act_grid = self._action(
+            "Small multiples",
+            lambda: self.set_plot_mode("grid"),
+            ("Ctrl+2",),
+            "one small plot per run, shared axes",
+            checkable=True,
+        )
         group = QtGui.QActionGroup(self)
         group.addAction(self.act_overlay)
         group.addAction(self.act_grid)
         self.act_overlay.setChecked(True)
-        self.act_defaults = self._action("Reset settings to defaults", self.reset_settings, (), "the reading list's blobs + SGD set-up")
-        self.act_shortcuts = self._action("Keyboard shortcuts", self.show_shortcuts, ("F1",), "list the keyboard shortcuts")
+        self.act_defaults = self._action(
+            "Reset settings to defaults", self.reset_settings, (), "the reading list's blobs + SGD set-up"
+        )
+        self.act_shortcuts = self._action(
+            "Keyboard shortcuts", self.show_shortcuts, ("F1",), "list the keyboard shortcuts"
+        )
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -357,7 +452,14 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addSeparator()
         m.addAction(self.act_quit)
         m = mb.addMenu("&Run")
-        for a in (self.act_run, self.act_pause, self.act_step, self.act_step_epoch, self.act_stop, self.act_reset):
+        for a in (
+            self.act_run,
+            self.act_pause,
+            self.act_step,
+            self.act_step_epoch,
+            self.act_stop,
+            self.act_reset,
+        ):
             m.addAction(a)
         m.addSeparator()
         for a in (self.act_compare, self.act_lr_up, self.act_lr_down, self.act_faster, self.act_slower):
@@ -390,7 +492,14 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.setObjectName("runToolbar")
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         tb.setMovable(False)
-        for a in (self.act_run, self.act_pause, self.act_step, self.act_step_epoch, self.act_stop, self.act_reset):
+        for a in (
+            self.act_run,
+            self.act_pause,
+            self.act_step,
+            self.act_step_epoch,
+            self.act_stop,
+            self.act_reset,
+        ):
             tb.addAction(a)
         tb.addSeparator()
         tb.addAction(self.act_compare)
@@ -401,7 +510,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.speed_slider.setRange(0, len(SPEEDS) - 1)
         self.speed_slider.setInvertedAppearance(True)
         self.speed_slider.setFixedWidth(110)
-        self.speed_slider.setToolTip("slow motion for the classroom: right is faster (Ctrl+[ slower, Ctrl+] faster)")
+        self.speed_slider.setToolTip(
+            "slow motion for the classroom: right is faster (Ctrl+[ slower, Ctrl+] faster)"
+        )
         self.speed_slider.valueChanged.connect(self._on_speed)
         tb.addWidget(self.speed_slider)
         self.speed_label = QtWidgets.QLabel(SPEEDS[0][1])
@@ -909,9 +1020,13 @@ class MainWindow(QtWidgets.QMainWindow):
             elif t is ev.Failed:
                 self.report(f"Run '{self._label(e.run)}' failed: {e.message}", error=True)
             elif t is ev.Diverged:
-                self.report(f"Run '{self._label(e.run)}' diverged at update {e.step} (loss {e.loss}).", error=True)
+                self.report(
+                    f"Run '{self._label(e.run)}' diverged at update {e.step} (loss {e.loss}).", error=True
+                )
             elif t is ev.EarlyStopped:
-                self.report(f"Run '{self._label(e.run)}' stopped early at epoch {e.epoch}; best epoch {e.best_epoch}.")
+                self.report(
+                    f"Run '{self._label(e.run)}' stopped early at epoch {e.epoch}; best epoch {e.best_epoch}."
+                )
         now = time.perf_counter()
         self._rate_samples.append((now, self.total_steps_seen))
         while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > 1.5:
@@ -1018,7 +1133,9 @@ class MainWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ files
     def open_dialog(self) -> None:
         start = str(self.path.parent) if self.path else str(Path.home())
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open experiment", start, "Experiments (*.toml);;All files (*)")
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open experiment", start, "Experiments (*.toml);;All files (*)"
+        )
         if path:
             self.open_experiment(path)
 
@@ -1046,7 +1163,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def save_as(self) -> bool:
         start = str(self.path) if self.path else str(Path.home() / f"{self.meta.name}.toml")
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save experiment", start, "Experiments (*.toml)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Save experiment", start, "Experiments (*.toml)"
+        )
         if not path:
             return False
         if not path.endswith(".toml"):
@@ -1082,7 +1201,14 @@ class MainWindow(QtWidgets.QMainWindow):
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(METRIC_COLUMNS)
         for e in sorted(self.epoch_events, key=lambda e: (e.run, e.epoch)):
-            w.writerow([e.run, self._label(e.run), e.epoch, *(_fmt(float(getattr(e, k))) for k in METRIC_COLUMNS[3:])])
+            w.writerow(
+                [
+                    e.run,
+                    self._label(e.run),
+                    e.epoch,
+                    *(_fmt(float(getattr(e, k))) for k in METRIC_COLUMNS[3:]),
+                ]
+            )
         return buf.getvalue()
 
     def export_metrics(self, path: str | Path) -> bool:
@@ -1101,7 +1227,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.epoch_events:
             self.report("Nothing to export yet: run an experiment first.", error=True)
             return
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export metrics", str(Path.home() / "metrics.csv"), "CSV (*.csv)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Export metrics", str(Path.home() / "metrics.csv"), "CSV (*.csv)"
+        )
         if path:
             self.export_metrics(path)
 
@@ -1178,9 +1306,13 @@ class MainWindow(QtWidgets.QMainWindow):
                     self.act_reset, self.act_compare, self.act_lr_up, self.act_lr_down, self.act_faster,
                     self.act_slower, self.act_open, self.act_save, self.act_save_as, self.act_export_csv,
                     self.act_overlay, self.act_grid):  # fmt: skip
-            keys = ", ".join(s.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for s in act.shortcuts())
+            keys = ", ".join(
+                s.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for s in act.shortcuts()
+            )
             rows.append(f"<tr><td><b>{_esc(keys)}</b></td><td>{_esc(act.text().replace('&', ''))}</td></tr>")
-        QtWidgets.QMessageBox.information(self, "Keyboard shortcuts", "<table cellpadding=3>" + "".join(rows) + "</table>")
+        QtWidgets.QMessageBox.information(
+            self, "Keyboard shortcuts", "<table cellpadding=3>" + "".join(rows) + "</table>"
+        )
 
     # ------------------------------------------------------------------ theme, window state
     def _apply_theme(self, theme: str) -> None:
@@ -1188,7 +1320,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if app is None:
             return
         try:
-            qss = resources.files("optiscope.resources").joinpath(f"style-{theme}.qss").read_text(encoding="utf-8")
+            qss = (
+                resources.files("optiscope.resources")
+                .joinpath(f"style-{theme}.qss")
+                .read_text(encoding="utf-8")
+            )
         except (OSError, FileNotFoundError) as exc:
             self.report(f"Theme '{theme}' could not be loaded ({exc}).", error=True)
             qss = ""
@@ -1270,4 +1406,3 @@ def _dark_palette() -> QtGui.QPalette:
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-

@@ -135,7 +135,11 @@ class SciSpinBox(QtWidgets.QDoubleSpinBox):
     def validate(self, text: str, pos: int) -> object:
         t = text.strip()
         if self._none_text and self._none_text.startswith(t):
-            return QtGui.QValidator.State.Intermediate if t != self._none_text else QtGui.QValidator.State.Acceptable
+            return (
+                QtGui.QValidator.State.Intermediate
+                if t != self._none_text
+                else QtGui.QValidator.State.Acceptable
+            )
         if t in ("", "-", "+", ".", "e", "-.", "+."):
             return QtGui.QValidator.State.Intermediate
         try:
@@ -185,8 +189,14 @@ class SciSpinBox(QtWidgets.QDoubleSpinBox):
 class OptionalIntSpinBox(QtWidgets.QSpinBox):
     """An integer entry; with ``none_text`` the lowest position means ``None``."""
 
-    def __init__(self, minimum: int, maximum: int, *, none_text: str | None = None,
-                 parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self,
+        minimum: int,
+        maximum: int,
+        *,
+        none_text: str | None = None,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self._none_text = none_text
         self._lo = minimum
@@ -288,9 +298,11 @@ class FieldForm(QtWidgets.QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name, info in model_cls.model_fields.items():
-            if name in skip or typing.get_origin(info.annotation) is Literal and len(
-                typing.get_args(info.annotation)
-            ) == 1:
+            if (
+                name in skip
+                or typing.get_origin(info.annotation) is Literal
+                and len(typing.get_args(info.annotation)) == 1
+            ):
                 continue
             tp, optional = _unwrap_optional(info.annotation)
             none_text = none_texts.get(name, "auto") if optional else None
@@ -328,8 +340,13 @@ class FieldForm(QtWidgets.QWidget):
                 fmax = float(hi) if hi is not None else 1e6
                 if hi_open:
                     fmax = fmax - 1e-9
-                w = SciSpinBox(fmin, fmax, log=log, none_text=none_text,
-                               step=0.01 if fmax <= 1.0 else (0.1 if fmax <= 10 else 1.0))
+                w = SciSpinBox(
+                    fmin,
+                    fmax,
+                    log=log,
+                    none_text=none_text,
+                    step=0.01 if fmax <= 1.0 else (0.1 if fmax <= 10 else 1.0),
+                )
                 w.valueChanged.connect(self._emit)
                 kind = "float"
             else:  # pragma: no cover - a field type the form does not know
@@ -337,8 +354,10 @@ class FieldForm(QtWidgets.QWidget):
             w.setObjectName(f"field_{name}")
             tip = tips.get(name) or info.description or ""
             if lo is not None or hi is not None:
-                rng = f"range {'(' if lo_open else '['}{lo if lo is not None else '-inf'}, " \
-                      f"{hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
+                rng = (
+                    f"range {'(' if lo_open else '['}{lo if lo is not None else '-inf'}, "
+                    f"{hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
+                )
                 tip = f"{tip} ({rng})" if tip else rng
             if tip:
                 w.setToolTip(tip)
@@ -377,8 +396,14 @@ class FieldForm(QtWidgets.QWidget):
                 if kind == "bool":
                     w.setChecked(bool(v))
                 elif kind in ("choice", "optbool"):
-                    idx = next((i for i in range(w.count()) if w.itemData(i) == v
-                                and type(w.itemData(i)) is type(v)), 0)
+                    idx = next(
+                        (
+                            i
+                            for i in range(w.count())
+                            if w.itemData(i) == v and type(w.itemData(i)) is type(v)
+                        ),
+                        0,
+                    )
                     w.setCurrentIndex(idx)
                 else:
                     w.put(v)
@@ -409,8 +434,7 @@ class MiniPlot(QtWidgets.QWidget):
         self._mode, self._message = "message", text
         self.update()
 
-    def set_line(self, y: Sequence[float], *, log: bool = False, title: str = "",
-                 xlabel: str = "") -> None:
+    def set_line(self, y: Sequence[float], *, log: bool = False, title: str = "", xlabel: str = "") -> None:
         import numpy as np
 
         arr = np.asarray(y, dtype=float)
@@ -458,14 +482,20 @@ class MiniPlot(QtWidgets.QWidget):
         top = r.top() + 4
         if self.title and self._mode not in ("empty", "message"):
             p.setPen(pal.color(QtGui.QPalette.ColorRole.Text))
-            p.drawText(QtCore.QRect(r.left() + 6, top, r.width() - 12, fm.height()),
-                       Qt.AlignmentFlag.AlignLeft, self.title)
+            p.drawText(
+                QtCore.QRect(r.left() + 6, top, r.width() - 12, fm.height()),
+                Qt.AlignmentFlag.AlignLeft,
+                self.title,
+            )
             top += fm.height() + 2
         area = QtCore.QRectF(r.left() + 8, top + 2, r.width() - 16, r.bottom() - top - 8)
         if self._mode in ("empty", "message"):
             p.setPen(pal.color(QtGui.QPalette.ColorRole.PlaceholderText))
-            p.drawText(r.adjusted(8, 4, -8, -4), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                       self._message or "")
+            p.drawText(
+                r.adjusted(8, 4, -8, -4),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self._message or "",
+            )
         elif self._mode == "line":
             self._paint_line(p, area, fm)
         elif self._mode == "scatter":
@@ -491,9 +521,11 @@ class MiniPlot(QtWidgets.QWidget):
         if hi - lo < 1e-12:
             lo, hi = lo - 0.5, hi + 0.5
         text = self.palette().color(QtGui.QPalette.ColorRole.Text)
+
         # y tick labels: top and bottom values
         def fmt(v: float) -> str:
-            return f"{10 ** v:.3g}" if log else f"{v:.3g}"
+            return f"{10**v:.3g}" if log else f"{v:.3g}"
+
         label_w = max(fm.horizontalAdvance(fmt(hi)), fm.horizontalAdvance(fmt(lo))) + 6
         plot = area.adjusted(label_w, 0, 0, -fm.height() - 2)
         p.setPen(text)
@@ -501,10 +533,16 @@ class MiniPlot(QtWidgets.QWidget):
         p.drawText(QtCore.QPointF(area.left(), plot.bottom()), fmt(lo))
         n = len(vals)
         xlabel = self._data.get("xlabel") or f"{n} updates"
-        p.drawText(QtCore.QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height()),
-                   Qt.AlignmentFlag.AlignRight, xlabel)
-        p.drawText(QtCore.QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height()),
-                   Qt.AlignmentFlag.AlignLeft, "0")
+        p.drawText(
+            QtCore.QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height()),
+            Qt.AlignmentFlag.AlignRight,
+            xlabel,
+        )
+        p.drawText(
+            QtCore.QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height()),
+            Qt.AlignmentFlag.AlignLeft,
+            "0",
+        )
         p.setPen(QtGui.QPen(self.palette().color(QtGui.QPalette.ColorRole.Mid)))
         p.drawLine(plot.bottomLeft(), plot.bottomRight())
         p.drawLine(plot.bottomLeft(), plot.topLeft())
@@ -582,8 +620,11 @@ class MiniPlot(QtWidgets.QWidget):
             p.drawImage(QtCore.QRectF(x0, y0, img_side, img_side), qimg)
             if labels:
                 p.setPen(self.palette().color(QtGui.QPalette.ColorRole.Text))
-                p.drawText(QtCore.QRectF(x0, y0 + img_side, img_side, label_h),
-                           Qt.AlignmentFlag.AlignCenter, str(labels[i]))
+                p.drawText(
+                    QtCore.QRectF(x0, y0 + img_side, img_side, label_h),
+                    Qt.AlignmentFlag.AlignCenter,
+                    str(labels[i]),
+                )
 
     def _paint_bars(self, p: QtGui.QPainter, area: QtCore.QRectF, fm: QtGui.QFontMetrics) -> None:
         counts, names = self._data["counts"], self._data["names"]
@@ -600,8 +641,14 @@ class MiniPlot(QtWidgets.QWidget):
             y0 = area.top() + fm.height() + plot_h - h
             p.fillRect(QtCore.QRectF(x0, y0, bw * 0.7, h), QtGui.QColor(CLASS_COLORS[i % len(CLASS_COLORS)]))
             p.setPen(text)
-            p.drawText(QtCore.QRectF(x0 - bw * 0.15, y0 - fm.height(), bw, fm.height()),
-                       Qt.AlignmentFlag.AlignCenter, str(c))
+            p.drawText(
+                QtCore.QRectF(x0 - bw * 0.15, y0 - fm.height(), bw, fm.height()),
+                Qt.AlignmentFlag.AlignCenter,
+                str(c),
+            )
             short = fm.elidedText(str(name), Qt.TextElideMode.ElideRight, int(bw))
-            p.drawText(QtCore.QRectF(x0 - bw * 0.15, area.bottom() - fm.height(), bw, fm.height()),
-                       Qt.AlignmentFlag.AlignCenter, short)
+            p.drawText(
+                QtCore.QRectF(x0 - bw * 0.15, area.bottom() - fm.height(), bw, fm.height()),
+                Qt.AlignmentFlag.AlignCenter,
+                short,
+            )

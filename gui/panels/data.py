@@ -82,7 +82,9 @@ def csv_columns(path: str | Path) -> list[str]:
     row = next(csv.reader(head.splitlines(), dialect))
     cols = [c.strip() for c in row]
     if len(cols) < 2:
-        raise ValueError(f"{p}: found only {len(cols)} column; a CSV needs feature columns and a target column")
+        raise ValueError(
+            f"{p}: found only {len(cols)} column; a CSV needs feature columns and a target column"
+        )
     return cols
 
 
@@ -209,7 +211,9 @@ class DataPanel(Panel):
     # -- CSV
     def browse_csv(self) -> None:
         start = self.path_edit.text() or str(Path.home())
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a CSV file", start, "CSV files (*.csv *.tsv *.txt);;All files (*)")
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open a CSV file", start, "CSV files (*.csv *.tsv *.txt);;All files (*)"
+        )
         if path:
             self.set_csv_path(path)
 
@@ -253,7 +257,9 @@ class DataPanel(Panel):
         elif kind == "images":
             self.preview.set_images(summary["images"], summary.get("labels", ()), title=title)
         else:
-            self.preview.set_bars(summary["counts"], summary["class_names"], title=f"{title} (training classes)")
+            self.preview.set_bars(
+                summary["counts"], summary["class_names"], title=f"{title} (training classes)"
+            )
         self.note.setText(summary.get("note", ""))
         if summary.get("name") == "csv":
             self.csv_info = summary
@@ -292,5 +298,3 @@ class DataPanel(Panel):
         except PanelError:
             cfg = DatasetConfig()
         return dataset_shape(cfg, self.csv_info)
-
-

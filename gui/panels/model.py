@@ -63,7 +63,11 @@ def count_parameters(
         elif layer.type == "conv2d":
             total += shape[0] * layer.filters * layer.kernel**2 + layer.filters
             pad = layer.kernel // 2
-            shape = (layer.filters, shape[1] + 2 * pad - layer.kernel + 1, shape[2] + 2 * pad - layer.kernel + 1)
+            shape = (
+                layer.filters,
+                shape[1] + 2 * pad - layer.kernel + 1,
+                shape[2] + 2 * pad - layer.kernel + 1,
+            )
         elif layer.type == "maxpool":
             h, w = shape[1] // layer.size, shape[2] // layer.size
             if h < 1 or w < 1:
@@ -156,8 +160,10 @@ class ModelPanel(Panel):
 
     # -- config
     def config(self) -> ModelConfig:
-        data = {"layers": [layer.model_dump() for layer in self._layers],
-                "output_init": self.output_init.currentData()}
+        data = {
+            "layers": [layer.model_dump() for layer in self._layers],
+            "output_init": self.output_init.currentData(),
+        }
         return self._validated(ModelConfig, data, "model.")
 
     def set_config(self, cfg: ModelConfig) -> None:
@@ -235,7 +241,9 @@ class ModelPanel(Panel):
         super()._emit_changed()
 
     # -- parameter count
-    def set_data_shape(self, n_features: int, n_classes: int, image_shape: tuple[int, int, int] | None) -> None:
+    def set_data_shape(
+        self, n_features: int, n_classes: int, image_shape: tuple[int, int, int] | None
+    ) -> None:
         """The dataset's input and output sizes, for the parameter count."""
         self._shape = (n_features, n_classes, image_shape)
         self._update_count()

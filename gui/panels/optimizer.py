@@ -96,7 +96,11 @@ class KindPanel(Panel):
         shown = self.forms[self.kind]
         # the stack takes the height of the shown form only (not of the largest one)
         for form in self.forms.values():
-            policy = QtWidgets.QSizePolicy.Policy.Preferred if form is shown else QtWidgets.QSizePolicy.Policy.Ignored
+            policy = (
+                QtWidgets.QSizePolicy.Policy.Preferred
+                if form is shown
+                else QtWidgets.QSizePolicy.Policy.Ignored
+            )
             form.setSizePolicy(policy, policy)
         self.stack.setCurrentWidget(shown)
         self.stack.adjustSize()

@@ -49,7 +49,9 @@ class RegularizationPanel(Panel):
         layout.addWidget(hint)
         self.es_group = QtWidgets.QGroupBox("Early stopping")
         g = QtWidgets.QVBoxLayout(self.es_group)
-        self.es_form = FieldForm(EarlyStopping, labels={"enabled": "Enabled", "restore_best": "Restore best weights"})
+        self.es_form = FieldForm(
+            EarlyStopping, labels={"enabled": "Enabled", "restore_best": "Restore best weights"}
+        )
         g.addWidget(self.es_form)
         layout.addWidget(self.es_group)
         self.aug_group = QtWidgets.QGroupBox("Augmentation")
@@ -79,8 +81,11 @@ class RegularizationPanel(Panel):
                 w.setEnabled(on)
 
     def config(self) -> RegularizationConfig:
-        data = {**self.form.values(), "early_stopping": self.es_form.values(),
-                "augmentation": self.aug_form.values()}
+        data = {
+            **self.form.values(),
+            "early_stopping": self.es_form.values(),
+            "augmentation": self.aug_form.values(),
+        }
         return self._validated(RegularizationConfig, data, "regularization.")
 
     def set_config(self, cfg: RegularizationConfig) -> None:
@@ -113,7 +118,9 @@ class RegularizationPanel(Panel):
         else:
             x = np.concatenate([result["before"], result["after"]])[:, :2]
             y = np.concatenate([np.zeros(len(result["before"])), np.ones(len(result["after"]))]).astype(int)
-            self.aug_preview.set_scatter(x, y, title="originals (blue) and jittered (orange), first 2 features")
+            self.aug_preview.set_scatter(
+                x, y, title="originals (blue) and jittered (orange), first 2 features"
+            )
 
     def show_preview_error(self, message: str) -> None:
         self.aug_preview.show_message(f"No preview: {message}")

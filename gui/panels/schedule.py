@@ -85,8 +85,12 @@ class SchedulePanel(KindPanel):
         if self.kind == "plateau":
             self.preview.show_message("Reduce-on-plateau depends on the run: see the rule below.")
             return
-        self.preview.set_line(lrs, log=True, title=f"Planned LR, log scale{note}",
-                              xlabel=f"{len(lrs):,} updates ({epochs} epochs × {spe})")
+        self.preview.set_line(
+            lrs,
+            log=True,
+            title=f"Planned LR, log scale{note}",
+            xlabel=f"{len(lrs):,} updates ({epochs} epochs × {spe})",
+        )
 
     def show_preview_error(self, message: str) -> None:
         self.preview.show_message(f"No preview: {message}")

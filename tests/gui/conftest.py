@@ -44,7 +44,9 @@ def _no_dangling_qthreads_or_qtimers(monkeypatch, qapp):
         t = ref()
         try:
             if t is not None and t.isActive():
-                active.append(f"{t.objectName() or 'QTimer'} (interval {t.interval()} ms, parent {t.parent()!r})")
+                active.append(
+                    f"{t.objectName() or 'QTimer'} (interval {t.interval()} ms, parent {t.parent()!r})"
+                )
         except RuntimeError:
             pass
     problems = []

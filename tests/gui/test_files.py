@@ -43,7 +43,9 @@ def test_save_and_open_roundtrip_with_a_race(qtbot, make_window, tmp_path, monke
     w.optimizer_panel.set_config(SGD(lr=0.01))
     w.compare()
     path = tmp_path / "race.toml"
-    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path.with_suffix("")), ""))
+    monkeypatch.setattr(
+        QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path.with_suffix("")), "")
+    )
     assert w.save_as()
     assert path.exists() and not path.with_name("race.toml.tmp").exists()
     saved = load_toml(path)

@@ -75,7 +75,11 @@ def test_data_panel_roundtrips_csv(qtbot, tmp_path):
     cfg = C.DatasetConfig(name="csv", path=str(path), target="cardio", drop_missing=True)
     panel = DataPanel()
     _roundtrip(qtbot, panel, cfg)
-    assert [panel.target_box.itemData(i) for i in range(panel.target_box.count())] == ["age", "weight", "cardio"]
+    assert [panel.target_box.itemData(i) for i in range(panel.target_box.count())] == [
+        "age",
+        "weight",
+        "cardio",
+    ]
 
 
 def test_model_panel_roundtrips_and_edits(qtbot):
@@ -109,7 +113,9 @@ def test_regularization_and_training_roundtrip(qtbot):
         augmentation=C.Augmentation(jitter=0.1, shift=1, rotate=10.0, cutout=2, mixup=0.2, noise=0.05),
     )  # fmt: skip
     _roundtrip(qtbot, RegularizationPanel(), reg)
-    train = C.TrainingConfig(epochs=12, batch_size=64, device="cpu", seed=7, mixed_precision=True, eval_train=False)
+    train = C.TrainingConfig(
+        epochs=12, batch_size=64, device="cpu", seed=7, mixed_precision=True, eval_train=False
+    )
     _roundtrip(qtbot, TrainingPanel(), train)
 
 
@@ -192,10 +198,24 @@ def test_data_previews_draw_each_kind(qtbot):
     "model, data",
     [
         (C.ModelConfig(), C.DatasetConfig()),
-        (C.ModelConfig(layers=(C.Dense(units=20), C.BatchNorm(activation="relu"), C.Dropout(), C.Dense(units=7))),
-         C.DatasetConfig(name="wine")),
-        (C.ModelConfig(layers=(C.Conv2d(filters=4, kernel=5), C.MaxPool(), C.Conv2d(filters=6), C.MaxPool(),
-                               C.Dense(units=16))), C.DatasetConfig(name="digits")),
+        (
+            C.ModelConfig(
+                layers=(C.Dense(units=20), C.BatchNorm(activation="relu"), C.Dropout(), C.Dense(units=7))
+            ),
+            C.DatasetConfig(name="wine"),
+        ),
+        (
+            C.ModelConfig(
+                layers=(
+                    C.Conv2d(filters=4, kernel=5),
+                    C.MaxPool(),
+                    C.Conv2d(filters=6),
+                    C.MaxPool(),
+                    C.Dense(units=16),
+                )
+            ),
+            C.DatasetConfig(name="digits"),
+        ),
     ],
 )
 def test_parameter_count_matches_the_engine(model, data):
@@ -204,7 +224,11 @@ def test_parameter_count_matches_the_engine(model, data):
 
     shape = dataset_shape(data)
     ds = load_dataset(data)
-    assert (shape["n_features"], shape["n_classes"], shape["image_shape"]) == (ds.n_features, ds.n_classes, ds.image_shape)
+    assert (shape["n_features"], shape["n_classes"], shape["image_shape"]) == (
+        ds.n_features,
+        ds.n_classes,
+        ds.image_shape,
+    )
     expected = count_params(build_model(model, ds.n_features, ds.n_classes, ds.image_shape))
     assert count_parameters(model, shape["n_features"], shape["n_classes"], shape["image_shape"]) == expected
 

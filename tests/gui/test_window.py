@@ -184,8 +184,22 @@ def test_speed_control_slows_the_engine(qtbot, make_window):
 
 def test_every_control_has_a_shortcut(make_window):
     w = make_window(wait_engine=False)
-    for act in (w.act_run, w.act_pause, w.act_step, w.act_step_epoch, w.act_stop, w.act_reset, w.act_compare,
-                w.act_faster, w.act_slower, w.act_lr_up, w.act_lr_down, w.act_open, w.act_save, w.act_save_as):
+    for act in (
+        w.act_run,
+        w.act_pause,
+        w.act_step,
+        w.act_step_epoch,
+        w.act_stop,
+        w.act_reset,
+        w.act_compare,
+        w.act_faster,
+        w.act_slower,
+        w.act_lr_up,
+        w.act_lr_down,
+        w.act_open,
+        w.act_save,
+        w.act_save_as,
+    ):
         assert act.shortcuts(), act.text()
     keys = [s.toString() for a in w.actions() for s in a.shortcuts()]
     assert len(keys) == len(set(keys)), "a shortcut is used twice"

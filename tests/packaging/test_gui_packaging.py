@@ -56,14 +56,15 @@ def test_bundled_gui_resources_load_via_importlib_resources():
 
 
 def test_the_icon_and_styles_are_usable_by_qt(qapp):
-    from PySide6 import QtGui
-
     from optiscope.gui.app import create_app
+    from PySide6 import QtGui
 
     app = create_app()
     assert not app.windowIcon().isNull()
     pix = QtGui.QPixmap()
-    assert pix.loadFromData(resources.files("optiscope.resources").joinpath("icons/optiscope.svg").read_bytes())
+    assert pix.loadFromData(
+        resources.files("optiscope.resources").joinpath("icons/optiscope.svg").read_bytes()
+    )
 
 
 def test_the_app_opens_its_window_and_exits_cleanly(tmp_path):
