@@ -14,6 +14,7 @@ This module imports neither torch nor the trainer at import time.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import traceback
@@ -23,9 +24,62 @@ from typing import Any
 from PySide6 import QtCore
 from PySide6.QtCore import Signal, Slot
 
-__all__ = ["RunWorker", "RunSession", "Background", "FLUSH_INTERVAL", "load_engine"]
+__all__ = [
+    "RunWorker",
+    "RunSession",
+    "Background",
+    "FLUSH_INTERVAL",
+    "load_engine",
+    "collect_garbage_on_gui_thread",
+]
 
 FLUSH_INTERVAL = 1.0 / 30.0  # seconds between event batches, at most ~30 per second
+
+
+class _GuiGarbageCollector(QtCore.QObject):
+    """Python's cyclic garbage collector, run on the GUI thread only.
+
+    Automatic collection runs in whichever thread happens to allocate; when the training
+    or preview thread collects a cycle holding Qt objects (plot items, closed windows),
+    their C++ destructors run off the GUI thread and can deadlock or crash Qt. So automatic
+    collection is switched off and a timer collects, generation by generation, on the GUI
+    thread (pyqtgraph's ``GarbageCollector`` recipe).
+    """
+
+    def __init__(self, interval_ms: int = 500) -> None:
+        super().__init__(QtCore.QCoreApplication.instance())
+        self.threshold = gc.get_threshold()
+        gc.disable()
+        self.timer = QtCore.QTimer(self)
+        self.timer.setObjectName("optiscope-gc")
+        self.timer.timeout.connect(self.check)
+        self.timer.start(interval_ms)
+
+    @Slot()
+    def check(self) -> None:
+        c0, c1, c2 = gc.get_count()
+        if c0 > self.threshold[0]:
+            gc.collect(0)
+            if c1 > self.threshold[1]:
+                gc.collect(1)
+                if c2 > self.threshold[2]:
+                    gc.collect(2)
+
+    def stop(self) -> None:
+        """Hand collection back to Python (tests, shutdown)."""
+        self.timer.stop()
+        gc.enable()
+
+
+_gui_gc: _GuiGarbageCollector | None = None
+
+
+def collect_garbage_on_gui_thread() -> _GuiGarbageCollector:
+    """Install (once) the GUI-thread garbage collector; needs a QCoreApplication."""
+    global _gui_gc
+    if _gui_gc is None or not _gui_gc.timer.isActive():
+        _gui_gc = _GuiGarbageCollector()
+    return _gui_gc
 
 
 class _FlushingControl:

@@ -10,6 +10,17 @@ import pytest
 from PySide6 import QtCore
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _garbage_collected_on_the_gui_thread(qapp):
+    """As in the app: cyclic garbage (Qt objects of closed windows) is collected on the GUI
+    thread only, never by a worker thread; set up once, before any test's timer check."""
+    from optiscope.gui.worker import collect_garbage_on_gui_thread
+
+    collector = collect_garbage_on_gui_thread()
+    yield
+    collector.stop()
+
+
 @pytest.fixture(autouse=True)
 def _no_dangling_qthreads_or_qtimers(monkeypatch, qapp):
     """Record every QThread/QTimer started during the test; fail if one is still live after it."""
