@@ -137,6 +137,29 @@ class _ExposeWatcher(QtCore.QObject):
         return False
 
 
+
+# training-set sizes of the bundled sets (the synthetic ones use n_samples)
+_BUNDLED_ROWS = {"digits": 1797, "breast_cancer": 569, "wine": 178, "iris": 150}
+
+
+def weights_every_for(runs: Sequence[Any], snapshots: int = 200) -> int:
+    """Updates between weight snapshots, so the landscape view gets ~``snapshots`` per run.
+
+    Estimated from the configs (the data is not loaded on the GUI thread); a CSV counts as
+    1000 rows. Each snapshot is a copy of the parameter vector: cheap for these models.
+    """
+    most = 1
+    for r in runs:
+        d = r.dataset
+        rows = d.n_samples if d.is_2d else _BUNDLED_ROWS.get(d.name, 1000)
+        n_train = max(1, round(rows * d.train_fraction))
+        if d.subsample is not None:
+            n_train = min(n_train, d.subsample)
+        steps = r.training.epochs * -(-n_train // r.training.batch_size)
+        most = max(most, steps)
+    return max(1, most // snapshots)
+
+
 class MainWindow(QtWidgets.QMainWindow):
     """Experiment panels on the left, live plots in the middle, the lesson on the right."""
 
@@ -887,7 +910,10 @@ class MainWindow(QtWidgets.QMainWindow):
         two_d = any(r.dataset.is_2d for r in runs)
         # ~40 decision-boundary pictures per run: smooth enough to watch, cheap for the engine
         boundary_every = max(1, max(r.training.epochs for r in runs) // 40) if two_d else 0
-        session = RunSession(runs, run_ids=ids, control=control, boundary_every=boundary_every)
+        session = RunSession(
+            runs, run_ids=ids, control=control, boundary_every=boundary_every,
+            weights_every=weights_every_for(runs),
+        )  # fmt: skip
         session.generation = self._generation
         session.events_ready.connect(partial(self._on_events, session))
         session.errored.connect(partial(self._on_errored, session))

@@ -116,6 +116,7 @@ class RunWorker(QtCore.QObject):
         control: Any,
         *,
         boundary_every: int = 0,
+        weights_every: int = 0,
         first_run_id: int = 0,
         flush_interval: float = FLUSH_INTERVAL,
     ) -> None:
@@ -123,6 +124,7 @@ class RunWorker(QtCore.QObject):
         self.runs = list(runs)
         self.control = control
         self.boundary_every = boundary_every
+        self.weights_every = weights_every
         self.first_run_id = first_run_id
         self.flush_interval = flush_interval
         self.flushes = 0
@@ -162,7 +164,8 @@ class RunWorker(QtCore.QObject):
             self._last = time.perf_counter()
             results = runner.execute(
                 self.runs, bus=bus, control=_FlushingControl(self.control, self._flush),
-                boundary_every=self.boundary_every, first_run_id=self.first_run_id,
+                boundary_every=self.boundary_every, weights_every=self.weights_every,
+                first_run_id=self.first_run_id,
             )  # fmt: skip
             reasons = [r.reason for r in results]
             if self.control.stopped:
@@ -198,6 +201,7 @@ class RunSession(QtCore.QObject):
         run_ids: Sequence[int],
         control: Any,
         boundary_every: int = 0,
+        weights_every: int = 0,
         parent: QtCore.QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -208,7 +212,10 @@ class RunSession(QtCore.QObject):
         self._silenced = False
         self.thread = QtCore.QThread()  # parentless: never destroyed with a widget
         self.thread.setObjectName("optiscope-run")
-        self.worker = RunWorker(runs, control, boundary_every=boundary_every, first_run_id=min(run_ids))
+        self.worker = RunWorker(
+            runs, control, boundary_every=boundary_every, weights_every=weights_every,
+            first_run_id=min(run_ids),
+        )  # fmt: skip
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
         self.worker.started.connect(self._on_started)
