@@ -48,8 +48,8 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         raise UsageError(f"--diverge-factor must be greater than 1, got {args.diverge_factor}")
     import torch
 
+    from .files import atomic_write_text
     from .lrfind import lr_find
-    from .runner import _atomic_write
 
     torch.set_num_threads(1)
     cfg = runs[args.run]
@@ -63,7 +63,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     w.writerow(("iteration", "lr", "loss", "smoothed_loss"))
     for i, (lr, loss, sm) in enumerate(zip(res.lrs, res.losses, res.smoothed, strict=True)):
         w.writerow((i + 1, repr(float(lr)), repr(float(loss)), repr(float(sm))))
-    _atomic_write(args.out / "lr_find.csv", buf.getvalue())
+    atomic_write_text(args.out / "lr_find.csv", buf.getvalue())
     sug = res.suggestions
     doc = {
         "experiment": exp.name,
@@ -74,7 +74,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         "stopped_early": res.stopped_early,
         "settings": res.settings,
     }
-    _atomic_write(args.out / "suggestions.json", json.dumps(doc, indent=2))
+    atomic_write_text(args.out / "suggestions.json", json.dumps(doc, indent=2))
     for k, v in sug.items():
         print(f"{k:>15}: {'-' if v is None else f'{v:.3g}'}", file=sys.stderr)
     print(f"wrote {args.out}/lr_find.csv, suggestions.json", file=sys.stderr)

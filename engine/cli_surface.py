@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import events as ev
+from .files import atomic_write_bytes
 
 __all__ = ["add_parser", "cmd_surface", "write_png", "surface_rgb", "line_rgb"]
 
@@ -161,12 +162,6 @@ def cmd_surface(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- files
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def _write_npz(path: Path, surface, plane, labels, run_ids, evaluator) -> None:  # noqa: ANN001
     buf = io.BytesIO()
     np.savez_compressed(
@@ -179,7 +174,7 @@ def _write_npz(path: Path, surface, plane, labels, run_ids, evaluator) -> None: 
         method=np.array(surface.method), data=np.array(evaluator.data_note),
         runs=np.array(run_ids), labels=np.array(labels),
     )  # fmt: skip
-    _atomic_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _write_csv(path: Path, reports, runs) -> None:  # noqa: ANN001
@@ -193,7 +188,7 @@ def _write_csv(path: Path, reports, runs) -> None:  # noqa: ANN001
                 f"{r.coords[k, 1]:.6g}", f"{r.true_loss[k]:.6g}", f"{r.slice_loss[k]:.6g}",
                 f"{r.off_plane[k]:.6g}",
             ])  # fmt: skip
-    _atomic_bytes(path, buf.getvalue().encode("utf-8"))
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- pictures
@@ -208,7 +203,7 @@ def write_png(path: Path | str, rgb: np.ndarray) -> None:
 
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
     png += chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    _atomic_bytes(Path(path), png)
+    atomic_write_bytes(Path(path), png)
 
 
 def _colormap(t: np.ndarray) -> np.ndarray:

@@ -158,7 +158,7 @@ class Flatten(Frozen):
 
 
 Layer = Annotated[
-    Union[Dense, Dropout, BatchNorm, Conv2d, MaxPool, Flatten], Field(discriminator="type")
+    Dense | Dropout | BatchNorm | Conv2d | MaxPool | Flatten, Field(discriminator="type")
 ]
 
 
@@ -295,7 +295,7 @@ class Adadelta(Frozen):
 
 
 OptimizerConfig = Annotated[
-    Union[SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta],
+    SGD | Adagrad | RMSprop | Adam | AdamW | NAdam | Adamax | Adadelta,
     Field(discriminator="kind"),
 ]
 OPTIMIZER_KINDS = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "adamax", "adadelta")
@@ -400,7 +400,7 @@ class Plateau(_Schedule):
 
 
 ScheduleConfig = Annotated[
-    Union[Constant, TimeDecay, Step, Exponential, Cosine, CosineRestarts, Cyclic, OneCycle, Plateau],
+    Constant | TimeDecay | Step | Exponential | Cosine | CosineRestarts | Cyclic | OneCycle | Plateau,
     Field(discriminator="kind"),
 ]
 SCHEDULE_KINDS = (
@@ -762,7 +762,6 @@ def dumps_toml(exp: ExperimentConfig) -> str:
 
 def dump_toml(exp: ExperimentConfig, path: str | Path) -> None:
     """Write atomically: a crash never leaves a half-written experiment file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps_toml(exp), encoding="utf-8")
-    tmp.replace(path)
+    from .files import atomic_write_text
+
+    atomic_write_text(path, dumps_toml(exp))

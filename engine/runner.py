@@ -12,12 +12,12 @@ import io
 import json
 import logging
 import math
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import events as ev
 from .config import ExperimentConfig, RunConfig, dumps_toml
+from .files import atomic_write_text
 from .trainer import RunControl, RunResult, train
 
 __all__ = ["execute", "plan_batches", "write_outputs", "summarize", "METRIC_COLUMNS", "STEP_COLUMNS"]
@@ -115,15 +115,6 @@ def _fmt(v: float) -> str:
     return str(v)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
 def _json_num(v: float | None) -> float | str | None:
     if v is None:
         return None
@@ -179,7 +170,7 @@ def write_outputs(
     for r in results:
         for e in r.epochs:
             w.writerow([r.run, r.label, e.epoch, *(_fmt(float(getattr(e, k))) for k in METRIC_COLUMNS[3:])])
-    _atomic_write(out / "metrics.csv", buf.getvalue())
+    atomic_write_text(out / "metrics.csv", buf.getvalue())
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(STEP_COLUMNS)
@@ -187,13 +178,13 @@ def write_outputs(
         spe = max(r.steps_per_epoch, 1)
         for i, (lr, loss) in enumerate(zip(r.step_lr.tolist(), r.step_loss.tolist(), strict=True)):
             w.writerow([r.run, i + 1, i // spe + 1, _fmt(lr), _fmt(loss)])
-    _atomic_write(out / "steps.csv", buf.getvalue())
+    atomic_write_text(out / "steps.csv", buf.getvalue())
     summary = {
         "experiment": experiment.name,
         "description": experiment.description,
         "runs": [summarize(r, cfg) for r, cfg in zip(results, runs, strict=False)],
         **(extra or {}),
     }
-    _atomic_write(out / "summary.json", json.dumps(summary, indent=2))
-    _atomic_write(out / "config.toml", dumps_toml(experiment))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    atomic_write_text(out / "config.toml", dumps_toml(experiment))
     return out

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
+from .files import atomic_write_text
 
 __all__ = [
     "RunStore",
@@ -335,12 +336,9 @@ class RunStore:
                 w.writerow([r.id, r.summary.label, m["epoch"], *(repr(m[k]) for k in EXPORT_COLUMNS[3:])])
                 n += 1
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            tmp.write_text(buf.getvalue(), encoding="utf-8", newline="")
-            tmp.replace(path)
+            atomic_write_text(path, buf.getvalue())
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
         return n
 

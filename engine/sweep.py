@@ -47,7 +47,7 @@ from .config import BatchNorm, Dense, Dropout, RunConfig
 from .data import Dataset, load_dataset
 from .models import build_model, count_params
 from .optim import LRSchedule, build_optimizer
-from .trainer import RunControl, RunResult, diverge_limit, boundary_grid, resolve_device
+from .trainer import RunControl, RunResult, boundary_grid, diverge_limit, resolve_device
 
 __all__ = ["batch_key", "unbatchable_reason", "train_batched", "BATCHABLE_OPTIMIZERS"]
 

@@ -1247,11 +1247,11 @@ class MainWindow(QtWidgets.QMainWindow):
         return buf.getvalue()
 
     def export_metrics(self, path: str | Path) -> bool:
+        from optiscope.engine.files import atomic_write_text
+
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            tmp.write_text(self.metrics_csv(), encoding="utf-8", newline="")
-            tmp.replace(path)
+            atomic_write_text(path, self.metrics_csv())
         except OSError as exc:
             self.report(f"Metrics not exported: {exc}", error=True)
             return False
