@@ -647,6 +647,7 @@ class SurfaceView(QtWidgets.QWidget):
     def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         self.gl_button.setEnabled(gl_available())
+        self._maybe_start()  # snapshots that arrived while hidden
 
     # -- events in
     def add_events(self, events: Sequence[ev.Event]) -> None:
@@ -711,7 +712,9 @@ class SurfaceView(QtWidgets.QWidget):
                 and r in self.configs]  # fmt: skip
 
     def _maybe_start(self) -> None:
-        if self.job is not None or 0 not in self.configs:
+        # nobody is looking (another tab is in front): keep the snapshots, compute once shown,
+        # so a hidden view never takes CPU from training
+        if self.job is not None or 0 not in self.configs or not self.isVisible():
             return
         n0 = len(self.snapshots.get(0, []))
         if n0 < 3:

@@ -16,6 +16,7 @@ def view(qtbot):
     v = LandscapeView()
     qtbot.addWidget(v)
     v.resize(1100, 650)
+    v.show()
     yield v
     v.shutdown()
 
@@ -189,6 +190,7 @@ def test_surface_errors_are_reported_not_raised(view, qtbot) -> None:
     from optiscope.engine import events as ev
 
     sv = view.surface_view
+    view.set_mode("network")  # the surface is computed only while its tab is in view
     sv.grid_box.setValue(11)
     bad_config = {"dataset": {"name": "blobs"}, "model": {"layers": []}}  # 2 -> 3 logits: 9 params
     vec = np.zeros(7)  # but the snapshots carry 7 numbers
@@ -220,6 +222,11 @@ def test_the_window_shows_the_landscape_tab_and_feeds_it_events(qtbot, make_wind
     sv = view.surface_view
     assert 0 in sv.configs  # the run's events reached the view
     assert len(sv.snapshots.get(0, [])) >= 3  # the window asks the engine for weight snapshots
+    # while the Training tab is in front the hidden surface view computes nothing ...
+    assert sv.surface is None and sv.job is None
+    # ... and once the user opens it, the surface appears
+    w.views.setCurrentWidget(view)
+    view.tabs.setCurrentWidget(sv)
     qtbot.waitUntil(lambda: sv.surface is not None and not sv.busy, timeout=60_000)
     assert sv.surface.final
     w.close()
