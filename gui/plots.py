@@ -425,6 +425,7 @@ class LivePlots(QtWidgets.QWidget):
         self._lr, self._loss = self._lr_w.getPlotItem(), self._loss_w.getPlotItem()
         self._acc, self._bnd = self._acc_w.getPlotItem(), self._bnd_w.getPlotItem()
         self._lr.setLogMode(x=False, y=True)
+        self._lr.setYRange(-4, -1, padding=0.03)  # empty: three decades, not 1..10 in minor ticks
         self._loss.setXLink(self._lr)
         # markers of every run share one scatter per plot (a handful of points)
         self._marks = {
@@ -1405,7 +1406,11 @@ class LivePlots(QtWidgets.QWidget):
         if epochs:
             want["x:epochs"] = (min(1.0, float(epochs)), float(max(epochs, 2)))
         if math.isfinite(lr[2]):
-            want["y:lr"] = (math.floor(math.log10(lr[2]) - 0.25), math.ceil(math.log10(lr[1]) + 0.25))
+            lo, hi = math.floor(math.log10(lr[2]) - 0.25), math.ceil(math.log10(lr[1]) + 0.25)
+            # at least three decades: over fewer, pyqtgraph labels every minor tick and the
+            # labels of a constant LR pile up on each other
+            short = max(0, 3 - (hi - lo))
+            want["y:lr"] = (lo - (short + 1) // 2, hi + short // 2)
         if self._log_loss and math.isfinite(loss[2]):
             lo, hi = math.floor(2 * math.log10(loss[2])) / 2, math.ceil(2 * math.log10(loss[1])) / 2
             want["y:loss"] = (lo, max(hi, lo + 0.5))
