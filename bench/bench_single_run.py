@@ -40,18 +40,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from optiscope.engine.config import RunConfig, TrainingConfig  # noqa: E402
 from optiscope.engine.trainer import train  # noqa: E402
-from sklearn.datasets import make_blobs  # noqa: E402
+from peers import blobs, dataloader_run  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
 torch.set_num_threads(1)
-
-
-def blobs() -> tuple[np.ndarray, ...]:
-    x, y = make_blobs(n_samples=1000, centers=3, n_features=2, cluster_std=2, random_state=2)
-    x = x.astype(np.float32)
-    return x[:500], y[:500], x[500:], y[500:]
 
 
 def run_optiscope(epochs: int) -> float:
@@ -95,31 +89,7 @@ def run_sklearn_partial(epochs: int) -> float:
 
 
 def run_torch_dataloader(epochs: int) -> float:
-    from torch import nn
-    from torch.utils.data import DataLoader, TensorDataset
-
-    xtr, ytr, xte, yte = (torch.as_tensor(a) for a in blobs())
-    ytr, yte = ytr.long(), yte.long()
-    torch.manual_seed(1)
-    model = nn.Sequential(nn.Linear(2, 50), nn.ReLU(), nn.Linear(50, 3))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = DataLoader(TensorDataset(xtr, ytr), batch_size=32, shuffle=True)
-    acc = 0.0
-    for _ in range(epochs):
-        model.train()
-        for xb, yb in loader:
-            opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            for x, y in ((xtr, ytr), (xte, yte)):
-                logits = model(x)
-                _loss = float(loss_fn(logits, y))
-                acc = float((logits.argmax(1) == y).float().mean())
-    return acc
+    return dataloader_run(0.01, epochs, seed=1)
 
 
 CONTENDERS: dict[str, Callable[[int], float]] = {

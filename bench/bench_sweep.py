@@ -49,7 +49,7 @@ from optiscope.engine.config import RunConfig  # noqa: E402
 from optiscope.engine.presets import get_preset  # noqa: E402
 from optiscope.engine.runner import execute, plan_batches  # noqa: E402
 from optiscope.engine.sweep import train_batched  # noqa: E402
-from sklearn.datasets import make_blobs  # noqa: E402
+from peers import blobs, dataloader_run  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
@@ -58,12 +58,6 @@ torch.set_num_threads(1)
 
 def preset_runs(epochs: int) -> list[RunConfig]:
     return get_preset("lr-sweep").with_overrides(epochs=epochs).runs()
-
-
-def blobs() -> tuple[np.ndarray, ...]:
-    x, y = make_blobs(n_samples=1000, centers=3, n_features=2, cluster_std=2, random_state=2)
-    x = x.astype(np.float32)
-    return x[:500], y[:500], x[500:], y[500:]
 
 
 def run_batched(runs: list[RunConfig]) -> list[float]:
@@ -91,34 +85,7 @@ def run_sequential(runs: list[RunConfig]) -> list[float]:
 
 
 def run_dataloader(runs: list[RunConfig]) -> list[float]:
-    from torch import nn
-    from torch.utils.data import DataLoader, TensorDataset
-
-    xtr, ytr, xte, yte = (torch.as_tensor(a) for a in blobs())
-    ytr, yte = ytr.long(), yte.long()
-    accs = []
-    for cfg in runs:
-        torch.manual_seed(cfg.training.seed)
-        model = nn.Sequential(nn.Linear(2, 50), nn.ReLU(), nn.Linear(50, 3))
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.optimizer.lr)
-        loss_fn = nn.CrossEntropyLoss()
-        loader = DataLoader(TensorDataset(xtr, ytr), batch_size=32, shuffle=True)
-        acc = 0.0
-        for _ in range(cfg.training.epochs):
-            model.train()
-            for xb, yb in loader:
-                opt.zero_grad()
-                loss = loss_fn(model(xb), yb)
-                loss.backward()
-                opt.step()
-            model.eval()
-            with torch.no_grad():
-                for x, y in ((xtr, ytr), (xte, yte)):
-                    logits = model(x)
-                    _loss = float(loss_fn(logits, y))
-                    acc = float((logits.argmax(1) == y).float().mean())
-        accs.append(acc)
-    return accs
+    return [dataloader_run(cfg.optimizer.lr, cfg.training.epochs, seed=cfg.training.seed) for cfg in runs]
 
 
 def _mlp(lr: float, epochs: int, max_iter: int) -> MLPClassifier:
