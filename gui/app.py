@@ -42,8 +42,31 @@ def create_app(argv: list[str] | None = None):  # -> QtWidgets.QApplication
     return app
 
 
+def no_display_reason(environ: dict[str, str] | None = None, platform: str | None = None) -> str | None:
+    """Why a window cannot open here (Linux/BSD without X11 or Wayland), or None.
+
+    Without this check Qt aborts the process with a plugin message that does not say the
+    real problem; a headless server should get one clear line and a way forward.
+    """
+    env = os.environ if environ is None else environ
+    plat = sys.platform if platform is None else platform
+    if plat.startswith(("win", "darwin", "cygwin")) or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set). "
+        "Start it from a desktop session, or train headless with the command line, e.g. "
+        "'optiscope run --preset blobs-sgd --out out' (see 'optiscope --help')."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Open the Optiscope window and run the event loop; returns the exit code."""
+    reason = no_display_reason()
+    if reason is not None:
+        print(f"optiscope: error: {reason}", file=sys.stderr)
+        return 2
     timing = bool(os.environ.get("OPTISCOPE_LAUNCH_TIMING"))
     exit_after_show = bool(os.environ.get("OPTISCOPE_EXIT_AFTER_SHOW"))
     app = create_app(argv)

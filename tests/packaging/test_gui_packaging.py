@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 from importlib import metadata, resources
 from pathlib import Path
@@ -81,3 +84,26 @@ def test_the_app_opens_its_window_and_exits_cleanly(tmp_path):
     assert "OPTISCOPE_SHOWN" in out.stdout
     assert "Destroyed while thread" not in out.stderr
     assert (tmp_path / "settings.ini").exists()  # the window remembered its geometry
+
+
+def test_no_display_gives_one_clear_line_not_a_qt_abort():
+    """On a headless Linux box `optiscope` must say what is wrong and exit 2 (Qt alone aborts)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from optiscope.engine.cli import main; sys.exit(main([]))"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if sys.platform.startswith("linux"):
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "no display" in lines[0] and "optiscope run" in lines[0]
+
+
+def test_no_display_reason_rules():
+    from optiscope.gui.app import no_display_reason
+
+    assert no_display_reason({}, "linux") is not None
+    assert no_display_reason({"DISPLAY": ":0"}, "linux") is None
+    assert no_display_reason({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert no_display_reason({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert no_display_reason({}, "win32") is None and no_display_reason({}, "darwin") is None
