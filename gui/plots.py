@@ -61,6 +61,9 @@ LOSS_AXIS_CAP = 3.0  # linear loss axis: at most this times the largest initial 
 PIXMAP_CACHE_KB = 128 * 1024  # room for the cached curves of a sweep (QPixmapCache, see _curve)
 GRID_BUILD_BUDGET_S = 0.012  # per frame, for building small-multiples cells (see _fill_grid)
 GRID_BUILD_PAUSE_MS = 15  # then let the window paint and handle input before building more
+PLOT_MIN_W, PLOT_MIN_H = 200, 160  # overlay plots: two columns fit in ~900 px
+CONTROL_MIN_CHARS = 10  # a combo box in the controls row may shrink to about this many characters
+CONTROL_MAX_W = 320  # ... and grows to fit its longest item, up to this width
 MARKER_SIZES = {"t": 15, "star": 20, "x": 18}
 AXIS_LABELS = {
     "lr": ("step (update)", "learning rate (log scale)"),
@@ -68,6 +71,21 @@ AXIS_LABELS = {
     "accuracy": ("epoch", "accuracy (fraction correct)"),
     "boundary": ("feature x₁", "feature x₂"),
 }
+# Overlay plot titles and legends-in-subtitle, longest first: the first that fits is shown
+# (the full text is the title's tooltip), so nothing is cut at 1280x720 beside the side panels.
+OVERLAY_TITLES = {"lr": "Learning rate", "loss": "Loss", "accuracy": "Accuracy"}
+OVERLAY_SUBTITLES = {
+    "lr": ("▼ plateau drop · ✕ diverged", "▼ plateau · ✕ diverged"),
+    "loss": (
+        "faint: raw · solid: smoothed · dashed: validation · ★ best epoch",
+        "faint: raw · solid: smoothed · dashed: val. · ★ best",
+        "faint: raw · solid: smooth · dashed: val.",
+    ),
+    "accuracy": ("solid: train · dashed: validation", "solid: train · dashed: val."),
+}
+TITLE_PAD = 20  # the plot's layout margins (2 + 10) and a little air
+CELL_TITLE_PAD = 14
+MIN_LABEL_CHARS = 6  # an elided run label keeps at least this many characters (see _fit_text)
 CELL_LABELS = {"loss": ("step", "loss"), "accuracy": ("epoch", "accuracy"), "boundary": (None, None)}
 
 
@@ -374,7 +392,7 @@ class LivePlots(QtWidgets.QWidget):
     # ------------------------------------------------------------------ construction
     def _build_controls(self) -> None:
         self._mode_box = QtWidgets.QComboBox()
-        self._mode_box.addItem("Overlay: all runs on one set of axes", "overlay")
+        self._mode_box.addItem("Overlay: all runs together", "overlay")
         self._mode_box.addItem("Grid: one cell per run", "grid")
         self._mode_box.setToolTip(
             "Overlay compares runs directly; the grid shows each run of a sweep on its own"
@@ -383,7 +401,7 @@ class LivePlots(QtWidgets.QWidget):
         self._slider = QtWidgets.QSlider(Qt.Horizontal)
         self._slider.setRange(0, 999)
         self._slider.setValue(600)
-        self._slider.setMinimumWidth(140)
+        self._slider.setMinimumWidth(80)
         self._slider.setToolTip(
             "Loss smoothing: debiased exponential moving average (0 = raw, 0.999 = very smooth)"
         )
@@ -398,14 +416,19 @@ class LivePlots(QtWidgets.QWidget):
         self._boundary_box.setToolTip("Which run's decision boundary the overlay view shows")
         self._boundary_box.currentIndexChanged.connect(self._boundary_choice_changed)
         self._boundary_label = QtWidgets.QLabel("Boundary of:")
+        # the combo boxes shrink (eliding their text) before the row makes the window wider:
+        # the plots must fit beside the side panels at 1280x720 (CONTROL_MIN_CHARS)
+        _shrinkable(self._mode_box)
+        _shrinkable(self._boundary_box)
         row = QtWidgets.QHBoxLayout()
         row.setContentsMargins(4, 2, 4, 2)
-        for widget, space in (
-            (QtWidgets.QLabel("View:"), 0), (self._mode_box, 16), (QtWidgets.QLabel("Smoothing:"), 0),
-            (self._slider, 0), (self._smooth_label, 16), (self._log_box, 16),
-            (self._boundary_label, 0), (self._boundary_box, 0),
+        # spare width goes mostly to the view box, whose items are the longest
+        for widget, space, stretch in (
+            (QtWidgets.QLabel("View:"), 0, 0), (self._mode_box, 12, 4), (QtWidgets.QLabel("Smoothing:"), 0, 0),
+            (self._slider, 0, 0), (self._smooth_label, 12, 0), (self._log_box, 12, 0),
+            (self._boundary_label, 0, 0), (self._boundary_box, 0, 1),
         ):  # fmt: skip
-            row.addWidget(widget)
+            row.addWidget(widget, stretch)
             if space:
                 row.addSpacing(space)
         row.addStretch(1)
@@ -427,6 +450,8 @@ class LivePlots(QtWidgets.QWidget):
         self._lr.setLogMode(x=False, y=True)
         self._lr.setYRange(-4, -1, padding=0.03)  # empty: three decades, not 1..10 in minor ticks
         self._loss.setXLink(self._lr)
+        for name, (_, view) in self._overlay_plots().items():
+            view.on_resize = lambda n=name: self._fit_title(n)
         # markers of every run share one scatter per plot (a handful of points)
         self._marks = {
             "lr": pg.ScatterPlotItem(),
@@ -485,8 +510,8 @@ class LivePlots(QtWidgets.QWidget):
         self.setLayout(layout)
 
     def _plot_widget(self) -> pg.PlotWidget:
-        w = pg.PlotWidget()
-        w.setMinimumSize(240, 180)
+        w = _FitView()
+        w.setMinimumSize(PLOT_MIN_W, PLOT_MIN_H)
         self._views.append(w)
         return w
 
@@ -511,12 +536,14 @@ class LivePlots(QtWidgets.QWidget):
         for hover in self._hovers.values():
             hover.set_theme(self._theme)
         self._bnd_hint.setColor(self._theme["muted"])
+        for region in self._warmups.values():
+            for item in region.lines[1].childItems():
+                if isinstance(item, pg.InfLineLabel):
+                    item.setColor(self._theme["muted"])
         self._update_legend()
-        self._style(self._lr, "Learning rate", *AXIS_LABELS["lr"], "▼ plateau drop · ✕ diverged")
-        self._style(self._loss, "Loss", *AXIS_LABELS["loss"],
-                    "faint: raw · solid: smoothed · dashed: validation · ★ best epoch")  # fmt: skip
-        self._style(self._acc, "Accuracy", *AXIS_LABELS["accuracy"], "solid: train · dashed: validation")
-        self._style(self._bnd, self._boundary_title(), *AXIS_LABELS["boundary"])
+        for name, (plot, _) in self._overlay_plots().items():
+            self._style(plot, *AXIS_LABELS[name])
+        self._fit_titles()
         for name in self._grid_order:
             for rid in self._grid_order[name]:
                 self._style_cell(name, self._runs[rid])
@@ -529,22 +556,16 @@ class LivePlots(QtWidgets.QWidget):
             run.items["grid"].pop("points_tag", None)
             if run.boundary is not None:
                 self._draw_boundary(run)
-        self._draw_all_marks()
+        self._draw_all_marks(every_mode=True)  # the hidden mode's markers too
 
     @property
     def theme(self) -> str:
         return self._theme_name
 
-    def _style(
-        self, plot: pg.PlotItem, title: str, xlabel: str | None, ylabel: str | None,
-        subtitle: str = "", *, cell: bool = False, title_color: str | None = None,
-    ) -> None:  # fmt: skip
+    def _style(self, plot: pg.PlotItem, xlabel: str | None, ylabel: str | None, *, cell: bool = False) -> None:
+        """Margins, axis pens, tick fonts and axis labels (titles: :meth:`_fit_title`, :meth:`_title_cell`)."""
         fg, muted = self._theme["fg"], self._theme["muted"]
         plot.layout.setContentsMargins(2, 2 if cell else 6, 6 if cell else 10, 2)
-        html = title
-        if subtitle:
-            html += f'<br><span style="font-size:{TICK_PT}pt; font-weight:normal; color:{muted}">{subtitle}</span>'
-        _set_title(plot, html, CELL_TITLE_PT if cell else TITLE_PT, title_color or fg)
         small = 1 if cell else 0
         tick_font = _font(TICK_PT - small)
         for side in ("top", "right", "bottom", "left"):
@@ -569,7 +590,7 @@ class LivePlots(QtWidgets.QWidget):
         xlabel, ylabel = CELL_LABELS[name]
         bottom = k // GRID_COLUMNS == (n - 1) // GRID_COLUMNS
         self._style(
-            cell, "", xlabel if bottom else None, ylabel if k % GRID_COLUMNS == 0 else None, cell=True
+            cell, xlabel if bottom else None, ylabel if k % GRID_COLUMNS == 0 else None, cell=True
         )
         self._title_cell(name, run)
 
@@ -595,29 +616,29 @@ class LivePlots(QtWidgets.QWidget):
         if cell is None:
             return
         grid = self._grid_w[name]
+        columns = max(1, min(len(self._grid_order[name]), GRID_COLUMNS))
+        left, _, right, _ = grid.ci.layout.getContentsMargins()
+        spacing = grid.ci.layout.horizontalSpacing()
+        cell_width = (grid.width() - left - right - spacing * (columns - 1)) / columns
         axis = cell.getAxis("left")
         axis_width = axis.width() if axis.isVisible() and axis.width() > 0 else 40
-        width = grid.width() / max(1, min(len(self._grid_order[name]), GRID_COLUMNS)) - axis_width - 12
-        font = _font(CELL_TITLE_PT)
-        font.setBold(True)
-        metrics = QtGui.QFontMetrics(font)
-        text = next(
-            (t for t in self._cell_titles(name, run) if metrics.horizontalAdvance(t) <= width),
-            metrics.elidedText(run.title, Qt.ElideRight, max(int(width), 40)),
-        )
+        titles, parts = self._cell_titles(name, run)
+        text = _fit_text(_font(CELL_TITLE_PT, bold=True), titles, cell_width - axis_width - CELL_TITLE_PAD, parts)
         _set_title(cell, _escape(text), CELL_TITLE_PT, run.color.name(), shrink=True)
+        cell.titleLabel.setToolTip(titles[0])
 
     def _title_cells(self, name: str) -> None:
         for rid in self._grid_order[name]:
             self._title_cell(name, self._runs[rid])
 
     @staticmethod
-    def _cell_titles(name: str, run: _Run) -> list[str]:
-        """A cell's title, longest first; the first that fits is shown."""
+    def _cell_titles(name: str, run: _Run) -> tuple[list[str], tuple[str, str, str]]:
+        """A cell's title candidates, longest first (the first that fits is shown), and the
+        (prefix, label, suffix) whose run label is elided when none fits."""
         if name == "boundary" and run.boundary is not None:
             epoch = run.boundary.epoch
-            return [f"{run.label} · epoch {epoch}", f"{run.label} · ep. {epoch}", run.label]
-        return [run.title]
+            return [f"{run.label} · epoch {epoch}", f"{run.label} · ep {epoch}"], ("", run.label, f" · ep {epoch}")
+        return [run.title, run.label], ("", run.label, "")  # the status is in the legend and tooltip
 
     def _raw_pen(self, color: QtGui.QColor) -> QtGui.QPen:
         """Faint raw-loss pen: the run colour blended into the background, opaque (fast to draw)."""
@@ -630,11 +651,44 @@ class LivePlots(QtWidgets.QWidget):
         )
         return pg.mkPen(faint, width=1)
 
-    def _boundary_title(self) -> str:
+    def _overlay_plots(self) -> dict[str, tuple[pg.PlotItem, pg.PlotWidget]]:
+        return {
+            "lr": (self._lr, self._lr_w), "loss": (self._loss, self._loss_w),
+            "accuracy": (self._acc, self._acc_w), "boundary": (self._bnd, self._bnd_w),
+        }  # fmt: skip
+
+    def _overlay_title(self, name: str) -> tuple[list[str], tuple[str, str, str] | None, Sequence[str]]:
+        """Title candidates (longest first), the (prefix, label, suffix) to elide the run label
+        in when none fits, and the subtitle candidates of overlay plot ``name``."""
+        if name != "boundary":
+            return [OVERLAY_TITLES[name]], None, OVERLAY_SUBTITLES[name]
         run = self._runs.get(self._shown_boundary) if self._shown_boundary is not None else None
         if run is None or run.boundary is None:
-            return "Decision boundary"
-        return f"Decision boundary — {run.label}, epoch {run.boundary.epoch}"
+            return ["Decision boundary"], None, ()
+        label, epoch = run.label, run.boundary.epoch
+        titles = [f"Decision boundary — {label}, epoch {epoch}", f"Boundary · {label} · ep {epoch}"]
+        return titles, ("Boundary · ", label, f" · ep {epoch}"), ()
+
+    def _fit_titles(self) -> None:
+        for name in self._overlay_plots():
+            self._fit_title(name)
+
+    def _fit_title(self, name: str) -> None:
+        """Title overlay plot ``name`` with the longest wording that fits its width (run
+        labels elided with "…"); the full title is the title's tooltip."""
+        plot, view = self._overlay_plots()[name]
+        titles, parts, subtitles = self._overlay_title(name)
+        axis = plot.getAxis("left")
+        width = view.width() - (axis.width() if axis.isVisible() else 0) - TITLE_PAD
+        html = _escape(_fit_text(_font(TITLE_PT, bold=True), titles, width, parts))
+        if subtitles:
+            subtitle = _escape(_fit_text(_font(TICK_PT), subtitles, width))
+            html += f'<br><span style="font-size:{TICK_PT}pt; font-weight:normal; color:{self._theme["muted"]}">{subtitle}</span>'
+        if getattr(plot, "_fitted_title", None) == (html, self._theme["fg"]):
+            return  # resized, same wording: nothing to re-lay out
+        plot._fitted_title = (html, self._theme["fg"])
+        _set_title(plot, html, TITLE_PT, self._theme["fg"], shrink=True)
+        plot.titleLabel.setToolTip("\n".join([titles[0], *subtitles[:1]]))
 
     # ------------------------------------------------------------------ public API
     def clear(self) -> None:
@@ -659,7 +713,7 @@ class LivePlots(QtWidgets.QWidget):
         self._bnd_image.clear()
         self._bnd_points.clear()
         self._bnd_hint.show()
-        _set_title(self._bnd, self._boundary_title(), TITLE_PT, self._theme["fg"])
+        self._fit_title("boundary")
         self._boundary_box.blockSignals(True)
         while self._boundary_box.count() > 1:
             self._boundary_box.removeItem(1)
@@ -1231,20 +1285,22 @@ class LivePlots(QtWidgets.QWidget):
         if i > 0:
             self._boundary_box.setItemText(i, run.label)
 
-    def _draw_all_marks(self) -> None:
-        """Markers of every run: shared scatters in overlay mode, one per cell in grid mode."""
+    def _draw_all_marks(self, every_mode: bool = False) -> None:
+        """Markers of every run: shared scatters in overlay mode, one per cell in grid mode
+        (both with ``every_mode``, e.g. after a theme change)."""
         log = {"lr": True, "loss": self._log_loss, "accuracy": False}
         top = {"lr": math.inf, "loss": math.inf, "accuracy": math.inf}
         if not self._log_loss and "y:loss" in self._ranges:
             top["loss"] = self._ranges["y:loss"][1]
         fg = self._theme["fg"]
-        if self._mode == "overlay":
+        if self._mode == "overlay" or every_mode:
             merged: dict[str, list] = {"lr": [], "loss": [], "accuracy": []}
             for run in self._runs.values():
                 for name, spots in run.spots().items():
                     merged[name].extend((x, y, s, run.color) for x, y, s in spots)
             for name, spots in merged.items():
                 _scatter(self._marks[name], spots, log[name], fg, top[name])
+        if self._mode == "overlay":
             return
         lr_spots = []
         for run in self._runs.values():
@@ -1318,7 +1374,7 @@ class LivePlots(QtWidgets.QWidget):
         _set_heatmap(self._bnd_image, run.boundary, self._theme["bg"])
         self._set_points(run, self._bnd_points, None)
         self._bnd_hint.hide()
-        _set_title(self._bnd, self._boundary_title(), TITLE_PT, self._theme["fg"])
+        self._fit_title("boundary")
         if first:
             self._bnd.autoRange(padding=0.02)
 
@@ -1554,6 +1610,17 @@ class _CompactAxis(pg.AxisItem):
         return super().tickStrings(values, scale, spacing)
 
 
+class _FitView(pg.PlotWidget):
+    """An overlay plot that re-fits its title to its width when resized."""
+
+    on_resize: Callable[[], None] | None = None
+
+    def resizeEvent(self, event: QtGui.QResizeEvent | None) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        if self.on_resize is not None:
+            self.on_resize()
+
+
 class _GridView(pg.GraphicsLayoutWidget):
     """A small-multiples canvas that re-fits its cell titles when resized."""
 
@@ -1611,10 +1678,54 @@ def _set_title(plot: pg.PlotItem, html: str, points: int, color: str, shrink: bo
     label.updateGeometry()
 
 
-def _font(points: int) -> QtGui.QFont:
+def _font(points: int, bold: bool = False) -> QtGui.QFont:
     font = QtGui.QFont()
     font.setPointSize(points)
+    font.setBold(bold)
     return font
+
+
+def _fit_text(
+    font: QtGui.QFont, candidates: Sequence[str], width: float, parts: tuple[str, str, str] | None = None
+) -> str:
+    """The first of ``candidates`` (longest first) that fits ``width`` pixels in ``font``; else
+    ``prefix + label + suffix`` from ``parts`` with the label elided ("…") to no fewer than
+    ``MIN_LABEL_CHARS`` characters, dropping the suffix if need be; else the last candidate elided."""
+    metrics = QtGui.QFontMetrics(font)
+    width = max(int(width), 1)
+    for text in candidates:
+        if metrics.horizontalAdvance(text) <= width:
+            return text
+    if parts is not None:
+        prefix, label, suffix = parts
+        for tail in dict.fromkeys((suffix, "")):  # a label cut to a stub: the suffix goes first
+            room = width - metrics.horizontalAdvance(prefix + tail)
+            shown = metrics.elidedText(label, Qt.ElideRight, room) if room > 0 else ""
+            if len(shown.rstrip("…")) >= min(len(label), MIN_LABEL_CHARS):
+                return prefix + shown + tail
+    return metrics.elidedText(candidates[-1], Qt.ElideRight, width) or "…"
+
+
+def _shrinkable(box: QtWidgets.QComboBox) -> None:
+    """Let a combo box shrink to about ``CONTROL_MIN_CHARS`` characters (eliding its text)
+    and grow, when the row has room, to fit its longest item (at most ``CONTROL_MAX_W``)."""
+
+    def longest() -> int:
+        metrics = box.fontMetrics()
+        return max((metrics.horizontalAdvance(box.itemText(i)) for i in range(box.count())), default=0)
+
+    padding = box.sizeHint().width() - longest()  # frame and arrow, measured while it fits its items
+
+    def fit_items() -> None:
+        box.setMaximumWidth(max(box.minimumSizeHint().width(), min(padding + longest(), CONTROL_MAX_W)))
+
+    box.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(CONTROL_MIN_CHARS)
+    box.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
+    model = box.model()
+    for signal in (model.rowsInserted, model.rowsRemoved, model.dataChanged):
+        signal.connect(fit_items)
+    fit_items()
 
 
 def _curve(

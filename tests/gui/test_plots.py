@@ -7,6 +7,7 @@ import math
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from optiscope.engine import events as ev
 from optiscope.gui.plots import PLOT_NAMES, RUN_PALETTE, THEMES, LivePlots, run_color
@@ -417,3 +418,101 @@ def test_a_sweep_starting_in_grid_mode_fills_in_over_several_frames(plots, qtbot
         for name in ("loss", "accuracy"):
             for side in ("left", "bottom"):
                 assert plots._runs[r].cells[name].getAxis(side).autoSIPrefixScale == 1.0, (r, name, side)
+
+
+LONG = "SGD 0.01 momentum 0.9 nesterov, cosine warm restarts, weight decay 5e-4"
+
+
+def title_lines(plot):
+    """The plain text lines a plot's title shows."""
+    return plot.titleLabel.item.toPlainText().split("\n")
+
+
+def title_fits(plot):
+    """Whether the title's text, as laid out, is no wider than the column it is centred in."""
+    return plot.titleLabel.item.document().idealWidth() <= plot.vb.width() + 1
+
+
+def test_titles_fit_their_plot_eliding_long_run_labels(plots, qtbot):
+    feed(plots, run_events(0, boundary=True, label=LONG))
+    plots.resize(944, 560)  # the plots' room beside the side panels in a 1280x720 window
+    qtbot.wait(50)
+    for plot in (plots._lr, plots._loss, plots._acc, plots._bnd):
+        assert title_fits(plot), title_lines(plot)
+    boundary = title_lines(plots._bnd)[0]
+    assert boundary.startswith("Boundary · SGD 0.01") and boundary.endswith("… · ep 4")
+    assert LONG in plots._bnd.titleLabel.toolTip() and "epoch 4" in plots._bnd.titleLabel.toolTip()
+    assert "★ best" in title_lines(plots._loss)[1]
+    assert "★ best epoch" in plots._loss.titleLabel.toolTip()
+    # with room to spare the full wording comes back
+    feed(plots, run_events(1, boundary=True, label="SGD 0.01"))
+    plots.resize(1900, 1000)
+    qtbot.wait(50)
+    assert title_lines(plots._bnd) == ["Decision boundary — SGD 0.01, epoch 4"]
+    assert title_lines(plots._loss)[1] == "faint: raw · solid: smoothed · dashed: validation · ★ best epoch"
+    assert all(title_fits(p) for p in (plots._lr, plots._loss, plots._acc, plots._bnd))
+
+
+def test_live_plots_fit_in_900_px(plots, qtbot):
+    feed(plots, [e for r in range(4) for e in run_events(r, boundary=True, label=f"RMSprop 0.001 #{r}")])
+    feed(plots, run_events(4, boundary=True, label=LONG))
+    # beside the side panels at 1280x720 the tab holding the plots is ~940 px wide with its
+    # frame; the controls row alone used to ask for 884-932 px
+    assert plots.minimumSizeHint().width() <= 860
+    plots.resize(900, 560)
+    qtbot.wait(50)
+    assert plots.width() == 900
+    right = plots.rect().right()
+    for child in (plots._controls, plots._lr_w, plots._stacks["accuracy"], plots._stacks["boundary"]):
+        assert child.geometry().right() <= right, child
+    assert title_fits(plots._bnd)
+
+
+def test_grid_cell_titles_are_elided_to_the_cell_with_the_label_as_tooltip(plots, qtbot):
+    labels = [f"{LONG} #{r}" for r in range(3)]
+    feed(plots, [e for r in range(3) for e in run_events(r, boundary=True, label=labels[r])])
+    plots.resize(944, 560)
+    plots.set_mode("grid")
+    qtbot.waitUntil(lambda: not plots.building)
+    qtbot.wait(50)
+    for r in range(3):
+        for name in ("loss", "accuracy", "boundary"):
+            cell = plots._runs[r].cells[name]
+            text = title_lines(cell)[0]
+            shown = text.split("…")[0]
+            assert "…" in text and len(shown) >= 6 and labels[r].startswith(shown), (r, name, text)
+            assert labels[r] in cell.titleLabel.toolTip()
+            assert title_fits(cell), (r, name, text)
+    plots.resize(1900, 1000)  # wider cells: more of the label, and the boundary's epoch
+    qtbot.wait(50)
+    for r in range(3):
+        cell = plots._runs[r].cells["boundary"]
+        assert title_lines(cell)[0].endswith("… · ep 4") and title_fits(cell)
+        assert len(title_lines(cell)[0]) > 20
+
+
+def test_theme_change_recolours_markers_and_warmup_labels(plots, qtbot):
+    config = {"schedule": {"kind": "constant", "warmup_steps": 15}}
+    events = run_events(0, epochs=6, spe=10, config=config)[:-1]
+    events.insert(34, ev.LRReduced(0, 3, 30, 0.01, 0.001))
+    events += [ev.EarlyStopped(0, 6, 4, 0.15, "val_loss", True), ev.Finished(0, "early_stopped", 6, 60, 1.0)]
+    feed(plots, events, batch=9)
+    plots.set_mode("grid")
+    qtbot.waitUntil(lambda: not plots.building)
+    plots.set_theme("light")
+
+    def edges():
+        grid = plots._runs[0].items["grid"]
+        scatters = [grid["marks_loss"], grid["marks_acc"], *plots._marks.values()]  # overlay ones too
+        assert all(len(s.data) for s in scatters)
+        pairs = [(p, sym) for s in scatters for p, sym in zip(s.data["pen"], s.data["symbol"], strict=True)]
+        return {p.color().name() for p, sym in pairs if sym != "x"}  # ✕ is drawn in the run colour
+
+    def warmup_colours():
+        return {i.color.name() for r in plots._warmups.values() for i in r.lines[1].childItems()
+                if isinstance(i, pg.InfLineLabel)}  # fmt: skip
+
+    assert edges() == {THEMES["light"]["fg"]} and warmup_colours() == {THEMES["light"]["muted"]}
+    plots.set_theme("dark")
+    assert edges() == {THEMES["dark"]["fg"]}
+    assert warmup_colours() == {THEMES["dark"]["muted"]}
