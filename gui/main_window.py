@@ -478,14 +478,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addSeparator()
         m.addAction(self.act_quit)
         m = mb.addMenu("&Run")
-        for a in (
-            self.act_run,
-            self.act_pause,
-            self.act_step,
-            self.act_step_epoch,
-            self.act_stop,
-            self.act_reset,
-        ):
+        for a in self._run_actions():
             m.addAction(a)
         m.addSeparator()
         for a in (self.act_compare, self.act_lr_up, self.act_lr_down, self.act_faster, self.act_slower):
@@ -513,19 +506,16 @@ class MainWindow(QtWidgets.QMainWindow):
         m = mb.addMenu("&Help")
         m.addAction(self.act_shortcuts)
 
+    def _run_actions(self) -> tuple[QtGui.QAction, ...]:
+        """Run, Pause, Step, Epoch, Stop, Reset: in this order in the menu and the toolbar."""
+        return (self.act_run, self.act_pause, self.act_step, self.act_step_epoch, self.act_stop, self.act_reset)
+
     def _build_toolbar(self) -> None:
         tb = QtWidgets.QToolBar("Run controls")
         tb.setObjectName("runToolbar")
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         tb.setMovable(False)
-        for a in (
-            self.act_run,
-            self.act_pause,
-            self.act_step,
-            self.act_step_epoch,
-            self.act_stop,
-            self.act_reset,
-        ):
+        for a in self._run_actions():
             tb.addAction(a)
         tb.addSeparator()
         tb.addAction(self.act_compare)

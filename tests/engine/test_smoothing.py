@@ -7,21 +7,8 @@ import pytest
 from optiscope.gui.smoothing import DebiasedEMA, check_smoothing, debiased_ema
 
 
-def reference_ema(values, beta):
-    """TensorBoard's smoothing, written out the plain way; skips non-finite values."""
-    out, acc, t = [], 0.0, 0
-    for x in values:
-        if not math.isfinite(x):
-            out.append(math.nan)
-            continue
-        t += 1
-        acc = beta * acc + (1 - beta) * x
-        out.append(acc / (1 - beta**t))
-    return np.array(out)
-
-
 @pytest.mark.parametrize("beta", [0.0, 0.1, 0.6, 0.9, 0.99, 0.999])
-def test_matches_reference(beta):
+def test_matches_reference(beta, reference_ema):
     rng = np.random.default_rng(0)
     x = np.abs(rng.normal(1.0, 0.5, 3000)) * np.exp(-np.linspace(0, 3, 3000))
     np.testing.assert_allclose(debiased_ema(x, beta), reference_ema(x, beta), rtol=1e-9, atol=1e-12)
@@ -32,7 +19,7 @@ def test_first_value_is_the_first_raw_value():
         assert debiased_ema([2.5, 1.0, 0.5], beta)[0] == pytest.approx(2.5)
 
 
-def test_small_beta_long_series_does_not_overflow():
+def test_small_beta_long_series_does_not_overflow(reference_ema):
     # beta**-k overflows float64 after ~300 values at beta=0.1; blocks must prevent it
     x = np.linspace(5.0, 1.0, 5000)
     got = debiased_ema(x, 0.1)
@@ -40,7 +27,7 @@ def test_small_beta_long_series_does_not_overflow():
     np.testing.assert_allclose(got, reference_ema(x, 0.1), rtol=1e-9)
 
 
-def test_incremental_equals_whole_series():
+def test_incremental_equals_whole_series(reference_ema):
     rng = np.random.default_rng(1)
     x = rng.uniform(0.1, 3.0, 1000)
     ema = DebiasedEMA(0.6)
@@ -49,7 +36,7 @@ def test_incremental_equals_whole_series():
     assert ema.count == 1000
 
 
-def test_non_finite_values_are_skipped_and_nan():
+def test_non_finite_values_are_skipped_and_nan(reference_ema):
     x = [1.0, 2.0, math.nan, 3.0, math.inf, -math.inf]
     got = debiased_ema(x, 0.6)
     ref = reference_ema(x, 0.6)

@@ -15,18 +15,6 @@ from PySide6 import QtCore, QtGui
 from PySide6.QtTest import QTest
 
 
-def reference_ema(values, beta):
-    out, acc, t = [], 0.0, 0
-    for x in values:
-        if not math.isfinite(x):
-            out.append(math.nan)
-            continue
-        t += 1
-        acc = beta * acc + (1 - beta) * x
-        out.append(acc / (1 - beta**t))
-    return np.array(out)
-
-
 def run_events(run, *, epochs=4, spe=10, lr=0.01, seed=0, boundary=False, label=None, config=None):
     """A plausible run: RunStarted, Steps, EpochEnds (and Boundary grids), Finished."""
     rng = np.random.default_rng(seed + run)
@@ -90,7 +78,7 @@ def test_batching_does_not_change_what_is_drawn(qtbot):
     assert one.point_counts() == many.point_counts()
 
 
-def test_smoothing_is_the_debiased_ema(plots, qtbot):
+def test_smoothing_is_the_debiased_ema(plots, qtbot, reference_ema):
     events = run_events(0, epochs=3, spe=20)
     feed(plots, events, batch=11)
     raw = np.array([e.loss for e in events if isinstance(e, ev.Step)])
