@@ -7,6 +7,7 @@ after every update and :meth:`LRSchedule.after_epoch` after every epoch. Warm-up
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable
 
@@ -15,7 +16,7 @@ from torch.optim import lr_scheduler as sched
 
 from .config import OptimizerConfig, ScheduleConfig
 
-__all__ = ["build_optimizer", "LRSchedule", "lr_preview", "PER_EPOCH_KINDS"]
+__all__ = ["build_optimizer", "LRSchedule", "KerasPlateau", "lr_preview", "PER_EPOCH_KINDS"]
 
 PER_EPOCH_KINDS = frozenset({"step", "exponential", "plateau"})
 
@@ -89,6 +90,62 @@ def _build(params: list[torch.nn.Parameter], cfg: OptimizerConfig, extra: dict) 
     raise ValueError(f"unknown optimizer kind {k!r}")  # pragma: no cover
 
 
+class KerasPlateau:
+    """ReduceLROnPlateau exactly as Keras 2 runs it (the reading list's studies used Keras).
+
+    After each epoch: while cooling down, count the cooldown down and reset the wait; an
+    improvement (by more than ``min_delta``) resets the wait; otherwise, outside the
+    cooldown, the wait grows, and once it reaches ``patience`` the rate is multiplied by
+    ``factor`` (not below ``min_lr``) and the cooldown starts. torch's
+    ``ReduceLROnPlateau`` waits one epoch longer (``num_bad_epochs > patience``) and, with
+    a cooldown, starts counting one epoch later.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        maximize: bool,
+        factor: float,
+        patience: int,
+        min_delta: float,
+        cooldown: int,
+        min_lr: float,
+    ) -> None:
+        self.optimizer = optimizer
+        self.maximize = maximize
+        self.factor = factor
+        self.patience = patience
+        self.min_delta = min_delta
+        self.cooldown = cooldown
+        self.min_lrs = [min_lr for _ in optimizer.param_groups]
+        self.best = -math.inf if maximize else math.inf
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def _improved(self, value: float) -> bool:
+        if self.maximize:
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def step(self, value: float) -> None:
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(value):
+            self.best = value
+            self.wait = 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
+                    old = float(group["lr"])
+                    if old > min_lr:
+                        group["lr"] = max(old * self.factor, min_lr)
+                self.cooldown_counter = self.cooldown
+                self.wait = 0
+
+
 class LRSchedule:
     """Runs the schedule ``cfg`` describes on ``optimizer`` for a run of known length."""
 
@@ -104,7 +161,7 @@ class LRSchedule:
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = steps_per_epoch * epochs
         self.step_count = 0
-        self.main: sched.LRScheduler | sched.ReduceLROnPlateau | None = None
+        self.main: sched.LRScheduler | KerasPlateau | None = None
         self.warmup: sched.LinearLR | None = None
         if cfg.warmup_steps > 0:
             self.warmup = sched.LinearLR(
@@ -125,6 +182,11 @@ class LRSchedule:
 
     def _start_main(self) -> None:
         c, opt = self.cfg, self.optimizer
+        # The main schedule starts afresh from the optimizer's rate: a warm-up scheduler
+        # leaves ``initial_lr`` behind, which CyclicLR would otherwise take as its base
+        # rate for the first update after the hand-over.
+        for group in opt.param_groups:
+            group.pop("initial_lr", None)
         remaining = max(self.total_steps - c.warmup_steps, 1)
         k = c.kind
         if k == "constant":
@@ -155,13 +217,15 @@ class LRSchedule:
                 cycle_momentum=False,
             )  # fmt: skip
         elif k == "plateau":
-            mode = "max" if c.monitor.endswith("acc") else "min"
-            # Keras semantics (the studies'): reduce after exactly `patience` epochs without
-            # improvement. torch reduces once num_bad_epochs > patience, i.e. one epoch later.
-            self.main = sched.ReduceLROnPlateau(
-                opt, mode=mode, factor=c.factor, patience=max(c.patience - 1, 0), threshold=c.min_delta,
-                threshold_mode="abs", cooldown=c.cooldown, min_lr=c.min_lr,
-            )  # fmt: skip
+            self.main = KerasPlateau(
+                opt,
+                maximize=c.monitor.endswith("acc"),
+                factor=c.factor,
+                patience=c.patience,
+                min_delta=c.min_delta,
+                cooldown=c.cooldown,
+                min_lr=c.min_lr,
+            )
         else:  # pragma: no cover
             raise ValueError(f"unknown schedule kind {k!r}")
 
