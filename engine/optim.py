@@ -46,43 +46,66 @@ def _build(params: list[torch.nn.Parameter], cfg: OptimizerConfig, extra: dict) 
     k = cfg.kind
     if k == "sgd":
         return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, dampening=cfg.dampening,
-            nesterov=cfg.nesterov, weight_decay=cfg.weight_decay,
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            dampening=cfg.dampening,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
             **extra,
-        )  # fmt: skip
+        )
     if k == "adagrad":
         return torch.optim.Adagrad(
-            params, lr=cfg.lr, lr_decay=cfg.lr_decay, weight_decay=cfg.weight_decay,
-            initial_accumulator_value=cfg.initial_accumulator_value, eps=cfg.eps,
+            params,
+            lr=cfg.lr,
+            lr_decay=cfg.lr_decay,
+            weight_decay=cfg.weight_decay,
+            initial_accumulator_value=cfg.initial_accumulator_value,
+            eps=cfg.eps,
             **extra,
-        )  # fmt: skip
+        )
     if k == "rmsprop":
         return torch.optim.RMSprop(
-            params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, weight_decay=cfg.weight_decay,
-            momentum=cfg.momentum, centered=cfg.centered,
-        )  # fmt: skip
+            params,
+            lr=cfg.lr,
+            alpha=cfg.alpha,
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
+            momentum=cfg.momentum,
+            centered=cfg.centered,
+        )
     betas = (getattr(cfg, "beta1", 0.9), getattr(cfg, "beta2", 0.999))
     if k == "adam":
         return torch.optim.Adam(
-            params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
+            params,
+            lr=cfg.lr,
+            betas=betas,
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
             amsgrad=cfg.amsgrad,
             **extra,
-        )  # fmt: skip
+        )
     if k == "adamw":
         return torch.optim.AdamW(
-            params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
+            params,
+            lr=cfg.lr,
+            betas=betas,
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
             amsgrad=cfg.amsgrad,
             **extra,
-        )  # fmt: skip
+        )
     if k == "nadam":
         return torch.optim.NAdam(
-            params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
+            params,
+            lr=cfg.lr,
+            betas=betas,
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
             momentum_decay=cfg.momentum_decay,
-        )  # fmt: skip
-    if k == "adamax":
-        return torch.optim.Adamax(
-            params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay
         )
+    if k == "adamax":
+        return torch.optim.Adamax(params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
     if k == "adadelta":
         return torch.optim.Adadelta(
             params, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps, weight_decay=cfg.weight_decay
@@ -165,9 +188,11 @@ class LRSchedule:
         self.warmup: sched.LinearLR | None = None
         if cfg.warmup_steps > 0:
             self.warmup = sched.LinearLR(
-                optimizer, start_factor=cfg.warmup_start_factor, end_factor=1.0,
+                optimizer,
+                start_factor=cfg.warmup_start_factor,
+                end_factor=1.0,
                 total_iters=cfg.warmup_steps,
-            )  # fmt: skip
+            )
         else:
             self._start_main()
 
@@ -206,16 +231,26 @@ class LRSchedule:
             )
         elif k == "cyclic":
             self.main = sched.CyclicLR(
-                opt, base_lr=c.base_lr, max_lr=c.max_lr, step_size_up=c.step_size,
-                mode=c.mode, gamma=c.gamma, cycle_momentum=False,
-            )  # fmt: skip
+                opt,
+                base_lr=c.base_lr,
+                max_lr=c.max_lr,
+                step_size_up=c.step_size,
+                mode=c.mode,
+                gamma=c.gamma,
+                cycle_momentum=False,
+            )
         elif k == "one_cycle":
             self.main = sched.OneCycleLR(
-                opt, max_lr=c.max_lr, total_steps=remaining, pct_start=c.pct_start,
-                anneal_strategy=c.anneal_strategy, div_factor=c.div_factor,
-                final_div_factor=c.final_div_factor, three_phase=c.three_phase,
+                opt,
+                max_lr=c.max_lr,
+                total_steps=remaining,
+                pct_start=c.pct_start,
+                anneal_strategy=c.anneal_strategy,
+                div_factor=c.div_factor,
+                final_div_factor=c.final_div_factor,
+                three_phase=c.three_phase,
                 cycle_momentum=False,
-            )  # fmt: skip
+            )
         elif k == "plateau":
             self.main = KerasPlateau(
                 opt,

@@ -17,8 +17,10 @@ from pathlib import Path
 
 from . import events as ev
 from .config import ExperimentConfig, RunConfig, dumps_toml
+from .control import RunControl
 from .files import atomic_write_text
-from .trainer import RunControl, RunResult, train
+from .loop import RunResult
+from .trainer import train
 
 __all__ = ["execute", "plan_batches", "write_outputs", "summarize", "METRIC_COLUMNS", "STEP_COLUMNS"]
 
@@ -129,7 +131,10 @@ def summarize(result: RunResult, cfg: RunConfig) -> dict:
     def metrics(e: ev.EpochEnd | None) -> dict | None:
         if e is None:
             return None
-        return {k: _json_num(getattr(e, k)) for k in ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")}
+        return {
+            k: _json_num(getattr(e, k))
+            for k in ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
+        }
 
     def gap(e: ev.EpochEnd | None) -> dict | None:
         """How much better the training set does than the validation set (overfitting)."""

@@ -344,7 +344,9 @@ def test_plateau_matches_keras2_with_and_without_cooldown(cooldown, patience, mo
         metrics = -metrics
     p = torch.nn.Parameter(torch.zeros(1))
     opt = build_optimizer([p], SGD(lr=1.0))
-    cfg = Plateau(monitor=monitor, patience=patience, factor=0.5, min_delta=1e-3, cooldown=cooldown, min_lr=1e-9)
+    cfg = Plateau(
+        monitor=monitor, patience=patience, factor=0.5, min_delta=1e-3, cooldown=cooldown, min_lr=1e-9
+    )
     s = LRSchedule(opt, cfg, 10, len(metrics))
     ours = []
     for m in metrics:
