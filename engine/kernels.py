@@ -208,7 +208,7 @@ class BatchedNet:
     """K copies of one MLP, weights in the rows of ``params`` (K, D), in ``model.parameters()`` order."""
 
     def __init__(
-        self, cfg: RunConfig, models: list[nn.Module], dropout_ps: list[list[float]], device: torch.device
+        self, cfg: RunConfig, models: Sequence[nn.Module], dropout_ps: list[list[float]], device: torch.device
     ) -> None:
         self.K = K = len(models)
         self.shapes = [tuple(p.shape) for p in models[0].parameters()]
@@ -289,7 +289,8 @@ class BatchedNet:
             if kind == "dense":
                 if saved is not None:
                     saved.append(h)
-                bias = self.bias_columns[op.bias] if self.manual else leaves[op.bias].unsqueeze(2)
+                column = self.bias_columns[op.bias]
+                bias = column if self.manual and column is not None else leaves[op.bias].unsqueeze(2)
                 h = torch.baddbmm(bias, leaves[op.weight], h)
             elif kind == "act":
                 if saved is not None and op.act == "leaky_relu":
@@ -451,12 +452,12 @@ class BatchedKernel:
         self,
         cfgs: Sequence[RunConfig],
         dataset: Dataset,
-        models: list[nn.Module],
+        models: Sequence[nn.Module],
         generators: list[torch.Generator],
         device: torch.device,
     ) -> None:
         self.cfgs = list(cfgs)
-        self.models = models
+        self.models = list(models)
         self.device = device
         K = self.K = len(cfgs)
         self.net = BatchedNet(
@@ -587,8 +588,9 @@ class BatchedKernel:
         model = self.models[row]
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(self.net.params[row].detach().cpu(), model.parameters())
-        bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
         for bn, (mean, var) in zip(bns, self.net.bn_state(row), strict=True):
+            assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats
             bn.running_mean.copy_(mean)
             bn.running_var.copy_(var)
         return model.to(self.device)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch.optim import lr_scheduler as sched
@@ -42,7 +43,9 @@ def build_optimizer(
     return _build(params, cfg, {})
 
 
-def _build(params: list[torch.nn.Parameter], cfg: OptimizerConfig, extra: dict) -> torch.optim.Optimizer:
+def _build(params: list[torch.nn.Parameter], cfg: Any, extra: dict) -> torch.optim.Optimizer:
+    # ``cfg`` is one member of the OptimizerConfig union, chosen by its ``kind`` tag (which
+    # a type checker cannot narrow on), hence Any
     k = cfg.kind
     if k == "sgd":
         return torch.optim.SGD(
@@ -206,7 +209,8 @@ class LRSchedule:
         return self.cfg.kind in PER_EPOCH_KINDS
 
     def _start_main(self) -> None:
-        c, opt = self.cfg, self.optimizer
+        c: Any = self.cfg  # one member of the ScheduleConfig union, chosen by its ``kind``
+        opt = self.optimizer
         # The main schedule starts afresh from the optimizer's rate: a warm-up scheduler
         # leaves ``initial_lr`` behind, which CyclicLR would otherwise take as its base
         # rate for the first update after the hand-over.
@@ -274,8 +278,8 @@ class LRSchedule:
                     self.warmup = None
                     self._start_main()
                 return
-        if self.main is not None and not self.per_epoch:
-            if self.cfg.kind == "one_cycle" and self.main.last_epoch >= self.main.total_steps:
+        if isinstance(self.main, sched.LRScheduler) and not self.per_epoch:
+            if isinstance(self.main, sched.OneCycleLR) and self.main.last_epoch >= self.main.total_steps:
                 return  # OneCycleLR raises past its end; hold the final rate
             self.main.step()
 
@@ -284,8 +288,8 @@ class LRSchedule:
         if self.main is None or not self.per_epoch:
             return None
         old = self.lr
-        if self.cfg.kind == "plateau":
-            self.main.step(metrics[self.cfg.monitor])
+        if isinstance(self.main, KerasPlateau):
+            self.main.step(metrics[self.cfg.monitor])  # type: ignore[union-attr]
             new = self.lr
             return (old, new) if new < old else None
         self.main.step()

@@ -139,9 +139,10 @@ class EarlyStopping(Rule):
             restored = self.restore_best and self.saved
             if restored:
                 run.restore_best()
+            best_epoch = self.best_epoch if self.best_epoch is not None else metrics.epoch
             run.emit(
                 ev.EarlyStopped(
-                    run.run_id, metrics.epoch, self.best_epoch, self.sign * self.best, self.monitor, restored
+                    run.run_id, metrics.epoch, best_epoch, self.sign * self.best, self.monitor, restored
                 )
             )
             run.finish("early_stopped")

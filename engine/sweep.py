@@ -185,10 +185,8 @@ def train_batched(
         keep_models=keep_models,
         t0=t0,
     )
-    out: list[RunResult] = [None] * len(cfgs)  # type: ignore[list-item]
-    for row, i in enumerate(order):
-        out[i] = results[row]
-    return out
+    by_index = dict(zip(order, results, strict=True))
+    return [by_index[i] for i in range(len(cfgs))]
 
 
 def _dropout_generator(dev: torch.device) -> torch.Generator:
