@@ -6,41 +6,56 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .config import BUNDLED_DATASETS, DatasetConfig
+from .dataset import DataError, Dataset, split, standardize, train_rows
 
-__all__ = ["Dataset", "DataError", "load_dataset", "DEFAULT_NOISE"]
+__all__ = ["Dataset", "DataError", "load_dataset", "dataset_shape", "BUNDLED_SHAPES", "DEFAULT_NOISE"]
+
+# rows, features, classes and image shape of the bundled sets (known without scikit-learn)
+BUNDLED_SHAPES: dict[str, tuple[int, int, int, tuple[int, int, int] | None]] = {
+    "digits": (1797, 64, 10, (1, 8, 8)),
+    "breast_cancer": (569, 30, 2, None),
+    "wine": (178, 13, 3, None),
+    "iris": (150, 4, 3, None),
+}
 
 
-class DataError(ValueError):
-    """A dataset could not be built or read; the message names the cause and the fix."""
+def dataset_shape(cfg: DatasetConfig, csv_info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``cfg`` gives, computed from the config without loading any data.
 
-
-@dataclass(frozen=True)
-class Dataset:
-    """Training and validation arrays: ``x`` float32 (N, F), ``y`` int64 class indices."""
-
-    name: str
-    x_train: np.ndarray = field(repr=False)
-    y_train: np.ndarray = field(repr=False)
-    x_val: np.ndarray = field(repr=False)
-    y_val: np.ndarray = field(repr=False)
-    n_classes: int
-    class_names: tuple[str, ...]
-    feature_names: tuple[str, ...]
-    image_shape: tuple[int, int, int] | None = None
-    note: str = ""
-
-    @property
-    def n_features(self) -> int:
-        return int(self.x_train.shape[1])
-
-    @property
-    def is_2d(self) -> bool:
-        return self.n_features == 2 and self.image_shape is None
+    Returns a dict with ``n_features``, ``n_classes``, ``image_shape``, ``n_train`` (the
+    training rows :func:`load_dataset` will produce, same rounding and subsample rule) and
+    ``known``. A CSV set is only known after it was read once: pass ``csv_info`` with its
+    ``rows`` (after dropping missing ones), ``n_features`` and ``n_classes``; without it
+    ``known`` is False and a 1000-row, 2-feature, 2-class table is assumed.
+    """
+    image: tuple[int, int, int] | None = None
+    known = True
+    if cfg.name in BUNDLED_SHAPES:
+        rows, feats, classes, image = BUNDLED_SHAPES[cfg.name]
+    elif cfg.name == "csv":
+        info = csv_info or {}
+        rows = int(info.get("rows", 1000))
+        feats = int(info.get("n_features", 2))
+        classes = int(info.get("n_classes", 2))
+        known = bool(info)
+    else:
+        rows, feats = cfg.n_samples, 2
+        classes = cfg.centers if cfg.name in ("blobs", "spiral") else 2
+    n_train = train_rows(rows, cfg.train_fraction)
+    if cfg.subsample is not None:
+        n_train = min(n_train, cfg.subsample)
+    return {
+        "n_features": feats,
+        "n_classes": classes,
+        "image_shape": image,
+        "n_train": n_train,
+        "known": known,
+    }
 
 
 DEFAULT_NOISE = {
@@ -66,25 +81,18 @@ def load_dataset(cfg: DatasetConfig) -> Dataset:
     if cfg.subsample is not None and cfg.subsample < len(ds.y_train):
         k = cfg.subsample
         ds = Dataset(
-            ds.name, ds.x_train[:k], ds.y_train[:k], ds.x_val, ds.y_val, ds.n_classes,
-            ds.class_names, ds.feature_names, ds.image_shape,
+            ds.name,
+            ds.x_train[:k],
+            ds.y_train[:k],
+            ds.x_val,
+            ds.y_val,
+            ds.n_classes,
+            ds.class_names,
+            ds.feature_names,
+            ds.image_shape,
             (ds.note + f" Training set cut to its first {k} examples.").strip(),
-        )  # fmt: skip
+        )
     return ds
-
-
-def standardize(x_train: np.ndarray, x_val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scale with the training split's mean and std only (constant columns keep std 1)."""
-    mean = x_train.mean(axis=0)
-    std = x_train.std(axis=0)
-    std[std == 0] = 1.0
-    return ((x_train - mean) / std).astype(np.float32), ((x_val - mean) / std).astype(np.float32)
-
-
-def split(x: np.ndarray, y: np.ndarray, train_fraction: float) -> tuple[np.ndarray, ...]:
-    n_train = int(round(len(y) * train_fraction))
-    n_train = min(max(n_train, 1), len(y) - 1)
-    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
 
 def _synthetic(cfg: DatasetConfig) -> Dataset:
@@ -122,9 +130,12 @@ def _synthetic(cfg: DatasetConfig) -> Dataset:
         x, y = np.concatenate(xs)[order], np.concatenate(ys)[order]
     elif cfg.name == "gaussians":
         x, y = skd.make_blobs(
-            n_samples=n, centers=np.array([[-1.0, -1.0], [1.0, 1.0]]), n_features=2,
-            cluster_std=noise, random_state=seed,
-        )  # fmt: skip
+            n_samples=n,
+            centers=np.array([[-1.0, -1.0], [1.0, 1.0]]),
+            n_features=2,
+            cluster_std=noise,
+            random_state=seed,
+        )
     else:  # pragma: no cover - config validation keeps this unreachable
         raise DataError(f"unknown dataset {cfg.name!r}")
     x = np.asarray(x, dtype=np.float32)
@@ -133,9 +144,15 @@ def _synthetic(cfg: DatasetConfig) -> Dataset:
     if cfg.standardize:
         x_tr, x_va = standardize(x_tr, x_va)
     return Dataset(
-        cfg.name, x_tr, y_tr, x_va, y_va, n_classes,
-        tuple(str(i) for i in range(n_classes)), ("x1", "x2"),
-    )  # fmt: skip
+        cfg.name,
+        x_tr,
+        y_tr,
+        x_va,
+        y_va,
+        n_classes,
+        tuple(str(i) for i in range(n_classes)),
+        ("x1", "x2"),
+    )
 
 
 def _bundled(cfg: DatasetConfig) -> Dataset:
@@ -166,7 +183,14 @@ def _bundled(cfg: DatasetConfig) -> Dataset:
         tuple(str(f) for f in names) if names is not None else tuple(f"x{i}" for i in range(x.shape[1]))
     )
     return Dataset(
-        cfg.name, x_tr.astype(np.float32), y_tr, x_va.astype(np.float32), y_va,
-        int(len(bunch.target_names)), tuple(str(t) for t in bunch.target_names),
-        feature_names, image_shape, note,
-    )  # fmt: skip
+        cfg.name,
+        x_tr.astype(np.float32),
+        y_tr,
+        x_va.astype(np.float32),
+        y_va,
+        int(len(bunch.target_names)),
+        tuple(str(t) for t in bunch.target_names),
+        feature_names,
+        image_shape,
+        note,
+    )

@@ -30,13 +30,18 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+if TYPE_CHECKING:
+    from .config import RunConfig
+
 __all__ = [
+    "snapshot_every",
     "PLANE_KINDS",
     "Plane",
     "pca_plane",
@@ -62,6 +67,22 @@ GRID_MIN, GRID_MAX = 11, 101
 # PCA axes are scaled so the trajectory's farthest point reaches this fraction of the
 # half-width at extent 1.0 (a margin around the path)
 PCA_REACH = 0.8
+
+
+def snapshot_every(runs: Sequence[RunConfig], snapshots: int = 200) -> int:
+    """Updates between weight snapshots so the longest of ``runs`` records about ``snapshots``.
+
+    Estimated from the configs alone (:func:`~engine.data.dataset_shape`; a CSV not yet
+    read counts as 1000 rows). Each snapshot is a copy of the parameter vector.
+    """
+    from .config import steps_per_epoch
+    from .data import dataset_shape
+
+    most = 1
+    for r in runs:
+        n_train = dataset_shape(r.dataset)["n_train"]
+        most = max(most, r.training.epochs * steps_per_epoch(n_train, r.training.batch_size))
+    return max(1, most // max(int(snapshots), 1))
 
 
 # --------------------------------------------------------------------------- planes
@@ -149,9 +170,7 @@ def _as_matrix(trajectories: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarr
     return mats
 
 
-def pca_plane(
-    trajectories: np.ndarray | Sequence[np.ndarray], origin: np.ndarray | None = None
-) -> Plane:
+def pca_plane(trajectories: np.ndarray | Sequence[np.ndarray], origin: np.ndarray | None = None) -> Plane:
     """The plane of the trajectory's two leading principal directions (Li et al. 2018).
 
     ``trajectories`` is one (T, D) array of weight snapshots, or several (a race: all runs
@@ -187,11 +206,15 @@ def pca_plane(
         dirs.append(u * scale)
     explained = float(ratio[:2].sum())
     return Plane(
-        "pca", o, dirs[0], dirs[1], explained,
+        "pca",
+        o,
+        dirs[0],
+        dirs[1],
+        explained,
         (f"PC1 ({100 * ratio[0]:.1f} %)", f"PC2 ({100 * (ratio[1] if len(ratio) > 1 else 0):.1f} %)"),
         f"PCA of {len(m)} weight snapshots; origin = final weights; axes scaled so the path "
         f"reaches {PCA_REACH:g} of extent 1",
-    )  # fmt: skip
+    )
 
 
 def _orthogonal_unit(u: np.ndarray) -> np.ndarray:
@@ -246,17 +269,22 @@ def random_plane(
     d2 = filter_normalize(rng.standard_normal(o.shape), o, model)
     explained = math.nan
     if trajectories is not None:
-        explained = explained_fraction(np.concatenate(_as_matrix(trajectories)),
-                                       np.stack([d1, d2], 1))  # fmt: skip
+        explained = explained_fraction(np.concatenate(_as_matrix(trajectories)), np.stack([d1, d2], 1))
     return Plane(
-        "random", o, d1, d2, explained, ("random dir. 1", "random dir. 2"),
+        "random",
+        o,
+        d1,
+        d2,
+        explained,
+        ("random dir. 1", "random dir. 2"),
         f"two filter-normalised Gaussian directions (seed {seed}); biases and batch-norm "
         "parameters zeroed; origin = final weights",
-    )  # fmt: skip
+    )
 
 
-def interp_plane(initial: np.ndarray, final: np.ndarray,
-                 trajectories: np.ndarray | Sequence[np.ndarray] | None = None) -> Plane:
+def interp_plane(
+    initial: np.ndarray, final: np.ndarray, trajectories: np.ndarray | Sequence[np.ndarray] | None = None
+) -> Plane:
     """The line ``initial + alpha * (final - initial)``: alpha 0 is the start, 1 the end."""
     w0 = np.asarray(initial, dtype=np.float64)
     d1 = np.asarray(final, dtype=np.float64) - w0
@@ -266,9 +294,14 @@ def interp_plane(initial: np.ndarray, final: np.ndarray,
     if trajectories is not None:
         explained = explained_fraction(np.concatenate(_as_matrix(trajectories)), d1[:, None])
     return Plane(
-        "interp", w0, d1, np.zeros_like(d1), explained, ("alpha (0 = initial, 1 = final)", ""),
+        "interp",
+        w0,
+        d1,
+        np.zeros_like(d1),
+        explained,
+        ("alpha (0 = initial, 1 = final)", ""),
         "1-D interpolation from the initial weights (alpha 0) to the final ones (alpha 1)",
-    )  # fmt: skip
+    )
 
 
 def make_plane(
@@ -427,9 +460,7 @@ class SurfaceEvaluator:
     def prepare(self, plane: Plane) -> PlaneEvaluator:
         """Do the once-per-plane work; the result evaluates points of this plane."""
         if plane.origin.shape != (self.n_params,):
-            raise ValueError(
-                f"the plane has {plane.origin.size} parameters, the model {self.n_params}"
-            )
+            raise ValueError(f"the plane has {plane.origin.size} parameters, the model {self.n_params}")
         return PlaneEvaluator(self, plane)
 
     def loss_at(self, vector: np.ndarray) -> float:
@@ -517,9 +548,7 @@ class PlaneEvaluator:
 
     # -- public
     @torch.inference_mode()
-    def losses(
-        self, coords: np.ndarray, should_stop: Callable[[], bool] | None = None
-    ) -> np.ndarray:
+    def losses(self, coords: np.ndarray, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
         """Loss at each plane coordinate row ``(a, b)`` of ``coords`` (P, 2), float64.
 
         ``should_stop`` is polled between chunks; when it returns True the rest is NaN.
@@ -564,9 +593,7 @@ class PlaneEvaluator:
 
 
 @torch.inference_mode()
-def true_losses(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, vectors: np.ndarray
-) -> np.ndarray:
+def true_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vectors: np.ndarray) -> np.ndarray:
     """Mean cross-entropy at each flat weight vector, loading the weights one at a time.
 
     This is the plain loop (the benchmark's peer and the tests' reference); the model is
@@ -585,8 +612,12 @@ def true_losses(
 
 
 def loop_losses(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, plane: Plane,
-    alphas: np.ndarray, betas: np.ndarray,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    plane: Plane,
+    alphas: np.ndarray,
+    betas: np.ndarray,
 ) -> np.ndarray:
     """The grid surface by loading each point's weights and evaluating (the slow peer)."""
     ga, gb = np.meshgrid(alphas, betas)
@@ -662,9 +693,17 @@ def surface_stages(
         alphas, betas = grid_axes(pe.plane, int(g), extent)
         loss = pe.grid(alphas, betas, should_stop)
         yield Surface(
-            pe.plane, alphas, betas, loss, int(g), float(extent), pe.ev.method, pe.ev.data_note,
-            time.perf_counter() - t0, k == len(grids) - 1,
-        )  # fmt: skip
+            pe.plane,
+            alphas,
+            betas,
+            loss,
+            int(g),
+            float(extent),
+            pe.ev.method,
+            pe.ev.data_note,
+            time.perf_counter() - t0,
+            k == len(grids) - 1,
+        )
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,15 @@ def test_standardize_option_uses_training_statistics():
     np.testing.assert_allclose(ds.x_train.std(0), 1, atol=1e-4)
 
 
-@pytest.mark.parametrize("name, classes, features", [
-    ("digits", 10, 64), ("breast_cancer", 2, 30), ("wine", 3, 13), ("iris", 3, 4),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, classes, features",
+    [
+        ("digits", 10, 64),
+        ("breast_cancer", 2, 30),
+        ("wine", 3, 13),
+        ("iris", 3, 4),
+    ],
+)
 def test_bundled_sets(name, classes, features):
     ds = load_dataset(DatasetConfig(name=name, train_fraction=0.8))
     assert ds.n_classes == classes and ds.n_features == features
@@ -69,3 +75,89 @@ def test_subsample_cuts_training_set_only():
     assert len(ds.y_train) == 20 and len(ds.y_val) == 500
     np.testing.assert_array_equal(ds.x_train, full.x_train[:20])
     assert "first 20" in ds.note
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        DatasetConfig(),
+        DatasetConfig(name="moons", n_samples=1001, train_fraction=0.5),  # 500.5: the rounding case
+        DatasetConfig(name="spiral", n_samples=333, centers=4, train_fraction=0.3),
+        DatasetConfig(name="xor", n_samples=21, train_fraction=0.99),  # clamped: one validation row
+        DatasetConfig(name="blobs", n_samples=400, subsample=37),
+        *(DatasetConfig(name=n, train_fraction=0.55) for n in ("digits", "breast_cancer", "wine", "iris")),
+    ],
+    ids=lambda c: f"{c.name}-{c.n_samples}-{c.train_fraction}",
+)
+def test_dataset_shape_matches_the_loaded_set(cfg):
+    """The shape known from the config alone is the one the real split produces."""
+    from optiscope.engine.data import dataset_shape
+
+    shape = dataset_shape(cfg)
+    ds = load_dataset(cfg)
+    assert shape["known"]
+    assert (shape["n_features"], shape["n_classes"], shape["image_shape"], shape["n_train"]) == (
+        ds.n_features,
+        ds.n_classes,
+        ds.image_shape,
+        len(ds.y_train),
+    )
+
+
+def test_dataset_shape_of_a_csv_needs_its_preview():
+    from optiscope.engine.data import dataset_shape
+
+    cfg = DatasetConfig(name="csv", path="x.csv", target="y", train_fraction=0.5)
+    assert dataset_shape(cfg)["known"] is False
+    shape = dataset_shape(cfg, {"rows": 11, "n_features": 5, "n_classes": 4})
+    assert shape["known"] and (shape["n_features"], shape["n_classes"], shape["n_train"]) == (5, 4, 6)
+    assert shape["n_train"] == round(11 * 0.5)  # Python rounds 5.5 to the even 6
+
+
+@pytest.mark.parametrize(
+    "layers, data",
+    [
+        ([{"type": "dense", "units": 7}], DatasetConfig()),
+        (
+            [
+                {"type": "dense", "units": 16, "activation": "linear"},
+                {"type": "batchnorm", "activation": "relu"},
+                {"type": "dropout", "p": 0.2},
+                {"type": "dense", "units": 5, "activation": "tanh"},
+            ],
+            DatasetConfig(name="wine"),
+        ),
+        (
+            [
+                {"type": "conv2d", "filters": 4, "kernel": 3},
+                {"type": "batchnorm"},
+                {"type": "maxpool", "size": 2},
+                {"type": "conv2d", "filters": 6, "kernel": 5},
+                {"type": "flatten"},
+                {"type": "dense", "units": 12},
+            ],
+            DatasetConfig(name="digits"),
+        ),
+        ([{"type": "conv2d", "filters": 3, "kernel": 1}], DatasetConfig(name="digits")),
+    ],
+)
+def test_param_count_equals_the_built_model(layers, data):
+    """Counted from the config alone (no torch) = torch's own count of the built network."""
+    from optiscope.engine.config import ModelConfig
+    from optiscope.engine.data import dataset_shape
+    from optiscope.engine.models import build_model, param_count
+
+    model = ModelConfig(layers=layers)
+    shape = dataset_shape(data)
+    built = build_model(model, shape["n_features"], shape["n_classes"], shape["image_shape"])
+    expected = sum(p.numel() for p in built.parameters())
+    assert param_count(model, shape["n_features"], shape["n_classes"], shape["image_shape"]) == expected
+
+
+def test_param_count_explains_a_map_pooled_to_nothing():
+    from optiscope.engine.config import ModelConfig
+    from optiscope.engine.models import param_count
+
+    model = ModelConfig(layers=[{"type": "maxpool", "size": 4}, {"type": "maxpool", "size": 4}])
+    with pytest.raises(ValueError, match="leaves nothing"):
+        param_count(model, 64, 10, (1, 8, 8))

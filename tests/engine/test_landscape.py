@@ -71,9 +71,14 @@ def test_pca_of_a_noisy_plane_trajectory_reports_its_explained_variance() -> Non
 def _bn_model() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 20), nn.Tanh(),
+        nn.Linear(4, 8),
+        nn.BatchNorm1d(8),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(8, 20),
+        nn.Tanh(),
         nn.Linear(20, 3),
-    )  # fmt: skip
+    )
 
 
 def test_filter_normalisation_matches_each_filter_norm_and_zeroes_biases_and_bn() -> None:
@@ -151,11 +156,19 @@ def test_vectorised_paths_match_the_loop_for_bn_deep_and_conv_models() -> None:
         assert evaluator.method == (method or "batched-mlp")
         np.testing.assert_allclose(evaluator.prepare(plane).grid(alphas, betas), slow, rtol=1e-4, atol=1e-5)
     # a conv net is not a Linear stack: it goes through torch.func.vmap
-    cfg = RunConfig.model_validate({
-        "dataset": {"name": "digits", "n_samples": 200},
-        "model": {"layers": [{"type": "conv2d", "filters": 4}, {"type": "maxpool"}, {"type": "flatten"},
-                             {"type": "dense", "units": 8}]},
-    })  # fmt: skip
+    cfg = RunConfig.model_validate(
+        {
+            "dataset": {"name": "digits", "n_samples": 200},
+            "model": {
+                "layers": [
+                    {"type": "conv2d", "filters": 4},
+                    {"type": "maxpool"},
+                    {"type": "flatten"},
+                    {"type": "dense", "units": 8},
+                ]
+            },
+        }
+    )
     pc = prepare(cfg)
     cx, cy = pc.x_train[:40], pc.y_train[:40]
     ce = SurfaceEvaluator(pc.model, cx, cy)
@@ -249,10 +262,16 @@ def test_a_race_shares_one_plane(blobs_run) -> None:
 
 def test_dense_bn_dropout_model_from_config_uses_the_batched_path() -> None:
     cfg = RunConfig(
-        model=ModelConfig(layers=(Dense(units=16, activation="linear"), BatchNorm(activation="relu"),
-                                  Dropout(p=0.2), Dense(units=24, activation="tanh"))),
+        model=ModelConfig(
+            layers=(
+                Dense(units=16, activation="linear"),
+                BatchNorm(activation="relu"),
+                Dropout(p=0.2),
+                Dense(units=24, activation="tanh"),
+            )
+        ),
         training=TrainingConfig(epochs=1),
-    )  # fmt: skip
+    )
     pr = prepare(cfg)
     evaluator = SurfaceEvaluator(pr.model, pr.x_train, pr.y_train)
     assert evaluator.method == "batched-mlp"
@@ -260,9 +279,11 @@ def test_dense_bn_dropout_model_from_config_uses_the_batched_path() -> None:
     plane = random_plane(pr.model, w, seed=0)
     al, be = grid_axes(plane, 11, 1.0)
     np.testing.assert_allclose(
-        evaluator.prepare(plane).grid(al, be), loop_losses(pr.model, pr.x_train, pr.y_train, plane, al, be),
-        rtol=1e-4, atol=1e-5,
-    )  # fmt: skip
+        evaluator.prepare(plane).grid(al, be),
+        loop_losses(pr.model, pr.x_train, pr.y_train, plane, al, be),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_cli_surface_writes_npz_csv_and_png(tmp_path, capsys) -> None:
@@ -274,7 +295,7 @@ def test_cli_surface_writes_npz_csv_and_png(tmp_path, capsys) -> None:
     exp.write_text(
         'schema_version = 1\nname = "race"\n'
         '[base.dataset]\nname = "blobs"\nn_samples = 200\n'
-        '[base.training]\nepochs = 2\nbatch_size = 32\n'
+        "[base.training]\nepochs = 2\nbatch_size = 32\n"
         '[[variations]]\nlabel = "sgd"\noptimizer = { kind = "sgd", lr = 0.1 }\n'
         '[[variations]]\nlabel = "adam"\noptimizer = { kind = "adam", lr = 0.01 }\n',
         encoding="utf-8",
@@ -297,8 +318,12 @@ def test_cli_surface_writes_npz_csv_and_png(tmp_path, capsys) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
     assert not list(out.glob("*.tmp"))
     # the 1-D line and bad input
-    assert main(["surface", str(exp), "--out", str(out / "line"), "--grid", "11", "--plane", "interp",
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            ["surface", str(exp), "--out", str(out / "line"), "--grid", "11", "--plane", "interp", "--quiet"]
+        )
+        == 0
+    )
     with np.load(out / "line" / "surface.npz") as data:
         assert data["loss"].shape == (1, 11)
     capsys.readouterr()
@@ -336,7 +361,9 @@ def test_cli_surface_of_a_diverging_run_still_writes_its_files(tmp_path) -> None
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    assert main(["surface", str(exp), "--out", str(out), "--grid", "11", "--weights-every", "1", "--quiet"]) == 0
+    assert (
+        main(["surface", str(exp), "--out", str(out), "--grid", "11", "--weights-every", "1", "--quiet"]) == 0
+    )
     with np.load(out / "surface.npz") as data:
         assert data["loss"].shape == (11, 11) and np.isfinite(data["origin"]).all()
     assert (out / "surface.png").read_bytes()[:4] == b"\x89PNG"

@@ -71,7 +71,9 @@ def test_model_and_optimizer_are_restored_and_same_seed_same_curve():
     a = lr_find(CFG, iterations=60)
     b = lr_find(CFG, iterations=60)
     np.testing.assert_array_equal(a.losses, b.losses)
-    c = lr_find(CFG.model_copy(update={"training": CFG.training.model_copy(update={"seed": 5})}), iterations=60)
+    c = lr_find(
+        CFG.model_copy(update={"training": CFG.training.model_copy(update={"seed": 5})}), iterations=60
+    )
     assert not np.array_equal(a.losses, c.losses)
 
 
