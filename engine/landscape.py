@@ -30,7 +30,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,7 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
-    from .config import RunConfig
+    from .config import ModelConfig, RunConfig
+    from .dataset import Dataset
 
 __all__ = [
     "snapshot_every",
@@ -60,6 +61,10 @@ __all__ = [
     "path_report",
     "recalibrate_batchnorm",
     "finite_snapshots",
+    "flat_weights",
+    "end_at_final",
+    "model_at",
+    "surface_pipeline",
 ]
 
 PLANE_KINDS = ("pca", "random", "interp")
@@ -309,18 +314,20 @@ def make_plane(
     model: nn.Module,
     trajectories: np.ndarray | Sequence[np.ndarray],
     seed: int = 0,
+    origin: np.ndarray | None = None,
 ) -> Plane:
-    """The plane ``kind`` for the given trajectories (the first run's final weights are the
-    origin; ``interp`` runs from its first to its last snapshot)."""
+    """The plane ``kind`` for the given trajectories, centred on ``origin`` (default: the
+    first run's last snapshot); ``interp`` runs from the first run's first snapshot to it."""
     mats = _as_matrix(trajectories)
+    o = mats[0][-1] if origin is None else np.asarray(origin, dtype=np.float64)
     if kind == "pca":
-        return pca_plane(mats)
+        return pca_plane(mats, o)
     if kind == "random":
-        return random_plane(model, mats[0][-1], seed, mats)
+        return random_plane(model, o, seed, mats)
     if kind == "interp":
         if len(mats[0]) < 2:
             raise ValueError("interpolation needs the initial and at least one later snapshot")
-        return interp_plane(mats[0][0], mats[0][-1], mats)
+        return interp_plane(mats[0][0], o, mats)
     raise ValueError(f"unknown plane {kind!r}; choose one of {', '.join(PLANE_KINDS)}")
 
 
@@ -733,3 +740,106 @@ def path_report(
     true = true_losses(ev.model, ev.x, ev.y, vectors)
     sl = pe.losses(coords)
     return PathReport(run, np.asarray(steps), coords, true, sl, pe.plane.distance_from_plane(vectors))
+
+
+# --------------------------------------------------------------------------- the pipeline
+def flat_weights(model: nn.Module) -> np.ndarray:
+    """The model's parameters as one float64 vector (``model.parameters()`` order)."""
+    with torch.no_grad():
+        return torch.cat([p.detach().reshape(-1).double().cpu() for p in model.parameters()]).numpy()
+
+
+def end_at_final(
+    steps: np.ndarray, vectors: np.ndarray, final: np.ndarray, final_step: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A path of snapshots that ends at the final weights.
+
+    Snapshots are taken every ``weights_every`` updates, so the last one can be a few
+    updates before the end, or (early stopping with restore) not the returned weights at
+    all. When the last snapshot differs from ``final``, ``final`` is appended at
+    ``final_step``; otherwise the path is returned unchanged.
+    """
+    steps = np.asarray(steps)
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+    final = np.asarray(final, dtype=np.float64).reshape(1, -1)
+    if len(vectors) and np.array_equal(vectors[-1], final[0]):
+        return steps, vectors
+    return np.append(steps, int(final_step)), np.concatenate([vectors, final])
+
+
+def model_at(model_cfg: ModelConfig, vector: np.ndarray, ds: Dataset) -> tuple[nn.Module, bool]:
+    """The network of ``model_cfg`` for ``ds`` holding the flat weights ``vector``, for evaluation.
+
+    Built on the meta device, so no initialisation runs and nothing is drawn from torch's
+    global random generator (a training thread may be using it). Batch-norm statistics are
+    not in a weight vector: they are re-estimated on the training set; the flag says so.
+    """
+    from .models import build_model
+
+    with torch.device("meta"):
+        model = build_model(model_cfg, ds.n_features, ds.n_classes, ds.image_shape)
+    model = model.to_empty(device="cpu")
+    for buf in model.buffers():  # uninitialised memory; batch norm statistics are re-estimated below
+        buf.zero_()
+    torch.nn.utils.vector_to_parameters(torch.as_tensor(vector, dtype=torch.float32), model.parameters())
+    return model, recalibrate_batchnorm(model, ds.x_train) > 0
+
+
+SurfaceStage = tuple[str, Any]
+"""What :func:`surface_pipeline` yields: ``("plane", Plane)``, ``("surface", Surface)`` (one per
+grid, coarse first) and ``("paths", list[PathReport])``."""
+
+
+def surface_pipeline(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor,
+    paths: Sequence[tuple[int, np.ndarray, np.ndarray]],
+    *,
+    kind: str = "pca",
+    grids: Sequence[int] = (51,),
+    extent: float = 1.0,
+    seed: int = 0,
+    max_samples: int | None = None,
+    final_step: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[SurfaceStage]:
+    """Plane, surfaces and path reports of trained runs: the one pipeline (CLI and window).
+
+    Parameters
+    ----------
+    model
+        The first run's network at its final weights: they are the plane's centre.
+    x, y
+        The data the loss is evaluated on (the training set).
+    paths
+        ``(run, steps, vectors)`` per run sharing the architecture, first run first. The
+        first path is made to end at the model's weights (appended at ``final_step``,
+        default one past its last step, when its last snapshot is not them); pass the
+        other runs' paths through :func:`end_at_final` for the same guarantee.
+    kind, grids, extent, seed
+        Plane kind (``pca``, ``random``, ``interp``), grid sizes computed in turn,
+        half-width of the plane, random directions' seed.
+    max_samples
+        Evaluate on a fixed subset of this many examples (default: all).
+    should_stop
+        Polled between chunks; when it returns True nothing more is yielded.
+    """
+    origin = flat_weights(model)
+    runs = [int(r) for r, _, _ in paths]
+    steps = [np.asarray(st) for _, st, _ in paths]
+    trajs = [np.atleast_2d(np.asarray(v, dtype=np.float64)) for _, _, v in paths]
+    if final_step is None:
+        final_step = int(steps[0][-1]) + 1 if len(steps[0]) else 0
+    steps[0], trajs[0] = end_at_final(steps[0], trajs[0], origin, final_step)
+    plane = make_plane(kind, model, trajs, seed=seed, origin=origin)
+    yield "plane", plane
+    evaluator = SurfaceEvaluator(model, x, y, max_samples=max_samples)
+    pe = evaluator.prepare(plane)
+    for surface in surface_stages(pe, extent, grids, should_stop):
+        if should_stop is not None and should_stop():
+            return
+        yield "surface", surface
+    if should_stop is not None and should_stop():
+        return
+    yield "paths", [path_report(evaluator, pe, r, st, t) for r, st, t in zip(runs, steps, trajs, strict=True)]

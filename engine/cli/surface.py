@@ -18,11 +18,16 @@ import sys
 import time
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import events as ev
 from ..files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
+    from ..landscape import PathReport, Plane, Surface
 from .common import UsageError, add_experiment_args, load_experiment
 
 __all__ = ["add_parser", "cmd_surface", "write_png", "surface_rgb", "line_rgb"]
@@ -118,14 +123,20 @@ def cmd_surface(args: argparse.Namespace) -> int:
     import torch
 
     from ..data import load_dataset
-    from ..landscape import SurfaceEvaluator, finite_snapshots, make_plane, path_report, surface_stages
+    from ..landscape import (
+        end_at_final,
+        finite_snapshots,
+        flat_weights,
+        model_at,
+        snapshot_every,
+        surface_pipeline,
+    )
     from ..runner import execute
 
     torch.set_num_threads(1)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     ds = load_dataset(runs[0].dataset)
-    spe = math.ceil(len(ds.y_train) / runs[0].training.batch_size)
-    every = args.weights_every or max(1, (spe * runs[0].training.epochs) // 150)
+    every = args.weights_every or snapshot_every(runs, 150)
     snaps: dict[int, list[ev.Weights]] = {i: [] for i in range(len(runs))}
     failures: list[str] = []
 
@@ -141,36 +152,54 @@ def cmd_surface(args: argparse.Namespace) -> int:
     bus.subscribe(on_event, ev.Weights, ev.Failed, ev.Finished)
     t0 = time.perf_counter()
     results = execute(runs, bus=bus, weights_every=every, keep_models=True)
-    if failures or results[0].model is None:
+    model = results[0].model
+    if failures or model is None:
         for f in failures:
             print(f"optiscope surface: error: {f}", file=sys.stderr)
         return 1
-    model = results[0].model
     n_params = sum(p.numel() for p in model.parameters())
     used = [i for i in range(len(runs)) if snaps[i] and snaps[i][0].vector.size == n_params]
-    skipped = [i for i in range(len(runs)) if i not in used]
-    for i in skipped:
-        say(f"run {i} ({runs[i].describe()}) has another architecture: left out of the shared plane")
-    steps, trajs = [], []
+    for i in range(len(runs)):
+        if i not in used:
+            say(f"run {i} ({runs[i].describe()}) has another architecture: left out of the shared plane")
+    paths = []
     for i in used:
         st, tr = finite_snapshots(
             np.array([s.step for s in snaps[i]]), np.stack([s.vector for s in snaps[i]])
         )
         if len(st) < len(snaps[i]):
             say(f"run {i}: {len(snaps[i]) - len(st)} snapshots with non-finite weights left out")
-        steps.append(st)
-        trajs.append(tr.astype(np.float64))
+        trained = results[i].model
+        final = flat_weights(trained) if trained is not None else None
+        if final is not None and np.isfinite(final).all():  # the path ends at the trained weights
+            st, tr = end_at_final(st, tr, final, len(results[i].step_loss))
+        paths.append((i, st, tr))
+    final_step = None
+    if not np.isfinite(flat_weights(model)).all():
+        say(f"run 0 diverged: the plane is centred on its last finite weights (update {paths[0][1][-1]})")
+        model, _ = model_at(runs[0].model, paths[0][2][-1], ds)
+        final_step = int(paths[0][1][-1])
+    t1 = time.perf_counter()
+    stages = surface_pipeline(
+        model,
+        ds.x_train,
+        ds.y_train,
+        paths,
+        kind=args.plane,
+        grids=(args.grid,),
+        extent=args.extent,
+        seed=args.seed or 0,
+        max_samples=args.max_samples,
+        final_step=final_step,
+    )
     try:
-        plane = make_plane(args.plane, model, trajs, seed=args.seed or 0)
+        plane = next(stages)[1]
     except ValueError as exc:
         raise UsageError(f"cannot build the {args.plane} plane: {exc}") from None
-    evaluator = SurfaceEvaluator(model, ds.x_train, ds.y_train, max_samples=args.max_samples)
-    t1 = time.perf_counter()
-    pe = evaluator.prepare(plane)
-    surface = next(surface_stages(pe, args.extent, (args.grid,)))
+    surface = next(stages)[1]
     seconds = time.perf_counter() - t1
-    reports = [path_report(evaluator, pe, i, st, t) for i, st, t in zip(used, steps, trajs, strict=True)]
-    _write_npz(out / "surface.npz", surface, plane, [runs[i].describe() for i in used], used, evaluator)
+    reports = next(stages)[1]
+    _write_npz(out / "surface.npz", surface, plane, [runs[i].describe() for i in used], used)
     _write_csv(out / "trajectory.csv", reports, runs)
     if plane.is_line:
         rgb = line_rgb(surface.alphas, surface.loss[0], [(r.coords[:, 0], r.true_loss) for r in reports])
@@ -181,7 +210,7 @@ def cmd_surface(args: argparse.Namespace) -> int:
     say(
         f"{args.plane} {'line' if plane.is_line else 'plane'}, grid {args.grid}"
         f"{'' if plane.is_line else 'x' + str(args.grid)}, extent {args.extent:g}: surface in "
-        f"{seconds:.3f} s ({evaluator.method}, {evaluator.data_note}); training "
+        f"{seconds:.3f} s ({surface.method}, {surface.data_note}); training "
         f"{t1 - t0:.1f} s; trajectory variance in the plane: {expl}"
     )
     for r in reports:
@@ -191,7 +220,7 @@ def cmd_surface(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- files
-def _write_npz(path: Path, surface, plane, labels, run_ids, evaluator) -> None:  # noqa: ANN001
+def _write_npz(path: Path, surface: Surface, plane: Plane, labels: list[str], run_ids: list[int]) -> None:
     buf = io.BytesIO()
     np.savez_compressed(
         buf,
@@ -208,14 +237,14 @@ def _write_npz(path: Path, surface, plane, labels, run_ids, evaluator) -> None: 
         grid=np.array(surface.grid),
         extent=np.array(surface.extent),
         method=np.array(surface.method),
-        data=np.array(evaluator.data_note),
+        data=np.array(surface.data_note),
         runs=np.array(run_ids),
         labels=np.array(labels),
     )
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _write_csv(path: Path, reports, runs) -> None:  # noqa: ANN001
+def _write_csv(path: Path, reports: list[PathReport], runs: list[RunConfig]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["run", "label", "step", "alpha", "beta", "true_loss", "slice_loss", "off_plane"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from optiscope.engine import events as ev
 from optiscope.engine.config import BatchNorm, Dense, Dropout, ModelConfig, RunConfig, TrainingConfig
 from optiscope.engine.landscape import (
@@ -367,3 +368,65 @@ def test_cli_surface_of_a_diverging_run_still_writes_its_files(tmp_path) -> None
     with np.load(out / "surface.npz") as data:
         assert data["loss"].shape == (11, 11) and np.isfinite(data["origin"]).all()
     assert (out / "surface.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_surface_is_centred_on_the_trained_weights(tmp_path) -> None:
+    """Bug: the plane was centred on the last snapshot (every 3 updates: update 495 of 496),
+    not on the trained model. The centre's loss and the path's end must be the trained
+    model's own loss, computed here directly with torch."""
+    import csv
+
+    from optiscope.engine.cli import main
+    from optiscope.engine.data import load_dataset
+    from optiscope.engine.presets import get_preset
+    from optiscope.engine.runner import execute
+
+    out = tmp_path / "out"
+    args = ["surface", "--preset", "blobs-sgd", "--epochs", "31", "--weights-every", "3", "--grid", "11"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    cfg = get_preset("blobs-sgd").with_overrides(epochs=31).runs()[0]
+    (result,) = execute([cfg], keep_models=True)
+    assert len(result.step_loss) == 496 and 496 % 3 != 0  # the last snapshot is not the end
+    ds = load_dataset(cfg.dataset)
+    model = result.model.eval()
+    with torch.no_grad():
+        trained_loss = float(F.cross_entropy(model(torch.as_tensor(ds.x_train)), torch.as_tensor(ds.y_train)))
+    with np.load(out / "surface.npz") as data:
+        centre = float(data["loss"][5, 5])  # alphas = betas = linspace(-1, 1, 11): index 5 is 0
+        assert data["alphas"][5] == 0 and data["betas"][5] == 0
+        origin = data["origin"]
+    assert centre == pytest.approx(trained_loss, rel=1e-5)
+    with (out / "trajectory.csv").open(encoding="utf-8") as f:
+        last = list(csv.DictReader(f))[-1]
+    assert int(last["step"]) == 496
+    assert float(last["true_loss"]) == pytest.approx(trained_loss, rel=1e-5)
+    assert abs(float(last["alpha"])) < 1e-6 and abs(float(last["beta"])) < 1e-6
+    trained = np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+    np.testing.assert_array_equal(origin, trained)
+
+
+def test_pipeline_ends_the_first_path_at_the_models_weights() -> None:
+    """The model handed to the pipeline is the centre; a path whose last snapshot is older
+    gets the final weights appended (at ``final_step``), and an up-to-date one is unchanged."""
+    from optiscope.engine.landscape import end_at_final, flat_weights, surface_pipeline
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2))
+    x, y = torch.randn(64, 2), torch.randint(0, 2, (64,))
+    final = flat_weights(model)
+    rng = np.random.default_rng(0)
+    snaps = final[None, :] + rng.normal(0, 0.3, (5, final.size)) * np.linspace(1, 0.2, 5)[:, None]
+    stages = dict(
+        surface_pipeline(
+            model, x, y, [(0, np.arange(0, 10, 2), snaps)], kind="pca", grids=(11,), final_step=9
+        )
+    )
+    np.testing.assert_array_equal(stages["plane"].origin, final)
+    (report,) = stages["paths"]
+    assert report.steps.tolist() == [0, 2, 4, 6, 8, 9]
+    np.testing.assert_allclose(report.coords[-1], 0, atol=1e-9)
+    with torch.no_grad():
+        assert report.true_loss[-1] == pytest.approx(float(F.cross_entropy(model(x), y)), rel=1e-6)
+    assert stages["surface"].origin_loss == pytest.approx(report.true_loss[-1], rel=1e-5)
+    st, v = end_at_final(np.arange(3), np.stack([snaps[0], snaps[1], final]), final, 7)
+    assert st.tolist() == [0, 1, 2] and len(v) == 3
