@@ -367,6 +367,7 @@ class RunRecorder:
         self.on_error = on_error
         self.ids: dict[int, int] = {}
         self._errors: dict[int, str] = {}
+        self._finished: set[int] = set()
         self.error: str | None = None
 
     def __call__(self, event: ev.Event) -> None:
@@ -383,7 +384,9 @@ class RunRecorder:
                 self._errors[event.run] = event.message
             elif isinstance(event, ev.Finished):
                 self.store.finish_run(self.ids[event.run], event, self._errors.pop(event.run, None))
-                self.store.close()  # this thread's connection; the next run reopens it
+                self._finished.add(event.run)
+                if self._finished >= self.ids.keys():  # the last open run: close this thread's
+                    self.store.close()  # connection once, not per run (closing checkpoints the WAL)
         except sqlite3.Error as exc:
             self.error = f"run store {self.store.path}: {exc}; stopped recording"
             if self.on_error is not None:

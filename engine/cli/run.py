@@ -85,14 +85,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _preload_csv(runs: list[RunConfig], *, quiet: bool) -> None:
     """Load each CSV dataset once up front: bad files fail here (exit 2), and the user
     sees whether the table was parsed or came from the cache, and how long it took."""
-    from ..tabular import load_csv_dataset_timed
-
     seen = set()
     for r in runs:
         d = r.dataset
         if d.name != "csv" or d in seen:
             continue
         seen.add(d)
+        from ..tabular import load_csv_dataset_timed
+
         ds, info = load_csv_dataset_timed(d)
         if not quiet:
             print(info.message(), file=sys.stderr)

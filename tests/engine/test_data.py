@@ -161,3 +161,58 @@ def test_param_count_explains_a_map_pooled_to_nothing():
     model = ModelConfig(layers=[{"type": "maxpool", "size": 4}, {"type": "maxpool", "size": 4}])
     with pytest.raises(ValueError, match="leaves nothing"):
         param_count(model, 64, 10, (1, 8, 8))
+
+
+def _load_in_fresh_process(home, code: str) -> tuple[list[str], dict]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\nfrom optiscope.engine.config import DatasetConfig\n"
+        "from optiscope.engine.data import load_dataset\n" + code + "\n"
+        "print(json.dumps({'mods': sorted(sys.modules), 'x': ds.x_train.tolist(), 'y': ds.y_val.tolist(),"
+        " 'names': ds.class_names}))\n"
+    )
+    env = {**os.environ, "OPTISCOPE_HOME": str(home)}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.splitlines()[-1])
+    return [m for m in out.pop("mods") if m == "sklearn" or m.startswith("sklearn.")], out
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "ds = load_dataset(DatasetConfig(name='moons', n_samples=300, seed=4))",
+        "ds = load_dataset(DatasetConfig(name='wine'))",
+    ],
+)
+def test_generated_sets_are_cached_and_reused_without_scikit_learn(tmp_path, code):
+    """The second load reads the cache: the same numbers, and scikit-learn is not imported."""
+    sk_first, first = _load_in_fresh_process(tmp_path, code)
+    assert sk_first  # the first load really generated it
+    assert len(list((tmp_path / "cache" / "datasets").glob("*.npz"))) == 1
+    sk_again, again = _load_in_fresh_process(tmp_path, code)
+    assert sk_again == [] and again == first
+
+
+def test_cached_set_equals_scikit_learns_and_a_damaged_entry_is_rebuilt(tmp_path, monkeypatch):
+    from optiscope.engine.data import cache_dir
+
+    monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path))
+    cfg = DatasetConfig(name="blobs", n_samples=400, centers=4, noise=1.5, seed=9, train_fraction=0.25)
+    x, y = make_blobs(n_samples=400, centers=4, n_features=2, cluster_std=1.5, random_state=9)
+    for _ in range(2):  # generated, then from the cache
+        ds = load_dataset(cfg)
+        np.testing.assert_array_equal(ds.x_val, x[100:].astype(np.float32))
+        np.testing.assert_array_equal(ds.y_train, y[:100])
+    (entry,) = cache_dir().glob("*.npz")
+    entry.write_bytes(b"not a zip file")
+    np.testing.assert_array_equal(load_dataset(cfg).x_train, x[:100].astype(np.float32))
+    assert np.load(entry)["x"].shape == (400, 2)  # written again
+    other = load_dataset(cfg.model_copy(update={"seed": 10}))  # another key, another entry
+    assert len(list(cache_dir().glob("*.npz"))) == 2 and not np.array_equal(other.x_train, ds.x_train)
