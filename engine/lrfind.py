@@ -99,6 +99,7 @@ class RangeTestStop(Rule):
     ``diverge_factor`` x its best."""
 
     per_step = True
+    moves_lr = True  # it advances the ramp
 
     def __init__(self, beta: float, diverge_factor: float) -> None:
         self.beta = beta
@@ -179,7 +180,7 @@ def lr_find(
             bus=run.bus,
             control=control,
             device=p.device,
-            n_params=0,
+            n_params=sum(q.numel() for q in model.parameters()),
             n_classes=p.dataset.n_classes,
             max_steps=iterations,
             evaluate=False,

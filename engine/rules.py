@@ -28,10 +28,12 @@ class Rule:
     """A per-run training rule. Override the hooks it needs.
 
     ``per_step`` says whether :meth:`step_done` must be called after every update (the
-    driver skips it otherwise, keeping the per-update cost of K runs small).
+    driver skips it otherwise, keeping the per-update cost of K runs small); ``moves_lr``
+    that it may change the run's rate there (the driver then reads the rate afresh).
     """
 
     per_step: ClassVar[bool] = False
+    moves_lr: ClassVar[bool] = False  # its step_done may change the run's rate
 
     def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
         """After an update whose loss was ``loss``."""
@@ -81,6 +83,8 @@ class DivergenceGuard(Rule):
 
 class ScheduleStepper(Rule):
     """Advances the run's LR schedule: per update, and per epoch (plateau emits ``LRReduced``)."""
+
+    moves_lr = True
 
     def __init__(self, per_update: bool) -> None:
         self.per_update = per_update
