@@ -34,7 +34,7 @@ from .control import RunControl
 from .data import Dataset
 from .kernels import TorchKernel
 from .loop import RunState, drive
-from .rules import Rule
+from .rules import Rule, RunHandle
 from .trainer import Prepared, prepare
 
 __all__ = ["LRFindResult", "lr_find", "suggest", "valley", "smooth"]
@@ -108,7 +108,7 @@ class RangeTestStop(Rule):
         self.best = math.inf
         self.smoothed: list[float] = []
 
-    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+    def step_done(self, run: RunHandle, step: int, epoch: int, loss: float) -> None:
         if not math.isfinite(loss):
             self.smoothed.append(math.inf)
             run.finish("diverged")

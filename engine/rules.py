@@ -6,22 +6,43 @@ end its run; it never runs training itself. The driver (:mod:`engine.loop`) call
 same rule objects whether a run trains alone (``torch.optim``) or batched with others,
 so each rule exists once.
 
-A rule sees its run through a :class:`RunState` (defined in :mod:`engine.loop`): the
-config, its schedule, the event bus, ``finish(reason)`` and ``save_best()`` /
-``restore_best()`` for the weights.
+A rule sees its run through a :class:`RunHandle` (the driver's ``RunState`` is one): the
+run's id, its schedule and epochs, ``emit(event)``, ``finish(reason)`` and
+``save_best()`` / ``restore_best()`` for the weights.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from . import events as ev
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .loop import RunState
 
-__all__ = ["Rule", "DivergenceGuard", "ScheduleStepper", "EarlyStopping", "BestEpoch", "default_rules"]
+class RunHandle(Protocol):
+    """What a rule may read and do to its run."""
+
+    run_id: int
+    schedule: Any
+    epochs: list[ev.EpochEnd]
+    best_epoch: int | None
+    diverged_step: int | None
+
+    def emit(self, event: ev.Event) -> None: ...
+    def finish(self, reason: ev.FinishReason) -> None: ...
+    def save_best(self) -> None: ...
+    def restore_best(self) -> None: ...
+
+
+__all__ = [
+    "RunHandle",
+    "Rule",
+    "DivergenceGuard",
+    "ScheduleStepper",
+    "EarlyStopping",
+    "BestEpoch",
+    "default_rules",
+]
 
 
 class Rule:
@@ -35,13 +56,13 @@ class Rule:
     per_step: ClassVar[bool] = False
     moves_lr: ClassVar[bool] = False  # its step_done may change the run's rate
 
-    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+    def step_done(self, run: RunHandle, step: int, epoch: int, loss: float) -> None:
         """After an update whose loss was ``loss``."""
 
-    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
         """After an epoch's evaluation; the run is alive."""
 
-    def run_done(self, run: RunState) -> None:
+    def run_done(self, run: RunHandle) -> None:
         """Once, when the run has finished for any reason but a failure."""
 
 
@@ -66,7 +87,7 @@ class DivergenceGuard(Rule):
         self.factor = factor
         self.limit: float | None = None
 
-    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+    def step_done(self, run: RunHandle, step: int, epoch: int, loss: float) -> None:
         if self.limit is None:
             self.limit = diverge_limit(loss, self.factor)
         if not loss <= self.limit:  # NaN fails every comparison
@@ -74,7 +95,7 @@ class DivergenceGuard(Rule):
             run.emit(ev.Diverged(run.run_id, step, epoch, loss))
             run.finish("diverged")
 
-    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
         if not math.isfinite(metrics.train_loss):
             run.diverged_step = metrics.step
             run.emit(ev.Diverged(run.run_id, metrics.step, metrics.epoch, metrics.train_loss))
@@ -93,10 +114,10 @@ class ScheduleStepper(Rule):
     def per_step(self) -> bool:  # type: ignore[override]
         return self.per_update
 
-    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+    def step_done(self, run: RunHandle, step: int, epoch: int, loss: float) -> None:
         run.schedule.after_step()
 
-    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
         reduced = run.schedule.after_epoch(
             {
                 "train_loss": metrics.train_loss,
@@ -129,7 +150,7 @@ class EarlyStopping(Rule):
         self.bad_epochs = 0
         self.saved = False
 
-    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
         value = self.sign * getattr(metrics, self.monitor)
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = value, metrics.epoch, 0
@@ -160,7 +181,7 @@ class BestEpoch(Rule):
         self.monitor = monitor
         self.sign = _sign(monitor)
 
-    def run_done(self, run: RunState) -> None:
+    def run_done(self, run: RunHandle) -> None:
         if run.best_epoch is not None or not run.epochs:
             return
         best, best_epoch = math.inf, run.epochs[0].epoch
