@@ -104,7 +104,7 @@ def test_smoothing_is_the_debiased_ema(plots, qtbot, reference_ema):
 def test_slider_drives_the_smoothing(plots, qtbot):
     feed(plots, run_events(0))
     with qtbot.waitSignal(plots.smoothing_changed) as signal:
-        plots._slider.setValue(900)
+        plots.controls.smoothing_slider.setValue(900)
     assert signal.args == [0.9]
     assert plots.smoothing == 0.9
 
