@@ -25,6 +25,8 @@ __all__ = [
     "curve_cached",
     "centre_title",
     "allow_narrow_title",
+    "title_text",
+    "title_text_width",
     "set_text_box_style",
     "text_item_text",
     "recolour_region_labels",
@@ -130,6 +132,17 @@ def allow_narrow_title(label: pg.LabelItem) -> None:
         label._sizeHint[Qt.SizeHint.MinimumSize] = (0, label._sizeHint[Qt.SizeHint.MinimumSize][1])
 
     label.updateMin = update_min
+
+
+def title_text(label: pg.LabelItem) -> str:
+    """The plain text a LabelItem (a plot title) shows, lines separated by newlines."""
+    # Reads the LabelItem's inner QGraphicsTextItem (``item``): LabelItem keeps only HTML.
+    return label.item.toPlainText()
+
+
+def title_text_width(label: pg.LabelItem) -> float:
+    """The width, in pixels, of a LabelItem's text as laid out (its longest line)."""
+    return float(label.item.document().idealWidth())
 
 
 def set_text_box_style(item: pg.TextItem, border: QtGui.QPen, fill: QtGui.QBrush) -> None:

@@ -529,6 +529,10 @@ class LivePlots(QtWidgets.QWidget):
             return self._overlay_plots()[name][0]
         return self._runs[run_id].cells[name]
 
+    def title(self, name: str, run_id: int | None = None) -> list[str]:
+        """The lines of the title shown on :meth:`plot` ``(name, run_id)`` (plain text)."""
+        return pg_adapter.title_text(self.plot(name, run_id).titleLabel).split("\n")
+
     def curve(self, run_id: int, key: str) -> pg.PlotDataItem:
         """The curve ``key`` of ``run_id`` in the current mode ("lr", "raw", "smooth",
         "val_loss", "acc_train", "acc_val"; see :meth:`series`)."""
