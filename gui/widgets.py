@@ -29,10 +29,25 @@ __all__ = [
 ]
 
 # fields whose natural scale is logarithmic: entered as 1e-3 and stepped 1-2-5
-LOG_FIELDS = frozenset({
-    "lr", "eps", "base_lr", "max_lr", "min_lr", "eta_min", "decay", "weight_decay", "l1", "l2",
-    "min_delta", "lr_decay", "initial_accumulator_value", "final_div_factor", "div_factor",
-})  # fmt: skip
+LOG_FIELDS = frozenset(
+    {
+        "lr",
+        "eps",
+        "base_lr",
+        "max_lr",
+        "min_lr",
+        "eta_min",
+        "decay",
+        "weight_decay",
+        "l1",
+        "l2",
+        "min_delta",
+        "lr_decay",
+        "initial_accumulator_value",
+        "final_div_factor",
+        "div_factor",
+    }
+)
 
 
 @contextmanager
