@@ -15,9 +15,18 @@ import pyqtgraph as pg
 from optiscope.engine import events as ev
 from optiscope.gui.colors import class_color
 from optiscope.gui.plots.buffers import RunData
+from optiscope.gui.plots.style import TEXT_PT, font
 from PySide6 import QtCore, QtGui
 
-__all__ = ["CLASS_SYMBOLS", "set_heatmap", "draw_points", "load_points", "TrainingPoints"]
+__all__ = [
+    "CLASS_SYMBOLS",
+    "set_heatmap",
+    "draw_points",
+    "load_points",
+    "TrainingPoints",
+    "PointLayer",
+    "OverlayBoundary",
+]
 
 CLASS_SYMBOLS = ("o", "s", "t", "d", "t1", "p", "h", "star")
 MAX_POINTS_SHOWN = 2000  # scatter points on a boundary plot (subsampled beyond this)
@@ -128,3 +137,81 @@ class TrainingPoints:
         for key, data_cfg in todo.items():
             self._cache[key] = load_points(data_cfg)
         self._loaded()
+
+
+class PointLayer:
+    """A scatter of training points that is redrawn only when its points or theme change."""
+
+    def __init__(self, scatter: pg.ScatterPlotItem) -> None:
+        self.scatter = scatter
+        self._tag: tuple | None = None
+
+    def draw(self, points: Points | None, theme_name: str, edge: str) -> None:
+        """Show ``points`` edged in ``edge`` (nothing to do if already shown in this theme)."""
+        tag = (id(points), theme_name)  # runs of one dataset share the (cached) points
+        if tag != self._tag:
+            draw_points(self.scatter, points, edge)
+            self._tag = tag
+
+    def invalidate(self) -> None:
+        """Redraw at the next :meth:`draw` (e.g. after a theme change)."""
+        self._tag = None
+
+    def clear(self) -> None:
+        self.scatter.clear()
+        self._tag = None
+
+    def __len__(self) -> int:
+        return len(self.scatter.data)
+
+
+class OverlayBoundary:
+    """The overlay mode's decision-boundary plot: one run's heatmap and points (the run
+    chosen in the controls, or the latest to report one), and a hint while there is none."""
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self.plot = plot
+        plot.setAspectLocked(True)
+        self.image = pg.ImageItem(axisOrder="col-major")
+        self.points = PointLayer(pg.ScatterPlotItem(size=7, pxMode=True))
+        plot.addItem(self.image)
+        plot.addItem(self.points.scatter)
+        self.hint = pg.TextItem(
+            "The decision boundary appears here\nwhile a 2D dataset trains", anchor=(0.5, 0.5)
+        )
+        self.hint.setFont(font(TEXT_PT + 1))
+        plot.addItem(self.hint, ignoreBounds=True)
+        plot.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
+        self.chosen: int | None = None  # chosen in the controls; None follows the latest run
+        self.shown: int | None = None  # the run whose boundary is shown
+
+    def follows(self, run_id: int) -> bool:
+        """Whether a new boundary of ``run_id`` is to be shown."""
+        return self.chosen is None or self.chosen == run_id
+
+    def show(self, run_id: int, e: ev.Boundary, points: Points | None, theme_name: str, theme: dict) -> None:
+        """Show boundary ``e`` of ``run_id`` with its training ``points``; zoom to it when the run changes."""
+        first = self.shown != run_id
+        self.shown = run_id
+        set_heatmap(self.image, e, theme["bg"])
+        self.points.draw(points, theme_name, theme["fg"])
+        self.hint.hide()
+        if first:
+            self.plot.autoRange(padding=0.02)
+
+    def forget(self, run_id: int | None = None) -> None:
+        """Empty the plot if it shows ``run_id`` (any run if None)."""
+        if run_id is None or self.shown == run_id:
+            self.shown = None
+            self.image.clear()
+            self.points.clear()
+
+    def reset(self) -> None:
+        """Back to the hint, following the latest run (a new experiment)."""
+        self.forget()
+        self.chosen = None
+        self.hint.show()
+
+    def set_theme(self, theme: dict) -> None:
+        self.hint.setColor(theme["muted"])
+        self.points.invalidate()

@@ -41,9 +41,7 @@ from optiscope.gui.plots.style import (
     AXIS_LABELS,
     CELL_LABELS,
     PLOT_NAMES,
-    TEXT_PT,
     THEMES,
-    font,
     raw_pen,
     style_axes,
 )
@@ -114,9 +112,6 @@ class LivePlots(QtWidgets.QWidget):
         self._theme = THEMES["light"]
         self._max_steps = 0
         self._max_epochs = 0
-        self._boundary_run: int | None = None  # chosen in the combo box; None follows the latest
-        self._shown_boundary: int | None = None  # run whose boundary the overlay plot shows
-        self._overlay_points_tag: tuple | None = None
         self._warmups: dict[int, pg.LinearRegionItem] = {}
         self._fitted_titles: dict[str, tuple[str, str]] = {}  # overlay plot -> (html, colour) shown
         self._points = boundary.TrainingPoints(self, self._points_loaded)
@@ -154,17 +149,7 @@ class LivePlots(QtWidgets.QWidget):
         for name, plot in (("lr", self._lr), ("loss", self._loss), ("accuracy", self._acc)):
             self._marks[name].setZValue(50)
             plot.addItem(self._marks[name])
-        self._bnd.setAspectLocked(True)
-        self._bnd_image = pg.ImageItem(axisOrder="col-major")
-        self._bnd_points = pg.ScatterPlotItem(size=7, pxMode=True)
-        self._bnd.addItem(self._bnd_image)
-        self._bnd.addItem(self._bnd_points)
-        self._bnd_hint = pg.TextItem(
-            "The decision boundary appears here\nwhile a 2D dataset trains", anchor=(0.5, 0.5)
-        )
-        self._bnd_hint.setFont(font(TEXT_PT + 1))
-        self._bnd.addItem(self._bnd_hint, ignoreBounds=True)
-        self._bnd.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
+        self._boundary = boundary.OverlayBoundary(self._bnd)
         for plot, key in (
             (self._lr, "overlay:lr"),
             (self._loss, "overlay:loss"),
@@ -237,7 +222,7 @@ class LivePlots(QtWidgets.QWidget):
             view.setBackground(self._theme["bg"])
         for h in self._hovers.values():
             h.set_theme(self._theme)
-        self._bnd_hint.setColor(self._theme["muted"])
+        self._boundary.set_theme(self._theme)
         for region in self._warmups.values():
             pg_adapter.recolour_region_labels(region, self._theme["muted"])
         self._update_legend()
@@ -251,9 +236,9 @@ class LivePlots(QtWidgets.QWidget):
             for mode in ("overlay", "grid"):
                 if "raw" in run.items[mode]:
                     run.items[mode]["raw"].setPen(raw_pen(run.color, self._theme["bg"]))
-        self._overlay_points_tag = None
         for run in self._runs.values():
-            run.items["grid"].pop("points_tag", None)
+            if "bnd_points" in run.items["grid"]:
+                run.items["grid"]["bnd_points"].invalidate()
             if run.boundary is not None:
                 self._draw_boundary(run)
         self._draw_all_marks(every_mode=True)  # the hidden mode's markers too
@@ -301,7 +286,7 @@ class LivePlots(QtWidgets.QWidget):
         plot, view = self._overlay_plots()[name]
         axis = plot.getAxis("left")
         width = view.width() - (axis.width() if axis.isVisible() else 0)
-        shown = self._runs.get(self._shown_boundary) if self._shown_boundary is not None else None
+        shown = self._runs.get(self._boundary.shown) if self._boundary.shown is not None else None
         candidates = titles.overlay_title(name, shown)
         self._fitted_titles[name] = titles.fit_overlay_title(
             plot, width, candidates, self._theme, self._fitted_titles.get(name)
@@ -319,12 +304,8 @@ class LivePlots(QtWidgets.QWidget):
         self._grid.clear()
         self._max_steps = self._max_epochs = 0
         self._ranges.reset()
-        self._boundary_run = self._shown_boundary = None
-        self._overlay_points_tag = None
         self._points.forget_runs()
-        self._bnd_image.clear()
-        self._bnd_points.clear()
-        self._bnd_hint.show()
+        self._boundary.reset()
         self._fit_title("boundary")
         self._controls.clear_boundary_runs()
         self._draw_all_marks()
@@ -395,7 +376,7 @@ class LivePlots(QtWidgets.QWidget):
             marks |= self._sync(self._runs[rid], flags)
         if last_boundary is not None and self._mode == "overlay":
             # one heatmap on screen: draw the chosen run's, or the latest to arrive
-            chosen = self._boundary_run
+            chosen = self._boundary.chosen
             run = self._runs.get(last_boundary if chosen is None else chosen)
             if run is not None and run.boundary is not None and "boundary" in dirty.get(run.id, ()):
                 self._show_overlay_boundary(run)
@@ -579,15 +560,17 @@ class LivePlots(QtWidgets.QWidget):
     def boundary_image(self, run_id: int | None = None) -> tuple[np.ndarray, QtCore.QRectF] | None:
         """The boundary heatmap drawn (RGB, (nx, ny, 3) uint8) and its rectangle in data
         coordinates: the overlay's, or with ``run_id`` that run's grid cell's; None if none."""
-        image = self._bnd_image if run_id is None else self._runs[run_id].items["grid"].get("bnd_image")
+        image = self._boundary.image if run_id is None else self._runs[run_id].items["grid"].get("bnd_image")
         if image is None or image.image is None:
             return None
         return np.array(image.image), image.mapRectToParent(image.boundingRect())
 
     def boundary_point_count(self, run_id: int | None = None) -> int:
         """Training points drawn over the overlay boundary, or with ``run_id`` its grid cell."""
-        scatter = self._bnd_points if run_id is None else self._runs[run_id].items["grid"].get("bnd_points")
-        return 0 if scatter is None else len(scatter.data)
+        layer = (
+            self._boundary.points if run_id is None else self._runs[run_id].items["grid"].get("bnd_points")
+        )
+        return 0 if layer is None else len(layer)
 
     def warmup_regions(self) -> list[tuple[float, float, list[str]]]:
         """The shaded warm-up phases on the LR plot: (start, end, label colours)."""
@@ -621,9 +604,10 @@ class LivePlots(QtWidgets.QWidget):
         if len(y) and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0):
             raise ValueError("set_points: y must hold non-negative integer class indices")
         self._points.set(x, y.astype(np.int64), run)
-        self._overlay_points_tag = None
+        self._boundary.points.invalidate()
         for r in self._runs.values():
-            r.items["grid"].pop("points_tag", None)
+            if "bnd_points" in r.items["grid"]:
+                r.items["grid"]["bnd_points"].invalidate()
             if r.boundary is not None:
                 self._draw_boundary(r)
 
@@ -706,10 +690,7 @@ class LivePlots(QtWidgets.QWidget):
             self._hover(self._grid.views[name]).remove(cell)
             self._grid.remove(name, run.id, cell)
         self._controls.remove_boundary_run(run.id)
-        if self._shown_boundary == run.id:
-            self._shown_boundary = None
-            self._bnd_image.clear()
-            self._bnd_points.clear()
+        self._boundary.forget(run.id)
 
     def _mark_warmup(self, run: _Run) -> None:
         """Shade the warm-up phase (warm-up steps, or one-cycle's rising part) on the LR plot."""
@@ -793,7 +774,7 @@ class LivePlots(QtWidgets.QWidget):
             image, points = pg.ImageItem(axisOrder="col-major"), pg.ScatterPlotItem(size=5, pxMode=True)
             cell.addItem(image)
             cell.addItem(points)
-            run.items["grid"].update(bnd_image=image, bnd_points=points)
+            run.items["grid"].update(bnd_image=image, bnd_points=boundary.PointLayer(points))
 
     def _new_cell(self, name: str, run: _Run) -> pg.PlotItem:
         cell, k = self._grid.place(name, run.id)
@@ -931,7 +912,7 @@ class LivePlots(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ boundary
     def _boundary_chosen(self, run_id: int | None) -> None:
-        self._boundary_run = run_id
+        self._boundary.chosen = run_id
         target = run_id
         if target is None:
             with_boundary = [r.id for r in self._runs.values() if r.boundary is not None]
@@ -942,7 +923,7 @@ class LivePlots(QtWidgets.QWidget):
     def _boundary_image_item(self, run_id: int) -> pg.ImageItem | None:
         if self._mode == "grid":
             return self._runs[run_id].items["grid"].get("bnd_image")
-        return self._bnd_image if run_id == self._shown_boundary else None
+        return self._boundary.image if run_id == self._boundary.shown else None
 
     def _draw_boundary(self, run: _Run, overlay: bool = True) -> None:
         """Draw the run's latest boundary in its grid cell; in overlay mode (if ``overlay``)
@@ -954,45 +935,28 @@ class LivePlots(QtWidgets.QWidget):
                 return
             its = run.items["grid"]
             boundary.set_heatmap(its["bnd_image"], run.boundary, self._theme["bg"])
-            self._draw_points(run, its["bnd_points"], its)
+            its["bnd_points"].draw(self._points.get(run), self._theme_name, self._theme["fg"])
             self._title_cell("boundary", run)
-        elif overlay and (self._boundary_run is None or self._boundary_run == run.id):
+        elif overlay and self._boundary.follows(run.id):
             self._show_overlay_boundary(run)
 
     def _show_overlay_boundary(self, run: _Run) -> None:
         if run.boundary is None:
             return
-        first = self._shown_boundary != run.id
-        self._shown_boundary = run.id
-        boundary.set_heatmap(self._bnd_image, run.boundary, self._theme["bg"])
-        self._draw_points(run, self._bnd_points, None)
-        self._bnd_hint.hide()
+        self._boundary.show(run.id, run.boundary, self._points.get(run), self._theme_name, self._theme)
         self._fit_title("boundary")
-        if first:
-            self._bnd.autoRange(padding=0.02)
 
     def _points_loaded(self) -> None:
         """Draw the training points rebuilt from the runs' dataset configs."""
-        self._overlay_points_tag = None
-        if self._shown_boundary in self._runs and self._mode == "overlay":
-            self._draw_points(self._runs[self._shown_boundary], self._bnd_points, None)
+        self._boundary.points.invalidate()
+        shown = self._runs.get(self._boundary.shown) if self._boundary.shown is not None else None
+        if shown is not None and self._mode == "overlay":
+            self._boundary.points.draw(self._points.get(shown), self._theme_name, self._theme["fg"])
         for run in self._runs.values():
             if "bnd_points" in run.items["grid"] and self._mode == "grid":
-                run.items["grid"].pop("points_tag", None)
-                self._draw_points(run, run.items["grid"]["bnd_points"], run.items["grid"])
-
-    def _draw_points(self, run: _Run, scatter: pg.ScatterPlotItem, grid_items: dict | None) -> None:
-        """Draw the run's training points (only when they, or the theme, changed)."""
-        pts = self._points.get(run)
-        tag = (id(pts), self._theme_name)  # runs of one dataset share the (cached) points
-        current = self._overlay_points_tag if grid_items is None else grid_items.get("points_tag")
-        if current == tag:
-            return
-        boundary.draw_points(scatter, pts, self._theme["fg"])
-        if grid_items is None:
-            self._overlay_points_tag = tag
-        else:
-            grid_items["points_tag"] = tag
+                layer = run.items["grid"]["bnd_points"]
+                layer.invalidate()
+                layer.draw(self._points.get(run), self._theme_name, self._theme["fg"])
 
     # ------------------------------------------------------------------ axis ranges
     def _range_targets(self, key: str) -> list[tuple[str, pg.PlotItem]]:
@@ -1026,5 +990,5 @@ class LivePlots(QtWidgets.QWidget):
         return hover.readout_loss(self._runs_for(rid), x, tol, self._theme["muted"])
 
     def _readout_boundary(self, x: float, y: float, rid: int | None) -> str | None:
-        run = self._runs.get(self._shown_boundary if rid is None else rid)
+        run = self._runs.get(self._boundary.shown if rid is None else rid)
         return hover.readout_boundary(run.boundary if run is not None else None, x, y)
