@@ -47,15 +47,11 @@ from optiscope.engine.config import (
     RMSprop,
     TimeDecay,
 )
+from optiscope.gui.colors import run_color
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
 __all__ = ["LandscapeView", "RaceView", "SurfaceView", "install", "OPTIMIZER_ROWS", "gl_available"]
-
-RUN_COLOURS = (
-    "#2a7fd4", "#e8710a", "#1e9e4a", "#e0342b", "#9b5fd0",
-    "#0f9e9e", "#d6338a", "#8a8f12", "#a0632a", "#6f7f94",
-)  # fmt: skip
 
 # name, config factory taking (sgd_lr, adaptive_lr), checked by default
 OPTIMIZER_ROWS: tuple[tuple[str, Callable[[float, float], Any], bool], ...] = (
@@ -209,7 +205,7 @@ class RaceView(QtWidgets.QWidget):
             item = QtWidgets.QTableWidgetItem(name)
             item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-            item.setForeground(QtGui.QColor(RUN_COLOURS[i % len(RUN_COLOURS)]))
+            item.setForeground(run_color(i))
             self.opt_table.setItem(i, 0, item)
             box = QtWidgets.QDoubleSpinBox()
             box.setDecimals(5)
@@ -364,7 +360,7 @@ class RaceView(QtWidgets.QWidget):
         self.race = Race(self.fn, configs, self.start_point, schedule=schedules, total_steps=n, labels=labels)
         self.row_of = rows
         for row in rows:
-            colour = QtGui.QColor(RUN_COLOURS[row % len(RUN_COLOURS)])
+            colour = run_color(row)
             path = pg.PlotDataItem(pen=pg.mkPen(colour, width=2))
             head = pg.ScatterPlotItem(size=11, brush=pg.mkBrush(colour), pen=pg.mkPen("#000000", width=1))
             ga = pg.PlotDataItem(pen=pg.mkPen("#000000", width=2), connect="finite")
@@ -475,7 +471,7 @@ class RaceView(QtWidgets.QWidget):
                     item = QtWidgets.QTableWidgetItem()
                     self.readout.setItem(i, j, item)
                 item.setText(text)
-            self.readout.item(i, 0).setForeground(QtGui.QColor(RUN_COLOURS[self.row_of[i] % len(RUN_COLOURS)]))
+            self.readout.item(i, 0).setForeground(run_color(self.row_of[i]))
 
     def _on_click(self, event: Any) -> None:
         if event.button() != Qt.MouseButton.LeftButton or self.fn is None:
@@ -810,7 +806,7 @@ class SurfaceView(QtWidgets.QWidget):
 
     def _path_item(self, run: int) -> pg.PlotDataItem:
         if run not in self.run_paths:
-            colour = QtGui.QColor(RUN_COLOURS[run % len(RUN_COLOURS)])
+            colour = run_color(run)
             self.run_paths[run] = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=3,
                                                   symbolBrush=colour, symbolPen=None)  # fmt: skip
             self.run_ends[run] = pg.ScatterPlotItem(size=12, brush=pg.mkBrush(colour), pen=pg.mkPen("#000", width=1))
@@ -871,7 +867,7 @@ class SurfaceView(QtWidgets.QWidget):
         if legend is not None:
             legend.clear()
         for r in reports:
-            colour = QtGui.QColor(RUN_COLOURS[r.run % len(RUN_COLOURS)])
+            colour = run_color(r.run)
             solid = pg.PlotDataItem(r.steps, r.true_loss, pen=pg.mkPen(colour, width=2), name=f"run {r.run} true")
             dashed = pg.PlotDataItem(r.steps, r.slice_loss, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
                                      name=f"run {r.run} slice")  # fmt: skip
