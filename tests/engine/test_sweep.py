@@ -83,8 +83,12 @@ def effective(model: torch.nn.Module) -> torch.Tensor:
     keep = []
     for i, m in enumerate(mods):
         for name, p in m.named_parameters(recurse=False):
-            feeds_bn = (name == "bias" and isinstance(m, torch.nn.Linear) and i + 1 < len(mods)
-                        and isinstance(mods[i + 1], torch.nn.BatchNorm1d))  # fmt: skip
+            feeds_bn = (
+                name == "bias"
+                and isinstance(m, torch.nn.Linear)
+                and i + 1 < len(mods)
+                and isinstance(mods[i + 1], torch.nn.BatchNorm1d)
+            )
             if not feeds_bn:
                 keep.append(p.detach().reshape(-1))
     return torch.cat(keep)
@@ -103,8 +107,7 @@ def mixed_sweep() -> list[RunConfig]:
     n = max(len(opts), len(scheds))
     runs = []
     for i in range(n):
-        runs.append(cfg(optimizer=opts[i % len(opts)], schedule=scheds[i % len(scheds)],
-                        label=f"run{i}"))  # fmt: skip
+        runs.append(cfg(optimizer=opts[i % len(opts)], schedule=scheds[i % len(scheds)], label=f"run{i}"))
     return runs
 
 
