@@ -174,7 +174,7 @@ def _cache_write(file: Path, arrays: dict[str, np.ndarray]) -> None:
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
         tmp.replace(file)
         entries = sorted(file.parent.glob("*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
         for old in entries[CACHE_ENTRIES:]:

@@ -253,7 +253,8 @@ class RunStore:
                     json.dumps(started.config),
                 ),
             )
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None  # an INSERT always sets it
+        return cur.lastrowid
 
     def add_epoch(self, run_id: int, e: ev.EpochEnd) -> None:
         conn = self._conn()

@@ -63,8 +63,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         bar.close()
     out = write_outputs(args.out, exp, runs, results)
     if failures:
-        for f in failures:
-            print(f"optiscope run: error: {f}", file=sys.stderr)
+        for failure in failures:
+            print(f"optiscope run: error: {failure}", file=sys.stderr)
         return 1
     if not args.quiet:
         for r in results:
