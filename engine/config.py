@@ -15,6 +15,7 @@ import difflib
 import math
 import tomllib
 import types
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -49,6 +50,18 @@ __all__ = [
     "dump_toml",
     "dumps_toml",
     "format_validation_error",
+    "OPTIMIZER_KINDS",
+    "SCHEDULE_KINDS",
+    "LAYER_TYPES",
+    "DATASET_NAMES",
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "OPTIMIZER_CLASSES",
+    "SCHEDULE_CLASSES",
+    "LAYER_CLASSES",
+    "steps_per_epoch",
+    "variation_diff",
+    "race_experiment",
 ]
 
 
@@ -66,9 +79,18 @@ class Frozen(BaseModel):
 SYNTHETIC_DATASETS = ("blobs", "moons", "circles", "xor", "spiral", "gaussians")
 BUNDLED_DATASETS = ("digits", "breast_cancer", "wine", "iris")
 DatasetName = Literal[
-    "blobs", "moons", "circles", "xor", "spiral", "gaussians",
-    "digits", "breast_cancer", "wine", "iris", "csv",
-]  # fmt: skip
+    "blobs",
+    "moons",
+    "circles",
+    "xor",
+    "spiral",
+    "gaussians",
+    "digits",
+    "breast_cancer",
+    "wine",
+    "iris",
+    "csv",
+]
 
 
 class DatasetConfig(Frozen):
@@ -102,9 +124,7 @@ class DatasetConfig(Frozen):
     @model_validator(mode="after")
     def _csv_needs_path(self) -> DatasetConfig:
         if self.name == "csv" and (not self.path or not self.target):
-            raise ValueError(
-                "dataset 'csv' needs both 'path' (the CSV file) and 'target' (its label column)"
-            )
+            raise ValueError("dataset 'csv' needs both 'path' (the CSV file) and 'target' (its label column)")
         return self
 
     @property
@@ -157,9 +177,7 @@ class Flatten(Frozen):
     type: Literal["flatten"] = "flatten"
 
 
-Layer = Annotated[
-    Dense | Dropout | BatchNorm | Conv2d | MaxPool | Flatten, Field(discriminator="type")
-]
+Layer = Annotated[Dense | Dropout | BatchNorm | Conv2d | MaxPool | Flatten, Field(discriminator="type")]
 
 
 class ModelConfig(Frozen):
@@ -298,7 +316,6 @@ OptimizerConfig = Annotated[
     SGD | Adagrad | RMSprop | Adam | AdamW | NAdam | Adamax | Adadelta,
     Field(discriminator="kind"),
 ]
-OPTIMIZER_KINDS = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "adamax", "adadelta")
 
 
 # --------------------------------------------------------------------------- schedules
@@ -369,9 +386,7 @@ class Cyclic(_Schedule):
     @model_validator(mode="after")
     def _bounds(self) -> Cyclic:
         if self.max_lr < self.base_lr:
-            raise ValueError(
-                f"schedule.max_lr ({self.max_lr}) must be >= schedule.base_lr ({self.base_lr})"
-            )
+            raise ValueError(f"schedule.max_lr ({self.max_lr}) must be >= schedule.base_lr ({self.base_lr})")
         return self
 
 
@@ -403,10 +418,6 @@ ScheduleConfig = Annotated[
     Constant | TimeDecay | Step | Exponential | Cosine | CosineRestarts | Cyclic | OneCycle | Plateau,
     Field(discriminator="kind"),
 ]
-SCHEDULE_KINDS = (
-    "constant", "time_decay", "step", "exponential", "cosine",
-    "cosine_restarts", "cyclic", "one_cycle", "plateau",
-)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- regularisation
@@ -544,8 +555,9 @@ class ExperimentConfig(Frozen):
             merged["training"]["seed"] = self.base.training.seed + index
         return RunConfig.model_validate(merged)
 
-    def with_overrides(self, *, epochs: int | None = None, seed: int | None = None,
-                       dataset: DatasetConfig | None = None) -> ExperimentConfig:
+    def with_overrides(
+        self, *, epochs: int | None = None, seed: int | None = None, dataset: DatasetConfig | None = None
+    ) -> ExperimentConfig:
         """A copy with CLI-style overrides applied to the base and every variation."""
         data = self.model_dump(mode="python")
         if epochs is not None:
@@ -596,14 +608,92 @@ def _auto_label(var: dict[str, Any], prefix: str = "") -> str:
     return prefix + " ".join(parts)
 
 
+# --------------------------------------------------------------------------- derived facts
+def _candidates(tp: Any) -> list[Any]:
+    """The concrete types an annotation allows (Annotated and unions unwrapped)."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _candidates(get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        return [c for a in get_args(tp) for c in _candidates(a)]
+    return [tp]
+
+
+def _tagged(union: Any, tag: str) -> dict[str, type[Frozen]]:
+    """The classes of a tagged union by their tag value, in declaration order."""
+    return {cls.model_fields[tag].default: cls for cls in _candidates(union)}
+
+
+#: every optimizer, schedule and layer class by its ``kind`` / ``type`` tag (the GUI's forms)
+OPTIMIZER_CLASSES = _tagged(OptimizerConfig, "kind")
+SCHEDULE_CLASSES = _tagged(ScheduleConfig, "kind")
+LAYER_CLASSES = _tagged(Layer, "type")
+#: the allowed values, derived from the config types: the only lists (GUI combos use them)
+OPTIMIZER_KINDS: tuple[str, ...] = tuple(OPTIMIZER_CLASSES)
+SCHEDULE_KINDS: tuple[str, ...] = tuple(SCHEDULE_CLASSES)
+LAYER_TYPES: tuple[str, ...] = tuple(LAYER_CLASSES)
+DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
+INITIALIZERS: tuple[str, ...] = get_args(Initializer)
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Updates in one epoch: ``ceil(n_train / batch_size)`` (the last batch may be short), at least 1."""
+    return max(1, -(-int(n_train) // int(batch_size)))
+
+
+def variation_diff(base: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """The overrides that turn ``base`` into ``run`` (both ``model_dump`` dicts).
+
+    The inverse of the variation merge: ``ExperimentConfig(base=..., variations=(diff,))``
+    resolves to ``run`` again. A section whose ``kind`` changes is given whole (it replaces
+    the base's section); ``None`` values are left out (they mean "default").
+    """
+    out: dict[str, Any] = {}
+    for key, value in run.items():
+        b = base.get(key)
+        if isinstance(value, dict) and isinstance(b, dict):
+            if "kind" in value and value.get("kind") != b.get("kind"):
+                out[key] = {k: v for k, v in value.items() if v is not None}
+            else:
+                inner = variation_diff(b, value)
+                if inner:
+                    out[key] = inner
+        elif value != b and value is not None:
+            out[key] = value
+    return out
+
+
+def race_experiment(
+    runs: Sequence[RunConfig], *, name: str = "race", description: str = "", lesson: str = ""
+) -> ExperimentConfig:
+    """An experiment whose variations are ``runs`` (the first is the base), each labelled.
+
+    Labels are the runs' :meth:`RunConfig.describe`; repeated labels get ``#2``, ``#3``.
+    """
+    base = runs[0].model_copy(update={"label": ""})
+    base_d = base.model_dump(mode="python")
+    variations = []
+    seen: dict[str, int] = {}
+    for run in runs:
+        label = run.describe()
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            label = f"{label} #{seen[label]}"
+        var = variation_diff(base_d, run.model_dump(mode="python", exclude={"label"}))
+        var["label"] = label
+        variations.append(var)
+    return ExperimentConfig(
+        name=name, description=description, lesson=lesson, base=base, variations=tuple(variations)
+    )
+
+
 # --------------------------------------------------------------------------- errors and TOML
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     """One line per problem: ``field: message (got value)``."""
     lines = []
     for err in exc.errors():
-        loc = ".".join(
-            str(p) for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)
-        )
+        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
         loc = prefix + loc if loc else prefix.rstrip(".") or "config"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
@@ -634,16 +724,6 @@ def _frozen_models() -> dict[str, type[BaseModel]]:
         out[cls.__name__] = cls
         todo.extend(cls.__subclasses__())
     return out
-
-
-def _candidates(tp: Any) -> list[Any]:
-    """The concrete types an annotation allows (Annotated and unions unwrapped)."""
-    origin = get_origin(tp)
-    if origin is Annotated:
-        return _candidates(get_args(tp)[0])
-    if origin in (Union, types.UnionType):
-        return [c for a in get_args(tp) for c in _candidates(a)]
-    return [tp]
 
 
 def _descend(tp: Any, part: str | int) -> Any:
@@ -694,15 +774,14 @@ def _missing_tag_message(title: str, err: Any) -> str:
         if isinstance(c, type) and issubclass(c, BaseModel) and tag in c.model_fields
     ]
     listed = ", ".join(repr(t) for t in tags) if tags else "see the docs"
-    return f"no '{tag}' key: say which one, e.g. {tag} = {tags[0]!r} (one of {listed})" if tags else (
-        f"no '{tag}' key ({listed})"
+    return (
+        f"no '{tag}' key: say which one, e.g. {tag} = {tags[0]!r} (one of {listed})"
+        if tags
+        else (f"no '{tag}' key ({listed})")
     )
 
 
-_UNION_TAGS = {
-    "dense", "dropout", "batchnorm", "conv2d", "maxpool", "flatten", *OPTIMIZER_KINDS,
-    *SCHEDULE_KINDS,
-}  # fmt: skip
+_UNION_TAGS = {*LAYER_TYPES, *OPTIMIZER_KINDS, *SCHEDULE_KINDS}
 
 
 def _check_finite(obj: Any, where: str = "") -> None:

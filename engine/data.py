@@ -1,46 +1,78 @@
 """Datasets, all offline: scikit-learn generators, bundled sets and the user's CSV files.
 
 :func:`load_dataset` turns a :class:`~engine.config.DatasetConfig` into a
-:class:`Dataset` of numpy arrays, split into training and validation parts.
+:class:`Dataset` of numpy arrays, split into training and validation parts. The arrays
+scikit-learn makes (generated and bundled sets) are cached in the cache folder
+(:func:`cache_dir`), so only the first use of a set imports scikit-learn. Importing this
+module is light: :func:`dataset_shape` answers from the config alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .config import BUNDLED_DATASETS, DatasetConfig
+from .dataset import DataError, Dataset, split, standardize, train_rows
 
-__all__ = ["Dataset", "DataError", "load_dataset", "DEFAULT_NOISE"]
+__all__ = [
+    "Dataset",
+    "DataError",
+    "load_dataset",
+    "dataset_shape",
+    "cache_dir",
+    "BUNDLED_SHAPES",
+    "DEFAULT_NOISE",
+]
+
+# rows, features, classes and image shape of the bundled sets (known without scikit-learn)
+BUNDLED_SHAPES: dict[str, tuple[int, int, int, tuple[int, int, int] | None]] = {
+    "digits": (1797, 64, 10, (1, 8, 8)),
+    "breast_cancer": (569, 30, 2, None),
+    "wine": (178, 13, 3, None),
+    "iris": (150, 4, 3, None),
+}
 
 
-class DataError(ValueError):
-    """A dataset could not be built or read; the message names the cause and the fix."""
+def dataset_shape(cfg: DatasetConfig, csv_info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``cfg`` gives, computed from the config without loading any data.
 
-
-@dataclass(frozen=True)
-class Dataset:
-    """Training and validation arrays: ``x`` float32 (N, F), ``y`` int64 class indices."""
-
-    name: str
-    x_train: np.ndarray = field(repr=False)
-    y_train: np.ndarray = field(repr=False)
-    x_val: np.ndarray = field(repr=False)
-    y_val: np.ndarray = field(repr=False)
-    n_classes: int
-    class_names: tuple[str, ...]
-    feature_names: tuple[str, ...]
-    image_shape: tuple[int, int, int] | None = None
-    note: str = ""
-
-    @property
-    def n_features(self) -> int:
-        return int(self.x_train.shape[1])
-
-    @property
-    def is_2d(self) -> bool:
-        return self.n_features == 2 and self.image_shape is None
+    Returns a dict with ``n_features``, ``n_classes``, ``image_shape``, ``n_train`` (the
+    training rows :func:`load_dataset` will produce, same rounding and subsample rule) and
+    ``known``. A CSV set is only known after it was read once: pass ``csv_info`` with its
+    ``rows`` (after dropping missing ones), ``n_features`` and ``n_classes``; without it
+    ``known`` is False and a 1000-row, 2-feature, 2-class table is assumed.
+    """
+    image: tuple[int, int, int] | None = None
+    known = True
+    if cfg.name in BUNDLED_SHAPES:
+        rows, feats, classes, image = BUNDLED_SHAPES[cfg.name]
+    elif cfg.name == "csv":
+        info = csv_info or {}
+        rows = int(info.get("rows", 1000))
+        feats = int(info.get("n_features", 2))
+        classes = int(info.get("n_classes", 2))
+        known = bool(info)
+    else:
+        rows, feats = cfg.n_samples, 2
+        classes = cfg.centers if cfg.name in ("blobs", "spiral") else 2
+    n_train = train_rows(rows, cfg.train_fraction)
+    if cfg.subsample is not None:
+        n_train = min(n_train, cfg.subsample)
+    return {
+        "n_features": feats,
+        "n_classes": classes,
+        "image_shape": image,
+        "n_train": n_train,
+        "known": known,
+    }
 
 
 DEFAULT_NOISE = {
@@ -66,43 +98,125 @@ def load_dataset(cfg: DatasetConfig) -> Dataset:
     if cfg.subsample is not None and cfg.subsample < len(ds.y_train):
         k = cfg.subsample
         ds = Dataset(
-            ds.name, ds.x_train[:k], ds.y_train[:k], ds.x_val, ds.y_val, ds.n_classes,
-            ds.class_names, ds.feature_names, ds.image_shape,
+            ds.name,
+            ds.x_train[:k],
+            ds.y_train[:k],
+            ds.x_val,
+            ds.y_val,
+            ds.n_classes,
+            ds.class_names,
+            ds.feature_names,
+            ds.image_shape,
             (ds.note + f" Training set cut to its first {k} examples.").strip(),
-        )  # fmt: skip
+        )
     return ds
 
 
-def standardize(x_train: np.ndarray, x_val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scale with the training split's mean and std only (constant columns keep std 1)."""
-    mean = x_train.mean(axis=0)
-    std = x_train.std(axis=0)
-    std[std == 0] = 1.0
-    return ((x_train - mean) / std).astype(np.float32), ((x_val - mean) / std).astype(np.float32)
+# --------------------------------------------------------------------------- the array cache
+#: Sets made by scikit-learn; their arrays are kept in the cache folder, so a later run
+#: (or a preview) neither imports scikit-learn (~1 s) nor generates them again.
+SKLEARN_GENERATED = ("blobs", "moons", "circles", "gaussians")
+#: How many generated sets the cache keeps (least recently used go first).
+CACHE_ENTRIES = 64
+# Bump when what is stored, or how it is made, changes.
+_CACHE_FORMAT = "optiscope-dataset-1"
 
 
-def split(x: np.ndarray, y: np.ndarray, train_fraction: float) -> tuple[np.ndarray, ...]:
-    n_train = int(round(len(y) * train_fraction))
-    n_train = min(max(n_train, 1), len(y) - 1)
-    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+def cache_dir() -> Path:
+    """Where generated and bundled sets are cached: the user cache dir, or ``$OPTISCOPE_HOME/cache``."""
+    from .store import optiscope_dir
+
+    return optiscope_dir("cache") / "datasets"
+
+
+def _sklearn_version() -> str:
+    """scikit-learn's version from its package metadata (no import of scikit-learn)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scikit-learn")
+    except PackageNotFoundError:  # a frozen build without metadata
+        return "unknown"
+
+
+def _cached_arrays(key: dict[str, Any], build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays ``build`` makes for ``key``, from the cache when they were made before.
+
+    The file name hashes ``key``, the cache format and scikit-learn's version (a new
+    version may generate other numbers). A missing, damaged or foreign entry is built again;
+    a cache that cannot be written is skipped silently (the arrays are still returned).
+    """
+    ident = json.dumps({**key, "format": _CACHE_FORMAT, "sklearn": _sklearn_version()}, sort_keys=True)
+    file = cache_dir() / f"{key['name']}-{hashlib.sha256(ident.encode()).hexdigest()[:24]}.npz"
+    arrays = _cache_read(file)
+    if arrays is not None:
+        return arrays
+    arrays = build()
+    _cache_write(file, arrays)
+    return arrays
+
+
+def _cache_read(file: Path) -> dict[str, np.ndarray] | None:
+    try:
+        with open(file, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        os.utime(file)  # most recently used: the last to be pruned
+    except Exception:  # absent, truncated, corrupt or foreign: build again
+        return None
+    x, y = arrays.get("x"), arrays.get("y")
+    if x is None or y is None or x.ndim != 2 or y.shape != (len(x),):
+        return None
+    return arrays
+
+
+def _cache_write(file: Path, arrays: dict[str, np.ndarray]) -> None:
+    tmp = file.with_name(f".{file.stem}.{os.getpid()}.tmp")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        tmp.replace(file)
+        entries = sorted(file.parent.glob("*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for old in entries[CACHE_ENTRIES:]:
+            old.unlink(missing_ok=True)
+    except OSError:  # read-only or full disk, or another process pruning: the cache is optional
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- generated and bundled sets
+def _sklearn_generated(name: str, n: int, noise: float, centers: int, seed: int) -> dict[str, np.ndarray]:
+    from sklearn import datasets as skd
+
+    if name == "blobs":
+        x, y = skd.make_blobs(
+            n_samples=n, centers=centers, n_features=2, cluster_std=noise, random_state=seed
+        )
+    elif name == "moons":
+        x, y = skd.make_moons(n_samples=n, noise=noise, random_state=seed)
+    elif name == "circles":
+        x, y = skd.make_circles(n_samples=n, noise=noise, factor=0.5, random_state=seed)
+    else:  # gaussians
+        x, y = skd.make_blobs(
+            n_samples=n,
+            centers=np.array([[-1.0, -1.0], [1.0, 1.0]]),
+            n_features=2,
+            cluster_std=noise,
+            random_state=seed,
+        )
+    return {"x": np.asarray(x, dtype=np.float32), "y": np.asarray(y, dtype=np.int64)}
 
 
 def _synthetic(cfg: DatasetConfig) -> Dataset:
-    from sklearn import datasets as skd
-
     n, seed = cfg.n_samples, cfg.seed
     noise = DEFAULT_NOISE[cfg.name] if cfg.noise is None else cfg.noise
     rng = np.random.default_rng(seed)
-    n_classes = 2
-    if cfg.name == "blobs":
-        x, y = skd.make_blobs(
-            n_samples=n, centers=cfg.centers, n_features=2, cluster_std=noise, random_state=seed
-        )
-        n_classes = cfg.centers
-    elif cfg.name == "moons":
-        x, y = skd.make_moons(n_samples=n, noise=noise, random_state=seed)
-    elif cfg.name == "circles":
-        x, y = skd.make_circles(n_samples=n, noise=noise, factor=0.5, random_state=seed)
+    n_classes = cfg.centers if cfg.name in ("blobs", "spiral") else 2
+    if cfg.name in SKLEARN_GENERATED:
+        centers = cfg.centers if cfg.name == "blobs" else 2
+        key = {"name": cfg.name, "n_samples": n, "noise": noise, "centers": centers, "seed": seed}
+        arrays = _cached_arrays(key, lambda: _sklearn_generated(cfg.name, n, noise, centers, seed))
+        x, y = arrays["x"], arrays["y"]
     elif cfg.name == "xor":
         x = rng.uniform(-1.0, 1.0, size=(n, 2))
         y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
@@ -120,11 +234,6 @@ def _synthetic(cfg: DatasetConfig) -> Dataset:
             ys.append(np.full(per[c], c))
         order = rng.permutation(n)
         x, y = np.concatenate(xs)[order], np.concatenate(ys)[order]
-    elif cfg.name == "gaussians":
-        x, y = skd.make_blobs(
-            n_samples=n, centers=np.array([[-1.0, -1.0], [1.0, 1.0]]), n_features=2,
-            cluster_std=noise, random_state=seed,
-        )  # fmt: skip
     else:  # pragma: no cover - config validation keeps this unreachable
         raise DataError(f"unknown dataset {cfg.name!r}")
     x = np.asarray(x, dtype=np.float32)
@@ -133,12 +242,18 @@ def _synthetic(cfg: DatasetConfig) -> Dataset:
     if cfg.standardize:
         x_tr, x_va = standardize(x_tr, x_va)
     return Dataset(
-        cfg.name, x_tr, y_tr, x_va, y_va, n_classes,
-        tuple(str(i) for i in range(n_classes)), ("x1", "x2"),
-    )  # fmt: skip
+        cfg.name,
+        x_tr,
+        y_tr,
+        x_va,
+        y_va,
+        n_classes,
+        tuple(str(i) for i in range(n_classes)),
+        ("x1", "x2"),
+    )
 
 
-def _bundled(cfg: DatasetConfig) -> Dataset:
+def _sklearn_bundled(name: str) -> dict[str, np.ndarray]:
     from sklearn import datasets as skd
 
     loader = {
@@ -146,10 +261,22 @@ def _bundled(cfg: DatasetConfig) -> Dataset:
         "breast_cancer": skd.load_breast_cancer,
         "wine": skd.load_wine,
         "iris": skd.load_iris,
-    }[cfg.name]
+    }[name]
     bunch = loader()
     x = np.asarray(bunch.data, dtype=np.float32)
-    y = np.asarray(bunch.target, dtype=np.int64)
+    names = getattr(bunch, "feature_names", None)
+    features = [str(f) for f in names] if names is not None else [f"x{i}" for i in range(x.shape[1])]
+    return {
+        "x": x,
+        "y": np.asarray(bunch.target, dtype=np.int64),
+        "feature_names": np.array(features, dtype=str),
+        "class_names": np.array([str(t) for t in bunch.target_names], dtype=str),
+    }
+
+
+def _bundled(cfg: DatasetConfig) -> Dataset:
+    arrays = _cached_arrays({"name": cfg.name}, lambda: _sklearn_bundled(cfg.name))
+    x, y = arrays["x"], arrays["y"]
     order = np.random.default_rng(cfg.seed).permutation(len(y))
     x, y = x[order], y[order]
     image_shape = None
@@ -161,12 +288,16 @@ def _bundled(cfg: DatasetConfig) -> Dataset:
     do_std = cfg.standardize if cfg.standardize is not None else cfg.name != "digits"
     if do_std:
         x_tr, x_va = standardize(x_tr, x_va)
-    names = getattr(bunch, "feature_names", None)
-    feature_names = (
-        tuple(str(f) for f in names) if names is not None else tuple(f"x{i}" for i in range(x.shape[1]))
-    )
+    class_names = tuple(str(t) for t in arrays["class_names"])
     return Dataset(
-        cfg.name, x_tr.astype(np.float32), y_tr, x_va.astype(np.float32), y_va,
-        int(len(bunch.target_names)), tuple(str(t) for t in bunch.target_names),
-        feature_names, image_shape, note,
-    )  # fmt: skip
+        cfg.name,
+        x_tr.astype(np.float32),
+        y_tr,
+        x_va.astype(np.float32),
+        y_va,
+        len(class_names),
+        class_names,
+        tuple(str(f) for f in arrays["feature_names"]),
+        image_shape,
+        note,
+    )

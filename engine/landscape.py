@@ -30,13 +30,19 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+if TYPE_CHECKING:
+    from .config import ModelConfig, RunConfig
+    from .dataset import Dataset
+
 __all__ = [
+    "snapshot_every",
     "PLANE_KINDS",
     "Plane",
     "pca_plane",
@@ -55,6 +61,10 @@ __all__ = [
     "path_report",
     "recalibrate_batchnorm",
     "finite_snapshots",
+    "flat_weights",
+    "end_at_final",
+    "model_at",
+    "surface_pipeline",
 ]
 
 PLANE_KINDS = ("pca", "random", "interp")
@@ -62,6 +72,22 @@ GRID_MIN, GRID_MAX = 11, 101
 # PCA axes are scaled so the trajectory's farthest point reaches this fraction of the
 # half-width at extent 1.0 (a margin around the path)
 PCA_REACH = 0.8
+
+
+def snapshot_every(runs: Sequence[RunConfig], snapshots: int = 200) -> int:
+    """Updates between weight snapshots so the longest of ``runs`` records about ``snapshots``.
+
+    Estimated from the configs alone (:func:`~engine.data.dataset_shape`; a CSV not yet
+    read counts as 1000 rows). Each snapshot is a copy of the parameter vector.
+    """
+    from .config import steps_per_epoch
+    from .data import dataset_shape
+
+    most = 1
+    for r in runs:
+        n_train = dataset_shape(r.dataset)["n_train"]
+        most = max(most, r.training.epochs * steps_per_epoch(n_train, r.training.batch_size))
+    return max(1, most // max(int(snapshots), 1))
 
 
 # --------------------------------------------------------------------------- planes
@@ -149,9 +175,7 @@ def _as_matrix(trajectories: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarr
     return mats
 
 
-def pca_plane(
-    trajectories: np.ndarray | Sequence[np.ndarray], origin: np.ndarray | None = None
-) -> Plane:
+def pca_plane(trajectories: np.ndarray | Sequence[np.ndarray], origin: np.ndarray | None = None) -> Plane:
     """The plane of the trajectory's two leading principal directions (Li et al. 2018).
 
     ``trajectories`` is one (T, D) array of weight snapshots, or several (a race: all runs
@@ -187,11 +211,15 @@ def pca_plane(
         dirs.append(u * scale)
     explained = float(ratio[:2].sum())
     return Plane(
-        "pca", o, dirs[0], dirs[1], explained,
+        "pca",
+        o,
+        dirs[0],
+        dirs[1],
+        explained,
         (f"PC1 ({100 * ratio[0]:.1f} %)", f"PC2 ({100 * (ratio[1] if len(ratio) > 1 else 0):.1f} %)"),
         f"PCA of {len(m)} weight snapshots; origin = final weights; axes scaled so the path "
         f"reaches {PCA_REACH:g} of extent 1",
-    )  # fmt: skip
+    )
 
 
 def _orthogonal_unit(u: np.ndarray) -> np.ndarray:
@@ -246,17 +274,22 @@ def random_plane(
     d2 = filter_normalize(rng.standard_normal(o.shape), o, model)
     explained = math.nan
     if trajectories is not None:
-        explained = explained_fraction(np.concatenate(_as_matrix(trajectories)),
-                                       np.stack([d1, d2], 1))  # fmt: skip
+        explained = explained_fraction(np.concatenate(_as_matrix(trajectories)), np.stack([d1, d2], 1))
     return Plane(
-        "random", o, d1, d2, explained, ("random dir. 1", "random dir. 2"),
+        "random",
+        o,
+        d1,
+        d2,
+        explained,
+        ("random dir. 1", "random dir. 2"),
         f"two filter-normalised Gaussian directions (seed {seed}); biases and batch-norm "
         "parameters zeroed; origin = final weights",
-    )  # fmt: skip
+    )
 
 
-def interp_plane(initial: np.ndarray, final: np.ndarray,
-                 trajectories: np.ndarray | Sequence[np.ndarray] | None = None) -> Plane:
+def interp_plane(
+    initial: np.ndarray, final: np.ndarray, trajectories: np.ndarray | Sequence[np.ndarray] | None = None
+) -> Plane:
     """The line ``initial + alpha * (final - initial)``: alpha 0 is the start, 1 the end."""
     w0 = np.asarray(initial, dtype=np.float64)
     d1 = np.asarray(final, dtype=np.float64) - w0
@@ -266,9 +299,14 @@ def interp_plane(initial: np.ndarray, final: np.ndarray,
     if trajectories is not None:
         explained = explained_fraction(np.concatenate(_as_matrix(trajectories)), d1[:, None])
     return Plane(
-        "interp", w0, d1, np.zeros_like(d1), explained, ("alpha (0 = initial, 1 = final)", ""),
+        "interp",
+        w0,
+        d1,
+        np.zeros_like(d1),
+        explained,
+        ("alpha (0 = initial, 1 = final)", ""),
         "1-D interpolation from the initial weights (alpha 0) to the final ones (alpha 1)",
-    )  # fmt: skip
+    )
 
 
 def make_plane(
@@ -276,18 +314,20 @@ def make_plane(
     model: nn.Module,
     trajectories: np.ndarray | Sequence[np.ndarray],
     seed: int = 0,
+    origin: np.ndarray | None = None,
 ) -> Plane:
-    """The plane ``kind`` for the given trajectories (the first run's final weights are the
-    origin; ``interp`` runs from its first to its last snapshot)."""
+    """The plane ``kind`` for the given trajectories, centred on ``origin`` (default: the
+    first run's last snapshot); ``interp`` runs from the first run's first snapshot to it."""
     mats = _as_matrix(trajectories)
+    o = mats[0][-1] if origin is None else np.asarray(origin, dtype=np.float64)
     if kind == "pca":
-        return pca_plane(mats)
+        return pca_plane(mats, o)
     if kind == "random":
-        return random_plane(model, mats[0][-1], seed, mats)
+        return random_plane(model, o, seed, mats)
     if kind == "interp":
         if len(mats[0]) < 2:
             raise ValueError("interpolation needs the initial and at least one later snapshot")
-        return interp_plane(mats[0][0], mats[0][-1], mats)
+        return interp_plane(mats[0][0], o, mats)
     raise ValueError(f"unknown plane {kind!r}; choose one of {', '.join(PLANE_KINDS)}")
 
 
@@ -427,9 +467,7 @@ class SurfaceEvaluator:
     def prepare(self, plane: Plane) -> PlaneEvaluator:
         """Do the once-per-plane work; the result evaluates points of this plane."""
         if plane.origin.shape != (self.n_params,):
-            raise ValueError(
-                f"the plane has {plane.origin.size} parameters, the model {self.n_params}"
-            )
+            raise ValueError(f"the plane has {plane.origin.size} parameters, the model {self.n_params}")
         return PlaneEvaluator(self, plane)
 
     def loss_at(self, vector: np.ndarray) -> float:
@@ -517,9 +555,7 @@ class PlaneEvaluator:
 
     # -- public
     @torch.inference_mode()
-    def losses(
-        self, coords: np.ndarray, should_stop: Callable[[], bool] | None = None
-    ) -> np.ndarray:
+    def losses(self, coords: np.ndarray, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
         """Loss at each plane coordinate row ``(a, b)`` of ``coords`` (P, 2), float64.
 
         ``should_stop`` is polled between chunks; when it returns True the rest is NaN.
@@ -564,9 +600,7 @@ class PlaneEvaluator:
 
 
 @torch.inference_mode()
-def true_losses(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, vectors: np.ndarray
-) -> np.ndarray:
+def true_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, vectors: np.ndarray) -> np.ndarray:
     """Mean cross-entropy at each flat weight vector, loading the weights one at a time.
 
     This is the plain loop (the benchmark's peer and the tests' reference); the model is
@@ -585,8 +619,12 @@ def true_losses(
 
 
 def loop_losses(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, plane: Plane,
-    alphas: np.ndarray, betas: np.ndarray,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    plane: Plane,
+    alphas: np.ndarray,
+    betas: np.ndarray,
 ) -> np.ndarray:
     """The grid surface by loading each point's weights and evaluating (the slow peer)."""
     ga, gb = np.meshgrid(alphas, betas)
@@ -662,9 +700,17 @@ def surface_stages(
         alphas, betas = grid_axes(pe.plane, int(g), extent)
         loss = pe.grid(alphas, betas, should_stop)
         yield Surface(
-            pe.plane, alphas, betas, loss, int(g), float(extent), pe.ev.method, pe.ev.data_note,
-            time.perf_counter() - t0, k == len(grids) - 1,
-        )  # fmt: skip
+            pe.plane,
+            alphas,
+            betas,
+            loss,
+            int(g),
+            float(extent),
+            pe.ev.method,
+            pe.ev.data_note,
+            time.perf_counter() - t0,
+            k == len(grids) - 1,
+        )
 
 
 @dataclass(frozen=True)
@@ -694,3 +740,106 @@ def path_report(
     true = true_losses(ev.model, ev.x, ev.y, vectors)
     sl = pe.losses(coords)
     return PathReport(run, np.asarray(steps), coords, true, sl, pe.plane.distance_from_plane(vectors))
+
+
+# --------------------------------------------------------------------------- the pipeline
+def flat_weights(model: nn.Module) -> np.ndarray:
+    """The model's parameters as one float64 vector (``model.parameters()`` order)."""
+    with torch.no_grad():
+        return torch.cat([p.detach().reshape(-1).double().cpu() for p in model.parameters()]).numpy()
+
+
+def end_at_final(
+    steps: np.ndarray, vectors: np.ndarray, final: np.ndarray, final_step: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A path of snapshots that ends at the final weights.
+
+    Snapshots are taken every ``weights_every`` updates, so the last one can be a few
+    updates before the end, or (early stopping with restore) not the returned weights at
+    all. When the last snapshot differs from ``final``, ``final`` is appended at
+    ``final_step``; otherwise the path is returned unchanged.
+    """
+    steps = np.asarray(steps)
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+    final = np.asarray(final, dtype=np.float64).reshape(1, -1)
+    if len(vectors) and np.array_equal(vectors[-1], final[0]):
+        return steps, vectors
+    return np.append(steps, int(final_step)), np.concatenate([vectors, final])
+
+
+def model_at(model_cfg: ModelConfig, vector: np.ndarray, ds: Dataset) -> tuple[nn.Module, bool]:
+    """The network of ``model_cfg`` for ``ds`` holding the flat weights ``vector``, for evaluation.
+
+    Built on the meta device, so no initialisation runs and nothing is drawn from torch's
+    global random generator (a training thread may be using it). Batch-norm statistics are
+    not in a weight vector: they are re-estimated on the training set; the flag says so.
+    """
+    from .models import build_model
+
+    with torch.device("meta"):
+        model = build_model(model_cfg, ds.n_features, ds.n_classes, ds.image_shape)
+    model = model.to_empty(device="cpu")
+    for buf in model.buffers():  # uninitialised memory; batch norm statistics are re-estimated below
+        buf.zero_()
+    torch.nn.utils.vector_to_parameters(torch.as_tensor(vector, dtype=torch.float32), model.parameters())
+    return model, recalibrate_batchnorm(model, ds.x_train) > 0
+
+
+SurfaceStage = tuple[str, Any]
+"""What :func:`surface_pipeline` yields: ``("plane", Plane)``, ``("surface", Surface)`` (one per
+grid, coarse first) and ``("paths", list[PathReport])``."""
+
+
+def surface_pipeline(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor,
+    paths: Sequence[tuple[int, np.ndarray, np.ndarray]],
+    *,
+    kind: str = "pca",
+    grids: Sequence[int] = (51,),
+    extent: float = 1.0,
+    seed: int = 0,
+    max_samples: int | None = None,
+    final_step: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[SurfaceStage]:
+    """Plane, surfaces and path reports of trained runs: the one pipeline (CLI and window).
+
+    Parameters
+    ----------
+    model
+        The first run's network at its final weights: they are the plane's centre.
+    x, y
+        The data the loss is evaluated on (the training set).
+    paths
+        ``(run, steps, vectors)`` per run sharing the architecture, first run first. The
+        first path is made to end at the model's weights (appended at ``final_step``,
+        default one past its last step, when its last snapshot is not them); pass the
+        other runs' paths through :func:`end_at_final` for the same guarantee.
+    kind, grids, extent, seed
+        Plane kind (``pca``, ``random``, ``interp``), grid sizes computed in turn,
+        half-width of the plane, random directions' seed.
+    max_samples
+        Evaluate on a fixed subset of this many examples (default: all).
+    should_stop
+        Polled between chunks; when it returns True nothing more is yielded.
+    """
+    origin = flat_weights(model)
+    runs = [int(r) for r, _, _ in paths]
+    steps = [np.asarray(st) for _, st, _ in paths]
+    trajs = [np.atleast_2d(np.asarray(v, dtype=np.float64)) for _, _, v in paths]
+    if final_step is None:
+        final_step = int(steps[0][-1]) + 1 if len(steps[0]) else 0
+    steps[0], trajs[0] = end_at_final(steps[0], trajs[0], origin, final_step)
+    plane = make_plane(kind, model, trajs, seed=seed, origin=origin)
+    yield "plane", plane
+    evaluator = SurfaceEvaluator(model, x, y, max_samples=max_samples)
+    pe = evaluator.prepare(plane)
+    for surface in surface_stages(pe, extent, grids, should_stop):
+        if should_stop is not None and should_stop():
+            return
+        yield "surface", surface
+    if should_stop is not None and should_stop():
+        return
+    yield "paths", [path_report(evaluator, pe, r, st, t) for r, st, t in zip(runs, steps, trajs, strict=True)]

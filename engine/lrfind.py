@@ -8,7 +8,8 @@ and the same seed gives the same curve.
 
 Suggestions (:func:`suggest`), each a learning rate:
 
-- ``steepest``: where the smoothed loss falls fastest against log10(lr), before its minimum;
+- ``steepest``: where the smoothed loss falls fastest against log10(lr), on the descent
+  (from where the loss has started to fall, the CLR base below, to its minimum);
 - ``valley``: fastai's valley (the longest descending stretch of the curve, taken at
   about half-way down it);
 - ``minimum_div_10``: the rate at the smoothed loss's minimum, divided by 10;
@@ -26,12 +27,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from . import events as ev
 from .config import RunConfig
+from .control import RunControl
 from .data import Dataset
-from .trainer import Prepared, RunControl, _weight_params, prepare
+from .kernels import TorchKernel
+from .loop import RunState, drive
+from .rules import Rule
+from .trainer import Prepared, prepare
 
 __all__ = ["LRFindResult", "lr_find", "suggest", "valley", "smooth"]
 
@@ -61,6 +65,63 @@ def smooth(losses: np.ndarray, beta: float = 0.98) -> np.ndarray:
     return out
 
 
+class RampSchedule:
+    """The range test's rate: ``rates[i]`` for update ``i``, set on the optimizer."""
+
+    def __init__(self, optimizer, rates: list[float]) -> None:
+        self.optimizer = optimizer
+        self.rates = rates
+        self.i = 0
+        self._apply()
+
+    def _apply(self) -> None:
+        rate = self.rates[min(self.i, len(self.rates) - 1)]
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def after_step(self) -> None:
+        self.i += 1
+        self._apply()
+
+    def after_epoch(self, metrics: dict[str, float]) -> None:
+        return None
+
+    def scale(self, factor: float) -> None:
+        """The ramp sets the rate; a live LR change does not apply to a range test."""
+
+
+class RangeTestStop(Rule):
+    """Smooths the loss (debiased EMA) and ends the test once it is non-finite or above
+    ``diverge_factor`` x its best."""
+
+    per_step = True
+
+    def __init__(self, beta: float, diverge_factor: float) -> None:
+        self.beta = beta
+        self.diverge_factor = diverge_factor
+        self.avg = 0.0
+        self.best = math.inf
+        self.smoothed: list[float] = []
+
+    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+        if not math.isfinite(loss):
+            self.smoothed.append(math.inf)
+            run.finish("diverged")
+            return
+        self.avg = self.beta * self.avg + (1 - self.beta) * loss
+        s = self.avg / (1 - self.beta**step)
+        self.smoothed.append(s)
+        self.best = min(self.best, s)
+        if step > 1 and s > self.diverge_factor * self.best:
+            run.finish("diverged")
+        else:
+            run.schedule.after_step()
+
+
 def lr_find(
     cfg: RunConfig,
     *,
@@ -73,12 +134,15 @@ def lr_find(
     dataset: Dataset | None = None,
     control: RunControl | None = None,
     prepared: Prepared | None = None,
+    bus: ev.EventBus | None = None,
 ) -> LRFindResult:
     """Run the range test on the model, optimizer and data ``cfg`` describes.
 
-    The config's schedule is ignored (the ramp sets the rate); its optimizer (with
-    momentum etc.), batch size, seed and L1/L2 penalties are used. Pass ``prepared`` to
-    test an existing model and optimizer; they are left exactly as they were.
+    It trains through the one training loop (:func:`engine.loop.drive`) with the run's
+    own kernel, so the config's optimizer (with momentum etc.), batch size, seed, L1/L2,
+    clipping, augmentation and mixed precision are used as in training; the schedule is
+    replaced by the ramp. Pass ``prepared`` to test an existing model and optimizer;
+    they are left exactly as they were. ``bus`` receives the test's ``Step`` events live.
     """
     if not (0 < start_lr < end_lr) or not math.isfinite(end_lr):
         raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr}, end_lr={end_lr}")
@@ -93,66 +157,53 @@ def lr_find(
     model, opt = p.model, p.optimizer
     saved_model = copy.deepcopy(model.state_dict())
     saved_opt = copy.deepcopy(opt.state_dict())
-    reg = cfg.regularization
-    weights = _weight_params(model) if (reg.l1 or reg.l2) else []
     n, bs = len(p.y_train), cfg.training.batch_size
-    gen = torch.Generator().manual_seed(cfg.training.seed)
+    spe = math.ceil(n / bs)
     if mode == "exp":
         ratio = end_lr / start_lr
-        schedule = [start_lr * ratio ** (i / (iterations - 1)) for i in range(iterations)]
+        rates = [start_lr * ratio ** (i / (iterations - 1)) for i in range(iterations)]
     else:
-        schedule = [start_lr + (end_lr - start_lr) * i / (iterations - 1) for i in range(iterations)]
-    lrs: list[float] = []
-    losses: list[float] = []
-    smoothed: list[float] = []
-    avg, best = 0.0, math.inf
-    stopped_early = False
-    perm = torch.randperm(n, generator=gen).to(p.device)
-    pos = 0
-    model.train()
+        rates = [start_lr + (end_lr - start_lr) * i / (iterations - 1) for i in range(iterations)]
+    epochs = math.ceil(iterations / spe)
+    run_cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"epochs": epochs})})
+    stop_rule = RangeTestStop(beta, diverge_factor)
+    kernel = TorchKernel(run_cfg, p.dataset, model, opt, (p.x_train, p.y_train, p.x_val, p.y_val), p.device)
     try:
-        for i, lr in enumerate(schedule):
-            if not control.checkpoint():
-                break
-            if pos >= n:
-                perm = torch.randperm(n, generator=gen).to(p.device)
-                pos = 0
-            idx = perm[pos : pos + bs]
-            pos += bs
-            for g in opt.param_groups:
-                g["lr"] = lr
-            loss = F.cross_entropy(model(p.x_train[idx]), p.y_train[idx])
-            if weights:
-                if reg.l2:
-                    loss = loss + reg.l2 * sum((w * w).sum() for w in weights)
-                if reg.l1:
-                    loss = loss + reg.l1 * sum(w.abs().sum() for w in weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            v = loss.item()
-            lrs.append(lr)
-            losses.append(v)
-            if not math.isfinite(v):
-                smoothed.append(math.inf)
-                stopped_early = True
-                break
-            avg = beta * avg + (1 - beta) * v
-            s = avg / (1 - beta ** (i + 1))
-            smoothed.append(s)
-            best = min(best, s)
-            if i > 0 and s > diverge_factor * best:
-                stopped_early = True
-                break
+        ramp = RampSchedule(opt, rates)
+        run = RunState(run_cfg, 0, 0, ramp, [stop_rule], kernel, bus if bus is not None else ev.EventBus())
+        (res,) = drive(
+            kernel,
+            [run],
+            n_train=n,
+            batch_size=bs,
+            bus=run.bus,
+            control=control,
+            device=p.device,
+            n_params=0,
+            n_classes=p.dataset.n_classes,
+            max_steps=iterations,
+            evaluate=False,
+        )
     finally:
         model.load_state_dict(saved_model)
         opt.load_state_dict(saved_opt)
+    if res.reason == "failed":
+        raise RuntimeError(res.error or "the range test failed")
     settings = {
-        "start_lr": start_lr, "end_lr": end_lr, "iterations": iterations, "mode": mode,
-        "beta": beta, "diverge_factor": diverge_factor, "batch_size": bs,
-        "iterations_per_epoch": math.ceil(n / bs), "optimizer": cfg.optimizer.kind, "seed": cfg.training.seed,
-    }  # fmt: skip
-    return LRFindResult(np.asarray(lrs), np.asarray(losses), np.asarray(smoothed), stopped_early, settings)
+        "start_lr": start_lr,
+        "end_lr": end_lr,
+        "iterations": iterations,
+        "mode": mode,
+        "beta": beta,
+        "diverge_factor": diverge_factor,
+        "batch_size": bs,
+        "iterations_per_epoch": spe,
+        "optimizer": cfg.optimizer.kind,
+        "seed": cfg.training.seed,
+    }
+    return LRFindResult(
+        res.step_lr, res.step_loss, np.asarray(stop_rule.smoothed), res.reason == "diverged", settings
+    )
 
 
 def valley(lrs: np.ndarray, losses: np.ndarray) -> float | None:
@@ -175,7 +226,9 @@ def valley(lrs: np.ndarray, losses: np.ndarray) -> float | None:
     return float(lrs[min(max(idx, 0), n - 1)])
 
 
-def suggest(lrs: np.ndarray, smoothed: np.ndarray, skip_end: int = 5, threshold: float = 0.1) -> dict[str, float | None]:
+def suggest(
+    lrs: np.ndarray, smoothed: np.ndarray, skip_end: int = 5, threshold: float = 0.1
+) -> dict[str, float | None]:
     """The four common suggestions (see the module docstring), as numbers.
 
     As fastai does, the first tenth of the curve (at least 5 points; the moving average
@@ -188,8 +241,12 @@ def suggest(lrs: np.ndarray, smoothed: np.ndarray, skip_end: int = 5, threshold:
     ok = np.isfinite(sm)
     lrs, sm = lrs[ok], sm[ok]
     out: dict[str, float | None] = {
-        "steepest": None, "valley": None, "minimum_div_10": None, "clr_base_lr": None, "clr_max_lr": None,
-    }  # fmt: skip
+        "steepest": None,
+        "valley": None,
+        "minimum_div_10": None,
+        "clr_base_lr": None,
+        "clr_max_lr": None,
+    }
     lo, hi = max(len(sm) // 10, 5), len(sm) - skip_end
     if hi - lo < 3:
         lo, hi = 0, len(sm)
@@ -199,15 +256,20 @@ def suggest(lrs: np.ndarray, smoothed: np.ndarray, skip_end: int = 5, threshold:
     i_min = int(np.argmin(sm))
     out["minimum_div_10"] = float(lrs[i_min] / 10)
     out["valley"] = valley(lrs, sm)
-    if i_min >= 2:  # the descent only: after the minimum the loss is blowing up
-        grads = np.gradient(sm[: i_min + 1], np.log10(lrs[: i_min + 1]))
-        out["steepest"] = float(lrs[int(np.argmin(grads))])
     drop = sm[0] - sm[i_min]
+    start = 0
     if drop > 0:
         seg = sm[: i_min + 1]
         above = np.nonzero(seg >= sm[0] - threshold * drop)[0]  # the last time it was still up there
-        start = int(above[-1]) + 1 if len(above) else 0
+        start = min(int(above[-1]) + 1 if len(above) else 0, i_min)
         stop = int(np.argmax(seg <= sm[i_min] + threshold * drop))
-        out["clr_base_lr"] = float(lrs[min(start, i_min)])
-        out["clr_max_lr"] = float(lrs[max(stop, min(start, i_min))])
+        out["clr_base_lr"] = float(lrs[start])
+        out["clr_max_lr"] = float(lrs[max(stop, start)])
+    if i_min >= 2:
+        # the steepest fall of the descent itself: from where the loss has started to fall
+        # (the CLR base) to its minimum. Before that the curve is flat, and the noise of a
+        # smoothed average still warming up makes slopes as steep as the real descent.
+        first = start if i_min - start >= 2 else 0
+        grads = np.gradient(sm[first : i_min + 1], np.log10(lrs[first : i_min + 1]))
+        out["steepest"] = float(lrs[first + int(np.argmin(grads))])
     return out

@@ -1,24 +1,21 @@
-"""Networks built from a layer list (:class:`~engine.config.ModelConfig`)."""
+"""Networks built from a layer list (:class:`~engine.config.ModelConfig`).
+
+Importing this module is light (no torch): :func:`param_count` answers from the config
+alone; :func:`build_model` imports torch when first called.
+"""
 
 from __future__ import annotations
 
 import math
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .config import BatchNorm, Conv2d, Dense, Dropout, Flatten, MaxPool, ModelConfig
 
-__all__ = ["build_model", "count_params", "init_weight", "ACTIVATIONS"]
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "gelu": nn.GELU,
-    "linear": None,
-}
+__all__ = ["build_model", "count_params", "init_weight", "param_count"]
 
 # Keras' VarianceScaling truncates at two standard deviations and widens the normal
 # so the truncated one keeps the intended variance.
@@ -27,6 +24,9 @@ _TRUNC = 0.87962566103423978
 
 def init_weight(weight: torch.Tensor, init: str) -> None:
     """Keras-style initialisers: he_* use fan_in, glorot_* the mean of fan_in and fan_out."""
+    import torch
+    from torch import nn
+
     fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(weight)
     with torch.no_grad():
         if init == "he_uniform":
@@ -44,8 +44,19 @@ def init_weight(weight: torch.Tensor, init: str) -> None:
 
 
 def _act(name: str) -> list[nn.Module]:
-    cls = ACTIVATIONS[name]
-    return [] if cls is None else [cls()]
+    """The activation module for ``name`` (none for ``linear``)."""
+    from torch import nn
+
+    modules: dict[str, type[nn.Module]] = {
+        "relu": nn.ReLU,
+        "leaky_relu": nn.LeakyReLU,
+        "tanh": nn.Tanh,
+        "sigmoid": nn.Sigmoid,
+        "gelu": nn.GELU,
+    }
+    if name == "linear":
+        return []
+    return [modules[name]()]
 
 
 def build_model(
@@ -60,6 +71,8 @@ def build_model(
     and flattens before the first dense layer if the list does not say so itself.
     Initialise under a seed (``torch.manual_seed``) for reproducible weights.
     """
+    from torch import nn
+
     mods: list[nn.Module] = []
     shape: tuple[int, ...] = (n_features,)
     if cfg.has_conv:
@@ -105,10 +118,8 @@ def build_model(
         elif isinstance(layer, Dropout):
             mods.append(nn.Dropout(layer.p) if len(shape) == 1 else nn.Dropout2d(layer.p))
         elif isinstance(layer, BatchNorm):
-            bn = nn.BatchNorm1d(shape[0], momentum=layer.momentum) if len(shape) == 1 else (
-                nn.BatchNorm2d(shape[0], momentum=layer.momentum)
-            )
-            mods += [bn, *_act(layer.activation)]
+            norm = nn.BatchNorm1d if len(shape) == 1 else nn.BatchNorm2d
+            mods += [norm(shape[0], momentum=layer.momentum), *_act(layer.activation)]
     flatten()
     out = nn.Linear(shape[0], n_classes)
     init_weight(out.weight, cfg.output_init)
@@ -118,4 +129,43 @@ def build_model(
 
 
 def count_params(model: nn.Module) -> int:
+    """Trainable parameters of a built model."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def param_count(
+    model_cfg: ModelConfig, n_features: int, n_classes: int, image_shape: tuple[int, int, int] | None = None
+) -> int:
+    """Trainable parameters of ``build_model(model_cfg, ...)``, from the config alone (no torch).
+
+    Follows :func:`build_model` layer by layer (a test checks they agree); raises
+    ValueError in words when the layers do not fit the input.
+    """
+    shape: tuple[int, ...] = (n_features,)
+    if model_cfg.has_conv:
+        if image_shape is None:
+            raise ValueError("conv2d/maxpool layers need an image dataset (digits)")
+        shape = image_shape
+    total = 0
+    for i, layer in enumerate(model_cfg.layers):
+        if isinstance(layer, Dense | Flatten) and len(shape) > 1:
+            shape = (math.prod(shape),)
+        if isinstance(layer, Dense):
+            total += shape[0] * layer.units + layer.units
+            shape = (layer.units,)
+        elif isinstance(layer, Conv2d):
+            total += shape[0] * layer.filters * layer.kernel**2 + layer.filters
+            pad = layer.kernel // 2
+            size = [shape[d] + 2 * pad - layer.kernel + 1 for d in (1, 2)]
+            shape = (layer.filters, *size)
+        elif isinstance(layer, MaxPool):
+            h, w = shape[1] // layer.size, shape[2] // layer.size
+            if h < 1 or w < 1:
+                raise ValueError(
+                    f"model.layers[{i}]: maxpool of size {layer.size} on a {shape[1]}x{shape[2]} "
+                    "feature map leaves nothing; use fewer or smaller pooling layers"
+                )
+            shape = (shape[0], h, w)
+        elif isinstance(layer, BatchNorm):
+            total += 2 * shape[0]  # scale and shift per feature or channel
+    return total + math.prod(shape) * n_classes + n_classes

@@ -7,15 +7,17 @@ after every update and :meth:`LRSchedule.after_epoch` after every epoch. Warm-up
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch.optim import lr_scheduler as sched
 
 from .config import OptimizerConfig, ScheduleConfig
 
-__all__ = ["build_optimizer", "LRSchedule", "lr_preview", "PER_EPOCH_KINDS"]
+__all__ = ["build_optimizer", "LRSchedule", "KerasPlateau", "lr_preview", "PER_EPOCH_KINDS"]
 
 PER_EPOCH_KINDS = frozenset({"step", "exponential", "plateau"})
 
@@ -41,52 +43,133 @@ def build_optimizer(
     return _build(params, cfg, {})
 
 
-def _build(params: list[torch.nn.Parameter], cfg: OptimizerConfig, extra: dict) -> torch.optim.Optimizer:
+def _build(params: list[torch.nn.Parameter], cfg: Any, extra: dict) -> torch.optim.Optimizer:
+    # ``cfg`` is one member of the OptimizerConfig union, chosen by its ``kind`` tag (which
+    # a type checker cannot narrow on), hence Any
     k = cfg.kind
     if k == "sgd":
         return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, dampening=cfg.dampening,
-            nesterov=cfg.nesterov, weight_decay=cfg.weight_decay,
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            dampening=cfg.dampening,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
             **extra,
-        )  # fmt: skip
+        )
     if k == "adagrad":
         return torch.optim.Adagrad(
-            params, lr=cfg.lr, lr_decay=cfg.lr_decay, weight_decay=cfg.weight_decay,
-            initial_accumulator_value=cfg.initial_accumulator_value, eps=cfg.eps,
+            params,
+            lr=cfg.lr,
+            lr_decay=cfg.lr_decay,
+            weight_decay=cfg.weight_decay,
+            initial_accumulator_value=cfg.initial_accumulator_value,
+            eps=cfg.eps,
             **extra,
-        )  # fmt: skip
+        )
     if k == "rmsprop":
         return torch.optim.RMSprop(
-            params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, weight_decay=cfg.weight_decay,
-            momentum=cfg.momentum, centered=cfg.centered,
-        )  # fmt: skip
+            params,
+            lr=cfg.lr,
+            alpha=cfg.alpha,
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
+            momentum=cfg.momentum,
+            centered=cfg.centered,
+        )
     betas = (getattr(cfg, "beta1", 0.9), getattr(cfg, "beta2", 0.999))
     if k == "adam":
         return torch.optim.Adam(
-            params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
+            params,
+            lr=cfg.lr,
+            betas=betas,
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
             amsgrad=cfg.amsgrad,
             **extra,
-        )  # fmt: skip
+        )
     if k == "adamw":
         return torch.optim.AdamW(
-            params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
+            params,
+            lr=cfg.lr,
+            betas=betas,
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
             amsgrad=cfg.amsgrad,
             **extra,
-        )  # fmt: skip
+        )
     if k == "nadam":
         return torch.optim.NAdam(
-            params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
+            params,
+            lr=cfg.lr,
+            betas=betas,
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
             momentum_decay=cfg.momentum_decay,
-        )  # fmt: skip
-    if k == "adamax":
-        return torch.optim.Adamax(
-            params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay
         )
+    if k == "adamax":
+        return torch.optim.Adamax(params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
     if k == "adadelta":
         return torch.optim.Adadelta(
             params, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps, weight_decay=cfg.weight_decay
         )
     raise ValueError(f"unknown optimizer kind {k!r}")  # pragma: no cover
+
+
+class KerasPlateau:
+    """ReduceLROnPlateau exactly as Keras 2 runs it (the reading list's studies used Keras).
+
+    After each epoch: while cooling down, count the cooldown down and reset the wait; an
+    improvement (by more than ``min_delta``) resets the wait; otherwise, outside the
+    cooldown, the wait grows, and once it reaches ``patience`` the rate is multiplied by
+    ``factor`` (not below ``min_lr``) and the cooldown starts. torch's
+    ``ReduceLROnPlateau`` waits one epoch longer (``num_bad_epochs > patience``) and, with
+    a cooldown, starts counting one epoch later.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        maximize: bool,
+        factor: float,
+        patience: int,
+        min_delta: float,
+        cooldown: int,
+        min_lr: float,
+    ) -> None:
+        self.optimizer = optimizer
+        self.maximize = maximize
+        self.factor = factor
+        self.patience = patience
+        self.min_delta = min_delta
+        self.cooldown = cooldown
+        self.min_lrs = [min_lr for _ in optimizer.param_groups]
+        self.best = -math.inf if maximize else math.inf
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def _improved(self, value: float) -> bool:
+        if self.maximize:
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def step(self, value: float) -> None:
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(value):
+            self.best = value
+            self.wait = 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
+                    old = float(group["lr"])
+                    if old > min_lr:
+                        group["lr"] = max(old * self.factor, min_lr)
+                self.cooldown_counter = self.cooldown
+                self.wait = 0
 
 
 class LRSchedule:
@@ -104,13 +187,15 @@ class LRSchedule:
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = steps_per_epoch * epochs
         self.step_count = 0
-        self.main: sched.LRScheduler | sched.ReduceLROnPlateau | None = None
+        self.main: sched.LRScheduler | KerasPlateau | None = None
         self.warmup: sched.LinearLR | None = None
         if cfg.warmup_steps > 0:
             self.warmup = sched.LinearLR(
-                optimizer, start_factor=cfg.warmup_start_factor, end_factor=1.0,
+                optimizer,
+                start_factor=cfg.warmup_start_factor,
+                end_factor=1.0,
                 total_iters=cfg.warmup_steps,
-            )  # fmt: skip
+            )
         else:
             self._start_main()
 
@@ -124,7 +209,13 @@ class LRSchedule:
         return self.cfg.kind in PER_EPOCH_KINDS
 
     def _start_main(self) -> None:
-        c, opt = self.cfg, self.optimizer
+        c: Any = self.cfg  # one member of the ScheduleConfig union, chosen by its ``kind``
+        opt = self.optimizer
+        # The main schedule starts afresh from the optimizer's rate: a warm-up scheduler
+        # leaves ``initial_lr`` behind, which CyclicLR would otherwise take as its base
+        # rate for the first update after the hand-over.
+        for group in opt.param_groups:
+            group.pop("initial_lr", None)
         remaining = max(self.total_steps - c.warmup_steps, 1)
         k = c.kind
         if k == "constant":
@@ -144,24 +235,36 @@ class LRSchedule:
             )
         elif k == "cyclic":
             self.main = sched.CyclicLR(
-                opt, base_lr=c.base_lr, max_lr=c.max_lr, step_size_up=c.step_size,
-                mode=c.mode, gamma=c.gamma, cycle_momentum=False,
-            )  # fmt: skip
+                opt,
+                base_lr=c.base_lr,
+                max_lr=c.max_lr,
+                step_size_up=c.step_size,
+                mode=c.mode,
+                gamma=c.gamma,
+                cycle_momentum=False,
+            )
         elif k == "one_cycle":
             self.main = sched.OneCycleLR(
-                opt, max_lr=c.max_lr, total_steps=remaining, pct_start=c.pct_start,
-                anneal_strategy=c.anneal_strategy, div_factor=c.div_factor,
-                final_div_factor=c.final_div_factor, three_phase=c.three_phase,
+                opt,
+                max_lr=c.max_lr,
+                total_steps=remaining,
+                pct_start=c.pct_start,
+                anneal_strategy=c.anneal_strategy,
+                div_factor=c.div_factor,
+                final_div_factor=c.final_div_factor,
+                three_phase=c.three_phase,
                 cycle_momentum=False,
-            )  # fmt: skip
+            )
         elif k == "plateau":
-            mode = "max" if c.monitor.endswith("acc") else "min"
-            # Keras semantics (the studies'): reduce after exactly `patience` epochs without
-            # improvement. torch reduces once num_bad_epochs > patience, i.e. one epoch later.
-            self.main = sched.ReduceLROnPlateau(
-                opt, mode=mode, factor=c.factor, patience=max(c.patience - 1, 0), threshold=c.min_delta,
-                threshold_mode="abs", cooldown=c.cooldown, min_lr=c.min_lr,
-            )  # fmt: skip
+            self.main = KerasPlateau(
+                opt,
+                maximize=c.monitor.endswith("acc"),
+                factor=c.factor,
+                patience=c.patience,
+                min_delta=c.min_delta,
+                cooldown=c.cooldown,
+                min_lr=c.min_lr,
+            )
         else:  # pragma: no cover
             raise ValueError(f"unknown schedule kind {k!r}")
 
@@ -175,8 +278,8 @@ class LRSchedule:
                     self.warmup = None
                     self._start_main()
                 return
-        if self.main is not None and not self.per_epoch:
-            if self.cfg.kind == "one_cycle" and self.main.last_epoch >= self.main.total_steps:
+        if isinstance(self.main, sched.LRScheduler) and not self.per_epoch:
+            if isinstance(self.main, sched.OneCycleLR) and self.main.last_epoch >= self.main.total_steps:
                 return  # OneCycleLR raises past its end; hold the final rate
             self.main.step()
 
@@ -185,8 +288,8 @@ class LRSchedule:
         if self.main is None or not self.per_epoch:
             return None
         old = self.lr
-        if self.cfg.kind == "plateau":
-            self.main.step(metrics[self.cfg.monitor])
+        if isinstance(self.main, KerasPlateau):
+            self.main.step(metrics[self.cfg.monitor])  # type: ignore[union-attr]
             new = self.lr
             return (old, new) if new < old else None
         self.main.step()

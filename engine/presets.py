@@ -8,34 +8,37 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 from .config import ConfigError, ExperimentConfig, loads_toml
 
 __all__ = ["preset_names", "get_preset", "all_presets"]
 
 
-def _folder():
+def _folder() -> Traversable:
     return resources.files("optiscope.resources") / "presets"
 
 
 @cache
 def all_presets() -> dict[str, ExperimentConfig]:
     """Every bundled preset by name, in name order."""
-    out: dict[str, ExperimentConfig] = {}
-    for entry in sorted(_folder().iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            name = entry.name[: -len(".toml")]
-            out[name] = loads_toml(entry.read_text(encoding="utf-8"), f"preset {name}")
-    return out
+    return {name: _load(name) for name in preset_names()}
 
 
 def preset_names() -> list[str]:
-    return list(all_presets())
+    """The bundled presets' names, in name order (no file is parsed)."""
+    return sorted(e.name[: -len(".toml")] for e in _folder().iterdir() if e.name.endswith(".toml"))
 
 
 def get_preset(name: str) -> ExperimentConfig:
-    """The preset called ``name``; ConfigError lists the known names otherwise."""
-    presets = all_presets()
-    if name not in presets:
-        raise ConfigError(f"no preset named {name!r}; known presets: {', '.join(presets)}")
-    return presets[name]
+    """The preset called ``name`` (only its file is read); ConfigError lists the known names otherwise."""
+    entry = _folder() / f"{name}.toml"
+    if "/" in name or "\\" in name or not entry.is_file():
+        raise ConfigError(f"no preset named {name!r}; known presets: {', '.join(preset_names())}")
+    return _load(name)
+
+
+@cache
+def _load(name: str) -> ExperimentConfig:
+    text = (_folder() / f"{name}.toml").read_text(encoding="utf-8")
+    return loads_toml(text, f"preset {name}")

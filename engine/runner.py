@@ -17,13 +17,14 @@ from pathlib import Path
 
 from . import events as ev
 from .config import ExperimentConfig, RunConfig, dumps_toml
+from .control import RunControl
 from .files import atomic_write_text
-from .trainer import RunControl, RunResult, train
+from .formats import METRIC_COLUMNS, STEP_COLUMNS, format_csv
+from .loop import RunResult
+from .trainer import train
 
 __all__ = ["execute", "plan_batches", "write_outputs", "summarize", "METRIC_COLUMNS", "STEP_COLUMNS"]
 
-METRIC_COLUMNS = ("run", "label", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
-STEP_COLUMNS = ("run", "step", "epoch", "lr", "loss")
 
 _log = logging.getLogger(__name__)
 
@@ -109,12 +110,6 @@ def execute(
     return [results[i] for i in sorted(results)]
 
 
-def _fmt(v: float) -> str:
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
-    return str(v)
-
-
 def _json_num(v: float | None) -> float | str | None:
     if v is None:
         return None
@@ -129,7 +124,10 @@ def summarize(result: RunResult, cfg: RunConfig) -> dict:
     def metrics(e: ev.EpochEnd | None) -> dict | None:
         if e is None:
             return None
-        return {k: _json_num(getattr(e, k)) for k in ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")}
+        return {
+            k: _json_num(getattr(e, k))
+            for k in ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
+        }
 
     def gap(e: ev.EpochEnd | None) -> dict | None:
         """How much better the training set does than the validation set (overfitting)."""
@@ -169,7 +167,9 @@ def write_outputs(
     w.writerow(METRIC_COLUMNS)
     for r in results:
         for e in r.epochs:
-            w.writerow([r.run, r.label, e.epoch, *(_fmt(float(getattr(e, k))) for k in METRIC_COLUMNS[3:])])
+            w.writerow(
+                [r.run, r.label, e.epoch, *(format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:])]
+            )
     atomic_write_text(out / "metrics.csv", buf.getvalue())
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -177,7 +177,7 @@ def write_outputs(
     for r in results:
         spe = max(r.steps_per_epoch, 1)
         for i, (lr, loss) in enumerate(zip(r.step_lr.tolist(), r.step_loss.tolist(), strict=True)):
-            w.writerow([r.run, i + 1, i // spe + 1, _fmt(lr), _fmt(loss)])
+            w.writerow([r.run, i + 1, i // spe + 1, format_csv(lr), format_csv(loss)])
     atomic_write_text(out / "steps.csv", buf.getvalue())
     summary = {
         "experiment": experiment.name,

@@ -30,6 +30,7 @@ from typing import Any
 
 from . import events as ev
 from .files import atomic_write_text
+from .formats import METRIC_COLUMNS, format_csv
 
 __all__ = [
     "RunStore",
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-EXPORT_COLUMNS = ("run", "label", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+EXPORT_COLUMNS = METRIC_COLUMNS  # the columns of metrics.csv
 _METRICS = ("step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 
 _SCHEMA = """
@@ -242,9 +243,16 @@ class RunStore:
             cur = conn.execute(
                 "INSERT INTO runs (created, experiment, label, status, device, n_params, epochs_planned,"
                 " config) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
-                (time.time(), experiment, started.label, started.device, started.n_params, started.epochs,
-                 json.dumps(started.config)),
-            )  # fmt: skip
+                (
+                    time.time(),
+                    experiment,
+                    started.label,
+                    started.device,
+                    started.n_params,
+                    started.epochs,
+                    json.dumps(started.config),
+                ),
+            )
         return int(cur.lastrowid)
 
     def add_epoch(self, run_id: int, e: ev.EpochEnd) -> None:
@@ -333,7 +341,9 @@ class RunStore:
         n = 0
         for r in runs:
             for m in r.metrics:
-                w.writerow([r.id, r.summary.label, m["epoch"], *(repr(m[k]) for k in EXPORT_COLUMNS[3:])])
+                w.writerow(
+                    [r.id, r.summary.label, m["epoch"], *(format_csv(m[k]) for k in EXPORT_COLUMNS[3:])]
+                )
                 n += 1
         path = Path(path)
         try:
@@ -357,6 +367,7 @@ class RunRecorder:
         self.on_error = on_error
         self.ids: dict[int, int] = {}
         self._errors: dict[int, str] = {}
+        self._finished: set[int] = set()
         self.error: str | None = None
 
     def __call__(self, event: ev.Event) -> None:
@@ -373,7 +384,9 @@ class RunRecorder:
                 self._errors[event.run] = event.message
             elif isinstance(event, ev.Finished):
                 self.store.finish_run(self.ids[event.run], event, self._errors.pop(event.run, None))
-                self.store.close()  # this thread's connection; the next run reopens it
+                self._finished.add(event.run)
+                if self._finished >= self.ids.keys():  # the last open run: close this thread's
+                    self.store.close()  # connection once, not per run (closing checkpoints the WAL)
         except sqlite3.Error as exc:
             self.error = f"run store {self.store.path}: {exc}; stopped recording"
             if self.on_error is not None:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import DatasetConfig
-from .data import DataError, Dataset, split, standardize
+from .dataset import DataError, Dataset, split, standardize
 from .store import optiscope_dir
 
 __all__ = ["load_csv_dataset", "load_csv_dataset_timed", "LoadInfo", "Table", "read_table", "cache_dir"]
@@ -232,9 +232,12 @@ def _cache_read(file: Path, target: str) -> Table | None:
     try:
         with open(file, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             table = Table(
-                tuple(str(c) for c in z["columns"]), str(z["target"]), z["x"].astype(np.float64),
-                z["labels"].astype(str), z["lines"].astype(np.int64),
-            )  # fmt: skip
+                tuple(str(c) for c in z["columns"]),
+                str(z["target"]),
+                z["x"].astype(np.float64),
+                z["labels"].astype(str),
+                z["lines"].astype(np.int64),
+            )
     except Exception:  # truncated, corrupt or foreign file: parse again and rewrite
         return None
     n = len(table.labels)
@@ -249,9 +252,13 @@ def _cache_write(file: Path, table: Table) -> str:
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npz")
         np.savez(
-            tmp, columns=np.array(table.columns, dtype=str), target=np.array(table.target),
-            x=table.x, labels=table.labels, lines=table.lines,
-        )  # fmt: skip
+            tmp,
+            columns=np.array(table.columns, dtype=str),
+            target=np.array(table.target),
+            x=table.x,
+            labels=table.labels,
+            lines=table.lines,
+        )
         tmp.replace(file)
     except OSError as exc:
         return f"parsed; not cached: {exc.strerror or exc}"
@@ -341,14 +348,22 @@ def table_to_dataset(table: Table, cfg: DatasetConfig, path: str | Path) -> Data
     if cfg.standardize is None or cfg.standardize:
         x_tr, x_va = standardize(x_tr, x_va)
     note_parts.insert(
-        0, f"{Path(path).name}: {len(y)} rows, {len(table.columns)} features, {k} classes "
-        f"(target {table.target!r}); n_samples does not apply."
-    )  # fmt: skip
+        0,
+        f"{Path(path).name}: {len(y)} rows, {len(table.columns)} features, {k} classes "
+        f"(target {table.target!r}); n_samples does not apply.",
+    )
     return Dataset(
-        "csv", np.ascontiguousarray(x_tr, dtype=np.float32), y_tr,
-        np.ascontiguousarray(x_va, dtype=np.float32), y_va, k, tuple(names), table.columns,
-        None, " ".join(note_parts),
-    )  # fmt: skip
+        "csv",
+        np.ascontiguousarray(x_tr, dtype=np.float32),
+        y_tr,
+        np.ascontiguousarray(x_va, dtype=np.float32),
+        y_va,
+        k,
+        tuple(names),
+        table.columns,
+        None,
+        " ".join(note_parts),
+    )
 
 
 def load_csv_dataset_timed(cfg: DatasetConfig) -> tuple[Dataset, LoadInfo]:

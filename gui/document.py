@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optiscope.engine.config import ExperimentConfig, RunConfig
+from optiscope.engine.config import ExperimentConfig, RunConfig, race_experiment
 from PySide6 import QtCore
 from PySide6.QtCore import Signal
-
-from ._facts_fallback import race_experiment
 
 __all__ = ["ExperimentDocument"]
 

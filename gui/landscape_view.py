@@ -658,18 +658,13 @@ def _surface_job(
     extent: float,
     cache: dict,
 ) -> None:
-    """Runs in the worker thread: plane, coarse then refined surface, path reports."""
-    import torch
+    """Runs in the worker thread: plane, coarse then refined surface, path reports.
+
+    The network is rebuilt at the first run's last snapshot (the final weights once the run
+    finished) and handed to the engine's one surface pipeline."""
     from optiscope.engine.config import RunConfig
     from optiscope.engine.data import load_dataset
-    from optiscope.engine.landscape import (
-        SurfaceEvaluator,
-        make_plane,
-        path_report,
-        recalibrate_batchnorm,
-        surface_stages,
-    )
-    from optiscope.engine.models import build_model
+    from optiscope.engine.landscape import model_at, surface_pipeline
 
     cfg = RunConfig.model_validate(cfg_json)
     key = cfg.dataset.model_dump_json()
@@ -677,34 +672,25 @@ def _surface_job(
         cache.clear()
         cache["key"], cache["ds"] = key, load_dataset(cfg.dataset)
     ds = cache["ds"]
-    # built on the meta device: no initialisation runs, so this thread draws nothing from
-    # torch's global random generator, which the training thread uses (dropout, init)
-    with torch.device("meta"):
-        model = build_model(cfg.model, ds.n_features, ds.n_classes, ds.image_shape)
-    model = model.to_empty(device="cpu")
-    for buf in model.buffers():  # uninitialised memory; batch norm statistics are re-estimated below
-        buf.zero_()
-    final = torch.as_tensor(trajectories[0][-1], dtype=torch.float32)
-    torch.nn.utils.vector_to_parameters(final, model.parameters())
-    if recalibrate_batchnorm(model, ds.x_train):
+    model, recalibrated = model_at(cfg.model, trajectories[0][-1], ds)
+    if recalibrated:
         job.results.append(
             ("note", "batch-norm statistics re-estimated on the training set at the final weights")
         )
-    plane = make_plane(kind, model, trajectories, seed=0)
-    job.results.append(("plane", plane))
-    evaluator = SurfaceEvaluator(model, ds.x_train, ds.y_train, max_samples=2000)
-    pe = evaluator.prepare(plane)
-    for surf in surface_stages(pe, extent, grids, job.cancel.is_set):
-        if job.cancel.is_set():
-            return
-        job.results.append(("surface", surf))
-    if job.cancel.is_set():
-        return
-    reports = [
-        path_report(evaluator, pe, rid, st, t)
-        for rid, st, t in zip(run_ids, steps, trajectories, strict=True)
-    ]
-    job.results.append(("paths", reports))
+    paths = list(zip(run_ids, steps, trajectories, strict=True))
+    for stage in surface_pipeline(
+        model,
+        ds.x_train,
+        ds.y_train,
+        paths,
+        kind=kind,
+        grids=grids,
+        extent=extent,
+        seed=0,
+        max_samples=2000,
+        should_stop=job.cancel.is_set,
+    ):
+        job.results.append(stage)
 
 
 class SurfaceView(QtWidgets.QWidget):

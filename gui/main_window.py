@@ -32,11 +32,12 @@ from optiscope.engine.config import (
     dump_toml,
     format_validation_error,
     load_toml,
+    steps_per_epoch,
 )
+from optiscope.engine.formats import METRIC_COLUMNS, format_csv
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal, Slot
 
-from ._facts_fallback import METRIC_COLUMNS, format_csv, steps_per_epoch
 from .actions import ActionTable
 from .document import ExperimentDocument
 from .panels import Panel, PanelError

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from optiscope.engine.control import RunControl
 from PySide6 import QtCore
 from PySide6.QtCore import Signal, Slot
 
-from ._facts_fallback import run_control_class, snapshot_every
 from .worker import Job, JobContext, JobRunner
 
 __all__ = ["RunController", "SPEEDS", "train_job"]
@@ -187,9 +187,11 @@ class RunController(QtCore.QObject):
     # ------------------------------------------------------------------ commands
     def start(self, runs: Sequence[Any], *, paused: bool = False) -> None:
         """Train ``runs`` (an experiment's resolved runs), stopping a live run first."""
+        from optiscope.engine.landscape import snapshot_every  # torch: the engine is loaded by now
+
         sys.setswitchinterval(RUN_SWITCH_INTERVAL)
         self.end()
-        control = run_control_class()(start_paused=paused)
+        control = RunControl(start_paused=paused)
         control.set_delay(self.delay)
         two_d = any(r.dataset.is_2d for r in runs)
         # ~40 decision-boundary pictures per run: smooth enough to watch, cheap for the engine

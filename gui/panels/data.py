@@ -6,13 +6,14 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from optiscope.engine.config import BUNDLED_DATASETS, SYNTHETIC_DATASETS, DatasetConfig
+from optiscope.engine.config import BUNDLED_DATASETS, DATASET_NAMES, SYNTHETIC_DATASETS, DatasetConfig
+from optiscope.engine.data import dataset_shape
 from PySide6 import QtWidgets
 
 from ..widgets import ErrorLabel, FieldForm, MiniPlot, compact_combo, signals_blocked
 from . import Panel, PanelError
 
-__all__ = ["DataPanel", "dataset_shape", "preview_summary", "csv_columns"]
+__all__ = ["DataPanel", "preview_summary", "csv_columns"]
 
 DATASET_TITLES = {
     "blobs": "Blobs (the studies' set)",
@@ -27,40 +28,6 @@ DATASET_TITLES = {
     "iris": "Iris (table)",
     "csv": "CSV file…",
 }
-
-# rows, features, classes, image shape of the bundled sets (no scikit-learn needed to know)
-BUNDLED_SHAPES: dict[str, tuple[int, int, int, tuple[int, int, int] | None]] = {
-    "digits": (1797, 64, 10, (1, 8, 8)),
-    "breast_cancer": (569, 30, 2, None),
-    "wine": (178, 13, 3, None),
-    "iris": (150, 4, 3, None),
-}
-
-
-def dataset_shape(cfg: DatasetConfig, csv_info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Features, classes, image shape and training rows ``cfg`` gives, computed without loading.
-
-    CSV sets are only known after a preview (``csv_info``); until then ``known`` is False.
-    """
-    if cfg.name in BUNDLED_SHAPES:
-        rows, feats, classes, image = BUNDLED_SHAPES[cfg.name]
-        known = True
-    elif cfg.name == "csv":
-        info = csv_info or {}
-        rows = info.get("rows", 1000)
-        feats = info.get("n_features", 2)
-        classes = info.get("n_classes", 2)
-        image = None
-        known = bool(info)
-    else:
-        rows, feats, image = cfg.n_samples, 2, None
-        classes = cfg.centers if cfg.name in ("blobs", "spiral") else 2
-        known = True
-    n_train = min(max(int(round(rows * cfg.train_fraction)), 1), rows - 1)
-    if cfg.subsample is not None:
-        n_train = min(n_train, cfg.subsample)
-    return {"n_features": feats, "n_classes": classes, "image_shape": image, "n_train": n_train,
-            "known": known}  # fmt: skip
 
 
 def csv_columns(path: str | Path) -> list[str]:
@@ -95,10 +62,15 @@ def preview_summary(cfg: DatasetConfig) -> dict[str, Any]:
 
     ds = load_dataset(cfg)
     out: dict[str, Any] = {
-        "name": ds.name, "n_train": len(ds.y_train), "n_val": len(ds.y_val), "n_features": ds.n_features,
-        "n_classes": ds.n_classes, "class_names": list(ds.class_names), "note": ds.note,
+        "name": ds.name,
+        "n_train": len(ds.y_train),
+        "n_val": len(ds.y_val),
+        "n_features": ds.n_features,
+        "n_classes": ds.n_classes,
+        "class_names": list(ds.class_names),
+        "note": ds.note,
         "rows": len(ds.y_train) + len(ds.y_val),
-    }  # fmt: skip
+    }
     if ds.image_shape is not None:
         _, h, w = ds.image_shape
         k = min(16, len(ds.y_train))
@@ -128,10 +100,14 @@ class DataPanel(Panel):
         top = QtWidgets.QFormLayout()
         self.name_box = compact_combo()
         self.name_box.setObjectName("dataset")
-        for name in (*SYNTHETIC_DATASETS, *BUNDLED_DATASETS, "csv"):
-            self.name_box.addItem(DATASET_TITLES[name], name)
-        self.name_box.insertSeparator(len(SYNTHETIC_DATASETS))
-        self.name_box.insertSeparator(len(SYNTHETIC_DATASETS) + len(BUNDLED_DATASETS) + 1)
+        # generated sets, bundled sets, then CSV, with a separator between the groups
+        group = {**dict.fromkeys(SYNTHETIC_DATASETS, 0), **dict.fromkeys(BUNDLED_DATASETS, 1)}
+        previous = None
+        for name in DATASET_NAMES:
+            if previous is not None and group.get(name, 2) != previous:
+                self.name_box.insertSeparator(self.name_box.count())
+            self.name_box.addItem(DATASET_TITLES.get(name, name), name)
+            previous = group.get(name, 2)
         top.addRow("&Dataset", self.name_box)
         layout.addLayout(top)
 
@@ -156,12 +132,18 @@ class DataPanel(Panel):
         layout.addWidget(self.csv_group)
 
         self.form = FieldForm(
-            DatasetConfig, skip=("name", "path", "target", "drop_missing"),
-            labels={"n_samples": "Samples", "noise": "Noise / spread", "centers": "Classes",
-                    "train_fraction": "Training fraction", "standardize": "Standardise",
-                    "subsample": "Use only first N train"},
+            DatasetConfig,
+            skip=("name", "path", "target", "drop_missing"),
+            labels={
+                "n_samples": "Samples",
+                "noise": "Noise / spread",
+                "centers": "Classes",
+                "train_fraction": "Training fraction",
+                "standardize": "Standardise",
+                "subsample": "Use only first N train",
+            },
             none_texts={"noise": "default", "standardize": "dataset default", "subsample": "all"},
-        )  # fmt: skip
+        )
         layout.addWidget(self.form)
         layout.addWidget(self.error_label)
         self.preview = MiniPlot(height=170)

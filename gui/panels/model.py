@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from optiscope.engine.config import BatchNorm, Conv2d, Dense, Dropout, Flatten, MaxPool, ModelConfig
+from optiscope.engine.config import INITIALIZERS, LAYER_CLASSES, LAYER_TYPES, ModelConfig
+from optiscope.engine.models import param_count
 from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
 from ..widgets import FieldForm, compact_combo, signals_blocked
 from . import Panel, PanelError
 
-__all__ = ["ModelPanel", "count_parameters", "describe_layer"]
+__all__ = ["ModelPanel", "describe_layer"]
 
-LAYER_TYPES: dict[str, type] = {
-    "dense": Dense, "dropout": Dropout, "batchnorm": BatchNorm,
-    "conv2d": Conv2d, "maxpool": MaxPool, "flatten": Flatten,
-}  # fmt: skip
 LAYER_TITLES = {
-    "dense": "Dense (fully connected)", "dropout": "Dropout", "batchnorm": "Batch normalisation",
-    "conv2d": "Conv 2D (images)", "maxpool": "Max pooling (images)", "flatten": "Flatten (images)",
-}  # fmt: skip
+    "dense": "Dense (fully connected)",
+    "dropout": "Dropout",
+    "batchnorm": "Batch normalisation",
+    "conv2d": "Conv 2D (images)",
+    "maxpool": "Max pooling (images)",
+    "flatten": "Flatten (images)",
+}
 
 
 def describe_layer(layer: Any) -> str:
@@ -38,48 +38,6 @@ def describe_layer(layer: Any) -> str:
     if t == "maxpool":
         return f"MaxPool {layer.size}×{layer.size}"
     return "Flatten"
-
-
-def count_parameters(
-    cfg: ModelConfig, n_features: int, n_classes: int, image_shape: tuple[int, int, int] | None = None
-) -> int:
-    """Trainable parameters of the network the engine builds for ``cfg``, by arithmetic.
-
-    Mirrors :func:`optiscope.engine.models.build_model` (a test checks they agree);
-    raises ValueError in words when the layers do not fit the input.
-    """
-    shape: tuple[int, ...] = (n_features,)
-    if cfg.has_conv:
-        if image_shape is None:
-            raise ValueError("conv2d/maxpool layers need an image dataset (digits)")
-        shape = image_shape
-    total = 0
-    for i, layer in enumerate(cfg.layers):
-        if layer.type in ("dense", "flatten") and len(shape) > 1:
-            shape = (math.prod(shape),)
-        if layer.type == "dense":
-            total += shape[0] * layer.units + layer.units
-            shape = (layer.units,)
-        elif layer.type == "conv2d":
-            total += shape[0] * layer.filters * layer.kernel**2 + layer.filters
-            pad = layer.kernel // 2
-            shape = (
-                layer.filters,
-                shape[1] + 2 * pad - layer.kernel + 1,
-                shape[2] + 2 * pad - layer.kernel + 1,
-            )
-        elif layer.type == "maxpool":
-            h, w = shape[1] // layer.size, shape[2] // layer.size
-            if h < 1 or w < 1:
-                raise ValueError(
-                    f"layer {i + 1}: max pooling of size {layer.size} on a {shape[1]}×{shape[2]} "
-                    "feature map leaves nothing; use fewer or smaller pooling layers"
-                )
-            shape = (shape[0], h, w)
-        elif layer.type == "batchnorm":
-            total += 2 * shape[0]
-    flat = math.prod(shape)
-    return total + flat * n_classes + n_classes
 
 
 class ModelPanel(Panel):
@@ -103,8 +61,8 @@ class ModelPanel(Panel):
         self.add_button.setText("Add layer")
         self.add_button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QtWidgets.QMenu(self.add_button)
-        for kind, title in LAYER_TITLES.items():
-            act = menu.addAction(title)
+        for kind in LAYER_TYPES:
+            act = menu.addAction(LAYER_TITLES.get(kind, kind))
             act.triggered.connect(lambda _=False, k=kind: self.add_layer(k))
         self.add_button.setMenu(menu)
         self.remove_button = QtWidgets.QToolButton()
@@ -126,7 +84,7 @@ class ModelPanel(Panel):
         ed = QtWidgets.QVBoxLayout(self.editor_box)
         self.editors = QtWidgets.QStackedWidget()
         self.forms: dict[str, FieldForm] = {}
-        for kind, cls in LAYER_TYPES.items():
+        for kind, cls in LAYER_CLASSES.items():
             form = FieldForm(cls, skip=("type",), labels={"p": "Drop probability", "init": "Initialiser"})
             if kind == "flatten":
                 lab = QtWidgets.QLabel("Flatten has no settings: it turns image feature maps into a vector.")
@@ -140,7 +98,7 @@ class ModelPanel(Panel):
 
         out = QtWidgets.QFormLayout()
         self.output_init = compact_combo()
-        for v in ("he_uniform", "he_normal", "glorot_uniform", "glorot_normal"):
+        for v in INITIALIZERS:
             self.output_init.addItem(v, v)
         out.addRow("Output layer initialiser", self.output_init)
         layout.addLayout(out)
@@ -182,7 +140,7 @@ class ModelPanel(Panel):
     def add_layer(self, kind: str) -> None:
         row = self.layer_list.currentRow()
         at = row + 1 if row >= 0 else len(self._layers)
-        self._layers.insert(at, LAYER_TYPES[kind]())
+        self._layers.insert(at, LAYER_CLASSES[kind]())
         self._refresh_list(at)
         self._emit_changed()
 
@@ -220,7 +178,7 @@ class ModelPanel(Panel):
             form = self.forms[layer.type]
             form.set_values(layer)
             self.editors.setCurrentWidget(form)
-            self.editor_box.setTitle(f"Layer {row + 1}: {LAYER_TITLES[layer.type]}")
+            self.editor_box.setTitle(f"Layer {row + 1}: {LAYER_TITLES.get(layer.type, layer.type)}")
         else:
             self.editor_box.setTitle("Selected layer")
 
@@ -230,7 +188,7 @@ class ModelPanel(Panel):
             return
         layer = self._layers[row]
         values = self.forms[layer.type].values()
-        self._layers[row] = LAYER_TYPES[layer.type](**values)
+        self._layers[row] = LAYER_CLASSES[layer.type](**values)
         item = self.layer_list.item(row)
         if item is not None:
             item.setText(f"{row + 1}. {describe_layer(self._layers[row])}")
@@ -250,14 +208,14 @@ class ModelPanel(Panel):
 
     def parameter_count(self) -> int | None:
         try:
-            return count_parameters(self.config(), *self._shape)
+            return param_count(self.config(), *self._shape)
         except (PanelError, ValueError):
             return None
 
     def _update_count(self) -> None:
         feats, classes, image = self._shape
         try:
-            n = count_parameters(self.config(), feats, classes, image)
+            n = param_count(self.config(), feats, classes, image)
         except PanelError:
             self.count_label.setText("Parameters: —")
             return

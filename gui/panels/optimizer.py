@@ -113,19 +113,30 @@ class OptimizerPanel(KindPanel):
     """Optimizer kind and hyperparameters (learning rate entered on a log scale)."""
 
     title = "Optimizer"
-    classes = {
-        "sgd": C.SGD, "adagrad": C.Adagrad, "rmsprop": C.RMSprop, "adam": C.Adam, "adamw": C.AdamW,
-        "nadam": C.NAdam, "adamax": C.Adamax, "adadelta": C.Adadelta,
-    }  # fmt: skip
+    classes = C.OPTIMIZER_CLASSES
     kind_titles = {
-        "sgd": "SGD (+ momentum)", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam",
-        "adamw": "AdamW", "nadam": "NAdam", "adamax": "Adamax", "adadelta": "Adadelta",
-    }  # fmt: skip
+        "sgd": "SGD (+ momentum)",
+        "adagrad": "Adagrad",
+        "rmsprop": "RMSprop",
+        "adam": "Adam",
+        "adamw": "AdamW",
+        "nadam": "NAdam",
+        "adamax": "Adamax",
+        "adadelta": "Adadelta",
+    }
     labels = {
-        "lr": "Learning rate", "beta1": "β1 (momentum)", "beta2": "β2 (squared grads)", "eps": "ε",
-        "alpha": "α (forgetting factor)", "rho": "ρ", "amsgrad": "AMSGrad", "centered": "Centered",
-        "nesterov": "Nesterov", "initial_accumulator_value": "Initial accumulator", "lr_decay": "LR decay",
-    }  # fmt: skip
+        "lr": "Learning rate",
+        "beta1": "β1 (momentum)",
+        "beta2": "β2 (squared grads)",
+        "eps": "ε",
+        "alpha": "α (forgetting factor)",
+        "rho": "ρ",
+        "amsgrad": "AMSGrad",
+        "centered": "Centered",
+        "nesterov": "Nesterov",
+        "initial_accumulator_value": "Initial accumulator",
+        "lr_decay": "LR decay",
+    }
     prefix = "optimizer."
 
     def lr_box(self) -> QtWidgets.QDoubleSpinBox:

@@ -24,8 +24,12 @@ def augmentation_samples(data: DatasetConfig, aug: Augmentation, count: int = 8)
     x = torch.as_tensor(ds.x_train[:k])
     y = torch.as_tensor(ds.y_train[:k])
     xa, _ = Augmenter(aug, ds, seed=0)(x, y)
-    out: dict[str, Any] = {"before": x.numpy().copy(), "after": xa.numpy().copy(), "image_shape": ds.image_shape,
-                           "y": y.numpy().copy()}  # fmt: skip
+    out: dict[str, Any] = {
+        "before": x.numpy().copy(),
+        "after": xa.numpy().copy(),
+        "image_shape": ds.image_shape,
+        "y": y.numpy().copy(),
+    }
     return out
 
 
@@ -38,10 +42,11 @@ class RegularizationPanel(Panel):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
         self.form = FieldForm(
-            RegularizationConfig, skip=("early_stopping", "augmentation"),
+            RegularizationConfig,
+            skip=("early_stopping", "augmentation"),
             labels={"l1": "L1 penalty", "l2": "L2 penalty", "grad_clip": "Clip gradient norm"},
             none_texts={"grad_clip": "off"},
-        )  # fmt: skip
+        )
         layout.addWidget(self.form)
         hint = QtWidgets.QLabel("Dropout is a layer: add it in the Model panel (p ≈ 0.5 for hidden layers).")
         hint.setWordWrap(True)
@@ -58,9 +63,15 @@ class RegularizationPanel(Panel):
         a = QtWidgets.QVBoxLayout(self.aug_group)
         self.aug_form = FieldForm(
             Augmentation,
-            labels={"jitter": "Feature jitter", "shift": "Shift (px)", "rotate": "Rotate (°)",
-                    "cutout": "Cutout (px)", "mixup": "Mixup α", "noise": "Pixel noise"},
-        )  # fmt: skip
+            labels={
+                "jitter": "Feature jitter",
+                "shift": "Shift (px)",
+                "rotate": "Rotate (°)",
+                "cutout": "Cutout (px)",
+                "mixup": "Mixup α",
+                "noise": "Pixel noise",
+            },
+        )
         a.addWidget(self.aug_form)
         self.aug_preview = MiniPlot(height=130)
         self.aug_preview.setObjectName("augmentation_preview")

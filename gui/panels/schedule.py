@@ -35,24 +35,34 @@ class SchedulePanel(KindPanel):
     """Schedule kind and parameters, warm-up, and the planned LR curve."""
 
     title = "Schedule"
-    classes = {
-        "constant": C.Constant, "time_decay": C.TimeDecay, "step": C.Step, "exponential": C.Exponential,
-        "cosine": C.Cosine, "cosine_restarts": C.CosineRestarts, "cyclic": C.Cyclic,
-        "one_cycle": C.OneCycle, "plateau": C.Plateau,
-    }  # fmt: skip
+    classes = C.SCHEDULE_CLASSES
     kind_titles = {
-        "constant": "Constant", "time_decay": "Time-based decay", "step": "Step decay",
-        "exponential": "Exponential decay", "cosine": "Cosine annealing",
-        "cosine_restarts": "Cosine with warm restarts", "cyclic": "Cyclical (CLR)",
-        "one_cycle": "One-cycle", "plateau": "Reduce on plateau",
-    }  # fmt: skip
+        "constant": "Constant",
+        "time_decay": "Time-based decay",
+        "step": "Step decay",
+        "exponential": "Exponential decay",
+        "cosine": "Cosine annealing",
+        "cosine_restarts": "Cosine with warm restarts",
+        "cyclic": "Cyclical (CLR)",
+        "one_cycle": "One-cycle",
+        "plateau": "Reduce on plateau",
+    }
     labels = {
-        "warmup_steps": "Warm-up (updates)", "warmup_start_factor": "Warm-up start factor",
-        "step_epochs": "Every (epochs)", "gamma": "γ (factor)", "t_max_steps": "Period (updates)",
-        "eta_min": "Minimum LR", "t0_steps": "First period (updates)", "t_mult": "Period multiplier",
-        "base_lr": "Base LR", "max_lr": "Max LR", "step_size": "Half cycle (updates)",
-        "pct_start": "Rising part", "min_delta": "Min improvement", "min_lr": "Minimum LR",
-    }  # fmt: skip
+        "warmup_steps": "Warm-up (updates)",
+        "warmup_start_factor": "Warm-up start factor",
+        "step_epochs": "Every (epochs)",
+        "gamma": "γ (factor)",
+        "t_max_steps": "Period (updates)",
+        "eta_min": "Minimum LR",
+        "t0_steps": "First period (updates)",
+        "t_mult": "Period multiplier",
+        "base_lr": "Base LR",
+        "max_lr": "Max LR",
+        "step_size": "Half cycle (updates)",
+        "pct_start": "Rising part",
+        "min_delta": "Min improvement",
+        "min_lr": "Minimum LR",
+    }
     none_texts = {"t_max_steps": "whole run"}
     prefix = "schedule."
 

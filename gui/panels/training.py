@@ -27,9 +27,12 @@ class TrainingPanel(Panel):
         layout = QtWidgets.QVBoxLayout(self)
         self.form = FieldForm(
             TrainingConfig,
-            labels={"batch_size": "Batch size", "mixed_precision": "Mixed precision",
-                    "eval_train": "Full train eval"},
-        )  # fmt: skip
+            labels={
+                "batch_size": "Batch size",
+                "mixed_precision": "Mixed precision",
+                "eval_train": "Full train eval",
+            },
+        )
         self.form.widgets["eval_train"].setToolTip(
             "evaluate the whole training set after each epoch (off: the running average of the batches)"
         )

@@ -56,10 +56,23 @@ def test_preset_end_to_end_in_a_subprocess(tmp_path, home):
     out = tmp_path / "out"
     env = {**os.environ, "OPTISCOPE_HOME": str(home)}
     proc = subprocess.run(
-        [sys.executable, "-m", "optiscope.engine.cli", "run", "--preset", "blobs-sgd", "--epochs", "3",
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=180, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "optiscope.engine.cli",
+            "run",
+            "--preset",
+            "blobs-sgd",
+            "--epochs",
+            "3",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     m = rows(out / "metrics.csv")
     assert tuple(m[0]) == METRIC_COLUMNS
@@ -87,18 +100,25 @@ def test_experiment_file_with_variations_and_store(tmp_path, capsys):
     rc, _, err = run_cli(capsys, "run", str(cfg), "--out", str(tmp_path / "o"), "--seed", "4")
     assert rc == 0, err
     m = rows(tmp_path / "o" / "metrics.csv")
-    assert [(r[0], r[1], r[2]) for r in m[1:]] == [("0", "slow", "1"), ("0", "slow", "2"),
-                                                     ("1", "fast", "1"), ("1", "fast", "2")]  # fmt: skip
+    assert [(r[0], r[1], r[2]) for r in m[1:]] == [
+        ("0", "slow", "1"),
+        ("0", "slow", "2"),
+        ("1", "fast", "1"),
+        ("1", "fast", "2"),
+    ]
     runs = RunStore().list_runs()
-    assert [(r.label, r.experiment, r.status) for r in runs] == [("slow", "two-lrs", "completed"),
-                                                                  ("fast", "two-lrs", "completed")]  # fmt: skip
+    assert [(r.label, r.experiment, r.status) for r in runs] == [
+        ("slow", "two-lrs", "completed"),
+        ("fast", "two-lrs", "completed"),
+    ]
     assert RunStore().load_run(runs[0].id).config["training"]["seed"] == 4
     assert "stored as run 1-2" in err
 
 
 def test_no_store(tmp_path, capsys, home):
-    rc, _, err = run_cli(capsys, "run", "--preset", "blobs-sgd", "--epochs", "1", "--out",
-                         str(tmp_path / "o"), "--no-store")  # fmt: skip
+    rc, _, err = run_cli(
+        capsys, "run", "--preset", "blobs-sgd", "--epochs", "1", "--out", str(tmp_path / "o"), "--no-store"
+    )
     assert rc == 0, err
     assert not (home / "data" / "runs.sqlite3").exists()
     assert "stored as" not in err
@@ -231,8 +251,10 @@ def test_several_config_problems_one_per_line(tmp_path, capsys):
     lines = err.strip().splitlines()
     assert lines[0].endswith("is invalid:")
     assert sorted(line.split(":")[0] for line in lines[1:]) == [
-        "base.optimizer.lr", "base.training.batch_size", "base.training.epochs"
-    ]  # fmt: skip
+        "base.optimizer.lr",
+        "base.training.batch_size",
+        "base.training.epochs",
+    ]
 
 
 def test_presets_and_validate(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from optiscope.engine import config as C
 from optiscope.engine.config import (
     SCHEMA_VERSION,
     SGD,
@@ -24,6 +25,7 @@ from optiscope.engine.config import (
     load_toml,
     loads_toml,
 )
+from pydantic import ValidationError
 
 
 def problems(text: str) -> list[str]:
@@ -38,8 +40,13 @@ def problems(text: str) -> list[str]:
 # --------------------------------------------------------------------------- round trip
 def test_defaults_are_the_studies_setup():
     run = RunConfig()
-    assert (run.dataset.name, run.dataset.n_samples, run.dataset.centers, run.dataset.train_fraction,
-            run.dataset.seed) == ("blobs", 1000, 3, 0.5, 2)  # fmt: skip
+    assert (
+        run.dataset.name,
+        run.dataset.n_samples,
+        run.dataset.centers,
+        run.dataset.train_fraction,
+        run.dataset.seed,
+    ) == ("blobs", 1000, 3, 0.5, 2)
     assert run.model.layers == (Dense(units=50, activation="relu", init="he_uniform"),)
     assert (run.optimizer.kind, run.optimizer.lr, run.training.epochs, run.training.batch_size) == (
         "sgd",
@@ -228,3 +235,84 @@ def test_with_overrides():
     over = exp.with_overrides(epochs=2, seed=11)
     (run,) = over.runs()
     assert run.training.epochs == 2 and run.training.seed == 11
+
+
+def test_kind_lists_are_derived_from_the_config_types():
+    """Each list holds exactly the tags the validator accepts (and nothing else)."""
+    assert C.OPTIMIZER_KINDS == ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "adamax", "adadelta")
+    for kind in C.OPTIMIZER_KINDS:
+        assert C.RunConfig.model_validate({"optimizer": {"kind": kind}}).optimizer.kind == kind
+    for kind in C.SCHEDULE_KINDS:
+        assert C.RunConfig.model_validate({"schedule": {"kind": kind}}).schedule.kind == kind
+    for layer in C.LAYER_TYPES:
+        assert C.ModelConfig.model_validate({"layers": [{"type": layer}]}).layers[0].type == layer
+    for act in C.ACTIVATIONS:
+        C.Dense(activation=act)
+    for init in C.INITIALIZERS:
+        C.Dense(init=init)
+    assert set(C.DATASET_NAMES) == {*C.SYNTHETIC_DATASETS, *C.BUNDLED_DATASETS, "csv"}
+    with pytest.raises(ValidationError):
+        C.RunConfig.model_validate({"optimizer": {"kind": "lion"}})
+
+
+@pytest.mark.parametrize(
+    "n, bs, expected", [(500, 32, 16), (512, 32, 16), (513, 32, 17), (5, 64, 1), (1, 1, 1)]
+)
+def test_steps_per_epoch_counts_the_short_last_batch(n, bs, expected):
+    assert C.steps_per_epoch(n, bs) == expected == len(range(0, n, bs))
+
+
+def test_race_experiment_resolves_back_to_its_runs():
+    """race_experiment inverts the variation merge: each variation resolves to its run."""
+    base = C.RunConfig()
+    runs = [
+        base,
+        base.model_copy(update={"optimizer": C.Adam(lr=0.003)}),
+        C.RunConfig.model_validate({"schedule": {"kind": "cyclic", "base_lr": 1e-4, "max_lr": 0.2}}),
+        C.RunConfig.model_validate(
+            {"training": {"batch_size": 8}, "model": {"layers": [{"type": "dense", "units": 3}]}}
+        ),
+        base,  # a repeated label gets "#2"
+    ]
+    exp = C.race_experiment(runs, name="r", description="d", lesson="l")
+    assert (exp.name, exp.description, exp.lesson) == ("r", "d", "l")
+    resolved = C.loads_toml(C.dumps_toml(exp)).runs()  # through a file, as saved
+    assert len(resolved) == len(runs)
+    for got, want in zip(resolved, runs, strict=True):
+        assert got.model_dump(exclude={"label"}) == want.model_dump(exclude={"label"})
+    assert [r.label for r in resolved] == [
+        "sgd lr=0.01",
+        "adam lr=0.003",
+        "sgd lr=0.01 #2",
+        "sgd lr=0.01 #3",
+        "sgd lr=0.01 #4",
+    ]
+
+
+def test_variation_diff_is_minimal():
+    base = C.RunConfig().model_dump()
+    run = C.RunConfig.model_validate({"optimizer": {"kind": "sgd", "lr": 0.5}}).model_dump()
+    assert C.variation_diff(base, run) == {"optimizer": {"lr": 0.5}}
+    run = C.RunConfig.model_validate({"optimizer": {"kind": "adam"}}).model_dump()
+    assert C.variation_diff(base, run)["optimizer"]["kind"] == "adam"  # a new kind: the whole section
+    assert C.variation_diff(base, base) == {}
+
+
+def test_formats():
+    from optiscope.engine.formats import format_csv, format_short
+
+    assert format_csv(0.1) == "0.1" and float(format_csv(1 / 3)) == 1 / 3
+    assert [format_csv(v) for v in (float("nan"), float("inf"), float("-inf"), 3, "a")] == [
+        "nan",
+        "inf",
+        "-inf",
+        "3",
+        "a",
+    ]
+    assert [format_short(v) for v in (1 / 3, 12345.678, 1e-7, float("nan"), float("-inf"))] == [
+        "0.3333",
+        "1.235e+04",
+        "1e-07",
+        "nan",
+        "-inf",
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from optiscope.engine import events as ev
 from optiscope.engine.config import BatchNorm, Dense, Dropout, ModelConfig, RunConfig, TrainingConfig
 from optiscope.engine.landscape import (
@@ -71,9 +72,14 @@ def test_pca_of_a_noisy_plane_trajectory_reports_its_explained_variance() -> Non
 def _bn_model() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 20), nn.Tanh(),
+        nn.Linear(4, 8),
+        nn.BatchNorm1d(8),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(8, 20),
+        nn.Tanh(),
         nn.Linear(20, 3),
-    )  # fmt: skip
+    )
 
 
 def test_filter_normalisation_matches_each_filter_norm_and_zeroes_biases_and_bn() -> None:
@@ -151,11 +157,19 @@ def test_vectorised_paths_match_the_loop_for_bn_deep_and_conv_models() -> None:
         assert evaluator.method == (method or "batched-mlp")
         np.testing.assert_allclose(evaluator.prepare(plane).grid(alphas, betas), slow, rtol=1e-4, atol=1e-5)
     # a conv net is not a Linear stack: it goes through torch.func.vmap
-    cfg = RunConfig.model_validate({
-        "dataset": {"name": "digits", "n_samples": 200},
-        "model": {"layers": [{"type": "conv2d", "filters": 4}, {"type": "maxpool"}, {"type": "flatten"},
-                             {"type": "dense", "units": 8}]},
-    })  # fmt: skip
+    cfg = RunConfig.model_validate(
+        {
+            "dataset": {"name": "digits", "n_samples": 200},
+            "model": {
+                "layers": [
+                    {"type": "conv2d", "filters": 4},
+                    {"type": "maxpool"},
+                    {"type": "flatten"},
+                    {"type": "dense", "units": 8},
+                ]
+            },
+        }
+    )
     pc = prepare(cfg)
     cx, cy = pc.x_train[:40], pc.y_train[:40]
     ce = SurfaceEvaluator(pc.model, cx, cy)
@@ -249,10 +263,16 @@ def test_a_race_shares_one_plane(blobs_run) -> None:
 
 def test_dense_bn_dropout_model_from_config_uses_the_batched_path() -> None:
     cfg = RunConfig(
-        model=ModelConfig(layers=(Dense(units=16, activation="linear"), BatchNorm(activation="relu"),
-                                  Dropout(p=0.2), Dense(units=24, activation="tanh"))),
+        model=ModelConfig(
+            layers=(
+                Dense(units=16, activation="linear"),
+                BatchNorm(activation="relu"),
+                Dropout(p=0.2),
+                Dense(units=24, activation="tanh"),
+            )
+        ),
         training=TrainingConfig(epochs=1),
-    )  # fmt: skip
+    )
     pr = prepare(cfg)
     evaluator = SurfaceEvaluator(pr.model, pr.x_train, pr.y_train)
     assert evaluator.method == "batched-mlp"
@@ -260,9 +280,11 @@ def test_dense_bn_dropout_model_from_config_uses_the_batched_path() -> None:
     plane = random_plane(pr.model, w, seed=0)
     al, be = grid_axes(plane, 11, 1.0)
     np.testing.assert_allclose(
-        evaluator.prepare(plane).grid(al, be), loop_losses(pr.model, pr.x_train, pr.y_train, plane, al, be),
-        rtol=1e-4, atol=1e-5,
-    )  # fmt: skip
+        evaluator.prepare(plane).grid(al, be),
+        loop_losses(pr.model, pr.x_train, pr.y_train, plane, al, be),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_cli_surface_writes_npz_csv_and_png(tmp_path, capsys) -> None:
@@ -274,7 +296,7 @@ def test_cli_surface_writes_npz_csv_and_png(tmp_path, capsys) -> None:
     exp.write_text(
         'schema_version = 1\nname = "race"\n'
         '[base.dataset]\nname = "blobs"\nn_samples = 200\n'
-        '[base.training]\nepochs = 2\nbatch_size = 32\n'
+        "[base.training]\nepochs = 2\nbatch_size = 32\n"
         '[[variations]]\nlabel = "sgd"\noptimizer = { kind = "sgd", lr = 0.1 }\n'
         '[[variations]]\nlabel = "adam"\noptimizer = { kind = "adam", lr = 0.01 }\n',
         encoding="utf-8",
@@ -297,8 +319,12 @@ def test_cli_surface_writes_npz_csv_and_png(tmp_path, capsys) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
     assert not list(out.glob("*.tmp"))
     # the 1-D line and bad input
-    assert main(["surface", str(exp), "--out", str(out / "line"), "--grid", "11", "--plane", "interp",
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            ["surface", str(exp), "--out", str(out / "line"), "--grid", "11", "--plane", "interp", "--quiet"]
+        )
+        == 0
+    )
     with np.load(out / "line" / "surface.npz") as data:
         assert data["loss"].shape == (1, 11)
     capsys.readouterr()
@@ -336,7 +362,71 @@ def test_cli_surface_of_a_diverging_run_still_writes_its_files(tmp_path) -> None
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    assert main(["surface", str(exp), "--out", str(out), "--grid", "11", "--weights-every", "1", "--quiet"]) == 0
+    assert (
+        main(["surface", str(exp), "--out", str(out), "--grid", "11", "--weights-every", "1", "--quiet"]) == 0
+    )
     with np.load(out / "surface.npz") as data:
         assert data["loss"].shape == (11, 11) and np.isfinite(data["origin"]).all()
     assert (out / "surface.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_surface_is_centred_on_the_trained_weights(tmp_path) -> None:
+    """Bug: the plane was centred on the last snapshot (every 3 updates: update 495 of 496),
+    not on the trained model. The centre's loss and the path's end must be the trained
+    model's own loss, computed here directly with torch."""
+    import csv
+
+    from optiscope.engine.cli import main
+    from optiscope.engine.data import load_dataset
+    from optiscope.engine.presets import get_preset
+    from optiscope.engine.runner import execute
+
+    out = tmp_path / "out"
+    args = ["surface", "--preset", "blobs-sgd", "--epochs", "31", "--weights-every", "3", "--grid", "11"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    cfg = get_preset("blobs-sgd").with_overrides(epochs=31).runs()[0]
+    (result,) = execute([cfg], keep_models=True)
+    assert len(result.step_loss) == 496 and 496 % 3 != 0  # the last snapshot is not the end
+    ds = load_dataset(cfg.dataset)
+    model = result.model.eval()
+    with torch.no_grad():
+        trained_loss = float(F.cross_entropy(model(torch.as_tensor(ds.x_train)), torch.as_tensor(ds.y_train)))
+    with np.load(out / "surface.npz") as data:
+        centre = float(data["loss"][5, 5])  # alphas = betas = linspace(-1, 1, 11): index 5 is 0
+        assert data["alphas"][5] == 0 and data["betas"][5] == 0
+        origin = data["origin"]
+    assert centre == pytest.approx(trained_loss, rel=1e-5)
+    with (out / "trajectory.csv").open(encoding="utf-8") as f:
+        last = list(csv.DictReader(f))[-1]
+    assert int(last["step"]) == 496
+    assert float(last["true_loss"]) == pytest.approx(trained_loss, rel=1e-5)
+    assert abs(float(last["alpha"])) < 1e-6 and abs(float(last["beta"])) < 1e-6
+    trained = np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+    np.testing.assert_array_equal(origin, trained)
+
+
+def test_pipeline_ends_the_first_path_at_the_models_weights() -> None:
+    """The model handed to the pipeline is the centre; a path whose last snapshot is older
+    gets the final weights appended (at ``final_step``), and an up-to-date one is unchanged."""
+    from optiscope.engine.landscape import end_at_final, flat_weights, surface_pipeline
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2))
+    x, y = torch.randn(64, 2), torch.randint(0, 2, (64,))
+    final = flat_weights(model)
+    rng = np.random.default_rng(0)
+    snaps = final[None, :] + rng.normal(0, 0.3, (5, final.size)) * np.linspace(1, 0.2, 5)[:, None]
+    stages = dict(
+        surface_pipeline(
+            model, x, y, [(0, np.arange(0, 10, 2), snaps)], kind="pca", grids=(11,), final_step=9
+        )
+    )
+    np.testing.assert_array_equal(stages["plane"].origin, final)
+    (report,) = stages["paths"]
+    assert report.steps.tolist() == [0, 2, 4, 6, 8, 9]
+    np.testing.assert_allclose(report.coords[-1], 0, atol=1e-9)
+    with torch.no_grad():
+        assert report.true_loss[-1] == pytest.approx(float(F.cross_entropy(model(x), y)), rel=1e-6)
+    assert stages["surface"].origin_loss == pytest.approx(report.true_loss[-1], rel=1e-5)
+    st, v = end_at_final(np.arange(3), np.stack([snaps[0], snaps[1], final]), final, 7)
+    assert st.tolist() == [0, 1, 2] and len(v) == 3

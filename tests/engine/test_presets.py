@@ -16,9 +16,16 @@ from optiscope.engine.presets import all_presets, get_preset
 torch.set_num_threads(1)
 
 READING_LIST = [
-    "lr-sweep", "momentum-sweep", "decay-sweep", "plateau-patience", "adaptive-optimizers",
-    "clr-vs-fixed", "overfitting-cures", "batchnorm-lr", "optimizer-race",
-]  # fmt: skip
+    "lr-sweep",
+    "momentum-sweep",
+    "decay-sweep",
+    "plateau-patience",
+    "adaptive-optimizers",
+    "clr-vs-fixed",
+    "overfitting-cures",
+    "batchnorm-lr",
+    "optimizer-race",
+]
 BLOBS_STUDIES = ["lr-sweep", "momentum-sweep", "decay-sweep", "plateau-patience", "adaptive-optimizers"]
 
 
@@ -39,7 +46,14 @@ def test_every_issue_preset_exists_with_description_and_lesson():
 def test_blobs_studies_keep_the_reading_list_set_up(name):
     for run in get_preset(name).runs():
         d = run.dataset
-        assert (d.name, d.n_samples, d.centers, d.noise, d.seed, d.train_fraction) == ("blobs", 1000, 3, 2.0, 2, 0.5)
+        assert (d.name, d.n_samples, d.centers, d.noise, d.seed, d.train_fraction) == (
+            "blobs",
+            1000,
+            3,
+            2.0,
+            2,
+            0.5,
+        )
         assert (run.training.batch_size, run.training.epochs) == (32, 200)
         assert run.model.output_init == "glorot_uniform"
         first = run.model.layers[0]
@@ -64,18 +78,36 @@ def test_study_variations_are_the_reading_lists():
     assert [r.schedule.patience for r in pla] == [2, 5, 10, 15]
     for r in pla:
         s = r.schedule
-        assert (r.optimizer.lr, s.kind, s.monitor, s.factor, s.min_delta) == (0.01, "plateau", "val_loss", 0.1, 1e-7)
+        assert (r.optimizer.lr, s.kind, s.monitor, s.factor, s.min_delta) == (
+            0.01,
+            "plateau",
+            "val_loss",
+            0.1,
+            1e-7,
+        )
     ada = get_preset("adaptive-optimizers").runs()
     assert [(r.optimizer.kind, r.optimizer.lr) for r in ada] == [
-        ("sgd", 0.01), ("rmsprop", 0.001), ("adagrad", 0.01), ("adam", 0.001)
+        ("sgd", 0.01),
+        ("rmsprop", 0.001),
+        ("adagrad", 0.01),
+        ("adam", 0.001),
     ]
     assert "Keras 3" in get_preset("adaptive-optimizers").lesson
     race = get_preset("optimizer-race").runs()
     assert {r.dataset.name for r in race} == {"digits"}
-    kinds = [(r.optimizer.kind, getattr(r.optimizer, "momentum", 0) > 0, getattr(r.optimizer, "nesterov", False))
-             for r in race]  # fmt: skip
-    assert kinds == [("sgd", False, False), ("sgd", True, False), ("sgd", True, True), ("adagrad", False, False),
-                     ("rmsprop", False, False), ("adam", False, False), ("adamw", False, False)]  # fmt: skip
+    kinds = [
+        (r.optimizer.kind, getattr(r.optimizer, "momentum", 0) > 0, getattr(r.optimizer, "nesterov", False))
+        for r in race
+    ]
+    assert kinds == [
+        ("sgd", False, False),
+        ("sgd", True, False),
+        ("sgd", True, True),
+        ("adagrad", False, False),
+        ("rmsprop", False, False),
+        ("adam", False, False),
+        ("adamw", False, False),
+    ]
     assert len({r.training.seed for r in race}) == 1  # one initialisation
     bn = get_preset("batchnorm-lr").runs()
     with_bn = [any(layer.type == "batchnorm" for layer in r.model.layers) for r in bn]

@@ -272,3 +272,89 @@ def test_every_hyperparameter_reaches_torch():
     assert build_optimizer(p, AdamW(beta1=0.8, beta2=0.99)).param_groups[0]["betas"] == (0.8, 0.99)
     assert build_optimizer(p, NAdam(momentum_decay=0.01)).param_groups[0]["momentum_decay"] == 0.01
     assert build_optimizer(p, Adadelta(rho=0.8)).param_groups[0]["rho"] == 0.8
+
+
+@pytest.mark.parametrize("warmup", [1, 5, 13])
+@pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
+def test_warmup_hands_over_to_cyclic_at_its_base_lr(warmup, mode):
+    """After the warm-up, every update follows Smith's CLR from its own iteration 0.
+
+    The update right after the hand-over once used the warm-up's target (the optimizer's
+    lr, 0.1 here) instead of the cyclic base_lr.
+    """
+    base, top, step, gamma = 0.001, 0.01, 20, 0.99
+    sched = Cyclic(mode=mode, base_lr=base, max_lr=top, step_size=step, gamma=gamma, warmup_steps=warmup)
+    lrs = lr_preview(SGD(lr=0.1), sched, steps_per_epoch=16, epochs=4)
+    main = lrs[warmup:]
+    expected = [smith_clr(i, base, top, step, mode, gamma) for i in range(len(main))]
+    np.testing.assert_allclose(main, expected, rtol=1e-9, atol=1e-12)
+    assert max(main) <= top * (1 + 1e-9)
+
+
+def test_warmup_then_cyclic_in_training_alone_and_batched():
+    from optiscope.engine.sweep import train_batched
+
+    sched = Cyclic(base_lr=0.001, max_lr=0.01, step_size=20, warmup_steps=5)
+    cfg = RunConfig(
+        optimizer=SGD(lr=0.1), schedule=sched, training=TrainingConfig(epochs=2, batch_size=100, seed=3)
+    )
+    alone = train(cfg).step_lr
+    assert len(alone) == 10  # 500 points / 100, 2 epochs
+    expected = [smith_clr(i, 0.001, 0.01, 20, "triangular") for i in range(5)]
+    np.testing.assert_allclose(alone[5:], expected, rtol=1e-9)
+    batched = train_batched([cfg, cfg.model_copy(update={"optimizer": SGD(lr=0.1, momentum=0.9)})])
+    for res in batched:
+        np.testing.assert_allclose(res.step_lr[5:], expected, rtol=1e-9)
+
+
+def keras2_plateau(metrics, *, patience, cooldown, factor, min_delta, min_lr, mode, lr=1.0):
+    """Keras 2's ``ReduceLROnPlateau.on_epoch_end``, transcribed line by line."""
+    if mode == "min":
+        monitor_op, best = (lambda a, b: np.less(a, b - min_delta)), np.inf
+    else:
+        monitor_op, best = (lambda a, b: np.greater(a, b + min_delta)), -np.inf
+    cooldown_counter, wait, out = 0, 0, []
+    for current in metrics:
+        if cooldown_counter > 0:
+            cooldown_counter -= 1
+            wait = 0
+        if monitor_op(current, best):
+            best = current
+            wait = 0
+        elif not cooldown_counter > 0:
+            wait += 1
+            if wait >= patience:
+                if lr > np.float32(min_lr):
+                    lr = max(lr * factor, min_lr)
+                    cooldown_counter = cooldown
+                    wait = 0
+        out.append(lr)
+    return out
+
+
+@pytest.mark.parametrize("cooldown", [0, 1, 3])
+@pytest.mark.parametrize("patience", [0, 1, 2, 5])
+@pytest.mark.parametrize("monitor", ["val_loss", "val_acc"])
+def test_plateau_matches_keras2_with_and_without_cooldown(cooldown, patience, monitor):
+    rng = np.random.default_rng(patience * 10 + cooldown)
+    # a noisy, slowly improving metric with long flat stretches, 560 epochs
+    steps = rng.normal(0.0, 0.01, 560) - 0.002 * (rng.random(560) < 0.2)
+    metrics = 2.0 + np.cumsum(steps)
+    if monitor == "val_acc":
+        metrics = -metrics
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = build_optimizer([p], SGD(lr=1.0))
+    cfg = Plateau(
+        monitor=monitor, patience=patience, factor=0.5, min_delta=1e-3, cooldown=cooldown, min_lr=1e-9
+    )
+    s = LRSchedule(opt, cfg, 10, len(metrics))
+    ours = []
+    for m in metrics:
+        s.after_epoch({monitor: float(m)})
+        ours.append(s.lr)
+    mode = "max" if monitor == "val_acc" else "min"
+    keras = keras2_plateau(
+        metrics, patience=patience, cooldown=cooldown, factor=0.5, min_delta=1e-3, min_lr=1e-9, mode=mode
+    )
+    np.testing.assert_allclose(ours, keras, rtol=1e-12)
+    assert len(set(keras)) > 3  # the sequence really exercises several reductions

@@ -171,9 +171,12 @@ def test_export_csv(tmp_path):
         rows = list(csv.reader(fh))
     assert tuple(rows[0]) == EXPORT_COLUMNS
     assert [(r[0], r[1], r[2]) for r in rows[1:]] == [
-        (str(rec1.ids[0]), "a", "1"), (str(rec1.ids[0]), "a", "2"),
-        (str(rec2.ids[0]), "b", "1"), (str(rec2.ids[0]), "b", "2"), (str(rec2.ids[0]), "b", "3"),
-    ]  # fmt: skip
+        (str(rec1.ids[0]), "a", "1"),
+        (str(rec1.ids[0]), "a", "2"),
+        (str(rec2.ids[0]), "b", "1"),
+        (str(rec2.ids[0]), "b", "2"),
+        (str(rec2.ids[0]), "b", "3"),
+    ]
     assert float(rows[-1][EXPORT_COLUMNS.index("val_acc")]) == res2.final.val_acc
     with pytest.raises(UnknownRun):
         store.export_csv([rec1.ids[0], 12345], tmp_path / "never.csv")

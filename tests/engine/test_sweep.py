@@ -176,19 +176,35 @@ def test_layers_penalties_clipping_and_seeds_match_alone():
     groups = [
         [
             cfg(model={"layers": layers}, optimizer={"kind": "sgd", "lr": 0.05, "momentum": 0.9}),
-            cfg(model={"layers": layers}, optimizer={"kind": "adam", "lr": 0.01},
-                regularization={"l2": 1e-3, "grad_clip": 0.5}, training={**BASE["training"], "seed": 11}),
+            cfg(
+                model={"layers": layers},
+                optimizer={"kind": "adam", "lr": 0.01},
+                regularization={"l2": 1e-3, "grad_clip": 0.5},
+                training={**BASE["training"], "seed": 11},
+            ),
         ],
         [
-            cfg(model={"layers": mlp}, optimizer={"kind": "sgd", "lr": 0.1},
-                regularization={"l1": 1e-3, "l2": 1e-3}),
-            cfg(model={"layers": [{**mlp[0], "init": "he_uniform"}, {"type": "dropout", "p": 0.5}, mlp[2]]},
-                optimizer={"kind": "rmsprop", "lr": 0.003}, regularization={"grad_clip": 0.1},
-                training={**BASE["training"], "seed": 5}),
-            cfg(model={"layers": mlp}, optimizer={"kind": "adamax", "lr": 0.01},
-                regularization={"augmentation": {"jitter": 0.3}}),
-            cfg(model={"layers": mlp}, optimizer={"kind": "nadam", "lr": 0.01},
-                training={**BASE["training"], "seed": 5, "eval_train": False}),
+            cfg(
+                model={"layers": mlp},
+                optimizer={"kind": "sgd", "lr": 0.1},
+                regularization={"l1": 1e-3, "l2": 1e-3},
+            ),
+            cfg(
+                model={"layers": [{**mlp[0], "init": "he_uniform"}, {"type": "dropout", "p": 0.5}, mlp[2]]},
+                optimizer={"kind": "rmsprop", "lr": 0.003},
+                regularization={"grad_clip": 0.1},
+                training={**BASE["training"], "seed": 5},
+            ),
+            cfg(
+                model={"layers": mlp},
+                optimizer={"kind": "adamax", "lr": 0.01},
+                regularization={"augmentation": {"jitter": 0.3}},
+            ),
+            cfg(
+                model={"layers": mlp},
+                optimizer={"kind": "nadam", "lr": 0.01},
+                training={**BASE["training"], "seed": 5, "eval_train": False},
+            ),
         ],
         [  # metrics from the running training loss instead of a training-set pass
             cfg(optimizer={"kind": "sgd", "lr": 0.05}, training={**BASE["training"], "eval_train": False}),
@@ -241,7 +257,11 @@ def test_diverging_run_is_isolated():
 def test_early_stopping_and_different_epochs_in_one_batch():
     es = {"early_stopping": {"enabled": True, "monitor": "val_loss", "patience": 1, "min_delta": 0.05}}
     runs = [
-        cfg(optimizer={"kind": "sgd", "lr": 0.05}, regularization=es, training={**BASE["training"], "epochs": 8}),
+        cfg(
+            optimizer={"kind": "sgd", "lr": 0.05},
+            regularization=es,
+            training={**BASE["training"], "epochs": 8},
+        ),
         cfg(optimizer={"kind": "sgd", "lr": 0.05}, training={**BASE["training"], "epochs": 2}),
         cfg(optimizer={"kind": "adam", "lr": 0.01}, training={**BASE["training"], "epochs": 5}),
     ]
@@ -297,8 +317,11 @@ def test_control_stop_pause_advance_and_set_lr():
 def test_execute_batches_what_it_can_and_says_why_not():
     runs = [
         cfg(optimizer={"kind": "sgd", "lr": 0.05}),
-        cfg(dataset={"name": "digits"}, model={"layers": [{"type": "conv2d", "filters": 2}]},
-            training={**BASE["training"], "epochs": 1, "batch_size": 64}),
+        cfg(
+            dataset={"name": "digits"},
+            model={"layers": [{"type": "conv2d", "filters": 2}]},
+            training={**BASE["training"], "epochs": 1, "batch_size": 64},
+        ),
         cfg(optimizer={"kind": "adam", "lr": 0.01}),
         cfg(optimizer={"kind": "sgd", "lr": 0.05}, training={**BASE["training"], "batch_size": 16}),
     ]

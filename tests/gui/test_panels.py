@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from optiscope.engine import config as C
+from optiscope.engine.data import dataset_shape
+from optiscope.engine.models import param_count as count_parameters
 from optiscope.gui.panels import PanelError
-from optiscope.gui.panels.data import DataPanel, csv_columns, dataset_shape, preview_summary
-from optiscope.gui.panels.model import ModelPanel, count_parameters
+from optiscope.gui.panels.data import DataPanel, csv_columns, preview_summary
+from optiscope.gui.panels.model import ModelPanel
 from optiscope.gui.panels.optimizer import OptimizerPanel
 from optiscope.gui.panels.regularization import RegularizationPanel
 from optiscope.gui.panels.schedule import SchedulePanel, plateau_rule

@@ -7,6 +7,7 @@ import threading
 import pytest
 from optiscope.engine import events as ev
 from optiscope.engine.config import Adam, DatasetConfig, RunConfig, TrainingConfig
+from optiscope.engine.control import RunControl
 from optiscope.gui.run_controller import train_job
 from optiscope.gui.worker import FLUSH_INTERVAL, JobRunner
 
@@ -29,10 +30,9 @@ def runner():
 @pytest.fixture
 def training(runner):
     """Start a training job: returns (job, control, batches, outcome) where outcome fills at the end."""
-    from optiscope.gui._facts_fallback import run_control_class
 
     def start(runs, *, paused=False, boundary_every=0):
-        control = run_control_class()(start_paused=paused)
+        control = RunControl(start_paused=paused)
         batches: list[list] = []
         outcome: dict = {}
         job = runner.submit(

@@ -12,10 +12,10 @@ import io
 import json
 import sys
 
+from .common import UsageError, add_experiment_args, load_experiment
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .cli import add_experiment_args
-
     p = sub.add_parser(
         "lr-find", help="learning-rate range test: loss against a rising LR, with suggested rates"
     )
@@ -26,14 +26,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--iterations", type=int, default=100, help="minibatches in the ramp (default 100)")
     p.add_argument("--mode", choices=("exp", "linear"), default="exp", help="LR ramp shape (default exp)")
     p.add_argument("--beta", type=float, default=0.98, help="loss smoothing factor (default 0.98)")
-    p.add_argument("--diverge-factor", type=float, default=4.0,
-                   help="stop once the smoothed loss exceeds this multiple of its best (default 4)")  # fmt: skip
+    p.add_argument(
+        "--diverge-factor",
+        type=float,
+        default=4.0,
+        help="stop once the smoothed loss exceeds this multiple of its best (default 4)",
+    )
     p.set_defaults(func=cmd_lr_find)
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from .cli import UsageError, load_experiment
-
     exp = load_experiment(args)
     runs = exp.runs()
     if not 0 <= args.run < len(runs):
@@ -48,15 +50,20 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         raise UsageError(f"--diverge-factor must be greater than 1, got {args.diverge_factor}")
     import torch
 
-    from .files import atomic_write_text
-    from .lrfind import lr_find
+    from ..files import atomic_write_text
+    from ..lrfind import lr_find
 
     torch.set_num_threads(1)
     cfg = runs[args.run]
     res = lr_find(
-        cfg, start_lr=args.start_lr, end_lr=args.end_lr, iterations=args.iterations, mode=args.mode,
-        beta=args.beta, diverge_factor=args.diverge_factor,
-    )  # fmt: skip
+        cfg,
+        start_lr=args.start_lr,
+        end_lr=args.end_lr,
+        iterations=args.iterations,
+        mode=args.mode,
+        beta=args.beta,
+        diverge_factor=args.diverge_factor,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

@@ -7,16 +7,15 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from . import events as ev
+from .. import events as ev
+from .common import add_experiment_args, load_experiment
 
 if TYPE_CHECKING:
-    from .config import RunConfig
-    from .store import RunRecorder
+    from ..config import RunConfig
+    from ..store import RunRecorder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .cli import add_experiment_args
-
     p = sub.add_parser("run", help="train an experiment (file or preset) and write metrics")
     add_experiment_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -29,8 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .cli import load_experiment
-    from .runner import execute, write_outputs
+    from ..runner import execute, write_outputs
 
     exp = load_experiment(args)
     runs = exp.runs()
@@ -77,22 +75,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         if recorder is not None and recorder.ids and recorder.error is None:
             ids = sorted(recorder.ids.values())
             shown = str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
-            print(f"stored as run {shown} in {recorder.store.path} ('optiscope runs show {ids[0]}')",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"stored as run {shown} in {recorder.store.path} ('optiscope runs show {ids[0]}')",
+                file=sys.stderr,
+            )
     return 0
 
 
 def _preload_csv(runs: list[RunConfig], *, quiet: bool) -> None:
     """Load each CSV dataset once up front: bad files fail here (exit 2), and the user
     sees whether the table was parsed or came from the cache, and how long it took."""
-    from .tabular import load_csv_dataset_timed
-
     seen = set()
     for r in runs:
         d = r.dataset
         if d.name != "csv" or d in seen:
             continue
         seen.add(d)
+        from ..tabular import load_csv_dataset_timed
+
         ds, info = load_csv_dataset_timed(d)
         if not quiet:
             print(info.message(), file=sys.stderr)
@@ -104,15 +104,19 @@ def _open_recorder(experiment: str, warn: Callable[[str], None]) -> RunRecorder 
     """The run store's recorder, or None (with a one-line warning) if it cannot be opened."""
     import sqlite3
 
-    from .store import RunStore, StoreError
+    from ..store import RunStore, StoreError
 
     try:
         store = RunStore()
     except (StoreError, sqlite3.Error, OSError) as exc:
-        print(f"optiscope run: warning: run store unavailable ({exc}); continuing without it",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"optiscope run: warning: run store unavailable ({exc}); continuing without it", file=sys.stderr
+        )
         return None
     if store.recovered_from is not None:
-        print(f"optiscope run: warning: the run store was damaged; moved it to {store.recovered_from} "
-              "and started a fresh one", file=sys.stderr)  # fmt: skip
+        print(
+            f"optiscope run: warning: the run store was damaged; moved it to {store.recovered_from} "
+            "and started a fresh one",
+            file=sys.stderr,
+        )
     return store.recorder(experiment, on_error=lambda msg: warn(f"optiscope run: warning: {msg}"))

@@ -18,53 +18,87 @@ import sys
 import time
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import events as ev
-from .files import atomic_write_bytes
+from .. import events as ev
+from ..files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
+    from ..landscape import PathReport, Plane, Surface
+from .common import UsageError, add_experiment_args, load_experiment
 
 __all__ = ["add_parser", "cmd_surface", "write_png", "surface_rgb", "line_rgb"]
 
 PATH_COLOURS = np.array(
-    [[255, 255, 255], [255, 120, 60], [80, 220, 255], [255, 230, 60], [255, 90, 200],
-     [120, 255, 120], [200, 160, 255], [255, 180, 180]], dtype=np.uint8,
-)  # fmt: skip
+    [
+        [255, 255, 255],
+        [255, 120, 60],
+        [80, 220, 255],
+        [255, 230, 60],
+        [255, 90, 200],
+        [120, 255, 120],
+        [200, 160, 255],
+        [255, 180, 180],
+    ],
+    dtype=np.uint8,
+)
 # viridis, sampled at 9 points
 _VIRIDIS = np.array(
-    [[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
-     [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37]], dtype=np.float64,
-)  # fmt: skip
+    [
+        [68, 1, 84],
+        [71, 44, 122],
+        [59, 81, 139],
+        [44, 113, 142],
+        [33, 144, 141],
+        [39, 173, 129],
+        [92, 200, 99],
+        [170, 220, 50],
+        [253, 231, 37],
+    ],
+    dtype=np.float64,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .cli import add_experiment_args
-
-    p = sub.add_parser(
-        "surface", help="train an experiment and map its loss surface around the trajectory"
-    )
+    p = sub.add_parser("surface", help="train an experiment and map its loss surface around the trajectory")
     add_experiment_args(p)
     p.add_argument("--grid", type=int, default=51, help="grid points per axis, 11..101 (default 51)")
     p.add_argument(
-        "--extent", type=float, default=1.0,
+        "--extent",
+        type=float,
+        default=1.0,
         help="half-width of the plane (PCA: 1 frames the path; random: in filter norms; "
         "interp: alpha runs from -extent/2 to 1+extent/2)",
-    )  # fmt: skip
-    p.add_argument("--plane", choices=("pca", "random", "interp"), default="pca",
-                   help="pca of the trajectory (default), two filter-normalised random "
-                   "directions, or the 1-D line from initial to final weights")  # fmt: skip
-    p.add_argument("--weights-every", type=int, default=0,
-                   help="record the weights every N updates (default: about 150 snapshots per run)")
-    p.add_argument("--max-samples", type=int, default=None,
-                   help="evaluate the surface on a fixed subset of this many training examples "
-                   "(default: the full training set)")  # fmt: skip
+    )
+    p.add_argument(
+        "--plane",
+        choices=("pca", "random", "interp"),
+        default="pca",
+        help="pca of the trajectory (default), two filter-normalised random "
+        "directions, or the 1-D line from initial to final weights",
+    )
+    p.add_argument(
+        "--weights-every",
+        type=int,
+        default=0,
+        help="record the weights every N updates (default: about 150 snapshots per run)",
+    )
+    p.add_argument(
+        "--max-samples",
+        type=int,
+        default=None,
+        help="evaluate the surface on a fixed subset of this many training examples "
+        "(default: the full training set)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_surface)
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    from .cli import UsageError
-    from .landscape import GRID_MAX, GRID_MIN
+    from ..landscape import GRID_MAX, GRID_MIN
 
     if not GRID_MIN <= args.grid <= GRID_MAX:
         raise UsageError(f"--grid must be from {GRID_MIN} to {GRID_MAX}, got {args.grid}")
@@ -77,8 +111,6 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def cmd_surface(args: argparse.Namespace) -> int:
-    from .cli import UsageError, load_experiment
-
     _check_args(args)
     exp = load_experiment(args)
     runs = exp.runs()
@@ -90,15 +122,21 @@ def cmd_surface(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .data import load_dataset
-    from .landscape import SurfaceEvaluator, finite_snapshots, make_plane, path_report, surface_stages
-    from .runner import execute
+    from ..data import load_dataset
+    from ..landscape import (
+        end_at_final,
+        finite_snapshots,
+        flat_weights,
+        model_at,
+        snapshot_every,
+        surface_pipeline,
+    )
+    from ..runner import execute
 
     torch.set_num_threads(1)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     ds = load_dataset(runs[0].dataset)
-    spe = math.ceil(len(ds.y_train) / runs[0].training.batch_size)
-    every = args.weights_every or max(1, (spe * runs[0].training.epochs) // 150)
+    every = args.weights_every or snapshot_every(runs, 150)
     snaps: dict[int, list[ev.Weights]] = {i: [] for i in range(len(runs))}
     failures: list[str] = []
 
@@ -114,34 +152,54 @@ def cmd_surface(args: argparse.Namespace) -> int:
     bus.subscribe(on_event, ev.Weights, ev.Failed, ev.Finished)
     t0 = time.perf_counter()
     results = execute(runs, bus=bus, weights_every=every, keep_models=True)
-    if failures or results[0].model is None:
+    model = results[0].model
+    if failures or model is None:
         for f in failures:
             print(f"optiscope surface: error: {f}", file=sys.stderr)
         return 1
-    model = results[0].model
     n_params = sum(p.numel() for p in model.parameters())
     used = [i for i in range(len(runs)) if snaps[i] and snaps[i][0].vector.size == n_params]
-    skipped = [i for i in range(len(runs)) if i not in used]
-    for i in skipped:
-        say(f"run {i} ({runs[i].describe()}) has another architecture: left out of the shared plane")
-    steps, trajs = [], []
+    for i in range(len(runs)):
+        if i not in used:
+            say(f"run {i} ({runs[i].describe()}) has another architecture: left out of the shared plane")
+    paths = []
     for i in used:
-        st, tr = finite_snapshots(np.array([s.step for s in snaps[i]]), np.stack([s.vector for s in snaps[i]]))
+        st, tr = finite_snapshots(
+            np.array([s.step for s in snaps[i]]), np.stack([s.vector for s in snaps[i]])
+        )
         if len(st) < len(snaps[i]):
             say(f"run {i}: {len(snaps[i]) - len(st)} snapshots with non-finite weights left out")
-        steps.append(st)
-        trajs.append(tr.astype(np.float64))
+        trained = results[i].model
+        final = flat_weights(trained) if trained is not None else None
+        if final is not None and np.isfinite(final).all():  # the path ends at the trained weights
+            st, tr = end_at_final(st, tr, final, len(results[i].step_loss))
+        paths.append((i, st, tr))
+    final_step = None
+    if not np.isfinite(flat_weights(model)).all():
+        say(f"run 0 diverged: the plane is centred on its last finite weights (update {paths[0][1][-1]})")
+        model, _ = model_at(runs[0].model, paths[0][2][-1], ds)
+        final_step = int(paths[0][1][-1])
+    t1 = time.perf_counter()
+    stages = surface_pipeline(
+        model,
+        ds.x_train,
+        ds.y_train,
+        paths,
+        kind=args.plane,
+        grids=(args.grid,),
+        extent=args.extent,
+        seed=args.seed or 0,
+        max_samples=args.max_samples,
+        final_step=final_step,
+    )
     try:
-        plane = make_plane(args.plane, model, trajs, seed=args.seed or 0)
+        plane = next(stages)[1]
     except ValueError as exc:
         raise UsageError(f"cannot build the {args.plane} plane: {exc}") from None
-    evaluator = SurfaceEvaluator(model, ds.x_train, ds.y_train, max_samples=args.max_samples)
-    t1 = time.perf_counter()
-    pe = evaluator.prepare(plane)
-    surface = next(surface_stages(pe, args.extent, (args.grid,)))
+    surface = next(stages)[1]
     seconds = time.perf_counter() - t1
-    reports = [path_report(evaluator, pe, i, st, t) for i, st, t in zip(used, steps, trajs, strict=True)]
-    _write_npz(out / "surface.npz", surface, plane, [runs[i].describe() for i in used], used, evaluator)
+    reports = next(stages)[1]
+    _write_npz(out / "surface.npz", surface, plane, [runs[i].describe() for i in used], used)
     _write_csv(out / "trajectory.csv", reports, runs)
     if plane.is_line:
         rgb = line_rgb(surface.alphas, surface.loss[0], [(r.coords[:, 0], r.true_loss) for r in reports])
@@ -152,7 +210,7 @@ def cmd_surface(args: argparse.Namespace) -> int:
     say(
         f"{args.plane} {'line' if plane.is_line else 'plane'}, grid {args.grid}"
         f"{'' if plane.is_line else 'x' + str(args.grid)}, extent {args.extent:g}: surface in "
-        f"{seconds:.3f} s ({evaluator.method}, {evaluator.data_note}); training "
+        f"{seconds:.3f} s ({surface.method}, {surface.data_note}); training "
         f"{t1 - t0:.1f} s; trajectory variance in the plane: {expl}"
     )
     for r in reports:
@@ -162,32 +220,48 @@ def cmd_surface(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- files
-def _write_npz(path: Path, surface, plane, labels, run_ids, evaluator) -> None:  # noqa: ANN001
+def _write_npz(path: Path, surface: Surface, plane: Plane, labels: list[str], run_ids: list[int]) -> None:
     buf = io.BytesIO()
     np.savez_compressed(
         buf,
-        alphas=surface.alphas, betas=surface.betas, loss=surface.loss,
-        plane=np.array(plane.kind), explained=np.array(plane.explained),
-        axis_labels=np.array(plane.axis_labels), note=np.array(plane.note),
-        origin=plane.origin, d1=plane.d1, d2=plane.d2,
-        grid=np.array(surface.grid), extent=np.array(surface.extent),
-        method=np.array(surface.method), data=np.array(evaluator.data_note),
-        runs=np.array(run_ids), labels=np.array(labels),
-    )  # fmt: skip
+        alphas=surface.alphas,
+        betas=surface.betas,
+        loss=surface.loss,
+        plane=np.array(plane.kind),
+        explained=np.array(plane.explained),
+        axis_labels=np.array(plane.axis_labels),
+        note=np.array(plane.note),
+        origin=plane.origin,
+        d1=plane.d1,
+        d2=plane.d2,
+        grid=np.array(surface.grid),
+        extent=np.array(surface.extent),
+        method=np.array(surface.method),
+        data=np.array(surface.data_note),
+        runs=np.array(run_ids),
+        labels=np.array(labels),
+    )
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _write_csv(path: Path, reports, runs) -> None:  # noqa: ANN001
+def _write_csv(path: Path, reports: list[PathReport], runs: list[RunConfig]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["run", "label", "step", "alpha", "beta", "true_loss", "slice_loss", "off_plane"])
     for r in reports:
         for k in range(len(r.steps)):
-            w.writerow([
-                r.run, runs[r.run].describe(), int(r.steps[k]), f"{r.coords[k, 0]:.6g}",
-                f"{r.coords[k, 1]:.6g}", f"{r.true_loss[k]:.6g}", f"{r.slice_loss[k]:.6g}",
-                f"{r.off_plane[k]:.6g}",
-            ])  # fmt: skip
+            w.writerow(
+                [
+                    r.run,
+                    runs[r.run].describe(),
+                    int(r.steps[k]),
+                    f"{r.coords[k, 0]:.6g}",
+                    f"{r.coords[k, 1]:.6g}",
+                    f"{r.true_loss[k]:.6g}",
+                    f"{r.slice_loss[k]:.6g}",
+                    f"{r.off_plane[k]:.6g}",
+                ]
+            )
     atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
 
 
@@ -278,8 +352,11 @@ def surface_rgb(
 
 
 def line_rgb(
-    alphas: np.ndarray, loss: np.ndarray, points: list[tuple[np.ndarray, np.ndarray]],
-    width: int = 640, height: int = 400,
+    alphas: np.ndarray,
+    loss: np.ndarray,
+    points: list[tuple[np.ndarray, np.ndarray]],
+    width: int = 640,
+    height: int = 400,
 ) -> np.ndarray:
     """Loss along the interpolation line (black) with each path's true loss as dots."""
     img = np.full((height, width, 3), 255, np.uint8)

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from .store import RunStore, StoreError, UnknownRun
+from ..store import RunStore, StoreError, UnknownRun
+from .common import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,15 +31,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args: argparse.Namespace) -> RunStore:
-    from .cli import UsageError
-
     try:
         store = RunStore(args.store)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     if store.recovered_from is not None:
-        print(f"optiscope runs: warning: the run store was damaged; moved it to {store.recovered_from} "
-              "and started a fresh one", file=sys.stderr)  # fmt: skip
+        print(
+            f"optiscope runs: warning: the run store was damaged; moved it to {store.recovered_from} "
+            "and started a fresh one",
+            file=sys.stderr,
+        )
     return store
 
 
@@ -59,14 +61,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
         epochs = f"{r.epochs_done}/{r.epochs_planned}" if r.epochs_planned else str(r.epochs_done)
         label = r.label + (f"  [{r.experiment}]" if r.experiment else "")
-        print(f"{r.id:>5}  {created:<16}  {r.status:<13}  {epochs:>9}  {_f(r.val_acc):>7}  "
-              f"{_f(r.seconds, '.2f'):>8}  {label}")  # fmt: skip
+        print(
+            f"{r.id:>5}  {created:<16}  {r.status:<13}  {epochs:>9}  {_f(r.val_acc):>7}  "
+            f"{_f(r.seconds, '.2f'):>8}  {label}"
+        )
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .cli import UsageError
-
     store = _open(args)
     try:
         run = store.load_run(args.id)
@@ -76,25 +78,29 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"run {s.id}: {s.label}" + (f"  [{s.experiment}]" if s.experiment else ""))
     print(f"  created  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(s.created))}")
     print(f"  status   {s.status}" + (f" ({run.error})" if run.error else ""))
-    print(f"  epochs   {s.epochs_done}/{s.epochs_planned}, {s.steps} steps, {_f(s.seconds, '.2f')} s"
-          + (f", {run.device}, {run.n_params} parameters" if run.device else ""))  # fmt: skip
+    print(
+        f"  epochs   {s.epochs_done}/{s.epochs_planned}, {s.steps} steps, {_f(s.seconds, '.2f')} s"
+        + (f", {run.device}, {run.n_params} parameters" if run.device else "")
+    )
     cfg = run.config
     if cfg:
         opt, sch, ds = cfg.get("optimizer", {}), cfg.get("schedule", {}), cfg.get("dataset", {})
-        print(f"  dataset  {ds.get('name')}" + (f" ({ds.get('path')}, target {ds.get('target')})"
-                                               if ds.get("name") == "csv" else ""))  # fmt: skip
+        print(
+            f"  dataset  {ds.get('name')}"
+            + (f" ({ds.get('path')}, target {ds.get('target')})" if ds.get("name") == "csv" else "")
+        )
         print("  optimizer " + ", ".join(f"{k}={v}" for k, v in opt.items()))
         print("  schedule " + ", ".join(f"{k}={v}" for k, v in sch.items()))
     print(f"{'epoch':>6} {'lr':>10} {'train_loss':>10} {'train_acc':>9} {'val_loss':>10} {'val_acc':>8}")
     for m in run.metrics:
-        print(f"{m['epoch']:>6} {_f(m['lr'], '.4g'):>10} {_f(m['train_loss']):>10} {_f(m['train_acc']):>9} "
-              f"{_f(m['val_loss']):>10} {_f(m['val_acc']):>8}")  # fmt: skip
+        print(
+            f"{m['epoch']:>6} {_f(m['lr'], '.4g'):>10} {_f(m['train_loss']):>10} {_f(m['train_acc']):>9} "
+            f"{_f(m['val_loss']):>10} {_f(m['val_acc']):>8}"
+        )
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .cli import UsageError
-
     store = _open(args)
     try:
         n = store.export_csv(args.ids, args.out)
@@ -105,8 +111,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from .cli import UsageError
-
     store = _open(args)
     missing = [i for i in args.ids if i not in {r.id for r in store.list_runs()}]
     if missing:

@@ -1,0 +1,81 @@
+"""``optiscope``: the headless command line, and the window when run without a command.
+
+Commands are listed in :func:`build_parser`; each lives in its own module of this package with an
+``add_parser(subparsers)`` function that sets ``func`` (``args -> exit code``).
+Bad input ends with exit code 2 and one line on stderr naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..config import ConfigError, load_toml
+from .common import UsageError, add_experiment_args, load_experiment
+
+__all__ = ["main", "build_parser", "load_experiment", "UsageError", "add_experiment_args"]
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from ..presets import all_presets
+
+    presets = all_presets()
+    width = max(map(len, presets), default=0)
+    for name, exp in presets.items():
+        runs = len(exp.variations) or 1
+        print(f"{name:<{width}}  {exp.description}  [{runs} run{'s' if runs > 1 else ''}]")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    exp = load_toml(args.config)
+    runs = exp.runs()
+    print(f"{args.config}: valid ({len(runs)} run{'s' if len(runs) > 1 else ''})")
+    for i, r in enumerate(runs):
+        print(f"  {i}: {r.describe()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="optiscope",
+        description="Optiscope: see how optimizers and learning-rate schedules shape training. "
+        "Without a command, opens the window.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("presets", help="list the bundled presets")
+    p.set_defaults(func=_cmd_presets)
+    p = sub.add_parser("validate", help="check an experiment TOML file")
+    p.add_argument("config", type=Path)
+    p.set_defaults(func=_cmd_validate)
+    # imported statically (not by name) so a frozen build sees every command
+    from . import lrfind, run, runs, surface
+
+    for module in (run, runs, lrfind, surface):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from optiscope.gui.app import main as gui_main  # the window, when installed
+
+        return gui_main()
+    from ..dataset import DataError
+
+    t0 = time.perf_counter()
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, DataError, UsageError) as exc:
+        msg = str(exc).strip()
+        print(f"optiscope {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"optiscope {args.command}: interrupted after {time.perf_counter() - t0:.1f} s", file=sys.stderr
+        )
+        return 130

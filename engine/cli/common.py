@@ -1,0 +1,62 @@
+"""What every ``optiscope`` command shares: the usage error and the experiment arguments."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..config import ConfigError, DatasetConfig, ExperimentConfig, format_validation_error, load_toml
+
+__all__ = ["UsageError", "add_experiment_args", "load_experiment"]
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+def add_experiment_args(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
+    """The arguments every experiment-running command shares."""
+    p.add_argument("config", nargs="?", help="experiment TOML file")
+    p.add_argument("--preset", help="run a bundled preset instead of a file (see 'optiscope presets')")
+    p.add_argument("--out", required=out_required, type=Path, help="folder for the result files")
+    p.add_argument("--epochs", type=int, help="override training.epochs for every run")
+    p.add_argument("--seed", type=int, help="override training.seed for every run")
+    p.add_argument("--data", type=Path, help="train on this CSV file instead of the config's dataset")
+    p.add_argument("--target", help="the CSV's label column (with --data)")
+    p.add_argument(
+        "--drop-missing", action="store_true", help="with --data: drop CSV rows that have missing values"
+    )
+
+
+def load_experiment(args: argparse.Namespace) -> ExperimentConfig:
+    """The experiment the arguments name, with overrides applied."""
+    if bool(args.config) == bool(args.preset):
+        raise UsageError("give either a CONFIG.toml file or --preset NAME (not both, not neither)")
+    if args.preset:
+        from ..presets import get_preset
+
+        exp = get_preset(args.preset)
+    else:
+        exp = load_toml(args.config)
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be 0 or more, got {args.seed}")
+    dataset = None
+    drop_missing = getattr(args, "drop_missing", False)
+    if args.data is not None or args.target is not None:
+        if args.data is None or not args.target:
+            raise UsageError("--data FILE.csv and --target COLUMN go together; give both")
+        dataset = DatasetConfig(
+            name="csv", path=str(args.data), target=args.target, drop_missing=drop_missing
+        )
+    elif drop_missing:
+        raise UsageError("--drop-missing applies to a CSV given with --data FILE.csv --target COLUMN")
+    try:
+        return exp.with_overrides(epochs=args.epochs, seed=args.seed, dataset=dataset)
+    except ValidationError as exc:
+        problems = format_validation_error(exc)
+        sep = "\n" if "\n" in problems else " "
+        raise ConfigError(f"the command-line overrides are invalid:{sep}{problems}") from None

@@ -1,0 +1,92 @@
+"""Cooperative control of a run from another thread (light: imports no torch).
+
+The GUI holds a :class:`RunControl` and calls :meth:`~RunControl.stop`,
+:meth:`~RunControl.pause`, :meth:`~RunControl.advance`, :meth:`~RunControl.set_lr` and
+:meth:`~RunControl.set_delay`; the training loop calls :meth:`~RunControl.checkpoint`
+before every update and :meth:`~RunControl.take_lr` to pick up a changed rate.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+__all__ = ["RunControl"]
+
+
+class RunControl:
+    """Cooperative control of a run, safe to call from any thread.
+
+    The training thread calls :meth:`checkpoint` before every update; it returns False
+    once :meth:`stop` was called, and blocks while paused (unless :meth:`advance`
+    granted steps).
+    """
+
+    def __init__(self, *, start_paused: bool = False) -> None:
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._paused = start_paused
+        self._budget = 0
+        self._pending_lr: float | None = None
+        self.delay = 0.0
+
+    # -- called from the controlling thread
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def pause(self) -> None:
+        with self._cond:
+            self._paused = True
+            self._budget = 0
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            self._budget = 0
+            self._cond.notify_all()
+
+    def advance(self, steps: int = 1) -> None:
+        """While paused, let exactly ``steps`` more updates run, then pause again."""
+        with self._cond:
+            self._paused = True
+            self._budget += max(int(steps), 0)
+            self._cond.notify_all()
+
+    def set_lr(self, lr: float) -> None:
+        """Use ``lr`` from the next update on (the schedule is rescaled to match)."""
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"learning rate must be a positive finite number, got {lr}")
+        self._pending_lr = float(lr)
+
+    def set_delay(self, seconds: float) -> None:
+        """Slow motion: wait this long before every update (0 is full speed)."""
+        self.delay = max(float(seconds), 0.0)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    # -- called from the training thread
+    def checkpoint(self) -> bool:
+        """Block while paused; False once a stop was requested."""
+        if self._stop.is_set():
+            return False
+        if self._paused:
+            with self._cond:
+                while self._paused and self._budget == 0 and not self._stop.is_set():
+                    self._cond.wait(0.05)
+                if self._paused and self._budget > 0:
+                    self._budget -= 1
+        if self.delay > 0:
+            self._stop.wait(self.delay)
+        return not self._stop.is_set()
+
+    def take_lr(self) -> float | None:
+        lr, self._pending_lr = self._pending_lr, None
+        return lr

@@ -1,0 +1,34 @@
+"""Result-file columns and number formats: the one owner of both (light: no torch).
+
+The CLI's ``metrics.csv`` / ``steps.csv`` and the window's CSV export use the same
+columns and :func:`format_csv`; readouts on screen use :func:`format_short`.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["METRIC_COLUMNS", "STEP_COLUMNS", "format_csv", "format_short"]
+
+#: Columns of ``metrics.csv``: one row per run and epoch.
+METRIC_COLUMNS = ("run", "label", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+#: Columns of ``steps.csv``: one row per run and update.
+STEP_COLUMNS = ("run", "step", "epoch", "lr", "loss")
+
+
+def _non_finite(v: float) -> str:
+    return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+
+
+def format_csv(v: object) -> str:
+    """The exact form for files: ``repr`` of a float (round-trips), ``nan``/``inf``/``-inf``;
+    ``str`` of anything else."""
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else _non_finite(v)
+    return str(v)
+
+
+def format_short(v: float) -> str:
+    """The display form: 4 significant digits (``.4g``), ``nan``/``inf``/``-inf``."""
+    v = float(v)
+    return f"{v:.4g}" if math.isfinite(v) else _non_finite(v)

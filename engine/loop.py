@@ -1,0 +1,392 @@
+"""The one training loop: epochs, minibatch order, evaluation, events and control.
+
+:func:`drive` trains one or more runs through a *step kernel* -- the only part that
+differs between "one run of any architecture with ``torch.optim``"
+(:class:`engine.kernels.TorchKernel`) and "K dense runs as one computation"
+(:class:`engine.kernels.BatchedKernel`). The driver owns the mechanics; the training
+rules (divergence, the LR schedule and plateau, early stopping, the best epoch) are the
+per-run objects of :mod:`engine.rules`, called the same way for every kernel; the LR
+range test (:mod:`engine.lrfind`) drives the same loop with its own rules.
+
+A kernel works on rows (one per run) and provides::
+
+    begin_epoch(perms)          # one permutation of the training rows per run
+    step(lo, hi, lrs) -> losses # one minibatch [lo, hi) of the epoch for every live row
+    epoch_metrics(eval_train)   # (train_loss, train_acc, val_loss, val_acc) per row
+    boundary(grid) -> probs     # class probabilities on a 2D grid, per row
+    weights(row), snapshot(row), restore(row, state), retire(row), final_model(row)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import events as ev
+from .config import RunConfig
+from .control import RunControl
+from .rules import Rule
+
+__all__ = ["RunResult", "RunState", "StepKernel", "drive", "failed_result", "boundary_grid"]
+
+
+@dataclass
+class RunResult:
+    """What a finished run leaves behind (besides its events)."""
+
+    run: int
+    label: str
+    reason: ev.FinishReason
+    epochs: list[ev.EpochEnd]
+    step_lr: np.ndarray
+    step_loss: np.ndarray
+    seconds: float
+    best_epoch: int | None
+    model: nn.Module | None = field(repr=False, default=None)
+    error: str | None = None
+    diverged_step: int | None = None
+    steps_per_epoch: int = 0
+
+    @property
+    def final(self) -> ev.EpochEnd | None:
+        return self.epochs[-1] if self.epochs else None
+
+
+class StepKernel(Protocol):
+    """What :func:`drive` needs from a way of computing updates (see the module docstring)."""
+
+    def begin_epoch(self, perms: Sequence[torch.Tensor]) -> None: ...
+    def step(self, lo: int, hi: int, lrs: list[float]) -> list[float]: ...
+    def epoch_metrics(self, eval_train: bool) -> list[tuple[float, float, float, float]]: ...
+    def boundary(self, grid: torch.Tensor) -> np.ndarray: ...
+    def weights(self, row: int) -> np.ndarray: ...
+    def snapshot(self, row: int) -> Any: ...
+    def restore(self, row: int, state: Any) -> None: ...
+    def retire(self, row: int) -> None: ...
+    def final_model(self, row: int) -> nn.Module | None: ...
+
+
+class LRSource(Protocol):
+    """An LR schedule as the driver and the rules see it (:class:`engine.optim.LRSchedule`)."""
+
+    @property
+    def lr(self) -> float: ...
+    def after_step(self) -> None: ...
+    def after_epoch(self, metrics: dict[str, float]) -> tuple[float, float] | None: ...
+    def scale(self, factor: float) -> None: ...
+
+
+@dataclass(eq=False)
+class RunState:
+    """One run's bookkeeping in the driver, and the handle its rules act through."""
+
+    cfg: RunConfig
+    run_id: int
+    row: int
+    schedule: LRSource
+    rules: list[Rule]
+    kernel: StepKernel
+    bus: ev.EventBus
+    epochs: list[ev.EpochEnd] = field(default_factory=list)
+    alive: bool = True
+    reason: ev.FinishReason = "completed"
+    diverged_step: int | None = None
+    best_epoch: int | None = None
+    n_steps: int = 0
+    seconds: float = 0.0
+    best_state: Any = None
+    restored: bool = False
+    final_state: Any = None
+    _finishing: bool = False
+
+    def emit(self, event: ev.Event) -> None:
+        self.bus.emit(event)
+
+    def finish(self, reason: ev.FinishReason) -> None:
+        """End the run (the driver retires it once the current hook returns)."""
+        if self.alive and not self._finishing:
+            self._finishing = True
+            self.reason = reason
+
+    @property
+    def finishing(self) -> bool:
+        return self._finishing
+
+    def save_best(self) -> None:
+        self.best_state = self.kernel.snapshot(self.row)
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.kernel.restore(self.row, self.best_state)
+            self.restored = True
+
+
+def boundary_grid(x_train: np.ndarray, x_val: np.ndarray, resolution: int = 80, pad: float = 0.5):
+    """Grid axes covering all of a 2D dataset's points with a margin."""
+    pts = np.concatenate([x_train, x_val])
+    lo, hi = pts.min(0), pts.max(0)
+    span = np.maximum(hi - lo, 1e-6)
+    lo, hi = lo - pad * span * 0.2, hi + pad * span * 0.2
+    return (
+        np.linspace(lo[0], hi[0], resolution, dtype=np.float32),
+        np.linspace(lo[1], hi[1], resolution, dtype=np.float32),
+    )
+
+
+def failed_result(run_id: int, cfg: RunConfig, message: str, seconds: float) -> RunResult:
+    return RunResult(
+        run_id, cfg.describe(), "failed", [], np.zeros(0), np.zeros(0), seconds, None, None, message
+    )
+
+
+@dataclass
+class Boundaries:
+    """Decision-boundary pictures every ``every`` epochs on a grid (2D data only)."""
+
+    every: int
+    xs: np.ndarray
+    ys: np.ndarray
+    grid: torch.Tensor
+
+    def emit(self, kernel: StepKernel, runs: Sequence[RunState], epoch: int) -> None:
+        probs = kernel.boundary(self.grid)
+        shape = (len(self.ys), len(self.xs), -1)
+        for run in runs:
+            run.emit(ev.Boundary(run.run_id, epoch, self.xs, self.ys, probs[run.row].reshape(shape).copy()))
+
+
+def drive(
+    kernel: StepKernel,
+    runs: Sequence[RunState],
+    *,
+    n_train: int,
+    batch_size: int,
+    bus: ev.EventBus,
+    control: RunControl,
+    device: torch.device,
+    n_params: int,
+    n_classes: int,
+    max_steps: int | None = None,
+    evaluate: bool = True,
+    eval_train: bool = True,
+    boundaries: Boundaries | None = None,
+    weights_every: int = 0,
+    on_step: Callable[[int], None] | None = None,
+    keep_models: bool = False,
+    t0: float | None = None,
+) -> list[RunResult]:
+    """Train ``runs`` through ``kernel`` to their ends; one :class:`RunResult` per run, in order.
+
+    Each run trains for its own ``training.epochs`` (or until ``max_steps`` updates),
+    stops early when a rule finishes it, and every run stops at a stop request. The
+    minibatch order of an epoch is ``torch.randperm`` drawn from a generator seeded with
+    the run's ``training.seed`` (runs with one seed share it). Errors become ``Failed`` +
+    ``Finished('failed')`` events for the runs still going; they are not raised.
+    """
+    t0 = time.perf_counter() if t0 is None else t0
+    spe = math.ceil(n_train / batch_size)
+    state = _Loop(kernel, list(runs), bus, control, t0, weights_every)
+    try:
+        state.start(device, n_params, n_classes, spe, boundaries)
+        state.train(n_train, batch_size, spe, max_steps, evaluate, eval_train, boundaries, on_step)
+    except Exception as exc:  # errors become events, not crashes
+        state.fail(f"{type(exc).__name__}: {exc}")
+    return [state.result(run, spe, keep_models) for run in runs]
+
+
+class _Loop:
+    """The state of one :func:`drive` call."""
+
+    def __init__(self, kernel, runs: list[RunState], bus, control, t0: float, weights_every: int) -> None:
+        self.kernel = kernel
+        self.runs = runs
+        self.live = list(runs)
+        self.bus = bus
+        self.control = control
+        self.t0 = t0
+        self.weights_every = weights_every
+        self.emit_steps = bus.wants(ev.Step)
+        self.step = 0
+        self.epoch = 0
+        self.lrs = [run.schedule.lr for run in runs]
+        self.lr_hist: list[list[float]] = []
+        self.loss_hist: list[list[float]] = []
+        self.last_weights_step: dict[int, int] = {}
+        self.stepping = [(run, [r for r in run.rules if r.per_step]) for run in runs]
+        self.errors: str | None = None
+
+    # -- start and end of runs
+    def start(self, device, n_params, n_classes, spe, boundaries) -> None:
+        for run in self.runs:
+            tc = run.cfg.training
+            run.emit(
+                ev.RunStarted(
+                    run.run_id,
+                    run.cfg.describe(),
+                    str(device),
+                    n_params,
+                    spe,
+                    spe * tc.epochs,
+                    tc.epochs,
+                    n_classes,
+                    run.cfg.model_dump(mode="json"),
+                )
+            )
+        if boundaries is not None:
+            boundaries.emit(self.kernel, self.runs, 0)
+        if self.weights_every:
+            for run in self.runs:
+                self._emit_weights(run, 0)
+
+    def _emit_weights(self, run: RunState, epoch: int) -> None:
+        run.emit(ev.Weights(run.run_id, self.step, epoch, self.kernel.weights(run.row)))
+        self.last_weights_step[run.run_id] = self.step
+
+    def retire(self, run: RunState, reason: ev.FinishReason | None = None) -> None:
+        """Take a finished run out of the loop: rules' last word, final weights, ``Finished``."""
+        if reason is not None and not run.finishing:
+            run.reason = reason
+        run.alive = False
+        run.n_steps = self.step
+        run.seconds = time.perf_counter() - self.t0
+        for rule in run.rules:
+            rule.run_done(run)
+        if (
+            self.weights_every
+            and run.reason != "diverged"
+            and (run.restored or self.last_weights_step.get(run.run_id) != self.step)
+        ):
+            self._emit_weights(run, run.epochs[-1].epoch if run.epochs else self.epoch)
+        run.final_state = self.kernel.snapshot(run.row)
+        self.kernel.retire(run.row)
+        self.live.remove(run)
+        self.stepping = [(r, rules) for r, rules in self.stepping if r is not run]
+        run.emit(ev.Finished(run.run_id, run.reason, len(run.epochs), run.n_steps, run.seconds))
+
+    def fail(self, message: str) -> None:
+        for run in list(self.live):
+            run.reason = "failed"
+            run.alive = False
+            run.n_steps = self.step
+            run.seconds = time.perf_counter() - self.t0
+            run.emit(ev.Failed(run.run_id, message))
+            run.emit(ev.Finished(run.run_id, "failed", len(run.epochs), run.n_steps, run.seconds))
+            self.live.remove(run)
+        self.errors = message
+
+    def result(self, run: RunState, spe: int, keep_models: bool) -> RunResult:
+        n = run.n_steps
+        lrs = np.asarray([row[run.row] for row in self.lr_hist[:n]], dtype=np.float64)
+        losses = np.asarray([row[run.row] for row in self.loss_hist[:n]], dtype=np.float64)
+        model = None
+        if keep_models and run.reason != "failed":
+            if run.final_state is not None:
+                self.kernel.restore(run.row, run.final_state)
+            model = self.kernel.final_model(run.row)
+        error = self.errors if run.reason == "failed" else None
+        return RunResult(
+            run.run_id,
+            run.cfg.describe(),
+            run.reason,
+            run.epochs,
+            lrs,
+            losses,
+            run.seconds,
+            run.best_epoch,
+            model,
+            error,
+            run.diverged_step,
+            spe,
+        )
+
+    # -- the loop
+    def train(self, n, bs, spe, max_steps, evaluate, eval_train, boundaries, on_step) -> None:
+        kernel, control, runs = self.kernel, self.control, self.runs
+        seeds = sorted({run.cfg.training.seed for run in runs})
+        generators = {s: torch.Generator().manual_seed(s) for s in seeds}
+        for epoch in range(1, max(run.cfg.training.epochs for run in runs) + 1):
+            self.epoch = epoch
+            te = time.perf_counter()
+            drawn = {s: torch.randperm(n, generator=g) for s, g in generators.items()}
+            kernel.begin_epoch([drawn[run.cfg.training.seed] for run in runs])
+            for b in range(spe):
+                if not control.checkpoint():
+                    for run in list(self.live):
+                        self.retire(run, "stopped")
+                    return
+                new_lr = control.take_lr()
+                if new_lr is not None:
+                    for run in self.live:
+                        run.schedule.scale(new_lr / run.schedule.lr)
+                        self.lrs[run.row] = run.schedule.lr
+                self._update(b * bs, min((b + 1) * bs, n), epoch, on_step)
+                if not self.live:
+                    return
+                if max_steps is not None and self.step >= max_steps:
+                    for run in list(self.live):
+                        self.retire(run, "completed")
+                    return
+            if evaluate:
+                self._end_epoch(epoch, te, eval_train, boundaries)
+            for run in list(self.live):
+                if epoch >= run.cfg.training.epochs:
+                    self.retire(run, "completed")
+            if not self.live:
+                return
+
+    def _update(self, lo: int, hi: int, epoch: int, on_step) -> None:
+        lrs = self.lrs[:]
+        losses = self.kernel.step(lo, hi, lrs)
+        self.lr_hist.append(lrs)
+        self.loss_hist.append(losses)
+        self.step += 1
+        step = self.step
+        if self.emit_steps:
+            for run in self.live:
+                run.emit(ev.Step(run.run_id, step, epoch, lrs[run.row], losses[run.row]))
+        finished = []
+        for run, rules in self.stepping:
+            loss = losses[run.row]
+            for rule in rules:
+                rule.step_done(run, step, epoch, loss)
+                if run.finishing:
+                    finished.append(run)
+                    break
+        for run in finished:
+            self.retire(run)
+        for run in self.live:
+            self.lrs[run.row] = run.schedule.lr
+        if self.weights_every and step % self.weights_every == 0:
+            for run in self.live:
+                self._emit_weights(run, epoch)
+        if on_step is not None:
+            on_step(step)
+
+    def _end_epoch(self, epoch: int, te: float, eval_train: bool, boundaries: Boundaries | None) -> None:
+        metrics = self.kernel.epoch_metrics(eval_train)
+        seconds = time.perf_counter() - te
+        alive = list(self.live)
+        for run in alive:
+            tr_loss, tr_acc, va_loss, va_acc = metrics[run.row]
+            lr = self.lr_hist[-1][run.row] if self.lr_hist else run.schedule.lr  # its last update's
+            e = ev.EpochEnd(run.run_id, epoch, self.step, lr, tr_loss, tr_acc, va_loss, va_acc, seconds)
+            run.epochs.append(e)
+            run.emit(e)
+        if boundaries is not None and epoch % boundaries.every == 0:
+            # drawn before the rules act (an early stop may restore older weights)
+            boundaries.emit(self.kernel, [r for r in alive if math.isfinite(r.epochs[-1].train_loss)], epoch)
+        for run in alive:
+            for rule in run.rules:
+                rule.epoch_done(run, run.epochs[-1])
+                if run.finishing:
+                    self.retire(run)
+                    break
+        for run in self.live:
+            self.lrs[run.row] = run.schedule.lr

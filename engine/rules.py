@@ -1,0 +1,178 @@
+"""The training rules, each a small per-run object the loop driver calls.
+
+As pytorch-ignite's handlers (``TerminateOnNan``, ``EarlyStopping``), a rule reacts to
+what the loop reports -- an update's loss, an epoch's metrics -- and may emit events or
+end its run; it never runs training itself. The driver (:mod:`engine.loop`) calls the
+same rule objects whether a run trains alone (``torch.optim``) or batched with others,
+so each rule exists once.
+
+A rule sees its run through a :class:`RunState` (defined in :mod:`engine.loop`): the
+config, its schedule, the event bus, ``finish(reason)`` and ``save_best()`` /
+``restore_best()`` for the weights.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, ClassVar
+
+from . import events as ev
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .loop import RunState
+
+__all__ = ["Rule", "DivergenceGuard", "ScheduleStepper", "EarlyStopping", "BestEpoch", "default_rules"]
+
+
+class Rule:
+    """A per-run training rule. Override the hooks it needs.
+
+    ``per_step`` says whether :meth:`step_done` must be called after every update (the
+    driver skips it otherwise, keeping the per-update cost of K runs small).
+    """
+
+    per_step: ClassVar[bool] = False
+
+    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+        """After an update whose loss was ``loss``."""
+
+    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+        """After an epoch's evaluation; the run is alive."""
+
+    def run_done(self, run: RunState) -> None:
+        """Once, when the run has finished for any reason but a failure."""
+
+
+def diverge_limit(first_loss: float, factor: float | None) -> float:
+    """The loss above which a run counts as diverged (``math.inf``: NaN/Inf only)."""
+    if factor is None or not math.isfinite(first_loss):
+        return math.inf
+    return factor * max(abs(first_loss), 1.0)
+
+
+class DivergenceGuard(Rule):
+    """A NaN/Inf loss, or one above ``factor`` x the first update's loss, ends the run.
+
+    Plain SGD at LR 10 on blobs reaches ~5e11 and kills every ReLU without ever producing
+    NaN, hence the factor (``training.diverge_factor``, default 1e6; None: NaN/Inf only).
+    A non-finite training loss at the end of an epoch counts too.
+    """
+
+    per_step = True
+
+    def __init__(self, factor: float | None) -> None:
+        self.factor = factor
+        self.limit: float | None = None
+
+    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+        if self.limit is None:
+            self.limit = diverge_limit(loss, self.factor)
+        if not loss <= self.limit:  # NaN fails every comparison
+            run.diverged_step = step
+            run.emit(ev.Diverged(run.run_id, step, epoch, loss))
+            run.finish("diverged")
+
+    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+        if not math.isfinite(metrics.train_loss):
+            run.diverged_step = metrics.step
+            run.emit(ev.Diverged(run.run_id, metrics.step, metrics.epoch, metrics.train_loss))
+            run.finish("diverged")
+
+
+class ScheduleStepper(Rule):
+    """Advances the run's LR schedule: per update, and per epoch (plateau emits ``LRReduced``)."""
+
+    def __init__(self, per_update: bool) -> None:
+        self.per_update = per_update
+
+    @property
+    def per_step(self) -> bool:  # type: ignore[override]
+        return self.per_update
+
+    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+        run.schedule.after_step()
+
+    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+        reduced = run.schedule.after_epoch(
+            {
+                "train_loss": metrics.train_loss,
+                "train_acc": metrics.train_acc,
+                "val_loss": metrics.val_loss,
+                "val_acc": metrics.val_acc,
+            }
+        )
+        if reduced is not None:
+            run.emit(ev.LRReduced(run.run_id, metrics.epoch, metrics.step, reduced[0], reduced[1]))
+
+
+def _sign(monitor: str) -> float:
+    """+1 for metrics to minimise (losses), -1 for those to maximise (accuracies)."""
+    return -1.0 if monitor.endswith("acc") else 1.0
+
+
+class EarlyStopping(Rule):
+    """Stop once ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs,
+    restoring the best epoch's weights when ``restore_best``."""
+
+    def __init__(self, monitor: str, patience: int, min_delta: float, restore_best: bool) -> None:
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = min_delta
+        self.restore_best = restore_best
+        self.sign = _sign(monitor)
+        self.best = math.inf
+        self.best_epoch: int | None = None
+        self.bad_epochs = 0
+        self.saved = False
+
+    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+        value = self.sign * getattr(metrics, self.monitor)
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.bad_epochs = value, metrics.epoch, 0
+            run.best_epoch = metrics.epoch
+            if self.restore_best:
+                run.save_best()
+                self.saved = True
+            return
+        self.bad_epochs += 1
+        if self.bad_epochs >= self.patience:
+            restored = self.restore_best and self.saved
+            if restored:
+                run.restore_best()
+            best_epoch = self.best_epoch if self.best_epoch is not None else metrics.epoch
+            run.emit(
+                ev.EarlyStopped(
+                    run.run_id, metrics.epoch, best_epoch, self.sign * self.best, self.monitor, restored
+                )
+            )
+            run.finish("early_stopped")
+
+
+class BestEpoch(Rule):
+    """Without early stopping, the best epoch is the one with the best ``monitor`` value
+    (non-finite values count as worst)."""
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.sign = _sign(monitor)
+
+    def run_done(self, run: RunState) -> None:
+        if run.best_epoch is not None or not run.epochs:
+            return
+        best, best_epoch = math.inf, run.epochs[0].epoch
+        for e in run.epochs:
+            v = self.sign * getattr(e, self.monitor)
+            if math.isfinite(v) and v < best:
+                best, best_epoch = v, e.epoch
+        run.best_epoch = best_epoch
+
+
+def default_rules(cfg, per_update_schedule: bool) -> list[Rule]:
+    """The rules every training run follows, in the order they act on an epoch:
+    divergence, the LR schedule, early stopping, the best-epoch record."""
+    es = cfg.regularization.early_stopping
+    rules: list[Rule] = [DivergenceGuard(cfg.training.diverge_factor), ScheduleStepper(per_update_schedule)]
+    if es.enabled:
+        rules.append(EarlyStopping(es.monitor, es.patience, es.min_delta, es.restore_best))
+    rules.append(BestEpoch(es.monitor))
+    return rules
