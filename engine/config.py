@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .search_space import SearchSpace
+
 SCHEMA_VERSION = 1
 
 __all__ = [
@@ -512,6 +514,9 @@ class ExperimentConfig(Frozen):
     variations: tuple[dict[str, Any], ...] = ()
     independent_seeds: bool = Field(
         False, description="give each variation its own seed (variance) instead of a fair race"
+    )
+    search: SearchSpace | None = Field(
+        None, description="an optional hyperparameter search space (engine.search_space)"
     )
 
     @field_validator("schema_version")

@@ -21,6 +21,7 @@ from .control import RunControl
 from .files import atomic_write_text
 from .formats import METRIC_COLUMNS, STEP_COLUMNS, format_csv
 from .loop import RunResult
+from .rules import Rule
 from .trainer import train
 
 __all__ = ["execute", "plan_batches", "write_outputs", "summarize", "METRIC_COLUMNS", "STEP_COLUMNS"]
@@ -66,6 +67,7 @@ def execute(
     first_run_id: int = 0,
     batched: bool = True,
     log: Callable[[str], None] | None = None,
+    extra_rules: Callable[[int, RunConfig], list[Rule]] | None = None,
 ) -> list[RunResult]:
     """Train ``runs``; run ids are ``first_run_id + index``; results come back in run order.
 
@@ -74,6 +76,7 @@ def execute(
     fraction of the time); the others run one after another with
     :func:`engine.trainer.train`, and ``log`` (default: the ``logging`` module) says why
     each was not batched. A stop request ends the work in progress and skips the rest.
+    ``extra_rules(run_id, cfg)`` adds rules to each run (after its default ones).
     """
     bus = bus if bus is not None else ev.EventBus()
     control = control if control is not None else RunControl()
@@ -103,6 +106,7 @@ def execute(
                 boundary_every=boundary_every,
                 weights_every=weights_every,
                 keep_models=keep_models,
+                extra_rules=extra_rules,
             )
             results.update(zip(members, out, strict=True))
         else:
@@ -115,6 +119,7 @@ def execute(
                 boundary_every=boundary_every,
                 weights_every=weights_every,
                 keep_model=keep_models,
+                extra_rules=extra_rules,
             )
     return [results[i] for i in sorted(results)]
 

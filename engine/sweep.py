@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -48,7 +48,7 @@ from .kernels import BatchedKernel
 from .loop import RunResult, RunState, drive, failed_result
 from .models import build_model, count_params
 from .optim import ConstantRate, LRSchedule, build_optimizer
-from .rules import default_rules
+from .rules import Rule, default_rules
 from .trainer import boundaries_for, per_update, resolve_device
 
 __all__ = ["batch_key", "unbatchable_reason", "train_batched", "BATCHABLE_OPTIMIZERS"]
@@ -128,6 +128,7 @@ def train_batched(
     boundary_every: int = 0,
     weights_every: int = 0,
     keep_models: bool = True,
+    extra_rules: Callable[[int, RunConfig], list[Rule]] | None = None,
 ) -> list[RunResult]:
     """Train runs that share one :func:`batch_key` as one batched computation.
 
@@ -135,7 +136,8 @@ def train_batched(
     id) and returns one :class:`~engine.loop.RunResult` per run, in the given order.
     A run whose loss turns non-finite stops at that step (``Diverged``) and is masked
     out; the others carry on unchanged. Errors become ``Failed`` + ``Finished('failed')``
-    events for every run of the group.
+    events for every run of the group. ``extra_rules(run_id, cfg)`` gives rules each run
+    follows after its default ones (a search's pruning, say).
     """
     cfgs = list(cfgs)
     run_ids = list(run_ids) if run_ids is not None else list(range(len(cfgs)))
@@ -169,9 +171,10 @@ def train_batched(
     runs = []
     for row, i in enumerate(order):
         sched = _dummy_schedule(cfgs[i], spe)
-        runs.append(
-            RunState(cfgs[i], run_ids[i], row, sched, default_rules(cfgs[i], per_update(sched)), kernel, bus)
-        )
+        rules = default_rules(cfgs[i], per_update(sched))
+        if extra_rules is not None:
+            rules += extra_rules(run_ids[i], cfgs[i])
+        runs.append(RunState(cfgs[i], run_ids[i], row, sched, rules, kernel, bus))
     results = drive(
         kernel,
         runs,

@@ -27,7 +27,7 @@ from .kernels import TorchKernel, evaluate, flat_params
 from .loop import Boundaries, RunResult, RunState, boundary_grid, drive, failed_result
 from .models import build_model, count_params
 from .optim import ConstantRate, LRSchedule, build_optimizer
-from .rules import default_rules, diverge_limit
+from .rules import Rule, default_rules, diverge_limit
 
 __all__ = [
     "RunControl",
@@ -132,6 +132,7 @@ def train(
     weights_every: int = 0,
     on_step: Callable[[int], None] | None = None,
     keep_model: bool = True,
+    extra_rules: Callable[[int, RunConfig], list[Rule]] | None = None,
 ) -> RunResult:
     """Train one run to completion, a stop, early stopping or divergence.
 
@@ -153,7 +154,10 @@ def train(
     kernel = TorchKernel(
         cfg, p.dataset, p.model, p.optimizer, (p.x_train, p.y_train, p.x_val, p.y_val), p.device
     )
-    run = RunState(cfg, run_id, 0, p.schedule, default_rules(cfg, per_update(p.schedule)), kernel, bus)
+    rules = default_rules(cfg, per_update(p.schedule))
+    if extra_rules is not None:  # after the default ones (see engine.sweep.train_batched)
+        rules += extra_rules(run_id, cfg)
+    run = RunState(cfg, run_id, 0, p.schedule, rules, kernel, bus)
     (result,) = drive(
         kernel,
         [run],

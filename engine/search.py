@@ -1,0 +1,539 @@
+"""Hyperparameter search with Optuna as the search engine, trials trained batched.
+
+Optuna owns the samplers (random, grid, TPE, quasi-random), the storages (an SQLite file,
+any SQLAlchemy URL, a journal file), the pruner and the importance evaluators; this
+module only connects them to the one training loop. With Optuna's ask-and-tell interface
+:func:`run_search` asks for K trials, trains them through :func:`engine.runner.execute`
+(trials that share dataset, layer structure and batch size train as one batched
+computation; the others in smaller groups, and ``log`` says why), tells Optuna each
+result and repeats until the budget is spent.
+
+Trial outcomes: ``complete`` (Optuna state COMPLETE, with the objective), ``pruned``
+(stopped by :class:`TrialPruning` at an epoch end; PRUNED), ``diverged`` (the run's loss
+blew up; told as PRUNED so samplers rank it below every finished trial), ``failed``
+(an invalid combination or an error; FAIL) and ``stopped`` (a stop request ended it;
+FAIL). Each trial's outcome, seconds and epochs are kept in its ``optiscope`` user
+attribute, so every worker's trials read the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, Trial, TrialState
+from pydantic import ValidationError
+
+from . import events as ev
+from .config import ConfigError, ExperimentConfig, RunConfig, format_validation_error
+from .control import RunControl
+from .loop import RunResult
+from .rules import Rule, RunHandle
+from .search_space import (
+    Choice,
+    FloatRange,
+    SearchSpace,
+    SearchSpaceError,
+    apply_params,
+    check_space,
+    grid_points,
+    objective_direction,
+)
+from .store import optiscope_dir
+
+__all__ = [
+    "SearchError",
+    "TrialRecord",
+    "SearchResult",
+    "TrialPruning",
+    "run_search",
+    "open_study",
+    "make_sampler",
+    "distributions",
+    "default_storage_url",
+    "objective_value",
+    "study_records",
+    "best_experiment",
+    "importances",
+    "list_studies",
+    "OUTCOMES",
+]
+
+_log = logging.getLogger(__name__)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+OUTCOMES = ("complete", "pruned", "diverged", "failed", "stopped", "running")
+_ATTR = "optiscope"  # the user attribute holding a trial's outcome, seconds and epochs
+
+
+class SearchError(ConfigError):
+    """A search cannot start: a storage that cannot be reached, a study of another objective."""
+
+
+# --------------------------------------------------------------------------- Optuna pieces
+def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
+    """Optuna's distribution for each parameter of ``space``."""
+    out: dict[str, BaseDistribution] = {}
+    for name, p in space.params.items():
+        if isinstance(p, Choice):
+            out[name] = CategoricalDistribution(list(p.choices))
+        elif isinstance(p, FloatRange):
+            out[name] = FloatDistribution(p.low, p.high, log=p.log)
+        else:
+            out[name] = IntDistribution(p.low, p.high, log=p.log, step=p.step)
+    return out
+
+
+def make_sampler(name: str, space: SearchSpace, seed: int | None) -> optuna.samplers.BaseSampler:
+    """Optuna's sampler called ``name`` (random, grid, tpe or qmc)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if name == "grid":
+            grid = {k: grid_points(p) for k, p in space.params.items()}
+            return optuna.samplers.GridSampler(grid, seed=seed)
+        if name == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+        if name == "qmc":
+            return optuna.samplers.QMCSampler(
+                seed=seed, scramble=True, warn_independent_sampling=False, warn_asynchronous_seeding=False
+            )
+    raise SearchSpaceError(f"unknown sampler {name!r}; use random, grid, tpe or qmc")
+
+
+def default_storage_url() -> str:
+    """The embedded default: an SQLite file in the user data folder (nothing to install or start)."""
+    path = optiscope_dir("data") / "studies.sqlite3"
+    return f"sqlite:///{path}"
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``: ``journal:PATH`` (a journal file, e.g. on a shared
+    drive) or any SQLAlchemy URL Optuna's RDB storage accepts (SQLite, PostgreSQL, MySQL)."""
+    if url.startswith("journal:"):
+        path = Path(url[len("journal:") :].removeprefix("//"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(str(path)))
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        kwargs = {"connect_args": {"timeout": 60}}  # workers sharing one file wait for its lock
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+
+
+def open_study(
+    storage: str | None,
+    study_name: str,
+    objective: str,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
+    """Create study ``study_name`` in ``storage`` (default :func:`default_storage_url`), or
+    join it if it exists and optimises the same objective; :class:`SearchError` otherwise."""
+    url = storage or default_storage_url()
+    try:
+        backend = _storage(url)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SearchError(
+            f"cannot open the study storage {_redact(url)!r}: {first[:300]} (give --storage an SQLAlchemy "
+            "URL such as sqlite:///FILE or postgresql://USER@HOST/DB, or journal:FILE)"
+        ) from None
+    try:
+        study = optuna.create_study(
+            storage=backend,
+            study_name=study_name,
+            sampler=sampler,
+            pruner=pruner,
+            direction=objective_direction(objective),
+            load_if_exists=True,
+        )
+    except Exception as exc:
+        raise SearchError(f"cannot open study {study_name!r} in {_redact(url)!r}: {exc}") from None
+    theirs = study.user_attrs.get("objective")
+    if theirs is None:
+        if study.trials and study.direction.name.lower() != objective_direction(objective):
+            raise SearchError(
+                f"study {study_name!r} in {_redact(url)!r} is {study.direction.name.lower()}d, but {objective} "
+                "is to be " + objective_direction(objective) + "d; pick another --study name"
+            )
+        study.set_user_attr("objective", objective)
+    elif theirs != objective:
+        raise SearchError(
+            f"study {study_name!r} in {_redact(url)!r} optimises {theirs}, not {objective}; "
+            f"search with --objective {theirs} or pick another --study name"
+        )
+    return study
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class TrialRecord:
+    """One trial as the search reports it."""
+
+    number: int
+    outcome: str  # one of OUTCOMES
+    params: dict[str, Any]
+    value: float | None
+    seconds: float | None = None
+    epochs: int | None = None
+    run_id: int | None = None
+    message: str = ""
+
+
+@dataclass
+class SearchResult:
+    """What :func:`run_search` did: this search's trials and where the study lives."""
+
+    study: optuna.Study
+    storage: str
+    objective: str
+    trials: list[TrialRecord] = field(default_factory=list)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.trials:
+            out[t.outcome] = out.get(t.outcome, 0) + 1
+        return out
+
+
+def objective_value(result: RunResult, objective: str) -> float | None:
+    """The objective of a finished run: the final or best validation loss or accuracy."""
+    if not result.epochs:
+        return None
+    metric = "val_acc" if objective.endswith("acc") else "val_loss"
+    values = [float(getattr(e, metric)) for e in result.epochs]
+    if objective.startswith("final"):
+        return values[-1]
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return values[-1]
+    return max(finite) if metric == "val_acc" else min(finite)
+
+
+def _epoch_objective(epochs: Sequence[ev.EpochEnd], objective: str) -> float:
+    """The objective as it stands after the last of ``epochs`` (what pruning compares)."""
+    metric = "val_acc" if objective.endswith("acc") else "val_loss"
+    if objective.startswith("final"):
+        return float(getattr(epochs[-1], metric))
+    values = [float(getattr(e, metric)) for e in epochs]
+    finite = [v for v in values if math.isfinite(v)] or values
+    return max(finite) if metric == "val_acc" else min(finite)
+
+
+class TrialPruning(Rule):
+    """Reports a trial's objective to Optuna at epoch ends and stops the run when Optuna's
+    pruner says so (the run finishes as ``early_stopped``; the search records it as pruned).
+
+    ``every`` epochs apart (each report is a write to the study's storage).
+    """
+
+    def __init__(self, trial: Trial, objective: str, every: int = 1) -> None:
+        self.trial = trial
+        self.objective = objective
+        self.every = max(1, every)
+        self.pruned_at: int | None = None
+
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
+        if metrics.epoch % self.every:
+            return
+        value = _epoch_objective(run.epochs, self.objective)
+        if not math.isfinite(value):
+            return  # the divergence guard ends such a run
+        self.trial.report(value, metrics.epoch)
+        if self.trial.should_prune():
+            self.pruned_at = metrics.epoch
+            run.finish("early_stopped")
+
+
+def _record(trial: FrozenTrial, objective: str) -> TrialRecord:
+    info = trial.user_attrs.get(_ATTR, {})
+    if trial.state == TrialState.COMPLETE:
+        outcome = "complete"
+    elif trial.state == TrialState.RUNNING:
+        outcome = "running"
+    else:
+        outcome = info.get("outcome") or ("pruned" if trial.state == TrialState.PRUNED else "failed")
+    return TrialRecord(
+        trial.number,
+        outcome,
+        dict(trial.params),
+        trial.value if trial.state == TrialState.COMPLETE else None,
+        info.get("seconds"),
+        info.get("epochs"),
+        info.get("run_id"),
+        info.get("message", ""),
+    )
+
+
+def study_records(study: optuna.Study) -> list[TrialRecord]:
+    """Every trial of the study (all workers'), in trial-number order."""
+    objective = study.user_attrs.get("objective", "best_val_loss")
+    return [_record(t, objective) for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)]
+
+
+# --------------------------------------------------------------------------- the search
+def run_search(
+    base: RunConfig,
+    space: SearchSpace,
+    *,
+    sampler: str | None = None,
+    trials: int | None = None,
+    storage: str | None = None,
+    study_name: str = "search",
+    batch: int | None = None,
+    seed: int | None = None,
+    prune_every: int = 5,
+    bus: ev.EventBus | None = None,
+    control: RunControl | None = None,
+    log: Callable[[str], None] | None = None,
+    on_trial: Callable[[TrialRecord], None] | None = None,
+) -> SearchResult:
+    """Search ``space`` around ``base``: ask K trials, train them batched, tell Optuna, repeat.
+
+    ``sampler``, ``trials`` and the seed default to the space's own. ``batch`` is K, the
+    trials asked and trained together (default: the whole budget for samplers that do not
+    learn from results, 8 for TPE or with pruning). Run ids count up from 0 over this
+    search; events go to ``bus``; ``on_trial`` hears each trial as it is told. A stop
+    request ends the running trials (told FAIL, outcome ``stopped``) and the search;
+    finished trials stay in the study.
+    """
+    say = log if log is not None else _log.info
+    sampler_name = sampler or space.sampler
+    space = check_space(space, base, sampler_name)
+    budget = trials if trials is not None else space.trials
+    if budget < 1:
+        raise SearchSpaceError(f"the number of trials must be at least 1, got {budget}")
+    control = control if control is not None else RunControl()
+    bus = bus if bus is not None else ev.EventBus()
+    objective = space.objective
+    t0 = time.perf_counter()
+    seed_value = seed if seed is not None else space.seed
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0) if space.pruning else None
+    study = open_study(storage, study_name, objective, None, pruner or optuna.pruners.NopPruner())
+    if seed_value is not None:
+        seed_value += len(study.trials)  # a second worker on the same study draws other trials
+    study.sampler = make_sampler(sampler_name, space, seed_value)
+    result = SearchResult(study, storage or default_storage_url(), objective)
+    if sampler_name == "grid":
+        size = math.prod(len(grid_points(p)) for p in space.params.values())
+        if budget > size:
+            note = f"the grid has {size} points; running {size} trials, not {budget}"
+            say(note)
+            result.notes.append(note)
+            budget = size
+    k = batch or (8 if (sampler_name == "tpe" or space.pruning) else budget)
+    dists = distributions(space)
+    next_run = 0
+    first_alone = sampler_name == "qmc" and not any(t.state == TrialState.COMPLETE for t in study.trials)
+    while len(result.trials) < budget and not control.stopped:
+        # quasi-random sampling learns its space from a finished trial: the first runs alone
+        n = 1 if first_alone and not result.trials else min(k, budget - len(result.trials))
+        records = _one_round(
+            study, base, dists, n, next_run, objective, space.pruning, prune_every, bus, control, say
+        )
+        next_run += sum(rec.run_id is not None for rec in records)
+        for rec in records:
+            result.trials.append(rec)
+            if on_trial is not None:
+                on_trial(rec)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _one_round(
+    study: optuna.Study,
+    base: RunConfig,
+    dists: dict[str, BaseDistribution],
+    n: int,
+    first_run: int,
+    objective: str,
+    pruning: bool,
+    prune_every: int,
+    bus: ev.EventBus,
+    control: RunControl,
+    say: Callable[[str], None],
+) -> list[TrialRecord]:
+    """Ask ``n`` trials, train the valid ones together, tell every result."""
+    from .runner import execute
+
+    asked: list[Trial] = []
+    told: set[int] = set()
+    records: dict[int, TrialRecord] = {}
+
+    def tell(trial: Trial, rec: TrialRecord, state: TrialState, value: float | None = None) -> None:
+        trial.set_user_attr(
+            _ATTR,
+            {"outcome": rec.outcome, "seconds": rec.seconds, "epochs": rec.epochs, "run_id": rec.run_id}
+            | ({"message": rec.message} if rec.message else {}),
+        )
+        try:
+            study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        except RuntimeError as exc:  # the grid sampler asks to stop the study once its grid is used up
+            if "Study.stop" not in str(exc):
+                raise
+        told.add(trial.number)
+        records[trial.number] = rec
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a grid revisited by two workers at once
+            asked = [study.ask(dists) for _ in range(n)]
+        cfgs: list[RunConfig] = []
+        runnable: list[Trial] = []
+        for trial in asked:
+            label = f"trial {trial.number}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in trial.params.items())
+            try:
+                cfgs.append(apply_params(base, trial.params, label))
+                runnable.append(trial)
+            except ValidationError as exc:
+                msg = format_validation_error(exc).splitlines()[0]
+                say(f"trial {trial.number} failed: this combination is not a valid run ({msg})")
+                tell(
+                    trial,
+                    TrialRecord(trial.number, "failed", trial.params, None, 0.0, 0, None, msg),
+                    TrialState.FAIL,
+                )
+        prunings: dict[int, TrialPruning] = {}
+
+        def extra_rules(run_id: int, cfg: RunConfig) -> list[Rule]:
+            if not pruning:
+                return []
+            rule = TrialPruning(by_run[run_id], objective, prune_every)
+            prunings[run_id] = rule
+            return [rule]
+
+        run_ids = [first_run + i for i in range(len(runnable))]
+        by_run = dict(zip(run_ids, runnable, strict=True))
+        if runnable:
+            results = execute(
+                cfgs, bus=bus, control=control, first_run_id=first_run, log=say, extra_rules=extra_rules
+            )
+            for trial, run_id, res in zip(runnable, run_ids, results, strict=True):
+                value = objective_value(res, objective)
+                rec = TrialRecord(
+                    trial.number,
+                    "complete",
+                    trial.params,
+                    value,
+                    round(res.seconds, 4),
+                    len(res.epochs),
+                    run_id,
+                )
+                rule = prunings.get(run_id)
+                if rule is not None and rule.pruned_at is not None:
+                    rec.outcome, rec.value = "pruned", None
+                    tell(trial, rec, TrialState.PRUNED)
+                elif res.reason == "diverged" or (
+                    res.reason != "failed" and value is not None and not math.isfinite(value)
+                ):
+                    rec.outcome, rec.value = "diverged", None
+                    tell(trial, rec, TrialState.PRUNED)
+                elif res.reason in ("stopped", "failed") or value is None:
+                    rec.outcome, rec.value = ("stopped" if res.reason == "stopped" else "failed"), None
+                    rec.message = res.error or ""
+                    tell(trial, rec, TrialState.FAIL)
+                else:
+                    tell(trial, rec, TrialState.COMPLETE, value)
+    finally:  # nothing asked is left running in the study
+        for trial in asked:
+            if trial.number not in told:
+                rec = TrialRecord(trial.number, "stopped", trial.params, None, None, None, None)
+                try:
+                    tell(trial, rec, TrialState.FAIL)
+                except Exception:  # pragma: no cover - the storage itself is gone
+                    pass
+    return [records[t.number] for t in asked if t.number in records]
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+# --------------------------------------------------------------------------- outputs
+def best_experiment(study: optuna.Study, base: RunConfig, name: str = "search") -> ExperimentConfig | None:
+    """A runnable experiment of the study's best trial (None before any trial completed)."""
+    try:
+        best = study.best_trial
+    except ValueError:
+        return None
+    objective = study.user_attrs.get("objective", "objective")
+    label = f"best trial {best.number}"
+    cfg = apply_params(base, best.params, label)
+    return ExperimentConfig(
+        name=f"{name}-best",
+        description=f"The best trial ({best.number}) of study {study.study_name}: {objective} = {best.value:.6g}",
+        base=cfg,
+    )
+
+
+def importances(study: optuna.Study) -> dict[str, Any]:
+    """Each parameter's importance for the objective (Optuna's default evaluator, PED-ANOVA;
+    fANOVA as a fallback), or why it cannot be computed yet."""
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    out: dict[str, Any] = {"study": study.study_name, "complete_trials": len(complete)}
+    if len(complete) < 2:
+        out["error"] = "need at least 2 complete trials"
+        return out
+    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+
+    errors = []
+    for evaluator in (PedAnovaImportanceEvaluator(), FanovaImportanceEvaluator(seed=0)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                values = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        except Exception as exc:  # too few trials, a parameter with one value, ...
+            errors.append(f"{type(evaluator).__name__}: {exc}")
+            continue
+        out["evaluator"] = type(evaluator).__name__
+        out["importances"] = {k: float(v) for k, v in values.items()}
+        return out
+    out["error"] = "; ".join(errors)
+    return out
+
+
+def list_studies(storage: str | None = None) -> list[dict[str, Any]]:
+    """Every study in ``storage`` (default: the user data folder's; [] when it does not exist yet)."""
+    url = storage or default_storage_url()
+    if storage is None and not Path(url[len("sqlite:///") :]).exists():
+        return []
+    backend = _storage(url)
+    out = []
+    for s in optuna.get_all_study_summaries(backend, include_best_trial=True):
+        best = s.best_trial
+        out.append(
+            {
+                "name": s.study_name,
+                "objective": s.user_attrs.get("objective", s.direction.name.lower()),
+                "trials": s.n_trials,
+                "best": best.value if best is not None else None,
+                "best_trial": best.number if best is not None else None,
+                "created": s.datetime_start.timestamp() if s.datetime_start else None,
+            }
+        )
+    return out
+
+
+def space_json(space: SearchSpace) -> str:
+    return json.dumps(space.model_dump(mode="json"), sort_keys=True)
