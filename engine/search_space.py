@@ -196,8 +196,10 @@ def _first_problem(exc: ValidationError) -> str:
         if not where:  # a whole-space check: its message names the parameter
             problems.append(msg)
             continue
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "extra_forbidden" and loc[:1] == ["params"]:
             msg = "unknown key (a range takes low, high, log, points, step; a list takes choices)"
+        elif err["type"] == "extra_forbidden":
+            msg = f"unknown key; a search section takes {', '.join(SearchSpace.model_fields)}"
         elif err["type"] == "literal_error" and loc and loc[-1] in ("objective", "sampler"):
             allowed = OBJECTIVES if loc[-1] == "objective" else SAMPLERS
             msg = f"must be one of {', '.join(allowed)}"
