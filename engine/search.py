@@ -66,6 +66,7 @@ __all__ = [
     "best_experiment",
     "importances",
     "list_studies",
+    "close_study",
     "OUTCOMES",
 ]
 
@@ -158,6 +159,15 @@ def open_study(
             "URL such as sqlite:///FILE or postgresql://USER@HOST/DB, or journal:FILE)"
         ) from None
     try:
+        return _create_or_join(backend, url, study_name, objective, sampler, pruner)
+    except BaseException:
+        if isinstance(backend, optuna.storages.RDBStorage):
+            backend.engine.dispose()  # a server's connections close with the refusal
+        raise
+
+
+def _create_or_join(backend, url, study_name, objective, sampler, pruner) -> optuna.Study:
+    try:
         study = optuna.create_study(
             storage=backend,
             study_name=study_name,
@@ -182,6 +192,16 @@ def open_study(
             f"search with --objective {theirs} or pick another --study name"
         )
     return study
+
+
+def close_study(study: optuna.Study) -> None:
+    """Close the database connections of ``study``'s storage (a server's pool stays open
+    otherwise until the process ends). Optuna wraps an RDB storage in a cache whose
+    ``_backend`` is the storage; this is the one place that reaches into it."""
+    backend = getattr(study._storage, "_backend", study._storage)
+    engine = getattr(backend, "engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 # --------------------------------------------------------------------------- results
@@ -520,7 +540,12 @@ def list_studies(storage: str | None = None) -> list[dict[str, Any]]:
         return []
     backend = _storage(url)
     out = []
-    for s in optuna.get_all_study_summaries(backend, include_best_trial=True):
+    try:
+        summaries = optuna.get_all_study_summaries(backend, include_best_trial=True)
+    finally:
+        if isinstance(backend, optuna.storages.RDBStorage):
+            backend.engine.dispose()
+    for s in summaries:
         best = s.best_trial
         out.append(
             {

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..store import RunStore, StoreError, UnknownRun
 from .common import UsageError
+from .search import print_studies
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +56,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     runs = store.list_runs()
     if not runs:
         print(f"no stored runs in {store.path}")
+        print_studies()  # searches are listed next to runs
         return 0
     print(f"{'id':>5}  {'created':<16}  {'status':<13}  {'epochs':>9}  {'val_acc':>7}  {'seconds':>8}  label")
     for r in runs:
@@ -65,6 +67,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{r.id:>5}  {created:<16}  {r.status:<13}  {epochs:>9}  {_f(r.val_acc):>7}  "
             f"{_f(r.seconds, '.2f'):>8}  {label}"
         )
+    print_studies()
     return 0
 
 

@@ -1,0 +1,196 @@
+"""``optiscope search``: a hyperparameter search (Optuna), trials trained batched.
+
+Writes ``trials.csv`` (one row per trial of the study: number, state, every parameter,
+objective, seconds, epochs), ``best.toml`` (the best trial as a runnable experiment) and
+``importance.json``. The study lives in ``--storage`` (default: an SQLite file in the
+user data folder), so several machines can add trials to one study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from ..search_space import OBJECTIVES, SAMPLERS, SearchSpaceError
+from .common import UsageError, add_experiment_args, load_experiment
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search",
+        help="hyperparameter search (random, grid, TPE, quasi-random) with trials trained batched",
+        description="Search hyperparameters around an experiment's base run. Exit 2 with one line for "
+        "a bad space, an unreachable storage or a study of another objective.",
+    )
+    add_experiment_args(p)
+    p.add_argument(
+        "--space", type=Path, help="search space TOML (default: the experiment's [search] section)"
+    )
+    p.add_argument("--sampler", choices=SAMPLERS, help="default: the space's sampler (random)")
+    p.add_argument("--trials", type=int, help="trials to add to the study (default: the space's)")
+    p.add_argument("--objective", choices=OBJECTIVES, help="default: the space's objective")
+    p.add_argument(
+        "--storage",
+        help="an Optuna storage: sqlite:///FILE, postgresql://USER@HOST/DB, mysql://..., or journal:FILE "
+        "(default: studies.sqlite3 in the user data folder)",
+    )
+    p.add_argument(
+        "--study", help="the study's name (default: EXPERIMENT-SAMPLER); workers share one by name"
+    )
+    p.add_argument("--batch", type=int, help="trials asked and trained together (default: all, 8 for TPE)")
+    p.add_argument("--sampler-seed", type=int, help="the sampler's seed (default: the space's, 0)")
+    p.add_argument(
+        "--pruning", action="store_true", help="stop unpromising trials at epoch ends (median rule)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no line per trial")
+    p.set_defaults(func=cmd_search)
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ..search_space import load_space
+
+    exp = load_experiment(args)
+    try:
+        if args.space is not None:
+            space = load_space(args.space)
+        elif exp.search is not None:
+            space = exp.search
+        else:
+            raise UsageError(
+                f"{args.config or 'preset ' + args.preset} has no [search] section; give --space SPACE.toml"
+            )
+        updates: dict[str, object] = {}
+        if args.objective:
+            updates["objective"] = args.objective
+        if args.pruning:
+            updates["pruning"] = True
+        space = space.model_copy(update=updates)
+        if args.trials is not None and args.trials < 1:
+            raise UsageError(f"--trials must be at least 1, got {args.trials}")
+        if args.batch is not None and args.batch < 1:
+            raise UsageError(f"--batch must be at least 1, got {args.batch}")
+        from ..search_space import check_space
+
+        sampler = args.sampler or space.sampler
+        check_space(space, exp.base, sampler)  # before torch loads: bad input answers at once
+        return _search(args, exp, space, sampler)
+    except SearchSpaceError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _search(args: argparse.Namespace, exp, space, sampler: str) -> int:
+    import torch
+
+    from ..search import close_study, run_search
+
+    torch.set_num_threads(1)
+    study_name = args.study or f"{exp.name}-{sampler}"
+    quiet = args.quiet
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(msg, file=sys.stderr)
+
+    def on_trial(rec) -> None:
+        if quiet:
+            return
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in rec.params.items())
+        value = f"{space.objective}={rec.value:.4f}" if rec.value is not None else rec.message
+        print(f"trial {rec.number:>4}  {rec.outcome:<8}  {params}  {value}", file=sys.stderr)
+
+    result = run_search(
+        exp.base,
+        space,
+        sampler=sampler,
+        trials=args.trials,
+        storage=args.storage,
+        study_name=study_name,
+        batch=args.batch,
+        seed=args.sampler_seed,
+        log=say,
+        on_trial=on_trial,
+    )
+    study = result.study
+    try:
+        return _write_outputs(args.out, exp, space, study, study_name, result)
+    finally:
+        close_study(study)
+
+
+def _write_outputs(out: Path, exp, space, study, study_name: str, result) -> int:
+    from ..config import dumps_toml
+    from ..files import atomic_write_text
+    from ..search import best_experiment, importances, study_records
+
+    out.mkdir(parents=True, exist_ok=True)
+    records = study_records(study)
+    names: list[str] = []
+    for rec in records:
+        names += [k for k in rec.params if k not in names]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["number", "state", *names, space.objective, "seconds", "epochs"])
+    for rec in records:
+        value = "" if rec.value is None else repr(float(rec.value))
+        seconds = "" if rec.seconds is None else f"{rec.seconds:.4f}"
+        w.writerow(
+            [
+                rec.number,
+                rec.outcome,
+                *(rec.params.get(k, "") for k in names),
+                value,
+                seconds,
+                rec.epochs or "",
+            ]
+        )
+    atomic_write_text(out / "trials.csv", buf.getvalue())
+    best = best_experiment(study, exp.base, exp.name)
+    if best is not None:
+        atomic_write_text(out / "best.toml", dumps_toml(best))
+    atomic_write_text(out / "importance.json", json.dumps(importances(study), indent=2))
+    counts = ", ".join(f"{n} {k}" for k, n in result.counts().items())
+    print(
+        f"study {study_name!r}: {len(result.trials)} trials in {result.seconds:.1f} s ({counts}); "
+        f"{len(records)} in the study",
+        file=sys.stderr,
+    )
+    if best is not None:
+        bt = study.best_trial
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in bt.params.items())
+        print(f"best: trial {bt.number}, {space.objective} = {bt.value:.4f} ({params})", file=sys.stderr)
+    print(
+        f"wrote {out}/trials.csv" + (", best.toml" if best is not None else "") + ", importance.json",
+        file=sys.stderr,
+    )
+    return 0 if best is not None else 1
+
+
+def print_studies(storage: str | None = None) -> None:
+    """The studies in the default study storage, for ``optiscope runs list``."""
+    if storage is None:
+        from ..store import optiscope_dir
+
+        if not (optiscope_dir("data") / "studies.sqlite3").exists():
+            return  # no search yet: Optuna (and torch) need not load
+    from ..search import default_storage_url, list_studies
+
+    try:
+        studies = list_studies(storage)
+    except Exception as exc:  # a damaged or locked file must not hide the runs
+        print(f"optiscope runs: warning: the study storage cannot be read ({exc})", file=sys.stderr)
+        return
+    if not studies:
+        return
+    print(f"\nsearch studies in {(storage or default_storage_url()).removeprefix('sqlite:///')}:")
+    print(f"{'trials':>6}  {'best':>8}  {'objective':<14}  study")
+    for s in studies:
+        best = "-" if s["best"] is None else f"{s['best']:.4f}"
+        print(f"{s['trials']:>6}  {best:>8}  {s['objective']:<14}  {s['name']}")
