@@ -41,6 +41,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     bar = tqdm(total=total, unit="epoch", file=sys.stderr, disable=args.quiet, desc=exp.name)
     failures: list[str] = []
 
+    def warn(message: str) -> None:
+        """A line on stderr that does not break the progress bar."""
+        bar.write(message, file=sys.stderr)
+
     def on_event(e: ev.Event) -> None:
         if isinstance(e, ev.EpochEnd):
             bar.update(1)
@@ -51,14 +55,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         elif isinstance(e, ev.Failed):
             failures.append(f"run {e.run} ({runs[e.run].describe()}): {e.message}")
         elif isinstance(e, ev.Diverged):
-            bar.write(f"run {e.run} ({runs[e.run].describe()}) diverged at step {e.step} (loss {e.loss})")
+            why = e.detail or f"loss {e.loss}"
+            warn(f"run {e.run} ({runs[e.run].describe()}) diverged at step {e.step} ({why})")
 
     bus.subscribe(on_event, ev.EpochEnd, ev.Finished, ev.Failed, ev.Diverged)
-    recorder = None if args.no_store else _open_recorder(exp.name, bar.write)
+    recorder = None if args.no_store else _open_recorder(exp.name, warn)
     if recorder is not None:
         bus.subscribe(recorder, *recorder.EVENT_TYPES)
     try:
-        results = execute(runs, bus=bus, log=None if args.quiet else bar.write)
+        results = execute(runs, bus=bus, log=None if args.quiet else warn)
     finally:
         bar.close()
     out = write_outputs(args.out, exp, runs, results)
