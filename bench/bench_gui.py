@@ -41,8 +41,12 @@ def bench_launch(n: int, settings_dir: Path) -> tuple[list[float], float]:
 
     exe = shutil.which("optiscope-app", path=str(Path(sys.executable).parent))
     cmd = [exe] if exe else [sys.executable, "-c", "from optiscope.gui.app import main; main()"]
-    env = dict(os.environ, OPTISCOPE_LAUNCH_TIMING="1", OPTISCOPE_EXIT_AFTER_SHOW="1",
-               OPTISCOPE_SETTINGS=str(settings_dir / "launch.ini"))  # fmt: skip
+    env = dict(
+        os.environ,
+        OPTISCOPE_LAUNCH_TIMING="1",
+        OPTISCOPE_EXIT_AFTER_SHOW="1",
+        OPTISCOPE_SETTINGS=str(settings_dir / "launch.ini"),
+    )
     times = []
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     for _ in range(n):
@@ -62,10 +66,14 @@ def bench_launch(n: int, settings_dir: Path) -> tuple[list[float], float]:
 def studies_run(epochs: int):
     from optiscope.engine.config import SGD, DatasetConfig, ExperimentConfig, RunConfig, TrainingConfig
 
-    return ExperimentConfig(name="bench", base=RunConfig(
-        dataset=DatasetConfig(name="blobs"), optimizer=SGD(lr=0.01),
-        training=TrainingConfig(epochs=epochs, batch_size=32, device="cpu"),
-    ))  # fmt: skip
+    return ExperimentConfig(
+        name="bench",
+        base=RunConfig(
+            dataset=DatasetConfig(name="blobs"),
+            optimizer=SGD(lr=0.01),
+            training=TrainingConfig(epochs=epochs, batch_size=32, device="cpu"),
+        ),
+    )
 
 
 def bench_headless(epochs: int) -> float:
@@ -196,8 +204,8 @@ def main() -> int:
     for _ in range(args.stops):
         finished_at.clear()
         win.run()
-        start_steps = win.total_steps_seen
-        wait_until(lambda s=start_steps: win.total_steps_seen > s + 200)
+        start_steps = win.runs.total_steps_seen
+        wait_until(lambda s=start_steps: win.runs.total_steps_seen > s + 200)
         t0 = time.perf_counter()
         win.stop()
         wait_until(lambda: bool(finished_at))

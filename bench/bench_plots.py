@@ -83,12 +83,17 @@ class NaivePlots(QtWidgets.QWidget):
                 }
                 self.ema[e.run] = DebiasedEMA(0.6)
                 self.items[e.run] = {
-                    "lr": self.w["lr"].plot(pen=color), "raw": self.w["loss"].plot(pen=(*color.getRgb()[:3], 70)),
+                    "lr": self.w["lr"].plot(pen=color),
+                    "raw": self.w["loss"].plot(pen=(*color.getRgb()[:3], 70)),
                     "smooth": self.w["loss"].plot(pen=pg.mkPen(color, width=2)),
-                    "vl": self.w["loss"].plot(pen=pg.mkPen(color, width=2, style=QtCore.Qt.PenStyle.DashLine)),
+                    "vl": self.w["loss"].plot(
+                        pen=pg.mkPen(color, width=2, style=QtCore.Qt.PenStyle.DashLine)
+                    ),
                     "ta": self.w["accuracy"].plot(pen=pg.mkPen(color, width=2)),
-                    "va": self.w["accuracy"].plot(pen=pg.mkPen(color, width=2, style=QtCore.Qt.PenStyle.DashLine)),
-                }  # fmt: skip
+                    "va": self.w["accuracy"].plot(
+                        pen=pg.mkPen(color, width=2, style=QtCore.Qt.PenStyle.DashLine)
+                    ),
+                }
             elif isinstance(e, ev.Step):
                 d = self.data[e.run]
                 d["step"].append(e.step)
@@ -131,10 +136,15 @@ def replay(widget: QtWidgets.QWidget, events: list[ev.Event], batch: int, size: 
     cpu_ms, wall_ms = np.array(cpu) * 1e3, np.array(wall) * 1e3
     return {
         "frames": len(cpu),
-        "first": cpu_ms[0], "steady_p99": np.percentile(cpu_ms[5:], 99) if len(cpu_ms) > 5 else np.nan,
-        "cpu_p50": np.median(cpu_ms), "cpu_p99": np.percentile(cpu_ms, 99), "cpu_max": cpu_ms.max(),
-        "wall_p50": np.median(wall_ms), "wall_p99": np.percentile(wall_ms, 99), "total_cpu_s": cpu_ms.sum() / 1e3,
-    }  # fmt: skip
+        "first": cpu_ms[0],
+        "steady_p99": np.percentile(cpu_ms[5:], 99) if len(cpu_ms) > 5 else np.nan,
+        "cpu_p50": np.median(cpu_ms),
+        "cpu_p99": np.percentile(cpu_ms, 99),
+        "cpu_max": cpu_ms.max(),
+        "wall_p50": np.median(wall_ms),
+        "wall_p99": np.percentile(wall_ms, 99),
+        "total_cpu_s": cpu_ms.sum() / 1e3,
+    }
 
 
 def main() -> None:
@@ -153,8 +163,10 @@ def main() -> None:
     t = time.perf_counter()
     events = record(args.preset, args.epochs)
     n_steps = sum(isinstance(e, ev.Step) for e in events)
-    print(f"{args.preset}: {n_steps} steps in {len(events)} events, recorded in {time.perf_counter() - t:.1f} s; "
-          f"batches of {args.batch}, {size[0]}x{size[1]}")  # fmt: skip
+    print(
+        f"{args.preset}: {n_steps} steps in {len(events)} events, recorded in {time.perf_counter() - t:.1f} s; "
+        f"batches of {args.batch}, {size[0]}x{size[1]}"
+    )
     results = {}
     for name, make in (
         ("LivePlots overlay", lambda: LivePlots()),
@@ -162,10 +174,12 @@ def main() -> None:
         ("naive pyqtgraph", NaivePlots),
     ):
         r = results[name] = replay(make(), events, args.batch, size)
-        print(f"  {name:18s} frame cost CPU p50 {r['cpu_p50']:6.1f} ms  p99 {r['cpu_p99']:6.1f} ms  "
-              f"(first frame {r['first']:5.1f}, p99 after 5 frames {r['steady_p99']:5.1f})  "
-              f"max {r['cpu_max']:6.1f} ms | wall p50 {r['wall_p50']:6.1f} p99 {r['wall_p99']:6.1f} ms | "
-              f"total CPU {r['total_cpu_s']:.2f} s over {r['frames']} frames")  # fmt: skip
+        print(
+            f"  {name:18s} frame cost CPU p50 {r['cpu_p50']:6.1f} ms  p99 {r['cpu_p99']:6.1f} ms  "
+            f"(first frame {r['first']:5.1f}, p99 after 5 frames {r['steady_p99']:5.1f})  "
+            f"max {r['cpu_max']:6.1f} ms | wall p50 {r['wall_p50']:6.1f} p99 {r['wall_p99']:6.1f} ms | "
+            f"total CPU {r['total_cpu_s']:.2f} s over {r['frames']} frames"
+        )
     peer = results["naive pyqtgraph"]
     for name in ("LivePlots overlay", "LivePlots grid"):
         r = results[name]

@@ -40,10 +40,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from optiscope.engine.config import RunConfig, TrainingConfig  # noqa: E402
 from optiscope.engine.trainer import train  # noqa: E402
-from peers import blobs, dataloader_run  # noqa: E402
+from peers import blobs, dataloader_run, sklearn_mlp  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -55,18 +54,9 @@ def run_optiscope(epochs: int) -> float:
     return res.final.val_acc
 
 
-def _mlp(epochs: int, max_iter: int) -> MLPClassifier:
-    return MLPClassifier(
-        hidden_layer_sizes=(50,), activation="relu", solver="sgd", learning_rate="constant",
-        learning_rate_init=0.01, momentum=0.0, nesterovs_momentum=False, batch_size=32,
-        alpha=0.0, max_iter=max_iter, shuffle=True, random_state=1, tol=0.0,
-        n_iter_no_change=epochs + 1, early_stopping=False,
-    )  # fmt: skip
-
-
 def run_sklearn_fit(epochs: int) -> float:
     xtr, ytr, xte, yte = blobs()
-    clf = _mlp(epochs, epochs)
+    clf = sklearn_mlp(0.01, epochs, epochs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(xtr, ytr)
@@ -76,7 +66,7 @@ def run_sklearn_fit(epochs: int) -> float:
 
 def run_sklearn_partial(epochs: int) -> float:
     xtr, ytr, xte, yte = blobs()
-    clf = _mlp(epochs, 1)
+    clf = sklearn_mlp(0.01, epochs, 1)
     classes = np.arange(3)
     acc = 0.0
     for _ in range(epochs):
@@ -133,15 +123,19 @@ def main() -> int:
     if args.profile:
         profile(args.epochs)
         return 0
-    print(f"studies' single run: blobs MLP 2-50-3, SGD 0.01, batch 32, {args.epochs} epochs, "
-          f"per-epoch train+test eval; median of {args.repeats} after one warm-up, 1 thread")  # fmt: skip
+    print(
+        f"studies' single run: blobs MLP 2-50-3, SGD 0.01, batch 32, {args.epochs} epochs, "
+        f"per-epoch train+test eval; median of {args.repeats} after one warm-up, 1 thread"
+    )
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
     for name, fn in CONTENDERS.items():
         wall[name], cpu[name], walls, acc = measure(fn, args.epochs, args.repeats)
         runs = ", ".join(f"{t:.3f}" for t in walls)
-        print(f"  {name:<46} wall {wall[name]:6.3f} s  cpu {cpu[name]:6.3f} s  "
-              f"(wall runs: {runs}; final test acc {acc:.3f})")  # fmt: skip
+        print(
+            f"  {name:<46} wall {wall[name]:6.3f} s  cpu {cpu[name]:6.3f} s  "
+            f"(wall runs: {runs}; final test acc {acc:.3f})"
+        )
     names = list(CONTENDERS)
     ours, sk_fit, sk_partial, dl = (wall[n] for n in names)
     c_ours, c_sk_fit, c_sk_partial, c_dl = (cpu[n] for n in names)
@@ -159,8 +153,10 @@ def main() -> int:
     print(
         f"{'PASS' if bar_sk else 'FAIL'}: within 2x of scikit-learn, like for like: partial_fit + per-epoch eval (wall)"
     )
-    print(f"{'PASS' if ours <= 2.0 * sk_fit else 'FAIL'} (informative): within 2x of sklearn's plain fit, "
-          "which evaluates nothing per epoch (wall)")  # fmt: skip
+    print(
+        f"{'PASS' if ours <= 2.0 * sk_fit else 'FAIL'} (informative): within 2x of sklearn's plain fit, "
+        "which evaluates nothing per epoch (wall)"
+    )
     return 0 if (bar_dl and bar_sk) else 1
 
 

@@ -80,17 +80,21 @@ def main() -> int:
     err = float(np.max(np.abs(fast - slow)))
     verdict("21x21 vectorised", times[21], 0.05)
     verdict("51x51 vectorised", times[51], 0.3, times[51] < t_loop)
-    print(f"  {'51x51 loop (load weights, evaluate)':<40} {t_loop:8.4f} s   "
-          f"vectorised is {t_loop / times[51]:.1f}x faster; max |diff| {err:.2g}")  # fmt: skip
+    print(
+        f"  {'51x51 loop (load weights, evaluate)':<40} {t_loop:8.4f} s   "
+        f"vectorised is {t_loop / times[51]:.1f}x faster; max |diff| {err:.2g}"
+    )
     verdict("101x101 vectorised", times[101], 1.2)
 
     # ---- digits MLP
-    dcfg = RunConfig.model_validate({
-        "dataset": {"name": "digits"},
-        "model": {"layers": [{"type": "dense", "units": 50, "activation": "relu"}]},
-        "optimizer": {"kind": "adam", "lr": 0.001},
-        "training": {"epochs": 3, "seed": 1},
-    })  # fmt: skip
+    dcfg = RunConfig.model_validate(
+        {
+            "dataset": {"name": "digits"},
+            "model": {"layers": [{"type": "dense", "units": 50, "activation": "relu"}]},
+            "optimizer": {"kind": "adam", "lr": 0.001},
+            "training": {"epochs": 3, "seed": 1},
+        }
+    )
     dmodel, dtraj = trained(dcfg)
     dds = load_dataset(dcfg.dataset)
     dx = torch.as_tensor(np.concatenate([dds.x_train, dds.x_val]))
@@ -105,8 +109,10 @@ def main() -> int:
     t = time.perf_counter()
     loop_losses(dmodel, dx, dy, dplane, al11, be11)
     t_dl = (time.perf_counter() - t) * (51 * 51) / (11 * 11)
-    print(f"  {'51x51 loop (extrapolated from 11x11)':<40} {t_dl:8.4f} s   "
-          f"vectorised is {t_dl / t_d:.1f}x faster")  # fmt: skip
+    print(
+        f"  {'51x51 loop (extrapolated from 11x11)':<40} {t_dl:8.4f} s   "
+        f"vectorised is {t_dl / t_d:.1f}x faster"
+    )
     print("ALL PASS" if ok else "SOME FAIL")
     return 0 if ok else 1
 

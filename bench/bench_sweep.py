@@ -49,9 +49,8 @@ from optiscope.engine.config import RunConfig  # noqa: E402
 from optiscope.engine.presets import get_preset  # noqa: E402
 from optiscope.engine.runner import execute, plan_batches  # noqa: E402
 from optiscope.engine.sweep import train_batched  # noqa: E402
-from peers import blobs, dataloader_run  # noqa: E402
+from peers import blobs, dataloader_run, sklearn_mlp  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -88,20 +87,11 @@ def run_dataloader(runs: list[RunConfig]) -> list[float]:
     return [dataloader_run(cfg.optimizer.lr, cfg.training.epochs, seed=cfg.training.seed) for cfg in runs]
 
 
-def _mlp(lr: float, epochs: int, max_iter: int) -> MLPClassifier:
-    return MLPClassifier(
-        hidden_layer_sizes=(50,), activation="relu", solver="sgd", learning_rate="constant",
-        learning_rate_init=lr, momentum=0.0, nesterovs_momentum=False, batch_size=32,
-        alpha=0.0, max_iter=max_iter, shuffle=True, random_state=1, tol=0.0,
-        n_iter_no_change=epochs + 1, early_stopping=False,
-    )  # fmt: skip
-
-
 def run_sklearn_fit(runs: list[RunConfig]) -> list[float]:
     xtr, ytr, xte, yte = blobs()
     accs = []
     for cfg in runs:
-        clf = _mlp(cfg.optimizer.lr, cfg.training.epochs, cfg.training.epochs)
+        clf = sklearn_mlp(cfg.optimizer.lr, cfg.training.epochs, cfg.training.epochs)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")  # ConvergenceWarning; overflow at lr = 1
             clf.fit(xtr, ytr)
@@ -114,7 +104,7 @@ def run_sklearn_partial(runs: list[RunConfig]) -> list[float]:
     classes = np.arange(3)
     accs = []
     for cfg in runs:
-        clf = _mlp(cfg.optimizer.lr, cfg.training.epochs, 1)
+        clf = sklearn_mlp(cfg.optimizer.lr, cfg.training.epochs, 1)
         acc = 0.0
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -128,8 +118,9 @@ def run_sklearn_partial(runs: list[RunConfig]) -> list[float]:
     return accs
 
 
-def measure(fn: Callable[[list[RunConfig]], list[float]], runs: list[RunConfig], repeats: int,
-            warm: list[RunConfig]) -> tuple[float, float]:  # fmt: skip
+def measure(
+    fn: Callable[[list[RunConfig]], list[float]], runs: list[RunConfig], repeats: int, warm: list[RunConfig]
+) -> tuple[float, float]:
     """Median wall and CPU seconds of ``repeats`` timed calls after one warm-up call."""
     fn(warm)
     walls, cpus = [], []
@@ -152,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     warm = preset_runs(2)
     groups, alone = plan_batches(runs)
     assert groups == [list(range(len(runs)))] and not alone, "lr-sweep must be one batched group"
-    print(f"lr-sweep: {len(runs)} runs x {args.epochs} epochs, batch 32, 16 updates/epoch, "
-          f"train+test evaluated every epoch; torch {torch.__version__}, 1 thread")  # fmt: skip
+    print(
+        f"lr-sweep: {len(runs)} runs x {args.epochs} epochs, batch 32, 16 updates/epoch, "
+        f"train+test evaluated every epoch; torch {torch.__version__}, 1 thread"
+    )
     rows: dict[str, tuple[float, float]] = {}
     contenders: list[tuple[str, Callable, int]] = [
         ("(a) optiscope batched (execute)", run_batched, args.repeats),
@@ -180,13 +173,17 @@ def main(argv: list[str] | None = None) -> int:
         d_wall, d_cpu = rows["(d) sklearn MLPClassifier.fit x 8 (no eval)"]
         d2_wall, _ = rows["(d') sklearn partial_fit x 8 (+eval)"]
         ok_fast = d_wall / a_wall >= 5.0
-        print(f"{'PASS' if ok_fast else 'FAIL'}: batched >= 5x faster than sklearn fit x 8 "
-              f"({d_wall / a_wall:.1f}x wall, {d_cpu / a_cpu:.1f}x cpu; like for like with per-epoch "
-              f"evaluation {d2_wall / a_wall:.1f}x)")  # fmt: skip
+        print(
+            f"{'PASS' if ok_fast else 'FAIL'}: batched >= 5x faster than sklearn fit x 8 "
+            f"({d_wall / a_wall:.1f}x wall, {d_cpu / a_cpu:.1f}x cpu; like for like with per-epoch "
+            f"evaluation {d2_wall / a_wall:.1f}x)"
+        )
         ok &= ok_fast
     if args.epochs == 200:
         ok_abs = a_wall <= 1.5
-        print(f"{'PASS' if ok_abs else 'FAIL'}: batched lr-sweep <= 1.5 s ({a_wall:.3f} s wall, {a_cpu:.3f} s cpu)")
+        print(
+            f"{'PASS' if ok_abs else 'FAIL'}: batched lr-sweep <= 1.5 s ({a_wall:.3f} s wall, {a_cpu:.3f} s cpu)"
+        )
         ok &= ok_abs
     print(f"batched engine (train_batched) at K runs, {args.epochs} epochs (rates cycled):")
     base = runs
@@ -194,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         ks = [base[i % len(base)].model_copy(update={"label": f"r{i}"}) for i in range(k)]
         reps = args.repeats if k <= 32 else max(1, args.repeats // 2)
         wall, cpu = measure(lambda rs: [0.0 for _ in train_batched(rs, keep_models=False)], ks, reps, ks[:1])
-        print(f"  K = {k:>3}: wall {wall:7.3f} s   cpu {cpu:7.3f} s   ({wall / k * 1000:7.1f} ms per run)", flush=True)
+        print(
+            f"  K = {k:>3}: wall {wall:7.3f} s   cpu {cpu:7.3f} s   ({wall / k * 1000:7.1f} ms per run)",
+            flush=True,
+        )
     return 0 if ok else 1
 
 

@@ -45,7 +45,7 @@ def main() -> int:
     win.set_experiment(exp)
     n = len(exp.runs())
     win.run()
-    wait(lambda: any(e.run == n - 1 and e.epoch >= 30 for e in win.epoch_events))
+    wait(lambda: any(e.run == n - 1 and e.epoch >= 30 for e in win.runs.epoch_events))
     win.toggle_pause()
     win.flush_plots()
     for size in ((1280, 720), (1920, 1080)):

@@ -45,9 +45,9 @@ class Augmenter:
                 tx = torch.randint(-c.shift, c.shift + 1, (b,), generator=self.gen).to(dev) * (2.0 / w)
                 ty = torch.randint(-c.shift, c.shift + 1, (b,), generator=self.gen).to(dev) * (2.0 / h)
                 cos, sin = torch.cos(angle), torch.sin(angle)
-                theta = torch.stack(
-                    [torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1
-                ).to(img.dtype)
+                theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1).to(
+                    img.dtype
+                )
                 grid = F.affine_grid(theta, list(img.shape), align_corners=False)
                 img = F.grid_sample(img, grid, padding_mode="zeros", align_corners=False)
             if c.cutout:

@@ -853,7 +853,9 @@ def _resolve_dataset_paths(data: dict[str, Any], folder: Path) -> None:
     sections = [data.get("base")] + list(data.get("variations") or [])
     for section in sections:
         dataset = section.get("dataset") if isinstance(section, dict) else None
-        path = dataset.get("path") if isinstance(dataset, dict) else None
+        if not isinstance(dataset, dict):
+            continue
+        path = dataset.get("path")
         if isinstance(path, str) and path:
             p = Path(path).expanduser()
             dataset["path"] = str(p if p.is_absolute() else folder / p)

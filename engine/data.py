@@ -173,7 +173,8 @@ def _cache_write(file: Path, arrays: dict[str, np.ndarray]) -> None:
 
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_with(file, lambda fh: np.savez(fh, **arrays))  # exclusive temporary
+        # exclusive temporary; numpy's stubs type **kwds as allow_pickle
+        atomic_write_with(file, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
         entries = sorted(file.parent.glob("*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
         for old in entries[CACHE_ENTRIES:]:
             old.unlink(missing_ok=True)

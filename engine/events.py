@@ -121,9 +121,17 @@ class Finished(Event):
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (
-    RunStarted, Step, EpochEnd, LRReduced, EarlyStopped, Diverged, Boundary, Weights,
-    Failed, Finished,
-)  # fmt: skip
+    RunStarted,
+    Step,
+    EpochEnd,
+    LRReduced,
+    EarlyStopped,
+    Diverged,
+    Boundary,
+    Weights,
+    Failed,
+    Finished,
+)
 
 Handler = Callable[[Event], None]
 

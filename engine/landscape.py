@@ -497,6 +497,7 @@ class PlaneEvaluator:
         self.steps: list[tuple] = []
         width = 0
         first = True
+        assert ev.ops is not None  # the batched MLP path is chosen only for such a stack
         for op in ev.ops:
             if op[0] == "linear":
                 ws = [p[op[1]] for p in parts]  # (O, F) each

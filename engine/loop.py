@@ -216,8 +216,10 @@ class _Loop:
         self.step = 0
         self.epoch = 0
         self.lrs = [run.schedule.lr for run in runs]
-        self.lr_hist: list[list[float]] = []
-        self.loss_hist: list[list[float]] = []
+        # per update and row: the rate used and the loss (rows grow in blocks as needed)
+        self.lr_hist = np.zeros((0, len(runs)))
+        self.loss_hist = np.zeros((0, len(runs)))
+        self.moving_lr = [run for run in runs if any(r.per_step and r.moves_lr for r in run.rules)]
         self.last_weights_step: dict[int, int] = {}
         self.stepping = [(run, [r for r in run.rules if r.per_step]) for run in runs]
         self.errors: str | None = None
@@ -268,6 +270,8 @@ class _Loop:
         self.kernel.retire(run.row)
         self.live.remove(run)
         self.stepping = [(r, rules) for r, rules in self.stepping if r is not run]
+        if run in self.moving_lr:
+            self.moving_lr.remove(run)
         run.emit(ev.Finished(run.run_id, run.reason, len(run.epochs), run.n_steps, run.seconds))
 
     def fail(self, message: str) -> None:
@@ -283,8 +287,8 @@ class _Loop:
 
     def result(self, run: RunState, spe: int, keep_models: bool) -> RunResult:
         n = run.n_steps
-        lrs = np.asarray([row[run.row] for row in self.lr_hist[:n]], dtype=np.float64)
-        losses = np.asarray([row[run.row] for row in self.loss_hist[:n]], dtype=np.float64)
+        lrs = self.lr_hist[:n, run.row].copy()
+        losses = self.loss_hist[:n, run.row].copy()
         model = None
         if keep_models and run.reason != "failed":
             if run.final_state is not None:
@@ -344,8 +348,12 @@ class _Loop:
     def _update(self, lo: int, hi: int, epoch: int, on_step) -> None:
         lrs = self.lrs[:]
         losses = self.kernel.step(lo, hi, lrs)
-        self.lr_hist.append(lrs)
-        self.loss_hist.append(losses)
+        if self.step == len(self.lr_hist):
+            grow = np.zeros((max(len(self.lr_hist), 1024), len(self.runs)))
+            self.lr_hist = np.concatenate([self.lr_hist, grow])
+            self.loss_hist = np.concatenate([self.loss_hist, grow])
+        self.lr_hist[self.step] = lrs
+        self.loss_hist[self.step] = losses
         self.step += 1
         step = self.step
         if self.emit_steps:
@@ -361,7 +369,7 @@ class _Loop:
                     break
         for run in finished:
             self.retire(run)
-        for run in self.live:
+        for run in self.moving_lr:
             self.lrs[run.row] = run.schedule.lr
         if self.weights_every and step % self.weights_every == 0:
             for run in self.live:
@@ -375,7 +383,7 @@ class _Loop:
         alive = list(self.live)
         for run in alive:
             tr_loss, tr_acc, va_loss, va_acc = metrics[run.row]
-            lr = self.lr_hist[-1][run.row] if self.lr_hist else run.schedule.lr  # its last update's
+            lr = self.lr_hist[self.step - 1, run.row] if self.step else run.schedule.lr  # its last update's
             e = ev.EpochEnd(run.run_id, epoch, self.step, lr, tr_loss, tr_acc, va_loss, va_acc, seconds)
             run.epochs.append(e)
             run.emit(e)

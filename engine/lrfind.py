@@ -34,7 +34,7 @@ from .control import RunControl
 from .data import Dataset
 from .kernels import TorchKernel
 from .loop import RunState, drive
-from .rules import Rule
+from .rules import Rule, RunHandle
 from .trainer import Prepared, prepare
 
 __all__ = ["LRFindResult", "lr_find", "suggest", "valley", "smooth"]
@@ -99,6 +99,7 @@ class RangeTestStop(Rule):
     ``diverge_factor`` x its best."""
 
     per_step = True
+    moves_lr = True  # it advances the ramp
 
     def __init__(self, beta: float, diverge_factor: float) -> None:
         self.beta = beta
@@ -107,7 +108,7 @@ class RangeTestStop(Rule):
         self.best = math.inf
         self.smoothed: list[float] = []
 
-    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+    def step_done(self, run: RunHandle, step: int, epoch: int, loss: float) -> None:
         if not math.isfinite(loss):
             self.smoothed.append(math.inf)
             run.finish("diverged")
@@ -179,7 +180,7 @@ def lr_find(
             bus=run.bus,
             control=control,
             device=p.device,
-            n_params=0,
+            n_params=sum(q.numel() for q in model.parameters()),
             n_classes=p.dataset.n_classes,
             max_steps=iterations,
             evaluate=False,

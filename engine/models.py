@@ -98,7 +98,7 @@ def build_model(
         elif isinstance(layer, Conv2d):
             conv = nn.Conv2d(shape[0], layer.filters, layer.kernel, padding=layer.kernel // 2)
             init_weight(conv.weight, layer.init)
-            nn.init.zeros_(conv.bias)
+            nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # built with bias=True
             mods += [conv, *_act(layer.activation)]
             pad = layer.kernel // 2
             h = shape[1] + 2 * pad - layer.kernel + 1

@@ -17,7 +17,7 @@ from torch.optim import lr_scheduler as sched
 
 from .config import OptimizerConfig, ScheduleConfig
 
-__all__ = ["build_optimizer", "LRSchedule", "KerasPlateau", "lr_preview", "PER_EPOCH_KINDS"]
+__all__ = ["build_optimizer", "LRSchedule", "ConstantRate", "KerasPlateau", "lr_preview", "PER_EPOCH_KINDS"]
 
 PER_EPOCH_KINDS = frozenset({"step", "exponential", "plateau"})
 
@@ -170,6 +170,35 @@ class KerasPlateau:
                         group["lr"] = max(old * self.factor, min_lr)
                 self.cooldown_counter = self.cooldown
                 self.wait = 0
+
+
+class ConstantRate:
+    """A constant learning rate with :class:`LRSchedule`'s interface and no optimizer.
+
+    The batched engine keeps each run's rate itself; for a constant schedule without
+    warm-up it needs no ``torch.optim`` optimizer to drive a scheduler (building the first
+    one in a process imports ``torch._dynamo``, about as long as importing torch).
+    """
+
+    per_epoch = False
+    main = None
+    warmup = None
+
+    def __init__(self, lr: float) -> None:
+        self._lr = float(lr)
+
+    @property
+    def lr(self) -> float:
+        return self._lr
+
+    def after_step(self) -> None:
+        return None
+
+    def after_epoch(self, metrics: dict[str, float]) -> None:
+        return None
+
+    def scale(self, factor: float) -> None:
+        self._lr *= factor
 
 
 class LRSchedule:

@@ -6,22 +6,37 @@ end its run; it never runs training itself. The driver (:mod:`engine.loop`) call
 same rule objects whether a run trains alone (``torch.optim``) or batched with others,
 so each rule exists once.
 
-A rule sees its run through a :class:`RunState` (defined in :mod:`engine.loop`): the
-config, its schedule, the event bus, ``finish(reason)`` and ``save_best()`` /
-``restore_best()`` for the weights.
+A rule sees its run through a :class:`RunHandle` (the driver's ``RunState`` is one): the
+run's id, its schedule and epochs, ``emit(event)``, ``finish(reason)`` and
+``save_best()`` / ``restore_best()`` for the weights.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from . import events as ev
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .loop import RunState
+
+class RunHandle(Protocol):
+    """What a rule may read and do to its run."""
+
+    run_id: int
+    schedule: Any
+    epochs: list[ev.EpochEnd]
+    best_epoch: int | None
+    diverged_step: int | None
+    reason: ev.FinishReason  # a rule may relabel a finished run in run_done
+
+    def emit(self, event: ev.Event) -> None: ...
+    def finish(self, reason: ev.FinishReason) -> None: ...
+    def save_best(self) -> None: ...
+    def restore_best(self) -> None: ...
+
 
 __all__ = [
+    "RunHandle",
     "Rule",
     "DivergenceGuard",
     "NotLearning",
@@ -36,18 +51,20 @@ class Rule:
     """A per-run training rule. Override the hooks it needs.
 
     ``per_step`` says whether :meth:`step_done` must be called after every update (the
-    driver skips it otherwise, keeping the per-update cost of K runs small).
+    driver skips it otherwise, keeping the per-update cost of K runs small); ``moves_lr``
+    that it may change the run's rate there (the driver then reads the rate afresh).
     """
 
     per_step: ClassVar[bool] = False
+    moves_lr: ClassVar[bool] = False  # its step_done may change the run's rate
 
-    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+    def step_done(self, run: RunHandle, step: int, epoch: int, loss: float) -> None:
         """After an update whose loss was ``loss``."""
 
-    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
         """After an epoch's evaluation; the run is alive."""
 
-    def run_done(self, run: RunState) -> None:
+    def run_done(self, run: RunHandle) -> None:
         """Once, when the run has finished for any reason but a failure."""
 
 
@@ -72,7 +89,7 @@ class DivergenceGuard(Rule):
         self.factor = factor
         self.limit: float | None = None
 
-    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+    def step_done(self, run: RunHandle, step: int, epoch: int, loss: float) -> None:
         if self.limit is None:
             self.limit = diverge_limit(loss, self.factor)
         if not loss <= self.limit:  # NaN fails every comparison
@@ -80,7 +97,7 @@ class DivergenceGuard(Rule):
             run.emit(ev.Diverged(run.run_id, step, epoch, loss))
             run.finish("diverged")
 
-    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
         if not math.isfinite(metrics.train_loss):
             run.diverged_step = metrics.step
             run.emit(ev.Diverged(run.run_id, metrics.step, metrics.epoch, metrics.train_loss))
@@ -93,9 +110,10 @@ class NotLearning(Rule):
     An epoch *does not learn* when its training loss is above ``ln K`` -- the loss of a
     uniform guess over the K classes -- and also above the run's starting loss (the first
     update's) or above the best loss of its earlier epochs. ``patience`` such epochs in a
-    row end the run, reported diverged. A run that reaches its last epoch with a training
-    loss above ``end_factor`` times both its starting loss and ``ln K`` is reported diverged
-    too (short runs never make a long stretch).
+    row end the run, reported diverged. A run of at least ``end_epochs`` epochs that reaches
+    its last epoch with a training loss above ``end_factor`` times both its starting loss and
+    ``ln K`` is reported diverged too (short runs never make a long stretch; a run of a
+    couple of epochs may still be in an early transient, so it is left alone).
 
     Adaptive optimizers at absurd rates (Adam, RMSprop, Adagrad, ... at lr 10-100) do this
     without ever producing NaN: the loss jumps about far above where it started, accuracy
@@ -105,23 +123,26 @@ class NotLearning(Rule):
 
     per_step = True
 
-    def __init__(self, n_classes: int, patience: int = 20, end_factor: float = 2.0) -> None:
+    def __init__(
+        self, n_classes: int, patience: int = 20, end_factor: float = 2.0, end_epochs: int = 5
+    ) -> None:
         self.chance_loss = math.log(max(n_classes, 2))
         self.patience = patience
         self.end_factor = end_factor
+        self.end_epochs = end_epochs
         self.start_loss: float | None = None
         self.best = math.inf
         self.streak = 0
 
-    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+    def step_done(self, run: RunHandle, step: int, epoch: int, loss: float) -> None:
         if self.start_loss is None:
             self.start_loss = loss if math.isfinite(loss) else math.inf
 
-    def _flag(self, run: RunState, metrics: ev.EpochEnd, detail: str) -> None:
+    def _flag(self, run: RunHandle, metrics: ev.EpochEnd, detail: str) -> None:
         run.diverged_step = metrics.step
         run.emit(ev.Diverged(run.run_id, metrics.step, metrics.epoch, metrics.train_loss, detail))
 
-    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
         loss = metrics.train_loss
         start = self.start_loss if self.start_loss is not None else math.inf
         bad = loss > self.chance_loss and (loss > start or loss > self.best)
@@ -136,8 +157,8 @@ class NotLearning(Rule):
             )
             run.finish("diverged")
 
-    def run_done(self, run: RunState) -> None:
-        if run.reason != "completed" or not run.epochs or self.start_loss is None:
+    def run_done(self, run: RunHandle) -> None:
+        if run.reason != "completed" or len(run.epochs) < self.end_epochs or self.start_loss is None:
             return
         last = run.epochs[-1]
         limit = self.end_factor * max(self.start_loss, self.chance_loss)
@@ -154,6 +175,8 @@ class NotLearning(Rule):
 class ScheduleStepper(Rule):
     """Advances the run's LR schedule: per update, and per epoch (plateau emits ``LRReduced``)."""
 
+    moves_lr = True
+
     def __init__(self, per_update: bool) -> None:
         self.per_update = per_update
 
@@ -161,10 +184,10 @@ class ScheduleStepper(Rule):
     def per_step(self) -> bool:  # type: ignore[override]
         return self.per_update
 
-    def step_done(self, run: RunState, step: int, epoch: int, loss: float) -> None:
+    def step_done(self, run: RunHandle, step: int, epoch: int, loss: float) -> None:
         run.schedule.after_step()
 
-    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
         reduced = run.schedule.after_epoch(
             {
                 "train_loss": metrics.train_loss,
@@ -197,7 +220,7 @@ class EarlyStopping(Rule):
         self.bad_epochs = 0
         self.saved = False
 
-    def epoch_done(self, run: RunState, metrics: ev.EpochEnd) -> None:
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
         value = self.sign * getattr(metrics, self.monitor)
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = value, metrics.epoch, 0
@@ -228,7 +251,7 @@ class BestEpoch(Rule):
         self.monitor = monitor
         self.sign = _sign(monitor)
 
-    def run_done(self, run: RunState) -> None:
+    def run_done(self, run: RunHandle) -> None:
         if run.best_epoch is not None or not run.epochs:
             return
         best, best_epoch = math.inf, run.epochs[0].epoch

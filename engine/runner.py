@@ -96,17 +96,26 @@ def execute(
 
             say(f"runs {', '.join(str(first_run_id + i) for i in members)} batched together")
             out = train_batched(
-                [runs[i] for i in members], [first_run_id + i for i in members], bus=bus,
-                control=control, boundary_every=boundary_every, weights_every=weights_every,
+                [runs[i] for i in members],
+                [first_run_id + i for i in members],
+                bus=bus,
+                control=control,
+                boundary_every=boundary_every,
+                weights_every=weights_every,
                 keep_models=keep_models,
-            )  # fmt: skip
+            )
             results.update(zip(members, out, strict=True))
         else:
             i = members[0]
             results[i] = train(
-                runs[i], run_id=first_run_id + i, bus=bus, control=control,
-                boundary_every=boundary_every, weights_every=weights_every, keep_model=keep_models,
-            )  # fmt: skip
+                runs[i],
+                run_id=first_run_id + i,
+                bus=bus,
+                control=control,
+                boundary_every=boundary_every,
+                weights_every=weights_every,
+                keep_model=keep_models,
+            )
     return [results[i] for i in sorted(results)]
 
 

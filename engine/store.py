@@ -354,7 +354,8 @@ class RunStore:
                     socket.gethostname(),
                 ),
             )
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None  # an INSERT always sets it
+        return cur.lastrowid
 
     def add_epoch(self, run_id: int, e: ev.EpochEnd) -> None:
         conn = self._writing()

@@ -47,7 +47,7 @@ from .data import Dataset, load_dataset
 from .kernels import BatchedKernel
 from .loop import RunResult, RunState, drive, failed_result
 from .models import build_model, count_params
-from .optim import LRSchedule, build_optimizer
+from .optim import ConstantRate, LRSchedule, build_optimizer
 from .rules import default_rules
 from .trainer import boundaries_for, per_update, resolve_device
 
@@ -106,8 +106,11 @@ def _device_name(name: str) -> str:
         return name
 
 
-def _dummy_schedule(cfg: RunConfig, spe: int) -> LRSchedule:
-    """The run's real schedule, driving a one-parameter optimizer: its ``lr`` is the run's rate."""
+def _dummy_schedule(cfg: RunConfig, spe: int) -> LRSchedule | ConstantRate:
+    """The run's real schedule, driving a one-parameter optimizer: its ``lr`` is the run's rate
+    (a constant rate needs no scheduler, nor an optimizer)."""
+    if cfg.schedule.kind == "constant" and cfg.schedule.warmup_steps == 0:
+        return ConstantRate(cfg.optimizer.lr)
     p = torch.nn.Parameter(torch.zeros(1))
     opt = build_optimizer([p], cfg.optimizer)
     sched = LRSchedule(opt, cfg.schedule, spe, cfg.training.epochs)

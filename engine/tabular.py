@@ -205,18 +205,18 @@ def parse_table(path: Path, text: str, target: str) -> Table:
     header_line, header = numbered[0]
     header = [c.strip() for c in header]
     width = len(header)
-    if width < 2 or any(len(row) != width for _, row in numbered[1:]):
-        first_bad = next((ln for ln, row in numbered[1:] if len(row) != width), None)
-        if width < 2:
-            raise DataError(
-                f"{path}: does not look like a CSV table: line {header_line} has {width} field; a table "
-                "needs a header naming at least two columns (a feature and the target), separated "
-                "by commas, semicolons or tabs"
-            )
+    if width < 2:
         raise DataError(
-            f"{path}: line {first_bad} has {len(dict(numbered)[first_bad])} values but the header has "
-            f"{width} columns; fix or remove that line"
+            f"{path}: does not look like a CSV table: line {header_line} has {width} field; a table "
+            "needs a header naming at least two columns (a feature and the target), separated "
+            "by commas, semicolons or tabs"
         )
+    for line, row in numbered[1:]:  # before any header is shown: only a real table's is
+        if len(row) != width:
+            raise DataError(
+                f"{path}: line {line} has {len(row)} values but the header has {width} columns; "
+                "fix or remove that line"
+            )
     numeric_names = [c for c in header if c and _is_number(c)]
     looks_like_data = numeric_names and (
         len(numeric_names) == len([c for c in header if c]) or target not in header
@@ -301,7 +301,8 @@ def _cache_write(file: Path, table: Table) -> str:
     }
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_with(file, lambda fh: np.savez(fh, **arrays))  # exclusive temporary
+        # exclusive temporary; numpy's stubs type **kwds as allow_pickle
+        atomic_write_with(file, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
     except OSError as exc:
         return f"parsed; not cached: {exc.strerror or exc}"
     _prune(file.parent)

@@ -16,6 +16,7 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -117,43 +118,79 @@ FUNCTIONS: dict[str, TestFunction] = {
     f.key: f
     for f in (
         TestFunction(
-            "rosenbrock", "Rosenbrock", _rosenbrock, ((1.0, 1.0),), (-2.0, 2.0, -1.0, 3.0),
-            (-1.5, 2.0), 0.0,
+            "rosenbrock",
+            "Rosenbrock",
+            _rosenbrock,
+            ((1.0, 1.0),),
+            (-2.0, 2.0, -1.0, 3.0),
+            (-1.5, 2.0),
+            0.0,
             "A curved, flat-bottomed valley along y = x²: easy to find, slow to follow to (1, 1).",
         ),
         TestFunction(
-            "beale", "Beale", _beale, ((3.0, 0.5),), (-4.5, 4.5, -4.5, 4.5), (1.0, 1.5), 0.0,
+            "beale",
+            "Beale",
+            _beale,
+            ((3.0, 0.5),),
+            (-4.5, 4.5, -4.5, 4.5),
+            (1.0, 1.5),
+            0.0,
             "Sharp ridges and flat plateaus; the minimum (3, 0.5) sits in a narrow curved trough.",
         ),
         TestFunction(
-            "himmelblau", "Himmelblau", _himmelblau,
+            "himmelblau",
+            "Himmelblau",
+            _himmelblau,
             ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126)),
-            (-5.0, 5.0, -5.0, 5.0), (0.0, 0.0), 0.0,
+            (-5.0, 5.0, -5.0, 5.0),
+            (0.0, 0.0),
+            0.0,
             "Four equal minima: which one an optimizer ends in depends on its path.",
         ),
         TestFunction(
-            "rastrigin", "Rastrigin", _rastrigin, ((0.0, 0.0),), (-5.12, 5.12, -5.12, 5.12),
-            (2.8, -3.3), 0.0,
+            "rastrigin",
+            "Rastrigin",
+            _rastrigin,
+            ((0.0, 0.0),),
+            (-5.12, 5.12, -5.12, 5.12),
+            (2.8, -3.3),
+            0.0,
             "A bowl covered in local minima: small steps get stuck in the nearest dimple.",
         ),
         TestFunction(
-            "saddle", "Saddle x² − y²", _saddle, (), (-2.0, 2.0, -2.0, 2.0), (-1.5, 0.01), None,
+            "saddle",
+            "Saddle x² − y²",
+            _saddle,
+            (),
+            (-2.0, 2.0, -2.0, 2.0),
+            (-1.5, 0.01),
+            None,
             "No minimum: the point (0, 0) is a saddle. Started almost on the ridge, plain SGD "
             "lingers near the saddle; momentum and adaptive methods escape sooner.",
         ),
         TestFunction(
-            "ill_conditioned", "Ill-conditioned quadratic", _ill_conditioned, ((0.0, 0.0),),
-            (-3.0, 3.0, -3.0, 3.0), (-2.5, 1.0), 0.0,
+            "ill_conditioned",
+            "Ill-conditioned quadratic",
+            _ill_conditioned,
+            ((0.0, 0.0),),
+            (-3.0, 3.0, -3.0, 3.0),
+            (-2.5, 1.0),
+            0.0,
             f"A long narrow valley (condition number {ILL_CONDITION:g}, turned 30°): SGD zig-zags "
             "across it, momentum smooths the zig-zag.",
         ),
         TestFunction(
-            "quadratic", "Convex quadratic", _quadratic, ((0.0, 0.0),), (-2.0, 2.0, -2.0, 2.0),
-            (-1.5, 1.5), 0.0,
+            "quadratic",
+            "Convex quadratic",
+            _quadratic,
+            ((0.0, 0.0),),
+            (-2.0, 2.0, -2.0, 2.0),
+            (-1.5, 1.5),
+            0.0,
             "A round bowl: every sensible optimizer heads straight for (0, 0).",
         ),
     )
-}  # fmt: skip
+}
 
 
 def get_function(key: str) -> TestFunction:
@@ -161,9 +198,7 @@ def get_function(key: str) -> TestFunction:
     try:
         return FUNCTIONS[key]
     except KeyError:
-        raise ValueError(
-            f"unknown test function {key!r}; known: {', '.join(FUNCTIONS)}"
-        ) from None
+        raise ValueError(f"unknown test function {key!r}; known: {', '.join(FUNCTIONS)}") from None
 
 
 def function_grid(
@@ -233,7 +268,9 @@ class Runner:
         self.param.grad = None
         loss = self.fn(self.param[0], self.param[1])
         loss.backward()
-        return float(loss.detach()), self.param.grad.detach().numpy().copy()
+        grad = self.param.grad
+        assert grad is not None  # backward() filled it
+        return float(loss.detach()), grad.detach().numpy().copy()
 
     @property
     def steps(self) -> int:
@@ -289,7 +326,9 @@ class Runner:
         p, opt = copy.deepcopy((self.param, self.optimizer))
         if opt.param_groups[0]["params"][0] is not p:  # pragma: no cover - torch internals
             raise RuntimeError("optimizer copy does not hold the copied parameter")
-        p.grad = self.param.grad.detach().clone()
+        grad = self.param.grad
+        assert grad is not None  # every step computes it
+        p.grad = grad.detach().clone()
         before = p.detach().clone()
         opt.step()
         return self.grads[-1], (p.detach() - before).numpy()
@@ -326,7 +365,7 @@ class Race:
             raise ValueError(f"start must be two finite numbers (x, y), got {start!r}")
         if not optimizers:
             raise ValueError("a race needs at least one optimizer")
-        schedules = (
+        schedules: list[Any] = (
             list(schedule) if isinstance(schedule, (list, tuple)) else [schedule] * len(optimizers)
         )
         if len(schedules) != len(optimizers):
@@ -334,11 +373,15 @@ class Race:
         self.total_steps = total_steps
         self.runners = [
             Runner(
-                self.fn, opt, self.start, schedule=sch, total_steps=total_steps,
+                self.fn,
+                opt,
+                self.start,
+                schedule=sch,
+                total_steps=total_steps,
                 label=(labels[i] if labels else None),
             )
             for i, (opt, sch) in enumerate(zip(optimizers, schedules, strict=True))
-        ]  # fmt: skip
+        ]
 
     @property
     def steps(self) -> int:

@@ -26,7 +26,7 @@ from .data import Dataset, load_dataset
 from .kernels import TorchKernel, evaluate, flat_params
 from .loop import Boundaries, RunResult, RunState, boundary_grid, drive, failed_result
 from .models import build_model, count_params
-from .optim import LRSchedule, build_optimizer
+from .optim import ConstantRate, LRSchedule, build_optimizer
 from .rules import default_rules, diverge_limit
 
 __all__ = [
@@ -115,7 +115,7 @@ def boundaries_for(ds: Dataset, every: int, device: torch.device) -> Boundaries 
     return Boundaries(every, xs, ys, grid)
 
 
-def per_update(schedule: LRSchedule) -> bool:
+def per_update(schedule: LRSchedule | ConstantRate) -> bool:
     """Whether a schedule changes the rate between updates (it must be stepped each one)."""
     return schedule.main is not None or schedule.warmup is not None
 

@@ -21,12 +21,11 @@ shows before the engine has loaded).
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import importlib.util
 import math
-import threading
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,15 +46,13 @@ from optiscope.engine.config import (
     RMSprop,
     TimeDecay,
 )
+from optiscope.gui.colors import run_color
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
-__all__ = ["LandscapeView", "RaceView", "SurfaceView", "install", "OPTIMIZER_ROWS", "gl_available"]
+from .worker import JobContext, JobRunner
 
-RUN_COLOURS = (
-    "#2a7fd4", "#e8710a", "#1e9e4a", "#e0342b", "#9b5fd0",
-    "#0f9e9e", "#d6338a", "#8a8f12", "#a0632a", "#6f7f94",
-)  # fmt: skip
+__all__ = ["LandscapeView", "RaceView", "SurfaceView", "install", "OPTIMIZER_ROWS", "gl_available"]
 
 # name, config factory taking (sgd_lr, adaptive_lr), checked by default
 OPTIMIZER_ROWS: tuple[tuple[str, Callable[[float, float], Any], bool], ...] = (
@@ -72,10 +69,14 @@ OPTIMIZER_ROWS: tuple[tuple[str, Callable[[float, float], Any], bool], ...] = (
 )
 # per function: a stable plain-SGD rate and a rate for Adam-like methods
 DEFAULT_RATES = {
-    "rosenbrock": (1e-3, 0.03), "beale": (1e-3, 0.05), "himmelblau": (0.01, 0.05),
-    "rastrigin": (1e-3, 0.05), "saddle": (0.05, 0.05), "ill_conditioned": (0.03, 0.05),
+    "rosenbrock": (1e-3, 0.03),
+    "beale": (1e-3, 0.05),
+    "himmelblau": (0.01, 0.05),
+    "rastrigin": (1e-3, 0.05),
+    "saddle": (0.05, 0.05),
+    "ill_conditioned": (0.03, 0.05),
     "quadratic": (0.1, 0.05),
-}  # fmt: skip
+}
 # learning-rate schedules for the race (the engine's ScheduleConfig models, per update)
 SCHEDULE_CHOICES: tuple[tuple[str, Callable[[float, int], Any]], ...] = (
     ("constant", lambda lr, n: Constant()),
@@ -127,7 +128,9 @@ class _Heatmap:
         self.image.setImage(z, levels=(lo, hi if hi > lo else lo + 1))
         self.image.setRect(QtCore.QRectF(x0, y0, x1 - x0, y1 - y0))
         while len(self.isos) < len(levels):
-            iso = pg.IsocurveItem(level=0.0, pen=pg.mkPen((255, 255, 255, 110), width=1), axisOrder="row-major")
+            iso = pg.IsocurveItem(
+                level=0.0, pen=pg.mkPen((255, 255, 255, 110), width=1), axisOrder="row-major"
+            )
             iso.setParentItem(self.image)
             self.isos.append(iso)
         for i, iso in enumerate(self.isos):
@@ -167,10 +170,10 @@ class RaceView(QtWidgets.QWidget):
         self.fn: Any = None
         self.start_point: tuple[float, float] | None = None
         self._ready = False
-        self.timer = QtCore.QTimer(self)
-        self.timer.setObjectName("landscape-race")
-        self.timer.setInterval(TICK_MS)
-        self.timer.timeout.connect(self.tick)
+        self._mode = "paused"  # or "playing", "stepping": what the race's job is doing
+        self._pace = _Pace()
+        self.jobs = JobRunner(self, name="optiscope-race")
+        self.jobs.errored.connect(self._on_job_errored)
         self._build()
 
     # -- widgets
@@ -181,10 +184,12 @@ class RaceView(QtWidgets.QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.heat = _Heatmap(self.plot)
-        self.minima = pg.ScatterPlotItem(symbol="star", size=18, brush=pg.mkBrush("#ffffff"),
-                                         pen=pg.mkPen("#000000", width=1.5))  # fmt: skip
-        self.start_marker = pg.ScatterPlotItem(symbol="o", size=12, brush=pg.mkBrush(None),
-                                               pen=pg.mkPen("#ffffff", width=2))  # fmt: skip
+        self.minima = pg.ScatterPlotItem(
+            symbol="star", size=18, brush=pg.mkBrush("#ffffff"), pen=pg.mkPen("#000000", width=1.5)
+        )
+        self.start_marker = pg.ScatterPlotItem(
+            symbol="o", size=12, brush=pg.mkBrush(None), pen=pg.mkPen("#ffffff", width=2)
+        )
         self.minima.setZValue(20)  # above paths and arrows
         self.start_marker.setZValue(19)
         self.plot.addItem(self.minima)
@@ -209,7 +214,7 @@ class RaceView(QtWidgets.QWidget):
             item = QtWidgets.QTableWidgetItem(name)
             item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-            item.setForeground(QtGui.QColor(RUN_COLOURS[i % len(RUN_COLOURS)]))
+            item.setForeground(run_color(i))
             self.opt_table.setItem(i, 0, item)
             box = QtWidgets.QDoubleSpinBox()
             box.setDecimals(5)
@@ -226,7 +231,9 @@ class RaceView(QtWidgets.QWidget):
         self.play_button.setCheckable(True)
         self.play_button.toggled.connect(self._on_play)
         self.step_button = QtWidgets.QPushButton("Step")
-        self.step_button.setToolTip("One update; arrows show −gradient (black) and each optimizer's next update")
+        self.step_button.setToolTip(
+            "One update; arrows show −gradient (black) and each optimizer's next update"
+        )
         self.step_button.clicked.connect(self.step_once)
         self.reset_button = QtWidgets.QPushButton("Reset")
         self.reset_button.clicked.connect(self.reset)
@@ -234,10 +241,13 @@ class RaceView(QtWidgets.QWidget):
         self.speed.setRange(1, 20)
         self.speed.setValue(3)
         self.speed.setToolTip("updates per frame (about 30 frames a second)")
+        self.speed.valueChanged.connect(self._on_speed)
         self.schedule_box = QtWidgets.QComboBox()
         for name, _make in SCHEDULE_CHOICES:
             self.schedule_box.addItem(name)
-        self.schedule_box.setToolTip("the same torch.optim.lr_scheduler schedules as the networks, per update")
+        self.schedule_box.setToolTip(
+            "the same torch.optim.lr_scheduler schedules as the networks, per update"
+        )
         self.schedule_box.currentIndexChanged.connect(self.reset)
         self.max_steps = QtWidgets.QSpinBox()
         self.max_steps.setRange(10, 20_000)
@@ -249,7 +259,9 @@ class RaceView(QtWidgets.QWidget):
         self.readout.setHorizontalHeaderLabels(["optimizer", "step", "loss", "to min", "status"])
         self.readout.verticalHeader().hide()
         self.readout.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.readout.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.readout.horizontalHeader().setSectionResizeMode(
+            QtWidgets.QHeaderView.ResizeMode.ResizeToContents
+        )
 
         side = QtWidgets.QVBoxLayout()
         side.addWidget(self.function_box)
@@ -356,7 +368,7 @@ class RaceView(QtWidgets.QWidget):
         self.start_marker.setData(pos=[self.start_point])
         if not configs:
             self.race = None
-            self._update_readout()
+            self._update_readout([])
             return
         n = int(self.max_steps.value())
         make_schedule = SCHEDULE_CHOICES[max(self.schedule_box.currentIndex(), 0)][1]
@@ -364,7 +376,7 @@ class RaceView(QtWidgets.QWidget):
         self.race = Race(self.fn, configs, self.start_point, schedule=schedules, total_steps=n, labels=labels)
         self.row_of = rows
         for row in rows:
-            colour = QtGui.QColor(RUN_COLOURS[row % len(RUN_COLOURS)])
+            colour = run_color(row)
             path = pg.PlotDataItem(pen=pg.mkPen(colour, width=2))
             head = pg.ScatterPlotItem(size=11, brush=pg.mkBrush(colour), pen=pg.mkPen("#000000", width=1))
             ga = pg.PlotDataItem(pen=pg.mkPen("#000000", width=2), connect="finite")
@@ -381,70 +393,92 @@ class RaceView(QtWidgets.QWidget):
         self._redraw(arrows=False)
         self.race_reset.emit()
 
-    # -- running
+    # -- running: the optimizers step in a background job, the GUI thread only draws
     def _on_play(self, on: bool) -> None:
         if on:
             self.play()
         else:
             self.pause()
 
+    def _on_speed(self, value: int) -> None:
+        self._pace.steps_per_frame = int(value)
+
     def play(self) -> None:
+        """Animate the race: ``speed`` updates per frame, about 30 frames a second."""
         self.ensure_ready()
+        self.pause()
         if self.race is None or self.race.done:
-            with QtCore.QSignalBlocker(self.play_button):
-                self.play_button.setChecked(False)
             return
         with QtCore.QSignalBlocker(self.play_button):
             self.play_button.setChecked(True)
             self.play_button.setText("Pause")
-        self.timer.start()
+        self._pace.steps_per_frame = int(self.speed.value())
+        self._mode = "playing"
+        self.jobs.submit(
+            "race",
+            _play_job(self.race, self._pace),
+            on_events=self._on_frames,
+            on_finished=self._on_job_finished,
+        )
 
     def pause(self) -> None:
-        self.timer.stop()
+        """Stop the animation (waits for the race's job, a frame at most) and show where it is."""
+        was_live = self.jobs.busy("race")
+        self.jobs.join("race")
+        self._mode = "paused"
         with QtCore.QSignalBlocker(self.play_button):
             self.play_button.setChecked(False)
             self.play_button.setText("Play")
+        if was_live and self.race is not None:
+            self._draw_frame(_race_frame(self.race, arrows=False))  # frames still queued were dropped
 
     @property
     def playing(self) -> bool:
-        return self.timer.isActive()
+        return self._mode == "playing" and self.jobs.busy("race")
 
-    def tick(self) -> None:
-        """One animation frame: ``speed`` updates for every optimizer, then redraw."""
-        if self.race is None:
-            self.pause()
-            return
-        self.race.step(int(self.speed.value()))
-        self._redraw(arrows=False)
-        self.stepped.emit(self.race.steps)
-        if self.race.done:
-            self.pause()
+    @property
+    def busy(self) -> bool:
+        """True while the race's job runs (playing, or one step being computed)."""
+        return self.jobs.busy("race")
 
     def step_once(self) -> None:
-        """One update, then show −gradient and the next update at each point."""
+        """One update (in the background), then show −gradient and the next update at each point."""
         self.ensure_ready()
         if self.race is None:
             return
         self.pause()
-        self.race.step(1)
-        self._redraw(arrows=True)
-        self.stepped.emit(self.race.steps)
+        self._mode = "stepping"
+        self.jobs.submit(
+            "race", _step_job(self.race, 1), on_events=self._on_frames, on_finished=self._on_job_finished
+        )
+
+    def _on_frames(self, frames: list) -> None:
+        self._draw_frame(frames[-1])  # each frame holds the whole history: draw the newest
+        self.stepped.emit(max((r.steps for r in frames[-1]), default=0))
+
+    def _on_job_finished(self, job: Any) -> None:
+        self._mode = "paused"
+        with QtCore.QSignalBlocker(self.play_button):
+            self.play_button.setChecked(False)
+            self.play_button.setText("Play")
+
+    def _on_job_errored(self, key: str, message: str) -> None:
+        self.description.setText(f"The race stopped: {message}")
 
     def _redraw(self, arrows: bool) -> None:
-        if self.race is None:
-            return
+        if self.race is not None:
+            self._draw_frame(_race_frame(self.race, arrows=arrows))
+
+    def _draw_frame(self, frame: list[_RunnerFrame]) -> None:
         x0, x1, y0, y1 = self.fn.extent
         length = 0.08 * max(x1 - x0, y1 - y0)
-        for i, r in enumerate(self.race.runners):
-            pos = np.asarray(r.positions)
-            ok = np.isfinite(pos).all(axis=1)
-            self.paths[i].setData(pos[ok, 0], pos[ok, 1])
-            last = pos[ok][-1:] if ok.any() else np.zeros((0, 2))
-            self.heads[i].setData(pos=last)
-            if arrows and not r.done:
-                grad, nxt = r.preview()
-                g = _arrow_path(r.position, -grad, 0.75 * length)
-                u = _arrow_path(r.position, nxt, length)
+        for i, r in enumerate(frame):
+            pos = r.positions
+            self.paths[i].setData(pos[:, 0], pos[:, 1])
+            self.heads[i].setData(pos=pos[-1:])
+            if r.grad is not None and r.update is not None:
+                g = _arrow_path(r.position, -r.grad, 0.75 * length)
+                u = _arrow_path(r.position, r.update, length)
                 self.grad_arrows[i].setData(g[:, 0], g[:, 1])
                 self.update_arrows[i].setData(u[:, 0], u[:, 1])
                 self.update_arrows[i].halo.setData(u[:, 0], u[:, 1])
@@ -452,7 +486,7 @@ class RaceView(QtWidgets.QWidget):
                 self.grad_arrows[i].setData([], [])
                 self.update_arrows[i].setData([], [])
                 self.update_arrows[i].halo.setData([], [])
-        self._update_readout()
+        self._update_readout(frame)
 
     def arrow_data(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The (x, y) points of optimizer ``index``'s gradient and update arrows (for tests)."""
@@ -462,20 +496,24 @@ class RaceView(QtWidgets.QWidget):
             np.column_stack(u) if u[0] is not None else np.zeros((0, 2))
         )
 
-    def _update_readout(self) -> None:
-        runners = self.race.runners if self.race is not None else []
-        self.readout.setRowCount(len(runners))
-        for i, r in enumerate(runners):
+    def _update_readout(self, frame: list[_RunnerFrame]) -> None:
+        self.readout.setRowCount(len(frame))
+        for i, r in enumerate(frame):
             d = r.distance
-            cells = (r.label, str(r.steps), f"{r.loss:.3g}", "—" if math.isnan(d) else f"{d:.3g}",
-                     {"running": "", "diverged": "diverged", "left": "left the plot"}[r.status])  # fmt: skip
+            cells = (
+                r.label,
+                str(r.steps),
+                f"{r.loss:.3g}",
+                "—" if math.isnan(d) else f"{d:.3g}",
+                {"running": "", "diverged": "diverged", "left": "left the plot"}[r.status],
+            )
             for j, text in enumerate(cells):
                 item = self.readout.item(i, j)
                 if item is None:
                     item = QtWidgets.QTableWidgetItem()
                     self.readout.setItem(i, j, item)
                 item.setText(text)
-            self.readout.item(i, 0).setForeground(QtGui.QColor(RUN_COLOURS[self.row_of[i] % len(RUN_COLOURS)]))
+            self.readout.item(i, 0).setForeground(run_color(self.row_of[i]))
 
     def _on_click(self, event: Any) -> None:
         if event.button() != Qt.MouseButton.LeftButton or self.fn is None:
@@ -490,23 +528,121 @@ class RaceView(QtWidgets.QWidget):
             self.set_start(p.x(), p.y())
 
     def shutdown(self) -> None:
-        self.pause()
+        """Stop the race's job and wait for it."""
+        self.jobs.shutdown()
+        self._mode = "paused"
+
+
+class _Pace:
+    """The animation speed, read by the race's job: updates per frame."""
+
+    def __init__(self) -> None:
+        self.steps_per_frame = 1
+
+
+@dataclass(frozen=True)
+class _RunnerFrame:
+    """One optimizer of a race at one moment, copied for the GUI thread to draw."""
+
+    positions: np.ndarray  # (n, 2): the finite points so far
+    position: np.ndarray
+    label: str
+    steps: int
+    loss: float
+    distance: float
+    status: str
+    grad: np.ndarray | None = None  # the arrows, after a single step
+    update: np.ndarray | None = None
+
+
+def _race_frame(race: Any, *, arrows: bool) -> list[_RunnerFrame]:
+    """The race as plain arrays; with ``arrows``, each optimizer's gradient and next update
+    (a dry run of the optimizer: only ever call this where the race may be stepped)."""
+    frame = []
+    for r in race.runners:
+        pos = np.asarray(r.positions)
+        grad = update = None
+        if arrows and not r.done:
+            grad, update = r.preview()
+        frame.append(
+            _RunnerFrame(
+                pos[np.isfinite(pos).all(axis=1)],
+                np.array(r.position),
+                r.label,
+                r.steps,
+                r.loss,
+                r.distance,
+                r.status,
+                grad,
+                update,
+            )
+        )
+    return frame
+
+
+def _play_job(race: Any, pace: _Pace) -> Callable[[JobContext], int]:
+    """The race animated: ``pace.steps_per_frame`` updates, then a frame, ~30 times a second."""
+
+    def job(context: JobContext) -> int:
+        frame_s = TICK_MS / 1000.0
+        next_frame = time.perf_counter()
+        while not context.cancelled and not race.done:
+            race.step(max(int(pace.steps_per_frame), 1))
+            context.emit(_race_frame(race, arrows=False))
+            context.flush()
+            next_frame += frame_s
+            wait = next_frame - time.perf_counter()
+            if wait > 0:
+                context.cancel_event.wait(wait)
+            else:
+                next_frame = time.perf_counter()
+        return race.steps
+
+    return job
+
+
+def _step_job(race: Any, steps: int) -> Callable[[JobContext], int]:
+    """``steps`` updates, then one frame with the arrows."""
+
+    def job(context: JobContext) -> int:
+        race.step(steps)
+        context.emit(_race_frame(race, arrows=True))
+        return race.steps
+
+    return job
 
 
 # --------------------------------------------------------------------------- network surface
-class _Job:
-    """One background surface computation; results are queued for the GUI thread."""
+class _Results:
+    """``append((what, payload))`` hands one result to the GUI thread at once."""
 
-    def __init__(self, seq: int) -> None:
-        self.seq = seq
-        self.cancel = threading.Event()
-        self.results: collections.deque = collections.deque()
-        self.future: concurrent.futures.Future | None = None
+    def __init__(self, context: JobContext) -> None:
+        self._context = context
+
+    def append(self, item: tuple[str, Any]) -> None:
+        self._context.emit(item)
+        self._context.flush()  # few, large results: each is worth showing when ready
+
+
+class _Job:
+    """What :func:`_surface_job` reports to, from the background job's context:
+    ``results.append((what, payload))`` and ``cancel.is_set()``."""
+
+    def __init__(self, context: JobContext) -> None:
+        self.cancel = context.cancel_event
+        self.results = _Results(context)
 
 
 def _surface_job(
-    job: _Job, cfg_json: dict, trajectories: list[np.ndarray], run_ids: list[int], steps: list[np.ndarray],
-    kind: str, grids: Sequence[int], extent: float, cache: dict,
+    job: _Job,
+    cfg_json: dict,
+    trajectories: list[np.ndarray],
+    run_ids: list[int],
+    steps: list[np.ndarray],
+    kind: str,
+    grids: Sequence[int],
+    extent: float,
+    cache: dict,
 ) -> None:
     """Runs in the worker thread: plane, coarse then refined surface, path reports.
 
@@ -524,10 +660,20 @@ def _surface_job(
     ds = cache["ds"]
     model, recalibrated = model_at(cfg.model, trajectories[0][-1], ds)
     if recalibrated:
-        job.results.append(("note", "batch-norm statistics re-estimated on the training set at the final weights"))
+        job.results.append(
+            ("note", "batch-norm statistics re-estimated on the training set at the final weights")
+        )
     paths = list(zip(run_ids, steps, trajectories, strict=True))
     for stage in surface_pipeline(
-        model, ds.x_train, ds.y_train, paths, kind=kind, grids=grids, extent=extent, seed=0, max_samples=2000,
+        model,
+        ds.x_train,
+        ds.y_train,
+        paths,
+        kind=kind,
+        grids=grids,
+        extent=extent,
+        seed=0,
+        max_samples=2000,
         should_stop=job.cancel.is_set,
     ):
         job.results.append(stage)
@@ -541,9 +687,8 @@ class SurfaceView(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self.job: _Job | None = None
-        self._seq = 0
+        self.jobs = JobRunner(self, name="optiscope-surface")
+        self.jobs.errored.connect(self._on_job_errored)
         self._cache: dict = {}
         self.configs: dict[int, dict] = {}
         self.snapshots: dict[int, list[tuple[int, np.ndarray]]] = {}
@@ -556,16 +701,15 @@ class SurfaceView(QtWidgets.QWidget):
         self.error: str | None = None
         self._note = ""
         self._proj: dict[int, tuple[Any, int, np.ndarray]] = {}
-        self.poll = QtCore.QTimer(self)
-        self.poll.setObjectName("landscape-surface-poll")
-        self.poll.setInterval(100)
-        self.poll.timeout.connect(self._drain)
         self._build()
 
     def _build(self) -> None:
         self.plane_box = QtWidgets.QComboBox()
-        for key, text in (("pca", "PCA of the trajectory"), ("random", "random (filter-normalised)"),
-                          ("interp", "line: initial → final")):  # fmt: skip
+        for key, text in (
+            ("pca", "PCA of the trajectory"),
+            ("random", "random (filter-normalised)"),
+            ("interp", "line: initial → final"),
+        ):
             self.plane_box.addItem(text, key)
         self.grid_box = QtWidgets.QSpinBox()
         self.grid_box.setRange(11, 101)
@@ -582,7 +726,9 @@ class SurfaceView(QtWidgets.QWidget):
         self.gl_button.setToolTip("needs a display and PyOpenGL")
         self.gl_button.clicked.connect(self.open_3d)
         self._gl_window: QtWidgets.QWidget | None = None
-        self.status = QtWidgets.QLabel("Start a run: the surface appears once a few weight snapshots arrived.")
+        self.status = QtWidgets.QLabel(
+            "Start a run: the surface appears once a few weight snapshots arrived."
+        )
         self.status.setWordWrap(True)
         self.info = QtWidgets.QLabel("")
         self.info.setWordWrap(True)
@@ -689,13 +835,16 @@ class SurfaceView(QtWidgets.QWidget):
         if 0 not in self.snapshots or not self.snapshots[0]:
             return []
         n = self.snapshots[0][0][1].size
-        return [r for r in sorted(self.snapshots) if self.snapshots[r] and self.snapshots[r][0][1].size == n
-                and r in self.configs]  # fmt: skip
+        return [
+            r
+            for r in sorted(self.snapshots)
+            if self.snapshots[r] and self.snapshots[r][0][1].size == n and r in self.configs
+        ]
 
     def _maybe_start(self) -> None:
         # nobody is looking (another tab is in front): keep the snapshots, compute once shown,
         # so a hidden view never takes CPU from training
-        if self.job is not None or 0 not in self.configs or not self.isVisible():
+        if self.busy or 0 not in self.configs or not self.isVisible():
             return
         n0 = len(self.snapshots.get(0, []))
         if n0 < 3:
@@ -712,13 +861,13 @@ class SurfaceView(QtWidgets.QWidget):
             self.status.setText("Not enough weight snapshots yet (need 3 of the first run).")
             return
         self._cancel()
-        self._seq += 1
         self._note = ""
-        job = _Job(self._seq)
         from optiscope.engine.landscape import finite_snapshots  # (the engine is loaded by now)
 
         pairs = [
-            finite_snapshots(np.array([s for s, _ in self.snapshots[r]]), np.stack([v for _, v in self.snapshots[r]]))
+            finite_snapshots(
+                np.array([s for s, _ in self.snapshots[r]]), np.stack([v for _, v in self.snapshots[r]])
+            )
             for r in runs
         ]
         steps = [p[0] for p in pairs]
@@ -730,33 +879,28 @@ class SurfaceView(QtWidgets.QWidget):
         kind = self.plane_box.currentData()
         grid = int(self.grid_box.value())
         grids = (min(21, grid), grid) if grid > 21 else (grid,)
-        if self.executor is None:
-            self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="optiscope-surface")
-        job.future = self.executor.submit(
-            _surface_job, job, self.configs[0], trajs, runs, steps, kind, grids,
-            float(self.extent_box.value()), self._cache,
-        )  # fmt: skip
-        self.job = job
-        self.status.setText(f"Computing the {kind} surface ({' then '.join(f'{g}×{g}' for g in grids)}) "
-                            f"from {self._planned_n} snapshots…")  # fmt: skip
-        self.poll.start()
+        args = (self.configs[0], trajs, runs, steps, kind, grids, float(self.extent_box.value()), self._cache)
+        self.jobs.submit(
+            "surface",
+            lambda context: _surface_job(_Job(context), *args),
+            on_events=self._on_results,
+            on_finished=self._on_job_finished,
+        )
+        self.status.setText(
+            f"Computing the {kind} surface ({' then '.join(f'{g}×{g}' for g in grids)}) "
+            f"from {self._planned_n} snapshots…"
+        )
 
     def _cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel.set()
-            self.job = None
+        self.jobs.cancel("surface")
 
     @property
     def busy(self) -> bool:
-        return self.job is not None
+        """True while a surface is being computed (or waits for a cancelled one to end)."""
+        return self.jobs.busy("surface")
 
-    def _drain(self) -> None:
-        job = self.job
-        if job is None:
-            self.poll.stop()
-            return
-        while job.results:
-            what, payload = job.results.popleft()
+    def _on_results(self, results: list) -> None:
+        for what, payload in results:
             if what == "note":
                 self._note = payload
             elif what == "plane":
@@ -766,14 +910,13 @@ class SurfaceView(QtWidgets.QWidget):
                 self._show_surface(payload)
             elif what == "paths":
                 self._show_reports(payload)
-        if job.future is not None and job.future.done():
-            exc = job.future.exception()
-            if exc is not None:
-                self.error = f"{type(exc).__name__}: {exc}"
-                self.status.setText(f"The surface could not be computed: {exc}")
-            self.job = None
-            self.poll.stop()
-            self._maybe_start()  # snapshots arrived meanwhile
+
+    def _on_job_errored(self, key: str, message: str) -> None:
+        self.error = message
+        self.status.setText(f"The surface could not be computed: {message}")
+
+    def _on_job_finished(self, job: Any) -> None:
+        self._maybe_start()  # snapshots arrived meanwhile
 
     def _show_surface(self, surf: Any) -> None:
         self.surface = surf
@@ -810,10 +953,13 @@ class SurfaceView(QtWidgets.QWidget):
 
     def _path_item(self, run: int) -> pg.PlotDataItem:
         if run not in self.run_paths:
-            colour = QtGui.QColor(RUN_COLOURS[run % len(RUN_COLOURS)])
-            self.run_paths[run] = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=3,
-                                                  symbolBrush=colour, symbolPen=None)  # fmt: skip
-            self.run_ends[run] = pg.ScatterPlotItem(size=12, brush=pg.mkBrush(colour), pen=pg.mkPen("#000", width=1))
+            colour = run_color(run)
+            self.run_paths[run] = pg.PlotDataItem(
+                pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=3, symbolBrush=colour, symbolPen=None
+            )
+            self.run_ends[run] = pg.ScatterPlotItem(
+                size=12, brush=pg.mkBrush(colour), pen=pg.mkPen("#000", width=1)
+            )
             self.plot.addItem(self.run_paths[run])
             self.plot.addItem(self.run_ends[run])
         return self.run_paths[run]
@@ -871,10 +1017,16 @@ class SurfaceView(QtWidgets.QWidget):
         if legend is not None:
             legend.clear()
         for r in reports:
-            colour = QtGui.QColor(RUN_COLOURS[r.run % len(RUN_COLOURS)])
-            solid = pg.PlotDataItem(r.steps, r.true_loss, pen=pg.mkPen(colour, width=2), name=f"run {r.run} true")
-            dashed = pg.PlotDataItem(r.steps, r.slice_loss, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
-                                     name=f"run {r.run} slice")  # fmt: skip
+            colour = run_color(r.run)
+            solid = pg.PlotDataItem(
+                r.steps, r.true_loss, pen=pg.mkPen(colour, width=2), name=f"run {r.run} true"
+            )
+            dashed = pg.PlotDataItem(
+                r.steps,
+                r.slice_loss,
+                pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
+                name=f"run {r.run} slice",
+            )
             for item in (solid, dashed):
                 self.compare_plot.addItem(item)
                 self.compare_items.append(item)
@@ -892,31 +1044,18 @@ class SurfaceView(QtWidgets.QWidget):
         w = gl.GLViewWidget()
         z = np.log10(np.maximum(self.surface.loss, 1e-12))
         z = (z - z.min()) / max(float(np.ptp(z)), 1e-12) * 2.0
-        item = gl.GLSurfacePlotItem(x=self.surface.alphas * 2, y=self.surface.betas * 2, z=z.T, shader="heightColor")
+        item = gl.GLSurfacePlotItem(
+            x=self.surface.alphas * 2, y=self.surface.betas * 2, z=z.T, shader="heightColor"
+        )
         w.addItem(item)
         w.setWindowTitle("Loss surface (log scale)")
         w.resize(640, 480)
         w.show()
         self._gl_window = w
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Cancel any job and stop the worker thread (call before the window goes away)."""
-        self._cancel()
-        self.poll.stop()
-        if self.executor is not None:
-            self.executor.shutdown(wait=wait, cancel_futures=True)
-            self.executor = None
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Block until the running job is finished (tests); results still need :meth:`_drain`."""
-        job = self.job
-        if job is None or job.future is None:
-            return True
-        try:
-            job.future.result(timeout)
-        except Exception:  # noqa: BLE001 - reported by _drain
-            pass
-        return True
+    def shutdown(self) -> None:
+        """Cancel the surface job and wait for its thread (call before the window goes away)."""
+        self.jobs.shutdown()
 
 
 # --------------------------------------------------------------------------- the tab

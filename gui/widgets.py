@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
+from optiscope.gui.colors import class_color
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
@@ -24,21 +25,29 @@ __all__ = [
     "FieldForm",
     "MiniPlot",
     "ErrorLabel",
-    "CLASS_COLORS",
     "LOG_FIELDS",
 ]
 
 # fields whose natural scale is logarithmic: entered as 1e-3 and stepped 1-2-5
-LOG_FIELDS = frozenset({
-    "lr", "eps", "base_lr", "max_lr", "min_lr", "eta_min", "decay", "weight_decay", "l1", "l2",
-    "min_delta", "lr_decay", "initial_accumulator_value", "final_div_factor", "div_factor",
-})  # fmt: skip
-
-# colour-blind friendly (Okabe-Ito), also used for class colours in previews
-CLASS_COLORS = (
-    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
-    "#999999", "#882255",
-)  # fmt: skip
+LOG_FIELDS = frozenset(
+    {
+        "lr",
+        "eps",
+        "base_lr",
+        "max_lr",
+        "min_lr",
+        "eta_min",
+        "decay",
+        "weight_decay",
+        "l1",
+        "l2",
+        "min_delta",
+        "lr_decay",
+        "initial_accumulator_value",
+        "final_div_factor",
+        "div_factor",
+    }
+)
 
 
 @contextmanager
@@ -571,7 +580,7 @@ class MiniPlot(QtWidgets.QWidget):
             else:
                 path.moveTo(xv, yv)
                 started = True
-        p.setPen(QtGui.QPen(QtGui.QColor(CLASS_COLORS[0]), 2))
+        p.setPen(QtGui.QPen(class_color(0), 2))
         p.drawPath(path)
 
     def _paint_scatter(self, p: QtGui.QPainter, area: QtCore.QRectF) -> None:
@@ -589,7 +598,7 @@ class MiniPlot(QtWidgets.QWidget):
         py = area.bottom() - (x[:, 1] - lo[1]) / span[1] * area.height()
         p.setPen(Qt.PenStyle.NoPen)
         for c in np.unique(y):
-            p.setBrush(QtGui.QColor(CLASS_COLORS[int(c) % len(CLASS_COLORS)]))
+            p.setBrush(class_color(int(c)))
             sel = y == c
             for xv, yv in zip(px[sel], py[sel], strict=True):
                 p.drawEllipse(QtCore.QPointF(xv, yv), 2.2, 2.2)
@@ -639,7 +648,7 @@ class MiniPlot(QtWidgets.QWidget):
             h = c / top * plot_h
             x0 = area.left() + i * bw + bw * 0.15
             y0 = area.top() + fm.height() + plot_h - h
-            p.fillRect(QtCore.QRectF(x0, y0, bw * 0.7, h), QtGui.QColor(CLASS_COLORS[i % len(CLASS_COLORS)]))
+            p.fillRect(QtCore.QRectF(x0, y0, bw * 0.7, h), class_color(i))
             p.setPen(text)
             p.drawText(
                 QtCore.QRectF(x0 - bw * 0.15, y0 - fm.height(), bw, fm.height()),

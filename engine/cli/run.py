@@ -73,8 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"optiscope run: error: {_kept_message(args.out, exc, recorder)}", file=sys.stderr)
         return 1
     if failures:
-        for f in failures:
-            print(f"optiscope run: error: {f}", file=sys.stderr)
+        for failure in failures:
+            print(f"optiscope run: error: {failure}", file=sys.stderr)
         return 1
     if not args.quiet:
         for r in results:

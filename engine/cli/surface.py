@@ -374,15 +374,15 @@ def line_rgb(
     grey = (170, 170, 170)
     _draw_line(img, pad, height - pad, width - pad, height - pad, grey)
     _draw_line(img, pad, pad, pad, height - pad, grey)
-    for a in (0.0, 1.0):  # initial and final weights
-        x, _ = px(np.array([a]), np.array([lo]))
-        _draw_line(img, x[0], pad, x[0], height - pad, (220, 220, 220))
+    for end in (0.0, 1.0):  # initial and final weights
+        ax, _ = px(np.array([end]), np.array([lo]))
+        _draw_line(img, ax[0], pad, ax[0], height - pad, (220, 220, 220))
     x, y = px(alphas, loss)
     for i in range(len(x) - 1):
         _draw_line(img, x[i], y[i], x[i + 1], y[i + 1], (0, 0, 0), 2)
-    for k, (a, v) in enumerate(points):
+    for k, (path_alphas, path_loss) in enumerate(points):
         colour = tuple(int(c) for c in PATH_COLOURS[(k + 1) % len(PATH_COLOURS)])
-        xs, ys = px(a, v)
+        xs, ys = px(path_alphas, path_loss)
         for xi, yi in zip(xs, ys, strict=True):
             if np.isfinite(xi) and np.isfinite(yi):
                 _dot(img, xi, yi, colour, 3)

@@ -206,12 +206,6 @@ class ModelPanel(Panel):
         self._shape = (n_features, n_classes, image_shape)
         self._update_count()
 
-    def parameter_count(self) -> int | None:
-        try:
-            return param_count(self.config(), *self._shape)
-        except (PanelError, ValueError):
-            return None
-
     def _update_count(self) -> None:
         feats, classes, image = self._shape
         try:

@@ -16,11 +16,13 @@ from optiscope.engine.trainer import prepare
 
 torch.set_num_threads(1)
 
-CFG = RunConfig.model_validate({
-    "dataset": {"name": "blobs", "n_samples": 300},
-    "optimizer": {"kind": "sgd", "lr": 0.01, "momentum": 0.9},
-    "training": {"batch_size": 16, "seed": 4},
-})  # fmt: skip
+CFG = RunConfig.model_validate(
+    {
+        "dataset": {"name": "blobs", "n_samples": 300},
+        "optimizer": {"kind": "sgd", "lr": 0.01, "momentum": 0.9},
+        "training": {"batch_size": 16, "seed": 4},
+    }
+)
 
 
 def test_exponential_and_linear_ramps_and_debiased_smoothing():
@@ -114,8 +116,21 @@ def test_suggestions_of_a_curve_that_never_falls_are_none():
 
 
 def test_cli_writes_csv_and_suggestions(tmp_path, capsys):
-    rc = main(["lr-find", "--preset", "blobs-sgd", "--out", str(tmp_path), "--iterations", "60",
-               "--start-lr", "1e-5", "--end-lr", "10"])  # fmt: skip
+    rc = main(
+        [
+            "lr-find",
+            "--preset",
+            "blobs-sgd",
+            "--out",
+            str(tmp_path),
+            "--iterations",
+            "60",
+            "--start-lr",
+            "1e-5",
+            "--end-lr",
+            "10",
+        ]
+    )
     assert rc == 0
     rows = list(csv.reader((tmp_path / "lr_find.csv").read_text(encoding="utf-8").splitlines()))
     assert rows[0] == ["iteration", "lr", "loss", "smoothed_loss"]

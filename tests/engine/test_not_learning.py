@@ -79,7 +79,7 @@ def test_every_optimizer_at_an_absurd_rate_is_not_learning_batched():
 
 @pytest.mark.parametrize("kernel", ["alone", "batched"])
 def test_a_short_run_that_ends_far_above_its_start_is_not_completed(kernel):
-    cfg = absurd("rmsprop", epochs=3).model_copy(
+    cfg = absurd("rmsprop", epochs=5).model_copy(
         update={"dataset": absurd("rmsprop").dataset.model_copy(update={"name": "blobs"})}
     )
     healthy = cfg.model_copy(
@@ -91,12 +91,12 @@ def test_a_short_run_that_ends_far_above_its_start_is_not_completed(kernel):
         res, ok = train(cfg, run_id=0, bus=bus), train(healthy, run_id=1, bus=bus)
     else:
         res, ok = train_batched([cfg, healthy], [0, 1], bus=bus)
-    assert len(res.epochs) == 3 and ok.reason == "completed"
+    assert len(res.epochs) == 5 and ok.reason == "completed"
     last, start = res.epochs[-1].train_loss, float(res.step_loss[0])
     assert last > 2 * max(start, CHANCE_3)  # the documented end criterion, recomputed
     assert res.reason == "diverged"
     (div,) = [e for e in seen if isinstance(e, ev.Diverged)]
-    assert div.run == 0 and div.epoch == 3 and "not learning" in div.detail
+    assert div.run == 0 and div.epoch == 5 and "not learning" in div.detail
     assert {e.run: e.reason for e in seen if isinstance(e, ev.Finished)} == {0: "diverged", 1: "completed"}
 
 
@@ -112,3 +112,13 @@ def test_the_presets_legitimate_runs_are_not_flagged(preset, labels):
     assert runs and all(r.training.epochs == 200 for r in runs)
     results = execute(runs, log=lambda s: None)
     assert [r.reason for r in results] == ["completed"] * len(runs)
+
+
+def test_a_run_of_a_few_epochs_is_too_short_to_call():
+    """Under 5 epochs a run may be in an early transient: the end criterion leaves it alone."""
+    cfg = absurd("rmsprop", epochs=4).model_copy(
+        update={"dataset": absurd("rmsprop").dataset.model_copy(update={"name": "blobs"})}
+    )
+    res = train(cfg)
+    assert res.epochs[-1].train_loss > 2 * max(float(res.step_loss[0]), CHANCE_3)
+    assert res.reason == "completed"

@@ -265,8 +265,12 @@ def test_every_hyperparameter_reaches_torch():
     assert (g["alpha"], g["momentum"], g["centered"]) == (0.9, 0.3, True)
     g = build_optimizer(p, Adagrad(lr_decay=0.01, initial_accumulator_value=0.1)).param_groups[0]
     assert (g["lr_decay"], g["initial_accumulator_value"]) == (0.01, 0.1)
-    for cfg, cls in [(AdamW(beta1=0.8, beta2=0.99), torch.optim.AdamW), (NAdam(momentum_decay=0.01), torch.optim.NAdam),
-                     (Adamax(beta1=0.7), torch.optim.Adamax), (Adadelta(rho=0.8), torch.optim.Adadelta)]:  # fmt: skip
+    for cfg, cls in [
+        (AdamW(beta1=0.8, beta2=0.99), torch.optim.AdamW),
+        (NAdam(momentum_decay=0.01), torch.optim.NAdam),
+        (Adamax(beta1=0.7), torch.optim.Adamax),
+        (Adadelta(rho=0.8), torch.optim.Adadelta),
+    ]:
         opt = build_optimizer(p, cfg)
         assert type(opt) is cls and opt.param_groups[0]["lr"] == cfg.lr
     assert build_optimizer(p, AdamW(beta1=0.8, beta2=0.99)).param_groups[0]["betas"] == (0.8, 0.99)

@@ -80,11 +80,11 @@ def make_window(qtbot):
     """Build a shown MainWindow (real LivePlots) whose engine has loaded; closed after the test."""
     from optiscope.gui.main_window import MainWindow
 
-    windows = []
+    windows = []  # weak: a test may check that a closed window is garbage-collected
 
     def make(*, wait_engine: bool = True, **kwargs):
         w = MainWindow(restore_last=kwargs.pop("restore_last", False), **kwargs)
-        windows.append(w)
+        windows.append(weakref.ref(w))
         w.resize(1280, 720)
         w.show()
         w.start()
@@ -93,9 +93,11 @@ def make_window(qtbot):
         return w
 
     yield make
-    for w in windows:
-        w.close()
-        w.deleteLater()
+    for ref in windows:
+        w = ref()
+        if w is not None:
+            w.close()
+            w.deleteLater()
 
 
 @pytest.fixture

@@ -119,7 +119,7 @@ def test_settings_remember_the_last_experiment_and_theme(qtbot, make_window, tmp
     dump_toml(exp, path)
     w = make_window(wait_engine=False)
     w.open_experiment(path)
-    w._set_theme("dark")
+    w.set_theme("dark")
     qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
     w.close()
     w2 = make_window(wait_engine=False, restore_last=True)

@@ -41,7 +41,7 @@ def test_click_sets_the_start_and_one_step_shows_gradient_and_update(view, qtbot
     rv.set_function("rosenbrock")
     assert rv.start_point == (-1.5, 2.0)
     assert len(rv.race.runners) == 4  # SGD, momentum, RMSprop, Adam checked by default
-    assert not view.surface_view._gl_window and not gl_available()  # no OpenGL offscreen
+    assert not gl_available()  # no OpenGL offscreen: the 3D view is never offered
 
     # click on the plot at data point (0.5, -0.25)
     vb = rv.plot.getViewBox()
@@ -56,9 +56,10 @@ def test_click_sets_the_start_and_one_step_shows_gradient_and_update(view, qtbot
         np.testing.assert_allclose(r.positions[0], rv.start_point)
         assert r.steps == 0
 
-    # one step: the race advances once, arrows start at each optimizer's new point
+    # one step: the race advances once (in the background), arrows start at each optimizer's new point
     rv.step_once()
     rv.step_once()
+    qtbot.waitUntil(lambda: not rv.busy, timeout=10_000)
     assert rv.race.steps == 2 and not rv.playing
     for i, r in enumerate(rv.race.runners):
         g, u = rv.arrow_data(i)
@@ -80,11 +81,9 @@ def test_click_sets_the_start_and_one_step_shows_gradient_and_update(view, qtbot
     rv.play()
     assert rv.playing
     qtbot.waitUntil(lambda: rv.race.steps >= 12, timeout=10_000)
-    rv.pause()
-    assert not rv.playing and not rv.timer.isActive()
-    steps = rv.race.steps
-    qtbot.wait(100)
-    assert rv.race.steps == steps
+    rv.pause()  # returns once the race's job has ended: nothing steps the race any more
+    assert not rv.playing and not rv.busy
+    assert rv.readout.item(0, 1).text() == str(rv.race.runners[0].steps)  # drawn where it stopped
     img = view.grab().toImage()
     assert img.width() > 0 and not img.isNull()
 
@@ -105,9 +104,36 @@ def test_race_stops_by_itself_at_the_step_limit(view, qtbot) -> None:
     assert rv.race.steps == 0  # changing the schedule restarts the race
     rv.step_once()
     rv.step_once()
+    qtbot.waitUntil(lambda: not rv.busy, timeout=10_000)
     for r, box_row in zip(rv.race.runners, rv.row_of, strict=True):
         lr0 = rv.lr_boxes[box_row].value()
         assert r.lrs == pytest.approx([lr0, lr0 / 1.01])
+
+
+def test_the_race_steps_its_optimizers_off_the_gui_thread(view, qtbot) -> None:
+    import threading
+
+    rv = view.race_view
+    rv.set_function("quadratic")
+    race = rv.race
+    threads = set()
+    step = race.step
+
+    def recording_step(n=1):
+        threads.add(threading.current_thread())
+        return step(n)
+
+    race.step = recording_step
+    frames = []
+    rv.stepped.connect(frames.append)
+    rv.step_once()
+    qtbot.waitUntil(lambda: not rv.busy, timeout=10_000)
+    rv.speed.setValue(2)
+    rv.play()
+    qtbot.waitUntil(lambda: race.steps >= 11, timeout=10_000)
+    rv.pause()
+    assert threads and threading.main_thread() not in threads
+    assert frames[0] == 1 and frames == sorted(frames)  # drawn from the job's frames, in order
 
 
 def _training_events(n_runs: int = 2) -> list:
@@ -116,8 +142,12 @@ def _training_events(n_runs: int = 2) -> list:
     from optiscope.engine.runner import execute
 
     runs = [
-        RunConfig.model_validate({"training": {"epochs": 2, "seed": 1}, "optimizer": {"kind": "sgd", "lr": 0.1}}),
-        RunConfig.model_validate({"training": {"epochs": 2, "seed": 1}, "optimizer": {"kind": "adam", "lr": 0.01}}),
+        RunConfig.model_validate(
+            {"training": {"epochs": 2, "seed": 1}, "optimizer": {"kind": "sgd", "lr": 0.1}}
+        ),
+        RunConfig.model_validate(
+            {"training": {"epochs": 2, "seed": 1}, "optimizer": {"kind": "adam", "lr": 0.01}}
+        ),
     ][:n_runs]
     events: list = []
     bus = ev.EventBus()
@@ -134,7 +164,9 @@ def test_network_surface_is_computed_in_the_background_from_weight_events(view, 
     view.set_mode("network")
     sv.grid_box.setValue(31)
     # the first batches: too few snapshots for a plane
-    first = [e for e in events if not isinstance(e, ev.Weights)][:2] + [e for e in events if isinstance(e, ev.Weights)][:2]
+    first = [e for e in events if not isinstance(e, ev.Weights)][:2] + [
+        e for e in events if isinstance(e, ev.Weights)
+    ][:2]
     import torch
 
     rng = torch.random.get_rng_state()  # the training thread's generator: the job must not draw from it
@@ -157,7 +189,7 @@ def test_network_surface_is_computed_in_the_background_from_weight_events(view, 
         pass
     qtbot.waitUntil(lambda: not sv.busy and sv.plane is not early_plane, timeout=60_000)
     assert sv.surface is not None and sv.surface.final and sv.surface.loss.shape == (31, 31)
-    assert not sv.busy and not sv.poll.isActive()
+    assert not sv.busy
     n_snaps = {r: sum(1 for e in events if isinstance(e, ev.Weights) and e.run == r) for r in (0, 1)}
     # both runs share one plane: two paths drawn, every snapshot projected
     for run in (0, 1):
@@ -223,11 +255,11 @@ def test_the_window_shows_the_landscape_tab_and_feeds_it_events(qtbot, make_wind
     assert 0 in sv.configs  # the run's events reached the view
     assert len(sv.snapshots.get(0, [])) >= 3  # the window asks the engine for weight snapshots
     # while the Training tab is in front the hidden surface view computes nothing ...
-    assert sv.surface is None and sv.job is None
+    assert sv.surface is None and not sv.busy
     # ... and once the user opens it, the surface appears
     w.views.setCurrentWidget(view)
     view.tabs.setCurrentWidget(sv)
     qtbot.waitUntil(lambda: sv.surface is not None and not sv.busy, timeout=60_000)
     assert sv.surface.final
     w.close()
-    assert not sv.busy and not sv.poll.isActive() and not view.race_view.timer.isActive()
+    assert not sv.busy and not view.race_view.busy

@@ -35,12 +35,24 @@ def real_events() -> list[ev.Event]:
     data = DatasetConfig(name="blobs", n_samples=160)
     training = TrainingConfig(epochs=6, batch_size=16, device="cpu")
     runs = [
-        RunConfig(label="adam + plateau", dataset=data, optimizer=Adam(lr=0.05), training=training,
-                  schedule=Plateau(patience=0, factor=0.5, min_delta=10.0)),
-        RunConfig(label="adam + early stop", dataset=data, optimizer=Adam(lr=0.01), training=training,
-                  model=ModelConfig(), regularization=RegularizationConfig(
-                      early_stopping=EarlyStopping(enabled=True, patience=1, min_delta=10.0))),
-    ]  # fmt: skip
+        RunConfig(
+            label="adam + plateau",
+            dataset=data,
+            optimizer=Adam(lr=0.05),
+            training=training,
+            schedule=Plateau(patience=0, factor=0.5, min_delta=10.0),
+        ),
+        RunConfig(
+            label="adam + early stop",
+            dataset=data,
+            optimizer=Adam(lr=0.01),
+            training=training,
+            model=ModelConfig(),
+            regularization=RegularizationConfig(
+                early_stopping=EarlyStopping(enabled=True, patience=1, min_delta=10.0)
+            ),
+        ),
+    ]
     events: list[ev.Event] = []
     bus = ev.EventBus()
     bus.subscribe(events.append)

@@ -86,10 +86,16 @@ def test_data_panel_roundtrips_csv(qtbot, tmp_path):
 
 def test_model_panel_roundtrips_and_edits(qtbot):
     cfg = C.ModelConfig(
-        layers=(C.Conv2d(filters=8, kernel=3), C.MaxPool(size=2), C.Flatten(), C.Dense(units=32, activation="tanh"),
-                C.BatchNorm(activation="relu"), C.Dropout(p=0.25)),
+        layers=(
+            C.Conv2d(filters=8, kernel=3),
+            C.MaxPool(size=2),
+            C.Flatten(),
+            C.Dense(units=32, activation="tanh"),
+            C.BatchNorm(activation="relu"),
+            C.Dropout(p=0.25),
+        ),
         output_init="he_normal",
-    )  # fmt: skip
+    )
     panel = ModelPanel()
     _roundtrip(qtbot, panel, cfg)
     panel.layer_list.setCurrentRow(5)
@@ -110,10 +116,14 @@ def test_model_panel_roundtrips_and_edits(qtbot):
 
 def test_regularization_and_training_roundtrip(qtbot):
     reg = C.RegularizationConfig(
-        l1=1e-5, l2=1e-3, grad_clip=1.0,
-        early_stopping=C.EarlyStopping(enabled=True, monitor="val_acc", patience=4, min_delta=0.001, restore_best=False),
+        l1=1e-5,
+        l2=1e-3,
+        grad_clip=1.0,
+        early_stopping=C.EarlyStopping(
+            enabled=True, monitor="val_acc", patience=4, min_delta=0.001, restore_best=False
+        ),
         augmentation=C.Augmentation(jitter=0.1, shift=1, rotate=10.0, cutout=2, mixup=0.2, noise=0.05),
-    )  # fmt: skip
+    )
     _roundtrip(qtbot, RegularizationPanel(), reg)
     train = C.TrainingConfig(
         epochs=12, batch_size=64, device="cpu", seed=7, mixed_precision=True, eval_train=False

@@ -7,10 +7,12 @@ import math
 import xml.etree.ElementTree as ET
 
 import numpy as np
-import pyqtgraph as pg
 import pytest
 from optiscope.engine import events as ev
-from optiscope.gui.plots import PLOT_NAMES, RUN_PALETTE, THEMES, LivePlots, run_color
+from optiscope.gui import pg_adapter
+from optiscope.gui.colors import CLASS_PALETTE, RUN_PALETTE, class_color, run_color
+from optiscope.gui.plots import PLOT_NAMES, THEMES, LivePlots
+from optiscope.gui.widgets import MiniPlot
 from PySide6 import QtCore, QtGui
 from PySide6.QtTest import QTest
 
@@ -104,7 +106,7 @@ def test_smoothing_is_the_debiased_ema(plots, qtbot, reference_ema):
 def test_slider_drives_the_smoothing(plots, qtbot):
     feed(plots, run_events(0))
     with qtbot.waitSignal(plots.smoothing_changed) as signal:
-        plots._slider.setValue(900)
+        plots.controls.smoothing_slider.setValue(900)
     assert signal.args == [0.9]
     assert plots.smoothing == 0.9
 
@@ -135,22 +137,22 @@ def test_nan_and_inf_never_raise_and_the_run_is_drawn_to_its_last_finite_point(p
     marks = plots.markers(0)
     assert marks["loss"] == [(21.0, pytest.approx(s["smooth"][1][20]), "x")]
     assert marks["lr"] == [(22.0, 0.5, "x")]
-    line = plots._runs[0].items["overlay"]["loss_div"]
-    assert line.isVisible() and line.value() == 23 and "diverged at step 23" in line.label.toPlainText()
+    x, text = plots.guide_lines(0)["loss_div"]
+    assert x == 23 and "diverged at step 23" in text
 
 
 def test_diverging_loss_does_not_flatten_the_linear_axis(plots):
     events = run_events(0, epochs=2, spe=10) + run_events(1, epochs=1, spe=10)[:-1]
     events += [ev.Step(1, 10 + i, 2, 1.0, 10.0**i) for i in range(1, 12)]
     feed(plots, events)
-    lo, hi = plots._loss.vb.viewRange()[1]
+    lo, hi = plots.plot("loss").vb.viewRange()[1]
     assert hi < 10  # not 1e11: the runs that train stay readable
     assert plots.markers(1)["loss"] == []  # no Diverged event yet: no divergence mark
     plots.add_events([ev.Diverged(1, 21, 2, math.inf)])
     ((x, y, symbol),) = plots.markers(1)["loss"]
     assert symbol == "x" and y > hi  # the ✕ is drawn at the axis' top edge
-    spots = plots._marks["loss"].data
-    assert len(spots) == 1 and spots["y"][0] <= hi
+    ((_, drawn_y, _, _),) = plots.drawn_markers("loss")
+    assert drawn_y <= hi
 
 
 def test_plateau_drops_and_early_stopping_are_marked(plots):
@@ -163,11 +165,11 @@ def test_plateau_drops_and_early_stopping_are_marked(plots):
     assert any(m[0] == 30.0 and m[2] == "t" for m in marks["loss"])
     assert (40.0, pytest.approx(0.6 / 4), "star") in marks["loss"]  # val loss at epoch 4, at its step
     assert (4.0, pytest.approx(1 - 0.6 * math.exp(-2) - 0.05), "star") in marks["accuracy"]
-    lr_spots = plots._marks["lr"].data
-    assert len(lr_spots) == 1 and lr_spots["y"][0] == pytest.approx(-3.0)  # log10 on the log axis
-    line = plots._runs[0].items["overlay"]["acc_best"]
-    assert line.isVisible() and line.value() == 4
-    assert "early stopped" in plots._legend.text()
+    ((_, drawn_y, _, _),) = plots.drawn_markers("lr")
+    assert drawn_y == pytest.approx(-3.0)  # log10 on the log axis
+    assert plots.guide_lines(0)["acc_best"] == (4.0, "best: epoch 4")
+    assert plots.guide_lines(0)["loss_best"] == (40.0, "best: epoch 4")
+    assert "early stopped" in plots.legend_text
 
 
 def test_grid_mode_has_one_cell_per_run_with_shared_axes(plots, qtbot):
@@ -183,13 +185,13 @@ def test_grid_mode_has_one_cell_per_run_with_shared_axes(plots, qtbot):
     for name in ("loss", "accuracy"):  # tick values as they are: no hidden SI rescaling
         for rid in (0, 1, 2):
             for side in ("left", "bottom"):
-                assert plots._runs[rid].cells[name].getAxis(side).autoSIPrefixScale == 1.0
+                assert pg_adapter.tick_value_scale(plots.plot(name, rid).getAxis(side)) == 1.0
     counts = plots.point_counts()
     assert counts["loss"] == {0: 40, 1: 60, 2: 40}
     assert counts["accuracy"] == {0: 4, 1: 6, 2: 4}
     assert counts["boundary"] == {0: 35, 1: 0, 2: 35}
     qtbot.wait(10)
-    loss_cells = [plots._runs[r].cells["loss"] for r in (0, 1, 2)]
+    loss_cells = [plots.plot("loss", r) for r in (0, 1, 2)]
     ranges = {tuple(np.round(c.vb.viewRange()[0], 6)) for c in loss_cells}
     assert len(ranges) == 1  # shared x axis: the longest planned run (60 steps)
     assert max(ranges.pop()) >= 60
@@ -209,10 +211,10 @@ def test_clear_and_a_reused_run_id(plots, qtbot):
     feed(plots, run_events(0) + run_events(1))
     plots.set_mode("grid")
     qtbot.waitUntil(lambda: not plots.building)
-    assert "run 1" in plots._legend.text()
+    assert "run 1" in plots.legend_text
     plots.clear()
     assert plots.point_counts() == {name: {} for name in PLOT_NAMES}
-    assert "run 1" not in plots._legend.text()
+    assert "run 1" not in plots.legend_text
     assert list(plots.plot_items()["loss"].ci.items) == []
     feed(plots, run_events(0, epochs=2))
     feed(plots, run_events(0, epochs=3))  # the id is reused without clear(): start afresh
@@ -226,15 +228,18 @@ def test_events_it_does_not_draw_are_ignored(plots):
         [ev.Weights(0, 0, 0, np.zeros(3)), ev.Failed(5, "boom"), ev.Finished(5, "failed", 0, 0, 0.0)]
     )
     assert plots.point_counts()["loss"] == {5: 0}
-    assert "failed" in plots._legend.text()
+    assert "failed" in plots.legend_text
 
 
 def test_one_consistent_readable_colour_per_run(plots):
     feed(plots, run_events(3) + run_events(12))
     assert plots.color_for(3) == QtGui.QColor(RUN_PALETTE[3]) == run_color(3)
-    assert plots.color_for(12) == plots.color_for(12) and plots.color_for(12) != plots.color_for(2)
-    pen = plots._runs[3].items["overlay"]["smooth"].opts["pen"]
-    assert pen.color() == plots.color_for(3)
+    # past the palette: golden-angle hues, distinct from every palette colour
+    assert plots.color_for(12) == QtGui.QColor.fromHslF((12 * 0.61803398875) % 1.0, 0.65, 0.45)
+    assert plots.color_for(12).name() not in RUN_PALETTE
+    for rid in (3, 12):
+        for key in ("lr", "smooth", "acc_train"):
+            assert pg_adapter.curve_pen(plots.curve(rid, key)).color() == run_color(rid), (rid, key)
 
     def luminance(c):
         ch = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c.getRgbF()[:3]]
@@ -248,46 +253,47 @@ def test_one_consistent_readable_colour_per_run(plots):
             assert ratio >= 3.0, (RUN_PALETTE[i], bg, ratio)
 
 
+def _hover_over(plots, name, x, y, run_id=None):
+    """Move the mouse to data point (x, y) of a plot (a grid cell with ``run_id``)."""
+    view = plots.plot_items()[name]
+    scene_pos = plots.plot(name, run_id).vb.mapViewToScene(QtCore.QPointF(x, y))
+    QTest.mouseMove(view.viewport(), view.mapFromScene(scene_pos))
+
+
 def test_hover_readout_shows_step_and_values(plots, qtbot):
     feed(plots, run_events(0, label="adam lr=0.01") + run_events(1, label="sgd lr=0.1"))
     qtbot.wait(20)
-    view = plots._loss_w
-    vb = plots._loss.vb
-    scene_pos = vb.mapViewToScene(QtCore.QPointF(20, 0.5))
-    QTest.mouseMove(view.viewport(), view.mapFromScene(scene_pos))
-    _, text, line = plots._hovers[id(view)]._targets[plots._loss]
-    qtbot.waitUntil(text.isVisible, timeout=2000)
-    html = text.textItem.toPlainText()
-    assert "step 20" in html and "adam lr=0.01" in html and "sgd lr=0.1" in html
+    assert plots.hover_text("loss") is None
+    _hover_over(plots, "loss", 20, 0.5)
+    qtbot.waitUntil(lambda: plots.hover_text("loss") is not None, timeout=2000)
+    text = plots.hover_text("loss")
+    assert "step 20" in text and "adam lr=0.01" in text and "sgd lr=0.1" in text
     expected = plots.series(0)["smooth"][1][19]
-    assert f"{expected:.4g}" in html
+    assert f"{expected:.4g}" in text  # four significant digits, as everywhere in the window
     # accuracy readout in epochs
-    view, vb = plots._acc_w, plots._acc.vb
-    QTest.mouseMove(view.viewport(), view.mapFromScene(vb.mapViewToScene(QtCore.QPointF(3, 0.7))))
-    _, text, _ = plots._hovers[id(view)]._targets[plots._acc]
-    qtbot.waitUntil(text.isVisible, timeout=2000)
-    assert "epoch 3" in text.textItem.toPlainText() and "%" in text.textItem.toPlainText()
+    _hover_over(plots, "accuracy", 3, 0.7)
+    qtbot.waitUntil(lambda: plots.hover_text("accuracy") is not None, timeout=2000)
+    text = plots.hover_text("accuracy")
+    assert "epoch 3" in text and "%" in text
     # a grid cell reads out its own run only
     plots.set_mode("grid")
     qtbot.waitUntil(lambda: not plots.building)
     qtbot.wait(20)
-    view, cell = plots.plot_items()["loss"], plots._runs[1].cells["loss"]
-    QTest.mouseMove(view.viewport(), view.mapFromScene(cell.vb.mapViewToScene(QtCore.QPointF(10, 0.5))))
-    _, text, _ = plots._hovers[id(view)]._targets[cell]
-    qtbot.waitUntil(text.isVisible, timeout=2000)
-    html = text.textItem.toPlainText()
-    assert "step 10" in html and "sgd lr=0.1" in html and "adam" not in html
-    qtbot.wait(400)  # let the SignalProxy's timer finish
+    _hover_over(plots, "loss", 10, 0.5, run_id=1)
+    qtbot.waitUntil(lambda: plots.hover_text("loss", 1) is not None, timeout=2000)
+    text = plots.hover_text("loss", 1)
+    assert "step 10" in text and "sgd lr=0.1" in text and "adam" not in text
+    qtbot.wait(400)  # let the SignalProxy's timer finish (the fixture fails on live timers)
 
 
 def test_set_points_draws_the_training_points(plots, qtbot):
     rng = np.random.default_rng(0)
     plots.set_points(rng.normal(size=(50, 2)), rng.integers(0, 3, 50), 3)
     feed(plots, run_events(0, boundary=True))
-    assert len(plots._bnd_points.data) == 50
+    assert plots.boundary_point_count() == 50
     plots.set_mode("grid")
     qtbot.waitUntil(lambda: not plots.building)
-    assert len(plots._runs[0].items["grid"]["bnd_points"].data) == 50
+    assert plots.boundary_point_count(0) == 50
     with pytest.raises(ValueError, match="shape"):
         plots.set_points(np.zeros((4, 3)), np.zeros(4, int))
     with pytest.raises(ValueError, match="integer"):
@@ -298,10 +304,10 @@ def test_boundary_points_come_from_the_run_config(plots, qtbot):
     config = {"dataset": {"name": "blobs", "n_samples": 120, "train_fraction": 0.5, "seed": 2}}
     feed(plots, run_events(0, boundary=True, config=config))
     # built just after the frame that starts the run, then drawn over the heatmap
-    qtbot.waitUntil(lambda: len(plots._bnd_points.data) == 60, timeout=10_000)
+    qtbot.waitUntil(lambda: plots.boundary_point_count() == 60, timeout=10_000)
     plots.set_mode("grid")
     qtbot.waitUntil(lambda: not plots.building)
-    assert len(plots._runs[0].items["grid"]["bnd_points"].data) == 60
+    assert plots.boundary_point_count(0) == 60
 
 
 def test_boundary_image_blends_class_colours(plots):
@@ -310,10 +316,9 @@ def test_boundary_image_blends_class_colours(plots):
     probs[..., 0] = 1.0
     probs[0, 3] = (0.0, 1.0)  # bottom-right corner: class 1
     plots.add_events([ev.Boundary(7, 1, xs, ys, probs)])
-    img = plots._bnd_image.image
+    img, rect = plots.boundary_image()
     assert img.shape == (4, 3, 3) and img.dtype == np.uint8  # (x, y, rgb)
     assert tuple(img[3, 0]) != tuple(img[0, 0]) and tuple(img[0, 0]) == tuple(img[1, 2])
-    rect = plots._bnd_image.mapRectToParent(plots._bnd_image.boundingRect())
     assert rect.left() == pytest.approx(-1 / 6) and rect.right() == pytest.approx(1 + 1 / 6)
     assert rect.top() == pytest.approx(-0.5) and rect.bottom() == pytest.approx(2.5)
 
@@ -356,39 +361,37 @@ def test_export_errors_are_clear(plots, tmp_path):
 def test_warmup_phase_is_shaded_on_the_lr_plot(plots):
     config = {"schedule": {"kind": "constant", "warmup_steps": 15}}
     feed(plots, run_events(0, config=config) + run_events(1, config=config))
-    assert list(plots._warmups) == [15]
-    assert plots._warmups[15].getRegion() == (0, 15)
+    assert [r[:2] for r in plots.warmup_regions()] == [(0, 15)]
 
 
 def test_theme_switch_restyles(plots):
     feed(plots, run_events(0, boundary=True))
     plots.set_theme("dark")
     assert plots.theme == "dark"
-    assert plots._lr_w.backgroundBrush().color() == QtGui.QColor(THEMES["dark"]["bg"])
+    for name, widget in plots.plot_items().items():
+        assert widget.backgroundBrush().color() == QtGui.QColor(THEMES["dark"]["bg"]), name
     plots.set_theme("light")
     with pytest.raises(ValueError, match="theme"):
         plots.set_theme("sepia")
 
 
 def test_step_curves_clip_and_downsample_and_finished_runs_are_cached(plots, qtbot):
-    from PySide6 import QtWidgets
-
     live = run_events(1, epochs=2, spe=2000)[:-1]  # 4000 steps, not finished
     feed(plots, run_events(0, epochs=2, spe=2000) + live, batch=500)
-    plots.set_mode("grid")
-    qtbot.waitUntil(lambda: not plots.building)
-    plots.set_mode("overlay")
-    cache = QtWidgets.QGraphicsItem.CacheMode
-    for rid, cached in ((0, True), (1, False)):
-        run = plots._runs[rid]
-        for item in (run.items["lr"]["lr"], run.items["overlay"]["raw"], run.items["overlay"]["smooth"]):
-            # PlotItem.addItem resets these to the plot's own settings; they must survive it
-            assert item.opts["clipToView"] and item.opts["autoDownsample"]
-            assert len(item._getDisplayDataset().x) < 4000 / 2  # fewer points than data
-        assert run.items["overlay"]["raw"].opts["downsampleMethod"] == "peak"
-        expected = cache.DeviceCoordinateCache if cached else cache.NoCache
-        assert run.items["overlay"]["smooth"].curve.cacheMode() == expected
-        assert run.items["grid"]["raw"].curve.cacheMode() == expected
+    for mode in ("grid", "overlay"):
+        plots.set_mode(mode)
+        qtbot.waitUntil(lambda: not plots.building)
+        for rid, cached in ((0, True), (1, False)):
+            for key in ("lr", "raw", "smooth"):
+                item = plots.curve(rid, key)
+                # PlotItem.addItem resets these to the plot's own settings; they must survive it
+                clip, auto, method = pg_adapter.curve_reduction(item)
+                assert clip and auto, (mode, rid, key)
+                assert len(item.getData()[0]) < 4000 / 2, (mode, rid, key)  # fewer points than data
+            assert pg_adapter.curve_reduction(plots.curve(rid, "raw"))[2] == "peak"
+            assert pg_adapter.curve_cached(plots.curve(rid, "smooth")) == cached, (mode, rid)
+            assert pg_adapter.curve_cached(plots.curve(rid, "raw")) == cached, (mode, rid)
+            assert len(plots.series(rid)["raw"][0]) == 4000  # all the data is kept
 
 
 def test_a_sweep_starting_in_grid_mode_fills_in_over_several_frames(plots, qtbot):
@@ -405,40 +408,38 @@ def test_a_sweep_starting_in_grid_mode_fills_in_over_several_frames(plots, qtbot
     for r in range(8):
         for name in ("loss", "accuracy"):
             for side in ("left", "bottom"):
-                assert plots._runs[r].cells[name].getAxis(side).autoSIPrefixScale == 1.0, (r, name, side)
+                axis = plots.plot(name, r).getAxis(side)
+                assert pg_adapter.tick_value_scale(axis) == 1.0, (r, name, side)
 
 
 LONG = "SGD 0.01 momentum 0.9 nesterov, cosine warm restarts, weight decay 5e-4"
 
 
-def title_lines(plot):
-    """The plain text lines a plot's title shows."""
-    return plot.titleLabel.item.toPlainText().split("\n")
-
-
-def title_fits(plot):
+def title_fits(plots, name, run_id=None):
     """Whether the title's text, as laid out, is no wider than the column it is centred in."""
-    return plot.titleLabel.item.document().idealWidth() <= plot.vb.width() + 1
+    plot = plots.plot(name, run_id)
+    return pg_adapter.title_text_width(plot.titleLabel) <= plot.vb.width() + 1
 
 
 def test_titles_fit_their_plot_eliding_long_run_labels(plots, qtbot):
     feed(plots, run_events(0, boundary=True, label=LONG))
     plots.resize(944, 560)  # the plots' room beside the side panels in a 1280x720 window
     qtbot.wait(50)
-    for plot in (plots._lr, plots._loss, plots._acc, plots._bnd):
-        assert title_fits(plot), title_lines(plot)
-    boundary = title_lines(plots._bnd)[0]
+    for name in PLOT_NAMES:
+        assert title_fits(plots, name), plots.title(name)
+    boundary = plots.title("boundary")[0]
     assert boundary.startswith("Boundary · SGD 0.01") and boundary.endswith("… · ep 4")
-    assert LONG in plots._bnd.titleLabel.toolTip() and "epoch 4" in plots._bnd.titleLabel.toolTip()
-    assert "★ best" in title_lines(plots._loss)[1]
-    assert "★ best epoch" in plots._loss.titleLabel.toolTip()
+    tooltip = plots.plot("boundary").titleLabel.toolTip()
+    assert LONG in tooltip and "epoch 4" in tooltip
+    assert "★ best" in plots.title("loss")[1]
+    assert "★ best epoch" in plots.plot("loss").titleLabel.toolTip()
     # with room to spare the full wording comes back
     feed(plots, run_events(1, boundary=True, label="SGD 0.01"))
     plots.resize(1900, 1000)
     qtbot.wait(50)
-    assert title_lines(plots._bnd) == ["Decision boundary — SGD 0.01, epoch 4"]
-    assert title_lines(plots._loss)[1] == "faint: raw · solid: smoothed · dashed: validation · ★ best epoch"
-    assert all(title_fits(p) for p in (plots._lr, plots._loss, plots._acc, plots._bnd))
+    assert plots.title("boundary") == ["Decision boundary — SGD 0.01, epoch 4"]
+    assert plots.title("loss")[1] == "faint: raw · solid: smoothed · dashed: validation · ★ best epoch"
+    assert all(title_fits(plots, name) for name in PLOT_NAMES)
 
 
 def test_live_plots_fit_in_900_px(plots, qtbot):
@@ -451,9 +452,9 @@ def test_live_plots_fit_in_900_px(plots, qtbot):
     qtbot.wait(50)
     assert plots.width() == 900
     right = plots.rect().right()
-    for child in (plots._controls, plots._lr_w, plots._stacks["accuracy"], plots._stacks["boundary"]):
-        assert child.geometry().right() <= right, child
-    assert title_fits(plots._bnd)
+    for child in (plots.controls, *plots.plot_items().values()):
+        assert child.mapTo(plots, child.rect().topRight()).x() <= right, child
+    assert title_fits(plots, "boundary")
 
 
 def test_grid_cell_titles_are_elided_to_the_cell_with_the_label_as_tooltip(plots, qtbot):
@@ -465,18 +466,17 @@ def test_grid_cell_titles_are_elided_to_the_cell_with_the_label_as_tooltip(plots
     qtbot.wait(50)
     for r in range(3):
         for name in ("loss", "accuracy", "boundary"):
-            cell = plots._runs[r].cells[name]
-            text = title_lines(cell)[0]
+            text = plots.title(name, r)[0]
             shown = text.split("…")[0]
             assert "…" in text and len(shown) >= 6 and labels[r].startswith(shown), (r, name, text)
-            assert labels[r] in cell.titleLabel.toolTip()
-            assert title_fits(cell), (r, name, text)
+            assert labels[r] in plots.plot(name, r).titleLabel.toolTip()
+            assert title_fits(plots, name, r), (r, name, text)
     plots.resize(1900, 1000)  # wider cells: more of the label, and the boundary's epoch
     qtbot.wait(50)
     for r in range(3):
-        cell = plots._runs[r].cells["boundary"]
-        assert title_lines(cell)[0].endswith("… · ep 4") and title_fits(cell)
-        assert len(title_lines(cell)[0]) > 20
+        text = plots.title("boundary", r)[0]
+        assert text.endswith("… · ep 4") and title_fits(plots, "boundary", r)
+        assert len(text) > 20
 
 
 def test_theme_change_recolours_markers_and_warmup_labels(plots, qtbot):
@@ -490,17 +490,38 @@ def test_theme_change_recolours_markers_and_warmup_labels(plots, qtbot):
     plots.set_theme("light")
 
     def edges():
-        grid = plots._runs[0].items["grid"]
-        scatters = [grid["marks_loss"], grid["marks_acc"], *plots._marks.values()]  # overlay ones too
-        assert all(len(s.data) for s in scatters)
-        pairs = [(p, sym) for s in scatters for p, sym in zip(s.data["pen"], s.data["symbol"], strict=True)]
-        return {p.color().name() for p, sym in pairs if sym != "x"}  # ✕ is drawn in the run colour
+        drawn = [plots.drawn_markers("loss", 0), plots.drawn_markers("accuracy", 0)]
+        drawn += [plots.drawn_markers(name) for name in ("lr", "loss", "accuracy")]  # overlay ones too
+        assert all(drawn)
+        return {edge for spots in drawn for _, _, symbol, edge in spots if symbol != "x"}  # ✕: run colour
 
     def warmup_colours():
-        return {i.color.name() for r in plots._warmups.values() for i in r.lines[1].childItems()
-                if isinstance(i, pg.InfLineLabel)}  # fmt: skip
+        return {c for _, _, colours in plots.warmup_regions() for c in colours}
 
     assert edges() == {THEMES["light"]["fg"]} and warmup_colours() == {THEMES["light"]["muted"]}
     plots.set_theme("dark")
     assert edges() == {THEMES["dark"]["fg"]}
     assert warmup_colours() == {THEMES["dark"]["muted"]}
+
+
+def test_one_palette_per_class_in_the_data_preview_and_the_boundary(plots, qtbot):
+    """Class c is the same colour in the dataset preview and in the boundary heatmap."""
+    n = len(CLASS_PALETTE)
+    xs, ys = np.linspace(0, n - 1, n, dtype=np.float32), np.zeros(1, np.float32)
+    probs = np.eye(n, dtype=np.float32)[None, :, :]  # cell c: certainly class c
+    plots.add_events([ev.Boundary(0, 1, xs, ys, probs)])
+    img, _ = plots.boundary_image()
+    bg = np.array(QtGui.QColor(THEMES["light"]["bg"]).getRgbF()[:3])
+    for c in range(n):
+        colour = np.array(QtGui.QColor(CLASS_PALETTE[c]).getRgbF()[:3])
+        expected = np.round(255 * (bg + 0.62 * (colour - bg)))  # the heatmap's documented blend
+        np.testing.assert_allclose(img[c, 0], expected, atol=1, err_msg=f"class {c}")
+    preview = MiniPlot()
+    qtbot.addWidget(preview)
+    preview.resize(300, 200)
+    rng = np.random.default_rng(0)
+    preview.set_scatter(rng.normal(size=(40, 2)), np.full(40, 3))
+    image = preview.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB32)
+    arr = np.frombuffer(image.constBits(), np.uint32).reshape(image.height(), -1)
+    assert (arr & 0xFFFFFF == class_color(3).rgb() & 0xFFFFFF).sum() > 40  # dots in class 3's colour
+    assert class_color(3) == QtGui.QColor(CLASS_PALETTE[3]) and class_color(n + 3) == class_color(3)

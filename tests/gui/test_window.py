@@ -10,10 +10,13 @@ from optiscope.engine.config import Adam, DatasetConfig, ExperimentConfig, RunCo
 
 
 def _long(epochs: int = 3000) -> ExperimentConfig:
-    return ExperimentConfig(base=RunConfig(
-        dataset=DatasetConfig(n_samples=200), optimizer=Adam(lr=0.01),
-        training=TrainingConfig(epochs=epochs, batch_size=32, device="cpu"),
-    ))  # fmt: skip
+    return ExperimentConfig(
+        base=RunConfig(
+            dataset=DatasetConfig(n_samples=200),
+            optimizer=Adam(lr=0.01),
+            training=TrainingConfig(epochs=epochs, batch_size=32, device="cpu"),
+        )
+    )
 
 
 def test_window_import_and_build_load_no_heavy_modules():
@@ -33,11 +36,11 @@ def test_window_import_and_build_load_no_heavy_modules():
 def test_run_is_disabled_until_the_engine_has_loaded(qtbot, make_window):
     w = make_window(wait_engine=False)
     if not w.engine_loaded:  # usually still loading here; in a warm process it may be quick
-        assert not w.act_run.isEnabled()
+        assert not w.acts["run"].isEnabled()
         assert "Loading engine" in w.engine_label.text()
         assert w.run() is False
     qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
-    assert w.act_run.isEnabled()
+    assert w.acts["run"].isEnabled()
     assert "Engine ready" in w.engine_label.text()
     assert w.training_panel.devices[0] == "cpu"
 
@@ -54,7 +57,7 @@ def test_blobs_adam_run_fills_every_plot(qtbot, make_window, quick_blobs):
     assert counts["loss"] == {0: steps}
     assert counts["accuracy"] == {0: 3}
     assert counts["boundary"][0] > 0
-    assert len(w.epoch_events) == 3
+    assert len(w.runs.epoch_events) == 3
     assert w.status_labels["epoch"].text() == "Epoch 3/3"
     assert "cpu" in w.status_labels["device"].text()
     assert not w.running
@@ -66,37 +69,38 @@ def test_stop_during_a_run_finishes_it(qtbot, make_window):
     w = make_window()
     w.set_experiment(_long())
     w.run()
-    qtbot.waitUntil(lambda: w.total_steps_seen > 0, timeout=60_000)
+    qtbot.waitUntil(lambda: w.runs.total_steps_seen > 0, timeout=60_000)
     with qtbot.waitSignal(w.run_finished, timeout=30_000) as blocker:
         w.stop()
     assert blocker.args == ["stopped"]
-    assert not w.act_stop.isEnabled()
+    assert not w.acts["stop"].isEnabled()
 
 
 def test_closing_during_a_run_stops_and_joins_every_thread(qtbot, make_window):
     w = make_window()
     w.set_experiment(_long())
     w.run()
-    qtbot.waitUntil(lambda: w.total_steps_seen > 0, timeout=60_000)
-    session = w.session
+    qtbot.waitUntil(lambda: w.runs.total_steps_seen > 0, timeout=60_000)
+    job = w.runs.job
     w.close()
-    assert not session.thread.isRunning()
-    assert not w.background.thread.isRunning()
+    assert not job.thread.isRunning() and not w.running
+    assert not w.jobs.busy()
 
 
 def test_new_run_while_one_is_live_replaces_it_and_late_events_are_dropped(qtbot, make_window):
     w = make_window()
     w.set_experiment(_long())
     w.run()
-    qtbot.waitUntil(lambda: w.total_steps_seen > 0, timeout=60_000)
-    old = w.session
+    qtbot.waitUntil(lambda: w.runs.total_steps_seen > 0, timeout=60_000)
+    old = w.runs.job
     w.run()
     assert not old.thread.isRunning()
-    assert w.session is not old and w.running
-    before = w.total_steps_seen
+    assert w.runs.job is not old and w.running
+    before = w.runs.total_steps_seen
     late = [ev.Step(0, 999_999, 1, 0.01, 0.5)]
-    w._on_events(old, late)  # a batch of the old experiment arriving late
-    assert w.total_steps_seen == before
+    old.worker.events_ready.emit(late)  # a batch of the old experiment arriving late
+    w.flush_plots()
+    assert w.runs.total_steps_seen == before
     assert all(c < 999_999 for c in w.plots.point_counts()["loss"].values())
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
         w.stop()
@@ -106,17 +110,17 @@ def test_step_runs_exactly_one_update_and_epoch_runs_to_the_epoch_end(qtbot, mak
     w = make_window()
     w.set_experiment(_long(epochs=20))
     w.step_once()  # nothing live: starts a paused run and grants one update
-    qtbot.waitUntil(lambda: w.total_steps_seen == 1, timeout=60_000)
-    assert w.session.control.paused
-    assert w.act_pause.text() == "Resume"
+    qtbot.waitUntil(lambda: w.runs.total_steps_seen == 1, timeout=60_000)
+    assert w.runs.paused
+    assert w.acts["pause"].text() == "Resume"
     w.step_once()
-    qtbot.waitUntil(lambda: w.total_steps_seen == 2, timeout=30_000)
+    qtbot.waitUntil(lambda: w.runs.total_steps_seen == 2, timeout=30_000)
     w.step_epoch()  # 4 updates per epoch: two more
-    qtbot.waitUntil(lambda: len(w.epoch_events) == 1, timeout=30_000)
-    assert w.total_steps_seen == 4
+    qtbot.waitUntil(lambda: len(w.runs.epoch_events) == 1, timeout=30_000)
+    assert w.runs.total_steps_seen == 4
     qtbot.waitUntil(lambda: w.plots.point_counts()["loss"] == {0: 4}, timeout=30_000)  # drawn soon after
     w.toggle_pause()  # resume
-    assert not w.session.control.paused
+    assert not w.runs.paused
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
         w.stop()
 
@@ -125,15 +129,15 @@ def test_changing_the_lr_while_paused_is_used_by_the_next_update(qtbot, make_win
     w = make_window()
     w.set_experiment(_long(epochs=20))
     w.step_once()
-    qtbot.waitUntil(lambda: w.total_steps_seen == 1, timeout=60_000)
+    qtbot.waitUntil(lambda: w.runs.total_steps_seen == 1, timeout=60_000)
     w.optimizer_panel.lr_box().setValue(0.05)
     w.step_once()
-    qtbot.waitUntil(lambda: w.total_steps_seen == 2, timeout=30_000)
-    assert w.last_step[0].lr == 0.05
+    qtbot.waitUntil(lambda: w.runs.total_steps_seen == 2, timeout=30_000)
+    assert w.runs.last_step[0].lr == 0.05
     w.scale_lr(2.0)  # Ctrl+Up
     w.step_once()
-    qtbot.waitUntil(lambda: w.total_steps_seen == 3, timeout=30_000)
-    assert abs(w.last_step[0].lr - 0.1) < 1e-12
+    qtbot.waitUntil(lambda: w.runs.total_steps_seen == 3, timeout=30_000)
+    assert abs(w.runs.last_step[0].lr - 0.1) < 1e-12
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
         w.stop()
 
@@ -144,7 +148,7 @@ def test_compare_races_runs_on_shared_axes(qtbot, make_window, quick_blobs):
     w.compare()
     w.optimizer_panel.lr_box().setValue(0.001)
     w.compare()
-    assert len(w.race) == 2 and w.toolbox.itemText(w.race_index) == "Race: 2 runners"
+    assert len(w.document.race) == 2 and w.toolbox.itemText(w.race_index) == "Race: 2 runners"
     exp = w.experiment_config()
     assert [r.optimizer.lr for r in exp.runs()] == [0.01, 0.001]
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
@@ -155,18 +159,18 @@ def test_compare_races_runs_on_shared_axes(qtbot, make_window, quick_blobs):
     w.edit_race_entry(0)  # double-click: the panels show that runner
     assert w.optimizer_panel.config().lr == 0.01
     w.clear_race()
-    assert not w.race
+    assert not w.document.race
 
 
 def test_lessons_menu_lists_presets_and_loading_one_shows_its_lesson(qtbot, make_window):
     from optiscope.engine.presets import all_presets
 
     w = make_window(wait_engine=False)
-    w._fill_lessons_menu()
+    w.lessons_menu.aboutToShow.emit()  # the menu fills itself when opened
     names = [a.text() for a in w.lessons_menu.actions()]
     assert names == list(all_presets())
     preset = all_presets()["blobs-sgd"]
-    w.load_preset("blobs-sgd")
+    next(a for a in w.lessons_menu.actions() if a.text() == "blobs-sgd").trigger()
     assert w.lesson_dock.isVisibleTo(w)
     assert "SGD" in w.lesson_box.toPlainText()
     assert w.current_run_config() == preset.runs()[0].model_copy(update={"label": ""})
@@ -176,55 +180,106 @@ def test_lessons_menu_lists_presets_and_loading_one_shows_its_lesson(qtbot, make
 def test_speed_control_slows_the_engine(qtbot, make_window):
     w = make_window(wait_engine=False)
     w.set_speed_index(4)
-    assert w._delay == 0.1 and "10 steps/s" in w.speed_label.text()
-    w.act_faster.trigger()
-    assert w._delay == 0.05
+    assert w.runs.delay == 0.1 and "10 steps/s" in w.speed_label.text()
+    w.acts["faster"].trigger()
+    assert w.runs.delay == 0.05
     qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
 
 
 def test_every_control_has_a_shortcut(make_window):
     w = make_window(wait_engine=False)
-    for act in (
-        w.act_run,
-        w.act_pause,
-        w.act_step,
-        w.act_step_epoch,
-        w.act_stop,
-        w.act_reset,
-        w.act_compare,
-        w.act_faster,
-        w.act_slower,
-        w.act_lr_up,
-        w.act_lr_down,
-        w.act_open,
-        w.act_save,
-        w.act_save_as,
-    ):
-        assert act.shortcuts(), act.text()
+    controls = ("run", "pause", "step", "step_epoch", "stop", "reset", "compare", "faster", "slower")
+    for name in (*controls, "lr_up", "lr_down", "open", "save", "save_as"):
+        assert w.acts[name].shortcuts(), name
     keys = [s.toString() for a in w.actions() for s in a.shortcuts()]
     assert len(keys) == len(set(keys)), "a shortcut is used twice"
 
 
-def test_previews_fill_in_once_the_engine_has_loaded(qtbot, make_window, tmp_path):
+def test_menus_toolbar_and_shortcut_list_come_from_the_action_table(make_window, monkeypatch):
+    from optiscope.gui.actions import ACTIONS
+    from PySide6 import QtWidgets
+
+    w = make_window(wait_engine=False)
+
+    def menu_actions(menu):
+        for a in menu.actions():
+            yield a
+            if a.menu() is not None:
+                yield from menu_actions(a.menu())
+
+    in_menus = {a for m in w.menus.values() for a in menu_actions(m)}
+    assert all(w.acts[s.name] in in_menus for s in ACTIONS), "an action of the table is in no menu"
+    assert [m.replace("&", "") for m in (a.text() for a in w.menuBar().actions())] == list(w.menus)
+    toolbar = [a for a in w.toolbar.actions() if not a.isSeparator() and a in w.acts.actions.values()]
+    names = ["run", "pause", "step", "step_epoch", "stop", "reset", "compare"]
+    assert [a.objectName() for a in toolbar] == [f"act_{n}" for n in names]
+    # F1: every action with a shortcut, its keys as Qt writes them for this platform
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "information", lambda *a, **k: shown.append(a[2]))
+    w.acts["shortcuts"].trigger()
+    listed = shown[0]
+    for spec in ACTIONS:
+        act = w.acts[spec.name]
+        if act.shortcuts():
+            assert act.text().replace("&", "") in listed
+            assert act.shortcuts()[0].toString(act.shortcuts()[0].SequenceFormat.NativeText) in listed
+    assert "Reset settings to defaults" not in listed  # it has no shortcut
+    # triggering an action calls its window method with the table's arguments
+    w.optimizer_panel.lr_box().setValue(0.01)
+    w.acts["lr_up"].trigger()
+    assert w.optimizer_panel.config().lr == 0.02
+
+
+def test_the_race_is_a_document_the_window_observes(qtbot, make_window, quick_blobs):
+    w = make_window(wait_engine=False)
+    changes = []
+    w.document.race_changed.connect(changes.append)
+    w.set_experiment(quick_blobs)  # no race: the race list does not change
+    assert changes == []
+    w.compare()
+    w.compare()
+    assert len(changes) == 2 and len(changes[-1]) == 2
+    assert w.race_list.count() == 2 and w.toolbox.itemText(w.race_index) == "Race: 2 runners"
+    w.race_list.setCurrentRow(0)
+    w.race_remove.click()
+    assert len(w.document.race) == 1 and w.race_list.count() == 1
+    assert w.toolbox.itemText(w.race_index) == "Race: 1 runner"
+    w.race_clear.click()
+    assert w.document.race == () and w.toolbox.itemText(w.race_index) == "Race"
+    assert not w.race_clear.isEnabled()
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+
+
+def test_previews_fill_in_once_the_engine_has_loaded(qtbot, make_window, tmp_path, monkeypatch):
     from optiscope.engine.config import Augmentation, Cyclic, Plateau, RegularizationConfig
 
     w = make_window()
     qtbot.waitUntil(lambda: w.data_panel.preview.mode == "scatter", timeout=60_000)
-    w.set_experiment(ExperimentConfig(base=RunConfig(
-        dataset=DatasetConfig(n_samples=200), schedule=Cyclic(base_lr=1e-3, max_lr=0.1, step_size=8),
-        training=TrainingConfig(epochs=5, batch_size=32),
-        regularization=RegularizationConfig(augmentation=Augmentation(jitter=0.3)),
-    )))  # fmt: skip
+    shown_lrs = []
+    show = w.schedule_panel.show_lr_preview
+    monkeypatch.setattr(
+        w.schedule_panel, "show_lr_preview", lambda lrs, note="": (shown_lrs.append(lrs), show(lrs, note))
+    )
+    w.set_experiment(
+        ExperimentConfig(
+            base=RunConfig(
+                dataset=DatasetConfig(n_samples=200),
+                schedule=Cyclic(base_lr=1e-3, max_lr=0.1, step_size=8),
+                training=TrainingConfig(epochs=5, batch_size=32),
+                regularization=RegularizationConfig(augmentation=Augmentation(jitter=0.3)),
+            )
+        )
+    )
     # the LR preview is the real scheduler's rate for every planned update: 5 epochs x 4
-    qtbot.waitUntil(lambda: w.schedule_panel.preview.mode == "line"
-                    and len(w.schedule_panel.preview._data["y"]) == 20, timeout=60_000)  # fmt: skip
-    lrs = w.schedule_panel.preview._data["y"]
+    qtbot.waitUntil(lambda: len(shown_lrs) == 1 and len(shown_lrs[-1]) == 20, timeout=60_000)
+    lrs = shown_lrs[-1]
     assert lrs[0] == 1e-3 and max(lrs) > 0.05
+    assert w.schedule_panel.preview.mode == "line"
     qtbot.waitUntil(lambda: w.regularization_panel.aug_preview.mode == "scatter", timeout=60_000)
     # image sets: originals next to their augmented versions
     w.data_panel.set_config(DatasetConfig(name="digits"))
     w.regularization_panel.set_config(RegularizationConfig(augmentation=Augmentation(rotate=20.0, shift=1)))
-    w._request_previews(("regularization",))
+    w.regularization_panel.changed.emit()  # as when the user edits it
     qtbot.waitUntil(lambda: w.regularization_panel.aug_preview.mode == "images", timeout=60_000)
     w.schedule_panel.set_config(Plateau(patience=4))
     assert "4 epochs" in w.schedule_panel.rule.text()
@@ -233,7 +288,7 @@ def test_previews_fill_in_once_the_engine_has_loaded(qtbot, make_window, tmp_pat
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b,label\n1,2,x\n", encoding="utf-8")
     w.data_panel.set_config(DatasetConfig(name="csv", path=str(bad), target="label"))
-    w._request_previews(("data",))
+    w.data_panel.changed.emit()
     qtbot.waitUntil(lambda: "bad.csv" in w.data_panel.csv_error.text(), timeout=60_000)
     assert "Traceback" not in w.data_panel.csv_error.text()
 
@@ -246,4 +301,37 @@ def test_reset_clears_the_plots_and_keeps_the_settings(qtbot, make_window, quick
     cfg = w.current_run_config()
     w.reset()
     assert w.plots.point_counts()["loss"] == {}
-    assert w.epoch_events == [] and w.current_run_config() == cfg
+    assert w.runs.epoch_events == [] and w.current_run_config() == cfg
+
+
+def test_windows_that_ran_are_garbage_collected(qtbot, make_window, quick_blobs):
+    """Nothing (a job, a signal connection, a menu) keeps a closed window alive."""
+    import gc
+    import weakref
+
+    refs = []
+    for _ in range(2):
+        w = make_window()
+        w.set_experiment(quick_blobs)
+        w.compare()
+        w.compare()
+        w.lessons_menu.aboutToShow.emit()
+        with qtbot.waitSignal(w.run_finished, timeout=60_000):
+            w.run()
+        w.views.setCurrentWidget(w.landscape)  # the surface job runs too
+        w.landscape.set_mode("network")
+        qtbot.waitUntil(lambda w=w: w.landscape.surface_view.surface is not None, timeout=60_000)
+        w.landscape.set_mode("functions")
+        rv = w.landscape.race_view
+        rv.step_once()
+        qtbot.waitUntil(lambda rv=rv: rv.race.steps == 1 and not rv.busy, timeout=30_000)
+        w.close()
+        refs.append(weakref.ref(w))
+        del w, rv
+    from PySide6 import QtWidgets
+
+    for _ in range(3):
+        gc.collect()
+        QtWidgets.QApplication.processEvents()
+    alive = [r for r in refs if r() is not None]
+    assert not alive, [gc.get_referrers(r()) for r in alive][:1]

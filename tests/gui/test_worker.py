@@ -1,46 +1,63 @@
-"""The thread bridge: batching, stopping, stepping and errors, without the window."""
+"""The one background-job mechanism: batching, stopping, stepping, errors, cancellation."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 from optiscope.engine import events as ev
 from optiscope.engine.config import Adam, DatasetConfig, RunConfig, TrainingConfig
-from optiscope.gui.worker import FLUSH_INTERVAL, Background, RunSession
+from optiscope.engine.control import RunControl
+from optiscope.gui.run_controller import train_job
+from optiscope.gui.worker import FLUSH_INTERVAL, JobRunner
 
 
 def _run(epochs: int, n: int = 200) -> RunConfig:
     return RunConfig(
-        dataset=DatasetConfig(n_samples=n), optimizer=Adam(lr=0.01),
+        dataset=DatasetConfig(n_samples=n),
+        optimizer=Adam(lr=0.01),
         training=TrainingConfig(epochs=epochs, batch_size=32, device="cpu"),
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
-def session_factory():
-    from optiscope.engine.trainer import RunControl
+def runner():
+    r = JobRunner(name="test")
+    yield r
+    assert r.shutdown()
 
-    sessions = []
 
-    def make(runs, *, paused=False, boundary_every=0):
-        s = RunSession(runs, run_ids=range(len(runs)), control=RunControl(start_paused=paused),
-                       boundary_every=boundary_every)  # fmt: skip
+@pytest.fixture
+def training(runner):
+    """Start a training job: returns (job, control, batches, outcome) where outcome fills at the end."""
+
+    def start(runs, *, paused=False, boundary_every=0):
+        control = RunControl(start_paused=paused)
         batches: list[list] = []
-        s.events_ready.connect(batches.append)
-        sessions.append(s)
-        return s, batches
+        outcome: dict = {}
+        job = runner.submit(
+            "run",
+            train_job(runs, control, boundary_every=boundary_every),
+            on_events=batches.append,
+            on_done=lambda reason: outcome.setdefault("reason", reason),
+            on_cancel=control.stop,
+        )
+        return job, control, batches, outcome
 
-    yield make
-    for s in sessions:
-        s.join()
+    return start
 
 
-def test_events_arrive_in_few_batches_and_finished_last(qtbot, session_factory):
-    session, batches = session_factory([_run(3), _run(2)], boundary_every=1)
-    with qtbot.waitSignal(session.finished, timeout=60_000) as blocker:
-        session.start()
-    assert blocker.args == ["completed"]
-    assert not session.thread.isRunning()
-    events = [e for b in batches for e in b]
+def _events(batches):
+    return [e for b in batches for e in b]
+
+
+def test_events_arrive_in_few_batches_and_finished_last(qtbot, training):
+    job, _, batches, outcome = training([_run(3), _run(2)], boundary_every=1)
+    with qtbot.waitSignal(job.finished, timeout=60_000):
+        pass
+    assert outcome == {"reason": "completed"}
+    assert not job.thread.isRunning()
+    events = _events(batches)
     steps = [e for e in events if isinstance(e, ev.Step)]
     assert len(steps) == 3 * 4 + 2 * 4  # 100 training rows / batch 32 = 4 updates per epoch
     assert {e.run for e in steps} == {0, 1}
@@ -49,87 +66,106 @@ def test_events_arrive_in_few_batches_and_finished_last(qtbot, session_factory):
     assert sum(isinstance(e, ev.Boundary) for e in events) == (3 + 1) + (2 + 1)
     # time-based batching: far fewer batches than events, at most ~30 per second
     assert len(batches) < len(events)
-    assert session.worker.flushes == len(batches)
+    assert job.context.flushes == len(batches)
 
 
 def test_flush_interval_is_about_thirty_per_second():
     assert 1 / 40 <= FLUSH_INTERVAL <= 1 / 20
 
 
-def test_stop_ends_a_long_run(qtbot, session_factory):
-    session, batches = session_factory([_run(5000)])
-    session.start()
-    qtbot.waitUntil(lambda: any(isinstance(e, ev.Step) for b in batches for e in b), timeout=60_000)
-    with qtbot.waitSignal(session.finished, timeout=30_000) as blocker:
-        session.stop()
-    assert blocker.args == ["stopped"]
-    assert not session.thread.isRunning()
+def test_stop_ends_a_long_run(qtbot, training):
+    job, control, batches, outcome = training([_run(5000)])
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.Step) for e in _events(batches)), timeout=60_000)
+    with qtbot.waitSignal(job.finished, timeout=30_000):
+        control.stop()
+    assert outcome == {"reason": "stopped"}
+    assert not job.thread.isRunning()
     last = batches[-1][-1]
     assert isinstance(last, ev.Finished) and last.reason == "stopped"
 
 
-def test_paused_run_advances_exactly_the_steps_granted(qtbot, session_factory):
-    session, batches = session_factory([_run(50)], paused=True)
-    session.start()
+def test_paused_run_advances_exactly_the_steps_granted(qtbot, training):
+    job, control, batches, _ = training([_run(50)], paused=True)
 
     def steps():
-        return [e for b in batches for e in b if isinstance(e, ev.Step)]
+        return [e for e in _events(batches) if isinstance(e, ev.Step)]
 
-    qtbot.waitUntil(lambda: any(isinstance(e, ev.RunStarted) for b in batches for e in b), timeout=60_000)
-    assert steps() == []
-    session.control.advance(1)
-    # the worker flushes when the engine blocks again, so the step is here once it paused
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.RunStarted) for e in _events(batches)), timeout=60_000)
+    assert steps() == []  # the engine flushes before it blocks: RunStarted came, no Step
+    control.advance(1)
+    # the job flushes when the engine blocks again, so the step is here once it paused
     qtbot.waitUntil(lambda: len(steps()) == 1, timeout=30_000)
-    session.control.advance(3)
+    control.advance(3)
     qtbot.waitUntil(lambda: len(steps()) >= 4, timeout=30_000)
     assert [s.step for s in steps()] == [1, 2, 3, 4]
-    with qtbot.waitSignal(session.finished, timeout=30_000):
-        session.stop()
+    with qtbot.waitSignal(job.finished, timeout=30_000):
+        control.stop()
     assert len(steps()) == 4
 
 
-def test_an_engine_exception_becomes_errored_then_finished(qtbot, session_factory):
-    session, _ = session_factory([object()])  # not a RunConfig: execute() raises
+def test_an_engine_exception_goes_to_the_one_error_path_then_finished(qtbot, runner, training):
     errors = []
-    session.errored.connect(errors.append)
-    with qtbot.waitSignal(session.finished, timeout=60_000) as blocker:
-        session.start()
-    assert blocker.args == ["failed"]
-    assert errors and "AttributeError" in errors[0]
+    runner.errored.connect(lambda key, message: errors.append((key, message)))
+    job, _, _, outcome = training([object()])  # not a RunConfig: execute() raises
+    with qtbot.waitSignal(job.finished, timeout=60_000):
+        pass
+    assert outcome == {}  # no result: on_done is not called after an error
+    assert len(errors) == 1 and errors[0][0] == "run" and "AttributeError" in errors[0][1]
+    assert job.error == errors[0][1] and "Traceback" not in job.error
 
 
-def test_join_silences_a_session(qtbot, qapp, session_factory):
-    session, batches = session_factory([_run(5000)])
+def test_a_cancelled_job_reports_nothing_more(qtbot, qapp, training):
+    job, _, batches, outcome = training([_run(5000)])
     finished = []
-    session.finished.connect(finished.append)
-    session.start()
+    job.finished.connect(lambda: finished.append(True))
     qtbot.waitUntil(lambda: bool(batches), timeout=60_000)
-    assert session.join()
+    assert job.join()
     n = len(batches)
     qapp.processEvents()  # deliver what the worker queued before it ended: it must be dropped
-    assert len(batches) == n and finished == []
-    assert not session.running
+    job.worker.events_ready.emit([ev.Step(0, 999_999, 1, 0.01, 0.5)])  # a late batch of the old job
+    assert len(batches) == n and finished == [] and outcome == {}
+    assert not job.running
 
 
-def test_background_keeps_only_the_newest_request(qtbot):
-    bg = Background()
-    try:
-        results = []
-        bg.done.connect(lambda key, seq, value: results.append((key, seq, value)))
-        import threading
+def test_a_new_job_cancels_the_old_and_waits_for_its_thread(qtbot, runner):
+    gate = threading.Event()
+    ran: list[int] = []
+    done: list[int] = []
 
-        gate = threading.Event()
-        bg.submit("slow", lambda: gate.wait(30))
-        for i in range(5):
-            bg.submit("preview", lambda i=i: i)
-        gate.set()
-        qtbot.waitUntil(lambda: any(k == "preview" for k, _, _ in results), timeout=30_000)
-        previews = [(s, v) for k, s, v in results if k == "preview"]
-        assert previews == [(5, 4)]  # requests 1-4 were superseded before they started
-        fails = []
-        bg.failed.connect(lambda key, seq, msg: fails.append(msg))
-        bg.submit("bad", lambda: 1 / 0)
-        qtbot.waitUntil(lambda: bool(fails), timeout=30_000)
-        assert "division by zero" in fails[0]
-    finally:
-        assert bg.shutdown()
+    def make(i):
+        def fn(context):
+            ran.append(i)
+            if i == 0:
+                gate.wait(30)  # a job that does not look at cancellation
+            return i
+
+        return fn
+
+    first = runner.submit("preview", make(0), on_done=done.append)
+    qtbot.waitUntil(lambda: ran == [0], timeout=30_000)
+    later = [runner.submit("preview", make(i), on_done=done.append) for i in range(1, 5)]
+    assert first.cancelled and all(j.cancelled for j in later[:-1])
+    assert runner.current("preview") is later[-1] and runner.busy("preview")
+    assert not later[-1].running  # one thread per key: it starts once the cancelled one ended
+    gate.set()
+    qtbot.waitUntil(lambda: not runner.busy("preview"), timeout=30_000)
+    assert ran == [0, 4]  # requests 1-3 were replaced before they started
+    assert done == [4]  # the cancelled first job's result was dropped
+
+
+def test_errors_of_every_key_reach_one_signal_in_words(qtbot, runner):
+    from optiscope.engine.config import ConfigError
+
+    errors = []
+    runner.errored.connect(lambda key, message: errors.append((key, message)))
+
+    def user_error(context):
+        raise ConfigError("batch_size must be at least 1")
+
+    runner.submit("a", lambda context: 1 / 0)
+    runner.submit("b", user_error)
+    qtbot.waitUntil(lambda: len(errors) == 2 and not runner.busy(), timeout=30_000)
+    assert sorted(errors) == [
+        ("a", "ZeroDivisionError: division by zero"),
+        ("b", "batch_size must be at least 1"),
+    ]

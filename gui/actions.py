@@ -1,0 +1,290 @@
+"""The window's commands as one table: menus, toolbar and the shortcut list come from it.
+
+Each :class:`ActionSpec` names a command once: its text, the window method it calls, its
+shortcuts, tip and icon. :class:`ActionTable` turns the specs into ``QAction`` objects and
+builds the menu bar (:data:`MENUS`), the run toolbar (:data:`TOOLBAR`) and the F1 list
+(:meth:`ActionTable.shortcut_rows`) from them, so a command added to the table shows up
+everywhere it belongs. Entries starting with ``@`` are places the window fills itself
+(submenus built on demand, the speed slider).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6.QtCore import Qt, Slot
+
+__all__ = ["ACTIONS", "MENUS", "TOOLBAR", "ActionSpec", "ActionTable"]
+
+Key = str | QtGui.QKeySequence.StandardKey
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One command of the window.
+
+    Parameters
+    ----------
+    name
+        Its key in the table (the window's ``act_<name>``).
+    text
+        Menu text (``&`` marks the mnemonic).
+    method
+        The window method called when it is triggered, with ``args``.
+    """
+
+    name: str
+    text: str
+    method: str
+    args: tuple[Any, ...] = ()
+    shortcuts: tuple[Key, ...] = ()
+    tip: str = ""
+    icon: str | None = None  # a QStyle.StandardPixmap member name
+    checkable: bool = False
+    group: str | None = None  # checkable actions of one group exclude each other
+
+
+_Std = QtGui.QKeySequence.StandardKey
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        "run",
+        "Run",
+        "run",
+        (),
+        ("F5", "Ctrl+R"),
+        "train with the current settings (a race if one is set up)",
+        "SP_MediaPlay",
+    ),
+    ActionSpec(
+        "pause", "Pause", "toggle_pause", (), ("F6", "Ctrl+P"), "pause or resume the run", "SP_MediaPause"
+    ),
+    ActionSpec(
+        "step", "Step", "step_once", (), ("F10",), "one optimizer update, then pause", "SP_MediaSeekForward"
+    ),
+    ActionSpec(
+        "step_epoch",
+        "Epoch",
+        "step_epoch",
+        (),
+        ("Shift+F10",),
+        "run to the end of this epoch, then pause",
+        "SP_MediaSkipForward",
+    ),
+    ActionSpec("stop", "Stop", "stop", (), ("Esc", "Shift+F5"), "stop the run", "SP_MediaStop"),
+    ActionSpec(
+        "reset",
+        "Reset",
+        "reset",
+        (),
+        ("Ctrl+Shift+R",),
+        "stop and clear the plots, keep the settings",
+        "SP_BrowserReload",
+    ),
+    ActionSpec(
+        "compare",
+        "Compare",
+        "compare",
+        (),
+        ("Ctrl+K",),
+        "add the current settings as another runner of the race",
+        "SP_FileDialogNewFolder",
+    ),
+    ActionSpec(
+        "lr_up",
+        "LR × 2",
+        "scale_lr",
+        (2.0,),
+        ("Ctrl+Up",),
+        "double the learning rate (takes effect at the next update while running)",
+    ),
+    ActionSpec(
+        "lr_down",
+        "LR ÷ 2",
+        "scale_lr",
+        (0.5,),
+        ("Ctrl+Down",),
+        "halve the learning rate (takes effect at the next update while running)",
+    ),
+    ActionSpec("faster", "Faster", "change_speed", (-1,), ("Ctrl+]",), "less slow motion"),
+    ActionSpec(
+        "slower", "Slower", "change_speed", (1,), ("Ctrl+[",), "slow motion: wait longer before each update"
+    ),
+    ActionSpec("open", "&Open experiment…", "open_dialog", (), (_Std.Open,), "open an experiment TOML file"),
+    ActionSpec("save", "&Save experiment", "save", (), (_Std.Save,), "save the experiment as TOML"),
+    ActionSpec(
+        "save_as",
+        "Save experiment &as…",
+        "save_as",
+        (),
+        ("Ctrl+Shift+S",),
+        "save the experiment under another name",
+    ),
+    ActionSpec(
+        "export_csv",
+        "Export metrics as &CSV…",
+        "export_metrics_dialog",
+        (),
+        ("Ctrl+E",),
+        "every epoch's metrics of every run, as the CLI's metrics.csv",
+    ),
+    ActionSpec(
+        "overlay",
+        "Overlay runs",
+        "set_plot_mode",
+        ("overlay",),
+        ("Ctrl+1",),
+        "draw every run on the same axes",
+        checkable=True,
+        group="plot_mode",
+    ),
+    ActionSpec(
+        "grid",
+        "Small multiples",
+        "set_plot_mode",
+        ("grid",),
+        ("Ctrl+2",),
+        "one small plot per run, shared axes",
+        checkable=True,
+        group="plot_mode",
+    ),
+    ActionSpec(
+        "defaults",
+        "Reset settings to defaults",
+        "reset_settings",
+        (),
+        (),
+        "the reading list's blobs + SGD set-up",
+    ),
+    ActionSpec("quit", "&Quit", "close", (), (_Std.Quit,), "close Optiscope"),
+    ActionSpec(
+        "shortcuts", "Keyboard shortcuts", "show_shortcuts", (), ("F1",), "list the keyboard shortcuts"
+    ),
+    ActionSpec(
+        "about", "&About Optiscope", "show_about", (), (), "version, licences and where things are kept"
+    ),
+)
+
+# menu title -> entries: an action name, "-" (a separator) or "@place" (filled by the window)
+MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("&File", ("open", "save", "save_as", "-", "@export_plot", "export_csv", "-", "quit")),
+    (
+        "&Run",
+        (
+            "run",
+            "pause",
+            "step",
+            "step_epoch",
+            "stop",
+            "reset",
+            "-",
+            "compare",
+            "lr_up",
+            "lr_down",
+            "faster",
+            "slower",
+            "-",
+            "defaults",
+        ),
+    ),
+    ("&Lessons", ("@lessons",)),
+    ("&View", ("overlay", "grid", "-", "@docks", "@theme")),
+    ("&Help", ("shortcuts", "about")),
+)
+TOOLBAR: tuple[str, ...] = (
+    "run",
+    "pause",
+    "step",
+    "step_epoch",
+    "stop",
+    "reset",
+    "-",
+    "compare",
+    "-",
+    "@speed",
+)
+
+
+class ActionTable(QtCore.QObject):
+    """The ``QAction`` of every :data:`ACTIONS` entry, owned by ``window``, and what is built
+    from them. Triggering an action calls ``window.<method>(*args)``."""
+
+    def __init__(self, window: QtWidgets.QMainWindow, specs: tuple[ActionSpec, ...] = ACTIONS) -> None:
+        super().__init__(window)
+        self._window = window
+        self.specs = {s.name: s for s in specs}
+        self.actions: dict[str, QtGui.QAction] = {}
+        self._by_action: dict[QtGui.QAction, ActionSpec] = {}
+        groups: dict[str, QtGui.QActionGroup] = {}
+        style = window.style()
+        for spec in specs:
+            act = QtGui.QAction(spec.text, window)
+            act.setObjectName(f"act_{spec.name}")
+            if spec.shortcuts:
+                act.setShortcuts([QtGui.QKeySequence(k) for k in spec.shortcuts])
+                act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            keys = self.keys_text(act)
+            act.setToolTip(f"{spec.tip} ({keys})" if keys and spec.tip else (spec.tip or keys))
+            act.setStatusTip(spec.tip)
+            if spec.icon is not None:
+                act.setIcon(style.standardIcon(getattr(QtWidgets.QStyle.StandardPixmap, spec.icon)))
+            act.setCheckable(spec.checkable)
+            if spec.group is not None:
+                groups.setdefault(spec.group, QtGui.QActionGroup(window)).addAction(act)
+            # a bound method of a QObject: Qt holds it weakly (a lambda would keep the window alive)
+            act.triggered.connect(self._on_triggered)
+            window.addAction(act)
+            self.actions[spec.name] = act
+            self._by_action[act] = spec
+
+    def __getitem__(self, name: str) -> QtGui.QAction:
+        return self.actions[name]
+
+    @Slot()
+    def _on_triggered(self) -> None:
+        spec = self._by_action.get(self.sender())
+        if spec is not None:
+            getattr(self._window, spec.method)(*spec.args)
+
+    @staticmethod
+    def keys_text(act: QtGui.QAction) -> str:
+        return ", ".join(s.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for s in act.shortcuts())
+
+    def build_menus(
+        self, menubar: QtWidgets.QMenuBar, places: Mapping[str, Callable[[QtWidgets.QMenu], None]]
+    ) -> dict[str, QtWidgets.QMenu]:
+        """Fill ``menubar`` from :data:`MENUS`; ``places[name](menu)`` fills each ``@name``."""
+        menus = {}
+        for title, entries in MENUS:
+            menu = menubar.addMenu(title)
+            menus[title.replace("&", "")] = menu
+            for entry in entries:
+                if entry == "-":
+                    menu.addSeparator()
+                elif entry.startswith("@"):
+                    places[entry[1:]](menu)
+                else:
+                    menu.addAction(self.actions[entry])
+        return menus
+
+    def build_toolbar(
+        self, toolbar: QtWidgets.QToolBar, places: Mapping[str, Callable[[QtWidgets.QToolBar], None]]
+    ) -> None:
+        """Fill ``toolbar`` from :data:`TOOLBAR`."""
+        for entry in TOOLBAR:
+            if entry == "-":
+                toolbar.addSeparator()
+            elif entry.startswith("@"):
+                places[entry[1:]](toolbar)
+            else:
+                toolbar.addAction(self.actions[entry])
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(keys, command) of every action that has a shortcut, in table order."""
+        return [
+            (self.keys_text(act), act.text().replace("&", ""))
+            for act in self.actions.values()
+            if act.shortcuts()
+        ]

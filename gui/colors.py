@@ -1,0 +1,56 @@
+"""The one owner of Optiscope's colours: one colour per run, one colour per class.
+
+Every view that tells runs apart (live plots, legends, the landscape's race and surface
+paths) asks :func:`run_color`; every view that tells classes apart (the data preview,
+the decision boundary's heatmap, points and readout) asks :func:`class_color`. Nothing
+else keeps a list of colours, so run 12 or class 3 look the same everywhere.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtGui
+
+__all__ = ["RUN_PALETTE", "CLASS_PALETTE", "run_color", "class_color"]
+
+# Mid-luminance colours: WCAG contrast >= 3 against both white and #1e1e1e, so the same
+# run keeps its colour on a light or a dark projector background. Past the palette, hues
+# follow the golden angle (see run_color).
+RUN_PALETTE = (
+    "#2a7fd4",
+    "#e8710a",
+    "#1e9e4a",
+    "#e0342b",
+    "#9b5fd0",
+    "#0f9e9e",
+    "#d6338a",
+    "#8a8f12",
+    "#a0632a",
+    "#6f7f94",
+)
+# Okabe-Ito, colour-blind safe (deliberately not the run colours), without its black so
+# points stay visible on a dark background; two more for ten-class sets such as digits.
+CLASS_PALETTE = (
+    "#0072b2",
+    "#e69f00",
+    "#009e73",
+    "#cc79a7",
+    "#56b4e9",
+    "#d55e00",
+    "#f0e442",
+    "#555555",
+    "#882255",
+    "#999999",
+)
+
+
+def run_color(run_id: int) -> QtGui.QColor:
+    """The colour of run ``run_id`` (a new QColor): the palette first, then golden-angle hues."""
+    if 0 <= run_id < len(RUN_PALETTE):
+        return QtGui.QColor(RUN_PALETTE[run_id])
+    hue = (run_id * 0.61803398875) % 1.0
+    return QtGui.QColor.fromHslF(hue, 0.65, 0.45)
+
+
+def class_color(index: int) -> QtGui.QColor:
+    """The colour of class ``index`` (a new QColor); the palette repeats past its end."""
+    return QtGui.QColor(CLASS_PALETTE[index % len(CLASS_PALETTE)])

@@ -1,0 +1,112 @@
+"""The open experiment as one evented model: its file, its lesson and its race.
+
+The window observes an :class:`ExperimentDocument` instead of keeping ``path``, ``race`` and
+the lesson in attributes set from many methods (CONVENTIONS rule 15, after napari's
+``EventedModel``): every field has a change signal, emitted only when the value really
+changes, and :meth:`ExperimentDocument.load` replaces all of them at once and says so.
+The panels' settings are not part of the document: the panels own them (rule 9).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from optiscope.engine.config import ExperimentConfig, RunConfig, race_experiment
+from PySide6 import QtCore
+from PySide6.QtCore import Signal
+
+__all__ = ["ExperimentDocument"]
+
+
+class ExperimentDocument(QtCore.QObject):
+    """Path, name/description/lesson and race list of the experiment the window shows.
+
+    Signals
+    -------
+    path_changed(object)
+        The file it was opened from or saved to (a ``Path``, or None).
+    meta_changed(object)
+        Name, description, lesson and seed policy (an ``ExperimentConfig`` without runs).
+    race_changed(tuple)
+        The runners of the race (a tuple of ``RunConfig``; empty: no race).
+    loaded(object)
+        A whole experiment was loaded (after the field signals).
+    """
+
+    path_changed = Signal(object)
+    meta_changed = Signal(object)
+    race_changed = Signal(tuple)
+    loaded = Signal(object)
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._path: Path | None = None
+        self._meta = ExperimentConfig()
+        self._race: tuple[RunConfig, ...] = ()
+
+    # -- fields
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @path.setter
+    def path(self, value: str | Path | None) -> None:
+        value = Path(value) if value is not None else None
+        if value != self._path:
+            self._path = value
+            self.path_changed.emit(value)
+
+    @property
+    def meta(self) -> ExperimentConfig:
+        return self._meta
+
+    @meta.setter
+    def meta(self, exp: ExperimentConfig) -> None:
+        meta = exp.model_copy(update={"base": RunConfig(), "variations": ()})
+        if meta != self._meta:
+            self._meta = meta
+            self.meta_changed.emit(meta)
+
+    @property
+    def race(self) -> tuple[RunConfig, ...]:
+        return self._race
+
+    @race.setter
+    def race(self, runs: tuple[RunConfig, ...] | list[RunConfig]) -> None:
+        runs = tuple(runs)
+        if runs != self._race:
+            self._race = runs
+            self.race_changed.emit(runs)
+
+    # -- race editing
+    def add_runner(self, run: RunConfig) -> None:
+        self.race = (*self._race, run)
+
+    def remove_runner(self, index: int) -> None:
+        if 0 <= index < len(self._race):
+            self.race = self._race[:index] + self._race[index + 1 :]
+
+    def clear_race(self) -> None:
+        self.race = ()
+
+    # -- whole experiments
+    def load(self, exp: ExperimentConfig, path: str | Path | None = None) -> None:
+        """Take ``exp``'s lesson and race (its base run goes to the panels) and its file."""
+        self.race = tuple(exp.runs()) if exp.variations else ()
+        self.meta = exp
+        self.path = path
+        self.loaded.emit(exp)
+
+    def experiment(self, panels_run: RunConfig) -> ExperimentConfig:
+        """The experiment to run or save: the race if one is set up, else ``panels_run`` alone."""
+        meta = self._meta
+        if self._race:
+            exp = race_experiment(
+                self._race, name=meta.name, description=meta.description, lesson=meta.lesson
+            )
+            if meta.independent_seeds:
+                exp = exp.model_copy(update={"independent_seeds": True})
+            return exp
+        return ExperimentConfig(
+            name=meta.name, description=meta.description, lesson=meta.lesson, base=panels_run
+        )

@@ -1,0 +1,38 @@
+"""Live training plots (:class:`LivePlots`) and the parts it is composed of.
+
+Modules: :mod:`.buffers` (run data, no Qt), :mod:`.ranges` (axis-range policy, no Qt),
+:mod:`.style`, :mod:`.titles` (text that fits), :mod:`.items` (fast curves and markers),
+:mod:`.boundary` (decision-boundary view), :mod:`.hover` (readouts), :mod:`.legend`,
+:mod:`.export` (PNG/SVG), :mod:`.grid` (small multiples), :mod:`.controls` and
+:mod:`.live` (:class:`LivePlots`, the composition).
+
+Names are loaded on first use, so the Qt-free modules import without Qt or pyqtgraph.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from optiscope.gui.colors import CLASS_PALETTE, RUN_PALETTE, run_color
+    from optiscope.gui.plots.live import LivePlots
+    from optiscope.gui.plots.style import PLOT_NAMES, THEMES
+
+__all__ = ["LivePlots", "PLOT_NAMES", "RUN_PALETTE", "CLASS_PALETTE", "THEMES", "run_color"]
+
+_HOMES = {
+    "LivePlots": "optiscope.gui.plots.live",
+    "PLOT_NAMES": "optiscope.gui.plots.style",
+    "THEMES": "optiscope.gui.plots.style",
+    "RUN_PALETTE": "optiscope.gui.colors",
+    "CLASS_PALETTE": "optiscope.gui.colors",
+    "run_color": "optiscope.gui.colors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -1,0 +1,88 @@
+"""Look of the live plots: themes, font sizes, axis labels and styling helpers."""
+
+from __future__ import annotations
+
+import math
+
+import pyqtgraph as pg
+from optiscope.gui import pg_adapter
+from PySide6 import QtGui
+
+__all__ = [
+    "PLOT_NAMES",
+    "THEMES",
+    "Theme",
+    "AXIS_LABELS",
+    "CELL_LABELS",
+    "font",
+    "escape",
+    "percent",
+    "raw_pen",
+    "style_axes",
+]
+
+PLOT_NAMES = ("lr", "loss", "accuracy", "boundary")
+Theme = dict  # "bg", "fg", "muted" colour names and "fill" (an RGBA tuple)
+THEMES: dict[str, Theme] = {
+    "light": {"bg": "#ffffff", "fg": "#202020", "muted": "#6b6b6b", "fill": (255, 255, 255, 225)},
+    "dark": {"bg": "#1e1e1e", "fg": "#e8e8e8", "muted": "#a0a0a0", "fill": (30, 30, 30, 225)},
+}
+TITLE_PT, CELL_TITLE_PT, LABEL_PT, TICK_PT, TEXT_PT = 15, 11, 12, 11, 11
+AXIS_LABELS = {
+    "lr": ("step (update)", "learning rate (log scale)"),
+    "loss": ("step (update)", "loss (cross-entropy)"),
+    "accuracy": ("epoch", "accuracy (fraction correct)"),
+    "boundary": ("feature x₁", "feature x₂"),
+}
+CELL_LABELS = {"loss": ("step", "loss"), "accuracy": ("epoch", "accuracy"), "boundary": (None, None)}
+
+
+def font(points: int, bold: bool = False) -> QtGui.QFont:
+    """The application font at ``points`` pt."""
+    f = QtGui.QFont()
+    f.setPointSize(points)
+    f.setBold(bold)
+    return f
+
+
+def escape(text: str) -> str:
+    """``text`` safe inside rich text (HTML)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def percent(v: float) -> str:
+    """A fraction as a percentage with one decimal ("—" if not finite)."""
+    return f"{100 * v:.1f} %" if math.isfinite(v) else "—"
+
+
+def raw_pen(color: QtGui.QColor, background: str) -> QtGui.QPen:
+    """Faint raw-loss pen: the run colour blended into the background, opaque (fast to draw)."""
+    bg = QtGui.QColor(background)
+    a = 0.3
+    faint = QtGui.QColor(
+        round(bg.red() + a * (color.red() - bg.red())),
+        round(bg.green() + a * (color.green() - bg.green())),
+        round(bg.blue() + a * (color.blue() - bg.blue())),
+    )
+    return pg.mkPen(faint, width=1)
+
+
+def style_axes(
+    plot: pg.PlotItem, xlabel: str | None, ylabel: str | None, theme: Theme, *, cell: bool = False
+) -> None:
+    """Margins, axis pens, tick fonts and axis labels of ``plot`` (titles: :mod:`.titles`)."""
+    fg, muted = theme["fg"], theme["muted"]
+    plot.layout.setContentsMargins(2, 2 if cell else 6, 6 if cell else 10, 2)
+    small = 1 if cell else 0
+    tick_font = font(TICK_PT - small)
+    for side in ("top", "right", "bottom", "left"):
+        pg_adapter.plain_tick_values(plot.getAxis(side))
+    for side, label in (("bottom", xlabel), ("left", ylabel)):
+        axis = plot.getAxis(side)
+        axis.setPen(pg.mkPen(muted))
+        axis.setTextPen(pg.mkPen(fg))
+        axis.setTickFont(tick_font)
+        if label is None:
+            axis.showLabel(False)
+        else:
+            axis.setLabel(label, **{"font-size": f"{LABEL_PT - small}pt", "color": fg})
