@@ -304,7 +304,10 @@ class ObservationDetector:
 
     def _finished(self, st: _RunState) -> list[Moment]:
         out = st.outcome
-        out.best_epoch = st.early_best if st.early_best is not None else _best_epoch(st.epochs, st.monitor)
+        if st.early_best is not None:
+            out.best_epoch = st.early_best
+        elif st.epochs:
+            out.best_epoch = _best_epoch(st.epochs, st.monitor)
         moments = []
         last = st.epochs[-1] if st.epochs else None
         for i, obs in enumerate(self.observations):

@@ -124,6 +124,14 @@ def test_gap_at_the_end() -> None:
     assert out.gap_acc == pytest.approx(0.3) and out.gap_loss == pytest.approx(0.3)
 
 
+def test_a_run_stopped_before_its_first_epoch_has_no_best_epoch() -> None:
+    det = ObservationDetector([BestEpoch(), Gap(), Threshold(value=0.5)])
+    moments = det.feed([started(0, "a"), ev.Finished(0, "stopped", 0, 3, 0.1)])
+    assert moments == []
+    out = det.outcomes()[0]
+    assert (out.best_epoch, out.reason, out.thresholds) == (None, "stopped", {2: None})
+
+
 LESSON = """
 name = "my lesson"
 lesson = "Watch the momentum."
