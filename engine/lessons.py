@@ -263,7 +263,7 @@ class ObservationDetector:
             v = getattr(e, obs.metric)
             if math.isfinite(v) and (v >= obs.value if obs.rising else v <= obs.value):
                 out.thresholds[i] = e.epoch
-                caption = obs.caption or f"{threshold_label(obs)} at epoch {e.epoch}"
+                caption = obs.caption or f"{threshold_label(obs).split(' ', 1)[1]} at epoch {e.epoch}"
                 plot: PlotName = "accuracy" if obs.metric.endswith("acc") else "loss"
                 x = float(e.epoch) if plot == "accuracy" else float(e.step)
                 moments.append(Moment(e.run, "threshold", plot, e.epoch, x, float(v), caption, i))
@@ -278,7 +278,8 @@ class ObservationDetector:
                 e.epoch,
                 float(e.step),
                 e.new_lr,
-                obs.caption or f"LR ÷{e.old_lr / e.new_lr:.3g} (epoch {e.epoch})",
+                obs.caption
+                or (f"LR ÷{e.old_lr / e.new_lr:.3g} (epoch {e.epoch})" if st.outcome.lr_drops == 1 else ""),
                 i,
             )
             for i, obs in enumerate(self.observations)
@@ -318,7 +319,7 @@ class ObservationDetector:
                 plot: PlotName = "accuracy" if obs.metric.endswith("acc") else "loss"
                 x = float(epoch) if plot == "accuracy" else float(best.step)
                 shown = f"{100 * v:.1f} %" if plot == "accuracy" else f"{v:.3g}"
-                caption = obs.caption or f"best {obs.metric}: {shown} (epoch {epoch})"
+                caption = obs.caption or f"best {shown} (epoch {epoch})"
                 moments.append(Moment(out.run, "best_epoch", plot, epoch, x, float(v), caption, i))
             elif isinstance(obs, Gap) and last is not None:
                 if obs.metric == "acc":

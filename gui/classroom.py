@@ -32,6 +32,7 @@ from .run_controller import SPEEDS
 __all__ = ["Classroom", "resolve_lesson", "pace_delay"]
 
 TABLE_MAX_HEIGHT = 230
+PRESENTING_TABLE_HEIGHT = 190
 
 
 def resolve_lesson(spec: str) -> tuple[ExperimentConfig, Path | None]:
@@ -88,6 +89,7 @@ class Classroom(QtCore.QObject):
         self._was_maximized = False
         self.pace_note = ""
         window.document.meta_changed.connect(self._on_meta)
+        window.document.loaded.connect(self._on_loaded)
         window.run_started.connect(self._on_run_started)
         window.events_received.connect(self._on_events)
         window.speed_slider.valueChanged.connect(self._on_user_speed)
@@ -111,6 +113,13 @@ class Classroom(QtCore.QObject):
         self.table.set_lesson(observe, self.lesson.question if self.lesson is not None else "")
         self.table.show_outcomes([])
         self.table.setVisible(self.lesson is not None)
+
+    @Slot(object)
+    def _on_loaded(self, _exp: ExperimentConfig) -> None:
+        """A lesson opened while presenting: its text waits in the folded side panels."""
+        if self.presenting:
+            self._docks_before[self.window.lesson_dock] = self.window.lesson_dock.isVisible()
+            self.window.lesson_dock.hide()
 
     @Slot()
     def _on_run_started(self) -> None:
@@ -230,6 +239,8 @@ class Classroom(QtCore.QObject):
         font = self.table.font()
         font.setPointSizeF(font.pointSizeF() * (1.4 if on else 1 / 1.4))
         self.table.setFont(font)
+        # the plots keep most of a 720-pixel projector; the table scrolls past ~4 rows
+        self.table.setMaximumHeight(PRESENTING_TABLE_HEIGHT if on else TABLE_MAX_HEIGHT)
         if w.plots is not None and hasattr(w.plots, "set_presentation"):
             w.plots.set_presentation(on)
         if "presentation" in w.acts.actions:

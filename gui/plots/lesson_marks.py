@@ -42,10 +42,13 @@ class Annotations:
         ring = pg.ScatterPlotItem(
             [x], [y], symbol="o", size=14, pen=pg.mkPen(color, width=2.5), brush=pg.mkBrush(None)
         )
-        text = pg.TextItem(caption, color=color, anchor=(0, 1.0 + 1.1 * row))
-        text.setFont(font(TEXT_PT, bold=True))
-        text.setPos(x, y)
-        for item in (ring, text):
+        shown: list[pg.GraphicsObject] = [ring]
+        if caption:  # repeated moments (every later LR drop) get the ring alone
+            text = pg.TextItem(caption, color=color, anchor=(0, 1.0 + 1.1 * row))
+            text.setFont(font(TEXT_PT, bold=True))
+            text.setPos(x, y)
+            shown.append(text)
+        for item in shown:
             item.setZValue(20)  # above every curve
             plot.addItem(item, ignoreBounds=True)
             self._items.append((plot, item))

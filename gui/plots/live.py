@@ -258,6 +258,7 @@ class LivePlots(QtWidgets.QWidget):
         if on:
             self._theme_before_presenting = self._theme_name
         self._look.set_presenting(on)
+        self._controls.setVisible(not on)  # the room for the plots; F11 brings them back
         for run in self._runs.values():
             run.color = run_color(run.id)
         self.set_theme("contrast" if on else self._theme_before_presenting)
