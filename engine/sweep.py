@@ -171,7 +171,7 @@ def train_batched(
     runs = []
     for row, i in enumerate(order):
         sched = _dummy_schedule(cfgs[i], spe)
-        rules = default_rules(cfgs[i], per_update(sched))
+        rules = default_rules(cfgs[i], per_update(sched), n_classes=ds.n_classes)
         if extra_rules is not None:
             rules += extra_rules(run_ids[i], cfgs[i])
         runs.append(RunState(cfgs[i], run_ids[i], row, sched, rules, kernel, bus))

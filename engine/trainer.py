@@ -154,7 +154,7 @@ def train(
     kernel = TorchKernel(
         cfg, p.dataset, p.model, p.optimizer, (p.x_train, p.y_train, p.x_val, p.y_val), p.device
     )
-    rules = default_rules(cfg, per_update(p.schedule))
+    rules = default_rules(cfg, per_update(p.schedule), n_classes=p.dataset.n_classes)
     if extra_rules is not None:  # after the default ones (see engine.sweep.train_batched)
         rules += extra_rules(run_id, cfg)
     run = RunState(cfg, run_id, 0, p.schedule, rules, kernel, bus)
