@@ -273,7 +273,12 @@ class BatchedNet:
         return out
 
     def forward(
-        self, x: torch.Tensor, train: bool, alive: list[bool] | None = None, saved: list | None = None
+        self,
+        x: torch.Tensor,
+        train: bool,
+        alive: list[bool] | None = None,
+        saved: list | None = None,
+        rows: slice | None = None,
     ) -> torch.Tensor:
         """Logits (K, C, B) for inputs ``x`` (K, F, B): features down, examples across.
 
@@ -281,15 +286,25 @@ class BatchedNet:
         their own (out, in) shape and puts the softmax over a short middle axis, both
         faster than the row layout for the small layers of these networks.
         ``saved`` (hand-written gradients) collects what the backward pass needs.
+        ``rows`` (evaluation only) computes a contiguous block of runs; ``x`` then has
+        that block's length (or 1, expanded).
         """
         h = x
-        leaves, K = self.leaves, self.K
+        leaves, K, bias_columns = self.leaves, self.K, self.bias_columns
+        bn_rows = None
+        if rows is not None:
+            assert not train and saved is None, "a block of rows is for evaluation"
+            start, stop, _ = rows.indices(self.K)
+            K = stop - start
+            leaves = [t[start:stop] for t in leaves]
+            bias_columns = [c[start:stop] if c is not None else None for c in bias_columns]
+            bn_rows = (start, stop)
         for op in self.ops:
             kind = op.kind
             if kind == "dense":
                 if saved is not None:
                     saved.append(h)
-                column = self.bias_columns[op.bias]
+                column = bias_columns[op.bias]
                 bias = column if self.manual and column is not None else leaves[op.bias].unsqueeze(2)
                 h = torch.baddbmm(bias, leaves[op.weight], h)
             elif kind == "act":
@@ -320,10 +335,13 @@ class BatchedNet:
             elif kind == "bn":
                 H, B = h.shape[1], h.shape[2]
                 flat = h.permute(2, 0, 1).reshape(B, K * H)
+                mean, var = self.bn_mean[op.layer], self.bn_var[op.layer]
+                if bn_rows is not None:  # running statistics of the block (read only in evaluation)
+                    mean, var = mean[bn_rows[0] * H : bn_rows[1] * H], var[bn_rows[0] * H : bn_rows[1] * H]
                 flat = F.batch_norm(
                     flat,
-                    self.bn_mean[op.layer],
-                    self.bn_var[op.layer],
+                    mean,
+                    var,
                     leaves[op.weight].reshape(K * H),
                     leaves[op.bias].reshape(K * H),
                     train,
@@ -440,6 +458,10 @@ class BatchedNet:
         self.grads.mul_((max_norms / (total + 1e-6)).clamp_(max=1.0))
 
 
+#: activations per evaluation block (2 MiB of float32): small enough for a core's cache
+EVAL_BLOCK_FLOATS = 1 << 19
+
+
 class BatchedKernel:
     """K runs sharing data and layer structure, trained as one computation.
 
@@ -502,6 +524,7 @@ class BatchedKernel:
         self.loss_sum = torch.zeros(K, dtype=torch.float64, device=device)
         self.correct = torch.zeros(K, dtype=torch.int64, device=device)
         self.x_epoch = self.y_epoch = self.x_train
+        self.widest = max(shape[0] for shape in self.net.shapes)  # the most units in a layer
 
     def begin_epoch(self, perms: Sequence[torch.Tensor]) -> None:
         """The epoch's shuffled data in column layout (K, F, n): each minibatch is a view."""
@@ -540,21 +563,40 @@ class BatchedKernel:
     @torch.inference_mode()
     def epoch_metrics(self, eval_train: bool) -> list[tuple[float, float, float, float]]:
         K, n, n_val = self.K, self.n, self.n_val
-        logits = self.net.forward(self.x_all.t().expand(K, *self.x_all.t().shape), False)  # (K, C, N)
-        per = F.cross_entropy(logits, self.y_all.expand(K, -1), reduction="none")  # (K, N)
-        hit = logits.max(1).indices == self.y_all  # max(1) is ~10x faster than argmax(1) here; same ties
+        first = 0 if eval_train else n  # without eval_train the training rows need no pass
+        xt, y = self.x_all.t()[:, first:], self.y_all[first:]
+        sums = torch.empty(K, 2)  # per run: loss sum and hits over the training rows
+        val_sums = torch.empty(K, 2)
+        # blocks of runs whose activations stay in cache: one (K, H, N) pass is memory-bound
+        # and made the per-run cost grow with K; each run's numbers do not depend on the block
+        step = self.eval_rows(len(y))
+        for start in range(0, K, step):
+            stop = min(start + step, K)
+            logits = self.net.forward(xt.expand(stop - start, *xt.shape), False, rows=slice(start, stop))
+            per = F.cross_entropy(logits, y.expand(stop - start, -1), reduction="none")  # (k, N)
+            hit = logits.max(1).indices == y  # max(1) is ~10x faster than argmax(1) here; same ties
+            cut = n - first
+            if eval_train:
+                sums[start:stop, 0] = per[:, :cut].sum(1)
+                sums[start:stop, 1] = hit[:, :cut].sum(1)
+            val_sums[start:stop, 0] = per[:, cut:].sum(1)
+            val_sums[start:stop, 1] = hit[:, cut:].sum(1)
         if eval_train:
-            tr_loss = [v / n for v in per[:, :n].sum(1).tolist()]
-            tr_acc = [v / n for v in hit[:, :n].sum(1).tolist()]
+            tr_loss = [v / n for v in sums[:, 0].tolist()]
+            tr_acc = [v / n for v in sums[:, 1].tolist()]
         else:
             tr_loss = [v / n for v in self.loss_sum.tolist()]
             tr_acc = [v / n for v in self.correct.tolist()]
         if n_val:
-            va_loss = [v / n_val for v in per[:, n:].sum(1).tolist()]
-            va_acc = [v / n_val for v in hit[:, n:].sum(1).tolist()]
+            va_loss = [v / n_val for v in val_sums[:, 0].tolist()]
+            va_acc = [v / n_val for v in val_sums[:, 1].tolist()]
         else:
             va_loss = va_acc = [math.nan] * K
         return list(zip(tr_loss, tr_acc, va_loss, va_acc, strict=True))
+
+    def eval_rows(self, n_points: int) -> int:
+        """Runs per evaluation block: about :data:`EVAL_BLOCK_FLOATS` activations at a time."""
+        return max(1, EVAL_BLOCK_FLOATS // max(1, self.widest * n_points))
 
     @torch.inference_mode()
     def boundary(self, grid: torch.Tensor) -> np.ndarray:

@@ -360,11 +360,11 @@ class _Loop:
             for run in self.live:
                 run.emit(ev.Step(run.run_id, step, epoch, lrs[run.row], losses[run.row]))
         finished = []
-        for run, rules in self.stepping:
+        for run, rules in self.stepping:  # K x rules calls per update: kept lean
             loss = losses[run.row]
             for rule in rules:
                 rule.step_done(run, step, epoch, loss)
-                if run.finishing:
+                if run._finishing:  # the property costs a call per run and update
                     finished.append(run)
                     break
         for run in finished:
