@@ -159,6 +159,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "the reading list's blobs + SGD set-up",
     ),
     ActionSpec(
+        "find_lr",
+        "Find &learning rate…",
+        "find_lr",
+        (),
+        ("Ctrl+Shift+L",),
+        "LR range test on the current settings: loss against a rising rate, with suggestions to apply",
+    ),
+    ActionSpec(
         "open_lesson",
         "Open &lesson…",
         "classroom.open_lesson_dialog",
@@ -238,6 +246,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "defaults",
         ),
     ),
+    ("&Tools", ("find_lr",)),
     ("&Lessons", ("@lessons",)),
     ("&View", ("overlay", "grid", "-", "presentation", "-", "@docks", "@theme")),
     ("&Help", ("shortcuts", "about")),

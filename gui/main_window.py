@@ -721,6 +721,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.speed_label.setText(text)
         self.runs.set_delay(delay)
 
+    def find_lr(self) -> None:
+        """Tools > Find learning rate: the range test on the panels' settings (gui/lrfind_dialog.py)."""
+        from .lrfind_dialog import open_lr_finder
+
+        open_lr_finder(self)
+
     def scale_lr(self, factor: float) -> None:
         """Multiply the optimizer panel's learning rate (sent to a live run as a command)."""
         box = self.optimizer_panel.lr_box()

@@ -1,0 +1,73 @@
+"""Tools > Find learning rate: a live range test in the window, and its suggestions applied."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from optiscope.engine.lrfind import lr_find, suggest
+
+
+@pytest.fixture
+def window(make_window, quick_blobs):
+    w = make_window()
+    w.set_experiment(quick_blobs)
+    return w
+
+
+def test_range_test_runs_live_and_applies_each_suggestion(window, qtbot, tmp_path):
+    from optiscope.gui.lrfind_dialog import JOB_KEY
+
+    assert window.acts["find_lr"].shortcut().toString() == "Ctrl+Shift+L"
+    cfg = window.current_run_config()
+    window.acts["find_lr"].trigger()
+    dialog = window._lr_finder
+    dialog.iterations_box.setValue(60)
+    qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=60_000)
+    dialog.start()  # again with 60 updates: the live curve fills as the test runs
+    qtbot.waitUntil(lambda: dialog.result is not None, timeout=60_000)
+    res = dialog.result
+    # the live points are the test's own updates, and the same settings give the same curve
+    assert len(dialog.lrs) == len(res.lrs) and np.allclose(dialog.lrs, res.lrs)
+    again = lr_find(cfg, start_lr=1e-7, end_lr=10.0, iterations=60)
+    np.testing.assert_allclose(res.losses, again.losses, rtol=1e-6)
+    assert res.suggestions == suggest(again.lrs, again.smoothed)
+    xs, _ = dialog.smooth_curve.getData()
+    assert len(xs) == len(res.lrs)
+    assert len(dialog.markers) == 2 * len({v for v in res.suggestions.values() if v is not None})
+    dialog.grab().save(str(tmp_path / "lr-finder.png"))
+
+    # "Use as learning rate" with the chosen suggestion
+    dialog.choice.setCurrentIndex(dialog.choice.findData("valley"))
+    dialog.apply_learning_rate()
+    assert window.current_run_config().optimizer.lr == pytest.approx(res.suggestions["valley"], rel=1e-3)
+
+    # "Use as cyclical bounds": triangular CLR, step size shown first, 2-10 x updates per epoch
+    dialog.step_factor.setValue(6)
+    spe = res.settings["iterations_per_epoch"]
+    assert f"step size {6 * spe} updates (6 × {spe} updates per epoch)" in dialog.cyclic_text.text()
+    dialog.apply_cyclical_bounds()
+    sched = window.current_run_config().schedule
+    assert (sched.kind, sched.mode, sched.step_size) == ("cyclic", "triangular", 6 * spe)
+    assert sched.base_lr == pytest.approx(res.suggestions["clr_base_lr"], rel=1e-3)
+    assert sched.max_lr == pytest.approx(res.suggestions["clr_max_lr"], rel=1e-3)
+
+    # "Use as one-cycle maximum"
+    dialog.apply_one_cycle()
+    sched = window.current_run_config().schedule
+    assert sched.kind == "one_cycle" and sched.max_lr == pytest.approx(dialog.one_cycle_max(), rel=1e-3)
+    dialog.close()
+
+
+def test_stop_ends_the_test_and_keeps_what_it_measured(window, qtbot):
+    from optiscope.gui.lrfind_dialog import JOB_KEY, open_lr_finder
+
+    dialog = open_lr_finder(window)
+    dialog.iterations_box.setValue(3000)
+    qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=60_000)
+    dialog.start()
+    qtbot.waitUntil(lambda: len(dialog.lrs) > 5, timeout=60_000)
+    dialog.stop()
+    qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=60_000)
+    assert dialog.result is not None and 5 < len(dialog.result.lrs) < 3000
+    assert dialog.run_button.isEnabled() and not dialog.stop_button.isEnabled()
+    dialog.close()
