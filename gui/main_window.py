@@ -849,7 +849,7 @@ class MainWindow(QtWidgets.QMainWindow):
         w.writerow(METRIC_COLUMNS)
         for e in sorted(self.runs.epoch_events, key=lambda e: (e.run, e.epoch)):
             values = (format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:])
-            w.writerow([e.run, self.runs.label(e.run), e.epoch, *values])
+            w.writerow([e.run, format_csv(self.runs.label(e.run)), e.epoch, *values])
         return buf.getvalue()
 
     def export_metrics(self, path: str | Path) -> bool:
