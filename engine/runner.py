@@ -2,7 +2,8 @@
 
 :func:`execute` is what the CLI and the GUI's worker call: it runs every run of an
 experiment on one event bus, each tagged with its run id. :func:`write_outputs` writes
-``metrics.csv``, ``steps.csv``, ``summary.json`` and ``config.toml`` atomically.
+``metrics.csv``, ``steps.csv``, ``layers.csv`` (per-layer statistics), ``summary.json`` and
+``config.toml`` atomically.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from . import events as ev
 from .config import ExperimentConfig, RunConfig, dumps_toml
 from .control import RunControl
 from .files import atomic_write_text
-from .formats import METRIC_COLUMNS, STEP_COLUMNS, format_csv
+from .formats import LAYER_COLUMNS, METRIC_COLUMNS, STEP_COLUMNS, format_csv
 from .loop import RunResult
 from .trainer import train
 
@@ -66,6 +67,7 @@ def execute(
     first_run_id: int = 0,
     batched: bool = True,
     log: Callable[[str], None] | None = None,
+    stats_every: int | None = None,
 ) -> list[RunResult]:
     """Train ``runs``; run ids are ``first_run_id + index``; results come back in run order.
 
@@ -103,6 +105,7 @@ def execute(
                 boundary_every=boundary_every,
                 weights_every=weights_every,
                 keep_models=keep_models,
+                stats_every=stats_every,
             )
             results.update(zip(members, out, strict=True))
         else:
@@ -115,6 +118,7 @@ def execute(
                 boundary_every=boundary_every,
                 weights_every=weights_every,
                 keep_model=keep_models,
+                stats_every=stats_every,
             )
     return [results[i] for i in sorted(results)]
 
@@ -157,7 +161,45 @@ def summarize(result: RunResult, cfg: RunConfig) -> dict:
         "diverged_step": result.diverged_step,
         "error": result.error,
         "seconds": round(result.seconds, 4),
+        "layers": inside_summary(result),
         "config": cfg.model_dump(mode="json"),
+    }
+
+
+def layers_csv(results: Sequence[RunResult]) -> str:
+    """``layers.csv``: every run's :class:`~engine.events.LayerStats`, one row per layer."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(LAYER_COLUMNS)
+    for r in results:
+        for e in r.layers:
+            for j, name in enumerate(e.layers):
+                values = (
+                    e.lr,
+                    e.step_multiplier,
+                    *e.effective_lr[j],
+                    e.weight_norm[j],
+                    e.grad_norm[j],
+                    e.update_ratio[j],
+                    e.dead_fraction[j],
+                    e.zero_fraction[j],
+                )
+                w.writerow([r.run, e.step, e.epoch, name, *(format_csv(float(v)) for v in values)])
+    return buf.getvalue()
+
+
+def inside_summary(result: RunResult) -> dict | None:
+    """The run's last per-layer statistics for summary.json (None without any)."""
+    if not result.layers:
+        return None
+    e = result.layers[-1]
+    return {
+        "step": e.step,
+        "zero_fraction": {n: _json_num(float(v)) for n, v in zip(e.layers, e.zero_fraction, strict=True)},
+        "dead_fraction": {n: _json_num(float(v)) for n, v in zip(e.layers, e.dead_fraction, strict=True)},
+        "effective_lr_median": {
+            n: _json_num(float(v)) for n, v in zip(e.layers, e.effective_lr[:, 1], strict=True)
+        },
     }
 
 
@@ -168,7 +210,7 @@ def write_outputs(
     results: Sequence[RunResult],
     extra: dict | None = None,
 ) -> Path:
-    """Write the four result files into ``out_dir`` (created if needed)."""
+    """Write the five result files into ``out_dir`` (created if needed)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
@@ -188,6 +230,7 @@ def write_outputs(
         for i, (lr, loss) in enumerate(zip(r.step_lr.tolist(), r.step_loss.tolist(), strict=True)):
             w.writerow([r.run, i + 1, i // spe + 1, format_csv(lr), format_csv(loss)])
     atomic_write_text(out / "steps.csv", buf.getvalue())
+    atomic_write_text(out / "layers.csv", layers_csv(results))
     summary = {
         "experiment": experiment.name,
         "description": experiment.description,

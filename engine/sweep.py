@@ -128,6 +128,7 @@ def train_batched(
     boundary_every: int = 0,
     weights_every: int = 0,
     keep_models: bool = True,
+    stats_every: int | None = None,
 ) -> list[RunResult]:
     """Train runs that share one :func:`batch_key` as one batched computation.
 
@@ -187,6 +188,7 @@ def train_batched(
         weights_every=weights_every,
         keep_models=keep_models,
         t0=t0,
+        stats_every=stats_every,
     )
     by_index = dict(zip(order, results, strict=True))
     return [by_index[i] for i in range(len(cfgs))]

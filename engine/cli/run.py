@@ -71,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f = r.final
             acc = f"val_acc {f.val_acc:.3f}" if f else "no epoch completed"
             print(f"{r.label}: {r.reason}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
-        print(f"wrote {out}/metrics.csv, steps.csv, summary.json, config.toml", file=sys.stderr)
+        print(f"wrote {out}/metrics.csv, steps.csv, layers.csv, summary.json, config.toml", file=sys.stderr)
         if recorder is not None and recorder.ids and recorder.error is None:
             ids = sorted(recorder.ids.values())
             shown = str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
