@@ -38,17 +38,20 @@ __all__ = [
 ]
 
 BINS = 30  # histogram bins
-PROBE_SIZE = 256  # training examples the activations are measured on
+PROBE_SIZE = 128  # training examples the activations are measured on (dead ReLU units)
+HIST_VALUES = 2048  # about this many activation values per layer go into its histogram
 QUANTILES = (0.05, 0.5, 0.95)
-STATS_POINTS = 100  # about this many LayerStats per run by default
+STATS_POINTS = 40  # about this many LayerStats per run by default
+STATS_MIN_EVERY = 32  # and at most one every this many updates
 _ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU)
 _LAYERS = (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 def default_stats_every(total_steps: int) -> int:
-    """The default cadence: about :data:`STATS_POINTS` points per run, at least every 16th update
-    (the cost stays a few per cent of training; ``bench/bench_inside.py``)."""
-    return max(16, math.ceil(total_steps / STATS_POINTS))
+    """The default cadence: about :data:`STATS_POINTS` points per run, no more often than every
+    :data:`STATS_MIN_EVERY` updates (one LayerStats costs about as much as ~8 small updates;
+    ``bench/bench_inside.py`` holds the slowdown of the studies' runs under 15 %)."""
+    return max(STATS_MIN_EVERY, math.ceil(total_steps / STATS_POINTS))
 
 
 @dataclass(frozen=True)
@@ -109,15 +112,19 @@ def model_layers(model: nn.Sequential) -> list[LayerSpec]:
     return specs
 
 
-def sequential_outputs(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
-    """Every module's output on ``x`` as ``(1, units or channels, N)`` (no grad, eval mode)."""
+def sequential_outputs(model: nn.Sequential, x: torch.Tensor, wanted: set[int]) -> list[torch.Tensor | None]:
+    """The ``wanted`` modules' outputs on ``x`` as ``(1, units or channels, N)`` (no grad, eval
+    mode); None for the others."""
     was_training = model.training
     model.eval()
-    outs = []
+    outs: list[torch.Tensor | None] = []
     with torch.no_grad():
         h = x
-        for m in model:
+        for i, m in enumerate(model):
             h = m(h)
+            if i not in wanted:
+                outs.append(None)
+                continue
             flat = h.reshape(h.shape[0], h.shape[1], -1).transpose(0, 1).reshape(h.shape[1], -1)
             outs.append(flat[None].float())
     model.train(was_training)
@@ -184,15 +191,31 @@ def _torch_rate(
 
 
 # --------------------------------------------------------------------------- the statistics
-def _histograms(values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+def _quantiles(values: np.ndarray) -> np.ndarray:
+    """:data:`QUANTILES` of each row of ``values`` (R, n), as ``np.quantile``'s default
+    (linear) method computes them, in one sort: ``(R, len(QUANTILES))``."""
+    s = np.sort(values, axis=1)
+    pos = np.asarray(QUANTILES) * (s.shape[1] - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, s.shape[1] - 1)
+    frac = pos - lo
+    return s[:, lo] * (1 - frac) + s[:, hi] * frac
+
+
+def _histograms(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Counts ``(R, BINS)`` of each row of ``values`` (R, n) over its own ``[lo, hi]`` range."""
-    lo = values.amin(1, keepdim=True)
-    hi = values.amax(1, keepdim=True)
-    hi = torch.where(hi > lo, hi, lo + 1.0)
-    idx = ((values - lo) / (hi - lo) * BINS).long().clamp_(0, BINS - 1)
-    counts = torch.zeros(values.shape[0], BINS, dtype=torch.float64, device=values.device)
-    counts.scatter_add_(1, idx, torch.ones_like(values, dtype=torch.float64))
-    return counts.cpu().numpy(), torch.cat([lo, hi], 1).double().cpu().numpy()
+    R = values.shape[0]
+    lo = values.min(1, keepdims=True)
+    hi = values.max(1, keepdims=True)
+    hi = np.where(hi > lo, hi, lo + 1.0)
+    idx = np.clip(((values - lo) / (hi - lo) * BINS).astype(np.int64), 0, BINS - 1)
+    idx += BINS * np.arange(R)[:, None]
+    counts = np.bincount(idx.ravel(), minlength=R * BINS).reshape(R, BINS).astype(np.float64)
+    return counts, np.concatenate([lo, hi], 1)
 
 
 def compute_layer_stats(
@@ -201,35 +224,44 @@ def compute_layer_stats(
     after: torch.Tensor,
     grads: torch.Tensor,
     effective: torch.Tensor,
-    outputs: list[torch.Tensor],
+    outputs: list[torch.Tensor | None] | list[torch.Tensor],
 ) -> list[dict[str, Any]]:
     """The :class:`~engine.events.LayerStats` fields of every row (layer arrays; see there).
 
     ``before`` / ``after`` / ``grads`` / ``effective`` are ``(R, D)``; ``before`` is None
     when the update was not observed; ``outputs[i]`` is module/op ``i``'s output ``(R, U, N)``.
     """
-    with torch.no_grad():
-        R, L = after.shape[0], len(layers)
-        q = torch.tensor(QUANTILES, dtype=torch.float64, device=after.device)
-        eff = np.zeros((R, L, len(QUANTILES)))
-        wn, gn, ratio, dead, zero = (np.full((R, L), math.nan) for _ in range(5))
-        w_hist, a_hist = np.zeros((R, L, BINS)), np.zeros((R, L, BINS))
-        w_range, a_range = np.zeros((R, L, 2)), np.zeros((R, L, 2))
-        for j, spec in enumerate(layers):
-            w = after[:, spec.weight].float()
-            eff[:, j] = torch.quantile(effective[:, spec.params].double(), q, dim=1).t().cpu().numpy()
-            w_norm = w.norm(dim=1)
-            wn[:, j] = w_norm.double().cpu().numpy()
-            gn[:, j] = grads[:, spec.weight].float().norm(dim=1).double().cpu().numpy()
-            zero[:, j] = (w == 0).double().mean(1).cpu().numpy()
-            if before is not None:
-                b = before[:, spec.weight].float()
-                ratio[:, j] = ((w - b).norm(dim=1) / b.norm(dim=1)).double().cpu().numpy()
-            w_hist[:, j], w_range[:, j] = _histograms(w)
-            act = outputs[spec.output]
-            if spec.relu:
-                dead[:, j] = (act == 0).all(2).double().mean(1).cpu().numpy()
-            a_hist[:, j], a_range[:, j] = _histograms(act.reshape(R, -1))
+    with np.errstate(divide="ignore", invalid="ignore"):  # rows of finished runs are all zero
+        return _layer_stats(layers, before, after, grads, effective, outputs)
+
+
+def _layer_stats(layers, before, after, grads, effective, outputs) -> list[dict[str, Any]]:
+    A, G, E = _numpy(after), _numpy(grads), _numpy(effective)
+    B = _numpy(before) if before is not None else None
+    R, L = A.shape[0], len(layers)
+    eff = np.zeros((R, L, len(QUANTILES)))
+    wn, gn, ratio, dead, zero = (np.full((R, L), math.nan) for _ in range(5))
+    w_hist, a_hist = np.zeros((R, L, BINS)), np.zeros((R, L, BINS))
+    w_range, a_range = np.zeros((R, L, 2)), np.zeros((R, L, 2))
+    for j, spec in enumerate(layers):
+        w = A[:, spec.weight]
+        eff[:, j] = _quantiles(E[:, spec.params])
+        wn[:, j] = np.sqrt((w * w).sum(1))
+        g = G[:, spec.weight]
+        gn[:, j] = np.sqrt((g * g).sum(1))
+        zero[:, j] = (w == 0).mean(1)
+        if B is not None:
+            b = B[:, spec.weight]
+            d = w - b
+            ratio[:, j] = np.sqrt((d * d).sum(1) / (b * b).sum(1))
+        w_hist[:, j], w_range[:, j] = _histograms(w)
+        out = outputs[spec.output]
+        assert out is not None
+        act = _numpy(out)
+        if spec.relu:
+            dead[:, j] = (act == 0).all(2).mean(1)
+        examples = max(1, HIST_VALUES // act.shape[1])
+        a_hist[:, j], a_range[:, j] = _histograms(act[:, :, :examples].reshape(R, -1))
     names = tuple(s.name for s in layers)
     return [
         {

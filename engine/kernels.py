@@ -227,7 +227,8 @@ class TorchKernel:
         ``observed``: :meth:`mark_update` was called before that update."""
         if self._layers is None:
             self._layers = model_layers(self.model)  # type: ignore[arg-type]
-        outputs = sequential_outputs(self.model, self.x_train[:PROBE_SIZE])  # type: ignore[arg-type]
+        wanted = {spec.output for spec in self._layers}
+        outputs = sequential_outputs(self.model, self.x_train[:PROBE_SIZE], wanted)  # type: ignore[arg-type]
         effective = torch_effective_lr(self.optimizer, lrs[0])
         (stats,) = compute_layer_stats(
             self._layers,
@@ -544,6 +545,8 @@ class BatchedKernel:
         self._before: torch.Tensor | None = None
         self._probe: torch.Tensor | None = None
         self._layers: list = []
+        self._updates = 0
+        self._stats_cache: tuple[tuple[int, bool], list[dict]] | None = None
         self.optimizers: list[BatchedOptimizer] = []
         start = 0
         while start < K:  # rows are ordered so each optimizer group is a contiguous block
@@ -605,6 +608,7 @@ class BatchedKernel:
                 if self.alive[row]:
                     noise = torch.randn(B, xb.shape[1], generator=gen).to(self.device)
                     xb[row] += (amount * noise).t()
+        self._updates += 1
         loss, logits = net.train_step(xb, yb, self.mask, self.alive, self.l1, self.l2)
         if self.clip is not None:
             net.clip(self.clip)
@@ -676,6 +680,12 @@ class BatchedKernel:
     def layer_stats(self, lrs: list[float], rows: list[int], observed: bool) -> list[dict]:
         """Per-layer statistics of ``rows`` after the last update at rates ``lrs`` (one per row);
         ``observed``: :meth:`mark_update` was called before that update."""
+        key = (self._updates, observed)
+        if self._stats_cache is None or self._stats_cache[0] != key:  # runs ending together share one
+            self._stats_cache = (key, self._all_layer_stats(lrs, observed))
+        return [self._stats_cache[1][row] for row in rows]
+
+    def _all_layer_stats(self, lrs: list[float], observed: bool) -> list[dict]:
         net, K = self.net, self.K
         if self._probe is None:
             self._probe = self.x_train[:PROBE_SIZE].t().expand(K, -1, -1).contiguous()
@@ -684,18 +694,10 @@ class BatchedKernel:
         net.forward(self._probe, False, taps=taps)
         effective = torch.cat([opt.effective_lr(lrs[opt.start : opt.stop]) for opt in self.optimizers])
         multipliers = [m for opt in self.optimizers for m in opt.step_multiplier()]
-        idx = torch.tensor(rows, device=self.device)
-        before = self._before[idx] if observed and self._before is not None else None
-        out = compute_layer_stats(
-            self._layers,
-            before,
-            net.params[idx],
-            net.grads[idx],
-            effective[idx],
-            [t[idx] for t in taps],
-        )
-        for stats, row in zip(out, rows, strict=True):
-            stats["step_multiplier"] = multipliers[row]
+        before = self._before if observed else None
+        out = compute_layer_stats(self._layers, before, net.params, net.grads, effective, taps)
+        for stats, multiplier in zip(out, multipliers, strict=True):
+            stats["step_multiplier"] = multiplier
         return out
 
     def final_model(self, row: int) -> nn.Module:

@@ -140,12 +140,12 @@ def test_dead_relu_fraction_and_histograms():
         p.model[0].weight[:10] = 0.0  # ten units that never fire (bias 0 -> relu(0) = 0)
         p.model[0].bias[:10] = -1.0
     (stats,) = kernel.layer_stats([lr], [0], False)
-    hidden = torch.relu(p.model[0](p.x_train[:256]))
+    hidden = torch.relu(p.model[0](p.x_train[:128]))
     assert stats["dead_fraction"][0] == pytest.approx(float((hidden == 0).all(0).float().mean()))
     assert stats["dead_fraction"][0] >= 0.2 and math.isnan(stats["dead_fraction"][1])
     assert math.isnan(stats["update_ratio"][0])  # not observed
     assert stats["zero_fraction"][0] == pytest.approx(20 / 100)
-    assert stats["weight_hist"][0].sum() == 100 and stats["activation_hist"][0].sum() == 50 * 100
+    assert stats["weight_hist"][0].sum() == 100 and stats["activation_hist"][0].sum() == 50 * 40
 
 
 def test_stats_cadence_and_final_event():
@@ -176,16 +176,12 @@ def test_layers_csv(tmp_path):
 
 
 def test_effective_lr_lesson_adagrad_falls_rmsprop_rises():
-    """The lesson's claim on its own run (30 of its 100 epochs, batched as the window runs it)."""
-    exp = get_preset("effective-lr")
-    runs = [
-        r.model_copy(update={"training": r.training.model_copy(update={"epochs": 30})}) for r in exp.runs()
-    ]
-    results = execute(runs)
+    """The lesson's claim on its own run (batched, as the window runs it)."""
+    results = execute(get_preset("effective-lr").runs())
     by_label = {r.label: r for r in results}
     adagrad = [e.effective_lr[:, 1] for e in by_label["Adagrad 0.01"].layers]
     rmsprop = [e.effective_lr[:, 1] for e in by_label["RMSprop 0.001"].layers]
-    assert len(adagrad) > 20
+    assert len(adagrad) >= 30
     assert all((b <= a * (1 + 1e-6)).all() for a, b in zip(adagrad, adagrad[1:], strict=False))
     rms = np.array(rmsprop)  # (points, layers): rises well above an earlier low in every layer
     rise = (rms / np.minimum.accumulate(rms, axis=0)).max(0)
