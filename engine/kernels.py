@@ -304,8 +304,8 @@ class BatchedNet:
                     _Op("bn", leaf, leaf + 1, layer=len(self.bn_mean), momentum=layer.momentum, units=units)
                 )
                 leaf += 2
-                self.bn_mean.append(torch.zeros(K * units, device=device))
-                self.bn_var.append(torch.ones(K * units, device=device))
+                self.bn_mean.append(torch.zeros(K * units, device=device, dtype=self.params.dtype))
+                self.bn_var.append(torch.ones(K * units, device=device, dtype=self.params.dtype))
                 if _ACTIVATIONS[layer.activation] is not None:
                     self.ops.append(_Op("act", act=layer.activation))
         self.ops.append(_Op("dense", leaf, leaf + 1))
@@ -317,12 +317,12 @@ class BatchedNet:
         if not self.manual:
             for t in self.leaves:
                 t.requires_grad_(True)
-        self._minus_one = torch.full((1, 1, 1), -1.0, device=device)
+        self._minus_one = torch.full((1, 1, 1), -1.0, device=device, dtype=self.params.dtype)
         self._minus_ones: dict[int, torch.Tensor] = {}
         # bias columns: views that stay valid while params are updated in place
         self.bias_columns = [t.unsqueeze(2) if t.ndim == 2 else None for t in self.leaves]
         self._scale_key: tuple | None = None
-        self._scale = torch.ones(K, 1, 1, device=device)
+        self._scale = torch.ones(K, 1, 1, device=device, dtype=self.params.dtype)
 
     def split(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """Views of each parameter, (K, *shape), into a (K, D) tensor."""
