@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .lessons import Classroom
+
 SCHEMA_VERSION = 1
 
 __all__ = [
@@ -508,6 +510,9 @@ class ExperimentConfig(Frozen):
     name: str = "experiment"
     description: str = Field("", description="one line: what this experiment compares")
     lesson: str = Field("", description="what to look for, shown in the GUI's lessons")
+    classroom: Classroom | None = Field(
+        None, description="question, pace and observations (engine/lessons.py)"
+    )
     base: RunConfig = RunConfig()
     variations: tuple[dict[str, Any], ...] = ()
     independent_seeds: bool = Field(
