@@ -161,6 +161,8 @@ def summarize(result: RunResult, cfg: RunConfig) -> dict:
         "diverged_step": result.diverged_step,
         "error": result.error,
         "seconds": round(result.seconds, 4),
+        "seconds_per_epoch": _json_num(seconds_per_epoch(result)),
+        "mixed_precision": _mixed_precision(cfg),
         "layers": inside_summary(result),
         "config": cfg.model_dump(mode="json"),
     }
@@ -203,6 +205,58 @@ def inside_summary(result: RunResult) -> dict | None:
     }
 
 
+def seconds_per_epoch(result: RunResult) -> float | None:
+    """Mean wall time of the run's epochs (training and evaluation), None without any."""
+    if not result.epochs:
+        return None
+    return sum(e.seconds for e in result.epochs) / len(result.epochs)
+
+
+def _mixed_precision(cfg: RunConfig) -> dict:
+    from .sweep import unbatchable_reason
+
+    on = cfg.training.mixed_precision
+    return {
+        "enabled": on,
+        "autocast": "bfloat16 on the CPU, float16 with a gradient scaler on CUDA" if on else None,
+        "batched": False if on else None,
+        "why_not_batched": unbatchable_reason(cfg) if on else None,
+    }
+
+
+def mixed_precision_effect(runs: Sequence[RunConfig], results: Sequence[RunResult]) -> list[dict]:
+    """For every run with mixed precision and a run that differs from it only there (and in its
+    label): both runs' seconds per epoch and final accuracy, side by side."""
+
+    def key(cfg: RunConfig) -> str:
+        training = cfg.training.model_copy(update={"mixed_precision": False})
+        return cfg.model_copy(update={"label": "", "training": training}).model_dump_json()
+
+    plain = {key(c): r for c, r in zip(runs, results, strict=False) if not c.training.mixed_precision}
+    out = []
+    for c, r in zip(runs, results, strict=False):
+        other = plain.get(key(c)) if c.training.mixed_precision else None
+        if other is None:
+            continue
+        on, off = seconds_per_epoch(r), seconds_per_epoch(other)
+        out.append(
+            {
+                "with": r.run,
+                "without": other.run,
+                "seconds_per_epoch": {
+                    "with": _json_num(on),
+                    "without": _json_num(off),
+                    "ratio": _json_num(on / off) if on and off else None,
+                },
+                "final_val_acc": {
+                    "with": _json_num(r.final.val_acc) if r.final else None,
+                    "without": _json_num(other.final.val_acc) if other.final else None,
+                },
+            }
+        )
+    return out
+
+
 def write_outputs(
     out_dir: str | Path,
     experiment: ExperimentConfig,
@@ -235,6 +289,7 @@ def write_outputs(
         "experiment": experiment.name,
         "description": experiment.description,
         "runs": [summarize(r, cfg) for r, cfg in zip(results, runs, strict=False)],
+        "mixed_precision_effect": mixed_precision_effect(runs, results),
         **(extra or {}),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))

@@ -65,7 +65,10 @@ def unbatchable_reason(cfg: RunConfig) -> str | None:
     if aug.active and aug.model_copy(update={"jitter": 0.0}).active:
         return "image augmentation or mixup (only jitter is batched)"
     if cfg.training.mixed_precision:
-        return "mixed precision"
+        return (
+            "mixed precision (autocast trains one torch model at a time; the batched engine's "
+            "hand-written float32 backward has no reduced-precision path)"
+        )
     if cfg.optimizer.kind not in BATCHABLE_OPTIMIZERS:  # pragma: no cover - all are today
         return f"optimizer {cfg.optimizer.kind}"
     return None

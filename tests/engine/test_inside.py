@@ -7,6 +7,7 @@ state written out here, and against the update torch.optim actually made.
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import numpy as np
@@ -186,3 +187,50 @@ def test_effective_lr_lesson_adagrad_falls_rmsprop_rises():
     rms = np.array(rmsprop)  # (points, layers): rises well above an earlier low in every layer
     rise = (rms / np.minimum.accumulate(rms, axis=0)).max(0)
     assert (rise > 1.1).all(), rise
+
+
+def test_l1_makes_weights_exactly_zero_l2_only_shrinks(tmp_path):
+    """The l1-vs-l2 lesson on its own run: zero fractions in summary.json, batched and alone alike."""
+    exp = get_preset("l1-vs-l2")
+    runs = exp.runs()
+    results = execute(runs)
+    write_outputs(tmp_path, exp, runs, results)
+    summary = {r["label"]: r for r in json.loads((tmp_path / "summary.json").read_text())["runs"]}
+    zero = {label: summary[label]["layers"]["zero_fraction"] for label in summary}
+    assert max(zero["L1 3e-3"].values()) > 0.5
+    assert max(zero["L2 1e-3"].values()) == 0 and max(zero["no penalty"].values()) == 0
+    final = {r.label: r.layers[-1] for r in results}
+    assert (final["L2 1e-3"].weight_norm < final["no penalty"].weight_norm).all()
+    l1 = results[2].model
+    assert l1 is None  # execute keeps no models by default; the zeros are in the statistics
+    assert summary["L1 3e-3"]["final"]["val_acc"] > 0.85
+
+
+def test_soft_threshold_is_the_proximal_step_in_both_kernels():
+    c = cfg({"kind": "sgd", "lr": 0.1}, regularization={"l1": 0.05}, label="l1")
+    alone = train(c, stats_every=0)
+    (batched,) = [
+        r for r in train_batched([c, cfg({"kind": "adam", "lr": 0.01})], stats_every=0) if r.label == "l1"
+    ]
+    w_alone = torch.cat([p.detach().reshape(-1) for p in alone.model.parameters() if p.ndim > 1])
+    w_batched = torch.cat([p.detach().reshape(-1) for p in batched.model.parameters() if p.ndim > 1])
+    assert (w_alone == 0).float().mean() > 0.05  # a strong L1 zeroes weights exactly
+    assert torch.equal(w_alone == 0, w_batched == 0)
+    torch.testing.assert_close(w_alone, w_batched, rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_precision_readout_says_why_not_batched(tmp_path):
+    """The mixed-precision lesson on its own run (3 of its 20 epochs): the readout in summary.json."""
+    exp = get_preset("mixed-precision").with_overrides(epochs=3)
+    runs = exp.runs()
+    said: list[str] = []
+    results = execute(runs, log=said.append)
+    write_outputs(tmp_path, exp, runs, results)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (pair,) = summary["mixed_precision_effect"]
+    assert (pair["with"], pair["without"]) == (1, 0)
+    assert pair["seconds_per_epoch"]["with"] > 0 and pair["seconds_per_epoch"]["without"] > 0
+    assert abs(pair["final_val_acc"]["with"] - pair["final_val_acc"]["without"]) < 0.05
+    log = "\n".join(said)
+    assert summary["runs"][1]["mixed_precision"]["enabled"]
+    assert "run 1 not batched: mixed precision" in log and "float32 backward" in log
