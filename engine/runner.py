@@ -186,7 +186,9 @@ def layers_csv(results: Sequence[RunResult]) -> str:
                     e.dead_fraction[j],
                     e.zero_fraction[j],
                 )
-                w.writerow([r.run, e.step, e.epoch, name, *(format_csv(float(v)) for v in values)])
+                w.writerow(
+                    [r.run, e.step, e.epoch, format_csv(name), *(format_csv(float(v)) for v in values)]
+                )
     return buf.getvalue()
 
 
@@ -273,7 +275,12 @@ def write_outputs(
     for r in results:
         for e in r.epochs:
             w.writerow(
-                [r.run, r.label, e.epoch, *(format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:])]
+                [
+                    r.run,
+                    format_csv(r.label),
+                    e.epoch,
+                    *(format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:]),
+                ]
             )
     atomic_write_text(out / "metrics.csv", buf.getvalue())
     buf = io.StringIO()
