@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from optiscope.engine.config import (
+    SGD,
+    Adam,
+    Cyclic,
+    DatasetConfig,
+    ExperimentConfig,
+    RunConfig,
+    TrainingConfig,
+)
 from PySide6 import QtCore, QtGui, QtWidgets
 
 
@@ -56,3 +65,143 @@ def test_panel_spin_and_combo_boxes_take_the_wheel_only_when_focused(qtbot, make
     _wheel(box, 1)
     assert box.value() != before
     qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+
+
+# ------------------------------------------------------------------ helpers for runs
+def _quick(**kw) -> ExperimentConfig:
+    fields = {
+        "dataset": DatasetConfig(n_samples=200),
+        "optimizer": Adam(lr=0.01),
+        "training": TrainingConfig(epochs=3, batch_size=32, device="cpu"),
+        **kw,
+    }
+    return ExperimentConfig(name="trust", base=RunConfig(**fields))
+
+
+def _edit(panel, cfg) -> None:
+    """Set a panel as the user would: the value, then its ``changed`` signal."""
+    panel.set_config(cfg)
+    panel.changed.emit()
+
+
+# ------------------------------------------------------------------ 1.1 what Run trains
+def test_run_names_what_it_trains_and_edits_change_the_shown_runner(qtbot, make_window):
+    w = make_window()
+    w.load_preset("momentum-sweep")  # a lesson: a race of four runners
+    run = w.acts["run"]
+    assert run.text() == "Run race (4 runs)"
+    assert "momentum=0.9" in run.toolTip() and "Clear race" in run.toolTip()
+    assert w.document.selected == 0 and w.current_run_config().optimizer.momentum == 0.0
+    # the dataset is shared by every runner: an edit changes it for all
+    _edit(w.data_panel, DatasetConfig(name="moons", n_samples=200))
+    assert [r.dataset.name for r in w.document.race] == ["moons"] * 4
+    assert "all 4 runners" in w.statusBar().currentMessage()
+    # momentum differs between runners: an edit changes the runner the panels show, only
+    _edit(w.optimizer_panel, SGD(lr=0.01, momentum=0.3))
+    assert [r.optimizer.momentum for r in w.document.race] == [0.3, 0.5, 0.9, 0.99]
+    assert w.race_list.item(0).text() == "sgd momentum=0.3"  # the lesson's name no longer fits
+    assert "Runner 1" in w.statusBar().currentMessage()
+    # one click leaves the race: Run then trains the panels' settings
+    assert w.acts["clear_race"].isEnabled()
+    w.acts["clear_race"].trigger()
+    assert run.text() == "Run current settings" and "current settings" in run.toolTip()
+    assert not w.acts["clear_race"].isEnabled()
+    _edit(w.training_panel, TrainingConfig(epochs=2, batch_size=64, device="cpu"))
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        assert w.run()
+    assert len(w.runs.live_runs) == 1
+    trained = w.runs.live_runs[0]
+    assert trained.dataset.name == "moons" and trained.optimizer.momentum == 0.3
+    assert "Training the current settings" in " ".join(w.messages)
+
+
+def test_panels_are_a_draft_after_compare_and_the_race_is_left_alone(qtbot, make_window):
+    w = make_window(wait_engine=False)
+    w.set_experiment(_quick())
+    w.compare()
+    _edit(w.optimizer_panel, Adam(lr=0.002))
+    assert [r.optimizer.lr for r in w.document.race] == [0.01]  # the race is unchanged
+    assert "Compare" in w.statusBar().currentMessage() and "unchanged" in w.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+    assert w.acts["run"].text() == "Run race (1 runs)"
+
+
+# ------------------------------------------------------------------ 1.2 labels
+def test_race_labels_say_what_differs_can_be_renamed_and_reach_legend_export_and_store(qtbot, make_window):
+    from optiscope.engine.store import RunStore
+
+    w = make_window()
+    w.set_experiment(_quick(optimizer=SGD(lr=0.01)))
+    w.compare()
+    _edit(w.optimizer_panel, SGD(lr=0.01, momentum=0.9))
+    w.compare()
+    assert [w.race_list.item(i).text() for i in range(2)] == ["sgd momentum=0", "sgd momentum=0.9"]
+    item = w.race_list.item(0)
+    item.setText("plain SGD")  # what F2 / Rename does in the list
+    assert w.document.race[0].label == "plain SGD"
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        w.run()
+    legend = w.plots.legend_text
+    assert "plain SGD" in legend and "sgd momentum=0.9" in legend
+    csv_text = w.metrics_csv()
+    assert "plain SGD" in csv_text and "sgd momentum=0.9" in csv_text
+    ids = w.runs.recording.stored_ids
+    assert len(ids) == 2
+    stored = {r.id: r for r in RunStore().list_runs()}
+    assert [stored[i].label for i in ids] == ["plain SGD", "sgd momentum=0.9"]
+    assert [stored[i].status for i in ids] == ["completed", "completed"]
+    assert [stored[i].epochs_done for i in ids] == [3, 3]
+
+
+# ------------------------------------------------------------------ 1.3 live LR under a schedule
+def _torch_cyclic(base_lr: float, max_lr: float, step_size: int, n: int) -> list[float]:
+    import torch
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=base_lr)
+    sched = torch.optim.lr_scheduler.CyclicLR(
+        opt, base_lr=base_lr, max_lr=max_lr, step_size_up=step_size, cycle_momentum=False
+    )
+    out = []
+    for _ in range(n):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_ctrl_up_under_cyclic_lr_scales_the_schedule_and_leaves_the_panel(qtbot, make_window):
+    w = make_window()
+    w.set_experiment(_quick(optimizer=SGD(lr=0.05), schedule=Cyclic(base_lr=1e-3, max_lr=0.01, step_size=5)))
+    ref = _torch_cyclic(1e-3, 0.01, 5, 6)
+    for n in (1, 2, 3):
+        w.step_once()
+        qtbot.waitUntil(lambda n=n: w.runs.total_steps_seen == n, timeout=60_000)
+    assert abs(w.runs.last_step[0].lr - ref[2]) < 1e-12
+    w.acts["lr_up"].trigger()  # Ctrl+Up
+    message = w.statusBar().currentMessage()
+    assert "×2" in message and "cyclic schedule" in message and "Optimizer panel is unchanged" in message
+    assert w.optimizer_panel.config().lr == 0.05  # the panel is not rewritten
+    for n in (4, 5):
+        w.step_once()
+        qtbot.waitUntil(lambda n=n: w.runs.total_steps_seen == n, timeout=30_000)
+        assert abs(w.runs.last_step[0].lr - 2 * ref[n - 1]) < 1e-12  # still cycling, x2
+    with qtbot.waitSignal(w.run_finished, timeout=30_000):
+        w.stop()
+
+
+# ------------------------------------------------------------------ 1.5 Run during a run
+def test_run_while_a_run_is_live_does_not_restart_it(qtbot, make_window):
+    w = make_window()
+    w.set_experiment(_quick(training=TrainingConfig(epochs=3000, batch_size=32, device="cpu")))
+    w.run()
+    qtbot.waitUntil(lambda: w.runs.total_steps_seen > 0, timeout=60_000)
+    job = w.runs.job
+    w.acts["run"].trigger()  # F5
+    assert w.runs.job is job and job.thread.isRunning()
+    assert "does not restart" in w.statusBar().currentMessage()
+    w.toggle_pause()
+    w.acts["run"].trigger()  # F5 on a paused run resumes it
+    assert w.runs.job is job and not w.runs.paused
+    with qtbot.waitSignal(w.run_finished, timeout=30_000):
+        w.stop()
