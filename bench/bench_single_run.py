@@ -40,10 +40,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from optiscope.engine.config import RunConfig, TrainingConfig  # noqa: E402
 from optiscope.engine.trainer import train  # noqa: E402
-from peers import blobs, dataloader_run  # noqa: E402
+from peers import blobs, dataloader_run, sklearn_mlp  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -55,29 +54,9 @@ def run_optiscope(epochs: int) -> float:
     return res.final.val_acc
 
 
-def _mlp(epochs: int, max_iter: int) -> MLPClassifier:
-    return MLPClassifier(
-        hidden_layer_sizes=(50,),
-        activation="relu",
-        solver="sgd",
-        learning_rate="constant",
-        learning_rate_init=0.01,
-        momentum=0.0,
-        nesterovs_momentum=False,
-        batch_size=32,
-        alpha=0.0,
-        max_iter=max_iter,
-        shuffle=True,
-        random_state=1,
-        tol=0.0,
-        n_iter_no_change=epochs + 1,
-        early_stopping=False,
-    )
-
-
 def run_sklearn_fit(epochs: int) -> float:
     xtr, ytr, xte, yte = blobs()
-    clf = _mlp(epochs, epochs)
+    clf = sklearn_mlp(0.01, epochs, epochs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(xtr, ytr)
@@ -87,7 +66,7 @@ def run_sklearn_fit(epochs: int) -> float:
 
 def run_sklearn_partial(epochs: int) -> float:
     xtr, ytr, xte, yte = blobs()
-    clf = _mlp(epochs, 1)
+    clf = sklearn_mlp(0.01, epochs, 1)
     classes = np.arange(3)
     acc = 0.0
     for _ in range(epochs):

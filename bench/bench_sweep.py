@@ -49,9 +49,8 @@ from optiscope.engine.config import RunConfig  # noqa: E402
 from optiscope.engine.presets import get_preset  # noqa: E402
 from optiscope.engine.runner import execute, plan_batches  # noqa: E402
 from optiscope.engine.sweep import train_batched  # noqa: E402
-from peers import blobs, dataloader_run  # noqa: E402
+from peers import blobs, dataloader_run, sklearn_mlp  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -88,31 +87,11 @@ def run_dataloader(runs: list[RunConfig]) -> list[float]:
     return [dataloader_run(cfg.optimizer.lr, cfg.training.epochs, seed=cfg.training.seed) for cfg in runs]
 
 
-def _mlp(lr: float, epochs: int, max_iter: int) -> MLPClassifier:
-    return MLPClassifier(
-        hidden_layer_sizes=(50,),
-        activation="relu",
-        solver="sgd",
-        learning_rate="constant",
-        learning_rate_init=lr,
-        momentum=0.0,
-        nesterovs_momentum=False,
-        batch_size=32,
-        alpha=0.0,
-        max_iter=max_iter,
-        shuffle=True,
-        random_state=1,
-        tol=0.0,
-        n_iter_no_change=epochs + 1,
-        early_stopping=False,
-    )
-
-
 def run_sklearn_fit(runs: list[RunConfig]) -> list[float]:
     xtr, ytr, xte, yte = blobs()
     accs = []
     for cfg in runs:
-        clf = _mlp(cfg.optimizer.lr, cfg.training.epochs, cfg.training.epochs)
+        clf = sklearn_mlp(cfg.optimizer.lr, cfg.training.epochs, cfg.training.epochs)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")  # ConvergenceWarning; overflow at lr = 1
             clf.fit(xtr, ytr)
@@ -125,7 +104,7 @@ def run_sklearn_partial(runs: list[RunConfig]) -> list[float]:
     classes = np.arange(3)
     accs = []
     for cfg in runs:
-        clf = _mlp(cfg.optimizer.lr, cfg.training.epochs, 1)
+        clf = sklearn_mlp(cfg.optimizer.lr, cfg.training.epochs, 1)
         acc = 0.0
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.datasets import make_blobs
+from sklearn.neural_network import MLPClassifier
 
 
 def blobs() -> tuple[np.ndarray, ...]:
@@ -45,3 +46,25 @@ def dataloader_run(lr: float, epochs: int, seed: int = 1) -> float:
                 _loss = float(loss_fn(logits, y))
                 acc = float((logits.argmax(1) == y).float().mean())
     return acc
+
+
+def sklearn_mlp(lr: float, epochs: int, max_iter: int) -> MLPClassifier:
+    """scikit-learn's MLP set up as the studies' run: Dense(50, relu), plain SGD at ``lr``,
+    batch 32, no penalty, no early stopping (``max_iter`` 1 for a ``partial_fit`` loop)."""
+    return MLPClassifier(
+        hidden_layer_sizes=(50,),
+        activation="relu",
+        solver="sgd",
+        learning_rate="constant",
+        learning_rate_init=lr,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        batch_size=32,
+        alpha=0.0,
+        max_iter=max_iter,
+        shuffle=True,
+        random_state=1,
+        tol=0.0,
+        n_iter_no_change=epochs + 1,
+        early_stopping=False,
+    )
