@@ -270,6 +270,7 @@ class RunController(QtCore.QObject):
     def end(self, timeout_ms: int = 15_000) -> None:
         """Stop the live run (if any) and wait for its thread; it reports nothing more."""
         self.job = None
+        self.control = self.recording = None  # nothing of an ended run stays reachable
         if not self.jobs.join("run", timeout_ms):  # pragma: no cover - a step that takes > 15 s
             self.report.emit("The previous run did not stop in time; it will end on its own.", True)
         self._elapsed_timer.stop()

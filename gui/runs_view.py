@@ -45,6 +45,7 @@ def _describe_config(config: dict[str, Any]) -> tuple[str, str, str]:
         for key, (text, default) in facets.items()
         if key.startswith("opt.") and (not default or key in ("opt.kind", "opt.lr"))
     )
+    dataset = facets["data"][0]
     schedule = schedule_text(run.schedule)
     if run.schedule.kind in RATE_SETTING_SCHEDULES:
         schedule += " (sets the rates)"

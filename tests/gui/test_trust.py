@@ -205,3 +205,99 @@ def test_run_while_a_run_is_live_does_not_restart_it(qtbot, make_window):
     assert w.runs.job is job and not w.runs.paused
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
         w.stop()
+
+
+# ------------------------------------------------------------------ 1.6 the run store and the Runs tab
+def test_window_runs_are_stored_and_the_runs_tab_lists_overlays_and_loads_them(qtbot, make_window):
+    w = make_window()
+    w.set_experiment(
+        _quick(optimizer=SGD(lr=0.05, momentum=0.5), training=TrainingConfig(epochs=2, device="cpu"))
+    )
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        w.run()
+    (stored_id,) = w.runs.recording.stored_ids
+    view = w.runs_view
+    w.views.setCurrentWidget(view)  # showing the tab reads the store
+    qtbot.waitUntil(lambda: any(r.id == stored_id for r in view.runs), timeout=30_000)
+    row = next(
+        view.table.topLevelItem(i)
+        for i in range(view.table.topLevelItemCount())
+        if view.table.topLevelItem(i).data(0, QtCore.Qt.ItemDataRole.UserRole) == stored_id
+    )
+    texts = [row.text(c) for c in range(view.table.columnCount())]
+    assert texts[0] == "sgd lr=0.05 momentum=0.5" and texts[1] == "blobs n_samples=200"
+    assert texts[2].startswith("sgd lr=0.05 momentum=0.5") and texts[3] == "constant"
+    assert texts[6] == "2/2" and texts[7] == "completed"
+    assert float(texts[4]) == round(w.runs.epoch_events[-1].val_acc, 3)
+    # overlay: the past run's per-epoch curves join the plots and stay across a new run
+    view.select_ids([stored_id])
+    view.overlay_button.click()
+    past = w.PAST_RUN_ID_BASE + stored_id
+    assert w.plots.point_counts()["accuracy"][past] == 2
+    assert "past: sgd lr=0.05 momentum=0.5" in w.plots.legend_text
+    # load settings: the panels show the stored run
+    _edit(w.optimizer_panel, Adam(lr=0.003))
+    view.load_button.click()
+    assert w.current_run_config().optimizer == SGD(lr=0.05, momentum=0.5)
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        w.run()
+    counts = w.plots.point_counts()["accuracy"]
+    assert counts[past] == 2 and counts[0] == 2
+    view.clear_overlay_button.click()
+    assert past not in w.plots.point_counts()["accuracy"]
+
+
+# ------------------------------------------------------------------ 2.5 File > Open on bad files
+BAD_FILES = {
+    "overflow.toml": "[base.schedule]\nkind = 'cyclic'\nstep_size = 4294967296\n",
+    "deep.toml": "x = " + "[" * 600 + "]" * 600 + "\n",
+    "seeds.toml": "independent_seeds = true\n[[variations]]\ntraining = 5\n",
+    "binary.toml": "\x00\x01\x02 not toml",
+    "unknown.toml": "[base.optimizer]\nkind = 'sgd'\nlr = 0.1\nspeed = 3\n",
+    "cosine.toml": "[base.schedule]\nkind = 'cosine'\nt_max_steps = 99999999999\n",
+}
+
+
+def test_opening_a_bad_file_says_why_and_leaves_the_window_unchanged(
+    qtbot, make_window, tmp_path, monkeypatch
+):
+    w = make_window(wait_engine=False)
+    w.set_experiment(_quick(optimizer=SGD(lr=0.02, momentum=0.8)))
+    w.compare()
+    before = (w.current_run_config(), w.document.race, w.document.path, w.windowTitle())
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    for name, text in BAD_FILES.items():
+        path = tmp_path / name
+        path.write_bytes(text.encode("utf-8"))
+        assert w.open_experiment(path) is False, name
+        assert len(shown) == 1 and "Traceback" not in shown[0], (name, shown)
+        assert w.statusBar().currentMessage().startswith(f"Could not open {path}"), name
+        assert (w.current_run_config(), w.document.race, w.document.path, w.windowTitle()) == before, name
+        shown.clear()
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+
+
+# ------------------------------------------------------------------ 4 memory: start/stop cycles
+def test_start_stop_cycles_leave_nothing_behind(qtbot, make_window):
+    """Each run's job, control, thread and store recorder are freed once it has ended."""
+    import gc
+    import weakref
+
+    w = make_window()
+    w.set_experiment(_quick(training=TrainingConfig(epochs=3000, batch_size=32, device="cpu")))
+    refs = []
+    for _ in range(4):
+        w.run()
+        qtbot.waitUntil(lambda: w.runs.total_steps_seen > 0, timeout=60_000)
+        job = w.runs.job
+        refs += [weakref.ref(o) for o in (job, job.worker, w.runs.control, w.runs.recording)]
+        with qtbot.waitSignal(w.run_finished, timeout=30_000):
+            w.stop()
+        del job
+    w.reset()  # forgets the last run too
+    for _ in range(3):
+        gc.collect()
+        QtWidgets.QApplication.processEvents()
+    alive = [type(r()).__name__ for r in refs if r() is not None]
+    assert alive == [], alive
