@@ -50,6 +50,7 @@ def test_scale_lr_doubles_a_cyclic_schedule_from_the_next_update():
             control.scale_lr(2.0)
 
     res = train(_cfg(), control=control, on_step=on_step)
+    assert res.reason == "completed" and len(res.step_lr) == 3 * 4
     ref = _torch_cyclic(1e-3, 0.01, 5, len(res.step_lr))
     np.testing.assert_allclose(res.step_lr[:7], ref[:7], rtol=1e-9)
     np.testing.assert_allclose(res.step_lr[7:], 2 * ref[7:], rtol=1e-9)  # still cycling, x2
@@ -72,6 +73,7 @@ def test_scale_lr_scales_each_runner_of_a_race_by_the_same_factor():
     train_batched(cfgs, bus=bus, control=control)
     for run, (lo, hi) in enumerate(((1e-3, 0.01), (2e-3, 0.02))):
         got = np.array(lrs[run])
+        assert len(got) == 3 * 4  # every update of 3 epochs (100 training rows, batch 32)
         ref = _torch_cyclic(lo, hi, 5, len(got))
         np.testing.assert_allclose(got[:4], ref[:4], rtol=1e-6)
         np.testing.assert_allclose(got[4:], 0.5 * ref[4:], rtol=1e-6)
