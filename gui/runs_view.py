@@ -121,10 +121,12 @@ class RunsView(QtWidgets.QWidget):
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.itemDoubleClicked.connect(self._on_double_click)
         header = self.table.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        for col in range(len(COLUMNS)):
+            header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.Interactive)
+        # the label and schedule can be long: a fixed share, the rest fits its contents
+        for col, chars in ((0, 24), (1, 15), (2, 18), (3, 22), (4, 7), (5, 8), (6, 6), (7, 10)):
+            header.resizeSection(col, header.fontMetrics().horizontalAdvance("x" * chars))
         lay.addWidget(self.table, 1)
         row = QtWidgets.QHBoxLayout()
         self.refresh_button = QtWidgets.QPushButton("Refresh")
