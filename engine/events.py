@@ -79,11 +79,13 @@ class EarlyStopped(Event):
 
 @dataclass(frozen=True, slots=True)
 class Diverged(Event):
-    """The loss became NaN or infinite at ``step``; the run stops there."""
+    """The run diverged at ``step``: its loss became NaN/Inf or passed the divergence limit,
+    or (``detail`` says so) it stopped learning; the run stops there."""
 
     step: int
     epoch: int
     loss: float
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,7 +177,12 @@ def write_outputs(
     for r in results:
         for e in r.epochs:
             w.writerow(
-                [r.run, r.label, e.epoch, *(format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:])]
+                [
+                    r.run,
+                    format_csv(r.label),
+                    e.epoch,
+                    *(format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:]),
+                ]
             )
     atomic_write_text(out / "metrics.csv", buf.getvalue())
     buf = io.StringIO()

@@ -169,9 +169,8 @@ def train_batched(
     runs = []
     for row, i in enumerate(order):
         sched = _dummy_schedule(cfgs[i], spe)
-        runs.append(
-            RunState(cfgs[i], run_ids[i], row, sched, default_rules(cfgs[i], per_update(sched)), kernel, bus)
-        )
+        rules = default_rules(cfgs[i], per_update(sched), n_classes=ds.n_classes)
+        runs.append(RunState(cfgs[i], run_ids[i], row, sched, rules, kernel, bus))
     results = drive(
         kernel,
         runs,

@@ -153,7 +153,8 @@ def train(
     kernel = TorchKernel(
         cfg, p.dataset, p.model, p.optimizer, (p.x_train, p.y_train, p.x_val, p.y_val), p.device
     )
-    run = RunState(cfg, run_id, 0, p.schedule, default_rules(cfg, per_update(p.schedule)), kernel, bus)
+    rules = default_rules(cfg, per_update(p.schedule), n_classes=p.dataset.n_classes)
+    run = RunState(cfg, run_id, 0, p.schedule, rules, kernel, bus)
     (result,) = drive(
         kernel,
         [run],

@@ -169,6 +169,40 @@ ACTIONS: tuple[ActionSpec, ...] = (
         (),
         "the reading list's blobs + SGD set-up",
     ),
+    ActionSpec(
+        "open_lesson",
+        "Open &lesson…",
+        "classroom.open_lesson_dialog",
+        (),
+        ("Ctrl+L",),
+        "open a lesson file: its text, runs, observations and pace",
+    ),
+    ActionSpec(
+        "export_results",
+        "Export &results as CSV…",
+        "classroom.export_results_dialog",
+        (),
+        (),
+        "the results table under the plots, one row per run",
+    ),
+    ActionSpec(
+        "replay",
+        "Replay",
+        "classroom.replay",
+        (),
+        ("Ctrl+Shift+F5",),
+        "run the lesson again from the start, at the same pace",
+        "SP_MediaSkipBackward",
+    ),
+    ActionSpec(
+        "presentation",
+        "&Presentation",
+        "classroom.toggle_presentation",
+        (),
+        ("F11",),
+        "full screen, large text, high contrast, colour-blind-safe colours (click a legend entry to spotlight a run)",
+        checkable=True,
+    ),
     ActionSpec("quit", "&Quit", "close", (), (_Std.Quit,), "close Optiscope"),
     ActionSpec(
         "shortcuts", "Keyboard shortcuts", "show_shortcuts", (), ("F1",), "list the keyboard shortcuts"
@@ -180,7 +214,21 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 # menu title -> entries: an action name, "-" (a separator) or "@place" (filled by the window)
 MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("&File", ("open", "save", "save_as", "-", "@export_plot", "export_csv", "-", "quit")),
+    (
+        "&File",
+        (
+            "open",
+            "open_lesson",
+            "save",
+            "save_as",
+            "-",
+            "@export_plot",
+            "export_csv",
+            "export_results",
+            "-",
+            "quit",
+        ),
+    ),
     (
         "&Run",
         (
@@ -190,6 +238,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "step_epoch",
             "stop",
             "reset",
+            "replay",
             "-",
             "compare",
             "clear_race",
@@ -202,7 +251,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("&Lessons", ("@lessons",)),
-    ("&View", ("overlay", "grid", "-", "@docks", "@theme")),
+    ("&View", ("overlay", "grid", "-", "presentation", "-", "@docks", "@theme")),
     ("&Help", ("shortcuts", "about")),
 )
 TOOLBAR: tuple[str, ...] = (
@@ -259,7 +308,10 @@ class ActionTable(QtCore.QObject):
     def _on_triggered(self) -> None:
         spec = self._by_action.get(self.sender())
         if spec is not None:
-            getattr(self._window, spec.method)(*spec.args)
+            target: Any = self._window
+            for name in spec.method.split("."):  # "room.method": a method of one of the window's rooms
+                target = getattr(target, name)
+            target(*spec.args)
 
     @staticmethod
     def keys_text(act: QtGui.QAction) -> str:

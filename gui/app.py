@@ -61,8 +61,31 @@ def no_display_reason(environ: dict[str, str] | None = None, platform: str | Non
     )
 
 
+def parse_options(args: list[str]):  # -> argparse.Namespace
+    """``optiscope-app`` options: ``--lesson FILE|NAME`` starts straight into a lesson (it runs
+    once the engine is loaded), ``--presentation`` opens in presentation mode."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="optiscope-app", description="Open the Optiscope window.")
+    parser.add_argument("--lesson", metavar="FILE|NAME", help="a lesson file or a bundled lesson's name")
+    parser.add_argument("--presentation", action="store_true", help="full screen, large text, high contrast")
+    return parser.parse_known_args(args)[0]  # Qt's own options (-style, ...) pass through
+
+
 def main(argv: list[str] | None = None) -> int:
     """Open the Optiscope window and run the event loop; returns the exit code."""
+    options = parse_options(sys.argv[1:] if argv is None else argv[1:])
+    lesson = None
+    if options.lesson:
+        from optiscope.engine.config import ConfigError
+
+        from .classroom import resolve_lesson
+
+        try:
+            lesson = resolve_lesson(options.lesson)
+        except ConfigError as exc:
+            print(f"optiscope-app: error: {exc}", file=sys.stderr)
+            return 2
     reason = no_display_reason()
     if reason is not None:
         print(f"optiscope: error: {reason}", file=sys.stderr)
@@ -74,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from .main_window import MainWindow, _ExposeWatcher
 
-    window = MainWindow()
+    window = MainWindow(restore_last=lesson is None)
+    if lesson is not None:
+        window.set_experiment(*lesson)
+        window.engine_ready.connect(window.run)  # starts straight into the lesson
+    if options.presentation:
+        window.classroom.set_presentation(True)
 
     def report_shown() -> None:
         print(f"OPTISCOPE_SHOWN {time.time():.6f}", flush=True)
@@ -89,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             QtCore.QTimer.singleShot(0, report_shown)
 
     watcher = _ExposeWatcher(on_shown)
-    window.show()
+    if not options.presentation:
+        window.show()
     handle = window.windowHandle()
     if handle is not None:
         handle.installEventFilter(watcher)

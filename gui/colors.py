@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from PySide6 import QtGui
 
-__all__ = ["RUN_PALETTE", "CLASS_PALETTE", "run_color", "class_color"]
+__all__ = [
+    "RUN_PALETTE",
+    "OKABE_ITO_RUNS",
+    "CLASS_PALETTE",
+    "run_color",
+    "class_color",
+    "set_run_palette",
+    "run_palette",
+]
 
 # Mid-luminance colours: WCAG contrast >= 3 against both white and #1e1e1e, so the same
 # run keeps its colour on a light or a dark projector background. Past the palette, hues
@@ -27,6 +35,19 @@ RUN_PALETTE = (
     "#a0632a",
     "#6f7f94",
 )
+# Okabe-Ito (Okabe & Ito 2008), colour-blind safe, for presentation mode on its white
+# background: black moved up and the pale yellow last, since it is faint on white.
+OKABE_ITO_RUNS = (
+    "#0072b2",
+    "#e69f00",
+    "#009e73",
+    "#cc79a7",
+    "#000000",
+    "#d55e00",
+    "#56b4e9",
+    "#f0e442",
+)
+_palette: tuple[str, ...] = RUN_PALETTE
 # Okabe-Ito, colour-blind safe (deliberately not the run colours), without its black so
 # points stay visible on a dark background; two more for ten-class sets such as digits.
 CLASS_PALETTE = (
@@ -43,10 +64,21 @@ CLASS_PALETTE = (
 )
 
 
+def set_run_palette(palette: tuple[str, ...]) -> None:
+    """Use ``palette`` for run colours from now on (presentation mode: :data:`OKABE_ITO_RUNS`)."""
+    global _palette
+    _palette = tuple(palette)
+
+
+def run_palette() -> tuple[str, ...]:
+    """The run colours in use."""
+    return _palette
+
+
 def run_color(run_id: int) -> QtGui.QColor:
     """The colour of run ``run_id`` (a new QColor): the palette first, then golden-angle hues."""
-    if 0 <= run_id < len(RUN_PALETTE):
-        return QtGui.QColor(RUN_PALETTE[run_id])
+    if 0 <= run_id < len(_palette):
+        return QtGui.QColor(_palette[run_id])
     hue = (run_id * 0.61803398875) % 1.0
     return QtGui.QColor.fromHslF(hue, 0.65, 0.45)
 

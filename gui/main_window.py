@@ -146,6 +146,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.race_changed.connect(self._update_actions)
         self.document.selected_changed.connect(self._show_race_selection)
         self.document.path_changed.connect(self._on_path_changed)
+        self.document.meta_changed.connect(self._update_title)
         self.document.loaded.connect(self.show_lesson)
         self.runs.started.connect(self._on_run_started)
         self.runs.events_ready.connect(self.events_received)
@@ -170,6 +171,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_status()
         self._apply_theme(self.settings.theme())
         self._restore_window()
+        from .classroom import Classroom
+
+        self.classroom = Classroom(self)  # lessons, results table, pace, presentation mode
         for problem in self.settings.problems:
             self.report(problem, error=True)
         self._update_derived()
@@ -414,6 +418,7 @@ class MainWindow(QtWidgets.QMainWindow):
         plots.setMinimumWidth(min(plots.minimumSizeHint().width(), 640))
         self._plots_holder.layout().addWidget(plots)
         self.plots = plots
+        self.classroom.attach_plots(plots)
         if hasattr(plots, "set_mode"):
             plots.set_mode("grid" if self.acts["grid"].isChecked() else "overlay")
         if hasattr(plots, "set_theme"):
@@ -1116,9 +1121,15 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @Slot(object)
     def _on_path_changed(self, path: Path | None) -> None:
-        self.setWindowTitle(f"Optiscope — {path.name}" if path else "Optiscope")
+        self._update_title()
         if path is not None:
             self.settings.set_last_experiment(str(path))
+
+    @Slot()
+    def _update_title(self) -> None:
+        """The open file's (or lesson's) name; Qt adds " — Optiscope" (the display name)."""
+        path, name = self.document.path, self.document.meta.name
+        self.setWindowTitle(path.stem if path else (name if name != "experiment" else "Optiscope"))
 
     def metrics_csv(self) -> str:
         """Every epoch received, with the CLI's metrics.csv columns."""

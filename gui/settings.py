@@ -107,5 +107,13 @@ class AppSettings:
     def set_last_experiment(self, path: str | None) -> None:
         self._qs.setValue("files/last_experiment", path or "")
 
+    def lesson_pace(self, lesson: str) -> int | None:
+        """The speed-control position last chosen for ``lesson``, or None."""
+        value = self._get(f"pace/{lesson}", int, -1)
+        return value if isinstance(value, int) and value >= 0 else None
+
+    def set_lesson_pace(self, lesson: str, index: int) -> None:
+        self._qs.setValue(f"pace/{lesson}", index)
+
     def sync(self) -> None:
         self._qs.sync()

@@ -8,19 +8,30 @@ from optiscope.gui.colors import run_color
 from optiscope.gui.plots.buffers import RunData
 from optiscope.gui.plots.style import TEXT_PT, escape, font
 from PySide6 import QtGui, QtWidgets
+from PySide6.QtCore import Qt, Signal
 
 __all__ = ["legend_html", "legend_document", "LegendStrip"]
 
 EMPTY_TEXT = "Each run keeps one colour in every plot."
 
 
-def legend_html(runs: Iterable[RunData], text_color: str | None = None) -> str:
+def legend_html(
+    runs: Iterable[RunData], text_color: str | None = None, links: bool = False, faded: Iterable[int] = ()
+) -> str:
     """One entry per run (by id): a line in its colour and its title; text in ``text_color``
-    (None: the widget's own palette)."""
-    entries = [
-        f'<span style="color:{run_color(r.id).name()}; font-weight:bold">━━</span>&nbsp;{escape(r.title)}'
-        for r in sorted(runs, key=lambda r: r.id)
-    ]
+    (None: the widget's own palette). ``links``: each entry is a ``run:<id>`` link (click to
+    spotlight); runs in ``faded`` are greyed."""
+    faded = set(faded)
+    entries = []
+    for r in sorted(runs, key=lambda r: r.id):
+        colour = run_color(r.id).name()
+        entry = f'<span style="color:{colour}; font-weight:bold">━━</span>&nbsp;{escape(r.title)}'
+        if r.id in faded:
+            entry = f'<span style="color:#a0a0a0">{entry.replace(colour, "#c8c8c8")}</span>'
+        if links:
+            fg = text_color or "palette(window-text)"
+            entry = f'<a href="run:{r.id}" style="text-decoration:none; color:{fg}">{entry}</a>'
+        entries.append(entry)
     body = " &nbsp;&nbsp; ".join(entries)
     return f'<span style="color:{text_color}">{body}</span>' if text_color else body
 
@@ -36,21 +47,35 @@ def legend_document(runs: Iterable[RunData], width: int, text_color: str) -> QtG
 
 class LegendStrip(QtWidgets.QLabel):
     """The legend above the plots; always one line tall at least, so it appearing never
-    re-lays out the plots."""
+    re-lays out the plots. Clicking a run's entry emits ``run_clicked(run_id)``."""
+
+    run_clicked = Signal(int)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
+        self.faded: set[int] = set()
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.linkActivated.connect(self._on_link)
         self.setWordWrap(True)
         self.setFont(font(TEXT_PT + 1))
         self.setContentsMargins(6, 0, 6, 0)
-        self.setToolTip("One colour per run in every plot")
+        self.setToolTip("One colour per run in every plot; click a run to spotlight it, again to show all")
         self.setMinimumHeight(QtGui.QFontMetrics(self.font()).lineSpacing() + 4)
         self.show_runs([])
 
     def show_runs(self, runs: Iterable[RunData]) -> None:
         """One entry per run in ``runs``; a hint when there are none."""
         runs = list(runs)
-        self.setText(legend_html(runs) if runs else EMPTY_TEXT)
+        fg = self.palette().color(QtGui.QPalette.ColorRole.WindowText).name()
+        self.setText(
+            legend_html(runs, None, links=True, faded=self.faded).replace("palette(window-text)", fg)
+            if runs
+            else EMPTY_TEXT
+        )
+
+    def _on_link(self, link: str) -> None:
+        if link.startswith("run:"):
+            self.run_clicked.emit(int(link[4:]))
 
     def plain_text(self) -> str:
         """The legend as plain text (what a reader sees)."""

@@ -31,7 +31,7 @@ import pyqtgraph as pg
 from optiscope.engine import events as ev
 from optiscope.gui import pg_adapter
 from optiscope.gui.colors import run_color
-from optiscope.gui.plots import boundary, export, hover, items, titles
+from optiscope.gui.plots import boundary, export, hover, items, lesson_marks, presentation, titles
 from optiscope.gui.plots.buffers import RunData
 from optiscope.gui.plots.controls import PlotControls
 from optiscope.gui.plots.grid import GRID_COLUMNS, SmallMultiples
@@ -125,6 +125,10 @@ class LivePlots(QtWidgets.QWidget):
         self._controls.log_loss_toggled.connect(self.set_log_loss)
         self._controls.boundary_chosen.connect(self._boundary_chosen)
         self._legend = LegendStrip()
+        self._legend.run_clicked.connect(self._on_legend_clicked)
+        self._look = presentation.Look()
+        self._annotations = lesson_marks.Annotations()
+        self._theme_before_presenting = "auto"
         self._build_plots()
         self.set_theme("auto")
 
@@ -209,14 +213,16 @@ class LivePlots(QtWidgets.QWidget):
         }
 
     # ------------------------------------------------------------------ styling
-    def set_theme(self, theme: Literal["light", "dark", "auto"] = "auto") -> None:
+    def set_theme(self, theme: str = "auto") -> None:
         """Light or dark plot backgrounds; "auto" follows the application palette."""
         if theme == "auto":
             app = QtWidgets.QApplication.instance()
             window = app.palette().color(QtGui.QPalette.ColorRole.Window) if app is not None else None
             theme = "dark" if window is not None and window.lightness() < 128 else "light"
         if theme not in THEMES:
-            raise ValueError(f"theme must be 'light', 'dark' or 'auto', got {theme!r}")
+            raise ValueError(f"theme must be one of {', '.join(THEMES)} or 'auto', got {theme!r}")
+        if self._look.presenting:
+            theme = "contrast"  # the window's theme returns when presentation ends
         self._theme_name, self._theme = theme, THEMES[theme]
         for view in self._views:
             view.setBackground(self._theme["bg"])
@@ -243,6 +249,56 @@ class LivePlots(QtWidgets.QWidget):
                 self._draw_boundary(run)
         self._draw_all_marks(every_mode=True)  # the hidden mode's markers too
 
+    # -- presentation mode and spotlight
+    def set_presentation(self, on: bool) -> None:
+        """Projector look: larger text, thicker curves, high contrast, Okabe-Ito colours and
+        one line style per run (see :mod:`.presentation`); off restores the normal look."""
+        if on == self._look.presenting:
+            return
+        if on:
+            self._theme_before_presenting = self._theme_name
+        self._look.set_presenting(on)
+        self._controls.setVisible(not on)  # the room for the plots; F11 brings them back
+        for run in self._runs.values():
+            run.color = run_color(run.id)
+        self.set_theme("contrast" if on else self._theme_before_presenting)
+        self._restyle_runs()
+
+    @property
+    def presenting(self) -> bool:
+        return self._look.presenting
+
+    def spotlight(self, run_id: int | None) -> None:
+        """Fade every run but ``run_id`` (None: show all runs alike)."""
+        self._look.spotlight = run_id if run_id in self._runs else None
+        self._restyle_runs()
+
+    @property
+    def spotlit(self) -> int | None:
+        """The spotlighted run, or None."""
+        return self._look.spotlight
+
+    # -- lesson annotations
+    def annotate(self, name: str, run_id: int, x: float, y: float, caption: str) -> None:
+        """Mark (x, y) on overlay plot ``name`` ("lr", "loss", "accuracy") with ``caption`` in
+        run ``run_id``'s colour (a lesson's observation); :meth:`clear` removes them."""
+        plot = self._overlay_plots()[name][0]
+        log_y = name == "lr" or (name == "loss" and self._log_loss)
+        self._annotations.add(name, plot, x, y, caption, run_color(run_id), log_y)
+
+    def annotations(self) -> list[tuple[str, float, float, str]]:
+        """The annotations shown: (plot name, x, y in axis units, caption)."""
+        return [s[:4] for s in self._annotations.shown]
+
+    def _on_legend_clicked(self, run_id: int) -> None:
+        self.spotlight(None if self._look.spotlight == run_id else run_id)
+
+    def _restyle_runs(self) -> None:
+        for run in self._runs.values():
+            self._look.style_run(run, self._theme["bg"])
+        self._update_legend()
+        self._draw_all_marks(every_mode=True)
+
     @property
     def theme(self) -> str:
         """The plots' theme: "light" or "dark"."""
@@ -266,6 +322,8 @@ class LivePlots(QtWidgets.QWidget):
         self._title_cell(name, run)
 
     def _update_legend(self) -> None:
+        spot = self._look.spotlight
+        self._legend.faded = {r for r in self._runs if spot is not None and r != spot}
         self._legend.show_runs(self._runs.values())
 
     def _title_cell(self, name: str, run: _Run) -> None:
@@ -298,6 +356,7 @@ class LivePlots(QtWidgets.QWidget):
         for run in list(self._runs.values()):
             self._remove_run_items(run)
         self._runs.clear()
+        self._annotations.clear()
         for region in self._warmups.values():
             self._lr.removeItem(region)
         self._warmups.clear()
@@ -733,6 +792,7 @@ class LivePlots(QtWidgets.QWidget):
         run.items["lr"] = {"lr": lr}
         loss, acc = items.curve_items(self._loss, self._acc, run.color, raw_pen(run.color, self._theme["bg"]))
         run.items["overlay"] = {**loss, **acc}
+        self._look.style_run(run, self._theme["bg"])
         self._update_legend()
         if self._mode == "grid":
             self._ensure_cells(run)
@@ -775,6 +835,7 @@ class LivePlots(QtWidgets.QWidget):
             loss_cell.addItem(marks["marks_loss"])
             acc_cell.addItem(marks["marks_acc"])
             run.items["grid"].update({**loss, **acc, **marks})
+            self._look.style_run(run, self._theme["bg"])
             if 0 < run.epochs_planned <= DOTTED_MAX_EPOCHS:
                 for key in ("val_loss", "acc_train", "acc_val"):
                     items.dot(run.items["grid"][key], run.color)

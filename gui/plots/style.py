@@ -19,6 +19,8 @@ __all__ = [
     "percent",
     "raw_pen",
     "style_axes",
+    "set_text_scale",
+    "pt",
 ]
 
 PLOT_NAMES = ("lr", "loss", "accuracy", "boundary")
@@ -26,6 +28,8 @@ Theme = dict  # "bg", "fg", "muted" colour names and "fill" (an RGBA tuple)
 THEMES: dict[str, Theme] = {
     "light": {"bg": "#ffffff", "fg": "#202020", "muted": "#6b6b6b", "fill": (255, 255, 255, 225)},
     "dark": {"bg": "#1e1e1e", "fg": "#e8e8e8", "muted": "#a0a0a0", "fill": (30, 30, 30, 225)},
+    # presentation mode: black on white, muted text still >= 7:1 contrast (WCAG AAA)
+    "contrast": {"bg": "#ffffff", "fg": "#000000", "muted": "#404040", "fill": (255, 255, 255, 240)},
 }
 TITLE_PT, CELL_TITLE_PT, LABEL_PT, TICK_PT, TEXT_PT = 15, 11, 12, 11, 11
 AXIS_LABELS = {
@@ -37,10 +41,24 @@ AXIS_LABELS = {
 CELL_LABELS = {"loss": ("step", "loss"), "accuracy": ("epoch", "accuracy"), "boundary": (None, None)}
 
 
-def font(points: int, bold: bool = False) -> QtGui.QFont:
-    """The application font at ``points`` pt."""
+_text_scale = 1.0
+
+
+def set_text_scale(scale: float) -> None:
+    """Scale every plot text size by ``scale`` (presentation mode); restyle to see it."""
+    global _text_scale
+    _text_scale = float(scale)
+
+
+def pt(points: float) -> float:
+    """``points`` scaled by the current text scale."""
+    return points * _text_scale
+
+
+def font(points: float, bold: bool = False) -> QtGui.QFont:
+    """The application font at ``points`` pt (times the text scale)."""
     f = QtGui.QFont()
-    f.setPointSize(points)
+    f.setPointSizeF(pt(points))
     f.setBold(bold)
     return f
 
@@ -85,4 +103,4 @@ def style_axes(
         if label is None:
             axis.showLabel(False)
         else:
-            axis.setLabel(label, **{"font-size": f"{LABEL_PT - small}pt", "color": fg})
+            axis.setLabel(label, **{"font-size": f"{pt(LABEL_PT - small):g}pt", "color": fg})

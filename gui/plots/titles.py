@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pyqtgraph as pg
 from optiscope.gui import pg_adapter
 from optiscope.gui.plots.buffers import RunData
-from optiscope.gui.plots.style import CELL_TITLE_PT, TICK_PT, TITLE_PT, Theme, escape, font
+from optiscope.gui.plots.style import CELL_TITLE_PT, TICK_PT, TITLE_PT, Theme, escape, font, pt
 from PySide6 import QtGui
 from PySide6.QtCore import Qt
 
@@ -61,12 +61,12 @@ def fit_text(font: QtGui.QFont, candidates: Sequence[str], width: float, parts: 
     return metrics.elidedText(candidates[-1], Qt.TextElideMode.ElideRight, width) or "…"
 
 
-def set_title(plot: pg.PlotItem, html: str, points: int, color: str, shrink: bool = False) -> None:
+def set_title(plot: pg.PlotItem, html: str, points: float, color: str, shrink: bool = False) -> None:
     """Set a bold title (lines centred); ``shrink`` lets the plot be narrower than the text."""
     if not html:
         plot.setTitle(None)
         return
-    plot.setTitle(html, size=f"{points}pt", color=color, bold=True)
+    plot.setTitle(html, size=f"{points:g}pt", color=color, bold=True)
     label = plot.titleLabel
     pg_adapter.centre_title(label)
     if shrink:
@@ -121,13 +121,13 @@ def fit_overlay_title(
     if subtitles:
         subtitle = escape(fit_text(font(TICK_PT), subtitles, width))
         html += (
-            f'<br><span style="font-size:{TICK_PT}pt; font-weight:normal; color:{theme["muted"]}">'
+            f'<br><span style="font-size:{pt(TICK_PT):g}pt; font-weight:normal; color:{theme["muted"]}">'
             f"{subtitle}</span>"
         )
     key = (html, theme["fg"])
     if shown == key:
         return key
-    set_title(plot, html, TITLE_PT, theme["fg"], shrink=True)
+    set_title(plot, html, pt(TITLE_PT), theme["fg"], shrink=True)
     plot.titleLabel.setToolTip("\n".join([titles[0], *subtitles[:1]]))
     return key
 
@@ -138,5 +138,5 @@ def fit_cell_title(cell: pg.PlotItem, width: float, name: str, run: RunData, col
     axis_width = axis.width() if axis.isVisible() and axis.width() > 0 else 40
     titles, parts = cell_titles(name, run)
     text = fit_text(font(CELL_TITLE_PT, bold=True), titles, width - axis_width - CELL_TITLE_PAD, parts)
-    set_title(cell, escape(text), CELL_TITLE_PT, color.name(), shrink=True)
+    set_title(cell, escape(text), pt(CELL_TITLE_PT), color.name(), shrink=True)
     cell.titleLabel.setToolTip(titles[0])

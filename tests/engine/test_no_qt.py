@@ -26,7 +26,7 @@ def test_whole_engine_imports_no_qt():
         "import pkgutil, importlib, optiscope.engine as e\n"
         "names = [m.name for m in pkgutil.walk_packages(e.__path__, 'optiscope.engine.')]\n"
         "assert {'optiscope.engine.' + n for n in ('trainer', 'cli', 'cli.run', 'cli.runs', 'cli.surface',\n"
-        "        'store', 'tabular', 'runner', 'landscape')} <= set(names), names\n"
+        "        'store', 'tabular', 'runner', 'landscape', 'cli.record', 'lessons')} <= set(names), names\n"
         "for n in names:\n"
         "    if not n.endswith('__main__'):\n"
         "        importlib.import_module(n)\n"
@@ -47,6 +47,7 @@ LIGHT = (
     "optiscope.engine.data",
     "optiscope.engine.models",
     "optiscope.engine.store",
+    "optiscope.engine.lessons",
 )
 
 

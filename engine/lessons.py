@@ -1,0 +1,361 @@
+"""Lessons: what an experiment asks a class to watch, and a detector that sees it happen.
+
+An experiment file may carry a ``[classroom]`` section (:class:`Classroom`): the lesson's
+question, its pace (how long a lesson should take at its default speed) and the
+observations it points at (``[[classroom.observe]]`` tables, one per :data:`Observation`)::
+
+    [classroom]
+    question = "How many epochs does each optimizer need to pass 90 % validation accuracy?"
+    pace_seconds = 40
+
+    [[classroom.observe]]
+    kind = "threshold"
+    metric = "val_acc"
+    value = 0.9
+
+:class:`ObservationDetector` takes a run's engine events as they arrive and returns the
+:class:`Moment` each observation happens (a threshold first crossed, a plateau LR drop, the
+best epoch, a divergence, the train/val gap at the end), and one :class:`RunOutcome` per run
+that answers the lesson's question (the GUI's results table).
+
+This module is light: no torch, no Qt (the window builds lessons before the engine loads).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import events as ev
+
+__all__ = [
+    "Classroom",
+    "Threshold",
+    "LRDrop",
+    "BestEpoch",
+    "Divergence",
+    "Gap",
+    "Observation",
+    "OBSERVATION_KINDS",
+    "Moment",
+    "RunOutcome",
+    "ObservationDetector",
+    "threshold_label",
+]
+
+Metric = Literal["val_acc", "train_acc", "val_loss", "train_loss"]
+METRIC_WORDS = {
+    "val_acc": "validation accuracy",
+    "train_acc": "training accuracy",
+    "val_loss": "validation loss",
+    "train_loss": "training loss",
+}
+
+
+class _LessonModel(BaseModel):
+    """Immutable, unknown keys rejected (as every experiment-file section)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class Threshold(_LessonModel):
+    """The first epoch at which ``metric`` passes ``value`` (above for accuracies, below for
+    losses unless ``direction`` says otherwise)."""
+
+    kind: Literal["threshold"] = "threshold"
+    metric: Metric = "val_acc"
+    value: float = Field(..., ge=0.0, le=1e6, description="accuracies as fractions: 0.9 is 90 %")
+    direction: Literal["above", "below"] | None = Field(
+        None, description="None: 'above' for accuracies, 'below' for losses"
+    )
+    caption: str = Field("", max_length=60, description="the marker's text (default: from metric and value)")
+
+    @property
+    def rising(self) -> bool:
+        return (self.direction or ("above" if self.metric.endswith("acc") else "below")) == "above"
+
+
+class LRDrop(_LessonModel):
+    """Every time ReduceLROnPlateau lowers the learning rate."""
+
+    kind: Literal["lr_drop"] = "lr_drop"
+    caption: str = Field("", max_length=60)
+
+
+class BestEpoch(_LessonModel):
+    """The epoch with the best ``metric`` (max for accuracies, min for losses), marked at the end."""
+
+    kind: Literal["best_epoch"] = "best_epoch"
+    metric: Metric = "val_acc"
+    caption: str = Field("", max_length=60)
+
+
+class Divergence(_LessonModel):
+    """The update at which a run's loss became NaN/Inf or exploded."""
+
+    kind: Literal["divergence"] = "divergence"
+    caption: str = Field("", max_length=60)
+
+
+class Gap(_LessonModel):
+    """The train/val gap at the end of each run: accuracy (train - val) or loss (val - train)."""
+
+    kind: Literal["gap"] = "gap"
+    metric: Literal["acc", "loss"] = "acc"
+    caption: str = Field("", max_length=60)
+
+
+Observation = Annotated[Threshold | LRDrop | BestEpoch | Divergence | Gap, Field(discriminator="kind")]
+OBSERVATION_KINDS = ("threshold", "lr_drop", "best_epoch", "divergence", "gap")
+
+
+class Classroom(_LessonModel):
+    """The ``[classroom]`` section of a lesson file: question, pace and observations."""
+
+    question: str = Field("", max_length=300, description="what the results table answers")
+    pace_seconds: float | None = Field(
+        None,
+        ge=5.0,
+        le=900.0,
+        description="how long the lesson should take at its default speed (None: full speed)",
+    )
+    observe: tuple[Observation, ...] = ()
+
+
+def threshold_label(obs: Threshold) -> str:
+    """A short name for a threshold: ``val_acc ≥ 90 %`` / ``val_loss ≤ 0.3``."""
+    sign = "≥" if obs.rising else "≤"
+    shown = f"{100 * obs.value:g} %" if obs.metric.endswith("acc") else f"{obs.value:g}"
+    return f"{obs.metric} {sign} {shown}"
+
+
+# --------------------------------------------------------------------------- detection
+PlotName = Literal["accuracy", "loss", "lr"]
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One observation happening: where to mark it and what to write there.
+
+    ``x`` is in the units of ``plot``'s horizontal axis (epochs for accuracy, updates for
+    loss and lr), ``y`` the value marked.
+    """
+
+    run: int
+    kind: str
+    plot: PlotName
+    epoch: int
+    x: float
+    y: float
+    caption: str
+    observation: int  # index into the lesson's observations
+
+
+@dataclass
+class RunOutcome:
+    """What one run did, as the results table shows it."""
+
+    run: int
+    label: str
+    epochs: int = 0
+    reason: str = "running"
+    thresholds: dict[int, int | None] = field(default_factory=dict)  # observation index -> epoch
+    final_val_acc: float = math.nan
+    final_train_acc: float = math.nan
+    best_val_acc: float = math.nan
+    best_val_acc_epoch: int | None = None
+    best_epoch: int | None = None  # by the run's early-stopping monitor, as summary.json
+    lr_drops: int = 0
+    final_lr: float = math.nan
+    gap_acc: float = math.nan  # train - val accuracy at the last epoch
+    gap_loss: float = math.nan  # val - train loss at the last epoch
+    diverged_step: int | None = None
+
+
+@dataclass
+class _RunState:
+    outcome: RunOutcome
+    monitor: str = "val_loss"
+    epochs: list[ev.EpochEnd] = field(default_factory=list)
+    steps_per_epoch: int = 1
+    early_best: int | None = None
+
+
+def _sign(metric: str) -> float:
+    return -1.0 if metric.endswith("acc") else 1.0
+
+
+class ObservationDetector:
+    """Finds a lesson's observations in a stream of engine events, run by run.
+
+    Feed it every event of a run (:meth:`feed`, in order, in batches of any size); it returns
+    the moments that just happened. :meth:`outcomes` gives one :class:`RunOutcome` per run.
+    """
+
+    def __init__(self, observations: Sequence[Observation] = ()) -> None:
+        self.observations: tuple[Observation, ...] = tuple(observations)
+        self._runs: dict[int, _RunState] = {}
+        self.moments: list[Moment] = []
+
+    def thresholds(self) -> list[tuple[int, Threshold]]:
+        """(index, observation) of every threshold, in lesson order."""
+        return [(i, o) for i, o in enumerate(self.observations) if isinstance(o, Threshold)]
+
+    def _state(self, run: int) -> _RunState:
+        st = self._runs.get(run)
+        if st is None:
+            st = _RunState(RunOutcome(run, str(run)))
+            st.outcome.thresholds = {i: None for i, _ in self.thresholds()}
+            self._runs[run] = st
+        return st
+
+    def feed(self, events: Iterable[ev.Event]) -> list[Moment]:
+        """Take events (any runs, in order); returns the moments they produced."""
+        new: list[Moment] = []
+        for e in events:
+            t = type(e)
+            if t is ev.Step or t is ev.Boundary or t is ev.Weights:
+                continue
+            st = self._state(e.run)
+            if t is ev.RunStarted:
+                assert isinstance(e, ev.RunStarted)
+                st.outcome.label = e.label
+                st.steps_per_epoch = max(e.steps_per_epoch, 1)
+                es = e.config.get("regularization", {}).get("early_stopping", {})
+                st.monitor = str(es.get("monitor", "val_loss"))
+            elif t is ev.EpochEnd:
+                assert isinstance(e, ev.EpochEnd)
+                new += self._epoch(st, e)
+            elif t is ev.LRReduced:
+                assert isinstance(e, ev.LRReduced)
+                st.outcome.lr_drops += 1
+                new += self._lr_drop(st, e)
+            elif t is ev.EarlyStopped:
+                assert isinstance(e, ev.EarlyStopped)
+                st.early_best = e.best_epoch
+            elif t is ev.Diverged:
+                assert isinstance(e, ev.Diverged)
+                st.outcome.diverged_step = e.step
+                new += self._diverged(st, e)
+            elif t is ev.Finished:
+                assert isinstance(e, ev.Finished)
+                st.outcome.reason = e.reason
+                new += self._finished(st)
+        self.moments += new
+        return new
+
+    def _epoch(self, st: _RunState, e: ev.EpochEnd) -> list[Moment]:
+        out = st.outcome
+        st.epochs.append(e)
+        out.epochs = len(st.epochs)
+        out.final_val_acc, out.final_train_acc, out.final_lr = e.val_acc, e.train_acc, e.lr
+        out.gap_acc, out.gap_loss = e.train_acc - e.val_acc, e.val_loss - e.train_loss
+        if math.isfinite(e.val_acc) and not (e.val_acc <= out.best_val_acc):  # nan-safe max
+            out.best_val_acc, out.best_val_acc_epoch = e.val_acc, e.epoch
+        moments = []
+        for i, obs in self.thresholds():
+            if out.thresholds.get(i) is not None:
+                continue
+            v = getattr(e, obs.metric)
+            if math.isfinite(v) and (v >= obs.value if obs.rising else v <= obs.value):
+                out.thresholds[i] = e.epoch
+                caption = obs.caption or f"{threshold_label(obs).split(' ', 1)[1]} at epoch {e.epoch}"
+                plot: PlotName = "accuracy" if obs.metric.endswith("acc") else "loss"
+                x = float(e.epoch) if plot == "accuracy" else float(e.step)
+                moments.append(Moment(e.run, "threshold", plot, e.epoch, x, float(v), caption, i))
+        return moments
+
+    def _lr_drop(self, st: _RunState, e: ev.LRReduced) -> list[Moment]:
+        return [
+            Moment(
+                e.run,
+                "lr_drop",
+                "lr",
+                e.epoch,
+                float(e.step),
+                e.new_lr,
+                obs.caption
+                or (f"LR ÷{e.old_lr / e.new_lr:.3g} (epoch {e.epoch})" if st.outcome.lr_drops == 1 else ""),
+                i,
+            )
+            for i, obs in enumerate(self.observations)
+            if isinstance(obs, LRDrop)
+        ]
+
+    def _diverged(self, st: _RunState, e: ev.Diverged) -> list[Moment]:
+        y = e.loss if math.isfinite(e.loss) else (st.epochs[-1].train_loss if st.epochs else 0.0)
+        return [
+            Moment(
+                e.run,
+                "divergence",
+                "loss",
+                e.epoch,
+                float(e.step),
+                y,
+                obs.caption or f"diverged (update {e.step})",
+                i,
+            )
+            for i, obs in enumerate(self.observations)
+            if isinstance(obs, Divergence)
+        ]
+
+    def _finished(self, st: _RunState) -> list[Moment]:
+        out = st.outcome
+        if st.early_best is not None:
+            out.best_epoch = st.early_best
+        elif st.epochs:
+            out.best_epoch = _best_epoch(st.epochs, st.monitor)
+        moments = []
+        last = st.epochs[-1] if st.epochs else None
+        for i, obs in enumerate(self.observations):
+            if isinstance(obs, BestEpoch) and st.epochs:
+                epoch = _best_epoch(st.epochs, obs.metric)
+                best = next(e for e in st.epochs if e.epoch == epoch)
+                v = getattr(best, obs.metric)
+                plot: PlotName = "accuracy" if obs.metric.endswith("acc") else "loss"
+                x = float(epoch) if plot == "accuracy" else float(best.step)
+                shown = f"{100 * v:.1f} %" if plot == "accuracy" else f"{v:.3g}"
+                caption = obs.caption or f"best {shown} (epoch {epoch})"
+                moments.append(Moment(out.run, "best_epoch", plot, epoch, x, float(v), caption, i))
+            elif isinstance(obs, Gap) and last is not None:
+                if obs.metric == "acc":
+                    caption = obs.caption or f"gap {100 * out.gap_acc:+.1f} points"
+                    moments.append(
+                        Moment(
+                            out.run,
+                            "gap",
+                            "accuracy",
+                            last.epoch,
+                            float(last.epoch),
+                            last.val_acc,
+                            caption,
+                            i,
+                        )
+                    )
+                else:
+                    caption = obs.caption or f"gap {out.gap_loss:+.3g}"
+                    moments.append(
+                        Moment(
+                            out.run, "gap", "loss", last.epoch, float(last.step), last.val_loss, caption, i
+                        )
+                    )
+        return moments
+
+    def outcomes(self) -> list[RunOutcome]:
+        """One outcome per run seen, by run id."""
+        return [self._runs[r].outcome for r in sorted(self._runs)]
+
+
+def _best_epoch(epochs: Sequence[ev.EpochEnd], metric: str) -> int:
+    """The first epoch with the best ``metric`` (non-finite values count as worst)."""
+    sign = _sign(metric)
+    best, best_epoch = math.inf, epochs[0].epoch
+    for e in epochs:
+        v = sign * getattr(e, metric)
+        if math.isfinite(v) and v < best:
+            best, best_epoch = v, e.epoch
+    return best_epoch

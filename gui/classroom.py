@@ -1,0 +1,247 @@
+"""The classroom room of the window: lessons, their observations, pace and presentation mode.
+
+:class:`Classroom` watches the window (its document, its run's events, its speed control)
+and owns what a teacher in front of a class uses:
+
+* the **results table** under the plots (:mod:`.results_table`), filled live from an
+  :class:`~optiscope.engine.lessons.ObservationDetector`, and the plot **annotations** at
+  the moment each observation happens;
+* the lesson's **pace**: a lesson's ``pace_seconds`` sets slow motion so the lesson takes
+  about that long; moving the speed control while a lesson is open is remembered for that
+  lesson (settings ``pace/<lesson>``); Replay reruns at the same pace;
+* **lesson files**: File → Open lesson, and :func:`resolve_lesson` for ``--lesson FILE|NAME``;
+* **presentation mode** (View → Presentation, F11): full screen, side panels folded away,
+  the plots' projector look (:mod:`.plots.presentation`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from optiscope.engine.config import ConfigError, ExperimentConfig, load_toml
+from optiscope.engine.lessons import Classroom as LessonSection
+from optiscope.engine.lessons import ObservationDetector
+from PySide6 import QtCore, QtWidgets
+from PySide6.QtCore import Slot
+
+from .results_table import ResultsTable
+from .run_controller import SPEEDS
+
+__all__ = ["Classroom", "resolve_lesson", "pace_delay"]
+
+TABLE_MAX_HEIGHT = 230
+PRESENTING_TABLE_HEIGHT = 190
+
+
+def resolve_lesson(spec: str) -> tuple[ExperimentConfig, Path | None]:
+    """A lesson by file path or bundled name (``momentum-sweep``); ConfigError says which
+    files and names were tried."""
+    from optiscope.engine.presets import get_preset, preset_names
+
+    path = Path(spec)
+    if path.suffix == ".toml" or path.exists():
+        return load_toml(path), path
+    try:
+        return get_preset(spec), None
+    except ConfigError:
+        raise ConfigError(
+            f"no lesson file or bundled lesson named {spec!r}; give a .toml file or one of: "
+            + ", ".join(preset_names())
+        ) from None
+
+
+def pace_delay(runs: list[Any], pace_seconds: float) -> float:
+    """Slow-motion delay per update so ``runs`` take about ``pace_seconds`` in all.
+
+    Runs that train batched together share their updates (``runner.plan_batches``); the
+    others run one after another. Needs the engine (torch) loaded.
+    """
+    from optiscope.engine.config import steps_per_epoch
+    from optiscope.engine.data import dataset_shape
+    from optiscope.engine.runner import plan_batches
+
+    def updates(i: int) -> int:
+        r = runs[i]
+        return r.training.epochs * steps_per_epoch(dataset_shape(r.dataset)["n_train"], r.training.batch_size)
+
+    groups, alone = plan_batches(runs) if len(runs) > 1 else ([], {0: ""})
+    total = sum(max(updates(i) for i in g) for g in groups) + sum(updates(i) for i in alone)
+    return pace_seconds / max(total, 1)
+
+
+class Classroom(QtCore.QObject):
+    """Lessons, results table, annotations, pace and presentation mode for ``window``."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.lesson: LessonSection | None = None
+        self.lesson_name = ""
+        self.detector = ObservationDetector()
+        self.table = ResultsTable()
+        self.table.setMaximumHeight(TABLE_MAX_HEIGHT)
+        self.table.hide()
+        window._plots_holder.layout().addWidget(self.table)
+        self.presenting = False
+        self._docks_before: dict[Any, bool] = {}
+        self._was_maximized = False
+        self.pace_note = ""
+        window.document.meta_changed.connect(self._on_meta)
+        window.document.loaded.connect(self._on_loaded)
+        window.run_started.connect(self._on_run_started)
+        window.events_received.connect(self._on_events)
+        window.speed_slider.valueChanged.connect(self._on_user_speed)
+        self._on_meta(window.document.meta)
+
+    # ------------------------------------------------------------------ lesson
+    def attach_plots(self, plots: QtWidgets.QWidget) -> None:
+        """The plots exist now: the table goes under them; presentation applies to them."""
+        layout = self.window._plots_holder.layout()
+        layout.removeWidget(self.table)
+        layout.addWidget(self.table)
+        layout.setStretchFactor(plots, 1)
+        if self.presenting and hasattr(plots, "set_presentation"):
+            plots.set_presentation(True)
+
+    @Slot(object)
+    def _on_meta(self, meta: ExperimentConfig) -> None:
+        self.lesson = meta.classroom
+        self.lesson_name = meta.name
+        observe = self.lesson.observe if self.lesson is not None else ()
+        self.table.set_lesson(observe, self.lesson.question if self.lesson is not None else "")
+        self.table.show_outcomes([])
+        self.table.setVisible(self.lesson is not None)
+
+    @Slot(object)
+    def _on_loaded(self, _exp: ExperimentConfig) -> None:
+        """A lesson opened while presenting: its text waits in the folded side panels."""
+        if self.presenting:
+            self._docks_before[self.window.lesson_dock] = self.window.lesson_dock.isVisible()
+            self.window.lesson_dock.hide()
+
+    @Slot()
+    def _on_run_started(self) -> None:
+        self.detector = ObservationDetector(self.lesson.observe if self.lesson is not None else ())
+        self.table.show_outcomes([])
+        self.table.show()
+        self._apply_pace()
+
+    @Slot(list)
+    def _on_events(self, events: list) -> None:
+        from optiscope.engine import events as ev
+
+        moments = self.detector.feed(events)
+        plots = self.window.plots
+        if plots is not None and hasattr(plots, "annotate"):
+            self.window.flush_plots()  # the curves first, so the marks sit on drawn points
+            for m in moments:
+                plots.annotate(m.plot, m.run, m.x, m.y, m.caption)
+        if any(type(e) in (ev.EpochEnd, ev.Finished, ev.RunStarted) for e in events):
+            self.table.show_outcomes(self.detector.outcomes())
+
+    def open_lesson_dialog(self) -> None:
+        """File → Open lesson: a lesson (experiment) file."""
+        doc = self.window.document
+        start = str(doc.path.parent) if doc.path else str(Path.home())
+        chosen, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self.window, "Open lesson", start, "Lessons (*.toml);;All files (*)"
+        )
+        if chosen:
+            self.window.open_experiment(chosen)
+
+    def export_results_dialog(self) -> None:
+        if not self.detector.outcomes():
+            self.window.report("No results yet: run the lesson first.", error=True)
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self.window, "Export results", str(Path.home() / f"{self.lesson_name}-results.csv"), "CSV (*.csv)"
+        )
+        if path:
+            self.export_results(path)
+
+    def export_results(self, path: str | Path) -> bool:
+        from optiscope.engine.files import atomic_write_text
+
+        try:
+            atomic_write_text(Path(path), self.table.csv_text())
+        except OSError as exc:
+            self.window.report(f"Results not exported: {exc}", error=True)
+            return False
+        self.window.report(f"Exported the results table to {Path(path).name}")
+        return True
+
+    def replay(self) -> None:
+        """Run the lesson again from the start, at the same pace."""
+        self.window.run()
+
+    # ------------------------------------------------------------------ pace
+    def _apply_pace(self) -> None:
+        """A lesson's remembered speed, else its own pace; nothing without a lesson pace."""
+        if self.lesson is None or self.lesson.pace_seconds is None:
+            self.pace_note = ""
+            return
+        remembered = self.window.settings.lesson_pace(self.lesson_name)
+        if remembered is not None and remembered < len(SPEEDS):
+            self._set_slider(remembered)
+            self.window.runs.set_delay(SPEEDS[remembered][0])
+            self.pace_note = f"remembered speed: {SPEEDS[remembered][1]}"
+            return
+        try:
+            runs = self.window.experiment_config().runs()
+            delay = pace_delay(runs, self.lesson.pace_seconds)
+        except Exception as exc:  # a pace that cannot be worked out leaves the speed alone
+            self.window.report(f"Lesson pace not applied: {exc}", error=True)
+            return
+        nearest = min(range(len(SPEEDS)), key=lambda i: abs(math.log((SPEEDS[i][0] or 1e-4) / delay)))
+        self._set_slider(nearest)
+        self.window.runs.set_delay(delay)
+        self.window.speed_label.setText(f"lesson pace ({1 / delay:.0f}/s)")
+        self.pace_note = (
+            f"lesson pace: {delay * 1000:.1f} ms per update, about {self.lesson.pace_seconds:g} s"
+        )
+
+    def _set_slider(self, index: int) -> None:
+        slider = self.window.speed_slider
+        blocked = slider.blockSignals(True)
+        slider.setValue(index)
+        slider.blockSignals(blocked)
+        self.window.speed_label.setText(SPEEDS[index][1])
+
+    @Slot(int)
+    def _on_user_speed(self, index: int) -> None:
+        """The user moved the speed control: remember it for the open lesson."""
+        if self.lesson is not None and self.lesson.pace_seconds is not None:
+            self.window.settings.set_lesson_pace(self.lesson_name, index)
+
+    # ------------------------------------------------------------------ presentation
+    def toggle_presentation(self) -> None:
+        self.set_presentation(not self.presenting)
+
+    def set_presentation(self, on: bool) -> None:
+        """Full screen, side panels folded, the projector look of the plots and table."""
+        w = self.window
+        if on == self.presenting:
+            return
+        self.presenting = on
+        docks = (w.experiment_dock, w.lesson_dock)
+        if on:
+            self._docks_before = {d: d.isVisible() for d in docks}
+            self._was_maximized = w.isMaximized()
+            for d in docks:
+                d.hide()
+            w.showFullScreen()
+        else:
+            for d, visible in self._docks_before.items():
+                d.setVisible(visible)
+            w.showMaximized() if self._was_maximized else w.showNormal()
+        font = self.table.font()
+        font.setPointSizeF(font.pointSizeF() * (1.4 if on else 1 / 1.4))
+        self.table.setFont(font)
+        # the plots keep most of a 720-pixel projector; the table scrolls past ~4 rows
+        self.table.setMaximumHeight(PRESENTING_TABLE_HEIGHT if on else TABLE_MAX_HEIGHT)
+        if w.plots is not None and hasattr(w.plots, "set_presentation"):
+            w.plots.set_presentation(on)
+        if "presentation" in w.acts.actions:
+            w.acts["presentation"].setChecked(on)

@@ -1,0 +1,204 @@
+"""The results table under the plots: one row per run that answers the lesson's question.
+
+Columns come from the lesson's observations (:mod:`optiscope.engine.lessons`): epochs to
+each threshold, then final and best validation accuracy, plateau LR drops, the train/val
+gap at the end and why the run stopped. Sortable by any column (numbers sort as numbers,
+"not reached" last); :meth:`ResultsTable.csv_text` is what File → Export results writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from optiscope.engine.formats import format_csv
+from optiscope.engine.lessons import Observation, ObservationDetector, RunOutcome, threshold_label
+from PySide6 import QtWidgets
+from PySide6.QtCore import Qt
+
+__all__ = ["ResultsTable", "Column", "columns_for"]
+
+REASON_WORDS = {
+    "running": "running…",
+    "completed": "all epochs",
+    "stopped": "stopped",
+    "early_stopped": "early stopping",
+    "diverged": "diverged",
+    "failed": "failed",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its header, its CSV name and how to read a run's value and text."""
+
+    header: str
+    csv_name: str
+    value: Callable[[RunOutcome], float | str | None]
+    text: Callable[[RunOutcome], str]
+    tip: str = ""
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f} %" if math.isfinite(v) else "—"
+
+
+def _epoch_text(e: int | None) -> str:
+    return "not reached" if e is None else str(e)
+
+
+def columns_for(observations: Sequence[Observation]) -> list[Column]:
+    """The table's columns for a lesson with ``observations`` (every lesson gets the basics)."""
+    cols = [Column("Run", "label", lambda o: o.label, lambda o: o.label)]
+    det = ObservationDetector(observations)
+    for i, obs in det.thresholds():
+        name = threshold_label(obs)
+        cols.append(
+            Column(
+                f"Epochs to {name}",
+                f"epochs_to_{obs.metric}_{obs.value:g}",
+                lambda o, i=i: o.thresholds.get(i),
+                lambda o, i=i: _epoch_text(o.thresholds.get(i)),
+                f"the first epoch at which {name}",
+            )
+        )
+    cols += [
+        Column("Final val acc", "final_val_acc", lambda o: o.final_val_acc, lambda o: _pct(o.final_val_acc)),
+        Column(
+            "Best val acc",
+            "best_val_acc",
+            lambda o: o.best_val_acc,
+            lambda o: (
+                _pct(o.best_val_acc)
+                + (f" (epoch {o.best_val_acc_epoch})" if o.best_val_acc_epoch is not None else "")
+            ),
+        ),
+        Column(
+            "LR drops",
+            "lr_drops",
+            lambda o: o.lr_drops,
+            lambda o: str(o.lr_drops),
+            "times ReduceLROnPlateau lowered the rate",
+        ),
+        Column(
+            "Gap (train − val)",
+            "gap_acc",
+            lambda o: o.gap_acc,
+            lambda o: f"{100 * o.gap_acc:+.1f} pts" if math.isfinite(o.gap_acc) else "—",
+            "training minus validation accuracy at the last epoch: overfitting shows as a large gap",
+        ),
+        Column(
+            "Stopped by",
+            "reason",
+            lambda o: o.reason,
+            lambda o: (
+                REASON_WORDS.get(o.reason, o.reason)
+                + (f" at update {o.diverged_step}" if o.diverged_step is not None else "")
+                + (f" (epoch {o.epochs})" if o.reason in ("early_stopped", "stopped") else "")
+            ),
+        ),
+    ]
+    return cols
+
+
+def _sort_key(value: float | str | None) -> tuple[int, float | str]:
+    """Numbers by value, text alphabetically, missing/NaN last."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return (2, 0.0)
+    if isinstance(value, str):
+        return (1, value.lower())
+    return (0, float(value))
+
+
+class _Item(QtWidgets.QTableWidgetItem):
+    """A cell that sorts by its value, not its text."""
+
+    def __init__(self, text: str, key: tuple[int, float | str]) -> None:
+        super().__init__(text)
+        self.key = key
+        self.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
+
+    def __lt__(self, other: QtWidgets.QTableWidgetItem) -> bool:
+        if isinstance(other, _Item):
+            return self.key < other.key
+        return super().__lt__(other)
+
+
+class ResultsTable(QtWidgets.QWidget):
+    """The lesson's question above a sortable table of run outcomes."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("resultsTable")
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(4, 2, 4, 2)
+        lay.setSpacing(2)
+        self.question = QtWidgets.QLabel()
+        self.question.setObjectName("lessonQuestion")
+        self.question.setWordWrap(True)
+        f = self.question.font()
+        f.setBold(True)
+        self.question.setFont(f)
+        lay.addWidget(self.question)
+        self.table = QtWidgets.QTableWidget()
+        self.table.setObjectName("results")
+        self.table.setSortingEnabled(True)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        lay.addWidget(self.table, 1)
+        self._columns: list[Column] = []
+        self._outcomes: list[RunOutcome] = []
+        self.set_lesson((), "")
+
+    def set_lesson(self, observations: Sequence[Observation], question: str) -> None:
+        """Columns for these observations; the question shown above them (hidden if empty)."""
+        self._columns = columns_for(observations)
+        self.question.setText(question)
+        self.question.setVisible(bool(question))
+        self.table.setColumnCount(len(self._columns))
+        self.table.setHorizontalHeaderLabels([c.header for c in self._columns])
+        for i, c in enumerate(self._columns):
+            item = self.table.horizontalHeaderItem(i)
+            if item is not None and c.tip:
+                item.setToolTip(c.tip)
+        self.show_outcomes(self._outcomes)
+
+    def show_outcomes(self, outcomes: Sequence[RunOutcome]) -> None:
+        """One row per run (the current sort order is kept)."""
+        self._outcomes = list(outcomes)
+        sorting = self.table.isSortingEnabled()
+        self.table.setSortingEnabled(False)  # rows would move while they are being filled
+        self.table.setRowCount(len(self._outcomes))
+        for row, o in enumerate(self._outcomes):
+            for col, c in enumerate(self._columns):
+                self.table.setItem(row, col, _Item(c.text(o), _sort_key(c.value(o))))
+        self.table.setSortingEnabled(sorting)
+        self.table.resizeColumnsToContents()
+
+    def headers(self) -> list[str]:
+        return [c.header for c in self._columns]
+
+    def rows(self) -> list[list[str]]:
+        """The table's texts as shown (in the current sort order)."""
+        return [
+            [self.table.item(r, c).text() for c in range(self.table.columnCount())]
+            for r in range(self.table.rowCount())
+        ]
+
+    def csv_text(self) -> str:
+        """Every run's outcome with raw numbers (fractions, epochs, counts), in run order."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["run", *(c.csv_name for c in self._columns)])
+        for o in self._outcomes:
+            values = []
+            for c in self._columns:
+                v = c.value(o)
+                values.append("" if v is None else format_csv(v) if isinstance(v, float) else v)
+            w.writerow([o.run, *values])
+        return buf.getvalue()

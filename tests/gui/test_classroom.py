@@ -1,0 +1,184 @@
+"""Lessons in the window: results table, annotations, pace, title, presentation mode."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from optiscope.engine.config import ConfigError
+from optiscope.engine.presets import get_preset
+from PySide6 import QtGui
+from PySide6.QtCore import Qt
+
+
+def short_lesson(name: str = "momentum-sweep", epochs: int = 6, threshold: float = 0.6):
+    """A bundled lesson cut to a few epochs, its threshold lowered so it is crossed."""
+    exp = get_preset(name).with_overrides(epochs=epochs)
+    data = exp.model_dump(mode="python")
+    for obs in data["classroom"]["observe"]:
+        if obs["kind"] == "threshold":
+            obs["value"] = threshold
+    return type(exp).model_validate(data)
+
+
+def run_to_end(qtbot, w) -> None:
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        assert w.run()
+    w.flush_plots()
+
+
+def test_lesson_run_fills_results_table_and_annotates_plots(qtbot, make_window, tmp_path):
+    w = make_window()
+    exp = short_lesson()
+    w.settings.set_lesson_pace(exp.name, 0)  # full speed for the test
+    w.set_experiment(exp)
+    assert w.classroom.table.isVisibleTo(w)
+    assert "80 %" in w.classroom.table.question.text()
+    run_to_end(qtbot, w)
+    assert w.runs.delay == 0.0
+    table = w.classroom.table
+    headers = table.headers()
+    assert headers[:2] == ["Run", "Epochs to val_acc ≥ 60 %"]
+    rows = table.rows()
+    assert [r[0] for r in rows] == ["momentum=0", "momentum=0.5", "momentum=0.9", "momentum=0.99"]
+    # independent check: the window's own epoch events (what metrics.csv holds)
+    last = {}
+    for e in w.runs.epoch_events:
+        last[e.run] = e
+    exported = tmp_path / "results.csv"
+    assert w.classroom.export_results(exported)
+    lines = list(csv.DictReader(io.StringIO(exported.read_text())))
+    assert len(lines) == 4
+    for line in lines:
+        e = last[int(line["run"])]
+        assert float(line["final_val_acc"]) == pytest.approx(e.val_acc)
+        assert float(line["gap_acc"]) == pytest.approx(e.train_acc - e.val_acc)
+        assert line["reason"] == "completed"
+        crossed = [x.epoch for x in w.runs.epoch_events if x.run == e.run and x.val_acc >= 0.6]
+        assert line["epochs_to_val_acc_0.6"] == (str(crossed[0]) if crossed else "")
+    shown = w.plots.annotations()
+    captions = [a[3] for a in shown]
+    assert sum(c.startswith("best ") for c in captions) == 4  # one per run, at the end
+    # sortable: by final validation accuracy, numbers sort as numbers
+    col = headers.index("Final val acc")
+    table.table.sortItems(col, Qt.SortOrder.DescendingOrder)
+    values = [float(r[col].rstrip(" %")) for r in table.rows()]
+    assert values == sorted(values, reverse=True)
+
+
+def test_lesson_pace_sets_slow_motion_and_a_chosen_speed_is_remembered(qtbot, make_window):
+    from optiscope.gui.classroom import pace_delay
+
+    exp = get_preset("momentum-sweep")
+    # 500 training points / batch 32 -> 16 updates per epoch, 200 epochs, the 4 runs batched
+    assert pace_delay(exp.runs(), 40.0) == pytest.approx(40.0 / (16 * 200))
+    race = get_preset("optimizer-race")
+    # digits: 1797 rows, 70 % train -> 1257 / 32 -> 40 updates per epoch, 40 epochs, batched
+    assert pace_delay(race.runs(), 45.0) == pytest.approx(45.0 / (40 * 40))
+
+    w = make_window()
+    w.set_experiment(short_lesson(epochs=2))
+    assert w.run()
+    delay = w.runs.delay
+    assert delay == pytest.approx(40.0 / (16 * 2))
+    assert "lesson pace" in w.speed_label.text()
+    w.stop()
+    qtbot.waitUntil(lambda: not w.running, timeout=30_000)
+    w.set_speed_index(1)  # the teacher picks "fast": remembered for this lesson
+    assert w.settings.lesson_pace("momentum-sweep") == 1
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        w.acts["replay"].trigger()
+    assert w.runs.delay == 0.002
+
+
+def test_window_title_names_the_lesson_or_file_once(make_window, tmp_path):
+    from optiscope.engine.config import dump_toml
+
+    w = make_window(wait_engine=False)
+    assert w.windowTitle() == "Optiscope"
+    w.load_preset("momentum-sweep")
+    assert w.windowTitle() == "momentum-sweep"  # Qt adds " — Optiscope" on screen
+    path = tmp_path / "my-lesson.toml"
+    dump_toml(get_preset("plateau-patience"), path)
+    assert w.open_experiment(path, quiet=True)
+    assert w.windowTitle() == "my-lesson"
+
+
+def test_open_lesson_file_round_trip_and_invalid_lesson_errors(make_window, tmp_path):
+    w = make_window(wait_engine=False)
+    good = tmp_path / "lesson.toml"
+    good.write_text(
+        'name = "mine"\nlesson = "Watch."\n[classroom]\nquestion = "Who wins?"\npace_seconds = 30\n'
+        'observe = [{ kind = "threshold", metric = "val_acc", value = 0.7 }]\n'
+    )
+    assert w.open_experiment(good, quiet=True)
+    assert w.classroom.lesson is not None and w.classroom.table.question.text() == "Who wins?"
+    assert w.classroom.table.headers()[1] == "Epochs to val_acc ≥ 70 %"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[classroom]\nobserve = [{ kind = "threshold", metric = "val_accuracy", value = 0.7 }]\n')
+    assert not w.open_experiment(bad, quiet=True)
+    assert "classroom.observe.0.threshold.metric" in w.messages[-1]
+    assert w.classroom.table.question.text() == "Who wins?"  # a bad file changes nothing
+
+
+def test_resolve_lesson_by_name_or_file_and_a_clear_error(tmp_path):
+    from optiscope.gui.classroom import resolve_lesson
+
+    exp, path = resolve_lesson("momentum-sweep")
+    assert exp.name == "momentum-sweep" and path is None
+    with pytest.raises(
+        ConfigError, match="no lesson file or bundled lesson named 'momentum'.*momentum-sweep"
+    ):
+        resolve_lesson("momentum")
+    with pytest.raises(ConfigError, match="no such file"):
+        resolve_lesson(str(tmp_path / "missing.toml"))
+
+
+def test_app_refuses_a_bad_lesson_with_one_line(capsys):
+    from optiscope.gui.app import main, parse_options
+
+    assert main(["optiscope-app", "--lesson", "no-such-lesson"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("optiscope-app: error: no lesson file or bundled lesson named 'no-such-lesson'")
+    opts = parse_options(["--lesson", "momentum-sweep", "--presentation"])
+    assert opts.lesson == "momentum-sweep" and opts.presentation
+
+
+def test_presentation_mode_is_readable_from_the_back_of_the_room(qtbot, make_window):
+    from optiscope.gui.colors import OKABE_ITO_RUNS, RUN_PALETTE
+
+    w = make_window()
+    exp = short_lesson(epochs=2)
+    w.settings.set_lesson_pace(exp.name, 0)
+    w.set_experiment(exp)
+    run_to_end(qtbot, w)
+    assert w.experiment_dock.isVisible()
+    w.acts["presentation"].trigger()
+    try:
+        assert w.classroom.presenting and w.isFullScreen()
+        assert not w.experiment_dock.isVisible() and not w.lesson_dock.isVisible()
+        plots = w.plots
+        assert plots.presenting and plots.theme == "contrast"
+        for name in ("lr", "loss", "accuracy"):
+            axis = plots.plot(name).getAxis("bottom")
+            assert QtGui.QFontInfo(axis.style["tickFont"]).pixelSize() >= 18
+        for rid in range(4):
+            assert plots.color_for(rid).name() == OKABE_ITO_RUNS[rid]
+            for key in ("lr", "smooth", "acc_train", "acc_val"):
+                assert plots.curve(rid, key).opts["pen"].widthF() >= 3
+        # a second cue besides colour: each run its own line style on the LR and loss curves
+        styles = {plots.curve(rid, "lr").opts["pen"].style() for rid in range(4)}
+        assert len(styles) == 4
+        # spotlight: clicking a legend entry fades the others; clicking it again shows all
+        plots._legend.linkActivated.emit("run:2")
+        assert plots.spotlit == 2
+        assert plots.curve(2, "smooth").opacity() == 1.0 and plots.curve(0, "smooth").opacity() < 0.3
+        plots._legend.linkActivated.emit("run:2")
+        assert plots.spotlit is None and plots.curve(0, "smooth").opacity() == 1.0
+    finally:
+        w.acts["presentation"].trigger()
+    assert not w.classroom.presenting and not w.isFullScreen()
+    assert w.experiment_dock.isVisible()
+    assert w.plots.color_for(0).name() == RUN_PALETTE[0] and w.plots.theme == "light"
+    assert w.plots.curve(0, "smooth").opts["pen"].widthF() == 2
