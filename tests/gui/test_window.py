@@ -93,7 +93,7 @@ def test_a_new_run_after_reset_replaces_the_live_one_and_late_events_are_dropped
     w.run()
     qtbot.waitUntil(lambda: w.runs.total_steps_seen > 0, timeout=60_000)
     old = w.runs.job
-    w.reset()  # Run alone never restarts a live run (test_trust); Reset ends it at once
+    w.reset()  # Run alone never restarts a live run (test_window_trust); Reset ends it at once
     w.run()
     assert not old.thread.isRunning()
     assert w.runs.job is not old and w.running
