@@ -350,10 +350,10 @@ class _Loop:
                     for run in list(self.live):
                         self.retire(run, "stopped")
                     return
-                new_lr = control.take_lr()
-                if new_lr is not None:
+                new_lr, factor = control.take_lr(), control.take_lr_scale()
+                if new_lr is not None or factor != 1.0:
                     for run in self.live:
-                        run.schedule.scale(new_lr / run.schedule.lr)
+                        run.schedule.scale(factor * (new_lr / run.schedule.lr if new_lr is not None else 1.0))
                         self.lrs[run.row] = run.schedule.lr
                 self._update(b * bs, min((b + 1) * bs, n), epoch, on_step)
                 if not self.live:
