@@ -11,12 +11,37 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["METRIC_COLUMNS", "STEP_COLUMNS", "FORMULA_STARTS", "csv_text", "format_csv", "format_short"]
+__all__ = [
+    "METRIC_COLUMNS",
+    "STEP_COLUMNS",
+    "LAYER_COLUMNS",
+    "FORMULA_STARTS",
+    "csv_text",
+    "format_csv",
+    "format_short",
+]
 
 #: Columns of ``metrics.csv``: one row per run and epoch.
 METRIC_COLUMNS = ("run", "label", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 #: Columns of ``steps.csv``: one row per run and update.
 STEP_COLUMNS = ("run", "step", "epoch", "lr", "loss")
+#: Columns of ``layers.csv``: one row per run, LayerStats update and layer (``engine.events.LayerStats``).
+LAYER_COLUMNS = (
+    "run",
+    "step",
+    "epoch",
+    "layer",
+    "lr",
+    "step_multiplier",
+    "effective_lr_p5",
+    "effective_lr_p50",
+    "effective_lr_p95",
+    "weight_norm",
+    "grad_norm",
+    "update_ratio",
+    "dead_fraction",
+    "zero_fraction",
+)
 
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").

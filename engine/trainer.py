@@ -132,6 +132,7 @@ def train(
     weights_every: int = 0,
     on_step: Callable[[int], None] | None = None,
     keep_model: bool = True,
+    stats_every: int | None = None,
     extra_rules: Callable[[int, RunConfig], list[Rule]] | None = None,
 ) -> RunResult:
     """Train one run to completion, a stop, early stopping or divergence.
@@ -139,7 +140,8 @@ def train(
     Errors in the run become a :class:`~engine.events.Failed` then a ``Finished('failed')``
     event; they are not raised. ``boundary_every`` (epochs) emits decision-boundary grids
     for 2D sets; ``weights_every`` (updates) emits parameter vectors for trajectories,
-    the last one always the returned model's weights.
+    the last one always the returned model's weights. ``stats_every`` (updates; None: the
+    default cadence, 0: off) emits per-layer :class:`~engine.events.LayerStats`.
     """
     bus = bus if bus is not None else ev.EventBus()
     control = control if control is not None else RunControl()
@@ -174,6 +176,7 @@ def train(
         on_step=on_step,
         keep_models=True,
         t0=t0,
+        stats_every=stats_every,
     )
     if not keep_model:
         result.model = None

@@ -81,7 +81,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             f = r.final
             acc = f"val_acc {f.val_acc:.3f}" if f else "no epoch completed"
             print(f"{r.label}: {r.reason}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
-        print(f"wrote {out}/metrics.csv, steps.csv, summary.json, config.toml", file=sys.stderr)
+        from ..runner import mixed_precision_effect
+
+        for pair in mixed_precision_effect(runs, results):
+            sec, acc = pair["seconds_per_epoch"], pair["final_val_acc"]
+            print(
+                f"mixed precision: run {pair['with']} {sec['with']:.4f} s/epoch, val_acc {acc['with']} vs "
+                f"run {pair['without']} without it {sec['without']:.4f} s/epoch, val_acc {acc['without']} "
+                f"(x{sec['ratio']:.2f} time; mixed-precision runs train alone, never batched)",
+                file=sys.stderr,
+            )
+        print(f"wrote {out}/metrics.csv, steps.csv, layers.csv, summary.json, config.toml", file=sys.stderr)
         if recorder is not None and recorder.ids and recorder.error is None:
             ids = sorted(recorder.ids.values())
             shown = str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
