@@ -35,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", choices=OBJECTIVES, help="default: the space's objective")
     p.add_argument(
         "--storage",
-        help="an Optuna storage: sqlite:///FILE, postgresql://USER@HOST/DB, mysql://..., or journal:FILE "
-        "(default: studies.sqlite3 in the user data folder)",
+        help="an Optuna storage: sqlite:///FILE, postgresql://USER@HOST/DB, mysql://..., journal:FILE or "
+        "memory: (not kept) (default: studies.sqlite3 in the user data folder)",
     )
     p.add_argument(
         "--study", help="the study's name (default: EXPERIMENT-SAMPLER); workers share one by name"
