@@ -178,8 +178,9 @@ class Classroom(QtCore.QObject):
 
     # ------------------------------------------------------------------ pace
     def _apply_pace(self) -> None:
-        """A lesson's remembered speed, else its own pace; nothing without a lesson pace."""
-        if self.lesson is None or self.lesson.pace_seconds is None:
+        """A lesson's remembered speed, else its own pace; nothing without a lesson pace, nor
+        once the user has left the lesson's race (Clear race: Run trains the panels)."""
+        if self.lesson is None or self.lesson.pace_seconds is None or not self.window.document.race:
             self.pace_note = ""
             return
         remembered = self.window.settings.lesson_pace(self.lesson_name)
