@@ -46,6 +46,7 @@ class BatchedOptimizer:
         self.any_weight_decay = any(c.weight_decay != 0 for c in cfgs)
         self._negative_lr: tuple[list[float], torch.Tensor] | None = None
         self._views: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.zeros_shape = (self.n, params.shape[1])
 
     @classmethod
     def group_key(cls, cfg: Any) -> tuple:
@@ -54,6 +55,13 @@ class BatchedOptimizer:
 
     def column(self, values: Sequence[float]) -> torch.Tensor:
         return column(values, self.device)
+
+    def column64(self, values: Sequence[float]) -> torch.Tensor:
+        return column(values, self.device, torch.float64)
+
+    def eps64(self) -> torch.Tensor:
+        """Each row's ``eps`` as a float64 column (for :meth:`effective_lr`)."""
+        return self.column64([c.eps for c in self.cfgs])
 
     def zeros(self, params: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(params[self.start : self.stop])
@@ -79,6 +87,15 @@ class BatchedOptimizer:
 
     def update(self, p: torch.Tensor, g: torch.Tensor, lrs: list[float], step: float) -> None:
         raise NotImplementedError
+
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        """Each parameter's effective rate ``(n, D)`` from the state after the last update at
+        rates ``lrs`` (see :mod:`engine.inside`); here the rate itself, as for SGD."""
+        return self.column64(lrs).expand(self.zeros_shape).clone()
+
+    def step_multiplier(self) -> list[float]:
+        """Momentum's long-run gain on each row's step (1 without momentum)."""
+        return [1.0] * self.n
 
     def reset_row(self, i: int) -> None:
         """Zero row ``start + i``'s optimizer state (its run has finished)."""
@@ -123,6 +140,12 @@ class BatchedSGD(BatchedOptimizer):
             direction = torch.addcmul(g, buf, self.momentum) if self.nesterov else buf
         p.addcmul_(direction, self.negative_lr(lrs))
 
+    def step_multiplier(self) -> list[float]:
+        if not self.uses_momentum:
+            return [1.0] * self.n
+        gains = [(1 - c.dampening) / (1 - c.momentum) for c in self.cfgs]
+        return [1 + c.momentum * k for c, k in zip(self.cfgs, gains, strict=True)] if self.nesterov else gains
+
 
 class BatchedAdagrad(BatchedOptimizer):
     """``torch.optim.Adagrad``: accumulated squared gradients, optional lr decay."""
@@ -145,6 +168,11 @@ class BatchedAdagrad(BatchedOptimizer):
         self.sum_of_squares.addcmul_(g, g)
         std = self.sum_of_squares.sqrt().add_(self.eps)
         p.add_(torch.mul(g, self.column(clr)).div_(std))
+
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        step = float(self.step_count)
+        clr = [lr / (1 + (step - 1) * c.lr_decay) for lr, c in zip(lrs, self.cfgs, strict=True)]
+        return self.column64(clr) / (self.sum_of_squares.double().sqrt() + self.eps64())
 
 
 class BatchedRMSprop(BatchedOptimizer):
@@ -182,6 +210,17 @@ class BatchedRMSprop(BatchedOptimizer):
             p.addcmul_(self.momentum_buffer, negative_lr)
         else:
             p.add_(torch.mul(g, negative_lr).div_(avg))
+
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        sq = self.square_avg.double()
+        if self.grad_avg is not None:
+            sq = sq - self.grad_avg.double() ** 2
+        return self.column64(lrs) / (sq.sqrt() + self.eps64())
+
+    def step_multiplier(self) -> list[float]:
+        if self.momentum_buffer is None:
+            return [1.0] * self.n
+        return [1 / (1 - c.momentum) for c in self.cfgs]
 
 
 class _AdamFamily(BatchedOptimizer):
@@ -230,6 +269,12 @@ class BatchedAdam(_AdamFamily):
         denom = (second.sqrt() / bias_correction2_sqrt).add_(self.eps)
         p.add_(torch.mul(self.exp_avg, negative_step).div_(denom))
 
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        step = float(self.step_count)
+        second = self.max_exp_avg_sq if self.max_exp_avg_sq is not None else self.exp_avg_sq
+        bc2_sqrt = self.column64([(1 - b2**step) ** 0.5 for b2 in self.beta2])
+        return self.column64(lrs) / (second.double().sqrt() / bc2_sqrt + self.eps64())
+
 
 class BatchedAdamW(BatchedAdam):
     """``torch.optim.AdamW``: Adam with weight decay applied to the weights directly."""
@@ -264,6 +309,11 @@ class BatchedNAdam(_AdamFamily):
         p.add_(torch.mul(g, self.column(grad_step)).div_(denom))
         p.add_(torch.mul(self.exp_avg, self.column(avg_step)).div_(denom))
 
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        step = float(self.step_count)
+        bc2 = self.column64([1 - b2**step for b2 in self.beta2])
+        return self.column64(lrs) / ((self.exp_avg_sq.double() / bc2).sqrt() + self.eps64())
+
 
 class BatchedAdamax(_AdamFamily):
     """``torch.optim.Adamax``: the infinity norm instead of the second moment."""
@@ -280,6 +330,9 @@ class BatchedAdamax(_AdamFamily):
         torch.maximum(self.exp_inf.mul_(self.beta2_column), g.abs().add_(self.eps), out=self.exp_inf)
         clr = [-lr / (1 - b1**step) for lr, b1 in zip(lrs, self.beta1, strict=True)]
         p.add_(torch.mul(self.exp_avg, self.column(clr)).div_(self.exp_inf))
+
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        return self.column64(lrs) / self.exp_inf.double()
 
 
 class BatchedAdadelta(BatchedOptimizer):
@@ -303,6 +356,11 @@ class BatchedAdadelta(BatchedOptimizer):
         delta.div_(std).mul_(g)
         self.acc_delta.mul_(self.rho).addcmul_(torch.mul(delta, self.one_minus_rho), delta)
         p.addcmul_(delta, self.negative_lr(lrs))
+
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        eps = self.eps64()
+        scale = (self.acc_delta.double() + eps).sqrt() / (self.square_avg.double() + eps).sqrt()
+        return self.column64(lrs) * scale
 
 
 BATCHED_OPTIMIZERS: dict[str, type[BatchedOptimizer]] = {

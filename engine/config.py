@@ -72,9 +72,21 @@ class ConfigError(ValueError):
 
 
 class Frozen(BaseModel):
-    """Base for every config model: immutable, unknown keys rejected."""
+    """Base for every config model: immutable, unknown keys rejected, types strict
+    (``epochs = true`` or ``independent_seeds = "yes"`` is an error, not a coercion;
+    an integer is accepted where a number is expected)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, strict=True)
+
+
+#: Upper bounds that are not a field's own nature, with the reason (validation messages say it).
+MAX_STEPS = 10_000_000  # a step count (warm-up, schedule period) beyond any run's length
+MAX_RATE = 100.0  # a learning rate (base, peak, floor): the bound of optimizer.lr
+MAX_LAYERS = 64  # hidden layers: more only slows the window and the batched kernel down
+MAX_PARAMS = 20_000_000  # weights + gradients + two optimizer moments: ~320 MB of float32
+MAX_VARIATIONS = 200  # runs in one experiment (each is trained and drawn)
+MAX_TEXT = 20_000  # characters of a name, label, description or lesson
+MAX_NESTING = 32  # levels of tables and arrays in an experiment file
 
 
 # --------------------------------------------------------------------------- data
@@ -117,10 +129,12 @@ class DatasetConfig(Frozen):
         None, description="standardise features on the training split; None: per dataset"
     )
     subsample: int | None = Field(
-        None, ge=2, description="keep only the first N training examples (overfitting studies)"
+        None, ge=2, le=200_000, description="keep only the first N training examples (overfitting studies)"
     )
-    path: str | None = Field(None, description="CSV file, for name = 'csv'")
-    target: str | None = Field(None, description="CSV target column, for name = 'csv'")
+    path: str | None = Field(
+        None, max_length=4096, description="CSV file, for name = 'csv' (relative: to the experiment file)"
+    )
+    target: str | None = Field(None, max_length=1000, description="CSV target column, for name = 'csv'")
     drop_missing: bool = Field(False, description="CSV: drop rows with missing values")
 
     @model_validator(mode="after")
@@ -186,7 +200,7 @@ class ModelConfig(Frozen):
     """Hidden layers in order. The output layer (one unit per class, softmax with
     cross-entropy) is appended from the dataset and initialised with ``output_init``."""
 
-    layers: tuple[Layer, ...] = (Dense(),)
+    layers: tuple[Layer, ...] = Field((Dense(),), max_length=MAX_LAYERS, strict=False)
     output_init: Initializer = "glorot_uniform"
 
     @model_validator(mode="after")
@@ -240,7 +254,7 @@ class Adagrad(Frozen):
     kind: Literal["adagrad"] = "adagrad"
     lr: LR = 0.01
     lr_decay: float = Field(0.0, ge=0.0, le=1.0)
-    initial_accumulator_value: float = Field(0.0, ge=0.0)
+    initial_accumulator_value: float = Field(0.0, ge=0.0, le=10.0)
     eps: Eps = 1e-10
     weight_decay: WD = 0.0
 
@@ -323,7 +337,7 @@ OptimizerConfig = Annotated[
 # --------------------------------------------------------------------------- schedules
 class _Schedule(Frozen):
     warmup_steps: int = Field(
-        0, ge=0, description="linear warm-up over this many updates, then the schedule starts"
+        0, ge=0, le=MAX_STEPS, description="linear warm-up over this many updates, then the schedule starts"
     )
     warmup_start_factor: float = Field(0.01, gt=0.0, le=1.0)
 
@@ -343,7 +357,7 @@ class Step(_Schedule):
     """``torch.optim.lr_scheduler.StepLR``: multiply by ``gamma`` every ``step_epochs``."""
 
     kind: Literal["step"] = "step"
-    step_epochs: int = Field(10, ge=1)
+    step_epochs: int = Field(10, ge=1, le=100_000)
     gamma: float = Field(0.5, gt=0.0, le=1.0)
 
 
@@ -358,17 +372,17 @@ class Cosine(_Schedule):
     """``CosineAnnealingLR`` per update over ``t_max_steps`` (None: the whole run)."""
 
     kind: Literal["cosine"] = "cosine"
-    t_max_steps: int | None = Field(None, ge=1)
-    eta_min: float = Field(0.0, ge=0.0)
+    t_max_steps: int | None = Field(None, ge=1, le=MAX_STEPS)
+    eta_min: float = Field(0.0, ge=0.0, le=MAX_RATE)
 
 
 class CosineRestarts(_Schedule):
     """``CosineAnnealingWarmRestarts`` per update: first period ``t0_steps``, then × ``t_mult``."""
 
     kind: Literal["cosine_restarts"] = "cosine_restarts"
-    t0_steps: int = Field(500, ge=1)
+    t0_steps: int = Field(500, ge=1, le=MAX_STEPS)
     t_mult: int = Field(1, ge=1, le=10)
-    eta_min: float = Field(0.0, ge=0.0)
+    eta_min: float = Field(0.0, ge=0.0, le=MAX_RATE)
 
 
 class Cyclic(_Schedule):
@@ -380,9 +394,9 @@ class Cyclic(_Schedule):
 
     kind: Literal["cyclic"] = "cyclic"
     mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
-    base_lr: float = Field(1e-3, gt=0.0)
-    max_lr: float = Field(1e-1, gt=0.0)
-    step_size: int = Field(2000, ge=1)
+    base_lr: float = Field(1e-3, gt=0.0, le=MAX_RATE)
+    max_lr: float = Field(1e-1, gt=0.0, le=MAX_RATE)
+    step_size: int = Field(2000, ge=1, le=MAX_STEPS)
     gamma: float = Field(0.99994, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
@@ -396,11 +410,11 @@ class OneCycle(_Schedule):
     """``OneCycleLR`` over the whole run (its own warm-up: ``pct_start``)."""
 
     kind: Literal["one_cycle"] = "one_cycle"
-    max_lr: float = Field(0.1, gt=0.0)
+    max_lr: float = Field(0.1, gt=0.0, le=MAX_RATE)
     pct_start: float = Field(0.3, gt=0.0, lt=1.0)
     anneal_strategy: Literal["cos", "linear"] = "cos"
-    div_factor: float = Field(25.0, gt=0.0)
-    final_div_factor: float = Field(1e4, gt=0.0)
+    div_factor: float = Field(25.0, gt=0.0, le=1e6)
+    final_div_factor: float = Field(1e4, gt=0.0, le=1e9)
     three_phase: bool = False
 
 
@@ -410,10 +424,10 @@ class Plateau(_Schedule):
     kind: Literal["plateau"] = "plateau"
     monitor: Literal["val_loss", "train_loss", "val_acc", "train_acc"] = "val_loss"
     factor: float = Field(0.1, gt=0.0, lt=1.0)
-    patience: int = Field(10, ge=0)
-    min_delta: float = Field(1e-4, ge=0.0)
-    cooldown: int = Field(0, ge=0)
-    min_lr: float = Field(0.0, ge=0.0)
+    patience: int = Field(10, ge=0, le=100_000)
+    min_delta: float = Field(1e-4, ge=0.0, le=1e3)
+    cooldown: int = Field(0, ge=0, le=100_000)
+    min_lr: float = Field(0.0, ge=0.0, le=MAX_RATE)
 
 
 ScheduleConfig = Annotated[
@@ -428,8 +442,8 @@ class EarlyStopping(Frozen):
 
     enabled: bool = False
     monitor: Literal["val_loss", "train_loss", "val_acc", "train_acc"] = "val_loss"
-    patience: int = Field(10, ge=1)
-    min_delta: float = Field(0.0, ge=0.0)
+    patience: int = Field(10, ge=1, le=100_000)
+    min_delta: float = Field(0.0, ge=0.0, le=1e3)
     restore_best: bool = True
 
 
@@ -452,7 +466,7 @@ class Augmentation(Frozen):
 class RegularizationConfig(Frozen):
     l1: float = Field(0.0, ge=0.0, le=10.0, description="L1 penalty on weights (not biases)")
     l2: float = Field(0.0, ge=0.0, le=10.0, description="L2 penalty on weights (not biases)")
-    grad_clip: float | None = Field(None, gt=0.0, description="clip the gradient norm")
+    grad_clip: float | None = Field(None, gt=0.0, le=1e6, description="clip the gradient norm")
     early_stopping: EarlyStopping = EarlyStopping()
     augmentation: Augmentation = Augmentation()
 
@@ -468,6 +482,7 @@ class TrainingConfig(Frozen):
     diverge_factor: float | None = Field(
         1e6,
         gt=1.0,
+        le=1e30,
         description="a loss above this many times the first update's loss (at least 1) also "
         "counts as diverged, besides NaN/Inf; None: NaN/Inf only",
     )
@@ -476,7 +491,7 @@ class TrainingConfig(Frozen):
 class RunConfig(Frozen):
     """One fully resolved run."""
 
-    label: str = ""
+    label: str = Field("", max_length=MAX_TEXT)
     dataset: DatasetConfig = DatasetConfig()
     model: ModelConfig = ModelConfig()
     optimizer: OptimizerConfig = SGD()
@@ -490,6 +505,20 @@ class RunConfig(Frozen):
             raise ValueError(
                 f"model has conv2d/maxpool layers but dataset '{self.dataset.name}' is not an "
                 "image set; use dataset 'digits' or remove the conv2d/maxpool layers"
+            )
+        from .data import dataset_shape  # imported here: both modules import this one
+        from .models import param_count
+
+        shape = dataset_shape(self.dataset)
+        try:
+            n = param_count(self.model, shape["n_features"], shape["n_classes"], shape["image_shape"])
+        except ValueError:  # layers that do not fit the input: reported in words when built
+            return self
+        if n > MAX_PARAMS:
+            raise ValueError(
+                f"model.layers make {n:,} parameters; the limit is {MAX_PARAMS:,} (memory estimate: "
+                f"weights, gradients and two optimizer moments would take {16 * n / 1e9:.1f} GB of "
+                "float32); use fewer or narrower layers"
             )
         return self
 
@@ -507,14 +536,14 @@ class ExperimentConfig(Frozen):
     """
 
     schema_version: int = SCHEMA_VERSION
-    name: str = "experiment"
-    description: str = Field("", description="one line: what this experiment compares")
-    lesson: str = Field("", description="what to look for, shown in the GUI's lessons")
+    name: str = Field("experiment", max_length=MAX_TEXT)
+    description: str = Field("", max_length=MAX_TEXT, description="one line: what this experiment compares")
+    lesson: str = Field("", max_length=MAX_TEXT, description="what to look for, shown in the GUI's lessons")
     classroom: Classroom | None = Field(
         None, description="question, pace and observations (engine/lessons.py)"
     )
     base: RunConfig = RunConfig()
-    variations: tuple[dict[str, Any], ...] = ()
+    variations: tuple[dict[str, Any], ...] = Field((), max_length=MAX_VARIATIONS, strict=False)
     independent_seeds: bool = Field(
         False, description="give each variation its own seed (variance) instead of a fair race"
     )
@@ -556,7 +585,9 @@ class ExperimentConfig(Frozen):
         if label is None:
             label = self.base.label or _auto_label(var) or f"run {index + 1}"
         merged["label"] = str(label)
-        if self.independent_seeds and "seed" not in var.get("training", {}):
+        training = var.get("training")
+        own_seed = isinstance(training, dict) and "seed" in training
+        if self.independent_seeds and not own_seed and isinstance(merged.get("training"), dict):
             merged["training"]["seed"] = self.base.training.seed + index
         return RunConfig.model_validate(merged)
 
@@ -574,10 +605,11 @@ class ExperimentConfig(Frozen):
         variations = []
         for var in data["variations"]:
             var = copy.deepcopy(var)
-            if epochs is not None and "epochs" in var.get("training", {}):
-                var["training"]["epochs"] = epochs
-            if seed is not None and "seed" in var.get("training", {}):
-                var["training"].pop("seed")
+            training = var.get("training")
+            if epochs is not None and isinstance(training, dict) and "epochs" in training:
+                training["epochs"] = epochs
+            if seed is not None and isinstance(training, dict) and "seed" in training:
+                training.pop("seed")
             if dataset is not None:
                 var.pop("dataset", None)
             variations.append(var)
@@ -789,38 +821,77 @@ def _missing_tag_message(title: str, err: Any) -> str:
 _UNION_TAGS = {*LAYER_TYPES, *OPTIMIZER_KINDS, *SCHEDULE_KINDS}
 
 
-def _check_finite(obj: Any, where: str = "") -> None:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        raise ConfigError(f"{where or 'config'}: {obj} is not a finite number")
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            _check_finite(v, f"{where}.{k}" if where else k)
-    if isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            _check_finite(v, f"{where}[{i}]")
+def _check_values(data: Any, source: str) -> None:
+    """Every number finite and the nesting within :data:`MAX_NESTING` levels (walked
+    without recursion, so a hostile file cannot exhaust the stack)."""
+    todo: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while todo:
+        obj, where, depth = todo.pop()
+        if depth > MAX_NESTING:
+            raise ConfigError(
+                f"{source}: {where or 'config'} is nested more than {MAX_NESTING} levels deep; "
+                "an experiment file needs only a few levels of tables and arrays"
+            )
+        if isinstance(obj, float) and not math.isfinite(obj):
+            raise ConfigError(f"{source}: {where or 'config'}: {obj} is not a finite number; give a number")
+        if isinstance(obj, dict):
+            todo.extend((v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in obj.items())
+        elif isinstance(obj, (list, tuple)):
+            todo.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(obj))
 
 
 def experiment_from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
     """Validate a plain dict (as read from TOML) into an experiment, or raise ConfigError."""
-    _check_finite(data)
+    _check_values(data, source)
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:
         problems = format_validation_error(exc)
         sep = "\n" if "\n" in problems else " "  # a single problem stays on one line
         raise ConfigError(f"{source} is invalid:{sep}{problems}") from None
+    except (TypeError, OverflowError, RecursionError) as exc:  # a shape no field rule foresaw
+        raise ConfigError(f"{source} is invalid: {type(exc).__name__}: {exc}") from None
 
 
-def loads_toml(text: str, source: str = "config") -> ExperimentConfig:
+def _resolve_dataset_paths(data: dict[str, Any], folder: Path) -> None:
+    """Make relative ``dataset.path`` values (base and variations) relative to ``folder``."""
+    sections = [data.get("base")] + list(data.get("variations") or [])
+    for section in sections:
+        dataset = section.get("dataset") if isinstance(section, dict) else None
+        if not isinstance(dataset, dict):
+            continue
+        path = dataset.get("path")
+        if isinstance(path, str) and path:
+            p = Path(path).expanduser()
+            dataset["path"] = str(p if p.is_absolute() else folder / p)
+
+
+def loads_toml(text: str, source: str = "config", folder: str | Path | None = None) -> ExperimentConfig:
+    """Parse and validate experiment TOML; relative ``dataset.path`` values are taken
+    relative to ``folder`` when given (the experiment file's folder)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: arrays or tables are nested too deeply (the limit is {MAX_NESTING} levels)"
+        ) from None
+    if not data:
+        raise ConfigError(
+            f"{source} is empty: an experiment file needs at least a [base] table "
+            "(see 'optiscope presets' and the README for examples)"
+        )
+    if folder is not None:
+        _resolve_dataset_paths(data, Path(folder))
     return experiment_from_dict(data, source)
 
 
 def load_toml(path: str | Path) -> ExperimentConfig:
-    """Read and validate an experiment file; ConfigError names file, field and fix."""
+    """Read and validate an experiment file; ConfigError names file, field and fix.
+
+    A relative ``dataset.path`` is taken relative to the file's own folder.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -828,7 +899,7 @@ def load_toml(path: str | Path) -> ExperimentConfig:
         raise ConfigError(f"{path}: no such file; check the path") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})") from None
-    return loads_toml(text, str(path))
+    return loads_toml(text, str(path), folder=path.resolve().parent)
 
 
 def _strip_none(obj: Any) -> Any:

@@ -1,9 +1,10 @@
 """Cooperative control of a run from another thread (light: imports no torch).
 
 The GUI holds a :class:`RunControl` and calls :meth:`~RunControl.stop`,
-:meth:`~RunControl.pause`, :meth:`~RunControl.advance`, :meth:`~RunControl.set_lr` and
-:meth:`~RunControl.set_delay`; the training loop calls :meth:`~RunControl.checkpoint`
-before every update and :meth:`~RunControl.take_lr` to pick up a changed rate.
+:meth:`~RunControl.pause`, :meth:`~RunControl.advance`, :meth:`~RunControl.set_lr`,
+:meth:`~RunControl.scale_lr` and :meth:`~RunControl.set_delay`; the training loop calls
+:meth:`~RunControl.checkpoint` before every update and :meth:`~RunControl.take_lr` /
+:meth:`~RunControl.take_lr_scale` to pick up a changed rate.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class RunControl:
         self._paused = start_paused
         self._budget = 0
         self._pending_lr: float | None = None
+        self._pending_scale = 1.0
         self.delay = 0.0
 
     # -- called from the controlling thread
@@ -60,6 +62,14 @@ class RunControl:
             raise ValueError(f"learning rate must be a positive finite number, got {lr}")
         self._pending_lr = float(lr)
 
+    def scale_lr(self, factor: float) -> None:
+        """Multiply every run's current and future rates by ``factor`` from the next update
+        (the whole schedule is scaled: a cyclic run keeps cycling, between scaled bounds)."""
+        if not (factor > 0 and math.isfinite(factor)):
+            raise ValueError(f"learning-rate factor must be a positive finite number, got {factor}")
+        with self._cond:
+            self._pending_scale *= float(factor)
+
     def set_delay(self, seconds: float) -> None:
         """Slow motion: wait this long before every update (0 is full speed)."""
         self.delay = max(float(seconds), 0.0)
@@ -90,3 +100,9 @@ class RunControl:
     def take_lr(self) -> float | None:
         lr, self._pending_lr = self._pending_lr, None
         return lr
+
+    def take_lr_scale(self) -> float:
+        """The factor asked for by :meth:`scale_lr` since the last call (1.0: none)."""
+        with self._cond:
+            scale, self._pending_scale = self._pending_scale, 1.0
+        return scale

@@ -9,7 +9,6 @@ module is light: :func:`dataset_shape` answers from the config alone.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -170,18 +169,17 @@ def _cache_read(file: Path) -> dict[str, np.ndarray] | None:
 
 
 def _cache_write(file: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = file.with_name(f".{file.stem}.{os.getpid()}.tmp")
+    from .files import atomic_write_with
+
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
-        tmp.replace(file)
+        # exclusive temporary; numpy's stubs type **kwds as allow_pickle
+        atomic_write_with(file, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
         entries = sorted(file.parent.glob("*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
         for old in entries[CACHE_ENTRIES:]:
             old.unlink(missing_ok=True)
     except OSError:  # read-only or full disk, or another process pruning: the cache is optional
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        pass
 
 
 # --------------------------------------------------------------------------- generated and bundled sets

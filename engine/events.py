@@ -79,11 +79,13 @@ class EarlyStopped(Event):
 
 @dataclass(frozen=True, slots=True)
 class Diverged(Event):
-    """The loss became NaN or infinite at ``step``; the run stops there."""
+    """The run diverged at ``step``: its loss became NaN/Inf or passed the divergence limit,
+    or (``detail`` says so) it stopped learning; the run stops there."""
 
     step: int
     epoch: int
     loss: float
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,40 @@ class Weights(Event):
     step: int
     epoch: int
     vector: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerStats(Event):
+    """Inside one run after update ``step``, per layer (every N updates; see :mod:`engine.inside`).
+
+    ``layers`` names the layers with parameters, in model order; every array has one
+    entry (row) per layer. ``effective_lr`` holds the 5 / 50 / 95 % quantiles over the
+    layer's parameters of the rate each one's step actually takes (``lr`` divided by the
+    optimizer's running scale, bias-corrected as the optimizer applies it; SGD: ``lr``).
+    ``step_multiplier`` is momentum's long-run gain on the step (SGD ``1/(1-m)``; 1
+    otherwise). ``update_ratio`` is ||update|| / ||weight|| of this update (NaN when
+    the update was not observed), ``dead_fraction`` the share of units after a ReLU that
+    are zero on every probe example (NaN: no ReLU follows), ``zero_fraction`` the share
+    of weights that are exactly zero. Histograms hold ``counts[layer, bin]`` over the
+    range ``[lo, hi]`` in ``*_range[layer]``: weights, and the layer's outputs (after
+    its activation) on the probe batch.
+    """
+
+    step: int
+    epoch: int
+    lr: float
+    step_multiplier: float
+    layers: tuple[str, ...]
+    effective_lr: np.ndarray = field(repr=False)
+    weight_norm: np.ndarray = field(repr=False)
+    grad_norm: np.ndarray = field(repr=False)
+    update_ratio: np.ndarray = field(repr=False)
+    dead_fraction: np.ndarray = field(repr=False)
+    zero_fraction: np.ndarray = field(repr=False)
+    weight_hist: np.ndarray = field(repr=False)
+    weight_range: np.ndarray = field(repr=False)
+    activation_hist: np.ndarray = field(repr=False)
+    activation_range: np.ndarray = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +163,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Diverged,
     Boundary,
     Weights,
+    LayerStats,
     Failed,
     Finished,
 )

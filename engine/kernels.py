@@ -26,6 +26,14 @@ from .augment import Augmenter
 from .batched_optim import BatchedOptimizer, build_batched_optimizer, column, optimizer_group_key
 from .config import BatchNorm, Dense, Dropout, RunConfig
 from .data import Dataset
+from .inside import (
+    PROBE_SIZE,
+    compute_layer_stats,
+    model_layers,
+    sequential_outputs,
+    torch_effective_lr,
+    torch_step_multiplier,
+)
 
 __all__ = ["TorchKernel", "BatchedKernel", "weight_params", "evaluate", "boundary_probs", "flat_params"]
 
@@ -76,6 +84,17 @@ def _penalty(weights: Sequence[torch.Tensor], l1: float, l2: float) -> torch.Ten
     return out
 
 
+@torch.no_grad()
+def soft_threshold_(weight: torch.Tensor, threshold: torch.Tensor) -> None:
+    """L1's proximal step, in place: ``sign(w) * max(|w| - threshold, 0)``.
+
+    Applied after the optimizer's update with ``threshold = lr * l1`` (proximal gradient
+    descent), it sets weights exactly to zero, which the L1 term's subgradient in the loss
+    never does; both kernels use it, so L1 never enters the gradient.
+    """
+    weight.copy_(weight.sign() * (weight.abs() - threshold).clamp_(min=0.0))
+
+
 class TorchKernel:
     """One run, any architecture, updated by its ``torch.optim`` optimizer.
 
@@ -108,6 +127,8 @@ class TorchKernel:
         self.running_metrics = not tc.eval_train  # train metrics from the updates themselves
         self.loss_sum = 0.0
         self.correct = 0
+        self._before: torch.Tensor | None = None
+        self._layers: list | None = None
         model.train()
 
     def begin_epoch(self, perms: Sequence[torch.Tensor]) -> None:
@@ -130,8 +151,12 @@ class TorchKernel:
         else:
             logits = model(xb)
         loss = F.cross_entropy(logits, target)
-        if self.penalised:
-            loss = loss + _penalty(self.penalised, self.l1, self.l2)
+        if self.l2:
+            loss = loss + _penalty(self.penalised, 0.0, self.l2)
+        l1_term = 0.0
+        if self.l1:  # reported with the loss; applied as a proximal step after the update
+            with torch.no_grad():
+                l1_term = float(_penalty(self.penalised, self.l1, 0.0))
         for q in self.params:
             q.grad = None
         if self.scaler is not None:
@@ -146,7 +171,11 @@ class TorchKernel:
             if self.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
             opt.step()
-        value = loss.item()
+        if self.l1:
+            threshold = torch.tensor(opt.param_groups[0]["lr"] * self.l1, dtype=torch.float32)
+            for w in self.penalised:
+                soft_threshold_(w, threshold.to(w.device))
+        value = loss.item() + l1_term
         if self.running_metrics:
             self.loss_sum += value * len(yb)
             self.correct += int((logits.argmax(1) == yb).sum())
@@ -180,6 +209,37 @@ class TorchKernel:
 
     def final_model(self, row: int) -> nn.Module:
         return self.model
+
+    # -- inside the run (engine.inside)
+    def _flat(self, grads: bool = False) -> torch.Tensor:
+        with torch.no_grad():
+            parts = [
+                (q.grad if q.grad is not None else torch.zeros_like(q)) if grads else q for q in self.params
+            ]
+            return torch.cat([t.detach().reshape(-1).float() for t in parts])[None]
+
+    def mark_update(self) -> None:
+        """Remember the weights before the next update (for its update-to-weight ratio)."""
+        self._before = self._flat()
+
+    def layer_stats(self, lrs: list[float], rows: list[int], observed: bool) -> list[dict]:
+        """Per-layer statistics after the last update at rate ``lrs[0]`` (see :mod:`engine.inside`);
+        ``observed``: :meth:`mark_update` was called before that update."""
+        if self._layers is None:
+            self._layers = model_layers(self.model)  # type: ignore[arg-type]
+        wanted = {spec.output for spec in self._layers}
+        outputs = sequential_outputs(self.model, self.x_train[:PROBE_SIZE], wanted)  # type: ignore[arg-type]
+        effective = torch_effective_lr(self.optimizer, lrs[0])
+        (stats,) = compute_layer_stats(
+            self._layers,
+            self._before if observed else None,
+            self._flat(),
+            self._flat(grads=True),
+            effective,
+            outputs,
+        )
+        stats["step_multiplier"] = torch_step_multiplier(self.optimizer)
+        return [stats]
 
 
 # --------------------------------------------------------------------------- the batched MLP
@@ -244,8 +304,8 @@ class BatchedNet:
                     _Op("bn", leaf, leaf + 1, layer=len(self.bn_mean), momentum=layer.momentum, units=units)
                 )
                 leaf += 2
-                self.bn_mean.append(torch.zeros(K * units, device=device))
-                self.bn_var.append(torch.ones(K * units, device=device))
+                self.bn_mean.append(torch.zeros(K * units, device=device, dtype=self.params.dtype))
+                self.bn_var.append(torch.ones(K * units, device=device, dtype=self.params.dtype))
                 if _ACTIVATIONS[layer.activation] is not None:
                     self.ops.append(_Op("act", act=layer.activation))
         self.ops.append(_Op("dense", leaf, leaf + 1))
@@ -257,12 +317,12 @@ class BatchedNet:
         if not self.manual:
             for t in self.leaves:
                 t.requires_grad_(True)
-        self._minus_one = torch.full((1, 1, 1), -1.0, device=device)
+        self._minus_one = torch.full((1, 1, 1), -1.0, device=device, dtype=self.params.dtype)
         self._minus_ones: dict[int, torch.Tensor] = {}
         # bias columns: views that stay valid while params are updated in place
         self.bias_columns = [t.unsqueeze(2) if t.ndim == 2 else None for t in self.leaves]
         self._scale_key: tuple | None = None
-        self._scale = torch.ones(K, 1, 1, device=device)
+        self._scale = torch.ones(K, 1, 1, device=device, dtype=self.params.dtype)
 
     def split(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """Views of each parameter, (K, *shape), into a (K, D) tensor."""
@@ -273,18 +333,26 @@ class BatchedNet:
         return out
 
     def forward(
-        self, x: torch.Tensor, train: bool, alive: list[bool] | None = None, saved: list | None = None
+        self,
+        x: torch.Tensor,
+        train: bool,
+        alive: list[bool] | None = None,
+        saved: list | None = None,
+        taps: list | None = None,
     ) -> torch.Tensor:
         """Logits (K, C, B) for inputs ``x`` (K, F, B): features down, examples across.
 
         This column layout makes every dense layer ``W @ h + b`` with the weights in
         their own (out, in) shape and puts the softmax over a short middle axis, both
         faster than the row layout for the small layers of these networks.
-        ``saved`` (hand-written gradients) collects what the backward pass needs.
+        ``saved`` (hand-written gradients) collects what the backward pass needs;
+        ``taps`` every op's output (``taps[i]`` is op ``i``'s).
         """
         h = x
         leaves, K = self.leaves, self.K
-        for op in self.ops:
+        for i, op in enumerate(self.ops):
+            if taps is not None and i:
+                taps.append(h)
             kind = op.kind
             if kind == "dense":
                 if saved is not None:
@@ -331,6 +399,8 @@ class BatchedNet:
                     1e-5,
                 )
                 h = flat.view(B, K, H).permute(1, 2, 0)
+        if taps is not None:
+            taps.append(h)
         return h
 
     def penalty(self, l1: torch.Tensor | None, l2: torch.Tensor | None) -> torch.Tensor | float:
@@ -352,24 +422,31 @@ class BatchedNet:
         alive: list[bool],
         l1: torch.Tensor | None,
         l2: torch.Tensor | None,
+        train: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward of one minibatch for all K runs: fills ``grads``.
 
         ``x`` is (K, F, B), ``y`` (K, B). Returns the per-run losses (K,) (penalties
         included, as the trainer reports them) and the logits (K, C, B). ``mask`` (K,) is
         1 for live runs and 0 for finished ones, whose gradients are then exactly zero.
+        L1 is in the loss but not the gradient (its proximal step follows the update);
+        ``train=False`` runs dropout and batch norm as in evaluation (the gradient check).
         """
         K, B = x.shape[0], x.shape[2]
         if not self.manual:
-            logits = self.forward(x, True, alive)
-            loss = F.cross_entropy(logits, y, reduction="none").mean(1) + self.penalty(l1, l2)
+            logits = self.forward(x, train, alive)
+            loss = F.cross_entropy(logits, y, reduction="none").mean(1) + self.penalty(None, l2)
             (loss * mask).sum().backward()
             torch.cat([t.grad.view(K, -1) for t in self.leaves], 1, out=self.grads)  # type: ignore[union-attr]
             for t in self.leaves:
                 t.grad = None
-            return loss.detach(), logits.detach()
+            loss = loss.detach()
+            if l1 is not None:
+                with torch.no_grad():
+                    loss = loss + self.penalty(l1, None)
+            return loss, logits.detach()
         saved: list = []
-        logits = self.forward(x, True, alive, saved)
+        logits = self.forward(x, train, alive, saved)
         logp = torch.log_softmax(logits, 1)
         loss = F.nll_loss(logp, y, reduction="none").mean(1)
         # d(mean CE)/d logits = (softmax - onehot) / B, per run scaled by its mask
@@ -413,8 +490,6 @@ class BatchedNet:
             for j in self.weight_leaves:
                 if l2 is not None:
                     self.grad_views[j].addcmul_(L[j], (2.0 * l2 * mask).view(K, 1, 1))
-                if l1 is not None:
-                    self.grad_views[j].addcmul_(L[j].sign(), (l1 * mask).view(K, 1, 1))
         return loss, logits
 
     def bn_state(self, r: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -467,6 +542,11 @@ class BatchedKernel:
             device,
         )
         self.net.generators = generators
+        self._before: torch.Tensor | None = None
+        self._probe: torch.Tensor | None = None
+        self._layers: list = []
+        self._updates = 0
+        self._stats_cache: tuple[tuple[int, bool], list[dict]] | None = None
         self.optimizers: list[BatchedOptimizer] = []
         start = 0
         while start < K:  # rows are ordered so each optimizer group is a contiguous block
@@ -488,6 +568,7 @@ class BatchedKernel:
         l1, l2 = [r.l1 for r in regs], [r.l2 for r in regs]
         self.l1 = column(l1, device).view(-1) if any(l1) else None
         self.l2 = column(l2, device).view(-1) if any(l2) else None
+        self._l1_list: list[float] | None = None
         clips = [r.grad_clip for r in regs]
         self.clip = column([v if v is not None else math.inf for v in clips], device) if any(clips) else None
         # jitter: Gaussian input noise from each run's own stream, as engine.augment.Augmenter
@@ -527,11 +608,18 @@ class BatchedKernel:
                 if self.alive[row]:
                     noise = torch.randn(B, xb.shape[1], generator=gen).to(self.device)
                     xb[row] += (amount * noise).t()
+        self._updates += 1
         loss, logits = net.train_step(xb, yb, self.mask, self.alive, self.l1, self.l2)
         if self.clip is not None:
             net.clip(self.clip)
         for opt in self.optimizers:
             opt.step(net.params, net.grads, lrs[opt.start : opt.stop])
+        if self.l1 is not None:
+            l1 = self.l1.tolist() if self._l1_list is None else self._l1_list
+            self._l1_list = l1
+            threshold = column([lr * v for lr, v in zip(lrs, l1, strict=True)], self.device).view(-1, 1, 1)
+            for j in net.weight_leaves:
+                soft_threshold_(net.leaves[j], threshold)
         if self.running_metrics:
             self.loss_sum.add_(loss.detach().double(), alpha=B)
             self.correct += (logits.max(1).indices == yb).sum(1)
@@ -582,6 +670,35 @@ class BatchedKernel:
             if opt.start <= row < opt.stop:
                 opt.reset_row(row - opt.start)
         self.mask[row] = 0.0
+
+    # -- inside the runs (engine.inside)
+    def mark_update(self) -> None:
+        """Remember the weights before the next update (for its update-to-weight ratio)."""
+        self._before = self.net.params.detach().clone()
+
+    @torch.no_grad()
+    def layer_stats(self, lrs: list[float], rows: list[int], observed: bool) -> list[dict]:
+        """Per-layer statistics of ``rows`` after the last update at rates ``lrs`` (one per row);
+        ``observed``: :meth:`mark_update` was called before that update."""
+        key = (self._updates, observed)
+        if self._stats_cache is None or self._stats_cache[0] != key:  # runs ending together share one
+            self._stats_cache = (key, self._all_layer_stats(lrs, observed))
+        return [self._stats_cache[1][row] for row in rows]
+
+    def _all_layer_stats(self, lrs: list[float], observed: bool) -> list[dict]:
+        net, K = self.net, self.K
+        if self._probe is None:
+            self._probe = self.x_train[:PROBE_SIZE].t().expand(K, -1, -1).contiguous()
+            self._layers = model_layers(self.models[0])  # type: ignore[arg-type]
+        taps: list = []
+        net.forward(self._probe, False, taps=taps)
+        effective = torch.cat([opt.effective_lr(lrs[opt.start : opt.stop]) for opt in self.optimizers])
+        multipliers = [m for opt in self.optimizers for m in opt.step_multiplier()]
+        before = self._before if observed else None
+        out = compute_layer_stats(self._layers, before, net.params, net.grads, effective, taps)
+        for stats, multiplier in zip(out, multipliers, strict=True):
+            stats["step_multiplier"] = multiplier
+        return out
 
     def final_model(self, row: int) -> nn.Module:
         """The run's model (a ``torch.nn`` module) holding the row's weights and batch-norm state."""

@@ -15,6 +15,11 @@ A kernel works on rows (one per run) and provides::
     epoch_metrics(eval_train)   # (train_loss, train_acc, val_loss, val_acc) per row
     boundary(grid) -> probs     # class probabilities on a 2D grid, per row
     weights(row), snapshot(row), restore(row, state), retire(row), final_model(row)
+    mark_update()               # remember the weights before the next update
+    layer_stats(lrs, rows, observed) -> per-row LayerStats fields (engine.inside)
+
+Every ``stats_every`` updates the loop emits :class:`~engine.events.LayerStats` for each
+live run (and once more when a run ends), computed by the kernel from its state.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class RunResult:
     error: str | None = None
     diverged_step: int | None = None
     steps_per_epoch: int = 0
+    layers: list[ev.LayerStats] = field(default_factory=list, repr=False)
 
     @property
     def final(self) -> ev.EpochEnd | None:
@@ -71,6 +77,8 @@ class StepKernel(Protocol):
     def restore(self, row: int, state: Any) -> None: ...
     def retire(self, row: int) -> None: ...
     def final_model(self, row: int) -> nn.Module | None: ...
+    def mark_update(self) -> None: ...
+    def layer_stats(self, lrs: list[float], rows: list[int], observed: bool) -> list[dict]: ...
 
 
 class LRSource(Protocol):
@@ -104,6 +112,7 @@ class RunState:
     best_state: Any = None
     restored: bool = False
     final_state: Any = None
+    layer_stats: list[ev.LayerStats] = field(default_factory=list)
     _finishing: bool = False
 
     def emit(self, event: ev.Event) -> None:
@@ -181,6 +190,7 @@ def drive(
     on_step: Callable[[int], None] | None = None,
     keep_models: bool = False,
     t0: float | None = None,
+    stats_every: int | None = 0,
 ) -> list[RunResult]:
     """Train ``runs`` through ``kernel`` to their ends; one :class:`RunResult` per run, in order.
 
@@ -189,10 +199,17 @@ def drive(
     minibatch order of an epoch is ``torch.randperm`` drawn from a generator seeded with
     the run's ``training.seed`` (runs with one seed share it). Errors become ``Failed`` +
     ``Finished('failed')`` events for the runs still going; they are not raised.
+    ``stats_every`` (updates; None: :func:`engine.inside.default_stats_every`, 0: off)
+    emits :class:`~engine.events.LayerStats`.
     """
     t0 = time.perf_counter() if t0 is None else t0
     spe = math.ceil(n_train / batch_size)
+    if stats_every is None:
+        from .inside import default_stats_every
+
+        stats_every = default_stats_every(spe * max(run.cfg.training.epochs for run in runs))
     state = _Loop(kernel, list(runs), bus, control, t0, weights_every)
+    state.stats_every = stats_every
     try:
         state.start(device, n_params, n_classes, spe, boundaries)
         state.train(n_train, batch_size, spe, max_steps, evaluate, eval_train, boundaries, on_step)
@@ -223,6 +240,9 @@ class _Loop:
         self.last_weights_step: dict[int, int] = {}
         self.stepping = [(run, [r for r in run.rules if r.per_step]) for run in runs]
         self.errors: str | None = None
+        self.stats_every = 0
+        self.marked_step = -1  # the update whose weights before it the kernel remembers
+        self.last_stats_step: dict[int, int] = {}
 
     # -- start and end of runs
     def start(self, device, n_params, n_classes, spe, boundaries) -> None:
@@ -266,6 +286,10 @@ class _Loop:
             and (run.restored or self.last_weights_step.get(run.run_id) != self.step)
         ):
             self._emit_weights(run, run.epochs[-1].epoch if run.epochs else self.epoch)
+        if self.stats_every and self.step and run.reason != "diverged":
+            if run.restored or self.last_stats_step.get(run.run_id) != self.step:
+                lrs = self.lr_hist[self.step - 1].tolist()
+                self._emit_stats([run], lrs, run.epochs[-1].epoch if run.epochs else self.epoch)
         run.final_state = self.kernel.snapshot(run.row)
         self.kernel.retire(run.row)
         self.live.remove(run)
@@ -308,6 +332,7 @@ class _Loop:
             error,
             run.diverged_step,
             spe,
+            run.layer_stats,
         )
 
     # -- the loop
@@ -325,10 +350,10 @@ class _Loop:
                     for run in list(self.live):
                         self.retire(run, "stopped")
                     return
-                new_lr = control.take_lr()
-                if new_lr is not None:
+                new_lr, factor = control.take_lr(), control.take_lr_scale()
+                if new_lr is not None or factor != 1.0:
                     for run in self.live:
-                        run.schedule.scale(new_lr / run.schedule.lr)
+                        run.schedule.scale(factor * (new_lr / run.schedule.lr if new_lr is not None else 1.0))
                         self.lrs[run.row] = run.schedule.lr
                 self._update(b * bs, min((b + 1) * bs, n), epoch, on_step)
                 if not self.live:
@@ -345,8 +370,22 @@ class _Loop:
             if not self.live:
                 return
 
+    def _emit_stats(self, runs: list[RunState], lrs: list[float], epoch: int) -> None:
+        """:class:`~engine.events.LayerStats` for ``runs`` after the last update (made at ``lrs``)."""
+        rows = [run.row for run in runs]
+        observed = self.marked_step == self.step
+        for run, stats in zip(runs, self.kernel.layer_stats(lrs, rows, observed), strict=True):
+            e = ev.LayerStats(run.run_id, self.step, epoch, lrs[run.row], **stats)
+            run.layer_stats.append(e)
+            self.last_stats_step[run.run_id] = self.step
+            run.emit(e)
+
     def _update(self, lo: int, hi: int, epoch: int, on_step) -> None:
         lrs = self.lrs[:]
+        stats_due = self.stats_every and (self.step + 1) % self.stats_every == 0
+        if stats_due:
+            self.kernel.mark_update()
+            self.marked_step = self.step + 1
         losses = self.kernel.step(lo, hi, lrs)
         if self.step == len(self.lr_hist):
             grow = np.zeros((max(len(self.lr_hist), 1024), len(self.runs)))
@@ -374,6 +413,8 @@ class _Loop:
         if self.weights_every and step % self.weights_every == 0:
             for run in self.live:
                 self._emit_weights(run, epoch)
+        if stats_due and self.live:
+            self._emit_stats(self.live, lrs, epoch)
         if on_step is not None:
             on_step(step)
 

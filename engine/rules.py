@@ -27,6 +27,7 @@ class RunHandle(Protocol):
     epochs: list[ev.EpochEnd]
     best_epoch: int | None
     diverged_step: int | None
+    reason: ev.FinishReason  # a rule may relabel a finished run in run_done
 
     def emit(self, event: ev.Event) -> None: ...
     def finish(self, reason: ev.FinishReason) -> None: ...
@@ -38,6 +39,7 @@ __all__ = [
     "RunHandle",
     "Rule",
     "DivergenceGuard",
+    "NotLearning",
     "ScheduleStepper",
     "EarlyStopping",
     "BestEpoch",
@@ -100,6 +102,74 @@ class DivergenceGuard(Rule):
             run.diverged_step = metrics.step
             run.emit(ev.Diverged(run.run_id, metrics.step, metrics.epoch, metrics.train_loss))
             run.finish("diverged")
+
+
+class NotLearning(Rule):
+    """A run whose training loss stays worse than guessing is ended as diverged ("not learning").
+
+    An epoch *does not learn* when its training loss is above ``ln K`` -- the loss of a
+    uniform guess over the K classes -- and also above the run's starting loss (the first
+    update's) or above the best loss of its earlier epochs. ``patience`` such epochs in a
+    row end the run, reported diverged. A run of at least ``end_epochs`` epochs that reaches
+    its last epoch with a training loss above ``end_factor`` times both its starting loss and
+    ``ln K`` is reported diverged too (short runs never make a long stretch; a run of a
+    couple of epochs may still be in an early transient, so it is left alone).
+
+    Adaptive optimizers at absurd rates (Adam, RMSprop, Adagrad, ... at lr 10-100) do this
+    without ever producing NaN: the loss jumps about far above where it started, accuracy
+    at chance. A rate that is merely too small is untouched: its loss keeps setting new
+    bests, however slowly.
+    """
+
+    per_step = True
+
+    def __init__(
+        self, n_classes: int, patience: int = 20, end_factor: float = 2.0, end_epochs: int = 5
+    ) -> None:
+        self.chance_loss = math.log(max(n_classes, 2))
+        self.patience = patience
+        self.end_factor = end_factor
+        self.end_epochs = end_epochs
+        self.start_loss: float | None = None
+        self.best = math.inf
+        self.streak = 0
+
+    def step_done(self, run: RunHandle, step: int, epoch: int, loss: float) -> None:
+        if self.start_loss is None:
+            self.start_loss = loss if math.isfinite(loss) else math.inf
+
+    def _flag(self, run: RunHandle, metrics: ev.EpochEnd, detail: str) -> None:
+        run.diverged_step = metrics.step
+        run.emit(ev.Diverged(run.run_id, metrics.step, metrics.epoch, metrics.train_loss, detail))
+
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
+        loss = metrics.train_loss
+        start = self.start_loss if self.start_loss is not None else math.inf
+        bad = loss > self.chance_loss and (loss > start or loss > self.best)
+        self.best = min(self.best, loss)
+        self.streak = self.streak + 1 if bad else 0
+        if self.streak >= self.patience:
+            self._flag(
+                run,
+                metrics,
+                f"not learning: training loss above a uniform guess (ln {math.exp(self.chance_loss):.0f} = "
+                f"{self.chance_loss:.3g}) and not improving for {self.patience} epochs",
+            )
+            run.finish("diverged")
+
+    def run_done(self, run: RunHandle) -> None:
+        if run.reason != "completed" or len(run.epochs) < self.end_epochs or self.start_loss is None:
+            return
+        last = run.epochs[-1]
+        limit = self.end_factor * max(self.start_loss, self.chance_loss)
+        if last.train_loss > limit:
+            self._flag(
+                run,
+                last,
+                f"not learning: final training loss {last.train_loss:.4g} is over {self.end_factor:g}x "
+                f"its starting loss and a uniform guess's",
+            )
+            run.reason = "diverged"
 
 
 class ScheduleStepper(Rule):
@@ -192,11 +262,15 @@ class BestEpoch(Rule):
         run.best_epoch = best_epoch
 
 
-def default_rules(cfg, per_update_schedule: bool) -> list[Rule]:
+def default_rules(cfg, per_update_schedule: bool, *, n_classes: int) -> list[Rule]:
     """The rules every training run follows, in the order they act on an epoch:
-    divergence, the LR schedule, early stopping, the best-epoch record."""
+    divergence, not learning, the LR schedule, early stopping, the best-epoch record."""
     es = cfg.regularization.early_stopping
-    rules: list[Rule] = [DivergenceGuard(cfg.training.diverge_factor), ScheduleStepper(per_update_schedule)]
+    rules: list[Rule] = [
+        DivergenceGuard(cfg.training.diverge_factor),
+        NotLearning(n_classes),
+        ScheduleStepper(per_update_schedule),
+    ]
     if es.enabled:
         rules.append(EarlyStopping(es.monitor, es.patience, es.min_delta, es.restore_best))
     rules.append(BestEpoch(es.monitor))

@@ -2,7 +2,8 @@
 
 :func:`execute` is what the CLI and the GUI's worker call: it runs every run of an
 experiment on one event bus, each tagged with its run id. :func:`write_outputs` writes
-``metrics.csv``, ``steps.csv``, ``summary.json`` and ``config.toml`` atomically.
+``metrics.csv``, ``steps.csv``, ``layers.csv`` (per-layer statistics), ``summary.json`` and
+``config.toml`` atomically.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from . import events as ev
 from .config import ExperimentConfig, RunConfig, dumps_toml
 from .control import RunControl
 from .files import atomic_write_text
-from .formats import METRIC_COLUMNS, STEP_COLUMNS, format_csv
+from .formats import LAYER_COLUMNS, METRIC_COLUMNS, STEP_COLUMNS, format_csv
 from .loop import RunResult
 from .trainer import train
 
@@ -66,6 +67,7 @@ def execute(
     first_run_id: int = 0,
     batched: bool = True,
     log: Callable[[str], None] | None = None,
+    stats_every: int | None = None,
 ) -> list[RunResult]:
     """Train ``runs``; run ids are ``first_run_id + index``; results come back in run order.
 
@@ -103,6 +105,7 @@ def execute(
                 boundary_every=boundary_every,
                 weights_every=weights_every,
                 keep_models=keep_models,
+                stats_every=stats_every,
             )
             results.update(zip(members, out, strict=True))
         else:
@@ -115,6 +118,7 @@ def execute(
                 boundary_every=boundary_every,
                 weights_every=weights_every,
                 keep_model=keep_models,
+                stats_every=stats_every,
             )
     return [results[i] for i in sorted(results)]
 
@@ -157,8 +161,102 @@ def summarize(result: RunResult, cfg: RunConfig) -> dict:
         "diverged_step": result.diverged_step,
         "error": result.error,
         "seconds": round(result.seconds, 4),
+        "seconds_per_epoch": _json_num(seconds_per_epoch(result)),
+        "mixed_precision": _mixed_precision(cfg),
+        "layers": inside_summary(result),
         "config": cfg.model_dump(mode="json"),
     }
+
+
+def layers_csv(results: Sequence[RunResult]) -> str:
+    """``layers.csv``: every run's :class:`~engine.events.LayerStats`, one row per layer."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(LAYER_COLUMNS)
+    for r in results:
+        for e in r.layers:
+            for j, name in enumerate(e.layers):
+                values = (
+                    e.lr,
+                    e.step_multiplier,
+                    *e.effective_lr[j],
+                    e.weight_norm[j],
+                    e.grad_norm[j],
+                    e.update_ratio[j],
+                    e.dead_fraction[j],
+                    e.zero_fraction[j],
+                )
+                w.writerow(
+                    [r.run, e.step, e.epoch, format_csv(name), *(format_csv(float(v)) for v in values)]
+                )
+    return buf.getvalue()
+
+
+def inside_summary(result: RunResult) -> dict | None:
+    """The run's last per-layer statistics for summary.json (None without any)."""
+    if not result.layers:
+        return None
+    e = result.layers[-1]
+    return {
+        "step": e.step,
+        "zero_fraction": {n: _json_num(float(v)) for n, v in zip(e.layers, e.zero_fraction, strict=True)},
+        "dead_fraction": {n: _json_num(float(v)) for n, v in zip(e.layers, e.dead_fraction, strict=True)},
+        "effective_lr_median": {
+            n: _json_num(float(v)) for n, v in zip(e.layers, e.effective_lr[:, 1], strict=True)
+        },
+    }
+
+
+def seconds_per_epoch(result: RunResult) -> float | None:
+    """Mean wall time of the run's epochs (training and evaluation), None without any."""
+    if not result.epochs:
+        return None
+    return sum(e.seconds for e in result.epochs) / len(result.epochs)
+
+
+def _mixed_precision(cfg: RunConfig) -> dict:
+    from .sweep import unbatchable_reason
+
+    on = cfg.training.mixed_precision
+    return {
+        "enabled": on,
+        "autocast": "bfloat16 on the CPU, float16 with a gradient scaler on CUDA" if on else None,
+        "batched": False if on else None,
+        "why_not_batched": unbatchable_reason(cfg) if on else None,
+    }
+
+
+def mixed_precision_effect(runs: Sequence[RunConfig], results: Sequence[RunResult]) -> list[dict]:
+    """For every run with mixed precision and a run that differs from it only there (and in its
+    label): both runs' seconds per epoch and final accuracy, side by side."""
+
+    def key(cfg: RunConfig) -> str:
+        training = cfg.training.model_copy(update={"mixed_precision": False})
+        return cfg.model_copy(update={"label": "", "training": training}).model_dump_json()
+
+    plain = {key(c): r for c, r in zip(runs, results, strict=False) if not c.training.mixed_precision}
+    out = []
+    for c, r in zip(runs, results, strict=False):
+        other = plain.get(key(c)) if c.training.mixed_precision else None
+        if other is None:
+            continue
+        on, off = seconds_per_epoch(r), seconds_per_epoch(other)
+        out.append(
+            {
+                "with": r.run,
+                "without": other.run,
+                "seconds_per_epoch": {
+                    "with": _json_num(on),
+                    "without": _json_num(off),
+                    "ratio": _json_num(on / off) if on and off else None,
+                },
+                "final_val_acc": {
+                    "with": _json_num(r.final.val_acc) if r.final else None,
+                    "without": _json_num(other.final.val_acc) if other.final else None,
+                },
+            }
+        )
+    return out
 
 
 def write_outputs(
@@ -168,7 +266,7 @@ def write_outputs(
     results: Sequence[RunResult],
     extra: dict | None = None,
 ) -> Path:
-    """Write the four result files into ``out_dir`` (created if needed)."""
+    """Write the five result files into ``out_dir`` (created if needed)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
@@ -177,7 +275,12 @@ def write_outputs(
     for r in results:
         for e in r.epochs:
             w.writerow(
-                [r.run, r.label, e.epoch, *(format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:])]
+                [
+                    r.run,
+                    format_csv(r.label),
+                    e.epoch,
+                    *(format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:]),
+                ]
             )
     atomic_write_text(out / "metrics.csv", buf.getvalue())
     buf = io.StringIO()
@@ -188,10 +291,12 @@ def write_outputs(
         for i, (lr, loss) in enumerate(zip(r.step_lr.tolist(), r.step_loss.tolist(), strict=True)):
             w.writerow([r.run, i + 1, i // spe + 1, format_csv(lr), format_csv(loss)])
     atomic_write_text(out / "steps.csv", buf.getvalue())
+    atomic_write_text(out / "layers.csv", layers_csv(results))
     summary = {
         "experiment": experiment.name,
         "description": experiment.description,
         "runs": [summarize(r, cfg) for r, cfg in zip(results, runs, strict=False)],
+        "mixed_precision_effect": mixed_precision_effect(runs, results),
         **(extra or {}),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))

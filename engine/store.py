@@ -4,7 +4,12 @@
 or ``$OPTISCOPE_HOME/data`` when that variable is set). Subscribe :meth:`RunStore.recorder` to
 a run's :class:`~engine.events.EventBus`: the run is inserted on ``RunStarted``, each
 ``EpochEnd`` is committed at once and the status is set on ``Finished``, so a crash loses at
-most the epoch in progress (its status then stays ``running``).
+most the epoch in progress. Each run records the process (id and host) that trains it; the
+next open marks runs whose process is gone ``interrupted``, keeping their epochs.
+
+A store whose folder or file cannot be written (read-only media, a locked-down share) is
+opened read-only and immutable: it can be listed, shown and exported, and writing to it
+raises :class:`StoreError`.
 
 SQLite objects must not cross threads, so each thread gets its own connection (WAL mode
 lets the GUI read while its worker thread writes). A database file that is not SQLite or is
@@ -20,7 +25,9 @@ import io
 import json
 import math
 import os
+import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -44,7 +51,7 @@ __all__ = [
     "EXPORT_COLUMNS",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 EXPORT_COLUMNS = METRIC_COLUMNS  # the columns of metrics.csv
 _METRICS = ("step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 
@@ -62,7 +69,9 @@ CREATE TABLE IF NOT EXISTS runs (
     steps INTEGER NOT NULL DEFAULT 0,
     seconds REAL,
     error TEXT,
-    config TEXT NOT NULL DEFAULT '{}'
+    config TEXT NOT NULL DEFAULT '{}',
+    pid INTEGER,
+    host TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -77,6 +86,38 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, epoch)
 ) WITHOUT ROWID;
 """
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (True when that cannot be told)."""
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":  # os.kill would terminate it there
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.get_last_error() == 5  # access denied: it exists
+        code = ctypes.c_ulong()
+        try:
+            ok = kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        finally:
+            kernel32.CloseHandle(handle)
+        return not ok or code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: someone else's process
+        return True
+    return True
+
+
+def _writable(path: Path) -> bool:
+    """Whether the store file (or, when it does not exist yet, its folder) can be written."""
+    target = path if path.exists() else path.parent
+    return os.access(target, os.W_OK) and (not path.exists() or os.access(path.parent, os.W_OK))
 
 
 class StoreError(RuntimeError):
@@ -155,13 +196,20 @@ class RunStore:
 
     Raises :class:`StoreError` when the file cannot be opened (permissions, locked, a
     newer schema). A corrupt file is moved aside (``recovered_from`` says where) and a
-    fresh store is created.
+    fresh store is created. When the file or its folder is not writable the store is
+    opened read-only (:attr:`read_only`); :attr:`interrupted` lists the runs this open
+    found abandoned by their process and marked ``interrupted``.
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         self.recovered_from: Path | None = None
+        self.interrupted: list[int] = []
         self._local = threading.local()
+        self.read_only = self.path.parent.is_dir() and not _writable(self.path)
+        if self.read_only:
+            self._open_read_only()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -179,16 +227,45 @@ class RunStore:
             except sqlite3.Error as exc:
                 self._drop_connection()
                 raise StoreError(f"cannot create a fresh run store {self.path}: {exc}") from None
+        try:
+            self.interrupted = self._mark_interrupted()
+        except sqlite3.Error:  # locked by a writer for longer than the timeout: next time
+            pass
+
+    def _open_read_only(self) -> None:
+        if not self.path.is_file():
+            raise StoreError(f"no run store at {self.path}, and its folder is read-only")
+        try:
+            conn = self._conn()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"cannot open run store {self.path}: it was written by a newer Optiscope "
+                    f"(schema {version}, this one reads {SCHEMA_VERSION})"
+                )
+            conn.execute("SELECT count(*) FROM runs").fetchone()
+        except sqlite3.Error as exc:
+            self._drop_connection()
+            raise StoreError(f"cannot read run store {self.path} (read-only): {exc}") from None
 
     # -- connections (one per thread)
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=10.0)
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            if getattr(self, "read_only", False):  # immutable: no -wal/-shm files, no locks
+                uri = self.path.resolve().as_uri() + "?mode=ro&immutable=1"
+                conn = sqlite3.connect(uri, uri=True, timeout=10.0)
+            else:
+                conn = sqlite3.connect(self.path, timeout=10.0)
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = conn
         return conn
+
+    def _writing(self) -> sqlite3.Connection:
+        if self.read_only:
+            raise StoreError(f"run store {self.path} is read-only (its file or folder cannot be written)")
+        return self._conn()
 
     def _drop_connection(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -212,11 +289,33 @@ class RunStore:
             )
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")  # persistent: set once per file
-        if version < SCHEMA_VERSION:  # a new file (no write lock taken when it is current)
+        if version < SCHEMA_VERSION:  # a new or older file (no write lock taken when it is current)
             with conn:
                 conn.executescript(_SCHEMA)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+                for name, kind in (("pid", "INTEGER"), ("host", "TEXT")):  # schema 1 -> 2
+                    if name not in columns:
+                        conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("SELECT count(*) FROM runs").fetchone()  # touches the pages: finds damage early
+
+    def _mark_interrupted(self) -> list[int]:
+        """Runs still ``running`` whose process (on this host) is gone become ``interrupted``."""
+        conn = self._conn()
+        host = socket.gethostname()
+        rows = conn.execute("SELECT id, pid, host FROM runs WHERE status = 'running'").fetchall()
+        gone = [
+            rid
+            for rid, pid, run_host in rows
+            if pid is None or (run_host == host and pid != os.getpid() and not _pid_alive(int(pid)))
+        ]
+        if gone:
+            with conn:
+                conn.executemany(
+                    "UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'",
+                    [(rid,) for rid in gone],
+                )
+        return gone
 
     def _move_aside(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -238,11 +337,11 @@ class RunStore:
         return RunRecorder(self, experiment, on_error)
 
     def insert_run(self, started: ev.RunStarted, experiment: str = "") -> int:
-        conn = self._conn()
+        conn = self._writing()
         with conn:
             cur = conn.execute(
                 "INSERT INTO runs (created, experiment, label, status, device, n_params, epochs_planned,"
-                " config) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+                " config, pid, host) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
                 (
                     time.time(),
                     experiment,
@@ -251,13 +350,15 @@ class RunStore:
                     started.n_params,
                     started.epochs,
                     json.dumps(started.config),
+                    os.getpid(),
+                    socket.gethostname(),
                 ),
             )
         assert cur.lastrowid is not None  # an INSERT always sets it
         return cur.lastrowid
 
     def add_epoch(self, run_id: int, e: ev.EpochEnd) -> None:
-        conn = self._conn()
+        conn = self._writing()
         values = [e.step, e.lr, e.train_loss, e.train_acc, e.val_loss, e.val_acc, e.seconds]
         with conn:
             conn.execute(
@@ -268,7 +369,7 @@ class RunStore:
             conn.execute("UPDATE runs SET epochs_done = ?, steps = ? WHERE id = ?", (e.epoch, e.step, run_id))
 
     def finish_run(self, run_id: int, fin: ev.Finished, error: str | None = None) -> None:
-        conn = self._conn()
+        conn = self._writing()
         with conn:
             conn.execute(
                 "UPDATE runs SET status = ?, epochs_done = ?, steps = ?, seconds = ?,"
@@ -322,7 +423,7 @@ class RunStore:
 
     def delete_run(self, run_id: int) -> None:
         """Remove a run and its metrics; :class:`UnknownRun` if there is none."""
-        conn = self._conn()
+        conn = self._writing()
         self._require(conn, run_id)
         with conn:
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (int(run_id),))
@@ -343,7 +444,12 @@ class RunStore:
         for r in runs:
             for m in r.metrics:
                 w.writerow(
-                    [r.id, r.summary.label, m["epoch"], *(format_csv(m[k]) for k in EXPORT_COLUMNS[3:])]
+                    [
+                        r.id,
+                        format_csv(r.summary.label),
+                        m["epoch"],
+                        *(format_csv(m[k]) for k in EXPORT_COLUMNS[3:]),
+                    ]
                 )
                 n += 1
         path = Path(path)

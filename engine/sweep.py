@@ -65,7 +65,10 @@ def unbatchable_reason(cfg: RunConfig) -> str | None:
     if aug.active and aug.model_copy(update={"jitter": 0.0}).active:
         return "image augmentation or mixup (only jitter is batched)"
     if cfg.training.mixed_precision:
-        return "mixed precision"
+        return (
+            "mixed precision (autocast trains one torch model at a time; the batched engine's "
+            "hand-written float32 backward has no reduced-precision path)"
+        )
     if cfg.optimizer.kind not in BATCHABLE_OPTIMIZERS:  # pragma: no cover - all are today
         return f"optimizer {cfg.optimizer.kind}"
     return None
@@ -128,6 +131,7 @@ def train_batched(
     boundary_every: int = 0,
     weights_every: int = 0,
     keep_models: bool = True,
+    stats_every: int | None = None,
 ) -> list[RunResult]:
     """Train runs that share one :func:`batch_key` as one batched computation.
 
@@ -169,9 +173,8 @@ def train_batched(
     runs = []
     for row, i in enumerate(order):
         sched = _dummy_schedule(cfgs[i], spe)
-        runs.append(
-            RunState(cfgs[i], run_ids[i], row, sched, default_rules(cfgs[i], per_update(sched)), kernel, bus)
-        )
+        rules = default_rules(cfgs[i], per_update(sched), n_classes=ds.n_classes)
+        runs.append(RunState(cfgs[i], run_ids[i], row, sched, rules, kernel, bus))
     results = drive(
         kernel,
         runs,
@@ -187,6 +190,7 @@ def train_batched(
         weights_every=weights_every,
         keep_models=keep_models,
         t0=t0,
+        stats_every=stats_every,
     )
     by_index = dict(zip(order, results, strict=True))
     return [by_index[i] for i in range(len(cfgs))]

@@ -26,6 +26,7 @@ import numpy as np
 
 from .config import DatasetConfig
 from .dataset import DataError, Dataset, split, standardize
+from .files import atomic_write_with
 from .store import optiscope_dir
 
 __all__ = ["load_csv_dataset", "load_csv_dataset_timed", "LoadInfo", "Table", "read_table", "cache_dir"]
@@ -37,7 +38,10 @@ MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 CACHE_ENTRIES = 32
 
 # Bump when the cached table's layout or the parsing rules change.
-_CACHE_FORMAT = "optiscope-csv-1"
+_CACHE_FORMAT = "optiscope-csv-2"
+
+#: The largest magnitude a feature may have: float32's (the network computes in float32).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,8 @@ def _parse_column(path: Path, name: str, cells: tuple[str, ...], lines: np.ndarr
             v = math.nan
         if not math.isfinite(v):
             bad = sum(1 for c in cells if not _numeric_or_missing(c))
-            raise DataError(
-                f"{path}: column {name!r}, line {int(lines[i])}: {raw!r} is not a number"
+            raise DataError(  # the value itself is not shown: errors echo no file contents
+                f"{path}: column {name!r}, line {int(lines[i])}: the value is not a number"
                 + (f" ({bad} of {len(cells)} values in that column are not)" if bad > 1 else "")
                 + "; features must be numeric: fix the value, encode the column as numbers, "
                 "or remove the column"
@@ -152,29 +156,73 @@ def _dialect(text: str) -> type[csv.Dialect] | str:
         return "excel"
 
 
+def _read_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
+    """The non-blank rows with the file line each starts on. A quoted field that runs over
+    line ends (an unterminated quote swallows every later row) is an error naming its line."""
+    reader = csv.reader(io.StringIO(text), _dialect(text))
+    numbered = []
+    line = 1
+    try:
+        for row in reader:
+            if reader.line_num > line and any("\n" in c or "\r" in c for c in row):
+                raise DataError(
+                    f"{path}: line {line}: a quoted field runs over {reader.line_num - line} line "
+                    f'end(s), to line {reader.line_num}; close its quote (") or remove the stray quote'
+                )
+            if any(c.strip() for c in row):  # blank lines carry no data
+                numbered.append((line, row))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: not valid CSV ({exc}); fix that line") from None
+    lines = sum(1 for ln in text.splitlines() if ln.strip())
+    if len(numbered) < 0.9 * lines:  # the csv module merged lines some other way: never silently
+        raise DataError(
+            f"{path}: only {len(numbered)} rows were read from {lines} non-blank lines; check the "
+            "file's quotes and line ends (save it again as 'CSV UTF-8')"
+        )
+    return numbered
+
+
+def _shown(names: list[str]) -> str:
+    """Header names for a message: at most 20, each cut to 40 characters."""
+    cut = [n if len(n) <= 40 else n[:37] + "..." for n in names[:20]]
+    return ", ".join(cut) + (f", ... ({len(names)} columns)" if len(names) > 20 else "")
+
+
 def parse_table(path: Path, text: str, target: str) -> Table:
-    """Parse CSV ``text`` (from ``path``, for messages) into a :class:`Table`."""
+    """Parse CSV ``text`` (from ``path``, for messages) into a :class:`Table`.
+
+    Errors name the file, line and column but echo no file contents except the header of a
+    table that is really CSV (two or more columns, every row as wide as the header).
+    """
     if not text.strip():
         raise DataError(
             f"{path}: the file is empty; it needs a header row naming the columns and one row per example"
         )
-    reader = csv.reader(io.StringIO(text), _dialect(text))
-    try:
-        rows = list(reader)
-    except csv.Error as exc:
-        raise DataError(f"{path}: line {reader.line_num}: not valid CSV ({exc}); fix that line") from None
-    # blank lines carry no data; keep the file's line numbers for messages
-    numbered = [(i + 1, r) for i, r in enumerate(rows) if any(c.strip() for c in r)]
+    numbered = _read_rows(path, text)
     if not numbered:
         raise DataError(f"{path}: the file is empty; it needs a header row and data rows")
     header_line, header = numbered[0]
     header = [c.strip() for c in header]
+    width = len(header)
+    if width < 2:
+        raise DataError(
+            f"{path}: does not look like a CSV table: line {header_line} has {width} field; a table "
+            "needs a header naming at least two columns (a feature and the target), separated "
+            "by commas, semicolons or tabs"
+        )
+    for line, row in numbered[1:]:  # before any header is shown: only a real table's is
+        if len(row) != width:
+            raise DataError(
+                f"{path}: line {line} has {len(row)} values but the header has {width} columns; "
+                "fix or remove that line"
+            )
     numeric_names = [c for c in header if c and _is_number(c)]
     looks_like_data = numeric_names and (
         len(numeric_names) == len([c for c in header if c]) or target not in header
     )
     if looks_like_data:
-        shown = ", ".join(header[:5]) + (", ..." if len(header) > 5 else "")
+        shown = _shown(header[:5]) + (", ..." if len(header) > 5 else "")
         raise DataError(
             f"{path}: no header row: line {header_line} ({shown}) holds numbers, not column names; "
             "add a first line naming the columns, e.g. x1,x2,label"
@@ -189,31 +237,27 @@ def parse_table(path: Path, text: str, target: str) -> Table:
         close = [c for c in header if c.lower() == target.lower()]
         hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
         raise DataError(
-            f"{path}: no column named {target!r}{hint}; the columns are: {', '.join(header)}. "
+            f"{path}: no column named {target!r}{hint}; the columns are: {_shown(header)}. "
             "Pass one of them as --target / dataset.target"
-        )
-    if len(header) < 2:
-        raise DataError(
-            f"{path}: only the target column {target!r}; the table needs at least one feature column"
         )
     data = numbered[1:]
     if not data:
         raise DataError(f"{path}: the header (line {header_line}) is followed by no data rows; add rows")
     t = header.index(target)
     feat_idx = [j for j in range(len(header)) if j != t]
-    width = len(header)
-    for line, row in data:
-        if len(row) != width:
-            raise DataError(
-                f"{path}: line {line} has {len(row)} values but the header has {width} columns; "
-                "fix or remove that line"
-            )
     lines = np.fromiter((line for line, _ in data), dtype=np.int64, count=len(data))
     columns = list(zip(*(row for _, row in data), strict=True))
     labels = [c.strip() for c in columns[t]]
     x = np.empty((len(data), len(feat_idx)), dtype=np.float64)
     for k, j in enumerate(feat_idx):
         x[:, k] = _parse_column(path, header[j], columns[j], lines)
+        huge = np.flatnonzero(np.abs(x[:, k]) > FLOAT32_MAX)  # NaN (missing) compares False
+        if len(huge):
+            raise DataError(
+                f"{path}: column {header[j]!r}, line {int(lines[huge[0]])}: the value is beyond the "
+                f"range of 32-bit floats (|x| <= {FLOAT32_MAX:.3g}); {len(huge)} value(s) in that column "
+                "are; rescale the column (e.g. to other units or a logarithm) or remove it"
+            )
     label_arr = np.array(labels, dtype=str) if labels else np.zeros(0, dtype="<U1")
     return Table(tuple(header[j] for j in feat_idx), target, x, label_arr, lines)
 
@@ -248,18 +292,17 @@ def _cache_read(file: Path, target: str) -> Table | None:
 
 def _cache_write(file: Path, table: Table) -> str:
     """Write atomically; returns '' or a note on why the cache could not be written."""
+    arrays = {
+        "columns": np.array(table.columns, dtype=str),
+        "target": np.array(table.target),
+        "x": table.x,
+        "labels": table.labels,
+        "lines": table.lines,
+    }
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npz")
-        np.savez(
-            tmp,
-            columns=np.array(table.columns, dtype=str),
-            target=np.array(table.target),
-            x=table.x,
-            labels=table.labels,
-            lines=table.lines,
-        )
-        tmp.replace(file)
+        # exclusive temporary; numpy's stubs type **kwds as allow_pickle
+        atomic_write_with(file, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
     except OSError as exc:
         return f"parsed; not cached: {exc.strerror or exc}"
     _prune(file.parent)
@@ -332,7 +375,7 @@ def table_to_dataset(table: Table, cfg: DatasetConfig, path: str | Path) -> Data
     k = len(names)
     if k < 2:
         raise DataError(
-            f"{path}: target column {table.target!r} holds a single class ({names[0]!r}); a classifier "
+            f"{path}: target column {table.target!r} holds a single class; a classifier "
             "needs at least two: choose another --target column or add examples of other classes"
         )
     if len(y) < 2 * k:
@@ -342,7 +385,7 @@ def table_to_dataset(table: Table, cfg: DatasetConfig, path: str | Path) -> Data
             "(Optiscope classifies; a continuous column is not a class label)"
         )
     order = np.random.default_rng(cfg.seed).permutation(len(y))
-    x = x[order].astype(np.float32)
+    x = x[order]  # float64 until standardised: large values would overflow float32 sums
     y = y[order]
     x_tr, y_tr, x_va, y_va = split(x, y, cfg.train_fraction)
     if cfg.standardize is None or cfg.standardize:

@@ -132,13 +132,15 @@ def train(
     weights_every: int = 0,
     on_step: Callable[[int], None] | None = None,
     keep_model: bool = True,
+    stats_every: int | None = None,
 ) -> RunResult:
     """Train one run to completion, a stop, early stopping or divergence.
 
     Errors in the run become a :class:`~engine.events.Failed` then a ``Finished('failed')``
     event; they are not raised. ``boundary_every`` (epochs) emits decision-boundary grids
     for 2D sets; ``weights_every`` (updates) emits parameter vectors for trajectories,
-    the last one always the returned model's weights.
+    the last one always the returned model's weights. ``stats_every`` (updates; None: the
+    default cadence, 0: off) emits per-layer :class:`~engine.events.LayerStats`.
     """
     bus = bus if bus is not None else ev.EventBus()
     control = control if control is not None else RunControl()
@@ -153,7 +155,8 @@ def train(
     kernel = TorchKernel(
         cfg, p.dataset, p.model, p.optimizer, (p.x_train, p.y_train, p.x_val, p.y_val), p.device
     )
-    run = RunState(cfg, run_id, 0, p.schedule, default_rules(cfg, per_update(p.schedule)), kernel, bus)
+    rules = default_rules(cfg, per_update(p.schedule), n_classes=p.dataset.n_classes)
+    run = RunState(cfg, run_id, 0, p.schedule, rules, kernel, bus)
     (result,) = drive(
         kernel,
         [run],
@@ -170,6 +173,7 @@ def train(
         on_step=on_step,
         keep_models=True,
         t0=t0,
+        stats_every=stats_every,
     )
     if not keep_model:
         result.model = None

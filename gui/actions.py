@@ -55,7 +55,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "run",
         (),
         ("F5", "Ctrl+R"),
-        "train with the current settings (a race if one is set up)",
+        "train what the button names: the race if one is set up, else the current settings",
         "SP_MediaPlay",
     ),
     ActionSpec(
@@ -93,12 +93,22 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "SP_FileDialogNewFolder",
     ),
     ActionSpec(
+        "clear_race",
+        "Clear race",
+        "clear_race",
+        (),
+        ("Ctrl+Shift+K",),
+        "forget the race: Run then trains the panels' settings alone",
+        "SP_DialogResetButton",
+    ),
+    ActionSpec(
         "lr_up",
         "LR × 2",
         "scale_lr",
         (2.0,),
         ("Ctrl+Up",),
-        "double the learning rate (takes effect at the next update while running)",
+        "double the learning rate: while running, the live run's whole schedule from the next "
+        "update (the panel keeps the next Run's rate); else the Optimizer panel's",
     ),
     ActionSpec(
         "lr_down",
@@ -106,7 +116,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "scale_lr",
         (0.5,),
         ("Ctrl+Down",),
-        "halve the learning rate (takes effect at the next update while running)",
+        "halve the learning rate: while running, the live run's whole schedule from the next "
+        "update (the panel keeps the next Run's rate); else the Optimizer panel's",
     ),
     ActionSpec("faster", "Faster", "change_speed", (-1,), ("Ctrl+]",), "less slow motion"),
     ActionSpec(
@@ -240,6 +251,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "replay",
             "-",
             "compare",
+            "clear_race",
             "lr_up",
             "lr_down",
             "faster",
@@ -261,6 +273,7 @@ TOOLBAR: tuple[str, ...] = (
     "reset",
     "-",
     "compare",
+    "clear_race",
     "-",
     "@speed",
 )

@@ -29,6 +29,9 @@ class ExperimentDocument(QtCore.QObject):
         Name, description, lesson and seed policy (an ``ExperimentConfig`` without runs).
     race_changed(tuple)
         The runners of the race (a tuple of ``RunConfig``; empty: no race).
+    selected_changed(object)
+        The runner the panels show and edit (an index into the race), or None: the panels
+        are a draft that Compare adds to the race.
     loaded(object)
         A whole experiment was loaded (after the field signals).
     """
@@ -36,6 +39,7 @@ class ExperimentDocument(QtCore.QObject):
     path_changed = Signal(object)
     meta_changed = Signal(object)
     race_changed = Signal(tuple)
+    selected_changed = Signal(object)
     loaded = Signal(object)
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
@@ -43,6 +47,7 @@ class ExperimentDocument(QtCore.QObject):
         self._path: Path | None = None
         self._meta = ExperimentConfig()
         self._race: tuple[RunConfig, ...] = ()
+        self._selected: int | None = None
 
     # -- fields
     @property
@@ -76,15 +81,49 @@ class ExperimentDocument(QtCore.QObject):
         runs = tuple(runs)
         if runs != self._race:
             self._race = runs
+            if self._selected is not None and self._selected >= len(runs):
+                self.selected = None
             self.race_changed.emit(runs)
+
+    @property
+    def selected(self) -> int | None:
+        return self._selected
+
+    @selected.setter
+    def selected(self, index: int | None) -> None:
+        if index is not None and not 0 <= index < len(self._race):
+            index = None
+        if index != self._selected:
+            self._selected = index
+            self.selected_changed.emit(index)
+
+    def labels(self) -> list[str]:
+        """The runners' labels: the user's, else generated from what differs between them."""
+        from optiscope.engine.labels import race_labels
+
+        return race_labels(self._race)
 
     # -- race editing
     def add_runner(self, run: RunConfig) -> None:
+        """Add ``run``; the panels become a draft for the next runner."""
         self.race = (*self._race, run)
+        self.selected = None
+
+    def replace_runner(self, index: int, run: RunConfig) -> None:
+        if 0 <= index < len(self._race):
+            self.race = self._race[:index] + (run,) + self._race[index + 1 :]
+
+    def rename_runner(self, index: int, label: str) -> None:
+        """Give runner ``index`` the user's ``label`` (empty: a generated label again)."""
+        if 0 <= index < len(self._race):
+            self.replace_runner(index, self._race[index].model_copy(update={"label": label.strip()}))
 
     def remove_runner(self, index: int) -> None:
         if 0 <= index < len(self._race):
+            selected = self._selected
             self.race = self._race[:index] + self._race[index + 1 :]
+            if selected is not None:
+                self.selected = None if selected == index else selected - (selected > index)
 
     def clear_race(self) -> None:
         self.race = ()
@@ -93,6 +132,7 @@ class ExperimentDocument(QtCore.QObject):
     def load(self, exp: ExperimentConfig, path: str | Path | None = None) -> None:
         """Take ``exp``'s lesson and race (its base run goes to the panels) and its file."""
         self.race = tuple(exp.runs()) if exp.variations else ()
+        self.selected = 0 if self._race else None
         self.meta = exp
         self.path = path
         self.loaded.emit(exp)
@@ -101,9 +141,10 @@ class ExperimentDocument(QtCore.QObject):
         """The experiment to run or save: the race if one is set up, else ``panels_run`` alone."""
         meta = self._meta
         if self._race:
-            exp = race_experiment(
-                self._race, name=meta.name, description=meta.description, lesson=meta.lesson
-            )
+            labelled = [
+                r.model_copy(update={"label": lab}) for r, lab in zip(self._race, self.labels(), strict=True)
+            ]
+            exp = race_experiment(labelled, name=meta.name, description=meta.description, lesson=meta.lesson)
             if meta.independent_seeds:
                 exp = exp.model_copy(update={"independent_seeds": True})
             return exp

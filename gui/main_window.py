@@ -35,6 +35,7 @@ from optiscope.engine.config import (
     steps_per_epoch,
 )
 from optiscope.engine.formats import METRIC_COLUMNS, format_csv
+from optiscope.engine.labels import describe_run
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal, Slot
 
@@ -48,7 +49,9 @@ from .panels.regularization import RegularizationPanel, augmentation_samples
 from .panels.schedule import SchedulePanel
 from .panels.training import TrainingPanel
 from .run_controller import SPEEDS, RunController
+from .runs_view import RunsView
 from .settings import THEMES, AppSettings
+from .widgets import signals_blocked
 from .worker import JobContext, JobRunner, collect_garbage_on_gui_thread, load_engine
 
 __all__ = ["MainWindow", "SPEEDS"]
@@ -132,6 +135,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plots: QtWidgets.QWidget | None = None
         self.landscape: QtWidgets.QWidget | None = None
         self.theme = "light"
+        self._panel_lr = 0.01  # the Optimizer panel's rate the live run's scale is relative to
         collect_garbage_on_gui_thread()  # Qt objects must never be collected by a worker thread
 
         # the rooms; every connection below goes to a bound method (held weakly by Qt)
@@ -139,6 +143,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runs = RunController(self)
         self.jobs = JobRunner(self, name="optiscope-background")
         self.document.race_changed.connect(self._show_race)
+        self.document.race_changed.connect(self._update_actions)
+        self.document.selected_changed.connect(self._show_race_selection)
         self.document.path_changed.connect(self._on_path_changed)
         self.document.meta_changed.connect(self._update_title)
         self.document.loaded.connect(self.show_lesson)
@@ -218,24 +224,37 @@ class MainWindow(QtWidgets.QMainWindow):
         rg = QtWidgets.QVBoxLayout(self.race_group)
         note = QtWidgets.QLabel(
             "Compare (Ctrl+K) adds the panels' settings as another runner. Run then races every "
-            "runner from the same initial weights and batch order. Clear the race to run the "
-            "panels' settings alone."
+            "runner from the same initial weights and batch order. Double-click a runner to show "
+            "it in the panels: edits then change that runner (a setting every runner shares "
+            "changes for all). Clear race (Ctrl+Shift+K) to run the panels' settings alone."
         )
         note.setWordWrap(True)
         note.setObjectName("hint")
         rg.addWidget(note)
         self.race_list = QtWidgets.QListWidget()
         self.race_list.setObjectName("race")
+        self.race_list.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.EditKeyPressed)
         rg.addWidget(self.race_list, 1)
+        self.race_state = QtWidgets.QLabel()
+        self.race_state.setObjectName("raceState")
+        self.race_state.setWordWrap(True)
+        rg.addWidget(self.race_state)
         row = QtWidgets.QHBoxLayout()
+        self.race_rename = QtWidgets.QPushButton("Rename")
         self.race_remove = QtWidgets.QPushButton("Remove")
         self.race_clear = QtWidgets.QPushButton("Clear race")
+        row.addWidget(self.race_rename)
         row.addWidget(self.race_remove)
         row.addWidget(self.race_clear)
         row.addStretch(1)
         rg.addLayout(row)
-        self.race_list.setToolTip("double-click a runner to show its settings in the panels")
+        self.race_list.setToolTip(
+            "double-click a runner to show its settings in the panels; F2 or Rename to name it "
+            "(the name is used in the legend, the exports and the run store)"
+        )
         self.race_list.itemDoubleClicked.connect(self._on_race_double_click)
+        self.race_list.itemChanged.connect(self._on_race_item_renamed)
+        self.race_rename.clicked.connect(self._rename_race_entry)
         self.race_remove.clicked.connect(self._remove_race_entry)
         self.race_clear.clicked.connect(self.clear_race)
         self.race_index = self.toolbox.addItem(self.race_group, "Race")
@@ -261,6 +280,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self._plots_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         hl.addWidget(self._plots_placeholder)
         self.views.addTab(self._plots_holder, "Training")
+        self.runs_view = RunsView(self.jobs)
+        self.runs_view.overlay_requested.connect(self.overlay_past_runs)
+        self.runs_view.overlays_cleared.connect(self.clear_past_overlays)
+        self.runs_view.settings_requested.connect(self.load_stored_settings)
+        self.views.addTab(self.runs_view, "Runs")
+        self._past_overlays: dict[int, list[Any]] = {}  # plot run id -> the events drawn
         self.setCentralWidget(self.views)
 
     def _build_lesson_dock(self) -> None:
@@ -494,10 +519,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self._request_previews(("schedule",))
         elif key == "regularization":
             self._request_previews(("regularization",))
-        if key == "optimizer":
-            self._send_live_lr()
-        if self.running and key != "optimizer":
+        if key is not None and self.document.race:
+            self._apply_panels_to_race(key)
+        elif key == "optimizer" and self._send_live_lr():
+            pass
+        elif self.running:
             self.statusBar().showMessage("Settings changed: they apply to the next Run.", 4000)
+        self._update_actions()
 
     def _update_derived(self) -> None:
         shape = self.data_panel.shape()
@@ -547,6 +575,20 @@ class MainWindow(QtWidgets.QMainWindow):
             return self.document.experiment(RunConfig())
         return self.document.experiment(self.current_run_config())
 
+    def _check_panels_take(self, run: RunConfig) -> None:
+        """Raise if a panel cannot show ``run`` (a value its field cannot hold), trying it on
+        scratch panels so the window's own stay untouched."""
+        for key, panel in self.panels.items():
+            scratch = type(panel)()
+            try:
+                scratch.set_config(getattr(run, key))
+            except OverflowError:
+                raise ValueError(
+                    f"a number in [{key}] is too large for Optiscope (integers must stay below 2,147,483,648)"
+                ) from None
+            finally:
+                scratch.deleteLater()
+
     def _show_run_in_panels(self, run: RunConfig) -> None:
         for key, panel in self.panels.items():
             panel.set_config(getattr(run, key))
@@ -554,9 +596,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._request_previews(("data", "schedule", "regularization"))
 
     def set_experiment(self, exp: ExperimentConfig, path: str | Path | None = None) -> None:
-        """Fill the panels with ``exp`` (its base run); the document takes its race and lesson."""
+        """Fill the panels with ``exp`` (its base run, or a race's first runner, which the
+        panels then edit); the document takes its race and lesson."""
+        shown = exp.runs()[0] if exp.variations else exp.base
         for key, panel in self.panels.items():
-            panel.set_config(getattr(exp.base, key))
+            panel.set_config(getattr(shown, key))
         self.document.load(exp, path)
         self._update_derived()
         self._request_previews(("data", "schedule", "regularization"))
@@ -607,10 +651,54 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.document.add_runner(run)
         n = len(self.document.race)
-        self.report(f"Added '{run.describe()}' to the race ({n} runs); press Run to race them.")
+        self.report(f"Added '{self.document.labels()[-1]}' to the race ({n} runs); press Run to race them.")
 
     def clear_race(self) -> None:
-        self.document.clear_race()
+        """Forget the race: Run trains the panels' settings alone."""
+        if self.document.race:
+            self.document.clear_race()
+            self.report("Race cleared: Run trains the panels' settings.")
+
+    def _apply_panels_to_race(self, key: str) -> None:
+        """A panel was edited while a race is set up: change the runner the panels show (a
+        section every runner shares changes for all), or say that the race is unchanged."""
+        from pydantic import ValidationError
+
+        doc, n = self.document, len(self.document.race)
+        index = doc.selected
+        if index is None:
+            self.statusBar().showMessage(
+                f"The race ({n} runs) is unchanged: Compare (Ctrl+K) adds these settings to it, "
+                "Clear race (Ctrl+Shift+K) runs them alone.",
+                8000,
+            )
+            return
+        try:
+            section = self.panels[key].config()
+        except PanelError:
+            return
+        old = doc.race[index]
+        if getattr(old, key) == section:
+            return
+        shared = n > 1 and all(getattr(r, key) == getattr(old, key) for r in doc.race)
+        targets = range(n) if shared else (index,)
+        race = list(doc.race)
+        try:
+            for i in targets:
+                fields = {**dict(race[i]), key: section}
+                if not shared:
+                    fields["label"] = ""  # a lesson's name may no longer say what it is
+                race[i] = RunConfig(**fields)
+        except ValidationError as exc:
+            self.report(f"Not applied to the race: {format_validation_error(exc)}", error=True)
+            return
+        doc.race = tuple(race)
+        title = self.panels[key].title or key
+        if shared:
+            msg = f"{title}: changed for all {n} runners of the race (they share it)."
+        else:
+            msg = f"Runner {index + 1} of the race is now '{doc.labels()[index]}'."
+        self.statusBar().showMessage(msg + " Run trains the race; Clear race runs the panels alone.", 8000)
 
     def edit_race_entry(self, row: int) -> None:
         """Show runner ``row`` of the race in the panels (Compare then adds a variant of it)."""
@@ -618,7 +706,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if not 0 <= row < len(race):
             return
         self._show_run_in_panels(race[row])
-        self.report(f"The panels show runner {row + 1}, '{race[row].describe()}'.")
+        self.document.selected = row
+        self.report(f"The panels show runner {row + 1}, '{self.document.labels()[row]}': edits change it.")
 
     @Slot(QtWidgets.QListWidgetItem)
     def _on_race_double_click(self, item: QtWidgets.QListWidgetItem) -> None:
@@ -627,15 +716,53 @@ class MainWindow(QtWidgets.QMainWindow):
     def _remove_race_entry(self) -> None:
         self.document.remove_runner(self.race_list.currentRow())
 
+    def _rename_race_entry(self) -> None:
+        item = self.race_list.currentItem()
+        if item is not None:
+            self.race_list.editItem(item)
+
+    def rename_race_entry(self, row: int, label: str) -> None:
+        """Name runner ``row`` (empty: a label generated from what differs again)."""
+        self.document.rename_runner(row, label)
+
+    @Slot(QtWidgets.QListWidgetItem)
+    def _on_race_item_renamed(self, item: QtWidgets.QListWidgetItem) -> None:
+        row = self.race_list.row(item)
+        if 0 <= row < len(self.document.race) and item.text() != self.document.labels()[row]:
+            self.rename_race_entry(row, item.text())
+
     @Slot(tuple)
     def _show_race(self, race: tuple[RunConfig, ...]) -> None:
-        self.race_list.clear()
-        for i, run in enumerate(race):
-            self.race_list.addItem(f"{i + 1}. {run.describe()}")
+        with signals_blocked(self.race_list):
+            current = self.race_list.currentRow()
+            self.race_list.clear()
+            for label in self.document.labels():
+                item = QtWidgets.QListWidgetItem(label)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+                self.race_list.addItem(item)
+            if 0 <= current < len(race):
+                self.race_list.setCurrentRow(current)
         n = len(race)
         self.toolbox.setItemText(self.race_index, f"Race: {n} runner{'s' if n != 1 else ''}" if n else "Race")
+        self.race_rename.setEnabled(bool(n))
         self.race_remove.setEnabled(bool(n))
         self.race_clear.setEnabled(bool(n))
+        self._show_race_selection(self.document.selected)
+
+    @Slot(object)
+    def _show_race_selection(self, index: int | None) -> None:
+        """Bold: the runner the panels show and edit."""
+        for row in range(self.race_list.count()):
+            item = self.race_list.item(row)
+            font = item.font()
+            font.setBold(row == index)
+            item.setFont(font)
+        if not self.document.race:
+            self.race_state.setText("No race: Run trains the panels' settings.")
+        elif index is None:
+            self.race_state.setText("The panels are a draft: Compare adds them as a runner.")
+        else:
+            self.race_state.setText(f"The panels show runner {index + 1} (bold): edits change it.")
 
     # ------------------------------------------------------------------ running
     @property
@@ -643,7 +770,22 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.runs.running
 
     def run(self) -> bool:
-        """Start the experiment from the panels (stopping a live one first)."""
+        """Start what the Run button names: the race if one is set up, else the panels' settings.
+
+        While a run is live Run never restarts it: a paused run resumes, a running one goes
+        on, and the status bar says how to start over (Stop or Reset first). Returns True
+        when a new run started.
+        """
+        if self.running:
+            if self.runs.paused:
+                self.runs.toggle_pause()
+                self.report("Resumed. Run does not restart a live run: Stop (Esc) or Reset first.")
+            else:
+                self.report(
+                    "A run is in progress: Run does not restart it. Stop (Esc) or Reset (Ctrl+Shift+R) "
+                    "first to start again."
+                )
+            return False
         return self._start(paused=False)
 
     def _start(self, paused: bool) -> bool:
@@ -651,23 +793,117 @@ class MainWindow(QtWidgets.QMainWindow):
             self.report("The engine is still loading; Run is possible in a moment.", error=True)
             return False
         try:
-            runs = self.experiment_config().runs()
+            exp = self.experiment_config()
+            runs = exp.runs()
         except (PanelError, ConfigError, ValueError) as exc:
             self.report(f"Cannot run: {exc}", error=True)
             self._update_derived()
             return False
-        self.runs.start(runs, paused=paused)
+        if len(runs) == 1 and not runs[0].label:
+            runs = [runs[0].model_copy(update={"label": describe_run(runs[0])})]
+        self._panel_lr = runs[0].optimizer.lr
+        self.runs.start(runs, paused=paused, experiment=exp.name)
+        if self.document.race:
+            self.report(f"Training the race: {len(runs)} runs ({', '.join(r.label for r in runs)}).")
+        else:
+            self.report(f"Training the current settings: {runs[0].label}.")
         return True
 
     @Slot()
     def _on_run_started(self) -> None:
         if self.plots is not None and hasattr(self.plots, "clear"):
             self.plots.clear()
+            for events in self._past_overlays.values():  # past runs stay until removed
+                self.plots.add_events(events)
         self.run_started.emit()
 
     @Slot(str)
     def _on_run_finished(self, reason: str) -> None:
+        if self.runs.recording is not None and self.runs.recording.stored_ids:
+            ids = self.runs.recording.stored_ids
+            shown = str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
+            self.messages.append(f"Kept as stored run {shown} (the Runs tab lists it).")
+        if self.runs_view.isVisible():
+            self.runs_view.refresh()
         self.run_finished.emit(reason)
+
+    # ------------------------------------------------------------------ past runs (the store)
+    PAST_RUN_ID_BASE = 100_000  # plot ids of past runs: never those of live runs (0, 1, ...)
+
+    def overlay_past_runs(self, stored_runs: Sequence[Any]) -> None:
+        """Draw stored runs' per-epoch curves over the live plots (named 'past: <label>');
+        they stay across new runs until :meth:`clear_past_overlays`."""
+        from optiscope.engine import events as ev
+
+        if self.plots is None:
+            self.report("The plots are not ready yet.", error=True)
+            return
+        for stored in stored_runs:
+            rid = self.PAST_RUN_ID_BASE + stored.id
+            s, metrics = stored.summary, stored.metrics
+            if rid in self._past_overlays or not metrics:
+                continue
+            steps = int(metrics[-1]["step"]) if metrics[-1]["step"] == metrics[-1]["step"] else len(metrics)
+            spe = max(1, steps // max(len(metrics), 1))
+            events: list[Any] = [
+                ev.RunStarted(
+                    rid,
+                    f"past: {s.label or f'run {s.id}'}",
+                    stored.device or "?",
+                    int(stored.n_params or 0),
+                    spe,
+                    steps,
+                    int(s.epochs_planned or len(metrics)),
+                    0,
+                    stored.config,
+                )
+            ]
+            for m in metrics:  # the store keeps epochs: one point per epoch on the step plots
+                step = int(m["step"]) if m["step"] == m["step"] else int(m["epoch"]) * spe
+                events.append(ev.Step(rid, step, int(m["epoch"]), m["lr"], m["train_loss"]))
+                events.append(
+                    ev.EpochEnd(
+                        rid,
+                        int(m["epoch"]),
+                        step,
+                        m["lr"],
+                        m["train_loss"],
+                        m["train_acc"],
+                        m["val_loss"],
+                        m["val_acc"],
+                        m["seconds"],
+                    )
+                )
+            events.append(ev.Finished(rid, "completed", len(metrics), steps, float(s.seconds or 0.0)))
+            self._past_overlays[rid] = events
+            self.plots.add_events(events)
+        self.views.setCurrentWidget(self._plots_holder)
+        self.report(
+            f"Overlaid {len(stored_runs)} past run{'s' if len(stored_runs) != 1 else ''} on the plots."
+        )
+
+    def clear_past_overlays(self) -> None:
+        """Remove every past run from the plots (the live runs stay)."""
+        if self.plots is not None:
+            for rid in self._past_overlays:
+                self.plots.remove_run(rid)
+        self._past_overlays.clear()
+
+    def load_stored_settings(self, stored: Any) -> None:
+        """Show a stored run's settings in the panels (a race, if any, is left as it is)."""
+        try:
+            run = stored.run_config()
+            self._check_panels_take(run)
+        except Exception as exc:  # noqa: BLE001 - a run stored by another version
+            self.report(f"The settings of stored run {stored.id} cannot be loaded: {exc}", error=True)
+            return
+        self._show_run_in_panels(run)
+        self.document.selected = None
+        note = ""
+        if self.document.race:
+            note = f" The race ({len(self.document.race)} runs) is unchanged: Clear race to run them alone."
+        self.report(f"The panels show stored run {stored.id}, '{stored.summary.label}'.{note}")
+        self._update_actions()
 
     @Slot(list)
     def _draw_events(self, events: list) -> None:
@@ -722,19 +958,42 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runs.set_delay(delay)
 
     def scale_lr(self, factor: float) -> None:
-        """Multiply the optimizer panel's learning rate (sent to a live run as a command)."""
+        """Ctrl+Up / Ctrl+Down. While a run is live: every rate of its schedule (every
+        runner's) times ``factor`` from the next update; the Optimizer panel keeps the rate
+        the next Run starts from. With no live run: the panel's learning rate times ``factor``."""
+        if self.running:
+            if self.runs.scale_live_lr(factor):
+                self._report_live_lr(factor)
+            return
         box = self.optimizer_panel.lr_box()
         box.setValue(min(max(box.value() * factor, box.minimum()), box.maximum()))
+        self.report(f"Optimizer panel: learning rate {box.value():g} (for the next Run).")
 
-    def _send_live_lr(self) -> None:
-        if not self.running:
-            return
+    def _send_live_lr(self) -> bool:
+        """The Optimizer panel's rate was edited while one run (not a race) is live: scale
+        its schedule by the same factor from the next update. True if it was sent."""
+        if not self.running or len(self.runs.live_runs) != 1:
+            return False
         try:
             lr = self.optimizer_panel.config().lr
         except PanelError:
-            return
-        if self.runs.set_live_lr(lr):
-            self.statusBar().showMessage(f"Learning rate set to {lr:g} from the next update.", 4000)
+            return False
+        factor, self._panel_lr = lr / self._panel_lr, lr
+        if self.runs.scale_live_lr(factor):
+            self._report_live_lr(factor)
+        return True
+
+    def _report_live_lr(self, factor: float) -> None:
+        runs = self.runs.live_runs
+        kinds = sorted({r.schedule.kind for r in runs})
+        what = "learning rate" if kinds == ["constant"] else f"whole {'/'.join(kinds)} schedule"
+        who = "every runner's" if len(runs) > 1 else "the"
+        total = self.runs.live_lr_scale
+        self.statusBar().showMessage(
+            f"Live run: {who} {what} ×{factor:.3g} from the next update (now ×{total:.3g} the rates "
+            "set at Run). The Optimizer panel is unchanged: the next Run starts from its rate.",
+            8000,
+        )
 
     def set_plot_mode(self, mode: str) -> None:
         self.acts["grid" if mode == "grid" else "overlay"].setChecked(True)
@@ -751,7 +1010,13 @@ class MainWindow(QtWidgets.QMainWindow):
         ready = self.engine_loaded
         a = self.acts
         a["run"].setEnabled(ready)
-        a["run"].setText("Run" if ready else "Run (loading engine…)")
+        n = len(self.document.race)
+        a["run"].setText(
+            "Run (loading engine…)" if not ready else f"Run race ({n} runs)" if n else "Run current settings"
+        )
+        a["run"].setToolTip(f"{self._run_tip()} ({a.keys_text(a['run'])})")
+        if "clear_race" in a.actions:
+            a["clear_race"].setEnabled(bool(n))
         a["step"].setEnabled(ready)
         a["step_epoch"].setEnabled(ready)
         a["compare"].setEnabled(True)
@@ -759,6 +1024,19 @@ class MainWindow(QtWidgets.QMainWindow):
         a["pause"].setText("Resume" if self.runs.paused else "Pause")
         a["stop"].setEnabled(self.running)
         a["reset"].setEnabled(ready)
+
+    def _run_tip(self) -> str:
+        """What Run trains, in words (the Run button's tooltip)."""
+        if self.document.race:
+            labels = self.document.labels()
+            return (
+                f"Run trains the race, {len(labels)} runs: {', '.join(labels)}. Not the panels alone: "
+                "Clear race (Ctrl+Shift+K) to train the panels' settings"
+            )
+        try:
+            return f"Run trains the current settings: {describe_run(self.current_run_config())}"
+        except PanelError:
+            return "Run trains the current settings (fix the problems shown under the panels first)"
 
     @Slot()
     def _update_status(self) -> None:
@@ -782,11 +1060,22 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_experiment(chosen)
 
     def open_experiment(self, path: str | Path, quiet: bool = False) -> bool:
-        """Load an experiment TOML; a bad file is reported (a dialog unless ``quiet``) and changes nothing."""
+        """Load an experiment TOML; a bad file is reported (a dialog unless ``quiet``) and changes
+        nothing: the file is read, every run resolved and every panel value tried on scratch
+        panels before the window's panels are touched."""
         try:
             exp = load_toml(path)
+            shown = exp.runs()[0]  # every variation resolves (and the one the panels show)
+            self._check_panels_take(shown if exp.variations else exp.base)
         except ConfigError as exc:
             msg = str(exc)
+        except RecursionError:
+            msg = f"{path}: the file nests tables or arrays too deeply to be an experiment."
+        except Exception as exc:  # noqa: BLE001 - any bad file is a message, never a crash
+            msg = f"{path}: not a usable experiment file ({type(exc).__name__}: {exc})."
+        else:
+            msg = ""
+        if msg:
             self.report(f"Could not open {path}: {msg.splitlines()[0]}", error=True)
             if not quiet:
                 QtWidgets.QMessageBox.warning(self, "Cannot open experiment", msg)
@@ -849,7 +1138,7 @@ class MainWindow(QtWidgets.QMainWindow):
         w.writerow(METRIC_COLUMNS)
         for e in sorted(self.runs.epoch_events, key=lambda e: (e.run, e.epoch)):
             values = (format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:])
-            w.writerow([e.run, self.runs.label(e.run), e.epoch, *values])
+            w.writerow([e.run, format_csv(self.runs.label(e.run)), e.epoch, *values])
         return buf.getvalue()
 
     def export_metrics(self, path: str | Path) -> bool:

@@ -227,6 +227,6 @@ class ResultsTable(QtWidgets.QWidget):
             values = []
             for c in self._columns:
                 v = c.value(o)
-                values.append("" if v is None else format_csv(v) if isinstance(v, float) else v)
+                values.append("" if v is None else format_csv(v))
             w.writerow([o.run, *values])
         return buf.getvalue()

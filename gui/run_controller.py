@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from optiscope.engine.control import RunControl
@@ -71,10 +72,49 @@ class _FlushingControl:
         return getattr(self._control, name)
 
 
+class Recording:
+    """Where a window run is kept: the run store's recorder (opened in the job's thread, as
+    SQLite wants) and the problems met, in words (read on the GUI thread after the run)."""
+
+    def __init__(self, store_path: Path | None, experiment: str) -> None:
+        self.store_path = store_path
+        self.experiment = experiment
+        self.recorder: Any = None
+        self.problems: list[str] = []  # list.append is atomic: safe from the job's thread
+
+    def open(self) -> Any:
+        """The run store's recorder, or None (with the reason in :attr:`problems`)."""
+        import sqlite3
+
+        from optiscope.engine.store import RunStore, StoreError
+
+        try:
+            store = RunStore(self.store_path)
+        except (StoreError, sqlite3.Error, OSError) as exc:
+            self.problems.append(f"The run store is unavailable ({exc}); this run is not kept.")
+            return None
+        if store.recovered_from is not None:
+            self.problems.append(
+                f"The run store was damaged: it was moved to {store.recovered_from} and a fresh one started."
+            )
+        self.recorder = store.recorder(self.experiment, on_error=self.problems.append)
+        return self.recorder
+
+    @property
+    def stored_ids(self) -> list[int]:
+        return sorted(self.recorder.ids.values()) if self.recorder is not None else []
+
+
 def train_job(
-    runs: Sequence[Any], control: Any, *, boundary_every: int = 0, weights_every: int = 0
+    runs: Sequence[Any],
+    control: Any,
+    *,
+    boundary_every: int = 0,
+    weights_every: int = 0,
+    recording: Recording | None = None,
 ) -> Callable[[JobContext], str]:
-    """The job that trains ``runs`` (``runner.execute``), emitting every engine event.
+    """The job that trains ``runs`` (``runner.execute``), emitting every engine event and,
+    with ``recording``, writing the runs into the run store as they train (as the CLI does).
 
     Returns the run's end reason: ``completed``, ``stopped``, ``failed``, ``diverged``...
     """
@@ -89,6 +129,9 @@ def train_job(
 
         bus = ev.EventBus()
         bus.subscribe(context.emit)
+        recorder = recording.open() if recording is not None else None
+        if recorder is not None:
+            bus.subscribe(recorder, *recorder.EVENT_TYPES)
         results = runner.execute(
             runs,
             bus=bus,
@@ -142,7 +185,13 @@ class RunController(QtCore.QObject):
         self.job: Job | None = None
         self.control: Any = None
         self.delay = 0.0
-        self._live_lr: float | None = None
+        #: the run store the window's runs are written to (None: the user's default store);
+        #: ``record = False`` keeps runs out of it
+        self.store_path: Path | None = None
+        self.record = True
+        self.recording: Recording | None = None
+        self.live_runs: list[Any] = []
+        self.live_lr_scale = 1.0
         self._frame_cost = 0.0
         self._last_draw = 0.0
         self._draw_started = 0.0
@@ -185,8 +234,9 @@ class RunController(QtCore.QObject):
         return info.label if info is not None else str(run)
 
     # ------------------------------------------------------------------ commands
-    def start(self, runs: Sequence[Any], *, paused: bool = False) -> None:
-        """Train ``runs`` (an experiment's resolved runs), stopping a live run first."""
+    def start(self, runs: Sequence[Any], *, paused: bool = False, experiment: str = "") -> None:
+        """Train ``runs`` (an experiment's resolved runs), stopping a live run first; they
+        are recorded in the run store under ``experiment`` as they train."""
         from optiscope.engine.landscape import snapshot_every  # torch: the engine is loaded by now
 
         sys.setswitchinterval(RUN_SWITCH_INTERVAL)
@@ -196,10 +246,18 @@ class RunController(QtCore.QObject):
         two_d = any(r.dataset.is_2d for r in runs)
         # ~40 decision-boundary pictures per run: smooth enough to watch, cheap for the engine
         boundary_every = max(1, max(r.training.epochs for r in runs) // 40) if two_d else 0
-        fn = train_job(runs, control, boundary_every=boundary_every, weights_every=snapshot_every(runs))
+        self.recording = Recording(self.store_path, experiment) if self.record else None
+        fn = train_job(
+            runs,
+            control,
+            boundary_every=boundary_every,
+            weights_every=snapshot_every(runs),
+            recording=self.recording,
+        )
         self.clear()
         self.control = control
-        self._live_lr = runs[0].optimizer.lr
+        self.live_runs = list(runs)
+        self.live_lr_scale = 1.0
         self._t_start = time.perf_counter()
         self.job = self.jobs.submit(
             "run", fn, on_events=self._on_events, on_finished=self._on_finished, on_cancel=control.stop
@@ -212,6 +270,7 @@ class RunController(QtCore.QObject):
     def end(self, timeout_ms: int = 15_000) -> None:
         """Stop the live run (if any) and wait for its thread; it reports nothing more."""
         self.job = None
+        self.control = self.recording = None  # nothing of an ended run stays reachable
         if not self.jobs.join("run", timeout_ms):  # pragma: no cover - a step that takes > 15 s
             self.report.emit("The previous run did not stop in time; it will end on its own.", True)
         self._elapsed_timer.stop()
@@ -254,12 +313,13 @@ class RunController(QtCore.QObject):
         if self.control is not None:
             self.control.set_delay(seconds)
 
-    def set_live_lr(self, lr: float) -> bool:
-        """Send ``lr`` to the live run from its next update; False if nothing changed."""
-        if self.job is None or (self._live_lr is not None and abs(lr - self._live_lr) <= 1e-12 * abs(lr)):
+    def scale_live_lr(self, factor: float) -> bool:
+        """Multiply every rate of the live runs' schedules by ``factor`` from the next update
+        (:attr:`live_lr_scale` keeps the product); False if no run is live or nothing changes."""
+        if self.job is None or not factor > 0 or abs(factor - 1.0) < 1e-12:
             return False
-        self.control.set_lr(lr)
-        self._live_lr = lr
+        self.control.scale_lr(factor)
+        self.live_lr_scale *= factor
         return True
 
     # ------------------------------------------------------------------ job callbacks
@@ -308,6 +368,9 @@ class RunController(QtCore.QObject):
         self._t_end = time.perf_counter()
         self._elapsed_timer.stop()
         self.state_changed.emit()
+        if self.recording is not None:
+            for problem in self.recording.problems:
+                self.report.emit(problem, True)
         self.report.emit(REASON_WORDS.get(reason, reason), False)
         try:
             self.finished.emit(reason)

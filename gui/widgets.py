@@ -26,6 +26,7 @@ __all__ = [
     "MiniPlot",
     "ErrorLabel",
     "LOG_FIELDS",
+    "guard_wheel",
 ]
 
 # fields whose natural scale is logarithmic: entered as 1e-3 and stepped 1-2-5
@@ -61,9 +62,40 @@ def signals_blocked(*objs: QtCore.QObject) -> Iterator[None]:
             o.blockSignals(p)
 
 
+class _WheelGuard(QtCore.QObject):
+    """Lets a spin box or combo box take the mouse wheel only while it has the focus: an
+    unfocused one passes the wheel on to its parents (the side panel scrolls instead of
+    relu becoming gelu under the pointer)."""
+
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
+        if (
+            event.type() == QtCore.QEvent.Type.Wheel
+            and isinstance(obj, QtWidgets.QWidget)
+            and not obj.hasFocus()
+        ):
+            event.ignore()  # not accepted: Qt offers it to the parent widgets
+            return True
+        return False
+
+
+_wheel_guard: _WheelGuard | None = None
+
+
+def guard_wheel(widget: QtWidgets.QWidget) -> None:
+    """Make ``widget`` take wheel events only when focused (a click or Tab focuses it, the
+    wheel never does). Every spin box and combo box of the side panels uses it."""
+    global _wheel_guard
+    if _wheel_guard is None:
+        _wheel_guard = _WheelGuard()
+    widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    widget.installEventFilter(_wheel_guard)
+
+
 def compact_combo(min_chars: int = 8) -> QtWidgets.QComboBox:
-    """A combo box whose width does not grow with its longest item (narrow side panels)."""
+    """A combo box whose width does not grow with its longest item (narrow side panels);
+    it takes the wheel only when focused."""
     box = QtWidgets.QComboBox()
+    guard_wheel(box)
     box.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     box.setMinimumContentsLength(min_chars)
     return box
@@ -98,6 +130,7 @@ class SciSpinBox(QtWidgets.QDoubleSpinBox):
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        guard_wheel(self)
         self._log = log
         self._lo, self._hi = minimum, maximum
         self._none_text = none_text
@@ -207,6 +240,7 @@ class OptionalIntSpinBox(QtWidgets.QSpinBox):
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        guard_wheel(self)
         self._none_text = none_text
         self._lo = minimum
         self.setRange(minimum - 1 if none_text else minimum, maximum)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..config import ConfigError, load_toml
-from .common import UsageError, add_experiment_args, load_experiment
+from .common import UsageError, add_experiment_args, check_devices, load_experiment
 
 __all__ = ["main", "build_parser", "load_experiment", "UsageError", "add_experiment_args"]
 
@@ -31,6 +31,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     exp = load_toml(args.config)
+    check_devices(exp, str(args.config))
     runs = exp.runs()
     print(f"{args.config}: valid ({len(runs)} run{'s' if len(runs) > 1 else ''})")
     for i, r in enumerate(runs):
@@ -51,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path)
     p.set_defaults(func=_cmd_validate)
     # imported statically (not by name) so a frozen build sees every command
-    from . import lrfind, record, run, runs, surface
+    from . import gradcheck, lrfind, recipe, record, run, runs, surface
 
-    for module in (run, runs, lrfind, surface, record):
+    for module in (run, runs, lrfind, surface, record, gradcheck, recipe):
         module.add_parser(sub)
     return parser
 
@@ -66,11 +67,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return gui_main()
     from ..dataset import DataError
+    from ..store import StoreError
 
     t0 = time.perf_counter()
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, DataError, UsageError) as exc:
+    except (ConfigError, DataError, UsageError, StoreError) as exc:
         msg = str(exc).strip()
         print(f"optiscope {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from ..config import ConfigError, DatasetConfig, ExperimentConfig, format_validation_error, load_toml
 
-__all__ = ["UsageError", "add_experiment_args", "load_experiment"]
+__all__ = ["UsageError", "add_experiment_args", "load_experiment", "check_devices", "prepare_out_dir"]
 
 
 class UsageError(Exception):
@@ -40,6 +42,7 @@ def load_experiment(args: argparse.Namespace) -> ExperimentConfig:
         exp = get_preset(args.preset)
     else:
         exp = load_toml(args.config)
+    check_devices(exp, str(args.preset or args.config))
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     if args.seed is not None and args.seed < 0:
@@ -60,3 +63,37 @@ def load_experiment(args: argparse.Namespace) -> ExperimentConfig:
         problems = format_validation_error(exc)
         sep = "\n" if "\n" in problems else " "
         raise ConfigError(f"the command-line overrides are invalid:{sep}{problems}") from None
+
+
+def check_devices(exp: ExperimentConfig, source: str) -> None:
+    """ConfigError when a run asks for ``cuda`` or ``mps`` and this machine has none
+    (torch is imported only when a run asks for one)."""
+    runs = exp.runs()
+    if not any(r.training.device in ("cuda", "mps") for r in runs):
+        return
+    from ..trainer import resolve_device
+
+    for i, r in enumerate(runs):
+        if r.training.device in ("cuda", "mps"):
+            try:
+                resolve_device(r.training.device)
+            except RuntimeError as exc:
+                raise ConfigError(f"{source}: run {i} ({r.describe()}): {exc}") from None
+
+
+def prepare_out_dir(out: Path) -> Path:
+    """Create the ``--out`` folder and prove it writable *before* any training, so a bad
+    path never costs the work (UsageError naming the problem)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; give a folder (it is created if needed)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".optiscope-probe-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(
+            f"--out {out}: cannot create or write to this folder ({why}); give another"
+        ) from None
+    return out

@@ -12,7 +12,7 @@ import io
 import json
 import sys
 
-from .common import UsageError, add_experiment_args, load_experiment
+from .common import UsageError, add_experiment_args, load_experiment, prepare_out_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +48,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         raise UsageError(f"--beta must be in [0, 1), got {args.beta}")
     if args.diverge_factor <= 1:
         raise UsageError(f"--diverge-factor must be greater than 1, got {args.diverge_factor}")
+    prepare_out_dir(args.out)
     import torch
 
     from ..files import atomic_write_text
@@ -64,13 +65,15 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         beta=args.beta,
         diverge_factor=args.diverge_factor,
     )
-    args.out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(("iteration", "lr", "loss", "smoothed_loss"))
     for i, (lr, loss, sm) in enumerate(zip(res.lrs, res.losses, res.smoothed, strict=True)):
         w.writerow((i + 1, repr(float(lr)), repr(float(loss)), repr(float(sm))))
-    atomic_write_text(args.out / "lr_find.csv", buf.getvalue())
+    try:
+        atomic_write_text(args.out / "lr_find.csv", buf.getvalue())
+    except OSError as exc:
+        raise UsageError(f"could not write {args.out / 'lr_find.csv'} ({exc.strerror or exc})") from None
     sug = res.suggestions
     doc = {
         "experiment": exp.name,
@@ -81,7 +84,10 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         "stopped_early": res.stopped_early,
         "settings": res.settings,
     }
-    atomic_write_text(args.out / "suggestions.json", json.dumps(doc, indent=2))
+    try:
+        atomic_write_text(args.out / "suggestions.json", json.dumps(doc, indent=2))
+    except OSError as exc:
+        raise UsageError(f"could not write {args.out / 'suggestions.json'} ({exc.strerror or exc})") from None
     for k, v in sug.items():
         print(f"{k:>15}: {'-' if v is None else f'{v:.3g}'}", file=sys.stderr)
     print(f"wrote {args.out}/lr_find.csv, suggestions.json", file=sys.stderr)

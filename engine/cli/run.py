@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import events as ev
-from .common import add_experiment_args, load_experiment
+from .common import add_experiment_args, load_experiment, prepare_out_dir
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -32,6 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     exp = load_experiment(args)
     runs = exp.runs()
+    prepare_out_dir(args.out)
     _preload_csv(runs, quiet=args.quiet)
     import torch
 
@@ -40,6 +41,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     total = sum(r.training.epochs for r in runs)
     bar = tqdm(total=total, unit="epoch", file=sys.stderr, disable=args.quiet, desc=exp.name)
     failures: list[str] = []
+
+    def warn(message: str) -> None:
+        """A line on stderr that does not break the progress bar."""
+        bar.write(message, file=sys.stderr)
 
     def on_event(e: ev.Event) -> None:
         if isinstance(e, ev.EpochEnd):
@@ -51,17 +56,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         elif isinstance(e, ev.Failed):
             failures.append(f"run {e.run} ({runs[e.run].describe()}): {e.message}")
         elif isinstance(e, ev.Diverged):
-            bar.write(f"run {e.run} ({runs[e.run].describe()}) diverged at step {e.step} (loss {e.loss})")
+            why = e.detail or f"loss {e.loss}"
+            warn(f"run {e.run} ({runs[e.run].describe()}) diverged at step {e.step} ({why})")
 
     bus.subscribe(on_event, ev.EpochEnd, ev.Finished, ev.Failed, ev.Diverged)
-    recorder = None if args.no_store else _open_recorder(exp.name, bar.write)
+    recorder = None if args.no_store else _open_recorder(exp.name, warn)
     if recorder is not None:
         bus.subscribe(recorder, *recorder.EVENT_TYPES)
     try:
-        results = execute(runs, bus=bus, log=None if args.quiet else bar.write)
+        results = execute(runs, bus=bus, log=None if args.quiet else warn)
     finally:
         bar.close()
-    out = write_outputs(args.out, exp, runs, results)
+    try:
+        out = write_outputs(args.out, exp, runs, results)
+    except OSError as exc:
+        print(f"optiscope run: error: {_kept_message(args.out, exc, recorder)}", file=sys.stderr)
+        return 1
     if failures:
         for failure in failures:
             print(f"optiscope run: error: {failure}", file=sys.stderr)
@@ -71,7 +81,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             f = r.final
             acc = f"val_acc {f.val_acc:.3f}" if f else "no epoch completed"
             print(f"{r.label}: {r.reason}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
-        print(f"wrote {out}/metrics.csv, steps.csv, summary.json, config.toml", file=sys.stderr)
+        from ..runner import mixed_precision_effect
+
+        for pair in mixed_precision_effect(runs, results):
+            sec, acc = pair["seconds_per_epoch"], pair["final_val_acc"]
+            print(
+                f"mixed precision: run {pair['with']} {sec['with']:.4f} s/epoch, val_acc {acc['with']} vs "
+                f"run {pair['without']} without it {sec['without']:.4f} s/epoch, val_acc {acc['without']} "
+                f"(x{sec['ratio']:.2f} time; mixed-precision runs train alone, never batched)",
+                file=sys.stderr,
+            )
+        print(f"wrote {out}/metrics.csv, steps.csv, layers.csv, summary.json, config.toml", file=sys.stderr)
         if recorder is not None and recorder.ids and recorder.error is None:
             ids = sorted(recorder.ids.values())
             shown = str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
@@ -80,6 +100,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     return 0
+
+
+def _kept_message(out: object, exc: OSError, recorder: RunRecorder | None) -> str:
+    """Writing the result files failed: say why, and where the trained runs still are."""
+    why = exc.strerror or str(exc)
+    if recorder is not None and recorder.ids and recorder.error is None:
+        ids = sorted(recorder.ids.values())
+        return (
+            f"could not write the result files to {out} ({why}); the runs are kept in the run store "
+            f"as run{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}: export them with "
+            f"'optiscope runs export {' '.join(map(str, ids))} --out FILE.csv'"
+        )
+    return f"could not write the result files to {out} ({why}); the runs were not stored (--no-store)"
 
 
 def _preload_csv(runs: list[RunConfig], *, quiet: bool) -> None:

@@ -24,11 +24,12 @@ import numpy as np
 
 from .. import events as ev
 from ..files import atomic_write_bytes
+from ..formats import format_csv
 
 if TYPE_CHECKING:
     from ..config import RunConfig
     from ..landscape import PathReport, Plane, Surface
-from .common import UsageError, add_experiment_args, load_experiment
+from .common import UsageError, add_experiment_args, load_experiment, prepare_out_dir
 
 __all__ = ["add_parser", "cmd_surface", "write_png", "surface_rgb", "line_rgb"]
 
@@ -114,11 +115,7 @@ def cmd_surface(args: argparse.Namespace) -> int:
     _check_args(args)
     exp = load_experiment(args)
     runs = exp.runs()
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
+    out = prepare_out_dir(Path(args.out))
 
     import torch
 
@@ -199,13 +196,16 @@ def cmd_surface(args: argparse.Namespace) -> int:
     surface = next(stages)[1]
     seconds = time.perf_counter() - t1
     reports = next(stages)[1]
-    _write_npz(out / "surface.npz", surface, plane, [runs[i].describe() for i in used], used)
-    _write_csv(out / "trajectory.csv", reports, runs)
     if plane.is_line:
         rgb = line_rgb(surface.alphas, surface.loss[0], [(r.coords[:, 0], r.true_loss) for r in reports])
     else:
         rgb = surface_rgb(surface.alphas, surface.betas, surface.loss, [r.coords for r in reports])
-    write_png(out / "surface.png", rgb)
+    try:
+        _write_npz(out / "surface.npz", surface, plane, [runs[i].describe() for i in used], used)
+        _write_csv(out / "trajectory.csv", reports, runs)
+        write_png(out / "surface.png", rgb)
+    except OSError as exc:
+        raise UsageError(f"could not write the result files to {out} ({exc.strerror or exc})") from None
     expl = "n/a" if math.isnan(plane.explained) else f"{100 * plane.explained:.1f} %"
     say(
         f"{args.plane} {'line' if plane.is_line else 'plane'}, grid {args.grid}"
@@ -253,7 +253,7 @@ def _write_csv(path: Path, reports: list[PathReport], runs: list[RunConfig]) -> 
             w.writerow(
                 [
                     r.run,
-                    runs[r.run].describe(),
+                    format_csv(runs[r.run].describe()),
                     int(r.steps[k]),
                     f"{r.coords[k, 0]:.6g}",
                     f"{r.coords[k, 1]:.6g}",

@@ -394,6 +394,15 @@ class LivePlots(QtWidgets.QWidget):
         for plot in (self._lr, self._loss, self._acc):
             plot.enableAutoRange()
 
+    def remove_run(self, run_id: int) -> None:
+        """Take run ``run_id`` off every plot (e.g. a past run overlaid from the run store)."""
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            return
+        self._remove_run_items(run)
+        self._draw_all_marks()
+        self._update_legend()
+
     def add_events(self, events: Sequence[ev.Event]) -> None:
         """Draw a batch of events (called on the GUI thread, up to ~30 times a second).
 

@@ -113,7 +113,8 @@ def test_a_crash_loses_at_most_the_epoch_in_progress(tmp_path, home):
     assert proc.returncode == 3, proc.stderr
     store = RunStore()
     (s,) = store.list_runs()
-    assert s.status == "running"  # it never finished
+    assert s.status == "interrupted"  # it never finished; its process is gone
+    assert store.interrupted == [s.id]
     assert [m["epoch"] for m in store.load_run(s.id).metrics] == [1, 2, 3]
 
 

@@ -87,12 +87,13 @@ def test_closing_during_a_run_stops_and_joins_every_thread(qtbot, make_window):
     assert not w.jobs.busy()
 
 
-def test_new_run_while_one_is_live_replaces_it_and_late_events_are_dropped(qtbot, make_window):
+def test_a_new_run_after_reset_replaces_the_live_one_and_late_events_are_dropped(qtbot, make_window):
     w = make_window()
     w.set_experiment(_long())
     w.run()
     qtbot.waitUntil(lambda: w.runs.total_steps_seen > 0, timeout=60_000)
     old = w.runs.job
+    w.reset()  # Run alone never restarts a live run (test_window_trust); Reset ends it at once
     w.run()
     assert not old.thread.isRunning()
     assert w.runs.job is not old and w.running
@@ -211,7 +212,7 @@ def test_menus_toolbar_and_shortcut_list_come_from_the_action_table(make_window,
     assert all(w.acts[s.name] in in_menus for s in ACTIONS), "an action of the table is in no menu"
     assert [m.replace("&", "") for m in (a.text() for a in w.menuBar().actions())] == list(w.menus)
     toolbar = [a for a in w.toolbar.actions() if not a.isSeparator() and a in w.acts.actions.values()]
-    names = ["run", "pause", "step", "step_epoch", "stop", "reset", "compare"]
+    names = ["run", "pause", "step", "step_epoch", "stop", "reset", "compare", "clear_race"]
     assert [a.objectName() for a in toolbar] == [f"act_{n}" for n in names]
     # F1: every action with a shortcut, its keys as Qt writes them for this platform
     shown = []

@@ -1,0 +1,86 @@
+"""Benchmark: what the per-layer statistics (LayerStats, engine.inside) cost at the default cadence.
+
+Two workloads from the reading list's study 4, each timed with the statistics at their
+default cadence (``stats_every=None``: about 40 points per run, at most one every 32
+update) and with them off (``stats_every=0``), interleaved in one process, one thread:
+
+- the studies' single run: ``trainer.train`` on the default RunConfig (blobs, MLP
+  2-50-3, SGD 0.01, batch 32, 200 epochs, train+test evaluated every epoch);
+- the 8-run sweep: the lr-sweep preset through ``runner.execute`` (one batched group).
+
+Bar (issue 9): the default cadence slows each by at most 15 % (median of ``--repeats``
+timings, process CPU time, the steadier figure on a shared machine; wall time printed too).
+
+Run: ``.venv/bin/python bench/bench_inside.py`` (``--epochs``, ``--repeats``).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import torch  # noqa: E402
+from optiscope.engine.config import RunConfig, TrainingConfig  # noqa: E402
+from optiscope.engine.presets import get_preset  # noqa: E402
+from optiscope.engine.runner import execute  # noqa: E402
+from optiscope.engine.trainer import train  # noqa: E402
+
+torch.set_num_threads(1)
+BAR = 1.15
+
+
+def single(epochs: int, stats_every: int | None) -> int:
+    cfg = RunConfig(training=TrainingConfig(epochs=epochs, batch_size=32, device="cpu"))
+    res = train(cfg, keep_model=False, stats_every=stats_every)
+    assert res.reason == "completed", res.error
+    return len(res.layers)
+
+
+def sweep(epochs: int, stats_every: int | None) -> int:
+    runs = get_preset("lr-sweep").with_overrides(epochs=epochs).runs()
+    results = execute(runs, stats_every=stats_every)
+    return sum(len(r.layers) for r in results)
+
+
+def timed(fn: Callable[[], int]) -> tuple[float, float, int]:
+    w, c = time.perf_counter(), time.process_time()
+    n = fn()
+    return time.perf_counter() - w, time.process_time() - c, n
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+    ok = True
+    for name, fn in (("studies' single run", single), ("8-run lr-sweep (batched)", sweep)):
+        fn(5, None)  # warm up
+        fn(5, 0)
+        on: list[tuple[float, float, int]] = []
+        off: list[tuple[float, float, int]] = []
+        for _ in range(args.repeats):  # interleaved, so drifts in machine load hit both
+            on.append(timed(lambda: fn(args.epochs, None)))  # noqa: B023
+            off.append(timed(lambda: fn(args.epochs, 0)))  # noqa: B023
+        on_wall, on_cpu = statistics.median(t[0] for t in on), statistics.median(t[1] for t in on)
+        off_wall, off_cpu = statistics.median(t[0] for t in off), statistics.median(t[1] for t in off)
+        ratio = on_cpu / off_cpu
+        passed = ratio <= BAR
+        ok &= passed
+        print(
+            f"{name}, {args.epochs} epochs: stats off {off_cpu:.3f} s cpu ({off_wall:.3f} s wall), "
+            f"default cadence {on_cpu:.3f} s cpu ({on_wall:.3f} s wall), {on[0][2]} LayerStats events; "
+            f"ratio {ratio:.3f} (wall {on_wall / off_wall:.3f}) -> {'PASS' if passed else 'FAIL'} (<= {BAR})"
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

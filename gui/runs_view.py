@@ -1,0 +1,228 @@
+"""The Runs tab: every run kept in the run store, from the window or the command line.
+
+Lists past runs (label, dataset, optimizer, schedule, final metrics, date), newest first.
+Selected runs can be drawn over the live plots (:attr:`RunsView.overlay_requested`) or
+have their settings loaded into the panels (:attr:`RunsView.settings_requested`); the
+window does both. The store is read by a background job of the window's
+:class:`~.worker.JobRunner` (TensorBoard's and the Optuna dashboard's run tables are the
+models).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtWidgets
+from PySide6.QtCore import Qt, Signal, Slot
+
+from .worker import JobRunner
+
+__all__ = ["RunsView", "read_store", "COLUMNS"]
+
+COLUMNS = ("Label", "Dataset", "Optimizer", "Schedule", "Val acc", "Val loss", "Epochs", "Status", "Date")
+MAX_LISTED = 500  # the newest runs; older ones stay in the store ('optiscope runs list')
+
+
+def _describe_config(config: dict[str, Any]) -> tuple[str, str, str]:
+    """Dataset, optimizer and schedule of a stored config, in words (old configs included)."""
+    data = config.get("dataset") or {}
+    dataset = str(data.get("name", "?"))
+    if dataset == "csv" and data.get("path"):
+        dataset = f"csv {Path(str(data['path'])).name}"
+    optimizer = str((config.get("optimizer") or {}).get("kind", "?"))
+    try:
+        from optiscope.engine.config import RunConfig
+        from optiscope.engine.labels import RATE_SETTING_SCHEDULES, run_facets, schedule_text
+
+        run = RunConfig.model_validate(config)
+    except Exception:  # a config written by another version: its kinds still say enough
+        return dataset, optimizer, str((config.get("schedule") or {}).get("kind", "?"))
+    facets = run_facets(run)
+    optimizer = " ".join(
+        text
+        for key, (text, default) in facets.items()
+        if key.startswith("opt.") and (not default or key in ("opt.kind", "opt.lr"))
+    )
+    dataset = facets["data"][0]
+    schedule = schedule_text(run.schedule)
+    if run.schedule.kind in RATE_SETTING_SCHEDULES:
+        schedule += " (sets the rates)"
+    return dataset, optimizer, schedule
+
+
+def read_store(path: Path | None, limit: int = MAX_LISTED) -> tuple[list[Any], str | None]:
+    """The newest ``limit`` runs of the store at ``path`` (``StoredRun``, newest first), and
+    a problem in words (the store could not be opened), or None."""
+    import sqlite3
+
+    from optiscope.engine.store import RunStore, StoreError
+
+    try:
+        store = RunStore(path)
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        return [], f"The run store cannot be read: {exc}"
+    try:
+        summaries = store.list_runs()[-limit:]
+        runs = [store.load_run(s.id) for s in reversed(summaries)]
+    except sqlite3.Error as exc:
+        return [], f"The run store cannot be read: {exc}"
+    finally:
+        store.close()
+    return runs, None
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+class RunsView(QtWidgets.QWidget):
+    """A table of the stored runs with Refresh, Overlay and Load settings.
+
+    Signals
+    -------
+    overlay_requested(list)
+        Draw these stored runs (``StoredRun``) over the live plots.
+    overlays_cleared()
+        Remove every past run from the plots.
+    settings_requested(object)
+        Load this stored run's settings into the panels.
+    """
+
+    overlay_requested = Signal(list)
+    overlays_cleared = Signal()
+    settings_requested = Signal(object)
+
+    def __init__(self, jobs: JobRunner, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("runsView")
+        self._jobs = jobs
+        self.store_path: Path | None = None
+        self.runs: list[Any] = []
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        self.note = QtWidgets.QLabel(
+            "Every run is kept as it trains, from this window or the command line "
+            "('optiscope runs'). Select runs to overlay them on the Training plots or to load "
+            "their settings into the panels."
+        )
+        self.note.setWordWrap(True)
+        self.note.setObjectName("hint")
+        lay.addWidget(self.note)
+        self.table = QtWidgets.QTreeWidget()
+        self.table.setObjectName("runsTable")
+        self.table.setColumnCount(len(COLUMNS))
+        self.table.setHeaderLabels(list(COLUMNS))
+        self.table.setRootIsDecorated(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.setUniformRowHeights(True)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.itemDoubleClicked.connect(self._on_double_click)
+        header = self.table.header()
+        header.setStretchLastSection(True)
+        for col in range(len(COLUMNS)):
+            header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.Interactive)
+        # the label and schedule can be long: a fixed share, the rest fits its contents
+        for col, chars in ((0, 24), (1, 15), (2, 18), (3, 22), (4, 7), (5, 8), (6, 6), (7, 10)):
+            header.resizeSection(col, header.fontMetrics().horizontalAdvance("x" * chars))
+        lay.addWidget(self.table, 1)
+        row = QtWidgets.QHBoxLayout()
+        self.refresh_button = QtWidgets.QPushButton("Refresh")
+        self.overlay_button = QtWidgets.QPushButton("Overlay on plots")
+        self.overlay_button.setToolTip(
+            "draw the selected runs' curves over the live plots (their names start with 'past')"
+        )
+        self.clear_overlay_button = QtWidgets.QPushButton("Remove overlays")
+        self.load_button = QtWidgets.QPushButton("Load settings")
+        self.load_button.setToolTip("show the selected run's settings in the panels (double-click does too)")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.overlay_button.clicked.connect(self._on_overlay)
+        self.clear_overlay_button.clicked.connect(self.overlays_cleared)
+        self.load_button.clicked.connect(self._on_load)
+        for b in (self.refresh_button, self.overlay_button, self.clear_overlay_button, self.load_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        self.count_label = QtWidgets.QLabel()
+        row.addWidget(self.count_label)
+        lay.addLayout(row)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ reading the store
+    def refresh(self) -> None:
+        """Read the store again (a background job); the table fills when it is done."""
+        path = self.store_path
+        self._jobs.submit("runs_list", lambda _context: read_store(path), on_done=self._fill)
+
+    def _fill(self, result: tuple[list[Any], str | None]) -> None:
+        runs, problem = result
+        self.runs = runs
+        self.table.clear()
+        for stored in runs:
+            s = stored.summary
+            dataset, optimizer, schedule = _describe_config(stored.config)
+            planned = s.epochs_planned if s.epochs_planned is not None else "?"
+            item = QtWidgets.QTreeWidgetItem(
+                [
+                    s.label or f"run {s.id}",
+                    dataset,
+                    optimizer,
+                    schedule,
+                    _fmt(s.val_acc, ".3f"),
+                    _fmt(s.val_loss, ".4g"),
+                    f"{s.epochs_done}/{planned}",
+                    s.status,
+                    time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created)),
+                ]
+            )
+            item.setData(0, Qt.ItemDataRole.UserRole, s.id)
+            item.setToolTip(0, f"stored run {s.id}, experiment '{s.experiment}'")
+            for col in (4, 5, 6):
+                item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.addTopLevelItem(item)
+        if problem:
+            self.count_label.setText(problem)
+        else:
+            n = len(runs)
+            self.count_label.setText(f"{n} stored run{'s' if n != 1 else ''}" if n else "No stored runs yet")
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ selection
+    def selected_runs(self) -> list[Any]:
+        by_id = {r.id: r for r in self.runs}
+        ids = [item.data(0, Qt.ItemDataRole.UserRole) for item in self.table.selectedItems()]
+        return [by_id[i] for i in ids if i in by_id]
+
+    def select_ids(self, ids: list[int]) -> None:
+        self.table.clearSelection()
+        for i in range(self.table.topLevelItemCount()):
+            item = self.table.topLevelItem(i)
+            if item.data(0, Qt.ItemDataRole.UserRole) in ids:
+                item.setSelected(True)
+
+    @Slot()
+    def _update_buttons(self) -> None:
+        n = len(self.table.selectedItems())
+        self.overlay_button.setEnabled(n > 0)
+        self.load_button.setEnabled(n == 1)
+
+    @Slot()
+    def _on_overlay(self) -> None:
+        runs = self.selected_runs()
+        if runs:
+            self.overlay_requested.emit(runs)
+
+    @Slot()
+    def _on_load(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) == 1:
+            self.settings_requested.emit(runs[0])
+
+    @Slot(QtWidgets.QTreeWidgetItem, int)
+    def _on_double_click(self, item: QtWidgets.QTreeWidgetItem, _column: int) -> None:
+        self._on_load()
+
+    def showEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        self.refresh()

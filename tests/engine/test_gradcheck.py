@@ -1,0 +1,90 @@
+"""The gradient check (engine.gradcheck, ``optiscope gradcheck``) finds a wrong backward pass, layer by layer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from optiscope.engine.cli import main
+from optiscope.engine.config import RunConfig
+from optiscope.engine.gradcheck import WRONG, gradient_check
+from optiscope.engine.kernels import BatchedNet
+
+torch.set_num_threads(1)
+
+MLP = {
+    "dataset": {"name": "blobs", "n_samples": 200},
+    "model": {
+        "layers": [
+            {"type": "dense", "units": 16, "activation": "tanh"},
+            {"type": "dropout", "p": 0.3},
+            {"type": "dense", "units": 8, "activation": "relu"},
+        ]
+    },
+    "regularization": {"l2": 1e-3, "l1": 1e-3},
+}
+
+
+def test_every_layer_passes_alone_and_in_the_batched_engine():
+    report = gradient_check(RunConfig.model_validate(MLP))
+    engines = {c.engine for c in report.layers}
+    assert engines == {"alone (torch autograd)", "batched (hand-written backward)"}
+    assert len(report.layers) == 6 and report.passed
+    assert all(c.max_error < 1e-5 and c.checked + c.at_kink == 20 for c in report.layers)
+    assert "batch norm in evaluation mode" in report.table()
+
+
+def test_batch_norm_checked_in_evaluation_mode_with_kinks_skipped():
+    cfg = RunConfig.model_validate(
+        {
+            **MLP,
+            "model": {
+                "layers": [{"type": "dense", "units": 16}, {"type": "batchnorm", "activation": "relu"}]
+            },
+        }
+    )
+    report = gradient_check(cfg)
+    assert report.passed and {c.engine for c in report.layers} >= {"batched (autograd)"}
+    assert all(c.max_error < 1e-5 for c in report.layers if c.checked)
+
+
+def test_a_corrupted_backward_fails_on_that_layer_only(monkeypatch):
+    original = BatchedNet.train_step
+
+    def broken(self, *args, **kwargs):  # the second dense layer's weight gradient 10 % too large
+        out = original(self, *args, **kwargs)
+        self.grad_views[self.ops[3].weight].mul_(1.1)
+        return out
+
+    monkeypatch.setattr(BatchedNet, "train_step", broken)
+    report = gradient_check(RunConfig.model_validate(MLP))
+    failed = [(c.engine, c.layer) for c in report.layers if not c.passed]
+    assert failed == [("batched (hand-written backward)", "dense 2 (16\u21928)")]
+    bad = next(c for c in report.layers if not c.passed)
+    assert bad.max_error >= WRONG and not report.passed and "FAIL" in report.table()
+
+
+def test_cli_exit_codes(tmp_path, monkeypatch, capsys):
+    toml = tmp_path / "mlp.toml"
+    toml.write_text(
+        'name = "mlp"\n[base.dataset]\nname = "blobs"\nn_samples = 200\n'
+        '[base.model]\nlayers = [{ type = "dense", units = 8, activation = "relu" }]\n'
+    )
+    assert main(["gradcheck", str(toml)]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["gradcheck", str(toml), "--run", "3"]) == 2
+    assert "--run 3" in capsys.readouterr().err
+    original = BatchedNet.train_step
+
+    def broken(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        self.grad_views[self.ops[0].bias].add_(0.5)
+        return out
+
+    monkeypatch.setattr(BatchedNet, "train_step", broken)
+    assert main(["gradcheck", str(toml)]) == 1
+    assert "WRONG" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", [["--batch", "0"]])
+def test_cli_bad_numbers(bad, capsys):
+    assert main(["gradcheck", "--preset", "blobs-sgd", *bad]) == 2
