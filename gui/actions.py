@@ -194,6 +194,15 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "the results table under the plots, one row per run",
     ),
     ActionSpec(
+        "record",
+        "Re&cord plots…",
+        "classroom.toggle_recording",
+        (),
+        ("Ctrl+Alt+R",),
+        "record the plots as they draw into an animated GIF (or MP4); again to stop and write it",
+        checkable=True,
+    ),
+    ActionSpec(
         "replay",
         "Replay",
         "classroom.replay",
@@ -233,6 +242,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "@export_plot",
             "export_csv",
             "export_results",
+            "record",
             "-",
             "quit",
         ),

@@ -28,11 +28,15 @@ from PySide6.QtCore import Slot
 
 from .results_table import ResultsTable
 from .run_controller import SPEEDS
+from .window_recorder import PlotRecorder
 
 __all__ = ["Classroom", "resolve_lesson", "pace_delay"]
 
-TABLE_MAX_HEIGHT = 230
-PRESENTING_TABLE_HEIGHT = 190
+# the results table's share of the plots' room at most (it scrolls past that; the splitter
+# handle between them moves it, and dragged down to the bottom it folds away)
+TABLE_SHARE = 0.3
+PRESENTING_TABLE_SHARE = 0.3
+PRESENTING_TEXT_SCALE = 1.15
 
 
 def resolve_lesson(spec: str) -> tuple[ExperimentConfig, Path | None]:
@@ -81,13 +85,19 @@ class Classroom(QtCore.QObject):
         self.lesson_name = ""
         self.detector = ObservationDetector()
         self.table = ResultsTable()
-        self.table.setMaximumHeight(TABLE_MAX_HEIGHT)
         self.table.hide()
-        window._plots_holder.layout().addWidget(self.table)
+        self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.splitter.setObjectName("plotsAndResults")
+        self.splitter.addWidget(self.table)
+        window._plots_holder.layout().addWidget(self.splitter)
         self.presenting = False
         self._docks_before: dict[Any, bool] = {}
         self._was_maximized = False
         self.pace_note = ""
+        self._rows_shared = 0
+        self.recorder = PlotRecorder(
+            lambda: window.plots, lambda text, error: window.report(text, error), self
+        )
         window.document.meta_changed.connect(self._on_meta)
         window.document.loaded.connect(self._on_loaded)
         window.run_started.connect(self._on_run_started)
@@ -97,11 +107,14 @@ class Classroom(QtCore.QObject):
 
     # ------------------------------------------------------------------ lesson
     def attach_plots(self, plots: QtWidgets.QWidget) -> None:
-        """The plots exist now: the table goes under them; presentation applies to them."""
-        layout = self.window._plots_holder.layout()
-        layout.removeWidget(self.table)
-        layout.addWidget(self.table)
-        layout.setStretchFactor(plots, 1)
+        """The plots exist now: they and the table share a splitter; presentation applies to them."""
+        self.window._plots_holder.layout().removeWidget(plots)
+        self.splitter.insertWidget(0, plots)
+        self.splitter.setCollapsible(0, False)
+        self.splitter.setCollapsible(1, True)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 0)
+        self.share_table()
         if self.presenting and hasattr(plots, "set_presentation"):
             plots.set_presentation(True)
 
@@ -113,6 +126,16 @@ class Classroom(QtCore.QObject):
         self.table.set_lesson(observe, self.lesson.question if self.lesson is not None else "")
         self.table.show_outcomes([])
         self.table.setVisible(self.lesson is not None)
+        self.share_table()
+
+    def share_table(self) -> None:
+        """Give the table the height of its rows, at most its share of the room."""
+        if self.splitter.count() < 2 or not self.table.isVisibleTo(self.window):
+            return
+        total = sum(self.splitter.sizes()) or self.splitter.height()
+        share = PRESENTING_TABLE_SHARE if self.presenting else TABLE_SHARE
+        table = min(self.table.wanted_height(), int(total * share))
+        self.splitter.setSizes([total - table, table])
 
     @Slot(object)
     def _on_loaded(self, _exp: ExperimentConfig) -> None:
@@ -127,6 +150,7 @@ class Classroom(QtCore.QObject):
         self.table.show_outcomes([])
         self.table.show()
         self._apply_pace()
+        self._rows_shared = 0
 
     @Slot(list)
     def _on_events(self, events: list) -> None:
@@ -139,7 +163,11 @@ class Classroom(QtCore.QObject):
             for m in moments:
                 plots.annotate(m.plot, m.run, m.x, m.y, m.caption)
         if any(type(e) in (ev.EpochEnd, ev.Finished, ev.RunStarted) for e in events):
-            self.table.show_outcomes(self.detector.outcomes())
+            outcomes = self.detector.outcomes()
+            self.table.show_outcomes(outcomes)
+            if len(outcomes) != self._rows_shared:  # a row more: its height, once
+                self._rows_shared = len(outcomes)
+                self.share_table()
 
     def open_lesson_dialog(self) -> None:
         """File → Open lesson: a lesson (experiment) file."""
@@ -176,10 +204,39 @@ class Classroom(QtCore.QObject):
         """Run the lesson again from the start, at the same pace."""
         self.window.run()
 
+    # ------------------------------------------------------------------ recording
+    def toggle_recording(self) -> None:
+        """File → Record: start (asks for a .gif/.mp4 file) or stop and write the recording."""
+        if self.recorder.recording:
+            self.stop_recording()
+            return
+        name = self.lesson_name or "optiscope"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self.window, "Record the plots", str(Path.home() / f"{name}.gif"), "GIF (*.gif);;MP4 (*.mp4)"
+        )
+        if not path or not self.start_recording(path):
+            self._check_record_action(False)
+
+    def start_recording(self, path: str | Path) -> bool:
+        started = self.recorder.start(path)
+        self._check_record_action(started)
+        return started
+
+    def stop_recording(self) -> Path | None:
+        written = self.recorder.stop()
+        self._check_record_action(False)
+        return written
+
+    def _check_record_action(self, on: bool) -> None:
+        act = self.window.acts.actions.get("record")
+        if act is not None:
+            act.setChecked(on)
+
     # ------------------------------------------------------------------ pace
     def _apply_pace(self) -> None:
-        """A lesson's remembered speed, else its own pace; nothing without a lesson pace."""
-        if self.lesson is None or self.lesson.pace_seconds is None:
+        """A lesson's remembered speed, else its own pace; nothing without a lesson pace, nor
+        once the user has left the lesson's race (Clear race: Run trains the panels)."""
+        if self.lesson is None or self.lesson.pace_seconds is None or not self.window.document.race:
             self.pace_note = ""
             return
         remembered = self.window.settings.lesson_pace(self.lesson_name)
@@ -236,11 +293,8 @@ class Classroom(QtCore.QObject):
             for d, visible in self._docks_before.items():
                 d.setVisible(visible)
             w.showMaximized() if self._was_maximized else w.showNormal()
-        font = self.table.font()
-        font.setPointSizeF(font.pointSizeF() * (1.4 if on else 1 / 1.4))
-        self.table.setFont(font)
-        # the plots keep most of a 720-pixel projector; the table scrolls past ~4 rows
-        self.table.setMaximumHeight(PRESENTING_TABLE_HEIGHT if on else TABLE_MAX_HEIGHT)
+        self.table.set_text_scale(PRESENTING_TEXT_SCALE if on else 1 / PRESENTING_TEXT_SCALE)
+        self.share_table()
         if w.plots is not None and hasattr(w.plots, "set_presentation"):
             w.plots.set_presentation(on)
         if "presentation" in w.acts.actions:

@@ -9,6 +9,7 @@ pyqtgraph is checked (and fixed) here.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable, Iterator
 
 import pyqtgraph as pg
@@ -25,6 +26,7 @@ __all__ = [
     "curve_cached",
     "centre_title",
     "allow_narrow_title",
+    "fit_title_row",
     "title_text",
     "title_text_width",
     "set_text_box_style",
@@ -116,6 +118,17 @@ def centre_title(label: pg.LabelItem) -> None:
     option.setAlignment(Qt.AlignmentFlag.AlignHCenter)
     doc.setDefaultTextOption(option)
     text.setTextWidth(doc.idealWidth())
+
+
+def fit_title_row(plot: pg.PlotItem) -> None:
+    """Make the title row of ``plot`` as tall as its (possibly two-line, large) title."""
+    # Workaround: PlotItem.setTitle pins the title row and the label to 30 px, so a
+    # two-line title at projector size spills over the top edge and into the data area.
+    label = plot.titleLabel
+    m = label.item.document().documentMargin()
+    height = max(30, math.ceil(label.item.boundingRect().height() - m))
+    label.setMaximumHeight(height)
+    plot.layout.setRowFixedHeight(0, height)
 
 
 def allow_narrow_title(label: pg.LabelItem) -> None:

@@ -180,6 +180,34 @@ class ResultsTable(QtWidgets.QWidget):
         self.table.setSortingEnabled(sorting)
         self.table.resizeColumnsToContents()
 
+    def set_text_scale(self, scale: float) -> None:
+        """Scale the question and table text by ``scale`` (presentation mode), rows kept tight."""
+        for w in (self.question, self.table):
+            f = w.font()
+            f.setPointSizeF(f.pointSizeF() * scale)
+            w.setFont(f)
+        rows = self.table.verticalHeader()
+        rows.setMinimumSectionSize(1)
+        rows.setDefaultSectionSize(self.table.fontMetrics().height() + 4)
+        self.table.resizeColumnsToContents()
+
+    def wanted_height(self) -> int:
+        """Pixels that show the question, the header and every row without scrolling."""
+        t = self.table
+        rows = sum(t.rowHeight(r) for r in range(t.rowCount())) or t.verticalHeader().defaultSectionSize()
+        bar = t.horizontalScrollBar().sizeHint().height() if t.horizontalScrollBar().isVisible() else 0
+        margins = self.layout().contentsMargins()
+        question = self.question.sizeHint().height() + self.layout().spacing() if self.question.text() else 0
+        return (
+            question
+            + t.horizontalHeader().height()
+            + rows
+            + bar
+            + 2 * t.frameWidth()
+            + margins.top()
+            + margins.bottom()
+        )
+
     def headers(self) -> list[str]:
         return [c.header for c in self._columns]
 

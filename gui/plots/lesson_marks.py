@@ -1,24 +1,45 @@
 """Lesson annotations on the overlay plots: a ring in the run's colour and a short caption
-at the moment an observation happened (engine/lessons.py finds them)."""
+at the moment an observation happened (engine/lessons.py finds them).
+
+Captions are placed, not just drawn: each goes to the first free spot beside its ring
+(above or below, right or left, then a row further out) that lies inside the plot's data
+area and overlaps no caption placed before it; a caption with no free spot is hidden and
+its text becomes the ring's tooltip (the results table holds the same answer). Placement
+is redone whenever the plot's range or size changes.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pyqtgraph as pg
 from optiscope.gui.plots.style import TEXT_PT, font
-from PySide6 import QtGui
+from PySide6 import QtCore, QtGui
 
 __all__ = ["Annotations"]
 
-STAGGER = 4  # captions on one plot step down in this many rows, so neighbours do not overlap
+GAP = 6  # pixels between a ring and its caption
+ROWS = 3  # a caption may step this many rows away from its ring
+
+
+@dataclass
+class _Mark:
+    plot_name: str
+    plot: pg.PlotItem
+    x: float  # view coordinates (log10 of y on a log axis)
+    y: float
+    ring: pg.ScatterPlotItem
+    text: pg.TextItem | None
+    caption: str
 
 
 class Annotations:
     """The annotations on a set of overlay plots (name -> ``pg.PlotItem``)."""
 
     def __init__(self) -> None:
-        self._items: list[tuple[pg.PlotItem, pg.GraphicsObject]] = []
+        self._marks: list[_Mark] = []
+        self._watched: set[int] = set()
         self.shown: list[tuple[str, float, float, str, int]] = []  # plot, x, y, caption, run
 
     def add(
@@ -30,32 +51,89 @@ class Annotations:
         caption: str,
         color: QtGui.QColor,
         log_y: bool,
+        fill: tuple[int, int, int, int] = (255, 255, 255, 225),
     ) -> None:
-        """Mark (x, y) (data units; ``log_y``: the axis is logarithmic) with ``caption``."""
+        """Mark (x, y) (data units; ``log_y``: the axis is logarithmic) with ``caption`` on a
+        ``fill`` (RGBA: the theme's background, nearly opaque, so curves do not cross the text)."""
         if log_y:
             if not y > 0:
                 return
             y = math.log10(y)
         if not (math.isfinite(x) and math.isfinite(y)):
             return
-        row = sum(1 for s in self.shown if s[0] == plot_name) % STAGGER
         ring = pg.ScatterPlotItem(
             [x], [y], symbol="o", size=14, pen=pg.mkPen(color, width=2.5), brush=pg.mkBrush(None)
         )
-        shown: list[pg.GraphicsObject] = [ring]
+        text = None
         if caption:  # repeated moments (every later LR drop) get the ring alone
-            text = pg.TextItem(caption, color=color, anchor=(0, 1.0 + 1.1 * row))
+            text = pg.TextItem(caption, color=color, anchor=(0, 0), fill=pg.mkBrush(*fill))
             text.setFont(font(TEXT_PT, bold=True))
-            text.setPos(x, y)
-            shown.append(text)
-        for item in shown:
-            item.setZValue(20)  # above every curve
-            plot.addItem(item, ignoreBounds=True)
-            self._items.append((plot, item))
+        mark = _Mark(plot_name, plot, x, y, ring, text, caption)
+        for item in (ring, text):
+            if item is not None:
+                item.setZValue(60)  # above every curve and the plots' markers (z 50)
+                plot.addItem(item, ignoreBounds=True)
+        self._marks.append(mark)
         self.shown.append((plot_name, x, y, caption, -1))
+        if id(plot) not in self._watched:
+            self._watched.add(id(plot))
+            plot.vb.sigTransformChanged.connect(lambda _vb, p=plot: self.place(p))
+            plot.vb.sigResized.connect(lambda _vb, p=plot: self.place(p))
+        self.place(plot)
+
+    def place(self, plot: pg.PlotItem) -> None:
+        """Put every caption on ``plot`` in its first free spot (see the module docstring)."""
+        vb = plot.vb
+        area = vb.sceneBoundingRect()
+        taken: list[QtCore.QRectF] = []
+        for mark in self._marks:
+            if mark.plot is not plot or mark.text is None:
+                continue
+            at = vb.mapViewToScene(QtCore.QPointF(mark.x, mark.y))
+            size = mark.text.textItem.boundingRect().size()
+            spot = _free_spot(at, size.width(), size.height(), area, taken)
+            mark.text.setVisible(spot is not None)
+            mark.ring.setToolTip("" if spot is not None else mark.caption)
+            if spot is not None:
+                taken.append(spot)
+                mark.text.setPos(vb.mapSceneToView(spot.topLeft()))
+
+    def caption_rects(self, plot_name: str) -> list[QtCore.QRectF]:
+        """Scene rectangles of the captions shown on ``plot_name`` (for checks)."""
+        return [
+            m.text.sceneBoundingRect()
+            for m in self._marks
+            if m.plot_name == plot_name and m.text is not None and m.text.isVisible()
+        ]
+
+    def hidden_captions(self, plot_name: str) -> list[str]:
+        """Captions on ``plot_name`` with no free spot (their ring carries the tooltip)."""
+        return [
+            m.caption
+            for m in self._marks
+            if m.plot_name == plot_name and m.text is not None and not m.text.isVisible()
+        ]
 
     def clear(self) -> None:
-        for plot, item in self._items:
-            plot.removeItem(item)
-        self._items.clear()
+        for mark in self._marks:
+            for item in (mark.ring, mark.text):
+                if item is not None:
+                    mark.plot.removeItem(item)
+        self._marks.clear()
         self.shown.clear()
+
+
+def _free_spot(
+    at: QtCore.QPointF, width: float, height: float, area: QtCore.QRectF, taken: list[QtCore.QRectF]
+) -> QtCore.QRectF | None:
+    """The first caption rectangle beside ``at`` inside ``area`` that overlaps none of ``taken``."""
+    for row in range(ROWS):
+        for above in (True, False):
+            top = at.y() - GAP - height * (row + 1) if above else at.y() + GAP + height * row
+            for right in (True, False):
+                left = at.x() + GAP if right else at.x() - GAP - width
+                left = min(max(left, area.left()), area.right() - width)  # slide inside
+                rect = QtCore.QRectF(left, top, width, height)
+                if area.contains(rect) and not any(rect.intersects(t) for t in taken):
+                    return rect
+    return None

@@ -41,7 +41,9 @@ from optiscope.gui.plots.style import (
     AXIS_LABELS,
     CELL_LABELS,
     PLOT_NAMES,
+    SHORT_AXIS_LABELS,
     THEMES,
+    label_style,
     raw_pen,
     style_axes,
 )
@@ -142,8 +144,9 @@ class LivePlots(QtWidgets.QWidget):
         self._lr.setLogMode(x=False, y=True)
         self._lr.setYRange(-4, -1, padding=0.03)  # empty: three decades, not 1..10 in minor ticks
         self._loss.setXLink(self._lr)
-        for name, (_, view) in self._overlay_plots().items():
+        for name, (plot, view) in self._overlay_plots().items():
             view.on_resize = lambda n=name: self._fit_title(n)
+            plot.vb.sigResized.connect(lambda _vb, n=name: self._fit_axis_labels(n))
         # markers of every run share one scatter per plot (a handful of points)
         self._marks = {
             "lr": pg.ScatterPlotItem(),
@@ -234,6 +237,7 @@ class LivePlots(QtWidgets.QWidget):
         self._update_legend()
         for name, (plot, _) in self._overlay_plots().items():
             style_axes(plot, *AXIS_LABELS[name], self._theme)
+            self._fit_axis_labels(name)
         self._fit_titles()
         for name, order in self._grid.order.items():
             for rid in order:
@@ -284,11 +288,21 @@ class LivePlots(QtWidgets.QWidget):
         run ``run_id``'s colour (a lesson's observation); :meth:`clear` removes them."""
         plot = self._overlay_plots()[name][0]
         log_y = name == "lr" or (name == "loss" and self._log_loss)
-        self._annotations.add(name, plot, x, y, caption, run_color(run_id), log_y)
+        self._annotations.add(name, plot, x, y, caption, run_color(run_id), log_y, self._theme["fill"])
 
     def annotations(self) -> list[tuple[str, float, float, str]]:
         """The annotations shown: (plot name, x, y in axis units, caption)."""
         return [s[:4] for s in self._annotations.shown]
+
+    def caption_layout(self, name: str) -> tuple[QtCore.QRectF, list[QtCore.QRectF], list[str]]:
+        """Overlay plot ``name``'s data area, its shown captions' rectangles (scene pixels)
+        and the captions hidden for want of room."""
+        plot = self._overlay_plots()[name][0]
+        return (
+            plot.vb.sceneBoundingRect(),
+            self._annotations.caption_rects(name),
+            self._annotations.hidden_captions(name),
+        )
 
     def _on_legend_clicked(self, run_id: int) -> None:
         self.spotlight(None if self._look.spotlight == run_id else run_id)
@@ -339,6 +353,14 @@ class LivePlots(QtWidgets.QWidget):
         for name in self._overlay_plots():
             self._fit_title(name)
 
+    def _fit_axis_labels(self, name: str) -> None:
+        """Overlay plot ``name``'s axis labels in the longest wording that fits each axis."""
+        plot = self._overlay_plots()[name][0]
+        for side, full, shorter in zip(
+            ("bottom", "left"), AXIS_LABELS[name], SHORT_AXIS_LABELS[name], strict=True
+        ):
+            titles.fit_axis_label(plot.getAxis(side), (full, *shorter), label_style(self._theme))
+
     def _fit_title(self, name: str) -> None:
         """Title overlay plot ``name`` with the longest wording that fits its width."""
         plot, view = self._overlay_plots()[name]
@@ -347,7 +369,7 @@ class LivePlots(QtWidgets.QWidget):
         shown = self._runs.get(self._boundary.shown) if self._boundary.shown is not None else None
         candidates = titles.overlay_title(name, shown)
         self._fitted_titles[name] = titles.fit_overlay_title(
-            plot, width, candidates, self._theme, self._fitted_titles.get(name)
+            plot, width, candidates, self._theme, self._fitted_titles.get(name), self._look.presenting
         )
 
     # ------------------------------------------------------------------ public API

@@ -14,6 +14,8 @@ __all__ = [
     "Theme",
     "AXIS_LABELS",
     "CELL_LABELS",
+    "SHORT_AXIS_LABELS",
+    "label_style",
     "font",
     "escape",
     "percent",
@@ -37,6 +39,14 @@ AXIS_LABELS = {
     "loss": ("step (update)", "loss (cross-entropy)"),
     "accuracy": ("epoch", "accuracy (fraction correct)"),
     "boundary": ("feature x₁", "feature x₂"),
+}
+# shorter wordings, longest first, for when the full label is longer than its axis
+# (titles.fit_axis_labels picks the longest that fits; the full label is the tooltip)
+SHORT_AXIS_LABELS = {
+    "lr": (("step",), ("learning rate", "LR")),
+    "loss": (("step",), ("loss",)),
+    "accuracy": ((), ("accuracy", "acc.")),
+    "boundary": (("x₁",), ("x₂",)),
 }
 CELL_LABELS = {"loss": ("step", "loss"), "accuracy": ("epoch", "accuracy"), "boundary": (None, None)}
 
@@ -103,4 +113,9 @@ def style_axes(
         if label is None:
             axis.showLabel(False)
         else:
-            axis.setLabel(label, **{"font-size": f"{pt(LABEL_PT - small):g}pt", "color": fg})
+            axis.setLabel(label, **label_style(theme, cell))
+
+
+def label_style(theme: Theme, cell: bool = False) -> dict[str, str]:
+    """The CSS of an axis label (``AxisItem.setLabel`` keyword arguments)."""
+    return {"font-size": f"{pt(LABEL_PT - (1 if cell else 0)):g}pt", "color": theme["fg"]}

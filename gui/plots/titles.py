@@ -23,6 +23,7 @@ __all__ = [
     "cell_titles",
     "fit_overlay_title",
     "fit_cell_title",
+    "fit_axis_label",
 ]
 
 # Overlay plot titles and legends-in-subtitle, longest first: the first that fits is shown.
@@ -72,6 +73,7 @@ def set_title(plot: pg.PlotItem, html: str, points: float, color: str, shrink: b
     if shrink:
         pg_adapter.allow_narrow_title(label)
     label.updateMin()
+    pg_adapter.fit_title_row(plot)
     label.resizeEvent(None)
     label.updateGeometry()
 
@@ -108,21 +110,30 @@ def fit_overlay_title(
     candidates: tuple[list[str], Parts | None, Sequence[str]],
     theme: Theme,
     shown: tuple[str, str] | None,
+    one_line: bool = False,
 ) -> tuple[str, str]:
     """Title ``plot`` with the longest wording of ``candidates`` (see :func:`overlay_title`)
     that fits ``width`` pixels, subtitle in the muted colour; the full title is the tooltip.
 
-    ``shown`` is what the previous call returned: when the wording is unchanged the title
+    ``one_line``: put the subtitle beside the title where both fit (presentation mode,
+    where height is scarce). ``shown`` is what the previous call returned: when the wording is unchanged the title
     is left alone (nothing to re-lay out). Returns what to pass as ``shown`` next time.
     """
     titles, parts, subtitles = candidates
     width -= TITLE_PAD
-    html = escape(fit_text(font(TITLE_PT, bold=True), titles, width, parts))
+    title = fit_text(font(TITLE_PT, bold=True), titles, width, parts)
+    html = escape(title)
     if subtitles:
-        subtitle = escape(fit_text(font(TICK_PT), subtitles, width))
+        subtitle = fit_text(font(TICK_PT), subtitles, width)
+        joint = "<br>"
+        if one_line:  # the subtitle beside the title when both fit: a row of height saved
+            room = width - QtGui.QFontMetrics(font(TITLE_PT, bold=True)).horizontalAdvance(title + "  ")
+            beside = fit_text(font(TICK_PT), subtitles, room)
+            if QtGui.QFontMetrics(font(TICK_PT)).horizontalAdvance(beside) <= room:
+                subtitle, joint = beside, "&nbsp;&nbsp;"
         html += (
-            f'<br><span style="font-size:{pt(TICK_PT):g}pt; font-weight:normal; color:{theme["muted"]}">'
-            f"{subtitle}</span>"
+            f'{joint}<span style="font-size:{pt(TICK_PT):g}pt; font-weight:normal; color:{theme["muted"]}">'
+            f"{escape(subtitle)}</span>"
         )
     key = (html, theme["fg"])
     if shown == key:
@@ -140,3 +151,22 @@ def fit_cell_title(cell: pg.PlotItem, width: float, name: str, run: RunData, col
     text = fit_text(font(CELL_TITLE_PT, bold=True), titles, width - axis_width - CELL_TITLE_PAD, parts)
     set_title(cell, escape(text), pt(CELL_TITLE_PT), color.name(), shrink=True)
     cell.titleLabel.setToolTip(titles[0])
+
+
+AXIS_LABEL_AIR = 6  # pixels kept free along an axis beside its label
+
+
+def fit_axis_label(axis: pg.AxisItem, choices: Sequence[str], css: dict[str, str]) -> str:
+    """Label ``axis`` with the longest of ``choices`` (longest first) whose text fits the
+    axis's length, measured on the label drawn; the full wording is the label's tooltip.
+    Returns the wording shown (the last choice when none fits)."""
+    vertical = axis.orientation in ("left", "right")
+    length = (axis.size().height() if vertical else axis.size().width()) - AXIS_LABEL_AIR
+    for text in choices:
+        if axis.labelText != text:
+            axis.setLabel(text, **css)
+        if axis.label.boundingRect().width() <= length:
+            break
+    axis.label.setToolTip(choices[0])
+    axis.resizeEvent(None)  # re-centre the label on the axis
+    return str(axis.labelText)

@@ -55,3 +55,36 @@ def test_record_cli_bad_input_is_one_line(args, message, tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_file_record_in_the_window_writes_the_plots_as_they_draw(qtbot, make_window, tmp_path):
+    from optiscope.engine.presets import get_preset
+
+    w = make_window()
+    exp = get_preset("momentum-sweep").with_overrides(epochs=30)
+    w.settings.set_lesson_pace(exp.name, 1)  # "fast": 2 ms an update, 480 updates (4 runs batched)
+    w.set_experiment(exp)
+    assert not w.classroom.start_recording(tmp_path / "clip.avi")  # a clear refusal, no file
+    assert "record to a .gif or .mp4" in w.messages[-1] and not list(tmp_path.iterdir())
+    out = tmp_path / "clip.gif"
+    started_at = (w.plots.width() // 2 * 2, w.plots.height() // 2 * 2)
+    assert w.classroom.start_recording(out)
+    assert w.acts["record"].isChecked()
+    recorder = w.classroom.recorder
+    assert recorder.frame_size == started_at
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        assert w.run()
+    qtbot.waitUntil(lambda: len(recorder.frames) >= 20, timeout=10_000)
+    frames = list(recorder.frames)
+    distinct = 1 + sum(a.tobytes() != b.tobytes() for a, b in zip(frames, frames[1:], strict=False))
+    assert w.classroom.stop_recording() == out
+    assert not w.acts["record"].isChecked() and not recorder.recording
+    n, size = frames_of(out)
+    assert size == started_at  # frames keep the size recording started at
+    assert n == distinct >= 5  # the plots changed while they drew (Pillow merges repeats)
+    with Image.open(out) as im:
+        total = 0
+        for k in range(im.n_frames):
+            im.seek(k)
+            total += im.info["duration"]
+    assert total == 100 * len(frames)  # every grabbed frame's 1/10 s is in the file

@@ -113,6 +113,7 @@ def test_run_names_what_it_trains_and_edits_change_the_shown_runner(qtbot, make_
     trained = w.runs.live_runs[0]
     assert trained.dataset.name == "moons" and trained.optimizer.momentum == 0.3
     assert "Training the current settings" in " ".join(w.messages)
+    assert w.classroom.pace_note == ""  # the lesson's teaching pace left with its race
 
 
 def test_panels_are_a_draft_after_compare_and_the_race_is_left_alone(qtbot, make_window):

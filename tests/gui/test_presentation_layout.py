@@ -1,0 +1,105 @@
+"""Presentation mode at 1280x720, measured: every bundled lesson's axis labels and titles lie
+inside their plots, lesson captions overlap nothing, the results table leaves the plots room."""
+
+from __future__ import annotations
+
+from optiscope.engine.presets import get_preset
+from optiscope.gui.plots import lesson_marks
+from PySide6 import QtCore
+
+LESSONS = ("momentum-sweep", "optimizer-race", "adaptive-optimizers", "plateau-patience", "overfitting-cures")
+PLOTS = ("lr", "loss", "accuracy", "boundary")
+
+
+def short_lesson(name: str, epochs: int):
+    """A bundled lesson cut to a few epochs, its thresholds lowered so they are crossed."""
+    exp = get_preset(name).with_overrides(epochs=epochs)
+    data = exp.model_dump(mode="python")
+    for obs in data["classroom"]["observe"]:
+        if obs["kind"] == "threshold":
+            obs["value"] = 0.5
+    return type(exp).model_validate(data)
+
+
+def run_to_end(qtbot, w) -> None:
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        assert w.run()
+    w.flush_plots()
+
+
+def _in_view(view, item) -> QtCore.QRect:
+    """``item``'s text rectangle in ``view``'s widget pixels: its bounding rectangle less the
+    empty margin a QGraphicsTextItem keeps around its text (the document margin)."""
+    m = item.document().documentMargin()
+    text = item.mapRectToScene(item.boundingRect().adjusted(m, m, -m, -m))
+    return view.mapFromScene(text).boundingRect()
+
+
+def test_every_lesson_fits_a_1280x720_projector(qtbot, make_window):
+    w = make_window()
+    w.classroom.set_presentation(True)
+    w.showNormal()  # offscreen has no real full screen: the projector's size instead
+    w.resize(1280, 720)
+    qtbot.waitUntil(lambda: (w.width(), w.height()) == (1280, 720))
+    plots = w.plots
+    for name in LESSONS:
+        exp = short_lesson(name, epochs=3)
+        w.settings.set_lesson_pace(exp.name, 0)
+        w.set_experiment(exp)
+        run_to_end(qtbot, w)
+        qtbot.wait(50)  # the layout settles (splitter, axis labels fitted on resize)
+        for plot_name in PLOTS:
+            plot = plots.plot(plot_name)
+            view = plot.getViewWidget()
+            inside = view.rect()
+            for side in ("left", "bottom"):
+                axis = plot.getAxis(side)
+                shown = _in_view(view, axis.label)
+                assert axis.label.isVisible() and axis.labelText, (name, plot_name, side)
+                assert inside.contains(shown), (name, plot_name, side, axis.labelText, shown, inside)
+                length = axis.height() if side == "left" else axis.width()
+                assert axis.label.boundingRect().width() <= length, (name, plot_name, side)
+            title = _in_view(view, plot.titleLabel.item)
+            assert inside.contains(title), (name, plot_name, plots.title(plot_name), title, inside)
+        for plot_name in ("lr", "loss", "accuracy"):
+            area, rects, _hidden = plots.caption_layout(plot_name)
+            for i, r in enumerate(rects):
+                assert area.adjusted(-0.5, -0.5, 0.5, 0.5).contains(r), (name, plot_name, r, area)
+                assert not any(r.intersects(o) for o in rects[i + 1 :]), (name, plot_name, rects)
+        assert any(plots.caption_layout(p)[1] for p in ("lr", "loss", "accuracy")), name
+        plots_px, table_px = w.classroom.splitter.sizes()
+        assert 0 < table_px <= 0.3 * (plots_px + table_px) + 1, (name, plots_px, table_px)
+    w.classroom.set_presentation(False)
+
+
+def test_captions_take_free_spots_and_hide_when_there_is_none(qtbot):
+    import pyqtgraph as pg
+    from PySide6 import QtGui
+
+    view = pg.PlotWidget()
+    view.resize(500, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    plot = view.getPlotItem()
+    plot.setXRange(0, 10, padding=0)
+    plot.setYRange(0, 1, padding=0)
+    marks = lesson_marks.Annotations()
+    for i in range(24):  # 24 captions at one point: they cannot all fit (12 spots)
+        marks.add("accuracy", plot, 5.0, 0.5, f"caption number {i}", QtGui.QColor("red"), False)
+    rects = marks.caption_rects("accuracy")
+    hidden = marks.hidden_captions("accuracy")
+    assert len(rects) == 12 and len(hidden) == 12
+    area = plot.vb.sceneBoundingRect()
+    for i, r in enumerate(rects):
+        assert area.adjusted(-0.5, -0.5, 0.5, 0.5).contains(r)
+        assert not any(r.intersects(o) for o in rects[i + 1 :])
+    # the view narrows: the captions are placed again, still apart and inside
+    view.resize(300, 200)
+    qtbot.waitUntil(lambda: plot.vb.sceneBoundingRect().width() < area.width())
+    rects = marks.caption_rects("accuracy")
+    area = plot.vb.sceneBoundingRect()
+    for i, r in enumerate(rects):
+        assert area.adjusted(-0.5, -0.5, 0.5, 0.5).contains(r)
+        assert not any(r.intersects(o) for o in rects[i + 1 :])
+    marks.clear()
+    assert not marks.caption_rects("accuracy")
