@@ -140,7 +140,16 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"connect_args": {"timeout": 60}}  # workers sharing one file wait for its lock
-    storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    for attempt in range(3):
+        try:
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            break
+        except Exception as exc:
+            # workers starting together on a new database race to create its tables; the
+            # loser finds them made a moment later
+            if attempt == 2 or not any(w in str(exc) for w in ("UNIQUE", "already exists", "duplicate key")):
+                raise
+            time.sleep(0.2 * (attempt + 1))
     if url.startswith("sqlite:"):
         _sqlite_wal(storage)
     return storage
