@@ -174,7 +174,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Find &learning rate…",
         "find_lr",
         (),
-        ("Ctrl+Shift+L",),
+        ("Ctrl+L",),
         "LR range test on the current settings: loss against a rising rate, with suggestions to apply",
     ),
     ActionSpec(
@@ -182,7 +182,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Open &lesson…",
         "classroom.open_lesson_dialog",
         (),
-        ("Ctrl+L",),
+        ("Ctrl+Shift+O",),
         "open a lesson file: its text, runs, observations and pace",
     ),
     ActionSpec(

@@ -17,7 +17,7 @@ def window(make_window, quick_blobs):
 def test_range_test_runs_live_and_applies_each_suggestion(window, qtbot, tmp_path):
     from optiscope.gui.lrfind_dialog import JOB_KEY
 
-    assert window.acts["find_lr"].shortcut().toString() == "Ctrl+Shift+L"
+    assert window.acts["find_lr"].shortcut().toString() == "Ctrl+L"
     cfg = window.current_run_config()
     window.acts["find_lr"].trigger()
     dialog = window._lr_finder
