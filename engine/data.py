@@ -123,7 +123,7 @@ _CACHE_FORMAT = "optiscope-dataset-1"
 
 def cache_dir() -> Path:
     """Where generated and bundled sets are cached: the user cache dir, or ``$OPTISCOPE_HOME/cache``."""
-    from .store import optiscope_dir
+    from .paths import optiscope_dir
 
     return optiscope_dir("cache") / "datasets"
 

@@ -38,6 +38,7 @@ from . import events as ev
 from .config import ConfigError, ExperimentConfig, RunConfig, format_validation_error
 from .control import RunControl
 from .loop import RunResult
+from .paths import optiscope_dir
 from .rules import Rule, RunHandle
 from .search_space import (
     Choice,
@@ -49,7 +50,6 @@ from .search_space import (
     grid_points,
     objective_direction,
 )
-from .store import optiscope_dir
 
 __all__ = [
     "SearchError",

@@ -38,6 +38,7 @@ from typing import Any
 from . import events as ev
 from .files import atomic_write_text
 from .formats import METRIC_COLUMNS, format_csv
+from .paths import optiscope_dir
 
 __all__ = [
     "RunStore",
@@ -126,22 +127,6 @@ class StoreError(RuntimeError):
 
 class UnknownRun(StoreError, LookupError):
     """No run with the given id."""
-
-
-def optiscope_dir(kind: str) -> Path:
-    """Optiscope's per-user folder of ``kind`` ('data' or 'cache').
-
-    ``$OPTISCOPE_HOME/<kind>`` when ``OPTISCOPE_HOME`` is set (tests, portable installs),
-    else the platformdirs user data / cache directory.
-    """
-    home = os.environ.get("OPTISCOPE_HOME")
-    if home:
-        return Path(home).expanduser() / kind
-    import platformdirs
-
-    if kind == "cache":
-        return Path(platformdirs.user_cache_dir("optiscope", appauthor=False))
-    return Path(platformdirs.user_data_dir("optiscope", appauthor=False))
 
 
 def default_store_path() -> Path:

@@ -27,7 +27,7 @@ import numpy as np
 from .config import DatasetConfig
 from .dataset import DataError, Dataset, split, standardize
 from .files import atomic_write_with
-from .store import optiscope_dir
+from .paths import optiscope_dir
 
 __all__ = ["load_csv_dataset", "load_csv_dataset_timed", "LoadInfo", "Table", "read_table", "cache_dir"]
 

@@ -176,7 +176,7 @@ def _write_outputs(out: Path, exp, space, study, study_name: str, result) -> int
 def print_studies(storage: str | None = None) -> None:
     """The studies in the default study storage, for ``optiscope runs list``."""
     if storage is None:
-        from ..store import optiscope_dir
+        from ..paths import optiscope_dir
 
         if not (optiscope_dir("data") / "studies.sqlite3").exists():
             return  # no search yet: Optuna (and torch) need not load
