@@ -207,10 +207,11 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
 
     settings_dir = tempfile.TemporaryDirectory(prefix="optiscope-self-test-")
     window = MainWindow(settings=AppSettings(Path(settings_dir.name) / "settings.ini"), restore_last=False)
-    state = {"shown": False, "trained": False}
+    state = {"shown": False, "started": False, "trained": False}
 
     def fail(reason: str) -> None:
-        failures.append(reason)
+        if reason not in failures:
+            failures.append(reason)
         app.quit()
 
     def on_shown() -> None:
@@ -223,6 +224,8 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
         try:
             experiment = get_preset("blobs-sgd").with_overrides(epochs=epochs)
             window.set_experiment(experiment)
+            check_messages()
+            state["started"] = True
             if not window.run():
                 fail(f"Run did not start: {window.messages[-1] if window.messages else 'no reason given'}")
         except Exception as exc:  # a broken install shows up here: report it, do not hang
@@ -242,6 +245,16 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
         state["trained"] = True
         app.quit()
 
+    def check_messages() -> None:
+        # before the run starts the window reports only problems (engine, plots, landscape)
+        messages = list(getattr(window, "messages", []))
+        if messages and not state["started"]:
+            fail("the window reported: " + " | ".join(messages))
+
+    poll = QtCore.QTimer()
+    poll.setInterval(250)
+    poll.timeout.connect(check_messages)
+    poll.start()
     window.engine_ready.connect(on_engine_ready)
     window.run_finished.connect(on_finished)
     watcher = _expose_watcher(lambda: QtCore.QTimer.singleShot(0, on_shown))  # after the first paint
@@ -260,6 +273,7 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
         app.exec()
     finally:
         deadline.stop()
+        poll.stop()
         window.engine_ready.disconnect(on_engine_ready)
         window.run_finished.disconnect(on_finished)
         if handle is not None:

@@ -48,3 +48,25 @@ def test_unknown_app_argument_is_one_clear_line():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip() == "optiscope-app: error: unknown argument '--selftest' (only --self-test)"
+
+
+def test_self_test_fails_fast_when_the_window_reports_a_problem(tmp_path):
+    """A window that reports a problem at start-up (here: the landscape tab failing) fails the
+    self-test at once with the window's words, instead of waiting for the deadline."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OPTISCOPE_HOME=str(tmp_path / "home"))
+    code = (
+        "import sys\n"
+        "import optiscope.gui.main_window as mw\n"
+        "original = mw.MainWindow.start\n"
+        "def start(self):\n"
+        "    original(self)\n"
+        "    self.report('Loss landscape unavailable: broken on purpose')\n"
+        "mw.MainWindow.start = start\n"
+        "from optiscope.gui.app import main\n"
+        "sys.exit(main(['--self-test']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    last = out.stdout.splitlines()[-1]
+    assert last.startswith("OPTISCOPE_SELF_TEST failed: the window reported: Loss landscape unavailable")
+    assert "no finished run" not in last
