@@ -76,10 +76,20 @@ def test_the_app_opens_its_window_and_exits_cleanly(tmp_path):
     import subprocess
     import sys
 
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OPTISCOPE_LAUNCH_TIMING="1", OPTISCOPE_EXIT_AFTER_SHOW="1",
-               OPTISCOPE_SETTINGS=str(tmp_path / "settings.ini"))  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", "import sys; from optiscope.gui.app import main; sys.exit(main())"],
-                         env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        OPTISCOPE_LAUNCH_TIMING="1",
+        OPTISCOPE_EXIT_AFTER_SHOW="1",
+        OPTISCOPE_SETTINGS=str(tmp_path / "settings.ini"),
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; from optiscope.gui.app import main; sys.exit(main())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "OPTISCOPE_SHOWN" in out.stdout
     assert "Destroyed while thread" not in out.stderr
@@ -91,8 +101,11 @@ def test_no_display_gives_one_clear_line_not_a_qt_abort():
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     proc = subprocess.run(
         [sys.executable, "-c", "import sys; from optiscope.engine.cli import main; sys.exit(main([]))"],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if sys.platform.startswith("linux"):
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
