@@ -4,6 +4,11 @@ Start-up is kept short: only Qt, pydantic and the torch-free config modules are 
 before the window is shown; plots (pyqtgraph) and the engine (torch, scikit-learn) load
 behind it. ``OPTISCOPE_LAUNCH_TIMING=1`` prints ``OPTISCOPE_SHOWN <unix time>`` when the
 window is first on screen (for bench/bench_gui.py); ``OPTISCOPE_EXIT_AFTER_SHOW=1`` then quits.
+
+``optiscope-app --self-test`` (``optiscope --self-test`` in the frozen bundle) checks an install:
+it reports missing Qt plugins or bundled resources, prints :func:`~optiscope.gui.about.about_text`,
+shows the window, trains one short run in it and exits (0 when everything worked). The
+frozen-app smoke test (packaging/smoke_test.py) runs it.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["main", "create_app"]
+__all__ = ["main", "create_app", "self_test", "qt_problems"]
 
 
 def create_app(argv: list[str] | None = None):  # -> QtWidgets.QApplication
@@ -69,12 +76,23 @@ def parse_options(args: list[str]):  # -> argparse.Namespace
     parser = argparse.ArgumentParser(prog="optiscope-app", description="Open the Optiscope window.")
     parser.add_argument("--lesson", metavar="FILE|NAME", help="a lesson file or a bundled lesson's name")
     parser.add_argument("--presentation", action="store_true", help="full screen, large text, high contrast")
-    return parser.parse_known_args(args)[0]  # Qt's own options (-style, ...) pass through
+    parser.add_argument(
+        "--self-test", action="store_true", help="check the installation, train a short run, exit"
+    )
+    return parser.parse_args(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Open the Optiscope window and run the event loop; returns the exit code."""
-    options = parse_options(sys.argv[1:] if argv is None else argv[1:])
+    """Open the Optiscope window and run the event loop; returns the exit code.
+
+    ``argv``: the arguments after the program name (default ``sys.argv[1:]``): ``--lesson``,
+    ``--presentation`` or ``--self-test``; anything else exits 2 with one line.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        options = parse_options(args)
+    except SystemExit as exc:  # argparse has printed its one-line error
+        return int(exc.code or 0)
     lesson = None
     if options.lesson:
         from optiscope.engine.config import ConfigError
@@ -90,12 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     if reason is not None:
         print(f"optiscope: error: {reason}", file=sys.stderr)
         return 2
+    if options.self_test:
+        return self_test()
     timing = bool(os.environ.get("OPTISCOPE_LAUNCH_TIMING"))
     exit_after_show = bool(os.environ.get("OPTISCOPE_EXIT_AFTER_SHOW"))
-    app = create_app(argv)
+    app = create_app()
     from PySide6 import QtCore
 
-    from .main_window import MainWindow, _ExposeWatcher
+    from .main_window import MainWindow
 
     window = MainWindow(restore_last=lesson is None)
     if lesson is not None:
@@ -116,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         if timing or exit_after_show:
             QtCore.QTimer.singleShot(0, report_shown)
 
-    watcher = _ExposeWatcher(on_shown)
+    watcher = _expose_watcher(on_shown)
     if not options.presentation:
         window.show()
     handle = window.windowHandle()
@@ -126,6 +146,182 @@ def main(argv: list[str] | None = None) -> int:
             on_shown()
             QtCore.QMetaObject.invokeMethod(window, "start", QtCore.Qt.ConnectionType.QueuedConnection)
     return int(app.exec())
+
+
+def _expose_watcher(callback: Callable[[], None]):  # -> QtCore.QObject
+    """An event filter for a QWindow that calls ``callback`` once, when it is first exposed."""
+    from PySide6 import QtCore, QtGui
+
+    class ExposeWatcher(QtCore.QObject):
+        def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
+            nonlocal callback
+            if callback is not None and event.type() == QtCore.QEvent.Type.Expose:
+                if not isinstance(obj, QtGui.QWindow) or obj.isExposed():
+                    cb, callback = callback, None
+                    cb()
+            return False
+
+    return ExposeWatcher()
+
+
+# Qt plugins the window needs, per platform: (plugin folder, file-name fragment, what breaks)
+_REQUIRED_PLUGINS = {
+    "linux": [("platforms", "qxcb", "the window on X11"), ("platforms", "qoffscreen", "offscreen rendering")],
+    "win32": [("platforms", "qwindows", "the window")],
+    "darwin": [("platforms", "qcocoa", "the window")],
+}
+_COMMON_PLUGINS = [("imageformats", "qsvg", "the SVG icon"), ("iconengines", "qsvgicon", "SVG icons")]
+_RESOURCES = ("icons/optiscope.svg", "style-light.qss", "style-dark.qss")
+
+
+def qt_problems() -> list[str]:
+    """What is missing for the window: Qt plugins, image formats, styles, bundled resources.
+
+    Needs the QApplication (see :func:`create_app`).
+    """
+    from importlib import resources
+
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    problems = []
+    plugins = Path(QtCore.QLibraryInfo.path(QtCore.QLibraryInfo.LibraryPath.PluginsPath))
+    key = "linux" if sys.platform.startswith("linux") else sys.platform
+    for folder, fragment, purpose in _REQUIRED_PLUGINS.get(key, []) + _COMMON_PLUGINS:
+        if not any(fragment in p.name for p in (plugins / folder).glob("*")):
+            problems.append(f"Qt plugin {folder}/{fragment} is missing from {plugins} (needed for {purpose})")
+    formats = {bytes(f).decode() for f in QtGui.QImageReader.supportedImageFormats()}
+    for fmt in ("png", "svg"):
+        if fmt not in formats:
+            problems.append(f"Qt cannot read {fmt.upper()} images (image formats: {sorted(formats)})")
+    if "Fusion" not in QtWidgets.QStyleFactory.keys():
+        problems.append("the Fusion style is missing")
+    try:
+        from PySide6 import QtSvg  # noqa: F401  (SVG export uses QSvgGenerator)
+    except ImportError as exc:
+        problems.append(f"QtSvg cannot be imported: {exc}")
+    root = resources.files("optiscope.resources")
+    for name in _RESOURCES:
+        if not root.joinpath(name).is_file():
+            problems.append(f"bundled resource {name} is missing")
+    if not any(p.name.endswith(".toml") for p in root.joinpath("presets").iterdir()):
+        problems.append("no bundled presets")
+    if QtWidgets.QApplication.windowIcon().isNull():
+        problems.append("the window icon did not load")
+    return problems
+
+
+def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
+    """Check this install: plugins and resources, then the window trains one short run.
+
+    Prints ``OPTISCOPE_SHOWN <unix time>`` and ``OPTISCOPE_ENGINE_READY <unix time>`` as they
+    happen, the About text, and finally ``OPTISCOPE_SELF_TEST ok`` or
+    ``OPTISCOPE_SELF_TEST failed: <reasons>``. Settings go to a temporary file (yours are not
+    touched). Returns the exit code.
+    """
+    import tempfile
+
+    from PySide6 import QtCore
+
+    from .about import about_text
+
+    app = create_app()
+    failures = qt_problems()
+    print("About:")
+    for line in about_text().splitlines():
+        print(f"  {line}")
+    sys.stdout.flush()
+
+    from optiscope.engine.presets import get_preset
+
+    from .main_window import MainWindow
+    from .settings import AppSettings
+
+    settings_dir = tempfile.TemporaryDirectory(prefix="optiscope-self-test-")
+    window = MainWindow(settings=AppSettings(Path(settings_dir.name) / "settings.ini"), restore_last=False)
+    state = {"shown": False, "started": False, "trained": False}
+
+    def fail(reason: str) -> None:
+        if reason not in failures:
+            failures.append(reason)
+        app.quit()
+
+    def on_shown() -> None:
+        if not state["shown"]:
+            state["shown"] = True
+            print(f"OPTISCOPE_SHOWN {time.time():.6f}", flush=True)
+
+    def on_engine_ready() -> None:
+        print(f"OPTISCOPE_ENGINE_READY {time.time():.6f}", flush=True)
+        try:
+            experiment = get_preset("blobs-sgd").with_overrides(epochs=epochs)
+            window.set_experiment(experiment)
+            check_messages()
+            state["started"] = True
+            if not window.run():
+                fail(f"Run did not start: {window.messages[-1] if window.messages else 'no reason given'}")
+        except Exception as exc:  # a broken install shows up here: report it, do not hang
+            fail(f"starting the run failed: {type(exc).__name__}: {exc}")
+
+    def on_finished(reason: str) -> None:
+        if reason != "completed":
+            fail(f"the run ended '{reason}' instead of completing: {window.messages[-1:]}")
+            return
+        metrics_csv = getattr(window, "metrics_csv", None)
+        rows = [line for line in metrics_csv().splitlines()[1:] if line.strip()] if metrics_csv else None
+        if rows is None:
+            print("note: the window has no metrics_csv(); the run's rows were not counted", flush=True)
+        elif len(rows) != epochs:
+            fail(f"the run completed but its metrics have {len(rows)} rows, not {epochs}")
+            return
+        state["trained"] = True
+        app.quit()
+
+    def check_messages() -> None:
+        # before the run starts the window reports only problems (engine, plots, landscape)
+        messages = list(getattr(window, "messages", []))
+        if messages and not state["started"]:
+            fail("the window reported: " + " | ".join(messages))
+
+    poll = QtCore.QTimer()
+    poll.setInterval(250)
+    poll.timeout.connect(check_messages)
+    poll.start()
+    window.engine_ready.connect(on_engine_ready)
+    window.run_finished.connect(on_finished)
+    watcher = _expose_watcher(lambda: QtCore.QTimer.singleShot(0, on_shown))  # after the first paint
+    deadline = QtCore.QTimer()
+    deadline.setSingleShot(True)
+    deadline.timeout.connect(lambda: fail(f"no finished run after {timeout_s:.0f} s"))
+    deadline.start(int(timeout_s * 1000))
+    window.show()
+    handle = window.windowHandle()
+    if handle is not None:
+        handle.installEventFilter(watcher)
+        if handle.isExposed():  # already on screen: the filters came too late
+            on_shown()
+            QtCore.QMetaObject.invokeMethod(window, "start", QtCore.Qt.ConnectionType.QueuedConnection)
+    try:
+        app.exec()
+    finally:
+        deadline.stop()
+        poll.stop()
+        window.engine_ready.disconnect(on_engine_ready)
+        window.run_finished.disconnect(on_finished)
+        if handle is not None:
+            handle.removeEventFilter(watcher)
+        window.close()
+        window.deleteLater()
+        app.processEvents()
+        settings_dir.cleanup()
+    if not state["shown"]:
+        failures.append("the window was never shown")
+    if not state["trained"] and not failures:
+        failures.append("the run did not finish")
+    if failures:
+        print("OPTISCOPE_SELF_TEST failed: " + "; ".join(failures), flush=True)
+        return 1
+    print("OPTISCOPE_SELF_TEST ok", flush=True)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

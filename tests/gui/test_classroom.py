@@ -138,7 +138,7 @@ def test_resolve_lesson_by_name_or_file_and_a_clear_error(tmp_path):
 def test_app_refuses_a_bad_lesson_with_one_line(capsys):
     from optiscope.gui.app import main, parse_options
 
-    assert main(["optiscope-app", "--lesson", "no-such-lesson"]) == 2
+    assert main(["--lesson", "no-such-lesson"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("optiscope-app: error: no lesson file or bundled lesson named 'no-such-lesson'")
     opts = parse_options(["--lesson", "momentum-sweep", "--presentation"])

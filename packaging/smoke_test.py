@@ -1,0 +1,351 @@
+"""Smoke test of a frozen Optiscope bundle against the source install (standard library only).
+
+    python packaging/smoke_test.py --bundle dist/optiscope --reference .venv/bin/python
+    python packaging/smoke_test.py --executable /usr/bin/optiscope --reference .venv/bin/python
+
+``--bundle`` copies the bundle to a new folder whose path has spaces and non-ASCII characters
+(keeping symlinks), makes the copy read-only and runs its executable from there;
+``--executable`` runs an installed app where it is. Every command runs with an empty HOME
+(and empty per-user folders on Windows) and, on Linux, in a network namespace of its own
+(``unshare -n``; where that is not allowed the report says the network was reachable).
+
+Checks, each a line of the report:
+- ``presets``, ``run --preset lr-sweep --epochs 3``, ``surface`` and ``lr-find`` write the same
+  files as the source install (``--reference``: a Python with optiscope installed) given the same
+  command: CSV and JSON compared value by value without wall-clock columns/keys, every other file
+  byte for byte (``.npz`` member by member), and the run store was written under the empty HOME;
+- ``optiscope --self-test`` (the window, offscreen; then under Xvfb on Linux when Xvfb is
+  installed, or the native platform on Windows/macOS) exits 0: it found its Qt plugins and
+  resources, showed the window and trained one short run. Its launch-to-shown and
+  launch-to-engine-ready times are reported (not asserted: the machine's load decides them).
+
+Exit code 0 when every check passed, 1 otherwise; ``--report FILE`` writes the results as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+TIMING_WORDS = ("second", "time", "elapsed", "wall", "date", "created", "started", "finished_at")
+CLI_CASES = {
+    "presets": ["presets"],
+    "run": ["run", "--preset", "lr-sweep", "--epochs", "3", "--out", "out"],
+    "surface": [
+        "surface",
+        "--preset",
+        "blobs-sgd",
+        "--epochs",
+        "3",
+        "--grid",
+        "11",
+        "--quiet",
+        "--out",
+        "out",
+    ],
+    "lr-find": ["lr-find", "--preset", "clr-vs-fixed", "--iterations", "40", "--out", "out"],
+}
+WINDOWS = sys.platform == "win32"
+
+
+# ---------------------------------------------------------------- comparing outputs
+def _is_timing(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in TIMING_WORDS)
+
+
+def _strip_timing(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _strip_timing(v) for k, v in value.items() if not _is_timing(str(k))}
+    if isinstance(value, list):
+        return [_strip_timing(v) for v in value]
+    return value
+
+
+def _csv_rows(data: bytes) -> list[list[str]]:
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    if not rows:
+        return rows
+    keep = [i for i, name in enumerate(rows[0]) if not _is_timing(name)]
+    return [[row[i] for i in keep if i < len(row)] for row in rows]
+
+
+def compare_file(a: Path, b: Path) -> str | None:
+    """None when the two files hold the same results, else what differs."""
+    da, db = a.read_bytes(), b.read_bytes()
+    suffix = a.suffix.lower()
+    if suffix == ".csv":
+        ra, rb = _csv_rows(da), _csv_rows(db)
+        if ra != rb:
+            first = next(
+                (i for i, (x, y) in enumerate(zip(ra, rb, strict=False)) if x != y), min(len(ra), len(rb))
+            )
+            return f"{a.name}: row {first} differs ({ra[first : first + 1]} vs {rb[first : first + 1]}; {len(ra)} vs {len(rb)} rows)"
+        return None
+    if suffix == ".json":
+        ja, jb = _strip_timing(json.loads(da)), _strip_timing(json.loads(db))
+        return None if ja == jb else f"{a.name}: values differ"
+    if suffix == ".npz":
+        with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+            if sorted(za.namelist()) != sorted(zb.namelist()):
+                return f"{a.name}: arrays {sorted(za.namelist())} vs {sorted(zb.namelist())}"
+            for name in za.namelist():
+                if za.read(name) != zb.read(name):
+                    return f"{a.name}: array {name} differs"
+        return None
+    return None if da == db else f"{a.name}: bytes differ"
+
+
+def compare_dirs(a: Path, b: Path) -> list[str]:
+    """What differs between two output folders (empty when they agree)."""
+    fa = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
+    fb = sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file())
+    if fa != fb:
+        return [f"files differ: {fa} vs {fb}"]
+    if not fa:
+        return ["no output files were written"]
+    return [d for name in fa if (d := compare_file(a / name, b / name))]
+
+
+def _warning_lines(stderr: str) -> list[str]:
+    words = ("Warning", "Error", "Traceback", "warning:")
+    return [line.strip() for line in stderr.splitlines() if any(w in line for w in words)]
+
+
+# ---------------------------------------------------------------- running
+def no_network_prefix() -> tuple[list[str], str]:
+    """A command prefix that cuts the network off (Linux), and what it is."""
+    if not sys.platform.startswith("linux") or not shutil.which("unshare"):
+        return [], "network reachable (no network namespaces on this platform)"
+    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+        ok = subprocess.run([*prefix, "true"], capture_output=True).returncode == 0
+        if ok:
+            return prefix, f"no network ({' '.join(prefix)})"
+    return [], "network reachable (unshare -n not permitted here)"
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    """The environment a fresh user would have: empty HOME, none of ours or the venv's."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPTISCOPE_", "PYTHON", "QT_", "XDG_", "VIRTUAL_ENV", "CONDA"))
+    }
+    env["HOME"] = str(home)
+    if WINDOWS:
+        for var, sub in (
+            ("USERPROFILE", ""),
+            ("APPDATA", "AppData/Roaming"),
+            ("LOCALAPPDATA", "AppData/Local"),
+        ):
+            path = home / sub
+            path.mkdir(parents=True, exist_ok=True)
+            env[var] = str(path)
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+def run(
+    cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess:
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout,
+    )
+
+
+def start_xvfb() -> tuple[subprocess.Popen | None, str | None]:
+    """A private X server (display string), or (None, None) when Xvfb is not installed."""
+    xvfb = shutil.which("Xvfb")
+    if not xvfb:
+        return None, None
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        number = f.readline().strip()
+    if not number:
+        proc.kill()
+        return None, None
+    return proc, f":{number}"
+
+
+def self_test(cmd: list[str], env: dict[str, str], cwd: Path, label: str) -> dict:
+    launched = time.time()
+    proc = run([*cmd, "--self-test"], cwd=cwd, env=env, timeout=300)
+    marks = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("OPTISCOPE_SHOWN", "OPTISCOPE_ENGINE_READY"):
+            marks[parts[0]] = float(parts[1]) - launched
+    ok = proc.returncode == 0 and "OPTISCOPE_SELF_TEST ok" in proc.stdout
+    result = {
+        "check": f"self-test ({label})",
+        "ok": ok,
+        "window_shown_s": round(marks.get("OPTISCOPE_SHOWN", float("nan")), 3),
+        "engine_ready_s": round(marks.get("OPTISCOPE_ENGINE_READY", float("nan")), 3),
+    }
+    if not ok:
+        result["detail"] = (proc.stdout[-3000:] + "\n" + proc.stderr[-3000:]).strip()
+    else:
+        result["about"] = [ln for ln in proc.stdout.splitlines() if ln.startswith("  ")]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--bundle", type=Path, help="the bundle folder (or Optiscope.app) to copy and test")
+    where.add_argument("--executable", type=Path, help="an installed optiscope executable, tested in place")
+    parser.add_argument("--reference", required=True, help="Python of the source install to compare with")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a new temporary one)")
+    parser.add_argument("--report", type=Path, help="write the results here as JSON")
+    parser.add_argument("--skip-cli", action="store_true", help="only the window self-test")
+    args = parser.parse_args(argv)
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="optiscope-smoke-"))
+    if work.exists():
+        _make_writable(work)
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    results: list[dict] = []
+    if args.bundle:
+        moved = work / "moved copy – Prüfung" / args.bundle.name
+        shutil.copytree(args.bundle, moved, symlinks=True)
+        _make_read_only(moved)
+        if moved.suffix == ".app":
+            exe = moved / "Contents" / "MacOS" / "optiscope"
+        else:
+            exe = moved / ("optiscope.exe" if WINDOWS else "optiscope")
+        where_text = f"copy moved to {moved} (read-only)"
+    else:
+        exe = args.executable
+        where_text = f"installed at {exe}"
+    reference = os.path.abspath(args.reference) if os.sep in args.reference else args.reference
+    netns, net_text = no_network_prefix()
+    frozen_cmd = [*netns, str(exe)]
+    ref_cmd = [
+        *netns,
+        reference,
+        "-c",
+        "import sys; from optiscope.engine.cli import main; sys.exit(main())",
+    ]
+    home = work / "home"
+    home.mkdir()
+    env = clean_env(home)
+    print(f"smoke test: {where_text}; empty HOME {home}; {net_text}", flush=True)
+
+    if not args.skip_cli:
+        for name, cli_args in CLI_CASES.items():
+            t0 = time.perf_counter()
+            a = run([*frozen_cmd, *cli_args], cwd=work / "frozen" / name, env=env)
+            frozen_s = time.perf_counter() - t0
+            ref_home = work / "ref-home"
+            ref_home.mkdir(exist_ok=True)
+            b = run([*ref_cmd, *cli_args], cwd=work / "source" / name, env=clean_env(ref_home))
+            problems = []
+            if a.returncode != 0:
+                problems.append(f"frozen exit {a.returncode}: {a.stderr.strip()[-2000:]}")
+            if b.returncode != 0:
+                problems.append(f"source exit {b.returncode}: {b.stderr.strip()[-2000:]}")
+            # warnings or errors only the frozen app prints (e.g. a file it lacks)
+            extra = sorted(set(_warning_lines(a.stderr)) - set(_warning_lines(b.stderr)))
+            if extra:
+                problems.append(f"the frozen app warns where the source install does not: {extra[:5]}")
+            if not problems:
+                if name == "presets":
+                    if a.stdout != b.stdout or not a.stdout.strip():
+                        problems.append("the preset lists differ")
+                else:
+                    problems += compare_dirs(work / "frozen" / name / "out", work / "source" / name / "out")
+            results.append(
+                {
+                    "check": f"cli {' '.join(cli_args)}",
+                    "ok": not problems,
+                    "frozen_s": round(frozen_s, 2),
+                    **({"detail": problems} if problems else {}),
+                }
+            )
+        stores = list(home.rglob("runs.sqlite3"))
+        results.append(
+            {
+                "check": "run store written under the empty HOME",
+                "ok": bool(stores),
+                "detail": [str(p) for p in stores],
+            }
+        )
+
+    offscreen = dict(env, QT_QPA_PLATFORM="offscreen")
+    results.append(self_test(frozen_cmd, offscreen, work / "self-test", "offscreen"))
+    if sys.platform.startswith("linux"):
+        xvfb, display = start_xvfb()
+        if xvfb is None:
+            results.append(
+                {"check": "self-test (Xvfb)", "ok": True, "detail": "skipped: Xvfb is not installed"}
+            )
+        else:
+            try:
+                results.append(
+                    self_test(frozen_cmd, dict(env, DISPLAY=display), work / "self-test", f"Xvfb {display}")
+                )
+            finally:
+                xvfb.terminate()
+                xvfb.wait(10)
+    else:
+        results.append(self_test(frozen_cmd, env, work / "self-test", "native platform"))
+
+    failed = [r for r in results if not r["ok"]]
+    for r in results:
+        extra = {k: v for k, v in r.items() if k not in ("check", "ok", "detail", "about")}
+        print(f"{'PASS' if r['ok'] else 'FAIL'}  {r['check']}  {extra if extra else ''}".rstrip())
+        if not r["ok"] or r["check"].startswith("self-test") and "detail" in r:
+            print("      " + str(r.get("detail", "")).replace("\n", "\n      "))
+    for line in next((r["about"] for r in results if r.get("about")), []):
+        print(line)
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if args.report:
+        args.report.write_text(
+            json.dumps({"where": where_text, "network": net_text, "results": results}, indent=2)
+        )
+    if args.bundle:
+        _make_writable(work)
+    return 1 if failed else 0
+
+
+def _make_read_only(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _make_writable(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

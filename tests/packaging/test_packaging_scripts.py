@@ -1,0 +1,122 @@
+"""The packaging scripts, checked without building anything: shell syntax (and shellcheck
+where installed), and the smoke test's comparison of frozen vs source outputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHELL_SCRIPTS = [
+    ROOT / "packaging/build.sh",
+    *sorted((ROOT / "packaging/linux").glob("*.sh")),
+    ROOT / ".ci/run",
+]
+
+
+def _smoke():
+    spec = importlib.util.spec_from_file_location("smoke_test", ROOT / "packaging/smoke_test.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_shell_scripts_parse(script):
+    out = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_shell_scripts_pass_shellcheck(script):
+    out = subprocess.run(["shellcheck", "-S", "warning", str(script)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+
+
+def test_the_packaging_files_the_scripts_use_exist():
+    for name in (
+        "optiscope.spec",
+        "launcher.py",
+        "smoke_test.py",
+        "render_icon.py",
+        "constraints.txt",
+        "optiscope.desktop",
+        "build.ps1",
+        "windows/optiscope.iss",
+        "linux/make_deb.sh",
+        "linux/install_test.sh",
+    ):
+        assert (ROOT / "packaging" / name).is_file(), name
+
+
+def test_pyinstaller_is_pinned():
+    pins = (ROOT / "packaging/constraints.txt").read_text(encoding="utf-8").splitlines()
+    assert any(line.split("#")[0].strip().startswith("pyinstaller==") for line in pins)
+
+
+def test_the_desktop_entry_runs_the_installed_command():
+    entry = dict(
+        line.split("=", 1)
+        for line in (ROOT / "packaging/optiscope.desktop").read_text().splitlines()
+        if "=" in line
+    )
+    assert (
+        entry["Exec"].split()[0] == "optiscope"
+        and entry["Icon"] == "optiscope"
+        and entry["Type"] == "Application"
+    )
+    if shutil.which("desktop-file-validate"):
+        out = subprocess.run(
+            ["desktop-file-validate", str(ROOT / "packaging/optiscope.desktop")], capture_output=True
+        )
+        assert out.returncode == 0, out.stdout
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_smoke_compare_ignores_wall_clock_but_not_results(tmp_path):
+    smoke = _smoke()
+    a, b = tmp_path / "a", tmp_path / "b"
+    _write(a / "metrics.csv", "run,epoch,val_loss,seconds\n0,1,0.5,1.25\n")
+    _write(b / "metrics.csv", "run,epoch,val_loss,seconds\n0,1,0.5,9.75\n")
+    _write(a / "summary.json", json.dumps({"runs": [{"best": 0.5, "wall_seconds": 1.0}]}))
+    _write(b / "summary.json", json.dumps({"runs": [{"best": 0.5, "wall_seconds": 3.0}]}))
+    assert smoke.compare_dirs(a, b) == []
+    _write(b / "metrics.csv", "run,epoch,val_loss,seconds\n0,1,0.50000001,9.75\n")
+    (problem,) = smoke.compare_dirs(a, b)
+    assert problem.startswith("metrics.csv: row 1 differs")
+    _write(b / "metrics.csv", "run,epoch,val_loss,seconds\n0,1,0.5,9.75\n")
+    _write(b / "summary.json", json.dumps({"runs": [{"best": 0.25, "wall_seconds": 3.0}]}))
+    assert smoke.compare_dirs(a, b) == ["summary.json: values differ"]
+
+
+def test_smoke_compare_reads_npz_members_and_notices_missing_files(tmp_path):
+    smoke = _smoke()
+
+    def npz(path: Path, payload: bytes) -> None:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("loss.npy", payload)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(buf.getvalue())
+
+    npz(tmp_path / "a/surface.npz", b"\x93NUMPY same")
+    npz(tmp_path / "b/surface.npz", b"\x93NUMPY same")
+    assert smoke.compare_dirs(tmp_path / "a", tmp_path / "b") == []
+    npz(tmp_path / "b/surface.npz", b"\x93NUMPY diff")
+    assert smoke.compare_dirs(tmp_path / "a", tmp_path / "b") == ["surface.npz: array loss.npy differs"]
+    _write(tmp_path / "a/surface.png", "png")
+    assert smoke.compare_dirs(tmp_path / "a", tmp_path / "b")[0].startswith("files differ")
+    assert smoke.compare_dirs(tmp_path / "c", tmp_path / "d") == ["no output files were written"]
