@@ -73,7 +73,15 @@ def parse_options(args: list[str]):  # -> argparse.Namespace
     once the engine is loaded), ``--presentation`` opens in presentation mode."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="optiscope-app", description="Open the Optiscope window.")
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str):  # one line, not argparse's usage block
+            unknown = message.split(": ", 1)[-1] if "unrecognized arguments" in message else ""
+            if unknown:
+                message = f"unknown argument {unknown.split()[0]!r} (allowed: --lesson, --presentation, --self-test)"
+            print(f"optiscope-app: error: {message}", file=sys.stderr)
+            raise SystemExit(2)
+
+    parser = Parser(prog="optiscope-app", description="Open the Optiscope window.")
     parser.add_argument("--lesson", metavar="FILE|NAME", help="a lesson file or a bundled lesson's name")
     parser.add_argument("--presentation", action="store_true", help="full screen, large text, high contrast")
     parser.add_argument(

@@ -47,7 +47,9 @@ def test_unknown_app_argument_is_one_clear_line():
     code = "import sys; from optiscope.gui.app import main; sys.exit(main(['--selftest']))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
-    assert out.stderr.strip() == "optiscope-app: error: unknown argument '--selftest' (only --self-test)"
+    assert out.stderr.strip() == (
+        "optiscope-app: error: unknown argument '--selftest' (allowed: --lesson, --presentation, --self-test)"
+    )
 
 
 def test_self_test_fails_fast_when_the_window_reports_a_problem(tmp_path):
