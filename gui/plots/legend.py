@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from optiscope.gui.colors import run_color
 from optiscope.gui.plots.buffers import RunData
@@ -16,16 +16,23 @@ EMPTY_TEXT = "Each run keeps one colour in every plot."
 
 
 def legend_html(
-    runs: Iterable[RunData], text_color: str | None = None, links: bool = False, faded: Iterable[int] = ()
+    runs: Iterable[RunData],
+    text_color: str | None = None,
+    links: bool = False,
+    faded: Iterable[int] = (),
+    notes: Mapping[int, str] | None = None,
 ) -> str:
     """One entry per run (by id): a line in its colour and its title; text in ``text_color``
     (None: the widget's own palette). ``links``: each entry is a ``run:<id>`` link (click to
-    spotlight); runs in ``faded`` are greyed."""
+    spotlight); runs in ``faded`` are greyed; ``notes`` adds a note (in brackets) to a run."""
     faded = set(faded)
+    notes = notes or {}
     entries = []
     for r in sorted(runs, key=lambda r: r.id):
         colour = run_color(r.id).name()
         entry = f'<span style="color:{colour}; font-weight:bold">━━</span>&nbsp;{escape(r.title)}'
+        if r.id in notes:
+            entry += f" <i>({escape(notes[r.id])})</i>"
         if r.id in faded:
             entry = f'<span style="color:#a0a0a0">{entry.replace(colour, "#c8c8c8")}</span>'
         if links:
@@ -36,11 +43,13 @@ def legend_html(
     return f'<span style="color:{text_color}">{body}</span>' if text_color else body
 
 
-def legend_document(runs: Iterable[RunData], width: int, text_color: str) -> QtGui.QTextDocument:
+def legend_document(
+    runs: Iterable[RunData], width: int, text_color: str, notes: Mapping[int, str] | None = None
+) -> QtGui.QTextDocument:
     """The legend as a text document ``width`` pixels wide, to draw under an exported plot."""
     doc = QtGui.QTextDocument()
     doc.setDefaultFont(font(TEXT_PT))
-    doc.setHtml(legend_html(runs, text_color))  # drawn on the plot background
+    doc.setHtml(legend_html(runs, text_color, notes=notes))  # drawn on the plot background
     doc.setTextWidth(max(width - 16, 100))
     return doc
 
@@ -54,6 +63,7 @@ class LegendStrip(QtWidgets.QLabel):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.faded: set[int] = set()
+        self.notes: dict[int, str] = {}
         self.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
         self.linkActivated.connect(self._on_link)
         self.setWordWrap(True)
@@ -68,7 +78,9 @@ class LegendStrip(QtWidgets.QLabel):
         runs = list(runs)
         fg = self.palette().color(QtGui.QPalette.ColorRole.WindowText).name()
         self.setText(
-            legend_html(runs, None, links=True, faded=self.faded).replace("palette(window-text)", fg)
+            legend_html(runs, None, links=True, faded=self.faded, notes=self.notes).replace(
+                "palette(window-text)", fg
+            )
             if runs
             else EMPTY_TEXT
         )

@@ -31,7 +31,7 @@ import pyqtgraph as pg
 from optiscope.engine import events as ev
 from optiscope.gui import pg_adapter
 from optiscope.gui.colors import run_color
-from optiscope.gui.plots import boundary, export, hover, items, lesson_marks, presentation, titles
+from optiscope.gui.plots import boundary, export, hover, items, lesson_marks, overlap, presentation, titles
 from optiscope.gui.plots.buffers import RunData
 from optiscope.gui.plots.controls import PlotControls
 from optiscope.gui.plots.grid import GRID_COLUMNS, SmallMultiples
@@ -116,6 +116,8 @@ class LivePlots(QtWidgets.QWidget):
         self._max_epochs = 0
         self._warmups: dict[int, pg.LinearRegionItem] = {}
         self._fitted_titles: dict[str, tuple[str, str]] = {}  # overlay plot -> (html, colour) shown
+        self._shared_groups: list[list[int]] = []  # runs with identical LR curves
+        self._titled_labels: tuple[str, ...] = ()  # the run labels the grid cells were titled for
         self._points = boundary.TrainingPoints(self, self._points_loaded)
         self._ranges = RangeKeeper(self._range_targets, self._set_grid_ticks, self._draw_all_marks)
         self._ranges.set_policy(
@@ -335,6 +337,28 @@ class LivePlots(QtWidgets.QWidget):
         )
         self._title_cell(name, run)
 
+    def _find_shared_lr(self) -> None:
+        """Find the runs whose LR curves are identical; if that changed, draw each group's
+        curves dashed in turn (see :mod:`.overlap`) and note it in the legend."""
+        groups = overlap.identical_groups({r.id: r.lr.view() for r in self._runs.values()})
+        shared = {rid: (i, len(g)) for g in groups for i, rid in enumerate(g)}
+        if shared == self._look.shared_lr:
+            return
+        changed = set(shared) ^ set(self._look.shared_lr) | {
+            r for r in shared if shared[r] != self._look.shared_lr.get(r)
+        }
+        self._look.shared_lr, self._shared_groups = shared, groups
+        self._legend.notes = {rid: f"LR same as {self._runs[g[0]].label}" for g in groups for rid in g[1:]}
+        for rid in changed:
+            if rid in self._runs:
+                self._look.style_run(self._runs[rid], self._theme["bg"])
+        self._update_legend()
+
+    def overlapping(self, name: str = "lr") -> list[list[int]]:
+        """Groups of runs (ids) whose curves on plot ``name`` are identical and drawn in turn
+        (only the LR plot is checked: equal learning rates are the common case)."""
+        return [list(g) for g in self._shared_groups] if name == "lr" else []
+
     def _update_legend(self) -> None:
         spot = self._look.spotlight
         self._legend.faded = {r for r in self._runs if spot is not None and r != spot}
@@ -343,7 +367,8 @@ class LivePlots(QtWidgets.QWidget):
     def _title_cell(self, name: str, run: _Run) -> None:
         cell = run.cells.get(name)
         if cell is not None:
-            titles.fit_cell_title(cell, self._grid.cell_width(name), name, run, run.color)
+            labels = [r.label for r in self._runs.values()]
+            titles.fit_cell_title(cell, self._grid.cell_width(name), name, run, run.color, labels)
 
     def _title_cells(self, name: str) -> None:
         for rid in self._grid.order[name]:
@@ -378,6 +403,7 @@ class LivePlots(QtWidgets.QWidget):
         for run in list(self._runs.values()):
             self._remove_run_items(run)
         self._runs.clear()
+        self._find_shared_lr()
         self._annotations.clear()
         for region in self._warmups.values():
             self._lr.removeItem(region)
@@ -400,6 +426,7 @@ class LivePlots(QtWidgets.QWidget):
         if run is None:
             return
         self._remove_run_items(run)
+        self._find_shared_lr()
         self._draw_all_marks()
         self._update_legend()
 
@@ -470,6 +497,8 @@ class LivePlots(QtWidgets.QWidget):
             run = self._runs.get(last_boundary if chosen is None else chosen)
             if run is not None and run.boundary is not None and "boundary" in dirty.get(run.id, ()):
                 self._show_overlay_boundary(run)
+        if any(flags & {"steps", "all"} for flags in dirty.values()):
+            self._find_shared_lr()
         if dirty and self._ranges.update():
             marks = True  # markers above the loss axis wait at its top edge
         if marks:
@@ -743,7 +772,7 @@ class LivePlots(QtWidgets.QWidget):
         """The run legend drawn under exported plots that overlay several runs."""
         if not self._runs or name == "boundary" or (name != "lr" and self._mode == "grid"):
             return None
-        return legend_document(self._runs.values(), width, self._theme["fg"])
+        return legend_document(self._runs.values(), width, self._theme["fg"], self._legend.notes)
 
     def _all_curves(self) -> list[pg.PlotDataItem]:
         return [c for run in self._runs.values() for c in run.curves()]
@@ -947,8 +976,14 @@ class LivePlots(QtWidgets.QWidget):
     def _retitle(self, run: _Run) -> None:
         """Show the run's label and status in the legends, grid titles and boundary choice."""
         self._update_legend()
-        for name in run.cells:
-            self._title_cell(name, run)
+        labels = tuple(r.label for r in self._runs.values())
+        if labels != self._titled_labels:  # what tells the runs apart changed: every cell's title
+            self._titled_labels = labels
+            for name in self._grid.order:
+                self._title_cells(name)
+        else:
+            for name in run.cells:
+                self._title_cell(name, run)
         self._controls.rename_boundary_run(run.id, run.label)
 
     def _draw_all_marks(self, every_mode: bool = False) -> None:

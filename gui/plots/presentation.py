@@ -13,7 +13,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from optiscope.gui import colors
-from optiscope.gui.plots import style
+from optiscope.gui.plots import overlap, style
 from PySide6.QtCore import Qt
 
 __all__ = ["Look", "TEXT_SCALE", "MIN_WIDTH", "RUN_LINE_STYLES", "FADED_OPACITY"]
@@ -45,6 +45,7 @@ class Look:
     def __init__(self) -> None:
         self.presenting = False
         self.spotlight: int | None = None
+        self.shared_lr: dict[int, tuple[int, int]] = {}  # run id -> (place, size) of its LR's group
 
     def set_presenting(self, on: bool) -> None:
         """Switch the shared look (run palette, text scale); the plots then restyle."""
@@ -58,7 +59,10 @@ class Look:
             width = max(width * 1.5, MIN_WIDTH)
             if key in _RUN_STYLED:
                 line = RUN_LINE_STYLES[run_id % len(RUN_LINE_STYLES)]
-        return pg.mkPen(color, width=width, style=line)
+        pen = pg.mkPen(color, width=width, style=line)
+        if key == "lr" and run_id in self.shared_lr:
+            pen = overlap.share_pen(pen, *self.shared_lr[run_id])
+        return pen
 
     def style_run(self, run: Any, background: str) -> None:
         """Pens and opacity of every curve of ``run`` (a ``LivePlots`` run)."""

@@ -7,7 +7,9 @@ in the title's tooltip), so nothing is cut at 1280x720 beside the side panels.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import pyqtgraph as pg
 from optiscope.gui import pg_adapter
@@ -24,6 +26,7 @@ __all__ = [
     "fit_overlay_title",
     "fit_cell_title",
     "fit_axis_label",
+    "distinct_labels",
 ]
 
 # Overlay plot titles and legends-in-subtitle, longest first: the first that fits is shown.
@@ -92,16 +95,58 @@ def overlay_title(name: str, shown_boundary: RunData | None) -> tuple[list[str],
     return titles, ("Boundary · ", label, f" · ep {epoch}"), ()
 
 
-def cell_titles(name: str, run: RunData) -> tuple[list[str], Parts]:
-    """A grid cell's title candidates, longest first, and the parts to elide the label in."""
+def _tokens(label: str) -> list[str]:
+    return [t for t in re.split(r"[\s,;]+", label) if t]
+
+
+def distinct_labels(label: str, labels: Sequence[str]) -> list[str]:
+    """Shorter wordings of run ``label`` that keep what tells it from the other ``labels``
+    (every run's label), longest first: the words all labels share dropped, then of each
+    ``key=value`` word whose key every label has, only the value ("plain lr=0.1" among
+    "batchnorm lr=0.1", "plain lr=3": "plain 0.1"). Empty when nothing can be dropped."""
+    others = [_tokens(o) for o in labels if o]
+    words = _tokens(label)
+    if len(others) < 2 or not words:
+        return []
+    shared = set.intersection(*(set(t) for t in others))
+    differing = [w for w in words if w not in shared] or words
+    keys = [{t.split("=", 1)[0] for t in o if "=" in t} for o in others]
+    shared_keys = set.intersection(*keys)
+    values = [w.split("=", 1)[1] if "=" in w and w.split("=", 1)[0] in shared_keys else w for w in differing]
+    out = [" ".join(differing), " ".join(values)]
+    return [c for c in dict.fromkeys(out) if c and c != label]
+
+
+class CellTitles(NamedTuple):
+    """A grid cell's title wordings, in the order they are tried (see :func:`fit_cell_title`)."""
+
+    full: list[str]  # the whole label (and status or epoch), longest first
+    cut_head: tuple[str, str] | None  # (words all runs share, what differs): the first may be elided
+    short: list[str]  # only what differs from the other runs, longest first
+    parts: Parts  # the last resort: the shortest wording's label elided
+
+
+def cell_titles(name: str, run: RunData, labels: Sequence[str] = ()) -> CellTitles:
+    """A grid cell's title wordings; with every run's ``labels``, the ones that keep what
+    differs between the runs (:func:`distinct_labels`) come before any cut there."""
+    short = distinct_labels(run.label, labels)
+    core = short[-1] if short else run.label
+    words = _tokens(run.label)
+    differing = short[0].split() if short else []
+    head = None
+    if differing and len(differing) < len(words) and words[-len(differing) :] == differing:
+        head = (" ".join(words[: -len(differing)]), " " + " ".join(differing))
     if name == "boundary" and run.boundary is not None:
         epoch = run.boundary.epoch
-        return [f"{run.label} · epoch {epoch}", f"{run.label} · ep {epoch}"], (
-            "",
-            run.label,
-            f" · ep {epoch}",
+        tail = f" · ep {epoch}"
+        return CellTitles(
+            [f"{run.label} · epoch {epoch}", f"{run.label}{tail}"],
+            (head[0], head[1] + tail) if head else None,
+            [*(w + tail for w in short), *short[-1:]],
+            ("", core, tail),
         )
-    return [run.title, run.label], ("", run.label, "")  # the status is in the legend and tooltip
+    # the status is in the legend and tooltip
+    return CellTitles([run.title, run.label], head, short, ("", core, ""))
 
 
 def fit_overlay_title(
@@ -143,14 +188,49 @@ def fit_overlay_title(
     return key
 
 
-def fit_cell_title(cell: pg.PlotItem, width: float, name: str, run: RunData, color: QtGui.QColor) -> None:
-    """Title a grid cell in the run colour, elided to ``width`` pixels (the cell's width)."""
+CELL_TITLE_MIN_SCALE = 0.6  # a cell title shrinks to this share of its size before it is cut
+
+
+def _elide_head(metrics: QtGui.QFontMetrics, head: str, tail: str, width: float) -> str | None:
+    """``head`` elided so ``head + tail`` fits ``width``, if the head keeps ``MIN_LABEL_CHARS``."""
+    room = width - metrics.horizontalAdvance(tail)
+    shown = metrics.elidedText(head, Qt.TextElideMode.ElideRight, int(room)) if room > 0 else ""
+    return shown + tail if len(shown.rstrip("…")) >= min(len(head), MIN_LABEL_CHARS) else None
+
+
+def fit_cell_title(
+    cell: pg.PlotItem,
+    width: float,
+    name: str,
+    run: RunData,
+    color: QtGui.QColor,
+    labels: Sequence[str] = (),
+) -> None:
+    """Title a grid cell in the run colour within ``width`` pixels (the cell's width).
+
+    Tried in turn: the whole label; the words every run shares cut short, keeping what
+    differs whole; only what differs from the other runs' ``labels``; the same in a
+    smaller font (down to ``CELL_TITLE_MIN_SCALE``); and only then the label elided."""
     axis = cell.getAxis("left")
     axis_width = axis.width() if axis.isVisible() and axis.width() > 0 else 40
-    titles, parts = cell_titles(name, run)
-    text = fit_text(font(CELL_TITLE_PT, bold=True), titles, width - axis_width - CELL_TITLE_PAD, parts)
-    set_title(cell, escape(text), pt(CELL_TITLE_PT), color.name(), shrink=True)
-    cell.titleLabel.setToolTip(titles[0])
+    wordings = cell_titles(name, run, labels)
+    room = width - axis_width - CELL_TITLE_PAD
+    if cell.vb.width() > 0:  # laid out: its own view box (boundary cells keep their aspect)
+        room = min(room, cell.vb.width() - 8)  # (a title row changes an aspect-locked width)
+    points, text = CELL_TITLE_PT, None
+    while text is None:
+        metrics = QtGui.QFontMetrics(font(points, bold=True))
+        text = next((t for t in wordings.full if metrics.horizontalAdvance(t) <= room), None)
+        if text is None and wordings.cut_head is not None:
+            text = _elide_head(metrics, *wordings.cut_head, room)
+        if text is None:
+            text = next((t for t in wordings.short if metrics.horizontalAdvance(t) <= room), None)
+        if text is None and points <= CELL_TITLE_PT * CELL_TITLE_MIN_SCALE:
+            text = fit_text(font(points, bold=True), wordings.full[-1:], room, wordings.parts)
+        if text is None:
+            points = max(points - 0.5, CELL_TITLE_PT * CELL_TITLE_MIN_SCALE)
+    set_title(cell, escape(text), pt(points), color.name(), shrink=True)
+    cell.titleLabel.setToolTip(wordings.full[0])
 
 
 AXIS_LABEL_AIR = 6  # pixels kept free along an axis beside its label

@@ -168,8 +168,11 @@ def test_presentation_mode_is_readable_from_the_back_of_the_room(qtbot, make_win
             for key in ("lr", "smooth", "acc_train", "acc_val"):
                 assert plots.curve(rid, key).opts["pen"].widthF() >= 3
         # a second cue besides colour: each run its own line style on the LR and loss curves
-        styles = {plots.curve(rid, "lr").opts["pen"].style() for rid in range(4)}
+        styles = {plots.curve(rid, "smooth").opts["pen"].style() for rid in range(4)}
         assert len(styles) == 4
+        # the four equal LR curves lie on one another: each draws its own share of the dashes
+        assert plots.overlapping("lr") == [[0, 1, 2, 3]]
+        assert len({plots.curve(rid, "lr").opts["pen"].dashOffset() for rid in range(4)}) == 4
         # spotlight: clicking a legend entry fades the others; clicking it again shows all
         plots._legend.linkActivated.emit("run:2")
         assert plots.spotlit == 2

@@ -457,7 +457,7 @@ def test_live_plots_fit_in_900_px(plots, qtbot):
     assert title_fits(plots, "boundary")
 
 
-def test_grid_cell_titles_are_elided_to_the_cell_with_the_label_as_tooltip(plots, qtbot):
+def test_grid_cell_titles_keep_what_differs_with_the_label_as_tooltip(plots, qtbot):
     labels = [f"{LONG} #{r}" for r in range(3)]
     feed(plots, [e for r in range(3) for e in run_events(r, boundary=True, label=labels[r])])
     plots.resize(944, 560)
@@ -466,17 +466,16 @@ def test_grid_cell_titles_are_elided_to_the_cell_with_the_label_as_tooltip(plots
     qtbot.wait(50)
     for r in range(3):
         for name in ("loss", "accuracy", "boundary"):
-            text = plots.title(name, r)[0]
-            shown = text.split("…")[0]
-            assert "…" in text and len(shown) >= 6 and labels[r].startswith(shown), (r, name, text)
+            text = plots.title(name, r)[0]  # the runs differ only in "#r": that is shown whole
+            assert f"#{r}" in text and text != labels[r], (r, name, text)
             assert labels[r] in plots.plot(name, r).titleLabel.toolTip()
             assert title_fits(plots, name, r), (r, name, text)
     plots.resize(1900, 1000)  # wider cells: more of the label, and the boundary's epoch
     qtbot.wait(50)
     for r in range(3):
         text = plots.title("boundary", r)[0]
-        assert text.endswith("… · ep 4") and title_fits(plots, "boundary", r)
-        assert len(text) > 20
+        assert text.endswith(f"… #{r} · ep 4") and title_fits(plots, "boundary", r), text
+        assert LONG.startswith(text.split("…")[0]) and len(text) > 20
 
 
 def test_theme_change_recolours_markers_and_warmup_labels(plots, qtbot):
