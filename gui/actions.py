@@ -194,6 +194,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "the results table under the plots, one row per run",
     ),
     ActionSpec(
+        "export_sheet",
+        "Export lesson &sheet (PDF)…",
+        "classroom.export_sheet_dialog",
+        (),
+        (),
+        "a PDF handout: the lesson text, the plots as they are now, the results table and the settings",
+    ),
+    ActionSpec(
         "record",
         "Re&cord plots…",
         "classroom.toggle_recording",
@@ -242,6 +250,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "@export_plot",
             "export_csv",
             "export_results",
+            "export_sheet",
             "record",
             "-",
             "quit",

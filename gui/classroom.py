@@ -23,7 +23,7 @@ from typing import Any
 from optiscope.engine.config import ConfigError, ExperimentConfig, load_toml
 from optiscope.engine.lessons import Classroom as LessonSection
 from optiscope.engine.lessons import ObservationDetector
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Slot
 
 from .results_table import ResultsTable
@@ -198,6 +198,51 @@ class Classroom(QtCore.QObject):
             self.window.report(f"Results not exported: {exc}", error=True)
             return False
         self.window.report(f"Exported the results table to {Path(path).name}")
+        return True
+
+    def export_sheet_dialog(self) -> None:
+        """File → Export lesson sheet: a PDF handout of the lesson as it ended."""
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self.window,
+            "Export lesson sheet",
+            str(Path.home() / f"{self.lesson_name}-sheet.pdf"),
+            "PDF (*.pdf)",
+        )
+        if path:
+            self.export_sheet(path)
+
+    def export_sheet(self, path: str | Path) -> bool:
+        """Write the lesson sheet (lesson text, the plots now, the results table, the
+        experiment's settings) as a PDF to ``path``; reports the outcome in the status bar."""
+        from optiscope.engine.config import dumps_toml
+        from optiscope.gui.handout import LessonSheet, write_lesson_sheet
+        from optiscope.gui.panels import PanelError
+
+        window = self.window
+        try:
+            exp = window.experiment_config()
+        except PanelError as exc:  # a panel holding an invalid value: say which, write nothing
+            window.report(f"Lesson sheet not exported: {exc}", error=True)
+            return False
+        plots = window.plots
+        window.flush_plots()
+        image = plots.grab().toImage() if plots is not None else QtGui.QImage()
+        sheet = LessonSheet(
+            exp.name,
+            exp.description,
+            exp.lesson,
+            self.lesson.question if self.lesson is not None else "",
+            image,
+            self.table.headers() if self.detector.outcomes() else [],
+            self.table.rows() if self.detector.outcomes() else [],
+            dumps_toml(exp),
+        )
+        try:
+            pages = write_lesson_sheet(sheet, path)
+        except OSError as exc:
+            window.report(f"Lesson sheet not exported: {exc}", error=True)
+            return False
+        window.report(f"Exported the lesson sheet to {Path(path).name} ({pages} pages)")
         return True
 
     def replay(self) -> None:
