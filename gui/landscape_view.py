@@ -158,6 +158,23 @@ def _arrow_path(origin: np.ndarray, vec: np.ndarray, length: float) -> np.ndarra
 
 
 # --------------------------------------------------------------------------- test functions
+def _themed_plot_widget() -> pg.PlotWidget:
+    """A plot widget in the application's light or dark look (pyqtgraph's default is black)."""
+    from optiscope.gui.plots.style import THEMES
+
+    app = QtWidgets.QApplication.instance()
+    window = app.palette().color(QtGui.QPalette.ColorRole.Window) if app is not None else None
+    theme = THEMES["dark" if window is not None and window.lightness() < 128 else "light"]
+    widget = pg.PlotWidget(background=theme["bg"])
+    plot = widget.getPlotItem()
+    for side in ("left", "bottom"):
+        axis = plot.getAxis(side)
+        axis.setPen(pg.mkPen(theme["fg"]))
+        axis.setTextPen(pg.mkPen(theme["fg"]))
+    plot.titleLabel.setAttr("color", theme["fg"])
+    return widget
+
+
 class RaceView(QtWidgets.QWidget):
     """Optimizers racing on a 2D test function, with click-to-start and one-step arrows."""
 
@@ -178,7 +195,7 @@ class RaceView(QtWidgets.QWidget):
 
     # -- widgets
     def _build(self) -> None:
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = _themed_plot_widget()
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setAspectLocked(True)
         self.plot.setMenuEnabled(False)
@@ -691,6 +708,7 @@ class SurfaceView(QtWidgets.QWidget):
         self.jobs.errored.connect(self._on_job_errored)
         self._cache: dict = {}
         self.configs: dict[int, dict] = {}
+        self.labels: dict[int, str] = {}  # run -> its label
         self.snapshots: dict[int, list[tuple[int, np.ndarray]]] = {}
         self.finished: set[int] = set()
         self.plane: Any = None
@@ -733,7 +751,7 @@ class SurfaceView(QtWidgets.QWidget):
         self.info = QtWidgets.QLabel("")
         self.info.setWordWrap(True)
 
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = _themed_plot_widget()
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setMenuEnabled(False)
         self.heat = _Heatmap(self.plot)
@@ -744,13 +762,14 @@ class SurfaceView(QtWidgets.QWidget):
         self.origin_marker = pg.ScatterPlotItem(symbol="+", size=14, pen=pg.mkPen("#ffffff", width=2))
         self.plot.addItem(self.origin_marker)
 
-        self.compare = pg.PlotWidget()
+        self.compare = _themed_plot_widget()
         self.compare_plot = self.compare.getPlotItem()
         self.compare_plot.setLabel("bottom", "update")
         self.compare_plot.setLabel("left", "loss (log)")
         self.compare_plot.setLogMode(y=True)
         self.compare_plot.setTitle("true loss (solid) vs slice (dashed) along the path")
-        self.compare_plot.addLegend(offset=(-10, 10))
+        fg = self.compare.getPlotItem().getAxis("left").textPen().color()
+        self.compare_plot.addLegend(offset=(-10, 10), labelTextColor=fg)
         self.compare_items: list[pg.PlotDataItem] = []
 
         top = QtWidgets.QHBoxLayout()
@@ -777,6 +796,10 @@ class SurfaceView(QtWidgets.QWidget):
         self._maybe_start()  # snapshots that arrived while hidden
 
     # -- events in
+    def label(self, run: int) -> str:
+        """The run's label (as in the training plots' legend)."""
+        return self.labels.get(run, f"run {run}")
+
     def add_events(self, events: Sequence[ev.Event]) -> None:
         """Take a batch of engine events (RunStarted, Weights, Finished are used)."""
         grew: set[int] = set()
@@ -786,6 +809,7 @@ class SurfaceView(QtWidgets.QWidget):
                 if e.run in self.configs:  # a new experiment reuses run ids: start over
                     self.clear()
                 self.configs[e.run] = e.config
+                self.labels[e.run] = e.label or f"run {e.run}"
                 self.snapshots.setdefault(e.run, [])
             elif t is ev.Weights:
                 self.snapshots.setdefault(e.run, []).append((e.step, e.vector))
@@ -795,7 +819,7 @@ class SurfaceView(QtWidgets.QWidget):
                 self._dirty = True
                 if not self.snapshots.get(e.run):
                     self.status.setText(
-                        f"Run {e.run} sent no weight snapshots, so there is no surface to draw "
+                        f"Run '{self.label(e.run)}' sent no weight snapshots, so there is no surface to draw "
                         "(the run must be trained with weights_every > 0)."
                     )
         if self.plane is not None:
@@ -808,6 +832,7 @@ class SurfaceView(QtWidgets.QWidget):
         """Forget every run and drop the surface (a running job is cancelled)."""
         self._cancel()
         self.configs.clear()
+        self.labels.clear()
         self.snapshots.clear()
         self._proj.clear()
         self.finished.clear()
@@ -1019,18 +1044,18 @@ class SurfaceView(QtWidgets.QWidget):
         for r in reports:
             colour = run_color(r.run)
             solid = pg.PlotDataItem(
-                r.steps, r.true_loss, pen=pg.mkPen(colour, width=2), name=f"run {r.run} true"
+                r.steps, r.true_loss, pen=pg.mkPen(colour, width=2), name=f"{self.label(r.run)} true"
             )
             dashed = pg.PlotDataItem(
                 r.steps,
                 r.slice_loss,
                 pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
-                name=f"run {r.run} slice",
+                name=f"{self.label(r.run)} slice",
             )
             for item in (solid, dashed):
                 self.compare_plot.addItem(item)
                 self.compare_items.append(item)
-        gaps = ", ".join(f"run {r.run}: {r.max_gap:.3g}" for r in reports)
+        gaps = ", ".join(f"{self.label(r.run)}: {r.max_gap:.3g}" for r in reports)
         self.status.setText(f"Refined surface ready. Largest |true − slice| loss along the path: {gaps}.")
         self.paths_ready.emit(reports)
 

@@ -198,6 +198,15 @@ def test_network_surface_is_computed_in_the_background_from_weight_events(view, 
         np.testing.assert_allclose(np.column_stack([x, y]), sv.path_coords(run))
     np.testing.assert_allclose(sv.path_coords(0)[-1], 0.0, atol=1e-6)  # origin = run 0's final weights
     assert len(sv.reports) == 2 and len(sv.compare_items) == 4
+    # runs are named by their labels, as in the training plots, not "run 0/1"
+    labels = {e.run: e.label for e in events if isinstance(e, ev.RunStarted)}
+    assert all(labels.values()) and len(set(labels.values())) == 2
+    names = [item.name() for item in sv.compare_items]
+    assert names == [f"{labels[r]} {part}" for r in (0, 1) for part in ("true", "slice")]
+    assert all(labels[r] in sv.status.text() for r in (0, 1)) and "run 0" not in sv.status.text()
+    # the light theme's plots are light (pyqtgraph's own default is black)
+    for widget in (sv.plot_widget, sv.compare, view.race_view.plot_widget):
+        assert widget.backgroundBrush().color().lightness() > 200
     rep = sv.reports[0]
     assert rep.slice_loss[-1] == pytest.approx(rep.true_loss[-1], rel=1e-4)
     assert "Trajectory variance in the plane" in sv.info.text() and "training set" in sv.info.text()
