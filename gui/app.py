@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main", "create_app", "self_test", "qt_problems"]
 
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         window.engine_ready.connect(window.run)  # starts straight into the lesson
     if options.presentation:
         window.classroom.set_presentation(True)
+    if timing and lesson is not None:
+        _report_lesson_running(window)
 
     def report_shown() -> None:
         print(f"OPTISCOPE_SHOWN {time.time():.6f}", flush=True)
@@ -154,6 +157,22 @@ def main(argv: list[str] | None = None) -> int:
             on_shown()
             QtCore.QMetaObject.invokeMethod(window, "start", QtCore.Qt.ConnectionType.QueuedConnection)
     return int(app.exec())
+
+
+def _report_lesson_running(window: Any) -> None:
+    """Print ``OPTISCOPE_LESSON_RUNNING <unix time>`` when the lesson's first steps reach the
+    window (for bench/bench_gui.py); ``OPTISCOPE_EXIT_AFTER_RUNNING=1`` then closes it."""
+    from optiscope.engine import events as ev
+    from PySide6 import QtCore
+
+    def on_events(events: list) -> None:
+        if any(type(e) is ev.Step for e in events):
+            window.events_received.disconnect(on_events)
+            print(f"OPTISCOPE_LESSON_RUNNING {time.time():.6f}", flush=True)
+            if os.environ.get("OPTISCOPE_EXIT_AFTER_RUNNING"):
+                QtCore.QTimer.singleShot(0, window.close)
+
+    window.events_received.connect(on_events)
 
 
 def _expose_watcher(callback: Callable[[], None]):  # -> QtCore.QObject
