@@ -134,6 +134,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.engine_info: dict[str, Any] = {}
         self.plots: QtWidgets.QWidget | None = None
         self.landscape: QtWidgets.QWidget | None = None
+        self.inside: QtWidgets.QWidget | None = None
         self.theme = "light"
         self._panel_lr = 0.01  # the Optimizer panel's rate the live run's scale is relative to
         collect_garbage_on_gui_thread()  # Qt objects must never be collected by a worker thread
@@ -400,6 +401,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.landscape = install_landscape(self)
         except Exception as exc:  # the landscape tab must never stop the app
             self.report(f"Loss landscape unavailable: {exc}", error=True)
+        try:  # the Inside tab: per-layer statistics of the runs (LayerStats events)
+            from .inside_view import install as install_inside
+
+            self.inside = install_inside(self)
+        except Exception as exc:  # the tab must never stop the app
+            self.report(f"Inside tab unavailable: {exc}", error=True)
         if self._restore_last:
             last = self.settings.last_experiment()
             if last and Path(last).exists():
@@ -962,6 +969,12 @@ class MainWindow(QtWidgets.QMainWindow):
         from .lrfind_dialog import open_lr_finder
 
         open_lr_finder(self)
+
+    def gradient_check(self) -> None:
+        """Tools > Gradient check: every layer's gradient against finite differences."""
+        from .gradcheck_dialog import open_gradient_check
+
+        open_gradient_check(self)
 
     def scale_lr(self, factor: float) -> None:
         """Ctrl+Up / Ctrl+Down. While a run is live: every rate of its schedule (every
