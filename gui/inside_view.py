@@ -11,7 +11,8 @@ draws the chosen run and layer:
 * the fraction of dead ReLU units and of exactly-zero weights;
 * weight and gradient norms (log axis);
 * weight and activation histograms over time: one column per LayerStats event, each
-  event's bins placed on a value grid shared by all its columns (shade: share of values).
+  event's bins spread on a value grid shared by all its columns (shade: the square root
+  of the share of values in a row, so the tails show beside a spike such as ReLU's zeros).
 
 A run selector picks the run of a race; a layer selector the layer.
 """
@@ -93,12 +94,18 @@ class RunSeries:
         hi = float(r[finite, 1].max()) if finite.any() else 1.0
         if not hi > lo:
             hi = lo + 1.0
-        bins = c.shape[1]
-        centres = r[:, :1] + (np.arange(bins) + 0.5) / bins * (r[:, 1:] - r[:, :1])
-        rows = np.clip(((centres - lo) / (hi - lo) * GRID_ROWS).astype(np.int64), 0, GRID_ROWS - 1)
+        # each bin's count spread evenly over its width: the share of it in a grid row is
+        # the share of its width there (the histogram's piecewise-linear CDF at the grid edges)
+        grid = np.linspace(lo, hi, GRID_ROWS + 1)
         image = np.zeros((c.shape[0], GRID_ROWS))
         for i in np.flatnonzero(finite):
-            np.add.at(image[i], rows[i], c[i])
+            a, b = r[i]
+            if not b > a:  # every value equal: all of it in one row
+                image[i, min(int((a - lo) / (hi - lo) * GRID_ROWS), GRID_ROWS - 1)] = c[i].sum()
+                continue
+            edges = np.linspace(a, b, c.shape[1] + 1)
+            cdf = np.concatenate([[0.0], np.cumsum(c[i])])
+            image[i] = np.diff(np.interp(grid, edges, cdf))
         return image, lo, hi
 
 
@@ -156,6 +163,8 @@ class InsideView(QtWidgets.QWidget):
         row.addWidget(self.layer_box)
         self.info = QtWidgets.QLabel()
         self.info.setObjectName("inside_info")
+        # long notes must not widen the window (a 1280-pixel projector): cut, full text as tip
+        self.info.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         row.addWidget(self.info, 1)
         layout.addLayout(row)
         self.hint = QtWidgets.QLabel(
@@ -177,12 +186,12 @@ class InsideView(QtWidgets.QWidget):
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setLogMode(x=False, y=log_y)
         pg_adapter.plain_tick_values(plot.getAxis("bottom"))
-        if not log_y:
-            pg_adapter.plain_tick_values(plot.getAxis("left"))
+        pg_adapter.plain_tick_values(plot.getAxis("left"))
+        pg_adapter.allow_narrow_title(plot.titleLabel)
         return plot
 
     def _build_plots(self) -> None:
-        self.lr_plot = self._plot(0, 0, "Effective learning rate (5–95 %, median)", "rate", log_y=True)
+        self.lr_plot = self._plot(0, 0, "Effective LR (5–95 %, median)", "rate", log_y=True)
         self.lr_plot.addLegend(offset=(-5, 5))
         self.lr_low = pg.PlotDataItem(connect="finite")
         self.lr_high = pg.PlotDataItem(connect="finite")
@@ -199,11 +208,11 @@ class InsideView(QtWidgets.QWidget):
             angle=0,
             pen=pg.mkPen(GUIDE_COLOR, width=1.5, style=QtCore.Qt.PenStyle.DashLine),
             label="1e-3 rule of thumb",
-            labelOpts={"position": 0.15, "color": GUIDE_COLOR},
+            labelOpts={"position": 0.5, "color": GUIDE_COLOR, "anchors": [(0.5, 1), (0.5, 1)]},
         )
         pg_adapter.set_log_axis_line(self.ratio_plot, self.ratio_guide, UPDATE_RATIO_GUIDE)
 
-        self.fraction_plot = self._plot(0, 2, "Dead ReLU units and zero weights", "fraction")
+        self.fraction_plot = self._plot(0, 2, "Dead ReLU / zero weights", "fraction")
         self.fraction_plot.addLegend(offset=(-5, 5))
         self.fraction_plot.setYRange(0, 1)
         self.dead_curve = pg.PlotDataItem(connect="finite", name="dead ReLU units")
@@ -222,7 +231,7 @@ class InsideView(QtWidgets.QWidget):
         self.hist_plots: dict[str, pg.PlotItem] = {}
         self.hist_images: dict[str, pg.ImageItem] = {}
         for col, kind in enumerate(HISTOGRAMS):
-            title = "Weights over time" if kind == "weight" else "Activations over time (probe batch)"
+            title = "Weights over time" if kind == "weight" else "Activations over time"
             plot = self._plot(1, col, title, "value")
             image = pg.ImageItem()
             image.setColorMap(cmap)
@@ -326,6 +335,7 @@ class InsideView(QtWidgets.QWidget):
             for image in self.hist_images.values():
                 image.clear()
             self.info.setText("")
+            self.info.setToolTip("")
             return
         assert series is not None
         colour = run_color(self.run_box.currentData())
@@ -369,15 +379,16 @@ class InsideView(QtWidgets.QWidget):
         for kind, image in self.hist_images.items():
             counts, lo, hi = series.histogram_image(kind, layer)
             totals = counts.sum(1, keepdims=True)
-            shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-            image.setImage(shares, autoLevels=False, levels=(0.0, max(float(shares.max()), 1e-12)))
+            shade = np.sqrt(np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0))
+            image.setImage(shade, autoLevels=False, levels=(0.0, max(float(shade.max()), 1e-12)))
             image.setRect(QtCore.QRectF(x[0] - spacing / 2, lo, x[-1] - x[0] + spacing, hi - lo))
         text = f"{len(series.steps)} samples, last at update {series.steps[-1]:,}"
         if math.isnan(dead[-1]):
             text += " · no ReLU follows this layer"
         if abs(series.step_multiplier - 1.0) > 1e-9:
-            text += f" · momentum multiplies each step by {series.step_multiplier:.3g} in the long run"
+            text += f" · momentum: steps ×{series.step_multiplier:.3g} in the long run"
         self.info.setText(text)
+        self.info.setToolTip(text)
 
 
 def install(window: Any, title: str = "Inside") -> InsideView:

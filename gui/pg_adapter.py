@@ -111,7 +111,7 @@ def set_log_axis_line(plot: pg.PlotItem, line: pg.InfiniteLine, value: float) ->
     """Add a horizontal ``line`` at data value ``value`` to ``plot`` whose y axis is logarithmic."""
     # Workaround: in log mode only PlotDataItems transform their data; an InfiniteLine's
     # position is in view coordinates, which are log10 of the data there.
-    plot.addItem(line, ignoreBounds=True)
+    plot.addItem(line)  # its value counts in the auto range: a guide stays in view
     line.setPos(math.log10(value) if plot.ctrl.logYCheck.isChecked() else value)
 
 

@@ -118,18 +118,17 @@ def test_histograms_over_time_keep_each_events_counts(view, race_events) -> None
             assert image.shape == (len(stats), GRID_ROWS)
             np.testing.assert_allclose(image.sum(1), counts.sum(1))
             assert lo == ranges[:, 0].min() and hi == ranges[:, 1].max()
-            # the grid row holding each event's fullest bin covers that bin's centre
+            # the mean value read off the grid is the event's (bin centres), within one grid row
+            centres_grid = lo + (np.arange(GRID_ROWS) + 0.5) / GRID_ROWS * (hi - lo)
             for i, (c, (a, b)) in enumerate(zip(counts, ranges, strict=True)):
-                centre = a + (np.argmax(c) + 0.5) / len(c) * (b - a)
-                row = np.argmax(image[i])
-                assert (
-                    lo + row / GRID_ROWS * (hi - lo) - 1e-12
-                    <= centre
-                    <= lo + (row + 1) / GRID_ROWS * (hi - lo) + 1e-12
-                )
+                centres = a + (np.arange(len(c)) + 0.5) / len(c) * (b - a)
+                mean_event = (c * centres).sum() / c.sum()
+                mean_grid = (image[i] * centres_grid).sum() / image[i].sum()
+                assert mean_grid == pytest.approx(mean_event, abs=(hi - lo) / GRID_ROWS)
+                assert (image[i] >= -1e-9).all()
             shown = view.hist_images[kind].image
             assert shown.shape == image.shape
-            np.testing.assert_allclose(shown.sum(1), 1.0)  # each column: shares of the values
+            np.testing.assert_allclose((shown**2).sum(1), 1.0)  # shade: sqrt of each row's share
 
 
 def test_clear_forgets_runs_and_bad_selection_is_a_clear_error(view, race_events) -> None:
