@@ -407,6 +407,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.inside = install_inside(self)
         except Exception as exc:  # the tab must never stop the app
             self.report(f"Inside tab unavailable: {exc}", error=True)
+        from .mixed_precision import install as install_mixed_precision
+
+        self.mixed_precision = install_mixed_precision(self)  # its measured effect, after a run
         if self._restore_last:
             last = self.settings.last_experiment()
             if last and Path(last).exists():
