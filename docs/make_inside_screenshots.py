@@ -6,7 +6,8 @@ Trains the 'effective-lr' preset (Adagrad, RMSprop and Adam racing) and the 'l1-
 preset in the window at 1280x720, shows the Inside tab and saves
 docs/inside-effective-lr-1280x720.png (Adagrad's falling effective rate),
 docs/inside-rmsprop-1280x720.png, docs/inside-l1-1280x720.png (zero weights under L1)
-and docs/gradient-check-1280x720.png (Tools > Gradient check on the same window).
+docs/gradient-check-1280x720.png (Tools > Gradient check on the same window) and
+docs/tuning-recipe-1280x720.png (Tools > Tuning recipe after steps 1, 2 and 4; 900 px wide).
 """
 
 from __future__ import annotations
@@ -78,6 +79,21 @@ def main() -> int:
     dialog.grab().save(str(path))
     print(f"wrote {path}")
     dialog.close()
+    from optiscope.gui.recipe_panel import JOB_KEY as RECIPE_KEY
+    from optiscope.gui.recipe_panel import open_recipe
+
+    win.set_experiment(get_preset("effective-lr").with_overrides(epochs=40))
+    panel = open_recipe(win)
+    panel.check_basics()
+    wait(lambda: not win.jobs.busy(RECIPE_KEY))
+    panel.train()
+    wait(lambda: not win.runs.running)
+    panel.resize(900, 720)
+    settle()
+    path = HERE / "tuning-recipe-1280x720.png"
+    panel.grab().save(str(path))
+    print(f"wrote {path}")
+    panel.close()
     win.close()
     app.processEvents()
     return 0

@@ -186,6 +186,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "compare every layer's gradient (alone and batched) with finite differences in float64",
     ),
     ActionSpec(
+        "recipe",
+        "Tuning &recipe…",
+        "tuning_recipe",
+        (),
+        (),
+        "walk the current settings through the six-step tuning recipe, each step with its check",
+    ),
+    ActionSpec(
         "open_lesson",
         "Open &lesson…",
         "classroom.open_lesson_dialog",
@@ -276,7 +284,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "defaults",
         ),
     ),
-    ("&Tools", ("find_lr", "gradcheck")),
+    ("&Tools", ("find_lr", "gradcheck", "recipe")),
     ("&Lessons", ("@lessons",)),
     ("&View", ("overlay", "grid", "-", "presentation", "-", "@docks", "@theme")),
     ("&Help", ("shortcuts", "about")),

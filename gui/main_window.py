@@ -979,6 +979,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
         open_gradient_check(self)
 
+    def tuning_recipe(self) -> None:
+        """Tools > Tuning recipe: the six steps on the current settings."""
+        from .recipe_panel import open_recipe
+
+        open_recipe(self)
+
     def scale_lr(self, factor: float) -> None:
         """Ctrl+Up / Ctrl+Down. While a run is live: every rate of its schedule (every
         runner's) times ``factor`` from the next update; the Optimizer panel keeps the rate
