@@ -178,6 +178,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "LR range test on the current settings: loss against a rising rate, with suggestions to apply",
     ),
     ActionSpec(
+        "search",
+        "&Hyperparameter search…",
+        "hyperparameter_search",
+        (),
+        ("Ctrl+Shift+H",),
+        "an Optuna search over the panels' settings, trials trained batched, with live views",
+    ),
+    ActionSpec(
         "open_lesson",
         "Open &lesson…",
         "classroom.open_lesson_dialog",
@@ -268,7 +276,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "defaults",
         ),
     ),
-    ("&Tools", ("find_lr",)),
+    ("&Tools", ("find_lr", "search")),
     ("&Lessons", ("@lessons",)),
     ("&View", ("overlay", "grid", "-", "presentation", "-", "@docks", "@theme")),
     ("&Help", ("shortcuts", "about")),

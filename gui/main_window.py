@@ -963,6 +963,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
         open_lr_finder(self)
 
+    def hyperparameter_search(self) -> None:
+        """Tools > Hyperparameter search: an Optuna search on the panels' settings (gui/search_view.py)."""
+        from .search_view import open_search
+
+        open_search(self)
+
     def scale_lr(self, factor: float) -> None:
         """Ctrl+Up / Ctrl+Down. While a run is live: every rate of its schedule (every
         runner's) times ``factor`` from the next update; the Optimizer panel keeps the rate
