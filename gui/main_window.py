@@ -165,6 +165,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_central()
         self._build_lesson_dock()
         self.acts = ActionTable(self)
+        self.optimizer_panel.find_lr_button.setDefaultAction(self.acts["find_lr"])
         self.acts["overlay"].setChecked(True)
         self._build_menus()
         self._build_toolbar()
