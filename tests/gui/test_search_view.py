@@ -151,3 +151,30 @@ def test_closing_the_window_mid_search_keeps_finished_trials_and_fails_running_o
     assert len(states) < 8
     failed = [t for t in study.get_trials() if t.state == TrialState.FAIL]
     assert all(t.user_attrs["optiscope"]["outcome"] == "stopped" for t in failed)
+
+
+def test_diverged_trials_are_named_in_the_window(make_window, quick_blobs, qtbot):
+    from optiscope.engine.config import SGD
+    from optiscope.gui.search_view import JOB_KEY, open_search
+
+    w = make_window()
+    w.set_experiment(
+        quick_blobs.model_copy(update={"base": quick_blobs.base.model_copy(update={"optimizer": SGD()})})
+    )
+    dialog = open_search(w)
+    dialog.set_param("optimizer.lr", 1e-3, 90.0, log=True)
+    dialog.set_param("optimizer.momentum", on=False)
+    dialog.trials_box.setValue(8)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: not w.jobs.busy(JOB_KEY), timeout=120_000)
+    diverged = [t for t in dialog.trials if t.outcome == "diverged"]
+    assert diverged and any(t.outcome == "complete" for t in dialog.trials)
+    states = {t.number: t.state for t in _stored(dialog).get_trials()}
+    for t in diverged:  # told to Optuna as pruned, named diverged in the table and summary
+        assert states[t.number] == TrialState.PRUNED and t.params["optimizer.lr"] > 1.0
+        row = [r.number for r in dialog.trials].index(t.number)
+        assert dialog.trial_table.item(row, 1).text() == "diverged"
+    assert f"{len(diverged)} diverged" in dialog.summary.text()
+    assert "told to Optuna as pruned" in dialog.summary.text()
+    assert len(dialog.trial_points.getData()[0]) == len(dialog.finished_trials())
+    dialog.close()
