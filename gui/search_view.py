@@ -12,7 +12,8 @@ engine marks failed in the study; the finished ones stay.
 
 Views: each trial as a point, objective against the chosen parameter; the scatter of two
 parameters coloured by objective; best-so-far against trial number, one curve per search
-of this dialog (a race between samplers); parameter importance as bars. Clicking a trial
+of this dialog (a race between samplers); parameter importance as bars; parallel
+coordinates (one line per trial across the parameters and the objective). Clicking a trial
 (a point or a row of the table) loads its settings into the panels; "Race the top 5" puts
 the five best trials in the race list. Diverged trials (told to Optuna as pruned, so
 samplers rank them last) are named as such in the table and the summary.
@@ -281,6 +282,10 @@ class SearchDialog(QtWidgets.QDialog):
         self.importance_note = QtWidgets.QLabel("computed after each round (Optuna's evaluator)")
         v.addWidget(self.importance_note)
         self.tabs.addTab(page, "Importance")
+        # parallel coordinates: one line per finished trial across every parameter and the objective
+        self.parallel_plot = self._plot("", "position in its range (0 = low, 1 = high)")
+        self.parallel_lines: list[Any] = []
+        self.tabs.addTab(self.parallel_plot, "Parallel coordinates")
         split.addWidget(self.tabs)
         self.trial_table = QtWidgets.QTableWidget(0, 0)
         self.trial_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -512,6 +517,7 @@ class SearchDialog(QtWidgets.QDialog):
         self._draw_scatter()
         self._draw_best()
         self._draw_importance()
+        self._draw_parallel()
         self._fill_table()
 
     def _draw_trials(self) -> None:
@@ -594,6 +600,42 @@ class SearchDialog(QtWidgets.QDialog):
         self.importance_note.setText(
             f"{self.importance.get('evaluator', '')} over {self.importance.get('complete_trials')} finished trials"
         )
+
+    def parallel_rows(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The parallel-coordinates data: axis names (parameters, then the objective), each
+        finished trial's position on every axis (0..1 over the values seen; a log-scale
+        parameter on its log) and each trial's objective."""
+        names = [n for n in (self.space.params if self.space is not None else {}) if not self._is_choice(n)]
+        done = [t for t in self.finished_trials() if all(self._numeric(t, n) is not None for n in names)]
+        if not done:
+            return [*names, "objective"], np.zeros((0, len(names) + 1)), np.zeros(0)
+        cols = [[self._numeric(t, n) for t in done] for n in names] + [[t.value for t in done]]
+        data = np.array(cols, dtype=float).T
+        lo, hi = data.min(axis=0), data.max(axis=0)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        return [*names, "objective"], (data - lo) / span, data[:, -1]
+
+    def _is_choice(self, name: str) -> bool:
+        return self.space is not None and getattr(self.space.params.get(name), "kind", "") == "choice"
+
+    def _draw_parallel(self) -> None:
+        for line in self.parallel_lines:
+            self.parallel_plot.removeItem(line)
+        self.parallel_lines = []
+        names, rows, values = self.parallel_rows()
+        self.parallel_plot.getAxis("bottom").setTicks([list(enumerate(names))])
+        self.parallel_plot.setXRange(-0.4, len(names) - 0.6, padding=0)  # room for the end labels
+        if not len(rows):
+            return
+        scores = -values if self.space.objective.endswith("acc") else values
+        lo, hi = float(scores.min()), float(scores.max())
+        cmap = pg.colormap.get("viridis")
+        xs = np.arange(len(names), dtype=float)
+        for row, score in sorted(zip(rows, scores, strict=True), key=lambda rs: -rs[1]):  # best drawn last
+            share = 0.0 if hi == lo else (score - lo) / (hi - lo)
+            line = pg.PlotDataItem(xs, row, pen=pg.mkPen(cmap.map(share, mode="qcolor"), width=1.5))
+            self.parallel_plot.addItem(line)
+            self.parallel_lines.append(line)
 
     def _fill_table(self) -> None:
         names = list(self.space.params) if self.space is not None else []

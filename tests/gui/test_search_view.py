@@ -66,6 +66,13 @@ def test_search_runs_live_and_its_trials_load_into_the_panels_and_the_race(windo
     assert by[-1] == pytest.approx(study.best_value)
     assert set(dialog.importance["importances"]) == {"optimizer.lr", "optimizer.beta1"}
     assert len(dialog.scatter_points.getData()[0]) == len(done)
+    names, rows, objective = dialog.parallel_rows()
+    assert names == ["optimizer.lr", "optimizer.beta1", "objective"] and len(dialog.parallel_lines) == len(
+        done
+    )
+    lrs = np.log10([t.params["optimizer.lr"] for t in done])  # each axis spans the values seen, 0..1
+    np.testing.assert_allclose(rows[:, 0], (lrs - lrs.min()) / (lrs.max() - lrs.min()))
+    np.testing.assert_allclose(objective, [t.value for t in done])
 
     # clicking a trial loads its settings; its objective is what a plain run of them gives
     best = dialog.best_trial()
