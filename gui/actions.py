@@ -194,6 +194,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "walk the current settings through the six-step tuning recipe, each step with its check",
     ),
     ActionSpec(
+        "search",
+        "&Hyperparameter search…",
+        "hyperparameter_search",
+        (),
+        ("Ctrl+Shift+H",),
+        "an Optuna search over the panels' settings, trials trained batched, with live views",
+    ),
+    ActionSpec(
         "open_lesson",
         "Open &lesson…",
         "classroom.open_lesson_dialog",
@@ -284,7 +292,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "defaults",
         ),
     ),
-    ("&Tools", ("find_lr", "gradcheck", "recipe")),
+    ("&Tools", ("find_lr", "search", "gradcheck", "recipe")),
     ("&Lessons", ("@lessons",)),
     ("&View", ("overlay", "grid", "-", "presentation", "-", "@docks", "@theme")),
     ("&Help", ("shortcuts", "about")),

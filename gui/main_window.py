@@ -166,6 +166,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_central()
         self._build_lesson_dock()
         self.acts = ActionTable(self)
+        self.optimizer_panel.find_lr_button.setDefaultAction(self.acts["find_lr"])
         self.acts["overlay"].setChecked(True)
         self._build_menus()
         self._build_toolbar()
@@ -984,6 +985,12 @@ class MainWindow(QtWidgets.QMainWindow):
         from .recipe_panel import open_recipe
 
         open_recipe(self)
+
+    def hyperparameter_search(self) -> None:
+        """Tools > Hyperparameter search: an Optuna search on the panels' settings (gui/search_view.py)."""
+        from .search_view import open_search
+
+        open_search(self)
 
     def scale_lr(self, factor: float) -> None:
         """Ctrl+Up / Ctrl+Down. While a run is live: every rate of its schedule (every
