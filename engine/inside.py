@@ -212,7 +212,11 @@ def _histograms(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo = values.min(1, keepdims=True)
     hi = values.max(1, keepdims=True)
     hi = np.where(hi > lo, hi, lo + 1.0)
-    idx = np.clip(((values - lo) / (hi - lo) * BINS).astype(np.int64), 0, BINS - 1)
+    idx = ((values - lo) * (BINS / (hi - lo))).astype(np.int64)
+    # in place, cheaper than np.clip's dispatch on these small arrays; NaN became a large
+    # negative integer: bin 0, as np.clip would
+    np.maximum(idx, 0, out=idx)
+    np.minimum(idx, BINS - 1, out=idx)
     idx += BINS * np.arange(R)[:, None]
     counts = np.bincount(idx.ravel(), minlength=R * BINS).reshape(R, BINS).astype(np.float64)
     return counts, np.concatenate([lo, hi], 1)
@@ -257,11 +261,11 @@ def _layer_stats(layers, before, after, grads, effective, outputs) -> list[dict[
         w_hist[:, j], w_range[:, j] = _histograms(w)
         out = outputs[spec.output]
         assert out is not None
-        act = _numpy(out)
+        act = out.detach().cpu().numpy()  # float32: only the histogram's sample is widened
         if spec.relu:
             dead[:, j] = (act == 0).all(2).mean(1)
         examples = max(1, HIST_VALUES // act.shape[1])
-        a_hist[:, j], a_range[:, j] = _histograms(act[:, :, :examples].reshape(R, -1))
+        a_hist[:, j], a_range[:, j] = _histograms(act[:, :, :examples].reshape(R, -1).astype(np.float64))
     names = tuple(s.name for s in layers)
     return [
         {

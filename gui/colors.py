@@ -18,6 +18,8 @@ __all__ = [
     "class_color",
     "set_run_palette",
     "run_palette",
+    "GUIDE_COLOR",
+    "HISTOGRAM_COLORMAP",
 ]
 
 # Mid-luminance colours: WCAG contrast >= 3 against both white and #1e1e1e, so the same
@@ -48,6 +50,11 @@ OKABE_ITO_RUNS = (
     "#f0e442",
 )
 _palette: tuple[str, ...] = RUN_PALETTE
+# guide lines and nominal values (rules of thumb, the schedule's rate): a neutral grey readable
+# on light and dark backgrounds
+GUIDE_COLOR = "#8c8c8c"
+# histograms over time (the Inside tab): perceptually uniform, colour-blind safe
+HISTOGRAM_COLORMAP = "viridis"
 # Okabe-Ito, colour-blind safe (deliberately not the run colours), without its black so
 # points stay visible on a dark background; two more for ten-class sets such as digits.
 CLASS_PALETTE = (

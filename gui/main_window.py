@@ -134,6 +134,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.engine_info: dict[str, Any] = {}
         self.plots: QtWidgets.QWidget | None = None
         self.landscape: QtWidgets.QWidget | None = None
+        self.inside: QtWidgets.QWidget | None = None
         self.theme = "light"
         self._panel_lr = 0.01  # the Optimizer panel's rate the live run's scale is relative to
         collect_garbage_on_gui_thread()  # Qt objects must never be collected by a worker thread
@@ -165,6 +166,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_central()
         self._build_lesson_dock()
         self.acts = ActionTable(self)
+        self.optimizer_panel.find_lr_button.setDefaultAction(self.acts["find_lr"])
         self.acts["overlay"].setChecked(True)
         self._build_menus()
         self._build_toolbar()
@@ -400,6 +402,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self.landscape = install_landscape(self)
         except Exception as exc:  # the landscape tab must never stop the app
             self.report(f"Loss landscape unavailable: {exc}", error=True)
+        try:  # the Inside tab: per-layer statistics of the runs (LayerStats events)
+            from .inside_view import install as install_inside
+
+            self.inside = install_inside(self)
+        except Exception as exc:  # the tab must never stop the app
+            self.report(f"Inside tab unavailable: {exc}", error=True)
+        from .mixed_precision import install as install_mixed_precision
+
+        self.mixed_precision = install_mixed_precision(self)  # its measured effect, after a run
         if self._restore_last:
             last = self.settings.last_experiment()
             if last and Path(last).exists():
@@ -962,6 +973,24 @@ class MainWindow(QtWidgets.QMainWindow):
         from .lrfind_dialog import open_lr_finder
 
         open_lr_finder(self)
+
+    def gradient_check(self) -> None:
+        """Tools > Gradient check: every layer's gradient against finite differences."""
+        from .gradcheck_dialog import open_gradient_check
+
+        open_gradient_check(self)
+
+    def tuning_recipe(self) -> None:
+        """Tools > Tuning recipe: the six steps on the current settings."""
+        from .recipe_panel import open_recipe
+
+        open_recipe(self)
+
+    def hyperparameter_search(self) -> None:
+        """Tools > Hyperparameter search: an Optuna search on the panels' settings (gui/search_view.py)."""
+        from .search_view import open_search
+
+        open_search(self)
 
     def scale_lr(self, factor: float) -> None:
         """Ctrl+Up / Ctrl+Down. While a run is live: every rate of its schedule (every

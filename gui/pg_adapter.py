@@ -36,6 +36,7 @@ __all__ = [
     "scatter_spots",
     "export_mode",
     "render_widget",
+    "set_log_axis_line",
     "GraphicsLayoutWithResize",
 ]
 
@@ -104,6 +105,14 @@ def set_curve_cached(item: pg.PlotDataItem, cached: bool) -> None:
 def curve_cached(item: pg.PlotDataItem) -> bool:
     """Whether the curve is drawn from a pixmap cache (see :func:`set_curve_cached`)."""
     return item.curve.cacheMode() != _NO_CACHE
+
+
+def set_log_axis_line(plot: pg.PlotItem, line: pg.InfiniteLine, value: float) -> None:
+    """Add a horizontal ``line`` at data value ``value`` to ``plot`` whose y axis is logarithmic."""
+    # Workaround: in log mode only PlotDataItems transform their data; an InfiniteLine's
+    # position is in view coordinates, which are log10 of the data there.
+    plot.addItem(line)  # its value counts in the auto range: a guide stays in view
+    line.setPos(math.log10(value) if plot.ctrl.logYCheck.isChecked() else value)
 
 
 # ---------------------------------------------------------------- titles and text

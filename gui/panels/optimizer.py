@@ -139,6 +139,19 @@ class OptimizerPanel(KindPanel):
     }
     prefix = "optimizer."
 
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        # the window gives it the Tools > Find learning rate action (one command, two places)
+        self.find_lr_button = QtWidgets.QToolButton()
+        self.find_lr_button.setObjectName("find_lr")
+        self.find_lr_button.setText("Find LR…")
+        row = QtWidgets.QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.find_lr_button)
+        layout = self.layout()
+        assert isinstance(layout, QtWidgets.QVBoxLayout)
+        layout.insertLayout(layout.indexOf(self.stack) + 1, row)
+
     def lr_box(self) -> QtWidgets.QDoubleSpinBox:
         """The learning-rate entry of the shown kind."""
         return self.current_form().widgets["lr"]  # type: ignore[return-value]

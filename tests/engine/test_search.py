@@ -13,6 +13,7 @@ from optiscope.engine.control import RunControl
 from optiscope.engine.search import (
     SearchError,
     best_experiment,
+    close_study,
     importances,
     list_studies,
     objective_value,
@@ -171,3 +172,18 @@ def test_journal_file_storage(tmp_path):
     )
     assert result.counts() == {"complete": 3}
     assert (tmp_path / "j.log").stat().st_size > 0
+
+
+def test_a_trial_waiting_in_the_queue_is_still_asked_first(tmp_path):
+    """The queue of waiting trials is read once per round, not once per ask: a trial
+    enqueued before the search is still the first one trained (Optuna's private
+    ``_pop_waiting_trial_id``, which the round skips when the queue is empty, still exists)."""
+    assert callable(getattr(optuna.Study, "_pop_waiting_trial_id", None))
+    study = open_study(url(tmp_path), "queued", "best_val_loss")
+    study.enqueue_trial({"optimizer.lr": 0.0123})
+    close_study(study)
+    space = parse_space({"params": {"optimizer.lr": {"low": 1e-3, "high": 0.3, "log": True}}})
+    result = run_search(BASE, space, trials=4, storage=url(tmp_path), study_name="queued", log=lambda m: None)
+    lrs = [t.params["optimizer.lr"] for t in sorted(result.trials, key=lambda t: t.number)]
+    assert lrs[0] == 0.0123 and len(set(lrs)) == 4
+    assert "_pop_waiting_trial_id" not in vars(result.study)  # Optuna's own method again after the round

@@ -71,3 +71,43 @@ def test_stop_ends_the_test_and_keeps_what_it_measured(window, qtbot):
     assert dialog.result is not None and 5 < len(dialog.result.lrs) < 3000
     assert dialog.run_button.isEnabled() and not dialog.stop_button.isEnabled()
     dialog.close()
+
+
+def test_clr_vs_fixed_lesson_runs_in_the_window(make_window, qtbot):
+    """The clr-vs-fixed lesson without the command line: the Optimizer panel's Find LR
+    button runs the range test, its cyclical bounds go into the panels, and the race of
+    fixed LR against CLR shows CLR getting going sooner (the lesson's claim)."""
+    from optiscope.gui.lrfind_dialog import JOB_KEY
+
+    w = make_window()
+    w.load_preset("clr-vs-fixed")
+    w.clear_race()
+    assert w.current_run_config().schedule.kind == "constant"
+    w.acts["compare"].trigger()  # runner 1: SGD at the fixed 0.01
+    assert w.optimizer_panel.find_lr_button.defaultAction() is w.acts["find_lr"]
+    w.optimizer_panel.find_lr_button.click()
+    dialog = w._lr_finder
+    qtbot.waitUntil(lambda: not w.jobs.busy(JOB_KEY), timeout=60_000)
+    dialog.start_box.setValue(1e-4)  # the lesson's settings: 1e-4 -> 10 over 200 updates
+    dialog.iterations_box.setValue(200)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.result is not None and not w.jobs.busy(JOB_KEY), timeout=60_000)
+    sugg = dialog.result.suggestions
+    # the bounds the preset recorded from the command line's range test (0.006 and 0.83)
+    assert sugg["clr_base_lr"] == pytest.approx(0.006, rel=0.1)
+    assert sugg["clr_max_lr"] == pytest.approx(0.83, rel=0.1)
+    dialog.step_factor.setValue(4)
+    dialog.use_cyclic.click()
+    sched = w.current_run_config().schedule
+    assert (sched.kind, sched.step_size) == ("cyclic", 60)  # 4 x 15 updates per epoch
+    dialog.close()
+    w.acts["compare"].trigger()  # runner 2: the same with the range test's CLR
+    assert [r.schedule.kind for r in w.document.race] == ["constant", "cyclic"]
+    with qtbot.waitSignal(w.run_finished, timeout=120_000):
+        assert w.run()
+    first_above = {}
+    for e in w.runs.epoch_events:
+        if e.val_acc >= 0.94 and e.run not in first_above:
+            first_above[e.run] = e.epoch
+    assert 1 in first_above, "the CLR run never reached 94 % validation accuracy"
+    assert first_above[1] < first_above.get(0, 10**9), first_above

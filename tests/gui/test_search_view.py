@@ -1,0 +1,187 @@
+"""Tools > Hyperparameter search: an Optuna search in the window, its views, and its trials used."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+
+@pytest.fixture
+def window(make_window, quick_blobs):
+    w = make_window()
+    w.set_experiment(quick_blobs)
+    return w
+
+
+def _stored(dialog):
+    from optiscope.engine.search import default_storage_url
+
+    return optuna.load_study(study_name=dialog.study_name, storage=dialog.storage or default_storage_url())
+
+
+def test_search_runs_live_and_its_trials_load_into_the_panels_and_the_race(window, qtbot):
+    from optiscope.engine.search import objective_value
+    from optiscope.engine.trainer import train
+    from optiscope.gui.search_view import JOB_KEY
+
+    window.acts["search"].trigger()
+    dialog = window._search_dialog
+    assert "optimizer.lr" in [c.path for c in dialog.candidates]
+    dialog.set_param("optimizer.lr", 1e-3, 0.3, log=True)
+    dialog.set_param("optimizer.beta1", 0.5, 0.95, log=False)
+    dialog.trials_box.setValue(10)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=120_000)
+    assert dialog.summary.text().startswith("Done: 10 trials"), dialog.summary.text()
+
+    # the window's trials are the study's, as Optuna stored them
+    study = _stored(dialog)
+    stored = sorted(study.get_trials(), key=lambda t: t.number)
+    assert [t.number for t in dialog.trials] == [t.number for t in stored]
+    assert not [t for t in stored if t.state == TrialState.RUNNING]
+    for rec, t in zip(dialog.trials, stored, strict=True):
+        assert rec.params == t.params
+        assert 1e-3 <= rec.params["optimizer.lr"] <= 0.3 and 0.5 <= rec.params["optimizer.beta1"] <= 0.95
+        if t.state == TrialState.COMPLETE:
+            assert rec.value == pytest.approx(t.value)
+    assert dialog.trial_table.rowCount() == 10
+
+    # every finished trial is a point; best so far is the running minimum; importance per parameter
+    done = dialog.finished_trials()
+    xs, ys = dialog.trial_points.getData()
+    assert len(xs) == len(done)
+    np.testing.assert_allclose(sorted(ys), sorted(t.value for t in done))
+    np.testing.assert_allclose(
+        sorted(xs), sorted(math.log10(t.params["optimizer.lr"]) for t in done)
+    )  # a log-scale parameter is drawn on a log axis
+    bx, by = dialog.best_curves[-1].getData()
+    values = [t.value if t.outcome == "complete" else np.inf for t in dialog.trials]
+    running_min = np.minimum.accumulate(values)
+    ok = np.isfinite(running_min)
+    np.testing.assert_allclose(by, running_min[ok])
+    assert by[-1] == pytest.approx(study.best_value)
+    assert set(dialog.importance["importances"]) == {"optimizer.lr", "optimizer.beta1"}
+    assert len(dialog.scatter_points.getData()[0]) == len(done)
+    names, rows, objective = dialog.parallel_rows()
+    assert names == ["optimizer.lr", "optimizer.beta1", "objective"] and len(dialog.parallel_lines) == len(
+        done
+    )
+    lrs = np.log10([t.params["optimizer.lr"] for t in done])  # each axis spans the values seen, 0..1
+    np.testing.assert_allclose(rows[:, 0], (lrs - lrs.min()) / (lrs.max() - lrs.min()))
+    np.testing.assert_allclose(objective, [t.value for t in done])
+
+    # clicking a trial loads its settings; its objective is what a plain run of them gives
+    best = dialog.best_trial()
+    row = [t.number for t in dialog.trials].index(best.number)
+    dialog.trial_table.cellClicked.emit(row, 0)
+    cfg = window.current_run_config()
+    assert cfg.optimizer.lr == pytest.approx(best.params["optimizer.lr"], rel=1e-6)
+    assert cfg.optimizer.beta1 == pytest.approx(best.params["optimizer.beta1"], rel=1e-6)
+    alone = objective_value(train(dialog.trial_config(best)), dialog.space.objective)
+    assert alone == pytest.approx(best.value, rel=1e-3)
+
+    # "Race the top 5": the five best trials, best first, in the race list
+    assert dialog.race_button.isEnabled()
+    dialog.race_top()
+    race = window.document.race
+    top = sorted(done, key=lambda t: t.value)[:5]
+    assert [r.optimizer.lr for r in race] == pytest.approx([t.params["optimizer.lr"] for t in top])
+    dialog.close()
+
+
+def test_two_searches_race_on_the_best_so_far_plot_and_grid_tries_few_values(window, qtbot):
+    from optiscope.gui.search_view import JOB_KEY, open_search
+
+    dialog = open_search(window)
+    dialog.set_param("optimizer.lr", 1e-3, 0.3, log=True)
+    dialog.set_param("training.batch_size", on=False)
+    dialog.trials_box.setValue(4)
+    for sampler in ("random", "grid"):
+        dialog.sampler_box.setCurrentIndex(dialog.sampler_box.findData(sampler))
+        dialog.grid_points_box.setValue(2)
+        assert dialog.start()
+        qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=120_000)
+    assert [label.split(" ")[0] for label, _ in dialog.curves] == ["random", "grid"]
+    assert len(dialog.best_curves) == 2
+    # the grid over one parameter with 2 points has 2 trials, at exactly those points
+    assert sorted(t.params["optimizer.lr"] for t in dialog.trials) == pytest.approx([1e-3, 0.3])
+    assert "2 trials" in dialog.summary.text()
+    dialog.close()
+
+
+def test_a_bad_space_or_storage_is_a_clear_message_in_the_window(window, qtbot):
+    from optiscope.gui.search_view import JOB_KEY, open_search
+
+    dialog = open_search(window)
+    dialog.set_param("optimizer.lr", 0.5, 0.1)
+    assert not dialog.start()
+    assert "empty range" in dialog.summary.text() and "optimizer.lr" in dialog.summary.text()
+    dialog.set_param("optimizer.lr", 0.0, 0.1, log=True)
+    assert not dialog.start()
+    assert "log scale needs bounds above 0" in dialog.summary.text()
+    dialog.set_param("optimizer.lr", 1e-3, 0.1, log=True)
+    dialog.storage_edit.setText("nosuchdb://nowhere/x")
+    assert dialog.start()
+    qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=60_000)
+    assert "cannot open the study storage" in dialog.summary.text(), dialog.summary.text()
+    assert dialog.start_button.isEnabled()
+    dialog.close()
+
+
+def test_closing_the_window_mid_search_keeps_finished_trials_and_fails_running_ones(
+    make_window, quick_blobs, qtbot, monkeypatch
+):
+    from optiscope.engine.config import TrainingConfig
+    from optiscope.gui import search_view
+
+    monkeypatch.setattr(search_view, "ROUND", 2)  # two trials a round: the second round is cut short
+    w = make_window()
+    run = quick_blobs.base.model_copy(
+        update={"training": TrainingConfig(epochs=1500, batch_size=32, device="cpu")}
+    )
+    w.set_experiment(quick_blobs.model_copy(update={"base": run}))
+    dialog = search_view.open_search(w)
+    dialog.set_param("optimizer.lr", 1e-3, 0.1, log=True)
+    dialog.trials_box.setValue(8)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: len(dialog.trials) >= 2, timeout=120_000)
+    w.close()  # joins the search: the running trials end at their next epoch
+    study = _stored(dialog)
+    states = [t.state for t in study.get_trials()]
+    assert TrialState.RUNNING not in states
+    assert states.count(TrialState.COMPLETE) >= 2
+    assert TrialState.FAIL in states, states  # the round in progress, marked failed
+    assert len(states) < 8
+    failed = [t for t in study.get_trials() if t.state == TrialState.FAIL]
+    assert all(t.user_attrs["optiscope"]["outcome"] == "stopped" for t in failed)
+
+
+def test_diverged_trials_are_named_in_the_window(make_window, quick_blobs, qtbot):
+    from optiscope.engine.config import SGD
+    from optiscope.gui.search_view import JOB_KEY, open_search
+
+    w = make_window()
+    w.set_experiment(
+        quick_blobs.model_copy(update={"base": quick_blobs.base.model_copy(update={"optimizer": SGD()})})
+    )
+    dialog = open_search(w)
+    dialog.set_param("optimizer.lr", 1e-3, 90.0, log=True)
+    dialog.set_param("optimizer.momentum", on=False)
+    dialog.trials_box.setValue(8)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: not w.jobs.busy(JOB_KEY), timeout=120_000)
+    diverged = [t for t in dialog.trials if t.outcome == "diverged"]
+    assert diverged and any(t.outcome == "complete" for t in dialog.trials)
+    states = {t.number: t.state for t in _stored(dialog).get_trials()}
+    for t in diverged:  # told to Optuna as pruned, named diverged in the table and summary
+        assert states[t.number] == TrialState.PRUNED and t.params["optimizer.lr"] > 1.0
+        row = [r.number for r in dialog.trials].index(t.number)
+        assert dialog.trial_table.item(row, 1).text() == "diverged"
+    assert f"{len(diverged)} diverged" in dialog.summary.text()
+    assert "told to Optuna as pruned" in dialog.summary.text()
+    assert len(dialog.trial_points.getData()[0]) == len(dialog.finished_trials())
+    dialog.close()
