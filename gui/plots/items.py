@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 MARKER_SIZES = {"t": 15, "star": 20, "x": 18}
+GUIDE_Z = 40  # guide lines and their labels: above the curves (0), under the markers (50)
 MarkerSpot = tuple[float, float, str, QtGui.QColor]  # x, y (data units), symbol, run colour
 
 
@@ -129,6 +130,7 @@ def vline(color: QtGui.QColor) -> pg.InfiniteLine:
         labelOpts={"position": 0.9, "color": color, "anchors": [(0, 0), (0, 0)]},
     )
     line.label.setFont(font(TEXT_PT))
+    line.setZValue(GUIDE_Z)  # its "best: epoch N" label above every run's curves
     return line
 
 

@@ -7,6 +7,7 @@ import math
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from optiscope.engine import events as ev
 from optiscope.gui import pg_adapter
@@ -170,6 +171,12 @@ def test_plateau_drops_and_early_stopping_are_marked(plots):
     assert plots.guide_lines(0)["acc_best"] == (4.0, "best: epoch 4")
     assert plots.guide_lines(0)["loss_best"] == (40.0, "best: epoch 4")
     assert "early stopped" in plots.legend_text
+    feed(plots, run_events(1, epochs=6, spe=10))  # a later run's curves: still under the label
+    for name in ("loss", "accuracy"):
+        plot_items = plots.plot(name).items
+        lines = [i for i in plot_items if isinstance(i, pg.InfiniteLine)]
+        curves = [i for i in plot_items if isinstance(i, pg.PlotDataItem)]
+        assert lines and min(i.zValue() for i in lines) > max(c.zValue() for c in curves), name
 
 
 def test_grid_mode_has_one_cell_per_run_with_shared_axes(plots, qtbot):
