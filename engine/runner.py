@@ -15,6 +15,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from . import events as ev
 from .config import ExperimentConfig, RunConfig, dumps_toml
@@ -93,6 +94,15 @@ def execute(
     # work items in the order of their first run
     items: list[list[int]] = sorted(groups + [[i] for i in alone], key=lambda m: m[0])
     results: dict[int, RunResult] = {}
+    # what every run gets, batched or alone
+    shared: dict[str, Any] = dict(
+        bus=bus,
+        control=control,
+        boundary_every=boundary_every,
+        weights_every=weights_every,
+        stats_every=stats_every,
+        extra_rules=extra_rules,
+    )
     for members in items:
         if control.stopped and results:
             break
@@ -100,31 +110,12 @@ def execute(
             from .sweep import train_batched
 
             say(f"runs {', '.join(str(first_run_id + i) for i in members)} batched together")
-            out = train_batched(
-                [runs[i] for i in members],
-                [first_run_id + i for i in members],
-                bus=bus,
-                control=control,
-                boundary_every=boundary_every,
-                weights_every=weights_every,
-                keep_models=keep_models,
-                stats_every=stats_every,
-                extra_rules=extra_rules,
-            )
+            ids = [first_run_id + i for i in members]
+            out = train_batched([runs[i] for i in members], ids, keep_models=keep_models, **shared)
             results.update(zip(members, out, strict=True))
         else:
             i = members[0]
-            results[i] = train(
-                runs[i],
-                run_id=first_run_id + i,
-                bus=bus,
-                control=control,
-                boundary_every=boundary_every,
-                weights_every=weights_every,
-                keep_model=keep_models,
-                stats_every=stats_every,
-                extra_rules=extra_rules,
-            )
+            results[i] = train(runs[i], run_id=first_run_id + i, keep_model=keep_models, **shared)
     return [results[i] for i in sorted(results)]
 
 
