@@ -12,37 +12,22 @@ docs/tuning-recipe-1280x720.png (Tools > Tuning recipe after steps 1, 2 and 4; 9
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("OPTISCOPE_SETTINGS", str(Path(tempfile.mkdtemp()) / "shots.ini"))
+import shots  # offscreen, a throwaway settings file; the window and the wait (docs/shots.py)
+
 HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
     from optiscope.engine.presets import get_preset
-    from optiscope.gui.app import create_app
-    from optiscope.gui.main_window import MainWindow
-    from PySide6 import QtCore
 
-    app = create_app()
-    win = MainWindow(restore_last=False)
-    win.runs.record = False  # screenshots stay out of the user's run store
-    win.resize(1280, 720)
-    win.show()
-    win.start()
+    app, win = shots.open_window(1280, 720, record=False)
 
     def wait(pred, timeout=600.0):
-        end = time.perf_counter() + timeout
-        while not pred():
-            if time.perf_counter() > end:
-                raise TimeoutError("timed out")
-            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
-            time.sleep(0.005)
+        shots.wait(app, pred, timeout)
 
     def settle(seconds: float = 0.5) -> None:
         end = time.perf_counter() + seconds
@@ -56,7 +41,7 @@ def main() -> int:
 
     wait(lambda: win.engine_loaded)
     inside = win.inside
-    for preset, shots in (
+    for preset, views in (
         ("effective-lr", (("inside-effective-lr", 0, 0), ("inside-rmsprop", 1, 1))),
         ("l1-vs-l2", (("inside-l1", 2, 1),)),
     ):
@@ -65,7 +50,7 @@ def main() -> int:
         win.run()
         wait(lambda: not win.runs.running)
         win.views.setCurrentWidget(inside)
-        for name, run, layer in shots:
+        for name, run, layer in views:
             inside.set_run(run)
             inside.set_layer(layer)
             shoot(name)

@@ -9,36 +9,22 @@ docs/screenshot-1280x720.png and docs/screenshot-1920x1080.png.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("OPTISCOPE_SETTINGS", str(Path(tempfile.mkdtemp()) / "shots.ini"))
+import shots  # offscreen, a throwaway settings file; the window and the wait (docs/shots.py)
+
 HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
     from optiscope.engine.presets import get_preset
-    from optiscope.gui.app import create_app
-    from optiscope.gui.main_window import MainWindow
-    from PySide6 import QtCore
 
-    app = create_app()
-    win = MainWindow(restore_last=False)
-    win.resize(1280, 720)
-    win.show()
-    win.start()
+    app, win = shots.open_window(1280, 720, record=False)
 
     def wait(pred, timeout=300.0):
-        end = time.perf_counter() + timeout
-        while not pred():
-            if time.perf_counter() > end:
-                raise TimeoutError("timed out")
-            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
-            time.sleep(0.005)
+        shots.wait(app, pred, timeout)
 
     wait(lambda: win.engine_loaded)
     exp = get_preset(sys.argv[1] if len(sys.argv) > 1 else "adaptive-optimizers").with_overrides(epochs=60)
