@@ -29,3 +29,26 @@ def _reference_ema(values, beta):
 def reference_ema():
     """An independent reference for the debiased EMA (engine and plot tests share it)."""
     return _reference_ema
+
+
+def _torch_cyclic(base_lr: float, max_lr: float, step_size: int, n: int) -> np.ndarray:
+    """The rates torch.optim.lr_scheduler.CyclicLR gives, update by update (the reference)."""
+    import torch  # here, not at the top: some tests check what the window imports
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=base_lr)
+    sched = torch.optim.lr_scheduler.CyclicLR(
+        opt, base_lr=base_lr, max_lr=max_lr, step_size_up=step_size, cycle_momentum=False
+    )
+    out = []
+    for _ in range(n):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return np.array(out)
+
+
+@pytest.fixture
+def torch_cyclic():
+    """torch's CyclicLR rates (base_lr, max_lr, step_size, n) -> array: an independent reference."""
+    return _torch_cyclic

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from optiscope.engine import events as ev
 from optiscope.engine.config import (
     SGD,
@@ -18,21 +17,6 @@ from optiscope.engine.sweep import train_batched
 from optiscope.engine.trainer import train
 
 
-def _torch_cyclic(base_lr: float, max_lr: float, step_size: int, n: int) -> np.ndarray:
-    """The rates torch.optim.lr_scheduler.CyclicLR gives, update by update (the reference)."""
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=base_lr)
-    sched = torch.optim.lr_scheduler.CyclicLR(
-        opt, base_lr=base_lr, max_lr=max_lr, step_size_up=step_size, cycle_momentum=False
-    )
-    out = []
-    for _ in range(n):
-        out.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return np.array(out)
-
-
 def _cfg(base_lr: float = 1e-3, max_lr: float = 0.01) -> RunConfig:
     return RunConfig(
         dataset=DatasetConfig(n_samples=200),
@@ -42,7 +26,7 @@ def _cfg(base_lr: float = 1e-3, max_lr: float = 0.01) -> RunConfig:
     )
 
 
-def test_scale_lr_doubles_a_cyclic_schedule_from_the_next_update():
+def test_scale_lr_doubles_a_cyclic_schedule_from_the_next_update(torch_cyclic):
     control = RunControl()
 
     def on_step(step: int) -> None:
@@ -51,14 +35,14 @@ def test_scale_lr_doubles_a_cyclic_schedule_from_the_next_update():
 
     res = train(_cfg(), control=control, on_step=on_step)
     assert res.reason == "completed" and len(res.step_lr) == 3 * 4
-    ref = _torch_cyclic(1e-3, 0.01, 5, len(res.step_lr))
+    ref = torch_cyclic(1e-3, 0.01, 5, len(res.step_lr))
     np.testing.assert_allclose(res.step_lr[:7], ref[:7], rtol=1e-9)
     np.testing.assert_allclose(res.step_lr[7:], 2 * ref[7:], rtol=1e-9)  # still cycling, x2
     with pytest.raises(ValueError, match="positive finite"):
         control.scale_lr(0.0)
 
 
-def test_scale_lr_scales_each_runner_of_a_race_by_the_same_factor():
+def test_scale_lr_scales_each_runner_of_a_race_by_the_same_factor(torch_cyclic):
     control = RunControl()
     cfgs = [_cfg(), _cfg(2e-3, 0.02)]
     lrs: dict[int, list[float]] = {0: [], 1: []}
@@ -74,6 +58,6 @@ def test_scale_lr_scales_each_runner_of_a_race_by_the_same_factor():
     for run, (lo, hi) in enumerate(((1e-3, 0.01), (2e-3, 0.02))):
         got = np.array(lrs[run])
         assert len(got) == 3 * 4  # every update of 3 epochs (100 training rows, batch 32)
-        ref = _torch_cyclic(lo, hi, 5, len(got))
+        ref = torch_cyclic(lo, hi, 5, len(got))
         np.testing.assert_allclose(got[:4], ref[:4], rtol=1e-6)
         np.testing.assert_allclose(got[4:], 0.5 * ref[4:], rtol=1e-6)

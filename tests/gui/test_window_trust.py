@@ -155,26 +155,10 @@ def test_race_labels_say_what_differs_can_be_renamed_and_reach_legend_export_and
 
 
 # ------------------------------------------------------------------ 1.3 live LR under a schedule
-def _torch_cyclic(base_lr: float, max_lr: float, step_size: int, n: int) -> list[float]:
-    import torch
-
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=base_lr)
-    sched = torch.optim.lr_scheduler.CyclicLR(
-        opt, base_lr=base_lr, max_lr=max_lr, step_size_up=step_size, cycle_momentum=False
-    )
-    out = []
-    for _ in range(n):
-        out.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return out
-
-
-def test_ctrl_up_under_cyclic_lr_scales_the_schedule_and_leaves_the_panel(qtbot, make_window):
+def test_ctrl_up_under_cyclic_lr_scales_the_schedule_and_leaves_the_panel(qtbot, make_window, torch_cyclic):
     w = make_window()
     w.set_experiment(_quick(optimizer=SGD(lr=0.05), schedule=Cyclic(base_lr=1e-3, max_lr=0.01, step_size=5)))
-    ref = _torch_cyclic(1e-3, 0.01, 5, 6)
+    ref = torch_cyclic(1e-3, 0.01, 5, 6)
     for n in (1, 2, 3):
         w.step_once()
         qtbot.waitUntil(lambda n=n: w.runs.total_steps_seen == n, timeout=60_000)
