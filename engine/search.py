@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import re
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -566,29 +567,44 @@ def best_experiment(study: optuna.Study, base: RunConfig, name: str = "search") 
     )
 
 
+def _ped_anova_evaluator() -> Any:
+    """Optuna's PED-ANOVA importance evaluator, imported without scikit-learn's random forests.
+
+    ``optuna.importance`` imports ``sklearn.ensemble`` for its fANOVA evaluator when the package
+    loads (inside Optuna's ``try_import``, so a missing module is allowed). Optiscope uses only
+    PED-ANOVA, Optuna's default: blocking that import for the moment of the first import keeps
+    ~1 s of scikit-learn imports out of a search and lets the installers leave the random
+    forests out (packaging/unused_modules.py), with the same importances in both.
+    """
+    blocked = "sklearn.ensemble" not in sys.modules and "optuna.importance" not in sys.modules
+    if blocked:
+        sys.modules["sklearn.ensemble"] = None  # type: ignore[assignment]  # import -> ImportError
+    try:
+        from optuna.importance import PedAnovaImportanceEvaluator
+    finally:
+        if blocked:
+            del sys.modules["sklearn.ensemble"]
+    return PedAnovaImportanceEvaluator()
+
+
 def importances(study: optuna.Study) -> dict[str, Any]:
-    """Each parameter's importance for the objective (Optuna's default evaluator, PED-ANOVA;
-    fANOVA as a fallback), or why it cannot be computed yet."""
+    """Each parameter's importance for the objective (PED-ANOVA, Optuna's default evaluator),
+    or why it cannot be computed yet."""
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     out: dict[str, Any] = {"study": study.study_name, "complete_trials": len(complete)}
     if len(complete) < 2:
         out["error"] = "need at least 2 complete trials"
         return out
-    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
-
-    errors = []
-    for evaluator in (PedAnovaImportanceEvaluator(), FanovaImportanceEvaluator(seed=0)):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                values = optuna.importance.get_param_importances(study, evaluator=evaluator)
-        except Exception as exc:  # too few trials, a parameter with one value, ...
-            errors.append(f"{type(evaluator).__name__}: {exc}")
-            continue
-        out["evaluator"] = type(evaluator).__name__
-        out["importances"] = {k: float(v) for k, v in values.items()}
+    evaluator = _ped_anova_evaluator()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except Exception as exc:  # too few trials, a parameter with one value, ...
+        out["error"] = f"{type(evaluator).__name__}: {exc}"
         return out
-    out["error"] = "; ".join(errors)
+    out["evaluator"] = type(evaluator).__name__
+    out["importances"] = {k: float(v) for k, v in values.items()}
     return out
 
 
