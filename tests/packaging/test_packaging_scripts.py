@@ -120,3 +120,20 @@ def test_smoke_compare_reads_npz_members_and_notices_missing_files(tmp_path):
     _write(tmp_path / "a/surface.png", "png")
     assert smoke.compare_dirs(tmp_path / "a", tmp_path / "b")[0].startswith("files differ")
     assert smoke.compare_dirs(tmp_path / "c", tmp_path / "d") == ["no output files were written"]
+
+
+def test_smoke_reads_gif_size_and_frames_as_pillow_writes_them(tmp_path):
+    from PIL import Image
+
+    smoke = _smoke()
+    for frames, size, local in ((1, (7, 5), False), (9, (320, 240), True)):
+        images = [Image.new("RGB", size, (i * 25, 255 - i * 25, 40)) for i in range(frames)]
+        path = tmp_path / f"{frames}.gif"
+        images[0].save(path, save_all=True, append_images=images[1:], duration=100, loop=0, optimize=local)
+        with Image.open(path) as check:
+            expected = (*check.size, check.n_frames)  # Pillow's own reading
+        assert smoke.gif_info(path.read_bytes()) == expected == (*size, frames)
+    other = tmp_path / "other.gif"
+    Image.new("RGB", (320, 240)).save(other)
+    assert "frames" in smoke.compare_file(tmp_path / "9.gif", other)
+    assert smoke.compare_file(tmp_path / "9.gif", tmp_path / "9.gif") is None
