@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 
-from .common import UsageError, add_experiment_args, load_experiment
+from .common import UsageError, add_experiment_args, load_experiment, prepare_out_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "gradcheck",
         help="check each layer's gradient (alone and batched) against finite differences; exit 1 on a wrong one",
     )
-    add_experiment_args(p, out_required=False)
+    add_experiment_args(p, out_required=False)  # --out: also write gradcheck.txt and gradcheck.json
     p.add_argument(
         "--run", type=int, help="check only this run of the experiment (index; default: every run)"
     )
@@ -30,6 +32,8 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         raise UsageError("--batch and --samples must be at least 1")
     if args.run is not None and not 0 <= args.run < len(runs):
         raise UsageError(f"--run {args.run}: the experiment has runs 0 to {len(runs) - 1}")
+    if args.out is not None:
+        prepare_out_dir(args.out)
     import torch
 
     from ..gradcheck import gradient_check
@@ -38,6 +42,8 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     chosen = [args.run] if args.run is not None else range(len(runs))
     seen: set[str] = set()
     passed = True
+    tables: list[str] = []
+    records: list[dict] = []
     for i in chosen:
         cfg = runs[i]
         key = cfg.model_copy(update={"label": "", "optimizer": runs[0].optimizer}).model_dump_json()
@@ -45,6 +51,29 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
             continue
         seen.add(key)
         report = gradient_check(cfg, batch=args.batch, samples=args.samples)
-        print(f"run {i}: " + report.table() + "\n")
+        tables.append(f"run {i}: " + report.table() + "\n")
+        print(tables[-1])
         passed &= report.passed
+        records += [
+            {
+                "run": i,
+                "label": report.label,
+                "engine": c.engine,
+                "layer": c.layer,
+                "checked": c.checked,
+                "at_kink": c.at_kink,
+                "too_small": c.too_small,
+                "max_rel_error": None if math.isnan(c.max_error) else c.max_error,
+                "mean_rel_error": None if math.isnan(c.mean_error) else c.mean_error,
+                "verdict": c.verdict,
+            }
+            for c in report.layers
+        ]
+    if args.out is not None:
+        from ..files import atomic_write_text
+
+        atomic_write_text(args.out / "gradcheck.txt", "\n".join(tables))
+        body = {"passed": passed, "batch": args.batch, "samples": args.samples, "layers": records}
+        atomic_write_text(args.out / "gradcheck.json", json.dumps(body, indent=2) + "\n")
+        print(f"wrote {args.out / 'gradcheck.txt'}, gradcheck.json")
     return 0 if passed else 1

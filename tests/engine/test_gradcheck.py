@@ -81,8 +81,16 @@ def test_cli_exit_codes(tmp_path, monkeypatch, capsys):
         return out
 
     monkeypatch.setattr(BatchedNet, "train_step", broken)
-    assert main(["gradcheck", str(toml)]) == 1
+    assert main(["gradcheck", str(toml), "--out", str(tmp_path / "out")]) == 1
     assert "WRONG" in capsys.readouterr().out
+    # --out keeps the report: the table as printed and one JSON row per engine and layer
+    import json
+
+    written = json.loads((tmp_path / "out" / "gradcheck.json").read_text())
+    assert written["passed"] is False
+    wrong = [(r["engine"], r["layer"]) for r in written["layers"] if r["verdict"] == "WRONG"]
+    assert wrong == [("batched (hand-written backward)", "dense 1 (2\u21928)")]
+    assert "WRONG" in (tmp_path / "out" / "gradcheck.txt").read_text()
 
 
 @pytest.mark.parametrize("bad", [["--batch", "0"]])
