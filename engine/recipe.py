@@ -417,30 +417,31 @@ def schedule_check(constant: RunResult, scheduled: RunResult) -> CheckResult:
     def final(r: RunResult, key: str) -> float:
         return float(getattr(r.final, key)) if r.final is not None else math.nan
 
-    numbers = {
+    c_acc, s_acc = final(constant, "val_acc"), final(scheduled, "val_acc")
+    c_loss, s_loss = final(constant, "val_loss"), final(scheduled, "val_loss")
+    (c_best, c_best_loss), (s_best, s_best_loss) = _best(constant), _best(scheduled)
+    usable = math.isfinite(c_acc) and math.isfinite(s_acc)
+    passed = usable and s_acc >= c_acc - SCHEDULE_MARGIN
+    better = usable and (s_acc > c_acc or (s_acc == c_acc and s_loss < c_loss))
+    numbers: dict[str, object] = {
         "constant_label": constant.label,
         "schedule_label": scheduled.label,
-        "constant_final_val_acc": final(constant, "val_acc"),
-        "schedule_final_val_acc": final(scheduled, "val_acc"),
-        "constant_final_val_loss": final(constant, "val_loss"),
-        "schedule_final_val_loss": final(scheduled, "val_loss"),
-        "constant_best_val_acc": _best(constant)[0],
-        "schedule_best_val_acc": _best(scheduled)[0],
-        "constant_best_val_loss": _best(constant)[1],
-        "schedule_best_val_loss": _best(scheduled)[1],
+        "constant_final_val_acc": c_acc,
+        "schedule_final_val_acc": s_acc,
+        "constant_final_val_loss": c_loss,
+        "schedule_final_val_loss": s_loss,
+        "constant_best_val_acc": c_best,
+        "schedule_best_val_acc": s_best,
+        "constant_best_val_loss": c_best_loss,
+        "schedule_best_val_loss": s_best_loss,
         "constant_reason": constant.reason,
         "schedule_reason": scheduled.reason,
         "margin": SCHEDULE_MARGIN,
     }
-    c_acc, s_acc = numbers["constant_final_val_acc"], numbers["schedule_final_val_acc"]
-    c_loss, s_loss = numbers["constant_final_val_loss"], numbers["schedule_final_val_loss"]
-    usable = math.isfinite(c_acc) and math.isfinite(s_acc)
-    passed = usable and s_acc >= c_acc - SCHEDULE_MARGIN
-    better = usable and (s_acc > c_acc or (s_acc == c_acc and s_loss < c_loss))
     numbers["keep"] = "schedule" if better else "constant"
     message = (
         f"final validation accuracy: schedule {100 * s_acc:.1f} % vs constant {100 * c_acc:.1f} % "
-        f"(best {100 * numbers['schedule_best_val_acc']:.1f} vs {100 * numbers['constant_best_val_acc']:.1f}); "
+        f"(best {100 * s_best:.1f} vs {100 * c_best:.1f}); "
         f"final validation loss {s_loss:.4g} vs {c_loss:.4g}"
     )
     if not usable:
