@@ -37,6 +37,8 @@ __all__ = [
     "export_mode",
     "render_widget",
     "set_log_axis_line",
+    "decade_tick_labels",
+    "recolour_legend",
     "GraphicsLayoutWithResize",
 ]
 
@@ -64,6 +66,37 @@ def tick_value_scale(axis: pg.AxisItem) -> float:
     Reads the private ``autoSIPrefixScale`` that ``AxisItem.generateDrawSpecs`` applies.
     """
     return float(axis.autoSIPrefixScale * axis.scale)
+
+
+def decade_tick_labels(axis: pg.AxisItem) -> None:
+    """On a log axis, write numbers at the powers of ten only (the other ticks stay, unlabelled)."""
+
+    # Workaround: when a log axis spans few decades, pyqtgraph (0.14) adds the 2..9
+    # multiples as a tick level and labels each of them ("0.0009, 0.0008, ..."), which
+    # crowds the axis. Blank those labels when the visible range holds a power of ten;
+    # a range inside one decade keeps them (else it would have no number at all).
+    # ``axis.range`` is the visible range in log10 units (AxisItem's own attribute).
+    original = axis.logTickStrings
+
+    def strings(values: list[float], scale: float, spacing: float) -> list[str]:
+        out = original(values, scale, spacing)
+        lo, hi = sorted(axis.range)
+        if math.floor(hi) < math.ceil(lo):  # no power of ten in view
+            return out
+        return [text if abs(v - round(v)) < 1e-6 else "" for v, text in zip(values, out, strict=True)]
+
+    axis.logTickStrings = strings
+    axis.picture = None
+    axis.update()
+
+
+def recolour_legend(legend: pg.LegendItem, color: str) -> None:
+    """Set the text colour of a legend's entries, those already in it included."""
+    legend.setLabelTextColor(color)
+    # Workaround: setLabelTextColor only stores the colour on each entry's LabelItem;
+    # the entry is drawn in it once its text is set again.
+    for _sample, label in legend.items:
+        label.setText(label.text)
 
 
 # ---------------------------------------------------------------- curves
