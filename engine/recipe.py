@@ -169,11 +169,21 @@ def initial_loss_check(cfg: RunConfig, dataset: Dataset | None = None) -> CheckR
         passed,
         {"initial_loss": loss, "ln_classes": expected, "relative_difference": off, "classes": ds.n_classes},
         f"initial loss {loss:.4f} vs ln({ds.n_classes}) = {expected:.4f} ({off:+.1%}; allowed +-10 %)",
-        "fine: the network starts without a preference among the classes"
-        if passed
-        else "check the output layer (one unit per class, no activation) and the scale of the initial "
-        "weights and of the inputs (standardise the features)",
+        _initial_loss_advice(off),
     )
+
+
+def _initial_loss_advice(off: float) -> str:
+    if abs(off) <= LOSS_TOLERANCE:
+        return "fine: the network starts without a preference among the classes"
+    if off > 0:
+        return (
+            "the network starts confidently wrong (its outputs are too large): standardise the inputs "
+            "(Data panel: Standardise, or dataset.standardize = true), give the layers smaller initial "
+            "weights (e.g. glorot instead of he for the output layer), and check there is one output "
+            "unit per class with no activation after it"
+        )
+    return "below chance before any training: check that the labels do not leak into the inputs"
 
 
 def overfit_check(
@@ -481,7 +491,12 @@ def run_recipe(
     if 1 in steps:
         checks.append(initial_loss_check(cfg, ds))
     if 2 in steps:
-        checks.append(overfit_check(cfg, ds, bus=bus, run_id=0))
+        check = overfit_check(cfg, ds, bus=bus, run_id=0)
+        if not check.passed and checks and not checks[0].passed:
+            check = dataclasses.replace(
+                check, advice=check.advice + "; step 1 failed too: fix the scaling first, then check again"
+            )
+        checks.append(check)
     if 3 in steps:
         check, _ = lr_range_check(cfg, ds, bus=bus, control=control, run_id=1)
         checks.append(check)

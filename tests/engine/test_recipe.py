@@ -58,7 +58,12 @@ def test_initial_loss_against_ln_classes_computed_independently():
 
 def test_far_off_initial_loss_and_an_optimizer_that_cannot_learn_fail():
     big = RunConfig.model_validate({**GOOD, "dataset": {"name": "blobs", "n_samples": 200}})
-    assert not initial_loss_check(big).passed  # unscaled blobs features, He-initialised relu layer
+    check = initial_loss_check(big)  # unscaled blobs features, He-initialised relu layer
+    assert (
+        not check.passed
+        and check.numbers["initial_loss"] > math.log(3)
+        and "standardise the inputs" in check.advice
+    )
     frozen = RunConfig.model_validate({**GOOD, "optimizer": {"kind": "sgd", "lr": 1e-7}})
     check = overfit_check(frozen)
     assert not check.passed and check.numbers["best_train_acc"] < 1.0 and "not the data" in check.advice
