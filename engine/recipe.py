@@ -527,7 +527,7 @@ def summary_html(
             f"<tr><td width='30%'>{html.escape(step_title)}</td><td width='30%'><b style='color:{colour}'>"
             f"{mark} {html.escape(status)}</b></td><td>{html.escape(detail)}</td></tr>"
         )
-    images = "".join(f"<img width='480' src='{html.escape(src)}'> " for src in pictures)
+    images = "".join(f"<img width='440' src='{html.escape(src)}'>&nbsp;" for src in pictures)
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tuning recipe summary</title>"
         "<style>body{font-family:sans-serif;max-width:60em;margin:auto}td{vertical-align:top;"

@@ -16,7 +16,8 @@ draws the chosen run and layer:
 
 A run selector picks the run of a race; a layer selector the layer. The plots follow the
 application's light or dark theme (:meth:`InsideView.apply_theme`, called when the palette
-changes), and their log axes write numbers at the powers of ten only.
+changes), and their log axes write numbers at the powers of ten only (and at 2x and 5x when a
+single power of ten is in view).
 """
 
 from __future__ import annotations
@@ -149,6 +150,15 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return out
 
 
+class _ElidedLabel(QtWidgets.QLabel):
+    """A one-line label that ends in "…" when its text is wider than the label."""
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt override
+        painter = QtGui.QPainter(self)
+        text = self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideRight, self.width())
+        painter.drawText(self.rect(), int(self.alignment()), text)
+
+
 class InsideView(QtWidgets.QWidget):
     """Draws one run's and one layer's statistics (see the module docstring)."""
 
@@ -174,7 +184,7 @@ class InsideView(QtWidgets.QWidget):
         self.layer_box.setMinimumContentsLength(18)
         self.layer_box.setToolTip("the layer (with parameters) whose statistics are shown")
         row.addWidget(self.layer_box)
-        self.info = QtWidgets.QLabel()
+        self.info = _ElidedLabel()
         self.info.setObjectName("inside_info")
         # long notes must not widen the window (a 1280-pixel projector): cut, full text as tip
         self.info.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)

@@ -69,21 +69,32 @@ def tick_value_scale(axis: pg.AxisItem) -> float:
 
 
 def decade_tick_labels(axis: pg.AxisItem) -> None:
-    """On a log axis, write numbers at the powers of ten only (the other ticks stay, unlabelled)."""
+    """On a log axis, write numbers at the powers of ten only (the other ticks stay, unlabelled).
+
+    With a single power of ten in view its 2x and 5x neighbours are written too (one
+    number alone does not show the scale); with none, every tick keeps its number.
+    """
 
     # Workaround: when a log axis spans few decades, pyqtgraph (0.14) adds the 2..9
     # multiples as a tick level and labels each of them ("0.0009, 0.0008, ..."), which
-    # crowds the axis. Blank those labels when the visible range holds a power of ten;
-    # a range inside one decade keeps them (else it would have no number at all).
-    # ``axis.range`` is the visible range in log10 units (AxisItem's own attribute).
+    # crowds the axis; it has no option to label only some levels' values. ``axis.range``
+    # is the visible range in log10 units (AxisItem's own attribute).
     original = axis.logTickStrings
+    kept = (0.0, math.log10(2), math.log10(5))
 
     def strings(values: list[float], scale: float, spacing: float) -> list[str]:
         out = original(values, scale, spacing)
         lo, hi = sorted(axis.range)
-        if math.floor(hi) < math.ceil(lo):  # no power of ten in view
+        decades = math.floor(hi) - math.ceil(lo) + 1
+        if decades < 1:  # no power of ten in view
             return out
-        return [text if abs(v - round(v)) < 1e-6 else "" for v, text in zip(values, out, strict=True)]
+        wanted = kept if decades == 1 else kept[:1]
+        return [
+            text
+            if any(abs(v - math.floor(v) - k) < 1e-6 or abs(v - math.ceil(v) - k) < 1e-6 for k in wanted)
+            else ""
+            for v, text in zip(values, out, strict=True)
+        ]
 
     axis.logTickStrings = strings
     axis.picture = None

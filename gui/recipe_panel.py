@@ -43,6 +43,8 @@ LR_JOB_KEY = "recipe_lr"
 SCHEDULE_JOB_KEY = "recipe_schedule"
 STORE_JOB_KEY = "recipe_store"
 SUMMARY_WIDTH = 1000  # pixels: the PNG summary's page width
+SUMMARY_PLOTS = ("loss", "accuracy")  # the plots the summary shows (step 4's run)
+PICTURE_WIDTH = 440  # pixels: each plot in the PNG summary, two side by side
 _PASS, _FAIL, _OPEN = "#1e9e4a", "#e0342b", "#6f7f94"
 TITLES = STEP_TITLES
 
@@ -215,6 +217,7 @@ class RecipePanel(QtWidgets.QDialog):
             "(or the run's own plateau/cyclical schedule); compares their validation accuracy and loss.",
         )
         self._set(5, None, "open", "Every run of this recipe is stored in the run store (Runs tab).")
+        layout.addStretch(1)  # spare height below the steps, not between them
         self._show_group()
         window.runs.finished.connect(self._on_run_finished)
         self.resize(760, 760)
@@ -380,9 +383,10 @@ class RecipePanel(QtWidgets.QDialog):
         """The loss and accuracy plots as PNG bytes (name, data)."""
         plots = getattr(self.window_, "plots", None)
         names = list(plots.plot_items()) if plots is not None and hasattr(plots, "plot_items") else []
+        wanted = [n for n in SUMMARY_PLOTS if n in names] or names[:2]
         out = []
         with tempfile.TemporaryDirectory() as tmp:
-            for name in names[:2]:
+            for name in wanted:
                 target = Path(tmp) / f"{name}.png"
                 if self.window_.export_plot(name, target) and target.exists():
                     out.append((name, target.read_bytes()))
@@ -409,7 +413,12 @@ class RecipePanel(QtWidgets.QDialog):
         except OSError as exc:
             self._set(5, False, "the summary was not written", f"{path}: {exc.strerror or exc}")
             return False
-        images = {f"plot{i}.png": QtGui.QImage.fromData(data) for i, (_, data) in enumerate(plots)}
+        images = {  # at their drawn size: Qt's text layout does not keep an image's aspect
+            f"plot{i}.png": QtGui.QImage.fromData(data).scaledToWidth(
+                PICTURE_WIDTH, QtCore.Qt.TransformationMode.SmoothTransformation
+            )
+            for i, (_, data) in enumerate(plots)
+        }
         partial = png_path.with_name(png_path.name + ".part")
         if render_summary_png(summary_html(title, rows, list(images)), images, partial):
             partial.replace(png_path)

@@ -205,6 +205,9 @@ def test_log_axes_write_numbers_at_powers_of_ten_only(qtbot, view) -> None:
     for plot in (view.lr_plot, view.ratio_plot, view.norm_plot):
         labels = _labels_at(qtbot, plot, 1.5e-4, 2e-2)
         assert sorted(_label_value(t) for t in labels) == pytest.approx([1e-3, 1e-2])
+    # one power of ten in view: it and its 2x and 5x neighbours are written, not 3, 4, 6 ...
+    labels = _labels_at(qtbot, view.norm_plot, 0.3, 4.0)
+    assert sorted(_label_value(t) for t in labels) == pytest.approx([0.5, 1.0, 2.0])
     # inside one decade there is no power of ten to write: the other ticks keep their numbers
     labels = _labels_at(qtbot, view.lr_plot, 2e-4, 8e-4)
     assert len(labels) >= 2 and not _decades(labels)
