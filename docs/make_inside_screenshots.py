@@ -6,13 +6,16 @@ Trains the 'effective-lr' preset (Adagrad, RMSprop and Adam racing) and the 'l1-
 preset in the window at 1280x720, shows the Inside tab and saves
 docs/inside-effective-lr-1280x720.png (Adagrad's falling effective rate),
 docs/inside-rmsprop-1280x720.png, docs/inside-l1-1280x720.png (zero weights under L1)
-docs/gradient-check-1280x720.png (Tools > Gradient check on the same window) and
-docs/tuning-recipe-1280x720.png (Tools > Tuning recipe after steps 1, 2 and 4; 900 px wide).
+docs/gradient-check-1280x720.png (Tools > Gradient check on the same window),
+docs/tuning-recipe-1280x720.png (Tools > Tuning recipe on the studies' blobs run after
+steps 1 to 5, its runs stored in a throw-away run store) and docs/tuning-recipe-summary.png
+(the one-page summary step 6 exports, 1000 px wide).
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,20 +67,30 @@ def main() -> int:
     dialog.grab().save(str(path))
     print(f"wrote {path}")
     dialog.close()
-    from optiscope.gui.recipe_panel import JOB_KEY as RECIPE_KEY
-    from optiscope.gui.recipe_panel import open_recipe
+    from optiscope.gui import recipe_panel
 
-    win.set_experiment(get_preset("effective-lr").with_overrides(epochs=40))
-    panel = open_recipe(win)
+    win.set_experiment(get_preset("blobs-sgd"))  # the studies' single run
+    win.runs.record = True  # into a throw-away store: the recipe shows where its runs went
+    win.runs.store_path = Path(tempfile.mkdtemp()) / "runs.sqlite3"
+    panel = recipe_panel.open_recipe(win)
     panel.check_basics()
-    wait(lambda: not win.jobs.busy(RECIPE_KEY))
+    wait(lambda: not win.jobs.busy(recipe_panel.JOB_KEY))
+    panel.check_lr()
+    wait(lambda: panel.lr_check is not None and not win.jobs.busy(recipe_panel.LR_JOB_KEY))
     panel.train()
-    wait(lambda: not win.runs.running)
-    panel.resize(900, 720)
+    wait(lambda: panel.gap is not None and not win.runs.running)
+    panel.check_schedule()
+    wait(lambda: panel.schedule_check is not None and not win.jobs.busy(recipe_panel.SCHEDULE_JOB_KEY))
+    wait(lambda: not win.jobs.busy(recipe_panel.STORE_JOB_KEY))
+    panel.resize(1280, 720)
     settle()
     path = HERE / "tuning-recipe-1280x720.png"
     panel.grab().save(str(path))
     print(f"wrote {path}")
+    with tempfile.TemporaryDirectory() as tmp:
+        panel.export_summary(Path(tmp) / "summary.html")
+        (HERE / "tuning-recipe-summary.png").write_bytes((Path(tmp) / "summary.png").read_bytes())
+    print(f"wrote {HERE / 'tuning-recipe-summary.png'}")
     panel.close()
     win.close()
     app.processEvents()

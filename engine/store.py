@@ -362,6 +362,14 @@ class RunStore:
                 (fin.reason, fin.epochs, fin.steps, fin.seconds, error, run_id),
             )
 
+    def set_experiment(self, run_ids: Iterable[int], experiment: str) -> None:
+        """File stored runs under ``experiment`` (a tuning recipe groups its runs so)."""
+        conn = self._writing()
+        with conn:
+            conn.executemany(
+                "UPDATE runs SET experiment = ? WHERE id = ?", [(experiment, int(i)) for i in run_ids]
+            )
+
     # -- reading
     def _require(self, conn: sqlite3.Connection, run_id: int) -> None:
         if conn.execute("SELECT 1 FROM runs WHERE id = ?", (int(run_id),)).fetchone() is None:

@@ -14,7 +14,10 @@ draws the chosen run and layer:
   event's bins spread on a value grid shared by all its columns (shade: the square root
   of the share of values in a row, so the tails show beside a spike such as ReLU's zeros).
 
-A run selector picks the run of a race; a layer selector the layer.
+A run selector picks the run of a race; a layer selector the layer. The plots follow the
+application's light or dark theme (:meth:`InsideView.apply_theme`, called when the palette
+changes), and their log axes write numbers at the powers of ten only (and at 2x and 5x when a
+single power of ten is in view).
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from optiscope.engine import events as ev
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from . import pg_adapter
 from .colors import GUIDE_COLOR, HISTOGRAM_COLORMAP, run_color
+from .plots.style import THEMES
 
 __all__ = ["InsideData", "InsideView", "RunSeries", "UPDATE_RATIO_GUIDE", "GRID_ROWS", "install"]
 
@@ -132,11 +136,27 @@ class InsideData:
         return changed
 
 
+def palette_theme() -> str:
+    """ "dark" when the application's window colour is dark, else "light" (as the live plots decide)."""
+    app = QtWidgets.QApplication.instance()
+    window = app.palette().color(QtGui.QPalette.ColorRole.Window) if app is not None else None
+    return "dark" if window is not None and window.lightness() < 128 else "light"
+
+
 def _positive(values: np.ndarray) -> np.ndarray:
     """Values for a log axis: non-positive ones become NaN (a gap, not a warning)."""
     out = np.asarray(values, dtype=float).copy()
     out[~(out > 0)] = np.nan
     return out
+
+
+class _ElidedLabel(QtWidgets.QLabel):
+    """A one-line label that ends in "…" when its text is wider than the label."""
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt override
+        painter = QtGui.QPainter(self)
+        text = self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideRight, self.width())
+        painter.drawText(self.rect(), int(self.alignment()), text)
 
 
 class InsideView(QtWidgets.QWidget):
@@ -146,6 +166,9 @@ class InsideView(QtWidgets.QWidget):
         super().__init__(parent)
         self.data = InsideData()
         self._dirty = False
+        self.theme = ""  # "light" or "dark" once applied
+        self._plots: dict[pg.PlotItem, tuple[str, str]] = {}  # plot -> (title, left axis label)
+        self._legends: list[pg.LegendItem] = []
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         row = QtWidgets.QHBoxLayout()
@@ -161,7 +184,7 @@ class InsideView(QtWidgets.QWidget):
         self.layer_box.setMinimumContentsLength(18)
         self.layer_box.setToolTip("the layer (with parameters) whose statistics are shown")
         row.addWidget(self.layer_box)
-        self.info = QtWidgets.QLabel()
+        self.info = _ElidedLabel()
         self.info.setObjectName("inside_info")
         # long notes must not widen the window (a 1280-pixel projector): cut, full text as tip
         self.info.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
@@ -175,6 +198,7 @@ class InsideView(QtWidgets.QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         layout.addWidget(self.graphics, 1)
         self._build_plots()
+        self.apply_theme()
         self.run_box.currentIndexChanged.connect(self._on_run)
         self.layer_box.currentIndexChanged.connect(lambda _i: self.redraw())
 
@@ -187,12 +211,45 @@ class InsideView(QtWidgets.QWidget):
         plot.setLogMode(x=False, y=log_y)
         pg_adapter.plain_tick_values(plot.getAxis("bottom"))
         pg_adapter.plain_tick_values(plot.getAxis("left"))
+        if log_y:
+            pg_adapter.decade_tick_labels(plot.getAxis("left"))
         pg_adapter.allow_narrow_title(plot.titleLabel)
+        self._plots[plot] = (title, left)
         return plot
+
+    def _legend(self, plot: pg.PlotItem) -> pg.LegendItem:
+        legend = plot.addLegend(offset=(-5, 5))
+        self._legends.append(legend)
+        return legend
+
+    def apply_theme(self, theme: str | None = None) -> None:
+        """Draw in ``theme`` ("light" or "dark"; default: the application palette's)."""
+        name = theme or palette_theme()
+        if name == self.theme:
+            return
+        self.theme = name
+        colours = THEMES[name]
+        fg, muted = colours["fg"], colours["muted"]
+        self.graphics.setBackground(colours["bg"])
+        for plot, (title, left) in self._plots.items():
+            for side in ("left", "bottom"):
+                axis = plot.getAxis(side)
+                axis.setPen(pg.mkPen(muted))
+                axis.setTextPen(pg.mkPen(fg))
+            plot.setLabel("bottom", "update", color=fg)
+            plot.setLabel("left", left, color=fg)
+            plot.setTitle(title, color=fg)
+        for legend in self._legends:
+            pg_adapter.recolour_legend(legend, fg)
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() in (QtCore.QEvent.Type.PaletteChange, QtCore.QEvent.Type.ApplicationPaletteChange):
+            self.apply_theme()
 
     def _build_plots(self) -> None:
         self.lr_plot = self._plot(0, 0, "Effective LR (5–95 %, median)", "rate", log_y=True)
-        self.lr_plot.addLegend(offset=(-5, 5))
+        self._legend(self.lr_plot)
         self.lr_low = pg.PlotDataItem(connect="finite")
         self.lr_high = pg.PlotDataItem(connect="finite")
         self.lr_band = pg.FillBetweenItem(self.lr_low, self.lr_high)
@@ -213,7 +270,7 @@ class InsideView(QtWidgets.QWidget):
         pg_adapter.set_log_axis_line(self.ratio_plot, self.ratio_guide, UPDATE_RATIO_GUIDE)
 
         self.fraction_plot = self._plot(0, 2, "Dead ReLU / zero weights", "fraction")
-        self.fraction_plot.addLegend(offset=(-5, 5))
+        self._legend(self.fraction_plot)
         self.fraction_plot.setYRange(0, 1)
         self.dead_curve = pg.PlotDataItem(connect="finite", name="dead ReLU units")
         self.zero_curve = pg.PlotDataItem(connect="finite", name="zero weights")
@@ -221,7 +278,7 @@ class InsideView(QtWidgets.QWidget):
         self.fraction_plot.addItem(self.zero_curve)
 
         self.norm_plot = self._plot(1, 2, "Weight and gradient norms", "norm", log_y=True)
-        self.norm_plot.addLegend(offset=(-5, 5))
+        self._legend(self.norm_plot)
         self.weight_norm_curve = pg.PlotDataItem(connect="finite", name="‖w‖")
         self.grad_norm_curve = pg.PlotDataItem(connect="finite", name="‖g‖")
         self.norm_plot.addItem(self.weight_norm_curve)
@@ -309,6 +366,7 @@ class InsideView(QtWidgets.QWidget):
     # ------------------------------------------------------------------ drawing
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
+        self.apply_theme()  # the theme may have changed while another tab was shown
         if self._dirty:
             self.redraw()
 

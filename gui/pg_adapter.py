@@ -37,6 +37,8 @@ __all__ = [
     "export_mode",
     "render_widget",
     "set_log_axis_line",
+    "decade_tick_labels",
+    "recolour_legend",
     "GraphicsLayoutWithResize",
 ]
 
@@ -64,6 +66,48 @@ def tick_value_scale(axis: pg.AxisItem) -> float:
     Reads the private ``autoSIPrefixScale`` that ``AxisItem.generateDrawSpecs`` applies.
     """
     return float(axis.autoSIPrefixScale * axis.scale)
+
+
+def decade_tick_labels(axis: pg.AxisItem) -> None:
+    """On a log axis, write numbers at the powers of ten only (the other ticks stay, unlabelled).
+
+    With a single power of ten in view its 2x and 5x neighbours are written too (one
+    number alone does not show the scale); with none, every tick keeps its number.
+    """
+
+    # Workaround: when a log axis spans few decades, pyqtgraph (0.14) adds the 2..9
+    # multiples as a tick level and labels each of them ("0.0009, 0.0008, ..."), which
+    # crowds the axis; it has no option to label only some levels' values. ``axis.range``
+    # is the visible range in log10 units (AxisItem's own attribute).
+    original = axis.logTickStrings
+    kept = (0.0, math.log10(2), math.log10(5))
+
+    def strings(values: list[float], scale: float, spacing: float) -> list[str]:
+        out = original(values, scale, spacing)
+        lo, hi = sorted(axis.range)
+        decades = math.floor(hi) - math.ceil(lo) + 1
+        if decades < 1:  # no power of ten in view
+            return out
+        wanted = kept if decades == 1 else kept[:1]
+        return [
+            text
+            if any(abs(v - math.floor(v) - k) < 1e-6 or abs(v - math.ceil(v) - k) < 1e-6 for k in wanted)
+            else ""
+            for v, text in zip(values, out, strict=True)
+        ]
+
+    axis.logTickStrings = strings
+    axis.picture = None
+    axis.update()
+
+
+def recolour_legend(legend: pg.LegendItem, color: str) -> None:
+    """Set the text colour of a legend's entries, those already in it included."""
+    legend.setLabelTextColor(color)
+    # Workaround: setLabelTextColor only stores the colour on each entry's LabelItem;
+    # the entry is drawn in it once its text is set again.
+    for _sample, label in legend.items:
+        label.setText(label.text)
 
 
 # ---------------------------------------------------------------- curves

@@ -1,19 +1,22 @@
 """Tools > Tuning recipe: the current experiment walked through article 001's six steps.
 
-Each step shows its check, its numbers and what to do when it fails:
+Each step shows its check, its numbers and what to do when it fails; the checks are the
+engine's (:mod:`optiscope.engine.recipe`), run as background jobs of the window's JobRunner:
 
-1. initial loss ~ ln(classes) and 2. overfit 20 examples -- automatic
-   (:func:`optiscope.engine.recipe.run_recipe`, a background job of the window's JobRunner);
-3. LR range test -- opens Tools > Find learning rate; shows the rate the panels now hold
-   and the range test's suggestions once it ran;
+1. initial loss ~ ln(classes) and 2. overfit 20 examples -- automatic;
+3. LR range test -- the range test on the panels' run; passes when the loss falls by a
+   meaningful fraction before it rises and the suggestion (valley) lies inside the tested
+   range; a passing suggestion is put into the panels as the learning rate;
 4. train on all the data -- Run; the check is the train/validation accuracy gap at the
-   last epoch of the last run of a race (closed: at most :data:`GAP_CLOSED`), with what to
-   add when it is open;
-5. try a schedule -- guidance only (set plateau or cyclical in the Schedule panel, race it
-   against the constant rate); not checked automatically;
-6. the final run -- the window stores every run in the run store; Export writes a
-   one-page HTML summary (these steps' results, the last run's final numbers, the loss and
-   accuracy plots as pictures).
+   last epoch of the last run (closed: at most :data:`GAP_CLOSED`);
+5. try a schedule -- the panels' run at its rate, constant and with a plateau (or the run's
+   own plateau/cyclical) schedule, trained side by side; compares final and best validation
+   accuracy and loss, passes when the schedule is no worse by more than
+   :data:`~optiscope.engine.recipe.SCHEDULE_MARGIN` and says which to keep;
+6. the final run -- every run of the recipe is stored in the run store under one
+   experiment name (:attr:`RecipePanel.group`, the Runs tab's Experiment column); Export
+   writes the one-page summary as HTML and PNG (these steps' results and the loss and
+   accuracy plots).
 """
 
 from __future__ import annotations
@@ -25,37 +28,121 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6 import QtCore, QtWidgets
+from optiscope.engine.recipe import GAP_CLOSED, STEP_TITLES, recipe_group, summary_html
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from .worker import JobContext
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
-__all__ = ["RecipePanel", "GAP_CLOSED", "open_recipe"]
+__all__ = ["RecipePanel", "GAP_CLOSED", "open_recipe", "render_summary_png"]
 
 JOB_KEY = "recipe"
-GAP_CLOSED = 0.05  # train minus validation accuracy at the last epoch: closed at 5 points or less
+LR_JOB_KEY = "recipe_lr"
+SCHEDULE_JOB_KEY = "recipe_schedule"
+STORE_JOB_KEY = "recipe_store"
+SUMMARY_WIDTH = 1000  # pixels: the PNG summary's page width
+SUMMARY_PLOTS = ("loss", "accuracy")  # the plots the summary shows (step 4's run)
+PICTURE_WIDTH = 440  # pixels: each plot in the PNG summary, two side by side
 _PASS, _FAIL, _OPEN = "#1e9e4a", "#e0342b", "#6f7f94"
-TITLES = (
-    "1. Initial loss ≈ ln(number of classes)",
-    "2. Overfit a tiny subset to 100 %",
-    "3. LR range test → pick the learning rate",
-    "4. Train on all data, regularise until the gap closes",
-    "5. Try a schedule (plateau or cyclical) and compare",
-    "6. The final run, stored, with a one-page summary",
-)
+TITLES = STEP_TITLES
 
 
-def _recipe_job(cfg: Any) -> Any:
+def _recording(window: MainWindow, group: str) -> Any:
+    """Where the recipe's runs are kept (None when the window does not record runs)."""
+    from .run_controller import Recording
+
+    return Recording(window.runs.store_path, group) if window.runs.record else None
+
+
+def _stopping_bus(context: JobContext, recording: Any) -> tuple[Any, Any]:
+    """An event bus recording into the store, and a control stopped when the job is cancelled."""
+    from optiscope.engine import events as ev
+    from optiscope.engine.control import RunControl
+
+    control = RunControl()
+    bus = ev.EventBus()
+
+    def on_event(_e: Any) -> None:
+        if context.cancelled:
+            control.stop()
+
+    bus.subscribe(on_event)
+    recorder = recording.open() if recording is not None else None
+    if recorder is not None:
+        bus.subscribe(recorder, *recorder.EVENT_TYPES)
+    return bus, control
+
+
+def _recipe_job(cfg: Any, recording: Any) -> Any:
     def job(context: JobContext) -> list[Any]:
         import torch
         from optiscope.engine.recipe import run_recipe
 
         torch.set_num_threads(1)
-        return run_recipe(cfg)
+        bus, control = _stopping_bus(context, recording)
+        return run_recipe(cfg, (1, 2), bus=bus, control=control)
 
     return job
+
+
+def _range_test_job(cfg: Any, recording: Any) -> Any:
+    def job(context: JobContext) -> Any:
+        import torch
+        from optiscope.engine.recipe import lr_range_check
+
+        torch.set_num_threads(1)
+        bus, control = _stopping_bus(context, recording)
+        check, _result = lr_range_check(cfg, bus=bus, control=control, run_id=1)
+        return check
+
+    return job
+
+
+def _schedule_job(cfg: Any, recording: Any) -> Any:
+    def job(context: JobContext) -> Any:
+        import torch
+        from optiscope.engine.recipe import schedule_check, train_schedules
+
+        torch.set_num_threads(1)
+        bus, control = _stopping_bus(context, recording)
+        _runs, (constant, scheduled) = train_schedules(
+            cfg, cfg.optimizer.lr, bus=bus, control=control, first_run_id=2
+        )
+        return schedule_check(constant, scheduled)
+
+    return job
+
+
+def _regroup_job(store_path: Path | None, ids: list[int], group: str) -> Any:
+    def job(_context: JobContext) -> None:
+        from optiscope.engine.store import RunStore
+
+        store = RunStore(store_path)
+        try:
+            store.set_experiment(ids, group)
+        finally:
+            store.close()
+
+    return job
+
+
+def render_summary_png(page: str, images: dict[str, QtGui.QImage], path: str | Path) -> bool:
+    """Render the summary page (its ``<img src>`` naming ``images``) to a PNG at ``path``."""
+    doc = QtGui.QTextDocument()
+    for name, image in images.items():
+        doc.addResource(QtGui.QTextDocument.ResourceType.ImageResource, QtCore.QUrl(name), image)
+    doc.setDefaultStyleSheet("body{font-family:sans-serif} td{vertical-align:top}")
+    doc.setHtml(page)
+    doc.setTextWidth(SUMMARY_WIDTH)
+    size = doc.size().toSize()
+    image = QtGui.QImage(size, QtGui.QImage.Format.Format_RGB32)
+    image.fill(QtGui.QColor("white"))
+    painter = QtGui.QPainter(image)
+    doc.drawContents(painter)
+    painter.end()
+    return image.save(str(path), "PNG")
 
 
 class RecipePanel(QtWidgets.QDialog):
@@ -67,17 +154,28 @@ class RecipePanel(QtWidgets.QDialog):
         self.setObjectName("tuning-recipe")
         self.window_ = window
         self.checks: list[Any] = []  # engine CheckResults of steps 1-2
+        self.lr_check: Any = None  # step 3's CheckResult
+        self.schedule_check: Any = None  # step 5's CheckResult
         self.gap: float | None = None
+        self._training = False  # the window's run was started here (step 4)
+        #: the run store's experiment name of every run of this recipe
+        self.group = recipe_group(window.document.meta.name)
+        #: per step: passed (None: open), status line, detail -- what the summary shows
+        self.state: list[tuple[bool | None, str, str]] = [(None, "", "")] * len(TITLES)
         layout = QtWidgets.QVBoxLayout(self)
+        self.group_note = QtWidgets.QLabel()
+        self.group_note.setWordWrap(True)
+        self.group_note.setObjectName("hint")
+        layout.addWidget(self.group_note)
         self.status: list[QtWidgets.QLabel] = []
         self.details: list[QtWidgets.QLabel] = []
         self.buttons: list[QtWidgets.QPushButton] = []
         actions = (
             ("Check steps 1-2", self.check_basics),
             ("Check steps 1-2", self.check_basics),
-            ("Find learning rate…", self.find_lr),
+            ("Run range test", self.check_lr),
             ("Train (Run)", self.train),
-            ("Schedule panel", self.show_schedule),
+            ("Race schedules", self.check_schedule),
             ("Export summary…", self.export_dialog),
         )
         for i, title in enumerate(TITLES):
@@ -85,6 +183,7 @@ class RecipePanel(QtWidgets.QDialog):
             row = QtWidgets.QGridLayout(box)
             status = QtWidgets.QLabel("not checked yet")
             status.setObjectName(f"recipe_status_{i + 1}")
+            status.setWordWrap(True)
             detail = QtWidgets.QLabel("")
             detail.setTextFormat(QtCore.Qt.TextFormat.PlainText)
             detail.setWordWrap(True)
@@ -100,39 +199,72 @@ class RecipePanel(QtWidgets.QDialog):
             self.status.append(status)
             self.details.append(detail)
             self.buttons.append(button)
-        self._set(2, None, "open", "Run the range test, then apply a suggestion (the panels take it).")
+        for i in range(len(TITLES)):
+            self._set(i, None, "not checked yet", "")
+        self._set(
+            2,
+            None,
+            "open",
+            "The range test raises the rate every update; it passes when the loss falls by at least 10 % "
+            "before it rises and the suggestion lies inside the tested range. A passing suggestion "
+            "becomes the learning rate.",
+        )
         self._set(
             4,
             None,
-            "guided (not checked automatically)",
-            "Set a ReduceLROnPlateau or cyclical schedule in the Schedule panel, then race it against the "
-            "constant rate (Compare) and keep the one with the better final validation accuracy.",
+            "open",
+            "Trains the panels' run at its rate twice, side by side: constant, and with ReduceLROnPlateau "
+            "(or the run's own plateau/cyclical schedule); compares their validation accuracy and loss.",
         )
-        self._set(5, None, "open", "Every run you train is stored in the run store (Runs tab).")
+        self._set(5, None, "open", "Every run of this recipe is stored in the run store (Runs tab).")
+        layout.addStretch(1)  # spare height below the steps, not between them
+        self._show_group()
         window.runs.finished.connect(self._on_run_finished)
-        self.resize(760, 720)
+        self.resize(760, 760)
 
     def _set(self, i: int, passed: bool | None, status: str, detail: str) -> None:
         colour = _OPEN if passed is None else _PASS if passed else _FAIL
         mark = "" if passed is None else "✔ " if passed else "✘ "
+        self.state[i] = (passed, status, detail)
         self.status[i].setText(f"<b style='color:{colour}'>{mark}{html.escape(status, quote=False)}</b>")
         self.details[i].setText(detail)
+
+    def _show_group(self) -> None:
+        if self.window_.runs.record:
+            text = f"This recipe's runs are stored as '{self.group}' (Runs tab, Experiment column)."
+        else:
+            text = "Recording is off for this window: the recipe's runs are not stored."
+        self.group_note.setText(text)
+
+    def _config(self, step: int) -> Any:
+        """The panels' run, or None (with the reason shown on ``step``)."""
+        from .panels import PanelError
+
+        try:
+            return self.window_.current_run_config()
+        except PanelError as exc:
+            self._set(step, False, "the settings are not valid", str(exc))
+            return None
+
+    def _failed_job(self, step: int, job: Any) -> None:
+        self.buttons[step].setEnabled(True)
+        if job.error is not None:
+            self._set(step, False, "the check failed", job.error.splitlines()[0])
 
     # ------------------------------------------------------------------ steps 1-2
     def check_basics(self) -> bool:
         """Run steps 1 and 2 on the panels' run (False if the settings are invalid)."""
-        from .panels import PanelError
-
-        try:
-            cfg = self.window_.current_run_config()
-        except PanelError as exc:
-            self._set(0, False, "the settings are not valid", str(exc))
+        cfg = self._config(0)
+        if cfg is None:
             return False
         for i in (0, 1):
             self._set(i, None, "checking…", "")
             self.buttons[i].setEnabled(False)
         self.window_.jobs.submit(
-            JOB_KEY, _recipe_job(cfg), on_done=self._on_checks, on_finished=self._on_job_end
+            JOB_KEY,
+            _recipe_job(cfg, _recording(self.window_, self.group)),
+            on_done=self._on_checks,
+            on_finished=self._on_job_end,
         )
         return True
 
@@ -142,41 +274,54 @@ class RecipePanel(QtWidgets.QDialog):
             self._set(c.step - 1, c.passed, c.message, c.advice)
 
     def _on_job_end(self, job: Any) -> None:
-        for i in (0, 1):
-            self.buttons[i].setEnabled(True)
-        if job.error is not None:
-            self._set(0, False, "the check failed", job.error.splitlines()[0])
+        self.buttons[1].setEnabled(True)
+        self._failed_job(0, job)
 
     # ------------------------------------------------------------------ step 3
-    def find_lr(self) -> None:
-        self.window_.find_lr()
-        dialog = self.window_._lr_finder
-        dialog.finished.connect(self.update_lr_step)  # QDialog.finished: the dialog closed
-        self.update_lr_step()
+    def check_lr(self) -> bool:
+        """Run the range test on the panels' run and check it (False if the settings are invalid)."""
+        cfg = self._config(2)
+        if cfg is None:
+            return False
+        self._set(2, None, "running the range test…", "")
+        self.buttons[2].setEnabled(False)
+        self.window_.jobs.submit(
+            LR_JOB_KEY,
+            _range_test_job(cfg, _recording(self.window_, self.group)),
+            on_done=self._on_lr_check,
+            on_finished=lambda job: self._failed_job(2, job),
+        )
+        return True
 
-    def update_lr_step(self, *_args: Any) -> None:
-        """Show the rate the panels hold and the range test's suggestions."""
-        from .panels import PanelError
-
-        try:
-            lr = self.window_.current_run_config().optimizer.lr
-        except PanelError:
-            return
-        dialog = getattr(self.window_, "_lr_finder", None)
-        result = getattr(dialog, "result", None)
-        if result is None:
-            self._set(2, None, f"learning rate now {lr:g}", "Run the range test and apply a suggestion.")
-            return
-        sugg = ", ".join(f"{k} {v:.3g}" for k, v in result.suggestions.items() if v)
-        self._set(2, True, f"learning rate now {lr:g}", f"range test suggestions: {sugg}")
+    def _on_lr_check(self, check: Any) -> None:
+        self.lr_check = check
+        detail = check.advice
+        lr = check.numbers.get("suggested_lr")
+        if check.passed and lr:
+            cfg = self._config(2)
+            if cfg is not None:
+                self.window_._show_run_in_panels(
+                    cfg.model_copy(update={"optimizer": cfg.optimizer.model_copy(update={"lr": float(lr)})})
+                )
+                detail = f"Learning rate set to {lr:.3g} in the Optimizer panel; steps 4 and 5 train with it."
+                self.window_.report(f"Tuning recipe: learning rate set to {lr:.3g} (range test valley).")
+        self._set(2, check.passed, check.message, detail)
 
     # ------------------------------------------------------------------ step 4
     def train(self) -> None:
+        self._training = True
         self.window_.run()
 
     @QtCore.Slot(str)
     def _on_run_finished(self, _reason: str) -> None:
         ends = self.window_.runs.epoch_events
+        started_here, self._training = self._training, False
+        if started_here and self.window_.runs.recording is not None:
+            ids = self.window_.runs.recording.stored_ids
+            if ids:  # the window stored them under the experiment: file them under the recipe
+                self.window_.jobs.submit(
+                    STORE_JOB_KEY, _regroup_job(self.window_.runs.store_path, ids, self.group)
+                )
         if not ends:
             return
         run = max(e.run for e in ends)
@@ -203,60 +348,64 @@ class RecipePanel(QtWidgets.QDialog):
                 "The model fits the training set better than new data: add regularisation in the "
                 "Regularisation panel (L2, dropout, early stopping, augmentation) and train again.",
             )
-        if self.window_.runs.record:
-            self._set(5, None, "stored", f"'{label}' is in the run store (Runs tab); export its summary.")
-        else:
-            self._set(
-                5, None, "not stored", "Recording is off for this window: export the summary to keep it."
-            )
 
     # ------------------------------------------------------------------ step 5
-    def show_schedule(self) -> None:
-        panel = self.window_.panels.get("schedule")
-        if panel is not None:
-            dock = panel.parentWidget()
-            while dock is not None and not isinstance(dock, QtWidgets.QDockWidget):
-                dock = dock.parentWidget()
-            if dock is not None:
-                dock.show()
-                dock.raise_()
+    def check_schedule(self) -> bool:
+        """Race the panels' run constant against a schedule (False if the settings are invalid)."""
+        cfg = self._config(4)
+        if cfg is None:
+            return False
+        self._set(4, None, f"training constant and scheduled at lr {cfg.optimizer.lr:.3g}…", "")
+        self.buttons[4].setEnabled(False)
+        self.window_.jobs.submit(
+            SCHEDULE_JOB_KEY,
+            _schedule_job(cfg, _recording(self.window_, self.group)),
+            on_done=self._on_schedule_check,
+            on_finished=lambda job: self._failed_job(4, job),
+        )
+        return True
+
+    def _on_schedule_check(self, check: Any) -> None:
+        self.schedule_check = check
+        n = check.numbers
+        detail = f"'{n['schedule_label']}' against '{n['constant_label']}': {check.advice}."
+        self._set(4, check.passed, check.message, detail)
 
     # ------------------------------------------------------------------ step 6
     def export_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Export summary", "summary.html", "HTML (*.html)"
+            self, "Export summary (HTML; a PNG is written beside it)", "summary.html", "HTML (*.html)"
         )
         if path:
             self.export_summary(path)
 
-    def export_summary(self, path: str | Path) -> bool:
-        """Write the one-page HTML summary to ``path``; False (with the reason shown) on failure."""
-        rows = []
-        for i, title in enumerate(TITLES):
-            rows.append(
-                f"<tr><td>{html.escape(title)}</td><td>{self.status[i].text()}</td>"
-                f"<td>{html.escape(self.details[i].text())}</td></tr>"
-            )
-        pictures = []
+    def _plot_images(self) -> list[tuple[str, bytes]]:
+        """The loss and accuracy plots as PNG bytes (name, data)."""
         plots = getattr(self.window_, "plots", None)
         names = list(plots.plot_items()) if plots is not None and hasattr(plots, "plot_items") else []
+        wanted = [n for n in SUMMARY_PLOTS if n in names] or names[:2]
+        out = []
         with tempfile.TemporaryDirectory() as tmp:
-            for name in names[:2]:
+            for name in wanted:
                 target = Path(tmp) / f"{name}.png"
                 if self.window_.export_plot(name, target) and target.exists():
-                    data = base64.b64encode(target.read_bytes()).decode("ascii")
-                    pictures.append(f"<img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>")
+                    out.append((name, target.read_bytes()))
+        return out
+
+    def export_summary(self, path: str | Path) -> bool:
+        """Write the one-page summary to ``path`` (HTML) and beside it as PNG; False (with the
+        reason shown) on failure."""
+        path = Path(path)
+        png_path = path.with_suffix(".png")
         try:
             cfg_text = self.window_.current_run_config().describe()
         except Exception:  # invalid panels: the summary still gets written
             cfg_text = "(the panels' settings are not valid)"
-        page = (
-            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tuning recipe summary</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:auto}td{vertical-align:top;"
-            "padding:4px 8px;border-bottom:1px solid #ddd}img{max-width:49%}</style></head><body>"
-            f"<h1>Tuning recipe summary</h1><p>{html.escape(cfg_text)}</p>"
-            f"<table>{''.join(rows)}</table>{''.join(pictures)}</body></html>"
-        )
+        title = f"{cfg_text} — runs stored as '{self.group}'"
+        rows = [(TITLES[i], *self.state[i]) for i in range(len(TITLES) - 1)]
+        plots = self._plot_images()
+        data_urls = [f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}" for _, data in plots]
+        page = summary_html(title, rows, data_urls)
         from optiscope.engine.files import atomic_write_text
 
         try:
@@ -264,11 +413,24 @@ class RecipePanel(QtWidgets.QDialog):
         except OSError as exc:
             self._set(5, False, "the summary was not written", f"{path}: {exc.strerror or exc}")
             return False
-        self._set(5, True, "summary exported", str(path))
+        images = {  # at their drawn size: Qt's text layout does not keep an image's aspect
+            f"plot{i}.png": QtGui.QImage.fromData(data).scaledToWidth(
+                PICTURE_WIDTH, QtCore.Qt.TransformationMode.SmoothTransformation
+            )
+            for i, (_, data) in enumerate(plots)
+        }
+        partial = png_path.with_name(png_path.name + ".part")
+        if render_summary_png(summary_html(title, rows, list(images)), images, partial):
+            partial.replace(png_path)
+            self._set(5, True, "summary exported (HTML and PNG)", f"{path}\n{png_path}")
+        else:
+            partial.unlink(missing_ok=True)
+            self._set(5, True, "summary exported as HTML (the PNG could not be written)", str(path))
         return True
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802
-        self.window_.jobs.cancel(JOB_KEY)
+        for key in (JOB_KEY, LR_JOB_KEY, SCHEDULE_JOB_KEY):
+            self.window_.jobs.cancel(key)
         super().closeEvent(event)
 
 

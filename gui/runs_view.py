@@ -1,6 +1,7 @@
 """The Runs tab: every run kept in the run store, from the window or the command line.
 
-Lists past runs (label, dataset, optimizer, schedule, final metrics, date), newest first.
+Lists past runs (label, dataset, optimizer, schedule, final metrics, date, experiment: a tuning
+recipe's runs share one), newest first.
 Selected runs can be drawn over the live plots (:attr:`RunsView.overlay_requested`) or
 have their settings loaded into the panels (:attr:`RunsView.settings_requested`); the
 window does both. The store is read by a background job of the window's
@@ -21,7 +22,18 @@ from .worker import JobRunner
 
 __all__ = ["RunsView", "read_store", "COLUMNS"]
 
-COLUMNS = ("Label", "Dataset", "Optimizer", "Schedule", "Val acc", "Val loss", "Epochs", "Status", "Date")
+COLUMNS = (
+    "Label",
+    "Dataset",
+    "Optimizer",
+    "Schedule",
+    "Val acc",
+    "Val loss",
+    "Epochs",
+    "Status",
+    "Date",
+    "Experiment",
+)
 MAX_LISTED = 500  # the newest runs; older ones stay in the store ('optiscope runs list')
 
 
@@ -125,7 +137,7 @@ class RunsView(QtWidgets.QWidget):
         for col in range(len(COLUMNS)):
             header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeMode.Interactive)
         # the label and schedule can be long: a fixed share, the rest fits its contents
-        for col, chars in ((0, 24), (1, 15), (2, 18), (3, 22), (4, 7), (5, 8), (6, 6), (7, 10)):
+        for col, chars in ((0, 24), (1, 15), (2, 18), (3, 22), (4, 7), (5, 8), (6, 6), (7, 10), (8, 16)):
             header.resizeSection(col, header.fontMetrics().horizontalAdvance("x" * chars))
         lay.addWidget(self.table, 1)
         row = QtWidgets.QHBoxLayout()
@@ -174,6 +186,7 @@ class RunsView(QtWidgets.QWidget):
                     f"{s.epochs_done}/{planned}",
                     s.status,
                     time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created)),
+                    s.experiment,  # a tuning recipe's runs share one: "recipe <time> · <experiment>"
                 ]
             )
             item.setData(0, Qt.ItemDataRole.UserRole, s.id)

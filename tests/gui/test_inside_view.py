@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from optiscope.engine import events as ev
 from optiscope.engine.config import RunConfig
 from optiscope.gui.inside_view import GRID_ROWS, UPDATE_RATIO_GUIDE, InsideView
+from PySide6 import QtGui, QtWidgets
 
 BASE = {"dataset": {"name": "blobs", "n_samples": 200}, "training": {"epochs": 2, "batch_size": 8, "seed": 3}}
 
@@ -153,3 +155,87 @@ def test_the_window_has_the_inside_tab_fed_by_its_runs(qtbot, make_window, quick
     last_update = w.runs.last_step[0].step
     assert series is not None and series.steps == [last_update]  # short run: the final LayerStats
     assert series.layers == ("dense 1 (2\u219250)", "output (50\u21923)")
+
+
+def _drawn_tick_labels(axis) -> list[str]:
+    """The texts the axis draws now (pyqtgraph's draw specs on a throw-away painter)."""
+    image = QtGui.QImage(400, 400, QtGui.QImage.Format.Format_ARGB32)
+    painter = QtGui.QPainter(image)
+    try:
+        _axis, _ticks, texts = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [t[2] for t in texts]
+
+
+def _label_value(text: str) -> float:
+    """A log axis label as a number: "0.001", "10⁻⁵" or "2·10⁻⁵"."""
+    if "10" in text and any(c in text for c in "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"):
+        mantissa, _, power = text.rpartition("10")
+        exponent = int(power.translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")))
+        return float(mantissa.rstrip("·") or 1) * 10.0**exponent
+    return float(text)
+
+
+def _decades(labels: list[str]) -> bool:
+    return all(abs(math.log10(_label_value(t)) - round(math.log10(_label_value(t)))) < 1e-9 for t in labels)
+
+
+def _labels_at(qtbot, plot, lo: float, hi: float) -> list[str]:
+    """The left axis's labels once ``plot`` shows ``lo``..``hi`` on its log y axis."""
+    plot.setYRange(math.log10(lo), math.log10(hi), padding=0)
+    axis = plot.getAxis("left")
+    qtbot.waitUntil(
+        lambda: axis.range == pytest.approx([math.log10(lo), math.log10(hi)]) and axis.height() > 150,
+        timeout=5000,
+    )
+    _drawn_tick_labels(axis)  # the first drawing may widen the axis for its labels
+    qtbot.wait(100)
+    return _drawn_tick_labels(axis)
+
+
+def test_log_axes_write_numbers_at_powers_of_ten_only(qtbot, view) -> None:
+    # two decades: pyqtgraph's own log axis labels 0.0002, 0.0003 ... 0.009 as well
+    plain = pg.PlotWidget()
+    qtbot.addWidget(plain)
+    plain.resize(420, 300)
+    plain.show()
+    plain.getPlotItem().setLogMode(x=False, y=True)
+    assert not _decades(_labels_at(qtbot, plain.getPlotItem(), 1.5e-4, 2e-2))
+    for plot in (view.lr_plot, view.ratio_plot, view.norm_plot):
+        labels = _labels_at(qtbot, plot, 1.5e-4, 2e-2)
+        assert sorted(_label_value(t) for t in labels) == pytest.approx([1e-3, 1e-2])
+    # one power of ten in view: it and its 2x and 5x neighbours are written, not 3, 4, 6 ...
+    labels = _labels_at(qtbot, view.norm_plot, 0.3, 4.0)
+    assert sorted(_label_value(t) for t in labels) == pytest.approx([0.5, 1.0, 2.0])
+    # inside one decade there is no power of ten to write: the other ticks keep their numbers
+    labels = _labels_at(qtbot, view.lr_plot, 2e-4, 8e-4)
+    assert len(labels) >= 2 and not _decades(labels)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_plots_follow_the_application_theme(qtbot, theme) -> None:
+    from optiscope.gui.plots.style import THEMES
+
+    app = QtWidgets.QApplication.instance()
+    before = app.palette()
+    try:
+        view = InsideView()
+        qtbot.addWidget(view)
+        palette = QtGui.QPalette(before)
+        palette.setColor(
+            QtGui.QPalette.ColorRole.Window, QtGui.QColor("#2b2b2b" if theme == "dark" else "#efefef")
+        )
+        app.setPalette(palette)  # as the window's View > Theme does; the view hears the change
+        colours = THEMES[theme]
+        qtbot.waitUntil(lambda: view.graphics.backgroundBrush().color().name() == colours["bg"], timeout=5000)
+        assert view.theme == theme
+        axis = view.ratio_plot.getAxis("left")
+        assert axis.textPen().color().name() == colours["fg"]
+        assert colours["fg"] in view.lr_plot.titleLabel.text or colours["fg"] in str(
+            view.lr_plot.titleLabel.opts
+        )
+        legend_label = view._legends[0].items[0][1]
+        assert QtGui.QColor(legend_label.opts["color"]).name() == colours["fg"]
+    finally:
+        app.setPalette(before)

@@ -1,26 +1,45 @@
-"""Tools > Tuning recipe (issue 9): steps 1-2 show the engine's checks, step 4 the run's gap, step 6 exports."""
+"""Tools > Tuning recipe (issue 9): every step shows the engine's check, the runs are stored as one
+recipe, step 6 exports the summary as HTML and PNG."""
 
 from __future__ import annotations
 
-from optiscope.engine.recipe import run_recipe
-from optiscope.gui.recipe_panel import GAP_CLOSED, JOB_KEY
+import math
+
+from optiscope.engine.recipe import SCHEDULE_MARGIN, lr_range_check, run_recipe, schedule_runs
+from optiscope.engine.store import RunStore
+from optiscope.engine.trainer import train
+from optiscope.gui.recipe_panel import GAP_CLOSED, JOB_KEY, LR_JOB_KEY, SCHEDULE_JOB_KEY, SUMMARY_WIDTH
+from PySide6 import QtGui
 
 
-def test_steps_one_two_four_and_six(qtbot, make_window, quick_blobs, tmp_path) -> None:
+def test_every_step_checked_stored_as_one_recipe_and_exported(qtbot, make_window, quick_blobs, tmp_path):
     w = make_window()
+    w.runs.store_path = tmp_path / "runs.sqlite3"
     w.set_experiment(quick_blobs)
     w.acts["recipe"].trigger()
     panel = w._recipe_panel
+    assert panel.group.startswith("recipe ") and panel.group.endswith(" · quick")
+    assert panel.group in panel.group_note.text()
+    # steps 1-2
     assert panel.check_basics()
     qtbot.waitUntil(lambda: not w.jobs.busy(JOB_KEY), timeout=120_000)
     qtbot.waitUntil(lambda: panel.buttons[0].isEnabled(), timeout=5000)
-    want = run_recipe(w.current_run_config())  # the engine's checks, run again here
+    cfg = w.current_run_config()
+    want = run_recipe(cfg)  # the engine's checks, run again here
     assert [c.message for c in panel.checks] == [c.message for c in want]
     assert [c.passed for c in panel.checks] == [c.passed for c in want]
     for c in want:
         mark = "✔" if c.passed else "✘"  # the blobs set-up's initial loss is ~3x ln 3: step 1 fails
         assert f"{mark} {c.message}" in panel.status[c.step - 1].text()
         assert panel.details[c.step - 1].text() == c.advice
+    # step 3: the range test's verdict; a passing suggestion becomes the panels' rate
+    assert panel.check_lr()
+    qtbot.waitUntil(lambda: panel.lr_check is not None and not w.jobs.busy(LR_JOB_KEY), timeout=120_000)
+    check3, _ = lr_range_check(cfg)
+    assert panel.lr_check.message == check3.message and panel.lr_check.passed == check3.passed
+    assert check3.passed  # Adam on the blobs falls well before it blows up
+    assert w.current_run_config().optimizer.lr == check3.numbers["suggested_lr"]
+    assert f"✔ {check3.message}" in panel.status[2].text()
     # step 4: the run's train/validation gap at its last epoch
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
         panel.train()
@@ -29,12 +48,40 @@ def test_steps_one_two_four_and_six(qtbot, make_window, quick_blobs, tmp_path) -
     assert panel.gap == gap
     text = panel.status[3].text()
     assert f"gap {100 * gap:.1f} points" in text and (("✔" in text) == (gap <= GAP_CLOSED))
-    # step 6: the one-page summary holds every step's line and the plots
+    # step 5: constant against the plateau at the picked rate, against the two runs trained alone
+    assert panel.check_schedule()
+    qtbot.waitUntil(
+        lambda: panel.schedule_check is not None and not w.jobs.busy(SCHEDULE_JOB_KEY), timeout=120_000
+    )
+    constant, scheduled = (
+        train(r, keep_model=False, stats_every=0)
+        for r in schedule_runs(w.current_run_config(), check3.numbers["suggested_lr"])
+    )
+    n = panel.schedule_check.numbers
+    assert math.isclose(n["constant_final_val_acc"], constant.final.val_acc, abs_tol=1e-9)
+    assert math.isclose(n["schedule_final_val_acc"], scheduled.final.val_acc, abs_tol=1e-9)
+    assert panel.schedule_check.passed == (
+        scheduled.final.val_acc >= constant.final.val_acc - SCHEDULE_MARGIN
+    )
+    assert f"schedule {100 * scheduled.final.val_acc:.1f} %" in panel.status[4].text()
+    # every run of the recipe is stored under the recipe's name: step 2, 3, the window's run, step 5's two
+    qtbot.waitUntil(lambda: not w.jobs.busy("recipe_store"), timeout=30_000)
+    store = RunStore(w.runs.store_path)
+    mine = [s for s in store.list_runs() if s.experiment == panel.group]
+    store.close()
+    labels = [s.label for s in mine]
+    assert len(mine) == 5 and labels[0].startswith("recipe step 2") and labels[1].startswith("recipe step 3")
+    assert labels[2] == w.runs.label(0) and labels[3].startswith("recipe step 4-5: constant")
+    # step 6: the one-page summary holds every step's line and the plots, as HTML and as PNG
     out = tmp_path / "summary.html"
     assert panel.export_summary(out)
     page = out.read_text(encoding="utf-8")
     assert want[0].message in page and f"gap {100 * gap:.1f} points" in page
+    assert panel.schedule_check.message in page and panel.lr_check.message in page
     assert page.count("data:image/png;base64,") == 2
+    picture = QtGui.QImage(str(tmp_path / "summary.png"))
+    assert picture.width() == SUMMARY_WIDTH and picture.height() > 600
+    assert not (tmp_path / "summary.png.part").exists()
     assert not panel.export_summary(tmp_path / "missing" / "summary.html")
     assert "not written" in panel.status[5].text()
     panel.close()
