@@ -1302,8 +1302,10 @@ class MainWindow(QtWidgets.QMainWindow):
         except (OSError, FileNotFoundError) as exc:
             self.report(f"Theme '{theme}' could not be loaded ({exc}).", error=True)
             qss = ""
-        app.setPalette(_dark_palette() if theme == "dark" else app.style().standardPalette())
+        palette = _dark_palette() if theme == "dark" else app.style().standardPalette()
+        app.setPalette(palette)
         self.setStyleSheet(qss)
+        self.acts.tint_icons(palette if theme == "dark" else None)  # dark pictograms vanish on dark
         if self.plots is not None and hasattr(self.plots, "set_theme"):
             self.plots.set_theme(theme)
         if theme in self.theme_actions:
