@@ -666,6 +666,15 @@ class LivePlots(QtWidgets.QWidget):
                 return text
         return None
 
+    def hover_rect(self, name: str, run_id: int | None = None) -> QtCore.QRectF | None:
+        """The scene rectangle of the hover readout shown on :meth:`plot`, or None."""
+        plot = self.plot(name, run_id)
+        for h in self._hovers.values():
+            rect = h.scene_rect(plot)
+            if rect is not None:
+                return rect
+        return None
+
     @property
     def legend_text(self) -> str:
         """The legend strip above the plots, as plain text."""
