@@ -299,7 +299,14 @@ class Classroom(QtCore.QObject):
         nearest = min(range(len(SPEEDS)), key=lambda i: abs(math.log((SPEEDS[i][0] or 1e-4) / delay)))
         self._set_slider(nearest)
         self.window.runs.set_delay(delay)
-        self.window.speed_label.setText(f"lesson pace ({1 / delay:.0f}/s)")
+        rate = 1 / delay
+        rate_text = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
+        label = self.window.speed_label  # short: the toolbar is full at 1280 px
+        label.setText(f"lesson: {rate_text}/s")
+        label.setToolTip(
+            f"the lesson's own pace: {rate_text} updates a second, about {self.lesson.pace_seconds:g} s "
+            "in all; the speed control changes it (remembered for this lesson)"
+        )
         self.pace_note = (
             f"lesson pace: {delay * 1000:.1f} ms per update, about {self.lesson.pace_seconds:g} s"
         )
@@ -310,6 +317,7 @@ class Classroom(QtCore.QObject):
         slider.setValue(index)
         slider.blockSignals(blocked)
         self.window.speed_label.setText(SPEEDS[index][1])
+        self.window.speed_label.setToolTip("")
 
     @Slot(int)
     def _on_user_speed(self, index: int) -> None:

@@ -966,6 +966,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_speed(self, index: int) -> None:
         delay, text = SPEEDS[index]
         self.speed_label.setText(text)
+        self.speed_label.setToolTip("")  # a lesson's pace note no longer applies
         self.runs.set_delay(delay)
 
     def find_lr(self) -> None:
