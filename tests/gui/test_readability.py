@@ -1,6 +1,7 @@
-"""What a class at the back of the room must be able to read: toolbar icons in the dark
-theme, trails on the test-function map, the hover readout, the digits preview, the toolbar's
-pace label. Each test renders the widget and measures the picture."""
+"""What a class at the back of the room must be able to read, measured on rendered pixels:
+the toolbar's icons in the dark theme. (The race trails, hover readout, digits preview and
+pace label are measured beside their own tests: test_landscape_view, test_plots,
+test_panels, test_classroom.)"""
 
 from __future__ import annotations
 
