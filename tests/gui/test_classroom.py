@@ -123,6 +123,22 @@ def test_lesson_pace_label_fits_the_toolbar_at_1280(qtbot, make_window, app_font
     assert label.width() >= label.sizeHint().width(), (label.width(), label.sizeHint().width())
 
 
+def test_a_lesson_without_a_pace_does_not_keep_the_previous_lessons_pace(qtbot, make_window):
+    from optiscope.gui.run_controller import SPEEDS
+
+    w = make_window()
+    w.set_experiment(short_lesson(epochs=2))
+    assert w.run() and w.speed_label.text().startswith("lesson:")
+    w.stop()
+    qtbot.waitUntil(lambda: not w.running, timeout=30_000)
+    w.load_preset("batchnorm-lr")  # no [classroom] pace
+    assert w.run()
+    w.stop()
+    qtbot.waitUntil(lambda: not w.running, timeout=30_000)
+    delay, text = SPEEDS[w.speed_slider.value()]
+    assert w.speed_label.text() == text and w.runs.delay == delay  # the speed control's own
+
+
 def test_window_title_names_the_lesson_or_file_once(make_window, tmp_path):
     from optiscope.engine.config import dump_toml
 
