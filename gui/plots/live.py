@@ -675,6 +675,10 @@ class LivePlots(QtWidgets.QWidget):
                 return rect
         return None
 
+    def legend_lines(self) -> list[str]:
+        """The legend strip's lines as wrapped at its width (plain text)."""
+        return self._legend.lines()
+
     @property
     def legend_text(self) -> str:
         """The legend strip above the plots, as plain text."""

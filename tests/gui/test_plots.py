@@ -327,6 +327,30 @@ def test_hover_readout_stays_inside_the_plot_near_its_edges(plots, qtbot):
     qtbot.wait(400)  # let the SignalProxy's timer finish (the fixture fails on live timers)
 
 
+def test_legend_wraps_between_runs_never_inside_a_run_name(plots, qtbot):
+    names = ["SGD 0.01", "Momentum 0.9", "Nesterov 0.9", "Adagrad 0.01", "RMSprop 0.001", "Adam 0.001"]
+    # equal rates give "(LR same as ...)" notes: long entries, as in the optimizer race
+    lrs = [0.01, 0.01, 0.01, 0.01, 0.001, 0.001]
+    feed(
+        plots,
+        [e for i, (n, lr) in enumerate(zip(names, lrs, strict=True)) for e in run_events(i, lr=lr, label=n)],
+    )
+    plots.set_presentation(True)
+    try:
+        checked = 0
+        for width in range(900, 1281, 20):
+            plots.resize(width, 700)
+            qtbot.waitUntil(lambda w=width: plots.width() == w)
+            lines = plots.legend_lines()
+            assert len(lines) >= 2, lines  # wrapped at these widths
+            for name in names:
+                assert any(name in line for line in lines), (width, name, lines)
+                checked += 1
+        assert checked == 20 * len(names)
+    finally:
+        plots.set_presentation(False)  # the run palette and text scale are shared
+
+
 def test_set_points_draws_the_training_points(plots, qtbot):
     rng = np.random.default_rng(0)
     plots.set_points(rng.normal(size=(50, 2)), rng.integers(0, 3, 50), 3)
