@@ -430,12 +430,14 @@ def tinted_icon(icon: QtGui.QIcon, colour: QtGui.QColor, disabled: QtGui.QColor)
     """``icon`` redrawn in one colour: ``colour`` in the normal and active modes, ``disabled``
     when its action is disabled. The darker a pixel of the original, the more opaque it is
     drawn, so a dark pictogram becomes a solid one of ``colour`` and a coloured picture keeps
-    its outlines over a faint fill. Drawn at :data:`ICON_SIZES`."""
+    its outlines over a faint fill. Drawn at :data:`ICON_SIZES` (and the screen's pixel ratio)."""
     import numpy as np
 
     out = QtGui.QIcon()
-    for size in ICON_SIZES:
-        source = icon.pixmap(size, size)
+    app = QtGui.QGuiApplication.instance()
+    ratios = sorted({1.0, app.devicePixelRatio() if app is not None else 1.0})  # sharp on HiDPI too
+    for size, ratio in ((size, ratio) for size in ICON_SIZES for ratio in ratios):
+        source = icon.pixmap(QtCore.QSize(size, size), ratio)
         if source.isNull():
             continue
         image = source.toImage().convertToFormat(QtGui.QImage.Format.Format_ARGB32)
