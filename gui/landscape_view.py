@@ -176,12 +176,11 @@ def _race_key(plot: pg.PlotItem) -> pg.LegendItem:
     """The key of the race's marks: the two step arrows, the start and the minimum (the
     optimizers' colours are keyed in the table beside the plot)."""
     key = pg.LegendItem(
-        offset=(-8, -8),
+        offset=None,
         brush=pg.mkBrush(255, 255, 255, 225),
         pen=pg.mkPen("#555555"),
         labelTextColor="#111111",
     )
-    key.setParentItem(plot.getViewBox())
     arrow = _arrow_symbol()
     samples = (
         (
@@ -207,8 +206,11 @@ def _race_key(plot: pg.PlotItem) -> pg.LegendItem:
             "minimum",
         ),
     )
+    key.setColumnCount(2)
     for item, text in samples:
         key.addItem(item, text)
+    # under the map, below the x axis: it never covers a path, a start or a minimum
+    plot.layout.addItem(key, 4, 1)
     for sample, _label in key.items:  # a key, not visibility switches: clicks do nothing
         sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
     key.samples = [item for item, _text in samples]  # the pictures' items live as long as the key

@@ -145,7 +145,10 @@ def test_race_trails_stand_out_on_the_colour_map_and_the_arrows_have_a_key(view,
     # the key says what the arrows are
     labels = [label.text for _sample, label in rv.key.items]
     assert any("gradient" in t for t in labels) and any("update" in t for t in labels)
-    assert vb.sceneBoundingRect().contains(rv.key.sceneBoundingRect())
+    # below the map: on screen, and covering none of it
+    key = rv.key.sceneBoundingRect()
+    assert key.height() > 20 and QtCore.QRectF(rv.plot_widget.viewport().rect()).contains(key)
+    assert not vb.sceneBoundingRect().intersects(key) and key.top() >= vb.sceneBoundingRect().bottom()
 
 
 def test_the_race_steps_its_optimizers_off_the_gui_thread(view, qtbot) -> None:
