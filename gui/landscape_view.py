@@ -4,10 +4,12 @@
 
 * **Test functions** (:class:`RaceView`): a log-scaled heatmap of a 2D function with
   log-spaced contour lines and its minima marked; click to set the start point; several
-  ``torch.optim`` optimizers race from it, animated by a QTimer at an adjustable speed;
-  *Step* advances one update and shows, at each optimizer's point, the steepest-descent
-  direction (−gradient, black) and the update the optimizer will take next (its colour):
-  the two differ once momentum or Adam's moments build up.
+  ``torch.optim`` optimizers race from it (each trail a thick line in its colour, cased
+  white and black to stand out on the colour map), stepped in a background job and drawn
+  about 30 times a second; *Step* advances one update and shows, at each optimizer's point,
+  the steepest-descent direction (−gradient, black) and the update the optimizer will take
+  next (its colour): the two differ once momentum or Adam's moments build up. A key under
+  the map names the arrows, the start and the minima.
 * **Network surface** (:class:`SurfaceView`): fed the engine's events (``add_events``, as
   ``LivePlots``), it computes the loss surface around the weight trajectory in a
   background thread (coarse, then refined; never on the GUI thread), draws the projected
