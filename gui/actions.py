@@ -17,7 +17,10 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Slot
 
-__all__ = ["ACTIONS", "MENUS", "TOOLBAR", "ActionSpec", "ActionTable"]
+__all__ = ["ACTIONS", "MENUS", "TOOLBAR", "ActionSpec", "ActionTable", "tinted_icon"]
+
+# the pixel sizes an icon is drawn at in menus, the toolbar and presentation mode
+ICON_SIZES = (16, 20, 24, 32, 48)
 
 Key = str | QtGui.QKeySequence.StandardKey
 
@@ -333,6 +336,7 @@ class ActionTable(QtCore.QObject):
         self._by_action: dict[QtGui.QAction, ActionSpec] = {}
         groups: dict[str, QtGui.QActionGroup] = {}
         style = window.style()
+        self._standard_icons: dict[str, QtGui.QIcon] = {}
         for spec in specs:
             act = QtGui.QAction(spec.text, window)
             act.setObjectName(f"act_{spec.name}")
@@ -343,7 +347,9 @@ class ActionTable(QtCore.QObject):
             act.setToolTip(f"{spec.tip} ({keys})" if keys and spec.tip else (spec.tip or keys))
             act.setStatusTip(spec.tip)
             if spec.icon is not None:
-                act.setIcon(style.standardIcon(getattr(QtWidgets.QStyle.StandardPixmap, spec.icon)))
+                icon = style.standardIcon(getattr(QtWidgets.QStyle.StandardPixmap, spec.icon))
+                self._standard_icons[spec.name] = icon
+                act.setIcon(icon)
             act.setCheckable(spec.checkable)
             if spec.group is not None:
                 groups.setdefault(spec.group, QtGui.QActionGroup(window)).addAction(act)
@@ -355,6 +361,19 @@ class ActionTable(QtCore.QObject):
 
     def __getitem__(self, name: str) -> QtGui.QAction:
         return self.actions[name]
+
+    def tint_icons(self, palette: QtGui.QPalette | None) -> None:
+        """Draw every icon in ``palette``'s button-text colour (disabled: its disabled
+        button text), e.g. for the dark theme, where the style's dark pictograms vanish;
+        ``None`` gives back the style's own icons."""
+        for name, icon in self._standard_icons.items():
+            if palette is not None:
+                group = QtGui.QPalette.ColorGroup
+                role = QtGui.QPalette.ColorRole.ButtonText
+                icon = tinted_icon(
+                    icon, palette.color(group.Active, role), palette.color(group.Disabled, role)
+                )
+            self.actions[name].setIcon(icon)
 
     @Slot()
     def _on_triggered(self) -> None:
@@ -405,3 +424,33 @@ class ActionTable(QtCore.QObject):
             for act in self.actions.values()
             if act.shortcuts()
         ]
+
+
+def tinted_icon(icon: QtGui.QIcon, colour: QtGui.QColor, disabled: QtGui.QColor) -> QtGui.QIcon:
+    """``icon`` redrawn in one colour: ``colour`` in the normal and active modes, ``disabled``
+    when its action is disabled. The darker a pixel of the original, the more opaque it is
+    drawn, so a dark pictogram becomes a solid one of ``colour`` and a coloured picture keeps
+    its outlines over a faint fill. Drawn at :data:`ICON_SIZES` (and the screen's pixel ratio)."""
+    import numpy as np
+
+    out = QtGui.QIcon()
+    app = QtGui.QGuiApplication.instance()
+    ratios = sorted({1.0, app.devicePixelRatio() if app is not None else 1.0})  # sharp on HiDPI too
+    for size, ratio in ((size, ratio) for size in ICON_SIZES for ratio in ratios):
+        source = icon.pixmap(QtCore.QSize(size, size), ratio)
+        if source.isNull():
+            continue
+        image = source.toImage().convertToFormat(QtGui.QImage.Format.Format_ARGB32)
+        w, h = image.width(), image.height()
+        bgra = np.frombuffer(image.constBits(), np.uint8).reshape(h, image.bytesPerLine())[:, : 4 * w]
+        bgra = bgra.reshape(h, w, 4).astype(np.float32) / 255.0
+        luminance = bgra[..., 2] * 0.299 + bgra[..., 1] * 0.587 + bgra[..., 0] * 0.114
+        alpha = bgra[..., 3] * np.clip(0.3 + 0.7 * (1.0 - luminance) / 0.6, 0.0, 1.0)
+        for mode, fill in ((QtGui.QIcon.Mode.Normal, colour), (QtGui.QIcon.Mode.Disabled, disabled)):
+            pixels = np.empty((h, w, 4), np.uint8)
+            pixels[..., 0], pixels[..., 1], pixels[..., 2] = fill.blue(), fill.green(), fill.red()
+            pixels[..., 3] = np.round(alpha * 255.0)
+            tinted = QtGui.QImage(pixels.data, w, h, 4 * w, QtGui.QImage.Format.Format_ARGB32).copy()
+            tinted.setDevicePixelRatio(image.devicePixelRatio())
+            out.addPixmap(QtGui.QPixmap.fromImage(tinted), mode)
+    return out

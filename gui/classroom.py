@@ -94,6 +94,7 @@ class Classroom(QtCore.QObject):
         self._docks_before: dict[Any, bool] = {}
         self._was_maximized = False
         self.pace_note = ""
+        self._pace_on = False  # a lesson's own pace is applied (not one of the control's speeds)
         self._rows_shared = 0
         self.recorder = PlotRecorder(
             lambda: window.plots, lambda text, error: window.report(text, error), self
@@ -283,6 +284,10 @@ class Classroom(QtCore.QObject):
         once the user has left the lesson's race (Clear race: Run trains the panels)."""
         if self.lesson is None or self.lesson.pace_seconds is None or not self.window.document.race:
             self.pace_note = ""
+            if self._pace_on:  # an earlier lesson's pace: back to the speed control's own speed
+                index = self.window.speed_slider.value()
+                self._set_slider(index)
+                self.window.runs.set_delay(SPEEDS[index][0])
             return
         remembered = self.window.settings.lesson_pace(self.lesson_name)
         if remembered is not None and remembered < len(SPEEDS):
@@ -299,7 +304,15 @@ class Classroom(QtCore.QObject):
         nearest = min(range(len(SPEEDS)), key=lambda i: abs(math.log((SPEEDS[i][0] or 1e-4) / delay)))
         self._set_slider(nearest)
         self.window.runs.set_delay(delay)
-        self.window.speed_label.setText(f"lesson pace ({1 / delay:.0f}/s)")
+        self._pace_on = True
+        rate = 1 / delay
+        rate_text = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
+        label = self.window.speed_label  # short: the toolbar is full at 1280 px
+        label.setText(f"lesson: {rate_text}/s")
+        label.setToolTip(
+            f"the lesson's own pace: {rate_text} updates a second, about {self.lesson.pace_seconds:g} s "
+            "in all; the speed control changes it (remembered for this lesson)"
+        )
         self.pace_note = (
             f"lesson pace: {delay * 1000:.1f} ms per update, about {self.lesson.pace_seconds:g} s"
         )
@@ -310,10 +323,13 @@ class Classroom(QtCore.QObject):
         slider.setValue(index)
         slider.blockSignals(blocked)
         self.window.speed_label.setText(SPEEDS[index][1])
+        self.window.speed_label.setToolTip("")
+        self._pace_on = False
 
     @Slot(int)
     def _on_user_speed(self, index: int) -> None:
         """The user moved the speed control: remember it for the open lesson."""
+        self._pace_on = False
         if self.lesson is not None and self.lesson.pace_seconds is not None:
             self.window.settings.set_lesson_pace(self.lesson_name, index)
 

@@ -4,10 +4,12 @@
 
 * **Test functions** (:class:`RaceView`): a log-scaled heatmap of a 2D function with
   log-spaced contour lines and its minima marked; click to set the start point; several
-  ``torch.optim`` optimizers race from it, animated by a QTimer at an adjustable speed;
-  *Step* advances one update and shows, at each optimizer's point, the steepest-descent
-  direction (−gradient, black) and the update the optimizer will take next (its colour):
-  the two differ once momentum or Adam's moments build up.
+  ``torch.optim`` optimizers race from it (each trail a thick line in its colour, cased
+  white and black to stand out on the colour map), stepped in a background job and drawn
+  about 30 times a second; *Step* advances one update and shows, at each optimizer's point,
+  the steepest-descent direction (−gradient, black) and the update the optimizer will take
+  next (its colour): the two differ once momentum or Adam's moments build up. A key under
+  the map names the arrows, the start and the minima.
 * **Network surface** (:class:`SurfaceView`): fed the engine's events (``add_events``, as
   ``LivePlots``), it computes the loss surface around the weight trajectory in a
   background thread (coarse, then refined; never on the GUI thread), draws the projected
@@ -88,6 +90,13 @@ SCHEDULE_CHOICES: tuple[tuple[str, Callable[[float, int], Any]], ...] = (
 )
 TICK_MS = 33  # animation: about 30 frames a second
 N_LEVELS = 10
+# the race's trails on the colour map: a coloured core inside a white and a black casing, so
+# a path stands out on viridis' dark purple and on its yellow alike (widths in pixels)
+TRAIL_WIDTH = 4.0
+TRAIL_CASING = (("#000000", TRAIL_WIDTH + 5.0), ("#ffffff", TRAIL_WIDTH + 2.5))
+HEAD_SIZE = 17  # the optimizer's current point: its colour, ringed white then black
+GRADIENT_COLOR = "#000000"
+START_BRUSH, START_PEN = pg.mkBrush(255, 255, 255, 170), pg.mkPen("#000000", width=2.5)
 
 
 def gl_available() -> bool:
@@ -140,6 +149,74 @@ class _Heatmap:
                 iso.show()
             else:
                 iso.hide()
+
+
+def _arrow_symbol() -> QtGui.QPainterPath:
+    """A right-pointing arrow in the unit square, the legend's picture of the step arrows."""
+    path = QtGui.QPainterPath()
+    path.addPolygon(
+        QtGui.QPolygonF(
+            [
+                QtCore.QPointF(x, y)
+                for x, y in (
+                    (-0.5, -0.09),
+                    (0.12, -0.09),
+                    (0.12, -0.32),
+                    (0.5, 0.0),
+                    (0.12, 0.32),
+                    (0.12, 0.09),
+                    (-0.5, 0.09),
+                )
+            ]
+        )
+    )
+    path.closeSubpath()
+    return path
+
+
+def _race_key(plot: pg.PlotItem) -> pg.LegendItem:
+    """The key of the race's marks: the two step arrows, the start and the minimum (the
+    optimizers' colours are keyed in the table beside the plot)."""
+    key = pg.LegendItem(
+        offset=None,
+        brush=pg.mkBrush(255, 255, 255, 225),
+        pen=pg.mkPen("#555555"),
+        labelTextColor="#111111",
+    )
+    arrow = _arrow_symbol()
+    samples = (
+        (
+            pg.ScatterPlotItem(
+                symbol=arrow, size=22, brush=pg.mkBrush(GRADIENT_COLOR), pen=pg.mkPen("#ffffff", width=1)
+            ),
+            "−gradient: steepest way down (after Step)",
+        ),
+        (
+            pg.ScatterPlotItem(
+                symbol=arrow, size=22, brush=pg.mkBrush("#8c8c8c"), pen=pg.mkPen("#ffffff", width=1)
+            ),
+            "the optimizer's next update, in its colour",
+        ),
+        (
+            pg.ScatterPlotItem(symbol="o", size=14, brush=START_BRUSH, pen=START_PEN),
+            "start (click the map to move it)",
+        ),
+        (
+            pg.ScatterPlotItem(
+                symbol="star", size=16, brush=pg.mkBrush("#ffffff"), pen=pg.mkPen("#000000", width=1.5)
+            ),
+            "minimum",
+        ),
+    )
+    key.setColumnCount(2)
+    for item, text in samples:
+        key.addItem(item, text)
+    # under the map, below the x axis: it never covers a path, a start or a minimum
+    plot.layout.addItem(key, 4, 1)
+    for sample, _label in key.items:  # a key, not visibility switches: clicks do nothing
+        sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+    key.samples = [item for item, _text in samples]  # the pictures' items live as long as the key
+    return key
 
 
 def _arrow_path(origin: np.ndarray, vec: np.ndarray, length: float) -> np.ndarray:
@@ -204,14 +281,14 @@ class RaceView(QtWidgets.QWidget):
         self.minima = pg.ScatterPlotItem(
             symbol="star", size=18, brush=pg.mkBrush("#ffffff"), pen=pg.mkPen("#000000", width=1.5)
         )
-        self.start_marker = pg.ScatterPlotItem(
-            symbol="o", size=12, brush=pg.mkBrush(None), pen=pg.mkPen("#ffffff", width=2)
-        )
+        self.start_marker = pg.ScatterPlotItem(symbol="o", size=14, brush=START_BRUSH, pen=START_PEN)
         self.minima.setZValue(20)  # above paths and arrows
         self.start_marker.setZValue(19)
         self.plot.addItem(self.minima)
         self.plot.addItem(self.start_marker)
+        self.key = _race_key(self.plot)
         self.paths: list[pg.PlotDataItem] = []
+        self.casings: list[pg.PlotDataItem] = []
         self.heads: list[pg.ScatterPlotItem] = []
         self.grad_arrows: list[pg.PlotDataItem] = []
         self.update_arrows: list[pg.PlotDataItem] = []
@@ -378,7 +455,7 @@ class RaceView(QtWidgets.QWidget):
         configs, labels, rows = self.configs()
         for ua in self.update_arrows:
             self.plot.removeItem(ua.halo)
-        for items in (self.paths, self.heads, self.grad_arrows, self.update_arrows):
+        for items in (self.casings, self.paths, self.heads, self.grad_arrows, self.update_arrows):
             for item in items:
                 self.plot.removeItem(item)
             items.clear()
@@ -394,15 +471,30 @@ class RaceView(QtWidgets.QWidget):
         self.row_of = rows
         for row in rows:
             colour = run_color(row)
-            path = pg.PlotDataItem(pen=pg.mkPen(colour, width=2))
-            head = pg.ScatterPlotItem(size=11, brush=pg.mkBrush(colour), pen=pg.mkPen("#000000", width=1))
-            ga = pg.PlotDataItem(pen=pg.mkPen("#000000", width=2), connect="finite")
-            ua = pg.PlotDataItem(pen=pg.mkPen(colour, width=3), connect="finite")
-            # a white halo under the update arrow keeps it visible where it runs along the path
-            halo = pg.PlotDataItem(pen=pg.mkPen("#ffffff", width=7), connect="finite")
+            casings = [pg.PlotDataItem(pen=pg.mkPen(c, width=w)) for c, w in TRAIL_CASING]
+            path = pg.PlotDataItem(pen=pg.mkPen(colour, width=TRAIL_WIDTH))
+            path.casings = casings
+            ring = pg.mkPen("#ffffff", width=2.5)
+            head = pg.ScatterPlotItem(size=HEAD_SIZE, brush=pg.mkBrush(colour), pen=ring)
+            ga = pg.PlotDataItem(pen=pg.mkPen(GRADIENT_COLOR, width=3), connect="finite")
+            ua = pg.PlotDataItem(pen=pg.mkPen(colour, width=4), connect="finite")
+            # a white halo under each arrow keeps it visible on the dark map and along the path
+            halo = pg.PlotDataItem(pen=pg.mkPen("#ffffff", width=8), connect="finite")
             ua.halo = halo
-            for item in (path, halo, ga, ua, head):
+            # outlines first, then the paths, then the arrows and points: every path's casing
+            # lies under every path, so crossing trails keep their colours
+            for z, item in (
+                (1, casings[0]),
+                (2, casings[1]),
+                (3, path),
+                (5, halo),
+                (6, ga),
+                (7, ua),
+                (8, head),
+            ):
+                item.setZValue(z)
                 self.plot.addItem(item)
+            self.casings.extend(casings)
             self.paths.append(path)
             self.heads.append(head)
             self.grad_arrows.append(ga)
@@ -492,6 +584,8 @@ class RaceView(QtWidgets.QWidget):
         for i, r in enumerate(frame):
             pos = r.positions
             self.paths[i].setData(pos[:, 0], pos[:, 1])
+            for casing in self.paths[i].casings:
+                casing.setData(pos[:, 0], pos[:, 1])
             self.heads[i].setData(pos=pos[-1:])
             if r.grad is not None and r.update is not None:
                 g = _arrow_path(r.position, -r.grad, 0.75 * length)

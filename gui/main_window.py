@@ -966,6 +966,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_speed(self, index: int) -> None:
         delay, text = SPEEDS[index]
         self.speed_label.setText(text)
+        self.speed_label.setToolTip("")  # a lesson's pace note no longer applies
         self.runs.set_delay(delay)
 
     def find_lr(self) -> None:
@@ -1302,8 +1303,10 @@ class MainWindow(QtWidgets.QMainWindow):
         except (OSError, FileNotFoundError) as exc:
             self.report(f"Theme '{theme}' could not be loaded ({exc}).", error=True)
             qss = ""
-        app.setPalette(_dark_palette() if theme == "dark" else app.style().standardPalette())
+        palette = _dark_palette() if theme == "dark" else app.style().standardPalette()
+        app.setPalette(palette)
         self.setStyleSheet(qss)
+        self.acts.tint_icons(palette if theme == "dark" else None)  # dark pictograms vanish on dark
         if self.plots is not None and hasattr(self.plots, "set_theme"):
             self.plots.set_theme(theme)
         if theme in self.theme_actions:

@@ -83,6 +83,7 @@ class MixedPrecisionReadout(QtCore.QObject):
         self.label.setObjectName("status_mixed_precision")
         self.label.hide()
         window.statusBar().addWidget(self.label, 1)
+        window.statusBar().messageChanged.connect(self._show_or_hide)
         window.runs.started.connect(self._on_started)
         window.runs.finished.connect(self._on_finished)
 
@@ -98,7 +99,14 @@ class MixedPrecisionReadout(QtCore.QObject):
         text = readout(ctl.live_runs, ctl.epoch_events, labels)
         self.label.setText(text)
         self.label.setToolTip(text)
-        self.label.setVisible(bool(text))
+        self._show_or_hide()
+
+    @QtCore.Slot()
+    def _show_or_hide(self) -> None:
+        """Shown when there is a readout and no status message is on top of it (the two
+        would be drawn over each other)."""
+        message = self.window.statusBar().currentMessage()
+        self.label.setVisible(bool(self.label.text()) and not message)
 
 
 def install(window: Any) -> MixedPrecisionReadout:

@@ -84,8 +84,22 @@ class FrameSink:
                 import imageio.v3 as iio
                 import numpy as np
 
+                width, height = self.frames[0].size
+                if width % 2 or height % 2:
+                    raise RecordError(
+                        f"an MP4 (H.264) needs an even width and height, got {width}x{height}: "
+                        f"use {width // 2 * 2}x{height // 2 * 2}, or record a .gif"
+                    )
+                # macro_block_size=1: exactly the asked size (imageio pads to multiples of 16
+                # by default, 270 -> 272); yuv420p, the pixel format slides and browsers play
                 iio.imwrite(
-                    tmp, np.stack([np.asarray(f) for f in self.frames]), fps=self.fps, codec="libx264"
+                    tmp,
+                    np.stack([np.asarray(f) for f in self.frames]),
+                    plugin="FFMPEG",
+                    fps=self.fps,
+                    codec="libx264",
+                    pixelformat="yuv420p",
+                    macro_block_size=1,
                 )
             tmp.replace(self.path)
         finally:

@@ -647,14 +647,19 @@ class MiniPlot(QtWidgets.QWidget):
             return
         h, w = imgs.shape[1], imgs.shape[2]
         label_h = fm.height() if labels else 0
-        cols = max(1, min(n, int(area.width() // (area.height() / 2 + 4)) or 1))
-        rows = math.ceil(n / cols)
-        cell = min(area.width() / cols, (area.height()) / rows) - 2
-        img_side = max(cell - label_h, 4)
+        gap = 4
+
+        def side(cols: int) -> float:  # the images' side with ``cols`` columns, labels below
+            rows = math.ceil(n / cols)
+            return min(area.width() / cols - gap, area.height() / rows - gap - label_h)
+
+        cols = max(range(1, n + 1), key=side)  # the grid that draws the images largest
+        img_side = max(side(cols), 4.0)
+        left = area.left() + max(area.width() - cols * (img_side + gap) + gap, 0.0) / 2  # centred
         for i, im in enumerate(imgs):
             r_, c_ = divmod(i, cols)
-            x0 = area.left() + c_ * (cell + 2)
-            y0 = area.top() + r_ * (cell + 2)
+            x0 = left + c_ * (img_side + gap)
+            y0 = area.top() + r_ * (img_side + label_h + gap)
             lo, hi = float(im.min()), float(im.max())
             norm = np.zeros_like(im) if hi - lo < 1e-12 else (im - lo) / (hi - lo)
             g = (255 - norm * 255).astype(np.uint8)

@@ -465,6 +465,6 @@ def load_engine(context: JobContext | None = None) -> dict[str, Any]:
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         devices.append("mps")
-    import sklearn.datasets  # noqa: F401  (previews need it; import it here, off the GUI thread)
-
+    # scikit-learn (~1 s) is not imported here: datasets are cached after their first
+    # generation, and a preview or run that must generate one imports it in its own job
     return {"devices": devices, "torch": torch.__version__}

@@ -48,6 +48,11 @@ def cmd_record(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".gif", ".mp4"):
         raise UsageError(f"--out must end in .gif or .mp4, got {str(out)!r}")
+    if out.suffix.lower() == ".mp4" and (size[0] % 2 or size[1] % 2):
+        raise UsageError(
+            f"--size {size[0]}x{size[1]}: an MP4 (H.264) needs an even width and height, "
+            f"e.g. {size[0] // 2 * 2}x{size[1] // 2 * 2} (or record a .gif)"
+        )
     exp = load_experiment(args)
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and sys.platform.startswith(
         "linux"

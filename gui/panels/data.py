@@ -55,6 +55,10 @@ def csv_columns(path: str | Path) -> list[str]:
     return cols
 
 
+# images shown by the preview: few enough to be drawn large (about 48 px each in the panel)
+PREVIEW_IMAGES = 8
+
+
 def preview_summary(cfg: DatasetConfig) -> dict[str, Any]:
     """Load the dataset (slow: scikit-learn) and keep what the preview draws. Background only."""
     import numpy as np
@@ -73,7 +77,7 @@ def preview_summary(cfg: DatasetConfig) -> dict[str, Any]:
     }
     if ds.image_shape is not None:
         _, h, w = ds.image_shape
-        k = min(16, len(ds.y_train))
+        k = min(PREVIEW_IMAGES, len(ds.y_train))
         out["kind"] = "images"
         out["images"] = ds.x_train[:k].reshape(k, h, w).copy()
         out["labels"] = [ds.class_names[i] for i in ds.y_train[:k]]

@@ -21,7 +21,7 @@ from optiscope.gui.plots.style import TEXT_PT, Theme, font, percent
 from PySide6 import QtCore
 from PySide6.QtCore import Qt
 
-__all__ = ["Hover", "readout_lr", "readout_loss", "readout_accuracy", "readout_boundary"]
+__all__ = ["Hover", "keep_inside", "readout_lr", "readout_loss", "readout_accuracy", "readout_boundary"]
 
 Lookup = Callable[[float, float, float], str | None]  # (x, y, tolerance) -> HTML or None
 
@@ -61,6 +61,13 @@ class Hover(QtCore.QObject):
             return None
         return pg_adapter.text_item_text(target[1])
 
+    def scene_rect(self, plot: pg.PlotItem) -> QtCore.QRectF | None:
+        """Where the readout shown on ``plot`` lies in the scene, or None while it is hidden."""
+        target = self._targets.get(plot)
+        if target is None or not target[1].isVisible():
+            return None
+        return target[1].sceneBoundingRect()
+
     def set_theme(self, theme: Theme) -> None:
         """Recolour the readouts' frames, backgrounds and lines."""
         self._theme = theme
@@ -98,6 +105,20 @@ class Hover(QtCore.QObject):
             line.setPos(p.x())
             text.show()
             line.show()
+            keep_inside(text, vb)
+
+
+def keep_inside(text: pg.TextItem, vb: pg.ViewBox) -> None:
+    """Move ``text`` (placed at its anchor) the least so that it lies inside ``vb``'s
+    rectangle; one larger than the box keeps its top-left corner in view. ``text`` must be
+    shown (its size on screen is worked out only then)."""
+    text.updateTransform()  # pixel-sized in the scene now, not only at its next paint
+    box, rect = vb.sceneBoundingRect(), text.sceneBoundingRect()
+    dx = max(box.left() - rect.left(), min(0.0, box.right() - rect.right()))
+    dy = max(box.top() - rect.top(), min(0.0, box.bottom() - rect.bottom()))
+    if dx or dy:
+        anchor = vb.mapViewToScene(text.pos()) + QtCore.QPointF(dx, dy)
+        text.setPos(vb.mapSceneToView(anchor))
 
 
 def _swatch(run: RunData) -> str:

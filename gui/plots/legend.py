@@ -30,7 +30,9 @@ def legend_html(
     entries = []
     for r in sorted(runs, key=lambda r: r.id):
         colour = run_color(r.id).name()
-        entry = f'<span style="color:{colour}; font-weight:bold">━━</span>&nbsp;{escape(r.title)}'
+        # a run's name is never broken over two lines (its note may be)
+        name = escape(r.title).replace(" ", "&nbsp;")
+        entry = f'<span style="color:{colour}; font-weight:bold">━━</span>&nbsp;{name}'
         if r.id in notes:
             entry += f" <i>({escape(notes[r.id])})</i>"
         if r.id in faded:
@@ -93,4 +95,21 @@ class LegendStrip(QtWidgets.QLabel):
         """The legend as plain text (what a reader sees)."""
         doc = QtGui.QTextDocument()
         doc.setHtml(self.text())
-        return doc.toPlainText()
+        return doc.toPlainText().replace("\xa0", " ")
+
+    def lines(self) -> list[str]:
+        """The legend's lines as the strip wraps them at its width (plain text)."""
+        doc = QtGui.QTextDocument()
+        doc.setDefaultFont(self.font())
+        doc.setHtml(self.text())
+        doc.setTextWidth(self.contentsRect().width())
+        doc.size()  # lays the text out
+        out = []
+        block = doc.begin()
+        while block.isValid():
+            layout = block.layout()
+            for i in range(layout.lineCount()):
+                line = layout.lineAt(i)
+                out.append(block.text()[line.textStart() : line.textStart() + line.textLength()])
+            block = block.next()
+        return [line.replace("\xa0", " ").strip() for line in out]

@@ -174,6 +174,7 @@ class LivePlots(QtWidgets.QWidget):
 
         self._grid = SmallMultiples(self, self._title_cells, self._fill_grid)
         self._stacks: dict[str, QtWidgets.QStackedWidget] = {}
+        self._boundary_folded = False
         for name, overlay in (("loss", self._loss_w), ("accuracy", self._acc_w), ("boundary", self._bnd_w)):
             view = self._grid.views[name]
             self._views.append(view)
@@ -269,6 +270,35 @@ class LivePlots(QtWidgets.QWidget):
             run.color = run_color(run.id)
         self.set_theme("contrast" if on else self._theme_before_presenting)
         self._restyle_runs()
+        self._fit_boundary_room()
+
+    def _fit_boundary_room(self) -> None:
+        """Presenting a race without a 2D dataset, the loss plot takes the decision boundary's
+        quarter too: an empty placeholder tells a class nothing, a wider loss plot does."""
+        from optiscope.engine.config import SYNTHETIC_DATASETS
+
+        has_2d = any(
+            (run.config.get("dataset") or {}).get("name") in SYNTHETIC_DATASETS for run in self._runs.values()
+        )
+        # between runs (cleared, the next not started yet) the room stays as it was: no jump
+        fold = self._look.presenting and (not has_2d if self._runs else self._boundary_folded)
+        if fold == self._boundary_folded:
+            return
+        self._boundary_folded = fold
+        layout = self.layout()
+        layout.removeWidget(self._stacks["loss"])
+        layout.addWidget(self._stacks["loss"], 3, 0, 1, 2 if fold else 1)
+        self._stacks["boundary"].setVisible(not fold)
+        # linked views line up their ranges on screen: twice as wide, the loss plot would show
+        # twice the steps; folded, it takes the steps' range itself (see _range_targets)
+        self._loss.setXLink(None if fold else self._lr)
+        self._ranges.forget("x:steps")
+        self._ranges.update()
+
+    @property
+    def boundary_folded(self) -> bool:
+        """True while the loss plot has the decision boundary's room (see set_presentation)."""
+        return self._boundary_folded
 
     @property
     def presenting(self) -> bool:
@@ -409,6 +439,7 @@ class LivePlots(QtWidgets.QWidget):
             self._lr.removeItem(region)
         self._warmups.clear()
         self._grid.clear()
+        self._fit_boundary_room()
         self._max_steps = self._max_epochs = 0
         self._ranges.reset()
         self._points.forget_runs()
@@ -666,6 +697,19 @@ class LivePlots(QtWidgets.QWidget):
                 return text
         return None
 
+    def hover_rect(self, name: str, run_id: int | None = None) -> QtCore.QRectF | None:
+        """The scene rectangle of the hover readout shown on :meth:`plot`, or None."""
+        plot = self.plot(name, run_id)
+        for h in self._hovers.values():
+            rect = h.scene_rect(plot)
+            if rect is not None:
+                return rect
+        return None
+
+    def legend_lines(self) -> list[str]:
+        """The legend strip's lines as wrapped at its width (plain text)."""
+        return self._legend.lines()
+
     @property
     def legend_text(self) -> str:
         """The legend strip above the plots, as plain text."""
@@ -798,6 +842,7 @@ class LivePlots(QtWidgets.QWidget):
                         items.dot(run.items[mode][key], run.color)
         self._max_steps = max(self._max_steps, run.total_steps)
         self._max_epochs = max(self._max_epochs, run.epochs_planned)
+        self._fit_boundary_room()
 
     def _remove_run_items(self, run: _Run) -> None:
         for item in run.items["lr"].values():
@@ -1098,6 +1143,8 @@ class LivePlots(QtWidgets.QWidget):
         }[what]
         name = {"steps": "loss", "epochs": "accuracy"}.get(what, what)
         out = [(f"overlay:{'lr' if overlay is self._lr else name}", overlay)]
+        if what == "steps" and self._boundary_folded:  # the loss plot is not linked then
+            out.append(("overlay:loss", self._loss))
         order = self._grid.order.get(name)
         if order:
             out.append((f"grid:{name}", self._runs[order[0]].cells[name]))

@@ -81,10 +81,23 @@ def make_window(qtbot):
     from optiscope.gui.main_window import MainWindow
 
     windows = []  # weak: a test may check that a closed window is garbage-collected
+    # ...but an open one is held until it closes: collected while its engine still loads
+    # (a test that ends early, run alone), its job's running QThread would abort the process
+    open_windows: dict[int, MainWindow] = {}
+
+    class _ForgetOnClose(QtCore.QObject):
+        def eventFilter(self, obj, event):  # noqa: N802 (Qt API)
+            if event.type() == QtCore.QEvent.Type.Close:
+                open_windows.pop(id(obj), None)
+            return False
+
+    forget = _ForgetOnClose()
 
     def make(*, wait_engine: bool = True, **kwargs):
         w = MainWindow(restore_last=kwargs.pop("restore_last", False), **kwargs)
         windows.append(weakref.ref(w))
+        open_windows[id(w)] = w
+        w.installEventFilter(forget)
         w.resize(1280, 720)
         w.show()
         w.start()
@@ -97,7 +110,9 @@ def make_window(qtbot):
         w = ref()
         if w is not None:
             w.close()
+            w.removeEventFilter(forget)
             w.deleteLater()
+    open_windows.clear()
 
 
 @pytest.fixture

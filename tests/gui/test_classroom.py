@@ -82,7 +82,7 @@ def test_lesson_pace_sets_slow_motion_and_a_chosen_speed_is_remembered(qtbot, ma
     assert w.run()
     delay = w.runs.delay
     assert delay == pytest.approx(40.0 / (16 * 2))
-    assert "lesson pace" in w.speed_label.text()
+    assert w.speed_label.text() == "lesson: 0.8/s"  # 32 updates in 40 s
     w.stop()
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
     w.set_speed_index(1)  # the teacher picks "fast": remembered for this lesson
@@ -90,6 +90,53 @@ def test_lesson_pace_sets_slow_motion_and_a_chosen_speed_is_remembered(qtbot, ma
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
         w.acts["replay"].trigger()
     assert w.runs.delay == 0.002
+
+
+@pytest.fixture
+def app_font(qapp):
+    """The font the app sets (create_app: at least 10 pt) for one test, then the test default."""
+    before = qapp.font()
+    font = QtGui.QFont(before)
+    font.setPointSizeF(max(before.pointSizeF(), 10))
+    qapp.setFont(font)
+    yield font
+    qapp.setFont(before)
+
+
+@pytest.mark.parametrize("presenting", [False, True])
+def test_lesson_pace_label_fits_the_toolbar_at_1280(qtbot, make_window, app_font, presenting):
+    w = make_window()
+    w.load_preset("momentum-sweep")  # its pace: 3200 updates in 40 s
+    if presenting:
+        w.classroom.set_presentation(True)
+        w.showNormal()  # offscreen has no real full screen: the window is sized instead
+    w.resize(1280, 720)
+    qtbot.waitUntil(lambda: (w.width(), w.height()) == (1280, 720))
+    assert w.run()
+    label = w.speed_label
+    assert label.text() == "lesson: 80/s"
+    w.stop()
+    qtbot.waitUntil(lambda: not w.running, timeout=30_000)
+    qtbot.wait(50)  # the toolbar lays out its new text
+    # on the toolbar, not in its overflow menu, and wide enough for its whole text
+    assert label.isVisible() and w.toolbar.rect().contains(label.geometry())
+    assert label.width() >= label.sizeHint().width(), (label.width(), label.sizeHint().width())
+
+
+def test_a_lesson_without_a_pace_does_not_keep_the_previous_lessons_pace(qtbot, make_window):
+    from optiscope.gui.run_controller import SPEEDS
+
+    w = make_window()
+    w.set_experiment(short_lesson(epochs=2))
+    assert w.run() and w.speed_label.text().startswith("lesson:")
+    w.stop()
+    qtbot.waitUntil(lambda: not w.running, timeout=30_000)
+    w.load_preset("batchnorm-lr")  # no [classroom] pace
+    assert w.run()
+    w.stop()
+    qtbot.waitUntil(lambda: not w.running, timeout=30_000)
+    delay, text = SPEEDS[w.speed_slider.value()]
+    assert w.speed_label.text() == text and w.runs.delay == delay  # the speed control's own
 
 
 def test_window_title_names_the_lesson_or_file_once(make_window, tmp_path):

@@ -110,6 +110,47 @@ def test_race_stops_by_itself_at_the_step_limit(view, qtbot) -> None:
         assert r.lrs == pytest.approx([lr0, lr0 / 1.01])
 
 
+def test_race_trails_stand_out_on_the_colour_map_and_the_arrows_have_a_key(view, qtbot) -> None:
+    from optiscope.gui.colors import run_color
+
+    rv = view.race_view
+    qtbot.waitExposed(view)
+    rv.set_function("beale")
+    for row in range(1, rv.opt_table.rowCount()):  # SGD alone: no other trail on top of it
+        rv.opt_table.item(row, 0).setCheckState(QtCore.Qt.CheckState.Unchecked)
+    assert len(rv.race.runners) == 1
+    rv.race.step(300)
+    rv._redraw(arrows=False)
+    image = rv.plot_widget.grab().toImage()
+    ratio = image.devicePixelRatio()
+    image = image.convertToFormat(QtGui.QImage.Format.Format_RGB32)
+    raw = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    rgb = raw[:, : 4 * image.width()].reshape(image.height(), image.width(), 4)[..., 2::-1].astype(float)
+    vb = rv.plot.getViewBox()
+    positions = rv.race.runners[0].positions
+    colour = np.array(run_color(rv.row_of[0]).getRgb()[:3], dtype=float)
+    checked = 0
+    for x, y in positions[40:260:20]:  # points along the middle of the trail
+        widget = rv.plot_widget.mapFromScene(vb.mapViewToScene(QtCore.QPointF(x, y)))
+        px, py = int(widget.x() * ratio), int(widget.y() * ratio)
+        patch = rgb[py - 8 : py + 9, px - 8 : px + 9]
+        core = np.linalg.norm(patch - colour, axis=2) < 40
+        white = (patch > 235).all(axis=2)
+        black = (patch < 30).all(axis=2)
+        # a 4-px line crosses a 17-px square with 60 or more pixels of its colour (a 2-px one
+        # about 40), edged in white and black (the viridis map itself holds neither)
+        assert core.sum() >= 55 and white.sum() >= 20 and black.sum() >= 12, (x, y, core.sum())
+        checked += 1
+    assert checked == 11
+    # the key says what the arrows are
+    labels = [label.text for _sample, label in rv.key.items]
+    assert any("gradient" in t for t in labels) and any("update" in t for t in labels)
+    # below the map: on screen, and covering none of it
+    key = rv.key.sceneBoundingRect()
+    assert key.height() > 20 and QtCore.QRectF(rv.plot_widget.viewport().rect()).contains(key)
+    assert not vb.sceneBoundingRect().intersects(key) and key.top() >= vb.sceneBoundingRect().bottom()
+
+
 def test_the_race_steps_its_optimizers_off_the_gui_thread(view, qtbot) -> None:
     import threading
 

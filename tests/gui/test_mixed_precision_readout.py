@@ -15,6 +15,9 @@ def test_the_status_bar_compares_the_run_with_its_twin_without_mixed_precision(q
     w.set_experiment(exp)
     with qtbot.waitSignal(w.run_finished, timeout=120_000):
         assert w.run()
+    # while a status message shows ("Run complete") the readout waits, never drawn under it
+    assert w.statusBar().currentMessage() and not label.isVisible()
+    w.statusBar().clearMessage()
     assert label.isVisible()
     text = label.text()
     epochs = {run: [e for e in w.runs.epoch_events if e.run == run] for run in (0, 1)}

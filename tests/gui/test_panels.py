@@ -206,6 +206,41 @@ def test_data_previews_draw_each_kind(qtbot):
     assert panel.preview.grab().width() > 0
 
 
+def test_digits_preview_draws_its_images_large(qtbot):
+    """In the side panel's width the digits are drawn at 40 px or more (they were 4 px)."""
+    import numpy as np
+    from PySide6 import QtGui
+
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    panel.resize(318, 700)  # the side panel's minimum width
+    panel.show()
+    summary = preview_summary(C.DatasetConfig(name="digits"))
+    n, h, w = summary["images"].shape
+    assert (h, w) == (8, 8) and n >= 8
+    # the same count and labels, each image a black square (one white pixel inside), so its
+    # drawn size can be measured on the rendered preview
+    squares = np.ones((n, h, w))
+    squares[:, 4, 4] = 0.0
+    panel.show_preview({**summary, "images": squares})
+    image = panel.preview.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB32)
+    raw = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    dark = (raw[:, : 4 * image.width()].reshape(image.height(), image.width(), 4)[..., :3] < 60).all(axis=2)
+    ratio = image.devicePixelRatio()
+
+    def run_lengths(lines: np.ndarray) -> list[float]:
+        """Lengths of the dark runs along each line, in logical pixels, past the text's strokes."""
+        out = []
+        for line in lines:
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], line.astype(int), [0]))))
+            out.extend((edges[1::2] - edges[::2]) / ratio)
+        return [r for r in out if r >= 8]
+
+    widths, heights = run_lengths(dark), run_lengths(dark.T)
+    assert widths and heights, "no image drawn"
+    assert np.median(widths) >= 40 and np.median(heights) >= 40, (np.median(widths), np.median(heights))
+
+
 @pytest.mark.parametrize(
     "model, data",
     [

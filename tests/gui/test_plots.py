@@ -4,6 +4,7 @@ markers, overlay and grid modes, hover readout, exports."""
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -291,6 +292,63 @@ def test_hover_readout_shows_step_and_values(plots, qtbot):
     text = plots.hover_text("loss", 1)
     assert "step 10" in text and "sgd lr=0.1" in text and "adam" not in text
     qtbot.wait(400)  # let the SignalProxy's timer finish (the fixture fails on live timers)
+
+
+def _readout_step(text):
+    """The step a loss readout names, or None."""
+    match = re.search(r"step (\d+)", text or "")
+    return int(match.group(1)) if match else None
+
+
+def test_hover_readout_stays_inside_the_plot_near_its_edges(plots, qtbot):
+    # long run names make the readout wider than half the plot: anchored at the mouse it
+    # would reach past the plot's left edge when the mouse is just right of the middle
+    names = ["momentum=0.99 lr=0.001", "momentum=0.9 lr=0.001", "plain SGD lr=0.001"]
+    feed(plots, [e for i, name in enumerate(names) for e in run_events(i, epochs=8, label=name)])
+    plots.resize(1000, 640)
+    qtbot.wait(50)
+    vb = plots.plot("loss").vb
+    (x0, x1), (y0, y1) = vb.viewRange()
+    box = vb.sceneBoundingRect()
+    checked = 0
+    for fx in (0.03, 0.52, 0.6, 0.97):
+        for fy in (0.05, 0.5, 0.95):
+            x, y = x0 + fx * (x1 - x0), y0 + fy * (y1 - y0)
+            step = min(max(round(x), 1), 80)
+            qtbot.wait(40)  # the readout's rate limit lets the next move through
+            _hover_over(plots, "loss", step, y)
+            # the mouse lands on a whole pixel: the readout names the step within one of ``step``
+            qtbot.waitUntil(lambda s=step: _readout_step(plots.hover_text("loss")) in (s - 1, s, s + 1))
+            rect = plots.hover_rect("loss")
+            assert rect.width() > 0.5 * box.width()  # wide enough to be clipped where it was
+            assert box.adjusted(-0.5, -0.5, 0.5, 0.5).contains(rect), (fx, fy, rect, box)  # 1/2 px: rounding
+            checked += 1
+    assert checked == 12
+    qtbot.wait(400)  # let the SignalProxy's timer finish (the fixture fails on live timers)
+
+
+def test_legend_wraps_between_runs_never_inside_a_run_name(plots, qtbot):
+    names = ["SGD 0.01", "Momentum 0.9", "Nesterov 0.9", "Adagrad 0.01", "RMSprop 0.001", "Adam 0.001"]
+    # equal rates give "(LR same as ...)" notes: long entries, as in the optimizer race
+    lrs = [0.01, 0.01, 0.01, 0.01, 0.001, 0.001]
+    feed(
+        plots,
+        [e for i, (n, lr) in enumerate(zip(names, lrs, strict=True)) for e in run_events(i, lr=lr, label=n)],
+    )
+    plots.set_presentation(True)
+    try:
+        checked = 0
+        for width in range(900, 1281, 20):
+            plots.resize(width, 700)
+            qtbot.waitUntil(lambda w=width: plots.width() == w)
+            lines = plots.legend_lines()
+            assert len(lines) >= 2, lines  # wrapped at these widths
+            for name in names:
+                assert any(name in line for line in lines), (width, name, lines)
+                checked += 1
+        assert checked == 20 * len(names)
+    finally:
+        plots.set_presentation(False)  # the run palette and text scale are shared
 
 
 def test_set_points_draws_the_training_points(plots, qtbot):

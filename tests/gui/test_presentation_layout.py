@@ -3,6 +3,7 @@ inside their plots, lesson captions overlap nothing, the results table leaves th
 
 from __future__ import annotations
 
+import pytest
 from optiscope.engine.presets import get_preset
 from optiscope.gui.plots import lesson_marks
 from PySide6 import QtCore
@@ -48,7 +49,12 @@ def test_every_lesson_fits_a_1280x720_projector(qtbot, make_window):
         w.set_experiment(exp)
         run_to_end(qtbot, w)
         qtbot.wait(50)  # the layout settles (splitter, axis labels fitted on resize)
+        # a race without a 2D dataset gives the boundary's room to the loss plot
+        assert plots.boundary_folded == (name == "optimizer-race"), name
+        assert plots.plot("boundary").getViewWidget().isVisible() != plots.boundary_folded
         for plot_name in PLOTS:
+            if plot_name == "boundary" and plots.boundary_folded:
+                continue
             plot = plots.plot(plot_name)
             view = plot.getViewWidget()
             inside = view.rect()
@@ -69,7 +75,17 @@ def test_every_lesson_fits_a_1280x720_projector(qtbot, make_window):
         assert any(plots.caption_layout(p)[1] for p in ("lr", "loss", "accuracy")), name
         plots_px, table_px = w.classroom.splitter.sizes()
         assert 0 < table_px <= 0.3 * (plots_px + table_px) + 1, (name, plots_px, table_px)
+        if plots.boundary_folded:  # the loss plot spans both columns
+            loss, acc = plots.plot("loss").getViewWidget(), plots.plot("accuracy").getViewWidget()
+            assert loss.width() > 1.8 * acc.width(), (loss.width(), acc.width())
+            # the steps' range, not twice it (linked views line up on screen)
+            loss_x, lr_x = plots.plot("loss").vb.viewRange()[0], plots.plot("lr").vb.viewRange()[0]
+            assert loss_x == pytest.approx(lr_x, rel=0.02), (loss_x, lr_x)
     w.classroom.set_presentation(False)
+    assert not plots.boundary_folded and plots.plot("boundary").getViewWidget().isVisible()
+    qtbot.wait(50)  # linked again: the loss plot's steps line up with the LR plot's on screen
+    loss_x, lr_x = plots.plot("loss").vb.viewRange()[0], plots.plot("lr").vb.viewRange()[0]
+    assert loss_x[1] == pytest.approx(lr_x[1], rel=0.02), (loss_x, lr_x)
 
 
 def test_captions_take_free_spots_and_hide_when_there_is_none(qtbot):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+
 import pytest
 from optiscope.engine.cli import main
 from PIL import Image
@@ -40,6 +43,31 @@ def test_record_cli_writes_a_gif_of_the_asked_size_and_frame_count(tmp_path, cap
     assert not list(tmp_path.glob(".*part*"))  # the temporary file is gone
 
 
+def test_record_cli_writes_an_mp4_of_exactly_the_asked_size(tmp_path, capsys, qapp):
+    ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="MP4 needs the optional 'video' extra")
+    import numpy as np
+
+    out = tmp_path / "race.mp4"
+    # 270 is no multiple of 16: imageio's default would pad the video to 272 rows
+    args = ["record", "--preset", "momentum-sweep", "--epochs", "10", "--out", str(out)]
+    code = main([*args, "--size", "480x270", "--fps", "8", "--seconds", "3"])
+    assert code == 0, capsys.readouterr().err
+    # decoded by ffmpeg itself: the stream's description, then every frame as raw RGB
+    decoded = subprocess.run(
+        [ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(out), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    stream = re.search(r"Video: h264.*?, (\d+)x(\d+).*?, ([\d.]+) fps", decoded.stderr.decode())
+    assert stream is not None, decoded.stderr.decode()[-2000:]
+    assert (int(stream[1]), int(stream[2])) == (480, 270) and float(stream[3]) == 8
+    frames = np.frombuffer(decoded.stdout, np.uint8).reshape(-1, 270, 480, 3)
+    assert len(frames) == 24  # 8 fps x 3 s
+    assert frames[0].std() > 5 and not (frames[0] == frames[-1]).all()  # pictures that change
+    assert not list(tmp_path.glob(".*part*"))
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -47,6 +75,7 @@ def test_record_cli_writes_a_gif_of_the_asked_size_and_frame_count(tmp_path, cap
         (["--out", "x.gif", "--size", "big"], "--size must look like 1280x720"),
         (["--out", "x.gif", "--size", "20x20"], "out of range"),
         (["--out", "x.gif", "--fps", "0"], "--fps must be between 1 and 60"),
+        (["--out", "x.mp4", "--size", "481x270"], "an MP4 (H.264) needs an even width and height"),
     ],
 )
 def test_record_cli_bad_input_is_one_line(args, message, tmp_path, capsys, monkeypatch):
