@@ -138,17 +138,31 @@ def test_closing_the_window_mid_search_keeps_finished_trials_and_fails_running_o
     from optiscope.engine.config import TrainingConfig
     from optiscope.gui import search_view
 
+    from optiscope.engine import search as engine_search
+
     monkeypatch.setattr(search_view, "ROUND", 2)  # two trials a round: the second round is cut short
+    # The first round trains 30 epochs; later rounds 100,000, so the window always closes while
+    # round 2 runs (with equal rounds a slow GUI thread could see round 1's trials only after
+    # rounds 2-3 had finished too)
+    real_run_search, rounds = engine_search.run_search, []
+
+    def run_search(base, *args, **kwargs):
+        rounds.append(base)
+        epochs = 30 if len(rounds) == 1 else 100_000
+        training = base.training.model_copy(update={"epochs": epochs})
+        return real_run_search(base.model_copy(update={"training": training}), *args, **kwargs)
+
+    monkeypatch.setattr(engine_search, "run_search", run_search)
     w = make_window()
     run = quick_blobs.base.model_copy(
-        update={"training": TrainingConfig(epochs=1500, batch_size=32, device="cpu")}
+        update={"training": TrainingConfig(epochs=30, batch_size=32, device="cpu")}
     )
     w.set_experiment(quick_blobs.model_copy(update={"base": run}))
     dialog = search_view.open_search(w)
     dialog.set_param("optimizer.lr", 1e-3, 0.1, log=True)
     dialog.trials_box.setValue(8)
     assert dialog.start()
-    qtbot.waitUntil(lambda: len(dialog.trials) >= 2, timeout=120_000)
+    qtbot.waitUntil(lambda: len(dialog.trials) >= 2 and len(rounds) == 2, timeout=120_000)
     w.close()  # joins the search: the running trials end at their next epoch
     study = _stored(dialog)
     states = [t.state for t in study.get_trials()]
