@@ -135,10 +135,9 @@ def test_a_bad_space_or_storage_is_a_clear_message_in_the_window(window, qtbot):
 def test_closing_the_window_mid_search_keeps_finished_trials_and_fails_running_ones(
     make_window, quick_blobs, qtbot, monkeypatch
 ):
+    from optiscope.engine import search as engine_search
     from optiscope.engine.config import TrainingConfig
     from optiscope.gui import search_view
-
-    from optiscope.engine import search as engine_search
 
     monkeypatch.setattr(search_view, "ROUND", 2)  # two trials a round: the second round is cut short
     # The first round trains 30 epochs; later rounds 100,000, so the window always closes while
