@@ -56,7 +56,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     bus = ev.EventBus()
     recorder = None
     if not args.no_store:
-        recorder = _open_recorder(group, lambda msg: print(msg, file=sys.stderr))
+        recorder = _open_recorder(group, lambda msg: print(msg, file=sys.stderr), "recipe")
         if recorder is not None:
             bus.subscribe(recorder, *recorder.EVENT_TYPES)
     checks = run_recipe(cfg, steps, bus=bus)

@@ -133,8 +133,9 @@ def _preload_csv(runs: list[RunConfig], *, quiet: bool) -> None:
                 print(f"  {ds.note}", file=sys.stderr)
 
 
-def _open_recorder(experiment: str, warn: Callable[[str], None]) -> RunRecorder | None:
-    """The run store's recorder, or None (with a one-line warning) if it cannot be opened."""
+def _open_recorder(experiment: str, warn: Callable[[str], None], command: str = "run") -> RunRecorder | None:
+    """The run store's recorder, or None (with a one-line warning naming ``optiscope COMMAND``)
+    if it cannot be opened."""
     import sqlite3
 
     from ..store import RunStore, StoreError
@@ -143,13 +144,14 @@ def _open_recorder(experiment: str, warn: Callable[[str], None]) -> RunRecorder 
         store = RunStore()
     except (StoreError, sqlite3.Error, OSError) as exc:
         print(
-            f"optiscope run: warning: run store unavailable ({exc}); continuing without it", file=sys.stderr
+            f"optiscope {command}: warning: run store unavailable ({exc}); continuing without it",
+            file=sys.stderr,
         )
         return None
     if store.recovered_from is not None:
         print(
-            f"optiscope run: warning: the run store was damaged; moved it to {store.recovered_from} "
+            f"optiscope {command}: warning: the run store was damaged; moved it to {store.recovered_from} "
             "and started a fresh one",
             file=sys.stderr,
         )
-    return store.recorder(experiment, on_error=lambda msg: warn(f"optiscope run: warning: {msg}"))
+    return store.recorder(experiment, on_error=lambda msg: warn(f"optiscope {command}: warning: {msg}"))
