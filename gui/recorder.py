@@ -19,6 +19,18 @@ __all__ = ["RecordError", "FrameSink", "record_experiment", "frame_from_widget",
 SUFFIXES = (".gif", ".mp4")
 
 
+def mp4_unavailable_message() -> str:
+    """Why an MP4 cannot be written here and what to do: the installers ship no ffmpeg."""
+    import sys
+
+    if getattr(sys, "frozen", False):
+        return (
+            "this installer records GIFs only (it ships no MP4 encoder): record to a .gif file, or "
+            "install Optiscope from source with its 'video' extra for MP4"
+        )
+    return "MP4 needs imageio and its ffmpeg plug-in: pip install imageio imageio-ffmpeg (or record a .gif)"
+
+
 class RecordError(ValueError):
     """A recording could not be made (bad file name, missing encoder): the message says why."""
 
@@ -50,10 +62,7 @@ class FrameSink:
                 import imageio.v2  # noqa: F401
                 import imageio_ffmpeg  # noqa: F401
             except ImportError:
-                raise RecordError(
-                    "MP4 needs imageio and its ffmpeg plug-in: pip install imageio imageio-ffmpeg "
-                    "(or record a .gif)"
-                ) from None
+                raise RecordError(mp4_unavailable_message()) from None
         self.fps = fps
         self.frames: list[Any] = []
 

@@ -117,3 +117,21 @@ def test_file_record_in_the_window_writes_the_plots_as_they_draw(qtbot, make_win
             im.seek(k)
             total += im.info["duration"]
     assert total == 100 * len(frames)  # every grabbed frame's 1/10 s is in the file
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_mp4_without_an_encoder_says_what_to_do(frozen, monkeypatch, tmp_path):
+    """Without imageio-ffmpeg (the installers ship none) an MP4 is refused with a sentence that
+    fits the install: pip for a source install, a .gif for the frozen app (no pip there)."""
+    import sys
+
+    from optiscope.gui.recorder import FrameSink, RecordError
+
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # import -> ImportError
+    if frozen:
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
+    with pytest.raises(RecordError) as err:
+        FrameSink(tmp_path / "race.mp4", 10)
+    message = str(err.value)
+    assert (".gif" in message) and (("pip install" in message) != frozen)
+    assert not (tmp_path / "race.mp4").exists()
