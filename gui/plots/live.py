@@ -30,7 +30,7 @@ import numpy as np
 import pyqtgraph as pg
 from optiscope.engine import events as ev
 from optiscope.gui import pg_adapter
-from optiscope.gui.colors import run_color
+from optiscope.gui.colors import readable_color, run_color
 from optiscope.gui.plots import boundary, export, hover, items, lesson_marks, overlap, presentation, titles
 from optiscope.gui.plots.buffers import RunData
 from optiscope.gui.plots.controls import PlotControls
@@ -246,9 +246,7 @@ class LivePlots(QtWidgets.QWidget):
             for rid in order:
                 self._style_cell(name, self._runs[rid])
         for run in self._runs.values():
-            for mode in ("overlay", "grid"):
-                if "raw" in run.items[mode]:
-                    run.items[mode]["raw"].setPen(raw_pen(run.color, self._theme["bg"]))
+            self._look.style_run(run, self._theme["bg"])  # raw pens and casings follow the background
         for run in self._runs.values():
             if "bnd_points" in run.items["grid"]:
                 run.items["grid"]["bnd_points"].invalidate()
@@ -320,7 +318,8 @@ class LivePlots(QtWidgets.QWidget):
         run ``run_id``'s colour (a lesson's observation); :meth:`clear` removes them."""
         plot = self._overlay_plots()[name][0]
         log_y = name == "lr" or (name == "loss" and self._log_loss)
-        self._annotations.add(name, plot, x, y, caption, run_color(run_id), log_y, self._theme["fill"])
+        colour = readable_color(run_color(run_id), self._theme["bg"])  # a caption must read
+        self._annotations.add(name, plot, x, y, caption, colour, log_y, self._theme["fill"])
 
     def annotations(self) -> list[tuple[str, float, float, str]]:
         """The annotations shown: (plot name, x, y in axis units, caption)."""
@@ -816,7 +815,9 @@ class LivePlots(QtWidgets.QWidget):
         """The run legend drawn under exported plots that overlay several runs."""
         if not self._runs or name == "boundary" or (name != "lr" and self._mode == "grid"):
             return None
-        return legend_document(self._runs.values(), width, self._theme["fg"], self._legend.notes)
+        return legend_document(
+            self._runs.values(), width, self._theme["fg"], self._legend.notes, self._theme["bg"]
+        )
 
     def _all_curves(self) -> list[pg.PlotDataItem]:
         return [c for run in self._runs.values() for c in run.curves()]

@@ -589,3 +589,69 @@ def test_one_palette_per_class_in_the_data_preview_and_the_boundary(plots, qtbot
     arr = np.frombuffer(image.constBits(), np.uint32).reshape(image.height(), -1)
     assert (arr & 0xFFFFFF == class_color(3).rgb() & 0xFFFFFF).sum() > 40  # dots in class 3's colour
     assert class_color(3) == QtGui.QColor(CLASS_PALETTE[3]) and class_color(n + 3) == class_color(3)
+
+
+def _luminance(rgb) -> float:
+    """WCAG relative luminance from 8-bit sRGB (the sRGB transfer function, written here
+    independently of gui.colors)."""
+    lin = [(v / 255) / 12.92 if v / 255 <= 0.04045 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in rgb[:3]]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a, b) -> float:
+    la, lb = _luminance(a), _luminance(b)
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+
+
+@pytest.mark.parametrize("look", ["light", "dark", "presentation"])
+def test_every_run_curve_reads_on_the_plot_background(plots, qtbot, look):
+    """Rendered pixels: across each run's LR curve (a horizontal line) some pixel reaches
+    3:1 contrast (WCAG, graphics) against the plot background, for the palette's runs and
+    golden-angle runs past it -- Okabe-Ito yellow on white included."""
+    if look == "presentation":
+        plots.set_presentation(True)
+    else:
+        plots.set_theme(look)
+    try:
+        bg = QtGui.QColor(THEMES["contrast" if look == "presentation" else look]["bg"]).getRgb()
+        for rid in range(14):
+            plots.clear()
+            feed(plots, run_events(rid, lr=0.01))
+            plot = plots.plot("lr")
+            plot.setYRange(-3, -1, padding=0)  # log axis: the line in the middle of the view
+            qtbot.wait(10)
+            image = plots.grab().toImage()
+            rect = plot.vb.sceneBoundingRect()
+            view = plots.plot_items()["lr"]
+            top_left = view.mapTo(plots, view.mapFromScene(rect.topLeft().toPoint()))
+            middle = top_left.x() + int(rect.width() / 2)
+            # 40 columns: dotted and dashed runs have gaps; rows clear of the axes
+            drawn = [
+                c
+                for x in range(middle - 20, middle + 20)
+                for dy in range(10, int(rect.height()) - 10)
+                if (c := image.pixelColor(x, top_left.y() + dy).getRgb())[:3] != bg[:3]
+            ]
+            assert drawn, (look, rid, "no curve drawn")
+            best = max(_contrast(c, bg) for c in drawn)
+            assert best >= 3.0, (look, rid, run_color(rid).name(), round(best, 2))
+    finally:
+        plots.set_presentation(False)
+        plots.set_theme("light")
+
+
+def test_text_in_a_run_colour_is_made_readable_keeping_its_hue():
+    """Captions and legend lines use readable_color: >= 3:1 on each theme's background
+    (luminance computed here), same hue; colours that already read are left alone."""
+    from optiscope.gui.colors import OKABE_ITO_RUNS, readable_color
+
+    for bg in {t["bg"] for t in THEMES.values()}:
+        bg_rgb = QtGui.QColor(bg).getRgb()
+        for hex_colour in RUN_PALETTE + OKABE_ITO_RUNS:
+            original = QtGui.QColor(hex_colour)
+            made = readable_color(original, bg)
+            assert _contrast(made.getRgb(), bg_rgb) >= 3.0, (hex_colour, bg)
+            if _contrast(original.getRgb(), bg_rgb) >= 3.0:
+                assert made == original
+            elif original.saturation() > 0:
+                assert abs(made.hslHue() - original.hslHue()) <= 2, (hex_colour, made.name())
