@@ -16,10 +16,15 @@ from dataclasses import dataclass
 
 from optiscope.engine.formats import format_csv
 from optiscope.engine.lessons import Observation, ObservationDetector, RunOutcome, threshold_label
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 from PySide6.QtCore import Qt
 
-__all__ = ["ResultsTable", "Column", "columns_for"]
+from .plots import presentation, style
+
+__all__ = ["ResultsTable", "Column", "columns_for", "PRESENTING_PT"]
+
+# presentation mode: the table's text as large as the plots' tick labels (>= 18 px at 96 dpi)
+PRESENTING_PT = style.TICK_PT * presentation.TEXT_SCALE
 
 REASON_WORDS = {
     "running": "running…",
@@ -153,6 +158,7 @@ class ResultsTable(QtWidgets.QWidget):
         lay.addWidget(self.table, 1)
         self._columns: list[Column] = []
         self._outcomes: list[RunOutcome] = []
+        self._normal_fonts: tuple[QtGui.QFont, QtGui.QFont] | None = None
         self.set_lesson((), "")
 
     def set_lesson(self, observations: Sequence[Observation], question: str) -> None:
@@ -180,24 +186,48 @@ class ResultsTable(QtWidgets.QWidget):
         self.table.setSortingEnabled(sorting)
         self.table.resizeColumnsToContents()
 
-    def set_text_scale(self, scale: float) -> None:
-        """Scale the question and table text by ``scale`` (presentation mode), rows kept tight."""
-        for w in (self.question, self.table):
-            f = w.font()
-            f.setPointSizeF(f.pointSizeF() * scale)
-            w.setFont(f)
+    def set_presentation(self, on: bool) -> None:
+        """Projector text (presentation mode): the question, headers and rows as large as the
+        plots' tick labels there (:data:`PRESENTING_PT`, >= 18 px); off: the normal text."""
+        if self._normal_fonts is None:
+            self._normal_fonts = (self.question.font(), self.table.font())
+        question, table = (QtGui.QFont(f) for f in self._normal_fonts)
+        if on:
+            for f in (question, table):
+                f.setPointSizeF(max(f.pointSizeF(), PRESENTING_PT))
+        self.question.setFont(question)
+        self.table.setFont(table)
+        self.table.horizontalHeader().setFont(table)
         rows = self.table.verticalHeader()
         rows.setMinimumSectionSize(1)
-        rows.setDefaultSectionSize(self.table.fontMetrics().height() + 4)
+        rows.setDefaultSectionSize(QtGui.QFontMetrics(table).height() + (6 if on else 4))
+        for r in range(self.table.rowCount()):
+            self.table.setRowHeight(r, rows.defaultSectionSize())
         self.table.resizeColumnsToContents()
+
+    def rows_height(self) -> int:
+        """Pixels of every row (one empty row's height when there are none)."""
+        t = self.table
+        return sum(t.rowHeight(r) for r in range(t.rowCount())) or self.row_height()
+
+    def row_height(self) -> int:
+        """Pixels of one row."""
+        return self.table.verticalHeader().defaultSectionSize()
 
     def wanted_height(self) -> int:
         """Pixels that show the question, the header and every row without scrolling."""
         t = self.table
-        rows = sum(t.rowHeight(r) for r in range(t.rowCount())) or t.verticalHeader().defaultSectionSize()
+        rows = self.rows_height()
         bar = t.horizontalScrollBar().sizeHint().height() if t.horizontalScrollBar().isVisible() else 0
         margins = self.layout().contentsMargins()
-        question = self.question.sizeHint().height() + self.layout().spacing() if self.question.text() else 0
+        width = self.width() - margins.left() - margins.right()
+        # a wrapped question is as tall as its lines at the table's width (its size hint is not)
+        question = (
+            max(self.question.heightForWidth(width), self.question.minimumSizeHint().height())
+            + self.layout().spacing()
+            if self.question.text()
+            else 0
+        )
         return (
             question
             + t.horizontalHeader().height()

@@ -119,3 +119,37 @@ def test_captions_take_free_spots_and_hide_when_there_is_none(qtbot):
         assert not any(r.intersects(o) for o in rects[i + 1 :])
     marks.clear()
     assert not marks.caption_rects("accuracy")
+
+
+def test_results_table_text_is_projector_sized_and_rows_are_never_cut(qtbot, make_window):
+    """Presenting, the table's text is as large as the plots' (>= 18 px) at 1920x1080, and
+    at 1280x720, where its rows scroll, it shows whole rows only, each tall enough for its text."""
+    from PySide6 import QtGui
+
+    w = make_window()
+    w.classroom.set_presentation(True)
+    w.showNormal()
+    exp = short_lesson("optimizer-race", epochs=2)  # 7 runs: at 1280x720 the rows scroll
+    w.settings.set_lesson_pace(exp.name, 0)
+    w.set_experiment(exp)
+    run_to_end(qtbot, w)
+    results = w.classroom.table
+    table = results.table
+    for size in ((1920, 1080), (1280, 720)):
+        w.resize(*size)
+        qtbot.waitUntil(lambda s=size: (w.width(), w.height()) == s)
+        qtbot.wait(50)
+        for widget in (table, table.horizontalHeader(), results.question):
+            assert QtGui.QFontInfo(widget.font()).pixelSize() >= 18, (size, widget)
+        text_px = QtGui.QFontMetrics(table.font()).height()
+        shown = table.viewport().height()
+        assert table.rowCount() == len(exp.runs())
+        if size == (1280, 720):
+            assert shown < results.rows_height()  # scrolls: the case where a row could be cut
+        for r in range(table.rowCount()):
+            assert table.rowHeight(r) >= text_px, (size, r)
+            top = table.rowViewportPosition(r)
+            if top < shown:  # a row that shows shows whole
+                assert top + table.rowHeight(r) <= shown, (size, r, top, table.rowHeight(r), shown)
+    w.classroom.set_presentation(False)
+    assert QtGui.QFontInfo(table.font()).pixelSize() < 18
