@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -780,14 +781,15 @@ class LivePlots(QtWidgets.QWidget):
         name, FileNotFoundError for a missing folder, OSError if the file cannot be written.
         """
         widget, path = self._export_target(name, path)
-        export.export_png(
-            widget,
-            path,
-            background=self._theme["bg"],
-            legend=self._export_legend(name, widget.width()),
-            curves=self._all_curves(),
-            scale=scale,
-        )
+        with self._export_steps_fitted(name):
+            export.export_png(
+                widget,
+                path,
+                background=self._theme["bg"],
+                legend=self._export_legend(name, widget.width()),
+                curves=self._all_curves(),
+                scale=scale,
+            )
 
     def export_svg(self, name: str, path: str | Path) -> None:
         """Save plot ``name`` as an SVG via QSvgGenerator + ``render()`` (written atomically).
@@ -795,13 +797,24 @@ class LivePlots(QtWidgets.QWidget):
         Curves and markers are vector paths; overlay plots get the run legend underneath.
         """
         widget, path = self._export_target(name, path)
-        export.export_svg(
-            widget,
-            path,
-            title=f"Optiscope — {name}",
-            background=self._theme["bg"],
-            legend=self._export_legend(name, widget.width()),
-            curves=self._all_curves(),
+        with self._export_steps_fitted(name):
+            export.export_svg(
+                widget,
+                path,
+                title=f"Optiscope — {name}",
+                background=self._theme["bg"],
+                legend=self._export_legend(name, widget.width()),
+                curves=self._all_curves(),
+            )
+
+    def _export_steps_fitted(self, name: str) -> AbstractContextManager[None]:
+        """The steps axis of an exported overlay LR or loss plot fitted to the data
+        (:func:`export.steps_fitted`); anything else is exported as shown."""
+        last_step = max((r.steps.view()[-1] for r in self._runs.values() if len(r.steps)), default=0.0)
+        if name not in ("lr", "loss") or (name == "loss" and self._mode == "grid") or not last_step > 0:
+            return nullcontext()
+        return export.steps_fitted(
+            self._lr, self._loss, linked=not self._boundary_folded, last_step=float(last_step)
         )
 
     def _export_target(self, name: str, path: str | Path) -> tuple[QtWidgets.QWidget, Path]:

@@ -655,3 +655,37 @@ def test_text_in_a_run_colour_is_made_readable_keeping_its_hue():
                 assert made == original
             elif original.saturation() > 0:
                 assert abs(made.hslHue() - original.hslHue()) <= 2, (hex_colour, made.name())
+
+
+def test_exported_step_plots_fit_the_data_and_the_screen_keeps_its_ranges(plots, tmp_path, monkeypatch):
+    """On screen the loss plot is x-linked to the LR plot, whose wider tick labels (1e-07)
+    make the loss view wider: it shows steps before 0. An exported LR or loss plot spans
+    the data: step 0 to the last step seen (here an early-stopped run, planned for 2000
+    steps, ended at 1000), padded 2 % a side; afterwards the screen is as it was."""
+    stopped = [e for e in run_events(0, lr=1e-7, epochs=4, spe=250) if getattr(e, "step", 0) <= 500]
+    stopped = [e for e in stopped if not isinstance(e, ev.Finished)] + [
+        ev.Finished(0, "early_stopped", 2, 500, 1.0)
+    ]
+    feed(plots, stopped + run_events(1, lr=1.0, epochs=4, spe=250)[: 2 * 251 + 1])
+    last = 500.0
+    on_screen = {n: plots.plot(n).vb.viewRange()[0] for n in ("lr", "loss")}
+    assert on_screen["loss"][0] < -0.03 * last or on_screen["lr"][1] > 1.03 * last  # the defect's setting
+    rendered: list[tuple[str, list[float]]] = []
+    original = pg_adapter.render_widget
+
+    def render_and_record(widget, painter):
+        for n in ("lr", "loss"):
+            if widget is plots.plot_items()[n]:
+                rendered.append((n, list(plots.plot(n).vb.viewRange()[0])))
+        original(widget, painter)
+
+    monkeypatch.setattr(pg_adapter, "render_widget", render_and_record)
+    plots.export_png("loss", tmp_path / "loss.png")
+    plots.export_svg("loss", tmp_path / "loss.svg")
+    plots.export_png("lr", tmp_path / "lr.png")
+    assert [n for n, _ in rendered] == ["loss", "loss", "lr"]
+    for name, (lo, hi) in rendered:
+        assert lo == pytest.approx(-0.02 * last, abs=1.0), name
+        assert hi == pytest.approx(1.02 * last, abs=1.0), name
+    for n, shown in on_screen.items():
+        assert plots.plot(n).vb.viewRange()[0] == pytest.approx(shown, abs=0.5), n
