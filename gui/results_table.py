@@ -197,7 +197,10 @@ class ResultsTable(QtWidgets.QWidget):
                 f.setPointSizeF(max(f.pointSizeF(), PRESENTING_PT))
         self.question.setFont(question)
         self.table.setFont(table)
-        self.table.horizontalHeader().setFont(table)
+        header = self.table.horizontalHeader()
+        header.setFont(table)
+        # the window's style sheet draws header sections in its own font size: name ours
+        header.setStyleSheet(f"QHeaderView {{ font-size: {table.pointSizeF():g}pt; }}" if on else "")
         rows = self.table.verticalHeader()
         rows.setMinimumSectionSize(1)
         rows.setDefaultSectionSize(QtGui.QFontMetrics(table).height() + (6 if on else 4))

@@ -144,6 +144,16 @@ def test_results_table_text_is_projector_sized_and_rows_are_never_cut(qtbot, mak
         qtbot.wait(50)
         for widget in (table, table.horizontalHeader(), results.question):
             assert QtGui.QFontInfo(widget.font()).pixelSize() >= 18, (size, widget)
+        # as drawn (a style sheet may draw header sections in its own font): the capital R
+        # of the "Run" header is >= 0.65 of an 18 px em tall
+        header = table.horizontalHeader()
+        shot = header.grab(QtCore.QRect(0, 0, header.sectionSize(0), header.height())).toImage()
+        inked = [
+            y
+            for y in range(shot.height())
+            if any(shot.pixelColor(x, y).lightness() < 110 for x in range(2, shot.width() - 2))
+        ]
+        assert inked and inked[-1] - inked[0] + 1 >= 0.65 * 18, (size, inked)
         text_px = QtGui.QFontMetrics(table.font()).height()
         shown = table.viewport().height()
         assert table.rowCount() == len(exp.runs())
