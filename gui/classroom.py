@@ -121,7 +121,8 @@ class Classroom(QtCore.QObject):
 
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt API)
         if watched is self.splitter and event.type() == QtCore.QEvent.Type.Resize:
-            self.share_table(event.size().height() - self.splitter.handleWidth())
+            # after the splitter has shared out its new size itself (it would undo ours)
+            QtCore.QTimer.singleShot(0, self, self.share_table)
         return False
 
     @Slot(object)
@@ -134,14 +135,16 @@ class Classroom(QtCore.QObject):
         self.table.setVisible(self.lesson is not None)
         self.share_table()
 
-    def share_table(self, total: int | None = None) -> None:
-        """Give the table the height of its rows, at most its share of the room (``total``
-        pixels: the splitter's now, unless it is being resized to that)."""
+    def share_table(self) -> None:
+        """Give the table the height of its rows, at most its share of the room; rows that
+        scroll show whole."""
         if self.splitter.count() < 2 or not self.table.isVisibleTo(self.window):
             return
-        total = total or sum(self.splitter.sizes()) or self.splitter.height()
+        total = sum(self.splitter.sizes()) or self.splitter.height()
+        width = self.splitter.width()
         share = PRESENTING_TABLE_SHARE if self.presenting else TABLE_SHARE
-        wanted = self.table.wanted_height()
+        self.table.fit_columns(width)  # long headers may take two lines: the header's height
+        wanted = self.table.wanted_height(width)
         table = min(wanted, int(total * share))
         if table < wanted:  # it scrolls: whole rows only, never a row cut through its text
             table -= (table - (wanted - self.table.rows_height())) % self.table.row_height()

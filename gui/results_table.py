@@ -118,6 +118,13 @@ def _sort_key(value: float | str | None) -> tuple[int, float | str]:
     return (0, float(value))
 
 
+def _two_lines(text: str) -> str:
+    """``text`` broken at the space nearest its middle."""
+    spaces = [i for i, ch in enumerate(text) if ch == " "]
+    cut = min(spaces, key=lambda i: abs(i - len(text) / 2))
+    return text[:cut] + "\n" + text[cut + 1 :]
+
+
 class _Item(QtWidgets.QTableWidgetItem):
     """A cell that sorts by its value, not its text."""
 
@@ -184,7 +191,7 @@ class ResultsTable(QtWidgets.QWidget):
             for col, c in enumerate(self._columns):
                 self.table.setItem(row, col, _Item(c.text(o), _sort_key(c.value(o))))
         self.table.setSortingEnabled(sorting)
-        self.table.resizeColumnsToContents()
+        self.fit_columns()
 
     def set_presentation(self, on: bool) -> None:
         """Projector text (presentation mode): the question, headers and rows as large as the
@@ -208,6 +215,47 @@ class ResultsTable(QtWidgets.QWidget):
             self.table.setRowHeight(r, rows.defaultSectionSize())
         self.table.resizeColumnsToContents()
 
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def _room(self, width: int | None = None) -> int:
+        """Pixels of width the columns have in a table ``width`` wide (None: as it is now),
+        less a vertical scroll bar's (kept whether or not one shows: the columns must not
+        change with the rows' scrolling, nor the header's lines with them)."""
+        t = self.table
+        margins = self.layout().contentsMargins()
+        bar = t.verticalScrollBar().sizeHint().width()
+        width = self.width() if width is None else width
+        return width - margins.left() - margins.right() - 2 * t.frameWidth() - bar
+
+    def _columns_width(self) -> int:
+        """Pixels the columns want (their contents' and headers'; the stretched last section
+        may be wider on screen)."""
+        t = self.table
+        header = t.horizontalHeader()
+        return sum(max(header.sectionSizeHint(i), t.sizeHintForColumn(i)) for i in range(header.count()))
+
+    def fit_columns(self, width: int | None = None) -> None:
+        """Columns as wide as their contents; when together they are wider than the table
+        (``width``, None: as it is now; projector text), headers wider than their cells
+        break onto two lines, so the cells, where the runs differ, are not cut nor
+        scrolled away."""
+        t = self.table
+        for i, c in enumerate(self._columns):
+            item = t.horizontalHeaderItem(i)
+            if item is not None:
+                item.setText(c.header)
+        t.resizeColumnsToContents()
+        if self._columns_width() <= self._room(width):
+            return
+        header = t.horizontalHeader()
+        for i, c in enumerate(self._columns):
+            item = t.horizontalHeaderItem(i)
+            if item is not None and " " in c.header and header.sectionSizeHint(i) > t.sizeHintForColumn(i):
+                item.setText(_two_lines(c.header))
+        t.resizeColumnsToContents()
+
     def rows_height(self) -> int:
         """Pixels of every row (one empty row's height when there are none)."""
         t = self.table
@@ -217,23 +265,24 @@ class ResultsTable(QtWidgets.QWidget):
         """Pixels of one row."""
         return self.table.verticalHeader().defaultSectionSize()
 
-    def wanted_height(self) -> int:
-        """Pixels that show the question, the header and every row without scrolling."""
+    def wanted_height(self, width: int | None = None) -> int:
+        """Pixels that show the question, the header and every row without scrolling, in a
+        table ``width`` pixels wide (None: as it is now)."""
         t = self.table
         rows = self.rows_height()
-        bar = t.horizontalScrollBar().sizeHint().height() if t.horizontalScrollBar().isVisible() else 0
+        bar = t.horizontalScrollBar().sizeHint().height() if self._columns_width() > self._room(width) else 0
         margins = self.layout().contentsMargins()
-        width = self.width() - margins.left() - margins.right()
+        text_width = (self.width() if width is None else width) - margins.left() - margins.right()
         # a wrapped question is as tall as its lines at the table's width (its size hint is not)
         question = (
-            max(self.question.heightForWidth(width), self.question.minimumSizeHint().height())
+            max(self.question.heightForWidth(text_width), self.question.minimumSizeHint().height())
             + self.layout().spacing()
             if self.question.text()
             else 0
         )
         return (
             question
-            + t.horizontalHeader().height()
+            + t.horizontalHeader().sizeHint().height()  # its height once laid out (lines may change)
             + rows
             + bar
             + 2 * t.frameWidth()
