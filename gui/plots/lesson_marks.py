@@ -3,7 +3,8 @@ at the moment an observation happened (engine/lessons.py finds them).
 
 Captions are placed, not just drawn: each goes to the first free spot beside its ring
 (above or below, right or left, then a row further out) that lies inside the plot's data
-area and keeps ``APART`` pixels from every caption placed before it; a caption with no free spot is hidden and
+area and keeps ``APART`` pixels from every caption placed before it and from the guide
+lines' labels ("best: epoch N"); a caption with no free spot is hidden and
 its text becomes the ring's tooltip (the results table holds the same answer). Placement
 is redone whenever the plot's range or size changes.
 """
@@ -17,7 +18,7 @@ import pyqtgraph as pg
 from optiscope.gui.plots.style import TEXT_PT, font
 from PySide6 import QtCore, QtGui
 
-__all__ = ["Annotations"]
+__all__ = ["Annotations", "guide_label_rects"]
 
 GAP = 6  # pixels between a ring and its caption
 APART = 4  # pixels kept free between two captions (touching, they read as one)
@@ -86,7 +87,7 @@ class Annotations:
         """Put every caption on ``plot`` in its first free spot (see the module docstring)."""
         vb = plot.vb
         area = vb.sceneBoundingRect()
-        taken: list[QtCore.QRectF] = []
+        taken = guide_label_rects(plot)  # "best: epoch N" and the like stay readable
         for mark in self._marks:
             if mark.plot is not plot or mark.text is None:
                 continue
@@ -122,6 +123,17 @@ class Annotations:
                     mark.plot.removeItem(item)
         self._marks.clear()
         self.shown.clear()
+
+
+def guide_label_rects(plot: pg.PlotItem) -> list[QtCore.QRectF]:
+    """Scene rectangles of the labels of ``plot``'s guide lines (shown, with text)."""
+    rects = []
+    for item in plot.vb.addedItems:
+        label = getattr(item, "label", None)
+        if isinstance(item, pg.InfiniteLine) and item.isVisible() and label is not None:
+            if label.isVisible() and label.toPlainText():
+                rects.append(label.sceneBoundingRect())
+    return rects
 
 
 def _free_spot(

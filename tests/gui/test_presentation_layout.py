@@ -70,6 +70,9 @@ def test_every_lesson_fits_a_projector(qtbot, make_window, size):
             assert inside.contains(title), (name, plot_name, plots.title(plot_name), title, inside)
         for plot_name in ("lr", "loss", "accuracy"):
             area, rects, _hidden = plots.caption_layout(plot_name)
+            labels = lesson_marks.guide_label_rects(plots.plot(plot_name))
+            for r in rects:  # nor do they hide a guide line's label ("best: epoch N")
+                assert not any(r.intersects(g) for g in labels), (name, size, plot_name, r, labels)
             for i, r in enumerate(rects):
                 assert area.adjusted(-0.5, -0.5, 0.5, 0.5).contains(r), (name, plot_name, r, area)
                 # apart, not merely not overlapping: two touching captions read as one
@@ -175,3 +178,33 @@ def test_results_table_text_is_projector_sized_and_rows_are_never_cut(qtbot, mak
                 assert top + table.rowHeight(r) <= shown, (size, r, top, table.rowHeight(r), shown)
     w.classroom.set_presentation(False)
     assert QtGui.QFontInfo(table.font()).pixelSize() < 18
+
+
+def test_captions_leave_guide_line_labels_readable(qtbot):
+    """A caption whose first spot would cover a guide line's "best: epoch N" label takes
+    another spot."""
+    import pyqtgraph as pg
+    from optiscope.gui.plots import items
+    from PySide6 import QtGui
+
+    view = pg.PlotWidget()
+    view.resize(500, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    plot = view.getPlotItem()
+    plot.setXRange(0, 10, padding=0)
+    plot.setYRange(0, 1, padding=0)
+    line = items.vline(QtGui.QColor("purple"))
+    line.setValue(3.0)
+    line.label.setFormat("best: epoch 3")
+    plot.addItem(line)
+    qtbot.wait(10)
+    labels = lesson_marks.guide_label_rects(plot)
+    assert len(labels) == 1
+    # the ring just below the label's left end: the first spot (above, right) is the label's
+    at = plot.vb.mapSceneToView(labels[0].bottomLeft() + QtCore.QPointF(0, 12))
+    marks = lesson_marks.Annotations()
+    marks.add("accuracy", plot, at.x(), at.y(), "≥ 90 % at epoch 3", QtGui.QColor("red"), False)
+    rects = marks.caption_rects("accuracy")
+    assert len(rects) == 1 and not rects[0].intersects(labels[0]), (rects, labels)
+    marks.clear()
