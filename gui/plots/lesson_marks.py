@@ -128,7 +128,7 @@ class Annotations:
 def guide_label_rects(plot: pg.PlotItem) -> list[QtCore.QRectF]:
     """Scene rectangles of the labels of ``plot``'s guide lines (shown, with text)."""
     rects = []
-    for item in plot.vb.addedItems:
+    for item in plot.vb.childGroup.childItems():  # addedItems leaves out ignoreBounds items
         label = getattr(item, "label", None)
         if isinstance(item, pg.InfiniteLine) and item.isVisible() and label is not None:
             if label.isVisible() and label.toPlainText():

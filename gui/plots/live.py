@@ -1092,9 +1092,12 @@ class LivePlots(QtWidgets.QWidget):
                     continue
                 line = its[key] = items.vline(run.color)
                 plot.addItem(line, ignoreBounds=True)
+            moved = not line.isVisible() or line.value() != want[0] or line.label.format != want[1]
             line.setPos(want[0])
             line.label.setFormat(want[1])
             line.show()
+            if moved and self._mode == "overlay":  # captions make way for the label
+                self._annotations.place(self._acc if key == "acc_best" else self._loss)
 
     # ------------------------------------------------------------------ boundary
     def _boundary_chosen(self, run_id: int | None) -> None:

@@ -689,3 +689,29 @@ def test_exported_step_plots_fit_the_data_and_the_screen_keeps_its_ranges(plots,
         assert hi == pytest.approx(1.02 * last, abs=1.0), name
     for n, shown in on_screen.items():
         assert plots.plot(n).vb.viewRange()[0] == pytest.approx(shown, abs=0.5), n
+
+
+def test_a_guide_label_drawn_after_a_caption_moves_the_caption(plots, qtbot):
+    """Early stopping draws its "best: epoch N" line when the run ends, after the lesson's
+    captions were placed: a caption where the label goes makes way for it."""
+    from optiscope.gui.plots import lesson_marks
+
+    events = run_events(0, epochs=6, spe=10)[:-1]
+    ending = [ev.EarlyStopped(0, 6, 4, 0.15, "val_loss", True), ev.Finished(0, "early_stopped", 6, 60, 1.0)]
+    feed(plots, events + ending)
+    qtbot.wait(10)
+    (label,) = lesson_marks.guide_label_rects(plots.plot("accuracy"))
+    plots.clear()
+    feed(plots, events)
+    qtbot.wait(10)
+    assert not lesson_marks.guide_label_rects(plots.plot("accuracy"))
+    # a ring just under the label's left end: its caption's first spot is where the label goes
+    at = plots.plot("accuracy").vb.mapSceneToView(label.bottomLeft() + QtCore.QPointF(0, 12))
+    plots.annotate("accuracy", 0, at.x(), at.y(), "≥ 90 % at epoch 4")
+    (before,) = plots.caption_layout("accuracy")[1]
+    assert before.intersects(label)
+    feed(plots, ending)
+    (now_label,) = lesson_marks.guide_label_rects(plots.plot("accuracy"))
+    assert now_label == label
+    (after,) = plots.caption_layout("accuracy")[1]
+    assert not after.intersects(now_label), (after, now_label)
