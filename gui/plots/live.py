@@ -248,6 +248,10 @@ class LivePlots(QtWidgets.QWidget):
                 self._style_cell(name, self._runs[rid])
         for run in self._runs.values():
             self._look.style_run(run, self._theme["bg"])  # raw pens and casings follow the background
+            for group in run.items.values():
+                for item in group.values():
+                    if isinstance(item, pg.InfiniteLine) and getattr(item, "label", None) is not None:
+                        self._style_guide_label(item)
         for run in self._runs.values():
             if "bnd_points" in run.items["grid"]:
                 run.items["grid"]["bnd_points"].invalidate()
@@ -1095,9 +1099,14 @@ class LivePlots(QtWidgets.QWidget):
             moved = not line.isVisible() or line.value() != want[0] or line.label.format != want[1]
             line.setPos(want[0])
             line.label.setFormat(want[1])
+            self._style_guide_label(line)
             line.show()
             if moved and self._mode == "overlay":  # captions make way for the label
                 self._annotations.place(self._acc if key == "acc_best" else self._loss)
+
+    def _style_guide_label(self, line: pg.InfiniteLine) -> None:
+        """A guide line's label on the theme's nearly opaque fill: curves do not cross its text."""
+        pg_adapter.set_text_box_style(line.label, pg.mkPen(None), pg.mkBrush(*self._theme["fill"]))
 
     # ------------------------------------------------------------------ boundary
     def _boundary_chosen(self, run_id: int | None) -> None:

@@ -715,3 +715,18 @@ def test_a_guide_label_drawn_after_a_caption_moves_the_caption(plots, qtbot):
     assert now_label == label
     (after,) = plots.caption_layout("accuracy")[1]
     assert not after.intersects(now_label), (after, now_label)
+
+
+def test_guide_labels_sit_on_the_theme_fill(plots):
+    """Curves do not cross the "best: epoch N" text: its label has the theme's fill, and a
+    theme change refills it."""
+    events = run_events(0, epochs=6, spe=10)[:-1]
+    events += [ev.EarlyStopped(0, 6, 4, 0.15, "val_loss", True), ev.Finished(0, "early_stopped", 6, 60, 1.0)]
+    feed(plots, events)
+    lines = [i for i in plots.plot("accuracy").vb.childGroup.childItems() if isinstance(i, pg.InfiniteLine)]
+    labelled = [line for line in lines if getattr(line, "label", None) is not None and line.isVisible()]
+    assert labelled
+    for theme in ("dark", "light"):
+        plots.set_theme(theme)
+        for line in labelled:
+            assert line.label.fill.color() == QtGui.QColor(*THEMES[theme]["fill"]), theme
