@@ -120,7 +120,10 @@ class Classroom(QtCore.QObject):
             plots.set_presentation(True)
 
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt API)
-        if watched is self.splitter and event.type() == QtCore.QEvent.Type.Resize:
+        # a closed window's collection clears this object's attributes while Qt still sends
+        # the splitter's last events: nothing to share out then
+        splitter = self.__dict__.get("splitter")
+        if splitter is not None and watched is splitter and event.type() == QtCore.QEvent.Type.Resize:
             # after the splitter has shared out its new size itself (it would undo ours)
             QtCore.QTimer.singleShot(0, self, self.share_table)
         return False
@@ -138,6 +141,8 @@ class Classroom(QtCore.QObject):
     def share_table(self) -> None:
         """Give the table the height of its rows, at most its share of the room; rows that
         scroll show whole."""
+        if "splitter" not in self.__dict__:  # collected meanwhile (see eventFilter)
+            return
         if self.splitter.count() < 2 or not self.table.isVisibleTo(self.window):
             return
         total = sum(self.splitter.sizes()) or self.splitter.height()

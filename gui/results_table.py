@@ -19,12 +19,7 @@ from optiscope.engine.lessons import Observation, ObservationDetector, RunOutcom
 from PySide6 import QtGui, QtWidgets
 from PySide6.QtCore import Qt
 
-from .plots import presentation, style
-
-__all__ = ["ResultsTable", "Column", "columns_for", "PRESENTING_PT"]
-
-# presentation mode: the table's text as large as the plots' tick labels (>= 18 px at 96 dpi)
-PRESENTING_PT = style.TICK_PT * presentation.TEXT_SCALE
+__all__ = ["ResultsTable", "Column", "columns_for"]
 
 REASON_WORDS = {
     "running": "running…",
@@ -195,13 +190,16 @@ class ResultsTable(QtWidgets.QWidget):
 
     def set_presentation(self, on: bool) -> None:
         """Projector text (presentation mode): the question, headers and rows as large as the
-        plots' tick labels there (:data:`PRESENTING_PT`, >= 18 px); off: the normal text."""
+        plots' tick labels there (>= 18 px); off: the normal text."""
         if self._normal_fonts is None:
             self._normal_fonts = (self.question.font(), self.table.font())
         question, table = (QtGui.QFont(f) for f in self._normal_fonts)
         if on:
+            from .plots import presentation, style  # loaded with the plots (pyqtgraph) already
+
+            projector_pt = style.TICK_PT * presentation.TEXT_SCALE  # the plots' tick labels
             for f in (question, table):
-                f.setPointSizeF(max(f.pointSizeF(), PRESENTING_PT))
+                f.setPointSizeF(max(f.pointSizeF(), projector_pt))
         self.question.setFont(question)
         self.table.setFont(table)
         header = self.table.horizontalHeader()
