@@ -36,7 +36,6 @@ __all__ = ["Classroom", "resolve_lesson", "pace_delay"]
 # handle between them moves it, and dragged down to the bottom it folds away)
 TABLE_SHARE = 0.3
 PRESENTING_TABLE_SHARE = 0.3
-PRESENTING_TEXT_SCALE = 1.15
 
 
 def resolve_lesson(spec: str) -> tuple[ExperimentConfig, Path | None]:
@@ -89,6 +88,7 @@ class Classroom(QtCore.QObject):
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.splitter.setObjectName("plotsAndResults")
         self.splitter.addWidget(self.table)
+        self.splitter.installEventFilter(self)  # resized (a projector's size): the table's share again
         window._plots_holder.layout().addWidget(self.splitter)
         self.presenting = False
         self._docks_before: dict[Any, bool] = {}
@@ -119,6 +119,15 @@ class Classroom(QtCore.QObject):
         if self.presenting and hasattr(plots, "set_presentation"):
             plots.set_presentation(True)
 
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt API)
+        # a closed window's collection clears this object's attributes while Qt still sends
+        # the splitter's last events: nothing to share out then
+        splitter = self.__dict__.get("splitter")
+        if splitter is not None and watched is splitter and event.type() == QtCore.QEvent.Type.Resize:
+            # after the splitter has shared out its new size itself (it would undo ours)
+            QtCore.QTimer.singleShot(0, self, self.share_table)
+        return False
+
     @Slot(object)
     def _on_meta(self, meta: ExperimentConfig) -> None:
         self.lesson = meta.classroom
@@ -130,12 +139,20 @@ class Classroom(QtCore.QObject):
         self.share_table()
 
     def share_table(self) -> None:
-        """Give the table the height of its rows, at most its share of the room."""
+        """Give the table the height of its rows, at most its share of the room; rows that
+        scroll show whole."""
+        if "splitter" not in self.__dict__:  # collected meanwhile (see eventFilter)
+            return
         if self.splitter.count() < 2 or not self.table.isVisibleTo(self.window):
             return
         total = sum(self.splitter.sizes()) or self.splitter.height()
+        width = self.splitter.width()
         share = PRESENTING_TABLE_SHARE if self.presenting else TABLE_SHARE
-        table = min(self.table.wanted_height(), int(total * share))
+        self.table.fit_columns(width)  # long headers may take two lines: the header's height
+        wanted = self.table.wanted_height(width)
+        table = min(wanted, int(total * share))
+        if table < wanted:  # it scrolls: whole rows only, never a row cut through its text
+            table -= (table - (wanted - self.table.rows_height())) % self.table.row_height()
         self.splitter.setSizes([total - table, table])
 
     @Slot(object)
@@ -354,7 +371,7 @@ class Classroom(QtCore.QObject):
             for d, visible in self._docks_before.items():
                 d.setVisible(visible)
             w.showMaximized() if self._was_maximized else w.showNormal()
-        self.table.set_text_scale(PRESENTING_TEXT_SCALE if on else 1 / PRESENTING_TEXT_SCALE)
+        self.table.set_presentation(on)
         self.share_table()
         if w.plots is not None and hasattr(w.plots, "set_presentation"):
             w.plots.set_presentation(on)

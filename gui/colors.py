@@ -20,7 +20,15 @@ __all__ = [
     "run_palette",
     "GUIDE_COLOR",
     "HISTOGRAM_COLORMAP",
+    "MIN_CONTRAST",
+    "relative_luminance",
+    "contrast_ratio",
+    "readable_color",
+    "casing_color",
 ]
+
+# WCAG 2's least contrast for graphics (lines, markers) against their background
+MIN_CONTRAST = 3.0
 
 # Mid-luminance colours: WCAG contrast >= 3 against both white and #1e1e1e, so the same
 # run keeps its colour on a light or a dark projector background. Past the palette, hues
@@ -38,7 +46,9 @@ RUN_PALETTE = (
     "#6f7f94",
 )
 # Okabe-Ito (Okabe & Ito 2008), colour-blind safe, for presentation mode on its white
-# background: black moved up and the pale yellow last, since it is faint on white.
+# background: black moved up and the pale yellow last. Orange, sky blue and yellow are under
+# 3:1 on white: their curves get a dark casing (casing_color) rather than darker colours,
+# which would make orange and yellow look alike to colour-blind eyes.
 OKABE_ITO_RUNS = (
     "#0072b2",
     "#e69f00",
@@ -93,3 +103,53 @@ def run_color(run_id: int) -> QtGui.QColor:
 def class_color(index: int) -> QtGui.QColor:
     """The colour of class ``index`` (a new QColor); the palette repeats past its end."""
     return QtGui.QColor(CLASS_PALETTE[index % len(CLASS_PALETTE)])
+
+
+def relative_luminance(color: QtGui.QColor | str) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (0 black .. 1 white)."""
+    c = QtGui.QColor(color)
+    linear = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in c.getRgbF()[:3]]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(a: QtGui.QColor | str, b: QtGui.QColor | str) -> float:
+    """WCAG 2 contrast ratio of two colours (1 .. 21)."""
+    la, lb = relative_luminance(a), relative_luminance(b)
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+
+
+def readable_color(
+    color: QtGui.QColor | str, background: QtGui.QColor | str, minimum: float = MIN_CONTRAST
+) -> QtGui.QColor:
+    """``color`` (a new QColor) with its hue and saturation, its lightness moved just far
+    enough (darker on a light background, lighter on a dark one) to reach ``minimum``
+    contrast against ``background``; unchanged if it already does."""
+    c = QtGui.QColor(color)
+    if contrast_ratio(c, background) >= minimum:
+        return c
+    hue, sat, light, _ = c.getHslF()
+    hue = max(hue, 0.0)  # greys have hue -1
+    darker = contrast_ratio("#000000", background) >= contrast_ratio("#ffffff", background)
+
+    # bisect the lightness between the colour's own and black (white): the readable end moves
+    def rgb8(lightness: float) -> QtGui.QColor:  # as drawn: 8 bits a channel
+        return QtGui.QColor(QtGui.QColor.fromHslF(hue, sat, lightness).name())
+
+    near, far = light, (0.0 if darker else 1.0)
+    for _ in range(24):
+        mid = (near + far) / 2
+        if contrast_ratio(rgb8(mid), background) >= minimum:
+            far = mid
+        else:
+            near = mid
+    return rgb8(far)
+
+
+def casing_color(color: QtGui.QColor | str, background: QtGui.QColor | str) -> QtGui.QColor | None:
+    """The colour of a thin casing drawn under a ``color`` line that is faint on
+    ``background`` (under :data:`MIN_CONTRAST`): the same hue, 4.5:1 against the background,
+    so the line's edges read while its own colour stays the palette's; None when the line
+    reads on its own."""
+    if contrast_ratio(color, background) >= MIN_CONTRAST:
+        return None
+    return readable_color(color, background, 4.5)

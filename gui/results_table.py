@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from optiscope.engine.formats import format_csv
 from optiscope.engine.lessons import Observation, ObservationDetector, RunOutcome, threshold_label
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 from PySide6.QtCore import Qt
 
 __all__ = ["ResultsTable", "Column", "columns_for"]
@@ -113,6 +113,13 @@ def _sort_key(value: float | str | None) -> tuple[int, float | str]:
     return (0, float(value))
 
 
+def _two_lines(text: str) -> str:
+    """``text`` broken at the space nearest its middle."""
+    spaces = [i for i, ch in enumerate(text) if ch == " "]
+    cut = min(spaces, key=lambda i: abs(i - len(text) / 2))
+    return text[:cut] + "\n" + text[cut + 1 :]
+
+
 class _Item(QtWidgets.QTableWidgetItem):
     """A cell that sorts by its value, not its text."""
 
@@ -153,6 +160,7 @@ class ResultsTable(QtWidgets.QWidget):
         lay.addWidget(self.table, 1)
         self._columns: list[Column] = []
         self._outcomes: list[RunOutcome] = []
+        self._normal_fonts: tuple[QtGui.QFont, QtGui.QFont] | None = None
         self.set_lesson((), "")
 
     def set_lesson(self, observations: Sequence[Observation], question: str) -> None:
@@ -178,29 +186,101 @@ class ResultsTable(QtWidgets.QWidget):
             for col, c in enumerate(self._columns):
                 self.table.setItem(row, col, _Item(c.text(o), _sort_key(c.value(o))))
         self.table.setSortingEnabled(sorting)
-        self.table.resizeColumnsToContents()
+        self.fit_columns()
 
-    def set_text_scale(self, scale: float) -> None:
-        """Scale the question and table text by ``scale`` (presentation mode), rows kept tight."""
-        for w in (self.question, self.table):
-            f = w.font()
-            f.setPointSizeF(f.pointSizeF() * scale)
-            w.setFont(f)
+    def set_presentation(self, on: bool) -> None:
+        """Projector text (presentation mode): the question, headers and rows as large as the
+        plots' tick labels there (>= 18 px); off: the normal text."""
+        if self._normal_fonts is None:
+            self._normal_fonts = (self.question.font(), self.table.font())
+        question, table = (QtGui.QFont(f) for f in self._normal_fonts)
+        if on:
+            from .plots import presentation, style  # loaded with the plots (pyqtgraph) already
+
+            projector_pt = style.TICK_PT * presentation.TEXT_SCALE  # the plots' tick labels
+            for f in (question, table):
+                f.setPointSizeF(max(f.pointSizeF(), projector_pt))
+        self.question.setFont(question)
+        self.table.setFont(table)
+        header = self.table.horizontalHeader()
+        header.setFont(table)
+        # the window's style sheet draws header sections in its own font size: name ours
+        header.setStyleSheet(f"QHeaderView {{ font-size: {table.pointSizeF():g}pt; }}" if on else "")
         rows = self.table.verticalHeader()
         rows.setMinimumSectionSize(1)
-        rows.setDefaultSectionSize(self.table.fontMetrics().height() + 4)
+        rows.setDefaultSectionSize(QtGui.QFontMetrics(table).height() + (6 if on else 4))
+        for r in range(self.table.rowCount()):
+            self.table.setRowHeight(r, rows.defaultSectionSize())
         self.table.resizeColumnsToContents()
 
-    def wanted_height(self) -> int:
-        """Pixels that show the question, the header and every row without scrolling."""
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def _room(self, width: int | None = None) -> int:
+        """Pixels of width the columns have in a table ``width`` wide (None: as it is now),
+        less a vertical scroll bar's (kept whether or not one shows: the columns must not
+        change with the rows' scrolling, nor the header's lines with them)."""
         t = self.table
-        rows = sum(t.rowHeight(r) for r in range(t.rowCount())) or t.verticalHeader().defaultSectionSize()
-        bar = t.horizontalScrollBar().sizeHint().height() if t.horizontalScrollBar().isVisible() else 0
         margins = self.layout().contentsMargins()
-        question = self.question.sizeHint().height() + self.layout().spacing() if self.question.text() else 0
+        bar = t.verticalScrollBar().sizeHint().width()
+        width = self.width() if width is None else width
+        return width - margins.left() - margins.right() - 2 * t.frameWidth() - bar
+
+    def _columns_width(self) -> int:
+        """Pixels the columns want (their contents' and headers'; the stretched last section
+        may be wider on screen)."""
+        t = self.table
+        header = t.horizontalHeader()
+        return sum(max(header.sectionSizeHint(i), t.sizeHintForColumn(i)) for i in range(header.count()))
+
+    def fit_columns(self, width: int | None = None) -> None:
+        """Columns as wide as their contents; when together they are wider than the table
+        (``width``, None: as it is now; projector text), headers wider than their cells
+        break onto two lines, so the cells, where the runs differ, are not cut nor
+        scrolled away."""
+        t = self.table
+        for i, c in enumerate(self._columns):
+            item = t.horizontalHeaderItem(i)
+            if item is not None:
+                item.setText(c.header)
+        t.resizeColumnsToContents()
+        if self._columns_width() <= self._room(width):
+            return
+        header = t.horizontalHeader()
+        for i, c in enumerate(self._columns):
+            item = t.horizontalHeaderItem(i)
+            if item is not None and " " in c.header and header.sectionSizeHint(i) > t.sizeHintForColumn(i):
+                item.setText(_two_lines(c.header))
+        t.resizeColumnsToContents()
+
+    def rows_height(self) -> int:
+        """Pixels of every row (one empty row's height when there are none)."""
+        t = self.table
+        return sum(t.rowHeight(r) for r in range(t.rowCount())) or self.row_height()
+
+    def row_height(self) -> int:
+        """Pixels of one row."""
+        return self.table.verticalHeader().defaultSectionSize()
+
+    def wanted_height(self, width: int | None = None) -> int:
+        """Pixels that show the question, the header and every row without scrolling, in a
+        table ``width`` pixels wide (None: as it is now)."""
+        t = self.table
+        rows = self.rows_height()
+        bar = t.horizontalScrollBar().sizeHint().height() if self._columns_width() > self._room(width) else 0
+        margins = self.layout().contentsMargins()
+        text_width = (self.width() if width is None else width) - margins.left() - margins.right()
+        # a wrapped question is as tall as its lines at the table's width (its size hint is not)
+        question = (
+            max(self.question.heightForWidth(text_width), self.question.minimumSizeHint().height())
+            + self.layout().spacing()
+            if self.question.text()
+            else 0
+        )
         return (
             question
-            + t.horizontalHeader().height()
+            + t.horizontalHeader().sizeHint().height()  # its height once laid out (lines may change)
             + rows
             + bar
             + 2 * t.frameWidth()

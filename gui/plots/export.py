@@ -9,14 +9,17 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyqtgraph as pg
 from optiscope.gui import pg_adapter
 from PySide6 import QtCore, QtGui, QtSvg, QtWidgets
 
-__all__ = ["prepare_target", "export_png", "export_svg"]
+__all__ = ["prepare_target", "export_png", "export_svg", "steps_fitted"]
+
+STEPS_PADDING = 0.02  # of the steps' span, each side, as the live plots pad it
 
 
 def prepare_target(widget: QtWidgets.QWidget, name: str, path: str | Path) -> Path:
@@ -87,6 +90,35 @@ def export_svg(
         return painter.end()
 
     _atomic(path, write, "SVG")
+
+
+@contextmanager
+def steps_fitted(lr: pg.PlotItem, loss: pg.PlotItem, *, linked: bool, last_step: float) -> Iterator[None]:
+    """While exporting, the LR and loss plots' steps axis fitted to the data: from step 0
+    to ``last_step`` (the last seen), padded as on screen, within the range shown (a zoom
+    is kept); afterwards the ranges on screen come back.
+
+    On screen the loss plot is x-linked to the LR plot (``linked``), which lines the two
+    views up in pixels: a loss view wider than the LR's shows steps before 0. And the
+    planned range runs past the end of runs that stopped early.
+    """
+    shown = {plot: plot.vb.viewRange()[0] for plot in (lr, loss)}
+    pad = STEPS_PADDING * last_step
+    if linked:
+        loss.setXLink(None)
+    try:
+        for plot in (lr, loss):
+            lo, hi = shown[lr if linked else plot]  # linked: the LR plot's range is the steps'
+            lo, hi = max(lo, -pad), min(hi, last_step + pad)
+            if hi > lo:
+                plot.setXRange(lo, hi, padding=0)
+        yield
+    finally:
+        lr.setXRange(*shown[lr], padding=0)
+        if linked:
+            loss.setXLink(lr)  # follows the LR plot again
+        else:
+            loss.setXRange(*shown[loss], padding=0)
 
 
 def _size(widget: QtWidgets.QWidget, legend: QtGui.QTextDocument | None) -> QtCore.QSize:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from optiscope.gui.colors import run_color
+from optiscope.gui.colors import readable_color, run_color
 from optiscope.gui.plots.buffers import RunData
 from optiscope.gui.plots.style import TEXT_PT, escape, font
 from PySide6 import QtGui, QtWidgets
@@ -21,15 +21,18 @@ def legend_html(
     links: bool = False,
     faded: Iterable[int] = (),
     notes: Mapping[int, str] | None = None,
+    background: str | None = None,
 ) -> str:
     """One entry per run (by id): a line in its colour and its title; text in ``text_color``
     (None: the widget's own palette). ``links``: each entry is a ``run:<id>`` link (click to
-    spotlight); runs in ``faded`` are greyed; ``notes`` adds a note (in brackets) to a run."""
+    spotlight); runs in ``faded`` are greyed; ``notes`` adds a note (in brackets) to a run;
+    on ``background`` a faint run colour's line is darkened (lightened) to read."""
     faded = set(faded)
     notes = notes or {}
     entries = []
     for r in sorted(runs, key=lambda r: r.id):
-        colour = run_color(r.id).name()
+        colour = run_color(r.id)
+        colour = (readable_color(colour, background) if background else colour).name()
         # a run's name is never broken over two lines (its note may be)
         name = escape(r.title).replace(" ", "&nbsp;")
         entry = f'<span style="color:{colour}; font-weight:bold">━━</span>&nbsp;{name}'
@@ -46,12 +49,17 @@ def legend_html(
 
 
 def legend_document(
-    runs: Iterable[RunData], width: int, text_color: str, notes: Mapping[int, str] | None = None
+    runs: Iterable[RunData],
+    width: int,
+    text_color: str,
+    notes: Mapping[int, str] | None = None,
+    background: str | None = None,
 ) -> QtGui.QTextDocument:
-    """The legend as a text document ``width`` pixels wide, to draw under an exported plot."""
+    """The legend as a text document ``width`` pixels wide, to draw under an exported plot
+    on ``background``."""
     doc = QtGui.QTextDocument()
     doc.setDefaultFont(font(TEXT_PT))
-    doc.setHtml(legend_html(runs, text_color, notes=notes))  # drawn on the plot background
+    doc.setHtml(legend_html(runs, text_color, notes=notes, background=background))
     doc.setTextWidth(max(width - 16, 100))
     return doc
 
@@ -79,8 +87,9 @@ class LegendStrip(QtWidgets.QLabel):
         """One entry per run in ``runs``; a hint when there are none."""
         runs = list(runs)
         fg = self.palette().color(QtGui.QPalette.ColorRole.WindowText).name()
+        bg = self.palette().color(QtGui.QPalette.ColorRole.Window).name()
         self.setText(
-            legend_html(runs, None, links=True, faded=self.faded, notes=self.notes).replace(
+            legend_html(runs, None, links=True, faded=self.faded, notes=self.notes, background=bg).replace(
                 "palette(window-text)", fg
             )
             if runs

@@ -3,7 +3,8 @@ at the moment an observation happened (engine/lessons.py finds them).
 
 Captions are placed, not just drawn: each goes to the first free spot beside its ring
 (above or below, right or left, then a row further out) that lies inside the plot's data
-area and overlaps no caption placed before it; a caption with no free spot is hidden and
+area and keeps ``APART`` pixels from every caption placed before it and from the guide
+lines' labels ("best: epoch N"); a caption with no free spot is hidden and
 its text becomes the ring's tooltip (the results table holds the same answer). Placement
 is redone whenever the plot's range or size changes.
 """
@@ -17,9 +18,10 @@ import pyqtgraph as pg
 from optiscope.gui.plots.style import TEXT_PT, font
 from PySide6 import QtCore, QtGui
 
-__all__ = ["Annotations"]
+__all__ = ["Annotations", "guide_label_rects"]
 
 GAP = 6  # pixels between a ring and its caption
+APART = 4  # pixels kept free between two captions (touching, they read as one)
 ROWS = 3  # a caption may step this many rows away from its ring
 
 
@@ -85,12 +87,12 @@ class Annotations:
         """Put every caption on ``plot`` in its first free spot (see the module docstring)."""
         vb = plot.vb
         area = vb.sceneBoundingRect()
-        taken: list[QtCore.QRectF] = []
+        taken = guide_label_rects(plot)  # "best: epoch N" and the like stay readable
         for mark in self._marks:
             if mark.plot is not plot or mark.text is None:
                 continue
             at = vb.mapViewToScene(QtCore.QPointF(mark.x, mark.y))
-            size = mark.text.textItem.boundingRect().size()
+            size = mark.text.sceneBoundingRect().size()  # as drawn: text, margin and fill
             spot = _free_spot(at, size.width(), size.height(), area, taken)
             mark.text.setVisible(spot is not None)
             mark.ring.setToolTip("" if spot is not None else mark.caption)
@@ -123,17 +125,30 @@ class Annotations:
         self.shown.clear()
 
 
+def guide_label_rects(plot: pg.PlotItem) -> list[QtCore.QRectF]:
+    """Scene rectangles of the labels of ``plot``'s guide lines (shown, with text)."""
+    rects = []
+    for item in plot.vb.childGroup.childItems():  # addedItems leaves out ignoreBounds items
+        label = getattr(item, "label", None)
+        if isinstance(item, pg.InfiniteLine) and item.isVisible() and label is not None:
+            if label.isVisible() and label.toPlainText():
+                rects.append(label.sceneBoundingRect())
+    return rects
+
+
 def _free_spot(
     at: QtCore.QPointF, width: float, height: float, area: QtCore.QRectF, taken: list[QtCore.QRectF]
 ) -> QtCore.QRectF | None:
     """The first caption rectangle beside ``at`` inside ``area`` that overlaps none of ``taken``."""
     for row in range(ROWS):
         for above in (True, False):
-            top = at.y() - GAP - height * (row + 1) if above else at.y() + GAP + height * row
+            step = row * (height + APART)  # rows further out keep APART between them
+            top = at.y() - GAP - height - step if above else at.y() + GAP + step
             for right in (True, False):
                 left = at.x() + GAP if right else at.x() - GAP - width
                 left = min(max(left, area.left()), area.right() - width)  # slide inside
                 rect = QtCore.QRectF(left, top, width, height)
-                if area.contains(rect) and not any(rect.intersects(t) for t in taken):
+                room = rect.adjusted(-APART, -APART, APART, APART)
+                if area.contains(rect) and not any(room.intersects(t) for t in taken):
                     return rect
     return None

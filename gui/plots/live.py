@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +31,7 @@ import numpy as np
 import pyqtgraph as pg
 from optiscope.engine import events as ev
 from optiscope.gui import pg_adapter
-from optiscope.gui.colors import run_color
+from optiscope.gui.colors import readable_color, run_color
 from optiscope.gui.plots import boundary, export, hover, items, lesson_marks, overlap, presentation, titles
 from optiscope.gui.plots.buffers import RunData
 from optiscope.gui.plots.controls import PlotControls
@@ -246,9 +247,11 @@ class LivePlots(QtWidgets.QWidget):
             for rid in order:
                 self._style_cell(name, self._runs[rid])
         for run in self._runs.values():
-            for mode in ("overlay", "grid"):
-                if "raw" in run.items[mode]:
-                    run.items[mode]["raw"].setPen(raw_pen(run.color, self._theme["bg"]))
+            self._look.style_run(run, self._theme["bg"])  # raw pens and casings follow the background
+            for group in run.items.values():
+                for item in group.values():
+                    if isinstance(item, pg.InfiniteLine) and getattr(item, "label", None) is not None:
+                        self._style_guide_label(item)
         for run in self._runs.values():
             if "bnd_points" in run.items["grid"]:
                 run.items["grid"]["bnd_points"].invalidate()
@@ -320,7 +323,8 @@ class LivePlots(QtWidgets.QWidget):
         run ``run_id``'s colour (a lesson's observation); :meth:`clear` removes them."""
         plot = self._overlay_plots()[name][0]
         log_y = name == "lr" or (name == "loss" and self._log_loss)
-        self._annotations.add(name, plot, x, y, caption, run_color(run_id), log_y, self._theme["fill"])
+        colour = readable_color(run_color(run_id), self._theme["bg"])  # a caption must read
+        self._annotations.add(name, plot, x, y, caption, colour, log_y, self._theme["fill"])
 
     def annotations(self) -> list[tuple[str, float, float, str]]:
         """The annotations shown: (plot name, x, y in axis units, caption)."""
@@ -781,14 +785,15 @@ class LivePlots(QtWidgets.QWidget):
         name, FileNotFoundError for a missing folder, OSError if the file cannot be written.
         """
         widget, path = self._export_target(name, path)
-        export.export_png(
-            widget,
-            path,
-            background=self._theme["bg"],
-            legend=self._export_legend(name, widget.width()),
-            curves=self._all_curves(),
-            scale=scale,
-        )
+        with self._export_steps_fitted(name):
+            export.export_png(
+                widget,
+                path,
+                background=self._theme["bg"],
+                legend=self._export_legend(name, widget.width()),
+                curves=self._all_curves(),
+                scale=scale,
+            )
 
     def export_svg(self, name: str, path: str | Path) -> None:
         """Save plot ``name`` as an SVG via QSvgGenerator + ``render()`` (written atomically).
@@ -796,13 +801,24 @@ class LivePlots(QtWidgets.QWidget):
         Curves and markers are vector paths; overlay plots get the run legend underneath.
         """
         widget, path = self._export_target(name, path)
-        export.export_svg(
-            widget,
-            path,
-            title=f"Optiscope — {name}",
-            background=self._theme["bg"],
-            legend=self._export_legend(name, widget.width()),
-            curves=self._all_curves(),
+        with self._export_steps_fitted(name):
+            export.export_svg(
+                widget,
+                path,
+                title=f"Optiscope — {name}",
+                background=self._theme["bg"],
+                legend=self._export_legend(name, widget.width()),
+                curves=self._all_curves(),
+            )
+
+    def _export_steps_fitted(self, name: str) -> AbstractContextManager[None]:
+        """The steps axis of an exported overlay LR or loss plot fitted to the data
+        (:func:`export.steps_fitted`); anything else is exported as shown."""
+        last_step = max((r.steps.view()[-1] for r in self._runs.values() if len(r.steps)), default=0.0)
+        if name not in ("lr", "loss") or (name == "loss" and self._mode == "grid") or not last_step > 0:
+            return nullcontext()
+        return export.steps_fitted(
+            self._lr, self._loss, linked=not self._boundary_folded, last_step=float(last_step)
         )
 
     def _export_target(self, name: str, path: str | Path) -> tuple[QtWidgets.QWidget, Path]:
@@ -816,7 +832,9 @@ class LivePlots(QtWidgets.QWidget):
         """The run legend drawn under exported plots that overlay several runs."""
         if not self._runs or name == "boundary" or (name != "lr" and self._mode == "grid"):
             return None
-        return legend_document(self._runs.values(), width, self._theme["fg"], self._legend.notes)
+        return legend_document(
+            self._runs.values(), width, self._theme["fg"], self._legend.notes, self._theme["bg"]
+        )
 
     def _all_curves(self) -> list[pg.PlotDataItem]:
         return [c for run in self._runs.values() for c in run.curves()]
@@ -1078,9 +1096,17 @@ class LivePlots(QtWidgets.QWidget):
                     continue
                 line = its[key] = items.vline(run.color)
                 plot.addItem(line, ignoreBounds=True)
+            moved = not line.isVisible() or line.value() != want[0] or line.label.format != want[1]
             line.setPos(want[0])
             line.label.setFormat(want[1])
+            self._style_guide_label(line)
             line.show()
+            if moved and self._mode == "overlay":  # captions make way for the label
+                self._annotations.place(self._acc if key == "acc_best" else self._loss)
+
+    def _style_guide_label(self, line: pg.InfiniteLine) -> None:
+        """A guide line's label on the theme's nearly opaque fill: curves do not cross its text."""
+        pg_adapter.set_text_box_style(line.label, pg.mkPen(None), pg.mkBrush(*self._theme["fill"]))
 
     # ------------------------------------------------------------------ boundary
     def _boundary_chosen(self, run_id: int | None) -> None:

@@ -5,6 +5,10 @@ dpi), curves at least 3 px wide, the black-on-white ``contrast`` theme, the colo
 safe Okabe-Ito run colours and, as a second cue besides colour, one line style per run on
 the learning-rate and smoothed-loss curves (accuracy keeps train solid / validation dashed).
 The spotlight fades every run but one, in either mode.
+
+In either mode a curve whose colour is faint on the plot background (under 3:1, e.g.
+Okabe-Ito yellow on white) is drawn over a slightly wider casing of the same hue made dark
+enough to read (:func:`casing_pen`), so the palette itself stays unchanged.
 """
 
 from __future__ import annotations
@@ -14,13 +18,23 @@ from typing import Any
 import pyqtgraph as pg
 from optiscope.gui import colors
 from optiscope.gui.plots import overlap, style
+from PySide6 import QtGui
 from PySide6.QtCore import Qt
 
-__all__ = ["Look", "TEXT_SCALE", "MIN_WIDTH", "RUN_LINE_STYLES", "FADED_OPACITY"]
+__all__ = [
+    "Look",
+    "TEXT_SCALE",
+    "MIN_WIDTH",
+    "RUN_LINE_STYLES",
+    "FADED_OPACITY",
+    "casing_pen",
+    "CASING_EXTRA",
+]
 
 TEXT_SCALE = 1.3
 MIN_WIDTH = 3.5
 FADED_OPACITY = 0.15
+CASING_EXTRA = 2.0  # a casing is this many pixels wider than its line: one each side
 RUN_LINE_STYLES = (
     Qt.PenStyle.SolidLine,
     Qt.PenStyle.DashLine,
@@ -37,6 +51,25 @@ _CURVES: dict[str, tuple[float, Qt.PenStyle]] = {
     "acc_val": (2.5, Qt.PenStyle.DashLine),
 }
 _RUN_STYLED = ("lr", "smooth")
+
+
+def casing_pen(pen: QtGui.QPen, background: str) -> QtGui.QPen | None:
+    """The casing under a curve drawn with ``pen`` on ``background``, or None if the pen's
+    colour reads on its own. It has the pen's dash pattern, so dashes stay dashes (Qt counts
+    dashes in pen widths: the wider casing's pattern is scaled down to the same lengths)."""
+    colour = colors.casing_color(pen.color(), background)
+    if colour is None:
+        return None
+    casing = QtGui.QPen(pen)
+    casing.setColor(colour)
+    width = max(pen.widthF(), 1.0)
+    wider = width + CASING_EXTRA
+    casing.setWidthF(wider)
+    if pen.style() != Qt.PenStyle.SolidLine:
+        scale = width / wider
+        casing.setDashPattern([d * scale for d in pen.dashPattern()])
+        casing.setDashOffset(pen.dashOffset() * scale)
+    return casing
 
 
 class Look:
@@ -72,7 +105,9 @@ class Look:
                 if not isinstance(item, pg.PlotDataItem):
                     continue
                 if key in _CURVES:
-                    item.setPen(self.pen(key, run.id, run.color))
+                    pen = self.pen(key, run.id, run.color)
+                    item.setPen(pen)
+                    item.setShadowPen(casing_pen(pen, background))
                 elif key == "raw":
                     item.setPen(style.raw_pen(run.color, background))
                 item.setOpacity(FADED_OPACITY if faded else 1.0)

@@ -589,3 +589,144 @@ def test_one_palette_per_class_in_the_data_preview_and_the_boundary(plots, qtbot
     arr = np.frombuffer(image.constBits(), np.uint32).reshape(image.height(), -1)
     assert (arr & 0xFFFFFF == class_color(3).rgb() & 0xFFFFFF).sum() > 40  # dots in class 3's colour
     assert class_color(3) == QtGui.QColor(CLASS_PALETTE[3]) and class_color(n + 3) == class_color(3)
+
+
+def _luminance(rgb) -> float:
+    """WCAG relative luminance from 8-bit sRGB (the sRGB transfer function, written here
+    independently of gui.colors)."""
+    lin = [(v / 255) / 12.92 if v / 255 <= 0.04045 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in rgb[:3]]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a, b) -> float:
+    la, lb = _luminance(a), _luminance(b)
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+
+
+@pytest.mark.parametrize("look", ["light", "dark", "presentation"])
+def test_every_run_curve_reads_on_the_plot_background(plots, qtbot, look):
+    """Rendered pixels: across each run's LR curve (a horizontal line) some pixel reaches
+    3:1 contrast (WCAG, graphics) against the plot background, for the palette's runs and
+    golden-angle runs past it -- Okabe-Ito yellow on white included."""
+    if look == "presentation":
+        plots.set_presentation(True)
+    else:
+        plots.set_theme(look)
+    try:
+        bg = QtGui.QColor(THEMES["contrast" if look == "presentation" else look]["bg"]).getRgb()
+        for rid in range(14):
+            plots.clear()
+            feed(plots, run_events(rid, lr=0.01))
+            plot = plots.plot("lr")
+            plot.setYRange(-3, -1, padding=0)  # log axis: the line in the middle of the view
+            qtbot.wait(10)
+            image = plots.grab().toImage()
+            rect = plot.vb.sceneBoundingRect()
+            view = plots.plot_items()["lr"]
+            top_left = view.mapTo(plots, view.mapFromScene(rect.topLeft().toPoint()))
+            middle = top_left.x() + int(rect.width() / 2)
+            # 40 columns: dotted and dashed runs have gaps; rows clear of the axes
+            drawn = [
+                c
+                for x in range(middle - 20, middle + 20)
+                for dy in range(10, int(rect.height()) - 10)
+                if (c := image.pixelColor(x, top_left.y() + dy).getRgb())[:3] != bg[:3]
+            ]
+            assert drawn, (look, rid, "no curve drawn")
+            best = max(_contrast(c, bg) for c in drawn)
+            assert best >= 3.0, (look, rid, run_color(rid).name(), round(best, 2))
+    finally:
+        plots.set_presentation(False)
+        plots.set_theme("light")
+
+
+def test_text_in_a_run_colour_is_made_readable_keeping_its_hue():
+    """Captions and legend lines use readable_color: >= 3:1 on each theme's background
+    (luminance computed here), same hue; colours that already read are left alone."""
+    from optiscope.gui.colors import OKABE_ITO_RUNS, readable_color
+
+    for bg in {t["bg"] for t in THEMES.values()}:
+        bg_rgb = QtGui.QColor(bg).getRgb()
+        for hex_colour in RUN_PALETTE + OKABE_ITO_RUNS:
+            original = QtGui.QColor(hex_colour)
+            made = readable_color(original, bg)
+            assert _contrast(made.getRgb(), bg_rgb) >= 3.0, (hex_colour, bg)
+            if _contrast(original.getRgb(), bg_rgb) >= 3.0:
+                assert made == original
+            elif original.saturation() > 0:
+                assert abs(made.hslHue() - original.hslHue()) <= 2, (hex_colour, made.name())
+
+
+def test_exported_step_plots_fit_the_data_and_the_screen_keeps_its_ranges(plots, tmp_path, monkeypatch):
+    """On screen the loss plot is x-linked to the LR plot, whose wider tick labels (1e-07)
+    make the loss view wider: it shows steps before 0. An exported LR or loss plot spans
+    the data: step 0 to the last step seen (here an early-stopped run, planned for 2000
+    steps, ended at 1000), padded 2 % a side; afterwards the screen is as it was."""
+    stopped = [e for e in run_events(0, lr=1e-7, epochs=4, spe=250) if getattr(e, "step", 0) <= 500]
+    stopped = [e for e in stopped if not isinstance(e, ev.Finished)] + [
+        ev.Finished(0, "early_stopped", 2, 500, 1.0)
+    ]
+    feed(plots, stopped + run_events(1, lr=1.0, epochs=4, spe=250)[: 2 * 251 + 1])
+    last = 500.0
+    on_screen = {n: plots.plot(n).vb.viewRange()[0] for n in ("lr", "loss")}
+    assert on_screen["loss"][0] < -0.03 * last or on_screen["lr"][1] > 1.03 * last  # the defect's setting
+    rendered: list[tuple[str, list[float]]] = []
+    original = pg_adapter.render_widget
+
+    def render_and_record(widget, painter):
+        for n in ("lr", "loss"):
+            if widget is plots.plot_items()[n]:
+                rendered.append((n, list(plots.plot(n).vb.viewRange()[0])))
+        original(widget, painter)
+
+    monkeypatch.setattr(pg_adapter, "render_widget", render_and_record)
+    plots.export_png("loss", tmp_path / "loss.png")
+    plots.export_svg("loss", tmp_path / "loss.svg")
+    plots.export_png("lr", tmp_path / "lr.png")
+    assert [n for n, _ in rendered] == ["loss", "loss", "lr"]
+    for name, (lo, hi) in rendered:
+        assert lo == pytest.approx(-0.02 * last, abs=1.0), name
+        assert hi == pytest.approx(1.02 * last, abs=1.0), name
+    for n, shown in on_screen.items():
+        assert plots.plot(n).vb.viewRange()[0] == pytest.approx(shown, abs=0.5), n
+
+
+def test_a_guide_label_drawn_after_a_caption_moves_the_caption(plots, qtbot):
+    """Early stopping draws its "best: epoch N" line when the run ends, after the lesson's
+    captions were placed: a caption where the label goes makes way for it."""
+    from optiscope.gui.plots import lesson_marks
+
+    events = run_events(0, epochs=6, spe=10)[:-1]
+    ending = [ev.EarlyStopped(0, 6, 4, 0.15, "val_loss", True), ev.Finished(0, "early_stopped", 6, 60, 1.0)]
+    feed(plots, events + ending)
+    qtbot.wait(10)
+    (label,) = lesson_marks.guide_label_rects(plots.plot("accuracy"))
+    plots.clear()
+    feed(plots, events)
+    qtbot.wait(10)
+    assert not lesson_marks.guide_label_rects(plots.plot("accuracy"))
+    # a ring just under the label's left end: its caption's first spot is where the label goes
+    at = plots.plot("accuracy").vb.mapSceneToView(label.bottomLeft() + QtCore.QPointF(0, 12))
+    plots.annotate("accuracy", 0, at.x(), at.y(), "≥ 90 % at epoch 4")
+    (before,) = plots.caption_layout("accuracy")[1]
+    assert before.intersects(label)
+    feed(plots, ending)
+    (now_label,) = lesson_marks.guide_label_rects(plots.plot("accuracy"))
+    assert now_label == label
+    (after,) = plots.caption_layout("accuracy")[1]
+    assert not after.intersects(now_label), (after, now_label)
+
+
+def test_guide_labels_sit_on_the_theme_fill(plots):
+    """Curves do not cross the "best: epoch N" text: its label has the theme's fill, and a
+    theme change refills it."""
+    events = run_events(0, epochs=6, spe=10)[:-1]
+    events += [ev.EarlyStopped(0, 6, 4, 0.15, "val_loss", True), ev.Finished(0, "early_stopped", 6, 60, 1.0)]
+    feed(plots, events)
+    lines = [i for i in plots.plot("accuracy").vb.childGroup.childItems() if isinstance(i, pg.InfiniteLine)]
+    labelled = [line for line in lines if getattr(line, "label", None) is not None and line.isVisible()]
+    assert labelled
+    for theme in ("dark", "light"):
+        plots.set_theme(theme)
+        for line in labelled:
+            assert line.label.fill.color() == QtGui.QColor(*THEMES[theme]["fill"]), theme

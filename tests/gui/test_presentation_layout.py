@@ -1,4 +1,4 @@
-"""Presentation mode at 1280x720, measured: every bundled lesson's axis labels and titles lie
+"""Presentation mode at 1280x720 and 1920x1080, measured: every bundled lesson's axis labels and titles lie
 inside their plots, lesson captions overlap nothing, the results table leaves the plots room."""
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ def _in_view(view, item) -> QtCore.QRect:
     return view.mapFromScene(text).boundingRect()
 
 
-def test_every_lesson_fits_a_1280x720_projector(qtbot, make_window):
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_every_lesson_fits_a_projector(qtbot, make_window, size):
     w = make_window()
     w.classroom.set_presentation(True)
     w.showNormal()  # offscreen has no real full screen: the projector's size instead
-    w.resize(1280, 720)
-    qtbot.waitUntil(lambda: (w.width(), w.height()) == (1280, 720))
+    w.resize(*size)
+    qtbot.waitUntil(lambda: (w.width(), w.height()) == size)
     plots = w.plots
     for name in LESSONS:
         exp = short_lesson(name, epochs=3)
@@ -69,9 +70,14 @@ def test_every_lesson_fits_a_1280x720_projector(qtbot, make_window):
             assert inside.contains(title), (name, plot_name, plots.title(plot_name), title, inside)
         for plot_name in ("lr", "loss", "accuracy"):
             area, rects, _hidden = plots.caption_layout(plot_name)
+            labels = lesson_marks.guide_label_rects(plots.plot(plot_name))
+            for r in rects:  # nor do they hide a guide line's label ("best: epoch N")
+                assert not any(r.intersects(g) for g in labels), (name, size, plot_name, r, labels)
             for i, r in enumerate(rects):
                 assert area.adjusted(-0.5, -0.5, 0.5, 0.5).contains(r), (name, plot_name, r, area)
-                assert not any(r.intersects(o) for o in rects[i + 1 :]), (name, plot_name, rects)
+                # apart, not merely not overlapping: two touching captions read as one
+                apart = r.adjusted(-2, -2, 2, 2)
+                assert not any(apart.intersects(o) for o in rects[i + 1 :]), (name, size, plot_name, rects)
         assert any(plots.caption_layout(p)[1] for p in ("lr", "loss", "accuracy")), name
         plots_px, table_px = w.classroom.splitter.sizes()
         assert 0 < table_px <= 0.3 * (plots_px + table_px) + 1, (name, plots_px, table_px)
@@ -108,7 +114,7 @@ def test_captions_take_free_spots_and_hide_when_there_is_none(qtbot):
     area = plot.vb.sceneBoundingRect()
     for i, r in enumerate(rects):
         assert area.adjusted(-0.5, -0.5, 0.5, 0.5).contains(r)
-        assert not any(r.intersects(o) for o in rects[i + 1 :])
+        assert not any(r.adjusted(-2, -2, 2, 2).intersects(o) for o in rects[i + 1 :])
     # the view narrows: the captions are placed again, still apart and inside
     view.resize(300, 200)
     qtbot.waitUntil(lambda: plot.vb.sceneBoundingRect().width() < area.width())
@@ -116,6 +122,89 @@ def test_captions_take_free_spots_and_hide_when_there_is_none(qtbot):
     area = plot.vb.sceneBoundingRect()
     for i, r in enumerate(rects):
         assert area.adjusted(-0.5, -0.5, 0.5, 0.5).contains(r)
-        assert not any(r.intersects(o) for o in rects[i + 1 :])
+        assert not any(r.adjusted(-2, -2, 2, 2).intersects(o) for o in rects[i + 1 :])
     marks.clear()
     assert not marks.caption_rects("accuracy")
+
+
+def test_results_table_text_is_projector_sized_and_rows_are_never_cut(qtbot, make_window):
+    """Presenting, the table's text is as large as the plots' (>= 18 px) at 1920x1080, and
+    at 1280x720, where its rows scroll, it shows whole rows only, each tall enough for its text."""
+    from PySide6 import QtGui
+
+    w = make_window()
+    w.classroom.set_presentation(True)
+    w.showNormal()
+    results = w.classroom.table
+    table = results.table
+    # optimizer-race: 7 runs, at 1280x720 the rows scroll; momentum-sweep: a long header
+    for name, size in (
+        ("optimizer-race", (1920, 1080)),
+        ("optimizer-race", (1280, 720)),
+        ("momentum-sweep", (1280, 720)),
+    ):
+        exp = short_lesson(name, epochs=2)
+        w.settings.set_lesson_pace(exp.name, 0)
+        w.set_experiment(exp)
+        run_to_end(qtbot, w)
+        w.resize(*size)
+        qtbot.waitUntil(lambda s=size: (w.width(), w.height()) == s)
+        qtbot.wait(50)
+        for widget in (table, table.horizontalHeader(), results.question):
+            assert QtGui.QFontInfo(widget.font()).pixelSize() >= 18, (size, widget)
+        # as drawn (a style sheet may draw header sections in its own font): the capital R
+        # of the "Run" header is >= 0.65 of an 18 px em tall
+        header = table.horizontalHeader()
+        shot = header.grab(QtCore.QRect(0, 0, header.sectionSize(0), header.height())).toImage()
+        inked = [
+            y
+            for y in range(shot.height())
+            if any(shot.pixelColor(x, y).lightness() < 110 for x in range(2, shot.width() - 2))
+        ]
+        assert inked and inked[-1] - inked[0] + 1 >= 0.65 * 18, (size, inked)
+        text_px = QtGui.QFontMetrics(table.font()).height()
+        shown = table.viewport().height()
+        assert table.rowCount() == len(exp.runs())
+        if name == "optimizer-race" and size == (1280, 720):
+            assert shown < results.rows_height()  # scrolls: the case where a row could be cut
+        # every column whole: no cell cut nor scrolled out of sight
+        assert not table.horizontalScrollBar().isVisible(), (name, size)
+        for c in range(table.columnCount()):
+            assert table.columnWidth(c) >= table.sizeHintForColumn(c), (name, size, c)
+        for r in range(table.rowCount()):
+            assert table.rowHeight(r) >= text_px, (size, r)
+            top = table.rowViewportPosition(r)
+            if top < shown:  # a row that shows shows whole
+                assert top + table.rowHeight(r) <= shown, (size, r, top, table.rowHeight(r), shown)
+    w.classroom.set_presentation(False)
+    assert QtGui.QFontInfo(table.font()).pixelSize() < 18
+
+
+def test_captions_leave_guide_line_labels_readable(qtbot):
+    """A caption whose first spot would cover a guide line's "best: epoch N" label takes
+    another spot."""
+    import pyqtgraph as pg
+    from optiscope.gui.plots import items
+    from PySide6 import QtGui
+
+    view = pg.PlotWidget()
+    view.resize(500, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    plot = view.getPlotItem()
+    plot.setXRange(0, 10, padding=0)
+    plot.setYRange(0, 1, padding=0)
+    line = items.vline(QtGui.QColor("purple"))
+    line.setValue(3.0)
+    line.label.setFormat("best: epoch 3")
+    plot.addItem(line)
+    qtbot.wait(10)
+    labels = lesson_marks.guide_label_rects(plot)
+    assert len(labels) == 1
+    # the ring just below the label's left end: the first spot (above, right) is the label's
+    at = plot.vb.mapSceneToView(labels[0].bottomLeft() + QtCore.QPointF(0, 12))
+    marks = lesson_marks.Annotations()
+    marks.add("accuracy", plot, at.x(), at.y(), "≥ 90 % at epoch 3", QtGui.QColor("red"), False)
+    rects = marks.caption_rects("accuracy")
+    assert len(rects) == 1 and not rects[0].intersects(labels[0]), (rects, labels)
+    marks.clear()
