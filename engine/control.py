@@ -103,6 +103,8 @@ class RunControl:
 
     def take_lr_scale(self) -> float:
         """The factor asked for by :meth:`scale_lr` since the last call (1.0: none)."""
+        if self._pending_scale == 1.0:  # the usual case, without the lock (called every update)
+            return 1.0
         with self._cond:
             scale, self._pending_scale = self._pending_scale, 1.0
         return scale

@@ -107,6 +107,7 @@ class RunState:
     reason: ev.FinishReason = "completed"
     diverged_step: int | None = None
     best_epoch: int | None = None
+    first_loss: float | None = None
     n_steps: int = 0
     seconds: float = 0.0
     best_state: Any = None
@@ -395,6 +396,9 @@ class _Loop:
         self.loss_hist[self.step] = losses
         self.step += 1
         step = self.step
+        if step == 1:
+            for run in self.live:
+                run.first_loss = losses[run.row]
         if self.emit_steps:
             for run in self.live:
                 run.emit(ev.Step(run.run_id, step, epoch, lrs[run.row], losses[run.row]))

@@ -27,6 +27,7 @@ class RunHandle(Protocol):
     epochs: list[ev.EpochEnd]
     best_epoch: int | None
     diverged_step: int | None
+    first_loss: float | None  # the loss of the run's first update (None before it)
     reason: ev.FinishReason  # a rule may relabel a finished run in run_done
 
     def emit(self, event: ev.Event) -> None: ...
@@ -118,10 +119,9 @@ class NotLearning(Rule):
     Adaptive optimizers at absurd rates (Adam, RMSprop, Adagrad, ... at lr 10-100) do this
     without ever producing NaN: the loss jumps about far above where it started, accuracy
     at chance. A rate that is merely too small is untouched: its loss keeps setting new
-    bests, however slowly.
+    bests, however slowly. The starting loss is the run's ``first_loss`` (not a per-update
+    hook: K runs x every update is the loop's hot path).
     """
-
-    per_step = True
 
     def __init__(
         self, n_classes: int, patience: int = 20, end_factor: float = 2.0, end_epochs: int = 5
@@ -134,9 +134,11 @@ class NotLearning(Rule):
         self.best = math.inf
         self.streak = 0
 
-    def step_done(self, run: RunHandle, step: int, epoch: int, loss: float) -> None:
-        if self.start_loss is None:
+    def _start(self, run: RunHandle) -> float | None:
+        if self.start_loss is None and run.first_loss is not None:
+            loss = run.first_loss
             self.start_loss = loss if math.isfinite(loss) else math.inf
+        return self.start_loss
 
     def _flag(self, run: RunHandle, metrics: ev.EpochEnd, detail: str) -> None:
         run.diverged_step = metrics.step
@@ -144,7 +146,8 @@ class NotLearning(Rule):
 
     def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
         loss = metrics.train_loss
-        start = self.start_loss if self.start_loss is not None else math.inf
+        start = self._start(run)
+        start = start if start is not None else math.inf
         bad = loss > self.chance_loss and (loss > start or loss > self.best)
         self.best = min(self.best, loss)
         self.streak = self.streak + 1 if bad else 0
@@ -158,10 +161,11 @@ class NotLearning(Rule):
             run.finish("diverged")
 
     def run_done(self, run: RunHandle) -> None:
-        if run.reason != "completed" or len(run.epochs) < self.end_epochs or self.start_loss is None:
+        start = self._start(run)
+        if run.reason != "completed" or len(run.epochs) < self.end_epochs or start is None:
             return
         last = run.epochs[-1]
-        limit = self.end_factor * max(self.start_loss, self.chance_loss)
+        limit = self.end_factor * max(start, self.chance_loss)
         if last.train_loss > limit:
             self._flag(
                 run,

@@ -312,7 +312,10 @@ def test_warmup_then_cyclic_in_training_alone_and_batched():
 
 
 def keras2_plateau(metrics, *, patience, cooldown, factor, min_delta, min_lr, mode, lr=1.0):
-    """Keras 2's ``ReduceLROnPlateau.on_epoch_end``, transcribed line by line."""
+    """Keras 2's ``ReduceLROnPlateau.on_epoch_end``, transcribed line by line.
+
+    Pass ``lr=np.float32(...)`` to hold the rate in float32 as Keras's optimizer variable does.
+    """
     if mode == "min":
         monitor_op, best = (lambda a, b: np.less(a, b - min_delta)), np.inf
     else:
@@ -362,3 +365,42 @@ def test_plateau_matches_keras2_with_and_without_cooldown(cooldown, patience, mo
     )
     np.testing.assert_allclose(ours, keras, rtol=1e-12)
     assert len(set(keras)) > 3  # the sequence really exercises several reductions
+
+
+def test_plateau_patience_preset_follows_keras_rule_down_to_its_floor():
+    """The lesson's four runs: each epoch's rate is Keras's rule applied to the run's own
+    validation losses; the rate stops at min_lr 1e-5; the lesson text's claims hold."""
+    from optiscope.engine.presets import get_preset
+    from optiscope.engine.runner import execute
+
+    exp = get_preset("plateau-patience")
+    runs = exp.runs()
+    assert {r.schedule.min_lr for r in runs} == {1e-5} and "min_lr = 1e-5" in exp.lesson
+    results = execute(runs)
+    drops, final_acc = {}, {}
+    for cfg, res in zip(runs, results, strict=True):
+        s = cfg.schedule
+        assert res.reason == "completed" and len(res.epochs) == 200
+        val_losses = [e.val_loss for e in res.epochs]
+        keras = keras2_plateau(
+            val_losses,
+            patience=s.patience,
+            cooldown=s.cooldown,
+            factor=s.factor,
+            min_delta=s.min_delta,
+            min_lr=s.min_lr,
+            mode="min",
+            lr=np.float32(cfg.optimizer.lr),
+        )
+        used = [e.lr for e in res.epochs]  # epoch e trains at the rate set after epoch e - 1
+        assert used[0] == cfg.optimizer.lr
+        np.testing.assert_allclose(used[1:], keras[:-1], rtol=1e-6)
+        assert min(used) >= s.min_lr
+        drops[s.patience] = sum(b < a for a, b in zip(used, used[1:], strict=False))
+        final_acc[s.patience] = res.final.train_acc
+        if s.patience <= 10:
+            assert used[-1] == s.min_lr, f"patience {s.patience} reaches the floor"
+    assert drops == {2: 3, 5: 3, 10: 3, 15: 1}
+    # the lesson text: patience 2 freezes at about two-thirds, 5 gets to about 75 %, 10 and 15 better
+    assert 0.6 < final_acc[2] < 0.72 and 0.72 < final_acc[5] < 0.8
+    assert min(final_acc[10], final_acc[15]) > final_acc[5]
