@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -402,7 +403,10 @@ class SearchDialog(QtWidgets.QDialog):
         self.trials, self.importance, self.messages = [], {}, []
         sampler = data["sampler"]
         self.storage = self.storage_edit.text().strip() or None
-        self.study_name = f"window-{sampler}-{time.strftime('%Y%m%d-%H%M%S')}-{len(self.curves)}"
+        # unique per start: two windows (or tests) starting within one second must not share a
+        # study in the common storage, or each would count and race the other's trials
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.study_name = f"window-{sampler}-{stamp}-{len(self.curves)}-{uuid.uuid4().hex[:6]}"
         self.curves.append((f"{self.sampler_box.currentText()} ({len(self.curves) + 1})", []))
         self._setup_views(list(space.params))
         self.progress.setRange(0, data["trials"])

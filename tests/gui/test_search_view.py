@@ -198,3 +198,23 @@ def test_diverged_trials_are_named_in_the_window(make_window, quick_blobs, qtbot
     assert "told to Optuna as pruned" in dialog.summary.text()
     assert len(dialog.trial_points.getData()[0]) == len(dialog.finished_trials())
     dialog.close()
+
+
+def test_two_searches_started_in_one_second_keep_separate_studies(make_window, quick_blobs, monkeypatch):
+    """The study name was window-SAMPLER-TIME-N: two windows starting a search within one second
+    (in a test run: one test after another) added trials to one study and counted each other's."""
+    from optiscope.gui import search_view
+
+    monkeypatch.setattr(search_view.time, "strftime", lambda *_args: "20261127-120000")
+    names = []
+    for _ in range(2):
+        w = make_window()
+        w.set_experiment(quick_blobs)
+        dialog = search_view.open_search(w)
+        dialog.set_param("optimizer.lr", 1e-3, 0.1, log=True)
+        dialog.trials_box.setValue(1)
+        monkeypatch.setattr(dialog, "_setup_views", lambda *_a: None)
+        monkeypatch.setattr(w.jobs, "submit", lambda *a, **k: None)  # name only: train nothing
+        dialog.start()
+        names.append(dialog.study_name)
+    assert names[0] != names[1] and all(n.startswith("window-") for n in names)
