@@ -24,6 +24,7 @@ pytestmark = pytest.mark.freeze
 @pytest.mark.skipif(
     os.environ.get("OPTISCOPE_FREEZE") != "1", reason="set OPTISCOPE_FREEZE=1 to build (minutes)"
 )
+@pytest.mark.timeout(3700)  # the suite's 300 s per test would stop the build (6-20 minutes)
 def test_build_script_builds_a_small_bundle_that_passes_the_smoke_test():
     args = ["bash", str(ROOT / "packaging/build.sh")]
     if os.environ.get("OPTISCOPE_INSTALL_TEST") == "1":
@@ -40,6 +41,7 @@ def test_build_script_builds_a_small_bundle_that_passes_the_smoke_test():
 
 
 @pytest.mark.skipif(not os.environ.get("OPTISCOPE_BUNDLE"), reason="set OPTISCOPE_BUNDLE=dist/optiscope")
+@pytest.mark.timeout(1800)  # the smoke test runs 8 commands twice and the window twice
 def test_a_built_bundle_passes_the_smoke_test(tmp_path):
     bundle = Path(os.environ["OPTISCOPE_BUNDLE"])
     cmd = [sys.executable, str(ROOT / "packaging/smoke_test.py"), "--bundle", str(bundle), "--reference"]
