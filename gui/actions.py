@@ -10,7 +10,7 @@ everywhere it belongs. Entries starting with ``@`` are places the window fills i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -396,26 +396,25 @@ class ActionTable(QtCore.QObject):
         for title, entries in MENUS:
             menu = menubar.addMenu(title)
             menus[title.replace("&", "")] = menu
-            for entry in entries:
-                if entry == "-":
-                    menu.addSeparator()
-                elif entry.startswith("@"):
-                    places[entry[1:]](menu)
-                else:
-                    menu.addAction(self.actions[entry])
+            self._fill(menu, entries, places)
         return menus
 
     def build_toolbar(
         self, toolbar: QtWidgets.QToolBar, places: Mapping[str, Callable[[QtWidgets.QToolBar], None]]
     ) -> None:
         """Fill ``toolbar`` from :data:`TOOLBAR`."""
-        for entry in TOOLBAR:
+        self._fill(toolbar, TOOLBAR, places)
+
+    def _fill(self, widget: Any, entries: Iterable[str], places: Mapping[str, Callable[[Any], None]]) -> None:
+        """Add ``entries`` to a menu or toolbar: "-" a separator, "@name" whatever
+        ``places[name]`` adds, any other name that action."""
+        for entry in entries:
             if entry == "-":
-                toolbar.addSeparator()
+                widget.addSeparator()
             elif entry.startswith("@"):
-                places[entry[1:]](toolbar)
+                places[entry[1:]](widget)
             else:
-                toolbar.addAction(self.actions[entry])
+                widget.addAction(self.actions[entry])
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
         """(keys, command) of every action that has a shortcut, in table order."""
