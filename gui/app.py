@@ -148,14 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             QtCore.QTimer.singleShot(0, report_shown)
 
     watcher = _expose_watcher(on_shown)
-    if not options.presentation:
-        window.show()
-    handle = window.windowHandle()
-    if handle is not None:
-        handle.installEventFilter(watcher)
-        if handle.isExposed():  # already on screen: the filters came too late
-            on_shown()
-            QtCore.QMetaObject.invokeMethod(window, "start", QtCore.Qt.ConnectionType.QueuedConnection)
+    _show_watched(window, watcher, on_shown, show=not options.presentation)
     return int(app.exec())
 
 
@@ -235,6 +228,21 @@ def qt_problems() -> list[str]:
     if QtWidgets.QApplication.windowIcon().isNull():
         problems.append("the window icon did not load")
     return problems
+
+
+def _show_watched(window: Any, watcher: Any, already_shown: Callable[[], None], *, show: bool = True) -> None:
+    """Show ``window`` (unless presentation mode shows it) with ``watcher`` on its first exposure;
+    if it is already on screen the filter came too late: call ``already_shown`` and start it now."""
+    from PySide6 import QtCore
+
+    if show:
+        window.show()
+    handle = window.windowHandle()
+    if handle is not None:
+        handle.installEventFilter(watcher)
+        if handle.isExposed():
+            already_shown()
+            QtCore.QMetaObject.invokeMethod(window, "start", QtCore.Qt.ConnectionType.QueuedConnection)
 
 
 def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
@@ -320,13 +328,7 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
     deadline.setSingleShot(True)
     deadline.timeout.connect(lambda: fail(f"no finished run after {timeout_s:.0f} s"))
     deadline.start(int(timeout_s * 1000))
-    window.show()
-    handle = window.windowHandle()
-    if handle is not None:
-        handle.installEventFilter(watcher)
-        if handle.isExposed():  # already on screen: the filters came too late
-            on_shown()
-            QtCore.QMetaObject.invokeMethod(window, "start", QtCore.Qt.ConnectionType.QueuedConnection)
+    _show_watched(window, watcher, on_shown)
     try:
         app.exec()
     finally:
@@ -334,6 +336,7 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
         poll.stop()
         window.engine_ready.disconnect(on_engine_ready)
         window.run_finished.disconnect(on_finished)
+        handle = window.windowHandle()
         if handle is not None:
             handle.removeEventFilter(watcher)
         window.close()
