@@ -17,12 +17,38 @@ import tomllib
 import types
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from .lessons import Classroom
+from .optimizers import (  # noqa: F401 - the config classes stay importable from here
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    NAdam,
+    OptimizerSettings,
+    RMSprop,
+    optimizer_union,
+)
+from .schema import (  # noqa: F401 - re-exported: the schema's names are read from here
+    LR,
+    MAX_LAYERS,
+    MAX_NESTING,
+    MAX_PARAMS,
+    MAX_RATE,
+    MAX_STEPS,
+    MAX_TEXT,
+    MAX_VARIATIONS,
+    WD,
+    Beta,
+    Eps,
+    Frozen,
+)
 from .search_space import SearchSpace
 
 SCHEMA_VERSION = 1
@@ -70,24 +96,6 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A config could not be read or is invalid. The message names field, value and fix."""
-
-
-class Frozen(BaseModel):
-    """Base for every config model: immutable, unknown keys rejected, types strict
-    (``epochs = true`` or ``independent_seeds = "yes"`` is an error, not a coercion;
-    an integer is accepted where a number is expected)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, strict=True)
-
-
-#: Upper bounds that are not a field's own nature, with the reason (validation messages say it).
-MAX_STEPS = 10_000_000  # a step count (warm-up, schedule period) beyond any run's length
-MAX_RATE = 100.0  # a learning rate (base, peak, floor): the bound of optimizer.lr
-MAX_LAYERS = 64  # hidden layers: more only slows the window and the batched kernel down
-MAX_PARAMS = 20_000_000  # weights + gradients + two optimizer moments: ~320 MB of float32
-MAX_VARIATIONS = 200  # runs in one experiment (each is trained and drawn)
-MAX_TEXT = 20_000  # characters of a name, label, description or lesson
-MAX_NESTING = 32  # levels of tables and arrays in an experiment file
 
 
 # --------------------------------------------------------------------------- data
@@ -223,116 +231,11 @@ class ModelConfig(Frozen):
 
 
 # --------------------------------------------------------------------------- optimizers
-LR = Annotated[float, Field(gt=0.0, le=100.0, description="learning rate")]
-WD = Annotated[float, Field(ge=0.0, le=10.0, description="L2 weight decay (optimizer-side)")]
-Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
-Eps = Annotated[float, Field(gt=0.0, le=1.0)]
-
-
-class SGD(Frozen):
-    """``torch.optim.SGD``; momentum 0 is plain SGD, ``nesterov`` needs momentum > 0."""
-
-    kind: Literal["sgd"] = "sgd"
-    lr: LR = 0.01
-    momentum: float = Field(0.0, ge=0.0, lt=1.0)
-    dampening: float = Field(0.0, ge=0.0, lt=1.0)
-    nesterov: bool = False
-    weight_decay: WD = 0.0
-
-    @model_validator(mode="after")
-    def _nesterov_needs_momentum(self) -> SGD:
-        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError(
-                "optimizer.nesterov = true needs momentum > 0 and dampening = 0 "
-                f"(got momentum={self.momentum}, dampening={self.dampening})"
-            )
-        return self
-
-
-class Adagrad(Frozen):
-    """``torch.optim.Adagrad`` (default lr 0.01, as Keras 2 and the reading list)."""
-
-    kind: Literal["adagrad"] = "adagrad"
-    lr: LR = 0.01
-    lr_decay: float = Field(0.0, ge=0.0, le=1.0)
-    initial_accumulator_value: float = Field(0.0, ge=0.0, le=10.0)
-    eps: Eps = 1e-10
-    weight_decay: WD = 0.0
-
-
-class RMSprop(Frozen):
-    """``torch.optim.RMSprop``; ``alpha`` is the forgetting factor (Keras calls it rho)."""
-
-    kind: Literal["rmsprop"] = "rmsprop"
-    lr: LR = 0.001
-    alpha: Beta = 0.99
-    eps: Eps = 1e-8
-    momentum: float = Field(0.0, ge=0.0, lt=1.0)
-    centered: bool = False
-    weight_decay: WD = 0.0
-
-
-class Adam(Frozen):
-    """``torch.optim.Adam``: momentum + RMSprop with bias correction."""
-
-    kind: Literal["adam"] = "adam"
-    lr: LR = 0.001
-    beta1: Beta = 0.9
-    beta2: Beta = 0.999
-    eps: Eps = 1e-8
-    weight_decay: WD = 0.0
-    amsgrad: bool = False
-
-
-class AdamW(Frozen):
-    """``torch.optim.AdamW``: Adam with decoupled weight decay."""
-
-    kind: Literal["adamw"] = "adamw"
-    lr: LR = 0.001
-    beta1: Beta = 0.9
-    beta2: Beta = 0.999
-    eps: Eps = 1e-8
-    weight_decay: WD = 0.01
-    amsgrad: bool = False
-
-
-class NAdam(Frozen):
-    """``torch.optim.NAdam``: Adam with Nesterov momentum."""
-
-    kind: Literal["nadam"] = "nadam"
-    lr: LR = 0.002
-    beta1: Beta = 0.9
-    beta2: Beta = 0.999
-    eps: Eps = 1e-8
-    weight_decay: WD = 0.0
-    momentum_decay: float = Field(0.004, ge=0.0, le=1.0)
-
-
-class Adamax(Frozen):
-    """``torch.optim.Adamax``: Adam with the infinity norm."""
-
-    kind: Literal["adamax"] = "adamax"
-    lr: LR = 0.002
-    beta1: Beta = 0.9
-    beta2: Beta = 0.999
-    eps: Eps = 1e-8
-    weight_decay: WD = 0.0
-
-
-class Adadelta(Frozen):
-    """``torch.optim.Adadelta`` (lr 1.0 is torch's default: a scale on the update)."""
-
-    kind: Literal["adadelta"] = "adadelta"
-    lr: LR = 1.0
-    rho: Beta = 0.9
-    eps: Eps = 1e-6
-    weight_decay: WD = 0.0
-
-
-OptimizerConfig = Annotated[
-    SGD | Adagrad | RMSprop | Adam | AdamW | NAdam | Adamax | Adadelta,
-    Field(discriminator="kind"),
-]
+# each optimizer's config class lives in its part (engine/optimizers/); the union is the registry's
+if TYPE_CHECKING:  # a type checker cannot read a union built at run time
+    OptimizerConfig = OptimizerSettings
+else:
+    OptimizerConfig = optimizer_union()
 
 
 # --------------------------------------------------------------------------- schedules

@@ -16,104 +16,24 @@ import torch
 from torch.optim import lr_scheduler as sched
 
 from .config import OptimizerConfig, ScheduleConfig
+from .optimizers import part_for
 
 __all__ = ["build_optimizer", "LRSchedule", "ConstantRate", "KerasPlateau", "lr_preview", "PER_EPOCH_KINDS"]
 
 PER_EPOCH_KINDS = frozenset({"step", "exponential", "plateau"})
 
 
-FUSED_KINDS = frozenset({"sgd", "adam", "adamw", "adagrad"})
-
-
 def build_optimizer(
     params: Iterable[torch.nn.Parameter], cfg: OptimizerConfig, *, fused: bool = False
 ) -> torch.optim.Optimizer:
-    """The ``torch.optim`` optimizer ``cfg`` names, with every hyperparameter passed.
+    """The ``torch.optim`` optimizer ``cfg`` names, with every hyperparameter passed (its
+    part's builder, :mod:`engine.optimizers`).
 
     ``fused=True`` asks for torch's fused kernel where the optimizer has one (SGD, Adam,
     AdamW, Adagrad on CPU and CUDA): the same update in one call, about a quarter less
     time per step for the small networks Optiscope trains. Others ignore it.
     """
-    params = list(params)
-    if fused and cfg.kind in FUSED_KINDS:
-        try:
-            return _build(params, cfg, {"fused": True})
-        except (RuntimeError, ValueError):  # device or dtype without a fused kernel
-            pass
-    return _build(params, cfg, {})
-
-
-def _build(params: list[torch.nn.Parameter], cfg: Any, extra: dict) -> torch.optim.Optimizer:
-    # ``cfg`` is one member of the OptimizerConfig union, chosen by its ``kind`` tag (which
-    # a type checker cannot narrow on), hence Any
-    k = cfg.kind
-    if k == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            dampening=cfg.dampening,
-            nesterov=cfg.nesterov,
-            weight_decay=cfg.weight_decay,
-            **extra,
-        )
-    if k == "adagrad":
-        return torch.optim.Adagrad(
-            params,
-            lr=cfg.lr,
-            lr_decay=cfg.lr_decay,
-            weight_decay=cfg.weight_decay,
-            initial_accumulator_value=cfg.initial_accumulator_value,
-            eps=cfg.eps,
-            **extra,
-        )
-    if k == "rmsprop":
-        return torch.optim.RMSprop(
-            params,
-            lr=cfg.lr,
-            alpha=cfg.alpha,
-            eps=cfg.eps,
-            weight_decay=cfg.weight_decay,
-            momentum=cfg.momentum,
-            centered=cfg.centered,
-        )
-    betas = (getattr(cfg, "beta1", 0.9), getattr(cfg, "beta2", 0.999))
-    if k == "adam":
-        return torch.optim.Adam(
-            params,
-            lr=cfg.lr,
-            betas=betas,
-            eps=cfg.eps,
-            weight_decay=cfg.weight_decay,
-            amsgrad=cfg.amsgrad,
-            **extra,
-        )
-    if k == "adamw":
-        return torch.optim.AdamW(
-            params,
-            lr=cfg.lr,
-            betas=betas,
-            eps=cfg.eps,
-            weight_decay=cfg.weight_decay,
-            amsgrad=cfg.amsgrad,
-            **extra,
-        )
-    if k == "nadam":
-        return torch.optim.NAdam(
-            params,
-            lr=cfg.lr,
-            betas=betas,
-            eps=cfg.eps,
-            weight_decay=cfg.weight_decay,
-            momentum_decay=cfg.momentum_decay,
-        )
-    if k == "adamax":
-        return torch.optim.Adamax(params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-    if k == "adadelta":
-        return torch.optim.Adadelta(
-            params, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps, weight_decay=cfg.weight_decay
-        )
-    raise ValueError(f"unknown optimizer kind {k!r}")  # pragma: no cover
+    return part_for(cfg.kind).build(list(params), cfg, fused=fused)
 
 
 class KerasPlateau:

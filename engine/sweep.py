@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from . import events as ev
-from .batched_optim import BATCHED_OPTIMIZERS, optimizer_group_key
+from .batched_optim import BATCHED_OPTIMIZERS, optimizer_group_key, trains_alone_reason
 from .config import Dropout, RunConfig
 from .control import RunControl
 from .data import Dataset, load_dataset
@@ -69,9 +69,7 @@ def unbatchable_reason(cfg: RunConfig) -> str | None:
             "mixed precision (autocast trains one torch model at a time; the batched engine's "
             "hand-written float32 backward has no reduced-precision path)"
         )
-    if cfg.optimizer.kind not in BATCHABLE_OPTIMIZERS:  # pragma: no cover - all are today
-        return f"optimizer {cfg.optimizer.kind}"
-    return None
+    return trains_alone_reason(cfg.optimizer.kind)  # the optimizer part's own declaration
 
 
 def batch_key(cfg: RunConfig) -> str | None:
