@@ -35,6 +35,19 @@ from .optimizers import (  # noqa: F401 - the config classes stay importable fro
     RMSprop,
     optimizer_union,
 )
+from .schedules import (  # noqa: F401 - the config classes stay importable from here
+    Constant,
+    Cosine,
+    CosineRestarts,
+    Cyclic,
+    Exponential,
+    OneCycle,
+    Plateau,
+    ScheduleSettings,
+    Step,
+    TimeDecay,
+    schedule_union,
+)
 from .schema import (  # noqa: F401 - re-exported: the schema's names are read from here
     LR,
     MAX_LAYERS,
@@ -239,105 +252,12 @@ else:
 
 
 # --------------------------------------------------------------------------- schedules
-class _Schedule(Frozen):
-    warmup_steps: int = Field(
-        0, ge=0, le=MAX_STEPS, description="linear warm-up over this many updates, then the schedule starts"
-    )
-    warmup_start_factor: float = Field(0.01, gt=0.0, le=1.0)
-
-
-class Constant(_Schedule):
-    kind: Literal["constant"] = "constant"
-
-
-class TimeDecay(_Schedule):
-    """``lr = lr0 / (1 + decay * iteration)``, applied per update (Keras ``decay``)."""
-
-    kind: Literal["time_decay"] = "time_decay"
-    decay: float = Field(1e-3, ge=0.0, le=100.0)
-
-
-class Step(_Schedule):
-    """``torch.optim.lr_scheduler.StepLR``: multiply by ``gamma`` every ``step_epochs``."""
-
-    kind: Literal["step"] = "step"
-    step_epochs: int = Field(10, ge=1, le=100_000)
-    gamma: float = Field(0.5, gt=0.0, le=1.0)
-
-
-class Exponential(_Schedule):
-    """``ExponentialLR``: multiply by ``gamma`` after every epoch."""
-
-    kind: Literal["exponential"] = "exponential"
-    gamma: float = Field(0.95, gt=0.0, le=1.0)
-
-
-class Cosine(_Schedule):
-    """``CosineAnnealingLR`` per update over ``t_max_steps`` (None: the whole run)."""
-
-    kind: Literal["cosine"] = "cosine"
-    t_max_steps: int | None = Field(None, ge=1, le=MAX_STEPS)
-    eta_min: float = Field(0.0, ge=0.0, le=MAX_RATE)
-
-
-class CosineRestarts(_Schedule):
-    """``CosineAnnealingWarmRestarts`` per update: first period ``t0_steps``, then × ``t_mult``."""
-
-    kind: Literal["cosine_restarts"] = "cosine_restarts"
-    t0_steps: int = Field(500, ge=1, le=MAX_STEPS)
-    t_mult: int = Field(1, ge=1, le=10)
-    eta_min: float = Field(0.0, ge=0.0, le=MAX_RATE)
-
-
-class Cyclic(_Schedule):
-    """``CyclicLR`` (Smith 2017): between ``base_lr`` and ``max_lr``, changing every update.
-
-    ``step_size`` is the half-cycle in updates; 2-10x the updates per epoch is the
-    paper's advice. ``gamma`` is used by ``exp_range`` only. Momentum cycling is off.
-    """
-
-    kind: Literal["cyclic"] = "cyclic"
-    mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
-    base_lr: float = Field(1e-3, gt=0.0, le=MAX_RATE)
-    max_lr: float = Field(1e-1, gt=0.0, le=MAX_RATE)
-    step_size: int = Field(2000, ge=1, le=MAX_STEPS)
-    gamma: float = Field(0.99994, gt=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> Cyclic:
-        if self.max_lr < self.base_lr:
-            raise ValueError(f"schedule.max_lr ({self.max_lr}) must be >= schedule.base_lr ({self.base_lr})")
-        return self
-
-
-class OneCycle(_Schedule):
-    """``OneCycleLR`` over the whole run (its own warm-up: ``pct_start``)."""
-
-    kind: Literal["one_cycle"] = "one_cycle"
-    max_lr: float = Field(0.1, gt=0.0, le=MAX_RATE)
-    pct_start: float = Field(0.3, gt=0.0, lt=1.0)
-    anneal_strategy: Literal["cos", "linear"] = "cos"
-    div_factor: float = Field(25.0, gt=0.0, le=1e6)
-    final_div_factor: float = Field(1e4, gt=0.0, le=1e9)
-    three_phase: bool = False
-
-
-class Plateau(_Schedule):
-    """``ReduceLROnPlateau``, stepped after every epoch on the monitored metric."""
-
-    kind: Literal["plateau"] = "plateau"
-    monitor: Literal["val_loss", "train_loss", "val_acc", "train_acc"] = "val_loss"
-    factor: float = Field(0.1, gt=0.0, lt=1.0)
-    patience: int = Field(10, ge=0, le=100_000)
-    min_delta: float = Field(1e-4, ge=0.0, le=1e3)
-    cooldown: int = Field(0, ge=0, le=100_000)
-    min_lr: float = Field(0.0, ge=0.0, le=MAX_RATE)
-
-
-ScheduleConfig = Annotated[
-    Constant | TimeDecay | Step | Exponential | Cosine | CosineRestarts | Cyclic | OneCycle | Plateau,
-    Field(discriminator="kind"),
-]
+# each schedule's config class lives in its part (engine/schedules/); the union is the registry's
+_Schedule = ScheduleSettings  # the former name of the warm-up base
+if TYPE_CHECKING:  # a type checker cannot read a union built at run time
+    ScheduleConfig = ScheduleSettings
+else:
+    ScheduleConfig = schedule_union()
 
 
 # --------------------------------------------------------------------------- regularisation
