@@ -35,6 +35,7 @@ from .optimizers import (  # noqa: F401 - the config classes stay importable fro
     RMSprop,
     optimizer_union,
 )
+from .outcome import steps_per_epoch
 from .schedules import (  # noqa: F401 - the config classes stay importable from here
     Constant,
     Cosine,
@@ -499,11 +500,6 @@ LAYER_TYPES: tuple[str, ...] = tuple(LAYER_CLASSES)
 DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 INITIALIZERS: tuple[str, ...] = get_args(Initializer)
-
-
-def steps_per_epoch(n_train: int, batch_size: int) -> int:
-    """Updates in one epoch: ``ceil(n_train / batch_size)`` (the last batch may be short), at least 1."""
-    return max(1, -(-int(n_train) // int(batch_size)))
 
 
 def variation_diff(base: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:

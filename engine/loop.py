@@ -37,6 +37,7 @@ from torch import nn
 from . import events as ev
 from .config import RunConfig
 from .control import RunControl
+from .outcome import steps_per_epoch
 from .rules import Rule
 
 __all__ = ["RunResult", "RunState", "StepKernel", "drive", "failed_result", "boundary_grid"]
@@ -204,7 +205,7 @@ def drive(
     emits :class:`~engine.events.LayerStats`.
     """
     t0 = time.perf_counter() if t0 is None else t0
-    spe = math.ceil(n_train / batch_size)
+    spe = steps_per_epoch(n_train, batch_size)
     if stats_every is None:
         from .inside import default_stats_every
 
@@ -297,7 +298,9 @@ class _Loop:
         self.stepping = [(r, rules) for r, rules in self.stepping if r is not run]
         if run in self.moving_lr:
             self.moving_lr.remove(run)
-        run.emit(ev.Finished(run.run_id, run.reason, len(run.epochs), run.n_steps, run.seconds))
+        run.emit(
+            ev.Finished(run.run_id, run.reason, len(run.epochs), run.n_steps, run.seconds, run.best_epoch)
+        )
 
     def fail(self, message: str) -> None:
         for run in list(self.live):
@@ -306,7 +309,9 @@ class _Loop:
             run.n_steps = self.step
             run.seconds = time.perf_counter() - self.t0
             run.emit(ev.Failed(run.run_id, message))
-            run.emit(ev.Finished(run.run_id, "failed", len(run.epochs), run.n_steps, run.seconds))
+            run.emit(
+                ev.Finished(run.run_id, "failed", len(run.epochs), run.n_steps, run.seconds, run.best_epoch)
+            )
             self.live.remove(run)
         self.errors = message
 

@@ -34,6 +34,7 @@ from .control import RunControl
 from .data import Dataset
 from .kernels import TorchKernel
 from .loop import RunState, drive
+from .outcome import DebiasedAverage, debiased_average
 from .rules import Rule, RunHandle
 from .trainer import Prepared, prepare
 
@@ -56,13 +57,8 @@ class LRFindResult:
 
 
 def smooth(losses: np.ndarray, beta: float = 0.98) -> np.ndarray:
-    """Debiased exponential moving average: ``avg_i / (1 - beta**(i+1))``."""
-    out = np.empty(len(losses))
-    avg = 0.0
-    for i, v in enumerate(losses):
-        avg = beta * avg + (1 - beta) * float(v)
-        out[i] = avg / (1 - beta ** (i + 1))
-    return out
+    """Debiased exponential moving average: ``avg_i / (1 - beta**(i+1))`` (:mod:`engine.outcome`)."""
+    return debiased_average(losses, beta)
 
 
 class RampSchedule:
@@ -104,7 +100,7 @@ class RangeTestStop(Rule):
     def __init__(self, beta: float, diverge_factor: float) -> None:
         self.beta = beta
         self.diverge_factor = diverge_factor
-        self.avg = 0.0
+        self.avg = DebiasedAverage(beta)
         self.best = math.inf
         self.smoothed: list[float] = []
 
@@ -113,8 +109,7 @@ class RangeTestStop(Rule):
             self.smoothed.append(math.inf)
             run.finish("diverged")
             return
-        self.avg = self.beta * self.avg + (1 - self.beta) * loss
-        s = self.avg / (1 - self.beta**step)
+        s = self.avg.push(loss)
         self.smoothed.append(s)
         self.best = min(self.best, s)
         if step > 1 and s > self.diverge_factor * self.best:

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from . import outcome
+
 if TYPE_CHECKING:  # the config imports this module; this one reaches the config lazily
     from .config import RunConfig
 
@@ -166,8 +168,8 @@ def _check_param(name: str, p: FloatRange | IntRange | Choice) -> None:
 
 
 def objective_direction(objective: str) -> Literal["minimize", "maximize"]:
-    """Losses are minimised, accuracies maximised."""
-    return "maximize" if objective.endswith("acc") else "minimize"
+    """Losses are minimised, accuracies maximised (:func:`engine.outcome.direction`)."""
+    return outcome.direction(objective)
 
 
 def parse_space(data: Any, source: str = "search space") -> SearchSpace:

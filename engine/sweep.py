@@ -48,6 +48,7 @@ from .kernels import BatchedKernel
 from .loop import RunResult, RunState, drive, failed_result
 from .models import build_model, count_params
 from .optim import ConstantRate, LRSchedule, build_optimizer
+from .outcome import steps_per_epoch
 from .rules import Rule, default_rules
 from .trainer import boundaries_for, per_update, resolve_device
 
@@ -169,7 +170,7 @@ def train_batched(
             bus.emit(ev.Finished(rid, "failed", 0, 0, time.perf_counter() - t0))
             out.append(failed_result(rid, c, msg, time.perf_counter() - t0))
         return out
-    spe = -(-len(ds.y_train) // cfgs[0].training.batch_size)
+    spe = steps_per_epoch(len(ds.y_train), cfgs[0].training.batch_size)
     runs = []
     for row, i in enumerate(order):
         sched = _dummy_schedule(cfgs[i], spe)

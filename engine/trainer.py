@@ -10,7 +10,6 @@ at any time, and it reports through an :class:`~engine.events.EventBus`.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from .kernels import TorchKernel, evaluate, flat_params
 from .loop import Boundaries, RunResult, RunState, boundary_grid, drive, failed_result
 from .models import build_model, count_params
 from .optim import ConstantRate, LRSchedule, build_optimizer
+from .outcome import steps_per_epoch
 from .rules import Rule, default_rules, diverge_limit
 
 __all__ = [
@@ -83,7 +83,7 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None, device: torch.device
     model = build_model(cfg.model, ds.n_features, ds.n_classes, ds.image_shape).to(dev)
     opt = build_optimizer(model.parameters(), cfg.optimizer, fused=dev.type in ("cpu", "cuda"))
     n = len(ds.y_train)
-    spe = math.ceil(n / cfg.training.batch_size)
+    spe = steps_per_epoch(n, cfg.training.batch_size)
     sched = LRSchedule(opt, cfg.schedule, spe, cfg.training.epochs)
     return Prepared(
         cfg,

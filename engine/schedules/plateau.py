@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from .. import outcome
 from ..schema import MAX_RATE
 from .base import SchedulePart, ScheduleSettings
 
@@ -95,7 +96,7 @@ class PlateauPart(SchedulePart):
     def build(cls, optimizer: Any, cfg: Any, remaining: int) -> KerasPlateau:
         return KerasPlateau(
             optimizer,
-            maximize=cfg.monitor.endswith("acc"),
+            maximize=outcome.maximize(cfg.monitor),
             factor=cfg.factor,
             patience=cfg.patience,
             min_delta=cfg.min_delta,
@@ -106,7 +107,7 @@ class PlateauPart(SchedulePart):
     @classmethod
     def rule(cls, cfg: Any, steps_per_epoch: int) -> str:
         """ReduceLROnPlateau's rule in words (its LR depends on the run, so it has no preview)."""
-        better = "rise" if cfg.monitor.endswith("acc") else "fall"
+        better = "rise" if outcome.maximize(cfg.monitor) else "fall"
         metric = cfg.monitor.replace("_", " ").replace("val", "validation").replace("acc", "accuracy")
         text = (
             f"Depends on the run: after every epoch, if the {metric} has not "
