@@ -63,7 +63,8 @@ from .schema import (  # noqa: F401 - re-exported: the schema's names are read f
     Eps,
     Frozen,
 )
-from .search_space import SearchSpace
+from .search_schema import SearchSpace
+from .shapes import check_param_limit, dataset_shape
 
 SCHEMA_VERSION = 1
 
@@ -331,20 +332,8 @@ class RunConfig(Frozen):
                 f"model has conv2d/maxpool layers but dataset '{self.dataset.name}' is not an "
                 "image set; use dataset 'digits' or remove the conv2d/maxpool layers"
             )
-        from .data import dataset_shape  # imported here: both modules import this one
-        from .models import param_count
-
-        shape = dataset_shape(self.dataset)
-        try:
-            n = param_count(self.model, shape["n_features"], shape["n_classes"], shape["image_shape"])
-        except ValueError:  # layers that do not fit the input: reported in words when built
-            return self
-        if n > MAX_PARAMS:
-            raise ValueError(
-                f"model.layers make {n:,} parameters; the limit is {MAX_PARAMS:,} (memory estimate: "
-                f"weights, gradients and two optimizer moments would take {16 * n / 1e9:.1f} GB of "
-                "float32); use fewer or narrower layers"
-            )
+        # the dataset's shape from its config alone (engine.shapes: no data loading, no torch)
+        check_param_limit(self.model, dataset_shape(self.dataset), MAX_PARAMS)
         return self
 
     def describe(self) -> str:
