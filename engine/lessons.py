@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -111,7 +111,10 @@ class Gap(_LessonModel):
 
 
 Observation = Annotated[Threshold | LRDrop | BestEpoch | Divergence | Gap, Field(discriminator="kind")]
-OBSERVATION_KINDS = ("threshold", "lr_drop", "best_epoch", "divergence", "gap")
+#: the observation kinds, derived from the union (as engine.config derives OPTIMIZER_KINDS)
+OBSERVATION_KINDS: tuple[str, ...] = tuple(
+    cls.model_fields["kind"].default for cls in get_args(get_args(Observation)[0])
+)
 
 
 class Classroom(_LessonModel):

@@ -33,7 +33,7 @@ from .config import RunConfig
 from .control import RunControl
 from .data import Dataset
 from .kernels import TorchKernel
-from .loop import RunState, drive
+from .loop import DriveSettings, RunState, drive
 from .outcome import DebiasedAverage, debiased_average
 from .rules import Rule, RunHandle
 from .trainer import Prepared, prepare
@@ -167,19 +167,16 @@ def lr_find(
     try:
         ramp = RampSchedule(opt, rates)
         run = RunState(run_cfg, 0, 0, ramp, [stop_rule], kernel, bus if bus is not None else ev.EventBus())
-        (res,) = drive(
-            kernel,
-            [run],
+        drive_settings = DriveSettings(
             n_train=n,
             batch_size=bs,
-            bus=run.bus,
-            control=control,
             device=p.device,
             n_params=sum(q.numel() for q in model.parameters()),
             n_classes=p.dataset.n_classes,
             max_steps=iterations,
             evaluate=False,
         )
+        (res,) = drive(kernel, [run], drive_settings, bus=run.bus, control=control)
     finally:
         model.load_state_dict(saved_model)
         opt.load_state_dict(saved_opt)

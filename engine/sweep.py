@@ -45,7 +45,7 @@ from .config import Dropout, RunConfig
 from .control import RunControl
 from .data import Dataset, load_dataset
 from .kernels import BatchedKernel
-from .loop import RunResult, RunState, drive, failed_result
+from .loop import DriveSettings, RunResult, RunState, drive, failed_result
 from .models import build_model, count_params
 from .optim import ConstantRate, LRSchedule, build_optimizer
 from .outcome import steps_per_epoch
@@ -178,13 +178,9 @@ def train_batched(
         if extra_rules is not None:
             rules += extra_rules(run_ids[i], cfgs[i])
         runs.append(RunState(cfgs[i], run_ids[i], row, sched, rules, kernel, bus))
-    results = drive(
-        kernel,
-        runs,
+    settings = DriveSettings(
         n_train=len(ds.y_train),
         batch_size=cfgs[0].training.batch_size,
-        bus=bus,
-        control=control,
         device=dev,
         n_params=count_params(models[0]),
         n_classes=ds.n_classes,
@@ -195,6 +191,7 @@ def train_batched(
         t0=t0,
         stats_every=stats_every,
     )
+    results = drive(kernel, runs, settings, bus=bus, control=control)
     by_index = dict(zip(order, results, strict=True))
     return [by_index[i] for i in range(len(cfgs))]
 

@@ -23,7 +23,7 @@ from .config import RunConfig
 from .control import RunControl
 from .data import Dataset, load_dataset
 from .kernels import TorchKernel, evaluate, flat_params
-from .loop import Boundaries, RunResult, RunState, boundary_grid, drive, failed_result
+from .loop import Boundaries, DriveSettings, RunResult, RunState, boundary_grid, drive, failed_result
 from .models import build_model, count_params
 from .optim import ConstantRate, LRSchedule, build_optimizer
 from .outcome import steps_per_epoch
@@ -160,13 +160,9 @@ def train(
     if extra_rules is not None:  # after the default ones (see engine.sweep.train_batched)
         rules += extra_rules(run_id, cfg)
     run = RunState(cfg, run_id, 0, p.schedule, rules, kernel, bus)
-    (result,) = drive(
-        kernel,
-        [run],
+    settings = DriveSettings(
         n_train=len(p.y_train),
         batch_size=cfg.training.batch_size,
-        bus=bus,
-        control=control,
         device=p.device,
         n_params=count_params(p.model),
         n_classes=p.dataset.n_classes,
@@ -178,6 +174,7 @@ def train(
         t0=t0,
         stats_every=stats_every,
     )
+    (result,) = drive(kernel, [run], settings, bus=bus, control=control)
     if not keep_model:
         result.model = None
     elif result.model is None:
