@@ -54,6 +54,8 @@ class SchedulePart:
     metric_driven: ClassVar[bool] = False
     #: Schedule-panel labels of this kind's own fields (field name: label)
     labels: ClassVar[dict[str, str]] = {}
+    #: sets the learning rates itself (its bounds, not the optimizer's ``lr``; run labels say so)
+    sets_rate: ClassVar[bool] = False
 
     @classmethod
     def kind(cls) -> str:
@@ -64,6 +66,11 @@ class SchedulePart:
         """The scheduler of the main phase on ``optimizer`` (None: the rate stays), which
         starts after the warm-up and has ``remaining`` updates to go."""
         raise NotImplementedError
+
+    @classmethod
+    def words(cls, cfg: Any) -> str:
+        """The schedule in a few words with the numbers that shape it (run labels, the Runs tab)."""
+        return cls.kind().replace("_", " ")
 
     @classmethod
     def rule(cls, cfg: Any, steps_per_epoch: int) -> str:

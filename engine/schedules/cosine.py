@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..formats import format_setting as num
 from ..schema import MAX_RATE, MAX_STEPS
 from .base import SchedulePart, ScheduleSettings
 
@@ -24,6 +25,11 @@ class CosinePart(SchedulePart):
     config = Cosine
     title = "Cosine annealing"
     labels = {"t_max_steps": "Period (updates)", "eta_min": "Minimum LR"}
+
+    @classmethod
+    def words(cls, cfg: Any) -> str:
+        text = "cosine" + (f" T={cfg.t_max_steps}" if cfg.t_max_steps else "")
+        return text + (f" min={num(cfg.eta_min)}" if cfg.eta_min else "")
 
     @classmethod
     def build(cls, optimizer: Any, cfg: Any, remaining: int) -> Any:

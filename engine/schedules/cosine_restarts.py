@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..formats import format_setting as num
 from ..schema import MAX_RATE, MAX_STEPS
 from .base import SchedulePart, ScheduleSettings
 
@@ -25,6 +26,11 @@ class CosineRestartsPart(SchedulePart):
     config = CosineRestarts
     title = "Cosine with warm restarts"
     labels = {"t0_steps": "First period (updates)", "t_mult": "Period multiplier", "eta_min": "Minimum LR"}
+
+    @classmethod
+    def words(cls, cfg: Any) -> str:
+        text = f"cosine restarts T0={cfg.t0_steps}" + (f" x{cfg.t_mult}" if cfg.t_mult != 1 else "")
+        return text + (f" min={num(cfg.eta_min)}" if cfg.eta_min else "")
 
     @classmethod
     def build(cls, optimizer: Any, cfg: Any, remaining: int) -> Any:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from ..formats import format_setting as num
 from ..schema import MAX_RATE, MAX_STEPS
 from .base import SchedulePart, ScheduleSettings
 
@@ -42,6 +43,12 @@ class CyclicPart(SchedulePart):
         "step_size": "Half cycle (updates)",
         "gamma": "γ (factor)",
     }
+    sets_rate = True
+
+    @classmethod
+    def words(cls, cfg: Any) -> str:
+        text = f"CLR {cfg.mode} {num(cfg.base_lr)}-{num(cfg.max_lr)} step={cfg.step_size}"
+        return text + (f" gamma={num(cfg.gamma)}" if cfg.mode == "exp_range" else "")
 
     @classmethod
     def build(cls, optimizer: Any, cfg: Any, remaining: int) -> Any:

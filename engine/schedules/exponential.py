@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..formats import format_setting as num
 from .base import SchedulePart, ScheduleSettings
 
 __all__ = ["Exponential", "ExponentialPart"]
@@ -23,6 +24,10 @@ class ExponentialPart(SchedulePart):
     title = "Exponential decay"
     per_epoch = True
     labels = {"gamma": "γ (factor)"}
+
+    @classmethod
+    def words(cls, cfg: Any) -> str:
+        return f"exp decay x{num(cfg.gamma)}/ep"
 
     @classmethod
     def build(cls, optimizer: Any, cfg: Any, remaining: int) -> Any:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..formats import format_setting as num
 from ..schema import MAX_RATE
 from .base import SchedulePart, ScheduleSettings
 
@@ -28,6 +29,12 @@ class OneCyclePart(SchedulePart):
     config = OneCycle
     title = "One-cycle"
     labels = {"max_lr": "Max LR", "pct_start": "Rising part"}
+    sets_rate = True
+
+    @classmethod
+    def words(cls, cfg: Any) -> str:
+        text = f"one-cycle max={num(cfg.max_lr)}"
+        return text + (f" up={num(cfg.pct_start)}" if cfg.pct_start != 0.3 else "")
 
     @classmethod
     def build(cls, optimizer: Any, cfg: Any, remaining: int) -> Any:

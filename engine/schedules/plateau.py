@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from .. import outcome
+from ..formats import format_setting as num
 from ..schema import MAX_RATE
 from .base import SchedulePart, ScheduleSettings
 
@@ -91,6 +92,10 @@ class PlateauPart(SchedulePart):
     per_epoch = True
     metric_driven = True
     labels = {"min_delta": "Min improvement", "min_lr": "Minimum LR"}
+
+    @classmethod
+    def words(cls, cfg: Any) -> str:
+        return f"plateau x{num(cfg.factor)} patience={cfg.patience}"
 
     @classmethod
     def build(cls, optimizer: Any, cfg: Any, remaining: int) -> KerasPlateau:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..formats import format_setting as num
 from .base import SchedulePart, ScheduleSettings
 
 __all__ = ["Step", "StepPart"]
@@ -24,6 +25,10 @@ class StepPart(SchedulePart):
     title = "Step decay"
     per_epoch = True
     labels = {"step_epochs": "Every (epochs)", "gamma": "γ (factor)"}
+
+    @classmethod
+    def words(cls, cfg: Any) -> str:
+        return f"step x{num(cfg.gamma)} every {cfg.step_epochs} ep"
 
     @classmethod
     def build(cls, optimizer: Any, cfg: Any, remaining: int) -> Any:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..formats import format_setting as num
 from .base import SchedulePart, ScheduleSettings
 
 __all__ = ["TimeDecay", "TimeDecayPart"]
@@ -21,6 +22,10 @@ class TimeDecay(ScheduleSettings):
 class TimeDecayPart(SchedulePart):
     config = TimeDecay
     title = "Time-based decay"
+
+    @classmethod
+    def words(cls, cfg: Any) -> str:
+        return f"time decay {num(cfg.decay)}"
 
     @classmethod
     def build(cls, optimizer: Any, cfg: Any, remaining: int) -> Any:

@@ -38,6 +38,7 @@ def test_every_schedule_part_is_in_the_schema_and_the_panel(kind: str, part: typ
     assert type(cfg.schedule) is part.config
     assert C.loads_toml(C.dumps_toml(C.ExperimentConfig(base=cfg))).base == cfg
     assert part.title
+    assert part.words(cfg.schedule)  # run labels and the Runs tab say it in words
     from optiscope.engine.optim import PER_EPOCH_KINDS
 
     assert (kind in PER_EPOCH_KINDS) == part.per_epoch
