@@ -21,10 +21,15 @@ from .cosine import Cosine, CosinePart
 from .cosine_restarts import CosineRestarts, CosineRestartsPart
 from .cyclic import Cyclic, CyclicPart
 from .exponential import Exponential, ExponentialPart
+from .inverse_sqrt import InverseSqrt, InverseSqrtPart
+from .linear import Linear, LinearPart
+from .multistep import MultiStep, MultiStepPart
 from .one_cycle import OneCycle, OneCyclePart
 from .plateau import Plateau, PlateauPart
+from .polynomial import Polynomial, PolynomialPart
 from .step import Step, StepPart
 from .time_decay import TimeDecay, TimeDecayPart
+from .wsd import WSD, WSDPart
 
 __all__ = [
     "REGISTRY",
@@ -44,6 +49,11 @@ __all__ = [
     "Cyclic",
     "OneCycle",
     "Plateau",
+    "WSD",
+    "Linear",
+    "Polynomial",
+    "MultiStep",
+    "InverseSqrt",
 ]
 
 #: THE registry: every schedule part by its ``kind``, in the order the window lists them.
@@ -60,6 +70,11 @@ REGISTRY: dict[str, type[SchedulePart]] = {
         CyclicPart,
         OneCyclePart,
         PlateauPart,
+        WSDPart,
+        LinearPart,
+        PolynomialPart,
+        MultiStepPart,
+        InverseSqrtPart,
     )
 }
 
