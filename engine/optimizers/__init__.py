@@ -20,6 +20,7 @@ from .adadelta import Adadelta, AdadeltaPart
 from .adagrad import Adagrad, AdagradPart
 from .adam import Adam, Adamax, AdamaxPart, AdamPart, AdamW, AdamWPart, NAdam, NAdamPart
 from .base import OptimizerPart, OptimizerSettings, RaceRow
+from .radam import RAdam, RAdamPart
 from .rmsprop import RMSprop, RMSpropPart
 from .sgd import SGD, SGDPart
 
@@ -40,6 +41,7 @@ __all__ = [
     "NAdam",
     "Adamax",
     "Adadelta",
+    "RAdam",
 ]
 
 #: THE registry: every optimizer part by its ``kind``, in the order the window lists them.
@@ -55,6 +57,7 @@ REGISTRY: dict[str, type[OptimizerPart]] = {
         NAdamPart,
         AdamaxPart,
         AdadeltaPart,
+        RAdamPart,
     )
 }
 
