@@ -17,6 +17,7 @@ from typing import Annotated, Any, Union
 from pydantic import Field
 
 from .adadelta import Adadelta, AdadeltaPart
+from .adafactor import Adafactor, AdafactorPart
 from .adagrad import Adagrad, AdagradPart
 from .adam import Adam, Adamax, AdamaxPart, AdamPart, AdamW, AdamWPart, NAdam, NAdamPart
 from .base import OptimizerPart, OptimizerSettings, RaceRow
@@ -42,6 +43,7 @@ __all__ = [
     "Adamax",
     "Adadelta",
     "RAdam",
+    "Adafactor",
 ]
 
 #: THE registry: every optimizer part by its ``kind``, in the order the window lists them.
@@ -58,6 +60,7 @@ REGISTRY: dict[str, type[OptimizerPart]] = {
         AdamaxPart,
         AdadeltaPart,
         RAdamPart,
+        AdafactorPart,
     )
 }
 

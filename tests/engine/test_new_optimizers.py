@@ -89,3 +89,58 @@ def test_radam_runs_batched_in_a_race():
     runs = [C.RunConfig(optimizer=RAdam(lr=lr)) for lr in (1e-3, 1e-2)]
     groups, alone = plan_batches(runs)
     assert groups == [[0, 1]] and alone == {}
+
+
+def _two_layer_steps(part_kind: str, cfg, steps: int = 8):
+    """A 2-layer MLP trained ``steps`` updates by the part's torch builder; the last update's
+    weights before/after and the gradient, per parameter."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    opt = REGISTRY[part_kind].build(list(model.parameters()), cfg)
+    for _ in range(steps):
+        before = [p.detach().clone() for p in model.parameters()]
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    after = [p.detach().clone() for p in model.parameters()]
+    grads = [p.grad.detach().clone() for p in model.parameters()]
+    return model, opt, before, after, grads
+
+
+def test_adafactor_inside_reading_is_the_step_it_took():
+    """Adafactor's effective rate times the gradient is the step torch.optim.Adafactor took
+    (with weight decay, the decay's share taken off first): -(W_after - W_before) / g, element by element, for the factored
+    matrices and the full-moment biases alike, with and without weight decay."""
+    from optiscope.engine.optimizers.adafactor import Adafactor
+
+    for cfg in (Adafactor(), Adafactor(lr=0.05, d=1.5, beta2_decay=-0.5, eps2=1e-2, weight_decay=0.1)):
+        model, opt, before, after, grads = _two_layer_steps("adafactor", cfg)
+        assert type(opt) is torch.optim.Adafactor
+        eff = torch_effective_lr(opt, cfg.lr)[0].double()
+        keep = 1 - cfg.lr * cfg.weight_decay
+        taken = torch.cat(
+            [((b * keep - a) / g).reshape(-1) for b, a, g in zip(before, after, grads, strict=True)]
+        )
+        mask = torch.cat([g.reshape(-1).abs() > 1e-6 for g in grads])
+        torch.testing.assert_close(eff[mask], taken.double()[mask], rtol=1e-4, atol=0)
+        assert "row_var" in opt.state[model[0].weight]  # the matrices are factored
+
+
+def test_adafactor_trains_alone_and_says_why(tmp_path, monkeypatch, capsys):
+    from optiscope.engine.cli import main
+    from optiscope.engine.runner import plan_batches
+
+    runs = [C.RunConfig(optimizer=C.OPTIMIZER_CLASSES["adafactor"](lr=lr)) for lr in (1e-3, 1e-2)]
+    groups, alone = plan_batches(runs)
+    assert groups == [] and alone[0].startswith("optimizer adafactor: its second moment is factored")
+    monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
+    f = tmp_path / "a.toml"
+    f.write_text(
+        '[base.dataset]\nname = "blobs"\nn_samples = 200\n[base.training]\nepochs = 2\nbatch_size = 16\n'
+        'device = "cpu"\n[base.optimizer]\nkind = "adafactor"\n[base.schedule]\nkind = "wsd"\n'
+        "[[variations]]\noptimizer = { lr = 0.01 }\n[[variations]]\noptimizer = { lr = 0.001 }\n"
+    )
+    assert main(["run", str(f), "--out", str(tmp_path / "o")]) == 0
+    _, err = capsys.readouterr()
+    assert "not batched: optimizer adafactor: its second moment is factored" in err
