@@ -90,7 +90,7 @@ class Classroom(QtCore.QObject):
         self.splitter.setObjectName("plotsAndResults")
         self.splitter.addWidget(self.table)
         self.splitter.installEventFilter(self)  # resized (a projector's size): the table's share again
-        window._plots_holder.layout().addWidget(self.splitter)
+        window.plots_holder.layout().addWidget(self.splitter)
         self.presenting = False
         self._docks_before: dict[Any, bool] = {}
         self._was_maximized = False
@@ -110,7 +110,7 @@ class Classroom(QtCore.QObject):
     # ------------------------------------------------------------------ lesson
     def attach_plots(self, plots: QtWidgets.QWidget) -> None:
         """The plots exist now: they and the table share a splitter; presentation applies to them."""
-        self.window._plots_holder.layout().removeWidget(plots)
+        self.window.plots_holder.layout().removeWidget(plots)
         self.splitter.insertWidget(0, plots)
         self.splitter.setCollapsible(0, False)
         self.splitter.setCollapsible(1, True)

@@ -189,13 +189,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.views = QtWidgets.QTabWidget()
         self.views.setObjectName("views")
         self.views.setDocumentMode(True)
-        self._plots_holder = QtWidgets.QWidget()
-        hl = QtWidgets.QVBoxLayout(self._plots_holder)
+        self.plots_holder = QtWidgets.QWidget()
+        hl = QtWidgets.QVBoxLayout(self.plots_holder)
         hl.setContentsMargins(0, 0, 0, 0)
         self._plots_placeholder = QtWidgets.QLabel("Loading plots…")
         self._plots_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         hl.addWidget(self._plots_placeholder)
-        self.views.addTab(self._plots_holder, "Training")
+        self.views.addTab(self.plots_holder, "Training")
         self.runs_view = RunsView(self.jobs)
         self.runs_view.overlay_requested.connect(self.past.overlay)
         self.runs_view.overlays_cleared.connect(self.past.clear)
@@ -290,7 +290,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _create_plots(self) -> None:
         try:
-            plots = self._plots_factory(self._plots_holder)
+            plots = self._plots_factory(self.plots_holder)
         except Exception as exc:  # the plots module missing or broken must not stop the app
             self._plots_placeholder.setText(f"The live plots could not be created:\n{exc}")
             self.report(f"Live plots unavailable: {exc}", error=True)
@@ -299,7 +299,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # the window must fit a 1280-pixel projector next to the side panels: let the plots'
         # control row give up a little width rather than widen the whole window
         plots.setMinimumWidth(min(plots.minimumSizeHint().width(), 640))
-        self._plots_holder.layout().addWidget(plots)
+        self.plots_holder.layout().addWidget(plots)
         self.plots = plots
         self.classroom.attach_plots(plots)
         if hasattr(plots, "set_mode"):
@@ -315,7 +315,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def show_plots(self) -> None:
         """Bring the Training tab (the live plots) to the front."""
-        self.views.setCurrentWidget(self._plots_holder)
+        self.views.setCurrentWidget(self.plots_holder)
 
     # ------------------------------------------------------------------ background jobs
     def _on_engine_loaded(self, info: dict[str, Any]) -> None:
