@@ -68,6 +68,8 @@ class GradCheckDialog(ToolDialog):
     job_keys = (JOB_KEY,)
     start_on_open = True
     initial_size = (980, 460)
+    start_buttons = ("check_button",)
+    status_label, failure = "verdict", "The check failed: {first_line}"
 
     def __init__(self, host: ToolHost) -> None:
         super().__init__(host)
@@ -128,13 +130,11 @@ class GradCheckDialog(ToolDialog):
             return False
         self.reports = []
         self.table.setRowCount(0)
-        self.check_button.setEnabled(False)
         self.verdict.setText(f"Checking {len(runs)} run(s) …")
         self.submit(
             JOB_KEY,
             _check_job(runs, self.batch_box.value(), self.samples_box.value()),
             on_done=self._on_done,
-            on_finished=self._on_finished,
         )
         return True
 
@@ -168,11 +168,6 @@ class GradCheckDialog(ToolDialog):
             self.verdict.setText("FAIL: a wrong gradient in " + ", ".join(failed) + ".")
         else:
             self.verdict.setText(f"PASS: every layer's gradient agrees ({len(rows)} layer checks).")
-
-    def _on_finished(self, job: Any) -> None:
-        self.check_button.setEnabled(True)
-        if job.error is not None:
-            self.verdict.setText(f"The check failed: {job.error.splitlines()[0]}")
 
     @property
     def passed(self) -> bool | None:

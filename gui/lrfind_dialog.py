@@ -73,6 +73,8 @@ class LRFindDialog(ToolDialog):
     job_keys = (JOB_KEY,)
     start_on_open = True
     initial_size = (820, 560)
+    start_buttons, stop_buttons = ("run_button",), ("stop_button",)
+    status_label, failure = "summary", "The range test failed: {error}"
 
     def __init__(self, host: ToolHost) -> None:
         super().__init__(host)
@@ -177,15 +179,12 @@ class LRFindDialog(ToolDialog):
         self._clear_markers()
         self.stop_marker.setData([], [])
         self._set_apply_enabled(False)
-        self.run_button.setEnabled(False)
-        self.stop_button.setEnabled(True)
         self.summary.setText(f"Testing {cfg.optimizer.kind} from {start:g} to {end:g} …")
         self.submit(
             JOB_KEY,
             _range_test_job(cfg, start, end, self.iterations_box.value()),
             on_events=self._on_points,
             on_done=self._on_done,
-            on_finished=self._on_finished,
         )
         return True
 
@@ -246,12 +245,6 @@ class LRFindDialog(ToolDialog):
         )
         self._set_apply_enabled(True)
         self._describe_cyclic()
-
-    def _on_finished(self, job: Any) -> None:
-        self.run_button.setEnabled(True)
-        self.stop_button.setEnabled(False)
-        if job.error:
-            self.summary.setText(f"The range test failed: {job.error}")
 
     def _clear_markers(self) -> None:
         for item in self.markers:

@@ -152,6 +152,8 @@ class SearchDialog(ToolDialog):
     object_name = "search"
     job_keys = (JOB_KEY,)
     finish_on_close = True  # finished trials stay in the study; the engine marks the running ones failed
+    start_buttons, stop_buttons = ("start_button",), ("stop_button",)
+    status_label, failure = "summary", "The search failed: {error}"
     initial_size = (1200, 720)
 
     def __init__(self, host: ToolHost) -> None:
@@ -413,8 +415,6 @@ class SearchDialog(ToolDialog):
         self._setup_views(list(space.params))
         self.progress.setRange(0, data["trials"])
         self.progress.setValue(0)
-        self.start_button.setEnabled(False)
-        self.stop_button.setEnabled(True)
         self.race_button.setEnabled(False)
         self.show_message(f"Searching {', '.join(space.params)} with the {sampler} sampler …")
         self.submit(
@@ -462,12 +462,8 @@ class SearchDialog(ToolDialog):
         text += f" Study {self.study_name!r} is kept in the storage."
         self.show_message(text)
 
-    def _on_finished(self, job: Any) -> None:
-        self.start_button.setEnabled(True)
-        self.stop_button.setEnabled(False)
+    def _on_finished(self, _job: Any) -> None:
         self.race_button.setEnabled(any(t.outcome == "complete" for t in self.trials))
-        if job.error:
-            self.show_message(f"The search failed: {job.error}")
 
     # ------------------------------------------------------------------ views
     def _setup_views(self, names: list[str]) -> None:

@@ -72,9 +72,12 @@ class ToolDialog(QtWidgets.QDialog):
 
     A subclass sets :attr:`title`, :attr:`object_name`, the keys of its jobs
     (:attr:`job_keys`; submit them with :meth:`submit`) and, when opening it should start its
-    work at once, :attr:`start_on_open` and :meth:`start`. Closing the dialog cancels its
-    jobs (their results are dropped), or, with :attr:`finish_on_close`, asks them to stop
-    and lets them report what they finished.
+    work at once, :attr:`start_on_open` and :meth:`start`. While a job runs, the buttons named
+    in :attr:`start_buttons` are disabled and those in :attr:`stop_buttons` enabled; a job
+    that fails shows :attr:`failure` (``{error}``: the error, ``{first_line}``: its first
+    line) in the label named :attr:`status_label`. Closing the dialog cancels its jobs (their
+    results are dropped), or, with :attr:`finish_on_close`, asks them to stop and lets them
+    report what they finished.
     """
 
     title = ""
@@ -83,6 +86,10 @@ class ToolDialog(QtWidgets.QDialog):
     start_on_open = False
     finish_on_close = False
     initial_size = (800, 560)
+    start_buttons: tuple[str, ...] = ()
+    stop_buttons: tuple[str, ...] = ()
+    status_label = ""
+    failure = "{error}"
 
     def __init__(self, host: ToolHost) -> None:
         super().__init__(host.parent)
@@ -93,10 +100,30 @@ class ToolDialog(QtWidgets.QDialog):
 
     # ------------------------------------------------------------------ jobs
     def submit(self, key: str, fn: Callable[[Any], Any], **callbacks: Any) -> Any:
-        """Run ``fn(context)`` as this tool's job ``key`` (one of :attr:`job_keys`)."""
+        """Run ``fn(context)`` as this tool's job ``key`` (one of :attr:`job_keys`), with the
+        job runner's callbacks (``on_events``, ``on_done``, ``on_finished``)."""
         if key not in self.job_keys:
             raise ValueError(f"{type(self).__name__}: job {key!r} is not one of its job_keys {self.job_keys}")
-        return self.host.jobs.submit(key, fn, **callbacks)
+        on_finished = callbacks.pop("on_finished", None)
+
+        def finished(job: Any) -> None:
+            self._show_running(False)
+            if job.error and self.status_label:
+                error = str(job.error)
+                getattr(self, self.status_label).setText(
+                    self.failure.format(error=error, first_line=error.splitlines()[0])
+                )
+            if on_finished is not None:
+                on_finished(job)
+
+        self._show_running(True)
+        return self.host.jobs.submit(key, fn, on_finished=finished, **callbacks)
+
+    def _show_running(self, running: bool) -> None:
+        for name in self.start_buttons:
+            getattr(self, name).setEnabled(not running)
+        for name in self.stop_buttons:
+            getattr(self, name).setEnabled(running)
 
     def busy(self) -> bool:
         """True while one of this tool's jobs is running (or waiting to start)."""
