@@ -90,3 +90,48 @@ def test_the_builtin_tools_are_rows_of_the_table_and_their_dialogs_take_a_host()
         assert issubclass(cls, tools.ToolDialog), spec.name
         assert list(inspect.signature(cls.__init__).parameters)[1:] == ["host"], spec.name
         assert cls.job_keys, f"{spec.name}: a tool's jobs are named so closing it can cancel them"
+
+
+def test_the_base_disables_start_while_a_job_runs_and_shows_a_failure(qtbot):
+    from optiscope.gui import tools
+    from optiscope.gui.worker import JobRunner
+
+    parent = QtWidgets.QWidget()
+    qtbot.addWidget(parent)
+    jobs = JobRunner(parent, name="tool-test")
+    gate = threading.Event()
+
+    class Failing(tools.ToolDialog):
+        job_keys = ("fail",)
+        start_buttons, stop_buttons = ("go",), ("halt",)
+        status_label, failure = "status", "It failed: {first_line}"
+
+        def __init__(self, host):
+            super().__init__(host)
+            self.go, self.halt, self.status = (
+                QtWidgets.QPushButton(),
+                QtWidgets.QPushButton(),
+                QtWidgets.QLabel(),
+            )
+
+        def start(self):
+            def job(_context):
+                gate.wait(30)
+                raise ValueError("no data\nsecond line")
+
+            self.submit("fail", job)
+            return True
+
+    host = tools.ToolHost(parent, None, jobs, None, *(lambda *a: None,) * 7)
+    dialog = Failing(host)
+    assert dialog.start()
+    assert not dialog.go.isEnabled() and dialog.halt.isEnabled() and dialog.busy()
+    gate.set()
+    qtbot.waitUntil(lambda: not dialog.busy(), timeout=30_000)
+    assert dialog.go.isEnabled() and not dialog.halt.isEnabled()
+    assert dialog.status.text() == "It failed: no data"
+    import pytest
+
+    with pytest.raises(ValueError, match="not one of its job_keys"):
+        dialog.submit("other", lambda _c: None)
+    assert jobs.shutdown()
