@@ -142,14 +142,19 @@ def torch_step_multiplier(optimizer: torch.optim.Optimizer) -> float:
     return 1.0 if part is None else part.step_multiplier(optimizer.param_groups[0])
 
 
-def torch_effective_lr(optimizer: torch.optim.Optimizer, lr: float) -> torch.Tensor:
+def torch_effective_lr(
+    optimizer: torch.optim.Optimizer, lr: float, params: list[torch.Tensor] | None = None
+) -> torch.Tensor:
     """Every parameter's effective rate, flat in parameter order ``(1, D)``, from the
     optimizer's state after an update made at rate ``lr`` (each optimizer part's reading,
-    :meth:`engine.optimizers.base.OptimizerPart.effective_lr`)."""
+    :meth:`engine.optimizers.base.OptimizerPart.effective_lr`). ``params``: the model's
+    parameters in its flat order (default: the optimizer's groups' order, which a part that
+    splits its parameters between optimizers, as Muon + AdamW, changes)."""
     group = optimizer.param_groups[0]
     part = _part(optimizer)
     parts = []
-    for p in (q for g in optimizer.param_groups for q in g["params"]):
+    order = params if params is not None else [q for g in optimizer.param_groups for q in g["params"]]
+    for p in order:
         state = optimizer.state.get(p, {})
         if part is None or not state:  # before the first update: the rate itself
             rate = torch.ones_like(p, dtype=torch.float64) * lr
@@ -162,7 +167,7 @@ def torch_effective_lr(optimizer: torch.optim.Optimizer, lr: float) -> torch.Ten
 def _part(optimizer: torch.optim.Optimizer) -> type[OptimizerPart] | None:
     """The registered part whose ``torch.optim`` class built ``optimizer`` (None: not one of ours)."""
     for part in REGISTRY.values():
-        if type(optimizer) is getattr(torch.optim, part.torch_name, None):
+        if type(optimizer) is part.torch_class():
             return part
     return None
 

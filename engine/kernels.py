@@ -229,7 +229,7 @@ class TorchKernel:
             self._layers = model_layers(self.model)  # type: ignore[arg-type]
         wanted = {spec.output for spec in self._layers}
         outputs = sequential_outputs(self.model, self.x_train[:PROBE_SIZE], wanted)  # type: ignore[arg-type]
-        effective = torch_effective_lr(self.optimizer, lrs[0])
+        effective = torch_effective_lr(self.optimizer, lrs[0], list(self.model.parameters()))
         (stats,) = compute_layer_stats(
             self._layers,
             self._before if observed else None,

@@ -115,8 +115,33 @@ def execute(
             results.update(zip(members, out, strict=True))
         else:
             i = members[0]
+            roles = param_roles(runs[i])
+            if roles:
+                say(f"run {first_run_id + i}: {roles}")
             results[i] = train(runs[i], run_id=first_run_id + i, keep_model=keep_models, **shared)
     return [results[i] for i in sorted(results)]
+
+
+def param_roles(cfg: RunConfig) -> str:
+    """What the run's optimizer part says about which parameters get which update ("" when all
+    are stepped alike), from the model's parameter names and shapes (built on the meta device)."""
+    from .optimizers import OptimizerPart, part_for
+
+    part = part_for(cfg.optimizer.kind)
+    if part.param_roles.__func__ is OptimizerPart.param_roles.__func__:  # type: ignore[attr-defined]
+        return ""  # the part steps every parameter alike
+    import torch
+
+    from .models import build_model
+    from .shapes import dataset_shape
+
+    try:
+        shape = dataset_shape(cfg.dataset)
+        with torch.device("meta"):
+            model = build_model(cfg.model, shape["n_features"], shape["n_classes"], shape["image_shape"])
+    except (ValueError, RuntimeError):  # the layers do not fit: training reports it in words
+        return ""
+    return part.param_roles([(n, tuple(p.shape)) for n, p in model.named_parameters()])
 
 
 def _json_num(v: float | None) -> float | str | None:

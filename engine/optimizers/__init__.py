@@ -21,6 +21,7 @@ from .adafactor import Adafactor, AdafactorPart
 from .adagrad import Adagrad, AdagradPart
 from .adam import Adam, Adamax, AdamaxPart, AdamPart, AdamW, AdamWPart, NAdam, NAdamPart
 from .base import OptimizerPart, OptimizerSettings, RaceRow
+from .muon import Muon, MuonPart
 from .radam import RAdam, RAdamPart
 from .rmsprop import RMSprop, RMSpropPart
 from .sgd import SGD, SGDPart
@@ -44,6 +45,7 @@ __all__ = [
     "Adadelta",
     "RAdam",
     "Adafactor",
+    "Muon",
 ]
 
 #: THE registry: every optimizer part by its ``kind``, in the order the window lists them.
@@ -61,6 +63,7 @@ REGISTRY: dict[str, type[OptimizerPart]] = {
         AdadeltaPart,
         RAdamPart,
         AdafactorPart,
+        MuonPart,
     )
 }
 

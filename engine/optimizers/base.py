@@ -160,6 +160,9 @@ class OptimizerPart:
     labels: ClassVar[dict[str, str]] = {}
     #: rows of the Landscape tab's optimizer race
     race: ClassVar[tuple[RaceRow, ...]] = ()
+    #: what the Inside tab says under its effective-rate plot where the rate is not a
+    #: per-weight factor ("" where it is)
+    inside_note: ClassVar[str] = ""
 
     @classmethod
     def kind(cls) -> str:
@@ -169,6 +172,20 @@ class OptimizerPart:
     def torch_kwargs(cls, cfg: Any) -> dict[str, Any]:
         """The ``torch.optim`` constructor's keyword arguments for ``cfg``, every one passed."""
         raise NotImplementedError
+
+    @classmethod
+    def param_roles(cls, named_shapes: Sequence[tuple[str, tuple[int, ...]]]) -> str:
+        """Which parameters (by name and shape) get which update, in words, where that differs
+        between parameters ("" where every parameter is stepped alike); ``optiscope run`` says it."""
+        return ""
+
+    @classmethod
+    def torch_class(cls) -> type:
+        """The optimizer class :meth:`build` returns (``torch.optim.<torch_name>``; a part that
+        combines optimizers returns its own)."""
+        import torch
+
+        return getattr(torch.optim, cls.torch_name)
 
     @classmethod
     def build(cls, params: list[Any], cfg: Any, *, fused: bool = False) -> torch.optim.Optimizer:

@@ -10,7 +10,7 @@ The reference is ``torch.optim`` itself, one optimizer per run.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import torch
@@ -84,8 +84,9 @@ def test_every_part_has_every_capability(kind: str, part: type[OptimizerPart]):
 @pytest.mark.parametrize(("kind", "part"), PARTS)
 def test_builder_passes_every_hyperparameter_to_torch(kind: str, part: type[OptimizerPart]):
     cfg = part.config()
-    opt = part.build([torch.nn.Parameter(torch.zeros(3))], cfg)
-    assert type(opt) is getattr(torch.optim, part.torch_name)
+    # a weight matrix first, then a bias (Muon steps matrices only; its parameter group is first)
+    opt = part.build([torch.nn.Parameter(torch.zeros(3, 2)), torch.nn.Parameter(torch.zeros(3))], cfg)
+    assert type(opt) is part.torch_class()
     group = opt.param_groups[0]
     for key, value in part.torch_kwargs(cfg).items():
         assert group[key] == value, f"{kind}.{key}: torch holds {group[key]!r}, config says {value!r}"
@@ -101,7 +102,13 @@ def test_builder_passes_every_hyperparameter_to_torch(kind: str, part: type[Opti
 def another_valid(cfg: Any, name: str) -> Any:
     """``cfg`` with field ``name`` changed to another valid value (with momentum if it needs it)."""
     old = getattr(cfg, name)
-    for new in [not old] if isinstance(old, bool) else [old * 0.5, old + 0.05, 0.5, 1]:
+    if isinstance(old, bool):
+        candidates: list[Any] = [not old]
+    elif isinstance(old, str):  # a Literal choice: the other choices
+        candidates = [v for v in get_args(type(cfg).model_fields[name].annotation) if v != old]
+    else:
+        candidates = [old * 0.5, old + 0.05, 0.5, 1]
+    for new in candidates:
         for extra in ({}, {"momentum": 0.9}):
             try:
                 changed = type(cfg).model_validate({**cfg.model_dump(), **extra, name: new})

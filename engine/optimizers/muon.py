@@ -1,0 +1,198 @@
+"""Muon (Jordan et al. 2024, ``torch.optim.Muon``): momentum orthogonalised per weight matrix.
+
+Each 2-D weight matrix steps along ``NS(m)``, the momentum (Nesterov by default) pushed
+towards the nearest semi-orthogonal matrix by ``ns_steps`` Newton–Schulz iterations: every
+singular direction moves by about the same amount. Muon is defined for matrices only; the
+other parameters (biases, batch-norm scales, convolution kernels) go on ``torch.optim.AdamW``,
+as torch's documentation says. :func:`muon_with_adamw` builds that pair as one optimizer.
+
+``adjust_lr_fn = "match_rms_adamw"`` (the default here; Liu et al. 2025, "Muon is Scalable
+for LLM Training") scales the matrix step to AdamW's update RMS (``0.2 * sqrt(max(A, B))``),
+so one learning rate and weight decay serve both; ``"original"`` is Jordan's
+``sqrt(max(1, A / B))``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from ..schema import LR, WD, Eps
+from .base import OptimizerPart, OptimizerSettings
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Muon", "MuonPart", "muon_with_adamw", "adjusted_lr", "ADAMW_BETAS", "ADAMW_EPS"]
+
+#: the AdamW half's betas and eps (torch.optim.AdamW's defaults)
+ADAMW_BETAS = (0.9, 0.999)
+ADAMW_EPS = 1e-8
+
+
+class Muon(OptimizerSettings):
+    """``torch.optim.Muon`` on the 2-D weight matrices (momentum orthogonalised by Newton–Schulz),
+    ``torch.optim.AdamW`` at the same rate and weight decay on the other parameters."""
+
+    kind: Literal["muon"] = "muon"
+    lr: LR = 0.001
+    weight_decay: WD = 0.1
+    momentum: float = Field(0.95, ge=0.0, lt=1.0)
+    nesterov: bool = True
+    ns_steps: int = Field(5, ge=1, le=20, description="Newton–Schulz iterations")
+    eps: Eps = 1e-7
+    adjust_lr_fn: Literal["match_rms_adamw", "original"] = "match_rms_adamw"
+
+
+def adjusted_lr(lr: float, fn: str, shape: tuple[int, ...]) -> float:
+    """The rate Muon applies to a matrix's orthogonalised update (torch's ``_adjust_lr``)."""
+    a, b = shape[:2]
+    if fn == "match_rms_adamw":
+        return lr * 0.2 * math.sqrt(max(a, b))
+    return lr * math.sqrt(max(1.0, a / b))
+
+
+@functools.cache
+def _combined() -> type:
+    """The Muon + AdamW optimizer class (defined on first use: this module loads without torch)."""
+    import torch
+
+    class MuonWithAdamW(torch.optim.Optimizer):
+        """``torch.optim.Muon`` on the 2-D parameters, ``torch.optim.AdamW`` on the others,
+        stepped together; their parameter groups (Muon's first) are this optimizer's, so a
+        learning-rate scheduler drives both."""
+
+        def __init__(self, params: list[torch.Tensor], muon_kwargs: dict[str, Any]) -> None:
+            params = list(params)
+            self.matrices = [p for p in params if p.ndim == 2]
+            self.others = [p for p in params if p.ndim != 2]
+            self.muon = torch.optim.Muon(self.matrices, **muon_kwargs) if self.matrices else None
+            self.adamw = (
+                torch.optim.AdamW(
+                    self.others,
+                    lr=muon_kwargs["lr"],
+                    weight_decay=muon_kwargs["weight_decay"],
+                    betas=ADAMW_BETAS,
+                    eps=ADAMW_EPS,
+                )
+                if self.others
+                else None
+            )
+            self.inner = [o for o in (self.muon, self.adamw) if o is not None]
+            super().__init__(params, dict(muon_kwargs))
+            self.param_groups = [g for o in self.inner for g in o.param_groups]
+            self.state = _States(self.inner)  # type: ignore[assignment]
+
+        @torch.no_grad()
+        def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            for o in self.inner:
+                o.step()
+            return loss
+
+    class _States(dict):
+        """The inner optimizers' states read as one (``state[p]``, ``state.get(p)``)."""
+
+        def __init__(self, inner: Sequence[torch.optim.Optimizer]) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def _find(self, p: Any) -> dict | None:
+            for o in self.inner:
+                if p in o.state:
+                    return o.state[p]
+            return None
+
+        def __getitem__(self, p: Any) -> Any:
+            found = self._find(p)
+            if found is None:
+                raise KeyError(p)
+            return found
+
+        def get(self, p: Any, default: Any = None) -> Any:
+            found = self._find(p)
+            return default if found is None else found
+
+        def __contains__(self, p: object) -> bool:
+            return self._find(p) is not None
+
+    return MuonWithAdamW
+
+
+def muon_with_adamw(params: list[Any], cfg: Any) -> Any:
+    """Muon on ``params``' 2-D tensors and AdamW on the rest, as one optimizer."""
+    return _combined()(params, MuonPart.torch_kwargs(cfg))
+
+
+class MuonPart(OptimizerPart):
+    config = Muon
+    title = "Muon (+ AdamW)"
+    torch_name = "Muon"
+    trains_alone = (
+        "its Newton–Schulz step orthogonalises each 2-D weight matrix, and the batched kernel "
+        "holds a run's weights as one flat row (no vectorised twin yet); Muon steps the 2-D "
+        "weight matrices, AdamW the biases and batch-norm parameters"
+    )
+    labels = {
+        "ns_steps": "Newton–Schulz steps",
+        "nesterov": "Nesterov",
+        "adjust_lr_fn": "Rate scaling",
+    }
+    #: the 2-D test functions have one vector parameter: Muon would leave it all to AdamW
+    race = ()
+    inside_note = (
+        "Muon has no per-weight rate: it orthogonalises each matrix's momentum, so every "
+        "direction of a matrix moves by the same amount; its rate here is that per-matrix "
+        "step scale (lr × shape factor). Read the update/weight ratio to compare it with others."
+    )
+
+    @classmethod
+    def param_roles(cls, named_shapes: Sequence[tuple[str, tuple[int, ...]]]) -> str:
+        def listed(rows: Sequence[tuple[str, tuple[int, ...]]]) -> str:
+            return ", ".join(f"{n} {'×'.join(str(d) for d in shape)}" for n, shape in rows) or "none"
+
+        mats = [(n, s) for n, s in named_shapes if len(s) == 2]
+        rest = [(n, s) for n, s in named_shapes if len(s) != 2]
+        return f"Muon steps the weight matrices {listed(mats)}; AdamW steps {listed(rest)}"
+
+    @classmethod
+    def torch_class(cls) -> type:
+        return _combined()
+
+    @classmethod
+    def torch_kwargs(cls, cfg: Any) -> dict[str, Any]:
+        return {
+            "lr": cfg.lr,
+            "weight_decay": cfg.weight_decay,
+            "momentum": cfg.momentum,
+            "nesterov": cfg.nesterov,
+            "ns_steps": cfg.ns_steps,
+            "eps": cfg.eps,
+            "adjust_lr_fn": cfg.adjust_lr_fn,
+        }
+
+    @classmethod
+    def build(cls, params: list[Any], cfg: Any, *, fused: bool = False) -> torch.optim.Optimizer:
+        opt: torch.optim.Optimizer = muon_with_adamw(params, cfg)
+        return opt
+
+    @classmethod
+    def effective_lr(cls, group: dict, state: dict, p: torch.Tensor, lr: float) -> torch.Tensor:
+        """A matrix: Muon's step scale ``adjusted_lr`` on its orthogonalised momentum, the same
+        for every element (no per-weight meaning: see :attr:`inside_note`). Another tensor:
+        AdamW's ``lr / (sqrt(v / (1 - b2^t)) + eps)``."""
+        import torch
+
+        if p.ndim == 2:
+            return torch.full_like(
+                p, adjusted_lr(lr, group["adjust_lr_fn"], tuple(p.shape)), dtype=torch.float64
+            )
+        bc2 = 1 - ADAMW_BETAS[1] ** float(state["step"])
+        return lr / (state["exp_avg_sq"].double().sqrt() / math.sqrt(bc2) + ADAMW_EPS)
