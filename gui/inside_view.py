@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from optiscope.engine import events as ev
+from optiscope.engine import optimizers
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from . import pg_adapter
@@ -57,6 +58,8 @@ class RunSeries:
     field a list of the events' per-layer arrays."""
 
     label: str
+    #: what the run's optimizer part says where its "effective LR" is no per-weight rate
+    note: str = ""
     layers: tuple[str, ...] = ()
     step_multiplier: float = 1.0
     steps: list[int] = field(default_factory=list)
@@ -128,12 +131,19 @@ class InsideData:
         for e in events:
             t = type(e)
             if t is ev.RunStarted:
-                self.runs[e.run] = RunSeries(e.label)
+                self.runs[e.run] = RunSeries(e.label, inside_note(e.config))
                 changed.add(e.run)
             elif t is ev.LayerStats:
                 self.runs.setdefault(e.run, RunSeries(str(e.run))).add(e)
                 changed.add(e.run)
         return changed
+
+
+def inside_note(config: dict) -> str:
+    """The run's optimizer part's note on its effective-rate reading ("" for a per-weight rate)."""
+    kind = (config.get("optimizer") or {}).get("kind")
+    part = optimizers.REGISTRY.get(kind) if isinstance(kind, str) else None
+    return part.inside_note if part is not None else ""
 
 
 def palette_theme() -> str:
@@ -445,6 +455,8 @@ class InsideView(QtWidgets.QWidget):
             text += " · no ReLU follows this layer"
         if abs(series.step_multiplier - 1.0) > 1e-9:
             text += f" · momentum: steps ×{series.step_multiplier:.3g} in the long run"
+        if series.note:
+            text += f" · {series.note}"
         self.info.setText(text)
         self.info.setToolTip(text)
 

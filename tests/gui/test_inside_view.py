@@ -239,3 +239,24 @@ def test_plots_follow_the_application_theme(qtbot, theme) -> None:
         assert QtGui.QColor(legend_label.opts["color"]).name() == colours["fg"]
     finally:
         app.setPalette(before)
+
+
+def test_muon_run_says_why_its_rate_is_per_matrix(view) -> None:
+    """A Muon run's effective rate is one step scale per matrix: the info line says so (the
+    note comes from the optimizer's part), and the update/weight ratio is drawn for it."""
+    import torch
+    from optiscope.engine.trainer import train
+
+    torch.set_num_threads(1)
+    run = RunConfig.model_validate({**BASE, "optimizer": {"kind": "muon", "lr": 0.01}, "label": "muon"})
+    seen: list[ev.Event] = []
+    bus = ev.EventBus()
+    bus.subscribe(seen.append, ev.RunStarted, ev.LayerStats)
+    train(run, bus=bus, stats_every=5)
+    view.add_events(seen)
+    view.redraw()
+    text = view.info.toolTip()
+    assert "Muon has no per-weight rate" in text and "update/weight ratio" in text
+    _, ratio = original(view.ratio_curve)
+    assert np.isfinite(ratio).any() and (ratio[np.isfinite(ratio)] > 0).all()
+    view.grab().save("/tmp/inside_muon.png")
