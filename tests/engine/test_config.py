@@ -239,7 +239,11 @@ def test_with_overrides():
 
 def test_kind_lists_are_derived_from_the_config_types():
     """Each list holds exactly the tags the validator accepts (and nothing else)."""
-    assert C.OPTIMIZER_KINDS == ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "adamax", "adadelta")
+    assert C.OPTIMIZER_KINDS == (
+        *("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "adamax", "adadelta"),
+        *("radam", "adafactor", "muon"),
+    )
+    assert C.SCHEDULE_KINDS[-5:] == ("wsd", "linear", "polynomial", "multistep", "inverse_sqrt")
     for kind in C.OPTIMIZER_KINDS:
         assert C.RunConfig.model_validate({"optimizer": {"kind": kind}}).optimizer.kind == kind
     for kind in C.SCHEDULE_KINDS:

@@ -270,3 +270,32 @@ def test_muon_in_optiscope_run_says_which_parameters_each_gets(tmp_path, monkeyp
     spe = len(res.step_lr) // 3
     assert res.step_lr.tolist() == lr_preview(run.optimizer, run.schedule, spe, 3)
     assert res.epochs[-1].train_loss < res.epochs[0].train_loss
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[base.optimizer]\nkind = "muonn"\n', "'radam', 'adafactor', 'muon'"),
+        (
+            '[base.optimizer]\nkind = "adafactor"\nd = 0.5\n',
+            "base.optimizer.d: Input should be greater than or equal to 1",
+        ),
+        (
+            '[base.optimizer]\nkind = "muon"\nadjust_lr_fn = "x"\n',
+            "base.optimizer.adjust_lr_fn: Input should be",
+        ),
+        ('[base.schedule]\nkind = "wsdd"\n', "'wsd', 'linear', 'polynomial', 'multistep', 'inverse_sqrt'"),
+        (
+            '[base.schedule]\nkind = "wsd"\ndecay_shape = "sqrt"\n',
+            "'linear', 'cosine' or '1-sqrt' (got 'sqrt')",
+        ),
+    ],
+)
+def test_validate_names_the_new_kinds_and_fields(tmp_path, capsys, text, message):
+    from optiscope.engine.cli import main
+
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    assert main(["validate", str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
