@@ -24,7 +24,8 @@ __all__ = ["main", "create_app", "self_test", "qt_problems"]
 
 
 def create_app(argv: list[str] | None = None):  # -> QtWidgets.QApplication
-    """The QApplication, with Optiscope's name, icon and a readable default font size."""
+    """The QApplication, with Optiscope's name, icon and a readable font (the bundled DejaVu
+    Sans where the system has no fonts that draw letters, see :mod:`.fonts`) of at least 10 pt."""
     from importlib import resources
 
     from PySide6 import QtGui, QtWidgets
@@ -43,6 +44,9 @@ def create_app(argv: list[str] | None = None):  # -> QtWidgets.QApplication
             app.setWindowIcon(QtGui.QIcon(pix))
     except OSError:
         pass
+    from .fonts import use_readable_font
+
+    use_readable_font(app)  # the bundled DejaVu Sans where the system's fonts draw boxes
     font = app.font()
     if font.pointSizeF() < 10:
         font.setPointSizeF(10)
@@ -258,12 +262,16 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
     from PySide6 import QtCore
 
     from .about import about_text
+    from .fonts import text_problems
 
     app = create_app()
-    failures = qt_problems()
+    failures = qt_problems() + text_problems()
     print("About:")
     for line in about_text().splitlines():
         print(f"  {line}")
+    from PySide6 import QtGui
+
+    print(f"  Font: {QtGui.QFontInfo(app.font()).family()}")
     sys.stdout.flush()
 
     from optiscope.engine.presets import get_preset
