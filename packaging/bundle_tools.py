@@ -3,6 +3,7 @@
     python packaging/bundle_tools.py links BUNDLE      # remove dangling library links, fail on others
     python packaging/bundle_tools.py glibc BUNDLE      # the oldest glibc the bundle runs on
     python packaging/bundle_tools.py launcher BUNDLE   # optiscope -> optiscope-bin + the start script
+    python packaging/bundle_tools.py requirements BUNDLE --version V   # BUNDLE/REQUIREMENTS.txt
     python packaging/bundle_tools.py depends BUNDLE    # the .deb's Depends: line
 
 ``links``: the spec drops Qt libraries the app never loads, but PyInstaller's symlinks to them
@@ -167,6 +168,19 @@ def write_launcher(bundle: Path, glibc: str, template: Path = HERE / "linux" / "
     return exe
 
 
+def write_requirements(bundle: Path, glibc: str, version: str, machine: str) -> Path:
+    """``REQUIREMENTS.txt`` in the bundle (it goes into the archive): what the system needs."""
+    path = bundle / "REQUIREMENTS.txt"
+    path.write_text(
+        f"Optiscope {version} for Linux {machine}\n"
+        f"Needs glibc {glibc} or newer: {supported_systems(glibc)}.\n"
+        "And a desktop session (X11, or Wayland with XWayland). Start it with ./optiscope (the window);\n"
+        "./optiscope --help lists the commands, ./optiscope --self-test checks this copy.\n",
+        encoding="utf-8",
+    )
+    return path
+
+
 # ---------------------------------------------------------------- Debian dependencies
 def needed_sonames(files: list[Path]) -> set[str]:
     """The sonames the files link to directly (readelf -d NEEDED)."""
@@ -223,9 +237,10 @@ def bundle_depends(bundle: Path, glibc: str) -> tuple[list[str], list[str]]:
 # ---------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["links", "glibc", "launcher", "depends"])
+    parser.add_argument("action", choices=["links", "glibc", "launcher", "requirements", "depends"])
     parser.add_argument("bundle", type=Path)
-    parser.add_argument("--glibc", help="the minimum glibc (launcher, depends; default: computed)")
+    parser.add_argument("--glibc", help="the minimum glibc (default: computed from the bundle)")
+    parser.add_argument("--version", default="", help="Optiscope's version (requirements)")
     args = parser.parse_args(argv)
     bundle = args.bundle
     if not bundle.is_dir():
@@ -244,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     glibc = args.glibc or required_glibc(bundle)
     if args.action == "glibc":
         print(glibc)
+    elif args.action == "requirements":
+        print(
+            write_requirements(bundle, glibc, args.version, os.uname().machine).read_text(encoding="utf-8"),
+            end="",
+        )
     elif args.action == "launcher":
         exe = write_launcher(bundle, glibc)
         print(

@@ -4,6 +4,7 @@
 # then remove the package again. Run as root on a machine you may change (CI, a container).
 #
 #   bash packaging/linux/install_test.sh optiscope_VERSION_ARCH.deb REFERENCE_PYTHON WORK_DIR
+# SMOKE_REQUIRE: smoke-test checks that must run, not be skipped (packaging/smoke_test.py --require).
 set -euo pipefail
 [ $# = 3 ] || { echo "usage: install_test.sh DEB REFERENCE_PYTHON WORK_DIR" >&2; exit 2; }
 deb=$(readlink -f "$1") ref=$2 work=$3
@@ -26,7 +27,7 @@ fi
 exec_cmd=$(sed -n 's/^Exec=\([^ ]*\).*/\1/p' /usr/share/applications/optiscope.desktop)
 command -v "$exec_cmd" >/dev/null || { echo "install_test.sh: the desktop entry runs '$exec_cmd', not on PATH" >&2; exit 1; }
 "$ref" "$here/../smoke_test.py" --executable "$(command -v "$exec_cmd")" --reference "$ref" --work "$work" \
-    --report "$work.json"
+    --require "${SMOKE_REQUIRE:-}" --report "$work.json"
 cleanup
 trap - EXIT
 [ ! -e /opt/optiscope ] || { echo "install_test.sh: /opt/optiscope is left after removal" >&2; exit 1; }

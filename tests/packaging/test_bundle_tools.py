@@ -210,3 +210,12 @@ def test_every_package_named_exists_in_the_debian_index(tools):
     out = subprocess.run(["apt-cache", "show", "--no-all-versions", *names], capture_output=True, text=True)
     found = set(re.findall(r"^Package: (\S+)$", out.stdout, flags=re.M))
     assert sorted(set(names) - found) == []
+
+
+def test_requirements_name_the_glibc_and_the_systems(tools, tmp_path):
+    tools.write_requirements(tmp_path, "2.36", "0.1.0", "x86_64")
+    lines = (tmp_path / "REQUIREMENTS.txt").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "Optiscope 0.1.0 for Linux x86_64"
+    assert (
+        lines[1] == "Needs glibc 2.36 or newer: Debian 12+, Ubuntu 24.04+, Fedora 37+, RHEL/Rocky/Alma 10+."
+    )

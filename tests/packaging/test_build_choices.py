@@ -1,0 +1,122 @@
+"""packaging/build.sh's and make_deb.sh's choices, checked with ``--dry-run`` /
+``--print-compression`` (nothing is built): compression a 2-core machine finishes in minutes,
+``dpkg-deb --threads-max`` only where dpkg-deb has it (dpkg >= 1.21.9), zstd in the .deb only
+where dpkg-deb can write it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux build scripts")
+needs_dpkg = pytest.mark.skipif(
+    shutil.which("dpkg") is None, reason="dpkg (version comparison) is not installed"
+)
+
+
+def _fake_dpkg_deb(folder: Path, version: str, zstd: bool) -> Path:
+    """A dpkg-deb that reports ``version`` and refuses -Zzstd unless ``zstd``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "dpkg-deb"
+    refuse = (
+        ""
+        if zstd
+        else 'for a in "$@"; do [ "$a" = -Zzstd ] && { echo "unknown compressor" >&2; exit 2; }; done\n'
+    )
+    path.write_text(
+        "#!/bin/sh\n"
+        f"""[ "$1" = --version ] && {{ echo "Debian 'dpkg-deb' package management program version {version} (amd64)."; exit 0; }}\n"""
+        + refuse
+        + "exit 0\n",
+        encoding="utf-8",
+    )
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return folder
+
+
+def _run(cmd: list[str], fake: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **env}
+    if fake is not None:
+        full_env["PATH"] = f"{fake}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=120)
+
+
+@needs_dpkg
+@pytest.mark.parametrize(
+    ("version", "zstd", "expected"),
+    [
+        ("1.21.1", True, "-Zzstd -z10"),  # Ubuntu 22.04 (zstd patched in, no --threads-max)
+        ("1.20.13", False, "-Zxz -z6"),  # Debian 11: neither
+        ("1.21.9", False, "-Zxz -z6 --threads-max=N"),
+        ("1.21.22", True, "-Zzstd -z10 --threads-max=N"),  # Debian 12
+    ],
+)
+def test_deb_compression_follows_what_dpkg_deb_can_do(tmp_path, version, zstd, expected):
+    fake = _fake_dpkg_deb(tmp_path / "bin", version, zstd)
+    out = _run(["bash", str(ROOT / "packaging/linux/make_deb.sh"), "--print-compression"], fake)
+    assert out.returncode == 0, out.stderr
+    assert re.sub(r"--threads-max=\d+", "--threads-max=N", out.stdout.strip()) == expected
+
+
+@needs_dpkg
+def test_dry_run_prints_stages_and_fast_multithreaded_compression(tmp_path):
+    fake = _fake_dpkg_deb(tmp_path / "bin", "1.21.1", True)
+    out = _run(
+        ["bash", str(ROOT / "packaging/build.sh"), "--dry-run"], fake, OPTISCOPE_BUILD_DIR=str(tmp_path / "b")
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    zstd = re.search(r"^archive: tar \| zstd (.*)$", text, flags=re.M).group(1).split()
+    assert "-T0" in zstd and "--long=27" in zstd  # every core, a 128 MiB window (decoders' default limit)
+    level = int(next(a for a in zstd if re.fullmatch(r"-\d+", a))[1:])
+    assert 12 <= level <= 15  # 19 took ~31 minutes on two shared cores
+    assert "deb: dpkg-deb -Zzstd -z10\n" in text  # the old dpkg: no --threads-max
+    for stage in ("PyInstaller", "dangling links", "glibc minimum", "REQUIREMENTS.txt", "archive", ".deb"):
+        assert stage in text
+    assert text.index("REQUIREMENTS.txt") < text.index("archive;")  # written into the bundle first
+    assert not (tmp_path / "b").exists()  # nothing was built
+
+
+def test_zstd_level_is_checked_and_passed_on(tmp_path):
+    out = _run(["bash", str(ROOT / "packaging/build.sh"), "--dry-run", "--no-installer"], ZSTD_LEVEL="12")
+    assert out.returncode == 0 and "zstd -T0 -12 --long=27" in out.stdout
+    out = _run(["bash", str(ROOT / "packaging/build.sh"), "--dry-run"], ZSTD_LEVEL="22")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "build.sh: ZSTD_LEVEL must be a whole number from 1 to 19, not '22'"
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd is not installed")
+def test_the_archive_zstd_options_make_an_archive_tar_reads_back(tmp_path):
+    """--long=27 stays within the decoder's default window: a plain `tar --zstd -x` reads it."""
+    out = _run(["bash", str(ROOT / "packaging/build.sh"), "--dry-run", "--no-installer"])
+    zstd = re.search(r"^archive: tar \| zstd (.*)$", out.stdout, flags=re.M).group(1).split()
+    src = tmp_path / "optiscope"
+    src.mkdir()
+    (src / "data.bin").write_bytes(os.urandom(1000) * 300)
+    (src / "link").symlink_to("data.bin")
+    archive = tmp_path / "a.tar.zst"
+    with subprocess.Popen(
+        ["tar", "-C", str(tmp_path), "-cf", "-", "optiscope"], stdout=subprocess.PIPE
+    ) as tar:
+        subprocess.run(["zstd", "-q", *zstd, "-o", str(archive)], stdin=tar.stdout, check=True)
+    assert tar.returncode == 0
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    subprocess.run(["tar", "--zstd", "-C", str(dest), "-xf", str(archive)], check=True)
+    assert (dest / "optiscope/data.bin").read_bytes() == (src / "data.bin").read_bytes()
+    assert (dest / "optiscope/link").is_symlink()
+
+
+def test_the_build_writes_requirements_and_the_start_script_before_the_archive():
+    script = (ROOT / "packaging/build.sh").read_text(encoding="utf-8")
+    archive = script.index('zstd -q "${ZSTD_ARGS[@]}"')
+    for step in ('bundle_tools.py" requirements', 'bundle_tools.py" launcher', 'bundle_tools.py" links'):
+        assert -1 < script.index(step) < archive, step
