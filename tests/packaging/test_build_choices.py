@@ -120,3 +120,22 @@ def test_the_build_writes_requirements_and_the_start_script_before_the_archive()
     archive = script.index('zstd -q "${ZSTD_ARGS[@]}"')
     for step in ('bundle_tools.py" requirements', 'bundle_tools.py" launcher', 'bundle_tools.py" links'):
         assert -1 < script.index(step) < archive, step
+
+
+def test_a_timed_out_build_is_stopped_with_all_its_children(run_killing_group, tmp_path):
+    """What the opt-in build test does on timeout: no child process (zstd, xz) keeps running."""
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "slow.sh"
+    script.write_text(
+        f'#!/usr/bin/env bash\necho "==> stage one"\nsleep 300 & echo $! > "{pid_file}"\nwait\n',
+        encoding="utf-8",
+    )
+    code, tail = run_killing_group(["bash", str(script)], tmp_path / "log.txt", timeout=3)
+    assert code is None and "==> stage one" in tail
+    child = int(pid_file.read_text())
+    try:
+        os.kill(child, 0)
+        alive = Path(f"/proc/{child}/stat").read_text().split()[2] != "Z"  # a zombie is gone
+    except ProcessLookupError:
+        alive = False
+    assert not alive, "the build's child process outlived the timeout"
