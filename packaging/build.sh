@@ -220,7 +220,7 @@ build_s=$(($(date +%s) - t_start))
 
 if [ "$smoke" = 1 ]; then
     step "smoke test (a moved copy, empty HOME, no network where possible)"
-    "$PY" "$ROOT/packaging/smoke_test.py" --bundle "$bundle" --reference "$PY" --require "$SMOKE_REQUIRE" \
+    "$PY" "$ROOT/packaging/smoke_test.py" --bundle "$bundle" --reference "$PY" "--require=$SMOKE_REQUIRE" \
         --report "$artifacts/smoke-report.json" --work "$OUT/work/smoke"
     if [ "$install_test" = 1 ] && [ "$platform" = linux ]; then
         step "install the .deb, smoke-test the installed app, remove it"
