@@ -259,7 +259,7 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
     """
     import tempfile
 
-    from PySide6 import QtCore
+    from PySide6 import QtCore, QtGui
 
     from .about import about_text
     from .fonts import text_problems
@@ -269,8 +269,6 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
     print("About:")
     for line in about_text().splitlines():
         print(f"  {line}")
-    from PySide6 import QtGui
-
     print(f"  Font: {QtGui.QFontInfo(app.font()).family()}")
     sys.stdout.flush()
 

@@ -176,8 +176,15 @@ def test_debian_depends_maps_sonames_and_reports_unknown_ones(tools):
     assert unknown == [] and "libweird7" in depends
 
 
-QT_KEPT = ("libQt6Core.so.6", "libQt6Gui.so.6", "libQt6Widgets.so.6", "libQt6DBus.so.6", "libQt6XcbQpa.so.6",
-           "libQt6OpenGL.so.6", "libQt6Svg.so.6")  # fmt: skip
+QT_KEPT = (
+    "libQt6Core.so.6",
+    "libQt6Gui.so.6",
+    "libQt6Widgets.so.6",
+    "libQt6DBus.so.6",
+    "libQt6XcbQpa.so.6",
+    "libQt6OpenGL.so.6",
+    "libQt6Svg.so.6",
+)
 
 
 @linux_only

@@ -154,10 +154,16 @@ def test_the_release_step_uploads_every_installer_and_names_each_report(workflow
     uploaded = sorted(Path(a).name for a in args if a.startswith("release/"))
     assert uploaded == sorted(
         [
-            "optiscope-0.1.0-linux-x86_64.tar.zst", "optiscope_0.1.0_amd64.deb",
-            "optiscope-0.1.0-windows-x64.zip", "optiscope-0.1.0-setup.exe",
-            "optiscope-0.1.0-macos-arm64.tar.zst", "Optiscope-0.1.0.dmg",
-            *(f"{p}-{r}" for p in ("optiscope-linux-x86_64", "optiscope-windows-x64", "optiscope-macos-arm64")
-              for r in ("build-report.txt", "smoke-report.json")),
+            "optiscope-0.1.0-linux-x86_64.tar.zst",
+            "optiscope_0.1.0_amd64.deb",
+            "optiscope-0.1.0-windows-x64.zip",
+            "optiscope-0.1.0-setup.exe",
+            "optiscope-0.1.0-macos-arm64.tar.zst",
+            "Optiscope-0.1.0.dmg",
+            *(
+                f"{p}-{r}"
+                for p in ("optiscope-linux-x86_64", "optiscope-windows-x64", "optiscope-macos-arm64")
+                for r in ("build-report.txt", "smoke-report.json")
+            ),
         ]
-    )  # fmt: skip
+    )

@@ -53,10 +53,20 @@ def test_a_required_check_that_never_ran_fails(smoke):
 
 def test_require_with_an_unknown_id_is_one_line_and_exit_2(tmp_path):
     out = subprocess.run(
-        [sys.executable, str(ROOT / "packaging/smoke_test.py"), "--executable", "x", "--reference",
-         sys.executable, "--require", "xvfb"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "packaging/smoke_test.py"),
+            "--executable",
+            "x",
+            "--reference",
+            sys.executable,
+            "--require",
+            "xvfb",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert out.stderr.startswith("smoke_test.py: error: --require names unknown checks ['xvfb']")
     assert len(out.stderr.strip().splitlines()) == 1
@@ -97,10 +107,11 @@ def test_an_unshare_that_leaves_the_network_up_fails_the_check(smoke, tmp_path, 
 
 
 @pytest.mark.skipif(
-    not sys.platform.startswith("linux") or shutil.which("unshare") is None
+    not sys.platform.startswith("linux")
+    or shutil.which("unshare") is None
     or subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode != 0,
     reason="unshare -n is not permitted here",
-)  # fmt: skip
+)
 def test_a_working_namespace_passes_and_cuts_the_network(smoke):
     prefix, result = smoke.no_network_prefix(sys.executable)
     assert result["status"] == "pass" and prefix[0] == "unshare"
