@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-__all__ = ["BUNDLED_FAMILY", "register_bundled_fonts", "text_problems", "use_readable_font"]
+__all__ = ["BUNDLED_FAMILY", "draws_boxes", "register_bundled_fonts", "text_problems", "use_readable_font"]
 
 BUNDLED_FAMILY = "DejaVu Sans"
 _FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
@@ -77,11 +77,10 @@ def text_problems(font=None, render=None) -> list[str]:
     render = render or _label_image
     family = QtGui.QFontInfo(font).family() or "(none)"
     problems = []
-    metrics = QtGui.QFontMetrics(font)
-    narrow, wide = metrics.horizontalAdvance(_NARROW), metrics.horizontalAdvance(_WIDE)
-    if narrow == wide:
+    if draws_boxes(font):
+        width = QtGui.QFontMetrics(font).horizontalAdvance(_NARROW)
         problems.append(
-            f"text is not readable: '{_NARROW}' and '{_WIDE}' are both {narrow} px wide in font "
+            f"text is not readable: '{_NARROW}' and '{_WIDE}' are both {width} px wide in font "
             f"'{family}' (every letter drawn as the same box?)"
         )
     letters = {}
@@ -102,14 +101,23 @@ def text_problems(font=None, render=None) -> list[str]:
     return problems
 
 
+def draws_boxes(font) -> bool:  # (QtGui.QFont) -> bool
+    """True when ``font`` gives ``iiiiii`` and ``WWWWWW`` the same width: every letter is the same
+    box (the quick test used at every start; :func:`text_problems` also looks at the ink)."""
+    from PySide6 import QtGui
+
+    metrics = QtGui.QFontMetrics(font)
+    return metrics.horizontalAdvance(_NARROW) == metrics.horizontalAdvance(_WIDE)
+
+
 def use_readable_font(app) -> str:  # (QtWidgets.QApplication) -> str
-    """Register the bundled fonts; where the default font draws no letters (a system without
-    fonts), make DejaVu Sans the application font. Returns the family in use."""
+    """Register the bundled fonts; where the default font draws boxes (a system without fonts),
+    make DejaVu Sans the application font. Returns the family in use."""
     from PySide6 import QtGui
 
     families = register_bundled_fonts()
     font = app.font()
-    if BUNDLED_FAMILY in families and text_problems(font):
+    if BUNDLED_FAMILY in families and draws_boxes(font):
         font.setFamily(BUNDLED_FAMILY)
         app.setFont(font)
     return QtGui.QFontInfo(app.font()).family()
