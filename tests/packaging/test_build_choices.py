@@ -139,3 +139,54 @@ def test_a_timed_out_build_is_stopped_with_all_its_children(run_killing_group, t
     except ProcessLookupError:
         alive = False
     assert not alive, "the build's child process outlived the timeout"
+
+
+@needs_dpkg
+@pytest.mark.skipif(
+    shutil.which("dpkg-deb") is None or shutil.which("readelf") is None, reason="dpkg-deb, binutils"
+)
+def test_make_deb_builds_a_package_with_complete_depends(tmp_path):
+    """make_deb.sh on a tiny fake bundle (a real ELF file as the executable): the package holds
+    the bundle, the command and the menu entry, depends on the libraries the file links to
+    (libselinux1 for `ls`, found with dpkg -S) and on fontconfig-config, and is compressed as
+    --print-compression said."""
+    bundle = tmp_path / "optiscope"
+    bundle.mkdir()
+    shutil.copy(shutil.which("ls"), bundle / "optiscope-bin")
+    (bundle / "optiscope").write_text("#!/bin/sh\nexec true\n")
+    (bundle / "optiscope").chmod(0o755)
+    icons = tmp_path / "icons"
+    icons.mkdir()
+    (icons / "optiscope-256.png").write_bytes(b"\x89PNG fake")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    cmd = [
+        "bash",
+        str(ROOT / "packaging/linux/make_deb.sh"),
+        str(bundle),
+        "0.0.1",
+        "2.36",
+        str(icons),
+        str(out_dir),
+    ]
+    out = _run(cmd, PYTHON=sys.executable)
+    assert out.returncode == 0, out.stdout + out.stderr
+    (deb,) = out_dir.glob("*.deb")
+    depends = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True, text=True).stdout
+    entries = [d.strip() for d in depends.split(",")]
+    assert entries[0] == "libc6 (>= 2.36)"
+    ls_libs = subprocess.run(["readelf", "-d", shutil.which("ls")], capture_output=True, text=True).stdout
+    if "libselinux.so.1" in ls_libs:
+        assert "libselinux1" in entries
+    assert "fontconfig-config" in entries
+    listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True).stdout
+    for path in (
+        "./opt/optiscope/optiscope-bin",
+        "./usr/bin/optiscope -> /opt/optiscope/optiscope",
+        "./usr/share/applications/optiscope.desktop",
+    ):
+        assert path in listing, path
+    members = subprocess.run(["ar", "t", str(deb)], capture_output=True, text=True).stdout.split()
+    expected = _run(["bash", str(ROOT / "packaging/linux/make_deb.sh"), "--print-compression"]).stdout
+    suffix = ".zst" if "-Zzstd" in expected else ".xz"
+    assert f"data.tar{suffix}" in members
