@@ -22,15 +22,16 @@
 #                   remove it again (changes this system; meant for throwaway CI machines)
 #   --dry-run       print the stages and the compression commands this machine would use; build nothing
 # Environment: PYTHON (interpreter for the build venv, default python3; needs its shared
-# library), ZSTD_LEVEL (archive, default 15, 1-19: multithreaded (-T0) with a 128 MiB window
-# (--long=27); 19 is ~5 % smaller and several times slower), SMOKE_REQUIRE (smoke-test checks
-# that must run, not be skipped, e.g. no-network,self-test-xvfb; the release job sets it).
+# library), ZSTD_LEVEL (archive and .deb, default 12, 1-19: the archive multithreaded (-T0) with
+# a 128 MiB window (--long=27); measured on libtorch_cpu (2 cores, load 10-12): -12 83.0 MB in
+# 83 s, -15 82.3 MB in 359 s, -17 77.7 MB in 913 s, -19 73.9 MB), SMOKE_REQUIRE (smoke-test
+# checks that must run, not be skipped, e.g. no-network,self-test-xvfb; the release job sets it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${OPTISCOPE_BUILD_DIR:-$ROOT/build/freeze}
 PYTHON=${PYTHON:-python3}
-ZSTD_LEVEL=${ZSTD_LEVEL:-15}
+ZSTD_LEVEL=${ZSTD_LEVEL:-12}
 SMOKE_REQUIRE=${SMOKE_REQUIRE:-}
 reuse_venv=0 installer=1 smoke=1 install_test=0 dry_run=0
 for arg in "$@"; do
@@ -65,7 +66,7 @@ if [ "$dry_run" = 1 ]; then
     echo "        archive; $([ "$installer" = 1 ] && { [ "$platform" = linux ] && echo ".deb; " || echo ".dmg; "; })report$([ "$smoke" = 1 ] && echo "; smoke test")$([ "$install_test" = 1 ] && echo "; install test")"
     echo "archive: tar | zstd ${ZSTD_ARGS[*]}"
     if [ "$installer" = 1 ] && [ "$platform" = linux ]; then
-        echo "deb: dpkg-deb $(bash "$ROOT/packaging/linux/make_deb.sh" --print-compression)"
+        echo "deb: dpkg-deb $(ZSTD_LEVEL=$ZSTD_LEVEL bash "$ROOT/packaging/linux/make_deb.sh" --print-compression)"
     fi
     [ "$smoke" = 1 ] && echo "smoke test: --require '${SMOKE_REQUIRE}'"
     exit 0
@@ -197,7 +198,7 @@ echo "$(basename "$archive"): $(wc -c <"$archive") bytes"
 if [ "$installer" = 1 ] && [ "$platform" = linux ]; then
     step "Debian package"
     command -v dpkg-deb >/dev/null || die "dpkg-deb is needed for the .deb"
-    PYTHON=$PY bash "$ROOT/packaging/linux/make_deb.sh" "$bundle" "$version" "$glibc" "$OUT/work/icon" "$artifacts"
+    PYTHON=$PY ZSTD_LEVEL=$ZSTD_LEVEL bash "$ROOT/packaging/linux/make_deb.sh" "$bundle" "$version" "$glibc" "$OUT/work/icon" "$artifacts"
 elif [ "$installer" = 1 ] && [ "$platform" = macos ]; then
     step "disk image"
     dmg_root=$OUT/work/dmg

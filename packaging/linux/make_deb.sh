@@ -10,10 +10,10 @@
 # the bundle links to and does not carry (packaging/bundle_tools.py depends: a soname table for
 # Debian 12 / Ubuntu 22.04+, else dpkg -S on this host; an unknown library fails the build),
 # plus fontconfig-config (the bundled libfontconfig's configuration; it brings a font).
-# Compression: zstd -10 where this dpkg-deb can write it (dpkg >= 1.21.18, and Ubuntu's since
-# 21.10: every system the bundle runs on reads it), else xz -6; --threads-max only where
-# dpkg-deb has it (dpkg >= 1.21.9; Ubuntu 22.04 has 1.21.1). PYTHON: the interpreter that runs
-# bundle_tools.py (default python3).
+# Compression: zstd at ZSTD_LEVEL (default 12, as the archive) where this dpkg-deb can write it
+# (dpkg >= 1.21.18, and Ubuntu's since 21.10: every system the bundle runs on reads it), else
+# xz -6; --threads-max only where dpkg-deb has it (dpkg >= 1.21.9; Ubuntu 22.04 has 1.21.1).
+# PYTHON: the interpreter that runs bundle_tools.py (default python3).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -27,7 +27,7 @@ deb_compression() {
     printf 'Package: probe\nVersion: 1\nArchitecture: all\nMaintainer: x <x@x.invalid>\nDescription: probe\n' \
         >"$probe/root/DEBIAN/control"
     if dpkg-deb -Zzstd -z1 --build "$probe/root" "$probe/probe.deb" >/dev/null 2>&1; then
-        opts="-Zzstd -z10"
+        opts="-Zzstd -z${ZSTD_LEVEL:-12}"
     else
         opts="-Zxz -z6"
     fi

@@ -53,10 +53,10 @@ def _run(cmd: list[str], fake: Path | None = None, **env: str) -> subprocess.Com
 @pytest.mark.parametrize(
     ("version", "zstd", "expected"),
     [
-        ("1.21.1", True, "-Zzstd -z10"),  # Ubuntu 22.04 (zstd patched in, no --threads-max)
+        ("1.21.1", True, "-Zzstd -z12"),  # Ubuntu 22.04 (zstd patched in, no --threads-max)
         ("1.20.13", False, "-Zxz -z6"),  # Debian 11: neither
         ("1.21.9", False, "-Zxz -z6 --threads-max=N"),
-        ("1.21.22", True, "-Zzstd -z10 --threads-max=N"),  # Debian 12
+        ("1.21.22", True, "-Zzstd -z12 --threads-max=N"),  # Debian 12
     ],
 )
 def test_deb_compression_follows_what_dpkg_deb_can_do(tmp_path, version, zstd, expected):
@@ -78,7 +78,7 @@ def test_dry_run_prints_stages_and_fast_multithreaded_compression(tmp_path):
     assert "-T0" in zstd and "--long=27" in zstd  # every core, a 128 MiB window (decoders' default limit)
     level = int(next(a for a in zstd if re.fullmatch(r"-\d+", a))[1:])
     assert 12 <= level <= 15  # 19 took ~31 minutes on two shared cores
-    assert "deb: dpkg-deb -Zzstd -z10\n" in text  # the old dpkg: no --threads-max
+    assert f"deb: dpkg-deb -Zzstd -z{level}\n" in text  # the archive's level; the old dpkg: no --threads-max
     for stage in ("PyInstaller", "dangling links", "glibc minimum", "REQUIREMENTS.txt", "archive", ".deb"):
         assert stage in text
     assert text.index("REQUIREMENTS.txt") < text.index("archive;")  # written into the bundle first
@@ -86,8 +86,8 @@ def test_dry_run_prints_stages_and_fast_multithreaded_compression(tmp_path):
 
 
 def test_zstd_level_is_checked_and_passed_on(tmp_path):
-    out = _run(["bash", str(ROOT / "packaging/build.sh"), "--dry-run", "--no-installer"], ZSTD_LEVEL="12")
-    assert out.returncode == 0 and "zstd -T0 -12 --long=27" in out.stdout
+    out = _run(["bash", str(ROOT / "packaging/build.sh"), "--dry-run", "--no-installer"], ZSTD_LEVEL="14")
+    assert out.returncode == 0 and "zstd -T0 -14 --long=27" in out.stdout
     out = _run(["bash", str(ROOT / "packaging/build.sh"), "--dry-run"], ZSTD_LEVEL="22")
     assert out.returncode == 2
     assert out.stderr.strip() == "build.sh: ZSTD_LEVEL must be a whole number from 1 to 19, not '22'"
