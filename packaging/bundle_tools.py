@@ -233,9 +233,13 @@ def needed_sonames(files: list[Path]) -> set[str]:
 
 def _dpkg_package(soname: str) -> str | None:
     """The package that holds ``soname`` on this machine (ldconfig -p, dpkg -S), if any."""
-    if not shutil.which("dpkg") or not shutil.which("ldconfig"):
+    # ldconfig lives in /sbin, which a normal user's PATH may lack
+    ldconfig = shutil.which("ldconfig") or next(
+        (p for p in ("/sbin/ldconfig", "/usr/sbin/ldconfig") if os.access(p, os.X_OK)), None
+    )
+    if not shutil.which("dpkg") or ldconfig is None:
         return None
-    listing = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    listing = subprocess.run([ldconfig, "-p"], capture_output=True, text=True).stdout
     for line in listing.splitlines():
         parts = line.strip().split(" => ")
         if len(parts) == 2 and parts[0].split(" ")[0] == soname:

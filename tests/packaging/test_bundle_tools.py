@@ -226,3 +226,14 @@ def test_requirements_name_the_glibc_and_the_systems(tools, tmp_path):
     assert (
         lines[1] == "Needs glibc 2.36 or newer: Debian 12+, Ubuntu 24.04+, Fedora 37+, RHEL/Rocky/Alma 10+."
     )
+
+
+@linux_only
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg is not installed")
+def test_dpkg_lookup_finds_ldconfig_outside_a_users_path(tools, monkeypatch):
+    """A normal user's PATH lacks /sbin, where ldconfig is: the lookup must still work."""
+    libc = "libc.so.6"
+    expected = subprocess.run(["dpkg", "-S", "libc.so.6"], capture_output=True, text=True).stdout
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    package = tools._dpkg_package(libc)
+    assert package is not None and package in expected
