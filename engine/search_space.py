@@ -47,6 +47,7 @@ __all__ = [
     "parse_space",
     "load_space",
     "check_space",
+    "unused_params",
     "apply_params",
     "grid_points",
     "objective_direction",
@@ -334,6 +335,46 @@ def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None)
                     f"{MAX_GRID_VALUES} values; add points = [...] or a larger step"
                 )
     return space.model_copy(update={"params": fitted})
+
+
+#: settings that decide whether another setting is used at all (a search that varies them
+#: may make the other one matter in some trials: then nothing is called unused)
+_DECIDERS = ("schedule.kind", "schedule.mode", "schedule.warmup_steps")
+
+
+def unused_params(names: Any, base: RunConfig) -> dict[str, str]:
+    """Which of the parameter paths ``names`` the runs of ``base`` do not use, each with why.
+
+    A search over such a setting trains the same run whatever value it draws (identical
+    results, importance 0), so the window does not offer it and the CLI warns:
+
+    - ``optimizer.lr`` under a cyclic or one-cycle schedule without warm-up: the schedule
+      sets every rate from its own bounds (``torch.optim.lr_scheduler.CyclicLR`` starts at
+      ``base_lr``, ``OneCycleLR`` at ``max_lr / div_factor``), whatever the optimizer's rate;
+    - ``schedule.gamma`` of a cyclic schedule in triangular or triangular2 mode (only
+      ``exp_range`` uses it).
+    """
+    from .labels import RATE_SETTING_SCHEDULES
+
+    names = list(names)
+    if any(n in _DECIDERS for n in names):
+        return {}
+    sched = base.schedule
+    out: dict[str, str] = {}
+    for name in names:
+        if name == "optimizer.lr" and sched.kind in RATE_SETTING_SCHEDULES and not sched.warmup_steps:
+            bounds = "schedule.base_lr and schedule.max_lr" if sched.kind == "cyclic" else "schedule.max_lr"
+            out[name] = (
+                f"the {sched.kind.replace('_', '-')} schedule sets every rate from {bounds}, whatever "
+                f"the optimizer's rate; search {bounds} instead"
+            )
+        elif (
+            name == "schedule.gamma" and sched.kind == "cyclic" and getattr(sched, "mode", "") != "exp_range"
+        ):
+            out[name] = (
+                f"the cyclic schedule's {getattr(sched, 'mode', '')} mode does not use gamma (only exp_range does)"
+            )
+    return out
 
 
 def grid_points(p: FloatRange | IntRange | Choice) -> list[Any]:
