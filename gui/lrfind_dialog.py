@@ -345,7 +345,7 @@ class LRFindDialog(QtWidgets.QDialog):
         )
 
     def one_cycle_max(self) -> float | None:
-        """The one-cycle maximum: where the loss stops falling (the CLR max), else minimum ÷ 10."""
+        """The one-cycle maximum: the CLR max (minimum ÷ 10), else minimum ÷ 10 itself."""
         if self.result is None:
             return None
         sugg = self.result.suggestions

@@ -88,6 +88,7 @@ def test_random_vs_grid_preset_shows_random_search_advantage(tmp_path, capsys):
         values = [float(r["best_val_loss"]) for r in sorted(rows, key=lambda r: int(r["number"]))]
         found[sampler] = {
             "distinct_lr": len({r["optimizer.lr"] for r in rows}),
+            "lrs": {float(r["optimizer.lr"]) for r in rows},
             "distinct_l2": len({r["regularization.l2"] for r in rows}),
             "curve": best_so_far(values),
         }
@@ -101,6 +102,18 @@ def test_random_vs_grid_preset_shows_random_search_advantage(tmp_path, capsys):
     assert found["random"]["distinct_lr"] == 16
     # best-so-far after the whole budget: random search ends lower (better) than the grid
     assert found["random"]["curve"][-1] < found["grid"]["curve"][-1] - 0.01
+    # the numbers the lesson quotes are this search's (issue 18.7)
+    from optiscope.engine.presets import get_preset
+
+    text = " ".join(get_preset("random-vs-grid").lesson.split())
+    m = re.search(
+        r"grid stuck at about (0\.\d+) best validation loss while random search reaches about (0\.\d+)", text
+    )
+    assert m, "the lesson no longer quotes the two best-so-far values"
+    assert found["grid"]["curve"][-1] == pytest.approx(float(m[1]), abs=0.01)
+    assert found["random"]["curve"][-1] == pytest.approx(float(m[2]), abs=0.01)
+    m = re.search(r"4 distinct learning rates \((\S+), (\S+), (\S+) and (\S+)\)", text)
+    assert m and sorted(found["grid"]["lrs"]) == pytest.approx([float(v) for v in m.groups()], rel=0.05)
 
 
 def test_search_writes_files_and_runs_lists_the_study(tmp_path, capsys, home):
