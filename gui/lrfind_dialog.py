@@ -145,6 +145,7 @@ class LRFindDialog(QtWidgets.QDialog):
             apply_row.addWidget(w)
         layout.addLayout(apply_row)
         self.cyclic_text = QtWidgets.QLabel("")
+        self.cyclic_text.setWordWrap(True)
         layout.addWidget(self.cyclic_text)
         self._set_apply_enabled(False)
         self.resize(820, 560)
@@ -302,7 +303,8 @@ class LRFindDialog(QtWidgets.QDialog):
         self.cyclic_text.setText(
             ""
             if s is None
-            else f"Cyclical bounds: triangular CLR from {s['base_lr']:.3g} to {s['max_lr']:.3g}, step size "
+            else f"Cyclical bounds: triangular CLR from {s['base_lr']:.3g} to {s['max_lr']:.3g} (minimum ÷ 10 "
+            f"and a quarter of it), step size "
             f"{s['step_size']} updates ({s['factor']} × {s['updates_per_epoch']} updates per epoch)"
         )
 
