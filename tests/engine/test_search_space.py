@@ -215,3 +215,34 @@ def test_cyclic_gamma_is_unused_outside_exp_range():
         ignored = rates(mode, 0.9) == rates(mode, 0.5)
         base = RunConfig.model_validate({"schedule": {"kind": "cyclic", "mode": mode}})
         assert ("schedule.gamma" in unused_params(["schedule.gamma"], base)) == ignored, mode
+
+
+@pytest.mark.parametrize(
+    "schedule", [{"kind": "one_cycle", "max_lr": 0.1}, {"kind": "cyclic", "step_size": 7}]
+)
+def test_what_unused_params_calls_unused_trains_the_same_run_alone_and_batched(schedule):
+    """The engine's runs agree with torch's schedulers: under these schedules the optimizer's
+    rate (Adam's too, whose decoupled decay reads the group's rate) changes no update."""
+    import numpy as np
+    import torch
+    from optiscope.engine.runner import execute
+    from optiscope.engine.search_space import unused_params
+
+    torch.set_num_threads(1)
+    runs = [
+        RunConfig.model_validate(
+            {
+                "label": f"lr {lr:g}",
+                "dataset": {"n_samples": 200},
+                "optimizer": {"kind": "adamw", "lr": lr},
+                "schedule": schedule,
+                "training": {"epochs": 2, "device": "cpu"},
+            }
+        )
+        for lr in (1.0, 1e-4)
+    ]
+    assert "optimizer.lr" in unused_params(["optimizer.lr"], runs[0])
+    for batched in (True, False):
+        a, b = execute(runs, batched=batched, log=lambda _m: None)
+        np.testing.assert_array_equal(a.step_lr, b.step_lr)
+        np.testing.assert_array_equal(a.step_loss, b.step_loss)
