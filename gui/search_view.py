@@ -64,6 +64,7 @@ def candidate_params(cfg: RunConfig) -> list[Candidate]:
     Settings the run does not use (:func:`engine.search_space.unused_params`: the optimizer's
     rate under a cyclic or one-cycle schedule, which sets the rates from its own bounds) are
     left out; the schedule's bounds are offered instead."""
+    from optiscope.engine.config import MAX_RATE
     from optiscope.engine.search_space import unused_params
 
     tree = cfg.model_dump(mode="json")
@@ -72,8 +73,11 @@ def candidate_params(cfg: RunConfig) -> list[Candidate]:
     sched = tree["schedule"]
     out.append(Candidate("optimizer.lr", 1e-4, 1.0, True, on=True))
     if sched["kind"] == "cyclic":
-        out.append(Candidate("schedule.base_lr", 1e-5, 1e-1, True, on=True))
-        out.append(Candidate("schedule.max_lr", 1e-3, 3.0, True, on=True))
+        # ranges that meet between today's bounds: every trial has base_lr <= max_lr, and each
+        # end is valid next to the other's current value
+        middle = math.sqrt(sched["base_lr"] * sched["max_lr"])
+        out.append(Candidate("schedule.base_lr", sched["base_lr"] / 100, middle, True, on=True))
+        out.append(Candidate("schedule.max_lr", middle, min(sched["max_lr"] * 10, MAX_RATE), True, on=True))
     elif sched["kind"] == "one_cycle":
         out.append(Candidate("schedule.max_lr", 1e-3, 3.0, True, on=True))
     for key, low, high, log in (
@@ -408,7 +412,9 @@ class SearchDialog(QtWidgets.QDialog):
             base = self.window_.current_run_config()
             data = self.space_dict()
             space = check_space(parse_space(data, "the search"), base, data["sampler"])
-            for name, why in unused_params(space.params, base).items():  # the panels changed since
+            unused = unused_params(space.params, base)  # ticked before the panels changed
+            if unused:
+                name, why = next(iter(unused.items()))
                 raise SearchSpaceError(f"{name} does not change these runs: {why}")
         except (PanelError, SearchSpaceError, ValueError) as exc:
             self.show_message(f"Cannot search: {exc}")

@@ -239,4 +239,15 @@ def test_the_window_offers_only_settings_that_change_the_run(window, qtbot):
     assert "optimizer.lr" not in offered
     assert {"schedule.base_lr", "schedule.max_lr"} <= set(offered)
     assert "schedule.gamma" not in offered  # triangular mode: only exp_range uses it
+    # the bounds' default ranges meet between today's bounds (the clr-vs-fixed lesson's here), so
+    # no trial draws base_lr above max_lr, and the space passes the checks Start makes
+    from optiscope.engine.search_space import check_space, parse_space
+
+    clr = cfg.model_copy(update={"schedule": Cyclic(base_lr=0.0495, max_lr=0.198, step_size=60)})
+    window._show_run_in_panels(clr)
+    dialog.reload_candidates()
+    data = dialog.space_dict()
+    space = check_space(parse_space(data, "the search"), window.current_run_config(), data["sampler"])
+    lo, hi = space.params["schedule.base_lr"], space.params["schedule.max_lr"]
+    assert lo.low < 0.0495 and hi.high > 0.198 and lo.high == pytest.approx(hi.low) and lo.high <= hi.low
     dialog.close()
