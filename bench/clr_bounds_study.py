@@ -148,13 +148,12 @@ def study_task(make: Callable[[], RunConfig], seeds: list[int], epochs: int, ste
     runs: list[RunConfig] = []
     where: list[tuple[int, str]] = []
     for seed in seeds:
-        cfg = _with(_with(make(), "training", seed=seed, epochs=epochs), "schedule")
-        cfg = cfg.model_copy(update={"schedule": Constant()})
+        cfg = _with(make(), "training", seed=seed, epochs=epochs).model_copy(update={"schedule": Constant()})
         test = lr_find(cfg, start_lr=1e-7, end_lr=10.0, iterations=100)
         s = suggest(test.lrs, test.smoothed)
         st = torch_lr_finder_steepest(test.lrs, test.smoothed)
         s["smith"] = smith_bounds(test.lrs, test.smoothed)
-        if s["minimum_div_10"]:  # the product's rule is min10/4
+        if s["clr_max_lr"] is not None:  # the product's rule is min10/4 (None: no usable descent)
             assert s["clr_max_lr"] == s["minimum_div_10"] and s["clr_base_lr"] == s["clr_max_lr"] / 4, s
         spe = int(test.settings["iterations_per_epoch"])
         row: dict = {"seed": seed, "bounds": {}, "acc": {}, "diverged": {}}
