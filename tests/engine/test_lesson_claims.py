@@ -83,6 +83,13 @@ def test_adaptive_optimizers(lesson):
     )
     assert drops(sgd, 0.03) == pytest.approx(sgd_drops, abs=2)
     assert all(drops(r, 0.03) <= 1 for r in (rms, ada, adam))
+    # "Keras 3 lowered Adagrad's default to 0.001, which learns far slower on this problem"
+    assert "Keras 3 lowered Adagrad's default to 0.001, which learns far slower" in text
+    (cfg,) = [c for c in get_preset("adaptive-optimizers").runs() if c.label == "Adagrad 0.01"]
+    (slow,) = execute([cfg.model_copy(update={"optimizer": cfg.optimizer.model_copy(update={"lr": 0.001})})])
+    crossed_slow = first_epoch(slow, 0.78)
+    assert crossed_slow is None or crossed_slow > 3 * first_epoch(ada, 0.78)
+    assert slow.final.val_acc < ada.final.val_acc - 0.05
 
 
 def test_momentum_sweep(lesson):
