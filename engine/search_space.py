@@ -112,15 +112,25 @@ def _infer_kind(spec: Any) -> Any:
     return {"kind": kind, **spec}
 
 
+SEED_MAX = 2**32 - 1  # samplers seed numpy's generators: 0 ... 2**32 - 1
+MAX_TRIALS = 100_000  # one search's budget
+MAX_ROUND = 256  # trials asked (and left RUNNING) before the first of them trains
+
+
 class SearchSpace(_Frozen):
     """The search section of an experiment: parameters, objective and defaults for the run."""
 
     params: dict[str, Param]
     objective: Objective = "best_val_loss"
     sampler: SamplerName = "random"
-    trials: int = Field(16, ge=1, le=100_000)
+    trials: int = Field(16, ge=1, le=MAX_TRIALS)
     pruning: bool = Field(False, description="stop unpromising trials at epoch ends (median rule)")
-    seed: int | None = Field(0, ge=0, description="the sampler's seed; None: a fresh one each search")
+    seed: int | None = Field(
+        0,
+        ge=0,
+        le=SEED_MAX,
+        description="the sampler's seed (0 ... 2**32 - 1); None: a fresh one each search",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -226,13 +236,16 @@ def load_space(path: str | Path) -> SearchSpace:
 
 
 # --------------------------------------------------------------------------- against a config
-def _walk(tree: Any, path: str) -> tuple[Any, str | int]:
-    """The container holding ``path``'s last part, and that part; SearchSpaceError if absent."""
+def _walk(tree: Any, path: str, add_last: bool = False) -> tuple[Any, str | int]:
+    """The container holding ``path``'s last part, and that part; SearchSpaceError if absent
+    (with ``add_last``, a last part missing from its table is allowed: validation judges it)."""
     parts = path.split(".")
     node = tree
     for depth, part in enumerate(parts):
         key: str | int = int(part) if part.isdigit() and isinstance(node, list) else part
         last = depth == len(parts) - 1
+        if last and add_last and isinstance(node, dict):
+            return node, key
         if isinstance(node, dict) and key in node:
             if last:
                 return node, key
@@ -259,14 +272,17 @@ def apply_params(base: RunConfig, params: dict[str, Any], label: str | None = No
     A ``kind`` change (``optimizer.kind``, ``schedule.kind``) replaces that section, keeping
     the fields the new kind also has (the learning rate, say).
     """
-    from .config import OPTIMIZER_CLASSES, SCHEDULE_CLASSES, RunConfig
+    from .config import RunConfig
 
     tree = base.model_dump(mode="json")
     ordered = sorted(params.items(), key=lambda kv: not kv[0].endswith(".kind"))
+    kinds_searched = {path.rsplit(".", 1)[0] for path in params if path.endswith(".kind")}
     for path, value in ordered:
-        holder, key = _walk(tree, path)
+        # a field of another kind (momentum while the trial drew Adam) is added and refused
+        # by validation: that trial fails as an invalid combination, the search goes on
+        holder, key = _walk(tree, path, add_last=path.rsplit(".", 1)[0] in kinds_searched)
         if key == "kind" and isinstance(holder, dict) and holder.get("kind") != value:
-            classes = {"optimizer": OPTIMIZER_CLASSES, "schedule": SCHEDULE_CLASSES}.get(path.split(".")[0])
+            classes = _kind_classes(path.split(".")[0])
             if classes is not None and value in classes:
                 fields = classes[value].model_fields
                 kept = {k: v for k, v in holder.items() if k in fields and k != "kind"}
@@ -276,6 +292,28 @@ def apply_params(base: RunConfig, params: dict[str, Any], label: str | None = No
     if label is not None:
         tree["label"] = label
     return RunConfig.model_validate(tree)
+
+
+def _kind_classes(section: str) -> dict[str, Any] | None:
+    """The config class of each kind of ``section`` (optimizer, schedule), or None."""
+    from .config import OPTIMIZER_CLASSES, SCHEDULE_CLASSES
+
+    return {"optimizer": OPTIMIZER_CLASSES, "schedule": SCHEDULE_CLASSES}.get(section)
+
+
+def _other_kind_field(space: SearchSpace, name: str, base_tree: dict[str, Any]) -> str | None:
+    """A kind searched in ``name``'s section whose config has the field ``name`` names
+    (``optimizer.momentum`` with ``optimizer.kind`` choices of SGD and Adam), or None."""
+    section, _, field = name.rpartition(".")
+    kind_param = space.params.get(f"{section}.kind")
+    classes = _kind_classes(section)
+    if not isinstance(kind_param, Choice) or classes is None:
+        return None
+    for kind in kind_param.choices:
+        cls = classes.get(kind) if isinstance(kind, str) else None
+        if isinstance(kind, str) and cls is not None and field in cls.model_fields:
+            return kind
+    return None
 
 
 def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None) -> SearchSpace:
@@ -292,8 +330,18 @@ def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None)
     tree = base.model_dump(mode="json")
     fitted: dict[str, FloatRange | IntRange | Choice] = {}
     for name, p in space.params.items():
-        holder, key = _walk(tree, name)
-        current = holder[key]  # type: ignore[index]
+        with_kind: dict[str, Any] = {}
+        try:
+            holder, key = _walk(tree, name)
+            current = holder[key]  # type: ignore[index]
+        except SearchSpaceError:
+            kind = _other_kind_field(space, name, tree)
+            if kind is None:
+                raise
+            section, _, field = name.rpartition(".")
+            with_kind = {f"{section}.kind": kind}  # judged on a kind that has the field
+            holder, key = _walk(apply_params(base, with_kind).model_dump(mode="json"), name)
+            current = holder[key]  # type: ignore[index]
         numeric = isinstance(current, int | float) and not isinstance(current, bool)
         if not isinstance(p, Choice) and not (numeric or current is None):
             raise SearchSpaceError(
@@ -314,7 +362,7 @@ def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None)
         values: list[Any] = list(p.choices) if isinstance(p, Choice) else [p.low, p.high]
         for value in values:
             try:
-                apply_params(base, {name: value})
+                apply_params(base, {**with_kind, name: value})
             except ValidationError as exc:
                 problem = format_validation_error(exc).splitlines()[0]
                 which = "choice" if isinstance(p, Choice) else ("low" if value == p.low else "high")

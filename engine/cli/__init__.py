@@ -8,8 +8,11 @@ Bad input ends with exit code 2 and one line on stderr naming what is wrong.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import ConfigError, load_toml
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..store import StoreError
 
     t0 = time.perf_counter()
+    restore = _terminate_as_interrupt()
     try:
         return int(args.func(args) or 0)
     except (ConfigError, DataError, UsageError, StoreError) as exc:
@@ -81,3 +85,25 @@ def main(argv: list[str] | None = None) -> int:
             f"optiscope {args.command}: interrupted after {time.perf_counter() - t0:.1f} s", file=sys.stderr
         )
         return 130
+    finally:
+        restore()
+
+
+def _terminate_as_interrupt() -> Callable[[], None]:
+    """Handle SIGTERM (``kill``, a job scheduler's stop) as Ctrl+C: the command's cleanup runs
+    (a search tells its running trials ``stopped``, temporary files go). Returns the undo."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return lambda: None
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, on_term)
+    except (ValueError, OSError):  # pragma: no cover - an embedding that owns the signals
+        return lambda: None
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, old)
+
+    return restore

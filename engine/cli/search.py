@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ..search_space import OBJECTIVES, SAMPLERS, SearchSpaceError
-from .common import UsageError, add_experiment_args, load_experiment
+from .common import UsageError, add_experiment_args, load_experiment, prepare_out_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--study", help="the study's name (default: EXPERIMENT-SAMPLER); workers share one by name"
     )
-    p.add_argument("--batch", type=int, help="trials asked and trained together (default: all, 8 for TPE)")
+    p.add_argument(
+        "--batch", type=int, help="trials asked and trained together (default: all up to 256, 8 for TPE)"
+    )
     p.add_argument("--sampler-seed", type=int, help="the sampler's seed (default: the space's, 0)")
     p.add_argument(
         "--pruning", action="store_true", help="stop unpromising trials at epoch ends (median rule)"
@@ -57,6 +59,7 @@ def _fmt(v: object) -> str:
 def cmd_search(args: argparse.Namespace) -> int:
     from ..search_space import load_space
 
+    _check_numbers(args)
     exp = load_experiment(args)
     try:
         if args.space is not None:
@@ -73,17 +76,28 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.pruning:
             updates["pruning"] = True
         space = space.model_copy(update=updates)
-        if args.trials is not None and args.trials < 1:
-            raise UsageError(f"--trials must be at least 1, got {args.trials}")
-        if args.batch is not None and args.batch < 1:
-            raise UsageError(f"--batch must be at least 1, got {args.batch}")
         from ..search_space import check_space
 
         sampler = args.sampler or space.sampler
         check_space(space, exp.base, sampler)  # before torch loads: bad input answers at once
+        prepare_out_dir(args.out)  # before any trial trains
         return _search(args, exp, space, sampler)
     except SearchSpaceError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """--trials, --batch and --sampler-seed within their bounds (UsageError otherwise)."""
+    from ..search_space import MAX_ROUND, MAX_TRIALS, SEED_MAX
+
+    if args.trials is not None and not 1 <= args.trials <= MAX_TRIALS:
+        raise UsageError(f"--trials must be between 1 and {MAX_TRIALS}, got {args.trials}")
+    if args.batch is not None and not 1 <= args.batch <= MAX_ROUND:
+        raise UsageError(f"--batch must be between 1 and {MAX_ROUND}, got {args.batch}")
+    if args.sampler_seed is not None and not 0 <= args.sampler_seed <= SEED_MAX:
+        raise UsageError(
+            f"--sampler-seed must be between 0 and {SEED_MAX} (2**32 - 1), got {args.sampler_seed}"
+        )
 
 
 def _search(args: argparse.Namespace, exp, space, sampler: str) -> int:
