@@ -68,7 +68,7 @@ class Threshold(_LessonModel):
 
     kind: Literal["threshold"] = "threshold"
     metric: Metric = "val_acc"
-    value: float = Field(..., ge=0.0, le=1e6, description="accuracies as fractions: 0.9 is 90 %")
+    value: float = Field(..., ge=0.0, le=1e6, strict=True, description="accuracies as fractions: 0.9 is 90 %")
     direction: Literal["above", "below"] | None = Field(
         None, description="None: 'above' for accuracies, 'below' for losses"
     )
@@ -113,6 +113,11 @@ Observation = Annotated[Threshold | LRDrop | BestEpoch | Divergence | Gap, Field
 OBSERVATION_KINDS = ("threshold", "lr_drop", "best_epoch", "divergence", "gap")
 
 
+#: Observations a lesson may point at (each threshold is a results-table column and a marker
+#: on every run's curve; a class watches a handful).
+MAX_OBSERVATIONS = 24
+
+
 class Classroom(_LessonModel):
     """The ``[classroom]`` section of a lesson file: question, pace and observations."""
 
@@ -121,9 +126,14 @@ class Classroom(_LessonModel):
         None,
         ge=5.0,
         le=900.0,
+        strict=True,  # as the experiment's own numbers: pace_seconds = "30" is an error, not a coercion
         description="how long the lesson should take at its default speed (None: full speed)",
     )
-    observe: tuple[Observation, ...] = ()
+    observe: tuple[Observation, ...] = Field(
+        (),
+        max_length=MAX_OBSERVATIONS,
+        description=f"at most {MAX_OBSERVATIONS}: each threshold is a column of the results table",
+    )
 
 
 def threshold_label(obs: Threshold) -> str:

@@ -21,7 +21,7 @@ from . import events as ev
 from .config import ExperimentConfig, RunConfig, dumps_toml
 from .control import RunControl
 from .files import atomic_write_text
-from .formats import LAYER_COLUMNS, METRIC_COLUMNS, STEP_COLUMNS, format_csv
+from .formats import LAYER_COLUMNS, METRIC_COLUMNS, STEP_COLUMNS, csv_table, format_csv
 from .loop import RunResult
 from .rules import Rule
 from .trainer import train
@@ -265,20 +265,12 @@ def write_outputs(
     """Write the five result files into ``out_dir`` (created if needed)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(METRIC_COLUMNS)
-    for r in results:
-        for e in r.epochs:
-            w.writerow(
-                [
-                    r.run,
-                    format_csv(r.label),
-                    e.epoch,
-                    *(format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:]),
-                ]
-            )
-    atomic_write_text(out / "metrics.csv", buf.getvalue())
+    rows = (
+        [r.run, r.label, e.epoch, *(float(getattr(e, k)) for k in METRIC_COLUMNS[3:])]
+        for r in results
+        for e in r.epochs
+    )
+    atomic_write_text(out / "metrics.csv", csv_table(METRIC_COLUMNS, rows))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(STEP_COLUMNS)

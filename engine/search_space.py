@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .formats import shown
+
 if TYPE_CHECKING:  # the config imports this module; this one reaches the config lazily
     from .config import RunConfig
 
@@ -149,7 +151,7 @@ class SearchSpace(_Frozen):
 
 
 def _check_param(name: str, p: FloatRange | IntRange | Choice) -> None:
-    where = f"search parameter {name!r}"
+    where = f"search parameter {shown(name)}"
     if isinstance(p, Choice):
         if not p.choices:
             raise SearchSpaceError(f"{where}: empty list of choices; give at least one value")
@@ -199,7 +201,9 @@ def _first_problem(exc: ValidationError) -> str:
     for err in errors:
         loc = [str(p) for p in err["loc"] if p not in ("float", "int", "choice")]
         if loc[:1] == ["params"] and len(loc) > 1:
-            where = f"search parameter {loc[1]!r}" + (f", key {'.'.join(loc[2:])!r}" if loc[2:] else "")
+            where = f"search parameter {shown(loc[1])}" + (
+                f", key {shown('.'.join(loc[2:]))}" if loc[2:] else ""
+            )
         else:
             where = ".".join(loc)
         msg = err["msg"].removeprefix("Value error, ")
@@ -216,23 +220,39 @@ def _first_problem(exc: ValidationError) -> str:
         got = err.get("input")
         problems.append(
             f"{where}: {msg}"
-            + ("" if isinstance(got, dict) or err["type"] == "missing" else f" (got {got!r})")
+            + ("" if isinstance(got, dict) or err["type"] == "missing" else f" (got {shown(got)})")
         )
     return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
 
 
 def load_space(path: str | Path) -> SearchSpace:
     """Read a space file: a ``[search]`` section, or the section's keys at the top level."""
+    from .config import ConfigError, _check_values, too_many_digits
+    from .files import MAX_SETTINGS_BYTES, FileRefused, read_limited
+
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_limited(path, MAX_SETTINGS_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise SearchSpaceError(f"{path}: no such file; check the path") from None
+    except FileRefused as exc:
+        raise SearchSpaceError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SearchSpaceError(f"{path}: cannot be read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SearchSpaceError(f"{path} is not valid TOML: {exc}") from None
-    return parse_space(data.get("search", data), str(path))
+    except RecursionError:
+        raise SearchSpaceError(f"{path}: arrays or tables are nested too deeply") from None
+    except ValueError as exc:
+        raise SearchSpaceError(f"{path}: {too_many_digits(exc)}") from None
+    try:
+        _check_values(data, str(path))  # depth, finite numbers, integer sizes
+    except ConfigError as exc:
+        raise SearchSpaceError(str(exc)) from None
+    section = data.get("search", data)
+    if not isinstance(section, dict):
+        raise SearchSpaceError(f"{path}: [search] must be a table of settings")
+    return parse_space(section, str(path))
 
 
 # --------------------------------------------------------------------------- against a config
@@ -260,10 +280,10 @@ def _walk(tree: Any, path: str, add_last: bool = False) -> tuple[Any, str | int]
             close = difflib.get_close_matches(str(part), options, n=1, cutoff=0.6)
             hint = f"; did you mean {'.'.join([*parts[:depth], close[0]])!r}?" if close else ""
             raise SearchSpaceError(
-                f"search parameter {path!r}: unknown field ({part!r} is not in {here}; "
+                f"search parameter {shown(path)}: unknown field ({shown(part)} is not in {here}; "
                 f"fields there: {', '.join(options)}){hint}"
             )
-    raise SearchSpaceError(f"search parameter {path!r}: empty field path")  # pragma: no cover
+    raise SearchSpaceError(f"search parameter {shown(path)}: empty field path")  # pragma: no cover
 
 
 def apply_params(base: RunConfig, params: dict[str, Any], label: str | None = None) -> RunConfig:
@@ -345,7 +365,7 @@ def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None)
         numeric = isinstance(current, int | float) and not isinstance(current, bool)
         if not isinstance(p, Choice) and not (numeric or current is None):
             raise SearchSpaceError(
-                f"search parameter {name!r}: not a numeric field (it holds {current!r}); "
+                f"search parameter {shown(name)}: not a numeric field (it holds {current!r}); "
                 "search it with choices = [...] instead of a range"
             )
         if isinstance(p, IntRange) and not isinstance(current, int):
@@ -353,7 +373,7 @@ def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None)
         elif isinstance(p, FloatRange) and isinstance(current, int) and not isinstance(current, bool):
             if not all(float(v).is_integer() for v in (p.low, p.high, *(p.points or ()))):
                 raise SearchSpaceError(
-                    f"search parameter {name!r}: an integer field takes whole-number bounds "
+                    f"search parameter {shown(name)}: an integer field takes whole-number bounds "
                     f"(got low = {p.low:g}, high = {p.high:g})"
                 )
             points = tuple(int(v) for v in p.points) if p.points else None
@@ -367,18 +387,18 @@ def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None)
                 problem = format_validation_error(exc).splitlines()[0]
                 which = "choice" if isinstance(p, Choice) else ("low" if value == p.low else "high")
                 raise SearchSpaceError(
-                    f"search parameter {name!r}: {which} = {value!r} is not allowed there ({problem})"
+                    f"search parameter {shown(name)}: {which} = {shown(value)} is not allowed there ({problem})"
                 ) from None
     if (sampler or space.sampler) == "grid":
         for name, p in fitted.items():
             if isinstance(p, FloatRange) and not p.points:
                 raise SearchSpaceError(
-                    f"search parameter {name!r}: a grid search needs the values to try on a continuous "
+                    f"search parameter {shown(name)}: a grid search needs the values to try on a continuous "
                     "range; add points = [...] (or search it with another sampler)"
                 )
             if isinstance(p, IntRange) and not p.points and len(grid_points(p)) > MAX_GRID_VALUES:
                 raise SearchSpaceError(
-                    f"search parameter {name!r}: a grid over [{p.low}, {p.high}] has more than "
+                    f"search parameter {shown(name)}: a grid over [{p.low}, {p.high}] has more than "
                     f"{MAX_GRID_VALUES} values; add points = [...] or a larger step"
                 )
     return space.model_copy(update={"params": fitted})

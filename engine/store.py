@@ -20,8 +20,6 @@ This module imports no torch (``optiscope runs`` starts fast).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -37,7 +35,7 @@ from typing import Any
 
 from . import events as ev
 from .files import atomic_write_text
-from .formats import METRIC_COLUMNS, format_csv
+from .formats import METRIC_COLUMNS, csv_table
 from .paths import optiscope_dir
 
 __all__ = [
@@ -430,24 +428,15 @@ class RunStore:
         """
         ids = [int(run_ids)] if isinstance(run_ids, int) else [int(i) for i in run_ids]
         runs = [self.load_run(i) for i in ids]
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(EXPORT_COLUMNS)
-        n = 0
-        for r in runs:
-            for m in r.metrics:
-                w.writerow(
-                    [
-                        r.id,
-                        format_csv(r.summary.label),
-                        m["epoch"],
-                        *(format_csv(m[k]) for k in EXPORT_COLUMNS[3:]),
-                    ]
-                )
-                n += 1
+        rows = [
+            [r.id, r.summary.label, m["epoch"], *(float(m[k]) for k in EXPORT_COLUMNS[3:])]
+            for r in runs
+            for m in r.metrics
+        ]
+        n = len(rows)
         path = Path(path)
         try:
-            atomic_write_text(path, buf.getvalue())
+            atomic_write_text(path, csv_table(EXPORT_COLUMNS, rows))
         except OSError as exc:
             raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
         return n

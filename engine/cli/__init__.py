@@ -36,9 +36,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     exp = load_toml(args.config)
     check_devices(exp, str(args.config))
     runs = exp.runs()
-    print(f"{args.config}: valid ({len(runs)} run{'s' if len(runs) > 1 else ''})")
+    from ..formats import terminal_safe
+
+    print(f"{terminal_safe(str(args.config))}: valid ({len(runs)} run{'s' if len(runs) > 1 else ''})")
     for i, r in enumerate(runs):
-        print(f"  {i}: {r.describe()}")
+        print(f"  {i}: {terminal_safe(r.describe())}")
     return 0
 
 
@@ -77,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ConfigError, DataError, UsageError, StoreError) as exc:
-        msg = str(exc).strip()
+        from ..formats import terminal_safe
+
+        # each line escaped: a label or name quoted in the message cannot drive the terminal
+        msg = "\n".join(terminal_safe(line) for line in str(exc).strip().split("\n"))
         print(f"optiscope {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import events as ev
+from ..formats import terminal_safe
 from .common import add_experiment_args, load_experiment, prepare_out_dir
 
 if TYPE_CHECKING:
@@ -74,13 +75,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if failures:
         for failure in failures:
-            print(f"optiscope run: error: {failure}", file=sys.stderr)
+            print(f"optiscope run: error: {terminal_safe(failure)}", file=sys.stderr)
         return 1
     if not args.quiet:
         for r in results:
             f = r.final
             acc = f"val_acc {f.val_acc:.3f}" if f else "no epoch completed"
-            print(f"{r.label}: {r.reason}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
+            print(f"{terminal_safe(r.label)}: {r.reason}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
         from ..runner import mixed_precision_effect
 
         for pair in mixed_precision_effect(runs, results):

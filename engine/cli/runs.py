@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..formats import terminal_safe
 from ..store import RunStore, StoreError, UnknownRun
 from .common import UsageError
 from .search import print_studies
@@ -62,7 +63,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in runs:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
         epochs = f"{r.epochs_done}/{r.epochs_planned}" if r.epochs_planned else str(r.epochs_done)
-        label = r.label + (f"  [{r.experiment}]" if r.experiment else "")
+        label = terminal_safe(r.label + (f"  [{r.experiment}]" if r.experiment else ""))
         print(
             f"{r.id:>5}  {created:<16}  {r.status:<13}  {epochs:>9}  {_f(r.val_acc):>7}  "
             f"{_f(r.seconds, '.2f'):>8}  {label}"
@@ -78,9 +79,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     except UnknownRun as exc:
         raise UsageError(str(exc)) from None
     s = run.summary
-    print(f"run {s.id}: {s.label}" + (f"  [{s.experiment}]" if s.experiment else ""))
+    print(terminal_safe(f"run {s.id}: {s.label}" + (f"  [{s.experiment}]" if s.experiment else "")))
     print(f"  created  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(s.created))}")
-    print(f"  status   {s.status}" + (f" ({run.error})" if run.error else ""))
+    print(terminal_safe(f"  status   {s.status}" + (f" ({run.error})" if run.error else "")))
     print(
         f"  epochs   {s.epochs_done}/{s.epochs_planned}, {s.steps} steps, {_f(s.seconds, '.2f')} s"
         + (f", {run.device}, {run.n_params} parameters" if run.device else "")

@@ -9,12 +9,11 @@ user data folder), so several machines can add trials to one study.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 from pathlib import Path
 
+from ..formats import terminal_safe
 from ..search_space import OBJECTIVES, SAMPLERS, SearchSpaceError
 from .common import UsageError, add_experiment_args, load_experiment, prepare_out_dir
 
@@ -118,7 +117,7 @@ def _search(args: argparse.Namespace, exp, space, sampler: str) -> int:
             return
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in rec.params.items())
         value = f"{space.objective}={rec.value:.4f}" if rec.value is not None else rec.message
-        print(f"trial {rec.number:>4}  {rec.outcome:<8}  {params}  {value}", file=sys.stderr)
+        print(terminal_safe(f"trial {rec.number:>4}  {rec.outcome:<8}  {params}  {value}"), file=sys.stderr)
 
     result = run_search(
         exp.base,
@@ -142,6 +141,7 @@ def _search(args: argparse.Namespace, exp, space, sampler: str) -> int:
 def _write_outputs(out: Path, exp, space, study, study_name: str, result) -> int:
     from ..config import dumps_toml
     from ..files import atomic_write_text
+    from ..formats import csv_table
     from ..search import best_experiment, importances, study_records
 
     out.mkdir(parents=True, exist_ok=True)
@@ -149,37 +149,36 @@ def _write_outputs(out: Path, exp, space, study, study_name: str, result) -> int
     names: list[str] = []
     for rec in records:
         names += [k for k in rec.params if k not in names]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["number", "state", *names, space.objective, "seconds", "epochs"])
-    for rec in records:
-        value = "" if rec.value is None else repr(float(rec.value))
-        seconds = "" if rec.seconds is None else f"{rec.seconds:.4f}"
-        w.writerow(
-            [
-                rec.number,
-                rec.outcome,
-                *(rec.params.get(k, "") for k in names),
-                value,
-                seconds,
-                rec.epochs or "",
-            ]
-        )
-    atomic_write_text(out / "trials.csv", buf.getvalue())
+    rows = (
+        [
+            rec.number,
+            rec.outcome,
+            *(rec.params.get(k) for k in names),
+            None if rec.value is None else float(rec.value),
+            None if rec.seconds is None else round(float(rec.seconds), 4),
+            rec.epochs or None,
+        ]
+        for rec in records
+    )
+    header = ["number", "state", *names, space.objective, "seconds", "epochs"]
+    atomic_write_text(out / "trials.csv", csv_table(header, rows))  # text cells escaped as every CSV
     best = best_experiment(study, exp.base, exp.name)
     if best is not None:
         atomic_write_text(out / "best.toml", dumps_toml(best))
     atomic_write_text(out / "importance.json", json.dumps(importances(study), indent=2))
     counts = ", ".join(f"{n} {k}" for k, n in result.counts().items())
     print(
-        f"study {study_name!r}: {len(result.trials)} trials in {result.seconds:.1f} s ({counts}); "
+        f"study {terminal_safe(repr(study_name))}: {len(result.trials)} trials in {result.seconds:.1f} s ({counts}); "
         f"{len(records)} in the study",
         file=sys.stderr,
     )
     if best is not None:
         bt = study.best_trial
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in bt.params.items())
-        print(f"best: trial {bt.number}, {space.objective} = {bt.value:.4f} ({params})", file=sys.stderr)
+        print(
+            terminal_safe(f"best: trial {bt.number}, {space.objective} = {bt.value:.4f} ({params})"),
+            file=sys.stderr,
+        )
     print(
         f"wrote {out}/trials.csv" + (", best.toml" if best is not None else "") + ", importance.json",
         file=sys.stderr,
@@ -207,4 +206,4 @@ def print_studies(storage: str | None = None) -> None:
     print(f"{'trials':>6}  {'best':>8}  {'objective':<14}  study")
     for s in studies:
         best = "-" if s["best"] is None else f"{s['best']:.4f}"
-        print(f"{s['trials']:>6}  {best:>8}  {s['objective']:<14}  {s['name']}")
+        print(terminal_safe(f"{s['trials']:>6}  {best:>8}  {s['objective']:<14}  {s['name']}"))
