@@ -149,6 +149,14 @@ def _open_recorder(experiment: str, warn: Callable[[str], None], command: str = 
             file=sys.stderr,
         )
         return None
+    if store.read_only:  # training never depends on the store: said once, then train
+        print(
+            f"optiscope {command}: warning: the run store {store.path} is read-only; the runs will "
+            "not be stored (the result files are written as usual)",
+            file=sys.stderr,
+        )
+        store.close()
+        return None
     if store.recovered_from is not None:
         print(
             f"optiscope {command}: warning: the run store was damaged; moved it to {store.recovered_from} "

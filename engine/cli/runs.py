@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..formats import terminal_safe
-from ..store import RunStore, StoreError, UnknownRun
+from ..store import RunStore, StoreError, UnknownRun, default_store_path
 from .common import UsageError
 from .search import print_studies
 
@@ -32,9 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=cmd_delete)
 
 
-def _open(args: argparse.Namespace) -> RunStore:
+def _open(args: argparse.Namespace, read_only: bool = True) -> RunStore:
+    """The store to read (list, show, export: opened read-only, never created or changed) or,
+    with ``read_only=False``, to change (delete)."""
     try:
-        store = RunStore(args.store)
+        store = RunStore(args.store, read_only=read_only)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     if store.recovered_from is not None:
@@ -53,6 +55,11 @@ def _f(v: float | None, fmt: str = ".4f") -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    path = args.store if args.store is not None else default_store_path()
+    if not path.exists() and not path.is_symlink():  # nothing stored yet: nothing is created
+        print(f"no stored runs in {path}")
+        print_studies()
+        return 0
     store = _open(args)
     runs = store.list_runs()
     if not runs:
@@ -115,7 +122,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    store = _open(args)
+    store = _open(args, read_only=False)
     missing = [i for i in args.ids if i not in {r.id for r in store.list_runs()}]
     if missing:
         raise UsageError(
