@@ -213,6 +213,7 @@ def open_study(
     """Create study ``study_name`` in ``storage`` (default :func:`default_storage_url`), or
     join it if it exists and optimises the same objective; :class:`SearchError` otherwise."""
     url = storage or default_storage_url()
+    _check_storage_and_name(url, study_name)
     try:
         backend = _storage(url)
     except Exception as exc:
@@ -227,6 +228,55 @@ def open_study(
         if isinstance(backend, optuna.storages.RDBStorage):
             backend.engine.dispose()  # a server's connections close with the refusal
         raise
+
+
+MAX_STUDY_NAME = 200  # Optuna's SQL storages index names up to 512 characters; a name is read by people
+
+
+def _check_storage_and_name(url: str, study_name: str) -> None:
+    """SearchError naming the problem with a storage URL or study name that would otherwise end in
+    a misleading message from Optuna or SQLite (or be silently ignored)."""
+    from .formats import shown
+
+    if not study_name.strip() or len(study_name) > MAX_STUDY_NAME:
+        raise SearchError(
+            f"the study name {shown(study_name)} must be 1 to {MAX_STUDY_NAME} characters, not blank; "
+            "give another --study"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in study_name):
+        raise SearchError(
+            f"the study name {shown(study_name)} holds control characters (a newline, an escape)"
+        )
+    if url.startswith("sqlite:///"):
+        file, _, query = url[len("sqlite:///") :].partition("?")
+        if query:
+            raise SearchError(
+                f"the study storage {shown(url)} has options ({shown(query)}) that a search cannot honour: "
+                "it writes its trials there; give sqlite:///FILE"
+            )
+        path = Path(file)
+        if path.exists() and not path.is_file():
+            raise SearchError(
+                f"the study storage {shown(file)} is not a file (a folder or device); give a file"
+            )
+        folder = path.parent if str(path.parent) else Path(".")
+        writable = (
+            os.access(path, os.W_OK) if path.exists() else (not folder.exists() or os.access(folder, os.W_OK))
+        )
+        if not writable or (path.exists() and not os.access(folder, os.W_OK)):
+            raise SearchError(
+                f"the study storage {shown(file)} is read-only (a search writes its trials there, and SQLite its "
+                "journal beside it); give a writable --storage sqlite:///FILE"
+            )
+    elif url.startswith("journal:"):
+        path = Path(url[len("journal:") :].removeprefix("//"))
+        if not str(path) or str(path) == ".":
+            raise SearchError("journal: needs a file path, e.g. journal:studies.log")
+        if path.exists() and not path.is_file():
+            raise SearchError(
+                f"the study storage journal:{shown(str(path))} is not a regular file (a folder or device); "
+                "give the path of a journal file"
+            )
 
 
 def _create_or_join(backend, url, study_name, objective, sampler, pruner) -> optuna.Study:

@@ -243,14 +243,34 @@ def test_errors_cut_echoed_values_and_escape_control_characters(tmp_path, capsys
 
 
 def test_study_names_are_printed_escaped_in_runs_list(tmp_path, capsys, home):
-    from optiscope.engine.search import close_study, default_storage_url, open_study
+    import optuna
+    from optiscope.engine.search import SearchError, default_storage_url, open_study
 
-    study = open_study(None, "evil\nforged study\x1b[2J", "best_val_loss")
-    close_study(study)
-    assert default_storage_url().endswith("studies.sqlite3")
+    evil = "evil\nforged study\x1b[2J"
+    with pytest.raises(SearchError, match="control characters"):  # a search makes no such name
+        open_study(None, evil, "best_val_loss")
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    storage = optuna.storages.RDBStorage(default_storage_url())  # another tool (or an older Optiscope) did
+    optuna.create_study(storage=storage, study_name=evil)
+    storage.engine.dispose()
     rc, out, _ = cli(capsys, "runs", "list")
-    assert rc == 0 and "\x1b" not in out
+    assert rc == 0 and "\x1b" not in out and "evil\\x0aforged study\\x1b[2J" in out
     assert not any(line.startswith("forged study") for line in out.splitlines())
+
+
+def test_misleading_storage_urls_are_named(tmp_path):
+    from optiscope.engine.search import SearchError, open_study
+
+    for url, words in (
+        (f"sqlite:///{tmp_path / 's.db'}?mode=ro", "has options"),
+        ("journal:/dev/null", "not a regular file"),
+        (f"sqlite:///{tmp_path}", "not a file"),
+    ):
+        with pytest.raises(SearchError, match=words):
+            open_study(url, "s", "best_val_loss")
+    with pytest.raises(SearchError, match="1 to 200 characters"):
+        open_study("memory:", "x" * 600, "best_val_loss")
+    assert sorted(p.name for p in tmp_path.iterdir()) in (["home"], [])  # nothing made
 
 
 # --------------------------------------------------------------------------- 26.8 misc
