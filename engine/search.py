@@ -247,6 +247,15 @@ def _check_storage_and_name(url: str, study_name: str) -> None:
         raise SearchError(
             f"the study name {shown(study_name)} holds control characters (a newline, an escape)"
         )
+    try:
+        _check_storage_path(url)
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise SearchError(f"the study storage {shown(url)} cannot be used: {exc.strerror or exc}") from None
+
+
+def _check_storage_path(url: str) -> None:
+    from .formats import shown
+
     if url.startswith("sqlite:///"):
         file, _, query = url[len("sqlite:///") :].partition("?")
         if query:

@@ -206,6 +206,7 @@ def _first_problem(exc: ValidationError) -> str:
             )
         else:
             where = ".".join(loc)
+            where = where if len(where) <= 120 else where[:120] + "..."
         msg = err["msg"].removeprefix("Value error, ")
         if not where:  # a whole-space check: its message names the parameter
             problems.append(msg)

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..formats import terminal_safe
 
         # each line escaped: a label or name quoted in the message cannot drive the terminal
-        msg = "\n".join(terminal_safe(line) for line in str(exc).strip().split("\n"))
+        msg = "\n".join(terminal_safe(_cut(line)) for line in str(exc).strip().split("\n"))
         print(f"optiscope {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -92,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         restore()
+
+
+def _cut(line: str, limit: int = 1000) -> str:
+    """An error line no longer than about ``limit`` characters (a value echoed whole could make
+    it megabytes long)."""
+    return line if len(line) <= limit else f"{line[:limit]}... (cut: {len(line):,} characters)"
 
 
 def _terminate_as_interrupt() -> Callable[[], None]:

@@ -91,9 +91,9 @@ def check_devices(exp: ExperimentConfig, source: str) -> None:
 def prepare_out_dir(out: Path) -> Path:
     """Create the ``--out`` folder and prove it writable *before* any training, so a bad
     path never costs the work (UsageError naming the problem)."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder; give a folder (it is created if needed)")
     try:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out} is a file, not a folder; give a folder (it is created if needed)")
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".optiscope-probe-", dir=out)
         os.close(fd)
@@ -109,10 +109,13 @@ def prepare_out_dir(out: Path) -> Path:
 def prepare_out_file(out: Path) -> Path:
     """Check an output *file* before any work: not a folder nor a special file, and its folder
     (created if needed) writable (UsageError naming the problem). Nothing is left behind."""
-    if out.is_dir():
-        raise UsageError(f"--out {out} is a folder; give the path of the file to write")
-    if out.exists() and not out.is_file():
-        raise UsageError(f"--out {out} is not a regular file (a device or pipe); give a file path")
+    try:
+        if out.is_dir():
+            raise UsageError(f"--out {out} is a folder; give the path of the file to write")
+        if out.exists() and not out.is_file():
+            raise UsageError(f"--out {out} is not a regular file (a device or pipe); give a file path")
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise UsageError(f"--out {out}: {exc.strerror or exc}; give another path") from None
     folder = out.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
