@@ -83,7 +83,7 @@ def main() -> int:
         if i == args.kills:
             break
         print(
-            f"kill {i + 1}: {how.name}, exit {proc.returncode}, RUNNING right after: {counts(storage, 0)[1]}"
+            f"kill {i + 1}: {how.name}, exit {proc.returncode}, RUNNING right after: {counts(storage, 0)[2]}"
         )
     print(
         f"{args.kills} killed searches (SIGTERM and SIGKILL in turn): {after_open[-1]} trials RUNNING after the "

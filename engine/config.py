@@ -513,8 +513,8 @@ class RunConfig(Frozen):
         shape = dataset_shape(self.dataset)
         try:
             n = param_count(self.model, shape["n_features"], shape["n_classes"], shape["image_shape"])
-        except ValueError:  # layers that do not fit the input: reported in words when built
-            return self
+        except ValueError as exc:  # layers that do not fit the input (a pool that leaves nothing)
+            raise ValueError(str(exc)) from None
         if n > MAX_PARAMS:
             raise ValueError(
                 f"model.layers make {n:,} parameters; the limit is {MAX_PARAMS:,} (memory estimate: "

@@ -354,3 +354,17 @@ def test_record_refuses_a_gif_that_cannot_fit_in_memory_before_training(tmp_path
     assert proc.returncode == 2, proc.stderr
     assert "GiB of memory" in one_line(proc.stderr, "record") and "training" not in proc.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_model_that_pools_a_map_to_nothing_is_refused_by_validate(tmp_path, capsys):
+    import torch
+
+    with pytest.raises(RuntimeError):  # torch's own verdict on pooling a 2x2 map by 4
+        torch.nn.MaxPool2d(4)(torch.zeros(1, 1, 2, 2))
+    exp = tmp_path / "pool.toml"
+    exp.write_text(
+        'schema_version = 1\nname = "pool"\n[base.dataset]\nname = "digits"\n[base.model]\n'
+        'layers = [{type="conv2d"}, {type="maxpool", size=4}, {type="maxpool", size=4}, {type="flatten"}]\n'
+    )
+    rc, _, err = cli(capsys, "validate", exp)
+    assert rc == 2 and "leaves nothing" in one_line(err, "validate")
