@@ -210,10 +210,11 @@ class ObservationDetector:
         self.observations: tuple[Observation, ...] = tuple(observations)
         self._runs: dict[int, _RunState] = {}
         self.moments: list[Moment] = []
+        self._thresholds = [(i, o) for i, o in enumerate(self.observations) if isinstance(o, Threshold)]
 
     def thresholds(self) -> list[tuple[int, Threshold]]:
-        """(index, observation) of every threshold, in lesson order."""
-        return [(i, o) for i, o in enumerate(self.observations) if isinstance(o, Threshold)]
+        """(index, observation) of every threshold, in lesson order (found once, not per epoch)."""
+        return list(self._thresholds)
 
     def _state(self, run: int) -> _RunState:
         st = self._runs.get(run)
