@@ -23,6 +23,7 @@ __all__ = [
     "format_short",
     "shown",
     "terminal_safe",
+    "format_setting",
 ]
 
 #: Columns of ``metrics.csv``: one row per run and epoch.
@@ -84,6 +85,15 @@ def csv_table(header: Iterable[object], rows: Iterable[Iterable[object]]) -> str
     for row in rows:
         w.writerow(["" if c is None else format_csv(c) for c in row])
     return buf.getvalue()
+
+
+def format_setting(value: object) -> str:
+    """A setting in a run label: ``yes``/``no`` for switches, ``g`` for numbers (``0.001``)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def format_short(v: float) -> str:
