@@ -247,7 +247,9 @@ def test_a_killed_search_leaves_no_trial_running_after_the_next_open(tmp_path, c
     study = optuna.load_study(study_name="k", storage=storage)
     left = study.get_trials(states=(TrialState.RUNNING,))
     if how == signal.SIGTERM:  # handled as Ctrl+C: the search tells its trials stopped
-        assert left == [] and proc.returncode == 130
+        # 130 from main(); a KeyboardInterrupt raised after main's handler returned (while the
+        # interpreter winds down) ends the process by SIGINT instead: interrupted either way
+        assert left == [] and proc.returncode in (130, -signal.SIGINT)
     else:  # nothing runs in a SIGKILLed process: the next open finds them
         assert len(left) == 4
         short = tmp_path / "short.toml"
