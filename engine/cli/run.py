@@ -88,7 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(
                 f"mixed precision: run {pair['with']} {sec['with']:.4f} s/epoch, val_acc {acc['with']} vs "
                 f"run {pair['without']} without it {sec['without']:.4f} s/epoch, val_acc {acc['without']} "
-                f"(x{sec['ratio']:.2f} time; mixed-precision runs train alone, never batched)",
+                f"(x{sec['ratio']:.2f} time; {pair['timing']}: mixed-precision runs and their float32 twins are never "
+                f"batched)",
                 file=sys.stderr,
             )
         print(f"wrote {out}/metrics.csv, steps.csv, layers.csv, summary.json, config.toml", file=sys.stderr)
