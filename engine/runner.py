@@ -157,6 +157,7 @@ def summarize(result: RunResult, cfg: RunConfig) -> dict:
         "run": result.run,
         "label": result.label,
         "reason": result.reason,
+        "reason_detail": result.reason_detail or None,
         "epochs": len(result.epochs),
         "steps": len(result.step_loss),
         "final": metrics(final),

@@ -80,7 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for r in results:
             f = r.final
             acc = f"val_acc {f.val_acc:.3f}" if f else "no epoch completed"
-            print(f"{r.label}: {r.reason}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
+            why = f" ({r.reason_detail})" if r.reason_detail else ""
+            print(f"{r.label}: {r.reason}{why}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
         from ..runner import mixed_precision_effect
 
         for pair in mixed_precision_effect(runs, results):
