@@ -120,12 +120,14 @@ class NotLearning(Rule):
       ``1/K + chance_margin * (1 - 1/K)`` (10 % of the way from chance to perfect: 40 % with
       3 classes, 19 % with 10, 55 % with 2), or
     * its final training loss is **far above chance level**, over ``end_factor * ln K``
-      (twice a uniform guess's loss), however short the run and whether or not it is still
-      falling: a rate too small to bring the loss down to chance level in the run's length
-      did not learn either (lr-sweep's 1e-6 and 1e-7, "learn nothing at all").
+      (twice a uniform guess's loss),
 
-    A run between the two (accuracy above chance, loss under twice a guess's) learned
-    something and stays "completed", however unsteady (lr-sweep's lr 1, batchnorm-lr's 3).
+    unless it is a *slow learner*: every epoch's training loss below its starting loss and
+    the last epoch its best (a rate that is merely too small, or a quick check of a few
+    epochs that has not got there yet: lr-sweep's 1e-6 and 1e-7). A run that blew up and
+    came back down went above its start on the way. A run between the two (accuracy above
+    chance, loss under twice a guess's) learned something and stays "completed", however
+    unsteady (lr-sweep's lr 1, batchnorm-lr's 3).
 
     Adaptive optimizers at absurd rates (Adam, RMSprop, Adagrad, ... at lr 1-100) do this
     without ever producing NaN: the loss jumps about far above where it started, or sits
@@ -184,6 +186,9 @@ class NotLearning(Rule):
         if not epochs:
             return None
         last = epochs[-1]
+        losses = [e.train_loss for e in epochs]
+        if all(v < start for v in losses) and losses[-1] <= min(losses):
+            return None  # a slow learner: never above its start, its best at the end
         acc = max(last.train_acc, last.val_acc)
         if not acc >= self.acc_floor:  # NaN counts as chance
             return (
@@ -192,14 +197,11 @@ class NotLearning(Rule):
                 f"learning needs at least {100 * self.acc_floor:.1f} %)"
             )
         loss = last.train_loss
-        earlier = min((e.train_loss for e in epochs[:-1]), default=math.inf)
-        still_falling = loss < start and loss <= earlier
         limit = self.end_factor * self.chance_loss
         if not loss <= limit:
-            trend = "still falling" if still_falling else "not falling"
             return (
                 f"did not learn: final training loss {loss:.4g} is far above chance level "
-                f"(over {self.end_factor:g} x ln {self.n_classes} = {limit:.3g}; {trend})"
+                f"(over {self.end_factor:g} x ln {self.n_classes} = {limit:.3g})"
             )
         return None
 
