@@ -27,8 +27,11 @@ __all__ = [
 ]
 
 #: Columns of ``metrics.csv``: one row per run and epoch.
+#: ``train_loss``/``val_loss``: mean cross-entropy over the whole set after the epoch, without the
+#: L1/L2 penalty (``eval_train = false``: the running mean of the epoch's minibatch objectives).
 METRIC_COLUMNS = ("run", "label", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
-#: Columns of ``steps.csv``: one row per run and update.
+#: Columns of ``steps.csv``: one row per run and update; ``loss`` is the update's minibatch
+#: objective, cross-entropy plus the L1/L2 penalty on the weight matrices.
 STEP_COLUMNS = ("run", "step", "epoch", "lr", "loss")
 #: Columns of ``layers.csv``: one row per run, LayerStats update and layer (``engine.events.LayerStats``).
 LAYER_COLUMNS = (

@@ -215,6 +215,11 @@ def overfit_check(
     final_loss = result.final.train_loss if result.final else math.nan
     if passed:
         advice = "fine: the model and the optimizer can learn"
+    elif result.reason == "diverged" and result.reason_detail.startswith(("did not learn", "not learning")):
+        # it went above its starting loss on the way (a slow learner is never flagged)
+        advice = (
+            f"the run {result.reason_detail}: the learning rate is too large or the initialisation is bad"
+        )
     elif result.reason == "diverged" or not math.isfinite(final_loss):
         advice = "the loss went to Inf/NaN: the learning rate is too large or the initialisation is bad"
     else:

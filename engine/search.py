@@ -493,11 +493,23 @@ def run_search(
         result.notes.append(note)
     if sampler_name == "grid":
         size = math.prod(len(grid_points(p)) for p in space.params.values())
-        if budget > size:
-            note = f"the grid has {size} points; running {size} trials, not {budget}"
+        taken = grid_points_taken(study, space)
+        left = size - taken
+        if left <= 0:
+            note = (
+                f"grid complete: all {size} points of the grid are in study {study_name!r} already; "
+                "nothing to train (a new --study name searches it again)"
+            )
             say(note)
             result.notes.append(note)
-            budget = size
+            result.seconds = time.perf_counter() - t0
+            return result
+        if budget > left:
+            already = f", {taken} of them in the study already" if taken else ""
+            note = f"the grid has {size} points{already}; running {left} trials, not {budget}"
+            say(note)
+            result.notes.append(note)
+            budget = left
     # asked in rounds: a big budget never fills the study with trials waiting to train
     k = batch or (8 if (sampler_name == "tpe" or space.pruning) else min(budget, MAX_ROUND))
     dists = distributions(space)
@@ -516,6 +528,29 @@ def run_search(
                 on_trial(rec)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def grid_points_taken(study: optuna.Study, space: SearchSpace) -> int:
+    """How many points of ``space``'s grid the study holds a finished or running trial of.
+
+    Optuna's ``GridSampler`` counts these as visited and never proposes them again while any
+    other point is left (a stopped trial is finished, FAIL, so its point counts too); once all
+    are visited it would only repeat points, so a finished grid trains nothing more.
+    """
+    import itertools
+
+    names = list(space.params)
+    grid = set(itertools.product(*(grid_points(p) for p in space.params.values())))
+    seen = set()
+    for t in study.get_trials(deepcopy=False):
+        if not (t.state.is_finished() or t.state == TrialState.RUNNING):
+            continue
+        if set(t.params) != set(names):
+            continue
+        point = tuple(t.params[k] for k in names)
+        if point in grid:
+            seen.add(point)
+    return len(seen)
 
 
 def _one_round(

@@ -81,7 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for r in results:
             f = r.final
             acc = f"val_acc {f.val_acc:.3f}" if f else "no epoch completed"
-            print(f"{terminal_safe(r.label)}: {r.reason}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
+            why = f" ({r.reason_detail})" if r.reason_detail else ""
+            print(f"{terminal_safe(r.label)}: {r.reason}{why}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
         from ..runner import mixed_precision_effect
 
         for pair in mixed_precision_effect(runs, results):
@@ -89,7 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(
                 f"mixed precision: run {pair['with']} {sec['with']:.4f} s/epoch, val_acc {acc['with']} vs "
                 f"run {pair['without']} without it {sec['without']:.4f} s/epoch, val_acc {acc['without']} "
-                f"(x{sec['ratio']:.2f} time; mixed-precision runs train alone, never batched)",
+                f"(x{sec['ratio']:.2f} time; {pair['timing']}: mixed-precision runs and their float32 twins are never "
+                f"batched)",
                 file=sys.stderr,
             )
         print(f"wrote {out}/metrics.csv, steps.csv, layers.csv, summary.json, config.toml", file=sys.stderr)
