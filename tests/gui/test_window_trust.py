@@ -70,7 +70,7 @@ def test_panel_spin_and_combo_boxes_take_the_wheel_only_when_focused(qtbot, make
 # ------------------------------------------------------------------ helpers for runs
 def _quick(**kw) -> ExperimentConfig:
     fields = {
-        "dataset": DatasetConfig(n_samples=200),
+        "dataset": DatasetConfig(n_samples=200, standardize=True),  # runs that learn in 2-3 epochs
         "optimizer": Adam(lr=0.01),
         "training": TrainingConfig(epochs=3, batch_size=32, device="cpu"),
         **kw,
@@ -114,6 +114,38 @@ def test_run_names_what_it_trains_and_edits_change_the_shown_runner(qtbot, make_
     assert trained.dataset.name == "moons" and trained.optimizer.momentum == 0.3
     assert "Training the current settings" in " ".join(w.messages)
     assert w.classroom.pace_note == ""  # the lesson's teaching pace left with its race
+
+
+def test_an_edit_shared_by_a_lesson_race_relabels_the_runners_it_changes(qtbot, make_window):
+    """Issue 18.6: in clr-vs-fixed both runners share the optimizer section, so setting its
+    rate to 1e-12 changes both; "fixed lr=0.01" then trained at 1e-12 under that name. Every
+    runner's label must describe what it trains: the rate in a label is the rate of its run."""
+    import re
+
+    from optiscope.engine.store import RunStore
+
+    w = make_window()
+    w.files.load_preset("clr-vs-fixed")
+    assert w.document.labels() == ["fixed lr=0.01", "CLR triangular"]
+    _edit(w.optimizer_panel, SGD(lr=1e-12))
+    assert [r.optimizer.lr for r in w.document.race] == [1e-12, 1e-12]
+    labels = w.document.labels()
+    assert "fixed lr=0.01" not in labels and "lr=1e-12" in labels[0]
+    assert [w.race.race_list.item(i).text() for i in range(2)] == labels
+    assert (
+        "renamed" in w.statusBar().currentMessage()
+        and "'fixed lr=0.01' is now" in w.statusBar().currentMessage()
+    )
+    _edit(w.training_panel, TrainingConfig(epochs=1, batch_size=32, device="cpu", seed=1))
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        assert w.run()
+    stored = {r.id: r for r in RunStore().list_runs()}
+    for run_id in w.runs.recording.stored_ids:
+        rec = stored[run_id]
+        trained = [e.lr for e in w.runs.epoch_events if w.runs.label(e.run) == rec.label]
+        assert trained, rec.label
+        for claimed in re.findall(r"lr=([0-9.e+-]+)", rec.label):  # each rate a label names
+            assert trained[0] == float(claimed), (rec.label, trained)
 
 
 def test_panels_are_a_draft_after_compare_and_the_race_is_left_alone(qtbot, make_window):
@@ -210,7 +242,7 @@ def test_window_runs_are_stored_and_the_runs_tab_lists_overlays_and_loads_them(q
         if view.table.topLevelItem(i).data(0, QtCore.Qt.ItemDataRole.UserRole) == stored_id
     )
     texts = [row.text(c) for c in range(view.table.columnCount())]
-    assert texts[0] == "sgd lr=0.05 momentum=0.5" and texts[1] == "blobs n_samples=200"
+    assert texts[0] == "sgd lr=0.05 momentum=0.5" and texts[1] == "blobs n_samples=200 standardize=yes"
     assert texts[2].startswith("sgd lr=0.05 momentum=0.5") and texts[3] == "constant"
     assert texts[6] == "2/2" and texts[7] == "completed"
     assert float(texts[4]) == round(w.runs.epoch_events[-1].val_acc, 3)
