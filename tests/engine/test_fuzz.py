@@ -404,7 +404,11 @@ class _Tally:
             self.refused += 1
             if seconds > SLOW_S:
                 self.slow.append((repr(case)[:200], seconds))
-            lines = e.strip().splitlines()
+            # warnings about an accepted part of the input (e.g. a searched rate a cyclic
+            # schedule ignores) may come first; the refusal is the first other line
+            lines = [
+                ln for ln in e.strip().splitlines() if not ln.startswith(f"optiscope {command}: warning: ")
+            ]
             first = lines[0] if lines else ""
             argparse_usage = rc == 2 and first.startswith("usage: ")  # argparse's own two lines
             if not argparse_usage and (rc != 2 or not first.startswith(f"optiscope {command}: error: ")):
