@@ -22,6 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-store", action="store_true", help="do not record the runs in the run store ('optiscope runs')"
     )
+    p.add_argument(
+        "--save-weights",
+        action="store_true",
+        help="also save each run's trained state_dict as OUT/weights/run-N.pt (best epoch when early "
+        "stopping restored it); loads into the model class of 'optiscope export-script'",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -64,7 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if recorder is not None:
         bus.subscribe(recorder, *recorder.EVENT_TYPES)
     try:
-        results = execute(runs, bus=bus, log=None if args.quiet else warn)
+        keep = getattr(args, "save_weights", False)
+        results = execute(runs, bus=bus, log=None if args.quiet else warn, keep_models=keep)
     finally:
         bar.close()
     try:
@@ -72,6 +79,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"optiscope run: error: {_kept_message(args.out, exc, recorder)}", file=sys.stderr)
         return 1
+    if getattr(args, "save_weights", False):
+        from ..weights import save_weights
+
+        try:
+            written, skipped = save_weights(out / "weights", results)
+        except OSError as exc:
+            print(
+                f"optiscope run: error: could not save the weights ({exc.strerror or exc})", file=sys.stderr
+            )
+            return 1
+        for line in skipped:
+            print(f"optiscope run: note: {line}", file=sys.stderr)
+        if not args.quiet:
+            print(f"wrote {len(written)} weight file(s) to {out / 'weights'}", file=sys.stderr)
     if failures:
         for failure in failures:
             print(f"optiscope run: error: {failure}", file=sys.stderr)
