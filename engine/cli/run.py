@@ -23,6 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--no-store", action="store_true", help="do not record the runs in the run store ('optiscope runs')"
     )
     p.add_argument(
+        "--from-code", metavar="CODE", help="run the experiment of a share code ('optiscope share')"
+    )
+    p.add_argument(
         "--save-weights",
         action="store_true",
         help="also save each run's trained state_dict as OUT/weights/run-N.pt (best epoch when early "
