@@ -171,9 +171,9 @@ def _data_call(cfg: RunConfig) -> tuple[str, str]:
             f"Data panel: CSV file, target column {d.target!r}, shuffled with seed {d.seed}",
         )
     if d.name in ("digits", "breast_cancer", "wine", "iris"):
-        std = (d.name != "digits") if d.standardize is None else d.standardize
+        scaled = (d.name != "digits") if d.standardize is None else d.standardize
         return (
-            f'load_bundled("{d.name}", seed={d.seed}, standardize={std!r}, {common})',
+            f'load_bundled("{d.name}", seed={d.seed}, standardize={scaled!r}, {common})',
             f"Data panel: scikit-learn's {d.name} set, shuffled with seed {d.seed}",
         )
     from .data import DEFAULT_NOISE
