@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import events as ev
-from .common import add_experiment_args, load_experiment, prepare_out_dir
+from .common import UsageError, add_experiment_args, load_experiment, prepare_out_dir
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -26,6 +27,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--from-code", metavar="CODE", help="run the experiment of a share code ('optiscope share')"
     )
     p.add_argument(
+        "--bundle", type=Path, metavar="ZIP", help="run a reproducibility bundle ('runs export --bundle')"
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="with --bundle: compare the new metrics with the bundle's (exit 1 if they differ)",
+    )
+    p.add_argument(
         "--save-weights",
         action="store_true",
         help="also save each run's trained state_dict as OUT/weights/run-N.pt (best epoch when early "
@@ -37,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    if getattr(args, "check", False) and getattr(args, "bundle", None) is None:
+        raise UsageError("--check compares with a bundle: give --bundle ZIP too")
     from ..runner import execute, write_outputs
 
     exp = load_experiment(args)
@@ -96,6 +107,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"optiscope run: note: {line}", file=sys.stderr)
         if not args.quiet:
             print(f"wrote {len(written)} weight file(s) to {out / 'weights'}", file=sys.stderr)
+    if getattr(args, "check", False):
+        from .bundle import check_bundle
+
+        if check_bundle(args.bundle, results):
+            return 1
     if failures:
         for failure in failures:
             print(f"optiscope run: error: {failure}", file=sys.stderr)
