@@ -120,3 +120,29 @@ def test_result_saves_the_cli_files_and_weights(tmp_path):
     state = torch.load(files[2], weights_only=True)
     assert set(state) == set(result.models[2].state_dict())
     assert len(result.layers) > 0 and list(result.layers.columns)[:4] == ["run", "step", "epoch", "layer"]
+
+
+def test_search_and_surface_equal_the_cli(tmp_path, monkeypatch, capsys):
+    import numpy as np
+    import optiscope
+
+    monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
+    exp = optiscope.preset("random-vs-grid")
+    found = optiscope.search(exp, trials=3, epochs=2, storage=f"sqlite:///{tmp_path / 'api.db'}")
+    argv = ["search", "--preset", "random-vs-grid", "--trials", "3", "--epochs", "2", "--quiet"]
+    assert main([*argv, "--storage", f"sqlite:///{tmp_path / 'cli.db'}", "--out", str(tmp_path / "s")]) == 0
+    rows = _csv(tmp_path / "s" / "trials.csv")
+    assert len(found.trials) == len(rows) == 3
+    for (_, row), c in zip(found.trials.iterrows(), rows, strict=True):
+        for key, value in c.items():
+            if key != "seconds":
+                assert str(row[key]) == value or row[key] == float(value), key
+    assert found.best is not None and found.best.runs()
+    flat = optiscope.surface(optiscope.preset("blobs-sgd"), epochs=1, grid=11)
+    argv = ["surface", "--preset", "blobs-sgd", "--epochs", "1", "--grid", "11", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "f")]) == 0
+    capsys.readouterr()
+    with np.load(tmp_path / "f" / "surface.npz") as z:
+        assert set(z.files) == set(flat.arrays)
+        for key in z.files:
+            np.testing.assert_array_equal(flat.arrays[key], z[key], err_msg=key)
