@@ -83,8 +83,6 @@ TORCH = (
     "utils.cpp_extension",
 )
 OTHERS = (
-    # pandas: only the notebook API (import optiscope) returns DataFrames; the app never imports it
-    "pandas",
     "scipy.io._fast_matrix_market._fmm_core",  # Matrix Market reader (4 MB compiled; loaded lazily)
     "scipy._lib.cobyqa",
     "scipy._lib.pyprima",
