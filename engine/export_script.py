@@ -345,9 +345,16 @@ def _schedule_code(cfg: RunConfig) -> str:
         if s.warmup_steps
         else "warmup_steps=0"
     )
+    steps = (
+        (
+            "    total_steps = math.ceil(len(data.y_train) / batch_size) * epochs  # the run's updates\n"
+            f"    warmup_steps = {s.warmup_steps}  # Schedule panel: linear warm-up updates\n"
+        )
+        if remaining in main
+        else ""
+    )
     return (
-        f"    warmup_steps = {s.warmup_steps}  # Schedule panel: linear warm-up updates\n"
-        f"    # Schedule panel: {what}\n"
+        steps + f"    # Schedule panel: {what}\n"
         f"    schedule = Schedule(optimizer, {main},\n"
         f"                        per_epoch={per_epoch!r}, {warm})\n"
     )
@@ -425,7 +432,12 @@ def export_script(
         "    python THIS_FILE.py [--epochs N] [--run N] [--csv metrics.csv] [--save-weights FOLDER]\n"
         '"""\n'
     ).replace('"""' + "\n\n", '"""\n\n')
-    parts = [header, _PRELUDE]
+    prelude = _PRELUDE.format(
+        copy="import copy\n" if need["early"] else "",
+        io="import io\n" if need["csv"] else "",
+        sys="import sys\n" if need["csv"] else "",
+    )
+    parts = [header, prelude]
     parts.append(_INIT)
     if need["synthetic"]:
         parts.append(_SYNTHETIC)
@@ -480,7 +492,6 @@ def _run_function(i: int, cfg: RunConfig, model_class: str, image: tuple[int, in
         f"    model = {model_class}().to(device)  # Model panel (the class above)\n"
         + _optimizer_code(cfg)
         + f"    batch_size = {tc.batch_size}  # Training panel: batch size\n"
-        "    total_steps = math.ceil(len(data.y_train) / batch_size) * epochs\n"
         + _schedule_code(cfg)
         + "    history, reason = train(\n"
         f"        {i}, {cfg.describe()!r}, model, optimizer, schedule, data, device,\n"
@@ -500,13 +511,10 @@ def _run_function(i: int, cfg: RunConfig, model_class: str, image: tuple[int, in
 # (each names the engine function it mirrors), so the numbers are the same.
 _PRELUDE = '''
 import argparse
-import copy
-import csv
-import io
-import math
+{copy}import csv
+{io}import math
 import os
-import sys
-import time
+{sys}import time
 from dataclasses import dataclass
 
 import numpy as np

@@ -78,7 +78,11 @@ def exported(tmp_path_factory) -> dict[str, object]:
         assert main(["export-script", "--preset", name, "--all", "--out", str(script)]) == 0
         jobs.append((script, EPOCHS, folder / f"{name}.csv"))
     stdout = run_scripts(jobs)
-    return {"stdout": stdout, **{name: read_csv(folder / f"{name}.csv") for name in PRESETS}}
+    return {
+        "stdout": stdout,
+        "folder": folder,
+        **{name: read_csv(folder / f"{name}.csv") for name in PRESETS},
+    }
 
 
 def _rel(a: float, b: float) -> float:
@@ -133,6 +137,31 @@ def test_script_prints_labels_and_four_decimal_accuracy(exported):
     for ln in lines:
         val_acc = ln.split("val_acc")[1].strip()
         assert len(val_acc.split(".")[1]) >= 4, ln
+
+
+def test_exported_scripts_pass_pyflakes(exported, tmp_path):
+    """No unused imports or variables, no undefined names: what a user's linter would flag."""
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        pytest.skip("ruff is a dev extra; not installed here")
+    folder = Path(str(exported["folder"]))
+    proc = subprocess.run(
+        [
+            str(ruff),
+            "check",
+            "--no-cache",
+            "--isolated",
+            "--select",
+            "F,E9",
+            "--output-format",
+            "concise",
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
 
 
 def test_script_reads_like_pytorch(tmp_path):
