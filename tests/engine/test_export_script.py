@@ -319,3 +319,30 @@ def test_full_length_script_equals_the_torch_path(name, tmp_path):
     for s, (run, e) in zip(got, alone, strict=True):
         for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
             assert float(s[key]) == getattr(e, key), f"{name} run {run} epoch {e.epoch}: {key}"
+
+
+def test_overrides_are_the_runs(tmp_path, monkeypatch, capsys):
+    """--seed, --epochs and --data/--target at export time: the script trains what run trains with them."""
+    monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(90, 2))
+    rows = ["u,v,label"] + [f"{a:.4f},{b:.4f},{int(a + b > 0)}" for a, b in x]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    over = ["--seed", "7", "--epochs", "2", "--data", str(tmp_path / "t.csv"), "--target", "label"]
+    script = tmp_path / "s.py"
+    assert main(["export-script", "--preset", "blobs-sgd", *over, "--out", str(script)]) == 0
+    assert "torch.manual_seed(7)" in script.read_text() and "def run_0(epochs=2)" in script.read_text()
+    assert (
+        main(["run", "--preset", "blobs-sgd", *over, "--out", str(tmp_path / "cli"), "--no-store", "--quiet"])
+        == 0
+    )
+    capsys.readouterr()
+    proc = subprocess.run(
+        [sys.executable, str(script), "--csv", str(tmp_path / "s.csv")], capture_output=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got, cli = read_csv(tmp_path / "s.csv"), read_csv(tmp_path / "cli" / "metrics.csv")
+    assert len(got) == len(cli) == 2
+    for s, c in zip(got, cli, strict=True):
+        for key in ("lr", "train_loss", "train_acc", "val_loss", "val_acc"):
+            assert float(s[key]) == float(c[key]), key
