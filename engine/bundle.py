@@ -9,8 +9,9 @@ A bundle (``optiscope runs export ID... --bundle out.zip``) holds
 - ``versions.json``: Optiscope, torch, numpy, scikit-learn, Python and the OS that made it;
 - ``README.txt``: what is inside and how to re-run it.
 
-The run store keeps per-epoch metrics only, so a bundle of stored runs has no per-update
-steps, layer statistics or weights (``optiscope run --save-weights`` writes weights).
+``optiscope run ... --save-bundle ZIP`` writes the same from a fresh run, plus ``steps.csv``,
+``layers.csv`` and ``weights/run-N.pt``; the run store keeps per-epoch metrics only, so a
+bundle of stored runs has no steps, layer statistics or weights.
 
 :func:`read_bundle` opens a bundle defensively (a damaged, foreign or oversized zip is a
 one-line :class:`~engine.config.ConfigError`); :func:`compare` checks re-run metrics against
@@ -34,7 +35,7 @@ from typing import Any
 from .config import ConfigError, ExperimentConfig, RunConfig, dumps_toml, loads_toml, race_experiment
 from .formats import METRIC_COLUMNS, format_csv
 
-__all__ = ["LOSS_RTOL", "Bundle", "make_bundle", "read_bundle", "compare", "versions"]
+__all__ = ["LOSS_RTOL", "Bundle", "make_bundle", "stored_experiment", "read_bundle", "compare", "versions"]
 
 #: the check's tolerance on train/val loss (relative); accuracies must be equal
 LOSS_RTOL = 1e-5
@@ -85,21 +86,30 @@ or without Optiscope:
 
     python train.py --csv metrics-again.csv
 
-The run store keeps per-epoch metrics only: this bundle has no per-update steps, layer
-statistics or weights ('optiscope run --save-weights' saves weights).
+{contents}
 """
+
+_NO_EXTRAS = (
+    "The run store keeps per-epoch metrics only: this bundle has no per-update steps, layer\n"
+    "statistics or weights ('optiscope run --save-bundle ZIP' makes a bundle with them)."
+)
 
 
 def make_bundle(
-    path: str | Path, runs: Sequence[RunConfig], metrics: Sequence[Sequence[dict]], *, name: str
+    path: str | Path,
+    exp: ExperimentConfig,
+    metrics: Sequence[Sequence[dict]],
+    *,
+    extra: dict[str, str | bytes] | None = None,
 ) -> Path:
-    """Write a bundle of ``runs`` (resolved configs) with their per-epoch ``metrics`` (one list
-    of store rows per run: epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds)."""
+    """Write a bundle of ``exp`` with each run's per-epoch ``metrics`` (one list of rows per run:
+    epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds); ``extra`` adds members
+    (``steps.csv``, ``layers.csv``, ``weights/run-N.pt`` from ``optiscope run --save-bundle``)."""
     from .export_script import NotExportable, export_script
     from .files import atomic_write_with
 
-    exp = race_experiment(list(runs), name=name, description=f"{len(runs)} stored run(s) of {name}")
-    labels = [r.describe() for r in exp.runs()]
+    runs = exp.runs()
+    labels = [r.describe() for r in runs]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(METRIC_COLUMNS)
@@ -113,22 +123,38 @@ def make_bundle(
     except NotExportable as exc:
         script = f"# This experiment cannot be exported as a script: {exc}\n"
     listing = "\n".join(f"  run {i}: {label}" for i, label in enumerate(labels))
-    files = {
+    extra = dict(extra or {})
+    has: list[str] = [m for m in ("steps.csv", "layers.csv") if m in extra]
+    if any(m.startswith("weights/") for m in extra):
+        has.append("weights/run-N.pt")
+    contents = (
+        "Also inside: " + ", ".join(has) + " (as 'optiscope run' writes them; the weights load into\n"
+        "train.py's model classes: NetA().load_state_dict(torch.load('weights/run-0.pt')))."
+        if has
+        else _NO_EXTRAS
+    )
+    files: dict[str, str | bytes] = {
         "config.toml": dumps_toml(exp),
         "metrics.csv": buf.getvalue(),
         "train.py": script,
         "versions.json": json.dumps(versions(), indent=2),
-        "README.txt": _README.format(name=name, runs=listing, rtol=LOSS_RTOL),
+        "README.txt": _README.format(name=exp.name, runs=listing, rtol=LOSS_RTOL, contents=contents),
+        **extra,
     }
 
     def write(fh: Any) -> None:
         with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            for member, text in files.items():
-                z.writestr(member, text)
+            for member, data in files.items():
+                z.writestr(member, data)
 
     out = Path(path)
     atomic_write_with(out, write)
     return out
+
+
+def stored_experiment(runs: Sequence[RunConfig], name: str) -> ExperimentConfig:
+    """Stored runs as one experiment (run ``i`` = the ``i``-th run)."""
+    return race_experiment(list(runs), name=name, description=f"{len(runs)} stored run(s) of {name}")
 
 
 def read_bundle(path: str | Path) -> Bundle:

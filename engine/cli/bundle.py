@@ -19,7 +19,7 @@ def export_bundle(store: RunStore, ids: Sequence[int], path: Path) -> int:
     """``optiscope runs export ID... --bundle ZIP``."""
     from pydantic import ValidationError
 
-    from ..bundle import make_bundle
+    from ..bundle import make_bundle, stored_experiment
 
     if path.is_dir():
         raise UsageError(f"--bundle {path} is a folder; give the zip file's name, e.g. {path / 'bundle.zip'}")
@@ -34,7 +34,7 @@ def export_bundle(store: RunStore, ids: Sequence[int], path: Path) -> int:
     names = sorted({r.summary.experiment for r in stored if r.summary.experiment})
     name = names[0] if len(names) == 1 else "stored runs"
     try:
-        make_bundle(path, runs, [r.metrics for r in stored], name=name)
+        make_bundle(path, stored_experiment(runs, name), [r.metrics for r in stored])
     except OSError as exc:
         raise UsageError(
             f"--bundle {path}: cannot write it ({exc.strerror or exc}); give another path"
@@ -74,3 +74,36 @@ def check_bundle(path: Path, results: Sequence[RunResult]) -> int:
     bad = [line for line in lines if "DIFFERS" in line]
     print(f"check: {'reproduced' if not bad else f'{len(bad)} of {len(lines)} runs differ'}")
     return 1 if bad else 0
+
+
+def save_run_bundle(path: Path, exp, results: Sequence[RunResult], out: Path) -> Path:
+    """``optiscope run ... --save-bundle ZIP``: the run's experiment, metrics, steps, layers and
+    weights (from the result files just written to ``out``), script, versions and README."""
+    import io
+
+    import torch
+
+    from ..bundle import make_bundle
+
+    extra: dict[str, str | bytes] = {
+        name: (out / name).read_text(encoding="utf-8") for name in ("steps.csv", "layers.csv")
+    }
+    for r in results:
+        if r.model is not None and r.reason not in ("failed", "diverged"):
+            buf = io.BytesIO()
+            torch.save({k: v.detach().cpu().clone() for k, v in r.model.state_dict().items()}, buf)
+            extra[f"weights/run-{r.run}.pt"] = buf.getvalue()
+    metrics = [
+        [
+            {
+                "epoch": e.epoch,
+                **{
+                    k: getattr(e, k)
+                    for k in ("lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+                },
+            }
+            for e in r.epochs
+        ]
+        for r in results
+    ]
+    return make_bundle(path, exp, metrics, extra=extra)

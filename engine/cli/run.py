@@ -35,6 +35,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="with --bundle: compare the new metrics with the bundle's (exit 1 if they differ)",
     )
     p.add_argument(
+        "--save-bundle",
+        type=Path,
+        metavar="ZIP",
+        help="also write a reproducibility bundle: config, metrics, steps, layers, weights, PyTorch script, "
+        "versions, README ('optiscope run --bundle ZIP --check' re-runs it)",
+    )
+    p.add_argument(
         "--save-weights",
         action="store_true",
         help="also save each run's trained state_dict as OUT/weights/run-N.pt (best epoch when early "
@@ -48,6 +55,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if getattr(args, "check", False) and getattr(args, "bundle", None) is None:
         raise UsageError("--check compares with a bundle: give --bundle ZIP too")
+    zipped = getattr(args, "save_bundle", None)
+    if zipped is not None and (zipped.is_dir() or not zipped.parent.is_dir()):
+        raise UsageError(
+            f"--save-bundle {zipped}: give a zip file's name in an existing folder, e.g. bundle.zip"
+        )
     from ..runner import execute, write_outputs
 
     exp = load_experiment(args)
@@ -84,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if recorder is not None:
         bus.subscribe(recorder, *recorder.EVENT_TYPES)
     try:
-        keep = getattr(args, "save_weights", False)
+        keep = getattr(args, "save_weights", False) or getattr(args, "save_bundle", None) is not None
         results = execute(runs, bus=bus, log=None if args.quiet else warn, keep_models=keep)
     finally:
         bar.close()
@@ -107,6 +119,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"optiscope run: note: {line}", file=sys.stderr)
         if not args.quiet:
             print(f"wrote {len(written)} weight file(s) to {out / 'weights'}", file=sys.stderr)
+    if getattr(args, "save_bundle", None) is not None:
+        from .bundle import save_run_bundle
+
+        try:
+            save_run_bundle(args.save_bundle, exp, results, out)
+        except OSError as exc:
+            print(
+                f"optiscope run: error: could not write the bundle ({exc.strerror or exc})", file=sys.stderr
+            )
+            return 1
+        if not args.quiet:
+            print(f"wrote the reproducibility bundle {args.save_bundle}", file=sys.stderr)
     if getattr(args, "check", False):
         from .bundle import check_bundle
 

@@ -120,3 +120,38 @@ def test_usage_errors(tmp_path, capsys):
     assert "--bundle" in capsys.readouterr().err
     assert main(["runs", "export", "1"]) == 2
     assert "--out FILE.csv" in capsys.readouterr().err
+
+
+def test_run_save_bundle_has_steps_layers_weights_and_checks(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
+    path = tmp_path / "run.zip"
+    argv = [
+        "run",
+        "--preset",
+        "l1-vs-l2",
+        "--epochs",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-store",
+        "--quiet",
+    ]
+    assert main([*argv, "--save-bundle", str(path)]) == 0
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        steps = z.read("steps.csv").decode()
+        weights = torch.load(io.BytesIO(z.read("weights/run-2.pt")), weights_only=True)
+        readme = z.read("README.txt").decode()
+    assert {"steps.csv", "layers.csv", "weights/run-0.pt", "weights/run-1.pt", "weights/run-2.pt"} <= names
+    assert steps == (tmp_path / "out" / "steps.csv").read_text()
+    assert set(weights) == {"0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"}
+    assert "Also inside: steps.csv, layers.csv, weights/run-N.pt" in readme
+    capsys.readouterr()
+    rc = main(
+        ["run", "--bundle", str(path), "--check", "--out", str(tmp_path / "again"), "--no-store", "--quiet"]
+    )
+    assert rc == 0 and capsys.readouterr().out.strip().endswith("check: reproduced")
+    assert main([*argv, "--save-bundle", str(tmp_path / "no" / "such" / "b.zip")]) == 2
+    assert "--save-bundle" in capsys.readouterr().err
