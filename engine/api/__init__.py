@@ -161,7 +161,8 @@ class Result:
     ``metrics`` (run, label, epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds),
     ``steps`` (run, step, epoch, lr, loss) and ``layers`` (per-layer statistics) have the
     columns of ``metrics.csv``, ``steps.csv`` and ``layers.csv``; ``summary`` is
-    ``summary.json``. ``models`` holds each run's trained ``torch.nn`` module (best-epoch
+    ``summary.json``. ``save``, ``save_weights`` and ``save_bundle`` write what the CLI writes.
+    ``models`` holds each run's trained ``torch.nn`` module (best-epoch
     weights when early stopping restored them; None for a failed run).
     """
 
@@ -188,6 +189,15 @@ class Result:
         from optiscope.engine.weights import save_weights
 
         return save_weights(folder, self.results)[0]
+
+    def save_bundle(self, path: str | Path) -> Path:
+        """A reproducibility bundle of this result (``optiscope run --save-bundle``): config, metrics,
+        steps, layers, weights, the PyTorch script, versions and a README in one zip."""
+        from optiscope.engine.cli.bundle import save_run_bundle
+
+        with tempfile.TemporaryDirectory(prefix="optiscope-api-") as tmp:
+            out = self.save(tmp)
+            return save_run_bundle(Path(path), self.experiment, self.results, out)
 
     def _repr_html_(self) -> str:  # a finished run's summary in Jupyter
         return self.final()._repr_html_()  # type: ignore[operator]

@@ -120,6 +120,22 @@ def test_result_saves_the_cli_files_and_weights(tmp_path):
     state = torch.load(files[2], weights_only=True)
     assert set(state) == set(result.models[2].state_dict())
     assert len(result.layers) > 0 and list(result.layers.columns)[:4] == ["run", "step", "epoch", "layer"]
+    bundle = result.save_bundle(tmp_path / "l1.zip")
+    assert (
+        main(
+            [
+                "run",
+                "--bundle",
+                str(bundle),
+                "--check",
+                "--out",
+                str(tmp_path / "re"),
+                "--no-store",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
 
 
 def test_search_and_surface_equal_the_cli(tmp_path, monkeypatch, capsys):
