@@ -145,8 +145,8 @@ def record_experiment(
     from optiscope.engine import events as ev
     from optiscope.engine.runner import execute
 
-    from .app import create_app
     from .plots import LivePlots
+    from .qt_app import create_app
 
     sink = FrameSink(path, fps)
     runs = exp.runs()
