@@ -346,3 +346,116 @@ def test_overrides_are_the_runs(tmp_path, monkeypatch, capsys):
     for s, c in zip(got, cli, strict=True):
         for key in ("lr", "train_loss", "train_acc", "val_loss", "val_acc"):
             assert float(s[key]) == float(c[key]), key
+
+
+FEATURES_EXPERIMENT = """
+schema_version = 1
+name = "conv-aug"
+[base.dataset]
+name = "digits"
+train_fraction = 0.6
+seed = 4
+[base.model]
+layers = [
+  { type = "conv2d", filters = 4, kernel = 3, activation = "relu", init = "he_normal" },
+  { type = "batchnorm", activation = "linear" },
+  { type = "maxpool", size = 2 },
+  { type = "dropout", p = 0.1 },
+  { type = "dense", units = 16, activation = "gelu", init = "glorot_normal" },
+]
+[base.optimizer]
+kind = "nadam"
+lr = 0.003
+[base.schedule]
+kind = "cosine"
+warmup_steps = 10
+[base.regularization]
+l1 = 0.0001
+augmentation = { shift = 1, rotate = 10.0, cutout = 2, noise = 0.05, mixup = 0.2, jitter = 0.01 }
+[base.training]
+epochs = 3
+batch_size = 64
+seed = 3
+device = "cpu"
+eval_train = false
+[[variations]]
+label = "cosine"
+[[variations]]
+label = "plateau"
+schedule = { kind = "plateau", patience = 1, factor = 0.5, monitor = "val_acc" }
+training = { mixed_precision = true }
+"""
+
+
+def test_what_no_preset_uses_is_exported_faithfully(tmp_path, monkeypatch, capsys):
+    """Conv2d, BatchNorm2d, max pooling, Dropout2d, GELU, NAdam, warm-up + cosine, plateau on
+    val_acc, bfloat16 mixed precision, L1, every image augmentation, mixup, jitter and running
+    training metrics: the script's metrics equal optiscope run's (these runs train alone)."""
+    monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
+    (tmp_path / "exp.toml").write_text(FEATURES_EXPERIMENT)
+    script = tmp_path / "s.py"
+    assert main(["export-script", str(tmp_path / "exp.toml"), "--all", "--out", str(script)]) == 0
+    assert (
+        main(["run", str(tmp_path / "exp.toml"), "--out", str(tmp_path / "cli"), "--no-store", "--quiet"])
+        == 0
+    )
+    capsys.readouterr()
+    run_scripts([(script, 3, tmp_path / "s.csv")])
+    got, cli = read_csv(tmp_path / "s.csv"), read_csv(tmp_path / "cli" / "metrics.csv")
+    assert len(got) == len(cli) == 6
+    for s, c in zip(got, cli, strict=True):
+        for key in ("lr", "train_loss", "train_acc", "val_loss", "val_acc"):
+            assert float(s[key]) == float(c[key]), f"run {c['run']} epoch {c['epoch']}: {key}"
+
+
+SCHEDULES_EXPERIMENT = """
+schema_version = 1
+name = "schedules"
+[base.dataset]
+name = "spiral"
+n_samples = 300
+centers = 3
+standardize = true
+[base.model]
+layers = [{ type = "dense", units = 24, activation = "leaky_relu" }, { type = "dense", units = 12, activation = "sigmoid" }]
+[base.training]
+epochs = 4
+batch_size = 20
+[[variations]]
+optimizer = { kind = "adamax", lr = 0.01 }
+schedule = { kind = "step", step_epochs = 2, gamma = 0.5 }
+[[variations]]
+optimizer = { kind = "adadelta" }
+schedule = { kind = "exponential", gamma = 0.8, warmup_steps = 7 }
+[[variations]]
+optimizer = { kind = "rmsprop", lr = 0.005, centered = true, momentum = 0.5 }
+schedule = { kind = "cosine_restarts", t0_steps = 9, t_mult = 2 }
+[[variations]]
+optimizer = { kind = "sgd", lr = 0.05, momentum = 0.9, dampening = 0.1, weight_decay = 0.001 }
+schedule = { kind = "cyclic", mode = "exp_range", base_lr = 0.01, max_lr = 0.2, step_size = 8, gamma = 0.99 }
+[[variations]]
+dataset = { name = "xor", n_samples = 200 }
+optimizer = { kind = "adagrad", lr = 0.05, lr_decay = 0.01 }
+schedule = { kind = "time_decay", decay = 0.01 }
+regularization = { grad_clip = 0.5, early_stopping = { enabled = true, patience = 1, monitor = "train_loss", restore_best = false } }
+"""
+
+
+def test_every_schedule_and_optimizer_kind_equals_the_torch_path(tmp_path):
+    """Step, exponential (after a warm-up), cosine restarts, exp_range cycles and time decay with
+    Adamax, Adadelta, centred RMSprop, SGD with dampening and weight decay, and Adagrad: the
+    script's metrics equal Optiscope's one-run torch.optim training."""
+    from optiscope.engine.config import loads_toml
+
+    (tmp_path / "exp.toml").write_text(SCHEDULES_EXPERIMENT)
+    script = tmp_path / "s.py"
+    assert main(["export-script", str(tmp_path / "exp.toml"), "--all", "--out", str(script)]) == 0
+    run_scripts([(script, 4, tmp_path / "s.csv")])
+    runs = loads_toml(SCHEDULES_EXPERIMENT).runs()
+    alone = [(r.run, e) for r in execute(runs, batched=False, stats_every=0) for e in r.epochs]
+    got = read_csv(tmp_path / "s.csv")
+    assert len(got) == len(alone) >= 17
+    for s, (run, e) in zip(got, alone, strict=True):
+        assert (int(s["run"]), int(s["epoch"])) == (run, e.epoch)
+        for key in ("lr", "train_loss", "train_acc", "val_loss", "val_acc"):
+            assert float(s[key]) == getattr(e, key), f"run {run} epoch {e.epoch}: {key}"
