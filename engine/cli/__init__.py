@@ -39,11 +39,27 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("optiscope")
+    except PackageNotFoundError:  # a checkout on sys.path without an install
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optiscope",
         description="Optiscope: see how optimizers and learning-rate schedules shape training. "
         "Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"optiscope {_version()}")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation: open the window, check its text is readable, train a short "
+        "run, exit 0 when everything works (the installers' smoke test runs it)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("presets", help="list the bundled presets")
@@ -62,10 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test and args.command is not None:
+        parser.error(
+            f"--self-test takes no command (got '{args.command}'): run 'optiscope --self-test' alone"
+        )
     if args.command is None:
         from optiscope.gui.app import main as gui_main  # the window, when installed
 
-        return gui_main()
+        return gui_main(["--self-test"] if args.self_test else [])
     from ..dataset import DataError
     from ..store import StoreError
 
