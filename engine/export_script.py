@@ -762,6 +762,8 @@ class Schedule:
     def after_epoch(self, metrics):
         if self.main is None or not self.per_epoch:
             return
+        if 0 < self.updates <= self.warmup_steps:
+            return  # the warm-up ended on this epoch's last update: not one of the main schedule's epochs
         if hasattr(self.main, "monitor"):
             self.main.step(metrics[self.main.monitor])
         else:
@@ -905,7 +907,7 @@ def train(run, label, model, optimizer, schedule, data, device, *, epochs, batch
     scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
     chance_loss = math.log(max(data.n_classes, 2))  # the loss of a uniform guess
     generator = torch.Generator().manual_seed(seed)
-    history, reason, limit, first_loss, best_train_loss, not_learning = [], "completed", None, None, math.inf, 0
+    history, limit, first_loss, best_train_loss, not_learning = [], None, None, math.inf, 0
     model.train()
     for epoch in range(1, epochs + 1):
         t_epoch = time.perf_counter()
@@ -986,10 +988,24 @@ def train(run, label, model, optimizer, schedule, data, device, *, epochs, batch
         if early_stopping is not None and early_stopping.should_stop(model, epoch, metrics):
             print(f"  early stop; best epoch {early_stopping.best_epoch}", flush=True)
             return history, "early_stopped"
-    last = history[-1] if history else None
-    if last and len(history) >= 5 and last["train_loss"] > 2.0 * max(first_loss, chance_loss):
-        reason = "diverged"  # ended far above where it started: not learning
-    return history, reason
+    return history, did_it_learn(history, first_loss, data.n_classes)
+
+
+def did_it_learn(history, first_loss, n_classes):
+    """'completed', or 'diverged' for a run that learned nothing: its accuracy at chance level
+    (under 10 % of the way from a uniform guess to perfect) or its final training loss over twice
+    a uniform guess's -- unless every epoch's loss stayed below its start and the last was its best."""
+    if not history:
+        return "completed"
+    losses = [m["train_loss"] for m in history]
+    start = first_loss if math.isfinite(first_loss) else math.inf
+    if all(v < start for v in losses) and losses[-1] <= min(losses):
+        return "completed"  # a slow learner
+    chance_acc = 1.0 / max(n_classes, 2)
+    acc = max(history[-1]["train_acc"], history[-1]["val_acc"])
+    if not acc >= chance_acc + 0.1 * (1.0 - chance_acc) or not losses[-1] <= 2.0 * math.log(max(n_classes, 2)):
+        return "diverged"
+    return "completed"
 '''
 
 _MAIN = """

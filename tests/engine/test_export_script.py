@@ -426,7 +426,7 @@ optimizer = { kind = "adamax", lr = 0.01 }
 schedule = { kind = "step", step_epochs = 2, gamma = 0.5 }
 [[variations]]
 optimizer = { kind = "adadelta" }
-schedule = { kind = "exponential", gamma = 0.8, warmup_steps = 7 }
+schedule = { kind = "exponential", gamma = 0.8, warmup_steps = 8 }  # ends on epoch 1's last update
 [[variations]]
 optimizer = { kind = "rmsprop", lr = 0.005, centered = true, momentum = 0.5 }
 schedule = { kind = "cosine_restarts", t0_steps = 9, t_mult = 2 }
@@ -442,7 +442,7 @@ regularization = { grad_clip = 0.5, early_stopping = { enabled = true, patience 
 
 
 def test_every_schedule_and_optimizer_kind_equals_the_torch_path(tmp_path):
-    """Step, exponential (after a warm-up), cosine restarts, exp_range cycles and time decay with
+    """Step, exponential (after a warm-up ending on an epoch boundary), cosine restarts, exp_range cycles and time decay with
     Adamax, Adadelta, centred RMSprop, SGD with dampening and weight decay, and Adagrad: the
     script's metrics equal Optiscope's one-run torch.optim training."""
     from optiscope.engine.config import loads_toml
