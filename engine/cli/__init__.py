@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Optiscope: see how optimizers and learning-rate schedules shape training. "
         "Without a command, opens the window.",
     )
+    # the window's own options, as optiscope-app takes them (used only without a command)
+    window = parser.add_argument_group("window options (without a command, as optiscope-app)")
+    window.add_argument("--lesson", metavar="FILE|NAME", help="open the window straight into a lesson")
+    window.add_argument("--presentation", action="store_true", help="open the window in presentation mode")
+    window.add_argument("--self-test", action="store_true", help="check the installation and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("presets", help="list the bundled presets")
     p.set_defaults(func=_cmd_presets)
@@ -62,10 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    window_args = [
+        *(["--lesson", args.lesson] if args.lesson is not None else []),
+        *(["--presentation"] if args.presentation else []),
+        *(["--self-test"] if args.self_test else []),
+    ]
     if args.command is None:
         from optiscope.gui.app import main as gui_main  # the window, when installed
 
-        return gui_main()
+        return gui_main(window_args)
+    if window_args:
+        print(
+            f"optiscope: error: {window_args[0]} opens the window and takes no command "
+            f"(drop {args.command!r}, or use the command's own options)",
+            file=sys.stderr,
+        )
+        return 2
     from ..dataset import DataError
     from ..store import StoreError
 

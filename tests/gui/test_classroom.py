@@ -192,6 +192,23 @@ def test_app_refuses_a_bad_lesson_with_one_line(capsys):
     assert opts.lesson == "momentum-sweep" and opts.presentation
 
 
+def test_optiscope_takes_the_window_options_as_optiscope_app_does(capsys, monkeypatch):
+    import optiscope.gui.app as app
+    from optiscope.engine.cli import main as cli_main
+
+    # a bad lesson name reaches the window's own check (before any window opens), not argparse
+    assert cli_main(["--lesson", "no-such-lesson"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice" not in err
+    assert "no lesson file or bundled lesson named 'no-such-lesson'" in err
+    seen: list[list[str]] = []
+    monkeypatch.setattr(app, "main", lambda argv=None: seen.append(list(argv or [])) or 0)
+    assert cli_main(["--lesson", "momentum-sweep", "--presentation"]) == 0
+    assert seen == [["--lesson", "momentum-sweep", "--presentation"]]
+    assert cli_main(["--lesson", "momentum-sweep", "presets"]) == 2  # a window option and a command
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 def test_presentation_mode_is_readable_from_the_back_of_the_room(qtbot, make_window):
     from optiscope.gui.colors import OKABE_ITO_RUNS, RUN_PALETTE
 
