@@ -537,7 +537,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs.shutdown()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
-        """Stop a live run and every background job, and remember the window."""
+        """Ask before an unsaved race is lost; stop a live run and every background job, and
+        remember the window."""
+        if not self._closing and not self.files.may_discard_race():
+            event.ignore()
+            return
         self.shutdown()
         try:
             self.settings.set_window(self.saveGeometry(), self.saveState())

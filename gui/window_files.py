@@ -117,8 +117,27 @@ class FileCommands(QtCore.QObject):
             QtWidgets.QMessageBox.warning(w, "Cannot save", f"{path} could not be written:\n{exc}")
             return False
         w.document.path = path
+        w.document.mark_saved()
         w.report(f"Saved {Path(path).name}")
         return True
+
+    def may_discard_race(self) -> bool:
+        """Ask before an unsaved race is lost: Save (then go on if it was saved), Discard, Cancel."""
+        doc = self.window.document
+        if not doc.race_unsaved:
+            return True
+        buttons = QtWidgets.QMessageBox.StandardButton
+        n = len(doc.race)
+        answer = QtWidgets.QMessageBox.question(
+            self.window,
+            "Unsaved race",
+            f"The race of {n} run{'s' if n != 1 else ''} is not saved. Save it before quitting?",
+            buttons.Save | buttons.Discard | buttons.Cancel,
+            buttons.Save,
+        )
+        if answer == buttons.Save:
+            return self.save()
+        return answer == buttons.Discard
 
     # ------------------------------------------------------------------ metrics and plots
     def metrics_csv(self) -> str:
