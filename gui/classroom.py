@@ -356,7 +356,9 @@ class Classroom(QtCore.QObject):
         self.presenting = on
         docks = (w.experiment_dock, w.lesson_dock)
         if on:
-            self._docks_before = {d: d.isVisible() for d in docks}
+            # not isVisible(): with --presentation the window is not shown yet, and every dock
+            # would read as hidden and never come back; isHidden() is the dock's own state
+            self._docks_before = {d: not d.isHidden() for d in docks}
             self._was_maximized = w.isMaximized()
             for d in docks:
                 d.hide()

@@ -249,3 +249,24 @@ def test_presentation_mode_is_readable_from_the_back_of_the_room(qtbot, make_win
     assert w.experiment_dock.isVisible()
     assert w.plots.color_for(0).name() == RUN_PALETTE[0] and w.plots.theme == "light"
     assert w.plots.curve(0, "smooth").opts["pen"].widthF() == 2
+
+
+def test_leaving_presentation_started_before_the_window_shows_brings_the_panels_back(qtbot):
+    """As ``optiscope-app --lesson … --presentation`` does: presentation is switched on before the
+    window is first shown; leaving it must bring back the experiment and lesson panels."""
+    from optiscope.gui.main_window import MainWindow
+
+    w = MainWindow(restore_last=False)
+    try:
+        w.set_experiment(get_preset("momentum-sweep"))
+        w.classroom.set_presentation(True)
+        qtbot.waitExposed(w)
+        assert w.isFullScreen()
+        assert not w.experiment_dock.isVisible() and not w.lesson_dock.isVisible()
+        w.classroom.set_presentation(False)
+        qtbot.waitUntil(lambda: w.experiment_dock.isVisible(), timeout=5_000)
+        assert w.lesson_dock.isVisible() or w.lesson_dock in w.tabifiedDockWidgets(w.experiment_dock)
+        assert w.experiment_dock.toggleViewAction().isChecked()
+        assert not w.isFullScreen()
+    finally:
+        w.close()
