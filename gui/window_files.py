@@ -87,6 +87,8 @@ class FileCommands(QtCore.QObject):
             if not quiet:
                 QtWidgets.QMessageBox.warning(w, "Cannot open experiment", msg)
             return False
+        if not self.make_room_for(Path(path).name):
+            return False
         w.set_experiment(exp, path)
         w.report(f"Opened {Path(path).name}")
         return True
@@ -119,6 +121,28 @@ class FileCommands(QtCore.QObject):
         w.document.path = path
         w.document.mark_saved()
         w.report(f"Saved {Path(path).name}")
+        return True
+
+    def make_room_for(self, what: str) -> bool:
+        """Before another experiment or lesson opens: stop a live run (asking first when the user
+        started it), clear the plots of the old curves and be ready to Run. False: the user
+        kept the run, and nothing is opened."""
+        w = self.window
+        if w.running and w.transport.by_hand:
+            buttons = QtWidgets.QMessageBox.StandardButton
+            answer = QtWidgets.QMessageBox.question(
+                w,
+                "Stop the run?",
+                f"A run you started is still training. Stop it and open {what}?",
+                buttons.Yes | buttons.No,
+                buttons.No,
+            )
+            if answer != buttons.Yes:
+                w.report(f"Kept the run going; {what} was not opened.")
+                return False
+        w.transport.reset()  # stops the run, forgets its counts, clears the plots
+        if w.plots is not None:
+            w.past.redraw()  # past runs stay until removed, as when a run starts
         return True
 
     def may_discard_race(self) -> bool:
@@ -254,6 +278,8 @@ class FileCommands(QtCore.QObject):
             exp = get_preset(name)
         except ConfigError as exc:
             self.window.report(str(exc), error=True)
+            return
+        if not self.make_room_for(f"the lesson '{name}'"):
             return
         self.window.set_experiment(exp)
         self.window.report(f"Lesson '{name}' loaded: press Run (F5).")

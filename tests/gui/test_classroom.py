@@ -270,3 +270,58 @@ def test_leaving_presentation_started_before_the_window_shows_brings_the_panels_
         assert not w.isFullScreen()
     finally:
         w.close()
+
+
+def test_opening_a_lesson_stops_the_old_run_clears_its_curves_and_is_ready_to_run(
+    qtbot, make_window, monkeypatch
+):
+    from PySide6 import QtWidgets
+
+    std = QtWidgets.QMessageBox.StandardButton
+    asked: list[str] = []
+    reply = {"button": std.No}
+    monkeypatch.setattr(
+        QtWidgets.QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or reply["button"]
+    )
+    w = make_window()
+    w.settings.set_lesson_pace("momentum-sweep", 0)
+    w.set_experiment(short_lesson(epochs=200))
+    w.transport.step_epoch()  # by hand: a paused run, still live when the lesson opens
+    qtbot.waitUntil(lambda: any(w.plots.point_counts().get("loss", {}).values()), timeout=60_000)
+    assert w.running and w.transport.by_hand
+
+    # the user keeps the run they started: nothing opens
+    w.files.load_preset("optimizer-race")
+    assert asked and "still training" in asked[-1]
+    assert w.running and w.classroom.lesson_name == "momentum-sweep"
+
+    # the user stops it: the old curves go, the new lesson is in place, Run (F5) starts it
+    reply["button"] = std.Yes
+    w.files.load_preset("optimizer-race")
+    assert not w.running
+    assert w.classroom.lesson_name == "optimizer-race"
+    assert not any(n for counts in w.plots.point_counts().values() for n in counts.values())
+    assert w.classroom.table.rows() == []
+    assert w.acts["run"].isEnabled()
+    w.set_experiment(get_preset("optimizer-race").with_overrides(epochs=1))
+    with qtbot.waitSignal(w.run_started, timeout=60_000):
+        w.acts["run"].trigger()
+    w.runs.stop()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+
+
+def test_a_lesson_that_started_by_itself_gives_way_to_the_next_without_a_question(
+    qtbot, make_window, monkeypatch
+):
+    from PySide6 import QtWidgets
+
+    asked: list[str] = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: asked.append(a[2]))
+    w = make_window()
+    w.settings.set_lesson_pace("momentum-sweep", 0)
+    w.set_experiment(short_lesson(epochs=200))
+    assert w.transport.run(by_hand=False)  # as optiscope-app --lesson starts it
+    w.runs.toggle_pause()
+    assert w.running
+    w.files.load_preset("optimizer-race")
+    assert not asked and not w.running and w.classroom.lesson_name == "optimizer-race"
