@@ -31,6 +31,9 @@ from .run_controller import SPEEDS
 from .window_files import export_text
 from .window_recorder import PlotRecorder
 
+#: how long a window manager gets to honour full screen before the window sizes itself
+FULL_SCREEN_WAIT_MS = 400
+
 __all__ = ["Classroom", "resolve_lesson", "pace_delay"]
 
 # the results table's share of the plots' room at most (it scrolls past that; the splitter
@@ -94,6 +97,8 @@ class Classroom(QtCore.QObject):
         self.presenting = False
         self._docks_before: dict[Any, bool] = {}
         self._was_maximized = False
+        self._geometry_before: QtCore.QRect | None = None
+        self._filled_screen = False  # presentation sized the window itself (no window manager)
         self.pace_note = ""
         self._pace_on = False  # a lesson's own pace is applied (not one of the control's speeds)
         self._rows_shared = 0
@@ -345,6 +350,18 @@ class Classroom(QtCore.QObject):
             self.window.settings.set_lesson_pace(self.lesson_name, index)
 
     # ------------------------------------------------------------------ presentation
+    @Slot()
+    def _fill_screen(self) -> None:
+        """Without a window manager (a kiosk, Xvfb alone) nobody honours full screen: size the
+        window to its screen ourselves (setGeometry drops the full-screen state: set it again)."""
+        w = self.window
+        screen = w.screen() or QtGui.QGuiApplication.primaryScreen()
+        if not self.presenting or screen is None or w.geometry() == screen.geometry():
+            return
+        w.setGeometry(screen.geometry())
+        w.setWindowState(w.windowState() | QtCore.Qt.WindowState.WindowFullScreen)
+        self._filled_screen = True
+
     def toggle_presentation(self) -> None:
         self.set_presentation(not self.presenting)
 
@@ -360,13 +377,19 @@ class Classroom(QtCore.QObject):
             # would read as hidden and never come back; isHidden() is the dock's own state
             self._docks_before = {d: not d.isHidden() for d in docks}
             self._was_maximized = w.isMaximized()
+            self._geometry_before = w.geometry() if w.isVisible() else None
             for d in docks:
                 d.hide()
             w.showFullScreen()
+            # a window manager resizes the window soon after; where none does, size it ourselves
+            QtCore.QTimer.singleShot(FULL_SCREEN_WAIT_MS, w, self._fill_screen)
         else:
             for d, visible in self._docks_before.items():
                 d.setVisible(visible)
             w.showMaximized() if self._was_maximized else w.showNormal()
+            if self._filled_screen and not self._was_maximized and self._geometry_before is not None:
+                w.setGeometry(self._geometry_before)  # no window manager gives it back
+            self._filled_screen = False
         self.table.set_presentation(on)
         self.share_table()
         if w.plots is not None and hasattr(w.plots, "set_presentation"):

@@ -325,3 +325,39 @@ def test_a_lesson_that_started_by_itself_gives_way_to_the_next_without_a_questio
     assert w.running
     w.files.load_preset("optimizer-race")
     assert not asked and not w.running and w.classroom.lesson_name == "optimizer-race"
+
+
+def test_presentation_fills_the_screen_where_no_window_manager_honours_full_screen(
+    qtbot, make_window, monkeypatch
+):
+    """Xvfb alone, a kiosk: showFullScreen changes nothing, so the window sizes itself."""
+    from optiscope.gui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "showFullScreen", lambda self: self.show())  # not honoured
+    w = make_window(wait_engine=False)
+    w.showNormal()
+    w.setGeometry(10, 20, 640, 400)
+    before = w.geometry()
+    screen = w.screen().geometry()
+    assert before != screen
+    w.acts["presentation"].trigger()  # F11
+    qtbot.waitUntil(lambda: w.geometry() == screen, timeout=5_000)
+    w.acts["presentation"].trigger()
+    assert w.geometry() == before  # and gives the room back on leaving
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+
+
+def test_presentation_before_the_window_shows_fills_the_screen_without_a_window_manager(qtbot, monkeypatch):
+    """As ``optiscope-app --lesson … --presentation`` starts, with no window manager."""
+    from optiscope.gui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "showFullScreen", lambda self: self.show())
+    w = MainWindow(restore_last=False)
+    try:
+        w.setGeometry(50, 60, 640, 400)
+        assert w.geometry() != w.screen().geometry()
+        w.classroom.set_presentation(True)
+        qtbot.waitExposed(w)
+        qtbot.waitUntil(lambda: w.geometry() == w.screen().geometry(), timeout=5_000)
+    finally:
+        w.close()
