@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -195,13 +196,17 @@ class FileCommands(QtCore.QObject):
         if w.plots is None:
             w.report("The plots are not ready yet.", error=True)
             return False
+        from optiscope.engine.files import new_file_mode
+
         w.flush_plots()
         path = Path(path)
+        mode = new_file_mode(path)  # the exporter writes through a 0o600 temporary
         try:
             if path.suffix.lower() == ".svg":
                 w.plots.export_svg(name, path)
             else:
                 w.plots.export_png(name, path)
+            os.chmod(path, mode)
         except Exception as exc:  # an exporter problem is reported, never a crash
             w.report(f"Plot not exported: {exc}", error=True)
             return False

@@ -75,6 +75,11 @@ def test_metrics_csv_and_plot_exports(qtbot, make_window, quick_blobs, tmp_path)
             target = tmp_path / f"{name}.{suffix}"
             assert w.files.export_plot(name, target), w.messages[-1]
             assert target.stat().st_size > 100
+    # the user's umask, as a file opened the ordinary way in the same folder gets (not 0o600)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert (tmp_path / "loss.png").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    assert (tmp_path / "loss.svg").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
     assert (tmp_path / "loss.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
 
 
