@@ -77,10 +77,16 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise UsageError(f"--trials must be at least 1, got {args.trials}")
         if args.batch is not None and args.batch < 1:
             raise UsageError(f"--batch must be at least 1, got {args.batch}")
-        from ..search_space import check_space
+        from ..search_space import check_space, unused_params
 
         sampler = args.sampler or space.sampler
         check_space(space, exp.base, sampler)  # before torch loads: bad input answers at once
+        for name, why in unused_params(space.params, exp.base).items():
+            print(
+                f"optiscope search: warning: {name!r} does not change these runs ({why}); "
+                "its trials differ only in the other parameters",
+                file=sys.stderr,
+            )
         return _search(args, exp, space, sampler)
     except SearchSpaceError as exc:
         raise UsageError(str(exc)) from None
