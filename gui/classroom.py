@@ -356,7 +356,9 @@ class Classroom(QtCore.QObject):
         window to its screen ourselves (setGeometry drops the full-screen state: set it again)."""
         w = self.window
         screen = w.screen() or QtGui.QGuiApplication.primaryScreen()
-        if not self.presenting or screen is None or w.geometry() == screen.geometry():
+        if not self.presenting or not w.isFullScreen() or screen is None:
+            return  # left presentation, or put back to normal meanwhile
+        if w.geometry() == screen.geometry():
             return
         w.setGeometry(screen.geometry())
         w.setWindowState(w.windowState() | QtCore.Qt.WindowState.WindowFullScreen)

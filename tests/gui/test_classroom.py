@@ -131,7 +131,7 @@ def test_a_lesson_without_a_pace_does_not_keep_the_previous_lessons_pace(qtbot, 
     assert w.run() and w.transport.speed_label.text().startswith("lesson:")
     w.transport.stop()
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
-    w.files.load_preset("batchnorm-lr")  # no [classroom] pace
+    w.files.load_preset("blobs-sgd")  # no [classroom] pace
     assert w.run()
     w.transport.stop()
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
@@ -333,7 +333,9 @@ def test_presentation_fills_the_screen_where_no_window_manager_honours_full_scre
     """Xvfb alone, a kiosk: showFullScreen changes nothing, so the window sizes itself."""
     from optiscope.gui.main_window import MainWindow
 
-    monkeypatch.setattr(MainWindow, "showFullScreen", lambda self: self.show())  # not honoured
+    # not honoured: the window's state says full screen, its geometry stays
+    monkeypatch.setattr(MainWindow, "showFullScreen", lambda self: self.show())
+    monkeypatch.setattr(MainWindow, "isFullScreen", lambda self: self.classroom.presenting)
     w = make_window(wait_engine=False)
     w.showNormal()
     w.setGeometry(10, 20, 640, 400)
@@ -352,6 +354,7 @@ def test_presentation_before_the_window_shows_fills_the_screen_without_a_window_
     from optiscope.gui.main_window import MainWindow
 
     monkeypatch.setattr(MainWindow, "showFullScreen", lambda self: self.show())
+    monkeypatch.setattr(MainWindow, "isFullScreen", lambda self: self.classroom.presenting)
     w = MainWindow(restore_last=False)
     try:
         w.setGeometry(50, 60, 640, 400)
