@@ -201,6 +201,7 @@ def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None)
     return space.model_copy(update={"params": fitted})
 
 
+# --------------------------------------------------------------------------- settings a run ignores
 #: settings that decide whether another setting is used at all (a search that varies them
 #: may make the other one matter in some trials: then nothing is called unused)
 _DECIDERS = ("schedule.kind", "schedule.mode", "schedule.warmup_steps")

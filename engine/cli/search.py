@@ -75,10 +75,6 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.pruning:
             updates["pruning"] = True
         space = space.model_copy(update=updates)
-        if args.trials is not None and args.trials < 1:
-            raise UsageError(f"--trials must be at least 1, got {args.trials}")
-        if args.batch is not None and args.batch < 1:
-            raise UsageError(f"--batch must be at least 1, got {args.batch}")
         from ..search_space import check_space, unused_params
 
         sampler = args.sampler or space.sampler
