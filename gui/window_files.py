@@ -129,6 +129,8 @@ class FileCommands(QtCore.QObject):
         started it), clear the plots of the old curves and be ready to Run. False: the user
         kept the run, and nothing is opened."""
         w = self.window
+        if not w.running and w.plots is None:
+            return True  # starting up (the last experiment reopened): nothing drawn to clear
         if w.running and w.transport.by_hand:
             buttons = QtWidgets.QMessageBox.StandardButton
             answer = QtWidgets.QMessageBox.question(
