@@ -268,8 +268,11 @@ def test_leaving_presentation_started_before_the_window_shows_brings_the_panels_
         assert w.lesson_dock.isVisible() or w.lesson_dock in w.tabifiedDockWidgets(w.experiment_dock)
         assert w.experiment_dock.toggleViewAction().isChecked()
         assert not w.isFullScreen()
-    finally:
+    finally:  # as make_window does: the engine loaded, closed, deleted on Qt's side
+        w.start()
+        qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
         w.close()
+        w.deleteLater()
 
 
 def test_opening_a_lesson_stops_the_old_run_clears_its_curves_and_is_ready_to_run(
@@ -362,5 +365,8 @@ def test_presentation_before_the_window_shows_fills_the_screen_without_a_window_
         w.classroom.set_presentation(True)
         qtbot.waitExposed(w)
         qtbot.waitUntil(lambda: w.geometry() == w.screen().geometry(), timeout=5_000)
-    finally:
+    finally:  # as make_window does: the engine loaded, closed, deleted on Qt's side
+        w.start()
+        qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
         w.close()
+        w.deleteLater()
