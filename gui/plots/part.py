@@ -206,11 +206,13 @@ class PlotPart:
             plot.addItem(its["marks"])
         run.items[f"{mode}:{self.name}"] = its
         self.frame.look.style_items(run, its, self.pens, self.frame.theme["bg"])
-        if 0 < run.epochs_planned <= DOTTED_MAX_EPOCHS:
-            self.dot(run)
+        self.dot(run)
 
     def dot(self, run: PlotRun) -> None:
-        """A dot on every value of the per-epoch curves of a short run."""
+        """A dot on every value of the per-epoch curves of a short run (up to
+        :data:`DOTTED_MAX_EPOCHS` epochs planned): few points read better as points."""
+        if not 0 < run.epochs_planned <= DOTTED_MAX_EPOCHS:
+            return
         for mode in ("overlay", "grid"):
             its = self.items(run, mode)
             for key in self.dotted:

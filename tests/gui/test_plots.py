@@ -732,3 +732,15 @@ def test_guide_labels_sit_on_the_theme_fill(plots):
         plots.set_theme(theme)
         for line in labelled:
             assert line.label.fill.color() == QtGui.QColor(*THEMES[theme]["fill"]), theme
+
+
+@pytest.mark.parametrize("mode", ["overlay", "grid"])
+def test_only_short_runs_get_a_dot_on_every_per_epoch_value(plots, qtbot, mode):
+    """Up to 40 epochs the per-epoch curves show each value as a dot; a long run's hundreds
+    of values would blur into a thick line, so it gets none."""
+    plots.set_mode(mode)
+    feed(plots, run_events(0, epochs=6, spe=2) + run_events(1, epochs=60, spe=2))
+    qtbot.waitUntil(lambda: not plots.building)
+    for key in ("val_loss", "acc_train", "acc_val"):
+        assert plots.shown.curve(0, key).opts["symbol"] == "o", key
+        assert plots.shown.curve(1, key).opts["symbol"] is None, key
