@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optiscope.engine.config import (
     ConfigError,
@@ -54,6 +54,9 @@ from .settings import THEMES, AppSettings
 from .widgets import signals_blocked
 from .worker import JobContext, JobRunner, collect_garbage_on_gui_thread, load_engine
 
+if TYPE_CHECKING:
+    from .plots import LivePlots  # pyqtgraph: loaded after the window is shown
+
 __all__ = ["MainWindow", "SPEEDS"]
 
 PREVIEW_MAX_STEPS = 50_000
@@ -67,7 +70,7 @@ STATUS_TEMPLATES = {  # widths fixed from templates: changing numbers never re-l
 }
 
 
-def _default_plots_factory(parent: QtWidgets.QWidget) -> QtWidgets.QWidget:
+def _default_plots_factory(parent: QtWidgets.QWidget) -> LivePlots:
     from .plots import LivePlots  # pyqtgraph: imported after the window is shown
 
     return LivePlots(parent)
@@ -117,7 +120,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self,
         settings: AppSettings | None = None,
         *,
-        plots_factory: Callable[[QtWidgets.QWidget], QtWidgets.QWidget] | None = None,
+        plots_factory: Callable[[QtWidgets.QWidget], LivePlots] | None = None,
         restore_last: bool = True,
     ) -> None:
         super().__init__()
@@ -132,7 +135,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closing = False
         self.engine_loaded = False
         self.engine_info: dict[str, Any] = {}
-        self.plots: QtWidgets.QWidget | None = None
+        self.plots: LivePlots | None = None
         self.landscape: QtWidgets.QWidget | None = None
         self.inside: QtWidgets.QWidget | None = None
         self.theme = "light"
@@ -430,12 +433,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._plots_holder.layout().addWidget(plots)
         self.plots = plots
         self.classroom.attach_plots(plots)
-        if hasattr(plots, "set_mode"):
-            plots.set_mode("grid" if self.acts["grid"].isChecked() else "overlay")
-        if hasattr(plots, "set_theme"):
-            plots.set_theme(self.theme)
-        if hasattr(plots, "mode_changed"):
-            plots.mode_changed.connect(self._on_plots_mode)
+        plots.set_mode("grid" if self.acts["grid"].isChecked() else "overlay")
+        plots.set_theme(self.theme)
+        plots.mode_changed.connect(self._on_plots_mode)
 
     def add_view(self, title: str, widget: QtWidgets.QWidget) -> int:
         """Add a tab next to the training plots (e.g. the loss landscape); returns its index."""
@@ -822,7 +822,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @Slot()
     def _on_run_started(self) -> None:
-        if self.plots is not None and hasattr(self.plots, "clear"):
+        if self.plots is not None:
             self.plots.clear()
             for events in self._past_overlays.values():  # past runs stay until removed
                 self.plots.add_events(events)
@@ -950,7 +950,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Stop the run and clear the plots and counters (the settings stay)."""
         self.runs.end()
         self.runs.clear()
-        if self.plots is not None and hasattr(self.plots, "clear"):
+        if self.plots is not None:
             self.plots.clear()
         self._update_actions()
         self._update_status()
@@ -1033,7 +1033,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_plot_mode(self, mode: str) -> None:
         self.acts["grid" if mode == "grid" else "overlay"].setChecked(True)
-        if self.plots is not None and hasattr(self.plots, "set_mode"):
+        if self.plots is not None:
             self.plots.set_mode(mode)
 
     @Slot(str)
@@ -1307,7 +1307,7 @@ class MainWindow(QtWidgets.QMainWindow):
         app.setPalette(palette)
         self.setStyleSheet(qss)
         self.acts.tint_icons(palette if theme == "dark" else None)  # dark pictograms vanish on dark
-        if self.plots is not None and hasattr(self.plots, "set_theme"):
+        if self.plots is not None:
             self.plots.set_theme(theme)
         if theme in self.theme_actions:
             self.theme_actions[theme].setChecked(True)

@@ -382,7 +382,7 @@ class RecipePanel(QtWidgets.QDialog):
     def _plot_images(self) -> list[tuple[str, bytes]]:
         """The loss and accuracy plots as PNG bytes (name, data)."""
         plots = getattr(self.window_, "plots", None)
-        names = list(plots.plot_items()) if plots is not None and hasattr(plots, "plot_items") else []
+        names = list(plots.plot_items()) if plots is not None else []
         wanted = [n for n in SUMMARY_PLOTS if n in names] or names[:2]
         out = []
         with tempfile.TemporaryDirectory() as tmp:
