@@ -19,6 +19,7 @@ __all__ = [
     "csv_text",
     "format_csv",
     "format_short",
+    "format_percent",
 ]
 
 #: Columns of ``metrics.csv``: one row per run and epoch.
@@ -71,3 +72,9 @@ def format_short(v: float) -> str:
     """The display form: 4 significant digits (``.4g``), ``nan``/``inf``/``-inf``."""
     v = float(v)
     return f"{v:.4g}" if math.isfinite(v) else _non_finite(v)
+
+
+def format_percent(v: float) -> str:
+    """A fraction as a percentage with one decimal ("92.3 %"), "—" if not finite."""
+    v = float(v)
+    return f"{100 * v:.1f} %" if math.isfinite(v) else "—"

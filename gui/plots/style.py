@@ -3,8 +3,6 @@ is in its part, :mod:`.part`)."""
 
 from __future__ import annotations
 
-import math
-
 import pyqtgraph as pg
 from optiscope.gui import pg_adapter
 from PySide6 import QtGui
@@ -14,8 +12,6 @@ __all__ = [
     "Theme",
     "label_style",
     "font",
-    "escape",
-    "percent",
     "raw_pen",
     "style_axes",
     "set_text_scale",
@@ -51,16 +47,6 @@ def font(points: float, bold: bool = False) -> QtGui.QFont:
     f.setPointSizeF(pt(points))
     f.setBold(bold)
     return f
-
-
-def escape(text: str) -> str:
-    """``text`` safe inside rich text (HTML)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def percent(v: float) -> str:
-    """A fraction as a percentage with one decimal ("—" if not finite)."""
-    return f"{100 * v:.1f} %" if math.isfinite(v) else "—"
 
 
 def raw_pen(color: QtGui.QColor, background: str) -> QtGui.QPen:

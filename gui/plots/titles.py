@@ -7,6 +7,7 @@ in the title's tooltip), so nothing is cut at 1280x720 beside the side panels.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -14,7 +15,7 @@ from typing import NamedTuple
 import pyqtgraph as pg
 from optiscope.gui import pg_adapter
 from optiscope.gui.plots.buffers import RunData
-from optiscope.gui.plots.style import CELL_TITLE_PT, TICK_PT, TITLE_PT, Theme, escape, font, pt
+from optiscope.gui.plots.style import CELL_TITLE_PT, TICK_PT, TITLE_PT, Theme, font, pt
 from PySide6 import QtGui
 from PySide6.QtCore import Qt
 
@@ -142,7 +143,7 @@ def fit_overlay_title(
     titles, parts, subtitles = candidates
     width -= TITLE_PAD
     title = fit_text(font(TITLE_PT, bold=True), titles, width, parts)
-    html = escape(title)
+    shown_html = html.escape(title, quote=False)
     if subtitles:
         subtitle = fit_text(font(TICK_PT), subtitles, width)
         joint = "<br>"
@@ -151,14 +152,14 @@ def fit_overlay_title(
             beside = fit_text(font(TICK_PT), subtitles, room)
             if QtGui.QFontMetrics(font(TICK_PT)).horizontalAdvance(beside) <= room:
                 subtitle, joint = beside, "&nbsp;&nbsp;"
-        html += (
+        shown_html += (
             f'{joint}<span style="font-size:{pt(TICK_PT):g}pt; font-weight:normal; color:{theme["muted"]}">'
-            f"{escape(subtitle)}</span>"
+            f"{html.escape(subtitle, quote=False)}</span>"
         )
-    key = (html, theme["fg"])
+    key = (shown_html, theme["fg"])
     if shown == key:
         return key
-    set_title(plot, html, pt(TITLE_PT), theme["fg"], shrink=True)
+    set_title(plot, shown_html, pt(TITLE_PT), theme["fg"], shrink=True)
     plot.titleLabel.setToolTip("\n".join([titles[0], *subtitles[:1]]))
     return key
 
@@ -201,7 +202,7 @@ def fit_cell_title(
             text = fit_text(font(points, bold=True), wordings.full[-1:], room, wordings.parts)
         if text is None:
             points = max(points - 0.5, CELL_TITLE_PT * CELL_TITLE_MIN_SCALE)
-    set_title(cell, escape(text), pt(points), color.name(), shrink=True)
+    set_title(cell, html.escape(text, quote=False), pt(points), color.name(), shrink=True)
     cell.titleLabel.setToolTip(wordings.full[0])
 
 

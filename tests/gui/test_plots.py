@@ -744,3 +744,12 @@ def test_only_short_runs_get_a_dot_on_every_per_epoch_value(plots, qtbot, mode):
     for key in ("val_loss", "acc_train", "acc_val"):
         assert plots.shown.curve(0, key).opts["symbol"] == "o", key
         assert plots.shown.curve(1, key).opts["symbol"] is None, key
+
+
+def test_hover_readout_shows_a_run_label_with_markup_characters_as_written(plots, qtbot):
+    feed(plots, run_events(0, label="lr<0.1 & wd>0"))
+    qtbot.wait(20)
+    _hover_over(plots, "loss", 20, 0.5)
+    qtbot.waitUntil(lambda: plots.shown.hover_text("loss") is not None, timeout=2000)
+    assert "lr<0.1 & wd>0" in plots.shown.hover_text("loss")
+    qtbot.wait(400)  # let the SignalProxy's timer finish (the fixture fails on live timers)
