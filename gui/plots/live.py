@@ -42,7 +42,7 @@ from optiscope.gui.plots.arrangement import Arrangement
 from optiscope.gui.plots.frame import PlotFrame
 from optiscope.gui.plots.legend import legend_document
 from optiscope.gui.plots.part import PlotPart
-from optiscope.gui.plots.registry import PLOT_NAMES, PLOT_PARTS
+from optiscope.gui.plots.registry import PLOT_PARTS
 from optiscope.gui.plots.shown import Shown
 from optiscope.gui.plots.style import THEMES
 from optiscope.gui.smoothing import check_smoothing
@@ -339,8 +339,8 @@ class LivePlots(QtWidgets.QWidget):
             return
         frame.log_loss = on
         for part in frame.parts.values():
-            part.apply_log()
-        frame.ranges.forget("y:loss")
+            if part.apply_log() and part.y_range:
+                frame.ranges.forget(f"y:{part.y_range}")
         frame.ranges.update()
         frame.draw_marks()
         self.controls.show_log_loss(on)
@@ -433,7 +433,7 @@ class LivePlots(QtWidgets.QWidget):
         to the data (:func:`export.steps_fitted`) while exporting a per-step overlay plot."""
         frame = self.frame
         if name not in frame.parts:
-            raise ValueError(f"unknown plot {name!r}; choose one of {', '.join(PLOT_NAMES)}")
+            raise ValueError(f"unknown plot {name!r}; choose one of {', '.join(frame.parts)}")
         part = frame.parts[name]
         widget = self._arrangement.widget(part)
         path = export.prepare_target(widget, name, path)

@@ -234,15 +234,17 @@ class PlotPart:
         if "all" in flags or "markers" in flags:
             self.draw_guides(run)
 
-    def apply_log(self) -> None:
-        """Give the overlay plot and every cell the y axis mode of :meth:`log_y`."""
+    def apply_log(self) -> bool:
+        """Give the overlay plot and every cell the y axis mode of :meth:`log_y`; returns
+        whether it changed."""
         log = self.log_y()
         if log == self._log:
-            return
+            return False
         self._log = log
         self.plot.setLogMode(x=False, y=log)
         for rid in self.frame.grid.order.get(self.name, ()):
             self.frame.runs[rid].cells[self.name].setLogMode(x=False, y=log)
+        return True
 
     def setup_cell(self, cell: pg.PlotItem) -> None:
         """A new grid cell's axes: ranged by the frame (see :class:`ranges.RangeKeeper`)."""
