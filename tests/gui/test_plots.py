@@ -753,3 +753,19 @@ def test_hover_readout_shows_a_run_label_with_markup_characters_as_written(plots
     qtbot.waitUntil(lambda: plots.shown.hover_text("loss") is not None, timeout=2000)
     assert "lr<0.1 & wd>0" in plots.shown.hover_text("loss")
     qtbot.wait(400)  # let the SignalProxy's timer finish (the fixture fails on live timers)
+
+
+def test_log_loss_axis_in_both_modes_ranges_the_loss_in_decades(plots, qtbot):
+    feed(plots, run_events(0) + run_events(1))
+    plots.set_log_loss(True)
+    smooth = np.concatenate([plots.shown.series(r)["smooth"][1] for r in (0, 1)])
+    lo, hi = plots.shown.plot("loss").vb.viewRange()[1]  # log10 units on a log axis
+    assert plots.shown.plot("loss").getAxis("left").logMode
+    assert lo <= math.log10(smooth.min()) and math.log10(smooth.max()) <= hi and hi - lo < 3
+    assert not plots.shown.plot("accuracy").getAxis("left").logMode  # only the loss axis
+    plots.set_mode("grid")
+    qtbot.waitUntil(lambda: not plots.building)
+    assert all(plots.shown.plot("loss", r).getAxis("left").logMode for r in (0, 1))
+    plots.set_log_loss(False)
+    assert not plots.shown.plot("loss", 1).getAxis("left").logMode
+    assert plots.shown.plot("loss", 1).vb.viewRange()[1][0] <= 0.0  # a linear axis from 0
