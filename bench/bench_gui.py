@@ -261,7 +261,7 @@ def main() -> int:
         start_steps = win.runs.total_steps_seen
         wait_until(lambda s=start_steps: win.runs.total_steps_seen > s + 200)
         t0 = time.perf_counter()
-        win.stop()
+        win.transport.stop()
         wait_until(lambda: bool(finished_at))
         latencies.append((finished_at[-1] - t0) * 1000)
     med = statistics.median(latencies)
@@ -273,10 +273,10 @@ def main() -> int:
         flush=True,
     )
     # (5) the probe during a search from the window
-    from optiscope.gui.search_view import JOB_KEY, open_search
+    from optiscope.gui.search_view import JOB_KEY
 
     win.set_experiment(studies_run(args.epochs))
-    dialog = open_search(win)
+    dialog = win.tools.open("search")
     dialog.set_param("optimizer.lr", 1e-4, 1.0, log=True)
     dialog.set_param("optimizer.momentum", 0.0, 0.99, log=False)
     dialog.trials_box.setValue(32)

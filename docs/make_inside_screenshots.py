@@ -57,9 +57,9 @@ def main() -> int:
             inside.set_run(run)
             inside.set_layer(layer)
             shoot(name)
-    from optiscope.gui.gradcheck_dialog import JOB_KEY, open_gradient_check
+    from optiscope.gui.gradcheck_dialog import JOB_KEY
 
-    dialog = open_gradient_check(win)
+    dialog = win.tools.open("gradcheck")
     wait(lambda: not win.jobs.busy(JOB_KEY))
     dialog.resize(1280, 720)
     settle()
@@ -72,7 +72,7 @@ def main() -> int:
     win.set_experiment(get_preset("blobs-sgd"))  # the studies' single run
     win.runs.record = True  # into a throw-away store: the recipe shows where its runs went
     win.runs.store_path = Path(tempfile.mkdtemp()) / "runs.sqlite3"
-    panel = recipe_panel.open_recipe(win)
+    panel = win.tools.open("recipe")
     panel.check_basics()
     wait(lambda: not win.jobs.busy(recipe_panel.JOB_KEY))
     panel.check_lr()

@@ -42,7 +42,7 @@ def main(names: list[str]) -> int:
     wait(lambda: win.engine_loaded)
     win.classroom.set_presentation(True)
     for name in names or preset_names():
-        win.load_preset(name)
+        win.files.load_preset(name)
         done: list[str] = []
         win.run_finished.connect(done.append)
         win.run()  # the lesson's pace goes to the toolbar...

@@ -32,13 +32,13 @@ def main() -> int:
     n = len(exp.runs())
     win.run()
     wait(lambda: any(e.run == n - 1 and e.epoch >= 30 for e in win.runs.epoch_events))
-    win.toggle_pause()
+    win.transport.toggle_pause()
     win.flush_plots()
     for size in ((1280, 720), (1920, 1080)):
         win.resize(*size)
         wait(lambda s=size: (win.width(), win.height()) == s, 10)
         if win.lesson_box.toPlainText():
-            win.show_lesson(exp)  # placed for this width: a tab at 1280, beside the plots at 1920
+            win.lesson_dock.show_lesson(exp)  # placed for this width: a tab at 1280, beside the plots at 1920
         end = time.perf_counter() + 0.5
         wait(lambda e=end: time.perf_counter() > e)  # let layouts and plots settle
         path = HERE / f"screenshot-{size[0]}x{size[1]}.png"

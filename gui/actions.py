@@ -1,15 +1,18 @@
 """The window's commands as one table: menus, toolbar and the shortcut list come from it.
 
-Each :class:`ActionSpec` names a command once: its text, the window method it calls, its
+Each :class:`ActionSpec` names a command once: its text, the callable it triggers (a
+method of one of the window's rooms: ``"transport.stop"``, ``"files.save"``), its
 shortcuts, tip and icon. :class:`ActionTable` turns the specs into ``QAction`` objects and
 builds the menu bar (:data:`MENUS`), the run toolbar (:data:`TOOLBAR`) and the F1 list
 (:meth:`ActionTable.shortcut_rows`) from them, so a command added to the table shows up
 everywhere it belongs. Entries starting with ``@`` are places the window fills itself
-(submenus built on demand, the speed slider).
+(submenus built on demand, the speed slider); ``@tools`` lists the tool table's rows
+(:data:`~.tools.TOOLS`), each an action that opens its dialog.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +39,9 @@ class ActionSpec:
     text
         Menu text (``&`` marks the mnemonic).
     method
-        The window method called when it is triggered, with ``args``.
+        What it calls when triggered, with ``args``: ``"room.method"`` (a room of the
+        window: ``transport``, ``race``, ``files``, ``tools``, ``classroom`` ...) or a
+        method of the window itself.
     """
 
     name: str
@@ -62,25 +67,37 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "SP_MediaPlay",
     ),
     ActionSpec(
-        "pause", "Pause", "toggle_pause", (), ("F6", "Ctrl+P"), "pause or resume the run", "SP_MediaPause"
+        "pause",
+        "Pause",
+        "transport.toggle_pause",
+        (),
+        ("F6", "Ctrl+P"),
+        "pause or resume the run",
+        "SP_MediaPause",
     ),
     ActionSpec(
-        "step", "Step", "step_once", (), ("F10",), "one optimizer update, then pause", "SP_MediaSeekForward"
+        "step",
+        "Step",
+        "transport.step_once",
+        (),
+        ("F10",),
+        "one optimizer update, then pause",
+        "SP_MediaSeekForward",
     ),
     ActionSpec(
         "step_epoch",
         "Epoch",
-        "step_epoch",
+        "transport.step_epoch",
         (),
         ("Shift+F10",),
         "run to the end of this epoch, then pause",
         "SP_MediaSkipForward",
     ),
-    ActionSpec("stop", "Stop", "stop", (), ("Esc", "Shift+F5"), "stop the run", "SP_MediaStop"),
+    ActionSpec("stop", "Stop", "transport.stop", (), ("Esc", "Shift+F5"), "stop the run", "SP_MediaStop"),
     ActionSpec(
         "reset",
         "Reset",
-        "reset",
+        "transport.reset",
         (),
         ("Ctrl+Shift+R",),
         "stop and clear the plots, keep the settings",
@@ -89,7 +106,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "compare",
         "Compare",
-        "compare",
+        "race.compare",
         (),
         ("Ctrl+K",),
         "add the current settings as another runner of the race",
@@ -98,7 +115,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "clear_race",
         "Clear race",
-        "clear_race",
+        "race.clear_race",
         (),
         ("Ctrl+Shift+K",),
         "forget the race: Run then trains the panels' settings alone",
@@ -107,7 +124,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "lr_up",
         "LR × 2",
-        "scale_lr",
+        "transport.scale_lr",
         (2.0,),
         ("Ctrl+Up",),
         "double the learning rate: while running, the live run's whole schedule from the next "
@@ -116,22 +133,29 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "lr_down",
         "LR ÷ 2",
-        "scale_lr",
+        "transport.scale_lr",
         (0.5,),
         ("Ctrl+Down",),
         "halve the learning rate: while running, the live run's whole schedule from the next "
         "update (the panel keeps the next Run's rate); else the Optimizer panel's",
     ),
-    ActionSpec("faster", "Faster", "change_speed", (-1,), ("Ctrl+]",), "less slow motion"),
+    ActionSpec("faster", "Faster", "transport.change_speed", (-1,), ("Ctrl+]",), "less slow motion"),
     ActionSpec(
-        "slower", "Slower", "change_speed", (1,), ("Ctrl+[",), "slow motion: wait longer before each update"
+        "slower",
+        "Slower",
+        "transport.change_speed",
+        (1,),
+        ("Ctrl+[",),
+        "slow motion: wait longer before each update",
     ),
-    ActionSpec("open", "&Open experiment…", "open_dialog", (), (_Std.Open,), "open an experiment TOML file"),
-    ActionSpec("save", "&Save experiment", "save", (), (_Std.Save,), "save the experiment as TOML"),
+    ActionSpec(
+        "open", "&Open experiment…", "files.open_dialog", (), (_Std.Open,), "open an experiment TOML file"
+    ),
+    ActionSpec("save", "&Save experiment", "files.save", (), (_Std.Save,), "save the experiment as TOML"),
     ActionSpec(
         "save_as",
         "Save experiment &as…",
-        "save_as",
+        "files.save_as",
         (),
         ("Ctrl+Shift+S",),
         "save the experiment under another name",
@@ -139,7 +163,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "export_csv",
         "Export metrics as &CSV…",
-        "export_metrics_dialog",
+        "files.export_metrics_dialog",
         (),
         ("Ctrl+E",),
         "every epoch's metrics of every run, as the CLI's metrics.csv",
@@ -171,38 +195,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
         (),
         (),
         "the reading list's blobs + SGD set-up",
-    ),
-    ActionSpec(
-        "find_lr",
-        "Find &learning rate…",
-        "find_lr",
-        (),
-        ("Ctrl+L",),
-        "LR range test on the current settings: loss against a rising rate, with suggestions to apply",
-    ),
-    ActionSpec(
-        "gradcheck",
-        "&Gradient check…",
-        "gradient_check",
-        (),
-        (),
-        "compare every layer's gradient (alone and batched) with finite differences in float64",
-    ),
-    ActionSpec(
-        "recipe",
-        "Tuning &recipe…",
-        "tuning_recipe",
-        (),
-        (),
-        "walk the current settings through the six-step tuning recipe, each step with its check",
-    ),
-    ActionSpec(
-        "search",
-        "&Hyperparameter search…",
-        "hyperparameter_search",
-        (),
-        ("Ctrl+Shift+H",),
-        "an Optuna search over the panels' settings, trials trained batched, with live views",
     ),
     ActionSpec(
         "open_lesson",
@@ -257,7 +249,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("quit", "&Quit", "close", (), (_Std.Quit,), "close Optiscope"),
     ActionSpec(
-        "shortcuts", "Keyboard shortcuts", "show_shortcuts", (), ("F1",), "list the keyboard shortcuts"
+        "shortcuts", "Keyboard shortcuts", "acts.show_shortcuts", (), ("F1",), "list the keyboard shortcuts"
     ),
     ActionSpec(
         "about", "&About Optiscope", "show_about", (), (), "version, licences and where things are kept"
@@ -304,7 +296,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "defaults",
         ),
     ),
-    ("&Tools", ("find_lr", "search", "gradcheck", "recipe")),
+    ("&Tools", ("@tools",)),  # one entry per row of the tool table (gui/tools.py)
     ("&Lessons", ("@lessons",)),
     ("&View", ("overlay", "grid", "-", "presentation", "-", "@docks", "@theme")),
     ("&Help", ("shortcuts", "about")),
@@ -325,12 +317,27 @@ TOOLBAR: tuple[str, ...] = (
 
 
 class ActionTable(QtCore.QObject):
-    """The ``QAction`` of every :data:`ACTIONS` entry, owned by ``window``, and what is built
-    from them. Triggering an action calls ``window.<method>(*args)``."""
+    """The ``QAction`` of every :data:`ACTIONS` entry and every tool, owned by ``window``, and
+    what is built from them. Triggering an action calls ``window.<room>.<method>(*args)``.
 
-    def __init__(self, window: QtWidgets.QMainWindow, specs: tuple[ActionSpec, ...] = ACTIONS) -> None:
+    ``tools``: the tool table's rows (name, text, tip, shortcuts); each becomes an action
+    calling ``window.tools.open(name)``, listed in the Tools menu.
+    """
+
+    def __init__(
+        self,
+        window: QtWidgets.QMainWindow,
+        specs: tuple[ActionSpec, ...] = ACTIONS,
+        tools: Iterable[Any] = (),
+    ) -> None:
         super().__init__(window)
         self._window = window
+        tool_specs = tuple(
+            ActionSpec(t.name, t.text, "tools.open", (t.name,), t.shortcuts, t.tip) for t in tools
+        )
+        self.tool_names = [t.name for t in tool_specs]
+        at = next((i + 1 for i, s in enumerate(specs) if s.name == "defaults"), len(specs))
+        specs = (*specs[:at], *tool_specs, *specs[at:])  # the F1 list keeps the Run menu's order
         self.specs = {s.name: s for s in specs}
         self.actions: dict[str, QtGui.QAction] = {}
         self._by_action: dict[QtGui.QAction, ActionSpec] = {}
@@ -411,6 +418,9 @@ class ActionTable(QtCore.QObject):
         for entry in entries:
             if entry == "-":
                 widget.addSeparator()
+            elif entry == "@tools":
+                for name in self.tool_names:
+                    widget.addAction(self.actions[name])
             elif entry.startswith("@"):
                 places[entry[1:]](widget)
             else:
@@ -423,6 +433,16 @@ class ActionTable(QtCore.QObject):
             for act in self.actions.values()
             if act.shortcuts()
         ]
+
+    def show_shortcuts(self) -> None:
+        """Help → Keyboard shortcuts: :meth:`shortcut_rows` as a table."""
+        rows = "".join(
+            f"<tr><td><b>{html.escape(keys, quote=False)}</b></td><td>{html.escape(text, quote=False)}</td></tr>"
+            for keys, text in self.shortcut_rows()
+        )
+        QtWidgets.QMessageBox.information(
+            self._window, "Keyboard shortcuts", f"<table cellpadding=3>{rows}</table>"
+        )
 
 
 def tinted_icon(icon: QtGui.QIcon, colour: QtGui.QColor, disabled: QtGui.QColor) -> QtGui.QIcon:

@@ -20,34 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .qt_app import create_app
+
 __all__ = ["main", "create_app", "self_test", "qt_problems"]
-
-
-def create_app(argv: list[str] | None = None):  # -> QtWidgets.QApplication
-    """The QApplication, with Optiscope's name, icon and a readable default font size."""
-    from importlib import resources
-
-    from PySide6 import QtGui, QtWidgets
-
-    app = QtWidgets.QApplication.instance()
-    if app is None:
-        app = QtWidgets.QApplication(argv if argv is not None else sys.argv[:1])
-    app.setApplicationName("Optiscope")
-    app.setOrganizationName("Optiscope")
-    app.setApplicationDisplayName("Optiscope")
-    app.setStyle("Fusion")
-    try:
-        icon_data = resources.files("optiscope.resources").joinpath("icons/optiscope.svg").read_bytes()
-        pix = QtGui.QPixmap()
-        if pix.loadFromData(icon_data):
-            app.setWindowIcon(QtGui.QIcon(pix))
-    except OSError:
-        pass
-    font = app.font()
-    if font.pointSizeF() < 10:
-        font.setPointSizeF(10)
-        app.setFont(font)
-    return app
 
 
 def no_display_reason(environ: dict[str, str] | None = None, platform: str | None = None) -> str | None:
@@ -124,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app()
     from PySide6 import QtCore
 
+    from .expose import ExposeWatcher
     from .main_window import MainWindow
 
     window = MainWindow(restore_last=lesson is None)
@@ -147,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         if timing or exit_after_show:
             QtCore.QTimer.singleShot(0, report_shown)
 
-    watcher = _expose_watcher(on_shown)
+    watcher = ExposeWatcher(on_shown)
     _show_watched(window, watcher, on_shown, show=not options.presentation)
     return int(app.exec())
 
@@ -166,22 +142,6 @@ def _report_lesson_running(window: Any) -> None:
                 QtCore.QTimer.singleShot(0, window.close)
 
     window.events_received.connect(on_events)
-
-
-def _expose_watcher(callback: Callable[[], None]):  # -> QtCore.QObject
-    """An event filter for a QWindow that calls ``callback`` once, when it is first exposed."""
-    from PySide6 import QtCore, QtGui
-
-    class ExposeWatcher(QtCore.QObject):
-        def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
-            nonlocal callback
-            if callback is not None and event.type() == QtCore.QEvent.Type.Expose:
-                if not isinstance(obj, QtGui.QWindow) or obj.isExposed():
-                    cb, callback = callback, None
-                    cb()
-            return False
-
-    return ExposeWatcher()
 
 
 # Qt plugins the window needs, per platform: (plugin folder, file-name fragment, what breaks)
@@ -268,6 +228,7 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
 
     from optiscope.engine.presets import get_preset
 
+    from .expose import ExposeWatcher
     from .main_window import MainWindow
     from .settings import AppSettings
 
@@ -301,7 +262,7 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
         if reason != "completed":
             fail(f"the run ended '{reason}' instead of completing: {window.messages[-1:]}")
             return
-        metrics_csv = getattr(window, "metrics_csv", None)
+        metrics_csv = getattr(getattr(window, "files", None), "metrics_csv", None)
         rows = [line for line in metrics_csv().splitlines()[1:] if line.strip()] if metrics_csv else None
         if rows is None:
             print("note: the window has no metrics_csv(); the run's rows were not counted", flush=True)
@@ -323,7 +284,7 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
     poll.start()
     window.engine_ready.connect(on_engine_ready)
     window.run_finished.connect(on_finished)
-    watcher = _expose_watcher(lambda: QtCore.QTimer.singleShot(0, on_shown))  # after the first paint
+    watcher = ExposeWatcher(lambda: QtCore.QTimer.singleShot(0, on_shown))  # after the first paint
     deadline = QtCore.QTimer()
     deadline.setSingleShot(True)
     deadline.timeout.connect(lambda: fail(f"no finished run after {timeout_s:.0f} s"))

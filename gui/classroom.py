@@ -28,6 +28,7 @@ from PySide6.QtCore import Slot
 
 from .results_table import ResultsTable
 from .run_controller import SPEEDS
+from .window_files import export_text
 from .window_recorder import PlotRecorder
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class Classroom(QtCore.QObject):
         self.splitter.setObjectName("plotsAndResults")
         self.splitter.addWidget(self.table)
         self.splitter.installEventFilter(self)  # resized (a projector's size): the table's share again
-        window._plots_holder.layout().addWidget(self.splitter)
+        window.plots_holder.layout().addWidget(self.splitter)
         self.presenting = False
         self._docks_before: dict[Any, bool] = {}
         self._was_maximized = False
@@ -106,13 +107,13 @@ class Classroom(QtCore.QObject):
         window.document.loaded.connect(self._on_loaded)
         window.run_started.connect(self._on_run_started)
         window.events_received.connect(self._on_events)
-        window.speed_slider.valueChanged.connect(self._on_user_speed)
+        window.transport.speed_slider.valueChanged.connect(self._on_user_speed)
         self._on_meta(window.document.meta)
 
     # ------------------------------------------------------------------ lesson
     def attach_plots(self, plots: LivePlots) -> None:
         """The plots exist now: they and the table share a splitter; presentation applies to them."""
-        self.window._plots_holder.layout().removeWidget(plots)
+        self.window.plots_holder.layout().removeWidget(plots)
         self.splitter.insertWidget(0, plots)
         self.splitter.setCollapsible(0, False)
         self.splitter.setCollapsible(1, True)
@@ -198,7 +199,7 @@ class Classroom(QtCore.QObject):
             self.window, "Open lesson", start, "Lessons (*.toml);;All files (*)"
         )
         if chosen:
-            self.window.open_experiment(chosen)
+            self.window.files.open_experiment(chosen)
 
     def export_results_dialog(self) -> None:
         if not self.detector.outcomes():
@@ -211,15 +212,8 @@ class Classroom(QtCore.QObject):
             self.export_results(path)
 
     def export_results(self, path: str | Path) -> bool:
-        from optiscope.engine.files import atomic_write_text
-
-        try:
-            atomic_write_text(Path(path), self.table.csv_text())
-        except OSError as exc:
-            self.window.report(f"Results not exported: {exc}", error=True)
-            return False
-        self.window.report(f"Exported the results table to {Path(path).name}")
-        return True
+        text = self.table.csv_text()
+        return export_text(path, text, self.window.report, "Results", "Exported the results table to {name}")
 
     def export_sheet_dialog(self) -> None:
         """File → Export lesson sheet: a PDF handout of the lesson as it ended."""
@@ -305,7 +299,7 @@ class Classroom(QtCore.QObject):
         if self.lesson is None or self.lesson.pace_seconds is None or not self.window.document.race:
             self.pace_note = ""
             if self._pace_on:  # an earlier lesson's pace: back to the speed control's own speed
-                index = self.window.speed_slider.value()
+                index = self.window.transport.speed_slider.value()
                 self._set_slider(index)
                 self.window.runs.set_delay(SPEEDS[index][0])
             return
@@ -327,7 +321,7 @@ class Classroom(QtCore.QObject):
         self._pace_on = True
         rate = 1 / delay
         rate_text = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
-        label = self.window.speed_label  # short: the toolbar is full at 1280 px
+        label = self.window.transport.speed_label  # short: the toolbar is full at 1280 px
         label.setText(f"lesson: {rate_text}/s")
         label.setToolTip(
             f"the lesson's own pace: {rate_text} updates a second, about {self.lesson.pace_seconds:g} s "
@@ -338,12 +332,12 @@ class Classroom(QtCore.QObject):
         )
 
     def _set_slider(self, index: int) -> None:
-        slider = self.window.speed_slider
+        slider = self.window.transport.speed_slider
         blocked = slider.blockSignals(True)
         slider.setValue(index)
         slider.blockSignals(blocked)
-        self.window.speed_label.setText(SPEEDS[index][1])
-        self.window.speed_label.setToolTip("")
+        self.window.transport.speed_label.setText(SPEEDS[index][1])
+        self.window.transport.speed_label.setToolTip("")
         self._pace_on = False
 
     @Slot(int)

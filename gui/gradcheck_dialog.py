@@ -11,16 +11,14 @@ each layer's max and mean relative error and its verdict against the usual thres
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from .tools import ToolDialog, ToolHost
 from .worker import JobContext
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
-
-__all__ = ["GradCheckDialog", "COLUMNS", "open_gradient_check"]
+__all__ = ["GradCheckDialog", "COLUMNS"]
 
 JOB_KEY = "gradcheck"
 COLUMNS = (
@@ -62,14 +60,19 @@ def _fmt(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.2e}"
 
 
-class GradCheckDialog(QtWidgets.QDialog):
+class GradCheckDialog(ToolDialog):
     """Settings, a Check button, the per-layer table and the verdict."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.setWindowTitle("Gradient check")
-        self.setObjectName("gradient-check")
-        self.window_ = window
+    title = "Gradient check"
+    object_name = "gradient-check"
+    job_keys = (JOB_KEY,)
+    start_on_open = True
+    initial_size = (980, 460)
+    start_buttons = ("check_button",)
+    status_label, failure = "verdict", "The check failed: {first_line}"
+
+    def __init__(self, host: ToolHost) -> None:
+        super().__init__(host)
         self.reports: list[tuple[int, Any]] = []
         layout = QtWidgets.QVBoxLayout(self)
         form = QtWidgets.QHBoxLayout()
@@ -115,26 +118,23 @@ class GradCheckDialog(QtWidgets.QDialog):
         self.verdict.setObjectName("gradcheck_verdict")
         self.verdict.setWordWrap(True)
         layout.addWidget(self.verdict)
-        self.resize(980, 460)
 
     def start(self) -> bool:
         """Check the window's experiment (False if its settings are invalid)."""
         from .panels import PanelError
 
         try:
-            runs = self.window_.experiment_config().runs()
+            runs = self.host.experiment_config().runs()
         except (PanelError, ValueError) as exc:
             self.verdict.setText(f"The settings are not valid: {exc}")
             return False
         self.reports = []
         self.table.setRowCount(0)
-        self.check_button.setEnabled(False)
         self.verdict.setText(f"Checking {len(runs)} run(s) …")
-        self.window_.jobs.submit(
+        self.submit(
             JOB_KEY,
             _check_job(runs, self.batch_box.value(), self.samples_box.value()),
             on_done=self._on_done,
-            on_finished=self._on_finished,
         )
         return True
 
@@ -169,28 +169,7 @@ class GradCheckDialog(QtWidgets.QDialog):
         else:
             self.verdict.setText(f"PASS: every layer's gradient agrees ({len(rows)} layer checks).")
 
-    def _on_finished(self, job: Any) -> None:
-        self.check_button.setEnabled(True)
-        if job.error is not None:
-            self.verdict.setText(f"The check failed: {job.error.splitlines()[0]}")
-
     @property
     def passed(self) -> bool | None:
         """Whether every checked layer passed (None before a check finished)."""
         return all(r.passed for _, r in self.reports) if self.reports else None
-
-    def closeEvent(self, event: Any) -> None:  # noqa: N802
-        self.window_.jobs.cancel(JOB_KEY)
-        super().closeEvent(event)
-
-
-def open_gradient_check(window: MainWindow) -> GradCheckDialog:
-    """Show the window's gradient-check dialog (one per window) and start a check."""
-    dialog = getattr(window, "_gradient_check", None)
-    if dialog is None:
-        dialog = window._gradient_check = GradCheckDialog(window)
-    dialog.show()
-    dialog.raise_()
-    if not window.jobs.busy(JOB_KEY):
-        dialog.start()
-    return dialog

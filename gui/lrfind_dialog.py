@@ -14,18 +14,16 @@ builds its own from the settings), so nothing the window holds changes until a c
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from .tools import ToolDialog, ToolHost
 from .worker import JobContext
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
-
-__all__ = ["LRFindDialog", "SUGGESTION_NAMES", "open_lr_finder"]
+__all__ = ["LRFindDialog", "SUGGESTION_NAMES"]
 
 JOB_KEY = "lr_find"
 #: the suggestions drawn as markers, in the order the engine's suggest() names them
@@ -67,14 +65,19 @@ def _range_test_job(cfg: Any, start_lr: float, end_lr: float, iterations: int):
     return job
 
 
-class LRFindDialog(QtWidgets.QDialog):
+class LRFindDialog(ToolDialog):
     """The range test's window: settings, a live loss-vs-LR plot and the apply buttons."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.setWindowTitle("Find learning rate (LR range test)")
-        self.setObjectName("lr-finder")
-        self.window_ = window
+    title = "Find learning rate (LR range test)"
+    object_name = "lr-finder"
+    job_keys = (JOB_KEY,)
+    start_on_open = True
+    initial_size = (820, 560)
+    start_buttons, stop_buttons = ("run_button",), ("stop_button",)
+    status_label, failure = "summary", "The range test failed: {error}"
+
+    def __init__(self, host: ToolHost) -> None:
+        super().__init__(host)
         self.result: Any = None
         self.cfg: Any = None
         self.lrs: list[float] = []
@@ -147,7 +150,6 @@ class LRFindDialog(QtWidgets.QDialog):
         self.cyclic_text = QtWidgets.QLabel("")
         layout.addWidget(self.cyclic_text)
         self._set_apply_enabled(False)
-        self.resize(820, 560)
 
     @staticmethod
     def _rate_box(value: float) -> QtWidgets.QDoubleSpinBox:
@@ -163,7 +165,7 @@ class LRFindDialog(QtWidgets.QDialog):
         from .panels import PanelError
 
         try:
-            cfg = self.window_.current_run_config()
+            cfg = self.host.run_config()
         except PanelError as exc:
             self.summary.setText(f"The settings are not valid: {exc}")
             return False
@@ -177,22 +179,14 @@ class LRFindDialog(QtWidgets.QDialog):
         self._clear_markers()
         self.stop_marker.setData([], [])
         self._set_apply_enabled(False)
-        self.run_button.setEnabled(False)
-        self.stop_button.setEnabled(True)
         self.summary.setText(f"Testing {cfg.optimizer.kind} from {start:g} to {end:g} …")
-        self.window_.jobs.submit(
+        self.submit(
             JOB_KEY,
             _range_test_job(cfg, start, end, self.iterations_box.value()),
             on_events=self._on_points,
             on_done=self._on_done,
-            on_finished=self._on_finished,
         )
         return True
-
-    def stop(self) -> None:
-        job = self.window_.jobs.current(JOB_KEY)
-        if job is not None:
-            job.context.cancel_event.set()  # the test stops at its next update and reports
 
     @QtCore.Slot(list)
     def _on_points(self, points: list) -> None:
@@ -252,12 +246,6 @@ class LRFindDialog(QtWidgets.QDialog):
         self._set_apply_enabled(True)
         self._describe_cyclic()
 
-    def _on_finished(self, job: Any) -> None:
-        self.run_button.setEnabled(True)
-        self.stop_button.setEnabled(False)
-        if job.error:
-            self.summary.setText(f"The range test failed: {job.error}")
-
     def _clear_markers(self) -> None:
         for item in self.markers:
             self.plot.removeItem(item)
@@ -307,14 +295,14 @@ class LRFindDialog(QtWidgets.QDialog):
         )
 
     def _apply(self, optimizer: Any = None, schedule: Any = None, what: str = "") -> None:
-        cfg = self.window_.current_run_config()
+        cfg = self.host.run_config()
         update: dict[str, Any] = {}
         if optimizer is not None:
             update["optimizer"] = optimizer
         if schedule is not None:
             update["schedule"] = schedule
-        self.window_._show_run_in_panels(cfg.model_copy(update=update))
-        self.window_.report(what)
+        self.host.show_run(cfg.model_copy(update=update))
+        self.host.report(what)
         self.summary.setText(what)
 
     def apply_learning_rate(self) -> None:
@@ -323,7 +311,7 @@ class LRFindDialog(QtWidgets.QDialog):
         if not value:
             self.summary.setText(f"No {SUGGESTION_NAMES[key]} suggestion from this test.")
             return
-        cfg = self.window_.current_run_config()
+        cfg = self.host.run_config()
         self._apply(
             optimizer=cfg.optimizer.model_copy(update={"lr": float(value)}),
             what=f"Learning rate set to {value:.3g} ({SUGGESTION_NAMES[key]} of the range test).",
@@ -360,19 +348,3 @@ class LRFindDialog(QtWidgets.QDialog):
         self._apply(
             schedule=OneCycle(max_lr=float(top)), what=f"Schedule set to one-cycle with maximum {top:.3g}."
         )
-
-    def closeEvent(self, event: Any) -> None:  # noqa: N802
-        self.window_.jobs.cancel(JOB_KEY)
-        super().closeEvent(event)
-
-
-def open_lr_finder(window: MainWindow) -> LRFindDialog:
-    """Show the window's range-test dialog (one per window) and start a test."""
-    dialog = getattr(window, "_lr_finder", None)
-    if dialog is None:
-        dialog = window._lr_finder = LRFindDialog(window)
-    dialog.show()
-    dialog.raise_()
-    if not window.jobs.busy(JOB_KEY):
-        dialog.start()
-    return dialog

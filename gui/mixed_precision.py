@@ -10,7 +10,6 @@ bfloat16 autocast is often slower: the readout says so with the numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import SimpleNamespace
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
@@ -18,37 +17,26 @@ from PySide6 import QtCore, QtWidgets
 __all__ = ["MixedPrecisionReadout", "readout", "install"]
 
 
-def _results(epoch_events: Sequence[Any], n_runs: int) -> list[SimpleNamespace]:
-    """Per run (id = index) what ``mixed_precision_effect`` reads of a RunResult: its epochs
-    (``seconds``) and the final one (``val_acc``)."""
-    by_run: list[list[Any]] = [[] for _ in range(n_runs)]
-    for e in epoch_events:
-        if 0 <= e.run < n_runs:
-            by_run[e.run].append(e)
-    return [
-        SimpleNamespace(run=i, epochs=epochs, final=epochs[-1] if epochs else None)
-        for i, epochs in enumerate(by_run)
-    ]
-
-
-def readout(runs: Sequence[Any], epoch_events: Sequence[Any], labels: dict[int, str]) -> str:
+def readout(runs: Sequence[Any], results: Sequence[Any], labels: dict[int, str]) -> str:
     """The status-bar text for the window's finished ``runs`` (configs, run id = index) from
-    their EpochEnd events; empty when no run used mixed precision."""
-    from optiscope.engine.runner import mixed_precision_effect
+    what the engine reported of them (``RunResult``, in the same order); empty when no run
+    used mixed precision."""
+    from optiscope.engine.runner import mixed_precision_effect, seconds_per_epoch
     from optiscope.engine.sweep import unbatchable_reason
 
     mixed = [i for i, c in enumerate(runs) if c.training.mixed_precision]
     if not mixed:
         return ""
-    results = _results(epoch_events, len(runs))
+    if len(results) != len(runs):  # the job failed before the engine reported
+        return ""
     pairs = {p["with"]: p for p in mixed_precision_effect(list(runs), results)}
     parts = []
     for i in mixed:
         name = labels.get(i, f"run {i}")
         mine = results[i]
-        if not mine.epochs:
+        spe = seconds_per_epoch(mine)
+        if spe is None:
             continue
-        spe = sum(e.seconds for e in mine.epochs) / len(mine.epochs)
         text = f"{name}: mixed precision {spe:.3g} s/epoch, val acc {100 * mine.final.val_acc:.1f} %"
         pair = pairs.get(i)
         if pair is not None:
@@ -96,7 +84,7 @@ class MixedPrecisionReadout(QtCore.QObject):
     def _on_finished(self, _reason: str) -> None:
         ctl = self.window.runs
         labels = {i: info.label for i, info in ctl.run_info.items()}
-        text = readout(ctl.live_runs, ctl.epoch_events, labels)
+        text = readout(ctl.live_runs, ctl.results, labels)
         self.label.setText(text)
         self.label.setToolTip(text)
         self._show_or_hide()

@@ -26,17 +26,15 @@ import html
 import math
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from optiscope.engine.recipe import GAP_CLOSED, STEP_TITLES, recipe_group, summary_html
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from .tools import ToolDialog, ToolHost
 from .worker import JobContext
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
-
-__all__ = ["RecipePanel", "GAP_CLOSED", "open_recipe", "render_summary_png"]
+__all__ = ["RecipePanel", "GAP_CLOSED", "render_summary_png"]
 
 JOB_KEY = "recipe"
 LR_JOB_KEY = "recipe_lr"
@@ -49,11 +47,11 @@ _PASS, _FAIL, _OPEN = "#1e9e4a", "#e0342b", "#6f7f94"
 TITLES = STEP_TITLES
 
 
-def _recording(window: MainWindow, group: str) -> Any:
+def _recording(runs: Any, group: str) -> Any:
     """Where the recipe's runs are kept (None when the window does not record runs)."""
     from .run_controller import Recording
 
-    return Recording(window.runs.store_path, group) if window.runs.record else None
+    return Recording(runs.store_path, group) if runs.record else None
 
 
 def _stopping_bus(context: JobContext, recording: Any) -> tuple[Any, Any]:
@@ -145,21 +143,23 @@ def render_summary_png(page: str, images: dict[str, QtGui.QImage], path: str | P
     return image.save(str(path), "PNG")
 
 
-class RecipePanel(QtWidgets.QDialog):
+class RecipePanel(ToolDialog):
     """Six step boxes, each with its status line, numbers/advice and an action button."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.setWindowTitle("Tuning recipe")
-        self.setObjectName("tuning-recipe")
-        self.window_ = window
+    title = "Tuning recipe"
+    object_name = "tuning-recipe"
+    job_keys = (JOB_KEY, LR_JOB_KEY, SCHEDULE_JOB_KEY)  # the store's regrouping is not cancelled
+    initial_size = (760, 760)
+
+    def __init__(self, host: ToolHost) -> None:
+        super().__init__(host)
         self.checks: list[Any] = []  # engine CheckResults of steps 1-2
         self.lr_check: Any = None  # step 3's CheckResult
         self.schedule_check: Any = None  # step 5's CheckResult
         self.gap: float | None = None
         self._training = False  # the window's run was started here (step 4)
         #: the run store's experiment name of every run of this recipe
-        self.group = recipe_group(window.document.meta.name)
+        self.group = recipe_group(host.document.meta.name)
         #: per step: passed (None: open), status line, detail -- what the summary shows
         self.state: list[tuple[bool | None, str, str]] = [(None, "", "")] * len(TITLES)
         layout = QtWidgets.QVBoxLayout(self)
@@ -219,8 +219,7 @@ class RecipePanel(QtWidgets.QDialog):
         self._set(5, None, "open", "Every run of this recipe is stored in the run store (Runs tab).")
         layout.addStretch(1)  # spare height below the steps, not between them
         self._show_group()
-        window.runs.finished.connect(self._on_run_finished)
-        self.resize(760, 760)
+        host.runs.finished.connect(self._on_run_finished)
 
     def _set(self, i: int, passed: bool | None, status: str, detail: str) -> None:
         colour = _OPEN if passed is None else _PASS if passed else _FAIL
@@ -230,7 +229,7 @@ class RecipePanel(QtWidgets.QDialog):
         self.details[i].setText(detail)
 
     def _show_group(self) -> None:
-        if self.window_.runs.record:
+        if self.host.runs.record:
             text = f"This recipe's runs are stored as '{self.group}' (Runs tab, Experiment column)."
         else:
             text = "Recording is off for this window: the recipe's runs are not stored."
@@ -241,7 +240,7 @@ class RecipePanel(QtWidgets.QDialog):
         from .panels import PanelError
 
         try:
-            return self.window_.current_run_config()
+            return self.host.run_config()
         except PanelError as exc:
             self._set(step, False, "the settings are not valid", str(exc))
             return None
@@ -260,9 +259,9 @@ class RecipePanel(QtWidgets.QDialog):
         for i in (0, 1):
             self._set(i, None, "checking…", "")
             self.buttons[i].setEnabled(False)
-        self.window_.jobs.submit(
+        self.submit(
             JOB_KEY,
-            _recipe_job(cfg, _recording(self.window_, self.group)),
+            _recipe_job(cfg, _recording(self.host.runs, self.group)),
             on_done=self._on_checks,
             on_finished=self._on_job_end,
         )
@@ -285,9 +284,9 @@ class RecipePanel(QtWidgets.QDialog):
             return False
         self._set(2, None, "running the range test…", "")
         self.buttons[2].setEnabled(False)
-        self.window_.jobs.submit(
+        self.submit(
             LR_JOB_KEY,
-            _range_test_job(cfg, _recording(self.window_, self.group)),
+            _range_test_job(cfg, _recording(self.host.runs, self.group)),
             on_done=self._on_lr_check,
             on_finished=lambda job: self._failed_job(2, job),
         )
@@ -300,28 +299,26 @@ class RecipePanel(QtWidgets.QDialog):
         if check.passed and lr:
             cfg = self._config(2)
             if cfg is not None:
-                self.window_._show_run_in_panels(
+                self.host.show_run(
                     cfg.model_copy(update={"optimizer": cfg.optimizer.model_copy(update={"lr": float(lr)})})
                 )
                 detail = f"Learning rate set to {lr:.3g} in the Optimizer panel; steps 4 and 5 train with it."
-                self.window_.report(f"Tuning recipe: learning rate set to {lr:.3g} (range test valley).")
+                self.host.report(f"Tuning recipe: learning rate set to {lr:.3g} (range test valley).")
         self._set(2, check.passed, check.message, detail)
 
     # ------------------------------------------------------------------ step 4
     def train(self) -> None:
         self._training = True
-        self.window_.run()
+        self.host.start_run()
 
     @QtCore.Slot(str)
     def _on_run_finished(self, _reason: str) -> None:
-        ends = self.window_.runs.epoch_events
+        ends = self.host.runs.epoch_events
         started_here, self._training = self._training, False
-        if started_here and self.window_.runs.recording is not None:
-            ids = self.window_.runs.recording.stored_ids
+        if started_here and self.host.runs.recording is not None:
+            ids = self.host.runs.recording.stored_ids
             if ids:  # the window stored them under the experiment: file them under the recipe
-                self.window_.jobs.submit(
-                    STORE_JOB_KEY, _regroup_job(self.window_.runs.store_path, ids, self.group)
-                )
+                self.host.jobs.submit(STORE_JOB_KEY, _regroup_job(self.host.runs.store_path, ids, self.group))
         if not ends:
             return
         run = max(e.run for e in ends)
@@ -329,7 +326,7 @@ class RecipePanel(QtWidgets.QDialog):
         self.last_epoch = last
         self.gap = gap = last.train_acc - last.val_acc
         closed = gap <= GAP_CLOSED
-        label = self.window_.runs.label(run)
+        label = self.host.runs.label(run)
         status = (
             f"'{label}': train {100 * last.train_acc:.1f} %, validation {100 * last.val_acc:.1f} %, "
             f"gap {100 * gap:.1f} points (closed at ≤ {100 * GAP_CLOSED:.0f})"
@@ -357,9 +354,9 @@ class RecipePanel(QtWidgets.QDialog):
             return False
         self._set(4, None, f"training constant and scheduled at lr {cfg.optimizer.lr:.3g}…", "")
         self.buttons[4].setEnabled(False)
-        self.window_.jobs.submit(
+        self.submit(
             SCHEDULE_JOB_KEY,
-            _schedule_job(cfg, _recording(self.window_, self.group)),
+            _schedule_job(cfg, _recording(self.host.runs, self.group)),
             on_done=self._on_schedule_check,
             on_finished=lambda job: self._failed_job(4, job),
         )
@@ -381,14 +378,13 @@ class RecipePanel(QtWidgets.QDialog):
 
     def _plot_images(self) -> list[tuple[str, bytes]]:
         """The loss and accuracy plots as PNG bytes (name, data)."""
-        plots = getattr(self.window_, "plots", None)
-        names = list(plots.plot_items()) if plots is not None else []
+        names = self.host.plot_names()
         wanted = [n for n in SUMMARY_PLOTS if n in names] or names[:2]
         out = []
         with tempfile.TemporaryDirectory() as tmp:
             for name in wanted:
                 target = Path(tmp) / f"{name}.png"
-                if self.window_.export_plot(name, target) and target.exists():
+                if self.host.export_plot(name, target) and target.exists():
                     out.append((name, target.read_bytes()))
         return out
 
@@ -398,7 +394,7 @@ class RecipePanel(QtWidgets.QDialog):
         path = Path(path)
         png_path = path.with_suffix(".png")
         try:
-            cfg_text = self.window_.current_run_config().describe()
+            cfg_text = self.host.run_config().describe()
         except Exception:  # invalid panels: the summary still gets written
             cfg_text = "(the panels' settings are not valid)"
         title = f"{cfg_text} — runs stored as '{self.group}'"
@@ -427,18 +423,3 @@ class RecipePanel(QtWidgets.QDialog):
             partial.unlink(missing_ok=True)
             self._set(5, True, "summary exported as HTML (the PNG could not be written)", str(path))
         return True
-
-    def closeEvent(self, event: Any) -> None:  # noqa: N802
-        for key in (JOB_KEY, LR_JOB_KEY, SCHEDULE_JOB_KEY):
-            self.window_.jobs.cancel(key)
-        super().closeEvent(event)
-
-
-def open_recipe(window: MainWindow) -> RecipePanel:
-    """Show the window's recipe panel (one per window)."""
-    panel = getattr(window, "_recipe_panel", None)
-    if panel is None:
-        panel = window._recipe_panel = RecipePanel(window)
-    panel.show()
-    panel.raise_()
-    return panel

@@ -146,8 +146,8 @@ def record_experiment(
     from optiscope.engine.runner import execute
     from optiscope.engine.trainer import boundary_every
 
-    from .app import create_app
     from .plots import LivePlots
+    from .qt_app import create_app
 
     sink = FrameSink(path, fps)
     runs = exp.runs()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,15 @@ class Recording:
         return sorted(self.recorder.ids.values()) if self.recorder is not None else []
 
 
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What a training job returns: how it ended (``completed``, ``stopped``, ``failed``,
+    ``diverged``...) and the engine's result of every run (``runner.RunResult``, no model)."""
+
+    reason: str
+    results: list[Any]
+
+
 def train_job(
     runs: Sequence[Any],
     control: Any,
@@ -112,15 +122,15 @@ def train_job(
     boundary_every: int = 0,
     weights_every: int = 0,
     recording: Recording | None = None,
-) -> Callable[[JobContext], str]:
+) -> Callable[[JobContext], TrainOutcome]:
     """The job that trains ``runs`` (``runner.execute``), emitting every engine event and,
     with ``recording``, writing the runs into the run store as they train (as the CLI does).
 
-    Returns the run's end reason: ``completed``, ``stopped``, ``failed``, ``diverged``...
+    Returns a :class:`TrainOutcome`: the end reason and what the engine reported per run.
     """
     runs = list(runs)
 
-    def job(context: JobContext) -> str:
+    def job(context: JobContext) -> TrainOutcome:
         import torch
 
         torch.set_num_threads(1)
@@ -139,12 +149,9 @@ def train_job(
             boundary_every=boundary_every,
             weights_every=weights_every,
         )
-        reasons = [r.reason for r in results]
-        if control.stopped:
-            return "stopped"
-        if len(set(reasons)) == 1:
-            return reasons[0]
-        return "completed"
+        reasons = {r.reason for r in results}
+        reason = "stopped" if control.stopped else reasons.pop() if len(reasons) == 1 else "completed"
+        return TrainOutcome(reason, list(results))
 
     return job
 
@@ -220,6 +227,8 @@ class RunController(QtCore.QObject):
         self._t_start: float | None = None
         self._t_end: float | None = None
         self.last_reason: str | None = None
+        #: the engine's result of every run of the last finished job (``RunResult``, by run id)
+        self.results: list[Any] = []
 
     @property
     def running(self) -> bool:
@@ -362,7 +371,9 @@ class RunController(QtCore.QObject):
 
     def _on_finished(self, job: Job) -> None:
         self.job = None
-        self.last_reason = reason = job.result if job.error is None else "failed"
+        outcome = job.result if job.error is None else TrainOutcome("failed", [])
+        self.last_reason = reason = outcome.reason
+        self.results = outcome.results
         self._t_end = time.perf_counter()
         self._elapsed_timer.stop()
         self.state_changed.emit()

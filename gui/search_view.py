@@ -32,14 +32,13 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Qt
 
+from .tools import ToolDialog, ToolHost
 from .worker import JobContext
 
 if TYPE_CHECKING:
     from optiscope.engine.config import RunConfig
 
-    from .main_window import MainWindow
-
-__all__ = ["SearchDialog", "open_search", "candidate_params", "JOB_KEY", "ROUND"]
+__all__ = ["SearchDialog", "candidate_params", "JOB_KEY", "ROUND"]
 
 JOB_KEY = "search"
 ROUND = 8  # trials asked, trained batched and told per round (the views update after each)
@@ -146,14 +145,19 @@ def _search_job(
     return job
 
 
-class SearchDialog(QtWidgets.QDialog):
+class SearchDialog(ToolDialog):
     """The search panel: what to search, how, and the live views of its trials."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.setWindowTitle("Hyperparameter search (Optuna)")
-        self.setObjectName("search")
-        self.window_ = window
+    title = "Hyperparameter search (Optuna)"
+    object_name = "search"
+    job_keys = (JOB_KEY,)
+    finish_on_close = True  # finished trials stay in the study; the engine marks the running ones failed
+    start_buttons, stop_buttons = ("start_button",), ("stop_button",)
+    status_label, failure = "summary", "The search failed: {error}"
+    initial_size = (1200, 720)
+
+    def __init__(self, host: ToolHost) -> None:
+        super().__init__(host)
         self.base: RunConfig | None = None
         self.space: Any = None
         self.trials: list[Any] = []  # TrialRecords of the current search
@@ -165,8 +169,8 @@ class SearchDialog(QtWidgets.QDialog):
         layout = QtWidgets.QHBoxLayout(self)
         layout.addWidget(self._build_settings(), 0)
         layout.addWidget(self._build_views(), 1)
-        self.resize(1200, 720)
         self.reload_candidates()
+        self._presented = False
 
     # ------------------------------------------------------------------ building
     def _build_settings(self) -> QtWidgets.QWidget:
@@ -302,7 +306,7 @@ class SearchDialog(QtWidgets.QDialog):
         from .panels import PanelError
 
         try:
-            cfg = self.window_.current_run_config()
+            cfg = self.host.run_config()
         except PanelError:
             return
         self.candidates = candidate_params(cfg)
@@ -393,7 +397,7 @@ class SearchDialog(QtWidgets.QDialog):
         from .panels import PanelError
 
         try:
-            base = self.window_.current_run_config()
+            base = self.host.run_config()
             data = self.space_dict()
             space = check_space(parse_space(data, "the search"), base, data["sampler"])
         except (PanelError, SearchSpaceError, ValueError) as exc:
@@ -411,11 +415,9 @@ class SearchDialog(QtWidgets.QDialog):
         self._setup_views(list(space.params))
         self.progress.setRange(0, data["trials"])
         self.progress.setValue(0)
-        self.start_button.setEnabled(False)
-        self.stop_button.setEnabled(True)
         self.race_button.setEnabled(False)
         self.show_message(f"Searching {', '.join(space.params)} with the {sampler} sampler …")
-        self.window_.jobs.submit(
+        self.submit(
             JOB_KEY,
             _search_job(base, space, sampler, data["trials"], self.storage, self.study_name),
             on_events=self._on_events,
@@ -424,14 +426,12 @@ class SearchDialog(QtWidgets.QDialog):
         )
         return True
 
-    def stop(self) -> None:
-        """Stop the search: running trials end (marked failed in the study), finished ones stay."""
-        job = self.window_.jobs.current(JOB_KEY)
-        if job is not None:
-            job.context.cancel_event.set()
-
-    def running(self) -> bool:
-        return self.window_.jobs.busy(JOB_KEY)
+    def present(self) -> None:
+        """Show the panel; opened again while idle, it reloads the settings to search."""
+        if self._presented and not self.busy():
+            self.reload_candidates()
+        self._presented = True
+        super().present()
 
     def show_message(self, text: str) -> None:
         self.summary.setText(text)
@@ -462,12 +462,8 @@ class SearchDialog(QtWidgets.QDialog):
         text += f" Study {self.study_name!r} is kept in the storage."
         self.show_message(text)
 
-    def _on_finished(self, job: Any) -> None:
-        self.start_button.setEnabled(True)
-        self.stop_button.setEnabled(False)
+    def _on_finished(self, _job: Any) -> None:
         self.race_button.setEnabled(any(t.outcome == "complete" for t in self.trials))
-        if job.error:
-            self.show_message(f"The search failed: {job.error}")
 
     # ------------------------------------------------------------------ views
     def _setup_views(self, names: list[str]) -> None:
@@ -679,9 +675,9 @@ class SearchDialog(QtWidgets.QDialog):
         """Load a trial's settings into the panels."""
         if rec is None or self.base is None:
             return
-        self.window_._show_run_in_panels(self.trial_config(rec))
+        self.host.show_run(self.trial_config(rec))
         text = f"Trial {rec.number} ({rec.outcome}) is in the panels."
-        self.window_.report(text)
+        self.host.report(text)
         self.show_message(text)
 
     def top_trials(self, n: int = 5) -> list[Any]:
@@ -693,23 +689,7 @@ class SearchDialog(QtWidgets.QDialog):
         top = self.top_trials(5)
         if not top:
             return
-        self.window_.document.race = tuple(self.trial_config(t) for t in top)
+        self.host.document.race = tuple(self.trial_config(t) for t in top)
         text = f"The race list holds the top {len(top)} trials; press Run to race them."
-        self.window_.report(text)
+        self.host.report(text)
         self.show_message(text)
-
-    def closeEvent(self, event: Any) -> None:  # noqa: N802
-        self.stop()  # finished trials stay in the study; the engine marks the running ones failed
-        super().closeEvent(event)
-
-
-def open_search(window: MainWindow) -> SearchDialog:
-    """Show the window's search panel (one per window)."""
-    dialog = getattr(window, "_search_dialog", None)
-    if dialog is None:
-        dialog = window._search_dialog = SearchDialog(window)
-    elif not dialog.running():
-        dialog.reload_candidates()
-    dialog.show()
-    dialog.raise_()
-    return dialog

@@ -82,10 +82,10 @@ def test_lesson_pace_sets_slow_motion_and_a_chosen_speed_is_remembered(qtbot, ma
     assert w.run()
     delay = w.runs.delay
     assert delay == pytest.approx(40.0 / (16 * 2))
-    assert w.speed_label.text() == "lesson: 0.8/s"  # 32 updates in 40 s
-    w.stop()
+    assert w.transport.speed_label.text() == "lesson: 0.8/s"  # 32 updates in 40 s
+    w.transport.stop()
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
-    w.set_speed_index(1)  # the teacher picks "fast": remembered for this lesson
+    w.transport.set_speed_index(1)  # the teacher picks "fast": remembered for this lesson
     assert w.settings.lesson_pace("momentum-sweep") == 1
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
         w.acts["replay"].trigger()
@@ -106,16 +106,16 @@ def app_font(qapp):
 @pytest.mark.parametrize("presenting", [False, True])
 def test_lesson_pace_label_fits_the_toolbar_at_1280(qtbot, make_window, app_font, presenting):
     w = make_window()
-    w.load_preset("momentum-sweep")  # its pace: 3200 updates in 40 s
+    w.files.load_preset("momentum-sweep")  # its pace: 3200 updates in 40 s
     if presenting:
         w.classroom.set_presentation(True)
         w.showNormal()  # offscreen has no real full screen: the window is sized instead
     w.resize(1280, 720)
     qtbot.waitUntil(lambda: (w.width(), w.height()) == (1280, 720))
     assert w.run()
-    label = w.speed_label
+    label = w.transport.speed_label
     assert label.text() == "lesson: 80/s"
-    w.stop()
+    w.transport.stop()
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
     qtbot.wait(50)  # the toolbar lays out its new text
     # on the toolbar, not in its overflow menu, and wide enough for its whole text
@@ -128,15 +128,15 @@ def test_a_lesson_without_a_pace_does_not_keep_the_previous_lessons_pace(qtbot, 
 
     w = make_window()
     w.set_experiment(short_lesson(epochs=2))
-    assert w.run() and w.speed_label.text().startswith("lesson:")
-    w.stop()
+    assert w.run() and w.transport.speed_label.text().startswith("lesson:")
+    w.transport.stop()
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
-    w.load_preset("batchnorm-lr")  # no [classroom] pace
+    w.files.load_preset("batchnorm-lr")  # no [classroom] pace
     assert w.run()
-    w.stop()
+    w.transport.stop()
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
-    delay, text = SPEEDS[w.speed_slider.value()]
-    assert w.speed_label.text() == text and w.runs.delay == delay  # the speed control's own
+    delay, text = SPEEDS[w.transport.speed_slider.value()]
+    assert w.transport.speed_label.text() == text and w.runs.delay == delay  # the speed control's own
 
 
 def test_window_title_names_the_lesson_or_file_once(make_window, tmp_path):
@@ -144,11 +144,11 @@ def test_window_title_names_the_lesson_or_file_once(make_window, tmp_path):
 
     w = make_window(wait_engine=False)
     assert w.windowTitle() == "Optiscope"
-    w.load_preset("momentum-sweep")
+    w.files.load_preset("momentum-sweep")
     assert w.windowTitle() == "momentum-sweep"  # Qt adds " — Optiscope" on screen
     path = tmp_path / "my-lesson.toml"
     dump_toml(get_preset("plateau-patience"), path)
-    assert w.open_experiment(path, quiet=True)
+    assert w.files.open_experiment(path, quiet=True)
     assert w.windowTitle() == "my-lesson"
 
 
@@ -159,12 +159,12 @@ def test_open_lesson_file_round_trip_and_invalid_lesson_errors(make_window, tmp_
         'name = "mine"\nlesson = "Watch."\n[classroom]\nquestion = "Who wins?"\npace_seconds = 30\n'
         'observe = [{ kind = "threshold", metric = "val_acc", value = 0.7 }]\n'
     )
-    assert w.open_experiment(good, quiet=True)
+    assert w.files.open_experiment(good, quiet=True)
     assert w.classroom.lesson is not None and w.classroom.table.question.text() == "Who wins?"
     assert w.classroom.table.headers()[1] == "Epochs to val_acc ≥ 70 %"
     bad = tmp_path / "bad.toml"
     bad.write_text('[classroom]\nobserve = [{ kind = "threshold", metric = "val_accuracy", value = 0.7 }]\n')
-    assert not w.open_experiment(bad, quiet=True)
+    assert not w.files.open_experiment(bad, quiet=True)
     assert "classroom.observe.0.threshold.metric" in w.messages[-1]
     assert w.classroom.table.question.text() == "Who wins?"  # a bad file changes nothing
 

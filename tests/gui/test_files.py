@@ -22,7 +22,7 @@ def test_corrupt_toml_is_reported_and_the_window_survives(qtbot, make_window, tm
     w = make_window(wait_engine=False)
     before = w.current_run_config()
     monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
-    w.open_dialog()
+    w.files.open_dialog()
     assert shown and shown[0][0] == "warning"
     assert "not valid TOML" in shown[0][1][1]
     assert any("broken.toml" in m for m in w.messages)
@@ -30,7 +30,7 @@ def test_corrupt_toml_is_reported_and_the_window_survives(qtbot, make_window, tm
     # a file that parses but breaks the schema names the field
     wrong = tmp_path / "wrong.toml"
     wrong.write_text("[base.optimizer]\nkind = 'sgd'\nlr = -1.0\n", encoding="utf-8")
-    assert not w.open_experiment(wrong)
+    assert not w.files.open_experiment(wrong)
     assert "optimizer" in shown[-1][1][1] and "lr" in shown[-1][1][1]
     qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
 
@@ -39,19 +39,19 @@ def test_save_and_open_roundtrip_with_a_race(qtbot, make_window, tmp_path, monke
     _no_dialogs(monkeypatch)
     w = make_window(wait_engine=False)
     w.optimizer_panel.set_config(SGD(lr=0.1, momentum=0.9))
-    w.compare()
+    w.race.compare()
     w.optimizer_panel.set_config(SGD(lr=0.01))
-    w.compare()
+    w.race.compare()
     path = tmp_path / "race.toml"
     monkeypatch.setattr(
         QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path.with_suffix("")), "")
     )
-    assert w.save_as()
+    assert w.files.save_as()
     assert path.exists() and not path.with_name("race.toml.tmp").exists()
     saved = load_toml(path)
     assert [(r.optimizer.lr, r.optimizer.momentum) for r in saved.runs()] == [(0.1, 0.9), (0.01, 0.0)]
     w2 = make_window(wait_engine=False)
-    assert w2.open_experiment(path)
+    assert w2.files.open_experiment(path)
     assert w2.experiment_config().runs() == saved.runs()
     assert w2.windowTitle() == "race"  # the file named once; Qt adds " — Optiscope"
     qtbot.waitUntil(lambda: w.engine_loaded and w2.engine_loaded, timeout=60_000)
@@ -65,7 +65,7 @@ def test_metrics_csv_and_plot_exports(qtbot, make_window, quick_blobs, tmp_path)
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
         w.run()
     out = tmp_path / "metrics.csv"
-    assert w.export_metrics(out)
+    assert w.files.export_metrics(out)
     rows = list(csv.reader(out.read_text(encoding="utf-8").splitlines()))
     assert tuple(rows[0]) == METRIC_COLUMNS
     assert [r[2] for r in rows[1:]] == ["1", "2", "3"]
@@ -73,7 +73,7 @@ def test_metrics_csv_and_plot_exports(qtbot, make_window, quick_blobs, tmp_path)
     for name in w.plots.plot_items():
         for suffix in ("png", "svg"):
             target = tmp_path / f"{name}.{suffix}"
-            assert w.export_plot(name, target), w.messages[-1]
+            assert w.files.export_plot(name, target), w.messages[-1]
             assert target.stat().st_size > 100
     assert (tmp_path / "loss.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
 
@@ -118,7 +118,7 @@ def test_settings_remember_the_last_experiment_and_theme(qtbot, make_window, tmp
     path = tmp_path / "remembered.toml"
     dump_toml(exp, path)
     w = make_window(wait_engine=False)
-    w.open_experiment(path)
+    w.files.open_experiment(path)
     w.set_theme("dark")
     qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
     w.close()

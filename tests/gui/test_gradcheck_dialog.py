@@ -15,7 +15,7 @@ def table_rows(dialog) -> list[dict[str, str]]:
 
 def run_check(qtbot, window):
     window.acts["gradcheck"].trigger()
-    dialog = window._gradient_check
+    dialog = window.tools.get("gradcheck")
     qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=60_000)
     qtbot.waitUntil(lambda: dialog.check_button.isEnabled(), timeout=5000)
     return dialog

@@ -20,7 +20,7 @@ def test_range_test_runs_live_and_applies_each_suggestion(window, qtbot, tmp_pat
     assert window.acts["find_lr"].shortcut().toString() == "Ctrl+L"
     cfg = window.current_run_config()
     window.acts["find_lr"].trigger()
-    dialog = window._lr_finder
+    dialog = window.tools.get("find_lr")
     dialog.iterations_box.setValue(60)
     qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=60_000)
     dialog.start()  # again with 60 updates: the live curve fills as the test runs
@@ -59,9 +59,9 @@ def test_range_test_runs_live_and_applies_each_suggestion(window, qtbot, tmp_pat
 
 
 def test_stop_ends_the_test_and_keeps_what_it_measured(window, qtbot):
-    from optiscope.gui.lrfind_dialog import JOB_KEY, open_lr_finder
+    from optiscope.gui.lrfind_dialog import JOB_KEY
 
-    dialog = open_lr_finder(window)
+    dialog = window.tools.open("find_lr")
     dialog.iterations_box.setValue(3000)
     qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=60_000)
     dialog.start()
@@ -80,13 +80,13 @@ def test_clr_vs_fixed_lesson_runs_in_the_window(make_window, qtbot):
     from optiscope.gui.lrfind_dialog import JOB_KEY
 
     w = make_window()
-    w.load_preset("clr-vs-fixed")
-    w.clear_race()
+    w.files.load_preset("clr-vs-fixed")
+    w.race.clear_race()
     assert w.current_run_config().schedule.kind == "constant"
     w.acts["compare"].trigger()  # runner 1: SGD at the fixed 0.01
     assert w.optimizer_panel.find_lr_button.defaultAction() is w.acts["find_lr"]
     w.optimizer_panel.find_lr_button.click()
-    dialog = w._lr_finder
+    dialog = w.tools.get("find_lr")
     qtbot.waitUntil(lambda: not w.jobs.busy(JOB_KEY), timeout=60_000)
     dialog.start_box.setValue(1e-4)  # the lesson's settings: 1e-4 -> 10 over 200 updates
     dialog.iterations_box.setValue(200)

@@ -17,7 +17,7 @@ def test_every_step_checked_stored_as_one_recipe_and_exported(qtbot, make_window
     w.runs.store_path = tmp_path / "runs.sqlite3"
     w.set_experiment(quick_blobs)
     w.acts["recipe"].trigger()
-    panel = w._recipe_panel
+    panel = w.tools.get("recipe")
     assert panel.group.startswith("recipe ") and panel.group.endswith(" · quick")
     assert panel.group in panel.group_note.text()
     # steps 1-2

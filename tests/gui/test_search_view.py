@@ -29,7 +29,7 @@ def test_search_runs_live_and_its_trials_load_into_the_panels_and_the_race(windo
     from optiscope.gui.search_view import JOB_KEY
 
     window.acts["search"].trigger()
-    dialog = window._search_dialog
+    dialog = window.tools.get("search")
     assert "optimizer.lr" in [c.path for c in dialog.candidates]
     dialog.set_param("optimizer.lr", 1e-3, 0.3, log=True)
     dialog.set_param("optimizer.beta1", 0.5, 0.95, log=False)
@@ -94,9 +94,9 @@ def test_search_runs_live_and_its_trials_load_into_the_panels_and_the_race(windo
 
 
 def test_two_searches_race_on_the_best_so_far_plot_and_grid_tries_few_values(window, qtbot):
-    from optiscope.gui.search_view import JOB_KEY, open_search
+    from optiscope.gui.search_view import JOB_KEY
 
-    dialog = open_search(window)
+    dialog = window.tools.open("search")
     dialog.set_param("optimizer.lr", 1e-3, 0.3, log=True)
     dialog.set_param("training.batch_size", on=False)
     dialog.trials_box.setValue(4)
@@ -114,9 +114,9 @@ def test_two_searches_race_on_the_best_so_far_plot_and_grid_tries_few_values(win
 
 
 def test_a_bad_space_or_storage_is_a_clear_message_in_the_window(window, qtbot):
-    from optiscope.gui.search_view import JOB_KEY, open_search
+    from optiscope.gui.search_view import JOB_KEY
 
-    dialog = open_search(window)
+    dialog = window.tools.open("search")
     dialog.set_param("optimizer.lr", 0.5, 0.1)
     assert not dialog.start()
     assert "empty range" in dialog.summary.text() and "optimizer.lr" in dialog.summary.text()
@@ -157,7 +157,7 @@ def test_closing_the_window_mid_search_keeps_finished_trials_and_fails_running_o
         update={"training": TrainingConfig(epochs=30, batch_size=32, device="cpu")}
     )
     w.set_experiment(quick_blobs.model_copy(update={"base": run}))
-    dialog = search_view.open_search(w)
+    dialog = w.tools.open("search")
     dialog.set_param("optimizer.lr", 1e-3, 0.1, log=True)
     dialog.trials_box.setValue(8)
     assert dialog.start()
@@ -175,13 +175,13 @@ def test_closing_the_window_mid_search_keeps_finished_trials_and_fails_running_o
 
 def test_diverged_trials_are_named_in_the_window(make_window, quick_blobs, qtbot):
     from optiscope.engine.config import SGD
-    from optiscope.gui.search_view import JOB_KEY, open_search
+    from optiscope.gui.search_view import JOB_KEY
 
     w = make_window()
     w.set_experiment(
         quick_blobs.model_copy(update={"base": quick_blobs.base.model_copy(update={"optimizer": SGD()})})
     )
-    dialog = open_search(w)
+    dialog = w.tools.open("search")
     dialog.set_param("optimizer.lr", 1e-3, 90.0, log=True)
     dialog.set_param("optimizer.momentum", on=False)
     dialog.trials_box.setValue(8)
@@ -210,7 +210,7 @@ def test_two_searches_started_in_one_second_keep_separate_studies(make_window, q
     for _ in range(2):
         w = make_window()
         w.set_experiment(quick_blobs)
-        dialog = search_view.open_search(w)
+        dialog = w.tools.open("search")
         dialog.set_param("optimizer.lr", 1e-3, 0.1, log=True)
         dialog.trials_box.setValue(1)
         monkeypatch.setattr(dialog, "_setup_views", lambda *_a: None)

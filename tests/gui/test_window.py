@@ -71,7 +71,7 @@ def test_stop_during_a_run_finishes_it(qtbot, make_window):
     w.run()
     qtbot.waitUntil(lambda: w.runs.total_steps_seen > 0, timeout=60_000)
     with qtbot.waitSignal(w.run_finished, timeout=30_000) as blocker:
-        w.stop()
+        w.transport.stop()
     assert blocker.args == ["stopped"]
     assert not w.acts["stop"].isEnabled()
 
@@ -93,7 +93,7 @@ def test_a_new_run_after_reset_replaces_the_live_one_and_late_events_are_dropped
     w.run()
     qtbot.waitUntil(lambda: w.runs.total_steps_seen > 0, timeout=60_000)
     old = w.runs.job
-    w.reset()  # Run alone never restarts a live run (test_window_trust); Reset ends it at once
+    w.transport.reset()  # Run alone never restarts a live run (test_window_trust); Reset ends it at once
     w.run()
     assert not old.thread.isRunning()
     assert w.runs.job is not old and w.running
@@ -104,53 +104,54 @@ def test_a_new_run_after_reset_replaces_the_live_one_and_late_events_are_dropped
     assert w.runs.total_steps_seen == before
     assert all(c < 999_999 for c in w.plots.shown.point_counts()["loss"].values())
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
-        w.stop()
+        w.transport.stop()
 
 
 def test_step_runs_exactly_one_update_and_epoch_runs_to_the_epoch_end(qtbot, make_window):
     w = make_window()
     w.set_experiment(_long(epochs=20))
-    w.step_once()  # nothing live: starts a paused run and grants one update
+    w.transport.step_once()  # nothing live: starts a paused run and grants one update
     qtbot.waitUntil(lambda: w.runs.total_steps_seen == 1, timeout=60_000)
     assert w.runs.paused
     assert w.acts["pause"].text() == "Resume"
-    w.step_once()
+    w.transport.step_once()
     qtbot.waitUntil(lambda: w.runs.total_steps_seen == 2, timeout=30_000)
-    w.step_epoch()  # 4 updates per epoch: two more
+    w.transport.step_epoch()  # 4 updates per epoch: two more
     qtbot.waitUntil(lambda: len(w.runs.epoch_events) == 1, timeout=30_000)
     assert w.runs.total_steps_seen == 4
-    # drawn soon after
-    qtbot.waitUntil(lambda: w.plots.shown.point_counts()["loss"] == {0: 4}, timeout=30_000)
-    w.toggle_pause()  # resume
+    qtbot.waitUntil(
+        lambda: w.plots.shown.point_counts()["loss"] == {0: 4}, timeout=30_000
+    )  # drawn soon after
+    w.transport.toggle_pause()  # resume
     assert not w.runs.paused
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
-        w.stop()
+        w.transport.stop()
 
 
 def test_changing_the_lr_while_paused_is_used_by_the_next_update(qtbot, make_window):
     w = make_window()
     w.set_experiment(_long(epochs=20))
-    w.step_once()
+    w.transport.step_once()
     qtbot.waitUntil(lambda: w.runs.total_steps_seen == 1, timeout=60_000)
     w.optimizer_panel.lr_box().setValue(0.05)
-    w.step_once()
+    w.transport.step_once()
     qtbot.waitUntil(lambda: w.runs.total_steps_seen == 2, timeout=30_000)
     assert w.runs.last_step[0].lr == 0.05
-    w.scale_lr(2.0)  # Ctrl+Up
-    w.step_once()
+    w.transport.scale_lr(2.0)  # Ctrl+Up
+    w.transport.step_once()
     qtbot.waitUntil(lambda: w.runs.total_steps_seen == 3, timeout=30_000)
     assert abs(w.runs.last_step[0].lr - 0.1) < 1e-12
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
-        w.stop()
+        w.transport.stop()
 
 
 def test_compare_races_runs_on_shared_axes(qtbot, make_window, quick_blobs):
     w = make_window()
     w.set_experiment(quick_blobs)
-    w.compare()
+    w.race.compare()
     w.optimizer_panel.lr_box().setValue(0.001)
-    w.compare()
-    assert len(w.document.race) == 2 and w.toolbox.itemText(w.race_index) == "Race: 2 runners"
+    w.race.compare()
+    assert len(w.document.race) == 2 and w.toolbox.itemText(w.race.race_index) == "Race: 2 runners"
     exp = w.experiment_config()
     assert [r.optimizer.lr for r in exp.runs()] == [0.01, 0.001]
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
@@ -158,9 +159,9 @@ def test_compare_races_runs_on_shared_axes(qtbot, make_window, quick_blobs):
     counts = w.plots.shown.point_counts()
     assert counts["loss"] == {0: 12, 1: 12}
     assert counts["accuracy"] == {0: 3, 1: 3}
-    w.edit_race_entry(0)  # double-click: the panels show that runner
+    w.race.edit_race_entry(0)  # double-click: the panels show that runner
     assert w.optimizer_panel.config().lr == 0.01
-    w.clear_race()
+    w.race.clear_race()
     assert not w.document.race
 
 
@@ -181,8 +182,8 @@ def test_lessons_menu_lists_presets_and_loading_one_shows_its_lesson(qtbot, make
 
 def test_speed_control_slows_the_engine(qtbot, make_window):
     w = make_window(wait_engine=False)
-    w.set_speed_index(4)
-    assert w.runs.delay == 0.1 and "10 steps/s" in w.speed_label.text()
+    w.transport.set_speed_index(4)
+    assert w.runs.delay == 0.1 and "10 steps/s" in w.transport.speed_label.text()
     w.acts["faster"].trigger()
     assert w.runs.delay == 0.05
     qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
@@ -238,17 +239,17 @@ def test_the_race_is_a_document_the_window_observes(qtbot, make_window, quick_bl
     w.document.race_changed.connect(changes.append)
     w.set_experiment(quick_blobs)  # no race: the race list does not change
     assert changes == []
-    w.compare()
-    w.compare()
+    w.race.compare()
+    w.race.compare()
     assert len(changes) == 2 and len(changes[-1]) == 2
-    assert w.race_list.count() == 2 and w.toolbox.itemText(w.race_index) == "Race: 2 runners"
-    w.race_list.setCurrentRow(0)
-    w.race_remove.click()
-    assert len(w.document.race) == 1 and w.race_list.count() == 1
-    assert w.toolbox.itemText(w.race_index) == "Race: 1 runner"
-    w.race_clear.click()
-    assert w.document.race == () and w.toolbox.itemText(w.race_index) == "Race"
-    assert not w.race_clear.isEnabled()
+    assert w.race.race_list.count() == 2 and w.toolbox.itemText(w.race.race_index) == "Race: 2 runners"
+    w.race.race_list.setCurrentRow(0)
+    w.race.race_remove.click()
+    assert len(w.document.race) == 1 and w.race.race_list.count() == 1
+    assert w.toolbox.itemText(w.race.race_index) == "Race: 1 runner"
+    w.race.race_clear.click()
+    assert w.document.race == () and w.toolbox.itemText(w.race.race_index) == "Race"
+    assert not w.race.race_clear.isEnabled()
     qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
 
 
@@ -301,7 +302,7 @@ def test_reset_clears_the_plots_and_keeps_the_settings(qtbot, make_window, quick
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
         w.run()
     cfg = w.current_run_config()
-    w.reset()
+    w.transport.reset()
     assert w.plots.shown.point_counts()["loss"] == {}
     assert w.runs.epoch_events == [] and w.current_run_config() == cfg
 
@@ -315,8 +316,8 @@ def test_windows_that_ran_are_garbage_collected(qtbot, make_window, quick_blobs)
     for _ in range(2):
         w = make_window()
         w.set_experiment(quick_blobs)
-        w.compare()
-        w.compare()
+        w.race.compare()
+        w.race.compare()
         w.lessons_menu.aboutToShow.emit()
         with qtbot.waitSignal(w.run_finished, timeout=60_000):
             w.run()

@@ -87,7 +87,7 @@ def _edit(panel, cfg) -> None:
 # ------------------------------------------------------------------ 1.1 what Run trains
 def test_run_names_what_it_trains_and_edits_change_the_shown_runner(qtbot, make_window):
     w = make_window()
-    w.load_preset("momentum-sweep")  # a lesson: a race of four runners
+    w.files.load_preset("momentum-sweep")  # a lesson: a race of four runners
     run = w.acts["run"]
     assert run.text() == "Run race (4 runs)"
     assert "momentum=0.9" in run.toolTip() and "Clear race" in run.toolTip()
@@ -99,7 +99,7 @@ def test_run_names_what_it_trains_and_edits_change_the_shown_runner(qtbot, make_
     # momentum differs between runners: an edit changes the runner the panels show, only
     _edit(w.optimizer_panel, SGD(lr=0.01, momentum=0.3))
     assert [r.optimizer.momentum for r in w.document.race] == [0.3, 0.5, 0.9, 0.99]
-    assert w.race_list.item(0).text() == "sgd momentum=0.3"  # the lesson's name no longer fits
+    assert w.race.race_list.item(0).text() == "sgd momentum=0.3"  # the lesson's name no longer fits
     assert "Runner 1" in w.statusBar().currentMessage()
     # one click leaves the race: Run then trains the panels' settings
     assert w.acts["clear_race"].isEnabled()
@@ -119,7 +119,7 @@ def test_run_names_what_it_trains_and_edits_change_the_shown_runner(qtbot, make_
 def test_panels_are_a_draft_after_compare_and_the_race_is_left_alone(qtbot, make_window):
     w = make_window(wait_engine=False)
     w.set_experiment(_quick())
-    w.compare()
+    w.race.compare()
     _edit(w.optimizer_panel, Adam(lr=0.002))
     assert [r.optimizer.lr for r in w.document.race] == [0.01]  # the race is unchanged
     assert "Compare" in w.statusBar().currentMessage() and "unchanged" in w.statusBar().currentMessage()
@@ -133,18 +133,18 @@ def test_race_labels_say_what_differs_can_be_renamed_and_reach_legend_export_and
 
     w = make_window()
     w.set_experiment(_quick(optimizer=SGD(lr=0.01)))
-    w.compare()
+    w.race.compare()
     _edit(w.optimizer_panel, SGD(lr=0.01, momentum=0.9))
-    w.compare()
-    assert [w.race_list.item(i).text() for i in range(2)] == ["sgd momentum=0", "sgd momentum=0.9"]
-    item = w.race_list.item(0)
+    w.race.compare()
+    assert [w.race.race_list.item(i).text() for i in range(2)] == ["sgd momentum=0", "sgd momentum=0.9"]
+    item = w.race.race_list.item(0)
     item.setText("plain SGD")  # what F2 / Rename does in the list
     assert w.document.race[0].label == "plain SGD"
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
         w.run()
     legend = w.plots.shown.legend_text
     assert "plain SGD" in legend and "sgd momentum=0.9" in legend
-    csv_text = w.metrics_csv()
+    csv_text = w.files.metrics_csv()
     assert "plain SGD" in csv_text and "sgd momentum=0.9" in csv_text
     ids = w.runs.recording.stored_ids
     assert len(ids) == 2
@@ -160,7 +160,7 @@ def test_ctrl_up_under_cyclic_lr_scales_the_schedule_and_leaves_the_panel(qtbot,
     w.set_experiment(_quick(optimizer=SGD(lr=0.05), schedule=Cyclic(base_lr=1e-3, max_lr=0.01, step_size=5)))
     ref = torch_cyclic(1e-3, 0.01, 5, 6)
     for n in (1, 2, 3):
-        w.step_once()
+        w.transport.step_once()
         qtbot.waitUntil(lambda n=n: w.runs.total_steps_seen == n, timeout=60_000)
     assert abs(w.runs.last_step[0].lr - ref[2]) < 1e-12
     w.acts["lr_up"].trigger()  # Ctrl+Up
@@ -168,11 +168,11 @@ def test_ctrl_up_under_cyclic_lr_scales_the_schedule_and_leaves_the_panel(qtbot,
     assert "×2" in message and "cyclic schedule" in message and "Optimizer panel is unchanged" in message
     assert w.optimizer_panel.config().lr == 0.05  # the panel is not rewritten
     for n in (4, 5):
-        w.step_once()
+        w.transport.step_once()
         qtbot.waitUntil(lambda n=n: w.runs.total_steps_seen == n, timeout=30_000)
         assert abs(w.runs.last_step[0].lr - 2 * ref[n - 1]) < 1e-12  # still cycling, x2
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
-        w.stop()
+        w.transport.stop()
 
 
 # ------------------------------------------------------------------ 1.5 Run during a run
@@ -185,11 +185,11 @@ def test_run_while_a_run_is_live_does_not_restart_it(qtbot, make_window):
     w.acts["run"].trigger()  # F5
     assert w.runs.job is job and job.thread.isRunning()
     assert "does not restart" in w.statusBar().currentMessage()
-    w.toggle_pause()
+    w.transport.toggle_pause()
     w.acts["run"].trigger()  # F5 on a paused run resumes it
     assert w.runs.job is job and not w.runs.paused
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
-        w.stop()
+        w.transport.stop()
 
 
 # ------------------------------------------------------------------ 1.6 the run store and the Runs tab
@@ -217,7 +217,9 @@ def test_window_runs_are_stored_and_the_runs_tab_lists_overlays_and_loads_them(q
     # overlay: the past run's per-epoch curves join the plots and stay across a new run
     view.select_ids([stored_id])
     view.overlay_button.click()
-    past = w.PAST_RUN_ID_BASE + stored_id
+    from optiscope.gui.past_runs import PAST_RUN_ID_BASE
+
+    past = PAST_RUN_ID_BASE + stored_id
     assert w.plots.shown.point_counts()["accuracy"][past] == 2
     assert "past: sgd lr=0.05 momentum=0.5" in w.plots.shown.legend_text
     # load settings: the panels show the stored run
@@ -248,14 +250,14 @@ def test_opening_a_bad_file_says_why_and_leaves_the_window_unchanged(
 ):
     w = make_window(wait_engine=False)
     w.set_experiment(_quick(optimizer=SGD(lr=0.02, momentum=0.8)))
-    w.compare()
+    w.race.compare()
     before = (w.current_run_config(), w.document.race, w.document.path, w.windowTitle())
     shown = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
     for name, text in BAD_FILES.items():
         path = tmp_path / name
         path.write_bytes(text.encode("utf-8"))
-        assert w.open_experiment(path) is False, name
+        assert w.files.open_experiment(path) is False, name
         assert len(shown) == 1 and "Traceback" not in shown[0], (name, shown)
         assert w.statusBar().currentMessage().startswith(f"Could not open {path}"), name
         assert (w.current_run_config(), w.document.race, w.document.path, w.windowTitle()) == before, name
@@ -278,9 +280,9 @@ def test_start_stop_cycles_leave_nothing_behind(qtbot, make_window):
         job = w.runs.job
         refs += [weakref.ref(o) for o in (job, job.worker, w.runs.control, w.runs.recording)]
         with qtbot.waitSignal(w.run_finished, timeout=30_000):
-            w.stop()
+            w.transport.stop()
         del job
-    w.reset()  # forgets the last run too
+    w.transport.reset()  # forgets the last run too
     for _ in range(3):
         gc.collect()
         QtWidgets.QApplication.processEvents()
