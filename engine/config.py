@@ -17,13 +17,54 @@ import tomllib
 import types
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from .lessons import Classroom
-from .search_space import SearchSpace
+from .optimizers import (  # noqa: F401 - the config classes stay importable from here
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    NAdam,
+    OptimizerSettings,
+    RMSprop,
+    optimizer_union,
+)
+from .outcome import steps_per_epoch
+from .schedules import (  # noqa: F401 - the config classes stay importable from here
+    Constant,
+    Cosine,
+    CosineRestarts,
+    Cyclic,
+    Exponential,
+    OneCycle,
+    Plateau,
+    ScheduleSettings,
+    Step,
+    TimeDecay,
+    schedule_union,
+)
+from .schema import (  # noqa: F401 - re-exported: the schema's names are read from here
+    LR,
+    MAX_LAYERS,
+    MAX_NESTING,
+    MAX_PARAMS,
+    MAX_RATE,
+    MAX_STEPS,
+    MAX_TEXT,
+    MAX_VARIATIONS,
+    WD,
+    Beta,
+    Eps,
+    Frozen,
+)
+from .search_schema import SearchSpace
+from .shapes import check_param_limit, dataset_shape
 
 SCHEMA_VERSION = 1
 
@@ -70,24 +111,6 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A config could not be read or is invalid. The message names field, value and fix."""
-
-
-class Frozen(BaseModel):
-    """Base for every config model: immutable, unknown keys rejected, types strict
-    (``epochs = true`` or ``independent_seeds = "yes"`` is an error, not a coercion;
-    an integer is accepted where a number is expected)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, strict=True)
-
-
-#: Upper bounds that are not a field's own nature, with the reason (validation messages say it).
-MAX_STEPS = 10_000_000  # a step count (warm-up, schedule period) beyond any run's length
-MAX_RATE = 100.0  # a learning rate (base, peak, floor): the bound of optimizer.lr
-MAX_LAYERS = 64  # hidden layers: more only slows the window and the batched kernel down
-MAX_PARAMS = 20_000_000  # weights + gradients + two optimizer moments: ~320 MB of float32
-MAX_VARIATIONS = 200  # runs in one experiment (each is trained and drawn)
-MAX_TEXT = 20_000  # characters of a name, label, description or lesson
-MAX_NESTING = 32  # levels of tables and arrays in an experiment file
 
 
 # --------------------------------------------------------------------------- data
@@ -223,218 +246,20 @@ class ModelConfig(Frozen):
 
 
 # --------------------------------------------------------------------------- optimizers
-LR = Annotated[float, Field(gt=0.0, le=100.0, description="learning rate")]
-WD = Annotated[float, Field(ge=0.0, le=10.0, description="L2 weight decay (optimizer-side)")]
-Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
-Eps = Annotated[float, Field(gt=0.0, le=1.0)]
-
-
-class SGD(Frozen):
-    """``torch.optim.SGD``; momentum 0 is plain SGD, ``nesterov`` needs momentum > 0."""
-
-    kind: Literal["sgd"] = "sgd"
-    lr: LR = 0.01
-    momentum: float = Field(0.0, ge=0.0, lt=1.0)
-    dampening: float = Field(0.0, ge=0.0, lt=1.0)
-    nesterov: bool = False
-    weight_decay: WD = 0.0
-
-    @model_validator(mode="after")
-    def _nesterov_needs_momentum(self) -> SGD:
-        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError(
-                "optimizer.nesterov = true needs momentum > 0 and dampening = 0 "
-                f"(got momentum={self.momentum}, dampening={self.dampening})"
-            )
-        return self
-
-
-class Adagrad(Frozen):
-    """``torch.optim.Adagrad`` (default lr 0.01, as Keras 2 and the reading list)."""
-
-    kind: Literal["adagrad"] = "adagrad"
-    lr: LR = 0.01
-    lr_decay: float = Field(0.0, ge=0.0, le=1.0)
-    initial_accumulator_value: float = Field(0.0, ge=0.0, le=10.0)
-    eps: Eps = 1e-10
-    weight_decay: WD = 0.0
-
-
-class RMSprop(Frozen):
-    """``torch.optim.RMSprop``; ``alpha`` is the forgetting factor (Keras calls it rho)."""
-
-    kind: Literal["rmsprop"] = "rmsprop"
-    lr: LR = 0.001
-    alpha: Beta = 0.99
-    eps: Eps = 1e-8
-    momentum: float = Field(0.0, ge=0.0, lt=1.0)
-    centered: bool = False
-    weight_decay: WD = 0.0
-
-
-class Adam(Frozen):
-    """``torch.optim.Adam``: momentum + RMSprop with bias correction."""
-
-    kind: Literal["adam"] = "adam"
-    lr: LR = 0.001
-    beta1: Beta = 0.9
-    beta2: Beta = 0.999
-    eps: Eps = 1e-8
-    weight_decay: WD = 0.0
-    amsgrad: bool = False
-
-
-class AdamW(Frozen):
-    """``torch.optim.AdamW``: Adam with decoupled weight decay."""
-
-    kind: Literal["adamw"] = "adamw"
-    lr: LR = 0.001
-    beta1: Beta = 0.9
-    beta2: Beta = 0.999
-    eps: Eps = 1e-8
-    weight_decay: WD = 0.01
-    amsgrad: bool = False
-
-
-class NAdam(Frozen):
-    """``torch.optim.NAdam``: Adam with Nesterov momentum."""
-
-    kind: Literal["nadam"] = "nadam"
-    lr: LR = 0.002
-    beta1: Beta = 0.9
-    beta2: Beta = 0.999
-    eps: Eps = 1e-8
-    weight_decay: WD = 0.0
-    momentum_decay: float = Field(0.004, ge=0.0, le=1.0)
-
-
-class Adamax(Frozen):
-    """``torch.optim.Adamax``: Adam with the infinity norm."""
-
-    kind: Literal["adamax"] = "adamax"
-    lr: LR = 0.002
-    beta1: Beta = 0.9
-    beta2: Beta = 0.999
-    eps: Eps = 1e-8
-    weight_decay: WD = 0.0
-
-
-class Adadelta(Frozen):
-    """``torch.optim.Adadelta`` (lr 1.0 is torch's default: a scale on the update)."""
-
-    kind: Literal["adadelta"] = "adadelta"
-    lr: LR = 1.0
-    rho: Beta = 0.9
-    eps: Eps = 1e-6
-    weight_decay: WD = 0.0
-
-
-OptimizerConfig = Annotated[
-    SGD | Adagrad | RMSprop | Adam | AdamW | NAdam | Adamax | Adadelta,
-    Field(discriminator="kind"),
-]
+# each optimizer's config class lives in its part (engine/optimizers/); the union is the registry's
+if TYPE_CHECKING:  # a type checker cannot read a union built at run time
+    OptimizerConfig = OptimizerSettings
+else:
+    OptimizerConfig = optimizer_union()
 
 
 # --------------------------------------------------------------------------- schedules
-class _Schedule(Frozen):
-    warmup_steps: int = Field(
-        0, ge=0, le=MAX_STEPS, description="linear warm-up over this many updates, then the schedule starts"
-    )
-    warmup_start_factor: float = Field(0.01, gt=0.0, le=1.0)
-
-
-class Constant(_Schedule):
-    kind: Literal["constant"] = "constant"
-
-
-class TimeDecay(_Schedule):
-    """``lr = lr0 / (1 + decay * iteration)``, applied per update (Keras ``decay``)."""
-
-    kind: Literal["time_decay"] = "time_decay"
-    decay: float = Field(1e-3, ge=0.0, le=100.0)
-
-
-class Step(_Schedule):
-    """``torch.optim.lr_scheduler.StepLR``: multiply by ``gamma`` every ``step_epochs``."""
-
-    kind: Literal["step"] = "step"
-    step_epochs: int = Field(10, ge=1, le=100_000)
-    gamma: float = Field(0.5, gt=0.0, le=1.0)
-
-
-class Exponential(_Schedule):
-    """``ExponentialLR``: multiply by ``gamma`` after every epoch."""
-
-    kind: Literal["exponential"] = "exponential"
-    gamma: float = Field(0.95, gt=0.0, le=1.0)
-
-
-class Cosine(_Schedule):
-    """``CosineAnnealingLR`` per update over ``t_max_steps`` (None: the whole run)."""
-
-    kind: Literal["cosine"] = "cosine"
-    t_max_steps: int | None = Field(None, ge=1, le=MAX_STEPS)
-    eta_min: float = Field(0.0, ge=0.0, le=MAX_RATE)
-
-
-class CosineRestarts(_Schedule):
-    """``CosineAnnealingWarmRestarts`` per update: first period ``t0_steps``, then × ``t_mult``."""
-
-    kind: Literal["cosine_restarts"] = "cosine_restarts"
-    t0_steps: int = Field(500, ge=1, le=MAX_STEPS)
-    t_mult: int = Field(1, ge=1, le=10)
-    eta_min: float = Field(0.0, ge=0.0, le=MAX_RATE)
-
-
-class Cyclic(_Schedule):
-    """``CyclicLR`` (Smith 2017): between ``base_lr`` and ``max_lr``, changing every update.
-
-    ``step_size`` is the half-cycle in updates; 2-10x the updates per epoch is the
-    paper's advice. ``gamma`` is used by ``exp_range`` only. Momentum cycling is off.
-    """
-
-    kind: Literal["cyclic"] = "cyclic"
-    mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
-    base_lr: float = Field(1e-3, gt=0.0, le=MAX_RATE)
-    max_lr: float = Field(1e-1, gt=0.0, le=MAX_RATE)
-    step_size: int = Field(2000, ge=1, le=MAX_STEPS)
-    gamma: float = Field(0.99994, gt=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> Cyclic:
-        if self.max_lr < self.base_lr:
-            raise ValueError(f"schedule.max_lr ({self.max_lr}) must be >= schedule.base_lr ({self.base_lr})")
-        return self
-
-
-class OneCycle(_Schedule):
-    """``OneCycleLR`` over the whole run (its own warm-up: ``pct_start``)."""
-
-    kind: Literal["one_cycle"] = "one_cycle"
-    max_lr: float = Field(0.1, gt=0.0, le=MAX_RATE)
-    pct_start: float = Field(0.3, gt=0.0, lt=1.0)
-    anneal_strategy: Literal["cos", "linear"] = "cos"
-    div_factor: float = Field(25.0, gt=0.0, le=1e6)
-    final_div_factor: float = Field(1e4, gt=0.0, le=1e9)
-    three_phase: bool = False
-
-
-class Plateau(_Schedule):
-    """``ReduceLROnPlateau``, stepped after every epoch on the monitored metric."""
-
-    kind: Literal["plateau"] = "plateau"
-    monitor: Literal["val_loss", "train_loss", "val_acc", "train_acc"] = "val_loss"
-    factor: float = Field(0.1, gt=0.0, lt=1.0)
-    patience: int = Field(10, ge=0, le=100_000)
-    min_delta: float = Field(1e-4, ge=0.0, le=1e3)
-    cooldown: int = Field(0, ge=0, le=100_000)
-    min_lr: float = Field(0.0, ge=0.0, le=MAX_RATE)
-
-
-ScheduleConfig = Annotated[
-    Constant | TimeDecay | Step | Exponential | Cosine | CosineRestarts | Cyclic | OneCycle | Plateau,
-    Field(discriminator="kind"),
-]
+# each schedule's config class lives in its part (engine/schedules/); the union is the registry's
+_Schedule = ScheduleSettings  # the former name of the warm-up base
+if TYPE_CHECKING:  # a type checker cannot read a union built at run time
+    ScheduleConfig = ScheduleSettings
+else:
+    ScheduleConfig = schedule_union()
 
 
 # --------------------------------------------------------------------------- regularisation
@@ -507,20 +332,8 @@ class RunConfig(Frozen):
                 f"model has conv2d/maxpool layers but dataset '{self.dataset.name}' is not an "
                 "image set; use dataset 'digits' or remove the conv2d/maxpool layers"
             )
-        from .data import dataset_shape  # imported here: both modules import this one
-        from .models import param_count
-
-        shape = dataset_shape(self.dataset)
-        try:
-            n = param_count(self.model, shape["n_features"], shape["n_classes"], shape["image_shape"])
-        except ValueError:  # layers that do not fit the input: reported in words when built
-            return self
-        if n > MAX_PARAMS:
-            raise ValueError(
-                f"model.layers make {n:,} parameters; the limit is {MAX_PARAMS:,} (memory estimate: "
-                f"weights, gradients and two optimizer moments would take {16 * n / 1e9:.1f} GB of "
-                "float32); use fewer or narrower layers"
-            )
+        # the dataset's shape from its config alone (engine.shapes: no data loading, no torch)
+        check_param_limit(self.model, dataset_shape(self.dataset), MAX_PARAMS)
         return self
 
     def describe(self) -> str:
@@ -676,11 +489,6 @@ LAYER_TYPES: tuple[str, ...] = tuple(LAYER_CLASSES)
 DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 INITIALIZERS: tuple[str, ...] = get_args(Initializer)
-
-
-def steps_per_epoch(n_train: int, batch_size: int) -> int:
-    """Updates in one epoch: ``ceil(n_train / batch_size)`` (the last batch may be short), at least 1."""
-    return max(1, -(-int(n_train) // int(batch_size)))
 
 
 def variation_diff(base: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .config import BUNDLED_DATASETS, DatasetConfig
-from .dataset import DataError, Dataset, split, standardize, train_rows
+from .dataset import DataError, Dataset, split, standardize
+from .shapes import BUNDLED_SHAPES, dataset_shape  # noqa: F401 - the shape facts, re-exported
 
 __all__ = [
     "Dataset",
@@ -30,49 +31,6 @@ __all__ = [
     "BUNDLED_SHAPES",
     "DEFAULT_NOISE",
 ]
-
-# rows, features, classes and image shape of the bundled sets (known without scikit-learn)
-BUNDLED_SHAPES: dict[str, tuple[int, int, int, tuple[int, int, int] | None]] = {
-    "digits": (1797, 64, 10, (1, 8, 8)),
-    "breast_cancer": (569, 30, 2, None),
-    "wine": (178, 13, 3, None),
-    "iris": (150, 4, 3, None),
-}
-
-
-def dataset_shape(cfg: DatasetConfig, csv_info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What ``cfg`` gives, computed from the config without loading any data.
-
-    Returns a dict with ``n_features``, ``n_classes``, ``image_shape``, ``n_train`` (the
-    training rows :func:`load_dataset` will produce, same rounding and subsample rule) and
-    ``known``. A CSV set is only known after it was read once: pass ``csv_info`` with its
-    ``rows`` (after dropping missing ones), ``n_features`` and ``n_classes``; without it
-    ``known`` is False and a 1000-row, 2-feature, 2-class table is assumed.
-    """
-    image: tuple[int, int, int] | None = None
-    known = True
-    if cfg.name in BUNDLED_SHAPES:
-        rows, feats, classes, image = BUNDLED_SHAPES[cfg.name]
-    elif cfg.name == "csv":
-        info = csv_info or {}
-        rows = int(info.get("rows", 1000))
-        feats = int(info.get("n_features", 2))
-        classes = int(info.get("n_classes", 2))
-        known = bool(info)
-    else:
-        rows, feats = cfg.n_samples, 2
-        classes = cfg.centers if cfg.name in ("blobs", "spiral") else 2
-    n_train = train_rows(rows, cfg.train_fraction)
-    if cfg.subsample is not None:
-        n_train = min(n_train, cfg.subsample)
-    return {
-        "n_features": feats,
-        "n_classes": classes,
-        "image_shape": image,
-        "n_train": n_train,
-        "known": known,
-    }
-
 
 DEFAULT_NOISE = {
     "blobs": 2.0,

@@ -148,10 +148,15 @@ class Failed(Event):
 
 @dataclass(frozen=True, slots=True)
 class Finished(Event):
+    """The run has ended: how (``reason``; its words: :data:`engine.outcome.REASON_WORDS`),
+    after how many epochs, updates and seconds, and its best epoch by the early-stopping
+    monitor (:func:`engine.outcome.best_epoch`; None when it trained no epoch)."""
+
     reason: FinishReason
     epochs: int
     steps: int
     seconds: float
+    best_epoch: int | None = None
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (

@@ -20,6 +20,7 @@ __all__ = [
     "format_csv",
     "format_short",
     "format_percent",
+    "format_setting",
 ]
 
 #: Columns of ``metrics.csv``: one row per run and epoch.
@@ -66,6 +67,15 @@ def format_csv(v: object) -> str:
     if isinstance(v, str):
         return csv_text(v)
     return str(v)
+
+
+def format_setting(value: object) -> str:
+    """A setting in a run label: ``yes``/``no`` for switches, ``g`` for numbers (``0.001``)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def format_short(v: float) -> str:

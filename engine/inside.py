@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .optimizers import REGISTRY, OptimizerPart
+
 __all__ = [
     "BINS",
     "PROBE_SIZE",
@@ -133,61 +135,36 @@ def sequential_outputs(model: nn.Sequential, x: torch.Tensor, wanted: set[int]) 
 
 # --------------------------------------------------------------------------- torch.optim's state
 def torch_step_multiplier(optimizer: torch.optim.Optimizer) -> float:
-    """Momentum's long-run gain on the step: ``(1 - dampening) / (1 - momentum)`` for SGD
-    (Nesterov adds one), ``1 / (1 - momentum)`` for RMSprop's momentum; 1 otherwise."""
-    group = optimizer.param_groups[0]
-    m = float(group.get("momentum", 0.0) or 0.0)
-    if isinstance(optimizer, torch.optim.SGD) and m > 0:
-        gain = (1 - group["dampening"]) / (1 - m)
-        return 1 + m * gain if group["nesterov"] else gain
-    if isinstance(optimizer, torch.optim.RMSprop) and m > 0:
-        return 1 / (1 - m)
-    return 1.0
-
-
-def _step(state: dict) -> float:
-    return float(state["step"])
+    """Momentum's long-run gain on the step, as the optimizer's part reads it from the
+    parameter group: ``(1 - dampening) / (1 - momentum)`` for SGD (Nesterov adds one),
+    ``1 / (1 - momentum)`` for RMSprop's momentum; 1 otherwise."""
+    part = _part(optimizer)
+    return 1.0 if part is None else part.step_multiplier(optimizer.param_groups[0])
 
 
 def torch_effective_lr(optimizer: torch.optim.Optimizer, lr: float) -> torch.Tensor:
     """Every parameter's effective rate, flat in parameter order ``(1, D)``, from the
-    optimizer's state after an update made at rate ``lr``."""
+    optimizer's state after an update made at rate ``lr`` (each optimizer part's reading,
+    :meth:`engine.optimizers.base.OptimizerPart.effective_lr`)."""
     group = optimizer.param_groups[0]
+    part = _part(optimizer)
     parts = []
     for p in (q for g in optimizer.param_groups for q in g["params"]):
         state = optimizer.state.get(p, {})
-        parts.append(_torch_rate(optimizer, group, state, p, lr).reshape(-1))
+        if part is None or not state:  # before the first update: the rate itself
+            rate = torch.ones_like(p, dtype=torch.float64) * lr
+        else:
+            rate = part.effective_lr(group, state, p, lr)
+        parts.append(rate.reshape(-1))
     return torch.cat(parts)[None].float()
 
 
-def _torch_rate(
-    opt: torch.optim.Optimizer, group: dict, state: dict, p: torch.Tensor, lr: float
-) -> torch.Tensor:
-    ones = torch.ones_like(p, dtype=torch.float64)
-    if isinstance(opt, torch.optim.SGD) or not state:
-        return ones * lr
-    eps = group.get("eps", 0.0)
-    if isinstance(opt, torch.optim.Adagrad):
-        clr = lr / (1 + (_step(state) - 1) * group["lr_decay"])
-        return clr / (state["sum"].double().sqrt() + eps)
-    if isinstance(opt, torch.optim.RMSprop):
-        sq = state["square_avg"].double()
-        if group["centered"]:
-            ga = state["grad_avg"].double()
-            sq = sq - ga * ga
-        return lr / (sq.sqrt() + eps)
-    if isinstance(opt, torch.optim.Adam | torch.optim.AdamW):
-        v = state["max_exp_avg_sq"] if group["amsgrad"] else state["exp_avg_sq"]
-        bc2 = 1 - group["betas"][1] ** _step(state)
-        return lr / (v.double().sqrt() / math.sqrt(bc2) + eps)
-    if isinstance(opt, torch.optim.NAdam):
-        bc2 = 1 - group["betas"][1] ** _step(state)
-        return lr / ((state["exp_avg_sq"].double() / bc2).sqrt() + eps)
-    if isinstance(opt, torch.optim.Adamax):
-        return lr / state["exp_inf"].double()
-    if isinstance(opt, torch.optim.Adadelta):
-        return lr * (state["acc_delta"].double() + eps).sqrt() / (state["square_avg"].double() + eps).sqrt()
-    return ones * lr  # an optimizer without a running scale
+def _part(optimizer: torch.optim.Optimizer) -> type[OptimizerPart] | None:
+    """The registered part whose ``torch.optim`` class built ``optimizer`` (None: not one of ours)."""
+    for part in REGISTRY.values():
+        if type(optimizer) is getattr(torch.optim, part.torch_name, None):
+            return part
+    return None
 
 
 # --------------------------------------------------------------------------- the statistics

@@ -12,7 +12,7 @@ A label is made of *facets*: small texts for one setting each (``sgd``, ``lr=0.0
   labels that would still repeat get ``#2``, ``#3``.
 
 Light: works on the config objects' attributes and imports neither torch nor the config
-module (which may call it).
+module (which may call it); the schedule parts (:mod:`engine.schedules`) say their own words.
 """
 
 from __future__ import annotations
@@ -20,19 +20,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .formats import format_setting
+from .schedules import REGISTRY as SCHEDULES
+
 __all__ = ["describe_run", "race_labels", "run_facets", "schedule_text"]
 
 #: schedules that set the learning rates themselves (the optimizer's ``lr`` is not used)
-RATE_SETTING_SCHEDULES = ("cyclic", "one_cycle")
+RATE_SETTING_SCHEDULES: tuple[str, ...] = tuple(kind for kind, part in SCHEDULES.items() if part.sets_rate)
 _SHORT_NAMES = {"weight_decay": "wd", "initial_accumulator_value": "init_acc"}
 
 
-def _num(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+_num = format_setting
 
 
 def _fields(obj: Any) -> dict[str, Any]:
@@ -46,33 +44,10 @@ def _defaults(obj: Any) -> dict[str, Any]:
 
 def schedule_text(schedule: Any) -> str:
     """The schedule in a few words, with the numbers that shape it."""
-    s, kind = schedule, schedule.kind
-    if kind == "constant":
-        text = "constant"
-    elif kind == "time_decay":
-        text = f"time decay {_num(s.decay)}"
-    elif kind == "step":
-        text = f"step x{_num(s.gamma)} every {s.step_epochs} ep"
-    elif kind == "exponential":
-        text = f"exp decay x{_num(s.gamma)}/ep"
-    elif kind == "cosine":
-        text = "cosine" + (f" T={s.t_max_steps}" if s.t_max_steps else "")
-        text += f" min={_num(s.eta_min)}" if s.eta_min else ""
-    elif kind == "cosine_restarts":
-        text = f"cosine restarts T0={s.t0_steps}" + (f" x{s.t_mult}" if s.t_mult != 1 else "")
-        text += f" min={_num(s.eta_min)}" if s.eta_min else ""
-    elif kind == "cyclic":
-        text = f"CLR {s.mode} {_num(s.base_lr)}-{_num(s.max_lr)} step={s.step_size}"
-        text += f" gamma={_num(s.gamma)}" if s.mode == "exp_range" else ""
-    elif kind == "one_cycle":
-        text = f"one-cycle max={_num(s.max_lr)}"
-        if s.pct_start != 0.3:
-            text += f" up={_num(s.pct_start)}"
-    elif kind == "plateau":
-        text = f"plateau x{_num(s.factor)} patience={s.patience}"
-    else:  # a schedule this module does not know yet: its kind still tells runs apart
-        text = str(kind).replace("_", " ")
-    return text
+    part = SCHEDULES.get(schedule.kind)  # each schedule part says itself in words
+    if part is None:  # a kind no part is registered for: its kind still tells runs apart
+        return str(schedule.kind).replace("_", " ")
+    return part.words(schedule)
 
 
 def _layers_text(model: Any) -> str:

@@ -26,11 +26,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import events as ev
+from . import outcome
 
 __all__ = [
     "Classroom",
@@ -76,7 +77,7 @@ class Threshold(_LessonModel):
 
     @property
     def rising(self) -> bool:
-        return (self.direction or ("above" if self.metric.endswith("acc") else "below")) == "above"
+        return (self.direction or ("above" if outcome.maximize(self.metric) else "below")) == "above"
 
 
 class LRDrop(_LessonModel):
@@ -110,7 +111,10 @@ class Gap(_LessonModel):
 
 
 Observation = Annotated[Threshold | LRDrop | BestEpoch | Divergence | Gap, Field(discriminator="kind")]
-OBSERVATION_KINDS = ("threshold", "lr_drop", "best_epoch", "divergence", "gap")
+#: the observation kinds, derived from the union (as engine.config derives OPTIMIZER_KINDS)
+OBSERVATION_KINDS: tuple[str, ...] = tuple(
+    cls.model_fields["kind"].default for cls in get_args(get_args(Observation)[0])
+)
 
 
 class Classroom(_LessonModel):
@@ -129,7 +133,7 @@ class Classroom(_LessonModel):
 def threshold_label(obs: Threshold) -> str:
     """A short name for a threshold: ``val_acc ≥ 90 %`` / ``val_loss ≤ 0.3``."""
     sign = "≥" if obs.rising else "≤"
-    shown = f"{100 * obs.value:g} %" if obs.metric.endswith("acc") else f"{obs.value:g}"
+    shown = f"{100 * obs.value:g} %" if outcome.maximize(obs.metric) else f"{obs.value:g}"
     return f"{obs.metric} {sign} {shown}"
 
 
@@ -183,10 +187,7 @@ class _RunState:
     epochs: list[ev.EpochEnd] = field(default_factory=list)
     steps_per_epoch: int = 1
     early_best: int | None = None
-
-
-def _sign(metric: str) -> float:
-    return -1.0 if metric.endswith("acc") else 1.0
+    reported_best: int | None = None  # the best epoch the run's Finished event carries
 
 
 class ObservationDetector:
@@ -244,6 +245,7 @@ class ObservationDetector:
             elif t is ev.Finished:
                 assert isinstance(e, ev.Finished)
                 st.outcome.reason = e.reason
+                st.reported_best = e.best_epoch
                 new += self._finished(st)
         self.moments += new
         return new
@@ -264,7 +266,7 @@ class ObservationDetector:
             if math.isfinite(v) and (v >= obs.value if obs.rising else v <= obs.value):
                 out.thresholds[i] = e.epoch
                 caption = obs.caption or f"{threshold_label(obs).split(' ', 1)[1]} at epoch {e.epoch}"
-                plot: PlotName = "accuracy" if obs.metric.endswith("acc") else "loss"
+                plot: PlotName = "accuracy" if outcome.maximize(obs.metric) else "loss"
                 x = float(e.epoch) if plot == "accuracy" else float(e.step)
                 moments.append(Moment(e.run, "threshold", plot, e.epoch, x, float(v), caption, i))
         return moments
@@ -305,7 +307,9 @@ class ObservationDetector:
 
     def _finished(self, st: _RunState) -> list[Moment]:
         out = st.outcome
-        if st.early_best is not None:
+        if st.reported_best is not None:  # what the engine reports (a stored run may lack it)
+            out.best_epoch = st.reported_best
+        elif st.early_best is not None:
             out.best_epoch = st.early_best
         elif st.epochs:
             out.best_epoch = _best_epoch(st.epochs, st.monitor)
@@ -316,7 +320,7 @@ class ObservationDetector:
                 epoch = _best_epoch(st.epochs, obs.metric)
                 best = next(e for e in st.epochs if e.epoch == epoch)
                 v = getattr(best, obs.metric)
-                plot: PlotName = "accuracy" if obs.metric.endswith("acc") else "loss"
+                plot: PlotName = "accuracy" if outcome.maximize(obs.metric) else "loss"
                 x = float(epoch) if plot == "accuracy" else float(best.step)
                 shown = f"{100 * v:.1f} %" if plot == "accuracy" else f"{v:.3g}"
                 caption = obs.caption or f"best {shown} (epoch {epoch})"
@@ -351,11 +355,7 @@ class ObservationDetector:
 
 
 def _best_epoch(epochs: Sequence[ev.EpochEnd], metric: str) -> int:
-    """The first epoch with the best ``metric`` (non-finite values count as worst)."""
-    sign = _sign(metric)
-    best, best_epoch = math.inf, epochs[0].epoch
-    for e in epochs:
-        v = sign * getattr(e, metric)
-        if math.isfinite(v) and v < best:
-            best, best_epoch = v, e.epoch
-    return best_epoch
+    """The first epoch with the best ``metric`` (:func:`engine.outcome.best_epoch`)."""
+    found = outcome.best_epoch(epochs, metric)
+    assert found is not None  # asked only with epochs
+    return found

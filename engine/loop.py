@@ -37,9 +37,10 @@ from torch import nn
 from . import events as ev
 from .config import RunConfig
 from .control import RunControl
+from .outcome import steps_per_epoch
 from .rules import Rule
 
-__all__ = ["RunResult", "RunState", "StepKernel", "drive", "failed_result", "boundary_grid"]
+__all__ = ["RunResult", "RunState", "StepKernel", "DriveSettings", "drive", "failed_result", "boundary_grid"]
 
 
 @dataclass
@@ -172,26 +173,43 @@ class Boundaries:
             run.emit(ev.Boundary(run.run_id, epoch, self.xs, self.ys, probs[run.row].reshape(shape).copy()))
 
 
+@dataclass(frozen=True)
+class DriveSettings:
+    """How :func:`drive` trains a set of runs: the facts they share and the options.
+
+    ``n_train`` training rows in batches of ``batch_size`` on ``device``; ``n_params`` and
+    ``n_classes`` of the model (reported in ``RunStarted``). ``max_steps`` ends every run
+    after that many updates; ``evaluate`` (off: no epoch metrics, the LR finder) and
+    ``eval_train`` (evaluate the whole training set each epoch); ``boundaries`` and
+    ``weights_every`` emit ``Boundary`` / ``Weights`` events; ``on_step`` is called after
+    every update; ``keep_models`` puts each run's final model in its result; ``t0`` is when
+    the runs' clocks started (default: now); ``stats_every`` (updates; None:
+    :func:`engine.inside.default_stats_every`, 0: off) emits ``LayerStats``.
+    """
+
+    n_train: int
+    batch_size: int
+    device: torch.device
+    n_params: int
+    n_classes: int
+    max_steps: int | None = None
+    evaluate: bool = True
+    eval_train: bool = True
+    boundaries: Boundaries | None = None
+    weights_every: int = 0
+    on_step: Callable[[int], None] | None = None
+    keep_models: bool = False
+    t0: float | None = None
+    stats_every: int | None = 0
+
+
 def drive(
     kernel: StepKernel,
     runs: Sequence[RunState],
+    settings: DriveSettings,
     *,
-    n_train: int,
-    batch_size: int,
     bus: ev.EventBus,
     control: RunControl,
-    device: torch.device,
-    n_params: int,
-    n_classes: int,
-    max_steps: int | None = None,
-    evaluate: bool = True,
-    eval_train: bool = True,
-    boundaries: Boundaries | None = None,
-    weights_every: int = 0,
-    on_step: Callable[[int], None] | None = None,
-    keep_models: bool = False,
-    t0: float | None = None,
-    stats_every: int | None = 0,
 ) -> list[RunResult]:
     """Train ``runs`` through ``kernel`` to their ends; one :class:`RunResult` per run, in order.
 
@@ -200,23 +218,25 @@ def drive(
     minibatch order of an epoch is ``torch.randperm`` drawn from a generator seeded with
     the run's ``training.seed`` (runs with one seed share it). Errors become ``Failed`` +
     ``Finished('failed')`` events for the runs still going; they are not raised.
-    ``stats_every`` (updates; None: :func:`engine.inside.default_stats_every`, 0: off)
-    emits :class:`~engine.events.LayerStats`.
+    See :class:`DriveSettings` for the options.
     """
-    t0 = time.perf_counter() if t0 is None else t0
-    spe = math.ceil(n_train / batch_size)
+    s = settings
+    n_train, batch_size, max_steps, boundaries = s.n_train, s.batch_size, s.max_steps, s.boundaries
+    t0 = time.perf_counter() if s.t0 is None else s.t0
+    stats_every = s.stats_every
+    spe = steps_per_epoch(n_train, batch_size)
     if stats_every is None:
         from .inside import default_stats_every
 
         stats_every = default_stats_every(spe * max(run.cfg.training.epochs for run in runs))
-    state = _Loop(kernel, list(runs), bus, control, t0, weights_every)
+    state = _Loop(kernel, list(runs), bus, control, t0, s.weights_every)
     state.stats_every = stats_every
     try:
-        state.start(device, n_params, n_classes, spe, boundaries)
-        state.train(n_train, batch_size, spe, max_steps, evaluate, eval_train, boundaries, on_step)
+        state.start(s.device, s.n_params, s.n_classes, spe, boundaries)
+        state.train(n_train, batch_size, spe, max_steps, s.evaluate, s.eval_train, boundaries, s.on_step)
     except Exception as exc:  # errors become events, not crashes
         state.fail(f"{type(exc).__name__}: {exc}")
-    return [state.result(run, spe, keep_models) for run in runs]
+    return [state.result(run, spe, s.keep_models) for run in runs]
 
 
 class _Loop:
@@ -297,7 +317,9 @@ class _Loop:
         self.stepping = [(r, rules) for r, rules in self.stepping if r is not run]
         if run in self.moving_lr:
             self.moving_lr.remove(run)
-        run.emit(ev.Finished(run.run_id, run.reason, len(run.epochs), run.n_steps, run.seconds))
+        run.emit(
+            ev.Finished(run.run_id, run.reason, len(run.epochs), run.n_steps, run.seconds, run.best_epoch)
+        )
 
     def fail(self, message: str) -> None:
         for run in list(self.live):
@@ -306,7 +328,9 @@ class _Loop:
             run.n_steps = self.step
             run.seconds = time.perf_counter() - self.t0
             run.emit(ev.Failed(run.run_id, message))
-            run.emit(ev.Finished(run.run_id, "failed", len(run.epochs), run.n_steps, run.seconds))
+            run.emit(
+                ev.Finished(run.run_id, "failed", len(run.epochs), run.n_steps, run.seconds, run.best_epoch)
+            )
             self.live.remove(run)
         self.errors = message
 

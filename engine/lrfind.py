@@ -33,7 +33,8 @@ from .config import RunConfig
 from .control import RunControl
 from .data import Dataset
 from .kernels import TorchKernel
-from .loop import RunState, drive
+from .loop import DriveSettings, RunState, drive
+from .outcome import DebiasedAverage, debiased_average
 from .rules import Rule, RunHandle
 from .trainer import Prepared, prepare
 
@@ -56,13 +57,8 @@ class LRFindResult:
 
 
 def smooth(losses: np.ndarray, beta: float = 0.98) -> np.ndarray:
-    """Debiased exponential moving average: ``avg_i / (1 - beta**(i+1))``."""
-    out = np.empty(len(losses))
-    avg = 0.0
-    for i, v in enumerate(losses):
-        avg = beta * avg + (1 - beta) * float(v)
-        out[i] = avg / (1 - beta ** (i + 1))
-    return out
+    """Debiased exponential moving average: ``avg_i / (1 - beta**(i+1))`` (:mod:`engine.outcome`)."""
+    return debiased_average(losses, beta)
 
 
 class RampSchedule:
@@ -104,7 +100,7 @@ class RangeTestStop(Rule):
     def __init__(self, beta: float, diverge_factor: float) -> None:
         self.beta = beta
         self.diverge_factor = diverge_factor
-        self.avg = 0.0
+        self.avg = DebiasedAverage(beta)
         self.best = math.inf
         self.smoothed: list[float] = []
 
@@ -113,8 +109,7 @@ class RangeTestStop(Rule):
             self.smoothed.append(math.inf)
             run.finish("diverged")
             return
-        self.avg = self.beta * self.avg + (1 - self.beta) * loss
-        s = self.avg / (1 - self.beta**step)
+        s = self.avg.push(loss)
         self.smoothed.append(s)
         self.best = min(self.best, s)
         if step > 1 and s > self.diverge_factor * self.best:
@@ -172,19 +167,16 @@ def lr_find(
     try:
         ramp = RampSchedule(opt, rates)
         run = RunState(run_cfg, 0, 0, ramp, [stop_rule], kernel, bus if bus is not None else ev.EventBus())
-        (res,) = drive(
-            kernel,
-            [run],
+        drive_settings = DriveSettings(
             n_train=n,
             batch_size=bs,
-            bus=run.bus,
-            control=control,
             device=p.device,
             n_params=sum(q.numel() for q in model.parameters()),
             n_classes=p.dataset.n_classes,
             max_steps=iterations,
             evaluate=False,
         )
+        (res,) = drive(kernel, [run], drive_settings, bus=run.bus, control=control)
     finally:
         model.load_state_dict(saved_model)
         opt.load_state_dict(saved_opt)

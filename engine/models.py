@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .config import BatchNorm, Conv2d, Dense, Dropout, Flatten, MaxPool, ModelConfig
+from .config import ModelConfig
+from .shapes import layer_walk, param_count
 
 if TYPE_CHECKING:
     import torch
@@ -73,55 +74,35 @@ def build_model(
     """
     from torch import nn
 
+    steps, last = layer_walk(cfg, n_features, image_shape)  # the one shape walk (engine.shapes)
     mods: list[nn.Module] = []
-    shape: tuple[int, ...] = (n_features,)
     if cfg.has_conv:
-        if image_shape is None:
-            raise ValueError("conv2d/maxpool layers need an image dataset (digits)")
+        assert image_shape is not None  # the walk said so otherwise
         mods.append(nn.Unflatten(1, image_shape))
-        shape = image_shape
-
-    def flatten() -> None:
-        nonlocal shape
-        if len(shape) > 1:
+    for step in steps:
+        layer, shape = step.layer, step.shape
+        if step.flatten:
             mods.append(nn.Flatten())
-            shape = (math.prod(shape),)
-
-    for i, layer in enumerate(cfg.layers):
-        if isinstance(layer, Dense):
-            flatten()
+        if layer.type == "dense":
             lin = nn.Linear(shape[0], layer.units)
             init_weight(lin.weight, layer.init)
             nn.init.zeros_(lin.bias)
             mods += [lin, *_act(layer.activation)]
-            shape = (layer.units,)
-        elif isinstance(layer, Conv2d):
+        elif layer.type == "conv2d":
             conv = nn.Conv2d(shape[0], layer.filters, layer.kernel, padding=layer.kernel // 2)
             init_weight(conv.weight, layer.init)
             nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # built with bias=True
             mods += [conv, *_act(layer.activation)]
-            pad = layer.kernel // 2
-            h = shape[1] + 2 * pad - layer.kernel + 1
-            w = shape[2] + 2 * pad - layer.kernel + 1
-            shape = (layer.filters, h, w)
-        elif isinstance(layer, MaxPool):
-            h, w = shape[1] // layer.size, shape[2] // layer.size
-            if h < 1 or w < 1:
-                raise ValueError(
-                    f"model.layers[{i}]: maxpool of size {layer.size} on a {shape[1]}x{shape[2]} "
-                    "feature map leaves nothing; use fewer or smaller pooling layers"
-                )
+        elif layer.type == "maxpool":
             mods.append(nn.MaxPool2d(layer.size))
-            shape = (shape[0], h, w)
-        elif isinstance(layer, Flatten):
-            flatten()
-        elif isinstance(layer, Dropout):
+        elif layer.type == "dropout":
             mods.append(nn.Dropout(layer.p) if len(shape) == 1 else nn.Dropout2d(layer.p))
-        elif isinstance(layer, BatchNorm):
+        elif layer.type == "batchnorm":
             norm = nn.BatchNorm1d if len(shape) == 1 else nn.BatchNorm2d
             mods += [norm(shape[0], momentum=layer.momentum), *_act(layer.activation)]
-    flatten()
-    out = nn.Linear(shape[0], n_classes)
+    if len(last) > 1:
+        mods.append(nn.Flatten())
+    out = nn.Linear(math.prod(last), n_classes)
     init_weight(out.weight, cfg.output_init)
     nn.init.zeros_(out.bias)
     mods.append(out)
@@ -131,41 +112,3 @@ def build_model(
 def count_params(model: nn.Module) -> int:
     """Trainable parameters of a built model."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def param_count(
-    model_cfg: ModelConfig, n_features: int, n_classes: int, image_shape: tuple[int, int, int] | None = None
-) -> int:
-    """Trainable parameters of ``build_model(model_cfg, ...)``, from the config alone (no torch).
-
-    Follows :func:`build_model` layer by layer (a test checks they agree); raises
-    ValueError in words when the layers do not fit the input.
-    """
-    shape: tuple[int, ...] = (n_features,)
-    if model_cfg.has_conv:
-        if image_shape is None:
-            raise ValueError("conv2d/maxpool layers need an image dataset (digits)")
-        shape = image_shape
-    total = 0
-    for i, layer in enumerate(model_cfg.layers):
-        if isinstance(layer, Dense | Flatten) and len(shape) > 1:
-            shape = (math.prod(shape),)
-        if isinstance(layer, Dense):
-            total += shape[0] * layer.units + layer.units
-            shape = (layer.units,)
-        elif isinstance(layer, Conv2d):
-            total += shape[0] * layer.filters * layer.kernel**2 + layer.filters
-            pad = layer.kernel // 2
-            size = [shape[d] + 2 * pad - layer.kernel + 1 for d in (1, 2)]
-            shape = (layer.filters, *size)
-        elif isinstance(layer, MaxPool):
-            h, w = shape[1] // layer.size, shape[2] // layer.size
-            if h < 1 or w < 1:
-                raise ValueError(
-                    f"model.layers[{i}]: maxpool of size {layer.size} on a {shape[1]}x{shape[2]} "
-                    "feature map leaves nothing; use fewer or smaller pooling layers"
-                )
-            shape = (shape[0], h, w)
-        elif isinstance(layer, BatchNorm):
-            total += 2 * shape[0]  # scale and shift per feature or channel
-    return total + math.prod(shape) * n_classes + n_classes

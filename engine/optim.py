@@ -7,7 +7,6 @@ after every update and :meth:`LRSchedule.after_epoch` after every epoch. Warm-up
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -16,160 +15,28 @@ import torch
 from torch.optim import lr_scheduler as sched
 
 from .config import OptimizerConfig, ScheduleConfig
+from .optimizers import part_for
+from .schedules import part_for as schedule_part
+from .schedules import per_epoch_kinds
+from .schedules.plateau import KerasPlateau
 
 __all__ = ["build_optimizer", "LRSchedule", "ConstantRate", "KerasPlateau", "lr_preview", "PER_EPOCH_KINDS"]
 
-PER_EPOCH_KINDS = frozenset({"step", "exponential", "plateau"})
-
-
-FUSED_KINDS = frozenset({"sgd", "adam", "adamw", "adagrad"})
+#: the schedule kinds stepped after every epoch (from the schedule registry)
+PER_EPOCH_KINDS = per_epoch_kinds()
 
 
 def build_optimizer(
     params: Iterable[torch.nn.Parameter], cfg: OptimizerConfig, *, fused: bool = False
 ) -> torch.optim.Optimizer:
-    """The ``torch.optim`` optimizer ``cfg`` names, with every hyperparameter passed.
+    """The ``torch.optim`` optimizer ``cfg`` names, with every hyperparameter passed (its
+    part's builder, :mod:`engine.optimizers`).
 
     ``fused=True`` asks for torch's fused kernel where the optimizer has one (SGD, Adam,
     AdamW, Adagrad on CPU and CUDA): the same update in one call, about a quarter less
     time per step for the small networks Optiscope trains. Others ignore it.
     """
-    params = list(params)
-    if fused and cfg.kind in FUSED_KINDS:
-        try:
-            return _build(params, cfg, {"fused": True})
-        except (RuntimeError, ValueError):  # device or dtype without a fused kernel
-            pass
-    return _build(params, cfg, {})
-
-
-def _build(params: list[torch.nn.Parameter], cfg: Any, extra: dict) -> torch.optim.Optimizer:
-    # ``cfg`` is one member of the OptimizerConfig union, chosen by its ``kind`` tag (which
-    # a type checker cannot narrow on), hence Any
-    k = cfg.kind
-    if k == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            dampening=cfg.dampening,
-            nesterov=cfg.nesterov,
-            weight_decay=cfg.weight_decay,
-            **extra,
-        )
-    if k == "adagrad":
-        return torch.optim.Adagrad(
-            params,
-            lr=cfg.lr,
-            lr_decay=cfg.lr_decay,
-            weight_decay=cfg.weight_decay,
-            initial_accumulator_value=cfg.initial_accumulator_value,
-            eps=cfg.eps,
-            **extra,
-        )
-    if k == "rmsprop":
-        return torch.optim.RMSprop(
-            params,
-            lr=cfg.lr,
-            alpha=cfg.alpha,
-            eps=cfg.eps,
-            weight_decay=cfg.weight_decay,
-            momentum=cfg.momentum,
-            centered=cfg.centered,
-        )
-    betas = (getattr(cfg, "beta1", 0.9), getattr(cfg, "beta2", 0.999))
-    if k == "adam":
-        return torch.optim.Adam(
-            params,
-            lr=cfg.lr,
-            betas=betas,
-            eps=cfg.eps,
-            weight_decay=cfg.weight_decay,
-            amsgrad=cfg.amsgrad,
-            **extra,
-        )
-    if k == "adamw":
-        return torch.optim.AdamW(
-            params,
-            lr=cfg.lr,
-            betas=betas,
-            eps=cfg.eps,
-            weight_decay=cfg.weight_decay,
-            amsgrad=cfg.amsgrad,
-            **extra,
-        )
-    if k == "nadam":
-        return torch.optim.NAdam(
-            params,
-            lr=cfg.lr,
-            betas=betas,
-            eps=cfg.eps,
-            weight_decay=cfg.weight_decay,
-            momentum_decay=cfg.momentum_decay,
-        )
-    if k == "adamax":
-        return torch.optim.Adamax(params, lr=cfg.lr, betas=betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-    if k == "adadelta":
-        return torch.optim.Adadelta(
-            params, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps, weight_decay=cfg.weight_decay
-        )
-    raise ValueError(f"unknown optimizer kind {k!r}")  # pragma: no cover
-
-
-class KerasPlateau:
-    """ReduceLROnPlateau exactly as Keras 2 runs it (the reading list's studies used Keras).
-
-    After each epoch: while cooling down, count the cooldown down and reset the wait; an
-    improvement (by more than ``min_delta``) resets the wait; otherwise, outside the
-    cooldown, the wait grows, and once it reaches ``patience`` the rate is multiplied by
-    ``factor`` (not below ``min_lr``) and the cooldown starts. torch's
-    ``ReduceLROnPlateau`` waits one epoch longer (``num_bad_epochs > patience``) and, with
-    a cooldown, starts counting one epoch later.
-    """
-
-    def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        *,
-        maximize: bool,
-        factor: float,
-        patience: int,
-        min_delta: float,
-        cooldown: int,
-        min_lr: float,
-    ) -> None:
-        self.optimizer = optimizer
-        self.maximize = maximize
-        self.factor = factor
-        self.patience = patience
-        self.min_delta = min_delta
-        self.cooldown = cooldown
-        self.min_lrs = [min_lr for _ in optimizer.param_groups]
-        self.best = -math.inf if maximize else math.inf
-        self.wait = 0
-        self.cooldown_counter = 0
-
-    def _improved(self, value: float) -> bool:
-        if self.maximize:
-            return value > self.best + self.min_delta
-        return value < self.best - self.min_delta
-
-    def step(self, value: float) -> None:
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.wait = 0
-        if self._improved(value):
-            self.best = value
-            self.wait = 0
-        elif self.cooldown_counter == 0:
-            self.wait += 1
-            if self.wait >= self.patience:
-                for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
-                    old = float(group["lr"])
-                    if old > min_lr:
-                        group["lr"] = max(old * self.factor, min_lr)
-                self.cooldown_counter = self.cooldown
-                self.wait = 0
+    return part_for(cfg.kind).build(list(params), cfg, fused=fused)
 
 
 class ConstantRate:
@@ -235,7 +102,7 @@ class LRSchedule:
 
     @property
     def per_epoch(self) -> bool:
-        return self.cfg.kind in PER_EPOCH_KINDS
+        return schedule_part(self.cfg.kind).per_epoch
 
     def _start_main(self) -> None:
         c: Any = self.cfg  # one member of the ScheduleConfig union, chosen by its ``kind``
@@ -246,56 +113,7 @@ class LRSchedule:
         for group in opt.param_groups:
             group.pop("initial_lr", None)
         remaining = max(self.total_steps - c.warmup_steps, 1)
-        k = c.kind
-        if k == "constant":
-            self.main = None
-        elif k == "time_decay":
-            decay = c.decay
-            self.main = sched.LambdaLR(opt, lambda i: 1.0 / (1.0 + decay * i))
-        elif k == "step":
-            self.main = sched.StepLR(opt, step_size=c.step_epochs, gamma=c.gamma)
-        elif k == "exponential":
-            self.main = sched.ExponentialLR(opt, gamma=c.gamma)
-        elif k == "cosine":
-            self.main = sched.CosineAnnealingLR(opt, T_max=c.t_max_steps or remaining, eta_min=c.eta_min)
-        elif k == "cosine_restarts":
-            self.main = sched.CosineAnnealingWarmRestarts(
-                opt, T_0=c.t0_steps, T_mult=c.t_mult, eta_min=c.eta_min
-            )
-        elif k == "cyclic":
-            self.main = sched.CyclicLR(
-                opt,
-                base_lr=c.base_lr,
-                max_lr=c.max_lr,
-                step_size_up=c.step_size,
-                mode=c.mode,
-                gamma=c.gamma,
-                cycle_momentum=False,
-            )
-        elif k == "one_cycle":
-            self.main = sched.OneCycleLR(
-                opt,
-                max_lr=c.max_lr,
-                total_steps=remaining,
-                pct_start=c.pct_start,
-                anneal_strategy=c.anneal_strategy,
-                div_factor=c.div_factor,
-                final_div_factor=c.final_div_factor,
-                three_phase=c.three_phase,
-                cycle_momentum=False,
-            )
-        elif k == "plateau":
-            self.main = KerasPlateau(
-                opt,
-                maximize=c.monitor.endswith("acc"),
-                factor=c.factor,
-                patience=c.patience,
-                min_delta=c.min_delta,
-                cooldown=c.cooldown,
-                min_lr=c.min_lr,
-            )
-        else:  # pragma: no cover
-            raise ValueError(f"unknown schedule kind {k!r}")
+        self.main = schedule_part(c.kind).build(opt, c, remaining)  # the schedule's part builds it
 
     def after_step(self) -> None:
         """Advance per-update schedules after an optimizer update."""
@@ -317,11 +135,13 @@ class LRSchedule:
         if self.main is None or not self.per_epoch:
             return None
         old = self.lr
-        if isinstance(self.main, KerasPlateau):
-            self.main.step(metrics[self.cfg.monitor])  # type: ignore[union-attr]
+        main: Any = self.main
+        cfg: Any = self.cfg
+        if schedule_part(cfg.kind).metric_driven:  # stepped on the monitored value
+            main.step(metrics[cfg.monitor])
             new = self.lr
             return (old, new) if new < old else None
-        self.main.step()
+        main.step()
         return None
 
     def scale(self, factor: float) -> None:
@@ -359,6 +179,6 @@ def lr_preview(
             for _ in range(steps_per_epoch):
                 out.append(s.lr)
                 s.after_step()
-            if cfg.kind != "plateau":
+            if not schedule_part(cfg.kind).metric_driven:
                 s.after_epoch({})
     return out

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import events as ev
+from . import outcome
 from .config import Augmentation, Constant, Cyclic, EarlyStopping, Plateau, RegularizationConfig, RunConfig
 from .control import RunControl
 from .data import Dataset, load_dataset
@@ -416,9 +417,10 @@ def train_schedules(
 
 def _best(result: RunResult) -> tuple[float, float]:
     """(best validation accuracy, validation loss at the best-loss epoch)."""
-    accs = [e.val_acc for e in result.epochs if math.isfinite(e.val_acc)]
-    losses = [e.val_loss for e in result.epochs if math.isfinite(e.val_loss)]
-    return (max(accs) if accs else math.nan, min(losses) if losses else math.nan)
+    return (
+        outcome.best_value((e.val_acc for e in result.epochs), "val_acc"),
+        outcome.best_value((e.val_loss for e in result.epochs), "val_loss"),
+    )
 
 
 def schedule_check(constant: RunResult, scheduled: RunResult) -> CheckResult:

@@ -17,6 +17,7 @@ import math
 from typing import Any, ClassVar, Protocol
 
 from . import events as ev
+from . import outcome
 
 
 class RunHandle(Protocol):
@@ -204,11 +205,6 @@ class ScheduleStepper(Rule):
             run.emit(ev.LRReduced(run.run_id, metrics.epoch, metrics.step, reduced[0], reduced[1]))
 
 
-def _sign(monitor: str) -> float:
-    """+1 for metrics to minimise (losses), -1 for those to maximise (accuracies)."""
-    return -1.0 if monitor.endswith("acc") else 1.0
-
-
 class EarlyStopping(Rule):
     """Stop once ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs,
     restoring the best epoch's weights when ``restore_best``."""
@@ -218,7 +214,7 @@ class EarlyStopping(Rule):
         self.patience = patience
         self.min_delta = min_delta
         self.restore_best = restore_best
-        self.sign = _sign(monitor)
+        self.sign = outcome.sign(monitor)
         self.best = math.inf
         self.best_epoch: int | None = None
         self.bad_epochs = 0
@@ -253,17 +249,11 @@ class BestEpoch(Rule):
 
     def __init__(self, monitor: str) -> None:
         self.monitor = monitor
-        self.sign = _sign(monitor)
 
     def run_done(self, run: RunHandle) -> None:
         if run.best_epoch is not None or not run.epochs:
             return
-        best, best_epoch = math.inf, run.epochs[0].epoch
-        for e in run.epochs:
-            v = self.sign * getattr(e, self.monitor)
-            if math.isfinite(v) and v < best:
-                best, best_epoch = v, e.epoch
-        run.best_epoch = best_epoch
+        run.best_epoch = outcome.best_epoch(run.epochs, self.monitor)
 
 
 def default_rules(cfg, per_update_schedule: bool, *, n_classes: int) -> list[Rule]:

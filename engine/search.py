@@ -37,6 +37,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from pydantic import ValidationError
 
 from . import events as ev
+from . import outcome
 from .config import ConfigError, ExperimentConfig, RunConfig, format_validation_error
 from .control import RunControl
 from .loop import RunResult
@@ -275,24 +276,22 @@ def objective_value(result: RunResult, objective: str) -> float | None:
     """The objective of a finished run: the final or best validation loss or accuracy."""
     if not result.epochs:
         return None
-    metric = "val_acc" if objective.endswith("acc") else "val_loss"
+    metric = "val_acc" if outcome.maximize(objective) else "val_loss"
     values = [float(getattr(e, metric)) for e in result.epochs]
     if objective.startswith("final"):
         return values[-1]
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return values[-1]
-    return max(finite) if metric == "val_acc" else min(finite)
+    best = outcome.best_value(values, metric)
+    return values[-1] if math.isnan(best) else best
 
 
 def _epoch_objective(epochs: Sequence[ev.EpochEnd], objective: str) -> float:
     """The objective as it stands after the last of ``epochs`` (what pruning compares)."""
-    metric = "val_acc" if objective.endswith("acc") else "val_loss"
+    metric = "val_acc" if outcome.maximize(objective) else "val_loss"
     if objective.startswith("final"):
         return float(getattr(epochs[-1], metric))
     values = [float(getattr(e, metric)) for e in epochs]
-    finite = [v for v in values if math.isfinite(v)] or values
-    return max(finite) if metric == "val_acc" else min(finite)
+    best = outcome.best_value(values, metric)
+    return (max(values) if outcome.maximize(metric) else min(values)) if math.isnan(best) else best
 
 
 class TrialPruning(Rule):

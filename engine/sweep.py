@@ -40,14 +40,15 @@ from collections.abc import Callable, Sequence
 import torch
 
 from . import events as ev
-from .batched_optim import BATCHED_OPTIMIZERS, optimizer_group_key
+from .batched_optim import BATCHED_OPTIMIZERS, optimizer_group_key, trains_alone_reason
 from .config import Dropout, RunConfig
 from .control import RunControl
 from .data import Dataset, load_dataset
 from .kernels import BatchedKernel
-from .loop import RunResult, RunState, drive, failed_result
+from .loop import DriveSettings, RunResult, RunState, drive, failed_result
 from .models import build_model, count_params
 from .optim import ConstantRate, LRSchedule, build_optimizer
+from .outcome import steps_per_epoch
 from .rules import Rule, default_rules
 from .trainer import boundaries_for, per_update, resolve_device
 
@@ -69,9 +70,7 @@ def unbatchable_reason(cfg: RunConfig) -> str | None:
             "mixed precision (autocast trains one torch model at a time; the batched engine's "
             "hand-written float32 backward has no reduced-precision path)"
         )
-    if cfg.optimizer.kind not in BATCHABLE_OPTIMIZERS:  # pragma: no cover - all are today
-        return f"optimizer {cfg.optimizer.kind}"
-    return None
+    return trains_alone_reason(cfg.optimizer.kind)  # the optimizer part's own declaration
 
 
 def batch_key(cfg: RunConfig) -> str | None:
@@ -171,7 +170,7 @@ def train_batched(
             bus.emit(ev.Finished(rid, "failed", 0, 0, time.perf_counter() - t0))
             out.append(failed_result(rid, c, msg, time.perf_counter() - t0))
         return out
-    spe = -(-len(ds.y_train) // cfgs[0].training.batch_size)
+    spe = steps_per_epoch(len(ds.y_train), cfgs[0].training.batch_size)
     runs = []
     for row, i in enumerate(order):
         sched = _dummy_schedule(cfgs[i], spe)
@@ -179,13 +178,9 @@ def train_batched(
         if extra_rules is not None:
             rules += extra_rules(run_ids[i], cfgs[i])
         runs.append(RunState(cfgs[i], run_ids[i], row, sched, rules, kernel, bus))
-    results = drive(
-        kernel,
-        runs,
+    settings = DriveSettings(
         n_train=len(ds.y_train),
         batch_size=cfgs[0].training.batch_size,
-        bus=bus,
-        control=control,
         device=dev,
         n_params=count_params(models[0]),
         n_classes=ds.n_classes,
@@ -196,6 +191,7 @@ def train_batched(
         t0=t0,
         stats_every=stats_every,
     )
+    results = drive(kernel, runs, settings, bus=bus, control=control)
     by_index = dict(zip(order, results, strict=True))
     return [by_index[i] for i in range(len(cfgs))]
 

@@ -29,7 +29,15 @@ from .dataset import DataError, Dataset, split, standardize
 from .files import atomic_write_with
 from .paths import optiscope_dir
 
-__all__ = ["load_csv_dataset", "load_csv_dataset_timed", "LoadInfo", "Table", "read_table", "cache_dir"]
+__all__ = [
+    "load_csv_dataset",
+    "load_csv_dataset_timed",
+    "LoadInfo",
+    "Table",
+    "read_table",
+    "cache_dir",
+    "sniff_dialect",
+]
 
 #: Cells read as "no value". Anything else that is not a number is an error.
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
@@ -148,7 +156,9 @@ def _numeric_or_missing(cell: str) -> bool:
         return False
 
 
-def _dialect(text: str) -> type[csv.Dialect] | str:
+def sniff_dialect(text: str) -> type[csv.Dialect] | str:
+    """The CSV dialect of ``text`` (its first 16 KB: comma, semicolon or tab), else Excel's.
+    The one sniffing rule: the loader and the data panel's column picker both use it."""
     sample = text[:16384]
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t")
@@ -159,7 +169,7 @@ def _dialect(text: str) -> type[csv.Dialect] | str:
 def _read_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
     """The non-blank rows with the file line each starts on. A quoted field that runs over
     line ends (an unterminated quote swallows every later row) is an error naming its line."""
-    reader = csv.reader(io.StringIO(text), _dialect(text))
+    reader = csv.reader(io.StringIO(text), sniff_dialect(text))
     numbered = []
     line = 1
     try:

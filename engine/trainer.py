@@ -10,7 +10,6 @@ at any time, and it reports through an :class:`~engine.events.EventBus`.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,9 +23,10 @@ from .config import RunConfig
 from .control import RunControl
 from .data import Dataset, load_dataset
 from .kernels import TorchKernel, evaluate, flat_params
-from .loop import Boundaries, RunResult, RunState, boundary_grid, drive, failed_result
+from .loop import Boundaries, DriveSettings, RunResult, RunState, boundary_grid, drive, failed_result
 from .models import build_model, count_params
 from .optim import ConstantRate, LRSchedule, build_optimizer
+from .outcome import steps_per_epoch
 from .rules import Rule, default_rules, diverge_limit
 
 __all__ = [
@@ -83,7 +83,7 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None, device: torch.device
     model = build_model(cfg.model, ds.n_features, ds.n_classes, ds.image_shape).to(dev)
     opt = build_optimizer(model.parameters(), cfg.optimizer, fused=dev.type in ("cpu", "cuda"))
     n = len(ds.y_train)
-    spe = math.ceil(n / cfg.training.batch_size)
+    spe = steps_per_epoch(n, cfg.training.batch_size)
     sched = LRSchedule(opt, cfg.schedule, spe, cfg.training.epochs)
     return Prepared(
         cfg,
@@ -171,13 +171,9 @@ def train(
     if extra_rules is not None:  # after the default ones (see engine.sweep.train_batched)
         rules += extra_rules(run_id, cfg)
     run = RunState(cfg, run_id, 0, p.schedule, rules, kernel, bus)
-    (result,) = drive(
-        kernel,
-        [run],
+    settings = DriveSettings(
         n_train=len(p.y_train),
         batch_size=cfg.training.batch_size,
-        bus=bus,
-        control=control,
         device=p.device,
         n_params=count_params(p.model),
         n_classes=p.dataset.n_classes,
@@ -189,6 +185,7 @@ def train(
         t0=t0,
         stats_every=stats_every,
     )
+    (result,) = drive(kernel, [run], settings, bus=bus, control=control)
     if not keep_model:
         result.model = None
     elif result.model is None:

@@ -19,19 +19,12 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from optiscope.engine import optimizers as optimizer_parts
 from optiscope.engine.config import (
-    SGD,
-    Adadelta,
-    Adagrad,
-    Adam,
-    Adamax,
-    AdamW,
     Constant,
     Cosine,
     Cyclic,
-    NAdam,
     OneCycle,
-    RMSprop,
     TimeDecay,
 )
 from optiscope.gui.colors import run_color
@@ -44,18 +37,7 @@ from .worker import JobContext, JobRunner
 __all__ = ["RaceView", "OPTIMIZER_ROWS", "DEFAULT_RATES", "SCHEDULE_CHOICES"]
 
 # name, config factory taking (sgd_lr, adaptive_lr), checked by default
-OPTIMIZER_ROWS: tuple[tuple[str, Callable[[float, float], Any], bool], ...] = (
-    ("SGD", lambda s, a: SGD(lr=s), True),
-    ("Momentum 0.9", lambda s, a: SGD(lr=s / 3, momentum=0.9), True),
-    ("Nesterov 0.9", lambda s, a: SGD(lr=s / 3, momentum=0.9, nesterov=True), False),
-    ("Adagrad", lambda s, a: Adagrad(lr=min(a * 30, 10.0)), False),
-    ("RMSprop", lambda s, a: RMSprop(lr=a / 3), True),
-    ("Adam", lambda s, a: Adam(lr=a), True),
-    ("AdamW", lambda s, a: AdamW(lr=a), False),
-    ("NAdam", lambda s, a: NAdam(lr=a), False),
-    ("Adamax", lambda s, a: Adamax(lr=min(a * 3, 10.0)), False),
-    ("Adadelta", lambda s, a: Adadelta(lr=1.0), False),
-)
+OPTIMIZER_ROWS: tuple[tuple[str, Callable[[float, float], Any], bool], ...] = optimizer_parts.race_rows()
 # per function: a stable plain-SGD rate and a rate for Adam-like methods
 DEFAULT_RATES = {
     "rosenbrock": (1e-3, 0.03),

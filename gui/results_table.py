@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from optiscope.engine import outcome
 from optiscope.engine.formats import format_csv
 from optiscope.engine.formats import format_percent as _pct
 from optiscope.engine.lessons import Observation, ObservationDetector, RunOutcome, threshold_label
@@ -22,14 +23,7 @@ from PySide6.QtCore import Qt
 
 __all__ = ["ResultsTable", "Column", "columns_for"]
 
-REASON_WORDS = {
-    "running": "running…",
-    "completed": "all epochs",
-    "stopped": "stopped",
-    "early_stopped": "early stopping",
-    "diverged": "diverged",
-    "failed": "failed",
-}
+REASON_WORDS = outcome.REASON_WORDS  # the engine says how a run ended
 
 
 @dataclass(frozen=True)

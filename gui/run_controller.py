@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optiscope.engine import outcome
 from optiscope.engine.control import RunControl
 from PySide6 import QtCore
 from PySide6.QtCore import Signal, Slot
@@ -44,13 +45,7 @@ DRAW_BUSY_FRACTION = 0.25  # and slower when one redraw is expensive (a slow mac
 # behind the training thread: event-loop stalls roughly halve, training loses ~1 %.
 RUN_SWITCH_INTERVAL = 0.0005
 STATUS_INTERVAL = 0.25  # the status bar's numbers change at most 4 times a second
-REASON_WORDS = {
-    "completed": "Run complete",
-    "stopped": "Run stopped",
-    "early_stopped": "Stopped early",
-    "diverged": "The run diverged",
-    "failed": "The run failed",
-}
+REASON_WORDS = outcome.REASON_SENTENCES  # the engine says how a run ended
 
 
 class _FlushingControl:

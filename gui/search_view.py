@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
+from optiscope.engine import outcome
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Qt
 
@@ -508,7 +509,7 @@ class SearchDialog(ToolDialog):
         done = self.finished_trials()
         if not done:
             return None
-        maximize = self.space.objective.endswith("acc")
+        maximize = outcome.maximize(self.space.objective)
         return (max if maximize else min)(done, key=lambda t: t.value)
 
     def _refresh(self) -> None:
@@ -542,7 +543,7 @@ class SearchDialog(ToolDialog):
             self.scatter_points.setData([])
             return
         values = np.array([t.value for t in done])
-        if self.space.objective.endswith("acc"):
+        if outcome.maximize(self.space.objective):
             values = -values
         lo, hi = float(values.min()), float(values.max())
         cmap = pg.colormap.get("viridis")
@@ -562,7 +563,7 @@ class SearchDialog(ToolDialog):
 
     def best_so_far(self) -> list[float]:
         """The best objective after each trial of the current search (NaN before the first finished)."""
-        maximize = self.space is not None and self.space.objective.endswith("acc")
+        maximize = self.space is not None and outcome.maximize(self.space.objective)
         out, best = [], math.nan
         for t in self.trials:
             if t.outcome == "complete" and t.value is not None and math.isfinite(t.value):
@@ -627,7 +628,7 @@ class SearchDialog(ToolDialog):
         self.parallel_plot.setXRange(-0.4, len(names) - 0.6, padding=0)  # room for the end labels
         if not len(rows):
             return
-        scores = -values if self.space.objective.endswith("acc") else values
+        scores = -values if outcome.maximize(self.space.objective) else values
         lo, hi = float(scores.min()), float(scores.max())
         cmap = pg.colormap.get("viridis")
         xs = np.arange(len(names), dtype=float)
@@ -681,7 +682,7 @@ class SearchDialog(ToolDialog):
         self.show_message(text)
 
     def top_trials(self, n: int = 5) -> list[Any]:
-        maximize = self.space is not None and self.space.objective.endswith("acc")
+        maximize = self.space is not None and outcome.maximize(self.space.objective)
         return sorted(self.finished_trials(), key=lambda t: t.value, reverse=maximize)[:n]
 
     def race_top(self) -> None:

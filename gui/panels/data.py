@@ -8,6 +8,7 @@ from typing import Any
 
 from optiscope.engine.config import BUNDLED_DATASETS, DATASET_NAMES, SYNTHETIC_DATASETS, DatasetConfig
 from optiscope.engine.data import dataset_shape
+from optiscope.engine.tabular import sniff_dialect
 from PySide6 import QtWidgets
 
 from ..widgets import ErrorLabel, FieldForm, MiniPlot, compact_combo, signals_blocked
@@ -42,11 +43,7 @@ def csv_columns(path: str | Path) -> list[str]:
         raise ValueError(f"{p}: cannot be read as text ({exc})") from None
     if not head.strip():
         raise ValueError(f"{p}: the file is empty; a CSV needs a header row and data rows")
-    try:
-        dialect = csv.Sniffer().sniff(head.splitlines()[0], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    row = next(csv.reader(head.splitlines(), dialect))
+    row = next(csv.reader(head.splitlines(), sniff_dialect(head)))  # as the loader reads it
     cols = [c.strip() for c in row]
     if len(cols) < 2:
         raise ValueError(

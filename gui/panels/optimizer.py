@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from optiscope.engine import config as C
+from optiscope.engine import optimizers as optimizer_parts
 from PySide6 import QtWidgets
 
 from ..widgets import FieldForm, compact_combo, signals_blocked
@@ -114,29 +115,8 @@ class OptimizerPanel(KindPanel):
 
     title = "Optimizer"
     classes = C.OPTIMIZER_CLASSES
-    kind_titles = {
-        "sgd": "SGD (+ momentum)",
-        "adagrad": "Adagrad",
-        "rmsprop": "RMSprop",
-        "adam": "Adam",
-        "adamw": "AdamW",
-        "nadam": "NAdam",
-        "adamax": "Adamax",
-        "adadelta": "Adadelta",
-    }
-    labels = {
-        "lr": "Learning rate",
-        "beta1": "β1 (momentum)",
-        "beta2": "β2 (squared grads)",
-        "eps": "ε",
-        "alpha": "α (forgetting factor)",
-        "rho": "ρ",
-        "amsgrad": "AMSGrad",
-        "centered": "Centered",
-        "nesterov": "Nesterov",
-        "initial_accumulator_value": "Initial accumulator",
-        "lr_decay": "LR decay",
-    }
+    kind_titles = optimizer_parts.panel_titles()
+    labels = optimizer_parts.panel_labels()
     prefix = "optimizer."
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:

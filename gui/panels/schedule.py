@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from optiscope.engine import config as C
+from optiscope.engine import schedules as schedule_parts
 from PySide6 import QtWidgets
 
 from ..widgets import MiniPlot
@@ -16,19 +17,7 @@ __all__ = ["SchedulePanel", "plateau_rule"]
 
 def plateau_rule(cfg: C.Plateau) -> str:
     """ReduceLROnPlateau's rule in words (its LR depends on the run, so it has no preview)."""
-    better = "rise" if cfg.monitor.endswith("acc") else "fall"
-    metric = cfg.monitor.replace("_", " ").replace("val", "validation").replace("acc", "accuracy")
-    text = (
-        f"Depends on the run: after every epoch, if the {metric} has not {'risen' if better == 'rise' else 'fallen'} "
-        f"by more than {cfg.min_delta:g} for {cfg.patience} epoch{'s' if cfg.patience != 1 else ''}, "
-        f"the learning rate is multiplied by {cfg.factor:g}"
-    )
-    if cfg.cooldown:
-        text += f", then it waits {cfg.cooldown} epochs before watching again"
-    text += f"; it never goes below {cfg.min_lr:g}."
-    if cfg.warmup_steps:
-        text = f"Linear warm-up over {cfg.warmup_steps} updates first. " + text
-    return text
+    return schedule_parts.part_for("plateau").rule(cfg, 1)
 
 
 class SchedulePanel(KindPanel):
@@ -36,33 +25,8 @@ class SchedulePanel(KindPanel):
 
     title = "Schedule"
     classes = C.SCHEDULE_CLASSES
-    kind_titles = {
-        "constant": "Constant",
-        "time_decay": "Time-based decay",
-        "step": "Step decay",
-        "exponential": "Exponential decay",
-        "cosine": "Cosine annealing",
-        "cosine_restarts": "Cosine with warm restarts",
-        "cyclic": "Cyclical (CLR)",
-        "one_cycle": "One-cycle",
-        "plateau": "Reduce on plateau",
-    }
-    labels = {
-        "warmup_steps": "Warm-up (updates)",
-        "warmup_start_factor": "Warm-up start factor",
-        "step_epochs": "Every (epochs)",
-        "gamma": "γ (factor)",
-        "t_max_steps": "Period (updates)",
-        "eta_min": "Minimum LR",
-        "t0_steps": "First period (updates)",
-        "t_mult": "Period multiplier",
-        "base_lr": "Base LR",
-        "max_lr": "Max LR",
-        "step_size": "Half cycle (updates)",
-        "pct_start": "Rising part",
-        "min_delta": "Min improvement",
-        "min_lr": "Minimum LR",
-    }
+    kind_titles = schedule_parts.panel_titles()
+    labels = schedule_parts.panel_labels()
     none_texts = {"t_max_steps": "whole run"}
     prefix = "schedule."
 
@@ -92,7 +56,7 @@ class SchedulePanel(KindPanel):
 
     def show_lr_preview(self, lrs: Sequence[float], note: str = "") -> None:
         spe, epochs = self.plan
-        if self.kind == "plateau":
+        if schedule_parts.part_for(self.kind).metric_driven:
             self.preview.show_message("Reduce-on-plateau depends on the run: see the rule below.")
             return
         self.preview.set_line(
@@ -112,14 +76,7 @@ class SchedulePanel(KindPanel):
             self.rule.setText("")
             return
         spe, _ = self.plan
-        if cfg.kind == "plateau":
-            self.rule.setText(plateau_rule(cfg))
+        part = schedule_parts.part_for(cfg.kind)  # its rule in words, and whether it has a curve
+        self.rule.setText(part.rule(cfg, spe))
+        if part.metric_driven:
             self.preview.show_message("Reduce-on-plateau depends on the run: see the rule below.")
-        elif cfg.kind == "cyclic":
-            ratio = cfg.step_size / spe
-            self.rule.setText(
-                f"Half a cycle is {cfg.step_size} updates = {ratio:.1f} epochs at {spe} updates per epoch "
-                "(Smith advises 2–10 epochs)."
-            )
-        else:
-            self.rule.setText("")

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from optiscope.gui.smoothing import DebiasedEMA, check_smoothing, debiased_ema
+from optiscope.engine.outcome import DebiasedEMA, check_smoothing, debiased_ema
 
 
 @pytest.mark.parametrize("beta", [0.0, 0.1, 0.6, 0.9, 0.99, 0.999])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -132,31 +131,51 @@ def test_mixed_precision_bf16_on_cpu_runs():
     assert not np.array_equal(res.step_loss, full.step_loss)  # bf16 autocast really took effect
 
 
+class WatchedControl(RunControl):
+    """A RunControl that tells the test which checkpoint the training thread has reached
+    (the loop calls :meth:`checkpoint` before every update), so the test waits on a
+    condition instead of sleeping."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.reached = 0
+        self._seen = threading.Condition()
+
+    def checkpoint(self) -> bool:
+        with self._seen:
+            self.reached += 1
+            self._seen.notify_all()
+        return super().checkpoint()
+
+    def wait_reached(self, n: int) -> None:
+        """Until the training thread has entered its ``n``-th checkpoint (60 s at most)."""
+        with self._seen:
+            assert self._seen.wait_for(lambda: self.reached >= n, timeout=60), f"checkpoint {n} never reached"
+
+
 def test_pause_advance_and_stop_from_another_thread():
-    control = RunControl(start_paused=True)
+    control = WatchedControl(start_paused=True)
     bus, got = collect(ev.Step, ev.Finished)
     done: list = []
     th = threading.Thread(target=lambda: done.append(train(cfg_blobs(50), bus=bus, control=control)))
     th.start()
+
+    def steps() -> int:
+        return len([e for e in got if isinstance(e, ev.Step)])
+
     try:
-        time.sleep(0.3)
-        assert not [e for e in got if isinstance(e, ev.Step)]  # paused before the first update
+        control.wait_reached(1)  # waiting before the first update
+        assert steps() == 0
         control.advance(5)
-        deadline = time.monotonic() + 20
-        while len([e for e in got if isinstance(e, ev.Step)]) < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.3)  # give it the chance to run too far
-        assert len([e for e in got if isinstance(e, ev.Step)]) == 5
-        assert control.paused
+        # five updates, then the sixth checkpoint, where the thread waits again
+        control.wait_reached(6)
+        assert steps() == 5 and control.paused
         control.advance(3)
-        deadline = time.monotonic() + 20
-        while len([e for e in got if isinstance(e, ev.Step)]) < 8 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.3)
-        assert len([e for e in got if isinstance(e, ev.Step)]) == 8
+        control.wait_reached(9)
+        assert steps() == 8
     finally:
         control.stop()
-        th.join(20)
+        th.join(60)
     assert not th.is_alive()
     res = done[0]
     assert res.reason == "stopped"
@@ -165,13 +184,13 @@ def test_pause_advance_and_stop_from_another_thread():
 
 
 def test_resume_runs_to_completion():
-    control = RunControl(start_paused=True)
+    control = WatchedControl(start_paused=True)
     done: list = []
     th = threading.Thread(target=lambda: done.append(train(cfg_blobs(2), control=control)))
     th.start()
-    time.sleep(0.1)
+    control.wait_reached(1)  # paused before its first update
     control.resume()
-    th.join(30)
+    th.join(60)
     assert done[0].reason == "completed" and len(done[0].step_loss) == 32
 
 

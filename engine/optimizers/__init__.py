@@ -1,0 +1,94 @@
+"""The optimizer registry: one table of parts, one module per optimizer family.
+
+Adding an optimizer is one new module beside these (its config class, ``torch.optim``
+builder, batched twin or ``trains_alone`` reason, and Inside reading: see
+:mod:`engine.optimizers.base` and ``docs/extending.md``) and one row in
+:data:`REGISTRY`. Everything that depends on the optimizer kind -- the config
+schema's union, the ``torch.optim`` build, batching, the Inside tab, the search space and
+the window's panel and landscape race -- reads this table.
+
+Light: imports pydantic, never torch.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import Field
+
+from .adadelta import Adadelta, AdadeltaPart
+from .adagrad import Adagrad, AdagradPart
+from .adam import Adam, Adamax, AdamaxPart, AdamPart, AdamW, AdamWPart, NAdam, NAdamPart
+from .base import OptimizerPart, OptimizerSettings, RaceRow
+from .rmsprop import RMSprop, RMSpropPart
+from .sgd import SGD, SGDPart
+
+__all__ = [
+    "REGISTRY",
+    "OptimizerPart",
+    "OptimizerSettings",
+    "optimizer_union",
+    "part_for",
+    "panel_titles",
+    "panel_labels",
+    "race_rows",
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "NAdam",
+    "Adamax",
+    "Adadelta",
+]
+
+#: THE registry: every optimizer part by its ``kind``, in the order the window lists them.
+#: One row per part; everything else reads this table.
+REGISTRY: dict[str, type[OptimizerPart]] = {
+    part.kind(): part
+    for part in (
+        SGDPart,
+        AdagradPart,
+        RMSpropPart,
+        AdamPart,
+        AdamWPart,
+        NAdamPart,
+        AdamaxPart,
+        AdadeltaPart,
+    )
+}
+
+#: the labels the Optimizer panel gives fields several kinds share
+COMMON_LABELS = {"lr": "Learning rate", "eps": "ε"}
+
+
+def optimizer_union() -> Any:
+    """The config schema's optimizer entry: the parts' config classes, tagged by ``kind``."""
+    classes = tuple(part.config for part in REGISTRY.values())
+    return Annotated[Union[classes], Field(discriminator="kind")]  # noqa: UP007 - built at run time
+
+
+def part_for(kind: str) -> type[OptimizerPart]:
+    """The part registered for ``kind`` (KeyError names the known kinds)."""
+    try:
+        return REGISTRY[kind]
+    except KeyError:
+        raise KeyError(f"unknown optimizer kind {kind!r}; registered: {', '.join(REGISTRY)}") from None
+
+
+def panel_titles() -> dict[str, str]:
+    """The Optimizer panel's chooser entries: each part's title by kind."""
+    return {kind: part.title for kind, part in REGISTRY.items()}
+
+
+def panel_labels() -> dict[str, str]:
+    """Field labels for the Optimizer panel: the shared ones and every part's own."""
+    out = dict(COMMON_LABELS)
+    for part in REGISTRY.values():
+        out.update(part.labels)
+    return out
+
+
+def race_rows() -> tuple[RaceRow, ...]:
+    """The Landscape tab's optimizer race rows, part by part."""
+    return tuple(row for part in REGISTRY.values() for row in part.race)

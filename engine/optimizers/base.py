@@ -1,0 +1,196 @@
+"""What every optimizer part shares: the config base, the part interface and the batched base.
+
+An optimizer *part* (one module of :mod:`engine.optimizers`) holds, side by side as
+``torch/optim/adam.py`` does:
+
+- its config schema entry, a frozen :class:`OptimizerSettings` subclass tagged by ``kind``;
+- its ``torch.optim`` builder (:meth:`OptimizerPart.torch_kwargs`, :meth:`OptimizerPart.build`);
+- its batched twin, a :class:`BatchedOptimizer` subclass updating one row per run exactly as
+  ``torch.optim`` updates that run alone -- or an explicit :attr:`OptimizerPart.trains_alone`
+  reason, which the runner reports;
+- its effective-learning-rate reading from ``torch.optim``'s state for the Inside tab
+  (:meth:`OptimizerPart.effective_lr`; the batched twin answers from its own state);
+- what the window shows of it: a title, field labels, landscape race rows.
+
+Modules here import torch only inside functions: the config schema (:mod:`engine.config`)
+imports the config classes, and it must load without torch (the window builds configs
+before the engine has loaded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..schema import LR, Frozen
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["OptimizerSettings", "OptimizerPart", "BatchedOptimizer", "column", "RaceRow"]
+
+#: a landscape race row: name, config factory taking (sgd_lr, adaptive_lr), checked by default
+RaceRow = tuple[str, Callable[[float, float], Any], bool]
+
+
+class OptimizerSettings(Frozen):
+    """What every optimizer config has: its ``kind`` tag and learning rate (first, in this order)."""
+
+    kind: str
+    lr: LR = 0.01
+
+
+def column(values: Sequence[float], device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``values`` as an ``(n, 1)`` tensor (float32 unless ``dtype``): one per-run scalar per row."""
+    import torch
+
+    return torch.tensor(list(values), dtype=dtype or torch.float32, device=device).view(-1, 1)
+
+
+class BatchedOptimizer:
+    """Updates rows ``[start, stop)`` of the parameter matrix, one run per row.
+
+    Subclasses set :attr:`state_names` (their per-row state tensors, zeroed by
+    :meth:`reset_row` when a run finishes) and implement :meth:`update`. The per-run
+    scalars torch computes in Python (bias corrections, step sizes) are computed the same
+    way here, per run, then held as ``(n, 1)`` float32 columns.
+    """
+
+    state_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, cfgs: Sequence[Any], start: int, stop: int, params: torch.Tensor) -> None:
+        self.cfgs = list(cfgs)
+        self.start, self.stop = start, stop
+        self.n = stop - start
+        self.device = params.device
+        self.step_count = 0
+        self.weight_decay = self.column([c.weight_decay for c in cfgs])
+        self.any_weight_decay = any(c.weight_decay != 0 for c in cfgs)
+        self._negative_lr: tuple[list[float], torch.Tensor] | None = None
+        self._views: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.zeros_shape = (self.n, params.shape[1])
+
+    @classmethod
+    def group_key(cls, cfg: Any) -> tuple:
+        """Runs whose keys are equal can share one instance."""
+        return (cfg.kind,)
+
+    def column(self, values: Sequence[float]) -> torch.Tensor:
+        return column(values, self.device)
+
+    def column64(self, values: Sequence[float]) -> torch.Tensor:
+        import torch
+
+        return column(values, self.device, torch.float64)
+
+    def eps64(self) -> torch.Tensor:
+        """Each row's ``eps`` as a float64 column (for :meth:`effective_lr`)."""
+        return self.column64([c.eps for c in self.cfgs])
+
+    def zeros(self, params: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        return torch.zeros_like(params[self.start : self.stop])
+
+    def negative_lr(self, lrs: list[float]) -> torch.Tensor:
+        """``-lr`` per row, rebuilt only when a rate changed."""
+        if self._negative_lr is None or self._negative_lr[0] != lrs:
+            self._negative_lr = (list(lrs), self.column([-v for v in lrs]))
+        return self._negative_lr[1]
+
+    def step(self, params: torch.Tensor, grads: torch.Tensor, lrs: list[float]) -> None:
+        """One update of this block's rows with the per-run rates ``lrs``."""
+        import torch
+
+        with torch.no_grad():
+            if self._views is None or self._views[0] is not params:
+                self._views = (params, params[self.start : self.stop], grads[self.start : self.stop])
+            p, g = self._views[1], self._views[2]
+            self.step_count += 1
+            self.update(p, g, lrs, float(self.step_count))
+
+    def coupled_weight_decay(self, p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """``g + weight_decay * p`` (torch's L2-style weight decay), a new tensor."""
+        import torch
+
+        return torch.addcmul(g, p, self.weight_decay) if self.any_weight_decay else g
+
+    def update(self, p: torch.Tensor, g: torch.Tensor, lrs: list[float], step: float) -> None:
+        raise NotImplementedError
+
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        """Each parameter's effective rate ``(n, D)`` from the state after the last update at
+        rates ``lrs`` (see :mod:`engine.inside`); here the rate itself, as for SGD."""
+        return self.column64(lrs).expand(self.zeros_shape).clone()
+
+    def step_multiplier(self) -> list[float]:
+        """Momentum's long-run gain on each row's step (1 without momentum)."""
+        return [1.0] * self.n
+
+    def reset_row(self, i: int) -> None:
+        """Zero row ``start + i``'s optimizer state (its run has finished)."""
+        import torch
+
+        for name in self.state_names:
+            t = getattr(self, name, None)
+            if isinstance(t, torch.Tensor):
+                t[i].zero_()
+
+
+class OptimizerPart:
+    """One optimizer kind: everything the engine and the window need of it (see the module).
+
+    Parts are used as classes (no instances): the registry lists them in
+    :data:`engine.optimizers.REGISTRY`.
+    """
+
+    #: the config schema entry (its ``kind`` default is the part's tag)
+    config: ClassVar[type[OptimizerSettings]]
+    #: the name shown in the Optimizer panel's chooser
+    title: ClassVar[str]
+    #: the ``torch.optim`` class that trains a run alone
+    torch_name: ClassVar[str]
+    #: torch has a fused kernel for it (asked for with ``fused=True`` on CPU and CUDA)
+    fused: ClassVar[bool] = False
+    #: the vectorised twin; None only with a :attr:`trains_alone` reason
+    batched: ClassVar[type[BatchedOptimizer] | None] = None
+    #: why runs with this optimizer train alone (the runner and the CLI say it)
+    trains_alone: ClassVar[str] = ""
+    #: Optimizer-panel labels of this kind's own fields (field name: label)
+    labels: ClassVar[dict[str, str]] = {}
+    #: rows of the Landscape tab's optimizer race
+    race: ClassVar[tuple[RaceRow, ...]] = ()
+
+    @classmethod
+    def kind(cls) -> str:
+        return str(cls.config.model_fields["kind"].default)
+
+    @classmethod
+    def torch_kwargs(cls, cfg: Any) -> dict[str, Any]:
+        """The ``torch.optim`` constructor's keyword arguments for ``cfg``, every one passed."""
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, params: list[Any], cfg: Any, *, fused: bool = False) -> torch.optim.Optimizer:
+        """The ``torch.optim`` optimizer for ``cfg`` (fused where asked and torch has one)."""
+        import torch
+
+        ctor = getattr(torch.optim, cls.torch_name)
+        if fused and cls.fused:
+            try:
+                return ctor(params, **cls.torch_kwargs(cfg), fused=True)
+            except (RuntimeError, ValueError):  # device or dtype without a fused kernel
+                pass
+        return ctor(params, **cls.torch_kwargs(cfg))
+
+    @classmethod
+    def effective_lr(cls, group: dict, state: dict, p: torch.Tensor, lr: float) -> torch.Tensor:
+        """The effective rate of every element of ``p`` (float64) from ``torch.optim``'s state
+        after an update at rate ``lr``: the factor the step applies to what the optimizer steps
+        along (see :mod:`engine.inside`). Every part says it (SGD: the rate itself)."""
+        raise NotImplementedError
+
+    @classmethod
+    def step_multiplier(cls, group: dict) -> float:
+        """Momentum's long-run gain on the step, from the parameter group (1 without momentum)."""
+        return 1.0
