@@ -538,12 +538,19 @@ def race_experiment(
 
 
 # --------------------------------------------------------------------------- errors and TOML
+MAX_PROBLEMS_SHOWN = 20  # an error lists at most this many problems, then counts the rest
+
+
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     """One line per problem: ``field: message (got value)``."""
+    from .formats import shown, terminal_safe
+
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:MAX_PROBLEMS_SHOWN]:
         loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
         loc = prefix + loc if loc else prefix.rstrip(".") or "config"
+        loc = terminal_safe(loc if len(loc) <= 120 else loc[:120] + "...")
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             lines.append(f"{loc}: {_unknown_key_message(exc.title, err['loc'])}")
@@ -560,7 +567,9 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
         if err["type"] in ("model_type", "dict_type", "missing") or isinstance(got, dict):
             lines.append(f"{loc}: {msg}")
         else:
-            lines.append(f"{loc}: {msg} (got {got!r})")
+            lines.append(f"{loc}: {msg} (got {shown(got)})")
+    if len(errors) > MAX_PROBLEMS_SHOWN:
+        lines.append(f"... and {len(errors) - MAX_PROBLEMS_SHOWN:,} more problems")
     return "\n".join(lines)
 
 
@@ -633,6 +642,12 @@ def _missing_tag_message(title: str, err: Any) -> str:
 _UNION_TAGS = {*LAYER_TYPES, *OPTIMIZER_KINDS, *SCHEDULE_KINDS}
 
 
+def _clip(where: str) -> str:
+    from .formats import terminal_safe
+
+    return terminal_safe(where if len(where) <= 120 else where[:120] + "...")
+
+
 def _check_values(data: Any, source: str) -> None:
     """Every number finite and the nesting within :data:`MAX_NESTING` levels (walked
     without recursion, so a hostile file cannot exhaust the stack)."""
@@ -641,11 +656,18 @@ def _check_values(data: Any, source: str) -> None:
         obj, where, depth = todo.pop()
         if depth > MAX_NESTING:
             raise ConfigError(
-                f"{source}: {where or 'config'} is nested more than {MAX_NESTING} levels deep; "
+                f"{source}: {_clip(where) or 'config'} is nested more than {MAX_NESTING} levels deep; "
                 "an experiment file needs only a few levels of tables and arrays"
             )
         if isinstance(obj, float) and not math.isfinite(obj):
             raise ConfigError(f"{source}: {where or 'config'}: {obj} is not a finite number; give a number")
+        if isinstance(obj, int) and obj.bit_length() > 64:
+            from .formats import shown
+
+            raise ConfigError(
+                f"{source}: {_clip(where) or 'config'}: {shown(obj)} is far too large; give a number that "
+                "fits in 64 bits"
+            )
         if isinstance(obj, dict):
             todo.extend((v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in obj.items())
         elif isinstance(obj, (list, tuple)):
@@ -678,6 +700,14 @@ def _resolve_dataset_paths(data: dict[str, Any], folder: Path) -> None:
             dataset["path"] = str(p if p.is_absolute() else folder / p)
 
 
+def too_many_digits(exc: ValueError) -> str:
+    """The message for a ValueError from parsing TOML that is not a syntax error (an integer
+    past Python's 4,300-digit conversion limit, a date out of range)."""
+    if "digits" in str(exc):
+        return "a number has more than 4,300 digits; give a number of ordinary size"
+    return f"a value cannot be read ({str(exc)[:200]})"
+
+
 def loads_toml(text: str, source: str = "config", folder: str | Path | None = None) -> ExperimentConfig:
     """Parse and validate experiment TOML; relative ``dataset.path`` values are taken
     relative to ``folder`` when given (the experiment file's folder)."""
@@ -685,6 +715,8 @@ def loads_toml(text: str, source: str = "config", folder: str | Path | None = No
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+    except ValueError as exc:  # Python's limit on digits in an integer (4,300)
+        raise ConfigError(f"{source}: {too_many_digits(exc)}") from None
     except RecursionError:
         raise ConfigError(
             f"{source}: arrays or tables are nested too deeply (the limit is {MAX_NESTING} levels)"
@@ -704,11 +736,15 @@ def load_toml(path: str | Path) -> ExperimentConfig:
 
     A relative ``dataset.path`` is taken relative to the file's own folder.
     """
+    from .files import MAX_SETTINGS_BYTES, FileRefused, read_limited
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, MAX_SETTINGS_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file; check the path") from None
+    except FileRefused as exc:
+        raise ConfigError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})") from None
     return loads_toml(text, str(path), folder=path.resolve().parent)

@@ -8,12 +8,74 @@ so a symlink planted at a predictable name can never redirect a write to another
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_with"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_with",
+    "read_limited",
+    "FileRefused",
+    "MAX_SETTINGS_BYTES",
+    "MAX_DATA_BYTES",
+]
+
+#: The largest experiment, lesson or search-space file read (the biggest bundled one is ~4 KB).
+MAX_SETTINGS_BYTES = 4 * 1024**2
+#: The largest CSV data file read (the datasets Optiscope trains on fit in a few MB).
+MAX_DATA_BYTES = 512 * 1024**2
+
+
+class FileRefused(ValueError):
+    """A file not read: too large, or not a regular file (a device, pipe or folder)."""
+
+
+def _size_words(n: int) -> str:
+    return f"{n / 1024**2:.0f} MB" if n >= 1024**2 else f"{n / 1024:.0f} KB"
+
+
+def read_limited(path: str | Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, refused (:class:`FileRefused`, a sentence
+    naming the problem) when it is a device, pipe or folder or larger than ``limit``.
+
+    Nothing is read before the checks: ``/dev/zero`` or a FIFO never blocks or fills memory
+    (the file is opened non-blocking and checked with ``fstat`` on the open descriptor).
+    OSError (missing, unreadable) passes through.
+    """
+    path = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(21, "is a folder, not a file", str(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise FileRefused(
+                f"{path}: not a regular file (a device, pipe or socket); give the path of a file"
+            )
+        if st.st_size > limit:
+            raise FileRefused(
+                f"{path}: the file is {_size_words(st.st_size)}, more than the {_size_words(limit)} "
+                "this reads; check that it is the right file"
+            )
+        chunks: list[bytes] = []
+        total = 0
+        while True:  # a file that grows while read is still cut at the limit
+            chunk = os.read(fd, min(1024**2, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise FileRefused(f"{path}: the file is larger than the {_size_words(limit)} this reads")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
 
 _UMASK = os.umask(0)  # read once, at import (single-threaded): new files get 0o666 & ~umask
 os.umask(_UMASK)

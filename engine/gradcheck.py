@@ -1,8 +1,11 @@
 """Gradient check: central finite differences in float64 against the gradient Optiscope trains with.
 
-For a run, :func:`gradient_check` takes a small batch of its training data and, per layer,
-a sample of its parameters, and compares the analytic gradient with
-``(L(w + h) - L(w - h)) / 2h`` computed in float64. It checks every way the run can be
+For a run, :func:`gradient_check` takes a small batch of its training data and compares the
+analytic gradient with ``(L(w + h) - L(w - h)) / 2h`` computed in float64 on every entry of
+each parameter tensor (weights and biases apart) of at most ``full_below`` entries (4096 by
+default: every entry of a small network), and on ``samples`` entries drawn from each larger
+tensor. The report gives, for every sampled tensor, the probability that a sample of ``s``
+of its ``n`` entries misses all of ``k`` wrong ones: ``C(n - k, s) / C(n, s)``. It checks every way the run can be
 trained: alone (the ``torch.nn`` model's autograd gradient) and, when the run can share a
 batched computation (:func:`engine.sweep.batch_key`), the batched engine's own gradient
 (:class:`engine.kernels.BatchedNet`'s hand-written backward pass for dense/dropout
@@ -34,13 +37,27 @@ from .inside import model_layers
 from .kernels import BatchedNet
 from .models import build_model
 
-__all__ = ["FINE", "ACCEPTABLE", "WRONG", "LayerCheck", "GradCheckReport", "gradient_check", "verdict"]
+__all__ = [
+    "FINE",
+    "ACCEPTABLE",
+    "WRONG",
+    "FULL_BELOW",
+    "SAMPLES",
+    "LayerCheck",
+    "miss_probability",
+    "GradCheckReport",
+    "gradient_check",
+    "verdict",
+]
 
 FINE, ACCEPTABLE, WRONG = 1e-7, 1e-5, 1e-3
+FULL_BELOW = 4096  # parameter tensors up to this size are checked entry by entry
+SAMPLES = 200  # entries drawn from each larger tensor
+MISS_KS = (1, 2, 10)  # numbers of wrong entries whose chance of escaping a sample is printed
 NOTES = (
     "float64, central differences, step 1e-6",
     "entries whose gradient is below 1000 x the differences' rounding error (eps * |loss| / step) are "
-    "skipped as too small to check",
+    "skipped as too small to check, and a difference within 10 x that rounding error counts as none",
     "dropout off and batch norm in evaluation mode during the check",
     "loss: mean cross-entropy + L2 penalty (L1 is a proximal step after the update, not in the gradient)",
 )
@@ -56,9 +73,23 @@ def verdict(error: float) -> str:
     return "WRONG"
 
 
+def miss_probability(n: int, s: int, k: int) -> float:
+    """The chance that ``s`` entries drawn without replacement from ``n`` miss all of ``k`` wrong
+    ones (hypergeometric: ``C(n - k, s) / C(n, s)``)."""
+    if k <= 0:
+        return 1.0
+    if s + k > n:
+        return 0.0
+    return math.comb(n - k, s) / math.comb(n, s)
+
+
 @dataclass(frozen=True)
 class LayerCheck:
-    """One layer's result in one engine."""
+    """One layer's result in one engine.
+
+    ``entries``: the layer's parameter count; ``sampled``: ``(tensor, n, s)`` for each of its
+    tensors checked on a sample of ``s`` of its ``n`` entries (the others were checked whole).
+    """
 
     engine: str
     layer: str
@@ -67,6 +98,13 @@ class LayerCheck:
     mean_error: float
     at_kink: int = 0
     too_small: int = 0
+    entries: int = 0
+    sampled: tuple[tuple[str, int, int], ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every entry of the layer was tried (none sampled)."""
+        return not self.sampled
 
     @property
     def passed(self) -> bool:
@@ -95,15 +133,30 @@ class GradCheckReport:
             *(f"  ({n})" for n in self.notes),
             f"  thresholds: < {FINE:g} fine, < {ACCEPTABLE:g} acceptable near ReLU kinks, >= {WRONG:g} wrong",
             "",
-            f"{'engine':<34} {'layer':<22} {'checked':>7} {'at kink':>7} {'tiny':>5} {'max rel err':>12} "
+            f"{'engine':<34} {'layer':<22} {'entries':>7} {'checked':>7} {'at kink':>7} {'tiny':>5} {'max rel err':>12} "
             f"{'mean rel err':>12}  verdict",
         ]
         for c in self.layers:
             lines.append(
-                f"{c.engine:<34} {c.layer:<22} {c.checked:>7} {c.at_kink:>7} {c.too_small:>5} {c.max_error:>12.3g} "
+                f"{c.engine:<34} {c.layer:<22} {c.entries:>7} {c.checked:>7} {c.at_kink:>7} {c.too_small:>5} {c.max_error:>12.3g} "
                 f"{c.mean_error:>12.3g}  {c.verdict}"
             )
+        sampled = [(c, t, n, k) for c in self.layers for (t, n, k) in c.sampled]
         lines.append("")
+        if sampled:
+            lines.append(
+                "sampled tensors (the others were checked entry by entry); chance that the sample "
+                "misses all of k wrong entries:"
+            )
+            seen = set()
+            for c, t, n, k in sampled:
+                if (c.layer, t) in seen:  # the same draw in every engine
+                    continue
+                seen.add((c.layer, t))
+                odds = ", ".join(f"k={w}: {miss_probability(n, k, w):.3g}" for w in MISS_KS)
+                lines.append(f"  {c.layer} {t}: {k} of {n} entries; {odds}")
+        else:
+            lines.append("every entry of every parameter tensor was checked (none sampled)")
         lines.append(
             "PASS: every layer's gradient agrees" if self.passed else "FAIL: a layer's gradient is wrong"
         )
@@ -117,24 +170,41 @@ def _compare(
     analytic: torch.Tensor,
     loss: Callable[[], tuple[float, torch.Tensor]],
     samples: int,
+    full_below: int,
     generator: torch.Generator,
     step: float,
 ) -> list[LayerCheck]:
-    """Central differences on ``samples`` entries of each layer of the flat parameter vector ``flat``
+    """Central differences on the entries of each layer of the flat parameter vector ``flat``
     (a view the loss reads), against ``analytic``; ``loss()`` returns the loss and the on/off
-    pattern of the ReLU units.
+    pattern of the ReLU units. Each parameter tensor (weight, bias) of at most ``full_below``
+    entries is checked whole; ``samples`` entries are drawn from each larger one.
 
     A central difference carries a rounding error of about ``eps * |loss| / step`` (~1e-9 for a
     loss near 4 at step 1e-6): an entry whose gradient is under 1000 times that cannot be told
     apart from noise at the ``WRONG`` threshold, so it is skipped and counted as too small,
-    the way entries at a ReLU kink are.
+    the way entries at a ReLU kink are. Above it, the part of ``|a - n|`` within 10 times the
+    rounding error is not counted (an absolute tolerance, as ``torch.autograd.gradcheck``'s
+    ``atol``): checking every entry of a small network otherwise calls entries just above the
+    skip line "doubtful" on rounding alone.
     """
     base, _on = loss()
-    too_small_below = 1e3 * torch.finfo(torch.float64).eps * max(abs(base), 1.0) / step
+    rounding = torch.finfo(torch.float64).eps * max(abs(base), 1.0) / step
+    too_small_below = 1e3 * rounding
     out = []
     for spec in model_layers(model):
-        n = spec.params.stop - spec.params.start
-        picks = torch.randperm(n, generator=generator)[: min(samples, n)] + spec.params.start
+        tensors = [("weight", spec.weight), ("bias", slice(spec.weight.stop, spec.params.stop))]
+        chosen: list[torch.Tensor] = []
+        sampled: list[tuple[str, int, int]] = []
+        for name, where in tensors:
+            n = where.stop - where.start
+            if n == 0:
+                continue
+            if n <= full_below or n <= samples:
+                chosen.append(torch.arange(where.start, where.stop))
+            else:
+                chosen.append(torch.randperm(n, generator=generator)[:samples] + where.start)
+                sampled.append((name, n, samples))
+        picks = torch.cat(chosen)
         errors = []
         at_kink = too_small = 0
         for k in picks.tolist():
@@ -152,10 +222,22 @@ def _compare(
             if max(abs(a), abs(numeric)) < too_small_below:
                 too_small += 1
                 continue
-            errors.append(abs(a - numeric) / max(abs(a), abs(numeric), 1e-8))
+            errors.append(max(abs(a - numeric) - 10 * rounding, 0.0) / max(abs(a), abs(numeric), 1e-8))
         worst = max(errors) if errors else math.nan
         mean = sum(errors) / len(errors) if errors else math.nan
-        out.append(LayerCheck(engine, spec.name, len(errors), worst, mean, at_kink, too_small))
+        out.append(
+            LayerCheck(
+                engine,
+                spec.name,
+                len(errors),
+                worst,
+                mean,
+                at_kink,
+                too_small,
+                entries=spec.params.stop - spec.params.start,
+                sampled=tuple(sampled),
+            )
+        )
     return out
 
 
@@ -163,12 +245,17 @@ def gradient_check(
     cfg: RunConfig,
     *,
     batch: int = 16,
-    samples: int = 20,
+    samples: int = SAMPLES,
+    full_below: int = FULL_BELOW,
     seed: int = 0,
     step: float = 1e-6,
     dataset: Dataset | None = None,
 ) -> GradCheckReport:
-    """Check ``cfg``'s gradients at its initial weights on ``batch`` training examples."""
+    """Check ``cfg``'s gradients at its initial weights on ``batch`` training examples.
+
+    Every entry of a parameter tensor of at most ``full_below`` entries; ``samples`` entries
+    (drawn with ``seed``) of each larger one.
+    """
     from .sweep import batch_key
 
     ds = dataset if dataset is not None else load_dataset(cfg.dataset)
@@ -205,7 +292,7 @@ def gradient_check(
 
     gen = torch.Generator().manual_seed(seed)
     report.layers += _compare(
-        "alone (torch autograd)", model, flat, analytic, numeric_alone, samples, gen, step
+        "alone (torch autograd)", model, flat, analytic, numeric_alone, samples, full_below, gen, step
     )
     with torch.no_grad():
         torch.nn.utils.vector_to_parameters(flat, params)
@@ -236,5 +323,7 @@ def gradient_check(
 
         gen = torch.Generator().manual_seed(seed)
         row = net.params.detach()[0]
-        report.layers += _compare(engine, model, row, analytic_b, numeric_batched, samples, gen, step)
+        report.layers += _compare(
+            engine, model, row, analytic_b, numeric_batched, samples, full_below, gen, step
+        )
     return report

@@ -69,7 +69,7 @@ class Threshold(_LessonModel):
 
     kind: Literal["threshold"] = "threshold"
     metric: Metric = "val_acc"
-    value: float = Field(..., ge=0.0, le=1e6, description="accuracies as fractions: 0.9 is 90 %")
+    value: float = Field(..., ge=0.0, le=1e6, strict=True, description="accuracies as fractions: 0.9 is 90 %")
     direction: Literal["above", "below"] | None = Field(
         None, description="None: 'above' for accuracies, 'below' for losses"
     )
@@ -117,6 +117,11 @@ OBSERVATION_KINDS: tuple[str, ...] = tuple(
 )
 
 
+#: Observations a lesson may point at (each threshold is a results-table column and a marker
+#: on every run's curve; a class watches a handful).
+MAX_OBSERVATIONS = 24
+
+
 class Classroom(_LessonModel):
     """The ``[classroom]`` section of a lesson file: question, pace and observations."""
 
@@ -125,9 +130,14 @@ class Classroom(_LessonModel):
         None,
         ge=5.0,
         le=900.0,
+        strict=True,  # as the experiment's own numbers: pace_seconds = "30" is an error, not a coercion
         description="how long the lesson should take at its default speed (None: full speed)",
     )
-    observe: tuple[Observation, ...] = ()
+    observe: tuple[Observation, ...] = Field(
+        (),
+        max_length=MAX_OBSERVATIONS,
+        description=f"at most {MAX_OBSERVATIONS}: each threshold is a column of the results table",
+    )
 
 
 def threshold_label(obs: Threshold) -> str:
@@ -201,10 +211,11 @@ class ObservationDetector:
         self.observations: tuple[Observation, ...] = tuple(observations)
         self._runs: dict[int, _RunState] = {}
         self.moments: list[Moment] = []
+        self._thresholds = [(i, o) for i, o in enumerate(self.observations) if isinstance(o, Threshold)]
 
     def thresholds(self) -> list[tuple[int, Threshold]]:
-        """(index, observation) of every threshold, in lesson order."""
-        return [(i, o) for i, o in enumerate(self.observations) if isinstance(o, Threshold)]
+        """(index, observation) of every threshold, in lesson order (found once, not per epoch)."""
+        return list(self._thresholds)
 
     def _state(self, run: int) -> _RunState:
         st = self._runs.get(run)

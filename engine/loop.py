@@ -60,6 +60,7 @@ class RunResult:
     diverged_step: int | None = None
     steps_per_epoch: int = 0
     layers: list[ev.LayerStats] = field(default_factory=list, repr=False)
+    reason_detail: str = ""  # why it diverged or did not learn (the Diverged event's words)
 
     @property
     def final(self) -> ev.EpochEnd | None:
@@ -115,9 +116,12 @@ class RunState:
     restored: bool = False
     final_state: Any = None
     layer_stats: list[ev.LayerStats] = field(default_factory=list)
+    reason_detail: str = ""
     _finishing: bool = False
 
     def emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Diverged):
+            self.reason_detail = event.detail or diverged_detail(event.loss)
         self.bus.emit(event)
 
     def finish(self, reason: ev.FinishReason) -> None:
@@ -149,6 +153,13 @@ def boundary_grid(x_train: np.ndarray, x_val: np.ndarray, resolution: int = 80, 
         np.linspace(lo[0], hi[0], resolution, dtype=np.float32),
         np.linspace(lo[1], hi[1], resolution, dtype=np.float32),
     )
+
+
+def diverged_detail(loss: float) -> str:
+    """The words for a run stopped by its loss alone (NaN/Inf or past the divergence limit)."""
+    if math.isfinite(loss):
+        return f"the loss reached {loss:.4g}, past the divergence limit (training.diverge_factor x its first loss)"
+    return f"the loss became {loss} (not a finite number)"
 
 
 def failed_result(run_id: int, cfg: RunConfig, message: str, seconds: float) -> RunResult:
@@ -358,6 +369,7 @@ class _Loop:
             run.diverged_step,
             spe,
             run.layer_stats,
+            run.reason_detail if run.reason == "diverged" else "",
         )
 
     # -- the loop

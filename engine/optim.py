@@ -2,7 +2,21 @@
 
 :class:`LRSchedule` drives one optimizer's learning rate: call :meth:`LRSchedule.after_step`
 after every update and :meth:`LRSchedule.after_epoch` after every epoch. Warm-up is a
-``LinearLR`` over the first ``warmup_steps`` updates; the main schedule starts when it ends.
+``LinearLR`` over the first ``warmup_steps`` updates; the main schedule starts when it ends,
+from its own step 0.
+
+Hand-over to a per-epoch schedule (step, exponential, plateau): the epoch in which the
+warm-up ends is the main schedule's first epoch, and the rate still changes only at
+epoch ends. A warm-up ending on an epoch boundary therefore gives the next epoch the base
+rate (16 updates per epoch, warm-up 32, ``exponential(0.5)``: epochs 3, 4, 5 train at
+``lr``, ``lr/2``, ``lr/4``); one ending mid-epoch gives the rest of that epoch the base
+rate and counts it as the main schedule's epoch 0 (warm-up 40: updates 41-48, the rest of
+epoch 3, at ``lr``, epoch 4 at ``lr/2``). This is torch's per-epoch ``scheduler.step()``
+called at the end of every epoch in which the main schedule made an update.
+
+A live change (:meth:`LRSchedule.scale`) multiplies the whole schedule, the part still to
+come after the warm-up included (cyclic and one-cycle bounds, cosine's floor, plateau's
+minimum).
 """
 
 from __future__ import annotations
@@ -83,6 +97,7 @@ class LRSchedule:
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = steps_per_epoch * epochs
         self.step_count = 0
+        self.factor = 1.0  # product of the live changes so far (see ``scale``)
         self.main: sched.LRScheduler | KerasPlateau | None = None
         self.warmup: sched.LinearLR | None = None
         if cfg.warmup_steps > 0:
@@ -114,6 +129,30 @@ class LRSchedule:
             group.pop("initial_lr", None)
         remaining = max(self.total_steps - c.warmup_steps, 1)
         self.main = schedule_part(c.kind).build(opt, c, remaining)  # the schedule's part builds it
+        if self.factor != 1.0:
+            self._carry_live_change(c.kind)
+
+    def _carry_live_change(self, kind: str) -> None:
+        """Apply the live changes made during the warm-up to a main schedule just built.
+
+        The schedulers that start from the optimizer's (already scaled) rate need only
+        their absolute settings scaled; cyclic and one-cycle set the rate from their own
+        bounds (``sets_rate``), so those and the rate are scaled.
+        """
+        f, s = self.factor, self.main
+        if schedule_part(kind).sets_rate:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= f
+                for key in ("initial_lr", "max_lr", "min_lr"):
+                    if key in group:
+                        group[key] *= f
+            for attr in ("base_lrs", "max_lrs"):
+                if isinstance(getattr(s, attr, None), list):
+                    setattr(s, attr, [v * f for v in getattr(s, attr)])
+        elif isinstance(s, sched.CosineAnnealingLR | sched.CosineAnnealingWarmRestarts):
+            s.eta_min *= f
+        elif isinstance(s, KerasPlateau):
+            s.min_lrs = [v * f for v in s.min_lrs]
 
     def after_step(self) -> None:
         """Advance per-update schedules after an optimizer update."""
@@ -134,6 +173,10 @@ class LRSchedule:
         """Advance per-epoch schedules. Returns ``(old, new)`` when plateau reduced the LR."""
         if self.main is None or not self.per_epoch:
             return None
+        if 0 < self.step_count <= self.cfg.warmup_steps:
+            # the warm-up ended on this epoch's last update: the main schedule has made no
+            # update yet, so this epoch end is not one of its epochs
+            return None
         old = self.lr
         main: Any = self.main
         cfg: Any = self.cfg
@@ -145,7 +188,12 @@ class LRSchedule:
         return None
 
     def scale(self, factor: float) -> None:
-        """Multiply the current and all future rates by ``factor`` (a user's LR change)."""
+        """Multiply the current and all future rates by ``factor`` (a user's LR change).
+
+        Made during the warm-up, the change also reaches the main schedule built at the
+        hand-over (``factor`` is kept and applied there).
+        """
+        self.factor *= factor
         for group in self.optimizer.param_groups:
             group["lr"] *= factor
             for key in ("initial_lr", "max_lr", "min_lr"):

@@ -123,19 +123,27 @@ def recipe_group(experiment: str, when: float | None = None) -> str:
 
 
 def parse_steps(text: str) -> tuple[int, ...]:
-    """``"1-5"``, ``"3"`` or ``"1,2,5"`` as step numbers; ValueError naming what is wrong."""
-    steps: set[int] = set()
-    for part in text.replace(" ", "").split(","):
+    """``"1-5"``, ``"3"`` or ``"1,2,5"`` as step numbers; ValueError naming what is wrong
+    (ASCII digits only, every range closed, no step given twice)."""
+    import re
+
+    shown = repr(text if len(text) <= 40 else text[:40] + "...")
+    compact = text.replace(" ", "")
+    if (
+        not re.fullmatch(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*", compact, flags=re.ASCII)
+        or len(compact) > 40
+    ):
+        raise ValueError(f"--steps {shown}: write steps as '1-5', '3' or '1,2,5'")
+    steps: list[int] = []
+    for part in compact.split(","):
         lo, _, hi = part.partition("-")
-        try:
-            a, b = int(lo), int(hi or lo)
-        except ValueError:
-            raise ValueError(f"--steps {text!r}: write steps as '1-5', '3' or '1,2,5'") from None
+        a, b = int(lo), int(hi or lo)
         if not (1 <= a <= b <= len(STEPS)):
-            raise ValueError(
-                f"--steps {text!r}: steps run from 1 to {len(STEPS)} (6 is the window's summary)"
-            )
-        steps.update(range(a, b + 1))
+            raise ValueError(f"--steps {shown}: steps run from 1 to {len(STEPS)} (6 is the window's summary)")
+        steps.extend(range(a, b + 1))
+    twice = sorted({s for s in steps if steps.count(s) > 1})
+    if twice:
+        raise ValueError(f"--steps {shown}: step {', '.join(map(str, twice))} is given more than once")
     return tuple(sorted(steps))
 
 
@@ -207,6 +215,11 @@ def overfit_check(
     final_loss = result.final.train_loss if result.final else math.nan
     if passed:
         advice = "fine: the model and the optimizer can learn"
+    elif result.reason == "diverged" and result.reason_detail.startswith(("did not learn", "not learning")):
+        # it went above its starting loss on the way (a slow learner is never flagged)
+        advice = (
+            f"the run {result.reason_detail}: the learning rate is too large or the initialisation is bad"
+        )
     elif result.reason == "diverged" or not math.isfinite(final_loss):
         advice = "the loss went to Inf/NaN: the learning rate is too large or the initialisation is bad"
     else:

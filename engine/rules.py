@@ -107,30 +107,50 @@ class DivergenceGuard(Rule):
 
 
 class NotLearning(Rule):
-    """A run whose training loss stays worse than guessing is ended as diverged ("not learning").
+    """A run that learned nothing is ended or reported as diverged ("did not learn"), never
+    "completed".
 
-    An epoch *does not learn* when its training loss is above ``ln K`` -- the loss of a
-    uniform guess over the K classes -- and also above the run's starting loss (the first
-    update's) or above the best loss of its earlier epochs. ``patience`` such epochs in a
-    row end the run, reported diverged. A run of at least ``end_epochs`` epochs that reaches
-    its last epoch with a training loss above ``end_factor`` times both its starting loss and
-    ``ln K`` is reported diverged too (short runs never make a long stretch; a run of a
-    couple of epochs may still be in an early transient, so it is left alone).
+    Chance level is a uniform guess over the K classes: accuracy ``1/K``, cross-entropy
+    ``ln K``. During the run, an epoch *does not learn* when its training loss is above
+    ``ln K`` and also above the run's starting loss (the first update's) or above the best
+    loss of its earlier epochs; ``patience`` such epochs in a row end the run.
 
-    Adaptive optimizers at absurd rates (Adam, RMSprop, Adagrad, ... at lr 10-100) do this
-    without ever producing NaN: the loss jumps about far above where it started, accuracy
-    at chance. A rate that is merely too small is untouched: its loss keeps setting new
-    bests, however slowly. The starting loss is the run's ``first_loss`` (not a per-update
+    When a run of any length reaches its last epoch, it did not learn if
+
+    * its accuracy (the better of training and validation) is **at chance level**: below
+      ``1/K + chance_margin * (1 - 1/K)`` (10 % of the way from chance to perfect: 40 % with
+      3 classes, 19 % with 10, 55 % with 2), or
+    * its final training loss is **far above chance level**, over ``end_factor * ln K``
+      (twice a uniform guess's loss),
+
+    unless it is a *slow learner*: every epoch's training loss below its starting loss and
+    the last epoch its best (a rate that is merely too small, or a quick check of a few
+    epochs that has not got there yet: lr-sweep's 1e-6 and 1e-7). A run that blew up and
+    came back down went above its start on the way. A run between the two (accuracy above
+    chance, loss under twice a guess's) learned something and stays "completed", however
+    unsteady (lr-sweep's lr 1, batchnorm-lr's 3).
+
+    Adaptive optimizers at absurd rates (Adam, RMSprop, Adagrad, ... at lr 1-100) do this
+    without ever producing NaN: the loss jumps about far above where it started, or sits
+    at ``ln K`` with accuracy at chance. The reason goes into the ``Diverged`` event's
+    ``detail`` ("did not learn: at chance level: 9.6 % with 10 classes ..."), which the
+    run's summary reports. The starting loss is the run's ``first_loss`` (not a per-update
     hook: K runs x every update is the loop's hot path).
     """
 
     def __init__(
-        self, n_classes: int, patience: int = 20, end_factor: float = 2.0, end_epochs: int = 5
+        self,
+        n_classes: int,
+        patience: int = 20,
+        end_factor: float = 2.0,
+        chance_margin: float = 0.1,
     ) -> None:
-        self.chance_loss = math.log(max(n_classes, 2))
+        self.n_classes = max(n_classes, 2)
+        self.chance_loss = math.log(self.n_classes)
+        self.chance_acc = 1.0 / self.n_classes
+        self.acc_floor = self.chance_acc + chance_margin * (1.0 - self.chance_acc)
         self.patience = patience
         self.end_factor = end_factor
-        self.end_epochs = end_epochs
         self.start_loss: float | None = None
         self.best = math.inf
         self.streak = 0
@@ -156,24 +176,43 @@ class NotLearning(Rule):
             self._flag(
                 run,
                 metrics,
-                f"not learning: training loss above a uniform guess (ln {math.exp(self.chance_loss):.0f} = "
+                f"not learning: training loss above a uniform guess (ln {self.n_classes} = "
                 f"{self.chance_loss:.3g}) and not improving for {self.patience} epochs",
             )
             run.finish("diverged")
 
+    def verdict(self, epochs: list[ev.EpochEnd], start: float) -> str | None:
+        """Why a run that ended with ``epochs`` (starting at loss ``start``) did not learn;
+        None when it learned."""
+        if not epochs:
+            return None
+        last = epochs[-1]
+        losses = [e.train_loss for e in epochs]
+        if all(v < start for v in losses) and losses[-1] <= min(losses):
+            return None  # a slow learner: never above its start, its best at the end
+        acc = max(last.train_acc, last.val_acc)
+        if not acc >= self.acc_floor:  # NaN counts as chance
+            return (
+                f"did not learn: at chance level: {100 * last.val_acc:.1f} % validation accuracy "
+                f"with {self.n_classes} classes (a uniform guess: {100 * self.chance_acc:.1f} %; "
+                f"learning needs at least {100 * self.acc_floor:.1f} %)"
+            )
+        loss = last.train_loss
+        limit = self.end_factor * self.chance_loss
+        if not loss <= limit:
+            return (
+                f"did not learn: final training loss {loss:.4g} is far above chance level "
+                f"(over {self.end_factor:g} x ln {self.n_classes} = {limit:.3g})"
+            )
+        return None
+
     def run_done(self, run: RunHandle) -> None:
         start = self._start(run)
-        if run.reason != "completed" or len(run.epochs) < self.end_epochs or start is None:
+        if run.reason != "completed" or not run.epochs:
             return
-        last = run.epochs[-1]
-        limit = self.end_factor * max(start, self.chance_loss)
-        if last.train_loss > limit:
-            self._flag(
-                run,
-                last,
-                f"not learning: final training loss {last.train_loss:.4g} is over {self.end_factor:g}x "
-                f"its starting loss and a uniform guess's",
-            )
+        why = self.verdict(run.epochs, start if start is not None else math.inf)
+        if why is not None:
+            self._flag(run, run.epochs[-1], why)
             run.reason = "diverged"
 
 

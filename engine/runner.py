@@ -21,7 +21,7 @@ from . import events as ev
 from .config import ExperimentConfig, RunConfig, dumps_toml
 from .control import RunControl
 from .files import atomic_write_text
-from .formats import LAYER_COLUMNS, METRIC_COLUMNS, STEP_COLUMNS, format_csv
+from .formats import LAYER_COLUMNS, METRIC_COLUMNS, STEP_COLUMNS, csv_table, format_csv
 from .loop import RunResult
 from .rules import Rule
 from .trainer import train
@@ -37,15 +37,24 @@ def plan_batches(runs: Sequence[RunConfig]) -> tuple[list[list[int]], dict[int, 
 
     Runs share a batch when :func:`engine.sweep.batch_key` agrees (same data, layer
     structure, batch size, device); a group needs at least two runs. Groups are listed
-    in the order of their first run.
+    in the order of their first run. The float32 twin of a mixed-precision run (a run that
+    differs from it only there) trains alone too, as the mixed-precision run must: their
+    seconds per epoch are then compared like with like (a batched run's epochs take the
+    whole batch's wall time).
     """
     from .sweep import batch_key, unbatchable_reason
 
     by_key: dict[str, list[int]] = {}
     alone: dict[int, str] = {}
+    twins = _float32_twins(runs)
     for i, cfg in enumerate(runs):
         key = batch_key(cfg)
-        if key is None:
+        if i in twins:
+            alone[i] = (
+                f"the float32 twin of run {twins[i]}'s mixed precision: trained alone like it, "
+                "so their times compare"
+            )
+        elif key is None:
             alone[i] = unbatchable_reason(cfg) or "not batchable"
         else:
             by_key.setdefault(key, []).append(i)
@@ -148,6 +157,7 @@ def summarize(result: RunResult, cfg: RunConfig) -> dict:
         "run": result.run,
         "label": result.label,
         "reason": result.reason,
+        "reason_detail": result.reason_detail or None,
         "epochs": len(result.epochs),
         "steps": len(result.step_loss),
         "final": metrics(final),
@@ -222,15 +232,43 @@ def _mixed_precision(cfg: RunConfig) -> dict:
     }
 
 
+def _twin_key(cfg: RunConfig) -> str:
+    """A run's config without its label and mixed-precision switch."""
+    training = cfg.training.model_copy(update={"mixed_precision": False})
+    return cfg.model_copy(update={"label": "", "training": training}).model_dump_json()
+
+
+def _float32_twins(runs: Sequence[RunConfig]) -> dict[int, int]:
+    """``{twin index: mixed-precision run index}`` for each run without mixed precision that
+    differs from a mixed-precision run only there (the first such run, as
+    :func:`mixed_precision_effect` pairs them)."""
+    plain: dict[str, int] = {}
+    for i, c in enumerate(runs):
+        if not c.training.mixed_precision:
+            plain.setdefault(_twin_key(c), i)
+    out: dict[int, int] = {}
+    for i, c in enumerate(runs):
+        twin = plain.get(_twin_key(c)) if c.training.mixed_precision else None
+        if twin is not None:
+            out.setdefault(twin, i)
+    return out
+
+
+TWIN_TIMING = "both trained alone"
+
+
 def mixed_precision_effect(runs: Sequence[RunConfig], results: Sequence[RunResult]) -> list[dict]:
     """For every run with mixed precision and a run that differs from it only there (and in its
-    label): both runs' seconds per epoch and final accuracy, side by side."""
+    label): both runs' seconds per epoch and final accuracy, side by side.
 
-    def key(cfg: RunConfig) -> str:
-        training = cfg.training.model_copy(update={"mixed_precision": False})
-        return cfg.model_copy(update={"label": "", "training": training}).model_dump_json()
-
-    plain = {key(c): r for c, r in zip(runs, results, strict=False) if not c.training.mixed_precision}
+    Both trained alone (:func:`execute` never batches the float32 twin, see
+    :func:`plan_batches`), so the ratio compares like with like: ``timing`` says so.
+    """
+    key = _twin_key
+    plain: dict[str, RunResult] = {}
+    for c, r in zip(runs, results, strict=False):
+        if not c.training.mixed_precision:
+            plain.setdefault(key(c), r)
     out = []
     for c, r in zip(runs, results, strict=False):
         other = plain.get(key(c)) if c.training.mixed_precision else None
@@ -246,6 +284,7 @@ def mixed_precision_effect(runs: Sequence[RunConfig], results: Sequence[RunResul
                     "without": _json_num(off),
                     "ratio": _json_num(on / off) if on and off else None,
                 },
+                "timing": TWIN_TIMING,
                 "final_val_acc": {
                     "with": _json_num(r.final.val_acc) if r.final else None,
                     "without": _json_num(other.final.val_acc) if other.final else None,
@@ -265,20 +304,12 @@ def write_outputs(
     """Write the five result files into ``out_dir`` (created if needed)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(METRIC_COLUMNS)
-    for r in results:
-        for e in r.epochs:
-            w.writerow(
-                [
-                    r.run,
-                    format_csv(r.label),
-                    e.epoch,
-                    *(format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:]),
-                ]
-            )
-    atomic_write_text(out / "metrics.csv", buf.getvalue())
+    rows = (
+        [r.run, r.label, e.epoch, *(float(getattr(e, k)) for k in METRIC_COLUMNS[3:])]
+        for r in results
+        for e in r.epochs
+    )
+    atomic_write_text(out / "metrics.csv", csv_table(METRIC_COLUMNS, rows))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(STEP_COLUMNS)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
+import socket
 import sys
 import time
 import warnings
@@ -44,6 +46,9 @@ from .loop import RunResult
 from .paths import optiscope_dir
 from .rules import Rule, RunHandle
 from .search_space import (
+    MAX_ROUND,
+    MAX_TRIALS,
+    SEED_MAX,
     Choice,
     FloatRange,
     SearchSpace,
@@ -70,7 +75,12 @@ __all__ = [
     "importances",
     "list_studies",
     "close_study",
+    "worker_seed",
+    "fail_orphaned_trials",
     "OUTCOMES",
+    "SEED_MAX",
+    "MAX_TRIALS",
+    "MAX_ROUND",
 ]
 
 _log = logging.getLogger(__name__)
@@ -78,6 +88,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 OUTCOMES = ("complete", "pruned", "diverged", "failed", "stopped", "running")
 _ATTR = "optiscope"  # the user attribute holding a trial's outcome, seconds and epochs
+_OWNER = "optiscope_owner"  # the user attribute naming the process (pid, host) that trains a trial
 
 
 class SearchError(ConfigError):
@@ -114,6 +125,24 @@ def make_sampler(name: str, space: SearchSpace, seed: int | None) -> optuna.samp
                 seed=seed, scramble=True, warn_independent_sampling=False, warn_asynchronous_seeding=False
             )
     raise SearchSpaceError(f"unknown sampler {name!r}; use random, grid, tpe or qmc")
+
+
+def worker_seed(seed: int, study_size: int) -> int:
+    """The sampler seed of a worker given ``seed`` that joins a study of ``study_size`` trials.
+
+    A new study uses ``seed`` itself; a study that already has trials gets a seed derived
+    from both numbers by numpy's ``SeedSequence`` (a hash), so a worker joining later draws
+    other trials than the first, two workers given different seeds never land on the same
+    stream (``seed + size`` did: seed 2 on an empty study and seed 1 one trial later drew
+    the same trials), and the result stays within 0 ... 2**32 - 1.
+    """
+    if not 0 <= seed <= SEED_MAX:
+        raise SearchSpaceError(f"the sampler seed must be between 0 and {SEED_MAX}, got {seed}")
+    if study_size == 0:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, study_size]).generate_state(1, dtype=np.uint32)[0])
 
 
 def default_storage_url() -> str:
@@ -185,6 +214,7 @@ def open_study(
     """Create study ``study_name`` in ``storage`` (default :func:`default_storage_url`), or
     join it if it exists and optimises the same objective; :class:`SearchError` otherwise."""
     url = storage or default_storage_url()
+    _check_storage_and_name(url, study_name)
     try:
         backend = _storage(url)
     except Exception as exc:
@@ -199,6 +229,64 @@ def open_study(
         if isinstance(backend, optuna.storages.RDBStorage):
             backend.engine.dispose()  # a server's connections close with the refusal
         raise
+
+
+MAX_STUDY_NAME = 200  # Optuna's SQL storages index names up to 512 characters; a name is read by people
+
+
+def _check_storage_and_name(url: str, study_name: str) -> None:
+    """SearchError naming the problem with a storage URL or study name that would otherwise end in
+    a misleading message from Optuna or SQLite (or be silently ignored)."""
+    from .formats import shown
+
+    if not study_name.strip() or len(study_name) > MAX_STUDY_NAME:
+        raise SearchError(
+            f"the study name {shown(study_name)} must be 1 to {MAX_STUDY_NAME} characters, not blank; "
+            "give another --study"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in study_name):
+        raise SearchError(
+            f"the study name {shown(study_name)} holds control characters (a newline, an escape)"
+        )
+    try:
+        _check_storage_path(url)
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise SearchError(f"the study storage {shown(url)} cannot be used: {exc.strerror or exc}") from None
+
+
+def _check_storage_path(url: str) -> None:
+    from .formats import shown
+
+    if url.startswith("sqlite:///"):
+        file, _, query = url[len("sqlite:///") :].partition("?")
+        if query:
+            raise SearchError(
+                f"the study storage {shown(url)} has options ({shown(query)}) that a search cannot honour: "
+                "it writes its trials there; give sqlite:///FILE"
+            )
+        path = Path(file)
+        if path.exists() and not path.is_file():
+            raise SearchError(
+                f"the study storage {shown(file)} is not a file (a folder or device); give a file"
+            )
+        folder = path.parent if str(path.parent) else Path(".")
+        writable = (
+            os.access(path, os.W_OK) if path.exists() else (not folder.exists() or os.access(folder, os.W_OK))
+        )
+        if not writable or (path.exists() and not os.access(folder, os.W_OK)):
+            raise SearchError(
+                f"the study storage {shown(file)} is read-only (a search writes its trials there, and SQLite its "
+                "journal beside it); give a writable --storage sqlite:///FILE"
+            )
+    elif url.startswith("journal:"):
+        path = Path(url[len("journal:") :].removeprefix("//"))
+        if not str(path) or str(path) == ".":
+            raise SearchError("journal: needs a file path, e.g. journal:studies.log")
+        if path.exists() and not path.is_file():
+            raise SearchError(
+                f"the study storage journal:{shown(str(path))} is not a regular file (a folder or device); "
+                "give the path of a journal file"
+            )
 
 
 def _create_or_join(backend, url, study_name, objective, sampler, pruner) -> optuna.Study:
@@ -375,27 +463,55 @@ def run_search(
     sampler_name = sampler or space.sampler
     space = check_space(space, base, sampler_name)
     budget = trials if trials is not None else space.trials
-    if budget < 1:
-        raise SearchSpaceError(f"the number of trials must be at least 1, got {budget}")
+    if not 1 <= budget <= MAX_TRIALS:
+        raise SearchSpaceError(f"the number of trials must be between 1 and {MAX_TRIALS:,}, got {budget}")
+    if batch is not None and not 1 <= batch <= MAX_ROUND:
+        raise SearchSpaceError(
+            f"the batch (trials trained together) must be between 1 and {MAX_ROUND}, got {batch}"
+        )
+    seed_value = seed if seed is not None else space.seed
+    if seed_value is not None and not 0 <= seed_value <= SEED_MAX:
+        raise SearchSpaceError(f"the sampler seed must be between 0 and {SEED_MAX}, got {seed_value}")
     control = control if control is not None else RunControl()
     bus = bus if bus is not None else ev.EventBus()
     objective = space.objective
     t0 = time.perf_counter()
-    seed_value = seed if seed is not None else space.seed
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0) if space.pruning else None
     study = open_study(storage, study_name, objective, None, pruner or optuna.pruners.NopPruner())
-    if seed_value is not None:
-        seed_value += len(study.trials)  # a second worker on the same study draws other trials
+    orphans = fail_orphaned_trials(study)
+    if orphans:
+        note = (
+            f"marked {len(orphans)} trial{'s' if len(orphans) > 1 else ''} failed whose search process "
+            f"is gone: {', '.join(map(str, orphans[:20]))}{' ...' if len(orphans) > 20 else ''}"
+        )
+        say(note)
+    if seed_value is not None:  # a second worker on the same study draws other trials
+        seed_value = worker_seed(seed_value, len(study.trials))
     study.sampler = make_sampler(sampler_name, space, seed_value)
     result = SearchResult(study, storage or default_storage_url(), objective)
+    if orphans:
+        result.notes.append(note)
     if sampler_name == "grid":
         size = math.prod(len(grid_points(p)) for p in space.params.values())
-        if budget > size:
-            note = f"the grid has {size} points; running {size} trials, not {budget}"
+        taken = grid_points_taken(study, space)
+        left = size - taken
+        if left <= 0:
+            note = (
+                f"grid complete: all {size} points of the grid are in study {study_name!r} already; "
+                "nothing to train (a new --study name searches it again)"
+            )
             say(note)
             result.notes.append(note)
-            budget = size
-    k = batch or (8 if (sampler_name == "tpe" or space.pruning) else budget)
+            result.seconds = time.perf_counter() - t0
+            return result
+        if budget > left:
+            already = f", {taken} of them in the study already" if taken else ""
+            note = f"the grid has {size} points{already}; running {left} trials, not {budget}"
+            say(note)
+            result.notes.append(note)
+            budget = left
+    # asked in rounds: a big budget never fills the study with trials waiting to train
+    k = batch or (8 if (sampler_name == "tpe" or space.pruning) else min(budget, MAX_ROUND))
     dists = distributions(space)
     next_run = 0
     first_alone = sampler_name == "qmc" and not any(t.state == TrialState.COMPLETE for t in study.trials)
@@ -412,6 +528,29 @@ def run_search(
                 on_trial(rec)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def grid_points_taken(study: optuna.Study, space: SearchSpace) -> int:
+    """How many points of ``space``'s grid the study holds a finished or running trial of.
+
+    Optuna's ``GridSampler`` counts these as visited and never proposes them again while any
+    other point is left (a stopped trial is finished, FAIL, so its point counts too); once all
+    are visited it would only repeat points, so a finished grid trains nothing more.
+    """
+    import itertools
+
+    names = list(space.params)
+    grid = set(itertools.product(*(grid_points(p) for p in space.params.values())))
+    seen = set()
+    for t in study.get_trials(deepcopy=False):
+        if not (t.state.is_finished() or t.state == TrialState.RUNNING):
+            continue
+        if set(t.params) != set(names):
+            continue
+        point = tuple(t.params[k] for k in names)
+        if point in grid:
+            seen.add(point)
+    return len(seen)
 
 
 def _one_round(
@@ -451,8 +590,11 @@ def _one_round(
     try:
         with warnings.catch_warnings(), _one_queue_read_per_round(study):
             warnings.simplefilter("ignore", UserWarning)  # a grid revisited by two workers at once
+            owner = {"pid": os.getpid(), "host": socket.gethostname()}
             for _ in range(n):
-                asked.append(study.ask(dists))
+                trial = study.ask(dists)
+                asked.append(trial)
+                trial.set_user_attr(_OWNER, owner)  # a later open fails it if this process dies
         cfgs: list[RunConfig] = []
         runnable: list[Trial] = []
         for trial in asked:
@@ -518,6 +660,46 @@ def _one_round(
                 except Exception:  # pragma: no cover - the storage itself is gone
                     pass
     return [records[t.number] for t in asked if t.number in records]
+
+
+def fail_orphaned_trials(study: optuna.Study) -> list[int]:
+    """Mark failed (outcome ``stopped``) the RUNNING trials whose search process is gone:
+    asked on this host by a process id that no longer exists (a search killed with SIGKILL,
+    a power cut), or, where the storage keeps heartbeats, whose heartbeat expired. Trials of
+    live workers and trials asked on other hosts stay as they are. Returns their numbers."""
+    from .store import _pid_alive
+
+    host = socket.gethostname()
+    failed: list[int] = []
+    stale_ids: set[int] = set()
+    storage = study._storage
+    try:
+        from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
+
+        if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
+            stale_ids = set(storage._get_stale_trial_ids(study._study_id))
+    except (ImportError, AttributeError):  # pragma: no cover - another Optuna
+        pass
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = t.user_attrs.get(_OWNER)
+        gone = t._trial_id in stale_ids
+        if not gone and isinstance(owner, dict) and owner.get("host") == host:
+            pid = owner.get("pid")
+            gone = isinstance(pid, int) and pid != os.getpid() and not _pid_alive(pid)
+        if not gone:
+            continue
+        why = "its search process is gone (killed or crashed)"
+        try:
+            storage.set_trial_user_attr(
+                t._trial_id,
+                _ATTR,
+                {"outcome": "stopped", "seconds": None, "epochs": None, "run_id": None, "message": why},
+            )
+            if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                failed.append(t.number)
+        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+            pass  # another worker got there first
+    return failed
 
 
 @contextmanager

@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import outcome
+from .formats import shown
 
 __all__ = [
     "SearchSpaceError",
@@ -56,6 +57,9 @@ OBJECTIVES: tuple[str, ...] = ("final_val_loss", "best_val_loss", "final_val_acc
 SAMPLERS: tuple[str, ...] = ("random", "grid", "tpe", "qmc")
 #: a grid over an integer range lists every value; more than this many is a mistake
 MAX_GRID_VALUES = 1000
+SEED_MAX = 2**32 - 1  # samplers seed numpy's generators: 0 ... 2**32 - 1
+MAX_TRIALS = 100_000  # one search's budget
+MAX_ROUND = 256  # trials asked (and left RUNNING) before the first of them trains
 
 
 class SearchSpaceError(ValueError):
@@ -116,9 +120,14 @@ class SearchSpace(_Frozen):
     params: dict[str, Param]
     objective: Objective = "best_val_loss"
     sampler: SamplerName = "random"
-    trials: int = Field(16, ge=1, le=100_000)
+    trials: int = Field(16, ge=1, le=MAX_TRIALS)
     pruning: bool = Field(False, description="stop unpromising trials at epoch ends (median rule)")
-    seed: int | None = Field(0, ge=0, description="the sampler's seed; None: a fresh one each search")
+    seed: int | None = Field(
+        0,
+        ge=0,
+        le=SEED_MAX,
+        description="the sampler's seed (0 ... 2**32 - 1); None: a fresh one each search",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -187,9 +196,12 @@ def _first_problem(exc: ValidationError) -> str:
     for err in errors:
         loc = [str(p) for p in err["loc"] if p not in ("float", "int", "choice")]
         if loc[:1] == ["params"] and len(loc) > 1:
-            where = f"search parameter {loc[1]!r}" + (f", key {'.'.join(loc[2:])!r}" if loc[2:] else "")
+            where = f"search parameter {shown(loc[1])}" + (
+                f", key {shown('.'.join(loc[2:]))}" if loc[2:] else ""
+            )
         else:
             where = ".".join(loc)
+            where = where if len(where) <= 120 else where[:120] + "..."
         msg = err["msg"].removeprefix("Value error, ")
         if not where:  # a whole-space check: its message names the parameter
             problems.append(msg)
@@ -204,23 +216,36 @@ def _first_problem(exc: ValidationError) -> str:
         got = err.get("input")
         problems.append(
             f"{where}: {msg}"
-            + ("" if isinstance(got, dict) or err["type"] == "missing" else f" (got {got!r})")
+            + ("" if isinstance(got, dict) or err["type"] == "missing" else f" (got {shown(got)})")
         )
     return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
 
 
 def load_space(path: str | Path) -> SearchSpace:
     """Read a space file: a ``[search]`` section, or the section's keys at the top level."""
+    from .files import MAX_SETTINGS_BYTES, FileRefused, read_limited
+
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_limited(path, MAX_SETTINGS_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise SearchSpaceError(f"{path}: no such file; check the path") from None
+    except FileRefused as exc:
+        raise SearchSpaceError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SearchSpaceError(f"{path}: cannot be read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SearchSpaceError(f"{path} is not valid TOML: {exc}") from None
-    return parse_space(data.get("search", data), str(path))
+    except RecursionError:
+        raise SearchSpaceError(f"{path}: arrays or tables are nested too deeply") from None
+    except ValueError:  # Python's limit on digits in an integer (4,300)
+        raise SearchSpaceError(
+            f"{path}: a number has more than 4,300 digits; give a number of ordinary size"
+        ) from None
+    section = data.get("search", data)
+    if not isinstance(section, dict):
+        raise SearchSpaceError(f"{path}: [search] must be a table of settings")
+    return parse_space(section, str(path))
 
 
 def grid_points(p: FloatRange | IntRange | Choice) -> list[Any]:

@@ -16,10 +16,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from .config import OPTIMIZER_CLASSES, SCHEDULE_CLASSES, RunConfig, format_validation_error
+from .formats import shown
 from .search_schema import (
     MAX_GRID_VALUES,
+    MAX_ROUND,
+    MAX_TRIALS,
     OBJECTIVES,
     SAMPLERS,
+    SEED_MAX,
     Choice,
     FloatRange,
     IntRange,
@@ -40,6 +44,9 @@ __all__ = [
     "OBJECTIVES",
     "SAMPLERS",
     "MAX_GRID_VALUES",
+    "MAX_ROUND",
+    "MAX_TRIALS",
+    "SEED_MAX",
     "parse_space",
     "load_space",
     "check_space",
@@ -50,13 +57,16 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- against a config
-def _walk(tree: Any, path: str) -> tuple[Any, str | int]:
-    """The container holding ``path``'s last part, and that part; SearchSpaceError if absent."""
+def _walk(tree: Any, path: str, add_last: bool = False) -> tuple[Any, str | int]:
+    """The container holding ``path``'s last part, and that part; SearchSpaceError if absent
+    (with ``add_last``, a last part missing from its table is allowed: validation judges it)."""
     parts = path.split(".")
     node = tree
     for depth, part in enumerate(parts):
         key: str | int = int(part) if part.isdigit() and isinstance(node, list) else part
         last = depth == len(parts) - 1
+        if last and add_last and isinstance(node, dict):
+            return node, key
         if isinstance(node, dict) and key in node:
             if last:
                 return node, key
@@ -71,10 +81,10 @@ def _walk(tree: Any, path: str) -> tuple[Any, str | int]:
             close = difflib.get_close_matches(str(part), options, n=1, cutoff=0.6)
             hint = f"; did you mean {'.'.join([*parts[:depth], close[0]])!r}?" if close else ""
             raise SearchSpaceError(
-                f"search parameter {path!r}: unknown field ({part!r} is not in {here}; "
+                f"search parameter {shown(path)}: unknown field ({shown(part)} is not in {here}; "
                 f"fields there: {', '.join(options)}){hint}"
             )
-    raise SearchSpaceError(f"search parameter {path!r}: empty field path")  # pragma: no cover
+    raise SearchSpaceError(f"search parameter {shown(path)}: empty field path")  # pragma: no cover
 
 
 def apply_params(base: RunConfig, params: dict[str, Any], label: str | None = None) -> RunConfig:
@@ -85,10 +95,13 @@ def apply_params(base: RunConfig, params: dict[str, Any], label: str | None = No
     """
     tree = base.model_dump(mode="json")
     ordered = sorted(params.items(), key=lambda kv: not kv[0].endswith(".kind"))
+    kinds_searched = {path.rsplit(".", 1)[0] for path in params if path.endswith(".kind")}
     for path, value in ordered:
-        holder, key = _walk(tree, path)
+        # a field of another kind (momentum while the trial drew Adam) is added and refused
+        # by validation: that trial fails as an invalid combination, the search goes on
+        holder, key = _walk(tree, path, add_last=path.rsplit(".", 1)[0] in kinds_searched)
         if key == "kind" and isinstance(holder, dict) and holder.get("kind") != value:
-            classes = {"optimizer": OPTIMIZER_CLASSES, "schedule": SCHEDULE_CLASSES}.get(path.split(".")[0])
+            classes = _kind_classes(path.split(".")[0])
             if classes is not None and value in classes:
                 fields = classes[value].model_fields
                 kept = {k: v for k, v in holder.items() if k in fields and k != "kind"}
@@ -98,6 +111,26 @@ def apply_params(base: RunConfig, params: dict[str, Any], label: str | None = No
     if label is not None:
         tree["label"] = label
     return RunConfig.model_validate(tree)
+
+
+def _kind_classes(section: str) -> dict[str, Any] | None:
+    """The config class of each kind of ``section`` (optimizer, schedule), or None."""
+    return {"optimizer": OPTIMIZER_CLASSES, "schedule": SCHEDULE_CLASSES}.get(section)
+
+
+def _other_kind_field(space: SearchSpace, name: str, base_tree: dict[str, Any]) -> str | None:
+    """A kind searched in ``name``'s section whose config has the field ``name`` names
+    (``optimizer.momentum`` with ``optimizer.kind`` choices of SGD and Adam), or None."""
+    section, _, field = name.rpartition(".")
+    kind_param = space.params.get(f"{section}.kind")
+    classes = _kind_classes(section)
+    if not isinstance(kind_param, Choice) or classes is None:
+        return None
+    for kind in kind_param.choices:
+        cls = classes.get(kind) if isinstance(kind, str) else None
+        if isinstance(kind, str) and cls is not None and field in cls.model_fields:
+            return kind
+    return None
 
 
 def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None) -> SearchSpace:
@@ -112,12 +145,22 @@ def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None)
     tree = base.model_dump(mode="json")
     fitted: dict[str, FloatRange | IntRange | Choice] = {}
     for name, p in space.params.items():
-        holder, key = _walk(tree, name)
-        current = holder[key]  # type: ignore[index]
+        with_kind: dict[str, Any] = {}
+        try:
+            holder, key = _walk(tree, name)
+            current = holder[key]  # type: ignore[index]
+        except SearchSpaceError:
+            kind = _other_kind_field(space, name, tree)
+            if kind is None:
+                raise
+            section, _, field = name.rpartition(".")
+            with_kind = {f"{section}.kind": kind}  # judged on a kind that has the field
+            holder, key = _walk(apply_params(base, with_kind).model_dump(mode="json"), name)
+            current = holder[key]  # type: ignore[index]
         numeric = isinstance(current, int | float) and not isinstance(current, bool)
         if not isinstance(p, Choice) and not (numeric or current is None):
             raise SearchSpaceError(
-                f"search parameter {name!r}: not a numeric field (it holds {current!r}); "
+                f"search parameter {shown(name)}: not a numeric field (it holds {current!r}); "
                 "search it with choices = [...] instead of a range"
             )
         if isinstance(p, IntRange) and not isinstance(current, int):
@@ -125,7 +168,7 @@ def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None)
         elif isinstance(p, FloatRange) and isinstance(current, int) and not isinstance(current, bool):
             if not all(float(v).is_integer() for v in (p.low, p.high, *(p.points or ()))):
                 raise SearchSpaceError(
-                    f"search parameter {name!r}: an integer field takes whole-number bounds "
+                    f"search parameter {shown(name)}: an integer field takes whole-number bounds "
                     f"(got low = {p.low:g}, high = {p.high:g})"
                 )
             points = tuple(int(v) for v in p.points) if p.points else None
@@ -134,23 +177,23 @@ def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None)
         values: list[Any] = list(p.choices) if isinstance(p, Choice) else [p.low, p.high]
         for value in values:
             try:
-                apply_params(base, {name: value})
+                apply_params(base, {**with_kind, name: value})
             except ValidationError as exc:
                 problem = format_validation_error(exc).splitlines()[0]
                 which = "choice" if isinstance(p, Choice) else ("low" if value == p.low else "high")
                 raise SearchSpaceError(
-                    f"search parameter {name!r}: {which} = {value!r} is not allowed there ({problem})"
+                    f"search parameter {shown(name)}: {which} = {shown(value)} is not allowed there ({problem})"
                 ) from None
     if (sampler or space.sampler) == "grid":
         for name, p in fitted.items():
             if isinstance(p, FloatRange) and not p.points:
                 raise SearchSpaceError(
-                    f"search parameter {name!r}: a grid search needs the values to try on a continuous "
+                    f"search parameter {shown(name)}: a grid search needs the values to try on a continuous "
                     "range; add points = [...] (or search it with another sampler)"
                 )
             if isinstance(p, IntRange) and not p.points and len(grid_points(p)) > MAX_GRID_VALUES:
                 raise SearchSpaceError(
-                    f"search parameter {name!r}: a grid over [{p.low}, {p.high}] has more than "
+                    f"search parameter {shown(name)}: a grid over [{p.low}, {p.high}] has more than "
                     f"{MAX_GRID_VALUES} values; add points = [...] or a larger step"
                 )
     return space.model_copy(update={"params": fitted})

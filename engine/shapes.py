@@ -129,11 +129,9 @@ def param_count(
 def check_param_limit(model_cfg: Any, shape: dict[str, Any], limit: int) -> None:
     """ValueError naming ``model.layers`` when the model on a dataset of ``shape``
     (:func:`dataset_shape`) has more than ``limit`` parameters, with a memory estimate.
-    Layers that do not fit the input pass here: they are reported in words when built."""
-    try:
-        n = param_count(model_cfg, shape["n_features"], shape["n_classes"], shape["image_shape"])
-    except ValueError:
-        return
+    Layers that do not fit the input (a pooling that leaves nothing) are a ValueError naming
+    the layer, so validation refuses them before any run."""
+    n = param_count(model_cfg, shape["n_features"], shape["n_classes"], shape["image_shape"])
     if n > limit:
         raise ValueError(
             f"model.layers make {n:,} parameters; the limit is {limit:,} (memory estimate: "

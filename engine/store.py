@@ -8,20 +8,25 @@ most the epoch in progress. Each run records the process (id and host) that trai
 next open marks runs whose process is gone ``interrupted``, keeping their epochs.
 
 A store whose folder or file cannot be written (read-only media, a locked-down share) is
-opened read-only and immutable: it can be listed, shown and exported, and writing to it
-raises :class:`StoreError`.
+opened read-only: it can be listed, shown and exported, and writing to it raises
+:class:`StoreError`. ``RunStore(path, read_only=True)`` (``optiscope runs list/show/export``)
+opens any store that way and never creates, moves or changes a file.
+
+A file is taken as a run store only when it is one: the SQLite ``application_id`` Optiscope
+sets (:data:`APPLICATION_ID`), or, for stores made before it was set, exactly the ``runs`` and
+``epochs`` tables with the run columns. Any other file (a text file, another application's SQLite database) is
+refused with :class:`StoreError` before anything is written to it.
 
 SQLite objects must not cross threads, so each thread gets its own connection (WAL mode
 lets the GUI read while its worker thread writes). A database file that is not SQLite or is
-damaged is renamed to ``*.corrupt-<timestamp>`` and a fresh one is made.
+damaged is renamed to ``*.corrupt-<timestamp>`` and a fresh one is made (the default store
+in the user data folder only: a file given by path is refused, never moved).
 
 This module imports no torch (``optiscope runs`` starts fast).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -37,7 +42,7 @@ from typing import Any
 
 from . import events as ev
 from .files import atomic_write_text
-from .formats import METRIC_COLUMNS, format_csv
+from .formats import METRIC_COLUMNS, csv_table
 from .paths import optiscope_dir
 
 __all__ = [
@@ -50,9 +55,15 @@ __all__ = [
     "optiscope_dir",
     "default_store_path",
     "EXPORT_COLUMNS",
+    "APPLICATION_ID",
 ]
 
 SCHEMA_VERSION = 2
+#: SQLite's application id of a run store ("OPTS"): how a file is recognised as one.
+APPLICATION_ID = 0x4F505453
+_OUR_TABLES = {"runs", "epochs", "sqlite_sequence"}
+_RUNS_CORE = {"id", "created", "label", "status", "epochs_done", "config"}
+_SQLITE_HEADER = b"SQLite format 3\x00"
 EXPORT_COLUMNS = METRIC_COLUMNS  # the columns of metrics.csv
 _METRICS = ("step", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 
@@ -121,6 +132,30 @@ def _writable(path: Path) -> bool:
     return os.access(target, os.W_OK) and (not path.exists() or os.access(path.parent, os.W_OK))
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _read_only_connection(path: Path) -> sqlite3.Connection:
+    """A connection that never writes the database: ``mode=ro`` where the folder is writable
+    (it sees a live writer's WAL); on read-only media, or where that cannot work (no ``-shm``
+    file can be made: a full disk), ``immutable=1``, which reads the file as it is, without
+    the WAL, its ``-shm`` file or locks."""
+    base = path.resolve().as_uri()
+    if not _writable(path):
+        return sqlite3.connect(base + "?mode=ro&immutable=1", uri=True, timeout=10.0)
+    conn = sqlite3.connect(base + "?mode=ro", uri=True, timeout=10.0)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+    return sqlite3.connect(base + "?mode=ro&immutable=1", uri=True, timeout=10.0)
+
+
 class StoreError(RuntimeError):
     """The run store cannot be opened or used; the message says why."""
 
@@ -186,26 +221,45 @@ class RunStore:
     found abandoned by their process and marked ``interrupted``.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         self.recovered_from: Path | None = None
         self.interrupted: list[int] = []
         self._local = threading.local()
-        self.read_only = self.path.parent.is_dir() and not _writable(self.path)
+        # the default store is ours by where it lives: a damaged one may be moved aside
+        own_place = path is None or _same_file(self.path, default_store_path())
+        self.read_only = read_only or (self.path.parent.is_dir() and not _writable(self.path))
+        if self.path.exists() and not self.path.is_file():
+            what = "a folder" if self.path.is_dir() else "not a regular file"
+            raise StoreError(f"cannot open run store {self.path}: it is {what}; give the path of a file")
+        verdict = self._identify() if self.path.exists() else "absent"
+        if verdict.startswith("foreign") or (
+            verdict.startswith("damaged") and (self.read_only or not own_place)
+        ):
+            raise StoreError(
+                f"{self.path} is not an Optiscope run store ({verdict.split(': ', 1)[1]}); nothing was "
+                "changed: give another --store file (or move this one away)"
+            )
         if self.read_only:
-            self._open_read_only()
+            self._open_read_only(verdict)
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from None
+        if verdict.startswith("damaged"):  # the default store: keep it aside, start afresh
+            self.recovered_from = self._move_aside()
         try:
             self._init_schema()
         except sqlite3.OperationalError as exc:  # permissions, locked, disk full
             self._drop_connection()
             raise StoreError(f"cannot open run store {self.path}: {exc}") from None
-        except sqlite3.DatabaseError:  # not a database / malformed: keep it aside, start afresh
+        except sqlite3.DatabaseError:  # damaged between the check and the open
             self._drop_connection()
+            if not own_place:
+                raise StoreError(
+                    f"{self.path} is damaged; nothing was changed: give another --store file"
+                ) from None
             self.recovered_from = self._move_aside()
             try:
                 self._init_schema()
@@ -217,9 +271,53 @@ class RunStore:
         except sqlite3.Error:  # locked by a writer for longer than the timeout: next time
             pass
 
-    def _open_read_only(self) -> None:
+    def _identify(self) -> str:
+        """What the existing file is, read without changing it: ``ours``, ``empty`` (0 bytes or
+        an SQLite file with nothing in it), ``foreign: why`` or ``damaged: why``."""
         if not self.path.is_file():
-            raise StoreError(f"no run store at {self.path}, and its folder is read-only")
+            return "foreign: not a regular file"
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(len(_SQLITE_HEADER))
+        except OSError as exc:
+            raise StoreError(f"cannot read run store {self.path}: {exc.strerror or exc}") from None
+        if not head:
+            return "empty"
+        if head != _SQLITE_HEADER:
+            return "damaged: not an SQLite database"
+        try:  # immutable: reads the file as it is, makes no -wal/-shm file, takes no lock
+            conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
+            try:
+                app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                columns = (
+                    {r[1] for r in conn.execute("PRAGMA table_info(runs)")} if "runs" in tables else set()
+                )
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            return f"damaged: {exc}"
+        if app_id == APPLICATION_ID:
+            return "ours"
+        if app_id != 0:
+            return f"foreign: an SQLite database of another application (application id {app_id:#x})"
+        if not tables and version == 0:
+            return "empty"
+        marked = version >= 1 or "epochs" in tables  # every store made sets user_version
+        if tables <= _OUR_TABLES and "runs" in tables and _RUNS_CORE <= columns and marked:
+            return "ours"  # a store made before the application id was set
+        shown = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")
+        return f"foreign: an SQLite database of another application (tables: {shown or 'none'})"
+
+    def _open_read_only(self, verdict: str) -> None:
+        if verdict == "absent":
+            raise StoreError(
+                f"no run store at {self.path}"
+                + (", and its folder is read-only" if not _writable(self.path) else "")
+            )
+        if verdict == "empty":
+            raise StoreError(f"{self.path} is an empty file, not a run store yet (no runs stored)")
         try:
             conn = self._conn()
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -237,9 +335,8 @@ class RunStore:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            if getattr(self, "read_only", False):  # immutable: no -wal/-shm files, no locks
-                uri = self.path.resolve().as_uri() + "?mode=ro&immutable=1"
-                conn = sqlite3.connect(uri, uri=True, timeout=10.0)
+            if getattr(self, "read_only", False):
+                conn = _read_only_connection(self.path)
             else:
                 conn = sqlite3.connect(self.path, timeout=10.0)
                 conn.execute("PRAGMA foreign_keys = ON")
@@ -274,6 +371,9 @@ class RunStore:
             )
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")  # persistent: set once per file
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            with conn:  # checked by _identify before: a new file or a store of ours from before
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         if version < SCHEMA_VERSION:  # a new or older file (no write lock taken when it is current)
             with conn:
                 conn.executescript(_SCHEMA)
@@ -430,24 +530,15 @@ class RunStore:
         """
         ids = [int(run_ids)] if isinstance(run_ids, int) else [int(i) for i in run_ids]
         runs = [self.load_run(i) for i in ids]
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(EXPORT_COLUMNS)
-        n = 0
-        for r in runs:
-            for m in r.metrics:
-                w.writerow(
-                    [
-                        r.id,
-                        format_csv(r.summary.label),
-                        m["epoch"],
-                        *(format_csv(m[k]) for k in EXPORT_COLUMNS[3:]),
-                    ]
-                )
-                n += 1
+        rows = [
+            [r.id, r.summary.label, m["epoch"], *(float(m[k]) for k in EXPORT_COLUMNS[3:])]
+            for r in runs
+            for m in r.metrics
+        ]
+        n = len(rows)
         path = Path(path)
         try:
-            atomic_write_text(path, buf.getvalue())
+            atomic_write_text(path, csv_table(EXPORT_COLUMNS, rows))
         except OSError as exc:
             raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
         return n
@@ -487,7 +578,7 @@ class RunRecorder:
                 self._finished.add(event.run)
                 if self._finished >= self.ids.keys():  # the last open run: close this thread's
                     self.store.close()  # connection once, not per run (closing checkpoints the WAL)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreError, OSError) as exc:  # never a training result
             self.error = f"run store {self.store.path}: {exc}; stopped recording"
             if self.on_error is not None:
                 self.on_error(self.error)

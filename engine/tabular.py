@@ -18,6 +18,7 @@ import hashlib
 import io
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +87,12 @@ def cache_dir() -> Path:
 
 # --------------------------------------------------------------------------- reading
 def _read_bytes(path: Path) -> bytes:
+    from .files import MAX_DATA_BYTES, FileRefused, read_limited
+
     try:
-        return path.read_bytes()
+        return read_limited(path, MAX_DATA_BYTES)
+    except FileRefused as exc:
+        raise DataError(str(exc)) from None
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; check the path given to --data / dataset.path") from None
     except IsADirectoryError:
@@ -184,7 +189,9 @@ def _read_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
             line = reader.line_num + 1
     except csv.Error as exc:
         raise DataError(f"{path}: line {reader.line_num}: not valid CSV ({exc}); fix that line") from None
-    lines = sum(1 for ln in text.splitlines() if ln.strip())
+    # lines as the csv module ends them (\r\n, \r, \n): str.splitlines also splits at form
+    # feeds, U+2028 and other separators a label may hold
+    lines = sum(1 for ln in re.split(r"\r\n|\r|\n", text) if ln.strip())
     if len(numbered) < 0.9 * lines:  # the csv module merged lines some other way: never silently
         raise DataError(
             f"{path}: only {len(numbered)} rows were read from {lines} non-blank lines; check the "

@@ -215,15 +215,17 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
     """
     import tempfile
 
-    from PySide6 import QtCore
+    from PySide6 import QtCore, QtGui
 
     from .about import about_text
+    from .fonts import text_problems
 
     app = create_app()
-    failures = qt_problems()
+    failures = qt_problems() + text_problems()
     print("About:")
     for line in about_text().splitlines():
         print(f"  {line}")
+    print(f"  Font: {QtGui.QFontInfo(app.font()).family()}")
     sys.stdout.flush()
 
     from optiscope.engine.presets import get_preset

@@ -81,8 +81,14 @@ class GradCheckDialog(ToolDialog):
         self.batch_box.setValue(16)
         self.samples_box = QtWidgets.QSpinBox()
         self.samples_box.setRange(1, 1000)
-        self.samples_box.setValue(20)
-        for text, box in (("training examples", self.batch_box), ("parameters per layer", self.samples_box)):
+        self.samples_box.setValue(200)
+        self.samples_box.setToolTip(
+            "weight and bias tensors of up to 4096 entries are checked entry by entry"
+        )
+        for text, box in (
+            ("training examples", self.batch_box),
+            ("entries sampled per large tensor", self.samples_box),
+        ):
             form.addWidget(QtWidgets.QLabel(text))
             form.addWidget(box)
         self.check_button = QtWidgets.QPushButton("Check")

@@ -48,7 +48,7 @@ def readout(runs: Sequence[Any], results: Sequence[Any], labels: dict[int, str])
                 f"{pair['seconds_per_epoch']['without']:.3g} s/epoch, val acc {100 * acc:.1f} %"
             )
             if ratio:
-                text += f" → {ratio:.2f}× the time" + (
+                text += f" → {ratio:.2f}× the time ({pair['timing']})" + (
                     " (slower: no fast low-precision path here)" if ratio > 1 else ""
                 )
         else:

@@ -9,7 +9,8 @@ __all__ = ["create_app"]
 
 
 def create_app(argv: list[str] | None = None):  # -> QtWidgets.QApplication
-    """The QApplication, with Optiscope's name, icon and a readable default font size."""
+    """The QApplication, with Optiscope's name, icon and a readable font (the bundled DejaVu
+    Sans where the system has no fonts that draw letters, see :mod:`.fonts`) of at least 10 pt."""
     from importlib import resources
 
     from PySide6 import QtGui, QtWidgets
@@ -28,6 +29,9 @@ def create_app(argv: list[str] | None = None):  # -> QtWidgets.QApplication
             app.setWindowIcon(QtGui.QIcon(pix))
     except OSError:
         pass
+    from .fonts import use_readable_font
+
+    use_readable_font(app)  # the bundled DejaVu Sans where the system's fonts draw boxes
     font = app.font()
     if font.pointSizeF() < 10:
         font.setPointSizeF(10)

@@ -8,13 +8,15 @@ frame every few epochs, and encodes them with Pillow (GIF) or imageio's ffmpeg p
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from PySide6 import QtGui, QtWidgets
 
-__all__ = ["RecordError", "FrameSink", "record_experiment", "frame_from_widget", "SUFFIXES"]
+__all__ = ["RecordError", "FrameSink", "record_experiment", "frame_from_widget", "gif_too_large", "SUFFIXES"]
 
 SUFFIXES = (".gif", ".mp4")
 
@@ -46,8 +48,29 @@ def frame_from_widget(widget: QtWidgets.QWidget, size: tuple[int, int]) -> Any:
     return Image.frombuffer("RGB", size, data, "raw", "RGB", image.bytesPerLine(), 1).copy()
 
 
+#: Bytes of palette frames a GIF may hold in memory (Pillow's GIF writer keeps every frame
+#: until it writes the file; an MP4 streams each frame to the encoder and keeps none).
+GIF_MEMORY_LIMIT = 2 * 1024**3
+
+
+def gif_too_large(size: tuple[int, int], frames: int) -> str | None:
+    """Why a GIF of ``frames`` frames of ``size`` would not fit in memory, or None."""
+    need = size[0] * size[1] * frames
+    if need <= GIF_MEMORY_LIMIT:
+        return None
+    fit = max(GIF_MEMORY_LIMIT // (size[0] * size[1]), 1)
+    return (
+        f"a GIF of up to {frames} frames at {size[0]}x{size[1]} needs {need / 1024**3:.1f} GiB of memory "
+        f"(the limit is {GIF_MEMORY_LIMIT / 1024**3:.0f} GiB, about {fit} frames at this size): "
+        "record a smaller --size, a lower --fps or fewer --seconds, or an .mp4 (streamed to the encoder)"
+    )
+
+
 class FrameSink:
-    """Collects frames, then writes them as ``path`` (GIF via Pillow, MP4 via imageio)."""
+    """Writes frames as ``path``: an MP4 streams each frame to the encoder (imageio's ffmpeg
+    writer) as it comes; a GIF keeps palette frames (1 byte a pixel) until :meth:`write`,
+    as Pillow's GIF writer needs them all. The file is written under a temporary name made
+    exclusively (``mkstemp`` in the same folder) and renamed over ``path`` at the end."""
 
     def __init__(self, path: str | Path, fps: int) -> None:
         self.path = Path(path)
@@ -57,62 +80,102 @@ class FrameSink:
             )
         if not 1 <= fps <= 60:
             raise RecordError(f"--fps must be between 1 and 60, got {fps}")
-        if self.path.suffix.lower() == ".mp4":
+        self.mp4 = self.path.suffix.lower() == ".mp4"
+        if self.mp4:
             try:
                 import imageio.v2  # noqa: F401
                 import imageio_ffmpeg  # noqa: F401
             except ImportError:
                 raise RecordError(mp4_unavailable_message()) from None
         self.fps = fps
-        self.frames: list[Any] = []
+        self.frames: list[Any] = []  # GIF: palette frames
+        self.count = 0
+        self._tmp: Path | None = None
+        self._writer: Any = None
+
+    def _temporary(self) -> Path:
+        if self._tmp is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(
+                prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent
+            )
+            os.close(fd)
+            self._tmp = Path(name)
+        return self._tmp
 
     def add(self, frame: Any) -> None:
-        self.frames.append(frame)
+        if not self.mp4:
+            from PIL import Image
 
-    def write(self) -> Path:
-        """Encode every frame to :attr:`path` atomically (a temporary file, then renamed)."""
-        if not self.frames:
-            raise RecordError("nothing was recorded (no frames)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.part{self.path.suffix}")
-        try:
-            if self.path.suffix.lower() == ".gif":
-                from PIL import Image
+            if frame.mode != "P":
+                frame = frame.convert("P", palette=Image.Palette.ADAPTIVE, colors=255)
+            self.frames.append(frame)
+        else:
+            import numpy as np
 
-                frames = [f.convert("P", palette=Image.Palette.ADAPTIVE, colors=255) for f in self.frames]
-                frames[0].save(
-                    tmp,
-                    format="GIF",
-                    save_all=True,
-                    append_images=frames[1:],
-                    duration=round(1000 / self.fps),
-                    loop=0,
-                    optimize=False,
+            width, height = frame.size
+            if width % 2 or height % 2:
+                raise RecordError(
+                    f"an MP4 (H.264) needs an even width and height, got {width}x{height}: "
+                    f"use {width // 2 * 2}x{height // 2 * 2}, or record a .gif"
                 )
-            else:
-                import imageio.v3 as iio
-                import numpy as np
+            if self._writer is None:
+                import imageio.v2 as iio2
 
-                width, height = self.frames[0].size
-                if width % 2 or height % 2:
-                    raise RecordError(
-                        f"an MP4 (H.264) needs an even width and height, got {width}x{height}: "
-                        f"use {width // 2 * 2}x{height // 2 * 2}, or record a .gif"
-                    )
                 # macro_block_size=1: exactly the asked size (imageio pads to multiples of 16
                 # by default, 270 -> 272); yuv420p, the pixel format slides and browsers play
-                iio.imwrite(
-                    tmp,
-                    np.stack([np.asarray(f) for f in self.frames]),
-                    plugin="FFMPEG",
+                self._writer = iio2.get_writer(
+                    self._temporary(),
+                    format="FFMPEG",
+                    mode="I",
                     fps=self.fps,
                     codec="libx264",
                     pixelformat="yuv420p",
                     macro_block_size=1,
                 )
+            self._writer.append_data(np.asarray(frame))
+        self.count += 1
+
+    def discard(self) -> None:
+        """Drop what was recorded and the temporary file."""
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:  # pragma: no cover - the encoder already failed
+                pass
+            self._writer = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+        self.frames = []
+
+    def write(self) -> Path:
+        """Finish the file and rename it over :attr:`path` (atomically)."""
+        if not self.count:
+            self.discard()
+            raise RecordError("nothing was recorded (no frames)")
+        try:
+            tmp = self._temporary()
+            if self.mp4:
+                self._writer.close()
+                self._writer = None
+            else:
+                with open(tmp, "r+b") as fh:  # the exclusive temporary made above, not a new name
+                    self.frames[0].save(
+                        fh,
+                        format="GIF",
+                        save_all=True,
+                        append_images=self.frames[1:],
+                        duration=round(1000 / self.fps),
+                        loop=0,
+                        optimize=False,
+                    )
+                    fh.truncate()
+                self.frames = []
             tmp.replace(self.path)
+            self._tmp = None
         finally:
-            tmp.unlink(missing_ok=True)
+            self.discard()
         return self.path
 
 
@@ -150,6 +213,10 @@ def record_experiment(
     from .qt_app import create_app
 
     sink = FrameSink(path, fps)
+    if not sink.mp4:
+        problem = gif_too_large(size, max(int(round(fps * seconds)), 2))
+        if problem:
+            raise RecordError(problem)
     runs = exp.runs()
     events: list[Any] = []
     bus = ev.EventBus()
@@ -171,12 +238,17 @@ def record_experiment(
     start = 0
     if log:
         log(f"drawing {len(points)} frames at {size[0]}x{size[1]}…")
-    for end in points:
-        plots.add_events(events[start : end + 1])
-        start = end + 1
+    try:
+        for end in points:
+            plots.add_events(events[start : end + 1])
+            start = end + 1
+            app.processEvents()
+            sink.add(frame_from_widget(plots, size))
+    except BaseException:
+        sink.discard()
+        raise
+    finally:
+        plots.close()
+        plots.deleteLater()
         app.processEvents()
-        sink.add(frame_from_widget(plots, size))
-    plots.close()
-    plots.deleteLater()
-    app.processEvents()
-    return sink.write(), len(sink.frames)
+    return sink.write(), sink.count

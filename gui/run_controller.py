@@ -89,6 +89,10 @@ class Recording:
         except (StoreError, sqlite3.Error, OSError) as exc:
             self.problems.append(f"The run store is unavailable ({exc}); this run is not kept.")
             return None
+        if store.read_only:  # training never depends on the store
+            self.problems.append(f"The run store {store.path} is read-only; this run is not kept.")
+            store.close()
+            return None
         if store.recovered_from is not None:
             self.problems.append(
                 f"The run store was damaged: it was moved to {store.recovered_from} and a fresh one started."

@@ -58,7 +58,7 @@ class PlotRecorder(QtCore.QObject):
 
     @property
     def frames(self) -> list[Any]:
-        """The frames grabbed so far (PIL images)."""
+        """The frames grabbed so far (PIL images; a GIF's only: an MP4 streams them to the encoder)."""
         return self._sink.frames if self._sink is not None else []
 
     def start(self, path: str | Path, fps: int = FPS) -> bool:
@@ -90,7 +90,7 @@ class PlotRecorder(QtCore.QObject):
         if self._sink.path.suffix.lower() == ".gif":
             frame = frame.convert("P", palette=Image.Palette.ADAPTIVE, colors=255)
         self._sink.add(frame)
-        if len(self._sink.frames) >= MAX_SECONDS * self._sink.fps:
+        if self._sink.count >= MAX_SECONDS * self._sink.fps:
             self._report(f"Recording stopped at its {MAX_SECONDS} s limit.", False)
             self.stop()
 
@@ -105,5 +105,5 @@ class PlotRecorder(QtCore.QObject):
         except (RecordError, OSError) as exc:
             self._report(f"Recording not written: {exc}", True)
             return None
-        self._report(f"Recorded {len(sink.frames)} frames to {path.name}", False)
+        self._report(f"Recorded {sink.count} frames to {path.name}", False)
         return path

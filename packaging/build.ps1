@@ -7,6 +7,8 @@
 # and optiscope-VERSION-windows-x64-setup.exe). The checkout is installed NON-editable with
 # the pinned PyInstaller; the build fails when PyInstaller reports a missing module of ours,
 # when the bundle cannot run 'optiscope presets', or when packaging/smoke_test.py fails.
+# SMOKE_REQUIRE (environment): smoke-test checks that must run, not be skipped (the release
+# job sets self-test-native).
 # -InstallTest installs the setup .exe silently (per user), smoke-tests the installed app and
 # uninstalls it. Needs Python 3.11+ on PATH (or $env:PYTHON) and, for the installer, Inno
 # Setup 6 (ISCC.exe; preinstalled on GitHub's Windows runners).
@@ -132,7 +134,7 @@ $Report | Tee-Object -FilePath (Join-Path $Artifacts "build-report.txt")
 if (-not $NoSmoke) {
     Step "smoke test (a moved copy, empty user folders)"
     Invoke-Checked "the smoke test" {
-        & $Py (Join-Path $Root "packaging\smoke_test.py") --bundle $Bundle --reference $Py `
+        & $Py (Join-Path $Root "packaging\smoke_test.py") --bundle $Bundle --reference $Py "--require=$env:SMOKE_REQUIRE" `
             --report (Join-Path $Artifacts "smoke-report.json") --work (Join-Path $Out "work\smoke")
     }
     if ($InstallTest -and -not $NoInstaller) {
@@ -145,7 +147,7 @@ if (-not $NoSmoke) {
         if (-not (Test-Path $Shortcut)) { Die "no Start-menu shortcut at $Shortcut" }
         Invoke-Checked "the smoke test of the installed app" {
             & $Py (Join-Path $Root "packaging\smoke_test.py") --executable (Join-Path $Target "optiscope.exe") `
-                --reference $Py --report (Join-Path $Artifacts "install-test.json") --work (Join-Path $Out "work\install-smoke")
+                --reference $Py "--require=$env:SMOKE_REQUIRE" --report (Join-Path $Artifacts "install-test.json") --work (Join-Path $Out "work\install-smoke")
         }
         $p = Start-Process -Wait -PassThru (Join-Path $Target "unins000.exe") -ArgumentList "/VERYSILENT", "/SUPPRESSMSGBOXES"
         if ($p.ExitCode -ne 0) { Die "the uninstaller exited $($p.ExitCode)" }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the frozen Optiscope bundle, its archive and its installer, then smoke-test them.
 #
-#   bash packaging/build.sh [--reuse-venv] [--no-installer] [--no-smoke] [--install-test]
+#   bash packaging/build.sh [--reuse-venv] [--no-installer] [--no-smoke] [--install-test] [--dry-run]
 #
 # Linux: dist/optiscope/ -> optiscope-VERSION-linux-x86_64.tar.zst and optiscope_VERSION_amd64.deb
 # macOS: dist/Optiscope.app -> optiscope-VERSION-macos-ARCH.tar.zst and Optiscope-VERSION.dmg
@@ -11,44 +11,68 @@
 #
 # The checkout is installed NON-editable from a clean copy (PyInstaller cannot see an editable
 # install), with the pinned versions of constraints.txt and packaging/constraints.txt.
-# The build fails when PyInstaller reports a missing module of ours, when the bundle cannot
-# import optiscope.engine.cli, or when the smoke test (packaging/smoke_test.py) fails.
+# The build fails when PyInstaller reports a missing module of ours, when a dangling symlink
+# other than one to a library the spec dropped is left in the bundle, when the bundle cannot
+# run 'optiscope presets', or when the smoke test (packaging/smoke_test.py) fails.
+# Each stage prints "==> [HH:MM:SS UTC, +SECONDS s] stage" as it starts.
 #   --reuse-venv    keep an existing build venv (the optiscope wheel is always reinstalled)
 #   --no-installer  stop after the bundle and its .tar.zst
 #   --no-smoke      skip the smoke test (never for a release)
 #   --install-test  Linux, as root: install the .deb with apt, smoke-test the installed app,
 #                   remove it again (changes this system; meant for throwaway CI machines)
+#   --dry-run       print the stages and the compression commands this machine would use; build nothing
 # Environment: PYTHON (interpreter for the build venv, default python3; needs its shared
-# library), ZSTD_LEVEL (default 19: ~10 % smaller than 12, which keeps the archive under 200 MB;
-# a few minutes on two cores; 12 is about a minute, for trying things out).
+# library), ZSTD_LEVEL (archive and .deb, default 12, 1-19: the archive multithreaded (-T0) with
+# a 128 MiB window (--long=27); measured on libtorch_cpu (2 cores, load 10-12): -12 83.0 MB in
+# 83 s, -15 82.3 MB in 359 s, -17 77.7 MB in 913 s, -19 73.9 MB), SMOKE_REQUIRE (smoke-test
+# checks that must run, not be skipped, e.g. no-network,self-test-xvfb; the release job sets it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${OPTISCOPE_BUILD_DIR:-$ROOT/build/freeze}
 PYTHON=${PYTHON:-python3}
-ZSTD_LEVEL=${ZSTD_LEVEL:-19}
-reuse_venv=0 installer=1 smoke=1 install_test=0
+ZSTD_LEVEL=${ZSTD_LEVEL:-12}
+SMOKE_REQUIRE=${SMOKE_REQUIRE:-}
+reuse_venv=0 installer=1 smoke=1 install_test=0 dry_run=0
 for arg in "$@"; do
     case $arg in
         --reuse-venv) reuse_venv=1 ;;
         --no-installer) installer=0 ;;
         --no-smoke) smoke=0 ;;
         --install-test) install_test=1 ;;
-        -h | --help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --dry-run) dry_run=1 ;;
+        -h | --help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
     esac
 done
+case $ZSTD_LEVEL in
+    [1-9] | 1[0-9]) ;;
+    *) echo "build.sh: ZSTD_LEVEL must be a whole number from 1 to 19, not '$ZSTD_LEVEL'" >&2; exit 2 ;;
+esac
+ZSTD_ARGS=(-T0 "-$ZSTD_LEVEL" --long=27)
 
 die() { echo "build.sh: error: $*" >&2; exit 1; }
-step() { echo; echo "==> $*"; }
+t_start=$(date +%s)
+step() { echo; echo "==> [$(date -u +%H:%M:%S) UTC, +$(($(date +%s) - t_start)) s] $*"; }
 case $(uname -s) in
     Linux) platform=linux ;;
     Darwin) platform=macos ;;
     *) die "use packaging/build.ps1 on Windows" ;;
 esac
+if [ "$dry_run" = 1 ]; then
+    echo "build.sh --dry-run: $platform $(uname -m), output in $OUT"
+    echo "stages: clean copy; build venv; icon; PyInstaller; trim (strip, RUNPATHs, duplicate libraries);"
+    echo "        dangling links; $([ "$platform" = linux ] && echo "glibc minimum, start script, ")REQUIREMENTS.txt; the bundle runs;"
+    echo "        archive; $([ "$installer" = 1 ] && { [ "$platform" = linux ] && echo ".deb; " || echo ".dmg; "; })report$([ "$smoke" = 1 ] && echo "; smoke test")$([ "$install_test" = 1 ] && echo "; install test")"
+    echo "archive: tar | zstd ${ZSTD_ARGS[*]}"
+    if [ "$installer" = 1 ] && [ "$platform" = linux ]; then
+        echo "deb: dpkg-deb $(ZSTD_LEVEL=$ZSTD_LEVEL bash "$ROOT/packaging/linux/make_deb.sh" --print-compression)"
+    fi
+    [ "$smoke" = 1 ] && echo "smoke test: --require '${SMOKE_REQUIRE}'"
+    exit 0
+fi
 for tool in git zstd tar; do command -v "$tool" >/dev/null || die "'$tool' is needed"; done
 
-t_start=$(date +%s)
 mkdir -p "$OUT"
 exec > >(tee "$OUT/build.log") 2>&1
 
@@ -107,6 +131,7 @@ fi
 freeze_s=$(($(date +%s) - t_freeze))
 
 if [ "$platform" = linux ]; then
+    step "trim: symbol tables, RUNPATHs into the build machine, duplicate libraries"
     # symbol tables out of libpython, its extension modules and torch's libraries (~100 MB on
     # disk); never the wheels' *.libs folders, whose patchelf-edited files strip would corrupt
     internal=$OUT/dist/optiscope/_internal
@@ -147,30 +172,33 @@ else
     bundle=$OUT/dist/optiscope
     exe=$bundle/optiscope
 fi
-step "the bundle imports optiscope.engine.cli"
+step "dangling links (to libraries the spec dropped: removed; any other: a build error)"
+"$PY" "$ROOT/packaging/bundle_tools.py" links "$bundle" || die "dangling symlinks in the bundle (above)"
+
+glibc=""
+if [ "$platform" = linux ]; then
+    step "glibc minimum, start script, REQUIREMENTS.txt"
+    # the newest glibc symbol version any file of the bundle requires = the oldest glibc it runs on
+    glibc=$("$PY" "$ROOT/packaging/bundle_tools.py" glibc "$bundle")
+    "$PY" "$ROOT/packaging/bundle_tools.py" launcher "$bundle" --glibc "$glibc"
+    "$PY" "$ROOT/packaging/bundle_tools.py" requirements "$bundle" --glibc "$glibc" --version "$version"
+fi
+step "the bundle runs 'optiscope presets'"
 (cd /tmp && "$exe" presets >/dev/null) || die "the frozen app cannot run 'optiscope presets' (see above)"
 
 arch=$(uname -m)
 artifacts=$OUT/artifacts
 archive=$artifacts/optiscope-$version-$platform-$arch.tar.zst
-step "archive $(basename "$archive") (zstd -$ZSTD_LEVEL; keeps permissions and symlinks)"
+step "archive $(basename "$archive") (zstd ${ZSTD_ARGS[*]}; keeps permissions and symlinks)"
 if tar --version 2>/dev/null | grep -q GNU; then owner=(--owner=0 --group=0 --numeric-owner); else owner=(--uid 0 --gid 0); fi
 tar -C "$(dirname "$bundle")" "${owner[@]}" -cf - "$(basename "$bundle")" |
-    zstd -q -T0 "-$ZSTD_LEVEL" --long=27 -o "$archive"
-
-glibc=""
-if [ "$platform" = linux ]; then
-    # the newest glibc symbol version any file of the bundle needs = the oldest glibc it runs on
-    glibc=$(find "$bundle" -type f \( -name '*.so*' -o -perm -u+x \) -print0 |
-        xargs -0 sh -c 'objdump -T "$@" 2>/dev/null; exit 0' objdump |
-        grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
-    echo "needs glibc >= $glibc" | tee "$bundle/REQUIREMENTS.txt"
-fi
+    zstd -q "${ZSTD_ARGS[@]}" -o "$archive"
+echo "$(basename "$archive"): $(wc -c <"$archive") bytes"
 
 if [ "$installer" = 1 ] && [ "$platform" = linux ]; then
     step "Debian package"
     command -v dpkg-deb >/dev/null || die "dpkg-deb is needed for the .deb"
-    bash "$ROOT/packaging/linux/make_deb.sh" "$bundle" "$version" "$glibc" "$OUT/work/icon" "$artifacts"
+    PYTHON=$PY ZSTD_LEVEL=$ZSTD_LEVEL bash "$ROOT/packaging/linux/make_deb.sh" "$bundle" "$version" "$glibc" "$OUT/work/icon" "$artifacts"
 elif [ "$installer" = 1 ] && [ "$platform" = macos ]; then
     step "disk image"
     dmg_root=$OUT/work/dmg
@@ -186,19 +214,19 @@ build_s=$(($(date +%s) - t_start))
     echo "optiscope $version, $platform $arch, built $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "PyInstaller $("$PY" -m PyInstaller --version), Python $("$PY" -c 'import platform; print(platform.python_version())')"
     [ -n "$glibc" ] && echo "oldest glibc: $glibc"
-    echo "build ${build_s} s (PyInstaller ${freeze_s} s)"
+    echo "build ${build_s} s (PyInstaller ${freeze_s} s; archive zstd ${ZSTD_ARGS[*]}), load at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)"
     echo "folder $(du -sm "$bundle" | cut -f1) MiB, $(find "$bundle" -type f | wc -l) files, $(find "$bundle" -type l | wc -l) symlinks"
     for f in "$artifacts"/*; do echo "$(basename "$f") $(($(wc -c <"$f") / 1048576)) MiB ($(wc -c <"$f") bytes)"; done
 } | tee "$artifacts/build-report.txt"
 
 if [ "$smoke" = 1 ]; then
     step "smoke test (a moved copy, empty HOME, no network where possible)"
-    "$PY" "$ROOT/packaging/smoke_test.py" --bundle "$bundle" --reference "$PY" \
+    "$PY" "$ROOT/packaging/smoke_test.py" --bundle "$bundle" --reference "$PY" "--require=$SMOKE_REQUIRE" \
         --report "$artifacts/smoke-report.json" --work "$OUT/work/smoke"
     if [ "$install_test" = 1 ] && [ "$platform" = linux ]; then
         step "install the .deb, smoke-test the installed app, remove it"
-        bash "$ROOT/packaging/linux/install_test.sh" "$artifacts"/optiscope_"$version"_*.deb "$PY" "$OUT/work/install-test"
+        SMOKE_REQUIRE=$SMOKE_REQUIRE bash "$ROOT/packaging/linux/install_test.sh" "$artifacts"/optiscope_"$version"_*.deb "$PY" "$OUT/work/install-test"
     fi
 fi
-step "done: $artifacts"
+step "done: $artifacts ($(($(date +%s) - t_start)) s)"
 ls -l "$artifacts"

@@ -1,8 +1,10 @@
 """Entry script of the frozen bundle: the one ``optiscope`` executable.
 
 ``optiscope`` alone opens the window, ``optiscope COMMAND ...`` is the headless command line,
-and ``optiscope --self-test`` opens the window, trains one short run, reports missing Qt plugins
-or resources and exits (0 when everything works): the frozen-app smoke test uses it.
+``optiscope --version`` prints the version and ``optiscope --self-test`` opens the window,
+checks its text is readable, trains one short run and exits (0 when everything works): the
+frozen-app smoke test uses it. On Linux the bundle is started through ``linux/optiscope.sh``,
+which checks the C library before this executable (and its libpython) is loaded.
 """
 
 import multiprocessing
@@ -10,10 +12,6 @@ import sys
 
 
 def main() -> int:
-    if sys.argv[1:2] == ["--self-test"]:
-        from optiscope.gui.app import main as app_main
-
-        return app_main(sys.argv[1:])
     from optiscope.engine.cli import main as cli_main
 
     return cli_main()

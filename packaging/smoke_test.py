@@ -6,23 +6,32 @@
 ``--bundle`` copies the bundle to a new folder whose path has spaces and non-ASCII characters
 (keeping symlinks), makes the copy read-only and runs its executable from there;
 ``--executable`` runs an installed app where it is. Every command runs with an empty HOME
-(and empty per-user folders on Windows) and, on Linux, in a network namespace of its own
-(``unshare -n``; where that is not allowed the report says the network was reachable).
+(and empty per-user folders on Windows, where the run store is pointed there with
+``OPTISCOPE_HOME``: platformdirs asks the shell for the data folder and ignores LOCALAPPDATA)
+and, on Linux, in a network namespace of its own (``unshare -n``).
 
-Checks, each a line of the report:
+Checks, each a line of the report (PASS, FAIL or SKIP, each with an id):
+- ``no-network``: the commands ran in a namespace where the network is unreachable (a UDP
+  connect to a documentation address fails); SKIP where ``unshare -n`` is not permitted or
+  not available (Windows, macOS): the commands then ran with the network;
 - ``presets``, ``run --preset lr-sweep --epochs 3``, ``surface``, ``lr-find``, ``search`` (Optuna
   with its SQLite storage and importances), ``record`` (a GIF), ``gradcheck`` and ``recipe`` write
   the same files as the source install (``--reference``: a Python with optiscope installed) given
   the same command: CSV and JSON compared value by value without wall-clock columns/keys, GIFs by
   size and frame count, every other file byte for byte (``.npz`` member by member); ``recipe``
-  may exit 1 (a failed check) but must exit as the source install does; the run store was
-  written under the empty HOME;
-- ``optiscope --self-test`` (the window, offscreen; then under Xvfb on Linux when Xvfb is
-  installed, or the native platform on Windows/macOS) exits 0: it found its Qt plugins and
-  resources, showed the window and trained one short run. Its launch-to-shown and
-  launch-to-engine-ready times are reported (not asserted: the machine's load decides them).
+  may exit 1 (a failed check) but must exit as the source install does; ``store``: the run
+  store was written under the empty HOME;
+- ``self-test-offscreen``, then ``self-test-xvfb`` (Linux; SKIP when Xvfb is not installed) or
+  ``self-test-native`` (Windows/macOS): ``optiscope --self-test`` exits 0: it found its Qt
+  plugins and resources, drew readable text, showed the window and trained one short run. Its
+  launch-to-shown and launch-to-engine-ready times are reported (not asserted: the machine's
+  load decides them).
 
-Exit code 0 when every check passed, 1 otherwise; ``--report FILE`` writes the results as JSON.
+A skipped check is not a passed one: the summary counts them apart. ``--require ID,ID`` names
+checks that must have run (the release job requires ``no-network`` and ``self-test-xvfb`` on
+Linux): a skip of one of them fails the smoke test.
+Exit code 0 when no check failed and no required check was skipped, 1 otherwise, 2 for a bad
+``--require``; ``--report FILE`` writes the results as JSON.
 """
 
 from __future__ import annotations
@@ -184,26 +193,49 @@ def _warning_lines(stderr: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- running
-def no_network_prefix() -> tuple[list[str], str]:
-    """A command prefix that cuts the network off (Linux), and what it is."""
+UNREACHABLE_PROBE = (  # a UDP connect needs a route; in an empty network namespace there is none
+    "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(('192.0.2.1', 9))"
+)
+
+
+def no_network_prefix(python: str = sys.executable) -> tuple[list[str], dict]:
+    """A command prefix that cuts the network off (Linux), and the ``no-network`` check's result:
+    PASS when ``python`` run under the prefix cannot reach a network, SKIP when no prefix works."""
+    check = {"id": "no-network", "check": "commands run without network"}
     if not sys.platform.startswith("linux") or not shutil.which("unshare"):
-        return [], "network reachable (no network namespaces on this platform)"
+        return [], {**check, "status": "skip", "detail": "skipped: no network namespaces on this platform"}
     for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
-        ok = subprocess.run([*prefix, "true"], capture_output=True).returncode == 0
-        if ok:
-            return prefix, f"no network ({' '.join(prefix)})"
-    return [], "network reachable (unshare -n not permitted here)"
+        if subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
+            continue
+        probe = subprocess.run([*prefix, python, "-c", UNREACHABLE_PROBE], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return [], {
+                **check,
+                "status": "fail",
+                "detail": f"'{' '.join(prefix)}' left the network reachable",
+            }
+        return prefix, {**check, "status": "pass", "detail": f"network namespace ({' '.join(prefix)})"}
+    return [], {
+        **check,
+        "status": "skip",
+        "detail": "skipped: unshare -n is not permitted here (the network was reachable)",
+    }
 
 
-def clean_env(home: Path) -> dict[str, str]:
-    """The environment a fresh user would have: empty HOME, none of ours or the venv's."""
+def clean_env(home: Path, windows: bool = WINDOWS) -> dict[str, str]:
+    """The environment a fresh user would have: empty HOME, none of ours or the venv's.
+
+    On Windows the per-user folders point into ``home`` too, and the run store is put there with
+    ``OPTISCOPE_HOME``: platformdirs resolves the data folder through the shell API, which
+    ignores LOCALAPPDATA, so without it the check would read the runner's real profile.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("OPTISCOPE_", "PYTHON", "QT_", "XDG_", "VIRTUAL_ENV", "CONDA"))
     }
     env["HOME"] = str(home)
-    if WINDOWS:
+    if windows:
         for var, sub in (
             ("USERPROFILE", ""),
             ("APPDATA", "AppData/Roaming"),
@@ -212,6 +244,7 @@ def clean_env(home: Path) -> dict[str, str]:
             path = home / sub
             path.mkdir(parents=True, exist_ok=True)
             env[var] = str(path)
+        env["OPTISCOPE_HOME"] = str(home / "AppData" / "Local" / "Optiscope")
     env["PYTHONIOENCODING"] = "utf-8"
     return env
 
@@ -253,7 +286,7 @@ def start_xvfb() -> tuple[subprocess.Popen | None, str | None]:
     return proc, f":{number}"
 
 
-def self_test(cmd: list[str], env: dict[str, str], cwd: Path, label: str) -> dict:
+def self_test(cmd: list[str], env: dict[str, str], cwd: Path, check_id: str, label: str) -> dict:
     launched = time.time()
     proc = run([*cmd, "--self-test"], cwd=cwd, env=env, timeout=300)
     marks = {}
@@ -263,8 +296,9 @@ def self_test(cmd: list[str], env: dict[str, str], cwd: Path, label: str) -> dic
             marks[parts[0]] = float(parts[1]) - launched
     ok = proc.returncode == 0 and "OPTISCOPE_SELF_TEST ok" in proc.stdout
     result = {
+        "id": check_id,
         "check": f"self-test ({label})",
-        "ok": ok,
+        "status": "pass" if ok else "fail",
         "window_shown_s": round(marks.get("OPTISCOPE_SHOWN", float("nan")), 3),
         "engine_ready_s": round(marks.get("OPTISCOPE_ENGINE_READY", float("nan")), 3),
     }
@@ -275,6 +309,39 @@ def self_test(cmd: list[str], env: dict[str, str], cwd: Path, label: str) -> dic
     return result
 
 
+STATUSES = ("pass", "fail", "skip")
+
+
+def summarize(results: list[dict], required: list[str]) -> tuple[list[str], int]:
+    """The report's lines and the exit code: 1 when a check failed or a required one was
+    skipped (or never ran), else 0."""
+    lines = []
+    for r in results:
+        extra = {k: v for k, v in r.items() if k not in ("id", "check", "status", "detail", "about")}
+        lines.append(f"{r['status'].upper():4}  {r['id']}: {r['check']}  {extra if extra else ''}".rstrip())
+        if r["status"] != "pass" or r["id"].startswith("self-test") and "detail" in r:
+            lines.append("      " + str(r.get("detail", "")).replace("\n", "\n      "))
+    for line in next((r["about"] for r in results if r.get("about")), []):
+        lines.append(line)
+    by_status = {s: [r["id"] for r in results if r["status"] == s] for s in STATUSES}
+    summary = (
+        f"{len(by_status['pass'])} passed, {len(by_status['fail'])} failed, {len(by_status['skip'])} skipped"
+    )
+    if by_status["skip"]:
+        summary += f" ({', '.join(by_status['skip'])})"
+    lines.append(summary)
+    ran = {r["id"] for r in results if r["status"] != "skip"}
+    missing = [name for name in required if name not in ran]
+    if missing:
+        lines.append(f"required checks that did not run: {', '.join(missing)}")
+    return lines, 1 if by_status["fail"] or missing else 0
+
+
+def check_ids() -> list[str]:
+    """Every check's id, in report order (for ``--require``)."""
+    return ["no-network", *CLI_CASES, "store", "self-test-offscreen", "self-test-xvfb", "self-test-native"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     where = parser.add_mutually_exclusive_group(required=True)
@@ -282,9 +349,23 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--executable", type=Path, help="an installed optiscope executable, tested in place")
     parser.add_argument("--reference", required=True, help="Python of the source install to compare with")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a new temporary one)")
-    parser.add_argument("--report", type=Path, help="write the results here as JSON")
+    parser.add_argument("--report", type=Path, help="write the results as JSON")
     parser.add_argument("--skip-cli", action="store_true", help="only the window self-test")
+    parser.add_argument(
+        "--require",
+        default="",
+        metavar="ID,ID",
+        help=f"checks that must run, not be skipped (ids: {', '.join(check_ids())})",
+    )
     args = parser.parse_args(argv)
+    required = [name.strip() for name in args.require.split(",") if name.strip()]
+    unknown = [name for name in required if name not in check_ids()]
+    if unknown:
+        print(
+            f"smoke_test.py: error: --require names unknown checks {unknown}; ids: {', '.join(check_ids())}",
+            file=sys.stderr,
+        )
+        return 2
 
     work = args.work or Path(tempfile.mkdtemp(prefix="optiscope-smoke-"))
     if work.exists():
@@ -305,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         exe = args.executable
         where_text = f"installed at {exe}"
     reference = os.path.abspath(args.reference) if os.sep in args.reference else args.reference
-    netns, net_text = no_network_prefix()
+    netns, network = no_network_prefix(reference)
+    results.append(network)
     frozen_cmd = [*netns, str(exe)]
     ref_cmd = [
         *netns,
@@ -316,86 +398,99 @@ def main(argv: list[str] | None = None) -> int:
     home = work / "home"
     home.mkdir()
     env = clean_env(home)
-    print(f"smoke test: {where_text}; empty HOME {home}; {net_text}", flush=True)
+    print(f"smoke test: {where_text}; empty HOME {home}; {network['detail']}", flush=True)
 
     if not args.skip_cli:
         for name, cli_args in CLI_CASES.items():
-            t0 = time.perf_counter()
-            a = run([*frozen_cmd, *cli_args], cwd=work / "frozen" / name, env=env)
-            frozen_s = time.perf_counter() - t0
-            ref_home = work / "ref-home"
-            ref_home.mkdir(exist_ok=True)
-            b = run([*ref_cmd, *cli_args], cwd=work / "source" / name, env=clean_env(ref_home))
-            problems = []
-            allowed = ALLOWED_EXIT.get(name, (0,))
-            if a.returncode not in allowed:
-                problems.append(f"frozen exit {a.returncode}: {a.stderr.strip()[-2000:]}")
-            if b.returncode not in allowed:
-                problems.append(f"source exit {b.returncode}: {b.stderr.strip()[-2000:]}")
-            if a.returncode != b.returncode:
-                problems.append(f"exit {a.returncode} (frozen) vs {b.returncode} (source)")
-            # warnings or errors only the frozen app prints (e.g. a file it lacks)
-            extra = sorted(set(_warning_lines(a.stderr)) - set(_warning_lines(b.stderr)))
-            if extra:
-                problems.append(f"the frozen app warns where the source install does not: {extra[:5]}")
-            if not problems:
-                if name == "presets":
-                    if a.stdout != b.stdout or not a.stdout.strip():
-                        problems.append("the preset lists differ")
-                else:
-                    problems += compare_dirs(work / "frozen" / name / "out", work / "source" / name / "out")
-            results.append(
-                {
-                    "check": f"cli {' '.join(cli_args)}",
-                    "ok": not problems,
-                    "frozen_s": round(frozen_s, 2),
-                    **({"detail": problems} if problems else {}),
-                }
-            )
+            results.append(_cli_check(name, cli_args, frozen_cmd, ref_cmd, work, env))
         stores = list(home.rglob("runs.sqlite3"))
         results.append(
             {
+                "id": "store",
                 "check": "run store written under the empty HOME",
-                "ok": bool(stores),
+                "status": "pass" if stores else "fail",
                 "detail": [str(p) for p in stores],
             }
         )
 
     offscreen = dict(env, QT_QPA_PLATFORM="offscreen")
-    results.append(self_test(frozen_cmd, offscreen, work / "self-test", "offscreen"))
+    results.append(self_test(frozen_cmd, offscreen, work / "self-test", "self-test-offscreen", "offscreen"))
     if sys.platform.startswith("linux"):
         xvfb, display = start_xvfb()
         if xvfb is None:
             results.append(
-                {"check": "self-test (Xvfb)", "ok": True, "detail": "skipped: Xvfb is not installed"}
+                {
+                    "id": "self-test-xvfb",
+                    "check": "self-test (Xvfb)",
+                    "status": "skip",
+                    "detail": "skipped: Xvfb is not installed",
+                }
             )
         else:
             try:
                 results.append(
-                    self_test(frozen_cmd, dict(env, DISPLAY=display), work / "self-test", f"Xvfb {display}")
+                    self_test(
+                        frozen_cmd,
+                        dict(env, DISPLAY=display),
+                        work / "self-test",
+                        "self-test-xvfb",
+                        f"Xvfb {display}",
+                    )
                 )
             finally:
                 xvfb.terminate()
                 xvfb.wait(10)
     else:
-        results.append(self_test(frozen_cmd, env, work / "self-test", "native platform"))
+        results.append(self_test(frozen_cmd, env, work / "self-test", "self-test-native", "native platform"))
 
-    failed = [r for r in results if not r["ok"]]
-    for r in results:
-        extra = {k: v for k, v in r.items() if k not in ("check", "ok", "detail", "about")}
-        print(f"{'PASS' if r['ok'] else 'FAIL'}  {r['check']}  {extra if extra else ''}".rstrip())
-        if not r["ok"] or r["check"].startswith("self-test") and "detail" in r:
-            print("      " + str(r.get("detail", "")).replace("\n", "\n      "))
-    for line in next((r["about"] for r in results if r.get("about")), []):
-        print(line)
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    lines, code = summarize(results, required)
+    print("\n".join(lines))
     if args.report:
         args.report.write_text(
-            json.dumps({"where": where_text, "network": net_text, "results": results}, indent=2)
+            json.dumps(
+                {"where": where_text, "required": required, "exit_code": code, "results": results}, indent=2
+            )
         )
     if args.bundle:
         _make_writable(work)
-    return 1 if failed else 0
+    return code
+
+
+def _cli_check(
+    name: str, cli_args: list[str], frozen_cmd: list[str], ref_cmd: list[str], work: Path, env: dict[str, str]
+) -> dict:
+    """One command, frozen vs source install: exit codes, extra warnings, the files written."""
+    t0 = time.perf_counter()
+    a = run([*frozen_cmd, *cli_args], cwd=work / "frozen" / name, env=env)
+    frozen_s = time.perf_counter() - t0
+    ref_home = work / "ref-home"
+    ref_home.mkdir(exist_ok=True)
+    b = run([*ref_cmd, *cli_args], cwd=work / "source" / name, env=clean_env(ref_home))
+    problems = []
+    allowed = ALLOWED_EXIT.get(name, (0,))
+    if a.returncode not in allowed:
+        problems.append(f"frozen exit {a.returncode}: {a.stderr.strip()[-2000:]}")
+    if b.returncode not in allowed:
+        problems.append(f"source exit {b.returncode}: {b.stderr.strip()[-2000:]}")
+    if a.returncode != b.returncode:
+        problems.append(f"exit {a.returncode} (frozen) vs {b.returncode} (source)")
+    # warnings or errors only the frozen app prints (e.g. a file it lacks)
+    extra = sorted(set(_warning_lines(a.stderr)) - set(_warning_lines(b.stderr)))
+    if extra:
+        problems.append(f"the frozen app warns where the source install does not: {extra[:5]}")
+    if not problems:
+        if name == "presets":
+            if a.stdout != b.stdout or not a.stdout.strip():
+                problems.append("the preset lists differ")
+        else:
+            problems += compare_dirs(work / "frozen" / name / "out", work / "source" / name / "out")
+    return {
+        "id": name,
+        "check": f"cli {' '.join(cli_args)}",
+        "status": "fail" if problems else "pass",
+        "frozen_s": round(frozen_s, 2),
+        **({"detail": problems} if problems else {}),
+    }
 
 
 def _make_read_only(root: Path) -> None:

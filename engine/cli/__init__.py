@@ -8,8 +8,11 @@ Bad input ends with exit code 2 and one line on stderr naming what is wrong.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import ConfigError, load_toml
@@ -33,10 +36,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     exp = load_toml(args.config)
     check_devices(exp, str(args.config))
     runs = exp.runs()
-    print(f"{args.config}: valid ({len(runs)} run{'s' if len(runs) > 1 else ''})")
+    from ..formats import terminal_safe
+
+    print(f"{terminal_safe(str(args.config))}: valid ({len(runs)} run{'s' if len(runs) > 1 else ''})")
     for i, r in enumerate(runs):
-        print(f"  {i}: {r.describe()}")
+        print(f"  {i}: {terminal_safe(r.describe())}")
     return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("optiscope")
+    except PackageNotFoundError:  # a checkout on sys.path without an install
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="optiscope",
         description="Optiscope: see how optimizers and learning-rate schedules shape training. "
         "Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"optiscope {_version()}")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation: open the window, check its text is readable, train a short "
+        "run, exit 0 when everything works (the installers' smoke test runs it)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("presets", help="list the bundled presets")
@@ -62,18 +83,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test and args.command is not None:
+        parser.error(
+            f"--self-test takes no command (got '{args.command}'): run 'optiscope --self-test' alone"
+        )
     if args.command is None:
         from optiscope.gui.app import main as gui_main  # the window, when installed
 
-        return gui_main()
+        return gui_main(["--self-test"] if args.self_test else [])
     from ..dataset import DataError
     from ..store import StoreError
 
     t0 = time.perf_counter()
+    restore = _terminate_as_interrupt()
     try:
         return int(args.func(args) or 0)
     except (ConfigError, DataError, UsageError, StoreError) as exc:
-        msg = str(exc).strip()
+        from ..formats import terminal_safe
+
+        # each line escaped: a label or name quoted in the message cannot drive the terminal
+        msg = "\n".join(terminal_safe(_cut(line)) for line in str(exc).strip().split("\n"))
         print(f"optiscope {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -81,3 +110,31 @@ def main(argv: list[str] | None = None) -> int:
             f"optiscope {args.command}: interrupted after {time.perf_counter() - t0:.1f} s", file=sys.stderr
         )
         return 130
+    finally:
+        restore()
+
+
+def _cut(line: str, limit: int = 1000) -> str:
+    """An error line no longer than about ``limit`` characters (a value echoed whole could make
+    it megabytes long)."""
+    return line if len(line) <= limit else f"{line[:limit]}... (cut: {len(line):,} characters)"
+
+
+def _terminate_as_interrupt() -> Callable[[], None]:
+    """Handle SIGTERM (``kill``, a job scheduler's stop) as Ctrl+C: the command's cleanup runs
+    (a search tells its running trials ``stopped``, temporary files go). Returns the undo."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return lambda: None
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, on_term)
+    except (ValueError, OSError):  # pragma: no cover - an embedding that owns the signals
+        return lambda: None
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, old)
+
+    return restore

@@ -11,7 +11,14 @@ from pydantic import ValidationError
 
 from ..config import ConfigError, DatasetConfig, ExperimentConfig, format_validation_error, load_toml
 
-__all__ = ["UsageError", "add_experiment_args", "load_experiment", "check_devices", "prepare_out_dir"]
+__all__ = [
+    "UsageError",
+    "add_experiment_args",
+    "load_experiment",
+    "check_devices",
+    "prepare_out_dir",
+    "prepare_out_file",
+]
 
 
 class UsageError(Exception):
@@ -84,9 +91,9 @@ def check_devices(exp: ExperimentConfig, source: str) -> None:
 def prepare_out_dir(out: Path) -> Path:
     """Create the ``--out`` folder and prove it writable *before* any training, so a bad
     path never costs the work (UsageError naming the problem)."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder; give a folder (it is created if needed)")
     try:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out} is a file, not a folder; give a folder (it is created if needed)")
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".optiscope-probe-", dir=out)
         os.close(fd)
@@ -96,4 +103,26 @@ def prepare_out_dir(out: Path) -> Path:
         raise UsageError(
             f"--out {out}: cannot create or write to this folder ({why}); give another"
         ) from None
+    return out
+
+
+def prepare_out_file(out: Path) -> Path:
+    """Check an output *file* before any work: not a folder nor a special file, and its folder
+    (created if needed) writable (UsageError naming the problem). Nothing is left behind."""
+    try:
+        if out.is_dir():
+            raise UsageError(f"--out {out} is a folder; give the path of the file to write")
+        if out.exists() and not out.is_file():
+            raise UsageError(f"--out {out} is not a regular file (a device or pipe); give a file path")
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise UsageError(f"--out {out}: {exc.strerror or exc}; give another path") from None
+    folder = out.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".optiscope-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"--out {out}: cannot write in its folder ({why}); give another path") from None
     return out

@@ -21,7 +21,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch", type=int, default=16, help="training examples in the checked batch (default 16)"
     )
-    p.add_argument("--samples", type=int, default=20, help="parameters sampled per layer (default 20)")
+    p.add_argument(
+        "--full-below",
+        type=int,
+        default=4096,
+        help="check every entry of a weight or bias tensor of at most this many entries (default 4096)",
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=200,
+        help="entries sampled from each larger weight or bias tensor (default 200); the report prints "
+        "the chance a sample misses k wrong entries",
+    )
     p.set_defaults(func=cmd_gradcheck)
 
 
@@ -30,13 +42,15 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     runs = exp.runs()
     if args.batch < 1 or args.samples < 1:
         raise UsageError("--batch and --samples must be at least 1")
+    if args.full_below < 0:
+        raise UsageError(f"--full-below {args.full_below}: must be 0 or more (0: sample every tensor)")
     if args.run is not None and not 0 <= args.run < len(runs):
         raise UsageError(f"--run {args.run}: the experiment has runs 0 to {len(runs) - 1}")
     if args.out is not None:
         prepare_out_dir(args.out)
     import torch
 
-    from ..gradcheck import gradient_check
+    from ..gradcheck import MISS_KS, gradient_check, miss_probability
 
     torch.set_num_threads(1)
     chosen = [args.run] if args.run is not None else range(len(runs))
@@ -50,7 +64,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         if key in seen:  # same network, data and penalty: the same gradient
             continue
         seen.add(key)
-        report = gradient_check(cfg, batch=args.batch, samples=args.samples)
+        report = gradient_check(cfg, batch=args.batch, samples=args.samples, full_below=args.full_below)
         tables.append(f"run {i}: " + report.table() + "\n")
         print(tables[-1])
         passed &= report.passed
@@ -60,7 +74,17 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
                 "label": report.label,
                 "engine": c.engine,
                 "layer": c.layer,
+                "entries": c.entries,
                 "checked": c.checked,
+                "sampled": [
+                    {
+                        "tensor": t,
+                        "entries": n,
+                        "sampled": k,
+                        "miss_probability": {str(w): miss_probability(n, k, w) for w in MISS_KS},
+                    }
+                    for t, n, k in c.sampled
+                ],
                 "at_kink": c.at_kink,
                 "too_small": c.too_small,
                 "max_rel_error": None if math.isnan(c.max_error) else c.max_error,
@@ -73,7 +97,13 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         from ..files import atomic_write_text
 
         atomic_write_text(args.out / "gradcheck.txt", "\n".join(tables))
-        body = {"passed": passed, "batch": args.batch, "samples": args.samples, "layers": records}
+        body = {
+            "passed": passed,
+            "batch": args.batch,
+            "samples": args.samples,
+            "full_below": args.full_below,
+            "layers": records,
+        }
         atomic_write_text(args.out / "gradcheck.json", json.dumps(body, indent=2) + "\n")
         print(f"wrote {args.out / 'gradcheck.txt'}, gradcheck.json")
     return 0 if passed else 1

@@ -14,6 +14,9 @@ import sys
 
 from .common import UsageError, add_experiment_args, load_experiment, prepare_out_dir
 
+#: a range test sweeps the rate over a few hundred minibatches; 10,000 is far past any use
+MAX_ITERATIONS = 10_000
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -23,7 +26,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", type=int, default=0, help="which run of the experiment (0-based; default 0)")
     p.add_argument("--start-lr", type=float, default=1e-7, help="first learning rate (default 1e-7)")
     p.add_argument("--end-lr", type=float, default=10.0, help="last learning rate (default 10)")
-    p.add_argument("--iterations", type=int, default=100, help="minibatches in the ramp (default 100)")
+    p.add_argument(
+        "--iterations",
+        type=int,
+        default=100,
+        help=f"minibatches in the ramp, 2 to {MAX_ITERATIONS} (default 100)",
+    )
     p.add_argument("--mode", choices=("exp", "linear"), default="exp", help="LR ramp shape (default exp)")
     p.add_argument("--beta", type=float, default=0.98, help="loss smoothing factor (default 0.98)")
     p.add_argument(
@@ -42,8 +50,8 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         raise UsageError(f"--run {args.run} is out of range; this experiment has runs 0..{len(runs) - 1}")
     if not (args.start_lr > 0 and args.end_lr > args.start_lr):
         raise UsageError(f"need 0 < --start-lr < --end-lr (got {args.start_lr} and {args.end_lr})")
-    if args.iterations < 2:
-        raise UsageError(f"--iterations must be at least 2, got {args.iterations}")
+    if not 2 <= args.iterations <= MAX_ITERATIONS:
+        raise UsageError(f"--iterations must be from 2 to {MAX_ITERATIONS}, got {args.iterations}")
     if not 0 <= args.beta < 1:
         raise UsageError(f"--beta must be in [0, 1), got {args.beta}")
     if args.diverge_factor <= 1:

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from .common import UsageError, add_experiment_args, load_experiment
+from .common import UsageError, add_experiment_args, load_experiment, prepare_out_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +44,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     runs = exp.runs()
     if not 0 <= args.run < len(runs):
         raise UsageError(f"--run {args.run}: the experiment has runs 0 to {len(runs) - 1}")
+    prepare_out_dir(args.out)  # before any training
     import torch
 
     from .. import events as ev
@@ -69,7 +70,6 @@ def cmd_recipe(args: argparse.Namespace) -> int:
         print("  next (guided here; '--steps 1-5' checks steps 3-5):")
         for line in later:
             print(f"    {line}")
-    args.out.mkdir(parents=True, exist_ok=True)
     stored = sorted(recorder.ids.values()) if recorder is not None and recorder.error is None else []
     report = {
         "experiment": exp.name,

@@ -12,15 +12,16 @@ import re
 import sys
 from pathlib import Path
 
-from .common import UsageError, add_experiment_args, load_experiment
+from .common import UsageError, add_experiment_args, load_experiment, prepare_out_file
 
 MAX_SIDE = 3840
 
 
 def _size(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"(\d+)[xX](\d+)", text.strip())
+    m = re.fullmatch(r"([0-9]{1,5})[xX]([0-9]{1,5})", text.strip())
     if not m:
-        raise UsageError(f"--size must look like 1280x720 (width x height in pixels), got {text!r}")
+        shown = repr(text if len(text) <= 40 else text[:40] + "...")
+        raise UsageError(f"--size must look like 1280x720 (width x height in pixels), got {shown}")
     w, h = int(m[1]), int(m[2])
     if not (160 <= w <= MAX_SIDE and 120 <= h <= MAX_SIDE):
         raise UsageError(f"--size {w}x{h} is out of range: width 160-{MAX_SIDE}, height 120-{MAX_SIDE}")
@@ -54,6 +55,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             f"e.g. {size[0] // 2 * 2}x{size[1] // 2 * 2} (or record a .gif)"
         )
     exp = load_experiment(args)
+    prepare_out_file(out)  # before any training
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and sys.platform.startswith(
         "linux"
     ):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import events as ev
+from ..formats import terminal_safe
 from .common import add_experiment_args, load_experiment, prepare_out_dir
 
 if TYPE_CHECKING:
@@ -74,13 +75,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if failures:
         for failure in failures:
-            print(f"optiscope run: error: {failure}", file=sys.stderr)
+            print(f"optiscope run: error: {terminal_safe(failure)}", file=sys.stderr)
         return 1
     if not args.quiet:
         for r in results:
             f = r.final
             acc = f"val_acc {f.val_acc:.3f}" if f else "no epoch completed"
-            print(f"{r.label}: {r.reason}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
+            why = f" ({r.reason_detail})" if r.reason_detail else ""
+            print(f"{terminal_safe(r.label)}: {r.reason}{why}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
         from ..runner import mixed_precision_effect
 
         for pair in mixed_precision_effect(runs, results):
@@ -88,7 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(
                 f"mixed precision: run {pair['with']} {sec['with']:.4f} s/epoch, val_acc {acc['with']} vs "
                 f"run {pair['without']} without it {sec['without']:.4f} s/epoch, val_acc {acc['without']} "
-                f"(x{sec['ratio']:.2f} time; mixed-precision runs train alone, never batched)",
+                f"(x{sec['ratio']:.2f} time; {pair['timing']}: mixed-precision runs and their float32 twins are never "
+                f"batched)",
                 file=sys.stderr,
             )
         print(f"wrote {out}/metrics.csv, steps.csv, layers.csv, summary.json, config.toml", file=sys.stderr)
@@ -147,6 +150,14 @@ def _open_recorder(experiment: str, warn: Callable[[str], None], command: str = 
             f"optiscope {command}: warning: run store unavailable ({exc}); continuing without it",
             file=sys.stderr,
         )
+        return None
+    if store.read_only:  # training never depends on the store: said once, then train
+        print(
+            f"optiscope {command}: warning: the run store {store.path} is read-only; the runs will "
+            "not be stored (the result files are written as usual)",
+            file=sys.stderr,
+        )
+        store.close()
         return None
     if store.recovered_from is not None:
         print(

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..store import RunStore, StoreError, UnknownRun
+from ..formats import terminal_safe
+from ..store import RunStore, StoreError, UnknownRun, default_store_path
 from .common import UsageError
 from .search import print_studies
 
@@ -31,9 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=cmd_delete)
 
 
-def _open(args: argparse.Namespace) -> RunStore:
+def _open(args: argparse.Namespace, read_only: bool = True) -> RunStore:
+    """The store to read (list, show, export: opened read-only, never created or changed) or,
+    with ``read_only=False``, to change (delete)."""
     try:
-        store = RunStore(args.store)
+        store = RunStore(args.store, read_only=read_only)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
     if store.recovered_from is not None:
@@ -52,6 +55,11 @@ def _f(v: float | None, fmt: str = ".4f") -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    path = args.store if args.store is not None else default_store_path()
+    if not path.exists() and not path.is_symlink():  # nothing stored yet: nothing is created
+        print(f"no stored runs in {path}")
+        print_studies()
+        return 0
     store = _open(args)
     runs = store.list_runs()
     if not runs:
@@ -62,7 +70,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in runs:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
         epochs = f"{r.epochs_done}/{r.epochs_planned}" if r.epochs_planned else str(r.epochs_done)
-        label = r.label + (f"  [{r.experiment}]" if r.experiment else "")
+        label = terminal_safe(r.label + (f"  [{r.experiment}]" if r.experiment else ""))
         print(
             f"{r.id:>5}  {created:<16}  {r.status:<13}  {epochs:>9}  {_f(r.val_acc):>7}  "
             f"{_f(r.seconds, '.2f'):>8}  {label}"
@@ -78,9 +86,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     except UnknownRun as exc:
         raise UsageError(str(exc)) from None
     s = run.summary
-    print(f"run {s.id}: {s.label}" + (f"  [{s.experiment}]" if s.experiment else ""))
+    print(terminal_safe(f"run {s.id}: {s.label}" + (f"  [{s.experiment}]" if s.experiment else "")))
     print(f"  created  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(s.created))}")
-    print(f"  status   {s.status}" + (f" ({run.error})" if run.error else ""))
+    print(terminal_safe(f"  status   {s.status}" + (f" ({run.error})" if run.error else "")))
     print(
         f"  epochs   {s.epochs_done}/{s.epochs_planned}, {s.steps} steps, {_f(s.seconds, '.2f')} s"
         + (f", {run.device}, {run.n_params} parameters" if run.device else "")
@@ -114,7 +122,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    store = _open(args)
+    store = _open(args, read_only=False)
     missing = [i for i in args.ids if i not in {r.id for r in store.list_runs()}]
     if missing:
         raise UsageError(

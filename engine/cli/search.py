@@ -9,14 +9,13 @@ user data folder), so several machines can add trials to one study.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 from pathlib import Path
 
+from ..formats import terminal_safe
 from ..search_space import OBJECTIVES, SAMPLERS, SearchSpaceError
-from .common import UsageError, add_experiment_args, load_experiment
+from .common import UsageError, add_experiment_args, load_experiment, prepare_out_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--study", help="the study's name (default: EXPERIMENT-SAMPLER); workers share one by name"
     )
-    p.add_argument("--batch", type=int, help="trials asked and trained together (default: all, 8 for TPE)")
+    p.add_argument(
+        "--batch", type=int, help="trials asked and trained together (default: all up to 256, 8 for TPE)"
+    )
     p.add_argument("--sampler-seed", type=int, help="the sampler's seed (default: the space's, 0)")
     p.add_argument(
         "--pruning", action="store_true", help="stop unpromising trials at epoch ends (median rule)"
@@ -57,6 +58,7 @@ def _fmt(v: object) -> str:
 def cmd_search(args: argparse.Namespace) -> int:
     from ..search_space import load_space
 
+    _check_numbers(args)
     exp = load_experiment(args)
     try:
         if args.space is not None:
@@ -73,17 +75,28 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.pruning:
             updates["pruning"] = True
         space = space.model_copy(update=updates)
-        if args.trials is not None and args.trials < 1:
-            raise UsageError(f"--trials must be at least 1, got {args.trials}")
-        if args.batch is not None and args.batch < 1:
-            raise UsageError(f"--batch must be at least 1, got {args.batch}")
         from ..search_space import check_space
 
         sampler = args.sampler or space.sampler
         check_space(space, exp.base, sampler)  # before torch loads: bad input answers at once
+        prepare_out_dir(args.out)  # before any trial trains
         return _search(args, exp, space, sampler)
     except SearchSpaceError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """--trials, --batch and --sampler-seed within their bounds (UsageError otherwise)."""
+    from ..search_space import MAX_ROUND, MAX_TRIALS, SEED_MAX
+
+    if args.trials is not None and not 1 <= args.trials <= MAX_TRIALS:
+        raise UsageError(f"--trials must be between 1 and {MAX_TRIALS}, got {args.trials}")
+    if args.batch is not None and not 1 <= args.batch <= MAX_ROUND:
+        raise UsageError(f"--batch must be between 1 and {MAX_ROUND}, got {args.batch}")
+    if args.sampler_seed is not None and not 0 <= args.sampler_seed <= SEED_MAX:
+        raise UsageError(
+            f"--sampler-seed must be between 0 and {SEED_MAX} (2**32 - 1), got {args.sampler_seed}"
+        )
 
 
 def _search(args: argparse.Namespace, exp, space, sampler: str) -> int:
@@ -104,7 +117,7 @@ def _search(args: argparse.Namespace, exp, space, sampler: str) -> int:
             return
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in rec.params.items())
         value = f"{space.objective}={rec.value:.4f}" if rec.value is not None else rec.message
-        print(f"trial {rec.number:>4}  {rec.outcome:<8}  {params}  {value}", file=sys.stderr)
+        print(terminal_safe(f"trial {rec.number:>4}  {rec.outcome:<8}  {params}  {value}"), file=sys.stderr)
 
     result = run_search(
         exp.base,
@@ -128,6 +141,7 @@ def _search(args: argparse.Namespace, exp, space, sampler: str) -> int:
 def _write_outputs(out: Path, exp, space, study, study_name: str, result) -> int:
     from ..config import dumps_toml
     from ..files import atomic_write_text
+    from ..formats import csv_table
     from ..search import best_experiment, importances, study_records
 
     out.mkdir(parents=True, exist_ok=True)
@@ -135,37 +149,36 @@ def _write_outputs(out: Path, exp, space, study, study_name: str, result) -> int
     names: list[str] = []
     for rec in records:
         names += [k for k in rec.params if k not in names]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["number", "state", *names, space.objective, "seconds", "epochs"])
-    for rec in records:
-        value = "" if rec.value is None else repr(float(rec.value))
-        seconds = "" if rec.seconds is None else f"{rec.seconds:.4f}"
-        w.writerow(
-            [
-                rec.number,
-                rec.outcome,
-                *(rec.params.get(k, "") for k in names),
-                value,
-                seconds,
-                rec.epochs or "",
-            ]
-        )
-    atomic_write_text(out / "trials.csv", buf.getvalue())
+    rows = (
+        [
+            rec.number,
+            rec.outcome,
+            *(rec.params.get(k) for k in names),
+            None if rec.value is None else float(rec.value),
+            None if rec.seconds is None else round(float(rec.seconds), 4),
+            rec.epochs or None,
+        ]
+        for rec in records
+    )
+    header = ["number", "state", *names, space.objective, "seconds", "epochs"]
+    atomic_write_text(out / "trials.csv", csv_table(header, rows))  # text cells escaped as every CSV
     best = best_experiment(study, exp.base, exp.name)
     if best is not None:
         atomic_write_text(out / "best.toml", dumps_toml(best))
     atomic_write_text(out / "importance.json", json.dumps(importances(study), indent=2))
     counts = ", ".join(f"{n} {k}" for k, n in result.counts().items())
     print(
-        f"study {study_name!r}: {len(result.trials)} trials in {result.seconds:.1f} s ({counts}); "
+        f"study {terminal_safe(repr(study_name))}: {len(result.trials)} trials in {result.seconds:.1f} s ({counts}); "
         f"{len(records)} in the study",
         file=sys.stderr,
     )
     if best is not None:
         bt = study.best_trial
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in bt.params.items())
-        print(f"best: trial {bt.number}, {space.objective} = {bt.value:.4f} ({params})", file=sys.stderr)
+        print(
+            terminal_safe(f"best: trial {bt.number}, {space.objective} = {bt.value:.4f} ({params})"),
+            file=sys.stderr,
+        )
     print(
         f"wrote {out}/trials.csv" + (", best.toml" if best is not None else "") + ", importance.json",
         file=sys.stderr,
@@ -193,4 +206,4 @@ def print_studies(storage: str | None = None) -> None:
     print(f"{'trials':>6}  {'best':>8}  {'objective':<14}  study")
     for s in studies:
         best = "-" if s["best"] is None else f"{s['best']:.4f}"
-        print(f"{s['trials']:>6}  {best:>8}  {s['objective']:<14}  {s['name']}")
+        print(terminal_safe(f"{s['trials']:>6}  {best:>8}  {s['objective']:<14}  {s['name']}"))

@@ -72,7 +72,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=1.0,
         help="half-width of the plane (PCA: 1 frames the path; random: in filter norms; "
-        "interp: alpha runs from -extent/2 to 1+extent/2)",
+        "interp: alpha runs from -extent/2 to 1+extent/2; 0.001 to 100)",
     )
     p.add_argument(
         "--plane",
@@ -98,13 +98,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_surface)
 
 
+EXTENT_MIN = 1e-3
+
+
 def _check_args(args: argparse.Namespace) -> None:
     from ..landscape import GRID_MAX, GRID_MIN
 
     if not GRID_MIN <= args.grid <= GRID_MAX:
         raise UsageError(f"--grid must be from {GRID_MIN} to {GRID_MAX}, got {args.grid}")
-    if not (math.isfinite(args.extent) and 0 < args.extent <= 100):
-        raise UsageError(f"--extent must be a positive number up to 100, got {args.extent}")
+    if not (math.isfinite(args.extent) and EXTENT_MIN <= args.extent <= 100):
+        # far below the path's own scale a plane is a point: its colour scale and contours
+        # asked for absurd allocations (1e-12: 1.12 PiB) after all the training
+        raise UsageError(f"--extent must be from {EXTENT_MIN:g} to 100, got {args.extent:g}")
     if args.weights_every < 0:
         raise UsageError(f"--weights-every must be 0 (automatic) or more, got {args.weights_every}")
     if args.max_samples is not None and args.max_samples < 10:

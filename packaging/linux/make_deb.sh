@@ -2,15 +2,48 @@
 # Wrap the frozen Linux bundle into a Debian package (called by packaging/build.sh).
 #
 #   bash packaging/linux/make_deb.sh BUNDLE_DIR VERSION MIN_GLIBC ICON_DIR OUT_DIR
+#   bash packaging/linux/make_deb.sh --print-compression   # the dpkg-deb options it would use
 #
-# Installs the bundle in /opt/optiscope, the command /usr/bin/optiscope (a symlink; the
-# bundle finds itself through it), the desktop entry and the icon (SVG + 256 px PNG).
-# Depends: libc6 (>= MIN_GLIBC) and the packages of the system libraries the bundle links to
-# but does not carry (found with ldd against this build host, mapped with dpkg -S).
+# Installs the bundle in /opt/optiscope, the command /usr/bin/optiscope (a symlink to the
+# bundle's start script, which finds the bundle through it), the desktop entry and the icon
+# (SVG + 256 px PNG). Depends: libc6 (>= MIN_GLIBC) and the packages of every system library
+# the bundle links to and does not carry (packaging/bundle_tools.py depends: a soname table for
+# Debian 12 / Ubuntu 22.04+, else dpkg -S on this host; an unknown library fails the build),
+# plus fontconfig-config (the bundled libfontconfig's configuration; it brings a font).
+# Compression: zstd at ZSTD_LEVEL (default 12, as the archive) where this dpkg-deb can write it
+# (dpkg >= 1.21.18, and Ubuntu's since 21.10: every system the bundle runs on reads it), else
+# xz -6; --threads-max only where dpkg-deb has it (dpkg >= 1.21.9; Ubuntu 22.04 has 1.21.1).
+# PYTHON: the interpreter that runs bundle_tools.py (default python3).
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# the dpkg-deb options for this machine's dpkg-deb
+deb_compression() {
+    local version probe opts
+    version=$(dpkg-deb --version | sed -n '1s/.* version \([^ ]*\).*/\1/p')
+    [ -n "$version" ] || { echo "make_deb.sh: cannot read dpkg-deb's version" >&2; return 1; }
+    probe=$(mktemp -d)
+    mkdir -p "$probe/root/DEBIAN"
+    printf 'Package: probe\nVersion: 1\nArchitecture: all\nMaintainer: x <x@x.invalid>\nDescription: probe\n' \
+        >"$probe/root/DEBIAN/control"
+    if dpkg-deb -Zzstd -z1 --build "$probe/root" "$probe/probe.deb" >/dev/null 2>&1; then
+        opts="-Zzstd -z${ZSTD_LEVEL:-12}"
+    else
+        opts="-Zxz -z6"
+    fi
+    rm -rf "$probe"
+    if dpkg --compare-versions "$version" ge 1.21.9; then
+        opts="$opts --threads-max=$(nproc)"
+    fi
+    echo "$opts"
+}
+if [ "${1:-}" = --print-compression ]; then
+    deb_compression
+    exit
+fi
 [ $# = 5 ] || { echo "usage: make_deb.sh BUNDLE_DIR VERSION MIN_GLIBC ICON_DIR OUT_DIR" >&2; exit 2; }
 bundle=$1 version=$2 glibc=$3 icons=$4 out=$5
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+compression=$(deb_compression)
 arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -29,25 +62,8 @@ Needs glibc >= $glibc (the oldest C library any of its files links against).
 Start it from the applications menu or run 'optiscope' (window) / 'optiscope --help' (CLI).
 TXT
 
-# system libraries the bundle links to but does not carry -> their packages
-libdirs=$(find "$bundle" -name '*.so*' -printf '%h\n' | sort -u | tr '\n' ':')
-external=$(find "$bundle" -type f \( -name '*.so*' -o -perm -u+x \) -print0 |
-    xargs -0 -n 50 env LD_LIBRARY_PATH="$libdirs" ldd 2>/dev/null |
-    awk '$2 == "=>" && $3 ~ /^\// {print $3}' | grep -v "^$bundle" | sort -u || true)
-packages=""
-for lib in $external; do
-    pkg=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null || true)
-    pkg=${pkg%%:*}
-    [ -n "$pkg" ] && packages="$packages $pkg"
-done
-depends="libc6 (>= $glibc)"
-for pkg in $(echo "$packages" | tr ' ' '\n' | sort -u); do
-    [ "$pkg" = libc6 ] || depends="$depends, $pkg"
-done
-# what Qt's X11 plugin needs (README "Set-up"), even when this build host lacks some of them
-for pkg in libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1; do
-    case ", $depends," in *", $pkg,"*) ;; *) depends="$depends, $pkg" ;; esac
-done
+# every system library the bundle links to and does not carry -> its package (or a build error)
+depends=$("${PYTHON:-python3}" "$here/../bundle_tools.py" depends "$bundle" --glibc "$glibc")
 
 size_kb=$(du -sk "$stage" --exclude=DEBIAN | cut -f1)
 cat >"$stage/DEBIAN/control" <<CTL
@@ -67,5 +83,7 @@ Description: desktop lab for optimizers and learning-rate schedules
 CTL
 echo "Depends: $depends"
 deb=$out/optiscope_${version}_$arch.deb
-dpkg-deb --root-owner-group -Zxz -z6 --threads-max="$(nproc)" --build "$stage" "$deb" >/dev/null
+echo "dpkg-deb $compression"
+# shellcheck disable=SC2086  # the options are words
+dpkg-deb --root-owner-group $compression --build "$stage" "$deb" >/dev/null
 echo "wrote $deb ($(du -m "$deb" | cut -f1) MiB)"

@@ -113,10 +113,12 @@ def test_folder_and_unreadable(tmp_path, monkeypatch):
     os.chmod(p, 0)
     if os.access(p, os.R_OK):  # running as root, permissions do not bite: simulate them
 
-        def denied(self):
-            raise PermissionError(13, "Permission denied", str(self))
+        def denied(path, limit):
+            raise PermissionError(13, "Permission denied", str(path))
 
-        monkeypatch.setattr(Path, "read_bytes", denied)
+        from optiscope.engine import files
+
+        monkeypatch.setattr(files, "read_limited", denied)  # the one reader of data files
     try:
         msg = error(cfg(p))
     finally:

@@ -332,3 +332,496 @@ def test_no_completed_run_diverged():
     print(f"\nfuzz: {N_RUNS} runs at random rates 1e-3..100: {reasons}; {len(bad)} 'completed' runs diverged")
     assert not bad, bad
     assert reasons.get("completed", 0) > 5 and reasons.get("diverged", 0) > 5
+
+
+# --------------------------------------------------------------------------- the newer surfaces
+# Lesson files, search spaces with the search command's flags, storage URLs and study names,
+# record sizes and paths, and store files: every input runs in this process through the command
+# line, and refused inputs must be refused by validation before any training starts (training
+# is replaced by a sentinel that counts what would have trained). Figures: 0 tracebacks, 0
+# unclear refusals, 0 refusals over 60 s, 0 raw escape sequences printed, 0 files touched
+# outside --out and the store.
+N_LESSONS = 500
+N_SPACES = 650
+N_STORAGES = 100
+N_RECORDS = 450
+N_STORES = 300
+SLOW_S = 60.0
+UNSAFE = ("\x1b", "\x07", "\x9b")  # ESC, BEL and CSI: what drives a terminal
+
+
+class _WouldTrain(BaseException):
+    """Raised where training would start: the input passed every check."""
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Training replaced by the sentinel; the command line's parser built once (building it
+    is most of the cost of a refused input)."""
+    from optiscope.engine import cli, runner
+
+    def would_train(*args, **kwargs):
+        raise _WouldTrain
+
+    monkeypatch.setattr(runner, "execute", would_train)
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+
+
+class _Tally:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.n = self.accepted = self.refused = 0
+        self.tracebacks: list = []
+        self.unclear: list = []
+        self.slow: list = []
+        self.raw_escapes: list = []
+
+    def judge(self, command: str, argv: list[str], case: object) -> tuple[int | None, str, str]:
+        import time
+
+        t0 = time.monotonic()
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                rc: int | None = main(argv)
+        except _WouldTrain:
+            rc = 0
+        except SystemExit as exc:
+            rc = int(exc.code or 0)
+        except BaseException:
+            rc = None
+            err.write(traceback.format_exc())
+        seconds = time.monotonic() - t0
+        self.n += 1
+        o, e = out.getvalue(), err.getvalue()
+        if rc is None or "Traceback" in e:
+            self.tracebacks.append((repr(case)[:200], e[-600:]))
+        elif rc == 0:
+            self.accepted += 1
+        else:
+            self.refused += 1
+            if seconds > SLOW_S:
+                self.slow.append((repr(case)[:200], seconds))
+            lines = e.strip().splitlines()
+            first = lines[0] if lines else ""
+            argparse_usage = rc == 2 and first.startswith("usage: ")  # argparse's own two lines
+            if not argparse_usage and (rc != 2 or not first.startswith(f"optiscope {command}: error: ")):
+                self.unclear.append((repr(case)[:200], rc, e[:300]))
+            if any(len(line) > 2000 for line in lines):
+                self.unclear.append((repr(case)[:200], "a line over 2,000 characters", len(e)))
+        if any(c in o + e for c in UNSAFE):
+            self.raw_escapes.append((repr(case)[:200], (o + e)[:300]))
+        return rc, o, e
+
+    def report(self) -> str:
+        return (
+            f"{self.name}: {self.n} inputs, {self.accepted} accepted, {self.refused} refused in one line, "
+            f"{len(self.tracebacks)} tracebacks, {len(self.unclear)} unclear, {len(self.slow)} over {SLOW_S:.0f} s, "
+            f"{len(self.raw_escapes)} raw escapes"
+        )
+
+    def check(self) -> None:
+        print("\nfuzz: " + self.report())
+        assert not self.tracebacks, self.tracebacks[:3]
+        assert not self.unclear, self.unclear[:3]
+        assert not self.slow, self.slow[:3]
+        assert not self.raw_escapes, self.raw_escapes[:3]
+
+
+NASTY_TEXT = [
+    "",
+    " ",
+    "=cmd|' /C calc'!A0",
+    "\x1b]0;pwned\x07\x1b[2J",
+    "line\nforged",
+    "tab\there",
+    "\u2028sep",
+    "ü" * 70,
+    "x" * 400,
+    "x" * 3_000,
+    "\x00nul",
+    "٣",
+]
+NASTY_NUMBERS = [
+    True,
+    "30",
+    0,
+    -1,
+    1,
+    5,
+    2**31,
+    2**62,
+    2**80,
+    1e308,
+    -1e308,
+    math.nan,
+    math.inf,
+    0.5,
+    1e-320,
+    [],
+    {},
+]
+BIG_DIGITS = "9" * 5000
+
+
+def _toml(doc: dict, rng: random.Random) -> bytes:
+    try:
+        text = tomli_w.dumps(doc)
+    except (TypeError, ValueError):
+        text = 'schema_version = 1\nname = "x"\n[base]\n'
+    roll = rng.random()
+    if roll < 0.04:
+        text += f"\n[zz]\nbig = {BIG_DIGITS}\n"
+    elif roll < 0.07:
+        depth = rng.choice([50, 400, 3000])
+        text += "\n[zz]\ndeep = " + "[" * depth + "]" * depth + "\n"
+    elif roll < 0.09:
+        text = text[: rng.randrange(len(text) + 1)]  # cut anywhere
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _lesson_case(rng: random.Random) -> bytes:
+    doc = _valid_base(rng)
+    room: dict = {}
+    if rng.random() < 0.6:
+        room["question"] = rng.choice(NASTY_TEXT + ["How fast?"])
+    if rng.random() < 0.6:
+        room["pace_seconds"] = rng.choice([*NASTY_NUMBERS, 30, 40.5])
+    observe = []
+    for _ in range(rng.choice([0, 1, 3, 24, 25, 60, 300])):
+        kind = rng.choice(["threshold", "lr_drop", "best_epoch", "divergence", "gap", "thresold", 3])
+        obs: dict = {"kind": kind}
+        if rng.random() < 0.7:
+            obs["metric"] = rng.choice(["val_acc", "train_loss", "acc", "loss", "val_accc", 1])
+        if kind == "threshold" or rng.random() < 0.2:
+            obs["value"] = rng.choice([*NASTY_NUMBERS, 0.9, 0.3])
+        if rng.random() < 0.3:
+            obs["caption"] = rng.choice(NASTY_TEXT)
+        if rng.random() < 0.2:
+            obs["direction"] = rng.choice(["above", "below", "up"])
+        observe.append(obs)
+    if observe:
+        room["observe"] = observe
+    doc["classroom"] = room
+    if rng.random() < 0.2:
+        doc["base"]["label"] = rng.choice(NASTY_TEXT)
+    return _toml(doc, rng)
+
+
+def test_generated_lesson_files(tmp_path, no_training):
+    rng = random.Random(SEED + 3)
+    tally = _Tally(f"{N_LESSONS} lesson files")
+    for i in range(N_LESSONS):
+        p = tmp_path / f"lesson{i}.toml"
+        p.write_bytes(_lesson_case(rng))
+        tally.judge("validate", ["validate", str(p)], p.read_bytes()[:200])
+    tally.check()
+    assert tally.accepted > 25 and tally.refused > 200
+
+
+SPACE_PATHS = [
+    "optimizer.lr",
+    "optimizer.momentum",
+    "optimizer.kind",
+    "optimizer.weight_decay",
+    "schedule.kind",
+    "training.batch_size",
+    "training.epochs",
+    "dataset.n_samples",
+    "label",
+    "optimizer.momentun",
+    "optimizer..lr",
+    "",
+    "model.layers.0.units",
+    "model.layers.99.units",
+    "\x1b[2J",
+    "x" * 3000,
+]
+
+
+def _space_spec(rng: random.Random) -> object:
+    roll = rng.random()
+    if roll < 0.4:
+        spec: dict = {
+            "low": rng.choice([*NASTY_NUMBERS, 1e-4, 0.01, 1, 8]),
+            "high": rng.choice([*NASTY_NUMBERS, 0.5, 0.9, 64]),
+        }
+        if rng.random() < 0.3:
+            spec["log"] = rng.choice([True, False, "yes"])
+        if rng.random() < 0.2:
+            spec["points"] = rng.choice([[0.1, 0.2], [], [math.nan], ["a"], list(range(300))])
+        if rng.random() < 0.15:
+            spec["step"] = rng.choice([1, 0, -2, 0.5])
+        return spec
+    if roll < 0.8:
+        return {
+            "choices": rng.choice(
+                [["sgd", "adam"], ["adam"], [], [1, "a"], [0.1, 0.01], ["=cmd", "@x"], list(range(2000))]
+            )
+        }
+    return rng.choice([[0.1, 0.2], 3, "x", {"kind": "float", "low": 0.1}, {"bogus": 1}])
+
+
+VALID_SPECS = {
+    "optimizer.lr": {"low": 1e-3, "high": 0.5, "log": True, "points": [0.01, 0.1]},
+    "optimizer.momentum": {"low": 0.0, "high": 0.9, "points": [0.0, 0.9]},
+    "training.batch_size": {"choices": [16, 32]},
+    "optimizer.kind": {"choices": ["sgd", "adam"]},
+}
+
+
+def _space_case(rng: random.Random) -> tuple[bytes, list[str]]:
+    if rng.random() < 0.35:  # a valid space, perhaps with one hostile setting or flag
+        params = dict(rng.sample(sorted(VALID_SPECS.items()), rng.randint(1, 3)))
+    else:
+        params = {rng.choice(SPACE_PATHS): _space_spec(rng) for _ in range(rng.choice([0, 1, 2, 3, 6]))}
+    section: dict = {"params": params}
+    for key, values in (
+        ("objective", ["best_val_loss", "final_val_acc", "accuracy", 1]),
+        ("sampler", ["random", "grid", "tpe", "qmc", "cmaes"]),
+        ("trials", [1, 16, 0, -5, 100_001, 2**62, "8"]),
+        ("seed", [0, 2**32 - 1, 2**32, 2**62, -1, None]),
+        ("pruning", [True, "no"]),
+    ):
+        if rng.random() < 0.3:
+            v = rng.choice(values)
+            if v is not None:
+                section[key] = v
+    doc = {"search": section} if rng.random() < 0.8 else section
+    flags: list[str] = []
+    for flag, values in (
+        ("--trials", ["3", "0", "1000000", "-1", "1e3", "99999999999999999999999"]),
+        ("--batch", ["4", "0", "100000"]),
+        ("--sampler-seed", ["1", "4294967295", "4294967296", "-1", "9" * 400]),
+        ("--sampler", ["random", "grid", "tpe", "qmc", "bogus"]),
+        ("--objective", ["best_val_acc", "nope"]),
+        ("--study", ["s", "", "x" * 600, "a\nb", "\x1b[2J", "ü"]),
+        ("--epochs", ["1", "0", "-3"]),
+    ):
+        if rng.random() < 0.12:
+            flags += [flag, rng.choice(values)]
+    return _toml(doc, rng), flags
+
+
+def test_generated_search_spaces_and_flags(tmp_path, no_training):
+    rng = random.Random(SEED + 4)
+    exp = tmp_path / "exp.toml"
+    exp.write_bytes(tomli_w.dumps(_valid_base(rng)).encode())
+    tally = _Tally(f"{N_SPACES} search spaces and flags")
+    for i in range(N_SPACES):
+        raw, flags = _space_case(rng)
+        space = tmp_path / f"space{i}.toml"
+        space.write_bytes(raw)
+        argv = [
+            "search",
+            str(exp),
+            "--space",
+            str(space),
+            "--storage",
+            "memory:",
+            "--out",
+            str(tmp_path / f"o{i}"),
+        ]
+        tally.judge("search", argv + flags, (raw[:120], flags))
+    tally.check()
+    assert tally.accepted > 30 and tally.refused > 300
+
+
+def test_generated_storage_urls_and_study_names(tmp_path, no_training, monkeypatch):
+    rng = random.Random(SEED + 5)
+    folder = tmp_path / "store-folder"
+    folder.mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    urls = [
+        f"sqlite:///{tmp_path / 'studies.sqlite3'}",
+        f"sqlite:///{tmp_path / 'studies.sqlite3'}?mode=ro",
+        f"sqlite:///{folder}",
+        f"sqlite:///{notes}",
+        "sqlite:////proc/self/optiscope.db",
+        "sqlite://",
+        "sqlite:///" + "x" * 5000,
+        f"journal:{tmp_path / 'j.log'}",
+        "journal:/dev/null",
+        f"journal:{folder}",
+        "journal:",
+        "memory:",
+        "",
+        "nonsense",
+        "postgresql://nobody@/db?host=/nonexistent-socket-folder",
+        "mysql://nobody@localhost:1/db",
+        "\x1b[2J",
+    ]
+    names = ["s", "", " ", "x" * 600, "a\nb", "\x1b]0;t\x07", "ü", "'; DROP TABLE studies; --", "s/../t"]
+    exp = tmp_path / "exp.toml"
+    exp.write_bytes(tomli_w.dumps(_valid_base(rng)).encode())
+    space = tmp_path / "space.toml"
+    space.write_text('[search]\ntrials = 2\n[search.params]\n"optimizer.lr" = { low = 0.001, high = 0.1 }\n')
+    tally = _Tally(f"{N_STORAGES} storage URLs and study names")
+    monkeypatch.chdir(tmp_path)
+    for i in range(N_STORAGES):
+        url, name = rng.choice(urls), rng.choice(names)
+        argv = [
+            "search",
+            str(exp),
+            "--space",
+            str(space),
+            "--storage",
+            url,
+            "--study",
+            name,
+            "--out",
+            str(tmp_path / f"o{i}"),
+        ]
+        tally.judge("search", argv, (url[:80], name[:40]))
+    tally.check()
+    assert notes.read_text() == "mine\n" and list(folder.iterdir()) == []
+    made = {p.name for p in tmp_path.iterdir()} - {
+        "exp.toml",
+        "space.toml",
+        "notes.txt",
+        "store-folder",
+        "home",
+    }
+    made = {n for n in made if not n.startswith("o")}
+    assert made <= {"studies.sqlite3", "studies.sqlite3-wal", "studies.sqlite3-shm", "j.log", "j.log.lock"}, (
+        made
+    )
+    assert tally.accepted > 10 and tally.refused > 50
+
+
+def test_generated_record_sizes_and_paths(tmp_path, no_training):
+    rng = random.Random(SEED + 6)
+    folder_gif = tmp_path / "taken.gif"
+    folder_gif.mkdir()
+    sizes = [
+        "1280x720",
+        "160x120",
+        "3840x2160",
+        "159x120",
+        "3841x10",
+        "0x0",
+        "-1x5",
+        "1280X720",
+        "12 x 7",
+        "9" * 5000 + "x720",
+        "٣٣٣x٢٢٢",
+        "1e3x720",
+        "",
+        "x",
+        "1280x720x3",
+        "321x241",
+    ]
+    outs = [
+        str(folder_gif),
+        "/proc/self/x.gif",
+        str(tmp_path / "a.avi"),
+        str(tmp_path / "noext"),
+        str(tmp_path / "sub" / "deep" / "r.gif"),
+        str(tmp_path / "r.mp4"),
+        str(tmp_path / "r.gif"),
+        "/dev/null.gif",
+        str(tmp_path / "\x1b[2J.gif"),
+        str(tmp_path / ("n" * 300 + ".gif")),
+    ]
+    tally = _Tally(f"{N_RECORDS} record sizes and paths")
+    for _ in range(N_RECORDS):
+        argv = [
+            "record",
+            "--preset",
+            rng.choice(["blobs-sgd", "no-such-preset"]),
+            "--size",
+            rng.choice(sizes),
+        ]
+        argv += [
+            "--fps",
+            rng.choice(["10", "60", "0", "61", "-1"]),
+            "--seconds",
+            rng.choice(["6", "120", "0.5", "121", "nan", "inf"]),
+        ]
+        argv += ["--out", rng.choice(outs)]
+        tally.judge("record", argv, argv[2:])
+    tally.check()
+    assert list(folder_gif.iterdir()) == []
+    stray = [p.name for p in tmp_path.rglob("*") if p.is_file()]
+    assert stray == [], stray  # nothing written: every accepted case stopped where training starts
+
+
+def _store_case(rng: random.Random, tmp_path: Path, i: int, ours: bytes) -> Path:
+    import sqlite3
+
+    kind = rng.choice(
+        ["empty", "text", "random", "header", "ours", "cut", "other", "other_runs", "newer", "folder", "link"]
+    )
+    p = tmp_path / f"case{i}" / "store.sqlite3"
+    p.parent.mkdir()
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "text":
+        p.write_text("my notes\n" * rng.randint(1, 50))
+    elif kind == "random":
+        p.write_bytes(bytes(rng.randrange(256) for _ in range(rng.choice([10, 500, 5000]))))
+    elif kind == "header":
+        p.write_bytes(b"SQLite format 3\x00" + bytes(rng.randrange(256) for _ in range(2000)))
+    elif kind == "ours":
+        p.write_bytes(ours)
+    elif kind == "cut":
+        p.write_bytes(ours[: rng.randrange(16, len(ours))])
+    elif kind in ("other", "other_runs", "newer"):
+        conn = sqlite3.connect(p)
+        if kind == "other":
+            conn.execute(f"CREATE TABLE t{rng.randrange(9)} (a, b)")
+        elif kind == "other_runs":
+            cols = rng.sample(
+                ["id INTEGER PRIMARY KEY", "created REAL", "label TEXT", "status TEXT", "distance REAL"], 3
+            )
+            conn.execute(f"CREATE TABLE runs ({', '.join(cols)})")
+            if rng.random() < 0.5:
+                conn.execute(f"PRAGMA application_id = {rng.randrange(1, 2**31)}")
+        else:
+            conn.executescript(ours_schema())
+            conn.execute("PRAGMA user_version = 99")
+        conn.commit()
+        conn.close()
+    elif kind == "folder":
+        p.mkdir()
+    else:
+        p.symlink_to("/dev/zero")
+    return p
+
+
+def ours_schema() -> str:
+    from optiscope.engine.store import _SCHEMA
+
+    return _SCHEMA
+
+
+def test_generated_store_files(tmp_path, no_training):
+    from optiscope.engine.store import RunStore
+
+    rng = random.Random(SEED + 7)
+    made = tmp_path / "made" / "runs.sqlite3"
+    RunStore(made).close()
+    ours = made.read_bytes()
+    tally = _Tally(f"{N_STORES} store files")
+    changed = []
+    for i in range(N_STORES):
+        p = _store_case(rng, tmp_path, i, ours)
+        before = {
+            q.name: (q.read_bytes() if q.is_file() and not q.is_symlink() else None)
+            for q in p.parent.iterdir()
+        }
+        action = rng.choice([["list"], ["show", "1"], ["export", "1", "--out", str(p.parent / "x.csv")]])
+        tally.judge("runs", ["runs", "--store", str(p), *action], (p.name, action[0]))
+        after = {
+            q.name: (q.read_bytes() if q.is_file() and not q.is_symlink() else None)
+            for q in p.parent.iterdir()
+        }
+        extra = set(after) - set(before) - {"store.sqlite3-wal", "store.sqlite3-shm", "x.csv"}
+        if extra or {k: v for k, v in after.items() if k in before} != before:
+            changed.append((i, sorted(extra)))
+    tally.check()
+    print(f"fuzz: store files changed, renamed or added beside: {len(changed)}")
+    assert not changed, changed[:5]
+    assert tally.refused > 100

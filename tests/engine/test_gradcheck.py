@@ -29,7 +29,10 @@ def test_every_layer_passes_alone_and_in_the_batched_engine():
     engines = {c.engine for c in report.layers}
     assert engines == {"alone (torch autograd)", "batched (hand-written backward)"}
     assert len(report.layers) == 6 and report.passed
-    assert all(c.max_error < 1e-5 and c.checked + c.at_kink + c.too_small == 20 for c in report.layers)
+    # a small network: every entry of every weight and bias is checked
+    assert [c.entries for c in report.layers[:3]] == [2 * 16 + 16, 16 * 8 + 8, 8 * 3 + 3]
+    assert all(c.complete and c.checked + c.at_kink + c.too_small == c.entries for c in report.layers)
+    assert all(c.max_error < 1e-5 for c in report.layers)
     assert "batch norm in evaluation mode" in report.table()
 
 
@@ -125,3 +128,78 @@ def test_gradients_below_the_differences_rounding_error_are_skipped_not_called_w
         return torch.nn.functional.cross_entropy(torch.relu(x @ w1.t() + b1) @ w2.t() + b2, y)
 
     assert torch.autograd.gradcheck(loss, (w1, b1, w2, b2), eps=1e-6, atol=1e-8, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- one wrong entry anywhere
+LAYERS = ["dense 1 (2\u219216)", "dense 2 (16\u21928)", "output (8\u21923)"]
+
+
+def _corrupt(g: torch.Tensor, index: int) -> torch.Tensor:
+    """One entry made wrong: doubled and pushed off by 0.01 (far past any rounding)."""
+    g = g.clone()
+    flat = g.view(-1)
+    flat[index] = 2 * flat[index] + 0.01
+    return g
+
+
+@pytest.mark.parametrize("tensor", ["weight", "bias"])
+@pytest.mark.parametrize("layer", [0, 1, 2])
+def test_one_wrong_entry_in_any_tensor_fails_the_single_run_check(monkeypatch, layer, tensor):
+    """Issue 18.3: with 20 of a layer's entries sampled, a wrong output-bias gradient (2 of 102
+    entries) passed. The wrong entry is one torch.autograd gradient entry, changed by a hook."""
+    from optiscope.engine import gradcheck as gc
+
+    real_build = gc.build_model
+
+    def build_with_a_wrong_entry(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+        linear = [m for m in model if isinstance(m, torch.nn.Linear)][layer]
+        p = getattr(linear, tensor)
+        p.register_hook(lambda g: _corrupt(g, p.numel() - 1))
+        return model
+
+    monkeypatch.setattr(gc, "build_model", build_with_a_wrong_entry)
+    report = gradient_check(RunConfig.model_validate(MLP))
+    failed = [(c.engine, c.layer) for c in report.layers if not c.passed]
+    assert failed == [("alone (torch autograd)", LAYERS[layer])], report.table()
+
+
+@pytest.mark.parametrize("tensor", ["weight", "bias"])
+@pytest.mark.parametrize("layer", [0, 1, 2])
+def test_one_wrong_entry_in_any_tensor_fails_the_batched_check(monkeypatch, layer, tensor):
+    original = BatchedNet.train_step
+
+    def broken(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        op = [o for o in self.ops if o.kind == "dense"][layer]
+        view = self.grad_views[getattr(op, tensor)]
+        view.copy_(_corrupt(view, 0))
+        return out
+
+    monkeypatch.setattr(BatchedNet, "train_step", broken)
+    report = gradient_check(RunConfig.model_validate(MLP))
+    failed = [(c.engine, c.layer) for c in report.layers if not c.passed]
+    assert failed == [("batched (hand-written backward)", LAYERS[layer])], report.table()
+
+
+def test_large_tensors_are_sampled_and_the_miss_chance_is_the_hypergeometric_one(capsys):
+    """A 64->100 layer has 6400 weights (sampled: 200) and 100 biases (all checked); the printed
+    chance of missing k wrong weights is scipy's hypergeometric P(X = 0)."""
+    from scipy.stats import hypergeom
+
+    cfg = RunConfig.model_validate(
+        {
+            "dataset": {"name": "digits"},
+            "model": {"layers": [{"type": "dense", "units": 100, "activation": "tanh"}]},
+        }
+    )
+    report = gradient_check(cfg, batch=4)
+    first = report.layers[0]
+    assert first.entries == 6500 and first.sampled == (("weight", 6400, 200),)
+    assert first.checked + first.at_kink + first.too_small == 200 + 100
+    assert report.layers[1].complete  # the 100->10 output: 1010 entries, all checked
+    table = report.table()
+    for k in (1, 2, 10):
+        expected = hypergeom(6400, k, 200).pmf(0)
+        assert f"k={k}: {expected:.3g}" in table
+    assert "200 of 6400 entries" in table

@@ -15,6 +15,7 @@ from optiscope.engine.config import (
     Cosine,
     CosineRestarts,
     Cyclic,
+    DatasetConfig,
     Exponential,
     OneCycle,
     Plateau,
@@ -404,3 +405,151 @@ def test_plateau_patience_preset_follows_keras_rule_down_to_its_floor():
     # the lesson text: patience 2 freezes at about two-thirds, 5 gets to about 75 %, 10 and 15 better
     assert 0.6 < final_acc[2] < 0.72 and 0.72 < final_acc[5] < 0.8
     assert min(final_acc[10], final_acc[15]) > final_acc[5]
+
+
+# --------------------------------------------------------------------------- warm-up hand-overs
+def _closed_form_after_warmup(kind: str, lr0: float, gamma: float, every: int, warmup: int, spe: int, n: int):
+    """Linear warm-up, then a per-epoch schedule whose epoch 0 is the epoch the warm-up ends in.
+
+    Written from the formulas: warm-up ``lr0 * (f + (1 - f) * i / W)``; then ExponentialLR
+    ``lr0 * gamma**e`` or StepLR ``lr0 * gamma**(e // every)``, ``e`` counting epochs from the
+    one holding update ``W`` (0-based index).
+    """
+    out = []
+    for i in range(n):
+        if i < warmup:
+            out.append(lr0 * (0.01 + 0.99 * i / warmup))
+            continue
+        e = i // spe - warmup // spe
+        out.append(lr0 * gamma ** (e if kind == "exponential" else e // every))
+    return out
+
+
+@pytest.mark.parametrize("warmup", [32, 40, 16, 1])
+@pytest.mark.parametrize("kind", ["exponential", "step"])
+def test_warmup_in_front_of_a_per_epoch_schedule_starts_at_the_base_rate(kind, warmup):
+    """Issue 18.1: warm-up 32 updates at 16 per epoch then exponential(0.5) trained epochs 3-6 at
+    0.05, 0.025, ... (the base rate 0.1 never used); step(3) held the rate 2 epochs."""
+    spe, epochs = 16, 10
+    sched = (
+        Exponential(gamma=0.5, warmup_steps=warmup)
+        if kind == "exponential"
+        else Step(step_epochs=3, gamma=0.5, warmup_steps=warmup)
+    )
+    lrs = lr_preview(SGD(lr=0.1), sched, spe, epochs)
+    expected = _closed_form_after_warmup(kind, 0.1, 0.5, 3, warmup, spe, spe * epochs)
+    np.testing.assert_allclose(lrs, expected, rtol=1e-9)
+    if warmup == 32:
+        first_main_epoch = lrs[2 * spe : 3 * spe]
+        assert set(np.round(first_main_epoch, 12)) == {0.1}
+        if kind == "step":  # the base rate held 3 whole epochs
+            assert [round(x, 9) for x in lrs[2 * spe :: spe]][:4] == [0.1, 0.1, 0.1, 0.05]
+
+
+def test_warmup_in_front_of_exponential_matches_torch_sequential_lr_per_epoch():
+    """With warm-up in whole epochs, torch's own LinearLR + ExponentialLR chained by SequentialLR
+    (stepped per epoch) gives the epoch rates; our per-update warm-up ends at the same base rate."""
+    spe, epochs, warm_epochs = 16, 8, 2
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        s = torch.optim.lr_scheduler.SequentialLR(
+            opt,
+            [
+                torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.5, total_iters=warm_epochs),
+                torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5),
+            ],
+            milestones=[warm_epochs],
+        )
+        torch_epochs = []
+        for _ in range(epochs):
+            torch_epochs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            s.step()
+    ours = lr_preview(SGD(lr=0.1), Exponential(gamma=0.5, warmup_steps=warm_epochs * spe), spe, epochs)
+    np.testing.assert_allclose(ours[warm_epochs * spe :: spe], torch_epochs[warm_epochs:], rtol=1e-9)
+
+
+def test_warmup_then_per_epoch_schedule_in_training_alone_and_batched():
+    from optiscope.engine.sweep import train_batched
+
+    sched = Exponential(gamma=0.5, warmup_steps=32)
+    cfg = RunConfig(
+        optimizer=SGD(lr=0.1),
+        schedule=sched,
+        dataset=DatasetConfig(n_samples=640),
+        training=TrainingConfig(epochs=6, batch_size=20, seed=3, device="cpu"),
+    )
+    expected = _closed_form_after_warmup("exponential", 0.1, 0.5, 1, 32, 16, 96)
+    alone = train(cfg).step_lr
+    np.testing.assert_allclose(alone, expected, rtol=1e-9)
+    batched = train_batched([cfg, cfg.model_copy(update={"optimizer": SGD(lr=0.1, momentum=0.9)})])
+    for res in batched:
+        np.testing.assert_allclose(res.step_lr, expected, rtol=1e-6)
+
+
+def _torch_main_rates(kind: str, cfg, lr0: float, n: int) -> list[float]:
+    """torch's CyclicLR / OneCycleLR alone on a dummy optimizer, update by update."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=lr0)
+    if kind == "cyclic":
+        s = torch.optim.lr_scheduler.CyclicLR(
+            opt, base_lr=cfg.base_lr, max_lr=cfg.max_lr, step_size_up=cfg.step_size, cycle_momentum=False
+        )
+    else:
+        s = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.max_lr, total_steps=n, cycle_momentum=False)
+    out = []
+    for _ in range(n):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if s.last_epoch < n - 1 or kind == "cyclic":
+            s.step()
+    return out
+
+
+@pytest.mark.parametrize("kind", ["cyclic", "one_cycle"])
+def test_live_change_during_warmup_scales_the_main_schedule_alone_and_batched(kind):
+    """Issue 18.2: x2 at update 20 of a 50-update warm-up held until update 49 only."""
+    from optiscope.engine import events as ev
+    from optiscope.engine.control import RunControl
+    from optiscope.engine.sweep import train_batched
+
+    sched = (
+        Cyclic(base_lr=1e-3, max_lr=1e-2, step_size=20, warmup_steps=50)
+        if kind == "cyclic"
+        else OneCycle(max_lr=0.1, warmup_steps=50)
+    )
+    cfg = RunConfig(
+        optimizer=SGD(lr=0.05),
+        schedule=sched,
+        dataset=DatasetConfig(n_samples=640),
+        training=TrainingConfig(epochs=8, batch_size=20, device="cpu"),
+    )
+    n, w = 128, 50
+    warm = [0.05 * (0.01 + 0.99 * i / w) for i in range(w)]
+    expected = np.array(warm + _torch_main_rates(kind, sched, 0.05, n - w))
+    expected[20:] *= 2
+
+    control = RunControl()
+
+    def on_step(step: int) -> None:
+        if step == 20:
+            control.scale_lr(2.0)
+
+    alone = train(cfg, control=control, on_step=on_step).step_lr
+    np.testing.assert_allclose(alone, expected, rtol=1e-9)
+
+    control2, bus, got = RunControl(), ev.EventBus(), []
+
+    def on_event(e: ev.Step) -> None:
+        if e.run == 0:
+            got.append(e.lr)
+            if e.step == 20:
+                control2.scale_lr(2.0)
+
+    bus.subscribe(on_event, ev.Step)
+    train_batched(
+        [cfg, cfg.model_copy(update={"optimizer": SGD(lr=0.05, momentum=0.9)})], bus=bus, control=control2
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-6)

@@ -26,7 +26,8 @@ from optiscope.engine.trainer import train
 from optuna.trial import TrialState
 
 BASE = RunConfig(
-    dataset=DatasetConfig(n_samples=200), training=TrainingConfig(epochs=6, batch_size=32, device="cpu")
+    dataset=DatasetConfig(n_samples=200, standardize=True),
+    training=TrainingConfig(epochs=6, batch_size=32, device="cpu"),
 )
 SPACE = {
     "params": {

@@ -27,6 +27,7 @@ schema_version = 1
 name = "small"
 [base.dataset]
 n_samples = 200
+standardize = true
 [base.training]
 epochs = 4
 device = "cpu"

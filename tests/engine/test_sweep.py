@@ -318,15 +318,21 @@ def test_control_stop_pause_advance_and_set_lr():
 
 
 def test_execute_batches_what_it_can_and_says_why_not():
+    scaled = {**BASE["dataset"], "standardize": True}  # runs that learn in 4 epochs: "completed"
     runs = [
-        cfg(optimizer={"kind": "sgd", "lr": 0.05}),
+        cfg(dataset=scaled, optimizer={"kind": "sgd", "lr": 0.05}),
         cfg(
             dataset={"name": "digits"},
             model={"layers": [{"type": "conv2d", "filters": 2}]},
+            optimizer={"kind": "adam", "lr": 0.01},  # learns within its one epoch
             training={**BASE["training"], "epochs": 1, "batch_size": 64},
         ),
-        cfg(optimizer={"kind": "adam", "lr": 0.01}),
-        cfg(optimizer={"kind": "sgd", "lr": 0.05}, training={**BASE["training"], "batch_size": 16}),
+        cfg(dataset=scaled, optimizer={"kind": "adam", "lr": 0.01}),
+        cfg(
+            dataset=scaled,
+            optimizer={"kind": "sgd", "lr": 0.05},
+            training={**BASE["training"], "batch_size": 16},
+        ),
     ]
     groups, alone = plan_batches(runs)
     assert groups == [[0, 2]]
@@ -338,7 +344,9 @@ def test_execute_batches_what_it_can_and_says_why_not():
     assert any(m.startswith("run 11 not batched: conv2d") for m in messages)
     assert any(m.startswith("run 13 not batched") for m in messages)
     assert any("runs 10, 12 batched" in m for m in messages)
-    assert all(r.reason == "completed" for r in results)
+    assert all(r.reason == "completed" for r in results), [
+        (r.label, r.reason, r.reason_detail) for r in results
+    ]
     started = [e.run for e in seen if isinstance(e, ev.RunStarted)]
     assert sorted(started) == [10, 11, 12, 13]
     sequential = execute(runs, batched=False, keep_models=True)
@@ -375,7 +383,7 @@ def test_constant_rate_batches_need_no_torch_optim():
         "import sys\n"
         "from optiscope.engine.config import RunConfig\n"
         "from optiscope.engine.sweep import train_batched\n"
-        "base = {'dataset': {'name': 'blobs', 'n_samples': 100}, 'training': {'epochs': 2}}\n"
+        "base = {'dataset': {'name': 'blobs', 'n_samples': 100, 'standardize': True}, 'training': {'epochs': 2}}\n"
         "cfgs = [RunConfig.model_validate({**base, 'optimizer': {'kind': 'sgd', 'lr': lr}}) for lr in (0.1, 0.01)]\n"
         "res = train_batched(cfgs)\n"
         "assert [r.reason for r in res] == ['completed', 'completed'], res\n"

@@ -92,14 +92,17 @@ def test_huge_lr_diverges_without_exception(opt):
 
 def test_diverge_factor_none_counts_only_nan_and_inf():
     """With the explosion rule off, plain SGD at LR 10 blows up (loss > 1e6) and then kills its
-    ReLUs, but its loss stays finite: the run completes."""
+    ReLUs, but its loss stays finite: the run is not stopped on the way. It ends at chance
+    level, so it is reported as not having learned (issue 26.1), not as an explosion."""
     bus, got = collect(ev.Finished, ev.Failed, ev.Diverged)
     cfg = cfg_blobs(5, optimizer=SGD(lr=10.0))
     cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"diverge_factor": None})})
     res = train(cfg, bus=bus)
     assert res.step_loss.max() > 1e6  # it did blow up
-    assert res.reason == "completed"
-    assert [type(e) for e in got] == [ev.Finished]
+    assert len(res.epochs) == 5 and np.isfinite(res.step_loss).all()  # trained to the end
+    assert [type(e) for e in got] == [ev.Diverged, ev.Finished]
+    assert got[0].epoch == 5 and got[0].detail.startswith("did not learn")
+    assert res.reason == "diverged"
 
 
 def test_early_stopping_restores_best_weights():

@@ -52,6 +52,7 @@ name = "small"
 [base.dataset]
 name = "blobs"
 n_samples = 100
+standardize = true
 [base.training]
 epochs = 2
 batch_size = 25

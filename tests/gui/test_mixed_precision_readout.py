@@ -26,7 +26,7 @@ def test_the_status_bar_compares_the_run_with_its_twin_without_mixed_precision(q
     labels = [r.label for r in exp.runs()]
     assert text.startswith(f"{labels[1]}: mixed precision {spe[1]:.3g} s/epoch, val acc {acc[1]:.1f} %")
     assert f"without ({labels[0]}): {spe[0]:.3g} s/epoch, val acc {acc[0]:.1f} %" in text
-    ratio = float(re.search(r"→ ([0-9.]+)× the time", text).group(1))
+    ratio = float(re.search(r"→ ([0-9.]+)× the time \(both trained alone\)", text).group(1))
     assert ratio == pytest.approx(spe[1] / spe[0], abs=0.006)
     assert ("slower" in text) == (spe[1] / spe[0] > 1)
     assert "trained alone: mixed precision" in text  # why it was not batched with the other run

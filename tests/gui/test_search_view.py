@@ -191,7 +191,9 @@ def test_diverged_trials_are_named_in_the_window(make_window, quick_blobs, qtbot
     assert diverged and any(t.outcome == "complete" for t in dialog.trials)
     states = {t.number: t.state for t in _stored(dialog).get_trials()}
     for t in diverged:  # told to Optuna as pruned, named diverged in the table and summary
-        assert states[t.number] == TrialState.PRUNED and t.params["optimizer.lr"] > 1.0
+        assert (
+            states[t.number] == TrialState.PRUNED and t.params["optimizer.lr"] > 0.3
+        )  # blew up or ended at chance
         row = [r.number for r in dialog.trials].index(t.number)
         assert dialog.trial_table.item(row, 1).text() == "diverged"
     assert f"{len(diverged)} diverged" in dialog.summary.text()

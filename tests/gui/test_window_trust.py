@@ -70,7 +70,7 @@ def test_panel_spin_and_combo_boxes_take_the_wheel_only_when_focused(qtbot, make
 # ------------------------------------------------------------------ helpers for runs
 def _quick(**kw) -> ExperimentConfig:
     fields = {
-        "dataset": DatasetConfig(n_samples=200),
+        "dataset": DatasetConfig(n_samples=200, standardize=True),  # runs that learn in 2-3 epochs
         "optimizer": Adam(lr=0.01),
         "training": TrainingConfig(epochs=3, batch_size=32, device="cpu"),
         **kw,
@@ -210,7 +210,7 @@ def test_window_runs_are_stored_and_the_runs_tab_lists_overlays_and_loads_them(q
         if view.table.topLevelItem(i).data(0, QtCore.Qt.ItemDataRole.UserRole) == stored_id
     )
     texts = [row.text(c) for c in range(view.table.columnCount())]
-    assert texts[0] == "sgd lr=0.05 momentum=0.5" and texts[1] == "blobs n_samples=200"
+    assert texts[0] == "sgd lr=0.05 momentum=0.5" and texts[1] == "blobs n_samples=200 standardize=yes"
     assert texts[2].startswith("sgd lr=0.05 momentum=0.5") and texts[3] == "constant"
     assert texts[6] == "2/2" and texts[7] == "completed"
     assert float(texts[4]) == round(w.runs.epoch_events[-1].val_acc, 3)

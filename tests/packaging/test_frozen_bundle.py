@@ -17,6 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_COMPRESSED = 200 * 1000 * 1000  # 200 MB: one offline download for a classroom laptop
+# the bar is 20 minutes on a 2-core machine; twice that before giving up, for a loaded machine
+BUILD_TIMEOUT_S = int(os.environ.get("OPTISCOPE_FREEZE_TIMEOUT", "2400"))
 
 pytestmark = pytest.mark.freeze
 
@@ -24,14 +26,18 @@ pytestmark = pytest.mark.freeze
 @pytest.mark.skipif(
     os.environ.get("OPTISCOPE_FREEZE") != "1", reason="set OPTISCOPE_FREEZE=1 to build (minutes)"
 )
-@pytest.mark.timeout(3700)  # the suite's 300 s per test would stop the build (6-20 minutes)
-def test_build_script_builds_a_small_bundle_that_passes_the_smoke_test():
+@pytest.mark.timeout(BUILD_TIMEOUT_S + 120)  # the suite's 300 s per test would stop the build
+def test_build_script_builds_a_small_bundle_that_passes_the_smoke_test(run_killing_group):
     args = ["bash", str(ROOT / "packaging/build.sh")]
     if os.environ.get("OPTISCOPE_INSTALL_TEST") == "1":
         args.append("--install-test")
-    out = subprocess.run(args, capture_output=True, text=True, timeout=3600)
-    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-3000:]
-    artifacts = Path(os.environ.get("OPTISCOPE_BUILD_DIR", ROOT / "build/freeze")) / "artifacts"
+    build_dir = Path(os.environ.get("OPTISCOPE_BUILD_DIR", ROOT / "build/freeze"))
+    # the stage lines go to this log as they happen (tail -f it); the whole build's process group
+    # is stopped on timeout, so no child keeps compressing after the test gave up
+    code, tail = run_killing_group(args, build_dir.parent / "freeze-test.log", BUILD_TIMEOUT_S)
+    assert code is not None, f"build.sh took over {BUILD_TIMEOUT_S} s and was stopped:\n{tail}"
+    assert code == 0, tail
+    artifacts = build_dir / "artifacts"
     packages = [p for p in artifacts.iterdir() if p.name.endswith((".tar.zst", ".deb", ".dmg"))]
     assert packages, f"no archive or installer in {artifacts}"
     for package in packages:

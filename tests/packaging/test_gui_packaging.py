@@ -34,9 +34,10 @@ def test_the_cli_without_a_command_opens_the_window(monkeypatch):
     from optiscope.engine import cli
 
     called = []
-    monkeypatch.setattr(app, "main", lambda: called.append(True) or 0)
+    monkeypatch.setattr(app, "main", lambda argv=None: called.append(argv) or 0)
     assert cli.main([]) == 0
-    assert called == [True]
+    assert cli.main(["--self-test"]) == 0
+    assert called == [[], ["--self-test"]]
 
 
 def test_every_gui_package_is_listed_for_installation():
