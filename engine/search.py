@@ -485,7 +485,17 @@ def run_search(
             f"is gone: {', '.join(map(str, orphans[:20]))}{' ...' if len(orphans) > 20 else ''}"
         )
         say(note)
-    if seed_value is not None:  # a second worker on the same study draws other trials
+    if sampler_name == "grid":
+        # Optuna's GridSampler shuffles the grid with its seed and gives trial N the N-th point of
+        # *its* order: every process that adds to one grid study must shuffle alike, or a second
+        # run re-draws points the first trained. The study keeps the order's seed (the first
+        # run's seed, else 0); later runs and other workers use it whatever seed they are given.
+        kept = study.user_attrs.get("optiscope_grid_seed")
+        if not isinstance(kept, int):
+            kept = seed_value if seed_value is not None else 0
+            study.set_user_attr("optiscope_grid_seed", kept)
+        seed_value = kept
+    elif seed_value is not None:  # a second worker on the same study draws other trials
         seed_value = worker_seed(seed_value, len(study.trials))
     study.sampler = make_sampler(sampler_name, space, seed_value)
     result = SearchResult(study, storage or default_storage_url(), objective)

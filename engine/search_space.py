@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from .config import OPTIMIZER_CLASSES, SCHEDULE_CLASSES, RunConfig, format_validation_error
 from .formats import shown
+from .labels import RATE_SETTING_SCHEDULES
 from .search_schema import (
     MAX_GRID_VALUES,
     MAX_ROUND,
@@ -50,6 +51,7 @@ __all__ = [
     "parse_space",
     "load_space",
     "check_space",
+    "unused_params",
     "apply_params",
     "grid_points",
     "objective_direction",
@@ -197,3 +199,42 @@ def check_space(space: SearchSpace, base: RunConfig, sampler: str | None = None)
                     f"{MAX_GRID_VALUES} values; add points = [...] or a larger step"
                 )
     return space.model_copy(update={"params": fitted})
+
+
+# --------------------------------------------------------------------------- settings a run ignores
+#: settings that decide whether another setting is used at all (a search that varies them
+#: may make the other one matter in some trials: then nothing is called unused)
+_DECIDERS = ("schedule.kind", "schedule.mode", "schedule.warmup_steps")
+
+
+def unused_params(names: Any, base: RunConfig) -> dict[str, str]:
+    """Which of the parameter paths ``names`` the runs of ``base`` do not use, each with why.
+
+    A search over such a setting trains the same run whatever value it draws (identical
+    results, importance 0), so the window does not offer it and the CLI warns:
+
+    - ``optimizer.lr`` under a schedule that sets the rates itself (a schedule part with
+      ``sets_rate``: cyclic, one-cycle) without warm-up: ``torch.optim.lr_scheduler.CyclicLR``
+      starts at ``base_lr`` and ``OneCycleLR`` at ``max_lr / div_factor``, whatever the
+      optimizer's rate;
+    - ``schedule.gamma`` of a cyclic schedule in triangular or triangular2 mode (only
+      ``exp_range`` uses it).
+    """
+    names = list(names)
+    if any(n in _DECIDERS for n in names):
+        return {}
+    sched = base.schedule
+    out: dict[str, str] = {}
+    for name in names:
+        if name == "optimizer.lr" and sched.kind in RATE_SETTING_SCHEDULES and not sched.warmup_steps:
+            bounds = "schedule.base_lr and schedule.max_lr" if sched.kind == "cyclic" else "schedule.max_lr"
+            out[name] = (
+                f"the {sched.kind.replace('_', '-')} schedule sets every rate from {bounds}, whatever "
+                f"the optimizer's rate; search {bounds} instead"
+            )
+        elif (
+            name == "schedule.gamma" and sched.kind == "cyclic" and getattr(sched, "mode", "") != "exp_range"
+        ):
+            mode = getattr(sched, "mode", "")
+            out[name] = f"the cyclic schedule's {mode} mode does not use gamma (only exp_range does)"
+    return out

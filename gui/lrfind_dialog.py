@@ -148,6 +148,7 @@ class LRFindDialog(ToolDialog):
             apply_row.addWidget(w)
         layout.addLayout(apply_row)
         self.cyclic_text = QtWidgets.QLabel("")
+        self.cyclic_text.setWordWrap(True)
         layout.addWidget(self.cyclic_text)
         self._set_apply_enabled(False)
 
@@ -290,7 +291,8 @@ class LRFindDialog(ToolDialog):
         self.cyclic_text.setText(
             ""
             if s is None
-            else f"Cyclical bounds: triangular CLR from {s['base_lr']:.3g} to {s['max_lr']:.3g}, step size "
+            else f"Cyclical bounds: triangular CLR from {s['base_lr']:.3g} to {s['max_lr']:.3g} (minimum ÷ 10 "
+            f"and a quarter of it), step size "
             f"{s['step_size']} updates ({s['factor']} × {s['updates_per_epoch']} updates per epoch)"
         )
 
@@ -333,7 +335,7 @@ class LRFindDialog(ToolDialog):
         )
 
     def one_cycle_max(self) -> float | None:
-        """The one-cycle maximum: where the loss stops falling (the CLR max), else minimum ÷ 10."""
+        """The one-cycle maximum: the CLR max (minimum ÷ 10), else minimum ÷ 10 itself."""
         if self.result is None:
             return None
         sugg = self.result.suggestions

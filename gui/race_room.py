@@ -137,20 +137,21 @@ class RaceRoom(QtCore.QObject):
             return
         shared = n > 1 and all(getattr(r, key) == getattr(old, key) for r in doc.race)
         targets = range(n) if shared else (index,)
-        race = list(doc.race)
+        race, old_labels = list(doc.race), doc.labels()
         try:
             for i in targets:
-                fields = {**dict(race[i]), key: section}
-                if not shared:
-                    fields["label"] = ""  # a lesson's name may no longer say what it is
-                race[i] = RunConfig(**fields)
+                # a given name ("fixed lr=0.01") may no longer say what the runner trains: the
+                # changed runners get generated labels, which describe their settings
+                race[i] = RunConfig(**{**dict(race[i]), key: section, "label": ""})
         except ValidationError as exc:
             self._report(f"Not applied to the race: {format_validation_error(exc)}", error=True)
             return
         doc.race = tuple(race)
         title = self.experiment.panels[key].title or key
+        renamed = [f"'{a}' is now '{b}'" for a, b in zip(old_labels, doc.labels(), strict=True) if a != b]
         if shared:
-            msg = f"{title}: changed for all {n} runners of the race (they share it)."
+            msg = f"{title}: changed for all {n} runners of the race (they share it)"
+            msg += f"; renamed: {', '.join(renamed)}." if renamed else "."
         else:
             msg = f"Runner {index + 1} of the race is now '{doc.labels()[index]}'."
         self._notify(msg + " Run trains the race; Clear race runs the panels alone.", 8000)

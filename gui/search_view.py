@@ -59,11 +59,27 @@ class Candidate:
 
 
 def candidate_params(cfg: RunConfig) -> list[Candidate]:
-    """The numeric settings of ``cfg`` a search can vary, each with a sensible default range."""
+    """The numeric settings of ``cfg`` a search can vary, each with a sensible default range.
+
+    Settings the run does not use (:func:`engine.search_space.unused_params`: the optimizer's
+    rate under a cyclic or one-cycle schedule, which sets the rates from its own bounds) are
+    left out; the schedule's bounds are offered instead."""
+    from optiscope.engine.config import MAX_RATE
+    from optiscope.engine.search_space import unused_params
+
     tree = cfg.model_dump(mode="json")
     out: list[Candidate] = []
     opt = tree["optimizer"]
+    sched = tree["schedule"]
     out.append(Candidate("optimizer.lr", 1e-4, 1.0, True, on=True))
+    if sched["kind"] == "cyclic":
+        # ranges that meet between today's bounds: every trial has base_lr <= max_lr, and each
+        # end is valid next to the other's current value
+        middle = math.sqrt(sched["base_lr"] * sched["max_lr"])
+        out.append(Candidate("schedule.base_lr", sched["base_lr"] / 100, middle, True, on=True))
+        out.append(Candidate("schedule.max_lr", middle, min(sched["max_lr"] * 10, MAX_RATE), True, on=True))
+    elif sched["kind"] == "one_cycle":
+        out.append(Candidate("schedule.max_lr", 1e-3, 3.0, True, on=True))
     for key, low, high, log in (
         ("momentum", 0.0, 0.99, False),
         ("beta1", 0.5, 0.99, False),
@@ -75,7 +91,6 @@ def candidate_params(cfg: RunConfig) -> list[Candidate]:
     out.append(Candidate("training.batch_size", choices="16, 32, 64, 128"))
     for key, low, high, log in (("l2", 1e-6, 1e-2, True), ("l1", 1e-6, 1e-2, True)):
         out.append(Candidate(f"regularization.{key}", low, high, log))
-    sched = tree["schedule"]
     for key, low, high, log in (("decay", 1e-4, 1.0, True), ("gamma", 0.5, 1.0, False)):
         if key in sched:
             out.append(Candidate(f"schedule.{key}", low, high, log))
@@ -84,7 +99,8 @@ def candidate_params(cfg: RunConfig) -> list[Candidate]:
             out.append(Candidate(f"model.layers.{i}.units", 4, 128, True))
         elif layer.get("type") == "dropout":
             out.append(Candidate(f"model.layers.{i}.p", 0.0, 0.7, False))
-    return out
+    unused = unused_params([c.path for c in out], cfg)
+    return [c for c in out if c.path not in unused]
 
 
 def _parse_choice(text: str) -> Any:
@@ -393,7 +409,7 @@ class SearchDialog(ToolDialog):
     # ------------------------------------------------------------------ running
     def start(self) -> bool:
         """Start a search on the panels' settings; False (and a message) if it cannot start."""
-        from optiscope.engine.search_space import SearchSpaceError, check_space, parse_space
+        from optiscope.engine.search_space import SearchSpaceError, check_space, parse_space, unused_params
 
         from .panels import PanelError
 
@@ -401,6 +417,10 @@ class SearchDialog(ToolDialog):
             base = self.host.run_config()
             data = self.space_dict()
             space = check_space(parse_space(data, "the search"), base, data["sampler"])
+            unused = unused_params(space.params, base)  # ticked before the panels changed
+            if unused:
+                name, why = next(iter(unused.items()))
+                raise SearchSpaceError(f"{name} does not change these runs: {why}")
         except (PanelError, SearchSpaceError, ValueError) as exc:
             self.show_message(f"Cannot search: {exc}")
             return False

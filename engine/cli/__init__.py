@@ -73,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path)
     p.set_defaults(func=_cmd_validate)
     # imported statically (not by name) so a frozen build sees every command
-    from . import gradcheck, lrfind, recipe, record, run, runs, search, surface
+    from . import export_script, gradcheck, lrfind, recipe, record, run, runs, search, share, surface
 
-    for module in (run, runs, lrfind, surface, record, gradcheck, recipe, search):
+    for module in (run, runs, lrfind, surface, record, gradcheck, recipe, search, export_script, share):
         module.add_parser(sub)
     return parser
 

@@ -41,15 +41,30 @@ def add_experiment_args(p: argparse.ArgumentParser, *, out_required: bool = True
 
 def load_experiment(args: argparse.Namespace) -> ExperimentConfig:
     """The experiment the arguments name, with overrides applied."""
-    if bool(args.config) == bool(args.preset):
+    code = getattr(args, "from_code", None)  # optiscope run --from-code (engine.share)
+    bundle = getattr(args, "bundle", None)  # optiscope run --bundle (engine.bundle)
+    if code is not None or bundle is not None:
+        if args.config or args.preset or (code is not None and bundle is not None):
+            raise UsageError(
+                "give --from-code CODE or --bundle ZIP alone, without a CONFIG.toml file or --preset"
+            )
+        if bundle is not None:
+            from ..bundle import read_bundle
+
+            exp = read_bundle(bundle).experiment
+        else:
+            from ..share import decode
+
+            exp = decode(str(code))
+    elif bool(args.config) == bool(args.preset):
         raise UsageError("give either a CONFIG.toml file or --preset NAME (not both, not neither)")
-    if args.preset:
+    elif args.preset:
         from ..presets import get_preset
 
         exp = get_preset(args.preset)
     else:
         exp = load_toml(args.config)
-    check_devices(exp, str(args.preset or args.config))
+    check_devices(exp, str(args.preset or args.config or bundle or "the share code"))
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     if args.seed is not None and args.seed < 0:

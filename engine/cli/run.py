@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import events as ev
 from ..formats import terminal_safe
-from .common import add_experiment_args, load_experiment, prepare_out_dir
+from .common import UsageError, add_experiment_args, load_experiment, prepare_out_dir
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -23,12 +24,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-store", action="store_true", help="do not record the runs in the run store ('optiscope runs')"
     )
+    p.add_argument(
+        "--from-code", metavar="CODE", help="run the experiment of a share code ('optiscope share')"
+    )
+    p.add_argument(
+        "--bundle", type=Path, metavar="ZIP", help="run a reproducibility bundle ('runs export --bundle')"
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="with --bundle: compare the new metrics with the bundle's (exit 1 if they differ)",
+    )
+    p.add_argument(
+        "--save-bundle",
+        type=Path,
+        metavar="ZIP",
+        help="also write a reproducibility bundle: config, metrics, steps, layers, weights, PyTorch script, "
+        "versions, README ('optiscope run --bundle ZIP --check' re-runs it)",
+    )
+    p.add_argument(
+        "--save-weights",
+        action="store_true",
+        help="also save each run's trained state_dict as OUT/weights/run-N.pt (best epoch when early "
+        "stopping restored it); loads into the model class of 'optiscope export-script'",
+    )
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    if getattr(args, "check", False) and getattr(args, "bundle", None) is None:
+        raise UsageError("--check compares with a bundle: give --bundle ZIP too")
+    zipped = getattr(args, "save_bundle", None)
+    if zipped is not None and (zipped.is_dir() or not zipped.parent.is_dir()):
+        raise UsageError(
+            f"--save-bundle {zipped}: give a zip file's name in an existing folder, e.g. bundle.zip"
+        )
     from ..runner import execute, write_outputs
 
     exp = load_experiment(args)
@@ -65,7 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if recorder is not None:
         bus.subscribe(recorder, *recorder.EVENT_TYPES)
     try:
-        results = execute(runs, bus=bus, log=None if args.quiet else warn)
+        keep = getattr(args, "save_weights", False) or getattr(args, "save_bundle", None) is not None
+        results = execute(runs, bus=bus, log=None if args.quiet else warn, keep_models=keep)
     finally:
         bar.close()
     try:
@@ -73,6 +106,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"optiscope run: error: {_kept_message(args.out, exc, recorder)}", file=sys.stderr)
         return 1
+    if getattr(args, "save_weights", False):
+        from ..weights import save_weights
+
+        try:
+            written, skipped = save_weights(out / "weights", results)
+        except OSError as exc:
+            print(
+                f"optiscope run: error: could not save the weights ({exc.strerror or exc})", file=sys.stderr
+            )
+            return 1
+        for line in skipped:
+            print(f"optiscope run: note: {line}", file=sys.stderr)
+        if not args.quiet:
+            print(f"wrote {len(written)} weight file(s) to {out / 'weights'}", file=sys.stderr)
+    if getattr(args, "save_bundle", None) is not None:
+        from .bundle import save_run_bundle
+
+        try:
+            save_run_bundle(args.save_bundle, exp, results, out)
+        except OSError as exc:
+            print(
+                f"optiscope run: error: could not write the bundle ({exc.strerror or exc})", file=sys.stderr
+            )
+            return 1
+        if not args.quiet:
+            print(f"wrote the reproducibility bundle {args.save_bundle}", file=sys.stderr)
+    if getattr(args, "check", False):
+        from .bundle import check_bundle
+
+        if check_bundle(args.bundle, results):
+            return 1
     if failures:
         for failure in failures:
             print(f"optiscope run: error: {terminal_safe(failure)}", file=sys.stderr)

@@ -23,9 +23,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q = rsub.add_parser("show", help="one run: its config and per-epoch metrics")
     q.add_argument("id", type=int)
     q.set_defaults(func=cmd_show)
-    q = rsub.add_parser("export", help="per-epoch metrics of runs to a CSV file")
+    q = rsub.add_parser("export", help="per-epoch metrics of runs to a CSV file, or a reproducibility bundle")
     q.add_argument("ids", type=int, nargs="+", metavar="ID")
-    q.add_argument("--out", type=Path, required=True, help="the CSV file to write")
+    q.add_argument("--out", type=Path, help="the CSV file to write")
+    q.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="ZIP",
+        help="write a reproducibility bundle instead: config, metrics, PyTorch script, versions, README "
+        "('optiscope run --bundle ZIP --check' re-runs it)",
+    )
     q.set_defaults(func=cmd_export)
     q = rsub.add_parser("delete", help="remove runs from the store")
     q.add_argument("ids", type=int, nargs="+", metavar="ID")
@@ -112,7 +119,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if (args.out is None) == (args.bundle is None):
+        raise UsageError(
+            "give --out FILE.csv (metrics) or --bundle FILE.zip (reproducibility bundle), one of them"
+        )
     store = _open(args)
+    if args.bundle is not None:
+        from .bundle import export_bundle
+
+        return export_bundle(store, args.ids, args.bundle)
     try:
         n = store.export_csv(args.ids, args.out)
     except StoreError as exc:  # unknown id or unwritable file

@@ -75,10 +75,16 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.pruning:
             updates["pruning"] = True
         space = space.model_copy(update=updates)
-        from ..search_space import check_space
+        from ..search_space import check_space, unused_params
 
         sampler = args.sampler or space.sampler
         check_space(space, exp.base, sampler)  # before torch loads: bad input answers at once
+        for name, why in unused_params(space.params, exp.base).items():
+            print(
+                f"optiscope search: warning: {name!r} does not change these runs ({why}); "
+                "its trials differ only in the other parameters",
+                file=sys.stderr,
+            )
         prepare_out_dir(args.out)  # before any trial trains
         return _search(args, exp, space, sampler)
     except SearchSpaceError as exc:

@@ -89,6 +89,7 @@ def test_random_vs_grid_preset_shows_random_search_advantage(tmp_path, capsys):
         values = [float(r["best_val_loss"]) for r in sorted(rows, key=lambda r: int(r["number"]))]
         found[sampler] = {
             "distinct_lr": len({r["optimizer.lr"] for r in rows}),
+            "lrs": {float(r["optimizer.lr"]) for r in rows},
             "distinct_l2": len({r["regularization.l2"] for r in rows}),
             "curve": best_so_far(values),
         }
@@ -102,6 +103,18 @@ def test_random_vs_grid_preset_shows_random_search_advantage(tmp_path, capsys):
     assert found["random"]["distinct_lr"] == 16
     # best-so-far after the whole budget: random search ends lower (better) than the grid
     assert found["random"]["curve"][-1] < found["grid"]["curve"][-1] - 0.01
+    # the numbers the lesson quotes are this search's (issue 18.7)
+    from optiscope.engine.presets import get_preset
+
+    text = " ".join(get_preset("random-vs-grid").lesson.split())
+    m = re.search(
+        r"grid stuck at about (0\.\d+) best validation loss while random search reaches about (0\.\d+)", text
+    )
+    assert m, "the lesson no longer quotes the two best-so-far values"
+    assert found["grid"]["curve"][-1] == pytest.approx(float(m[1]), abs=0.01)
+    assert found["random"]["curve"][-1] == pytest.approx(float(m[2]), abs=0.01)
+    m = re.search(r"4 distinct learning rates \((\S+), (\S+), (\S+) and (\S+)\)", text)
+    assert m and sorted(found["grid"]["lrs"]) == pytest.approx([float(v) for v in m.groups()], rel=0.05)
 
 
 def test_search_writes_files_and_runs_lists_the_study(tmp_path, capsys, home):
@@ -345,3 +358,31 @@ def test_search_against_a_real_postgresql_server(postgres_url, tmp_path, capsys)
         str(tmp_path / "o"),
     )
     assert rc == 2 and "optimises best_val_acc, not final_val_loss" in err
+
+
+def test_a_search_over_a_setting_the_runs_ignore_warns_before_it_starts(tmp_path, capsys):
+    """Issue 18.8: optimizer.lr under a cyclic schedule (no warm-up) changes nothing: lr 1 and
+    1e-4 gave identical results and importance 0, without a word."""
+    exp = tmp_path / "cyclic.toml"
+    exp.write_text(
+        SMALL.replace("[base.training]", '[base.schedule]\nkind = "cyclic"\nstep_size = 7\n[base.training]')
+    )
+    space = tmp_path / "space.toml"
+    space.write_text(
+        '[params]\n"optimizer.lr" = { low = 1e-4, high = 1.0, log = true, points = [1e-4, 1.0] }\n'
+        '"optimizer.momentum" = { choices = [0.5] }\n'
+    )
+    out = tmp_path / "out"
+    rc, _, err = run_cli(
+        capsys, "search", str(exp), "--space", str(space), "--sampler", "grid", "--out", str(out)
+    )
+    assert rc == 0, err
+    lines = [x for x in err.splitlines() if "warning" in x]
+    assert len(lines) == 1 and "'optimizer.lr' does not change these runs" in lines[0]
+    assert "schedule.base_lr and schedule.max_lr" in lines[0]
+    assert err.index("warning") < err.index("trial ")  # said before the first trial
+    rows = read_trials(out / "trials.csv")
+    assert sorted(float(r["optimizer.lr"]) for r in rows) == [1e-4, 1.0]
+    same = [k for k in rows[0] if k not in ("number", "optimizer.lr", "seconds")]
+    assert "best_val_loss" in same  # the objective: identical, what the warning warns of
+    assert [rows[0][k] for k in same] == [rows[1][k] for k in same]

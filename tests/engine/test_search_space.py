@@ -137,3 +137,112 @@ def test_bad_search_section_in_an_experiment_is_a_config_error():
 
     with pytest.raises(ConfigError, match="empty range"):
         loads_toml('[search.params]\n"optimizer.lr" = { low = 1.0, high = 0.5 }\n')
+
+
+# ------------------------------------------------------------------ settings the run ignores (issue 18.8)
+def _torch_rates(make_sched, lr: float, steps: int = 30) -> list[float]:
+    """The rates torch's own scheduler gives an SGD optimizer whose rate is ``lr``."""
+    import torch
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    sched = make_sched(opt)
+    rates = []
+    for _ in range(steps):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return rates
+
+
+@pytest.mark.parametrize(
+    ("schedule", "make_sched"),
+    [
+        (
+            {"kind": "cyclic", "base_lr": 1e-3, "max_lr": 0.1, "step_size": 5},
+            lambda o: __import__("torch").optim.lr_scheduler.CyclicLR(
+                o, base_lr=1e-3, max_lr=0.1, step_size_up=5, cycle_momentum=False
+            ),
+        ),
+        (
+            {"kind": "one_cycle", "max_lr": 0.1},
+            lambda o: __import__("torch").optim.lr_scheduler.OneCycleLR(
+                o, max_lr=0.1, total_steps=30, cycle_momentum=False
+            ),
+        ),
+        (
+            {"kind": "step", "step_epochs": 1, "gamma": 0.5},
+            lambda o: __import__("torch").optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.5),
+        ),
+        (
+            {"kind": "cosine", "t_max_steps": 30},
+            lambda o: __import__("torch").optim.lr_scheduler.CosineAnnealingLR(o, T_max=30),
+        ),
+    ],
+)
+def test_optimizer_lr_is_unused_exactly_where_torchs_scheduler_ignores_it(schedule, make_sched):
+    """torch's own schedulers decide: the optimizer's rate is unused where lr = 1 and lr = 1e-4
+    give the same rates; a search over it there trains the same run every trial."""
+    from optiscope.engine.search_space import unused_params
+
+    ignored_by_torch = _torch_rates(make_sched, 1.0) == _torch_rates(make_sched, 1e-4)
+    base = RunConfig.model_validate({"schedule": schedule})
+    unused = unused_params(["optimizer.lr", "optimizer.momentum"], base)
+    assert ("optimizer.lr" in unused) == ignored_by_torch
+    assert "optimizer.momentum" not in unused
+    if ignored_by_torch:
+        assert "schedule.max_lr" in unused["optimizer.lr"]
+    # a warm-up ramps the optimizer's own rate first: then it is used
+    warm = RunConfig.model_validate({"schedule": {**schedule, "warmup_steps": 10}})
+    assert unused_params(["optimizer.lr"], warm) == {}
+    # a search that also varies the schedule's kind may use it in some trials
+    assert unused_params(["optimizer.lr", "schedule.kind"], base) == {}
+
+
+def test_cyclic_gamma_is_unused_outside_exp_range():
+    """torch's CyclicLR: gamma scales the amplitude in exp_range mode only."""
+    import torch
+    from optiscope.engine.search_space import unused_params
+
+    def rates(mode: str, gamma: float) -> list[float]:
+        return _torch_rates(
+            lambda o: torch.optim.lr_scheduler.CyclicLR(
+                o, 1e-3, 0.1, step_size_up=5, mode=mode, gamma=gamma, cycle_momentum=False
+            ),
+            0.01,
+        )
+
+    for mode in ("triangular", "triangular2", "exp_range"):
+        ignored = rates(mode, 0.9) == rates(mode, 0.5)
+        base = RunConfig.model_validate({"schedule": {"kind": "cyclic", "mode": mode}})
+        assert ("schedule.gamma" in unused_params(["schedule.gamma"], base)) == ignored, mode
+
+
+@pytest.mark.parametrize(
+    "schedule", [{"kind": "one_cycle", "max_lr": 0.1}, {"kind": "cyclic", "step_size": 7}]
+)
+def test_what_unused_params_calls_unused_trains_the_same_run_alone_and_batched(schedule):
+    """The engine's runs agree with torch's schedulers: under these schedules the optimizer's
+    rate (Adam's too, whose decoupled decay reads the group's rate) changes no update."""
+    import numpy as np
+    import torch
+    from optiscope.engine.runner import execute
+    from optiscope.engine.search_space import unused_params
+
+    torch.set_num_threads(1)
+    runs = [
+        RunConfig.model_validate(
+            {
+                "label": f"lr {lr:g}",
+                "dataset": {"n_samples": 200},
+                "optimizer": {"kind": "adamw", "lr": lr},
+                "schedule": schedule,
+                "training": {"epochs": 2, "device": "cpu"},
+            }
+        )
+        for lr in (1.0, 1e-4)
+    ]
+    assert "optimizer.lr" in unused_params(["optimizer.lr"], runs[0])
+    for batched in (True, False):
+        a, b = execute(runs, batched=batched, log=lambda _m: None)
+        np.testing.assert_array_equal(a.step_lr, b.step_lr)
+        np.testing.assert_array_equal(a.step_loss, b.step_loss)

@@ -95,3 +95,15 @@ def test_importances_are_ped_anova_only_as_the_readme_says(tmp_path):
     assert "fANOVA" not in readme
     assert "Optuna's PED-ANOVA importance; where it cannot be computed" in readme
     assert "there is no other evaluator to fall back to" in readme
+
+
+@pytest.mark.parametrize("seeds", [(1, 2), (None, None), (7, None)])
+def test_a_grid_study_continued_by_another_run_never_redraws_a_point(tmp_path, seeds):
+    """Optuna's GridSampler gives trial N the N-th point of its own shuffled grid: a second run
+    (another worker, another seed or none) must shuffle alike or it re-trains trained points."""
+    storage = f"sqlite:///{tmp_path / 's.sqlite3'}"
+    space = parse_space(SPACE)
+    run_search(BASE, space, sampler="grid", trials=2, storage=storage, study_name="g", seed=seeds[0])
+    run_search(BASE, space, sampler="grid", trials=2, storage=storage, study_name="g", seed=seeds[1])
+    points = _points(storage)
+    assert len(points) == 4 and set(points) == GRID

@@ -76,7 +76,8 @@ def test_stop_ends_the_test_and_keeps_what_it_measured(window, qtbot):
 def test_clr_vs_fixed_lesson_runs_in_the_window(make_window, qtbot):
     """The clr-vs-fixed lesson without the command line: the Optimizer panel's Find LR
     button runs the range test, its cyclical bounds go into the panels, and the race of
-    fixed LR against CLR shows CLR getting going sooner (the lesson's claim)."""
+    fixed LR against CLR shows CLR getting going sooner (the lesson's claim: 90 % validation
+    accuracy at epoch 2 against 8)."""
     from optiscope.gui.lrfind_dialog import JOB_KEY
 
     w = make_window()
@@ -93,9 +94,9 @@ def test_clr_vs_fixed_lesson_runs_in_the_window(make_window, qtbot):
     assert dialog.start()
     qtbot.waitUntil(lambda: dialog.result is not None and not w.jobs.busy(JOB_KEY), timeout=60_000)
     sugg = dialog.result.suggestions
-    # the bounds the preset recorded from the command line's range test (0.006 and 0.83)
-    assert sugg["clr_base_lr"] == pytest.approx(0.006, rel=0.1)
-    assert sugg["clr_max_lr"] == pytest.approx(0.83, rel=0.1)
+    # the bounds the preset recorded from the command line's range test (0.0495 and 0.198)
+    assert sugg["clr_base_lr"] == pytest.approx(0.0495, rel=0.1)
+    assert sugg["clr_max_lr"] == pytest.approx(0.198, rel=0.1)
     dialog.step_factor.setValue(4)
     dialog.use_cyclic.click()
     sched = w.current_run_config().schedule
@@ -107,7 +108,6 @@ def test_clr_vs_fixed_lesson_runs_in_the_window(make_window, qtbot):
         assert w.run()
     first_above = {}
     for e in w.runs.epoch_events:
-        if e.val_acc >= 0.94 and e.run not in first_above:
+        if e.val_acc >= 0.9 and e.run not in first_above:
             first_above[e.run] = e.epoch
-    assert 1 in first_above, "the CLR run never reached 94 % validation accuracy"
-    assert first_above[1] < first_above.get(0, 10**9), first_above
+    assert first_above == {1: 2, 0: 8}, first_above

@@ -220,3 +220,36 @@ def test_two_searches_started_in_one_second_keep_separate_studies(make_window, q
         dialog.start()
         names.append(dialog.study_name)
     assert names[0] != names[1] and all(n.startswith("window-") for n in names)
+
+
+def test_the_window_offers_only_settings_that_change_the_run(window, qtbot):
+    """Issue 18.8: under a cyclic schedule the optimizer's rate is unused (torch's CyclicLR
+    sets every rate from base_lr/max_lr): not offered, the schedule's bounds are; a rate
+    ticked before the schedule changed is refused with a message before anything trains."""
+    from optiscope.engine.config import Cyclic
+    from optiscope.gui.search_view import JOB_KEY
+
+    dialog = window.tools.open("search")
+    dialog.set_param("optimizer.lr", 1e-4, 1.0, log=True)  # offered under the constant rate
+    cfg = window.current_run_config()
+    window.experiment.show_run(cfg.model_copy(update={"schedule": Cyclic(step_size=7)}))
+    assert not dialog.start()  # the table still holds the stale, ticked optimizer.lr
+    assert "optimizer.lr does not change these runs" in dialog.summary.text()
+    assert not window.jobs.busy(JOB_KEY)
+    dialog.reload_candidates()
+    offered = [dialog.params_table.item(r, 0).text() for r in range(dialog.params_table.rowCount())]
+    assert "optimizer.lr" not in offered
+    assert {"schedule.base_lr", "schedule.max_lr"} <= set(offered)
+    assert "schedule.gamma" not in offered  # triangular mode: only exp_range uses it
+    # the bounds' default ranges meet between today's bounds (the clr-vs-fixed lesson's here), so
+    # no trial draws base_lr above max_lr, and the space passes the checks Start makes
+    from optiscope.engine.search_space import check_space, parse_space
+
+    clr = cfg.model_copy(update={"schedule": Cyclic(base_lr=0.0495, max_lr=0.198, step_size=60)})
+    window.experiment.show_run(clr)
+    dialog.reload_candidates()
+    data = dialog.space_dict()
+    space = check_space(parse_space(data, "the search"), window.current_run_config(), data["sampler"])
+    lo, hi = space.params["schedule.base_lr"], space.params["schedule.max_lr"]
+    assert lo.low < 0.0495 and hi.high > 0.198 and lo.high == pytest.approx(hi.low) and lo.high <= hi.low
+    dialog.close()

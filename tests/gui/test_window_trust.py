@@ -116,6 +116,38 @@ def test_run_names_what_it_trains_and_edits_change_the_shown_runner(qtbot, make_
     assert w.classroom.pace_note == ""  # the lesson's teaching pace left with its race
 
 
+def test_an_edit_shared_by_a_lesson_race_relabels_the_runners_it_changes(qtbot, make_window):
+    """Issue 18.6: in clr-vs-fixed both runners share the optimizer section, so setting its
+    rate to 1e-12 changes both; "fixed lr=0.01" then trained at 1e-12 under that name. Every
+    runner's label must describe what it trains: the rate in a label is the rate of its run."""
+    import re
+
+    from optiscope.engine.store import RunStore
+
+    w = make_window()
+    w.files.load_preset("clr-vs-fixed")
+    assert w.document.labels() == ["fixed lr=0.01", "CLR triangular"]
+    _edit(w.optimizer_panel, SGD(lr=1e-12))
+    assert [r.optimizer.lr for r in w.document.race] == [1e-12, 1e-12]
+    labels = w.document.labels()
+    assert "fixed lr=0.01" not in labels and "lr=1e-12" in labels[0]
+    assert [w.race.race_list.item(i).text() for i in range(2)] == labels
+    assert (
+        "renamed" in w.statusBar().currentMessage()
+        and "'fixed lr=0.01' is now" in w.statusBar().currentMessage()
+    )
+    _edit(w.training_panel, TrainingConfig(epochs=1, batch_size=32, device="cpu", seed=1))
+    with qtbot.waitSignal(w.run_finished, timeout=60_000):
+        assert w.run()
+    stored = {r.id: r for r in RunStore().list_runs()}
+    for run_id in w.runs.recording.stored_ids:
+        rec = stored[run_id]
+        trained = [e.lr for e in w.runs.epoch_events if w.runs.label(e.run) == rec.label]
+        assert trained, rec.label
+        for claimed in re.findall(r"lr=([0-9.e+-]+)", rec.label):  # each rate a label names
+            assert trained[0] == float(claimed), (rec.label, trained)
+
+
 def test_panels_are_a_draft_after_compare_and_the_race_is_left_alone(qtbot, make_window):
     w = make_window(wait_engine=False)
     w.set_experiment(_quick())

@@ -1,0 +1,276 @@
+"""Every lesson's claims, checked against the lesson's own run (issue 18.7).
+
+Each bundled lesson text says what to look for, often with numbers (an epoch, a count, an
+accuracy). Here each lesson is trained once, at its full length, batched as the window and
+``optiscope run`` train it (one module-scoped run per lesson), and every claim of its text is
+checked against those results: a number quoted in the text is read *from the text* and
+compared with the run, so text and run cannot drift apart again. (effective-lr, l1-vs-l2,
+plateau-patience's rule, random-vs-grid and the CLR lesson in the window have their own
+tests: ``test_inside``, ``test_schedules``, ``test_search_cli``, ``tests/gui/test_lrfind_dialog``.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+import torch
+from optiscope.engine.loop import RunResult
+from optiscope.engine.presets import get_preset
+from optiscope.engine.runner import execute
+
+torch.set_num_threads(1)
+
+Lesson = tuple[str, dict[str, RunResult]]
+
+
+@pytest.fixture(scope="module")
+def lesson() -> Callable[[str], Lesson]:
+    """``lesson(name)``: the preset's lesson text (whitespace folded) and its results by label,
+    trained once per module."""
+    cache: dict[str, Lesson] = {}
+
+    def get(name: str) -> Lesson:
+        if name not in cache:
+            exp = get_preset(name)
+            runs = exp.runs()
+            results = execute(runs, log=lambda _m: None)
+            cache[name] = (" ".join(exp.lesson.split()), {r.label: r for r in results})
+        return cache[name]
+
+    return get
+
+
+def quoted(text: str, pattern: str) -> tuple[float, ...]:
+    """The numbers ``pattern``'s groups find in ``text`` (the claim must be in the text)."""
+    m = re.search(pattern, text)
+    assert m, f"the lesson no longer says: {pattern}"
+    return tuple(float(g) for g in m.groups())
+
+
+def val_acc(r: RunResult) -> list[float]:
+    return [e.val_acc for e in r.epochs]
+
+
+def first_epoch(r: RunResult, value: float, metric: str = "val_acc") -> int | None:
+    """The first epoch whose ``metric`` is at least ``value`` (the lessons' threshold marker)."""
+    return next((e.epoch for e in r.epochs if getattr(e, metric) >= value), None)
+
+
+def drops(r: RunResult, points: float) -> int:
+    """How often validation accuracy falls by more than ``points`` from one epoch to the next."""
+    acc = val_acc(r)
+    return sum(b < a - points for a, b in zip(acc, acc[1:], strict=False))
+
+
+def test_adaptive_optimizers(lesson):
+    text, runs = lesson("adaptive-optimizers")
+    sgd, rms, ada, adam = (runs[k] for k in ("SGD 0.01", "RMSprop 0.001", "Adagrad 0.01", "Adam 0.001"))
+    within, *epochs = quoted(
+        text,
+        r"within the first (\d+) of the 200 epochs: RMSprop passes 78 % validation accuracy at epoch "
+        r"(\d+), Adagrad at (\d+), Adam at (\d+) and plain SGD at (\d+)",
+    )
+    crossed = [first_epoch(r, 0.78) for r in (rms, ada, adam, sgd)]
+    assert crossed == pytest.approx(epochs, abs=1)
+    assert max(crossed) <= within
+    low, high = quoted(text, r"all end between (\d+) % and (\d+) %")
+    assert all(low / 100 <= r.final.val_acc <= high / 100 for r in runs.values())
+    (sgd_drops,) = quoted(
+        text,
+        r"more than 3 points from one epoch to the next (\d+) times, each adaptive method's at most once",
+    )
+    assert drops(sgd, 0.03) == pytest.approx(sgd_drops, abs=2)
+    assert all(drops(r, 0.03) <= 1 for r in (rms, ada, adam))
+    # "Keras 3 lowered Adagrad's default to 0.001, which learns far slower on this problem"
+    assert "Keras 3 lowered Adagrad's default to 0.001, which learns far slower" in text
+    (cfg,) = [c for c in get_preset("adaptive-optimizers").runs() if c.label == "Adagrad 0.01"]
+    (slow,) = execute([cfg.model_copy(update={"optimizer": cfg.optimizer.model_copy(update={"lr": 0.001})})])
+    crossed_slow = first_epoch(slow, 0.78)
+    assert crossed_slow is None or crossed_slow > 3 * first_epoch(ada, 0.78)
+    assert slow.final.val_acc < ada.final.val_acc - 0.05
+
+
+def test_momentum_sweep(lesson):
+    text, runs = lesson("momentum-sweep")
+    m0, m5, m9, m99 = (runs[f"momentum={m}"] for m in ("0", "0.5", "0.9", "0.99"))
+    e9, e5, e0 = quoted(
+        text,
+        r"pass 78 % validation accuracy: (\d+) with momentum 0.9 and with 0.99, (\d+) with 0.5, (\d+) for plain SGD",
+    )
+    assert first_epoch(m9, 0.78) == pytest.approx(e9, abs=1)
+    assert first_epoch(m99, 0.78) == pytest.approx(e9, abs=1)
+    assert first_epoch(m5, 0.78) == pytest.approx(e5, abs=1)
+    assert first_epoch(m0, 0.78) == pytest.approx(e0, abs=1)
+    (n0,) = quoted(text, r"drops by more than 5 points (\d+) times")
+    assert drops(m0, 0.05) == pytest.approx(n0, abs=2)
+    assert "with momentum 0.9 only twice" in text and drops(m9, 0.05) == pytest.approx(2, abs=1)
+    (n99,) = quoted(text, r"0.99 still dips now and then \((\d+) times\)")
+    assert drops(m99, 0.05) == pytest.approx(n99, abs=2)
+    assert drops(m9, 0.05) < drops(m99, 0.05) < drops(m0, 0.05)
+
+
+def test_overfitting_cures(lesson):
+    text, runs = lesson("overfitting-cures")
+    base = runs["baseline"]
+    last = base.final
+    # fits the 40 points perfectly: 100 % training accuracy, training loss near zero
+    assert last.train_acc == 1.0 and last.train_loss < 0.01
+    (lowest,) = quoted(text, r"validation loss, lowest at epoch (\d+), climbs steadily")
+    losses = [e.val_loss for e in base.epochs]
+    i_min = min(range(len(losses)), key=losses.__getitem__)
+    assert i_min + 1 == pytest.approx(lowest, abs=1)
+    assert losses[-1] > 3 * losses[i_min]  # and climbs: at the end far above its low
+    (base_loss,) = quoted(text, r"below the baseline's \((\d\.\d+)\)")
+    assert last.val_loss == pytest.approx(base_loss, abs=0.01)
+    cures = {k: r for k, r in runs.items() if k != "baseline"}
+    assert all(r.final.val_loss < last.val_loss / 1.5 for r in cures.values())  # well below
+
+    def gap_acc(r):
+        return r.final.train_acc - r.final.val_acc
+
+    def gap_loss(r):
+        return r.final.val_loss - r.final.train_loss
+
+    completed = {k: r for k, r in cures.items() if r.reason == "completed"}
+    d_pts, b_pts = quoted(text, r"in accuracy, dropout \((\d+) points against the baseline's (\d+)\)")
+    assert min(completed, key=lambda k: gap_acc(completed[k])) == "dropout 0.5"
+    assert 100 * gap_acc(runs["dropout 0.5"]) == pytest.approx(d_pts, abs=0.6)
+    assert 100 * gap_acc(base) == pytest.approx(b_pts, abs=0.6)
+    j_loss, j_gap = quoted(
+        text, r"in loss, jitter, .* \(validation loss (\d\.\d+), (\d\.\d+) above its training loss\)"
+    )
+    assert min(completed, key=lambda k: gap_loss(completed[k])) == "jitter 0.15"
+    assert runs["jitter 0.15"].final.val_loss == pytest.approx(j_loss, abs=0.01)
+    assert gap_loss(runs["jitter 0.15"]) == pytest.approx(j_gap, abs=0.01)
+
+
+def test_blobs_sgd(lesson):
+    text, runs = lesson("blobs-sgd")
+    (r,) = runs.values()
+    e78, e_low = quoted(
+        text, r"passes 78 % at epoch (\d+), but the validation loss is still reaching new lows at epoch (\d+)"
+    )
+    assert first_epoch(r, 0.78) == pytest.approx(e78, abs=1)
+    losses = [e.val_loss for e in r.epochs]
+    assert losses.index(min(losses)) + 1 == pytest.approx(e_low, abs=1)
+    (near,) = quoted(text, r"Test accuracy settles near (\d+) %")
+    assert r.final.val_acc == pytest.approx(near / 100, abs=0.01)
+    assert max(val_acc(r)) < 0.9  # no model gets them all right
+
+
+def test_lr_sweep(lesson):
+    text, runs = lesson("lr-sweep")
+    assert "lr = 1 is too large: the loss and the accuracy jump about" in text
+    big = runs["lr=1"]
+    assert drops(big, 0.10) >= 10 and big.final.val_acc < 0.6  # jumps about, never settles
+    assert "0.1, 0.01 and 0.001 learn, each more slowly than the one before" in text
+    speeds = [first_epoch(runs[k], 0.78) for k in ("lr=0.1", "lr=0.01", "lr=0.001")]
+    assert None not in speeds and speeds == sorted(speeds) and len(set(speeds)) == 3
+    assert "0.1 does well within a few dozen epochs" in text and speeds[0] <= 36
+    assert "1e-6 and 1e-7 learn nothing at all in 200 epochs" in text
+    for k in ("lr=1e-6", "lr=1e-7"):
+        acc = val_acc(runs[k])
+        assert max(acc) - acc[0] <= 0.01, k  # flat at the starting accuracy
+    (top,) = quoted(text, r"the best rate tops out near (\d+) % test accuracy")
+    assert max(max(val_acc(r)) for r in runs.values()) == pytest.approx(top / 100, abs=0.01)
+
+
+def test_decay_sweep(lesson):
+    text, runs = lesson("decay-sweep")
+    r = runs["decay=0.1"]
+    # lr = 0.01 / (1 + decay * iteration), 16 updates per epoch: read the rate the run used
+    spe = r.steps_per_epoch
+    assert spe == 16 and "16 updates per epoch, 3200 in 200 epochs" in text
+    after_1, after_10, end = quoted(
+        text, r"below (0\.\d+) after the first epoch, below (0\.\d+) by epoch 10 and to about (\d\.\de-\d+)"
+    )
+    assert r.step_lr[spe] < after_1 and r.step_lr[10 * spe] < after_10
+    assert r.final.lr == pytest.approx(end, rel=0.02)
+    assert "that run learns poorly" in text
+    (near,) = quoted(text, r"decay 1e-4 ends near (0\.\d+)")
+    slow = runs["decay=1e-4"]
+    assert slow.final.lr == pytest.approx(near, rel=0.02)
+    # "behaves almost like no decay at all": the same net at a constant 0.01 (lr-sweep's run)
+    _, sweep = lesson("lr-sweep")
+    assert slow.final.val_acc == pytest.approx(sweep["lr=0.01"].final.val_acc, abs=0.03)
+    a01, a4, a2, lr3, a3 = quoted(
+        text,
+        r"learns poorly \((\d+) % validation accuracy at the end\).* no decay at all \((\d+) %\)\. 1e-2 stops "
+        r"in between \((\d+) %\), while 1e-3, whose rate still ends near (0\.\d+), does as well as 1e-4 \((\d+) %\)",
+    )
+    final = {k: 100 * runs[k].final.val_acc for k in runs}
+    assert final["decay=0.1"] == pytest.approx(a01, abs=0.6)
+    assert final["decay=1e-4"] == pytest.approx(a4, abs=0.6)
+    assert final["decay=0.01"] == pytest.approx(a2, abs=0.6)
+    assert final["decay=0.001"] == pytest.approx(a3, abs=0.6)
+    assert runs["decay=0.001"].final.lr == pytest.approx(lr3, rel=0.02)
+    assert final["decay=0.1"] < final["decay=0.01"] < min(final["decay=0.001"], final["decay=1e-4"])
+
+
+def test_batchnorm_lr(lesson):
+    text, runs = lesson("batchnorm-lr")
+    assert "the plain network jumps about at 1 and never learns at 3" in text
+    assert drops(runs["plain lr=1"], 0.10) >= 10
+    assert max(val_acc(runs["plain lr=3"])) < 0.6
+    assert "the batch-norm network reaches about 80 % within the first epoch or two at both" in text
+    for k in ("batchnorm lr=1", "batchnorm lr=3"):
+        assert max(val_acc(runs[k])[:2]) >= 0.78, k
+    assert "at 3 (and later at 1) its accuracy still collapses for a while" in text
+    assert min(val_acc(runs["batchnorm lr=3"])) < 0.6 and min(val_acc(runs["batchnorm lr=1"])[5:]) < 0.7
+    assert "At 0.01 batch norm also learns faster than the plain network" in text
+    assert first_epoch(runs["batchnorm lr=0.01"], 0.78) < first_epoch(runs["plain lr=0.01"], 0.78)
+
+
+def test_optimizer_race(lesson):
+    text, runs = lesson("optimizer-race")
+    at90 = {k: first_epoch(r, 0.9) for k, r in runs.items()}
+    assert None not in at90.values()
+    assert "Plain SGD is the slowest" in text
+    assert at90["SGD 0.01"] > max(v for k, v in at90.items() if k != "SGD 0.01")
+    assert "momentum and Nesterov momentum build up speed" in text
+    assert at90["Momentum 0.9"] < at90["SGD 0.01"] and at90["Nesterov 0.9"] < at90["SGD 0.01"]
+    assert "Adagrad starts fast" in text
+    assert val_acc(runs["Adagrad 0.01"])[0] >= max(val_acc(runs[k])[0] for k in ("SGD 0.01", "Momentum 0.9"))
+
+
+def test_plateau_patience(lesson):
+    text, runs = lesson("plateau-patience")
+
+    def floor_epoch(r):
+        return next((e.epoch for e in r.epochs if e.lr <= 1e-5 * (1 + 1e-9)), None)
+
+    def lr_drops(r):
+        lrs = [e.lr for e in r.epochs]
+        return sum(b < a for a, b in zip(lrs, lrs[1:], strict=False))
+
+    p2, p5, p10, p15 = (runs[f"patience={p}"] for p in (2, 5, 10, 15))
+    (e2,) = quoted(text, r"1e-5 floor within about (\d+) epochs")
+    assert floor_epoch(p2) == pytest.approx(e2, abs=2)
+    assert "at about two-thirds training accuracy" in text and p2.final.train_acc == pytest.approx(
+        2 / 3, abs=0.03
+    )
+    acc5, e5 = quoted(text, r"patience 5 gets to about (\d+) % and reaches the floor by epoch (\d+)")
+    assert p5.final.train_acc == pytest.approx(acc5 / 100, abs=0.02) and floor_epoch(p5) <= e5
+    assert "Patience 10 and 15 keep a useful rate for longer and do better" in text
+    assert min(p10.final.val_acc, p15.final.val_acc) > max(p2.final.val_acc, p5.final.val_acc)
+    assert "patience 15 drops the rate only once" in text and lr_drops(p15) == 1
+
+
+def test_clr_vs_fixed(lesson):
+    text, runs = lesson("clr-vs-fixed")
+    fixed, clr = runs["fixed lr=0.01"], runs["CLR triangular"]
+    e_clr, e_fixed = quoted(
+        text, r"CLR passes 90 % validation accuracy at epoch (\d+), the fixed rate at epoch (\d+)"
+    )
+    assert (first_epoch(clr, 0.9), first_epoch(fixed, 0.9)) == (e_clr, e_fixed)
+    level, since, n, reach = quoted(
+        text,
+        r"stays at (\d+\.\d) % from epoch (\d+) to the end \((\d+)\), a level CLR reaches at epoch (\d+)",
+    )
+    acc = val_acc(fixed)
+    assert len(acc) == n and {round(100 * a, 1) for a in acc[int(since) - 1 :]} == {level}
+    assert first_epoch(clr, acc[-1]) == reach  # the same number of correct examples
+    (end,) = quoted(text, r"CLR ends at (\d+\.\d) %")
+    assert round(100 * clr.final.val_acc, 1) == end
