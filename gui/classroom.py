@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optiscope.engine.config import ConfigError, ExperimentConfig, load_toml
 from optiscope.engine.lessons import Classroom as LessonSection
@@ -30,6 +30,9 @@ from .results_table import ResultsTable
 from .run_controller import SPEEDS
 from .window_files import export_text
 from .window_recorder import PlotRecorder
+
+if TYPE_CHECKING:
+    from .plots import LivePlots
 
 #: how long a window manager gets to honour full screen before the window sizes itself
 FULL_SCREEN_WAIT_MS = 400
@@ -113,7 +116,7 @@ class Classroom(QtCore.QObject):
         self._on_meta(window.document.meta)
 
     # ------------------------------------------------------------------ lesson
-    def attach_plots(self, plots: QtWidgets.QWidget) -> None:
+    def attach_plots(self, plots: LivePlots) -> None:
         """The plots exist now: they and the table share a splitter; presentation applies to them."""
         self.window.plots_holder.layout().removeWidget(plots)
         self.splitter.insertWidget(0, plots)
@@ -122,7 +125,7 @@ class Classroom(QtCore.QObject):
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 0)
         self.share_table()
-        if self.presenting and hasattr(plots, "set_presentation"):
+        if self.presenting:
             plots.set_presentation(True)
 
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt API)
@@ -182,7 +185,7 @@ class Classroom(QtCore.QObject):
 
         moments = self.detector.feed(events)
         plots = self.window.plots
-        if plots is not None and hasattr(plots, "annotate"):
+        if plots is not None:
             self.window.flush_plots()  # the curves first, so the marks sit on drawn points
             for m in moments:
                 plots.annotate(m.plot, m.run, m.x, m.y, m.caption)
@@ -394,7 +397,7 @@ class Classroom(QtCore.QObject):
             self._filled_screen = False
         self.table.set_presentation(on)
         self.share_table()
-        if w.plots is not None and hasattr(w.plots, "set_presentation"):
+        if w.plots is not None:
             w.plots.set_presentation(on)
         if "presentation" in w.acts.actions:
             w.acts["presentation"].setChecked(on)

@@ -107,7 +107,7 @@ class Transport(QtCore.QObject):
         self.runs.end()
         self.runs.clear()
         plots = self.window.plots
-        if plots is not None and hasattr(plots, "clear"):
+        if plots is not None:
             plots.clear()
         self.window.refresh()
 

@@ -217,7 +217,7 @@ class FileCommands(QtCore.QObject):
 
     def plot_names(self) -> list[str]:
         plots = self.window.plots
-        return list(plots.plot_items()) if plots is not None and hasattr(plots, "plot_items") else []
+        return list(plots.plot_items()) if plots is not None else []
 
     def add_export_menu(self, menu: QtWidgets.QMenu) -> None:
         """File → Export plot: one entry per plot and format, listed when it opens."""

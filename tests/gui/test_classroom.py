@@ -57,7 +57,7 @@ def test_lesson_run_fills_results_table_and_annotates_plots(qtbot, make_window, 
         assert line["reason"] == "completed"
         crossed = [x.epoch for x in w.runs.epoch_events if x.run == e.run and x.val_acc >= 0.6]
         assert line["epochs_to_val_acc_0.6"] == (str(crossed[0]) if crossed else "")
-    shown = w.plots.annotations()
+    shown = w.plots.shown.annotations()
     captions = [a[3] for a in shown]
     assert sum(c.startswith("best ") for c in captions) == 4  # one per run, at the end
     # sortable: by final validation accuracy, numbers sort as numbers
@@ -225,30 +225,32 @@ def test_presentation_mode_is_readable_from_the_back_of_the_room(qtbot, make_win
         plots = w.plots
         assert plots.presenting and plots.theme == "contrast"
         for name in ("lr", "loss", "accuracy"):
-            axis = plots.plot(name).getAxis("bottom")
+            axis = plots.shown.plot(name).getAxis("bottom")
             assert QtGui.QFontInfo(axis.style["tickFont"]).pixelSize() >= 18
         for rid in range(4):
-            assert plots.color_for(rid).name() == OKABE_ITO_RUNS[rid]
+            assert plots.shown.color_for(rid).name() == OKABE_ITO_RUNS[rid]
             for key in ("lr", "smooth", "acc_train", "acc_val"):
-                assert plots.curve(rid, key).opts["pen"].widthF() >= 3
+                assert plots.shown.curve(rid, key).opts["pen"].widthF() >= 3
         # a second cue besides colour: each run its own line style on the LR and loss curves
-        styles = {plots.curve(rid, "smooth").opts["pen"].style() for rid in range(4)}
+        styles = {plots.shown.curve(rid, "smooth").opts["pen"].style() for rid in range(4)}
         assert len(styles) == 4
         # the four equal LR curves lie on one another: each draws its own share of the dashes
-        assert plots.overlapping("lr") == [[0, 1, 2, 3]]
-        assert len({plots.curve(rid, "lr").opts["pen"].dashOffset() for rid in range(4)}) == 4
+        assert plots.shown.overlapping("lr") == [[0, 1, 2, 3]]
+        assert len({plots.shown.curve(rid, "lr").opts["pen"].dashOffset() for rid in range(4)}) == 4
         # spotlight: clicking a legend entry fades the others; clicking it again shows all
-        plots._legend.linkActivated.emit("run:2")
-        assert plots.spotlit == 2
-        assert plots.curve(2, "smooth").opacity() == 1.0 and plots.curve(0, "smooth").opacity() < 0.3
-        plots._legend.linkActivated.emit("run:2")
-        assert plots.spotlit is None and plots.curve(0, "smooth").opacity() == 1.0
+        plots.frame.legend.linkActivated.emit("run:2")
+        assert plots.shown.spotlit == 2
+        assert (
+            plots.shown.curve(2, "smooth").opacity() == 1.0 and plots.shown.curve(0, "smooth").opacity() < 0.3
+        )
+        plots.frame.legend.linkActivated.emit("run:2")
+        assert plots.shown.spotlit is None and plots.shown.curve(0, "smooth").opacity() == 1.0
     finally:
         w.acts["presentation"].trigger()
     assert not w.classroom.presenting and not w.isFullScreen()
     assert w.experiment_dock.isVisible()
-    assert w.plots.color_for(0).name() == RUN_PALETTE[0] and w.plots.theme == "light"
-    assert w.plots.curve(0, "smooth").opts["pen"].widthF() == 2
+    assert w.plots.shown.color_for(0).name() == RUN_PALETTE[0] and w.plots.theme == "light"
+    assert w.plots.shown.curve(0, "smooth").opts["pen"].widthF() == 2
 
 
 def test_leaving_presentation_started_before_the_window_shows_brings_the_panels_back(qtbot):
@@ -290,7 +292,7 @@ def test_opening_a_lesson_stops_the_old_run_clears_its_curves_and_is_ready_to_ru
     w.settings.set_lesson_pace("momentum-sweep", 0)
     w.set_experiment(short_lesson(epochs=200))
     w.transport.step_epoch()  # by hand: a paused run, still live when the lesson opens
-    qtbot.waitUntil(lambda: any(w.plots.point_counts().get("loss", {}).values()), timeout=60_000)
+    qtbot.waitUntil(lambda: any(w.plots.shown.point_counts().get("loss", {}).values()), timeout=60_000)
     assert w.running and w.transport.by_hand
 
     # the user keeps the run they started: nothing opens
@@ -303,7 +305,7 @@ def test_opening_a_lesson_stops_the_old_run_clears_its_curves_and_is_ready_to_ru
     w.files.load_preset("optimizer-race")
     assert not w.running
     assert w.classroom.lesson_name == "optimizer-race"
-    assert not any(n for counts in w.plots.point_counts().values() for n in counts.values())
+    assert not any(n for counts in w.plots.shown.point_counts().values() for n in counts.values())
     assert w.classroom.table.rows() == []
     assert w.acts["run"].isEnabled()
     w.set_experiment(get_preset("optimizer-race").with_overrides(epochs=1))
