@@ -23,7 +23,8 @@ from optiscope.engine.search_space import SEED_MAX, SearchSpaceError, parse_spac
 from optuna.trial import TrialState
 
 BASE = RunConfig(
-    dataset=DatasetConfig(n_samples=100, standardize=True), training=TrainingConfig(epochs=1, batch_size=32, device="cpu")
+    dataset=DatasetConfig(n_samples=100, standardize=True),
+    training=TrainingConfig(epochs=1, batch_size=32, device="cpu"),
 )
 SPACE = {
     "params": {
