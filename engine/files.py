@@ -18,6 +18,8 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_with",
+    "new_file_mode",
+    "publish",
     "read_limited",
     "FileRefused",
     "MAX_SETTINGS_BYTES",
@@ -81,6 +83,23 @@ _UMASK = os.umask(0)  # read once, at import (single-threaded): new files get 0o
 os.umask(_UMASK)
 
 
+def new_file_mode(path: str | Path) -> int:
+    """The permission bits a file written to ``path`` should get: the old file's, or the
+    usual ``0o666 & ~umask`` (a temporary from ``mkstemp`` is 0o600 whatever the umask)."""
+    try:
+        return Path(path).stat().st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Rename the finished temporary ``tmp`` over ``path``, with :func:`new_file_mode`'s bits."""
+    mode = new_file_mode(path)
+    if hasattr(os, "chmod"):
+        os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
 def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(fh)`` on an exclusive temporary file beside ``path``, flush it to disk,
     then rename it over ``path``. On failure the temporary is removed and ``path`` is intact.
@@ -88,10 +107,7 @@ def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], object]) -> 
     The new file gets the old one's permission bits, or the usual ``0o666 & ~umask``.
     """
     path = Path(path)
-    try:
-        mode = path.stat().st_mode & 0o777
-    except OSError:
-        mode = 0o666 & ~_UMASK
+    mode = new_file_mode(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:

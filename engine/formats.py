@@ -21,6 +21,7 @@ __all__ = [
     "csv_table",
     "format_csv",
     "format_short",
+    "format_percent",
     "shown",
     "terminal_safe",
     "format_setting",
@@ -103,6 +104,12 @@ def format_short(v: float) -> str:
     """The display form: 4 significant digits (``.4g``), ``nan``/``inf``/``-inf``."""
     v = float(v)
     return f"{v:.4g}" if math.isfinite(v) else _non_finite(v)
+
+
+def format_percent(v: float) -> str:
+    """A fraction as a percentage with one decimal ("92.3 %"), "—" if not finite."""
+    v = float(v)
+    return f"{100 * v:.1f} %" if math.isfinite(v) else "—"
 
 
 #: Characters a terminal may act on instead of printing: C0 and C1 controls (escape sequences,

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import events as ev
 from . import outcome
@@ -74,6 +74,17 @@ class Threshold(_LessonModel):
         None, description="None: 'above' for accuracies, 'below' for losses"
     )
     caption: str = Field("", max_length=60, description="the marker's text (default: from metric and value)")
+
+    @model_validator(mode="after")
+    def _accuracy_is_a_fraction(self) -> Threshold:
+        if outcome.maximize(self.metric) and self.value > 1.0:
+            frac = self.value / 100
+            shown = f"{frac:.2f}" if abs(frac * 100 - round(frac * 100)) < 1e-9 else f"{frac:g}"
+            raise ValueError(
+                f"{self.metric} threshold {self.value:g} is not a fraction: accuracies are written "
+                f"0-1, e.g. value = {shown} for {self.value:g} %"
+            )
+        return self
 
     @property
     def rising(self) -> bool:

@@ -11,7 +11,7 @@ at any time, and it reports through an :class:`~engine.events.EventBus`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,6 +103,17 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None, device: torch.device
 def dataset_boundary_grid(ds: Dataset, resolution: int = 80) -> tuple[np.ndarray, np.ndarray]:
     """Grid axes covering all of a 2D dataset's points with a margin."""
     return boundary_grid(ds.x_train, ds.x_val, resolution)
+
+
+BOUNDARY_PICTURES = 40  # per run: smooth enough to watch, cheap for the engine
+
+
+def boundary_every(runs: Sequence[RunConfig], pictures: int = BOUNDARY_PICTURES) -> int:
+    """Epochs between decision-boundary pictures: the longest of ``runs`` gets about
+    ``pictures`` of them (at least one per epoch); 0 when no run trains on 2D data."""
+    if not any(r.dataset.is_2d for r in runs):
+        return 0
+    return max(1, max(r.training.epochs for r in runs) // max(int(pictures), 1))
 
 
 def boundaries_for(ds: Dataset, every: int, device: torch.device) -> Boundaries | None:

@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(restore_last=lesson is None)
     if lesson is not None:
         window.set_experiment(*lesson)
-        window.engine_ready.connect(window.run)  # starts straight into the lesson
+        # starts straight into the lesson (by itself: opening another lesson stops it unasked)
+        window.engine_ready.connect(lambda: window.transport.run(by_hand=False))
     if options.presentation:
         window.classroom.set_presentation(True)
     if timing and lesson is not None:

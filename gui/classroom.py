@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optiscope.engine.config import ConfigError, ExperimentConfig, load_toml
 from optiscope.engine.lessons import Classroom as LessonSection
@@ -30,6 +30,12 @@ from .results_table import ResultsTable
 from .run_controller import SPEEDS
 from .window_files import export_text
 from .window_recorder import PlotRecorder
+
+if TYPE_CHECKING:
+    from .plots import LivePlots
+
+#: how long a window manager gets to honour full screen before the window sizes itself
+FULL_SCREEN_WAIT_MS = 400
 
 __all__ = ["Classroom", "resolve_lesson", "pace_delay"]
 
@@ -94,6 +100,8 @@ class Classroom(QtCore.QObject):
         self.presenting = False
         self._docks_before: dict[Any, bool] = {}
         self._was_maximized = False
+        self._geometry_before: QtCore.QRect | None = None
+        self._filled_screen = False  # presentation sized the window itself (no window manager)
         self.pace_note = ""
         self._pace_on = False  # a lesson's own pace is applied (not one of the control's speeds)
         self._rows_shared = 0
@@ -108,7 +116,7 @@ class Classroom(QtCore.QObject):
         self._on_meta(window.document.meta)
 
     # ------------------------------------------------------------------ lesson
-    def attach_plots(self, plots: QtWidgets.QWidget) -> None:
+    def attach_plots(self, plots: LivePlots) -> None:
         """The plots exist now: they and the table share a splitter; presentation applies to them."""
         self.window.plots_holder.layout().removeWidget(plots)
         self.splitter.insertWidget(0, plots)
@@ -117,7 +125,7 @@ class Classroom(QtCore.QObject):
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 0)
         self.share_table()
-        if self.presenting and hasattr(plots, "set_presentation"):
+        if self.presenting:
             plots.set_presentation(True)
 
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt API)
@@ -177,7 +185,7 @@ class Classroom(QtCore.QObject):
 
         moments = self.detector.feed(events)
         plots = self.window.plots
-        if plots is not None and hasattr(plots, "annotate"):
+        if plots is not None:
             self.window.flush_plots()  # the curves first, so the marks sit on drawn points
             for m in moments:
                 plots.annotate(m.plot, m.run, m.x, m.y, m.caption)
@@ -345,6 +353,20 @@ class Classroom(QtCore.QObject):
             self.window.settings.set_lesson_pace(self.lesson_name, index)
 
     # ------------------------------------------------------------------ presentation
+    @Slot()
+    def _fill_screen(self) -> None:
+        """Without a window manager (a kiosk, Xvfb alone) nobody honours full screen: size the
+        window to its screen ourselves (setGeometry drops the full-screen state: set it again)."""
+        w = self.window
+        screen = w.screen() or QtGui.QGuiApplication.primaryScreen()
+        if not self.presenting or not w.isFullScreen() or screen is None:
+            return  # left presentation, or put back to normal meanwhile
+        if w.geometry() == screen.geometry():
+            return
+        w.setGeometry(screen.geometry())
+        w.setWindowState(w.windowState() | QtCore.Qt.WindowState.WindowFullScreen)
+        self._filled_screen = True
+
     def toggle_presentation(self) -> None:
         self.set_presentation(not self.presenting)
 
@@ -356,18 +378,26 @@ class Classroom(QtCore.QObject):
         self.presenting = on
         docks = (w.experiment_dock, w.lesson_dock)
         if on:
-            self._docks_before = {d: d.isVisible() for d in docks}
+            # not isVisible(): with --presentation the window is not shown yet, and every dock
+            # would read as hidden and never come back; isHidden() is the dock's own state
+            self._docks_before = {d: not d.isHidden() for d in docks}
             self._was_maximized = w.isMaximized()
+            self._geometry_before = w.geometry() if w.isVisible() else None
             for d in docks:
                 d.hide()
             w.showFullScreen()
+            # a window manager resizes the window soon after; where none does, size it ourselves
+            QtCore.QTimer.singleShot(FULL_SCREEN_WAIT_MS, w, self._fill_screen)
         else:
             for d, visible in self._docks_before.items():
                 d.setVisible(visible)
             w.showMaximized() if self._was_maximized else w.showNormal()
+            if self._filled_screen and not self._was_maximized and self._geometry_before is not None:
+                w.setGeometry(self._geometry_before)  # no window manager gives it back
+            self._filled_screen = False
         self.table.set_presentation(on)
         self.share_table()
-        if w.plots is not None and hasattr(w.plots, "set_presentation"):
+        if w.plots is not None:
             w.plots.set_presentation(on)
         if "presentation" in w.acts.actions:
             w.acts["presentation"].setChecked(on)

@@ -48,6 +48,7 @@ class ExperimentDocument(QtCore.QObject):
         self._meta = ExperimentConfig()
         self._race: tuple[RunConfig, ...] = ()
         self._selected: int | None = None
+        self._saved_race: tuple[RunConfig, ...] = ()
 
     # -- fields
     @property
@@ -128,6 +129,15 @@ class ExperimentDocument(QtCore.QObject):
     def clear_race(self) -> None:
         self.race = ()
 
+    @property
+    def race_unsaved(self) -> bool:
+        """A race is set up and differs from the one last opened or saved."""
+        return bool(self._race) and self._race != self._saved_race
+
+    def mark_saved(self) -> None:
+        """The race as it is now is in a file."""
+        self._saved_race = self._race
+
     # -- whole experiments
     def load(self, exp: ExperimentConfig, path: str | Path | None = None) -> None:
         """Take ``exp``'s lesson and race (its base run goes to the panels) and its file."""
@@ -135,6 +145,7 @@ class ExperimentDocument(QtCore.QObject):
         self.selected = 0 if self._race else None
         self.meta = exp
         self.path = path
+        self._saved_race = self._race
         self.loaded.emit(exp)
 
     def experiment(self, panels_run: RunConfig) -> ExperimentConfig:

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from optiscope.engine.files import publish
 from PySide6 import QtCore, QtGui
 
 __all__ = ["LessonSheet", "write_lesson_sheet"]
@@ -90,7 +91,7 @@ def write_lesson_sheet(sheet: LessonSheet, path: str | Path) -> int:
         doc.print_(writer)
         pages = doc.pageCount()
         del writer  # finishes the file
-        os.replace(tmp, path)
+        publish(tmp, path)  # the user's umask, not mkstemp's 0o600
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -28,7 +28,7 @@ import atexit
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optiscope.engine.config import ExperimentConfig, RunConfig
 from optiscope.engine.labels import describe_run
@@ -52,6 +52,9 @@ from .window_files import FileCommands
 from .window_theme import dark_palette, style_sheet
 from .worker import JobRunner, collect_garbage_on_gui_thread, load_engine
 
+if TYPE_CHECKING:
+    from .plots import LivePlots  # pyqtgraph: loaded after the window is shown
+
 __all__ = ["MainWindow", "SPEEDS"]
 
 STATUS_TEMPLATES = {  # widths fixed from templates: changing numbers never re-lay out the status bar
@@ -64,7 +67,7 @@ STATUS_TEMPLATES = {  # widths fixed from templates: changing numbers never re-l
 }
 
 
-def _default_plots_factory(parent: QtWidgets.QWidget) -> QtWidgets.QWidget:
+def _default_plots_factory(parent: QtWidgets.QWidget) -> LivePlots:
     from .plots import LivePlots  # pyqtgraph: imported after the window is shown
 
     return LivePlots(parent)
@@ -82,7 +85,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self,
         settings: AppSettings | None = None,
         *,
-        plots_factory: Callable[[QtWidgets.QWidget], QtWidgets.QWidget] | None = None,
+        plots_factory: Callable[[QtWidgets.QWidget], LivePlots] | None = None,
         restore_last: bool = True,
     ) -> None:
         super().__init__()
@@ -97,7 +100,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closing = False
         self.engine_loaded = False
         self.engine_info: dict[str, Any] = {}
-        self.plots: QtWidgets.QWidget | None = None
+        self.plots: LivePlots | None = None
         self.landscape: QtWidgets.QWidget | None = None
         self.inside: QtWidgets.QWidget | None = None
         self.theme = "light"
@@ -302,12 +305,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plots_holder.layout().addWidget(plots)
         self.plots = plots
         self.classroom.attach_plots(plots)
-        if hasattr(plots, "set_mode"):
-            plots.set_mode("grid" if self.acts["grid"].isChecked() else "overlay")
-        if hasattr(plots, "set_theme"):
-            plots.set_theme(self.theme)
-        if hasattr(plots, "mode_changed"):
-            plots.mode_changed.connect(self._on_plots_mode)
+        plots.set_mode("grid" if self.acts["grid"].isChecked() else "overlay")
+        plots.set_theme(self.theme)
+        plots.mode_changed.connect(self._on_plots_mode)
 
     def add_view(self, title: str, widget: QtWidgets.QWidget) -> int:
         """Add a tab next to the training plots (e.g. the loss landscape); returns its index."""
@@ -387,7 +387,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @Slot()
     def _on_run_started(self) -> None:
-        if self.plots is not None and hasattr(self.plots, "clear"):
+        if self.plots is not None:
             self.plots.clear()
             self.past.redraw()  # past runs stay until removed
         self.run_started.emit()
@@ -409,7 +409,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_plot_mode(self, mode: str) -> None:
         self.acts["grid" if mode == "grid" else "overlay"].setChecked(True)
-        if self.plots is not None and hasattr(self.plots, "set_mode"):
+        if self.plots is not None:
             self.plots.set_mode(mode)
 
     @Slot(str)
@@ -496,7 +496,7 @@ class MainWindow(QtWidgets.QMainWindow):
         app.setPalette(palette)
         self.setStyleSheet(qss)
         self.acts.tint_icons(palette if theme == "dark" else None)  # dark pictograms vanish on dark
-        if self.plots is not None and hasattr(self.plots, "set_theme"):
+        if self.plots is not None:
             self.plots.set_theme(theme)
         if theme in self.theme_actions:
             self.theme_actions[theme].setChecked(True)
@@ -537,7 +537,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs.shutdown()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
-        """Stop a live run and every background job, and remember the window."""
+        """Ask before an unsaved race is lost; stop a live run and every background job, and
+        remember the window."""
+        if not self._closing and not self.files.may_discard_race():
+            event.ignore()
+            return
         self.shutdown()
         try:
             self.settings.set_window(self.saveGeometry(), self.saveState())

@@ -207,6 +207,7 @@ def record_experiment(
     """
     from optiscope.engine import events as ev
     from optiscope.engine.runner import execute
+    from optiscope.engine.trainer import boundary_every
 
     from .plots import LivePlots
     from .qt_app import create_app
@@ -220,17 +221,15 @@ def record_experiment(
     events: list[Any] = []
     bus = ev.EventBus()
     bus.subscribe(events.append, *(t for t in ev.EVENT_TYPES if t is not ev.Weights))
-    two_d = any(r.dataset.is_2d for r in runs)
-    boundary_every = max(1, max(r.training.epochs for r in runs) // 40) if two_d else 0
     if log:
         log(f"training {len(runs)} run{'s' if len(runs) > 1 else ''} of {exp.name}…")
-    execute(runs, bus=bus, boundary_every=boundary_every)
+    execute(runs, bus=bus, boundary_every=boundary_every(runs))
     app = create_app()
     plots = LivePlots()
     plots.set_presentation(True)
     plots.resize(*size)
     plots.show()
-    if two_d:
+    if any(r.dataset.is_2d for r in runs):
         from optiscope.engine.data import load_dataset
 
         data = load_dataset(runs[0].dataset)

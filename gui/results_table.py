@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from optiscope.engine import outcome
 from optiscope.engine.formats import format_csv
+from optiscope.engine.formats import format_percent as _pct
 from optiscope.engine.lessons import Observation, ObservationDetector, RunOutcome, threshold_label
 from PySide6 import QtGui, QtWidgets
 from PySide6.QtCore import Qt
@@ -34,10 +35,6 @@ class Column:
     value: Callable[[RunOutcome], float | str | None]
     text: Callable[[RunOutcome], str]
     tip: str = ""
-
-
-def _pct(v: float) -> str:
-    return f"{100 * v:.1f} %" if math.isfinite(v) else "—"
 
 
 def _epoch_text(e: int | None) -> str:

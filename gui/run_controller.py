@@ -246,19 +246,17 @@ class RunController(QtCore.QObject):
         """Train ``runs`` (an experiment's resolved runs), stopping a live run first; they
         are recorded in the run store under ``experiment`` as they train."""
         from optiscope.engine.landscape import snapshot_every  # torch: the engine is loaded by now
+        from optiscope.engine.trainer import boundary_every
 
         sys.setswitchinterval(RUN_SWITCH_INTERVAL)
         self.end()
         control = RunControl(start_paused=paused)
         control.set_delay(self.delay)
-        two_d = any(r.dataset.is_2d for r in runs)
-        # ~40 decision-boundary pictures per run: smooth enough to watch, cheap for the engine
-        boundary_every = max(1, max(r.training.epochs for r in runs) // 40) if two_d else 0
         self.recording = Recording(self.store_path, experiment) if self.record else None
         fn = train_job(
             runs,
             control,
-            boundary_every=boundary_every,
+            boundary_every=boundary_every(runs),
             weights_every=snapshot_every(runs),
             recording=self.recording,
         )

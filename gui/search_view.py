@@ -597,7 +597,8 @@ class SearchDialog(ToolDialog):
             return
         ys = self.best_so_far()
         self.curves[-1] = (self.curves[-1][0], ys)
-        xs = np.arange(1, len(ys) + 1, dtype=float)
+        # x is Optuna's trial number (from 0), as in the table and Optuna's optimization history
+        xs = np.array([t.number for t in self.trials], dtype=float)
         arr = np.array(ys, dtype=float)
         ok = np.isfinite(arr)
         self.best_curves[-1].setData(xs[ok], arr[ok])

@@ -30,18 +30,20 @@ class Transport(QtCore.QObject):
         self._panel_lr = 0.01  # the Optimizer panel's rate the live run's scale is relative to
         self.speed_slider: QtWidgets.QSlider | None = None
         self.speed_label: QtWidgets.QLabel | None = None
+        #: the live run was started by the user (Run, Step, Epoch), not by a lesson starting itself
+        self.by_hand = False
 
     @property
     def running(self) -> bool:
         return self.runs.running
 
     # ------------------------------------------------------------------ run, step, stop
-    def run(self) -> bool:
+    def run(self, by_hand: bool = True) -> bool:
         """Start what the Run button names: the race if one is set up, else the panels' settings.
 
         While a run is live Run never restarts it: a paused run resumes, a running one goes
         on, and the status bar says how to start over (Stop or Reset first). Returns True
-        when a new run started.
+        when a new run started. ``by_hand=False``: a lesson starting by itself (``--lesson``).
         """
         w = self.window
         if self.running:
@@ -54,9 +56,9 @@ class Transport(QtCore.QObject):
                     "first to start again."
                 )
             return False
-        return self._start(paused=False)
+        return self._start(paused=False, by_hand=by_hand)
 
-    def _start(self, paused: bool) -> bool:
+    def _start(self, paused: bool, by_hand: bool = True) -> bool:
         w = self.window
         if not w.engine_loaded:
             w.report("The engine is still loading; Run is possible in a moment.", error=True)
@@ -72,6 +74,7 @@ class Transport(QtCore.QObject):
             runs = [runs[0].model_copy(update={"label": describe_run(runs[0])})]
         self._panel_lr = runs[0].optimizer.lr
         self.runs.start(runs, paused=paused, experiment=exp.name)
+        self.by_hand = by_hand
         if w.document.race:
             w.report(f"Training the race: {len(runs)} runs ({', '.join(r.label for r in runs)}).")
         else:
@@ -104,7 +107,7 @@ class Transport(QtCore.QObject):
         self.runs.end()
         self.runs.clear()
         plots = self.window.plots
-        if plots is not None and hasattr(plots, "clear"):
+        if plots is not None:
             plots.clear()
         self.window.refresh()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,8 @@ class FileCommands(QtCore.QObject):
             if not quiet:
                 QtWidgets.QMessageBox.warning(w, "Cannot open experiment", msg)
             return False
+        if not self.make_room_for(Path(path).name):
+            return False
         w.set_experiment(exp, path)
         w.report(f"Opened {Path(path).name}")
         return True
@@ -117,8 +120,51 @@ class FileCommands(QtCore.QObject):
             QtWidgets.QMessageBox.warning(w, "Cannot save", f"{path} could not be written:\n{exc}")
             return False
         w.document.path = path
+        w.document.mark_saved()
         w.report(f"Saved {Path(path).name}")
         return True
+
+    def make_room_for(self, what: str) -> bool:
+        """Before another experiment or lesson opens: stop a live run (asking first when the user
+        started it), clear the plots of the old curves and be ready to Run. False: the user
+        kept the run, and nothing is opened."""
+        w = self.window
+        if not w.running and w.plots is None:
+            return True  # starting up (the last experiment reopened): nothing drawn to clear
+        if w.running and w.transport.by_hand:
+            buttons = QtWidgets.QMessageBox.StandardButton
+            answer = QtWidgets.QMessageBox.question(
+                w,
+                "Stop the run?",
+                f"A run you started is still training. Stop it and open {what}?",
+                buttons.Yes | buttons.No,
+                buttons.No,
+            )
+            if answer != buttons.Yes:
+                w.report(f"Kept the run going; {what} was not opened.")
+                return False
+        w.transport.reset()  # stops the run, forgets its counts, clears the plots
+        if w.plots is not None:
+            w.past.redraw()  # past runs stay until removed, as when a run starts
+        return True
+
+    def may_discard_race(self) -> bool:
+        """Ask before an unsaved race is lost: Save (then go on if it was saved), Discard, Cancel."""
+        doc = self.window.document
+        if not doc.race_unsaved:
+            return True
+        buttons = QtWidgets.QMessageBox.StandardButton
+        n = len(doc.race)
+        answer = QtWidgets.QMessageBox.question(
+            self.window,
+            "Unsaved race",
+            f"The race of {n} run{'s' if n != 1 else ''} is not saved. Save it before quitting?",
+            buttons.Save | buttons.Discard | buttons.Cancel,
+            buttons.Save,
+        )
+        if answer == buttons.Save:
+            return self.save()
+        return answer == buttons.Discard
 
     # ------------------------------------------------------------------ metrics and plots
     def metrics_csv(self) -> str:
@@ -152,13 +198,17 @@ class FileCommands(QtCore.QObject):
         if w.plots is None:
             w.report("The plots are not ready yet.", error=True)
             return False
+        from optiscope.engine.files import new_file_mode
+
         w.flush_plots()
         path = Path(path)
+        mode = new_file_mode(path)  # the exporter writes through a 0o600 temporary
         try:
             if path.suffix.lower() == ".svg":
                 w.plots.export_svg(name, path)
             else:
                 w.plots.export_png(name, path)
+            os.chmod(path, mode)
         except Exception as exc:  # an exporter problem is reported, never a crash
             w.report(f"Plot not exported: {exc}", error=True)
             return False
@@ -167,7 +217,7 @@ class FileCommands(QtCore.QObject):
 
     def plot_names(self) -> list[str]:
         plots = self.window.plots
-        return list(plots.plot_items()) if plots is not None and hasattr(plots, "plot_items") else []
+        return list(plots.plot_items()) if plots is not None else []
 
     def add_export_menu(self, menu: QtWidgets.QMenu) -> None:
         """File → Export plot: one entry per plot and format, listed when it opens."""
@@ -235,6 +285,8 @@ class FileCommands(QtCore.QObject):
             exp = get_preset(name)
         except ConfigError as exc:
             self.window.report(str(exc), error=True)
+            return
+        if not self.make_room_for(f"the lesson '{name}'"):
             return
         self.window.set_experiment(exp)
         self.window.report(f"Lesson '{name}' loaded: press Run (F5).")

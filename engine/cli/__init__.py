@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="check this installation: open the window, check its text is readable, train a short "
         "run, exit 0 when everything works (the installers' smoke test runs it)",
     )
+    # the window's own options, as optiscope-app takes them (used only without a command)
+    window = parser.add_argument_group("window options (without a command, as optiscope-app)")
+    window.add_argument("--lesson", metavar="FILE|NAME", help="open the window straight into a lesson")
+    window.add_argument("--presentation", action="store_true", help="open the window in presentation mode")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("presets", help="list the bundled presets")
     p.set_defaults(func=_cmd_presets)
@@ -83,14 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.self_test and args.command is not None:
-        parser.error(
-            f"--self-test takes no command (got '{args.command}'): run 'optiscope --self-test' alone"
-        )
+    window_args = [
+        *(["--lesson", args.lesson] if args.lesson is not None else []),
+        *(["--presentation"] if args.presentation else []),
+        *(["--self-test"] if args.self_test else []),
+    ]
     if args.command is None:
         from optiscope.gui.app import main as gui_main  # the window, when installed
 
-        return gui_main(["--self-test"] if args.self_test else [])
+        return gui_main(window_args)
+    if window_args:
+        print(
+            f"optiscope: error: {window_args[0]} takes no command (got '{args.command}'): "
+            f"run 'optiscope {window_args[0]} ...' alone, or use the command's own options",
+            file=sys.stderr,
+        )
+        return 2
     from ..dataset import DataError
     from ..store import StoreError
 

@@ -93,32 +93,34 @@ def export_svg(
 
 
 @contextmanager
-def steps_fitted(lr: pg.PlotItem, loss: pg.PlotItem, *, linked: bool, last_step: float) -> Iterator[None]:
-    """While exporting, the LR and loss plots' steps axis fitted to the data: from step 0
-    to ``last_step`` (the last seen), padded as on screen, within the range shown (a zoom
-    is kept); afterwards the ranges on screen come back.
+def steps_fitted(plots: dict[pg.PlotItem, pg.PlotItem | None], *, last_step: float) -> Iterator[None]:
+    """While exporting, the steps axis of ``plots`` (plot -> the plot its x axis is linked
+    to, or None) fitted to the data: from step 0 to ``last_step`` (the last seen), padded as
+    on screen, within the range shown (a zoom is kept); afterwards the ranges on screen
+    come back.
 
-    On screen the loss plot is x-linked to the LR plot (``linked``), which lines the two
-    views up in pixels: a loss view wider than the LR's shows steps before 0. And the
-    planned range runs past the end of runs that stopped early.
+    On screen a linked plot (the loss plot follows the LR plot) is lined up with its leader
+    in pixels: a view wider than its leader's shows steps before 0. And the planned range
+    runs past the end of runs that stopped early.
     """
-    shown = {plot: plot.vb.viewRange()[0] for plot in (lr, loss)}
+    shown = {plot: plot.vb.viewRange()[0] for plot in plots}
     pad = STEPS_PADDING * last_step
-    if linked:
-        loss.setXLink(None)
+    linked = {plot: leader for plot, leader in plots.items() if leader is not None}
+    for plot in linked:
+        plot.setXLink(None)
     try:
-        for plot in (lr, loss):
-            lo, hi = shown[lr if linked else plot]  # linked: the LR plot's range is the steps'
+        for plot, leader in plots.items():
+            lo, hi = shown[leader if leader is not None else plot]  # linked: the leader's range is the steps'
             lo, hi = max(lo, -pad), min(hi, last_step + pad)
             if hi > lo:
                 plot.setXRange(lo, hi, padding=0)
         yield
     finally:
-        lr.setXRange(*shown[lr], padding=0)
-        if linked:
-            loss.setXLink(lr)  # follows the LR plot again
-        else:
-            loss.setXRange(*shown[loss], padding=0)
+        for plot, leader in plots.items():
+            if leader is None:
+                plot.setXRange(*shown[plot], padding=0)
+        for plot, leader in linked.items():
+            plot.setXLink(leader)  # follows its leader again
 
 
 def _size(widget: QtWidgets.QWidget, legend: QtGui.QTextDocument | None) -> QtCore.QSize:

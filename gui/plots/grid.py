@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pyqtgraph as pg
 from optiscope.gui import pg_adapter
 from optiscope.gui.plots.items import CompactAxis
 from PySide6 import QtCore
 
-__all__ = ["GRID_COLUMNS", "GRID_NAMES", "SmallMultiples"]
+__all__ = ["GRID_COLUMNS", "SmallMultiples"]
 
 GRID_COLUMNS = 4  # small multiples fill rows of four, so cells never move as runs arrive
-GRID_NAMES = ("loss", "accuracy", "boundary")
 BUILD_BUDGET_S = 0.012  # per frame, for building cells (see SmallMultiples.fill)
 BUILD_PAUSE_MS = 15  # then let the window paint and handle input before building more
 
@@ -32,6 +31,8 @@ class SmallMultiples:
     ----------
     owner : QObject
         Receiver of the delayed builds (it dies with the plots).
+    names : sequence of str
+        The plots that have cells (one canvas each).
     on_resize : callable
         ``on_resize(name)`` after canvas ``name`` was resized (to re-fit cell titles).
     resume : callable
@@ -39,16 +40,21 @@ class SmallMultiples:
     """
 
     def __init__(
-        self, owner: QtCore.QObject, on_resize: Callable[[str], None], resume: Callable[[], None]
+        self,
+        owner: QtCore.QObject,
+        names: Sequence[str],
+        on_resize: Callable[[str], None],
+        resume: Callable[[], None],
     ) -> None:
         self._owner = owner
         self._resume = resume
+        self._names = tuple(names)
         self.views: dict[str, pg.GraphicsLayoutWidget] = {}
-        for name in GRID_NAMES:
+        for name in self._names:
             view = pg_adapter.GraphicsLayoutWithResize(lambda n=name: on_resize(n))
             view.ci.setSpacing(4)
             self.views[name] = view
-        self.order: dict[str, list[int]] = {name: [] for name in GRID_NAMES}
+        self.order: dict[str, list[int]] = {name: [] for name in self._names}
         self._pending: list[int] = []  # runs waiting for cells, in run order
         self._scheduled = False
 
@@ -71,13 +77,18 @@ class SmallMultiples:
         """Remove every cell and forget the queue."""
         for view in self.views.values():
             view.ci.clear()
-        self.order = {name: [] for name in GRID_NAMES}
+        self.order = {name: [] for name in self._names}
         self._pending.clear()
         self.set_updates(True)
 
     def is_bottom_row(self, name: str, k: int) -> bool:
         """Whether cell ``k`` of canvas ``name`` is on its last row."""
         return k // GRID_COLUMNS == (len(self.order[name]) - 1) // GRID_COLUMNS
+
+    @staticmethod
+    def is_left_column(k: int) -> bool:
+        """Whether cell ``k`` starts a row."""
+        return k % GRID_COLUMNS == 0
 
     def cell_width(self, name: str) -> float:
         """The width, in pixels, each cell of canvas ``name`` gets."""

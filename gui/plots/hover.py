@@ -7,17 +7,18 @@ the runs' data, numbers in the engine's display format).
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import pyqtgraph as pg
 from optiscope.engine import events as ev
-from optiscope.engine.formats import format_short
+from optiscope.engine.formats import format_percent, format_short
 from optiscope.gui import pg_adapter
 from optiscope.gui.colors import class_color, run_color
 from optiscope.gui.plots.buffers import RunData, nearest
-from optiscope.gui.plots.style import TEXT_PT, Theme, font, percent
+from optiscope.gui.plots.style import TEXT_PT, Theme, font
 from PySide6 import QtCore
 from PySide6.QtCore import Qt
 
@@ -122,7 +123,7 @@ def keep_inside(text: pg.TextItem, vb: pg.ViewBox) -> None:
 
 
 def _swatch(run: RunData) -> str:
-    return f'<span style="color:{run_color(run.id).name()}">■</span> {run.label}'
+    return f'<span style="color:{run_color(run.id).name()}">■</span> {html.escape(run.label, quote=False)}'
 
 
 def readout_lr(runs: Iterable[RunData], x: float, tol: float) -> str | None:
@@ -163,7 +164,7 @@ def readout_accuracy(runs: Iterable[RunData], x: float) -> str | None:
         j = run.epoch_index(epoch)
         if j is not None:
             tr, va = run.train_acc.view()[j], run.val_acc.view()[j]
-            lines.append(f"{_swatch(run)}: train {percent(tr)} · validation {percent(va)}")
+            lines.append(f"{_swatch(run)}: train {format_percent(tr)} · validation {format_percent(va)}")
     return f"<b>epoch {epoch}</b><br>" + "<br>".join(lines) if lines else None
 
 
@@ -176,7 +177,7 @@ def readout_boundary(e: ev.Boundary | None, x: float, y: float) -> str | None:
         return None
     p = np.asarray(e.probs)[int(np.abs(ys - y).argmin()), int(np.abs(xs - x).argmin())]
     parts = [
-        f'<span style="color:{class_color(c).name()}">■</span> class {c}: {percent(float(v))}'
+        f'<span style="color:{class_color(c).name()}">■</span> class {c}: {format_percent(float(v))}'
         for c, v in enumerate(p)
     ]
     return f"<b>x₁ {x:.3g}, x₂ {y:.3g}</b> (epoch {e.epoch})<br>" + "<br>".join(parts)

@@ -21,7 +21,8 @@ __all__ = [
     "MARKER_SIZES",
     "curve",
     "add_curve",
-    "curve_items",
+    "loss_items",
+    "accuracy_items",
     "set_cached",
     "dot",
     "scatter",
@@ -56,26 +57,28 @@ def add_curve(plot: pg.PlotItem, item: pg.PlotDataItem, ignore_bounds: bool = Fa
         pg_adapter.add_reduced_curve(plot, item, reduce[0], reduce[1], ignore_bounds=ignore_bounds)
 
 
-def curve_items(
-    loss_plot: pg.PlotItem, acc_plot: pg.PlotItem, color: QtGui.QColor, raw: QtGui.QPen
-) -> tuple[dict[str, pg.PlotDataItem], dict[str, pg.PlotDataItem]]:
-    """One run's loss curves ("raw" drawn with pen ``raw``, "smooth", "val_loss") on
-    ``loss_plot`` and accuracy curves ("acc_train", "acc_val") on ``acc_plot``."""
+def loss_items(plot: pg.PlotItem, color: QtGui.QColor, raw: QtGui.QPen) -> dict[str, pg.PlotDataItem]:
+    """One run's loss curves on ``plot``: "raw" (drawn with pen ``raw``), "smooth", "val_loss"."""
     loss = {
         "raw": curve(raw, antialias=False),
         "smooth": curve(pg.mkPen(color, width=2), antialias=False, method="mean"),
         "val_loss": curve(pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine), antialias=False, clip=False),
     }
+    loss["raw"].setZValue(-1)  # every run's raw curve under every smoothed one
+    for key, item in loss.items():
+        add_curve(plot, item, ignore_bounds=key == "raw")  # raw spikes do not stretch the axis
+    return loss
+
+
+def accuracy_items(plot: pg.PlotItem, color: QtGui.QColor) -> dict[str, pg.PlotDataItem]:
+    """One run's accuracy curves on ``plot``: "acc_train" and "acc_val"."""
     acc = {
         "acc_train": curve(pg.mkPen(color, width=2.5), antialias=False, clip=False),
         "acc_val": curve(pg.mkPen(color, width=2.5, style=Qt.PenStyle.DashLine), antialias=False, clip=False),
     }
-    loss["raw"].setZValue(-1)  # every run's raw curve under every smoothed one
-    for key, item in loss.items():
-        add_curve(loss_plot, item, ignore_bounds=key == "raw")  # raw spikes do not stretch the axis
     for item in acc.values():
-        add_curve(acc_plot, item)
-    return loss, acc
+        add_curve(plot, item)
+    return acc
 
 
 def set_cached(items: Iterable[object], cached: bool) -> None:

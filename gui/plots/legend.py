@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Mapping
 
 from optiscope.gui.colors import readable_color, run_color
 from optiscope.gui.plots.buffers import RunData
-from optiscope.gui.plots.style import TEXT_PT, escape, font
+from optiscope.gui.plots.style import TEXT_PT, font
 from PySide6 import QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
@@ -34,10 +35,10 @@ def legend_html(
         colour = run_color(r.id)
         colour = (readable_color(colour, background) if background else colour).name()
         # a run's name is never broken over two lines (its note may be)
-        name = escape(r.title).replace(" ", "&nbsp;")
+        name = html.escape(r.title, quote=False).replace(" ", "&nbsp;")
         entry = f'<span style="color:{colour}; font-weight:bold">━━</span>&nbsp;{name}'
         if r.id in notes:
-            entry += f" <i>({escape(notes[r.id])})</i>"
+            entry += f" <i>({html.escape(notes[r.id], quote=False)})</i>"
         if r.id in faded:
             entry = f'<span style="color:#a0a0a0">{entry.replace(colour, "#c8c8c8")}</span>'
         if links:

@@ -3,7 +3,8 @@
 Presentation mode (for a projector): larger plot text (x1.3: tick labels >= 18 px at 96
 dpi), curves at least 3 px wide, the black-on-white ``contrast`` theme, the colour-blind
 safe Okabe-Ito run colours and, as a second cue besides colour, one line style per run on
-the learning-rate and smoothed-loss curves (accuracy keeps train solid / validation dashed).
+the curves whose :class:`~optiscope.gui.plots.part.Pen` says ``per_run`` (the learning-rate
+and smoothed-loss curves; accuracy keeps train solid / validation dashed).
 The spotlight fades every run but one, in either mode.
 
 In either mode a curve whose colour is faint on the plot background (under 3:1, e.g.
@@ -13,13 +14,16 @@ enough to read (:func:`casing_pen`), so the palette itself stays unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg
 from optiscope.gui import colors
 from optiscope.gui.plots import overlap, style
 from PySide6 import QtGui
 from PySide6.QtCore import Qt
+
+if TYPE_CHECKING:
+    from optiscope.gui.plots.part import Pen
 
 __all__ = [
     "Look",
@@ -42,15 +46,6 @@ RUN_LINE_STYLES = (
     Qt.PenStyle.DashDotLine,
     Qt.PenStyle.DashDotDotLine,
 )
-# each curve's normal width and style (see items.curve_items and LivePlots._create_items)
-_CURVES: dict[str, tuple[float, Qt.PenStyle]] = {
-    "lr": (2.0, Qt.PenStyle.SolidLine),
-    "smooth": (2.0, Qt.PenStyle.SolidLine),
-    "val_loss": (2.0, Qt.PenStyle.DashLine),
-    "acc_train": (2.5, Qt.PenStyle.SolidLine),
-    "acc_val": (2.5, Qt.PenStyle.DashLine),
-}
-_RUN_STYLED = ("lr", "smooth")
 
 
 def casing_pen(pen: QtGui.QPen, background: str) -> QtGui.QPen | None:
@@ -78,7 +73,7 @@ class Look:
     def __init__(self) -> None:
         self.presenting = False
         self.spotlight: int | None = None
-        self.shared_lr: dict[int, tuple[int, int]] = {}  # run id -> (place, size) of its LR's group
+        self.shared: dict[int, tuple[int, int]] = {}  # run id -> (place, size) of its identical curves' group
 
     def set_presenting(self, on: bool) -> None:
         """Switch the shared look (run palette, text scale); the plots then restyle."""
@@ -86,28 +81,31 @@ class Look:
         colors.set_run_palette(colors.OKABE_ITO_RUNS if on else colors.RUN_PALETTE)
         style.set_text_scale(TEXT_SCALE if on else 1.0)
 
-    def pen(self, key: str, run_id: int, color: Any) -> Any:
-        width, line = _CURVES[key]
+    def pen(self, spec: Pen, run_id: int, color: Any, background: str) -> QtGui.QPen:
+        """The pen of a curve drawn as ``spec`` for run ``run_id`` in ``color``."""
+        if spec.faint:
+            return style.raw_pen(color, background)
+        width, line = spec.width, spec.style
         if self.presenting:
             width = max(width * 1.5, MIN_WIDTH)
-            if key in _RUN_STYLED:
+            if spec.per_run:
                 line = RUN_LINE_STYLES[run_id % len(RUN_LINE_STYLES)]
         pen = pg.mkPen(color, width=width, style=line)
-        if key == "lr" and run_id in self.shared_lr:
-            pen = overlap.share_pen(pen, *self.shared_lr[run_id])
+        if spec.shared and run_id in self.shared:
+            pen = overlap.share_pen(pen, *self.shared[run_id])
         return pen
 
-    def style_run(self, run: Any, background: str) -> None:
-        """Pens and opacity of every curve of ``run`` (a ``LivePlots`` run)."""
+    def style_items(self, run: Any, its: dict[str, Any], pens: dict[str, Pen], background: str) -> None:
+        """Pens (by key, from ``pens``) and opacity of the curves ``its`` of ``run`` (a
+        :class:`~optiscope.gui.plots.part.PlotRun`) on ``background``."""
         faded = self.spotlight is not None and self.spotlight != run.id
-        for group in run.items.values():
-            for key, item in group.items():
-                if not isinstance(item, pg.PlotDataItem):
-                    continue
-                if key in _CURVES:
-                    pen = self.pen(key, run.id, run.color)
-                    item.setPen(pen)
+        for key, item in its.items():
+            if not isinstance(item, pg.PlotDataItem):
+                continue
+            spec = pens.get(key)
+            if spec is not None:
+                pen = self.pen(spec, run.id, run.color, background)
+                item.setPen(pen)
+                if not spec.faint:
                     item.setShadowPen(casing_pen(pen, background))
-                elif key == "raw":
-                    item.setPen(style.raw_pen(run.color, background))
-                item.setOpacity(FADED_OPACITY if faded else 1.0)
+            item.setOpacity(FADED_OPACITY if faded else 1.0)

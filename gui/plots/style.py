@@ -1,31 +1,23 @@
-"""Look of the live plots: themes, font sizes, axis labels and styling helpers."""
+"""Look of the live plots: themes, font sizes and styling helpers (each plot's own wording
+is in its part, :mod:`.part`)."""
 
 from __future__ import annotations
-
-import math
 
 import pyqtgraph as pg
 from optiscope.gui import pg_adapter
 from PySide6 import QtGui
 
 __all__ = [
-    "PLOT_NAMES",
     "THEMES",
     "Theme",
-    "AXIS_LABELS",
-    "CELL_LABELS",
-    "SHORT_AXIS_LABELS",
     "label_style",
     "font",
-    "escape",
-    "percent",
     "raw_pen",
     "style_axes",
     "set_text_scale",
     "pt",
 ]
 
-PLOT_NAMES = ("lr", "loss", "accuracy", "boundary")
 Theme = dict  # "bg", "fg", "muted" colour names and "fill" (an RGBA tuple)
 THEMES: dict[str, Theme] = {
     "light": {"bg": "#ffffff", "fg": "#202020", "muted": "#6b6b6b", "fill": (255, 255, 255, 225)},
@@ -34,22 +26,6 @@ THEMES: dict[str, Theme] = {
     "contrast": {"bg": "#ffffff", "fg": "#000000", "muted": "#404040", "fill": (255, 255, 255, 240)},
 }
 TITLE_PT, CELL_TITLE_PT, LABEL_PT, TICK_PT, TEXT_PT = 15, 11, 12, 11, 11
-AXIS_LABELS = {
-    "lr": ("step (update)", "learning rate (log scale)"),
-    "loss": ("step (update)", "loss (cross-entropy)"),
-    "accuracy": ("epoch", "accuracy (fraction correct)"),
-    "boundary": ("feature x₁", "feature x₂"),
-}
-# shorter wordings, longest first, for when the full label is longer than its axis
-# (titles.fit_axis_labels picks the longest that fits; the full label is the tooltip)
-SHORT_AXIS_LABELS = {
-    "lr": (("step",), ("learning rate", "LR")),
-    "loss": (("step",), ("loss",)),
-    "accuracy": ((), ("accuracy", "acc.")),
-    "boundary": (("x₁",), ("x₂",)),
-}
-CELL_LABELS = {"loss": ("step", "loss"), "accuracy": ("epoch", "accuracy"), "boundary": (None, None)}
-
 
 _text_scale = 1.0
 
@@ -71,16 +47,6 @@ def font(points: float, bold: bool = False) -> QtGui.QFont:
     f.setPointSizeF(pt(points))
     f.setBold(bold)
     return f
-
-
-def escape(text: str) -> str:
-    """``text`` safe inside rich text (HTML)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def percent(v: float) -> str:
-    """A fraction as a percentage with one decimal ("—" if not finite)."""
-    return f"{100 * v:.1f} %" if math.isfinite(v) else "—"
 
 
 def raw_pen(color: QtGui.QColor, background: str) -> QtGui.QPen:

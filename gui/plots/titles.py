@@ -7,6 +7,7 @@ in the title's tooltip), so nothing is cut at 1280x720 beside the side panels.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -14,14 +15,13 @@ from typing import NamedTuple
 import pyqtgraph as pg
 from optiscope.gui import pg_adapter
 from optiscope.gui.plots.buffers import RunData
-from optiscope.gui.plots.style import CELL_TITLE_PT, TICK_PT, TITLE_PT, Theme, escape, font, pt
+from optiscope.gui.plots.style import CELL_TITLE_PT, TICK_PT, TITLE_PT, Theme, font, pt
 from PySide6 import QtGui
 from PySide6.QtCore import Qt
 
 __all__ = [
     "fit_text",
     "set_title",
-    "overlay_title",
     "cell_titles",
     "fit_overlay_title",
     "fit_cell_title",
@@ -29,17 +29,6 @@ __all__ = [
     "distinct_labels",
 ]
 
-# Overlay plot titles and legends-in-subtitle, longest first: the first that fits is shown.
-OVERLAY_TITLES = {"lr": "Learning rate", "loss": "Loss", "accuracy": "Accuracy"}
-OVERLAY_SUBTITLES = {
-    "lr": ("▼ plateau drop · ✕ diverged", "▼ plateau · ✕ diverged"),
-    "loss": (
-        "faint: raw · solid: smoothed · dashed: validation · ★ best epoch",
-        "faint: raw · solid: smoothed · dashed: val. · ★ best",
-        "faint: raw · solid: smooth · dashed: val.",
-    ),
-    "accuracy": ("solid: train · dashed: validation", "solid: train · dashed: val."),
-}
 TITLE_PAD = 20  # the plot's layout margins (2 + 10) and a little air
 CELL_TITLE_PAD = 14
 MIN_LABEL_CHARS = 6  # an elided run label keeps at least this many characters
@@ -81,20 +70,6 @@ def set_title(plot: pg.PlotItem, html: str, points: float, color: str, shrink: b
     label.updateGeometry()
 
 
-def overlay_title(name: str, shown_boundary: RunData | None) -> tuple[list[str], Parts | None, Sequence[str]]:
-    """Title candidates of overlay plot ``name`` (longest first), the parts to elide the run
-    label in when none fits, and the subtitle candidates; the boundary plot names the run
-    whose boundary it shows (``shown_boundary``)."""
-    if name != "boundary":
-        return [OVERLAY_TITLES[name]], None, OVERLAY_SUBTITLES[name]
-    run = shown_boundary
-    if run is None or run.boundary is None:
-        return ["Decision boundary"], None, ()
-    label, epoch = run.label, run.boundary.epoch
-    titles = [f"Decision boundary — {label}, epoch {epoch}", f"Boundary · {label} · ep {epoch}"]
-    return titles, ("Boundary · ", label, f" · ep {epoch}"), ()
-
-
 def _tokens(label: str) -> list[str]:
     return [t for t in re.split(r"[\s,;]+", label) if t]
 
@@ -126,9 +101,10 @@ class CellTitles(NamedTuple):
     parts: Parts  # the last resort: the shortest wording's label elided
 
 
-def cell_titles(name: str, run: RunData, labels: Sequence[str] = ()) -> CellTitles:
+def cell_titles(run: RunData, labels: Sequence[str] = (), epoch: int | None = None) -> CellTitles:
     """A grid cell's title wordings; with every run's ``labels``, the ones that keep what
-    differs between the runs (:func:`distinct_labels`) come before any cut there."""
+    differs between the runs (:func:`distinct_labels`) come before any cut there. With
+    ``epoch`` (a picture of that epoch, e.g. the decision boundary) it follows the label."""
     short = distinct_labels(run.label, labels)
     core = short[-1] if short else run.label
     words = _tokens(run.label)
@@ -136,8 +112,7 @@ def cell_titles(name: str, run: RunData, labels: Sequence[str] = ()) -> CellTitl
     head = None
     if differing and len(differing) < len(words) and words[-len(differing) :] == differing:
         head = (" ".join(words[: -len(differing)]), " " + " ".join(differing))
-    if name == "boundary" and run.boundary is not None:
-        epoch = run.boundary.epoch
+    if epoch is not None:
         tail = f" · ep {epoch}"
         return CellTitles(
             [f"{run.label} · epoch {epoch}", f"{run.label}{tail}"],
@@ -157,7 +132,8 @@ def fit_overlay_title(
     shown: tuple[str, str] | None,
     one_line: bool = False,
 ) -> tuple[str, str]:
-    """Title ``plot`` with the longest wording of ``candidates`` (see :func:`overlay_title`)
+    """Title ``plot`` with the longest wording of ``candidates`` (title wordings longest
+    first, the parts to elide a run label in when none fits, subtitle wordings)
     that fits ``width`` pixels, subtitle in the muted colour; the full title is the tooltip.
 
     ``one_line``: put the subtitle beside the title where both fit (presentation mode,
@@ -167,7 +143,7 @@ def fit_overlay_title(
     titles, parts, subtitles = candidates
     width -= TITLE_PAD
     title = fit_text(font(TITLE_PT, bold=True), titles, width, parts)
-    html = escape(title)
+    shown_html = html.escape(title, quote=False)
     if subtitles:
         subtitle = fit_text(font(TICK_PT), subtitles, width)
         joint = "<br>"
@@ -176,14 +152,14 @@ def fit_overlay_title(
             beside = fit_text(font(TICK_PT), subtitles, room)
             if QtGui.QFontMetrics(font(TICK_PT)).horizontalAdvance(beside) <= room:
                 subtitle, joint = beside, "&nbsp;&nbsp;"
-        html += (
+        shown_html += (
             f'{joint}<span style="font-size:{pt(TICK_PT):g}pt; font-weight:normal; color:{theme["muted"]}">'
-            f"{escape(subtitle)}</span>"
+            f"{html.escape(subtitle, quote=False)}</span>"
         )
-    key = (html, theme["fg"])
+    key = (shown_html, theme["fg"])
     if shown == key:
         return key
-    set_title(plot, html, pt(TITLE_PT), theme["fg"], shrink=True)
+    set_title(plot, shown_html, pt(TITLE_PT), theme["fg"], shrink=True)
     plot.titleLabel.setToolTip("\n".join([titles[0], *subtitles[:1]]))
     return key
 
@@ -201,10 +177,8 @@ def _elide_head(metrics: QtGui.QFontMetrics, head: str, tail: str, width: float)
 def fit_cell_title(
     cell: pg.PlotItem,
     width: float,
-    name: str,
-    run: RunData,
+    wordings: CellTitles,
     color: QtGui.QColor,
-    labels: Sequence[str] = (),
 ) -> None:
     """Title a grid cell in the run colour within ``width`` pixels (the cell's width).
 
@@ -213,7 +187,6 @@ def fit_cell_title(
     smaller font (down to ``CELL_TITLE_MIN_SCALE``); and only then the label elided."""
     axis = cell.getAxis("left")
     axis_width = axis.width() if axis.isVisible() and axis.width() > 0 else 40
-    wordings = cell_titles(name, run, labels)
     room = width - axis_width - CELL_TITLE_PAD
     if cell.vb.width() > 0:  # laid out: its own view box (boundary cells keep their aspect)
         room = min(room, cell.vb.width() - 8)  # (a title row changes an aspect-locked width)
@@ -229,7 +202,7 @@ def fit_cell_title(
             text = fit_text(font(points, bold=True), wordings.full[-1:], room, wordings.parts)
         if text is None:
             points = max(points - 0.5, CELL_TITLE_PT * CELL_TITLE_MIN_SCALE)
-    set_title(cell, escape(text), pt(points), color.name(), shrink=True)
+    set_title(cell, html.escape(text, quote=False), pt(points), color.name(), shrink=True)
     cell.titleLabel.setToolTip(wordings.full[0])
 
 

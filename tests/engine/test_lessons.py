@@ -181,6 +181,14 @@ def test_lesson_section_round_trips_through_toml() -> None:
         ),
         ("[[classroom.observe]]\nkind = 'threshold'", "value: Field required"),
         ("[[classroom.observe]]\nkind = 'gap'\nmetrc = 'acc'", "did you mean 'metric'?"),
+        (
+            "[[classroom.observe]]\nkind = 'threshold'\nmetric = 'val_acc'\nvalue = 80",
+            "accuracies are written 0-1, e.g. value = 0.80 for 80 %",
+        ),
+        (
+            "[[classroom.observe]]\nkind = 'threshold'\nmetric = 'train_acc'\nvalue = 1.5",
+            "e.g. value = 0.015 for 1.5 %",
+        ),
     ],
 )
 def test_invalid_lesson_sections_name_field_and_fix(bad: str, expected: str) -> None:
@@ -189,6 +197,13 @@ def test_invalid_lesson_sections_name_field_and_fix(bad: str, expected: str) -> 
     msg = str(info.value)
     assert msg.startswith("lesson.toml is invalid")
     assert expected in msg, msg
+
+
+def test_a_loss_threshold_above_one_is_still_valid() -> None:
+    """Losses are not fractions: only accuracies are bounded by 1."""
+    exp = loads_toml("[[classroom.observe]]\nkind = 'threshold'\nmetric = 'val_loss'\nvalue = 2.5")
+    assert exp.classroom is not None
+    assert exp.classroom.observe[0].value == 2.5
 
 
 @pytest.mark.parametrize(

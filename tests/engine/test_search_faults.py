@@ -23,7 +23,8 @@ from optiscope.engine.search_space import SEED_MAX, SearchSpaceError, parse_spac
 from optuna.trial import TrialState
 
 BASE = RunConfig(
-    dataset=DatasetConfig(n_samples=100), training=TrainingConfig(epochs=1, batch_size=32, device="cpu")
+    dataset=DatasetConfig(n_samples=100, standardize=True),
+    training=TrainingConfig(epochs=1, batch_size=32, device="cpu"),
 )
 SPACE = {
     "params": {
@@ -37,6 +38,7 @@ schema_version = 1
 name = "small"
 [base.dataset]
 n_samples = 100
+standardize = true  # a run that learns: one at chance level is told to Optuna as pruned
 [base.training]
 epochs = EPOCHS
 device = "cpu"

@@ -22,6 +22,21 @@ def _garbage_collected_on_the_gui_thread(qapp):
 
 
 @pytest.fixture(autouse=True)
+def _questions_answered_go_on(monkeypatch):
+    """A modal question never blocks a test: it is answered Discard (or Yes), as a user
+    going on would. Tests about a question patch it themselves."""
+    from PySide6 import QtWidgets
+
+    std = QtWidgets.QMessageBox.StandardButton
+
+    def answer(*args, **kwargs):
+        buttons = args[3] if len(args) > 3 else kwargs.get("buttons", std.Yes)
+        return std.Discard if buttons & std.Discard else std.Yes
+
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", answer)
+
+
+@pytest.fixture(autouse=True)
 def _no_dangling_qthreads_or_qtimers(monkeypatch, qapp):
     """Record every QThread/QTimer started during the test; fail if one is still live after it."""
     threads: list[weakref.ref] = []

@@ -57,7 +57,7 @@ def test_lesson_run_fills_results_table_and_annotates_plots(qtbot, make_window, 
         assert line["reason"] == "completed"
         crossed = [x.epoch for x in w.runs.epoch_events if x.run == e.run and x.val_acc >= 0.6]
         assert line["epochs_to_val_acc_0.6"] == (str(crossed[0]) if crossed else "")
-    shown = w.plots.annotations()
+    shown = w.plots.shown.annotations()
     captions = [a[3] for a in shown]
     assert sum(c.startswith("best ") for c in captions) == 4  # one per run, at the end
     # sortable: by final validation accuracy, numbers sort as numbers
@@ -131,7 +131,7 @@ def test_a_lesson_without_a_pace_does_not_keep_the_previous_lessons_pace(qtbot, 
     assert w.run() and w.transport.speed_label.text().startswith("lesson:")
     w.transport.stop()
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
-    w.files.load_preset("batchnorm-lr")  # no [classroom] pace
+    w.files.load_preset("blobs-sgd")  # no [classroom] pace
     assert w.run()
     w.transport.stop()
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
@@ -192,6 +192,23 @@ def test_app_refuses_a_bad_lesson_with_one_line(capsys):
     assert opts.lesson == "momentum-sweep" and opts.presentation
 
 
+def test_optiscope_takes_the_window_options_as_optiscope_app_does(capsys, monkeypatch):
+    import optiscope.gui.app as app
+    from optiscope.engine.cli import main as cli_main
+
+    # a bad lesson name reaches the window's own check (before any window opens), not argparse
+    assert cli_main(["--lesson", "no-such-lesson"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice" not in err
+    assert "no lesson file or bundled lesson named 'no-such-lesson'" in err
+    seen: list[list[str]] = []
+    monkeypatch.setattr(app, "main", lambda argv=None: seen.append(list(argv or [])) or 0)
+    assert cli_main(["--lesson", "momentum-sweep", "--presentation"]) == 0
+    assert seen == [["--lesson", "momentum-sweep", "--presentation"]]
+    assert cli_main(["--lesson", "momentum-sweep", "presets"]) == 2  # a window option and a command
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 def test_presentation_mode_is_readable_from_the_back_of_the_room(qtbot, make_window):
     from optiscope.gui.colors import OKABE_ITO_RUNS, RUN_PALETTE
 
@@ -208,27 +225,150 @@ def test_presentation_mode_is_readable_from_the_back_of_the_room(qtbot, make_win
         plots = w.plots
         assert plots.presenting and plots.theme == "contrast"
         for name in ("lr", "loss", "accuracy"):
-            axis = plots.plot(name).getAxis("bottom")
+            axis = plots.shown.plot(name).getAxis("bottom")
             assert QtGui.QFontInfo(axis.style["tickFont"]).pixelSize() >= 18
         for rid in range(4):
-            assert plots.color_for(rid).name() == OKABE_ITO_RUNS[rid]
+            assert plots.shown.color_for(rid).name() == OKABE_ITO_RUNS[rid]
             for key in ("lr", "smooth", "acc_train", "acc_val"):
-                assert plots.curve(rid, key).opts["pen"].widthF() >= 3
+                assert plots.shown.curve(rid, key).opts["pen"].widthF() >= 3
         # a second cue besides colour: each run its own line style on the LR and loss curves
-        styles = {plots.curve(rid, "smooth").opts["pen"].style() for rid in range(4)}
+        styles = {plots.shown.curve(rid, "smooth").opts["pen"].style() for rid in range(4)}
         assert len(styles) == 4
         # the four equal LR curves lie on one another: each draws its own share of the dashes
-        assert plots.overlapping("lr") == [[0, 1, 2, 3]]
-        assert len({plots.curve(rid, "lr").opts["pen"].dashOffset() for rid in range(4)}) == 4
+        assert plots.shown.overlapping("lr") == [[0, 1, 2, 3]]
+        assert len({plots.shown.curve(rid, "lr").opts["pen"].dashOffset() for rid in range(4)}) == 4
         # spotlight: clicking a legend entry fades the others; clicking it again shows all
-        plots._legend.linkActivated.emit("run:2")
-        assert plots.spotlit == 2
-        assert plots.curve(2, "smooth").opacity() == 1.0 and plots.curve(0, "smooth").opacity() < 0.3
-        plots._legend.linkActivated.emit("run:2")
-        assert plots.spotlit is None and plots.curve(0, "smooth").opacity() == 1.0
+        plots.frame.legend.linkActivated.emit("run:2")
+        assert plots.shown.spotlit == 2
+        assert (
+            plots.shown.curve(2, "smooth").opacity() == 1.0 and plots.shown.curve(0, "smooth").opacity() < 0.3
+        )
+        plots.frame.legend.linkActivated.emit("run:2")
+        assert plots.shown.spotlit is None and plots.shown.curve(0, "smooth").opacity() == 1.0
     finally:
         w.acts["presentation"].trigger()
     assert not w.classroom.presenting and not w.isFullScreen()
     assert w.experiment_dock.isVisible()
-    assert w.plots.color_for(0).name() == RUN_PALETTE[0] and w.plots.theme == "light"
-    assert w.plots.curve(0, "smooth").opts["pen"].widthF() == 2
+    assert w.plots.shown.color_for(0).name() == RUN_PALETTE[0] and w.plots.theme == "light"
+    assert w.plots.shown.curve(0, "smooth").opts["pen"].widthF() == 2
+
+
+def test_leaving_presentation_started_before_the_window_shows_brings_the_panels_back(qtbot):
+    """As ``optiscope-app --lesson … --presentation`` does: presentation is switched on before the
+    window is first shown; leaving it must bring back the experiment and lesson panels."""
+    from optiscope.gui.main_window import MainWindow
+
+    w = MainWindow(restore_last=False)
+    try:
+        w.set_experiment(get_preset("momentum-sweep"))
+        w.classroom.set_presentation(True)
+        qtbot.waitExposed(w)
+        assert w.isFullScreen()
+        assert not w.experiment_dock.isVisible() and not w.lesson_dock.isVisible()
+        w.classroom.set_presentation(False)
+        qtbot.waitUntil(lambda: w.experiment_dock.isVisible(), timeout=5_000)
+        assert w.lesson_dock.isVisible() or w.lesson_dock in w.tabifiedDockWidgets(w.experiment_dock)
+        assert w.experiment_dock.toggleViewAction().isChecked()
+        assert not w.isFullScreen()
+    finally:  # as make_window does: the engine loaded, closed, deleted on Qt's side
+        w.start()
+        qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+        w.close()
+        w.deleteLater()
+
+
+def test_opening_a_lesson_stops_the_old_run_clears_its_curves_and_is_ready_to_run(
+    qtbot, make_window, monkeypatch
+):
+    from PySide6 import QtWidgets
+
+    std = QtWidgets.QMessageBox.StandardButton
+    asked: list[str] = []
+    reply = {"button": std.No}
+    monkeypatch.setattr(
+        QtWidgets.QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or reply["button"]
+    )
+    w = make_window()
+    w.settings.set_lesson_pace("momentum-sweep", 0)
+    w.set_experiment(short_lesson(epochs=200))
+    w.transport.step_epoch()  # by hand: a paused run, still live when the lesson opens
+    qtbot.waitUntil(lambda: any(w.plots.shown.point_counts().get("loss", {}).values()), timeout=60_000)
+    assert w.running and w.transport.by_hand
+
+    # the user keeps the run they started: nothing opens
+    w.files.load_preset("optimizer-race")
+    assert asked and "still training" in asked[-1]
+    assert w.running and w.classroom.lesson_name == "momentum-sweep"
+
+    # the user stops it: the old curves go, the new lesson is in place, Run (F5) starts it
+    reply["button"] = std.Yes
+    w.files.load_preset("optimizer-race")
+    assert not w.running
+    assert w.classroom.lesson_name == "optimizer-race"
+    assert not any(n for counts in w.plots.shown.point_counts().values() for n in counts.values())
+    assert w.classroom.table.rows() == []
+    assert w.acts["run"].isEnabled()
+    w.set_experiment(get_preset("optimizer-race").with_overrides(epochs=1))
+    with qtbot.waitSignal(w.run_started, timeout=60_000):
+        w.acts["run"].trigger()
+    w.runs.stop()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+
+
+def test_a_lesson_that_started_by_itself_gives_way_to_the_next_without_a_question(
+    qtbot, make_window, monkeypatch
+):
+    from PySide6 import QtWidgets
+
+    asked: list[str] = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: asked.append(a[2]))
+    w = make_window()
+    w.settings.set_lesson_pace("momentum-sweep", 0)
+    w.set_experiment(short_lesson(epochs=200))
+    assert w.transport.run(by_hand=False)  # as optiscope-app --lesson starts it
+    w.runs.toggle_pause()
+    assert w.running
+    w.files.load_preset("optimizer-race")
+    assert not asked and not w.running and w.classroom.lesson_name == "optimizer-race"
+
+
+def test_presentation_fills_the_screen_where_no_window_manager_honours_full_screen(
+    qtbot, make_window, monkeypatch
+):
+    """Xvfb alone, a kiosk: showFullScreen changes nothing, so the window sizes itself."""
+    from optiscope.gui.main_window import MainWindow
+
+    # not honoured: the window's state says full screen, its geometry stays
+    monkeypatch.setattr(MainWindow, "showFullScreen", lambda self: self.show())
+    monkeypatch.setattr(MainWindow, "isFullScreen", lambda self: self.classroom.presenting)
+    w = make_window(wait_engine=False)
+    w.showNormal()
+    w.setGeometry(10, 20, 640, 400)
+    before = w.geometry()
+    screen = w.screen().geometry()
+    assert before != screen
+    w.acts["presentation"].trigger()  # F11
+    qtbot.waitUntil(lambda: w.geometry() == screen, timeout=5_000)
+    w.acts["presentation"].trigger()
+    assert w.geometry() == before  # and gives the room back on leaving
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+
+
+def test_presentation_before_the_window_shows_fills_the_screen_without_a_window_manager(qtbot, monkeypatch):
+    """As ``optiscope-app --lesson … --presentation`` starts, with no window manager."""
+    from optiscope.gui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "showFullScreen", lambda self: self.show())
+    monkeypatch.setattr(MainWindow, "isFullScreen", lambda self: self.classroom.presenting)
+    w = MainWindow(restore_last=False)
+    try:
+        w.setGeometry(50, 60, 640, 400)
+        assert w.geometry() != w.screen().geometry()
+        w.classroom.set_presentation(True)
+        qtbot.waitExposed(w)
+        qtbot.waitUntil(lambda: w.geometry() == w.screen().geometry(), timeout=5_000)
+    finally:  # as make_window does: the engine loaded, closed, deleted on Qt's side
+        w.start()
+        qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+        w.close()
+        w.deleteLater()

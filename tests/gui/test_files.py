@@ -75,6 +75,11 @@ def test_metrics_csv_and_plot_exports(qtbot, make_window, quick_blobs, tmp_path)
             target = tmp_path / f"{name}.{suffix}"
             assert w.files.export_plot(name, target), w.messages[-1]
             assert target.stat().st_size > 100
+    # the user's umask, as a file opened the ordinary way in the same folder gets (not 0o600)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert (tmp_path / "loss.png").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    assert (tmp_path / "loss.svg").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
     assert (tmp_path / "loss.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
 
 
@@ -126,3 +131,45 @@ def test_settings_remember_the_last_experiment_and_theme(qtbot, make_window, tmp
     assert w2.theme == "dark"
     assert w2.optimizer_panel.config().lr == 0.2
     qtbot.waitUntil(lambda: w2.engine_loaded, timeout=60_000)
+
+
+def test_quitting_with_an_unsaved_race_asks_first(qtbot, make_window, tmp_path, monkeypatch):
+    _no_dialogs(monkeypatch)
+    std = QtWidgets.QMessageBox.StandardButton
+    asked: list[str] = []
+    reply = {"button": std.Cancel}
+
+    def question(parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return reply["button"]
+
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", question)
+    w = make_window(wait_engine=False)
+    qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
+    assert w.close() and not asked  # nothing to lose: no question
+    w = make_window()
+    w.document.add_runner(RunConfig(optimizer=SGD(lr=0.1)))
+    w.document.add_runner(RunConfig(optimizer=SGD(lr=0.01)))
+    assert not w.close() and w.isVisible()  # Cancel keeps the window
+    assert asked and "race of 2 runs is not saved" in asked[-1]
+    # Save writes the race to the experiment's file, then the window closes
+    path = tmp_path / "race.toml"
+    w.document.path = path
+    reply["button"] = std.Save
+    assert w.close()
+    assert [r.optimizer.lr for r in load_toml(path).runs()] == [0.1, 0.01]
+
+
+def test_a_race_just_opened_or_saved_closes_without_a_question(qtbot, make_window, tmp_path, monkeypatch):
+    _no_dialogs(monkeypatch)
+    asked: list[str] = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: asked.append(a[2]))
+    w = make_window()
+    w.document.add_runner(RunConfig(optimizer=SGD(lr=0.1)))
+    w.document.add_runner(RunConfig(optimizer=SGD(lr=0.01)))
+    assert w.files.save_to(tmp_path / "race.toml")
+    assert w.close() and not asked
+    w = make_window()
+    assert w.files.open_experiment(tmp_path / "race.toml")
+    assert len(w.document.race) == 2
+    assert w.close() and not asked

@@ -31,6 +31,9 @@ def test_lesson_sheet_is_a_pdf_with_lesson_plots_results_and_settings(qtbot, mak
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
     assert "lesson sheet" in w.statusBar().currentMessage()
     assert not list(tmp_path.glob(".sheet-*"))  # no temporary file left behind
+    plain = tmp_path / "plain.txt"  # the user's umask, as an ordinary file gets (not 0o600)
+    plain.write_text("x")
+    assert out.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
     if pdftotext is None:
         pytest.skip("pdftotext (poppler-utils) not installed: the PDF's text is not checked")
     info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout

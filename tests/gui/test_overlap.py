@@ -36,15 +36,15 @@ def test_momentum_sweep_lr_curves_are_marked_and_each_is_seen(qtbot, make_window
     w.resize(1280, 720)
     _run(qtbot, w, "momentum-sweep", epochs=2)
     plots = w.plots
-    groups = plots.overlapping("lr")
+    groups = plots.shown.overlapping("lr")
     assert len(groups) == 1 and len(groups[0]) == 4, groups
-    pens = [plots.curve(rid, "lr").opts["pen"] for rid in groups[0]]
+    pens = [plots.shown.curve(rid, "lr").opts["pen"] for rid in groups[0]]
     assert len({p.dashOffset() for p in pens}) == 4  # each draws its own share of the dashes
     assert all(p.dashPattern() == pens[0].dashPattern() for p in pens)
-    legend = plots.legend_text
+    legend = plots.shown.legend_text
     assert legend.count("LR same as momentum=0") == 3, legend
-    image = plots.plot("lr").getViewWidget().grab().toImage()
-    seen = {rid: _pixels_of(image, plots.color_for(rid)) for rid in groups[0]}
+    image = plots.shown.plot("lr").getViewWidget().grab().toImage()
+    seen = {rid: _pixels_of(image, plots.shown.color_for(rid)) for rid in groups[0]}
     assert min(seen.values()) > 50, seen  # every run's colour is on screen, none hidden
 
 
@@ -71,10 +71,10 @@ def test_batchnorm_grid_titles_show_what_differs_uncut(qtbot, make_window):
     assert len(labels) == 8
     for rid, label in enumerate(labels):
         kind, lr = label.split()
-        shown = plots.title("loss", rid)[0]
+        shown = plots.shown.title("loss", rid)[0]
         assert "…" not in shown, (label, shown)
         assert kind in shown and lr.split("=")[1] in shown, (label, shown)
-        cell = plots.plot("loss", rid)
+        cell = plots.shown.plot("loss", rid)
         view = cell.getViewWidget()
         text = cell.titleLabel.item
         rect = view.mapFromScene(text.mapRectToScene(text.boundingRect())).boundingRect()

@@ -120,7 +120,7 @@ def test_every_plot_paints_with_real_data(qtbot, real_events, theme):
         plots.add_events(real_events[i : i + 50])
         QtWidgets.QApplication.processEvents()  # paint as the batches arrive, as in the app
     bg = THEMES[theme]["bg"]
-    counts = plots.point_counts()
+    counts = plots.shown.point_counts()
     steps = {e.run: e.steps for e in real_events if isinstance(e, ev.Finished)}
     assert counts["loss"] == steps and counts["lr"] == steps
     for mode in ("overlay", "grid"):

@@ -55,13 +55,13 @@ def plots(qtbot):
 
 def test_point_counts_per_plot_and_run(plots, qtbot):
     feed(plots, run_events(0, epochs=4, spe=10, boundary=True) + run_events(1, epochs=3, spe=12))
-    counts = plots.point_counts()
+    counts = plots.shown.point_counts()
     assert set(counts) == set(PLOT_NAMES)
     assert counts["lr"] == {0: 40, 1: 36}
     assert counts["loss"] == {0: 40, 1: 36}
     assert counts["accuracy"] == {0: 4, 1: 3}
     assert counts["boundary"] == {0: 7 * 5, 1: 0}  # the overlay shows run 0's 7 x 5 grid
-    s = plots.series(1)
+    s = plots.shown.series(1)
     np.testing.assert_array_equal(s["lr"][0], np.arange(1, 37))
     np.testing.assert_array_equal(s["val_loss"][0], [12, 24, 36])  # drawn at the epoch's last step
     np.testing.assert_array_equal(s["acc_train"][0], [1, 2, 3])
@@ -75,31 +75,31 @@ def test_batching_does_not_change_what_is_drawn(qtbot):
     one.add_events(events)
     feed(many, events, batch=7)  # also exercises the buffers' amortised growth past 256
     for rid in (0, 1):
-        a, b = one.series(rid), many.series(rid)
+        a, b = one.shown.series(rid), many.shown.series(rid)
         assert a.keys() == b.keys()
         for key in a:
             np.testing.assert_allclose(a[key][1], b[key][1], err_msg=key)
-    assert one.point_counts() == many.point_counts()
+    assert one.shown.point_counts() == many.shown.point_counts()
 
 
 def test_smoothing_is_the_debiased_ema(plots, qtbot, reference_ema):
     events = run_events(0, epochs=3, spe=20)
     feed(plots, events, batch=11)
     raw = np.array([e.loss for e in events if isinstance(e, ev.Step)])
-    smooth = plots.series(0)["smooth"][1]
+    smooth = plots.shown.series(0)["smooth"][1]
     assert plots.smoothing == 0.6
     np.testing.assert_allclose(smooth, reference_ema(raw, 0.6), rtol=1e-10)
     assert smooth[0] == pytest.approx(raw[0])  # debiased: starts at the first raw value
     with qtbot.waitSignal(plots.smoothing_changed) as signal:
         plots.set_smoothing(0.95)
     assert signal.args == [0.95]
-    np.testing.assert_allclose(plots.series(0)["smooth"][1], reference_ema(raw, 0.95), rtol=1e-10)
+    np.testing.assert_allclose(plots.shown.series(0)["smooth"][1], reference_ema(raw, 0.95), rtol=1e-10)
     more = [ev.Step(0, 61 + i, 4, 0.01, 0.2 + 0.01 * i) for i in range(20)]
     plots.add_events(more)  # new steps continue the accumulator at the new weight
     both = np.concatenate([raw, [e.loss for e in more]])
-    np.testing.assert_allclose(plots.series(0)["smooth"][1], reference_ema(both, 0.95), rtol=1e-10)
+    np.testing.assert_allclose(plots.shown.series(0)["smooth"][1], reference_ema(both, 0.95), rtol=1e-10)
     plots.set_smoothing(0)
-    np.testing.assert_allclose(plots.series(0)["smooth"][1][: len(raw)], raw)
+    np.testing.assert_allclose(plots.shown.series(0)["smooth"][1][: len(raw)], raw)
     for bad in (-0.5, 1.0, float("nan")):
         with pytest.raises(ValueError, match="smoothing"):
             plots.set_smoothing(bad)
@@ -128,18 +128,18 @@ def test_nan_and_inf_never_raise_and_the_run_is_drawn_to_its_last_finite_point(p
     plots.set_mode("grid")
     plots.set_mode("overlay")
     plots.grab()  # paints every plot with the non-finite data present
-    s = plots.series(0)
+    s = plots.shown.series(0)
     x, raw = s["raw"]
     finite = np.isfinite(raw)
     assert x[finite][-1] == 21 and not finite[-2:].any()
     assert np.isfinite(s["smooth"][1]).sum() == 21
-    assert plots.point_counts()["loss"][0] == 21
-    assert plots.point_counts()["lr"][0] == 22  # the NaN rate is left out
-    assert plots.point_counts()["accuracy"][0] == 2
-    marks = plots.markers(0)
+    assert plots.shown.point_counts()["loss"][0] == 21
+    assert plots.shown.point_counts()["lr"][0] == 22  # the NaN rate is left out
+    assert plots.shown.point_counts()["accuracy"][0] == 2
+    marks = plots.shown.markers(0)
     assert marks["loss"] == [(21.0, pytest.approx(s["smooth"][1][20]), "x")]
     assert marks["lr"] == [(22.0, 0.5, "x")]
-    x, text = plots.guide_lines(0)["loss_div"]
+    x, text = plots.shown.guide_lines(0)["loss_div"]
     assert x == 23 and "diverged at step 23" in text
 
 
@@ -147,13 +147,13 @@ def test_diverging_loss_does_not_flatten_the_linear_axis(plots):
     events = run_events(0, epochs=2, spe=10) + run_events(1, epochs=1, spe=10)[:-1]
     events += [ev.Step(1, 10 + i, 2, 1.0, 10.0**i) for i in range(1, 12)]
     feed(plots, events)
-    lo, hi = plots.plot("loss").vb.viewRange()[1]
+    lo, hi = plots.shown.plot("loss").vb.viewRange()[1]
     assert hi < 10  # not 1e11: the runs that train stay readable
-    assert plots.markers(1)["loss"] == []  # no Diverged event yet: no divergence mark
+    assert plots.shown.markers(1)["loss"] == []  # no Diverged event yet: no divergence mark
     plots.add_events([ev.Diverged(1, 21, 2, math.inf)])
-    ((x, y, symbol),) = plots.markers(1)["loss"]
+    ((x, y, symbol),) = plots.shown.markers(1)["loss"]
     assert symbol == "x" and y > hi  # the ✕ is drawn at the axis' top edge
-    ((_, drawn_y, _, _),) = plots.drawn_markers("loss")
+    ((_, drawn_y, _, _),) = plots.shown.drawn_markers("loss")
     assert drawn_y <= hi
 
 
@@ -162,19 +162,19 @@ def test_plateau_drops_and_early_stopping_are_marked(plots):
     events.insert(34, ev.LRReduced(0, 3, 30, 0.01, 0.001))  # after epoch 3's EpochEnd
     events += [ev.EarlyStopped(0, 6, 4, 0.15, "val_loss", True), ev.Finished(0, "early_stopped", 6, 60, 1.0)]
     feed(plots, events, batch=9)
-    marks = plots.markers(0)
+    marks = plots.shown.markers(0)
     assert (30.0, 0.001, "t") in marks["lr"]
     assert any(m[0] == 30.0 and m[2] == "t" for m in marks["loss"])
     assert (40.0, pytest.approx(0.6 / 4), "star") in marks["loss"]  # val loss at epoch 4, at its step
     assert (4.0, pytest.approx(1 - 0.6 * math.exp(-2) - 0.05), "star") in marks["accuracy"]
-    ((_, drawn_y, _, _),) = plots.drawn_markers("lr")
+    ((_, drawn_y, _, _),) = plots.shown.drawn_markers("lr")
     assert drawn_y == pytest.approx(-3.0)  # log10 on the log axis
-    assert plots.guide_lines(0)["acc_best"] == (4.0, "best: epoch 4")
-    assert plots.guide_lines(0)["loss_best"] == (40.0, "best: epoch 4")
-    assert "early stopped" in plots.legend_text
+    assert plots.shown.guide_lines(0)["acc_best"] == (4.0, "best: epoch 4")
+    assert plots.shown.guide_lines(0)["loss_best"] == (40.0, "best: epoch 4")
+    assert "early stopped" in plots.shown.legend_text
     feed(plots, run_events(1, epochs=6, spe=10))  # a later run's curves: still under the label
     for name in ("loss", "accuracy"):
-        plot_items = plots.plot(name).items
+        plot_items = plots.shown.plot(name).items
         lines = [i for i in plot_items if isinstance(i, pg.InfiniteLine)]
         curves = [i for i in plot_items if isinstance(i, pg.PlotDataItem)]
         assert lines and min(i.zValue() for i in lines) > max(c.zValue() for c in curves), name
@@ -193,13 +193,13 @@ def test_grid_mode_has_one_cell_per_run_with_shared_axes(plots, qtbot):
     for name in ("loss", "accuracy"):  # tick values as they are: no hidden SI rescaling
         for rid in (0, 1, 2):
             for side in ("left", "bottom"):
-                assert pg_adapter.tick_value_scale(plots.plot(name, rid).getAxis(side)) == 1.0
-    counts = plots.point_counts()
+                assert pg_adapter.tick_value_scale(plots.shown.plot(name, rid).getAxis(side)) == 1.0
+    counts = plots.shown.point_counts()
     assert counts["loss"] == {0: 40, 1: 60, 2: 40}
     assert counts["accuracy"] == {0: 4, 1: 6, 2: 4}
     assert counts["boundary"] == {0: 35, 1: 0, 2: 35}
     qtbot.wait(10)
-    loss_cells = [plots.plot("loss", r) for r in (0, 1, 2)]
+    loss_cells = [plots.shown.plot("loss", r) for r in (0, 1, 2)]
     ranges = {tuple(np.round(c.vb.viewRange()[0], 6)) for c in loss_cells}
     assert len(ranges) == 1  # shared x axis: the longest planned run (60 steps)
     assert max(ranges.pop()) >= 60
@@ -208,9 +208,9 @@ def test_grid_mode_has_one_cell_per_run_with_shared_axes(plots, qtbot):
     feed(plots, run_events(3, epochs=2))
     qtbot.waitUntil(lambda: not plots.building)
     assert len(list(plots.plot_items()["loss"].ci.items)) == 4
-    assert plots.point_counts()["loss"][3] == 20
+    assert plots.shown.point_counts()["loss"][3] == 20
     plots.set_mode("overlay")
-    assert plots.point_counts()["loss"] == {0: 40, 1: 60, 2: 40, 3: 20}
+    assert plots.shown.point_counts()["loss"] == {0: 40, 1: 60, 2: 40, 3: 20}
     with pytest.raises(ValueError, match="mode"):
         plots.set_mode("mosaic")
 
@@ -219,15 +219,15 @@ def test_clear_and_a_reused_run_id(plots, qtbot):
     feed(plots, run_events(0) + run_events(1))
     plots.set_mode("grid")
     qtbot.waitUntil(lambda: not plots.building)
-    assert "run 1" in plots.legend_text
+    assert "run 1" in plots.shown.legend_text
     plots.clear()
-    assert plots.point_counts() == {name: {} for name in PLOT_NAMES}
-    assert "run 1" not in plots.legend_text
+    assert plots.shown.point_counts() == {name: {} for name in PLOT_NAMES}
+    assert "run 1" not in plots.shown.legend_text
     assert list(plots.plot_items()["loss"].ci.items) == []
     feed(plots, run_events(0, epochs=2))
     feed(plots, run_events(0, epochs=3))  # the id is reused without clear(): start afresh
     qtbot.waitUntil(lambda: not plots.building)
-    assert plots.point_counts()["loss"] == {0: 30}
+    assert plots.shown.point_counts()["loss"] == {0: 30}
     assert len(list(plots.plot_items()["loss"].ci.items)) == 1
 
 
@@ -235,19 +235,19 @@ def test_events_it_does_not_draw_are_ignored(plots):
     plots.add_events(
         [ev.Weights(0, 0, 0, np.zeros(3)), ev.Failed(5, "boom"), ev.Finished(5, "failed", 0, 0, 0.0)]
     )
-    assert plots.point_counts()["loss"] == {5: 0}
-    assert "failed" in plots.legend_text
+    assert plots.shown.point_counts()["loss"] == {5: 0}
+    assert "failed" in plots.shown.legend_text
 
 
 def test_one_consistent_readable_colour_per_run(plots):
     feed(plots, run_events(3) + run_events(12))
-    assert plots.color_for(3) == QtGui.QColor(RUN_PALETTE[3]) == run_color(3)
+    assert plots.shown.color_for(3) == QtGui.QColor(RUN_PALETTE[3]) == run_color(3)
     # past the palette: golden-angle hues, distinct from every palette colour
-    assert plots.color_for(12) == QtGui.QColor.fromHslF((12 * 0.61803398875) % 1.0, 0.65, 0.45)
-    assert plots.color_for(12).name() not in RUN_PALETTE
+    assert plots.shown.color_for(12) == QtGui.QColor.fromHslF((12 * 0.61803398875) % 1.0, 0.65, 0.45)
+    assert plots.shown.color_for(12).name() not in RUN_PALETTE
     for rid in (3, 12):
         for key in ("lr", "smooth", "acc_train"):
-            assert pg_adapter.curve_pen(plots.curve(rid, key)).color() == run_color(rid), (rid, key)
+            assert pg_adapter.curve_pen(plots.shown.curve(rid, key)).color() == run_color(rid), (rid, key)
 
     def luminance(c):
         ch = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c.getRgbF()[:3]]
@@ -264,32 +264,32 @@ def test_one_consistent_readable_colour_per_run(plots):
 def _hover_over(plots, name, x, y, run_id=None):
     """Move the mouse to data point (x, y) of a plot (a grid cell with ``run_id``)."""
     view = plots.plot_items()[name]
-    scene_pos = plots.plot(name, run_id).vb.mapViewToScene(QtCore.QPointF(x, y))
+    scene_pos = plots.shown.plot(name, run_id).vb.mapViewToScene(QtCore.QPointF(x, y))
     QTest.mouseMove(view.viewport(), view.mapFromScene(scene_pos))
 
 
 def test_hover_readout_shows_step_and_values(plots, qtbot):
     feed(plots, run_events(0, label="adam lr=0.01") + run_events(1, label="sgd lr=0.1"))
     qtbot.wait(20)
-    assert plots.hover_text("loss") is None
+    assert plots.shown.hover_text("loss") is None
     _hover_over(plots, "loss", 20, 0.5)
-    qtbot.waitUntil(lambda: plots.hover_text("loss") is not None, timeout=2000)
-    text = plots.hover_text("loss")
+    qtbot.waitUntil(lambda: plots.shown.hover_text("loss") is not None, timeout=2000)
+    text = plots.shown.hover_text("loss")
     assert "step 20" in text and "adam lr=0.01" in text and "sgd lr=0.1" in text
-    expected = plots.series(0)["smooth"][1][19]
+    expected = plots.shown.series(0)["smooth"][1][19]
     assert f"{expected:.4g}" in text  # four significant digits, as everywhere in the window
     # accuracy readout in epochs
     _hover_over(plots, "accuracy", 3, 0.7)
-    qtbot.waitUntil(lambda: plots.hover_text("accuracy") is not None, timeout=2000)
-    text = plots.hover_text("accuracy")
+    qtbot.waitUntil(lambda: plots.shown.hover_text("accuracy") is not None, timeout=2000)
+    text = plots.shown.hover_text("accuracy")
     assert "epoch 3" in text and "%" in text
     # a grid cell reads out its own run only
     plots.set_mode("grid")
     qtbot.waitUntil(lambda: not plots.building)
     qtbot.wait(20)
     _hover_over(plots, "loss", 10, 0.5, run_id=1)
-    qtbot.waitUntil(lambda: plots.hover_text("loss", 1) is not None, timeout=2000)
-    text = plots.hover_text("loss", 1)
+    qtbot.waitUntil(lambda: plots.shown.hover_text("loss", 1) is not None, timeout=2000)
+    text = plots.shown.hover_text("loss", 1)
     assert "step 10" in text and "sgd lr=0.1" in text and "adam" not in text
     qtbot.wait(400)  # let the SignalProxy's timer finish (the fixture fails on live timers)
 
@@ -307,7 +307,7 @@ def test_hover_readout_stays_inside_the_plot_near_its_edges(plots, qtbot):
     feed(plots, [e for i, name in enumerate(names) for e in run_events(i, epochs=8, label=name)])
     plots.resize(1000, 640)
     qtbot.wait(50)
-    vb = plots.plot("loss").vb
+    vb = plots.shown.plot("loss").vb
     (x0, x1), (y0, y1) = vb.viewRange()
     box = vb.sceneBoundingRect()
     checked = 0
@@ -318,8 +318,8 @@ def test_hover_readout_stays_inside_the_plot_near_its_edges(plots, qtbot):
             qtbot.wait(40)  # the readout's rate limit lets the next move through
             _hover_over(plots, "loss", step, y)
             # the mouse lands on a whole pixel: the readout names the step within one of ``step``
-            qtbot.waitUntil(lambda s=step: _readout_step(plots.hover_text("loss")) in (s - 1, s, s + 1))
-            rect = plots.hover_rect("loss")
+            qtbot.waitUntil(lambda s=step: _readout_step(plots.shown.hover_text("loss")) in (s - 1, s, s + 1))
+            rect = plots.shown.hover_rect("loss")
             assert rect.width() > 0.5 * box.width()  # wide enough to be clipped where it was
             assert box.adjusted(-0.5, -0.5, 0.5, 0.5).contains(rect), (fx, fy, rect, box)  # 1/2 px: rounding
             checked += 1
@@ -341,7 +341,7 @@ def test_legend_wraps_between_runs_never_inside_a_run_name(plots, qtbot):
         for width in range(900, 1281, 20):
             plots.resize(width, 700)
             qtbot.waitUntil(lambda w=width: plots.width() == w)
-            lines = plots.legend_lines()
+            lines = plots.shown.legend_lines()
             assert len(lines) >= 2, lines  # wrapped at these widths
             for name in names:
                 assert any(name in line for line in lines), (width, name, lines)
@@ -355,10 +355,10 @@ def test_set_points_draws_the_training_points(plots, qtbot):
     rng = np.random.default_rng(0)
     plots.set_points(rng.normal(size=(50, 2)), rng.integers(0, 3, 50), 3)
     feed(plots, run_events(0, boundary=True))
-    assert plots.boundary_point_count() == 50
+    assert plots.shown.boundary_point_count() == 50
     plots.set_mode("grid")
     qtbot.waitUntil(lambda: not plots.building)
-    assert plots.boundary_point_count(0) == 50
+    assert plots.shown.boundary_point_count(0) == 50
     with pytest.raises(ValueError, match="shape"):
         plots.set_points(np.zeros((4, 3)), np.zeros(4, int))
     with pytest.raises(ValueError, match="integer"):
@@ -369,10 +369,10 @@ def test_boundary_points_come_from_the_run_config(plots, qtbot):
     config = {"dataset": {"name": "blobs", "n_samples": 120, "train_fraction": 0.5, "seed": 2}}
     feed(plots, run_events(0, boundary=True, config=config))
     # built just after the frame that starts the run, then drawn over the heatmap
-    qtbot.waitUntil(lambda: plots.boundary_point_count() == 60, timeout=10_000)
+    qtbot.waitUntil(lambda: plots.shown.boundary_point_count() == 60, timeout=10_000)
     plots.set_mode("grid")
     qtbot.waitUntil(lambda: not plots.building)
-    assert plots.boundary_point_count(0) == 60
+    assert plots.shown.boundary_point_count(0) == 60
 
 
 def test_boundary_image_blends_class_colours(plots):
@@ -381,7 +381,7 @@ def test_boundary_image_blends_class_colours(plots):
     probs[..., 0] = 1.0
     probs[0, 3] = (0.0, 1.0)  # bottom-right corner: class 1
     plots.add_events([ev.Boundary(7, 1, xs, ys, probs)])
-    img, rect = plots.boundary_image()
+    img, rect = plots.shown.boundary_image()
     assert img.shape == (4, 3, 3) and img.dtype == np.uint8  # (x, y, rgb)
     assert tuple(img[3, 0]) != tuple(img[0, 0]) and tuple(img[0, 0]) == tuple(img[1, 2])
     assert rect.left() == pytest.approx(-1 / 6) and rect.right() == pytest.approx(1 + 1 / 6)
@@ -426,7 +426,7 @@ def test_export_errors_are_clear(plots, tmp_path):
 def test_warmup_phase_is_shaded_on_the_lr_plot(plots):
     config = {"schedule": {"kind": "constant", "warmup_steps": 15}}
     feed(plots, run_events(0, config=config) + run_events(1, config=config))
-    assert [r[:2] for r in plots.warmup_regions()] == [(0, 15)]
+    assert [r[:2] for r in plots.shown.warmup_regions()] == [(0, 15)]
 
 
 def test_theme_switch_restyles(plots):
@@ -448,15 +448,15 @@ def test_step_curves_clip_and_downsample_and_finished_runs_are_cached(plots, qtb
         qtbot.waitUntil(lambda: not plots.building)
         for rid, cached in ((0, True), (1, False)):
             for key in ("lr", "raw", "smooth"):
-                item = plots.curve(rid, key)
+                item = plots.shown.curve(rid, key)
                 # PlotItem.addItem resets these to the plot's own settings; they must survive it
                 clip, auto, method = pg_adapter.curve_reduction(item)
                 assert clip and auto, (mode, rid, key)
                 assert len(item.getData()[0]) < 4000 / 2, (mode, rid, key)  # fewer points than data
-            assert pg_adapter.curve_reduction(plots.curve(rid, "raw"))[2] == "peak"
-            assert pg_adapter.curve_cached(plots.curve(rid, "smooth")) == cached, (mode, rid)
-            assert pg_adapter.curve_cached(plots.curve(rid, "raw")) == cached, (mode, rid)
-            assert len(plots.series(rid)["raw"][0]) == 4000  # all the data is kept
+            assert pg_adapter.curve_reduction(plots.shown.curve(rid, "raw"))[2] == "peak"
+            assert pg_adapter.curve_cached(plots.shown.curve(rid, "smooth")) == cached, (mode, rid)
+            assert pg_adapter.curve_cached(plots.shown.curve(rid, "raw")) == cached, (mode, rid)
+            assert len(plots.shown.series(rid)["raw"][0]) == 4000  # all the data is kept
 
 
 def test_a_sweep_starting_in_grid_mode_fills_in_over_several_frames(plots, qtbot):
@@ -466,14 +466,14 @@ def test_a_sweep_starting_in_grid_mode_fills_in_over_several_frames(plots, qtbot
     assert 1 <= built < 8 and plots.building  # no single long freeze building 16 plots
     qtbot.waitUntil(lambda: not plots.building, timeout=10_000)
     assert len(list(plots.plot_items()["loss"].ci.items)) == 8
-    assert plots.point_counts()["loss"] == {r: 10 for r in range(8)}
-    assert plots.point_counts()["accuracy"] == {r: 2 for r in range(8)}
+    assert plots.shown.point_counts()["loss"] == {r: 10 for r in range(8)}
+    assert plots.shown.point_counts()["accuracy"] == {r: 2 for r in range(8)}
     # the second row restyles the first one after its ranges are set: values must stay plain
     # (pyqtgraph's enableAutoSIPrefix(False) would leave 0.85 drawn as "850")
     for r in range(8):
         for name in ("loss", "accuracy"):
             for side in ("left", "bottom"):
-                axis = plots.plot(name, r).getAxis(side)
+                axis = plots.shown.plot(name, r).getAxis(side)
                 assert pg_adapter.tick_value_scale(axis) == 1.0, (r, name, side)
 
 
@@ -482,7 +482,7 @@ LONG = "SGD 0.01 momentum 0.9 nesterov, cosine warm restarts, weight decay 5e-4"
 
 def title_fits(plots, name, run_id=None):
     """Whether the title's text, as laid out, is no wider than the column it is centred in."""
-    plot = plots.plot(name, run_id)
+    plot = plots.shown.plot(name, run_id)
     return pg_adapter.title_text_width(plot.titleLabel) <= plot.vb.width() + 1
 
 
@@ -491,19 +491,19 @@ def test_titles_fit_their_plot_eliding_long_run_labels(plots, qtbot):
     plots.resize(944, 560)  # the plots' room beside the side panels in a 1280x720 window
     qtbot.wait(50)
     for name in PLOT_NAMES:
-        assert title_fits(plots, name), plots.title(name)
-    boundary = plots.title("boundary")[0]
+        assert title_fits(plots, name), plots.shown.title(name)
+    boundary = plots.shown.title("boundary")[0]
     assert boundary.startswith("Boundary · SGD 0.01") and boundary.endswith("… · ep 4")
-    tooltip = plots.plot("boundary").titleLabel.toolTip()
+    tooltip = plots.shown.plot("boundary").titleLabel.toolTip()
     assert LONG in tooltip and "epoch 4" in tooltip
-    assert "★ best" in plots.title("loss")[1]
-    assert "★ best epoch" in plots.plot("loss").titleLabel.toolTip()
+    assert "★ best" in plots.shown.title("loss")[1]
+    assert "★ best epoch" in plots.shown.plot("loss").titleLabel.toolTip()
     # with room to spare the full wording comes back
     feed(plots, run_events(1, boundary=True, label="SGD 0.01"))
     plots.resize(1900, 1000)
     qtbot.wait(50)
-    assert plots.title("boundary") == ["Decision boundary — SGD 0.01, epoch 4"]
-    assert plots.title("loss")[1] == "faint: raw · solid: smoothed · dashed: validation · ★ best epoch"
+    assert plots.shown.title("boundary") == ["Decision boundary — SGD 0.01, epoch 4"]
+    assert plots.shown.title("loss")[1] == "faint: raw · solid: smoothed · dashed: validation · ★ best epoch"
     assert all(title_fits(plots, name) for name in PLOT_NAMES)
 
 
@@ -531,14 +531,14 @@ def test_grid_cell_titles_keep_what_differs_with_the_label_as_tooltip(plots, qtb
     qtbot.wait(50)
     for r in range(3):
         for name in ("loss", "accuracy", "boundary"):
-            text = plots.title(name, r)[0]  # the runs differ only in "#r": that is shown whole
+            text = plots.shown.title(name, r)[0]  # the runs differ only in "#r": that is shown whole
             assert f"#{r}" in text and text != labels[r], (r, name, text)
-            assert labels[r] in plots.plot(name, r).titleLabel.toolTip()
+            assert labels[r] in plots.shown.plot(name, r).titleLabel.toolTip()
             assert title_fits(plots, name, r), (r, name, text)
     plots.resize(1900, 1000)  # wider cells: more of the label, and the boundary's epoch
     qtbot.wait(50)
     for r in range(3):
-        text = plots.title("boundary", r)[0]
+        text = plots.shown.title("boundary", r)[0]
         assert text.endswith(f"… #{r} · ep 4") and title_fits(plots, "boundary", r), text
         assert LONG.startswith(text.split("…")[0]) and len(text) > 20
 
@@ -554,13 +554,13 @@ def test_theme_change_recolours_markers_and_warmup_labels(plots, qtbot):
     plots.set_theme("light")
 
     def edges():
-        drawn = [plots.drawn_markers("loss", 0), plots.drawn_markers("accuracy", 0)]
-        drawn += [plots.drawn_markers(name) for name in ("lr", "loss", "accuracy")]  # overlay ones too
+        drawn = [plots.shown.drawn_markers("loss", 0), plots.shown.drawn_markers("accuracy", 0)]
+        drawn += [plots.shown.drawn_markers(name) for name in ("lr", "loss", "accuracy")]  # overlay ones too
         assert all(drawn)
         return {edge for spots in drawn for _, _, symbol, edge in spots if symbol != "x"}  # ✕: run colour
 
     def warmup_colours():
-        return {c for _, _, colours in plots.warmup_regions() for c in colours}
+        return {c for _, _, colours in plots.shown.warmup_regions() for c in colours}
 
     assert edges() == {THEMES["light"]["fg"]} and warmup_colours() == {THEMES["light"]["muted"]}
     plots.set_theme("dark")
@@ -574,7 +574,7 @@ def test_one_palette_per_class_in_the_data_preview_and_the_boundary(plots, qtbot
     xs, ys = np.linspace(0, n - 1, n, dtype=np.float32), np.zeros(1, np.float32)
     probs = np.eye(n, dtype=np.float32)[None, :, :]  # cell c: certainly class c
     plots.add_events([ev.Boundary(0, 1, xs, ys, probs)])
-    img, _ = plots.boundary_image()
+    img, _ = plots.shown.boundary_image()
     bg = np.array(QtGui.QColor(THEMES["light"]["bg"]).getRgbF()[:3])
     for c in range(n):
         colour = np.array(QtGui.QColor(CLASS_PALETTE[c]).getRgbF()[:3])
@@ -617,7 +617,7 @@ def test_every_run_curve_reads_on_the_plot_background(plots, qtbot, look):
         for rid in range(14):
             plots.clear()
             feed(plots, run_events(rid, lr=0.01))
-            plot = plots.plot("lr")
+            plot = plots.shown.plot("lr")
             plot.setYRange(-3, -1, padding=0)  # log axis: the line in the middle of the view
             qtbot.wait(10)
             image = plots.grab().toImage()
@@ -668,7 +668,7 @@ def test_exported_step_plots_fit_the_data_and_the_screen_keeps_its_ranges(plots,
     ]
     feed(plots, stopped + run_events(1, lr=1.0, epochs=4, spe=250)[: 2 * 251 + 1])
     last = 500.0
-    on_screen = {n: plots.plot(n).vb.viewRange()[0] for n in ("lr", "loss")}
+    on_screen = {n: plots.shown.plot(n).vb.viewRange()[0] for n in ("lr", "loss")}
     assert on_screen["loss"][0] < -0.03 * last or on_screen["lr"][1] > 1.03 * last  # the defect's setting
     rendered: list[tuple[str, list[float]]] = []
     original = pg_adapter.render_widget
@@ -676,7 +676,7 @@ def test_exported_step_plots_fit_the_data_and_the_screen_keeps_its_ranges(plots,
     def render_and_record(widget, painter):
         for n in ("lr", "loss"):
             if widget is plots.plot_items()[n]:
-                rendered.append((n, list(plots.plot(n).vb.viewRange()[0])))
+                rendered.append((n, list(plots.shown.plot(n).vb.viewRange()[0])))
         original(widget, painter)
 
     monkeypatch.setattr(pg_adapter, "render_widget", render_and_record)
@@ -688,7 +688,7 @@ def test_exported_step_plots_fit_the_data_and_the_screen_keeps_its_ranges(plots,
         assert lo == pytest.approx(-0.02 * last, abs=1.0), name
         assert hi == pytest.approx(1.02 * last, abs=1.0), name
     for n, shown in on_screen.items():
-        assert plots.plot(n).vb.viewRange()[0] == pytest.approx(shown, abs=0.5), n
+        assert plots.shown.plot(n).vb.viewRange()[0] == pytest.approx(shown, abs=0.5), n
 
 
 def test_a_guide_label_drawn_after_a_caption_moves_the_caption(plots, qtbot):
@@ -700,20 +700,20 @@ def test_a_guide_label_drawn_after_a_caption_moves_the_caption(plots, qtbot):
     ending = [ev.EarlyStopped(0, 6, 4, 0.15, "val_loss", True), ev.Finished(0, "early_stopped", 6, 60, 1.0)]
     feed(plots, events + ending)
     qtbot.wait(10)
-    (label,) = lesson_marks.guide_label_rects(plots.plot("accuracy"))
+    (label,) = lesson_marks.guide_label_rects(plots.shown.plot("accuracy"))
     plots.clear()
     feed(plots, events)
     qtbot.wait(10)
-    assert not lesson_marks.guide_label_rects(plots.plot("accuracy"))
+    assert not lesson_marks.guide_label_rects(plots.shown.plot("accuracy"))
     # a ring just under the label's left end: its caption's first spot is where the label goes
-    at = plots.plot("accuracy").vb.mapSceneToView(label.bottomLeft() + QtCore.QPointF(0, 12))
+    at = plots.shown.plot("accuracy").vb.mapSceneToView(label.bottomLeft() + QtCore.QPointF(0, 12))
     plots.annotate("accuracy", 0, at.x(), at.y(), "≥ 90 % at epoch 4")
-    (before,) = plots.caption_layout("accuracy")[1]
+    (before,) = plots.shown.caption_layout("accuracy")[1]
     assert before.intersects(label)
     feed(plots, ending)
-    (now_label,) = lesson_marks.guide_label_rects(plots.plot("accuracy"))
+    (now_label,) = lesson_marks.guide_label_rects(plots.shown.plot("accuracy"))
     assert now_label == label
-    (after,) = plots.caption_layout("accuracy")[1]
+    (after,) = plots.shown.caption_layout("accuracy")[1]
     assert not after.intersects(now_label), (after, now_label)
 
 
@@ -723,10 +723,49 @@ def test_guide_labels_sit_on_the_theme_fill(plots):
     events = run_events(0, epochs=6, spe=10)[:-1]
     events += [ev.EarlyStopped(0, 6, 4, 0.15, "val_loss", True), ev.Finished(0, "early_stopped", 6, 60, 1.0)]
     feed(plots, events)
-    lines = [i for i in plots.plot("accuracy").vb.childGroup.childItems() if isinstance(i, pg.InfiniteLine)]
+    lines = [
+        i for i in plots.shown.plot("accuracy").vb.childGroup.childItems() if isinstance(i, pg.InfiniteLine)
+    ]
     labelled = [line for line in lines if getattr(line, "label", None) is not None and line.isVisible()]
     assert labelled
     for theme in ("dark", "light"):
         plots.set_theme(theme)
         for line in labelled:
             assert line.label.fill.color() == QtGui.QColor(*THEMES[theme]["fill"]), theme
+
+
+@pytest.mark.parametrize("mode", ["overlay", "grid"])
+def test_only_short_runs_get_a_dot_on_every_per_epoch_value(plots, qtbot, mode):
+    """Up to 40 epochs the per-epoch curves show each value as a dot; a long run's hundreds
+    of values would blur into a thick line, so it gets none."""
+    plots.set_mode(mode)
+    feed(plots, run_events(0, epochs=6, spe=2) + run_events(1, epochs=60, spe=2))
+    qtbot.waitUntil(lambda: not plots.building)
+    for key in ("val_loss", "acc_train", "acc_val"):
+        assert plots.shown.curve(0, key).opts["symbol"] == "o", key
+        assert plots.shown.curve(1, key).opts["symbol"] is None, key
+
+
+def test_hover_readout_shows_a_run_label_with_markup_characters_as_written(plots, qtbot):
+    feed(plots, run_events(0, label="lr<0.1 & wd>0"))
+    qtbot.wait(20)
+    _hover_over(plots, "loss", 20, 0.5)
+    qtbot.waitUntil(lambda: plots.shown.hover_text("loss") is not None, timeout=2000)
+    assert "lr<0.1 & wd>0" in plots.shown.hover_text("loss")
+    qtbot.wait(400)  # let the SignalProxy's timer finish (the fixture fails on live timers)
+
+
+def test_log_loss_axis_in_both_modes_ranges_the_loss_in_decades(plots, qtbot):
+    feed(plots, run_events(0) + run_events(1))
+    plots.set_log_loss(True)
+    smooth = np.concatenate([plots.shown.series(r)["smooth"][1] for r in (0, 1)])
+    lo, hi = plots.shown.plot("loss").vb.viewRange()[1]  # log10 units on a log axis
+    assert plots.shown.plot("loss").getAxis("left").logMode
+    assert lo <= math.log10(smooth.min()) and math.log10(smooth.max()) <= hi and hi - lo < 3
+    assert not plots.shown.plot("accuracy").getAxis("left").logMode  # only the loss axis
+    plots.set_mode("grid")
+    qtbot.waitUntil(lambda: not plots.building)
+    assert all(plots.shown.plot("loss", r).getAxis("left").logMode for r in (0, 1))
+    plots.set_log_loss(False)
+    assert not plots.shown.plot("loss", 1).getAxis("left").logMode
+    assert plots.shown.plot("loss", 1).vb.viewRange()[1][0] <= 0.0  # a linear axis from 0

@@ -51,12 +51,12 @@ def test_every_lesson_fits_a_projector(qtbot, make_window, size):
         run_to_end(qtbot, w)
         qtbot.wait(50)  # the layout settles (splitter, axis labels fitted on resize)
         # a race without a 2D dataset gives the boundary's room to the loss plot
-        assert plots.boundary_folded == (name == "optimizer-race"), name
-        assert plots.plot("boundary").getViewWidget().isVisible() != plots.boundary_folded
+        assert plots.shown.boundary_folded == (name == "optimizer-race"), name
+        assert plots.shown.plot("boundary").getViewWidget().isVisible() != plots.shown.boundary_folded
         for plot_name in PLOTS:
-            if plot_name == "boundary" and plots.boundary_folded:
+            if plot_name == "boundary" and plots.shown.boundary_folded:
                 continue
-            plot = plots.plot(plot_name)
+            plot = plots.shown.plot(plot_name)
             view = plot.getViewWidget()
             inside = view.rect()
             for side in ("left", "bottom"):
@@ -67,10 +67,10 @@ def test_every_lesson_fits_a_projector(qtbot, make_window, size):
                 length = axis.height() if side == "left" else axis.width()
                 assert axis.label.boundingRect().width() <= length, (name, plot_name, side)
             title = _in_view(view, plot.titleLabel.item)
-            assert inside.contains(title), (name, plot_name, plots.title(plot_name), title, inside)
+            assert inside.contains(title), (name, plot_name, plots.shown.title(plot_name), title, inside)
         for plot_name in ("lr", "loss", "accuracy"):
-            area, rects, _hidden = plots.caption_layout(plot_name)
-            labels = lesson_marks.guide_label_rects(plots.plot(plot_name))
+            area, rects, _hidden = plots.shown.caption_layout(plot_name)
+            labels = lesson_marks.guide_label_rects(plots.shown.plot(plot_name))
             for r in rects:  # nor do they hide a guide line's label ("best: epoch N")
                 assert not any(r.intersects(g) for g in labels), (name, size, plot_name, r, labels)
             for i, r in enumerate(rects):
@@ -78,19 +78,22 @@ def test_every_lesson_fits_a_projector(qtbot, make_window, size):
                 # apart, not merely not overlapping: two touching captions read as one
                 apart = r.adjusted(-2, -2, 2, 2)
                 assert not any(apart.intersects(o) for o in rects[i + 1 :]), (name, size, plot_name, rects)
-        assert any(plots.caption_layout(p)[1] for p in ("lr", "loss", "accuracy")), name
+        assert any(plots.shown.caption_layout(p)[1] for p in ("lr", "loss", "accuracy")), name
         plots_px, table_px = w.classroom.splitter.sizes()
         assert 0 < table_px <= 0.3 * (plots_px + table_px) + 1, (name, plots_px, table_px)
-        if plots.boundary_folded:  # the loss plot spans both columns
-            loss, acc = plots.plot("loss").getViewWidget(), plots.plot("accuracy").getViewWidget()
+        if plots.shown.boundary_folded:  # the loss plot spans both columns
+            loss, acc = plots.shown.plot("loss").getViewWidget(), plots.shown.plot("accuracy").getViewWidget()
             assert loss.width() > 1.8 * acc.width(), (loss.width(), acc.width())
             # the steps' range, not twice it (linked views line up on screen)
-            loss_x, lr_x = plots.plot("loss").vb.viewRange()[0], plots.plot("lr").vb.viewRange()[0]
+            loss_x, lr_x = (
+                plots.shown.plot("loss").vb.viewRange()[0],
+                plots.shown.plot("lr").vb.viewRange()[0],
+            )
             assert loss_x == pytest.approx(lr_x, rel=0.02), (loss_x, lr_x)
     w.classroom.set_presentation(False)
-    assert not plots.boundary_folded and plots.plot("boundary").getViewWidget().isVisible()
+    assert not plots.shown.boundary_folded and plots.shown.plot("boundary").getViewWidget().isVisible()
     qtbot.wait(50)  # linked again: the loss plot's steps line up with the LR plot's on screen
-    loss_x, lr_x = plots.plot("loss").vb.viewRange()[0], plots.plot("lr").vb.viewRange()[0]
+    loss_x, lr_x = plots.shown.plot("loss").vb.viewRange()[0], plots.shown.plot("lr").vb.viewRange()[0]
     assert loss_x[1] == pytest.approx(lr_x[1], rel=0.02), (loss_x, lr_x)
 
 

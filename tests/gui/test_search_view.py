@@ -63,6 +63,10 @@ def test_search_runs_live_and_its_trials_load_into_the_panels_and_the_race(windo
     running_min = np.minimum.accumulate(values)
     ok = np.isfinite(running_min)
     np.testing.assert_allclose(by, running_min[ok])
+    # the plot's x is the trial number the table shows (Optuna's trial.number, from 0)
+    np.testing.assert_array_equal(bx, np.array([t.number for t in stored], dtype=float)[ok])
+    shown = {int(dialog.trial_table.item(r, 0).text()) for r in range(dialog.trial_table.rowCount())}
+    assert set(bx.astype(int)) <= shown and min(shown) == 0
     assert by[-1] == pytest.approx(study.best_value)
     assert set(dialog.importance["importances"]) == {"optimizer.lr", "optimizer.beta1"}
     assert len(dialog.scatter_points.getData()[0]) == len(done)

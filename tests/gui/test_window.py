@@ -51,7 +51,7 @@ def test_blobs_adam_run_fills_every_plot(qtbot, make_window, quick_blobs):
     with qtbot.waitSignal(w.run_finished, timeout=60_000) as blocker:
         assert w.run()
     assert blocker.args == ["completed"]
-    counts = w.plots.point_counts()
+    counts = w.plots.shown.point_counts()
     steps = 3 * 4  # 100 training rows, batch 32: 4 updates per epoch
     assert counts["lr"] == {0: steps}
     assert counts["loss"] == {0: steps}
@@ -102,7 +102,7 @@ def test_a_new_run_after_reset_replaces_the_live_one_and_late_events_are_dropped
     old.worker.events_ready.emit(late)  # a batch of the old experiment arriving late
     w.flush_plots()
     assert w.runs.total_steps_seen == before
-    assert all(c < 999_999 for c in w.plots.point_counts()["loss"].values())
+    assert all(c < 999_999 for c in w.plots.shown.point_counts()["loss"].values())
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
         w.transport.stop()
 
@@ -119,7 +119,9 @@ def test_step_runs_exactly_one_update_and_epoch_runs_to_the_epoch_end(qtbot, mak
     w.transport.step_epoch()  # 4 updates per epoch: two more
     qtbot.waitUntil(lambda: len(w.runs.epoch_events) == 1, timeout=30_000)
     assert w.runs.total_steps_seen == 4
-    qtbot.waitUntil(lambda: w.plots.point_counts()["loss"] == {0: 4}, timeout=30_000)  # drawn soon after
+    qtbot.waitUntil(
+        lambda: w.plots.shown.point_counts()["loss"] == {0: 4}, timeout=30_000
+    )  # drawn soon after
     w.transport.toggle_pause()  # resume
     assert not w.runs.paused
     with qtbot.waitSignal(w.run_finished, timeout=30_000):
@@ -154,7 +156,7 @@ def test_compare_races_runs_on_shared_axes(qtbot, make_window, quick_blobs):
     assert [r.optimizer.lr for r in exp.runs()] == [0.01, 0.001]
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
         w.run()
-    counts = w.plots.point_counts()
+    counts = w.plots.shown.point_counts()
     assert counts["loss"] == {0: 12, 1: 12}
     assert counts["accuracy"] == {0: 3, 1: 3}
     w.race.edit_race_entry(0)  # double-click: the panels show that runner
@@ -301,7 +303,7 @@ def test_reset_clears_the_plots_and_keeps_the_settings(qtbot, make_window, quick
         w.run()
     cfg = w.current_run_config()
     w.transport.reset()
-    assert w.plots.point_counts()["loss"] == {}
+    assert w.plots.shown.point_counts()["loss"] == {}
     assert w.runs.epoch_events == [] and w.current_run_config() == cfg
 
 

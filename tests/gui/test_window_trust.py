@@ -174,7 +174,7 @@ def test_race_labels_say_what_differs_can_be_renamed_and_reach_legend_export_and
     assert w.document.race[0].label == "plain SGD"
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
         w.run()
-    legend = w.plots.legend_text
+    legend = w.plots.shown.legend_text
     assert "plain SGD" in legend and "sgd momentum=0.9" in legend
     csv_text = w.files.metrics_csv()
     assert "plain SGD" in csv_text and "sgd momentum=0.9" in csv_text
@@ -252,18 +252,18 @@ def test_window_runs_are_stored_and_the_runs_tab_lists_overlays_and_loads_them(q
     from optiscope.gui.past_runs import PAST_RUN_ID_BASE
 
     past = PAST_RUN_ID_BASE + stored_id
-    assert w.plots.point_counts()["accuracy"][past] == 2
-    assert "past: sgd lr=0.05 momentum=0.5" in w.plots.legend_text
+    assert w.plots.shown.point_counts()["accuracy"][past] == 2
+    assert "past: sgd lr=0.05 momentum=0.5" in w.plots.shown.legend_text
     # load settings: the panels show the stored run
     _edit(w.optimizer_panel, Adam(lr=0.003))
     view.load_button.click()
     assert w.current_run_config().optimizer == SGD(lr=0.05, momentum=0.5)
     with qtbot.waitSignal(w.run_finished, timeout=60_000):
         w.run()
-    counts = w.plots.point_counts()["accuracy"]
+    counts = w.plots.shown.point_counts()["accuracy"]
     assert counts[past] == 2 and counts[0] == 2
     view.clear_overlay_button.click()
-    assert past not in w.plots.point_counts()["accuracy"]
+    assert past not in w.plots.shown.point_counts()["accuracy"]
 
 
 # ------------------------------------------------------------------ 2.5 File > Open on bad files

@@ -1,0 +1,186 @@
+"""The frame the plot parts live in: their table, what they share, and the walks over them.
+
+:class:`PlotFrame` holds the registered parts (:mod:`.registry`) by name, the runs and
+their buffers, the view mode, theme, look (presentation, spotlight), axis ranges, grid
+canvases, hovers, legend, controls and lesson annotations. Its methods do one thing for
+every part — sync a run, draw the markers, retitle, restyle, list the plots a range
+applies to — so no code here or in :class:`~optiscope.gui.plots.live.LivePlots` names a
+plot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pyqtgraph as pg
+from optiscope.gui.plots import hover, items, lesson_marks, presentation
+from optiscope.gui.plots.cells import Cells
+from optiscope.gui.plots.controls import PlotControls
+from optiscope.gui.plots.grid import SmallMultiples
+from optiscope.gui.plots.legend import LegendStrip
+from optiscope.gui.plots.part import PlotPart, PlotRun
+from optiscope.gui.plots.ranges import RangeKeeper, wanted_ranges
+from optiscope.gui.plots.style import THEMES
+from PySide6 import QtWidgets
+
+__all__ = ["PlotFrame"]
+
+
+class PlotFrame:
+    """The registered plot parts and the state they share.
+
+    Parameters
+    ----------
+    owner : QWidget
+        The plots widget (receiver of delayed work; it dies with the plots).
+    parts : sequence of PlotPart subclasses
+        The plots, one row each (:data:`~optiscope.gui.plots.registry.PLOT_PARTS`).
+    """
+
+    def __init__(self, owner: QtWidgets.QWidget, parts: Sequence[type[PlotPart]]) -> None:
+        names = [p.name for p in parts]
+        if not all(names) or len(set(names)) != len(names):
+            raise ValueError(f"plot parts need distinct, non-empty names, got {names}")
+        self.owner = owner
+        self.runs: dict[int, PlotRun] = {}
+        self.mode = "overlay"
+        self.beta = 0.6
+        self.log_loss = False
+        self.theme_name, self.theme = "light", THEMES["light"]
+        self.max_steps = self.max_epochs = 0
+        self.look = presentation.Look()
+        self.annotations = lesson_marks.Annotations()
+        self.controls = PlotControls()
+        self.legend = LegendStrip()
+        self.unlinked: set[str] = set()  # parts whose x link is cut (see Arrangement.fit_rooms)
+        self._hovers: dict[int, hover.Hover] = {}
+        self._titled_labels: tuple[str, ...] = ()  # the run labels the grid cells were titled for
+        self.ranges = RangeKeeper(self.range_targets, self._set_grid_ticks, self.draw_marks)
+        self.ranges.set_policy(
+            lambda: wanted_ranges(self.runs.values(), self.max_steps, self.max_epochs, self.log_loss)
+        )
+        self.cells = Cells(self)
+        self.grid = SmallMultiples(
+            owner,
+            [p.name for p in parts if p.cell_labels is not None],
+            lambda name: self.parts[name].title_cells(),
+            self.cells.fill,
+        )
+        self.parts: dict[str, PlotPart] = {}
+        for cls in parts:
+            self.parts[cls.name] = cls(self)
+        for part in self.parts.values():
+            if part.x_link:
+                part.plot.setXLink(self.parts[part.x_link].plot)
+        self.views: list[pg.GraphicsView] = [p.view for p in self.parts.values()]
+        for view in self.grid.views.values():
+            self.views.append(view)
+            self.hover(view)
+
+    def hover(self, view: pg.GraphicsView) -> hover.Hover:
+        """The hover readout of ``view`` (made on first use)."""
+        h = self._hovers.get(id(view))
+        if h is None:
+            h = self._hovers[id(view)] = hover.Hover(view, self.theme)
+        return h
+
+    @property
+    def hovers(self) -> Iterable[hover.Hover]:
+        return self._hovers.values()
+
+    def runs_for(self, run_id: int | None) -> list[PlotRun]:
+        """Every run (``run_id`` None), or that one run (none if unknown)."""
+        if run_id is None:
+            return list(self.runs.values())
+        return [self.runs[run_id]] if run_id in self.runs else []
+
+    # ------------------------------------------------------------------ runs
+    def add_run(self, run_id: int) -> PlotRun:
+        """The run ``run_id``, made with its (empty) items on every plot if new."""
+        run = self.runs.get(run_id)
+        if run is None:
+            run = self.runs[run_id] = PlotRun(run_id, self.beta)
+            for part in self.parts.values():
+                part.add_items(run, part.plot, "overlay")
+            self.update_legend()
+            self.cells.ensure(run)
+        return run
+
+    def remove_run(self, run: PlotRun) -> None:
+        """Take the run's items off every plot (it has left :attr:`runs`)."""
+        self.cells.remove(run)
+        for part in self.parts.values():
+            part.remove_run(run)
+
+    def sync(self, run: PlotRun, flags: Iterable[str]) -> bool:
+        """Hand the run's buffers to its items in the current mode (one setData each).
+
+        Returns whether the markers need redrawing.
+        """
+        flags = set(flags)
+        everything = "all" in flags
+        for part in self.parts.values():
+            part.sync(run, flags)
+        if everything or flags & {"status", "markers"}:
+            self.retitle(run)
+        if everything or "status" in flags:
+            items.set_cached(run.curves(), run.finished)
+        return everything or bool(flags & {"markers", "smooth"})
+
+    def retitle(self, run: PlotRun) -> None:
+        """Show the run's label and status in the legend, grid titles and parts."""
+        self.update_legend()
+        labels = tuple(r.label for r in self.runs.values())
+        if labels != self._titled_labels:  # what tells the runs apart changed: every cell's title
+            self._titled_labels = labels
+            for part in self.parts.values():
+                part.title_cells()
+        else:
+            for name in run.cells:
+                self.parts[name].title_cell(run)
+        for part in self.parts.values():
+            part.run_titled(run)
+
+    # ------------------------------------------------------------------ look
+    def draw_marks(self, every_mode: bool = False) -> None:
+        """Markers of every run on every plot (both modes with ``every_mode``)."""
+        for part in self.parts.values():
+            part.draw_marks(every_mode)
+
+    def style_run(self, run: PlotRun) -> None:
+        """Pens and opacity of the run's curves on every plot, in both modes."""
+        for part in self.parts.values():
+            for mode in ("overlay", "grid"):
+                its = part.items(run, mode)
+                if its:
+                    self.look.style_items(run, its, part.pens, self.theme["bg"])
+
+    def restyle_runs(self) -> None:
+        for run in self.runs.values():
+            self.style_run(run)
+        self.update_legend()
+        self.draw_marks(every_mode=True)
+
+    def update_legend(self) -> None:
+        spot = self.look.spotlight
+        self.legend.faded = {r for r in self.runs if spot is not None and r != spot}
+        self.legend.show_runs(self.runs.values())
+
+    # ------------------------------------------------------------------ axis ranges
+    def range_targets(self, key: str) -> list[tuple[str, pg.PlotItem]]:
+        """(zoom key, plot) pairs whose range ``key`` ("x:steps", "y:loss", ...) sets: each
+        overlay plot showing it (unless its x axis follows another's) and first grid cell."""
+        axis, what = key.split(":")
+        out = []
+        for part in self.parts.values():
+            if (part.x_range if axis == "x" else part.y_range) != what:
+                continue
+            if not (axis == "x" and part.x_link and part.name not in self.unlinked):
+                out.append((f"overlay:{part.name}", part.plot))
+            order = self.grid.order.get(part.name)
+            if order:
+                out.append((f"grid:{part.name}", self.runs[order[0]].cells[part.name]))
+        return out
+
+    def _set_grid_ticks(self, name: str, major: float) -> None:
+        self.cells.set_ticks(name, major)
