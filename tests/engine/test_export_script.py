@@ -171,7 +171,8 @@ def test_script_reads_like_pytorch(tmp_path):
     text = out.read_text()
     assert "import optiscope" not in text and "from optiscope" not in text
     assert "torch.optim.SGD(" in text and "lr_scheduler.CyclicLR(" in text
-    assert "base_lr=0.006, max_lr=0.83, step_size_up=60" in text
+    sched = all_presets()["clr-vs-fixed"].runs()[1].schedule  # the preset's own bounds
+    assert f"base_lr={sched.base_lr!r}, max_lr={sched.max_lr!r}, step_size_up={sched.step_size}" in text
     assert "# Optimizer panel" in text and "# Schedule panel" in text and "# Data panel" in text
     assert 'load_bundled("breast_cancer"' in text
     compile(text, str(out), "exec")
