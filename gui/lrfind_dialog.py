@@ -20,6 +20,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from optiscope.engine.outcome import DebiasedAverage
 from .tools import ToolDialog, ToolHost
 from .worker import JobContext
 
@@ -83,8 +84,8 @@ class LRFindDialog(ToolDialog):
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.smoothed: list[float] = []
-        self._avg = 0.0
-        self.beta = 0.98
+        self.beta = 0.98  # the range test's own smoothing (engine.lrfind.smooth)
+        self._avg = DebiasedAverage(self.beta)
         layout = QtWidgets.QVBoxLayout(self)
         form = QtWidgets.QHBoxLayout()
         self.start_box = self._rate_box(1e-7)
@@ -176,7 +177,8 @@ class LRFindDialog(ToolDialog):
             return False
         self.cfg = cfg
         self.result = None
-        self.lrs, self.losses, self.smoothed, self._avg = [], [], [], 0.0
+        self.lrs, self.losses, self.smoothed = [], [], []
+        self._avg = DebiasedAverage(self.beta)
         self._clear_markers()
         self.stop_marker.setData([], [])
         self._set_apply_enabled(False)
@@ -194,8 +196,7 @@ class LRFindDialog(ToolDialog):
         for lr, loss in points:
             self.lrs.append(float(lr))
             self.losses.append(float(loss))
-            self._avg = self.beta * self._avg + (1 - self.beta) * float(loss)
-            self.smoothed.append(self._avg / (1 - self.beta ** len(self.losses)))
+            self.smoothed.append(self._avg.push(float(loss)))
         self._draw_curves(np.array(self.lrs), np.array(self.losses), np.array(self.smoothed))
 
     def _draw_curves(self, lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray) -> None:
