@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from optiscope.engine.outcome import DebiasedAverage
 from PySide6 import QtCore, QtWidgets
 
-from optiscope.engine.outcome import DebiasedAverage
 from .tools import ToolDialog, ToolHost
 from .worker import JobContext
 
