@@ -12,32 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optiscope.engine.config import ConfigError, ExperimentConfig, RunConfig, load_toml
-from optiscope.engine.dataset import DataError
+from optiscope.engine.dataset import DataError  # noqa: F401 (re-exported by optiscope)
 
 if TYPE_CHECKING:
     import pandas as pd
     from optiscope.engine.loop import RunResult
 
-__all__ = [
-    "ConfigError",
-    "DataError",
-    "ExperimentConfig",
-    "RunConfig",
-    "Result",
-    "LRFind",
-    "Search",
-    "Surface",
-    "load",
-    "preset",
-    "presets",
-    "share",
-    "from_code",
-    "run",
-    "lr_find",
-    "search",
-    "surface",
-    "export_script",
-]
+# the public names are listed once, in optiscope/__init__ (engine/api/__init__.py)
 
 
 # --------------------------------------------------------------------------- experiments
