@@ -217,6 +217,15 @@ class SearchDialog(ToolDialog):
         for name in ("best_val_loss", "final_val_loss", "best_val_acc", "final_val_acc"):
             self.objective_box.addItem(name.replace("_", " ").replace("val", "validation"), name)
         self.pruning_box = QtWidgets.QCheckBox("stop unpromising trials at epoch ends (median rule)")
+        from optiscope.engine.schema import MAX_SEEDS
+
+        self.seeds_box = QtWidgets.QSpinBox()
+        self.seeds_box.setRange(1, MAX_SEEDS)
+        self.seeds_box.setValue(1)
+        self.seeds_box.setToolTip(
+            "train each trial with this many seeds (batched together); Optuna is told their mean "
+            "and pruning compares mean curves"
+        )
         self.storage_edit = QtWidgets.QLineEdit()
         self.storage_edit.setPlaceholderText("default: studies.sqlite3 in the user data folder")
         form.addRow("sampler", self.sampler_box)
@@ -224,6 +233,7 @@ class SearchDialog(ToolDialog):
         form.addRow("grid points", self.grid_points_box)
         form.addRow("objective", self.objective_box)
         form.addRow("pruning", self.pruning_box)
+        form.addRow("seeds per trial", self.seeds_box)
         form.addRow("storage", self.storage_edit)
         col.addLayout(form)
         row = QtWidgets.QHBoxLayout()
@@ -403,6 +413,7 @@ class SearchDialog(ToolDialog):
             "sampler": sampler,
             "trials": self.trials_box.value(),
             "pruning": self.pruning_box.isChecked(),
+            "seeds": self.seeds_box.value(),
             "seed": 0,
         }
 
@@ -437,7 +448,8 @@ class SearchDialog(ToolDialog):
         self.progress.setRange(0, data["trials"])
         self.progress.setValue(0)
         self.race_button.setEnabled(False)
-        self.show_message(f"Searching {', '.join(space.params)} with the {sampler} sampler …")
+        each = f", {space.seeds} seeds per trial" if (space.seeds or 1) > 1 else ""
+        self.show_message(f"Searching {', '.join(space.params)} with the {sampler} sampler{each} …")
         self.submit(
             JOB_KEY,
             _search_job(base, space, sampler, data["trials"], self.storage, self.study_name),
@@ -498,7 +510,9 @@ class SearchDialog(ToolDialog):
         t.clear()
         t.setRowCount(0)
         t.setColumnCount(3 + len(names))
-        t.setHorizontalHeaderLabels(["trial", "outcome", *names, "objective"][: 3 + len(names)])
+        seeds = getattr(self.space, "seeds", None) or 1
+        value = f"objective (mean of {seeds} seeds)" if seeds > 1 else "objective"
+        t.setHorizontalHeaderLabels(["trial", "outcome", *names, value][: 3 + len(names)])
         self.trial_plot.setLogMode(x=False, y=False)
         self.trial_points.setData([])
         self.scatter_points.setData([])
@@ -669,10 +683,16 @@ class SearchDialog(ToolDialog):
                 v = rec.params.get(n)
                 cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))
             cells.append("" if rec.value is None else f"{rec.value:.5g}")
+            seeds = getattr(rec, "seed_values", [])
             for c, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
                 if c == 1 and rec.outcome == "diverged":
-                    item.setToolTip("the loss blew up; told to Optuna as pruned")
+                    item.setToolTip(
+                        " ".join(["the loss blew up; told to Optuna as pruned", rec.message]).strip()
+                    )
+                if c == len(cells) - 1 and len(seeds) > 1:  # the mean Optuna was told, and its seeds
+                    each = ", ".join("—" if v is None else f"{v:.4g}" for v in seeds)
+                    item.setToolTip(f"the mean over {len(seeds)} seeds: {each}")
                 t.setItem(r, c, item)
 
     # ------------------------------------------------------------------ using trials

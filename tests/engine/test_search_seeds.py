@@ -137,9 +137,7 @@ def test_pruning_sees_the_mean_curve_of_the_seeds(tmp_path):
         }
     )
     base = BASE.model_copy(update={"training": BASE.training.model_copy(update={"epochs": 6})})
-    result = run_search(
-        base, space, trials=12, batch=4, prune_every=1, storage="memory:", log=lambda m: None
-    )
+    result = run_search(base, space, trials=12, batch=4, prune_every=1, storage="memory:", log=lambda m: None)
     trials = {t.number: t for t in result.study.trials}
     checked = 0
     for rec in result.trials[:2]:  # the pruner's start-up trials: every epoch reported

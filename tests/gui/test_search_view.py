@@ -257,3 +257,36 @@ def test_the_window_offers_only_settings_that_change_the_run(window, qtbot):
     lo, hi = space.params["schedule.base_lr"], space.params["schedule.max_lr"]
     assert lo.low < 0.0495 and hi.high > 0.198 and lo.high == pytest.approx(hi.low) and lo.high <= hi.low
     dialog.close()
+
+
+def test_seeds_per_trial_tell_optuna_the_mean_and_the_table_shows_each_seed(window, qtbot):
+    from optiscope.engine.search import objective_value, study_seeds
+    from optiscope.engine.search_space import apply_params
+    from optiscope.engine.trainer import train
+    from optiscope.gui.search_view import JOB_KEY
+
+    window.acts["search"].trigger()
+    dialog = window.tools.get("search")
+    dialog.set_param("optimizer.lr", 1e-3, 0.3, log=True)
+    dialog.trials_box.setValue(2)
+    dialog.seeds_box.setValue(3)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=120_000)
+    study = _stored(dialog)
+    assert study_seeds(study) == 3
+    objective = dialog.space.objective
+    header = dialog.trial_table.horizontalHeaderItem(dialog.trial_table.columnCount() - 1).text()
+    assert header == "objective (mean of 3 seeds)"
+    (first,) = [t for t in study.trials if t.number == dialog.trials[0].number]
+    cfg = apply_params(dialog.base, first.params)
+    seed = dialog.base.training.seed
+    each = [
+        objective_value(
+            train(cfg.model_copy(update={"training": cfg.training.model_copy(update={"seed": seed + k})})),
+            objective,
+        )
+        for k in range(3)
+    ]
+    assert first.value == pytest.approx(np.mean(each), abs=1e-6)
+    tip = dialog.trial_table.item(0, dialog.trial_table.columnCount() - 1).toolTip()
+    assert tip.startswith("the mean over 3 seeds: ") and tip.count(",") == 2
