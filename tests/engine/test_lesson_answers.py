@@ -82,3 +82,29 @@ def test_batchnorm_reaches_80_percent_at_rates_where_the_plain_network_does_not(
         assert crossed[f"plain lr={lr}"] is None
         assert crossed[f"batchnorm lr={lr}"] is not None and crossed[f"batchnorm lr={lr}"] <= 3
     assert crossed["batchnorm lr=0.01"] < crossed["plain lr=0.01"]
+
+
+def test_a_one_seed_lesson_answers_without_verdicts() -> None:
+    """seeds-matter at one seed is the adaptive-optimizers race: its answer gives each runner's
+    epoch and says that one seed gives no verdict (the 20-seed verdicts: test_lesson_claims)."""
+    from optiscope.engine.seeds import SeedPlan, lesson_answer
+
+    exp = get_preset("seeds-matter").with_overrides(epochs=30, seeds=1)
+    plan = SeedPlan.of(exp)
+    assert len(plan.runs) == 4
+    bus = ev.EventBus()
+    det = ObservationDetector(exp.classroom.observe)
+    acc: dict[int, list[float]] = {i: [] for i in range(4)}
+
+    def on_event(e: ev.Event) -> None:
+        det.feed([e])
+        if isinstance(e, ev.EpochEnd):
+            acc[e.run].append(e.val_acc)
+
+    bus.subscribe(on_event)
+    execute(plan.runs, bus=bus)
+    lines = lesson_answer(plan, {o.run: o for o in det.outcomes()}, exp.classroom.observe)
+    assert lines[0] == "Epochs to val_acc ≥ 78 %:"
+    for i, label in enumerate(plan.labels):
+        assert lines[1 + i] == f"{label}: {_first(acc[i], 0.78)} (1 seed) epochs"
+    assert lines[-1].startswith("one seed: any difference may be the draw") and len(lines) == 6
