@@ -211,3 +211,13 @@ def test_a_seed_that_stopped_early_counts_with_its_last_value_and_reports_wait_f
     rule2.for_seed(1).epoch_done(d, d.epochs[-1])
     assert rule2.pruned_at == 1 and c.ended == d.ended == "early_stopped"
     assert math.isclose(trial2.reported[1], 1.5)
+
+
+def test_the_notebook_api_searches_over_seeds(tmp_path):
+    import optiscope
+    from optiscope.engine.config import loads_toml
+
+    found = optiscope.search(loads_toml(TOML), trials=1, seeds=2, storage=f"sqlite:///{tmp_path / 'api.db'}")
+    row = found.trials.iloc[0]
+    assert row["final_val_loss"] == pytest.approx((row["value_seed0"] + row["value_seed1"]) / 2, abs=1e-9)
+    assert found.best is not None and found.best.seeds == 2
