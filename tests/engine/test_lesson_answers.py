@@ -106,5 +106,5 @@ def test_a_one_seed_lesson_answers_without_verdicts() -> None:
     lines = lesson_answer(plan, {o.run: o for o in det.outcomes()}, exp.classroom.observe)
     assert lines[0] == "Epochs to val_acc ≥ 78 %:"
     for i, label in enumerate(plan.labels):
-        assert lines[1 + i] == f"{label}: {_first(acc[i], 0.78)} (1 seed) epochs"
+        assert lines[1 + i] == f"{label}: {_first(acc[i], 0.78)} epochs"
     assert lines[-1].startswith("one seed: any difference may be the draw") and len(lines) == 6
