@@ -491,7 +491,8 @@ class SearchDialog(ToolDialog):
         if counts.get("diverged"):
             text += " Diverged trials are told to Optuna as pruned (ranked below every finished trial)."
         if best is not None:
-            text += f" Best: trial {best.number}, {self.space.objective} = {best.value:.4g}."
+            over = f" (mean of {self.space.seeds} seeds)" if (self.space.seeds or 1) > 1 else ""
+            text += f" Best: trial {best.number}, {self.space.objective} = {best.value:.4g}{over}."
         text += f" Study {self.study_name!r} is kept in the storage."
         self.show_message(text)
 
@@ -511,7 +512,7 @@ class SearchDialog(ToolDialog):
         t.setRowCount(0)
         t.setColumnCount(3 + len(names))
         seeds = getattr(self.space, "seeds", None) or 1
-        value = f"objective (mean of {seeds} seeds)" if seeds > 1 else "objective"
+        value = f"objective, mean of {seeds} seeds" if seeds > 1 else "objective"
         t.setHorizontalHeaderLabels(["trial", "outcome", *names, value][: 3 + len(names)])
         self.trial_plot.setLogMode(x=False, y=False)
         self.trial_points.setData([])
@@ -694,6 +695,8 @@ class SearchDialog(ToolDialog):
                     each = ", ".join("—" if v is None else f"{v:.4g}" for v in seeds)
                     item.setToolTip(f"the mean over {len(seeds)} seeds: {each}")
                 t.setItem(r, c, item)
+        if self.trials:
+            t.resizeColumnToContents(t.columnCount() - 1)  # the header names the seeds
 
     # ------------------------------------------------------------------ using trials
     def _row_trial(self, row: int) -> Any:

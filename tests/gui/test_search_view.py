@@ -276,7 +276,7 @@ def test_seeds_per_trial_tell_optuna_the_mean_and_the_table_shows_each_seed(wind
     assert study_seeds(study) == 3
     objective = dialog.space.objective
     header = dialog.trial_table.horizontalHeaderItem(dialog.trial_table.columnCount() - 1).text()
-    assert header == "objective (mean of 3 seeds)"
+    assert header == "objective, mean of 3 seeds"
     (first,) = [t for t in study.trials if t.number == dialog.trials[0].number]
     cfg = apply_params(dialog.base, first.params)
     seed = dialog.base.training.seed
