@@ -117,7 +117,18 @@ class RunState:
     final_state: Any = None
     layer_stats: list[ev.LayerStats] = field(default_factory=list)
     reason_detail: str = ""
+    #: switches the run's optimizer between training (True) and evaluation (False) mode:
+    #: its part's :meth:`~engine.optimizers.base.OptimizerPart.set_mode` (None: no modes)
+    optimizer_mode: Callable[[bool], None] | None = None
+    training: bool = True
     _finishing: bool = False
+
+    def set_training(self, on: bool) -> None:
+        """Put the optimizer in training mode before updates and in evaluation mode (for a
+        schedule-free one: the averaged weights) before the weights are read."""
+        if self.optimizer_mode is not None and self.training != on:
+            self.optimizer_mode(on)
+            self.training = on
 
     def emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.Diverged):
@@ -279,6 +290,7 @@ class _Loop:
     # -- start and end of runs
     def start(self, device, n_params, n_classes, spe, boundaries) -> None:
         for run in self.runs:
+            run.set_training(False)
             tc = run.cfg.training
             run.emit(
                 ev.RunStarted(
@@ -307,6 +319,7 @@ class _Loop:
         """Take a finished run out of the loop: rules' last word, final weights, ``Finished``."""
         if reason is not None and not run.finishing:
             run.reason = reason
+        run.set_training(False)  # its final weights are the ones to evaluate
         run.alive = False
         run.n_steps = self.step
         run.seconds = time.perf_counter() - self.t0
@@ -382,6 +395,8 @@ class _Loop:
             te = time.perf_counter()
             drawn = {s: torch.randperm(n, generator=g) for s, g in generators.items()}
             kernel.begin_epoch([drawn[run.cfg.training.seed] for run in runs])
+            for run in self.live:
+                run.set_training(True)
             for b in range(spe):
                 if not control.checkpoint():
                     for run in list(self.live):
@@ -399,6 +414,8 @@ class _Loop:
                     for run in list(self.live):
                         self.retire(run, "completed")
                     return
+            for run in self.live:
+                run.set_training(False)
             if evaluate:
                 self._end_epoch(epoch, te, eval_train, boundaries)
             for run in list(self.live):
@@ -450,11 +467,18 @@ class _Loop:
             self.retire(run)
         for run in self.moving_lr:
             self.lrs[run.row] = run.schedule.lr
+        reading = (self.weights_every and step % self.weights_every == 0) or (stats_due and self.live)
+        if reading:  # the weights to evaluate, then back to training
+            for run in self.live:
+                run.set_training(False)
         if self.weights_every and step % self.weights_every == 0:
             for run in self.live:
                 self._emit_weights(run, epoch)
         if stats_due and self.live:
             self._emit_stats(self.live, lrs, epoch)
+        if reading:
+            for run in self.live:
+                run.set_training(True)
         if on_step is not None:
             on_step(step)
 
