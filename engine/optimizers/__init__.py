@@ -101,10 +101,12 @@ def panel_titles() -> dict[str, str]:
     return {kind: part.title for kind, part in REGISTRY.items()}
 
 
-def panel_labels() -> dict[str, str]:
-    """Field labels for the Optimizer panel: the shared ones and every part's own."""
+def panel_labels(kind: str | None = None) -> dict[str, str]:
+    """Field labels for the Optimizer panel: the shared ones and ``kind``'s own (every part's,
+    later parts winning, without ``kind``). A field name can mean different things in two
+    parts (Lion's ``beta2`` is its momentum, Adam's the squared gradients' average)."""
     out = dict(COMMON_LABELS)
-    for part in REGISTRY.values():
+    for part in REGISTRY.values() if kind is None else (part_for(kind),):
         out.update(part.labels)
     return out
 

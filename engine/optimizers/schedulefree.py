@@ -117,7 +117,6 @@ class ScheduleFreeAdamWPart(_ScheduleFreePart):
     config = ScheduleFreeAdamW
     title = "Schedule-Free AdamW"
     torch_name = "AdamWScheduleFree"
-    labels = {**_ScheduleFreePart.labels, "beta1": "β1 (interpolation)"}
     race: ClassVar[tuple[RaceRow, ...]] = (
         ("Schedule-Free AdamW", lambda s, a: ScheduleFreeAdamW(lr=a), False),
     )
@@ -139,7 +138,6 @@ class ScheduleFreeSGDPart(_ScheduleFreePart):
     config = ScheduleFreeSGD
     title = "Schedule-Free SGD"
     torch_name = "SGDScheduleFree"
-    labels = {**_ScheduleFreePart.labels, "momentum": "Momentum (interpolation)"}
     race: ClassVar[tuple[RaceRow, ...]] = (("Schedule-Free SGD", lambda s, a: ScheduleFreeSGD(lr=s), False),)
 
     @classmethod
