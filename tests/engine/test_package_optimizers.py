@@ -195,3 +195,37 @@ def test_prodigy_through_the_loop_matches_prodigyopt_and_its_d_grows_from_d0():
     # the Inside tab's rate carries d: the first reading (d small) is far below the last
     first, last = stats[0].effective_lr[:, 1], stats[-1].effective_lr[:, 1]  # medians per layer
     assert (last > 10 * first).all(), (first, last)
+
+
+def test_the_optimizer_packages_are_imported_only_when_a_run_uses_them(tmp_path):
+    """Start-up stays as it was: the CLI, the registry, validating a file that names them and
+    a run of other optimizers import none of the packages; a Prodigy run imports its own."""
+    import json
+    import subprocess
+    import sys
+
+    toml = tmp_path / "p.toml"
+    toml.write_text(
+        'schema_version = 1\n[base.optimizer]\nkind = "prodigy"\n[base.training]\nepochs = 1\n'
+        '[[variations]]\nlabel = "prodigy"\n[[variations]]\nlabel = "sf"\noptimizer = { kind = "schedulefree_sgd" }\n'
+        '[[variations]]\nlabel = "lion"\noptimizer = { kind = "lion" }\n'
+    )
+    script = f"""
+import contextlib, io, json, sys
+from optiscope.engine.cli import main
+packages = ("schedulefree", "prodigyopt", "lion_pytorch")
+seen = {{}}
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    assert main(["validate", {str(toml)!r}]) == 0
+    seen["validate"] = [p for p in packages if p in sys.modules]
+    assert main(["run", "--preset", "lr-sweep", "--epochs", "1", "--no-store", "--out", {str(tmp_path / "a")!r}]) == 0
+    seen["lr-sweep"] = [p for p in packages if p in sys.modules]
+    assert main(["run", {str(toml)!r}, "--no-store", "--out", {str(tmp_path / "b")!r}]) == 0
+    seen["new kinds"] = [p for p in packages if p in sys.modules]
+print(json.dumps(seen))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["validate"] == [] and seen["lr-sweep"] == []
+    assert seen["new kinds"] == ["schedulefree", "prodigyopt"]  # Lion is the engine's own class

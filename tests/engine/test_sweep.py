@@ -39,6 +39,7 @@ OPTIMIZERS = {
     "adamax": {"kind": "adamax", "lr": 0.005},
     "adadelta": {"kind": "adadelta", "lr": 1.0, "weight_decay": 1e-3},
     "radam": {"kind": "radam", "lr": 0.005, "decoupled_weight_decay": True, "weight_decay": 1e-2},
+    "lion": {"kind": "lion", "lr": 0.001, "beta1": 0.8, "weight_decay": 0.1},
 }
 EXTRA_OPTIMIZERS = [
     {"kind": "sgd", "lr": 0.05},
