@@ -13,6 +13,7 @@ snapshot and the final model. The package is imported only when such a run is bu
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -34,6 +35,29 @@ NOTE = (
     "rate shown is the one z is stepped with (no schedule multiplies it; the averaging decays "
     "the step's effect on the evaluated weights instead)."
 )
+
+
+@functools.cache
+def _keeping_gradients(package_class: type) -> type:
+    """``package_class`` whose ``step`` leaves each ``p.grad`` as it found it: the package
+    divides the gradient by its second moment (and adds the weight decay) in place, and the
+    Inside tab reads the gradient after the update. The update itself is the package's."""
+    import torch
+
+    class KeepingGradients(package_class):  # type: ignore[misc, valid-type]
+        @torch.no_grad()
+        def step(self, closure: Any = None) -> Any:
+            saved = [
+                (p, p.grad.clone()) for g in self.param_groups for p in g["params"] if p.grad is not None
+            ]
+            loss = super().step(closure)
+            for p, grad in saved:
+                p.grad.copy_(grad)
+            return loss
+
+    KeepingGradients.__name__ = KeepingGradients.__qualname__ = package_class.__name__
+    KeepingGradients.__doc__ = package_class.__doc__
+    return KeepingGradients
 
 
 class _ScheduleFreeSettings(OptimizerSettings):
@@ -80,7 +104,7 @@ class _ScheduleFreePart(OptimizerPart):
     def torch_class(cls) -> type:
         import schedulefree
 
-        return getattr(schedulefree, cls.torch_name)
+        return _keeping_gradients(getattr(schedulefree, cls.torch_name))
 
     @classmethod
     def build(cls, params: list[Any], cfg: Any, *, fused: bool = False) -> torch.optim.Optimizer:

@@ -229,3 +229,24 @@ print(json.dumps(seen))
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["validate"] == [] and seen["lr-sweep"] == []
     assert seen["new kinds"] == ["schedulefree", "prodigyopt"]  # Lion is the engine's own class
+
+
+@pytest.mark.parametrize("kind", ["schedulefree_adamw", "schedulefree_sgd"])
+def test_schedule_free_leaves_the_gradient_for_the_inside_tab(kind):
+    """The package normalises ``p.grad`` in place; the Inside tab reads the gradient after the
+    update, so the optimizer Optiscope builds gives it back -- and steps as the package does."""
+    import schedulefree
+
+    part = REGISTRY[kind]
+    cfg = part.config(weight_decay=0.1)
+    ours, ref = (torch.nn.Parameter(torch.linspace(-1, 1, D)) for _ in range(2))
+    opt = part.build([ours], cfg)
+    ref_opt = getattr(schedulefree, part.torch_name)([ref], **part.torch_kwargs(cfg))
+    ref_opt.train()
+    for k in range(5):
+        ours.grad, ref.grad = grad(ours, k), grad(ref, k)
+        g = ours.grad.clone()
+        opt.step()
+        ref_opt.step()
+        assert torch.equal(ours.grad, g)
+        assert torch.equal(ours.detach(), ref.detach())
