@@ -427,7 +427,9 @@ class _Loop:
     def _emit_stats(self, runs: list[RunState], lrs: list[float], epoch: int) -> None:
         """:class:`~engine.events.LayerStats` for ``runs`` after the last update (made at ``lrs``)."""
         rows = [run.row for run in runs]
-        observed = self.marked_step == self.step
+        # the update is observed if the weights before it were marked, and the weights now are
+        # the ones it stepped (not a schedule-free run's evaluation weights, as when it ends)
+        observed = self.marked_step == self.step and all(run.training for run in runs)
         for run, stats in zip(runs, self.kernel.layer_stats(lrs, rows, observed), strict=True):
             e = ev.LayerStats(run.run_id, self.step, epoch, lrs[run.row], **stats)
             run.layer_stats.append(e)
@@ -467,18 +469,13 @@ class _Loop:
             self.retire(run)
         for run in self.moving_lr:
             self.lrs[run.row] = run.schedule.lr
-        reading = (self.weights_every and step % self.weights_every == 0) or (stats_due and self.live)
-        if reading:  # the weights to evaluate, then back to training
-            for run in self.live:
-                run.set_training(False)
         if self.weights_every and step % self.weights_every == 0:
-            for run in self.live:
+            for run in self.live:  # the weights to evaluate, then back to the ones trained
+                run.set_training(False)
                 self._emit_weights(run, epoch)
-        if stats_due and self.live:
-            self._emit_stats(self.live, lrs, epoch)
-        if reading:
-            for run in self.live:
                 run.set_training(True)
+        if stats_due and self.live:  # of the weights the update stepped (its update/weight ratio)
+            self._emit_stats(self.live, lrs, epoch)
         if on_step is not None:
             on_step(step)
 

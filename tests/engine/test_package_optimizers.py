@@ -250,3 +250,40 @@ def test_schedule_free_leaves_the_gradient_for_the_inside_tab(kind):
         ref_opt.step()
         assert torch.equal(ours.grad, g)
         assert torch.equal(ours.detach(), ref.detach())
+
+
+def test_schedule_free_inside_readings_are_of_the_update_it_took():
+    """Mid-run, the Inside tab's update/weight ratio and gradient norm are those of the update
+    the package made (the weights it stepped, the gradient before its in-place scaling), by hand."""
+    import schedulefree
+    import torch.nn.functional as F
+    from optiscope.engine.events import EventBus, LayerStats
+    from optiscope.engine.optimizers.schedulefree import ScheduleFreeAdamW
+    from optiscope.engine.trainer import prepare, train
+
+    cfg = small_run(ScheduleFreeAdamW(lr=0.02), epochs=2)  # 5 updates an epoch
+    bus, stats = EventBus(), []
+    bus.subscribe(stats.append, LayerStats)
+    train(cfg, bus=bus, stats_every=7)
+    seventh = next(s for s in stats if s.step == 7)
+    # by hand: the package's optimizer, the same weights and minibatches
+    p = prepare(cfg)
+    weight = next(iter(p.model.parameters()))  # the first layer's weight matrix
+    opt = schedulefree.AdamWScheduleFree(list(p.model.parameters()), lr=0.02)
+    opt.train()
+    gen = torch.Generator().manual_seed(cfg.training.seed)
+    n = len(p.y_train)
+    batches = [
+        perm[lo : lo + 32]
+        for perm in (torch.randperm(n, generator=gen) for _ in range(2))
+        for lo in range(0, n, 32)
+    ]
+    for idx in batches[:7]:
+        for q in p.model.parameters():
+            q.grad = None
+        F.cross_entropy(p.model(p.x_train[idx]), p.y_train[idx]).backward()
+        before, g = weight.detach().clone().double(), weight.grad.detach().clone().double()
+        opt.step()
+    after = weight.detach().double()
+    assert seventh.update_ratio[0] == pytest.approx(float((after - before).norm() / before.norm()), rel=1e-4)
+    assert seventh.grad_norm[0] == pytest.approx(float(g.norm()), rel=1e-4)
