@@ -130,10 +130,14 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
     a_wall, a_cpu = statistics.median(walls), statistics.median(cpus)
     print(f"load after: {uptime()}")
-    print(f"  optiscope batched ({len(runs)} runs, execute), median  wall {a_wall:7.3f} s   cpu {a_cpu:7.3f} s")
+    print(
+        f"  optiscope batched ({len(runs)} runs, execute), median  wall {a_wall:7.3f} s   cpu {a_cpu:7.3f} s"
+    )
     ok = True
     if not args.skip_peer:
-        print(f"  sklearn MLPClassifier.fit x {len(runs)} (no eval)       wall {peer_wall:7.2f} s   cpu {peer_cpu:7.2f} s")
+        print(
+            f"  sklearn MLPClassifier.fit x {len(runs)} (no eval)       wall {peer_wall:7.2f} s   cpu {peer_cpu:7.2f} s"
+        )
         ratio, ratio_cpu = peer_wall / a_wall, peer_cpu / a_cpu
         ok_fast = ratio >= 10.0
         print(

@@ -150,8 +150,11 @@ def train_batched(
     keys = {batch_key(c) for c in cfgs}
     if None in keys or len(keys) != 1:
         raise ValueError("train_batched needs runs that share one batch_key (see engine.sweep.batch_key)")
-    # rows ordered so every optimizer group is a contiguous block of rows
-    order = sorted(range(len(cfgs)), key=lambda i: (optimizer_group_key(cfgs[i].optimizer), i))
+    # rows ordered so every optimizer group is a contiguous block of rows, and within it the
+    # runs of one seed (one minibatch order: BatchedKernel shares their first layer's input)
+    order = sorted(
+        range(len(cfgs)), key=lambda i: (optimizer_group_key(cfgs[i].optimizer), cfgs[i].training.seed, i)
+    )
     try:
         ds = dataset if dataset is not None else load_dataset(cfgs[0].dataset)
         dev = resolve_device(cfgs[0].training.device)
