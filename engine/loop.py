@@ -459,7 +459,9 @@ class _Loop:
             # NaN fails the comparison, as in DivergenceGuard.step_done
             failing = ~(np.asarray(losses)[self.guard_rows] <= self.guard_limits)
             if failing.any():
-                called = [(self.guarded[i][0], [self.guarded[i][1]]) for i in np.flatnonzero(failing)]
+                called: list[tuple[RunState, list[Rule]]] = [
+                    (self.guarded[i][0], [self.guarded[i][1]]) for i in np.flatnonzero(failing)
+                ]
                 stepping = sorted(stepping + called, key=lambda item: item[0].row) if stepping else called
         finished = []
         for run, rules in stepping:  # K x rules calls per update: kept lean
