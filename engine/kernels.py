@@ -673,14 +673,14 @@ class BatchedKernel:
         order = torch.stack(distinct).to(dev)  # (S, n): one row per distinct order
         xs = self.x_train[order].transpose(1, 2)  # (S, F, n)
         ys = self.y_train[order]
-        if R > 1 and all(slot[r] == slot[r - r % R] for r in range(K)):
+        if len(distinct) == 1:  # one order for every row
+            self.x_epoch = xs.expand(K // R, -1, -1).contiguous()
+            self.y_epoch = ys.expand(K, -1)
+        elif R > 1 and all(slot[r] == slot[r - r % R] for r in range(K)):
             pick = torch.tensor(slot[::R], device=dev)  # each block's order
             self.x_epoch = xs.index_select(0, pick)
             self.y_epoch = ys.index_select(0, pick).repeat_interleave(R, 0)
-        elif len(distinct) == 1:
-            self.x_epoch = xs.expand(K, -1, -1).contiguous()
-            self.y_epoch = ys.expand(K, -1)
-        else:
+        else:  # a row of its own per run (the forward pass takes either shape)
             pick = torch.tensor(slot, device=dev)
             self.x_epoch = xs.index_select(0, pick)
             self.y_epoch = ys.index_select(0, pick)
