@@ -467,7 +467,8 @@ class BatchedNet:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward of one minibatch for all K runs: fills ``grads``.
 
-        ``x`` is (K, F, B), ``y`` (K, B). Returns the per-run losses (K,) (penalties
+        ``x`` is (K, F, B), or (S, F + 1, B) for blocks of K / S runs sharing one input (the
+        last row all ones: :meth:`BatchedKernel.begin_epoch`); ``y`` (K, B). Returns the per-run losses (K,) (penalties
         included, as the trainer reports them) and the logits (K, C, B). ``mask`` (K,) is
         1 for live runs and 0 for finished ones, whose gradients are then exactly zero.
         L1 is in the loss but not the gradient (its proximal step follows the update);
