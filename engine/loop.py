@@ -38,7 +38,7 @@ from . import events as ev
 from .config import RunConfig
 from .control import RunControl
 from .outcome import steps_per_epoch
-from .rules import Rule
+from .rules import DivergenceGuard, Rule
 
 __all__ = ["RunResult", "RunState", "StepKernel", "DriveSettings", "drive", "failed_result", "boundary_grid"]
 
@@ -281,7 +281,19 @@ class _Loop:
         self.loss_hist = np.zeros((0, len(runs)))
         self.moving_lr = [run for run in runs if any(r.per_step and r.moves_lr for r in run.rules)]
         self.last_weights_step: dict[int, int] = {}
-        self.stepping = [(run, [r for r in run.rules if r.per_step]) for run in runs]
+        # per-update rules: a run whose only one is the divergence guard is checked for all such
+        # runs at once (one comparison of the update's losses with their limits); its guard is
+        # called only on the first update (which sets its limit) and when its loss fails the check
+        self.stepping: list[tuple[RunState, list[Rule]]] = []
+        self.guarded: list[tuple[RunState, DivergenceGuard]] = []
+        for run in runs:
+            per_step = [r for r in run.rules if r.per_step]
+            if len(per_step) == 1 and type(per_step[0]) is DivergenceGuard:
+                self.guarded.append((run, per_step[0]))
+            else:
+                self.stepping.append((run, per_step))
+        self.guard_rows = np.array([run.row for run, _ in self.guarded], dtype=np.int64)
+        self.guard_limits = np.full(len(self.guarded), np.nan)  # NaN: not set yet (fails every check)
         self.errors: str | None = None
         self.stats_every = 0
         self.marked_step = -1  # the update whose weights before it the kernel remembers
@@ -339,6 +351,10 @@ class _Loop:
         self.kernel.retire(run.row)
         self.live.remove(run)
         self.stepping = [(r, rules) for r, rules in self.stepping if r is not run]
+        if any(r is run for r, _ in self.guarded):
+            keep = [i for i, (r, _) in enumerate(self.guarded) if r is not run]
+            self.guarded = [self.guarded[i] for i in keep]
+            self.guard_rows, self.guard_limits = self.guard_rows[keep], self.guard_limits[keep]
         if run in self.moving_lr:
             self.moving_lr.remove(run)
         run.emit(
@@ -457,14 +473,25 @@ class _Loop:
         if self.emit_steps:
             for run in self.live:
                 run.emit(ev.Step(run.run_id, step, epoch, lrs[run.row], losses[run.row]))
+        stepping = self.stepping
+        if self.guarded:
+            # NaN fails the comparison, as in DivergenceGuard.step_done
+            failing = ~(np.asarray(losses)[self.guard_rows] <= self.guard_limits)
+            if failing.any():
+                called: list[tuple[RunState, list[Rule]]] = [
+                    (self.guarded[i][0], [self.guarded[i][1]]) for i in np.flatnonzero(failing)
+                ]
+                stepping = sorted(stepping + called, key=lambda item: item[0].row) if stepping else called
         finished = []
-        for run, rules in self.stepping:  # K x rules calls per update: kept lean
+        for run, rules in stepping:  # K x rules calls per update: kept lean
             loss = losses[run.row]
             for rule in rules:
                 rule.step_done(run, step, epoch, loss)
                 if run._finishing:  # the property costs a call per run and update
                     finished.append(run)
                     break
+        if step == 1 and self.guarded:  # the guards have set their limits
+            self.guard_limits = np.array([rule.limit for _, rule in self.guarded], dtype=np.float64)
         for run in finished:
             self.retire(run)
         for run in self.moving_lr:
