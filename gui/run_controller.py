@@ -108,7 +108,8 @@ class Recording:
 @dataclass(frozen=True)
 class TrainOutcome:
     """What a training job returns: how it ended (``completed``, ``stopped``, ``failed``,
-    ``diverged``...) and the engine's result of every run (``runner.RunResult``, no model)."""
+    ``diverged``...) and the engine's result of every run (``runner.RunResult``, with its
+    trained model)."""
 
     reason: str
     results: list[Any]
@@ -147,6 +148,7 @@ def train_job(
             control=_FlushingControl(control, context.flush),
             boundary_every=boundary_every,
             weights_every=weights_every,
+            keep_models=True,  # File → Save weights, Save run bundle
         )
         reasons = {r.reason for r in results}
         reason = "stopped" if control.stopped else reasons.pop() if len(reasons) == 1 else "completed"
@@ -197,6 +199,7 @@ class RunController(QtCore.QObject):
         self.record = True
         self.recording: Recording | None = None
         self.live_runs: list[Any] = []
+        self.live_experiment = ""  # the name of the experiment the live (or last) runs belong to
         self.live_lr_scale = 1.0
         self._frame_cost = 0.0
         self._last_draw = 0.0
@@ -263,6 +266,7 @@ class RunController(QtCore.QObject):
         self.clear()
         self.control = control
         self.live_runs = list(runs)
+        self.live_experiment = experiment
         self.live_lr_scale = 1.0
         self._t_start = time.perf_counter()
         self.job = self.jobs.submit(

@@ -12,6 +12,7 @@ models).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +101,14 @@ class RunsView(QtWidgets.QWidget):
         Remove every past run from the plots.
     settings_requested(object)
         Load this stored run's settings into the panels.
+    weights_requested(object)
+        Save this stored run's trained weights (possible when :attr:`has_weights` says so).
     """
 
     overlay_requested = Signal(list)
     overlays_cleared = Signal()
     settings_requested = Signal(object)
+    weights_requested = Signal(object)
 
     def __init__(self, jobs: JobRunner, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -112,6 +116,8 @@ class RunsView(QtWidgets.QWidget):
         self._jobs = jobs
         self.store_path: Path | None = None
         self.runs: list[Any] = []
+        #: whether a stored run's trained weights are at hand (the window keeps those it trained)
+        self.has_weights: Callable[[int], bool] = lambda _stored_id: False
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         self.note = QtWidgets.QLabel(
@@ -149,11 +155,20 @@ class RunsView(QtWidgets.QWidget):
         self.clear_overlay_button = QtWidgets.QPushButton("Remove overlays")
         self.load_button = QtWidgets.QPushButton("Load settings")
         self.load_button.setToolTip("show the selected run's settings in the panels (double-click does too)")
+        self.weights_button = QtWidgets.QPushButton("Save weights…")
         self.refresh_button.clicked.connect(self.refresh)
+        self.weights_button.clicked.connect(self._on_weights)
         self.overlay_button.clicked.connect(self._on_overlay)
         self.clear_overlay_button.clicked.connect(self.overlays_cleared)
         self.load_button.clicked.connect(self._on_load)
-        for b in (self.refresh_button, self.overlay_button, self.clear_overlay_button, self.load_button):
+        buttons = (
+            self.refresh_button,
+            self.overlay_button,
+            self.clear_overlay_button,
+            self.load_button,
+            self.weights_button,
+        )
+        for b in buttons:
             row.addWidget(b)
         row.addStretch(1)
         self.count_label = QtWidgets.QLabel()
@@ -219,6 +234,15 @@ class RunsView(QtWidgets.QWidget):
         n = len(self.table.selectedItems())
         self.overlay_button.setEnabled(n > 0)
         self.load_button.setEnabled(n == 1)
+        runs = self.selected_runs() if n == 1 else []
+        kept = bool(runs) and self.has_weights(runs[0].id)
+        self.weights_button.setEnabled(kept)
+        self.weights_button.setToolTip(
+            "save the selected run's trained weights as a PyTorch state_dict (.pt)"
+            if kept
+            else "the run store keeps metrics, not weights: the weights of runs trained in this "
+            "window since it opened can be saved (select one)"
+        )
 
     @Slot()
     def _on_overlay(self) -> None:
@@ -231,6 +255,12 @@ class RunsView(QtWidgets.QWidget):
         runs = self.selected_runs()
         if len(runs) == 1:
             self.settings_requested.emit(runs[0])
+
+    @Slot()
+    def _on_weights(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) == 1:
+            self.weights_requested.emit(runs[0])
 
     @Slot(QtWidgets.QTreeWidgetItem, int)
     def _on_double_click(self, item: QtWidgets.QTreeWidgetItem, _column: int) -> None:

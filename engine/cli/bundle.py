@@ -79,20 +79,15 @@ def check_bundle(path: Path, results: Sequence[RunResult]) -> int:
 def save_run_bundle(path: Path, exp, results: Sequence[RunResult], out: Path) -> Path:
     """``optiscope run ... --save-bundle ZIP``: the run's experiment, metrics, steps, layers and
     weights (from the result files just written to ``out``), script, versions and README."""
-    import io
-
-    import torch
-
     from ..bundle import make_bundle
+    from ..weights import state_dict_bytes
 
     extra: dict[str, str | bytes] = {
         name: (out / name).read_text(encoding="utf-8") for name in ("steps.csv", "layers.csv")
     }
     for r in results:
         if r.model is not None and r.reason not in ("failed", "diverged"):
-            buf = io.BytesIO()
-            torch.save({k: v.detach().cpu().clone() for k, v in r.model.state_dict().items()}, buf)
-            extra[f"weights/run-{r.run}.pt"] = buf.getvalue()
+            extra[f"weights/run-{r.run}.pt"] = state_dict_bytes(r.model)
     metrics = [
         [
             {
