@@ -186,7 +186,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec(
         "export_script",
-        "Export as PyTorch scrip&t…",
+        "Export as PyTorch scr&ipt…",
         "files.home.export_script_dialog",
         (),
         (),

@@ -332,6 +332,37 @@ class RunController(QtCore.QObject):
         self.live_lr_scale *= factor
         return True
 
+    # ------------------------------------------------------------------ runs trained elsewhere
+    def begin_external(self, runs: Sequence[Any], experiment: str = "") -> None:
+        """Show runs the notebook API trains (``optiscope.run(..., show=True)``, ``optiscope.show``):
+        the live run (if any) stops, the plots clear, and :meth:`add_external` draws their events
+        as a run's of this window are drawn."""
+        self.end()
+        self.clear()
+        self.live_runs = list(runs)
+        self.live_experiment = experiment
+        self.live_lr_scale = 1.0
+        self._t_start = time.perf_counter()
+        self.state_changed.emit()
+        self.started.emit()
+
+    def add_external(self, events: list) -> None:
+        """Engine events of the runs begun with :meth:`begin_external`, in the order emitted."""
+        self._on_events(events)
+
+    def end_external(self, results: Sequence[Any], reason: str) -> None:
+        """The runs begun with :meth:`begin_external` ended: every event is drawn and their
+        results (``RunResult``, with the trained models) are the window's, as after a run here
+        (File → Save weights, Save run bundle)."""
+        self.results = list(results)
+        self.last_reason = reason
+        self._t_end = time.perf_counter()
+        try:
+            self.finished.emit(reason)
+        finally:
+            self.flush()
+            self.status_changed.emit()
+
     # ------------------------------------------------------------------ job callbacks
     def _on_events(self, events: list) -> None:
         from optiscope.engine import events as ev
