@@ -7,7 +7,8 @@ the window is drawn: all at once for a finished result, or event by event while
 it stays responsive in a script or a notebook cell). The shown runs' results become the
 window's, so File → Save weights and Save run bundle work on them.
 
-The API checks for a display before it comes here (Qt aborts the process without one).
+The API checks for a display before it comes here (:func:`.app.no_display_reason`: Qt aborts
+the process without one).
 """
 
 from __future__ import annotations
@@ -36,14 +37,10 @@ class Viewer:
     """
 
     def __init__(self, experiment: Any, runs: Sequence[Any]) -> None:
-        from .main_window import MainWindow
-        from .qt_app import create_app
+        from .app import new_window
 
-        self.app = create_app()
-        self.window = MainWindow(restore_last=False)
-        self.window.resize(1280, 720)
-        self.window.show()
-        self.window.start()  # the plots now, the engine in the background
+        self.window = new_window()  # the plots now, the engine in the background
+        self.app = QtWidgets.QApplication.instance()
         self.window.set_experiment(experiment)
         self.window.runs.begin_external(runs, experiment.name)
         self._pending: list[Any] = []

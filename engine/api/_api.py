@@ -301,26 +301,15 @@ _SHOWN: list[Any] = []  # the windows opened from the API, alive until closed
 def _display_problem() -> str:
     """Why no window can be shown here, or "" (checked before Qt, which aborts the process
     when it finds no display)."""
-    import os
-    import sys
-
-    platform = os.environ.get("QT_QPA_PLATFORM", "").split(":")[0].strip()
-    if platform in ("offscreen", "minimal", "vnc", "eglfs", "linuxfb"):
-        return ""  # Qt needs no display server for these
-    if sys.platform in ("win32", "darwin"):
-        return ""
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        return (
-            "optiscope.show needs a display, and this session has none (neither DISPLAY nor "
-            "WAYLAND_DISPLAY is set: a server, a container or SSH without X forwarding). Use the "
-            "result's DataFrames (result.metrics), or result.save(folder) and open it where there is "
-            "a screen; QT_QPA_PLATFORM=offscreen builds the window without showing it."
-        )
     try:
-        import PySide6  # noqa: F401
+        from optiscope.gui.app import no_display_reason
     except ImportError as exc:  # pragma: no cover - PySide6 is a dependency
-        return f"optiscope.show needs PySide6, which cannot be imported here ({exc})"
-    return ""
+        return f"optiscope.show needs the window's packages (PySide6, pyqtgraph): {exc}"
+    reason = no_display_reason(
+        advice="Use the result's DataFrames (result.metrics) here, or result.save(folder) and "
+        "open it where there is a screen; QT_QPA_PLATFORM=offscreen builds the window without showing it."
+    )
+    return f"optiscope.show needs a display: {reason}" if reason else ""
 
 
 def _viewer(experiment: ExperimentConfig, runs: Sequence[RunConfig]) -> Any:
@@ -362,7 +351,9 @@ def _keep_open(window: Any, block: bool | None) -> None:
     if block:
         from PySide6 import QtWidgets
 
-        QtWidgets.QApplication.instance().exec()
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            app.exec()
 
 
 def _visible(window: Any) -> bool:

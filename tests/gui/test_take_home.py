@@ -61,7 +61,7 @@ def _train(qtbot, w, exp):
 
 
 PROBE = r"""
-import json, re, sys, torch
+import json, re, sys, types, torch
 
 
 class NoOptiscope:
@@ -73,7 +73,9 @@ class NoOptiscope:
 sys.meta_path.insert(0, NoOptiscope())
 script, run, weights = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 text = open(script, encoding="utf-8").read()
-ns = {"__name__": "exported"}  # the script's definitions, not its main()
+module = types.ModuleType("exported_script")  # the script's definitions, not its main()
+sys.modules[module.__name__] = module  # (its dataclasses look their module up)
+ns = module.__dict__
 exec(compile(text, script, "exec"), ns)
 body = text[text.index(f"def run_{run}("):]
 data = eval(re.search(r"data = (load_synthetic\(.*?\))  #", body).group(1), ns)  # its Data panel
