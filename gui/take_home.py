@@ -29,7 +29,7 @@ from .panels import PanelError
 __all__ = ["TakeHome", "MODELS_KEPT"]
 
 #: how many finished runs' trained models the window keeps for Save weights (newest first)
-MODELS_KEPT = 64
+MODELS_KEPT = 32
 
 
 def _file_stem(text: str) -> str:
