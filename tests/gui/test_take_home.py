@@ -122,6 +122,13 @@ def test_export_script_and_save_weights_from_the_file_menu(qtbot, make_window, r
     loss, acc = _script_evaluates(script, 1, weights)
     assert acc == final.val_acc
     assert loss == pytest.approx(final.val_loss, rel=1e-6)
+    # a place that cannot be written: said in a dialog, nothing left behind
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    assert not w.files.home.save_weights(w.runs.results[0], blocked / "w.pt")
+    assert not w.files.home.export_script(race, blocked / "s.py")
+    assert [d[1][0] for d in shown] == ["Cannot save weights", "Cannot export"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "sgd.pt", "take-home.py"]
 
 
 def test_runs_tab_saves_the_weights_of_a_run_trained_here(qtbot, make_window, race, tmp_path, monkeypatch):
