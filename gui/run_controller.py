@@ -109,7 +109,7 @@ class Recording:
 class TrainOutcome:
     """What a training job returns: how it ended (``completed``, ``stopped``, ``failed``,
     ``diverged``...) and the engine's result of every run (``runner.RunResult``, with its
-    trained model)."""
+    trained model moved to the CPU)."""
 
     reason: str
     results: list[Any]
@@ -150,6 +150,9 @@ def train_job(
             weights_every=weights_every,
             keep_models=True,  # File → Save weights, Save run bundle
         )
+        for r in results:  # the window keeps the trained models: on the CPU, no device memory held
+            if r.model is not None:
+                r.model = r.model.cpu()
         reasons = {r.reason for r in results}
         reason = "stopped" if control.stopped else reasons.pop() if len(reasons) == 1 else "completed"
         return TrainOutcome(reason, list(results))
@@ -191,6 +194,8 @@ class RunController(QtCore.QObject):
         self.jobs = JobRunner(self, name="optiscope-run")
         self.jobs.errored.connect(self._on_errored)
         self.job: Job | None = None
+        #: runs trained by the notebook API are being shown (:meth:`begin_external`)
+        self.external = False
         self.control: Any = None
         self.delay = 0.0
         #: the run store the window's runs are written to (None: the user's default store);
@@ -234,11 +239,12 @@ class RunController(QtCore.QObject):
 
     @property
     def running(self) -> bool:
-        return self.job is not None
+        """A run is live: trained here, or by the notebook API and shown here (:meth:`begin_external`)."""
+        return self.job is not None or self.external
 
     @property
     def paused(self) -> bool:
-        return self.running and self.control.paused
+        return self.job is not None and self.control.paused
 
     def label(self, run: int) -> str:
         info = self.run_info.get(run)
@@ -280,6 +286,7 @@ class RunController(QtCore.QObject):
     def end(self, timeout_ms: int = 15_000) -> None:
         """Stop the live run (if any) and wait for its thread; it reports nothing more."""
         self.job = None
+        self.external = False  # runs shown from the notebook API: their later events are dropped
         self.control = self.recording = None  # nothing of an ended run stays reachable
         if not self.jobs.join("run", timeout_ms):  # pragma: no cover - a step that takes > 15 s
             self.report.emit("The previous run did not stop in time; it will end on its own.", True)
@@ -343,20 +350,27 @@ class RunController(QtCore.QObject):
         self.live_experiment = experiment
         self.live_lr_scale = 1.0
         self._t_start = time.perf_counter()
+        self.external = True  # Run, Stop and Pause leave them alone; Reset or a new run drops them
         self.state_changed.emit()
         self.started.emit()
 
     def add_external(self, events: list) -> None:
-        """Engine events of the runs begun with :meth:`begin_external`, in the order emitted."""
-        self._on_events(events)
+        """Engine events of the runs begun with :meth:`begin_external`, in the order emitted
+        (dropped once the window has moved on: Reset, another experiment opened)."""
+        if self.external:
+            self._on_events(events)
 
     def end_external(self, results: Sequence[Any], reason: str) -> None:
         """The runs begun with :meth:`begin_external` ended: every event is drawn and their
         results (``RunResult``, with the trained models) are the window's, as after a run here
         (File → Save weights, Save run bundle)."""
+        if not self.external:
+            return
+        self.external = False
         self.results = list(results)
         self.last_reason = reason
         self._t_end = time.perf_counter()
+        self.state_changed.emit()
         try:
             self.finished.emit(reason)
         finally:
