@@ -2,9 +2,10 @@
 
 Lists past runs (label, dataset, optimizer, schedule, final metrics, date, experiment: a tuning
 recipe's runs share one), newest first.
-Selected runs can be drawn over the live plots (:attr:`RunsView.overlay_requested`) or
-have their settings loaded into the panels (:attr:`RunsView.settings_requested`); the
-window does both. The store is read by a background job of the window's
+Selected runs can be drawn over the live plots (:attr:`RunsView.overlay_requested`),
+have their settings loaded into the panels (:attr:`RunsView.settings_requested`) or, when
+trained in this window, their weights saved (:attr:`RunsView.weights_requested`); the
+window does all three. The store is read by a background job of the window's
 :class:`~.worker.JobRunner` (TensorBoard's and the Optuna dashboard's run tables are the
 models).
 """
@@ -122,8 +123,8 @@ class RunsView(QtWidgets.QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         self.note = QtWidgets.QLabel(
             "Every run is kept as it trains, from this window or the command line "
-            "('optiscope runs'). Select runs to overlay them on the Training plots or to load "
-            "their settings into the panels."
+            "('optiscope runs'). Select runs to overlay them on the Training plots, to load "
+            "their settings into the panels, or to save the weights of one trained in this window."
         )
         self.note.setWordWrap(True)
         self.note.setObjectName("hint")
