@@ -440,9 +440,9 @@ class MainWindow(QtWidgets.QMainWindow):
         for name in ("step", "step_epoch", "reset"):
             a[name].setEnabled(ready)
         a["compare"].setEnabled(True)
-        a["pause"].setEnabled(self.running)
+        a["pause"].setEnabled(self.runs.controllable)
         a["pause"].setText("Resume" if self.runs.paused else "Pause")
-        a["stop"].setEnabled(self.running)
+        a["stop"].setEnabled(self.runs.controllable)
 
     def _run_tip(self) -> str:
         """What Run trains, in words (the Run button's tooltip)."""

@@ -243,6 +243,11 @@ class RunController(QtCore.QObject):
         return self.job is not None or self.external
 
     @property
+    def controllable(self) -> bool:
+        """The live run trains here, so Pause, Step and Stop reach it (not runs of the notebook API)."""
+        return self.job is not None
+
+    @property
     def paused(self) -> bool:
         return self.job is not None and self.control.paused
 

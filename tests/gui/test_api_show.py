@@ -61,12 +61,17 @@ def test_show_draws_a_finished_result(qtbot, race, tmp_path, monkeypatch):
 def test_run_with_show_draws_live(qtbot, race, monkeypatch):
     from optiscope.gui.run_controller import RunController
 
-    batches = []
+    batches, states = [], []
     original = RunController.add_external
 
     def counted(self, events):
         batches.append(len(events))
         original(self, events)
+        # while the API trains, the window counts the runs as live but cannot pause or stop them
+        window = self.parent()
+        states.append((self.running, window.acts["stop"].isEnabled(), window.acts["pause"].isEnabled()))
+        if len(states) == 1:
+            states.append(window.run())  # Run does not start another run over the API's
 
     monkeypatch.setattr(RunController, "add_external", counted)
     result = optiscope.run(race.with_overrides(epochs=4), progress=False, show=True)
@@ -74,6 +79,10 @@ def test_run_with_show_draws_live(qtbot, race, monkeypatch):
     try:
         assert len(batches) >= 2, batches  # drawn while training, not only at the end
         assert sum(batches) == len(result.events)
+        assert states[1] is False and "A run is in progress" in " ".join(window.messages)
+        shown = [s for s in states if isinstance(s, tuple)]
+        assert shown and all(running and not stop and not pause for running, stop, pause in shown)
+        assert not window.running  # finished: Run trains the experiment again
         _check_curves(window, result)
     finally:
         _close(qtbot, window)
