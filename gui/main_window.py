@@ -205,6 +205,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runs_view.overlays_cleared.connect(self.past.clear)
         self.runs_view.settings_requested.connect(self.past.load_settings)
         self.runs_view.weights_requested.connect(self.files.home.save_stored_weights)
+        self.runs_view.bundle_requested.connect(self.files.home.save_stored_bundle)
         self.runs_view.has_weights = self.files.home.has_weights
         self.views.addTab(self.runs_view, "Runs")
         self.setCentralWidget(self.views)

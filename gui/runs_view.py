@@ -4,8 +4,8 @@ Lists past runs (label, dataset, optimizer, schedule, final metrics, date, exper
 recipe's runs share one), newest first.
 Selected runs can be drawn over the live plots (:attr:`RunsView.overlay_requested`),
 have their settings loaded into the panels (:attr:`RunsView.settings_requested`) or, when
-trained in this window, their weights saved (:attr:`RunsView.weights_requested`); the
-window does all three. The store is read by a background job of the window's
+trained in this window, their weights saved (:attr:`RunsView.weights_requested`), or be
+saved as a reproducibility bundle (:attr:`RunsView.bundle_requested`); the window does these. The store is read by a background job of the window's
 :class:`~.worker.JobRunner` (TensorBoard's and the Optuna dashboard's run tables are the
 models).
 """
@@ -104,12 +104,15 @@ class RunsView(QtWidgets.QWidget):
         Load this stored run's settings into the panels.
     weights_requested(object)
         Save this stored run's trained weights (possible when :attr:`has_weights` says so).
+    bundle_requested(list)
+        Save these stored runs as a reproducibility bundle (``runs export --bundle``).
     """
 
     overlay_requested = Signal(list)
     overlays_cleared = Signal()
     settings_requested = Signal(object)
     weights_requested = Signal(object)
+    bundle_requested = Signal(list)
 
     def __init__(self, jobs: JobRunner, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -157,6 +160,12 @@ class RunsView(QtWidgets.QWidget):
         self.load_button = QtWidgets.QPushButton("Load settings")
         self.load_button.setToolTip("show the selected run's settings in the panels (double-click does too)")
         self.weights_button = QtWidgets.QPushButton("Save weights…")
+        self.bundle_button = QtWidgets.QPushButton("Save bundle…")
+        self.bundle_button.setToolTip(
+            "the selected runs' settings, metrics, PyTorch script and versions in one zip that "
+            "'optiscope run --bundle ZIP --check' re-runs and compares"
+        )
+        self.bundle_button.clicked.connect(self._on_bundle)
         self.refresh_button.clicked.connect(self.refresh)
         self.weights_button.clicked.connect(self._on_weights)
         self.overlay_button.clicked.connect(self._on_overlay)
@@ -168,6 +177,7 @@ class RunsView(QtWidgets.QWidget):
             self.clear_overlay_button,
             self.load_button,
             self.weights_button,
+            self.bundle_button,
         )
         for b in buttons:
             row.addWidget(b)
@@ -234,6 +244,7 @@ class RunsView(QtWidgets.QWidget):
     def _update_buttons(self) -> None:
         n = len(self.table.selectedItems())
         self.overlay_button.setEnabled(n > 0)
+        self.bundle_button.setEnabled(n > 0)
         self.load_button.setEnabled(n == 1)
         runs = self.selected_runs() if n == 1 else []
         kept = bool(runs) and self.has_weights(runs[0].id)
@@ -262,6 +273,12 @@ class RunsView(QtWidgets.QWidget):
         runs = self.selected_runs()
         if len(runs) == 1:
             self.weights_requested.emit(runs[0])
+
+    @Slot()
+    def _on_bundle(self) -> None:
+        runs = self.selected_runs()
+        if runs:
+            self.bundle_requested.emit(runs)
 
     @Slot(QtWidgets.QTreeWidgetItem, int)
     def _on_double_click(self, item: QtWidgets.QTreeWidgetItem, _column: int) -> None:

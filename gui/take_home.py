@@ -263,6 +263,32 @@ class TakeHome(QtCore.QObject):
         if path:
             self.save_bundle(path)
 
+    def save_stored_bundle(self, stored: list[Any]) -> bool:
+        """The Runs tab's Save bundle: stored runs as ``optiscope runs export ID... --bundle`` writes
+        them (their per-epoch metrics: the store keeps no steps or weights)."""
+        n = len(stored)
+        start = Path.home() / (f"run-{stored[0].id}-bundle.zip" if n == 1 else f"{n}-runs-bundle.zip")
+        path = self.files.save_name("Save bundle of stored runs", start, "Zip (*.zip)", ".zip")
+        return bool(path) and self.save_stored_bundle_to(stored, path)
+
+    def save_stored_bundle_to(self, stored: list[Any], path: str | Path) -> bool:
+        from optiscope.engine.bundle import bundle_stored_runs
+
+        try:
+            bundle_stored_runs(path, stored)
+        except ConfigError as exc:
+            self._warn("Cannot save the bundle", str(exc))
+            return False
+        except OSError as exc:
+            self._warn("Cannot save the bundle", f"{path} could not be written:\n{exc}")
+            return False
+        ids = ", ".join(str(s.id) for s in stored)
+        self.window.report(
+            f"Saved stored run{'s' if len(stored) != 1 else ''} {ids} as {Path(path).name}: re-check it "
+            f"with 'optiscope run --bundle {Path(path).name} --check --out FOLDER'."
+        )
+        return True
+
     def bundle_problem(self, results: list[Any]) -> str:
         """Why the last run cannot be bundled faithfully, or ""."""
         runs = self.window.runs

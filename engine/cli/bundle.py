@@ -17,9 +17,8 @@ if TYPE_CHECKING:
 
 def export_bundle(store: RunStore, ids: Sequence[int], path: Path) -> int:
     """``optiscope runs export ID... --bundle ZIP``."""
-    from pydantic import ValidationError
-
-    from ..bundle import make_bundle, stored_experiment
+    from ..bundle import bundle_stored_runs
+    from ..config import ConfigError
 
     if path.is_dir():
         raise UsageError(f"--bundle {path} is a folder; give the zip file's name, e.g. {path / 'bundle.zip'}")
@@ -28,13 +27,9 @@ def export_bundle(store: RunStore, ids: Sequence[int], path: Path) -> int:
     except (UnknownRun, StoreError) as exc:
         raise UsageError(str(exc)) from None
     try:
-        runs = [r.run_config() for r in stored]
-    except ValidationError:
-        raise UsageError("a stored run's config is no longer valid; it cannot be bundled") from None
-    names = sorted({r.summary.experiment for r in stored if r.summary.experiment})
-    name = names[0] if len(names) == 1 else "stored runs"
-    try:
-        make_bundle(path, stored_experiment(runs, name), [r.metrics for r in stored])
+        bundle_stored_runs(path, stored)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(
             f"--bundle {path}: cannot write it ({exc.strerror or exc}); give another path"

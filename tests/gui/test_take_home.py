@@ -131,9 +131,10 @@ def test_export_script_and_save_weights_from_the_file_menu(qtbot, make_window, r
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "sgd.pt", "take-home.py"]
 
 
-def test_runs_tab_saves_the_weights_of_a_run_trained_here(qtbot, make_window, race, tmp_path, monkeypatch):
+def test_runs_tab_saves_weights_and_bundles(qtbot, make_window, race, tmp_path, monkeypatch, capsys):
     """The Runs tab's Save weights: enabled for a stored run trained in this window, and the file
-    loads into the exported script's model class; a stored run without weights says why."""
+    loads into the exported script's model class; a stored run without weights says why. Its
+    Save bundle writes the selected stored runs as 'runs export --bundle' does: re-checked."""
     _no_dialogs(monkeypatch)
     w = make_window()
     _train(qtbot, w, race)
@@ -151,6 +152,17 @@ def test_runs_tab_saves_the_weights_of_a_run_trained_here(qtbot, make_window, ra
     final = [e for e in w.runs.epoch_events if e.run == 0][-1]
     loss, acc = _script_evaluates(script, 0, weights)
     assert acc == final.val_acc and loss == pytest.approx(final.val_loss, rel=1e-6)
+    # Save bundle: both stored runs, re-checked by the command line against the stored metrics
+    ids = [w.runs.recording.recorder.ids[i] for i in (0, 1)]
+    w.runs_view.select_ids(ids)
+    assert w.runs_view.bundle_button.isEnabled()
+    bundle = tmp_path / "stored.zip"
+    _save_as(monkeypatch, bundle)
+    w.runs_view.bundle_button.click()
+    assert bundle.exists(), w.messages[-1]
+    code = main(["run", "--bundle", str(bundle), "--check", "--out", str(tmp_path / "re"), "--no-store"])
+    out = capsys.readouterr().out
+    assert code == 0 and "check: reproduced" in out and out.count(": ok,") == 2, out
     # a stored run the window did not train: the button is off and the command says why
     others = [r for r in w.runs_view.runs if not w.files.home.has_weights(r.id)]
     if others:
