@@ -3,7 +3,7 @@ Here the source install does everything the app does -- every preset, every data
 ``surface``, ``lr-find``, ``search`` (with importances), ``record`` (GIF), ``gradcheck``,
 ``recipe`` and the window with a short run -- and must import none of them.
 
-Marked slow (one process that runs every command: about 40 s on two loaded cores): it runs with
+Marked slow (one process that runs every command: 40 s at a load average of 12): it runs with
 ``OPTISCOPE_SLOW=1``, as CI's second step (``.ci/run``) does."""
 
 from __future__ import annotations
