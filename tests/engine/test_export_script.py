@@ -315,6 +315,7 @@ def test_unfaithful_setting_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a preset's whole length twice (script, torch path): past the suite's 300 s
 @pytest.mark.parametrize("name", PRESETS)
 def test_full_length_script_equals_the_torch_path(name, tmp_path):
     """Every preset at its full length: the script equals Optiscope's torch.optim path exactly."""
