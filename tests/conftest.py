@@ -55,9 +55,10 @@ def torch_cyclic():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``slow`` (full-length runs: every preset's exported script at its whole
-    length, the 90-run not-learning grid) run only with ``OPTISCOPE_SLOW=1``; the default suite
-    stays within CI's few minutes."""
+    """Tests marked ``slow`` (every preset's exported script reproduced, at 3 epochs and at its
+    whole length; the 90-run not-learning grid; the unused-modules check) run only with
+    ``OPTISCOPE_SLOW=1``: CI runs them as its second step (``.ci/run``), and the default suite
+    stays within a few minutes."""
     if os.environ.get("OPTISCOPE_SLOW"):
         return
     skip = pytest.mark.skip(reason="slow: set OPTISCOPE_SLOW=1 to run")
