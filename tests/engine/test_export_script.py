@@ -97,6 +97,46 @@ def exported(tmp_path_factory) -> dict[str, object]:
     }
 
 
+def _write_csv_table(path: Path) -> None:
+    """The CSV experiment's table: text labels, one missing value, semicolons."""
+    rng = np.random.default_rng(0)
+    lines = ["a;b;c;kind"]
+    for i in range(120):
+        x = rng.normal(size=3)
+        kind = ["cat", "dog", "emu"][int(x[0] > 0) + int(x[1] > 0.5)]
+        cells = [f"{v:.5f}" for v in x]
+        if i == 7:
+            cells[1] = "NA"
+        lines.append(";".join([*cells, kind]))
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def experiment_scripts(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    """The CSV, features and schedules experiments below, each exported and their
+    scripts run together in one plain Python process (as ``exported`` runs the presets'):
+    name -> {"toml", "script", "csv"} (the script's metrics)."""
+    experiments = {
+        "csv": (CSV_EXPERIMENT, 6),
+        "features": (FEATURES_EXPERIMENT, 3),
+        "schedules": (SCHEDULES_EXPERIMENT, 4),
+    }
+    out: dict[str, dict[str, Path]] = {}
+    jobs = []
+    for name, (text, epochs) in experiments.items():
+        folder = tmp_path_factory.mktemp(name)
+        if name == "csv":
+            _write_csv_table(folder / "table.csv")
+        (folder / "exp.toml").write_text(text)
+        script = folder / "s.py"
+        every = [] if name == "csv" else ["--all"]  # one run: exported without --all
+        assert main(["export-script", str(folder / "exp.toml"), *every, "--out", str(script)]) == 0
+        out[name] = {"toml": folder / "exp.toml", "script": script, "csv": folder / "s.csv"}
+        jobs.append((script, epochs, folder / "s.csv"))
+    run_scripts(jobs)
+    return out
+
+
 def _rel(a: float, b: float) -> float:
     if math.isnan(a) and math.isnan(b):
         return 0.0
@@ -258,30 +298,14 @@ device = "cpu"
 """
 
 
-def test_csv_experiment_script_matches(tmp_path, monkeypatch, capsys):
+def test_csv_experiment_script_matches(experiment_scripts, tmp_path, monkeypatch, capsys):
     """A CSV table (text labels, a missing value, semicolons) with warm-up, OneCycle, RMSprop,
     dropout, L2, clipping and early stopping: the script's metrics equal optiscope run's."""
     monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
-    rng = np.random.default_rng(0)
-    lines = ["a;b;c;kind"]
-    for i in range(120):
-        x = rng.normal(size=3)
-        kind = ["cat", "dog", "emu"][int(x[0] > 0) + int(x[1] > 0.5)]
-        cells = [f"{v:.5f}" for v in x]
-        if i == 7:
-            cells[1] = "NA"
-        lines.append(";".join([*cells, kind]))
-    (tmp_path / "table.csv").write_text("\n".join(lines) + "\n")
-    (tmp_path / "exp.toml").write_text(CSV_EXPERIMENT)
-    script = tmp_path / "train.py"
-    assert main(["export-script", str(tmp_path / "exp.toml"), "--out", str(script)]) == 0
-    assert (
-        main(["run", str(tmp_path / "exp.toml"), "--out", str(tmp_path / "cli"), "--no-store", "--quiet"])
-        == 0
-    )
+    exp = experiment_scripts["csv"]
+    assert main(["run", str(exp["toml"]), "--out", str(tmp_path / "cli"), "--no-store", "--quiet"]) == 0
     capsys.readouterr()
-    run_scripts([(script, 6, tmp_path / "script.csv")])
-    cli, got = read_csv(tmp_path / "cli" / "metrics.csv"), read_csv(tmp_path / "script.csv")
+    cli, got = read_csv(tmp_path / "cli" / "metrics.csv"), read_csv(exp["csv"])
     assert len(got) == len(cli) >= 2
     for s, c in zip(got, cli, strict=True):
         for key in ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"):
@@ -401,21 +425,15 @@ training = { mixed_precision = true }
 """
 
 
-def test_what_no_preset_uses_is_exported_faithfully(tmp_path, monkeypatch, capsys):
+def test_what_no_preset_uses_is_exported_faithfully(experiment_scripts, tmp_path, monkeypatch, capsys):
     """Conv2d, BatchNorm2d, max pooling, Dropout2d, GELU, NAdam, warm-up + cosine, plateau on
     val_acc, bfloat16 mixed precision, L1, every image augmentation, mixup, jitter and running
     training metrics: the script's metrics equal optiscope run's (these runs train alone)."""
     monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
-    (tmp_path / "exp.toml").write_text(FEATURES_EXPERIMENT)
-    script = tmp_path / "s.py"
-    assert main(["export-script", str(tmp_path / "exp.toml"), "--all", "--out", str(script)]) == 0
-    assert (
-        main(["run", str(tmp_path / "exp.toml"), "--out", str(tmp_path / "cli"), "--no-store", "--quiet"])
-        == 0
-    )
+    exp = experiment_scripts["features"]
+    assert main(["run", str(exp["toml"]), "--out", str(tmp_path / "cli"), "--no-store", "--quiet"]) == 0
     capsys.readouterr()
-    run_scripts([(script, 3, tmp_path / "s.csv")])
-    got, cli = read_csv(tmp_path / "s.csv"), read_csv(tmp_path / "cli" / "metrics.csv")
+    got, cli = read_csv(exp["csv"]), read_csv(tmp_path / "cli" / "metrics.csv")
     assert len(got) == len(cli) == 6
     for s, c in zip(got, cli, strict=True):
         for key in ("lr", "train_loss", "train_acc", "val_loss", "val_acc"):
@@ -455,19 +473,15 @@ regularization = { grad_clip = 0.5, early_stopping = { enabled = true, patience 
 """
 
 
-def test_every_schedule_and_optimizer_kind_equals_the_torch_path(tmp_path):
+def test_every_schedule_and_optimizer_kind_equals_the_torch_path(experiment_scripts):
     """Step, exponential (after a warm-up ending on an epoch boundary), cosine restarts, exp_range cycles and time decay with
     Adamax, Adadelta, centred RMSprop, SGD with dampening and weight decay, and Adagrad: the
     script's metrics equal Optiscope's one-run torch.optim training."""
     from optiscope.engine.config import loads_toml
 
-    (tmp_path / "exp.toml").write_text(SCHEDULES_EXPERIMENT)
-    script = tmp_path / "s.py"
-    assert main(["export-script", str(tmp_path / "exp.toml"), "--all", "--out", str(script)]) == 0
-    run_scripts([(script, 4, tmp_path / "s.csv")])
     runs = loads_toml(SCHEDULES_EXPERIMENT).runs()
     alone = [(r.run, e) for r in execute(runs, batched=False, stats_every=0) for e in r.epochs]
-    got = read_csv(tmp_path / "s.csv")
+    got = read_csv(experiment_scripts["schedules"]["csv"])
     assert len(got) == len(alone) >= 17
     for s, (run, e) in zip(got, alone, strict=True):
         assert (int(s["run"]), int(s["epoch"])) == (run, e.epoch)
