@@ -389,6 +389,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_run_started(self) -> None:
         if self.plots is not None:
             self.plots.clear()
+            self.plots.set_seed_plan(self.runs.plan)  # which run is which runner's seed
             self.past.redraw()  # past runs stay until removed
         self.run_started.emit()
 

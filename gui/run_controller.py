@@ -197,6 +197,9 @@ class RunController(QtCore.QObject):
         self.record = True
         self.recording: Recording | None = None
         self.live_runs: list[Any] = []
+        #: the last run's ``engine.seeds.SeedPlan`` (None: one seed per run): which run id is
+        #: which runner and seed, for every room that shows the runs
+        self.plan: Any = None
         self.live_lr_scale = 1.0
         self._frame_cost = 0.0
         self._last_draw = 0.0
@@ -242,9 +245,15 @@ class RunController(QtCore.QObject):
         return info.label if info is not None else str(run)
 
     # ------------------------------------------------------------------ commands
-    def start(self, runs: Sequence[Any], *, paused: bool = False, experiment: str = "") -> None:
+    def start(
+        self, runs: Sequence[Any], *, paused: bool = False, experiment: str = "", plan: Any = None
+    ) -> None:
         """Train ``runs`` (an experiment's resolved runs), stopping a live run first; they
-        are recorded in the run store under ``experiment`` as they train."""
+        are recorded in the run store under ``experiment`` as they train.
+
+        ``plan`` (an ``engine.seeds.SeedPlan`` whose ``runs`` are ``runs``) says which run is
+        which runner and seed: run id ``r`` (ids start at 0) is plan index ``r``. Without
+        one, every run is its own runner with one seed."""
         from optiscope.engine.landscape import snapshot_every  # torch: the engine is loaded by now
         from optiscope.engine.trainer import boundary_every
 
@@ -263,6 +272,7 @@ class RunController(QtCore.QObject):
         self.clear()
         self.control = control
         self.live_runs = list(runs)
+        self.plan = plan
         self.live_lr_scale = 1.0
         self._t_start = time.perf_counter()
         self.job = self.jobs.submit(

@@ -22,13 +22,28 @@ class Cells:
         self.frame = frame
 
     def ensure(self, run: PlotRun) -> None:
-        """Queue the run for the grid cells it lacks; :meth:`fill` builds them."""
+        """Queue the run for the grid cells it lacks; :meth:`fill` builds them. A runner of
+        several seeds has one cell, its lead's: the other seeds' curves join it there."""
         frame = self.frame
         if frame.mode != "grid" or frame.grid.queued(run.id):
+            return
+        if not run.lead:
+            self.join_lead(run)
             return
         parts = frame.parts.values()
         if any(p.has_cells and p.name not in run.cells and p.wants_cell(run) for p in parts):
             frame.grid.queue(run.id)
+
+    def join_lead(self, run: PlotRun) -> None:
+        """Give seed ``run`` its (thin) curves in its runner's cells that exist."""
+        lead = self.frame.runs.get(run.id - run.seed_k)
+        if lead is None:
+            return
+        for name, cell in lead.cells.items():
+            part = self.frame.parts[name]
+            if not part.one_seed and not part.items(run, "grid"):
+                part.add_items(run, cell, "grid")
+                part.sync(run, {"all"})
 
     def fill(self) -> None:
         """Build queued grid cells, a few per frame (see :meth:`SmallMultiples.fill`)."""
@@ -58,6 +73,11 @@ class Cells:
             if part.has_cells and part.name not in run.cells and part.wants_cell(run):
                 self._new_cell(part, run)
         self.frame.sync(run, {"all"})
+        if run.seeded:
+            for rid in range(run.id + 1, run.id + run.n_seeds):
+                if rid in self.frame.runs:
+                    self.join_lead(self.frame.runs[rid])
+            self.frame.draw_bands({run.group})
         return True
 
     def _built(self) -> None:
@@ -77,7 +97,7 @@ class Cells:
             cell.setYLink(first)
 
         def lookup(x: float, y: float, tol: float, rid: int = run.id) -> str | None:
-            return part.readout(rid, x, y, tol)
+            return part.hover_readout(rid, x, y, tol)
 
         frame.hover(frame.grid.views[name]).add(cell, lookup)
         if k == 0:

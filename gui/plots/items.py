@@ -99,15 +99,23 @@ def dot(item: pg.PlotDataItem, color: QtGui.QColor) -> None:
 
 
 def scatter(
-    item: pg.ScatterPlotItem, spots: list[MarkerSpot], log: bool, edge: str, top: float = math.inf
+    item: pg.ScatterPlotItem,
+    spots: list[MarkerSpot],
+    log: bool,
+    edge: str,
+    top: float = math.inf,
+    log_x: bool = False,
 ) -> None:
-    """Put marker ``spots`` (data units) on ``item``: log10 units on a log axis, clamped to
-    ``top`` (the axis' upper end) so a marker above it stays in view; non-finite ones skipped."""
+    """Put marker ``spots`` (data units) on ``item``: log10 units on a log axis (y with
+    ``log``, x with ``log_x``), clamped to ``top`` (the axis' upper end) so a marker above
+    it stays in view; non-finite ones skipped."""
     keep = []
     for x, y, symbol, color in spots:
         y = min(y, top)
         if log:
             y = math.log10(y) if y > 0 else math.nan
+        if log_x:
+            x = math.log10(x) if x > 0 else math.nan
         if math.isfinite(x) and math.isfinite(y):
             keep.append((x, y, symbol, color))
     if not keep:

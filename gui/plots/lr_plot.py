@@ -30,6 +30,8 @@ class LRPlot(PlotPart):
     pens = {"lr": Pen(2.0, per_run=True, shared=True)}
     marked = True
     counted = "lr"
+    series = {"lr": ("steps", "lr")}
+    banded = ("lr",)  # the mean of the seeds' rates as they are: the LR is never smoothed
 
     def setup(self) -> None:
         self.plot.setYRange(-4, -1, padding=0.03)  # empty: three decades, not 1..10 in minor ticks
@@ -99,7 +101,8 @@ class LRPlot(PlotPart):
         """Find the runs whose LR curves are identical; if that changed, draw each group's
         curves dashed in turn (see :mod:`.overlap`) and note it in the legend."""
         frame, look = self.frame, self.frame.look
-        groups = overlap.identical_groups({r.id: r.lr.view() for r in frame.runs.values()})
+        # a runner of several seeds is its lead's (its seeds share one schedule)
+        groups = overlap.identical_groups({r.id: r.lr.view() for r in frame.runs.values() if r.lead})
         shared = {rid: (i, len(g)) for g in groups for i, rid in enumerate(g)}
         if shared == look.shared:
             return
