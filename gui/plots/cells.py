@@ -61,9 +61,15 @@ class Cells:
             frame.grid.remove(name, run.id, cell)
 
     def set_ticks(self, name: str, major: float) -> None:
-        """The x tick spacing of every cell of plot ``name``."""
+        """The x tick spacing of every cell of plot ``name`` (a log axis keeps pyqtgraph's own:
+        a fixed spacing in log10 units would ask a log axis for endless minor ticks)."""
+        log = self.frame.parts[name].log_x()
         for rid in self.frame.grid.order[name]:
-            self.frame.runs[rid].cells[name].getAxis("bottom").setTickSpacing(major, major / 5)
+            axis = self.frame.runs[rid].cells[name].getAxis("bottom")
+            if log:
+                axis.setTickSpacing()
+            else:
+                axis.setTickSpacing(major, major / 5)
 
     def _build(self, run_id: int) -> bool:
         run = self.frame.runs.get(run_id)

@@ -60,7 +60,7 @@ class PlotControls(QtWidgets.QWidget):
         self.smoothing_slider.valueChanged.connect(lambda v: self.smoothing_chosen.emit(v / 1000.0))
         self._smooth_label = QtWidgets.QLabel("0.6")
         self._smooth_label.setMinimumWidth(QtGui.QFontMetrics(self.font()).horizontalAdvance("0.000 "))
-        self.log_box = QtWidgets.QCheckBox("Log loss axis")
+        self.log_box = QtWidgets.QCheckBox("Log loss")
         self.log_box.setToolTip("Show the loss on a logarithmic axis (useful when a run diverges)")
         self.log_box.toggled.connect(self.log_loss_toggled)
         self.log_x_box = QtWidgets.QCheckBox("Log x")
@@ -73,7 +73,7 @@ class PlotControls(QtWidgets.QWidget):
             "Show every seed: each seed's thin curve besides its runner's mean and 95 % band "
             "(for runs trained with several seeds)"
         )
-        self.seeds_box.setEnabled(False)
+        self.seeds_box.setVisible(False)  # shown while runners have several seeds
         self.seeds_box.toggled.connect(self.show_seeds_toggled)
         self.boundary_box = QtWidgets.QComboBox()
         self.boundary_box.addItem("latest run", None)
@@ -128,8 +128,8 @@ class PlotControls(QtWidgets.QWidget):
             self.log_x_box.setChecked(on)
 
     def show_seed_choice(self, seeded: bool, on: bool) -> None:
-        """The "Every seed" box: enabled when runners have several seeds; checked if ``on``."""
-        self.seeds_box.setEnabled(seeded)
+        """The "Every seed" box: shown when runners have several seeds; checked if ``on``."""
+        self.seeds_box.setVisible(seeded)
         with signals_blocked(self.seeds_box):
             self.seeds_box.setChecked(on)
 

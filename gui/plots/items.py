@@ -157,7 +157,7 @@ class CompactAxis(pg.AxisItem):
     """Tick values of a small-multiples cell: thousands as "2k" so they fit side by side."""
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802 (pyqtgraph API)
-        if spacing >= 500 and all(v % 100 == 0 for v in values):
+        if not self.logMode and spacing is not None and spacing >= 500 and all(v % 100 == 0 for v in values):
             return [f"{v / 1000:g}k" for v in values]
         return super().tickStrings(values, scale, spacing)
 

@@ -1,0 +1,230 @@
+"""Seeds on the live plots: each runner of several seeds is drawn as the mean over its seeds
+with a 95 % Student t band (checked against scipy.stats), in one colour with one legend entry;
+"Every seed" shows each seed's thin curve; "Log x" puts steps/epochs on a log axis on every
+plot part. The registry walk makes sure no part skips one of these."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+import scipy.stats
+from optiscope.engine import events as ev
+from optiscope.engine.config import RunConfig, race_experiment
+from optiscope.engine.seeds import SeedPlan
+from optiscope.gui.plots import PLOT_PARTS, LivePlots
+
+N_SEEDS = 4
+
+
+def seed_events(run, *, runner, k, epochs=4, spe=10, label="r"):
+    """A run whose loss and accuracy differ from seed to seed (k) and runner to runner."""
+    rng = np.random.default_rng(100 * runner + k)
+    out = [ev.RunStarted(run, label, "cpu", 100, spe, spe * epochs, epochs, 3, {})]
+    step = 0
+    for e in range(1, epochs + 1):
+        for _ in range(spe):
+            step += 1
+            loss = float((1.0 + 0.1 * runner) * np.exp(-step / 30) + 0.2 * rng.random())
+            out.append(ev.Step(run, step, e, 0.01 * (1 + runner), loss))
+        acc = float(1 - 0.6 * np.exp(-e / 2) - 0.05 * runner + 0.04 * rng.standard_normal())
+        val = float(acc - 0.02 * e + 0.03 * rng.standard_normal())
+        out.append(ev.EpochEnd(run, e, step, 0.01, 0.5, acc, 0.6 / e + 0.05 * k, val, 0.01))
+    out.append(ev.Finished(run, "completed", epochs, step, 1.0))
+    return out
+
+
+def race_plan(runners=3, seeds=N_SEEDS):
+    exp = race_experiment([RunConfig(label=f"runner {i}") for i in range(runners)])
+    return SeedPlan.of(exp.model_copy(update={"seeds": seeds}))
+
+
+@pytest.fixture
+def seeded(qtbot):
+    """Plots showing a 3-runner x 4-seed race (run id = plan index)."""
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.resize(1280, 720)
+    plots.show()
+    plan = race_plan()
+    plots.set_seed_plan(plan)
+    events = []
+    for r in range(len(plan.runs)):
+        events += seed_events(
+            r, runner=plan.runner_of[r], k=plan.seed_index_of[r], label=plan.labels[plan.runner_of[r]]
+        )
+    for i in range(0, len(events), 53):
+        plots.add_events(events[i : i + 53])
+    return plots, plan
+
+
+def _t_band(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """scipy.stats' 95 % t interval per column of a seeds x points array."""
+    n = columns.shape[0]
+    mean = columns.mean(axis=0)
+    sem = columns.std(axis=0, ddof=1) / np.sqrt(n)
+    half = scipy.stats.t.ppf(0.975, n - 1) * sem  # t.interval's half width (sem 0: no width)
+    return mean, mean - half, mean + half
+
+
+def test_each_band_is_the_t_interval_over_the_runners_seeds(seeded):
+    plots, plan = seeded
+    frame = plots.frame
+    for runner in range(len(plan.runners)):
+        lead = frame.runs[plan.members(runner)[0]]
+        for part in frame.parts.values():
+            its = part.items(lead)
+            for key in part.banded:
+                xs, ys = part.series[key]
+                seeds_y = np.array([getattr(frame.runs[r], ys).view() for r in plan.members(runner)])
+                mean, lo, hi = _t_band(seeds_y)
+                x_mean, y_mean = its[f"mean:{key}"].getOriginalDataset()
+                np.testing.assert_allclose(x_mean, getattr(lead, xs).view())
+                np.testing.assert_allclose(y_mean, mean, rtol=1e-9)
+                np.testing.assert_allclose(its[f"lo:{key}"].getOriginalDataset()[1], lo, rtol=1e-9)
+                np.testing.assert_allclose(its[f"hi:{key}"].getOriginalDataset()[1], hi, rtol=1e-9)
+                fill = its[f"fill:{key}"]
+                assert isinstance(fill, pg.FillBetweenItem)
+                assert fill.curves == [its[f"lo:{key}"], its[f"hi:{key}"]]
+                assert not fill.path().isEmpty(), f"{part.name}:{key} band drew nothing"
+                assert fill.brush().color().alpha() < 255  # translucent: the curves read through it
+
+
+def test_a_runner_is_one_colour_and_one_legend_entry(seeded):
+    plots, plan = seeded
+    text = plots.shown.legend_text
+    for label in plan.labels:
+        assert text.count(label) == 1
+    assert f"({N_SEEDS} seeds)" in text
+    for runner in range(len(plan.runners)):
+        colours = {plots.shown.color_for(r).name() for r in plan.members(runner)}
+        assert len(colours) == 1
+    assert len({plots.shown.color_for(plan.members(i)[0]).name() for i in range(3)}) == 3
+
+
+def _visible_own_curves(plots, part, run_id, key):
+    item = part.items(plots.frame.runs[run_id]).get(key)
+    return item is not None and item.isVisible()
+
+
+def test_every_seed_toggle_shows_n_thin_curves_per_runner(seeded):
+    plots, plan = seeded
+    lr = plots.frame.parts["lr"]
+    for runner in range(len(plan.runners)):
+        assert not any(_visible_own_curves(plots, lr, r, "lr") for r in plan.members(runner))
+    plots.controls.seeds_box.setChecked(True)  # the user's toggle
+    assert plots.show_seeds
+    for part in plots.frame.parts.values():
+        for key in part.banded:
+            for runner in range(len(plan.runners)):
+                members = plan.members(runner)
+                shown = [r for r in members if _visible_own_curves(plots, part, r, key)]
+                assert len(shown) == N_SEEDS, (part.name, key, runner)
+                for r in members:  # each seed's own data, drawn thin
+                    item = part.items(plots.frame.runs[r])[key]
+                    x, y = item.getOriginalDataset()
+                    np.testing.assert_array_equal(y, getattr(plots.frame.runs[r], part.series[key][1]).view())
+                    assert item.opts["pen"].widthF() <= 1.0
+    plots.set_show_seeds(False)
+    assert not any(_visible_own_curves(plots, lr, r, "lr") for r in range(len(plan.runs)))
+
+
+def test_every_plot_part_supports_bands_seed_curves_and_log_x(seeded):
+    """The registry walk: no part may skip the seeds' band, the seed curves or log-x."""
+    plots, plan = seeded
+    frame = plots.frame
+    assert [type(p) for p in frame.parts.values()] == list(PLOT_PARTS)
+    lead = frame.runs[0]
+    for part in frame.parts.values():
+        if part.one_seed:  # a picture that cannot be averaged says which seed it shows
+            assert not part.banded
+            continue
+        assert part.banded, f"{part.name} draws no band for a runner of several seeds"
+        assert set(part.banded) <= set(part.series) <= set(part.pens)
+        for key in part.banded:
+            assert {f"mean:{key}", f"lo:{key}", f"hi:{key}", f"fill:{key}"} <= set(part.items(lead))
+    plots.set_log_x(True)
+    for part in frame.parts.values():
+        want = part.x_range is not None  # steps or epochs
+        assert part.plot.vb.state["logMode"][0] == want, part.name
+    plots.set_mode("grid")
+    plots.set_show_seeds(True)
+
+    def cells_built():
+        return all(n in frame.runs[0].cells for n, p in frame.parts.items() if p.has_cells)
+
+    for _ in range(200):
+        frame.cells.fill()
+        if cells_built():
+            break
+        pg.QtWidgets.QApplication.processEvents()
+    for part in frame.parts.values():
+        if not part.has_cells:
+            continue
+        cell = frame.runs[0].cells.get(part.name)
+        if cell is None:
+            continue
+        assert cell.vb.state["logMode"][0] == (part.x_range is not None), part.name
+        if part.banded:  # the grid cell draws the band and the seeds too
+            its = part.items(frame.runs[0])
+            assert f"fill:{part.banded[0]}" in its
+            for r in plan.members(0)[1:]:
+                assert part.items(frame.runs[r]).get(part.banded[0]) is not None
+    # the runners' other seeds get no cells of their own
+    assert all(not frame.runs[r].cells for r in range(len(plan.runs)) if plan.seed_index_of[r])
+    plots.set_log_x(False)
+    assert not any(p.plot.vb.state["logMode"][0] for p in frame.parts.values())
+
+
+def test_log_x_control_toggles_every_plot(seeded):
+    plots, _plan = seeded
+    plots.controls.log_x_box.setChecked(True)
+    assert plots.log_x
+    assert all(p.log_x() == (p.x_range is not None) for p in plots.frame.parts.values())
+
+
+def test_one_seed_draws_as_before(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plan = race_plan(runners=2, seeds=1)
+    plots.set_seed_plan(plan)
+    for r in range(2):
+        plots.add_events(seed_events(r, runner=r, k=0, label=plan.labels[r]))
+    for part in plots.frame.parts.values():
+        for run in plots.frame.runs.values():
+            assert not any(k.startswith(("mean:", "fill:")) for k in part.items(run))
+            for key in part.pens:
+                item = part.items(run).get(key)
+                if item is not None:
+                    assert item.isVisible()
+    assert "seeds" not in plots.shown.legend_text
+    assert plots.controls.seeds_box.isHidden()
+
+
+def test_bands_follow_the_smoothing(seeded):
+    plots, plan = seeded
+    plots.set_smoothing(0.9)
+    loss = plots.frame.parts["loss"]
+    lead = plots.frame.runs[0]
+    seeds_y = np.array([plots.frame.runs[r].smooth.view() for r in plan.members(0)])
+    np.testing.assert_allclose(loss.items(lead)["mean:smooth"].getOriginalDataset()[1], seeds_y.mean(axis=0))
+
+
+def test_the_png_export_draws_the_bands(seeded, tmp_path):
+    plots, _plan = seeded
+    from PySide6 import QtGui
+
+    plots.export_png("accuracy", tmp_path / "acc.png", scale=1.0)
+    image = QtGui.QImage(str(tmp_path / "acc.png"))
+    band = pg.mkColor(plots.shown.color_for(0))
+    # a translucent band over white: the runner's hue, lighter than the curve itself
+    arr = np.array(
+        [
+            [QtGui.QColor(image.pixel(x, y)).getRgb()[:3] for x in range(0, image.width(), 3)]
+            for y in range(0, image.height(), 3)
+        ]
+    )
+    want = np.array(band.getRgb()[:3], dtype=float)
+    light = 255 - (255 - want) * (60 / 255)  # BAND_ALPHA over a white background
+    close = np.abs(arr - light).max(axis=2) < 14
+    assert close.sum() > 50, "no band-coloured pixels in the exported plot"
