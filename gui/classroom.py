@@ -174,6 +174,7 @@ class Classroom(QtCore.QObject):
     @Slot()
     def _on_run_started(self) -> None:
         self.detector = ObservationDetector(self.lesson.observe if self.lesson is not None else ())
+        self.table.set_plan(self.window.runs.plan)  # several seeds: a row per runner
         self.table.show_outcomes([])
         self.table.show()
         self._apply_pace()
