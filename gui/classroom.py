@@ -193,8 +193,11 @@ class Classroom(QtCore.QObject):
         if any(type(e) in (ev.EpochEnd, ev.Finished, ev.RunStarted) for e in events):
             outcomes = self.detector.outcomes()
             self.table.show_outcomes(outcomes)
-            if len(outcomes) != self._rows_shared:  # a row more: its height, once
-                self._rows_shared = len(outcomes)
+            # a row more, or a header grown to two lines (a runner's row of several seeds
+            # fills in as its seeds train): the table's height again, once
+            shape = hash((self.table.table.rowCount(), self.table.wanted_height()))
+            if shape != self._rows_shared:
+                self._rows_shared = shape
                 self.share_table()
 
     def open_lesson_dialog(self) -> None:

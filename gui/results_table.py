@@ -119,8 +119,8 @@ COMPARISON = "Compared with the leader"
 def seed_rows(
     plan: Any, outcomes: Sequence[RunOutcome], measures: Sequence[Measure]
 ) -> tuple[list[list[SeedCell]], list[Any]]:
-    """A runner per row: its label, each measure's interval text, the verdict against the
-    leader on ``measures[0]`` -- all as :mod:`engine.seeds` words them. Also returns the
+    """A runner per row: its label, the verdict against the leader on ``measures[0]``, each
+    measure's interval text -- all as :mod:`engine.seeds` words them. Also returns the
     runners' summaries (``RunnerSummary``, for the CSV)."""
     from optiscope.engine import stats
     from optiscope.engine.seeds import leader_verdicts, summarize_runners
@@ -152,10 +152,16 @@ def seed_rows(
         else:
             v = verdicts[s.runner]
             sure = 0 if v.winner is not None else 1
-            verdict = SeedCell(
-                v.text, (sure, abs(v.diff.mean) if v.diff.n else 0.0), f"paired over seeds, {stats.METHOD}"
+            # the engine's verdict; a note in brackets (seeds that never reached a threshold)
+            # goes to the tooltip, so the column fits beside the runner's name on a projector
+            said, _, note = v.text.partition(" (")
+            tip = (
+                f"{v.text}\npaired over seeds, {stats.METHOD}"
+                if note
+                else f"paired over seeds, {stats.METHOD}"
             )
-        row.append(verdict)
+            verdict = SeedCell(said, (sure, abs(v.diff.mean) if v.diff.n else 0.0), tip)
+        row.insert(1, verdict)
         rows.append(row)
     return rows, summaries
 
@@ -253,18 +259,19 @@ class ResultsTable(QtWidgets.QWidget):
             first = self._measures[0].header.lower()
             self._columns = [
                 Column("Runner", "label", lambda o: o.label, lambda o: o.label),
-                *(
-                    Column(
-                        m.header, m.name, lambda o: None, lambda o: "", "mean ± 95 % interval over the seeds"
-                    )
-                    for m in self._measures
-                ),
+                # the answer next to the runner's name: the measures may scroll, it does not
                 Column(
                     COMPARISON,
                     "comparison",
                     lambda o: None,
                     lambda o: "",
                     f"paired over seeds, on {first}: a winner only when the interval of the difference excludes zero",
+                ),
+                *(
+                    Column(
+                        m.header, m.name, lambda o: None, lambda o: "", "mean ± 95 % interval over the seeds"
+                    )
+                    for m in self._measures
                 ),
             ]
         self.table.setColumnCount(len(self._columns))
@@ -424,7 +431,7 @@ class ResultsTable(QtWidgets.QWidget):
                         "" if not math.isfinite(v) else format_csv(v) for v in (iv.mean, iv.low, iv.high)
                     ]
                     values.append(iv.n)
-                w.writerow([*values, row[-1].text])
+                w.writerow([*values, row[1].text])
             return buf.getvalue()
         w.writerow(["run", *(c.csv_name for c in self._columns)])
         for o in self._outcomes:

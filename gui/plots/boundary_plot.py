@@ -123,8 +123,14 @@ class BoundaryPlot(PlotPart):
         if run is None or run.boundary is None:
             return [self.title], None, ()
         label, epoch = run.label, run.boundary.epoch
-        if run.seeded:
-            label = f"{label}, {run.seed_text}"  # one seed's boundary: which one
+        if run.seeded:  # one seed's boundary: the title says which (the label may be cut, not that)
+            seed = run.seed_text.split(" (")[0]
+            wordings = [
+                f"Decision boundary — {label}, {run.seed_text}, epoch {epoch}",
+                f"Boundary · {label} · {seed} · ep {epoch}",
+                f"{label} · {seed} · ep {epoch}",
+            ]
+            return wordings, ("", label, f" · {seed} · ep {epoch}"), ()
         wordings = [f"Decision boundary — {label}, epoch {epoch}", f"Boundary · {label} · ep {epoch}"]
         return wordings, ("Boundary · ", label, f" · ep {epoch}"), ()
 

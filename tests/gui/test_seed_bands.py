@@ -228,3 +228,27 @@ def test_the_png_export_draws_the_bands(seeded, tmp_path):
     light = 255 - (255 - want) * (60 / 255)  # BAND_ALPHA over a white background
     close = np.abs(arr - light).max(axis=2) < 14
     assert close.sum() > 50, "no band-coloured pixels in the exported plot"
+
+
+def test_the_boundary_shows_one_seed_per_runner_and_says_which(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.resize(1280, 720)
+    plan = race_plan(runners=2, seeds=3)
+    plots.set_seed_plan(plan)
+    xs, ys = np.linspace(-2, 2, 7, dtype=np.float32), np.linspace(-1, 1, 5, dtype=np.float32)
+    probs = np.full((len(ys), len(xs), 3), 1 / 3, dtype=np.float32)
+    events = []
+    for r in range(len(plan.runs)):
+        events += seed_events(
+            r, runner=plan.runner_of[r], k=plan.seed_index_of[r], label=plan.labels[plan.runner_of[r]]
+        )
+        events.append(ev.Boundary(r, 4, xs, ys, probs))
+    plots.add_events(events)
+    box = plots.controls.boundary_box
+    offered = [box.itemData(i) for i in range(1, box.count())]
+    assert offered == [0, 3]  # each runner's first seed, none of the others
+    boundary = plots.frame.parts["boundary"]
+    assert boundary.overlay.shown == 3  # the latest runner's first seed, not its last
+    title = plots.shown.title("boundary")[0]
+    assert f"seed {plan.seed_of[3]}" in title, title
