@@ -35,9 +35,10 @@ class Cells:
             frame.grid.queue(run.id)
 
     def join_lead(self, run: PlotRun) -> None:
-        """Give seed ``run`` its (thin) curves in its runner's cells that exist."""
+        """Give seed ``run`` its (thin) curves in its runner's cells that exist (once "Every
+        seed" shows them)."""
         lead = self.frame.runs.get(run.id - run.seed_k)
-        if lead is None:
+        if lead is None or not self.frame.show_seeds:
             return
         for name, cell in lead.cells.items():
             part = self.frame.parts[name]

@@ -56,7 +56,9 @@ class PlotFrame:
         self.annotations = lesson_marks.Annotations()
         self.controls = PlotControls()
         self.legend = LegendStrip()
-        self.band_dirty: set[int] = set()  # runners whose seeds have new data for their bands
+        # runners whose seeds have new data for their bands, in the order they waited, and
+        # which parts' bands are still to draw (None: all)
+        self.band_dirty: dict[int, tuple[str, ...] | None] = {}
         self.unlinked: set[str] = set()  # parts whose x link is cut (see Arrangement.fit_rooms)
         self._hovers: dict[int, hover.Hover] = {}
         self._titled_labels: tuple[str, ...] = ()  # the run labels the grid cells were titled for
@@ -129,11 +131,21 @@ class PlotFrame:
                 run.group, run.n_seeds = group, self.seeds.n_seeds
                 run.seed_k, run.seed_text = self.seeds.seed_index_of[run_id], self.seeds.seed_text(run_id)
                 run.color = run_color(group)
-            for part in self.parts.values():
-                part.add_items(run, part.plot, "overlay")
-            self.update_legend()
+            self.ensure_items(run)
+            if run.lead:  # a runner's other seeds have no legend entry of their own
+                self.update_legend()
             self.cells.ensure(run)
         return run
+
+    def ensure_items(self, run: PlotRun) -> None:
+        """Give the run its overlay items on every part that lacks them. A hidden seed of a
+        runner (not its lead) gets them only once "Every seed" shows it: a sweep of many
+        seeds then costs one set of items per runner, not per run."""
+        if run.seeded and not run.lead and not self.show_seeds:
+            return
+        for part in self.parts.values():
+            if f"overlay:{part.name}" not in run.items:
+                part.add_items(run, part.plot, "overlay")
 
     def remove_run(self, run: PlotRun) -> None:
         """Take the run's items off every plot (it has left :attr:`runs`)."""
@@ -151,7 +163,7 @@ class PlotFrame:
         for part in self.parts.values():
             part.sync(run, flags)
         if run.seeded and (everything or flags & {"steps", "smooth", "epochs"}):
-            self.band_dirty.add(run.group)
+            self.band_dirty[run.group] = None
         if everything or flags & {"status", "markers"}:
             self.retitle(run)
         if everything or "status" in flags:
@@ -160,7 +172,8 @@ class PlotFrame:
 
     def retitle(self, run: PlotRun) -> None:
         """Show the run's label and status in the legend, grid titles and parts."""
-        self.update_legend()
+        if run.lead:  # a runner's other seeds have no legend entry of their own
+            self.update_legend()
         labels = tuple(r.label for r in self.runs.values())
         if labels != self._titled_labels:  # what tells the runs apart changed: every cell's title
             self._titled_labels = labels
@@ -172,18 +185,33 @@ class PlotFrame:
         for part in self.parts.values():
             part.run_titled(run)
 
-    def draw_bands(self, groups: Iterable[int] | None = None) -> None:
+    def draw_bands(self, groups: Iterable[int] | None = None, budget: float | None = None) -> bool:
         """Draw the mean and band of the runners ``groups`` (None: those with new data)
-        on every part, in the shown mode."""
-        todo = self.band_dirty if groups is None else set(groups)
+        on every part, in the shown mode. With a ``budget`` (seconds) it stops once that
+        is spent, leaving the runners not drawn yet for the next call (drawn first then);
+        returns whether runners are left."""
+        import time
+
+        todo = dict(self.band_dirty) if groups is None else dict.fromkeys(groups)
+        end = None if budget is None else time.perf_counter() + budget
+        left: dict[int, tuple[str, ...] | None] = {}
         if self.seeds is not None:
-            for group in todo:
+            for group, names in todo.items():
                 lead = self.runs.get(self.seeds.lead(group))
-                if lead is not None:
-                    for part in self.parts.values():
-                        part.draw_bands(lead)
+                if lead is None:
+                    continue
+                names = tuple(self.parts) if names is None else names
+                for i, name in enumerate(names):
+                    if end is not None and time.perf_counter() > end:
+                        left[group] = names[i:]  # what is left of this runner, then the others
+                        break
+                    self.parts[name].draw_bands(lead)
+                if left:
+                    left.update((g, todo[g]) for g in list(todo)[list(todo).index(group) + 1 :])
+                    break
         if groups is None:
-            self.band_dirty = set()
+            self.band_dirty = left  # the oldest first next time
+        return bool(left)
 
     def all_bands(self) -> None:
         """Every runner's mean and band again (mode, smoothing or axes changed)."""

@@ -46,13 +46,14 @@ from optiscope.gui.plots.registry import PLOT_PARTS
 from optiscope.gui.plots.shown import Shown
 from optiscope.gui.plots.style import THEMES
 from optiscope.gui.smoothing import check_smoothing
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Signal
 
 __all__ = ["LivePlots", "Mode"]
 
 Mode = Literal["overlay", "grid"]
 PIXMAP_CACHE_KB = 128 * 1024  # room for the cached curves of a sweep (QPixmapCache)
+BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at most (see _draw_bands)
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
 )
@@ -112,6 +113,7 @@ class LivePlots(QtWidgets.QWidget):
             lambda rid: self.spotlight(None if frame.look.spotlight == rid else rid)
         )
         self._theme_before_presenting = "auto"
+        self._bands_queued = False
         layout = QtWidgets.QGridLayout()
         self._arrangement = Arrangement(frame, layout)
         self.setLayout(layout)
@@ -186,9 +188,28 @@ class LivePlots(QtWidgets.QWidget):
         if marks:
             frame.draw_marks()
         if frame.band_dirty:
-            frame.draw_bands()  # each runner's mean and band, once per batch (paced like the curves)
+            self._draw_bands(final=any(type(e) is ev.Finished for e in events))
         if frame.grid.building:
             frame.cells.fill()
+
+    def _draw_bands(self, final: bool = False) -> None:
+        """Each runner's mean and band, paced like the curves: once per batch, within
+        :data:`BAND_BUDGET_S` of the GUI thread; the runners left over are drawn in the next
+        turn of the event loop (after the input and paint events waiting), and every one at
+        once when runs finished (``final``)."""
+        frame = self.frame
+        if frame.draw_bands(budget=None if final else BAND_BUDGET_S) and not self._bands_queued:
+            self._bands_queued = True
+            QtCore.QTimer.singleShot(0, self, self._more_bands)
+
+    def _more_bands(self) -> None:
+        self._bands_queued = False
+        if self.frame.band_dirty:
+            self._draw_bands()
+
+    def flush_bands(self) -> None:
+        """Draw every runner's band that waits (exports, tests)."""
+        self.frame.draw_bands()
 
     def _start_run(self, e: ev.RunStarted) -> None:
         frame = self.frame
@@ -214,7 +235,7 @@ class LivePlots(QtWidgets.QWidget):
         frame.grid.clear()
         self._arrangement.fit_rooms()
         frame.max_steps = frame.max_epochs = 0
-        frame.band_dirty = set()
+        frame.band_dirty = {}
         frame.ranges.reset()
         for part in frame.parts.values():
             part.reset()
@@ -401,6 +422,7 @@ class LivePlots(QtWidgets.QWidget):
             return
         frame.show_seeds = on
         for run in frame.runs.values():
+            frame.ensure_items(run)
             for part in frame.parts.values():
                 part.show_seed_curves(run)
             if run.seeded:
@@ -504,6 +526,7 @@ class LivePlots(QtWidgets.QWidget):
         frame = self.frame
         if name not in frame.parts:
             raise ValueError(f"unknown plot {name!r}; choose one of {', '.join(frame.parts)}")
+        frame.draw_bands()  # every runner's band as its seeds' data stand now
         part = frame.parts[name]
         widget = self._arrangement.widget(part)
         path = export.prepare_target(widget, name, path)

@@ -313,7 +313,12 @@ class PlotPart:
                 [getattr(r, xs).view() for r in members], [getattr(r, ys).view() for r in members], log
             )
             mean.setData(x, m)
-            its[f"lo:{key}"].setData(x, low)
+            lo = its[f"lo:{key}"]
+            lo.blockSignals(True)  # the band's path is rebuilt once, when its high end is set
+            try:
+                lo.setData(x, low)
+            finally:
+                lo.blockSignals(False)
             its[f"hi:{key}"].setData(x, high)
 
     def hover_readout(self, run_id: int | None, x: float, y: float, tol: float) -> str | None:
