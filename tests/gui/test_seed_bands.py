@@ -252,3 +252,29 @@ def test_the_boundary_shows_one_seed_per_runner_and_says_which(qtbot):
     assert boundary.overlay.shown == 3  # the latest runner's first seed, not its last
     title = plots.shown.title("boundary")[0]
     assert f"seed {plan.seed_of[3]}" in title, title
+
+
+def test_the_hover_reads_each_runners_mean_and_log_x_steps(seeded, qtbot):
+    from PySide6 import QtCore
+    from PySide6.QtTest import QTest
+
+    plots, plan = seeded
+
+    def hover(name, x, y):
+        view = plots.plot_items()[name]
+        scene_pos = plots.shown.plot(name).vb.mapViewToScene(QtCore.QPointF(x, y))
+        QTest.mouseMove(view.viewport(), view.mapFromScene(scene_pos))
+
+    qtbot.wait(20)
+    hover("loss", 20, 0.5)
+    qtbot.waitUntil(lambda: plots.shown.hover_text("loss") is not None, timeout=2000)
+    text = plots.shown.hover_text("loss")
+    assert "step 20" in text
+    for runner, label in enumerate(plan.labels):
+        assert f"{label} (mean of {N_SEEDS} seeds)" in text
+        mean = np.mean([plots.frame.runs[r].smooth.view()[19] for r in plan.members(runner)])
+        assert f"{mean:.4g}" in text
+    plots.set_log_x(True)  # the view's x is log10 of the step: the readout names the step itself
+    hover("loss", np.log10(20), 0.5)
+    qtbot.waitUntil(lambda: "step 20" in (plots.shown.hover_text("loss") or ""), timeout=2000)
+    qtbot.wait(400)  # let the SignalProxy's timer finish (the fixture fails on live timers)
