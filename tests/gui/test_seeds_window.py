@@ -68,18 +68,14 @@ def test_too_many_runs_is_a_clear_error_not_a_run(qtbot, make_window):
     assert not w.running
 
 
-@pytest.fixture
-def seeded_run(qtbot, make_window):
+def test_run_trains_every_runner_with_each_seed_and_the_table_has_a_row_per_runner(
+    qtbot, make_window, tmp_path
+):
     w = make_window()
     w.set_experiment(quick_race())
     with qtbot.waitSignal(w.run_finished, timeout=120_000):
         assert w.run()
     w.flush_plots()
-    return w
-
-
-def test_run_trains_every_runner_with_each_seed(seeded_run):
-    w = seeded_run
     assert any(m == f"Training the race: 2 runners × {SEEDS} seeds ({2 * SEEDS} runs)." for m in w.messages)
     plan = w.runs.plan
     assert plan.n_seeds == SEEDS and len(w.runs.results) == 2 * SEEDS
@@ -91,6 +87,7 @@ def test_run_trains_every_runner_with_each_seed(seeded_run):
     assert {frame.runs[r].group for r in range(SEEDS)} == {0}
     assert {frame.runs[r].group for r in range(SEEDS, 2 * SEEDS)} == {1}
     assert w.plots.shown.legend_text.count("seeds)") == 2
+    _check_table(w, tmp_path)
 
 
 def _t_text(values, fmt, scale, unit):
@@ -100,8 +97,8 @@ def _t_text(values, fmt, scale, unit):
     return f"{fmt.format(v.mean() * scale)} ± {fmt.format(half * scale)} {unit}".rstrip()
 
 
-def test_the_table_has_a_row_per_runner_with_intervals_and_a_verdict(seeded_run, tmp_path):
-    w = seeded_run
+def _check_table(w, tmp_path):
+    """One row per runner: intervals (scipy.stats on the window's own epoch events), a verdict."""
     table = w.classroom.table
     assert table.seeded
     headers = table.headers()
@@ -176,3 +173,30 @@ def test_one_seed_keeps_a_row_per_run(qtbot):
     assert not table.seeded and table.headers()[0] == "Run"
     table.show_outcomes([RunOutcome(run=0, label="Adam"), RunOutcome(run=1, label="SGD")])
     assert [r[0] for r in table.rows()] == ["Adam", "SGD"]
+
+
+def test_a_recording_of_a_seeded_race_draws_every_runners_band(qapp, tmp_path, monkeypatch):
+    import pyqtgraph as pg
+    from optiscope.gui import recorder
+
+    seen: list[tuple[int, int]] = []
+    grab = recorder.frame_from_widget
+
+    def frame(widget, size):  # what each frame shows: runs plotted, bands with a drawn path
+        fills = [
+            item
+            for run in widget.frame.runs.values()
+            for part in widget.frame.parts.values()
+            for item in part.items(run).values()
+            if isinstance(item, pg.FillBetweenItem) and not item.path().isEmpty()
+        ]
+        seen.append((len(widget.frame.runs), len(fills)))
+        return grab(widget, size)
+
+    monkeypatch.setattr(recorder, "frame_from_widget", frame)
+    exp = quick_race(seeds=3).with_overrides(epochs=2)
+    path, frames = recorder.record_experiment(exp, tmp_path / "seeds.gif", size=(640, 360), fps=2, seconds=1)
+    assert path.exists() and frames == len(seen) >= 2
+    runs, fills = seen[-1]
+    assert runs == 2 * 3  # every seed trained
+    assert fills == 2 * 5  # 2 runners x (LR, smoothed and validation loss, train and validation accuracy)
