@@ -44,6 +44,7 @@ def test_the_seeds_box_is_the_experiments_and_survives_its_toml(qtbot, make_wind
     assert box.value() == 1 and w.experiment_config().seeds == 1
     box.setValue(4)  # the user's choice
     assert w.document.seeds == 4
+    assert w.acts["run"].text() == "Run current settings × 4 seeds"
     assert w.experiment_config().seeds == 4
     w.document.add_runner(RunConfig(optimizer=SGD(lr=0.1)))
     w.document.add_runner(RunConfig(optimizer=SGD(lr=0.01)))
