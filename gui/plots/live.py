@@ -371,6 +371,7 @@ class LivePlots(QtWidgets.QWidget):
         for part in frame.parts.values():
             if part.apply_log() and part.y_range:
                 frame.ranges.forget(f"y:{part.y_range}")
+            frame.annotations.set_axes(part.name, part.log_x(), part.log_y())
         frame.all_bands()  # a band's low end on a log axis stays above zero
         frame.ranges.update()
         frame.draw_marks()
@@ -394,6 +395,8 @@ class LivePlots(QtWidgets.QWidget):
         for run in frame.runs.values():  # guide lines sit at view x (log10 of the step there)
             for part in frame.parts.values():
                 part.draw_guides(run)
+        for part in frame.parts.values():  # and so do the lesson's marks
+            frame.annotations.set_axes(part.name, part.log_x(), part.log_y())
         frame.ranges.update()
         frame.draw_marks()
         self.controls.show_log_x(on)
@@ -448,7 +451,9 @@ class LivePlots(QtWidgets.QWidget):
         if run is not None and not run.lead:
             return  # a runner of several seeds: its first seed speaks for it (one caption)
         colour = readable_color(frame.color_of(run_id), frame.theme["bg"])  # a caption must read
-        frame.annotations.add(name, part.plot, x, y, caption, colour, part.log_y(), frame.theme["fill"])
+        frame.annotations.add(
+            name, part.plot, x, y, caption, colour, part.log_y(), frame.theme["fill"], part.log_x()
+        )
 
     def set_points(
         self, x: np.ndarray, y: np.ndarray, n_classes: int | None = None, run: int | None = None

@@ -278,3 +278,20 @@ def test_the_hover_reads_each_runners_mean_and_log_x_steps(seeded, qtbot):
     hover("loss", np.log10(20), 0.5)
     qtbot.waitUntil(lambda: "step 20" in (plots.shown.hover_text("loss") or ""), timeout=2000)
     qtbot.wait(400)  # let the SignalProxy's timer finish (the fixture fails on live timers)
+
+
+def test_lesson_marks_follow_the_log_axes(seeded):
+    """A mark at (epoch 4, 60 %) sits at log10(4) on a log x axis and back at 4 without it;
+    one at a loss sits at log10 of it on the log loss axis."""
+    plots, _plan = seeded
+    plots.annotate("accuracy", 0, 4.0, 0.6, "here")
+    plots.annotate("loss", 0, 20.0, 0.5, "there")
+    assert plots.shown.annotations() == [("accuracy", 4.0, 0.6, "here"), ("loss", 20.0, 0.5, "there")]
+    plots.set_log_x(True)
+    plots.set_log_loss(True)
+    (_, ax, ay, _), (_, lx, ly, _) = plots.shown.annotations()
+    assert (ax, ay) == pytest.approx((np.log10(4.0), 0.6))
+    assert (lx, ly) == pytest.approx((np.log10(20.0), np.log10(0.5)))
+    plots.set_log_x(False)
+    plots.set_log_loss(False)
+    assert plots.shown.annotations() == [("accuracy", 4.0, 0.6, "here"), ("loss", 20.0, 0.5, "there")]
