@@ -272,7 +272,7 @@ class PlotPart:
                 out[f"{end}:{key}"] = item
                 ends.append(item)
             fill = pg.FillBetweenItem(ends[0], ends[1], brush=pg.mkBrush(0, 0, 0, 0))
-            fill.setZValue(-2)  # under every runner's mean curve, above the raw loss
+            fill.setZValue(-2)  # under every curve: the means and seeds read through it
             plot.addItem(fill)
             out[f"fill:{key}"] = fill
             mean = items.curve(

@@ -295,3 +295,15 @@ def test_lesson_marks_follow_the_log_axes(seeded):
     plots.set_log_x(False)
     plots.set_log_loss(False)
     assert plots.shown.annotations() == [("accuracy", 4.0, 0.6, "here"), ("loss", 20.0, 0.5, "there")]
+
+
+def test_the_warm_up_shading_follows_the_log_x_axis(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    config = {"schedule": {"kind": "constant", "warmup_steps": 15}}
+    plots.add_events([ev.RunStarted(0, "warm", "cpu", 100, 10, 40, 4, 3, config)])
+    assert [r[:2] for r in plots.shown.warmup_regions()] == [(0, 15)]
+    plots.set_log_x(True)
+    assert [r[:2] for r in plots.shown.warmup_regions()] == [pytest.approx((0, np.log10(15)))]
+    plots.set_log_x(False)
+    assert [r[:2] for r in plots.shown.warmup_regions()] == [(0, 15)]
