@@ -202,11 +202,13 @@ class PlotFrame:
                     continue
                 names = tuple(self.parts) if names is None else names
                 for i, name in enumerate(names):
+                    self.parts[name].draw_bands(lead)  # one part's bands at least per call
                     if end is not None and time.perf_counter() > end:
-                        left[group] = names[i:]  # what is left of this runner, then the others
+                        rest = names[i + 1 :]
+                        if rest:
+                            left[group] = rest  # what is left of this runner, then the others
                         break
-                    self.parts[name].draw_bands(lead)
-                if left:
+                if end is not None and time.perf_counter() > end:
                     left.update((g, todo[g]) for g in list(todo)[list(todo).index(group) + 1 :])
                     break
         if groups is None:

@@ -398,8 +398,9 @@ class PlotPart:
                     items.scatter(scatter, spots, log, fg, top, log_x)
 
     def draw_guides(self, run: PlotRun) -> None:
-        """The run's dashed guide lines on this plot (best epoch, divergence), with labels."""
-        if not self.guides:
+        """The run's dashed guide lines on this plot (best epoch, divergence), with labels
+        (none for a seed whose curves are hidden: its runner is drawn as a band)."""
+        if not self.guides or not self.seed_curves_shown(run):
             return
         plot, its = self.shown_plot(run), self.items(run)
         wanted = run.guide_lines()

@@ -307,3 +307,27 @@ def test_the_warm_up_shading_follows_the_log_x_axis(qtbot):
     assert [r[:2] for r in plots.shown.warmup_regions()] == [pytest.approx((0, np.log10(15)))]
     plots.set_log_x(False)
     assert [r[:2] for r in plots.shown.warmup_regions()] == [(0, 15)]
+
+
+def test_bands_left_over_a_batchs_budget_are_drawn_in_the_next_turns(qtbot, monkeypatch):
+    from optiscope.gui.plots import live
+
+    monkeypatch.setattr(live, "BAND_BUDGET_S", 0.0)  # one part's bands per turn of the event loop
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plan = race_plan()
+    plots.set_seed_plan(plan)
+    events = []
+    for r in range(len(plan.runs)):  # still training: no Finished, which would draw every band at once
+        run = seed_events(r, runner=plan.runner_of[r], k=plan.seed_index_of[r])
+        events += [e for e in run if type(e) is not ev.Finished]
+    plots.add_events(events)
+    assert plots.frame.band_dirty  # most runners wait
+    qtbot.waitUntil(lambda: not plots.frame.band_dirty, timeout=5000)
+    acc = plots.frame.parts["accuracy"]
+    for runner in range(len(plan.runners)):
+        lead = plots.frame.runs[plan.members(runner)[0]]
+        seeds_y = np.array([plots.frame.runs[r].val_acc.view() for r in plan.members(runner)])
+        np.testing.assert_allclose(
+            acc.items(lead)["mean:acc_val"].getOriginalDataset()[1], seeds_y.mean(axis=0)
+        )
