@@ -13,7 +13,7 @@ from optiscope.engine.config import MAX_SEEDS, TrainingConfig
 from PySide6 import QtWidgets
 from PySide6.QtCore import Signal
 
-from ..widgets import FieldForm, signals_blocked
+from ..widgets import FieldForm, guard_wheel, signals_blocked
 from . import Panel
 
 __all__ = ["TrainingPanel"]
@@ -48,6 +48,7 @@ class TrainingPanel(Panel):
         self.seeds_box = QtWidgets.QSpinBox()
         self.seeds_box.setObjectName("seeds")
         self.seeds_box.setRange(1, MAX_SEEDS)
+        guard_wheel(self.seeds_box)  # the wheel scrolls the panel unless the box has the focus
         self.seeds_box.setToolTip(
             "Train every runner with this many seeds (Seed, Seed+1, …): the plots show each "
             "runner's mean with a 95 % band and the results table mean ± interval and a verdict"
