@@ -186,8 +186,10 @@ class Classroom(QtCore.QObject):
 
         moments = self.detector.feed(events)
         plots = self.window.plots
-        if plots is not None:
-            self.window.flush_plots()  # the curves first, so the marks sit on drawn points
+        if plots is not None and moments:
+            # the curves first, so the marks sit on drawn points (only then: every batch drawn
+            # at once would undo the run controller's pacing of the plots)
+            self.window.flush_plots()
             for m in moments:
                 plots.annotate(m.plot, m.run, m.x, m.y, m.caption)
         if any(type(e) in (ev.EpochEnd, ev.Finished, ev.RunStarted) for e in events):
