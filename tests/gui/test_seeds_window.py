@@ -153,7 +153,7 @@ def test_a_threshold_not_reached_by_every_seed_says_how_many(qtbot):
     table.show_outcomes(outcomes)
     rows = {r[0]: r for r in table.rows()}
     col = table.headers().index("Epochs to val_acc ≥ 80 %")
-    assert rows["SGD"][col] == _t_text([15, 16, 17], "{:.3g}", 1.0, "epochs")
+    assert rows["SGD"][col] == _t_text([15, 16, 17], "{:.1f}", 1.0, "epochs")
     sgd_row = next(r for r in range(2) if table.table.item(r, 0).text() == "SGD")
     assert "reached in 3 of 4 seeds" in table.table.item(sgd_row, col).toolTip()
     assert rows["Adam"][1] == "leader"  # fewer epochs is better
