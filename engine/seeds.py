@@ -364,8 +364,10 @@ def lesson_answer(
         missed = measure.censored and interval.n < n
         reached = f" ({interval.n} of {n} seed{'s' if n > 1 else ''} got there)" if missed else ""
         value = measure.text(interval)
-        if n == 1 and interval.n == 1:  # one seed: the value itself, no interval to give
-            value = f"{measure.fmt.format(interval.mean * measure.scale)} {measure.unit}".rstrip()
+        if n == 1 and interval.n == 1:  # one seed: the value itself (an epoch as a whole number)
+            v = interval.mean * measure.scale
+            shown = str(int(v)) if measure.censored and float(v).is_integer() else measure.fmt.format(v)
+            value = f"{shown} {measure.unit}".rstrip()
         lines.append(f"{s.label}: {value}{reached}")
     if plan.n_seeds < 2:
         lines.append("one seed: any difference may be the draw; set seeds = N (e.g. 10) for verdicts")
