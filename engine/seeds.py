@@ -365,8 +365,8 @@ def lesson_answer(
         reached = f" ({interval.n} of {n} seed{'s' if n > 1 else ''} got there)" if missed else ""
         value = measure.text(interval)
         if n == 1 and interval.n == 1:  # one seed: the value itself (an epoch as a whole number)
-            v = interval.mean * measure.scale
-            shown = str(int(v)) if measure.censored and float(v).is_integer() else measure.fmt.format(v)
+            x = interval.mean * measure.scale
+            shown = str(int(x)) if measure.censored and float(x).is_integer() else measure.fmt.format(x)
             value = f"{shown} {measure.unit}".rstrip()
         lines.append(f"{s.label}: {value}{reached}")
     if plan.n_seeds < 2:
