@@ -40,9 +40,11 @@ FULL_SCREEN_WAIT_MS = 400
 __all__ = ["Classroom", "resolve_lesson", "pace_delay"]
 
 # the results table's share of the plots' room at most (it scrolls past that; the splitter
-# handle between them moves it, and dragged down to the bottom it folds away)
+# handle between them moves it, and dragged down to the bottom it folds away). Presenting,
+# the rows are the lesson's answer: every bundled lesson's rows show whole at 1280x720 (up
+# to 8 runs), and the plots give up the room
 TABLE_SHARE = 0.3
-PRESENTING_TABLE_SHARE = 0.3
+PRESENTING_TABLE_SHARE = 0.5
 
 
 def resolve_lesson(spec: str) -> tuple[ExperimentConfig, Path | None]:
@@ -159,7 +161,9 @@ class Classroom(QtCore.QObject):
         share = PRESENTING_TABLE_SHARE if self.presenting else TABLE_SHARE
         self.table.fit_columns(width)  # long headers may take two lines: the header's height
         wanted = self.table.wanted_height(width)
-        table = min(wanted, int(total * share))
+        plots = self.splitter.widget(0)
+        least = plots.minimumSizeHint().height() if plots is not self.table else 0  # the plots' least
+        table = min(wanted, int(total * share), total - least)
         if table < wanted:  # it scrolls: whole rows only, never a row cut through its text
             table -= (table - (wanted - self.table.rows_height())) % self.table.row_height()
         self.splitter.setSizes([total - table, table])

@@ -199,7 +199,7 @@ class ResultsTable(QtWidgets.QWidget):
         header.setStyleSheet(f"QHeaderView {{ font-size: {table.pointSizeF():g}pt; }}" if on else "")
         rows = self.table.verticalHeader()
         rows.setMinimumSectionSize(1)
-        rows.setDefaultSectionSize(QtGui.QFontMetrics(table).height() + (6 if on else 4))
+        rows.setDefaultSectionSize(QtGui.QFontMetrics(table).height() + 4)
         for r in range(self.table.rowCount()):
             self.table.setRowHeight(r, rows.defaultSectionSize())
         self.table.resizeColumnsToContents()

@@ -41,7 +41,7 @@ from optiscope.gui.plots import export
 from optiscope.gui.plots.arrangement import Arrangement
 from optiscope.gui.plots.frame import PlotFrame
 from optiscope.gui.plots.legend import legend_document
-from optiscope.gui.plots.part import PlotPart
+from optiscope.gui.plots.part import PLOT_MIN_H, PRESENTING_PLOT_MIN_H, PlotPart
 from optiscope.gui.plots.registry import PLOT_PARTS
 from optiscope.gui.plots.shown import Shown
 from optiscope.gui.plots.style import THEMES
@@ -296,6 +296,8 @@ class LivePlots(QtWidgets.QWidget):
             self._theme_before_presenting = frame.theme_name
         frame.look.set_presenting(on)
         self.controls.setVisible(not on)  # the room for the plots; F11 brings them back
+        for part in frame.parts.values():  # the results table's rows take the room they need
+            part.view.setMinimumHeight(PRESENTING_PLOT_MIN_H if on else PLOT_MIN_H)
         for run in frame.runs.values():
             run.color = run_color(run.id)
         self.set_theme("contrast" if on else self._theme_before_presenting)
