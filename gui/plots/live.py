@@ -221,12 +221,23 @@ class LivePlots(QtWidgets.QWidget):
 
     def remove_run(self, run_id: int) -> None:
         """Take run ``run_id`` off every plot (e.g. a past run overlaid from the run store)."""
-        run = self.frame.runs.pop(run_id, None)
+        frame = self.frame
+        run = frame.runs.pop(run_id, None)
         if run is None:
             return
-        self.frame.remove_run(run)
-        self.frame.draw_marks()
-        self.frame.update_legend()
+        frame.remove_run(run)
+        # the axes range the runs that stay (a longer past run left them stretched)
+        frame.max_steps = max((r.total_steps for r in frame.runs.values()), default=0)
+        frame.max_epochs = max((r.epochs_planned for r in frame.runs.values()), default=0)
+        if frame.runs:
+            frame.ranges.update()
+        else:
+            frame.ranges.reset()
+            for part in frame.parts.values():
+                if part.x_range or part.y_range:
+                    part.plot.enableAutoRange()
+        frame.draw_marks()
+        frame.update_legend()
 
     # ------------------------------------------------------------------ settings
     def set_mode(self, mode: Mode) -> None:

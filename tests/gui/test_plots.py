@@ -769,3 +769,30 @@ def test_log_loss_axis_in_both_modes_ranges_the_loss_in_decades(plots, qtbot):
     plots.set_log_loss(False)
     assert not plots.shown.plot("loss", 1).getAxis("left").logMode
     assert plots.shown.plot("loss", 1).vb.viewRange()[1][0] <= 0.0  # a linear axis from 0
+
+
+def test_removing_a_longer_past_run_gives_the_axes_back_to_the_runs_that_stay(plots, qtbot):
+    """A 40-epoch past run overlaid on a 4-epoch run stretches the axes; removing it ranges
+    them on the 4-epoch run again (epochs 1-4, its 40 updates, its accuracies), as the
+    live run alone would be, instead of squashing it into a tenth of the plot."""
+    past_id = 100_000
+    feed(plots, run_events(0, epochs=4, spe=10))
+    past = run_events(past_id, epochs=40, spe=10, lr=1.0, label="past: long")
+    feed(plots, past)
+    acc, loss, lr = (plots.shown.plot(n) for n in ("accuracy", "loss", "lr"))
+    assert acc.vb.viewRange()[0][1] >= 40 and loss.vb.viewRange()[0][1] >= 400
+    plots.remove_run(past_id)
+    qtbot.wait(10)
+    (x0, x1), (y0, y1) = acc.vb.viewRange()
+    pad = 0.03 * (4 - 1)  # the ranges' padding (2 %) and a rounding margin
+    assert 1 - pad <= x0 <= 1 and 4 <= x1 <= 4 + pad, (x0, x1)
+    assert loss.vb.viewRange()[0][1] == pytest.approx(40, rel=0.05)
+    assert lr.vb.viewRange()[1][1] <= np.log10(0.01) + 2.5  # the past run's lr = 1 left the axis
+    # the accuracy axis spans the run that stays: 1 - 0.6 e^(-e/2) over epochs 1-4, minus 0.05
+    accs = [1 - 0.6 * math.exp(-e / 2) for e in range(1, 5)] + [
+        1 - 0.6 * math.exp(-e / 2) - 0.05 for e in range(1, 5)
+    ]
+    assert y0 <= min(accs) and y1 >= max(accs) and y0 >= min(accs) - 0.15
+    # and every run gone: the plots range themselves again
+    plots.remove_run(0)
+    assert all(plots.shown.plot(n).vb.state["autoRange"][0] for n in ("accuracy", "loss", "lr"))
