@@ -796,3 +796,26 @@ def test_removing_a_longer_past_run_gives_the_axes_back_to_the_runs_that_stay(pl
     # and every run gone: the plots range themselves again
     plots.remove_run(0)
     assert all(plots.shown.plot(n).vb.state["autoRange"][0] for n in ("accuracy", "loss", "lr"))
+
+
+def test_a_past_run_overlay_is_grey_and_dotted_never_a_live_runs_colour(plots, qtbot):
+    """A past run (Runs tab → Overlay) next to live runs 0 and 1: its curves are grey (no
+    saturation) and its solid curves dotted, in the normal look and presenting."""
+    from optiscope.gui.colors import PAST_RUN_ID_BASE
+
+    past = PAST_RUN_ID_BASE + 1
+    feed(plots, run_events(0) + run_events(1) + run_events(past, label="past: run 1"))
+    for presenting in (False, True):
+        plots.set_presentation(presenting)
+        live_colors = {plots.frame.runs[r].color.name() for r in (0, 1)}
+        run = plots.frame.runs[past]
+        assert run.color.hslSaturationF() < 0.02 and run.color.name() not in live_colors
+        for name in ("loss", "accuracy"):
+            its = plots.frame.parts[name].items(run, "overlay")
+            for key, item in its.items():
+                if not isinstance(item, pg.PlotDataItem) or key.startswith("raw"):
+                    continue
+                pen = item.opts["pen"]
+                assert pen.color().hslSaturationF() < 0.02, (presenting, name, key)
+                assert pen.style() != QtCore.Qt.PenStyle.SolidLine, (presenting, name, key)
+    plots.set_presentation(False)
