@@ -169,11 +169,26 @@ class Classroom(QtCore.QObject):
         self.splitter.setSizes([total - table, table])
 
     @Slot(object)
-    def _on_loaded(self, _exp: ExperimentConfig) -> None:
-        """A lesson opened while presenting: its text waits in the folded side panels."""
+    def _on_loaded(self, exp: ExperimentConfig) -> None:
+        """A lesson opened while presenting: its text waits in the folded side panels. A
+        search lesson opens its search, ready to start."""
         if self.presenting:
             self._docks_before[self.window.lesson_dock] = self.window.lesson_dock.isVisible()
             self.window.lesson_dock.hide()
+        if exp.search is not None and not exp.variations:
+            self.window.tools.open("search").load_space(exp.search)
+
+    def search_lesson(self) -> bool:
+        """The open lesson is a search (its Run races the samplers, not a training run)."""
+        doc = self.window.document
+        return doc.meta.search is not None and not doc.race
+
+    def start_search_lesson(self) -> bool:
+        """Run for a search lesson: its search panel races random search against the grid."""
+        dialog = self.window.tools.open("search")
+        if not dialog.busy():
+            dialog.load_space(self.window.document.meta.search)
+        return dialog.race_samplers(("random", "grid"))
 
     @Slot()
     def _on_run_started(self) -> None:

@@ -428,9 +428,15 @@ class MainWindow(QtWidgets.QMainWindow):
         a = self.acts
         a["run"].setEnabled(ready)
         n = len(self.document.race)
-        a["run"].setText(
-            "Run (loading engine…)" if not ready else f"Run race ({n} runs)" if n else "Run current settings"
-        )
+        if not ready:
+            text = "Run (loading engine…)"
+        elif n:
+            text = f"Run race ({n} run{'s' if n != 1 else ''})"
+        elif getattr(self, "classroom", None) is not None and self.classroom.search_lesson():
+            text = "Run search (random vs grid)"  # a search lesson's Run starts its search
+        else:
+            text = "Run current settings"
+        a["run"].setText(text)
         a["run"].setToolTip(f"{self._run_tip()} ({a.keys_text(a['run'])})")
         if "clear_race" in a.actions:
             a["clear_race"].setEnabled(bool(n))

@@ -27,7 +27,15 @@ from PySide6.QtCore import Qt
 if TYPE_CHECKING:
     from optiscope.gui.plots.frame import PlotFrame
 
-__all__ = ["Pen", "PlotRun", "PlotPart", "PLOT_MIN_W", "PLOT_MIN_H", "PRESENTING_PLOT_MIN_H", "DOTTED_MAX_EPOCHS"]
+__all__ = [
+    "Pen",
+    "PlotRun",
+    "PlotPart",
+    "PLOT_MIN_W",
+    "PLOT_MIN_H",
+    "PRESENTING_PLOT_MIN_H",
+    "DOTTED_MAX_EPOCHS",
+]
 
 PLOT_MIN_W, PLOT_MIN_H = 200, 160  # overlay plots: two columns fit in ~900 px
 # presenting, the results table under the plots is the lesson's answer: the plots give it room
