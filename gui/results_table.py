@@ -56,6 +56,9 @@ def columns_for(observations: Sequence[Observation]) -> list[Column]:
                 f"the first epoch at which {name}",
             )
         )
+    for obs in observations:  # observations with a column of their own (speed, zero weights...)
+        if hasattr(obs, "cell_text"):
+            cols.append(Column(obs.header, obs.csv_name, obs.cell_value, obs.cell_text, obs.tip))
     cols += [
         Column("Final val acc", "final_val_acc", lambda o: o.final_val_acc, lambda o: _pct(o.final_val_acc)),
         Column(
