@@ -55,8 +55,10 @@ from .schema import (  # noqa: F401 - re-exported: the schema's names are read f
     MAX_NESTING,
     MAX_PARAMS,
     MAX_RATE,
+    MAX_SEEDS,
     MAX_STEPS,
     MAX_TEXT,
+    MAX_TRAINED,
     MAX_VARIATIONS,
     WD,
     Beta,
@@ -361,6 +363,16 @@ class ExperimentConfig(Frozen):
     independent_seeds: bool = Field(
         False, description="give each variation its own seed (variance) instead of a fair race"
     )
+    seeds: int = Field(
+        1,
+        ge=1,
+        le=MAX_SEEDS,
+        description="train every runner with this many seeds (its seed, seed+1, ...): bands, "
+        "intervals and verdicts instead of one draw (engine/seeds.py)",
+    )
+    seeds_vary_data: bool = Field(
+        False, description="each seed also draws its own split of generated data (dataset seed + k)"
+    )
     search: SearchSpace | None = Field(
         None, description="an optional hyperparameter search space (engine.search_space)"
     )
@@ -386,10 +398,24 @@ class ExperimentConfig(Frozen):
                 problems.append(format_validation_error(exc, prefix=f"variations[{i}]."))
         if problems:  # every variation's problems, one per line
             raise ValueError("\n".join(problems))
+        runners = max(len(self.variations), 1)
+        if runners * self.seeds > MAX_TRAINED:
+            raise ValueError(
+                f"{runners} runners x {self.seeds} seeds is {runners * self.seeds} runs; at most "
+                f"{MAX_TRAINED} are trained at once: use fewer seeds (at most {MAX_TRAINED // runners}) "
+                "or fewer variations"
+            )
         return self
 
+    def seeded_runs(self) -> list[RunConfig]:
+        """Every run trained: each runner of :meth:`runs` once per seed, runner by runner
+        (:class:`engine.seeds.SeedPlan` says which run is which runner and seed)."""
+        from .seeds import SeedPlan
+
+        return SeedPlan.of(self).runs
+
     def runs(self) -> list[RunConfig]:
-        """Every resolved run, in order."""
+        """Every resolved runner (one run each; :meth:`seeded_runs` for all its seeds), in order."""
         if not self.variations:
             return [self.base]
         return [self.run(i) for i in range(len(self.variations))]
@@ -409,10 +435,17 @@ class ExperimentConfig(Frozen):
         return RunConfig.model_validate(merged)
 
     def with_overrides(
-        self, *, epochs: int | None = None, seed: int | None = None, dataset: DatasetConfig | None = None
+        self,
+        *,
+        epochs: int | None = None,
+        seed: int | None = None,
+        dataset: DatasetConfig | None = None,
+        seeds: int | None = None,
     ) -> ExperimentConfig:
         """A copy with CLI-style overrides applied to the base and every variation."""
         data = self.model_dump(mode="python")
+        if seeds is not None:
+            data["seeds"] = seeds
         if epochs is not None:
             data["base"]["training"]["epochs"] = epochs
         if seed is not None:

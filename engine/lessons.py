@@ -295,6 +295,8 @@ class RunOutcome:
     reason: str = "running"
     thresholds: dict[int, int | None] = field(default_factory=dict)  # observation index -> epoch
     final_val_acc: float = math.nan
+    final_val_loss: float = math.nan
+    best_val_loss: float = math.nan
     final_train_acc: float = math.nan
     best_val_acc: float = math.nan
     best_val_acc_epoch: int | None = None
@@ -395,6 +397,9 @@ class ObservationDetector:
         st.epochs.append(e)
         out.epochs = len(st.epochs)
         out.final_val_acc, out.final_train_acc, out.final_lr = e.val_acc, e.train_acc, e.lr
+        out.final_val_loss = e.val_loss
+        if math.isfinite(e.val_loss) and not (e.val_loss >= out.best_val_loss):  # nan-safe min
+            out.best_val_loss = e.val_loss
         out.gap_acc, out.gap_loss = e.train_acc - e.val_acc, e.val_loss - e.train_loss
         if math.isfinite(e.val_acc) and not (e.val_acc <= out.best_val_acc):  # nan-safe max
             out.best_val_acc, out.best_val_acc_epoch = e.val_acc, e.epoch

@@ -42,6 +42,8 @@ MAX_RATE = 100.0  # a learning rate (base, peak, floor): the bound of optimizer.
 MAX_LAYERS = 64  # hidden layers: more only slows the window and the batched kernel down
 MAX_PARAMS = 20_000_000  # weights + gradients + two optimizer moments: ~320 MB of float32
 MAX_VARIATIONS = 200  # runs in one experiment (each is trained and drawn)
+MAX_SEEDS = 100  # seeds per runner (engine/seeds.py)
+MAX_TRAINED = 1024  # runners x seeds: every one is trained and kept in memory
 MAX_TEXT = 20_000  # characters of a name, label, description or lesson
 MAX_NESTING = 32  # levels of tables and arrays in an experiment file
 
