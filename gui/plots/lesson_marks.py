@@ -12,6 +12,7 @@ is redone whenever the plot's range or size changes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyqtgraph as pg
@@ -34,6 +35,7 @@ class _Mark:
     ring: pg.ScatterPlotItem
     text: pg.TextItem | None
     caption: str
+    run: int = -1
 
 
 class Annotations:
@@ -54,9 +56,11 @@ class Annotations:
         color: QtGui.QColor,
         log_y: bool,
         fill: tuple[int, int, int, int] = (255, 255, 255, 225),
+        run: int = -1,
     ) -> None:
         """Mark (x, y) (data units; ``log_y``: the axis is logarithmic) with ``caption`` on a
-        ``fill`` (RGBA: the theme's background, nearly opaque, so curves do not cross the text)."""
+        ``fill`` (RGBA: the theme's background, nearly opaque, so curves do not cross the text)
+        for ``run`` (its colour follows the run's: :meth:`recolor`)."""
         if log_y:
             if not y > 0:
                 return
@@ -70,13 +74,13 @@ class Annotations:
         if caption:  # repeated moments (every later LR drop) get the ring alone
             text = pg.TextItem(caption, color=color, anchor=(0, 0), fill=pg.mkBrush(*fill))
             text.setFont(font(TEXT_PT, bold=True))
-        mark = _Mark(plot_name, plot, x, y, ring, text, caption)
+        mark = _Mark(plot_name, plot, x, y, ring, text, caption, run)
         for item in (ring, text):
             if item is not None:
                 item.setZValue(60)  # above every curve and the plots' markers (z 50)
                 plot.addItem(item, ignoreBounds=True)
         self._marks.append(mark)
-        self.shown.append((plot_name, x, y, caption, -1))
+        self.shown.append((plot_name, x, y, caption, run))
         if id(plot) not in self._watched:
             self._watched.add(id(plot))
             plot.vb.sigTransformChanged.connect(lambda _vb, p=plot: self.place(p))
@@ -99,6 +103,23 @@ class Annotations:
             if spot is not None:
                 taken.append(spot)
                 mark.text.setPos(vb.mapSceneToView(spot.topLeft()))
+
+    def recolor(
+        self, color_of: Callable[[int], QtGui.QColor], fill: tuple[int, int, int, int] = (255, 255, 255, 225)
+    ) -> None:
+        """Give every mark its run's colour now (``color_of(run)``) on ``fill``: the palette
+        or the background changed (presentation mode, a theme)."""
+        for mark in self._marks:
+            color = color_of(mark.run)
+            mark.ring.setPen(pg.mkPen(color, width=2.5))
+            if mark.text is not None:
+                mark.text.setColor(color)
+                mark.text.fill = pg.mkBrush(*fill)
+                mark.text.update()
+
+    def colors(self, plot_name: str) -> list[str]:
+        """The caption colours on ``plot_name`` (``#rrggbb``, in the order added; for checks)."""
+        return [m.text.color.name() for m in self._marks if m.plot_name == plot_name and m.text is not None]
 
     def caption_rects(self, plot_name: str) -> list[QtCore.QRectF]:
         """Scene rectangles of the captions shown on ``plot_name`` (for checks)."""

@@ -291,6 +291,8 @@ class LivePlots(QtWidgets.QWidget):
         for run in frame.runs.values():
             frame.style_run(run)  # raw pens and casings follow the background
         frame.draw_marks(every_mode=True)  # the hidden mode's markers too
+        bg = frame.theme["bg"]  # lesson captions: the run colours and background of now
+        frame.annotations.recolor(lambda run_id: readable_color(run_color(run_id), bg), frame.theme["fill"])
 
     @property
     def theme(self) -> str:
@@ -369,7 +371,9 @@ class LivePlots(QtWidgets.QWidget):
         (a lesson's observation); :meth:`clear` removes them."""
         part, frame = self.shown.part(name), self.frame
         colour = readable_color(run_color(run_id), frame.theme["bg"])  # a caption must read
-        frame.annotations.add(name, part.plot, x, y, caption, colour, part.log_y(), frame.theme["fill"])
+        frame.annotations.add(
+            name, part.plot, x, y, caption, colour, part.log_y(), frame.theme["fill"], run_id
+        )
 
     def set_points(
         self, x: np.ndarray, y: np.ndarray, n_classes: int | None = None, run: int | None = None

@@ -819,3 +819,23 @@ def test_a_past_run_overlay_is_grey_and_dotted_never_a_live_runs_colour(plots, q
                 assert pen.color().hslSaturationF() < 0.02, (presenting, name, key)
                 assert pen.style() != QtCore.Qt.PenStyle.SolidLine, (presenting, name, key)
     plots.set_presentation(False)
+
+
+def test_lesson_captions_take_the_run_colours_of_presentation_and_back(plots, qtbot):
+    """F11 switches the run palette (Okabe-Ito) and the background: a lesson caption drawn
+    before follows its run's curve colour, and comes back with it."""
+    from optiscope.gui.colors import contrast_ratio
+
+    feed(plots, run_events(0) + run_events(1))
+    plots.annotate("accuracy", 1, 3.0, 0.8, "≥ 80 % at epoch 3")
+    marks = plots.frame.annotations
+    for presenting in (True, False):
+        plots.set_presentation(presenting)
+        curve = plots.frame.runs[1].color  # the run's colour in this look
+        (caption,) = marks.colors("accuracy")
+        bg = plots.frame.theme["bg"]
+        # the run's own colour, or its darkened/lightened twin where it would not read
+        assert caption == curve.name() or (
+            QtGui.QColor(caption).hue() == curve.hue() and contrast_ratio(caption, bg) >= 3
+        ), (presenting, caption, curve.name())
+        assert contrast_ratio(caption, bg) >= 3
