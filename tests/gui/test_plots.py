@@ -839,3 +839,22 @@ def test_lesson_captions_take_the_run_colours_of_presentation_and_back(plots, qt
             QtGui.QColor(caption).hue() == curve.hue() and contrast_ratio(caption, bg) >= 3
         ), (presenting, caption, curve.name())
         assert contrast_ratio(caption, bg) >= 3
+
+
+def test_a_tall_boundary_fills_a_wide_plot_and_a_new_lesson_forgets_its_axes(plots, qtbot):
+    """A boundary grid three times taller than wide in a wide plot spans the plot on both axes
+    (within a cell and the padding), instead of an aspect-locked sliver in a wide empty range;
+    clearing the plots (a new lesson) puts the axes back to the hint's."""
+    xs, ys = np.linspace(-1, 1, 5, dtype=np.float32), np.linspace(-3, 3, 7, dtype=np.float32)
+    probs = np.full((7, 5, 3), 1 / 3, np.float32)
+    plots.add_events([ev.Boundary(0, 1, xs, ys, probs)])
+    qtbot.wait(20)
+    plot = plots.shown.plot("boundary")
+    view = plot.getViewWidget()
+    assert view.width() > view.height()  # a wide plot
+    (x0, x1), (y0, y1) = plot.vb.viewRange()
+    _img, rect = plots.shown.boundary_image()  # the heatmap's cells: half a step past the grid
+    for lo, hi, a, b in ((x0, x1, rect.left(), rect.right()), (y0, y1, rect.top(), rect.bottom())):
+        assert lo <= a and hi >= b and (hi - lo) <= 1.1 * (b - a), ((lo, hi), (a, b))
+    plots.clear()
+    assert plot.vb.viewRange() == [[-1, 1], [-1, 1]]
