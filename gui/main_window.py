@@ -249,6 +249,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.status_labels[key] = lab
             sb.addPermanentWidget(lab)
         sb.addPermanentWidget(self.engine_label)
+        sb.messageChanged.connect(self._on_status_message)
         self._update_status()
 
     # ------------------------------------------------------------------ start-up
@@ -467,9 +468,26 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @Slot(str, bool)
     def report(self, text: str, error: bool = False) -> None:
-        """Show a message in the status bar and keep it in :attr:`messages`."""
+        """Show a message in the status bar and keep it in :attr:`messages`. A message too
+        long for the room the run's numbers leave it (1280 px) has the whole bar while it
+        shows: the numbers step aside and come back when it goes."""
         self.messages.append(text)
-        self.statusBar().showMessage(text, 10_000 if error else 5000)
+        sb = self.statusBar()
+        labels = [*self.status_labels.values(), self.engine_label]
+        shown = [lab for lab in labels if not lab.isHidden()]
+        room = min((lab.geometry().left() for lab in shown), default=sb.width()) - 12
+        if sb.fontMetrics().horizontalAdvance(text) > room:
+            for lab in labels:
+                lab.hide()
+        sb.setToolTip(text)
+        sb.showMessage(text, 10_000 if error else 5000)
+
+    @Slot(str)
+    def _on_status_message(self, text: str) -> None:
+        if not text:  # the message went: the run's numbers come back
+            for lab in (*self.status_labels.values(), self.engine_label):
+                lab.show()
+            self.statusBar().setToolTip("")
 
     @Slot(object)
     def _on_path_changed(self, path: Path | None) -> None:
