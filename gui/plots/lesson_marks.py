@@ -85,6 +85,9 @@ class Annotations:
             self._watched.add(id(plot))
             plot.vb.sigTransformChanged.connect(lambda _vb, p=plot: self.place(p))
             plot.vb.sigResized.connect(lambda _vb, p=plot: self.place(p))
+            # moved without a resize (the axes fitted their labels after a window resize): the
+            # captions were placed in the old rectangle, partly outside the new one
+            plot.vb.geometryChanged.connect(lambda p=plot: self.place(p))
         self.place(plot)
 
     def place(self, plot: pg.PlotItem) -> None:
@@ -96,6 +99,11 @@ class Annotations:
             if mark.plot is not plot or mark.text is None:
                 continue
             at = vb.mapViewToScene(QtCore.QPointF(mark.x, mark.y))
+            # a hidden TextItem keeps the view transform it was hidden with (pyqtgraph updates
+            # it only while visible): measured so, a caption shown again after a resize was
+            # placed by a stale size and drawn partly outside the plot
+            mark.text.setVisible(True)
+            mark.text.updateTransform(force=True)
             size = mark.text.sceneBoundingRect().size()  # as drawn: text, margin and fill
             spot = _free_spot(at, size.width(), size.height(), area, taken)
             mark.text.setVisible(spot is not None)

@@ -257,3 +257,8 @@ def test_every_lesson_shows_its_whole_answer_without_scrolling(qtbot, make_windo
                 row = QtCore.QRect(0, table.rowViewportPosition(r), viewport.width(), table.rowHeight(r))
                 assert viewport.contains(row), (name, size, r, row, viewport)
             assert results.question.text() == exp.classroom.question, name
+            # the lesson's captions were placed at the size it ran at: they moved inside
+            for plot_name in ("lr", "loss", "accuracy"):
+                area, rects, _hidden = w.plots.shown.caption_layout(plot_name)
+                for r in rects:
+                    assert area.adjusted(-0.5, -0.5, 0.5, 0.5).contains(r), (name, size, plot_name, r, area)
