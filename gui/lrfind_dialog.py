@@ -50,7 +50,7 @@ def loss_axis_range(smoothed: np.ndarray) -> tuple[float, float]:
     of the loss level tall, so a curve still flat at its start (a run stopped early, a start
     rate that changes nothing yet) reads as a flat line with round ticks, not a 1e-6 sliver."""
     lo, first = float(smoothed.min()), float(smoothed[0])
-    span = max(first - lo, 0.05 * max(abs(first), abs(lo)), 1e-6)
+    span = max(first - lo, 0.06 * max(abs(first), abs(lo)), 1e-6)  # the axis: 0.9 spans tall
     return lo - 0.3 * span, max(first, lo) + 0.6 * span
 
 
