@@ -472,22 +472,25 @@ class MainWindow(QtWidgets.QMainWindow):
         long for the room the run's numbers leave it (1280 px) has the whole bar while it
         shows: the numbers step aside and come back when it goes."""
         self.messages.append(text)
-        sb = self.statusBar()
+        self.statusBar().setToolTip(text)
+        self.statusBar().showMessage(text, 10_000 if error else 5000)
+
+    def _message_room(self) -> int:
+        """Pixels a status message has beside the run's numbers (their labels' widths)."""
         labels = [*self.status_labels.values(), self.engine_label]
-        shown = [lab for lab in labels if not lab.isHidden()]
-        room = min((lab.geometry().left() for lab in shown), default=sb.width()) - 12
-        if sb.fontMetrics().horizontalAdvance(text) > room:
-            for lab in labels:
-                lab.hide()
-        sb.setToolTip(text)
-        sb.showMessage(text, 10_000 if error else 5000)
+        taken = sum(max(lab.minimumWidth(), lab.sizeHint().width()) + 8 for lab in labels)
+        return self.statusBar().width() - taken - 16
 
     @Slot(str)
     def _on_status_message(self, text: str) -> None:
-        if not text:  # the message went: the run's numbers come back
-            for lab in (*self.status_labels.values(), self.engine_label):
-                lab.show()
-            self.statusBar().setToolTip("")
+        """A message too long for the room beside the numbers hides them while it shows;
+        a shorter one, or none, shows them again."""
+        sb = self.statusBar()
+        fits = sb.fontMetrics().horizontalAdvance(text) <= self._message_room()
+        for lab in (*self.status_labels.values(), self.engine_label):
+            lab.setVisible(fits)
+        if not text:
+            sb.setToolTip("")
 
     @Slot(object)
     def _on_path_changed(self, path: Path | None) -> None:

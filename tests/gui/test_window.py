@@ -362,3 +362,8 @@ def test_a_long_status_message_is_not_cut_at_1280_px(qtbot, make_window):
     assert sb.fontMetrics().horizontalAdvance(text) <= room - 8, (room, sb.width())
     sb.clearMessage()
     assert all(lab.isVisible() for lab in labels)
+    # a short message after a long one: the numbers come back with it, not when it goes
+    w.report(text)
+    sb.showMessage("Run complete")
+    qtbot.wait(20)
+    assert all(lab.isVisible() for lab in labels)
