@@ -262,3 +262,4 @@ def test_every_lesson_shows_its_whole_answer_without_scrolling(qtbot, make_windo
                 area, rects, _hidden = w.plots.shown.caption_layout(plot_name)
                 for r in rects:
                     assert area.adjusted(-0.5, -0.5, 0.5, 0.5).contains(r), (name, size, plot_name, r, area)
+    w.classroom.set_presentation(False)  # the run palette and text scale are shared
