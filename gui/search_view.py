@@ -183,6 +183,8 @@ class SearchDialog(ToolDialog):
         self.study_name = ""
         self.storage: str | None = None
         self.messages: list[str] = []
+        self.lesson_points: dict[str, list[float]] = {}  # a lesson's own grid points, by setting
+        self.queued: list[str] = []  # samplers still to search in a race of samplers
         layout = QtWidgets.QHBoxLayout(self)
         layout.addWidget(self._build_settings(), 0)
         layout.addWidget(self._build_views(), 1)
@@ -242,10 +244,16 @@ class SearchDialog(ToolDialog):
         self.stop_button = QtWidgets.QPushButton("Stop")
         self.stop_button.clicked.connect(self.stop)
         self.stop_button.setEnabled(False)
+        self.samplers_button = QtWidgets.QPushButton("Random vs grid")
+        self.samplers_button.setToolTip(
+            "search with the random sampler, then the grid, on the same budget: "
+            "both best-so-far curves race on one plot"
+        )
+        self.samplers_button.clicked.connect(lambda: self.race_samplers(("random", "grid")))
         self.race_button = QtWidgets.QPushButton("Race the top 5")
         self.race_button.clicked.connect(self.race_top)
         self.race_button.setEnabled(False)
-        for b in (self.start_button, self.stop_button, self.race_button):
+        for b in (self.start_button, self.samplers_button, self.stop_button, self.race_button):
             row.addWidget(b)
         col.addLayout(row)
         self.progress = QtWidgets.QProgressBar()
@@ -402,7 +410,10 @@ class SearchDialog(ToolDialog):
                 ) from None
             log = t.item(r, 3).checkState() == Qt.CheckState.Checked
             spec: dict[str, Any] = {"low": low, "high": high, "log": log}
-            if sampler == "grid" and low < high and (low > 0 or not log):
+            lesson = self.lesson_points.get(path)
+            if sampler == "grid" and lesson and (low, high) == (min(lesson), max(lesson)):
+                spec["points"] = list(lesson)  # the lesson's grid, as the command line runs it
+            elif sampler == "grid" and low < high and (low > 0 or not log):
                 n = self.grid_points_box.value()
                 pts = np.geomspace(low, high, n) if log else np.linspace(low, high, n)
                 spec["points"] = [float(f"{p:.6g}") for p in pts]
@@ -416,6 +427,73 @@ class SearchDialog(ToolDialog):
             "seeds": self.seeds_box.value(),
             "seed": 0,
         }
+
+    def load_space(self, space: Any) -> None:
+        """Set the panel to an experiment's search section (a search lesson): its settings
+        ticked with their ranges (the others unticked), sampler, budget and objective; the
+        search is then ready to start."""
+        from optiscope.engine.search_schema import Choice
+
+        self.reload_candidates()
+        t = self.params_table
+        for r in range(t.rowCount()):
+            t.item(r, 0).setCheckState(Qt.CheckState.Unchecked)
+        self.lesson_points = {}
+        for path, p in space.params.items():
+            if isinstance(p, Choice):
+                self.set_param(path, choices=", ".join(str(c) for c in p.choices))
+                continue
+            self.set_param(path, p.low, p.high, p.log, "")
+            if p.points:
+                self.lesson_points[path] = [float(v) for v in p.points]
+                self.grid_points_box.setValue(len(p.points))
+        for box, value in (
+            (self.sampler_box, space.sampler),
+            (self.objective_box, space.objective),
+        ):
+            box.setCurrentIndex(box.findData(value))
+        self.trials_box.setValue(space.trials)
+        self.pruning_box.setChecked(space.pruning)
+        self.show_message(
+            f"The lesson's search is set: {', '.join(space.params)}, {space.trials} trials each. "
+            "Random vs grid (or Run, F5) races the two samplers on the Best so far plot."
+        )
+        self.tabs.setCurrentWidget(self.best_plot)
+
+    def race_samplers(self, samplers: tuple[str, ...]) -> bool:
+        """Search once per sampler, one after another, on the same budget: their best-so-far
+        curves race on one plot (earlier curves are cleared first)."""
+        if self.busy():
+            self.show_message("A search is running: stop it first.")
+            return False
+        self.best_plot.clear()
+        self.best_curves, self.curves = [], []
+        self.queued = list(samplers)
+        return self._next_sampler()
+
+    def stop(self) -> None:
+        """Stop the running search (and the samplers still to come in a race)."""
+        self.queued = []
+        super().stop()
+
+    def race_summary(self) -> str:
+        """Each search's best objective, e.g. ``random 0.42 · grid 0.45`` (empty before any)."""
+        parts = []
+        for label, ys in self.curves:
+            best = [y for y in ys if math.isfinite(y)]
+            if best:
+                parts.append(f"{label.split(' (')[0]} {best[-1]:.4g}")
+        return " · ".join(parts)
+
+    def _next_sampler(self) -> bool:
+        if not self.queued:
+            return False
+        sampler = self.queued.pop(0)
+        self.sampler_box.setCurrentIndex(self.sampler_box.findData(sampler))
+        started = self.start()
+        if not started:
+            self.queued = []
+        return started
 
     # ------------------------------------------------------------------ running
     def start(self) -> bool:
@@ -494,10 +572,14 @@ class SearchDialog(ToolDialog):
             over = f" (mean of {self.space.seeds} seeds)" if (self.space.seeds or 1) > 1 else ""
             text += f" Best: trial {best.number}, {self.space.objective} = {best.value:.4g}{over}."
         text += f" Study {self.study_name!r} is kept in the storage."
+        if len(self.curves) > 1:  # a race of samplers: the answer first
+            text = f"Best {self.space.objective} by search: {self.race_summary()}. " + text
         self.show_message(text)
 
     def _on_finished(self, _job: Any) -> None:
         self.race_button.setEnabled(any(t.outcome == "complete" for t in self.trials))
+        if self.queued:  # a race of samplers: the next one (after this job has let go)
+            QtCore.QTimer.singleShot(0, self, self._next_sampler)
 
     # ------------------------------------------------------------------ views
     def _setup_views(self, names: list[str]) -> None:
