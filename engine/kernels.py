@@ -386,9 +386,9 @@ class BatchedNet:
                     h = torch.baddbmm(bias, leaves[op.weight], h)
                 else:  # (S, F, B): blocks of K / S runs share this input (BatchedKernel.begin_epoch)
                     w = leaves[op.weight]
-                    S, units, inputs = h.shape[0], w.shape[1], w.shape[2]
+                    S, units = h.shape[0], w.shape[1]
                     block = (S, K // S * units, -1)
-                    h = torch.baddbmm(bias.reshape(block), w.reshape(block), h[:, :inputs]).view(K, units, -1)
+                    h = torch.baddbmm(bias.reshape(block), w.reshape(block), h).view(K, units, -1)
                 fresh = True
             elif kind == "act":
                 if saved is not None and op.act == "leaky_relu":
@@ -510,22 +510,17 @@ class BatchedNet:
             if op.kind == "dense":
                 a = saved.pop()
                 w = L[op.weight]
-                bias_grad = None
                 if a.shape[0] != K:  # blocks of runs sharing their input: one product per block
                     S, units, inputs = a.shape[0], w.shape[1], w.shape[2]
                     per_block = torch.bmm(
                         a, g.reshape(S, K // S * units, B).transpose(1, 2)
-                    )  # (S, F + 1, R * units): the last row (ones) gives the bias gradient
-                    grads[op.weight] = (
-                        per_block[:, :inputs].view(S, inputs, K // S, units).permute(0, 2, 3, 1)
-                    )
-                    if a.shape[1] > inputs:  # a's row of ones: the bias gradient came with the product
-                        bias_grad = per_block[:, inputs].reshape(K, units)
+                    )  # (S, F, R*units)
+                    grads[op.weight] = per_block.view(S, inputs, K // S, units).permute(0, 2, 3, 1)
                 elif w.shape[2] < w.shape[1]:  # fewer inputs than units: (in, out) is the faster product
                     grads[op.weight] = torch.bmm(a, g.transpose(1, 2)).transpose(1, 2)
                 else:
                     grads[op.weight] = torch.bmm(g, a.transpose(1, 2))
-                grads[op.bias] = g.sum(2) if bias_grad is None else bias_grad
+                grads[op.bias] = g.sum(2)
                 if i > 0:
                     g = torch.bmm(w.transpose(1, 2), g)
             elif op.kind == "act":
@@ -653,9 +648,8 @@ class BatchedKernel:
     def _input_groups(self) -> int:
         """R > 1 when the rows come in blocks of R consecutive runs with one seed (one minibatch
         order) and the first layer is dense: such a block's first layer is then one product
-        ``(R * units, F) @ (F, B)`` on its one minibatch, and its weight and bias gradients one
-        product too (the block's input carries a row of ones; :meth:`BatchedNet.forward`). 1
-        otherwise (jitter gives every run its own input)."""
+        ``(R * units, F) @ (F, B)`` on its one minibatch, and its weight gradient one product
+        too (:meth:`BatchedNet.forward`). 1 otherwise (jitter gives every run its own input)."""
         K, net = self.K, self.net
         if self.jitter or not net.manual or net.ops[0].kind != "dense" or K < 2:
             return 1
@@ -691,9 +685,6 @@ class BatchedKernel:
             pick = torch.tensor(slot, device=dev)
             self.x_epoch = xs.index_select(0, pick)
             self.y_epoch = ys.index_select(0, pick)
-        if self.x_epoch.shape[0] < K:  # shared blocks get a row of ones: their bias gradient's product
-            ones = torch.ones(self.x_epoch.shape[0], 1, self.n, device=dev, dtype=self.x_epoch.dtype)
-            self.x_epoch = torch.cat([self.x_epoch, ones], 1)
         self.loss_sum.zero_()
         self.correct.zero_()
 
