@@ -1,4 +1,4 @@
-"""Not a speed bar: why the exported script of a batched run misses 1e-5 at lr 0.1.
+"""Not a speed bar: how far the exported script of a batched run is from it, and why.
 
 For a run of a preset, per epoch, the largest relative difference of train/val loss between
 
@@ -10,8 +10,9 @@ For a run of a preset, per epoch, the largest relative difference of train/val l
   mathematics in plain PyTorch and autograd, only another float32 summation order;
 * ``1-ulp nudge``: the exported script with one initial weight moved by one float32 ulp.
 
-If ``batched`` and ``column order`` track each other, the gap is float32 summation order
-amplified by the training dynamics, not an error of the batched kernel or of the export.
+The three grow and shrink at the same epochs: the gap is float32 rounding amplified by the
+training dynamics (lr-sweep's lr=0.1 in epoch 1; batchnorm-lr's plain lr=3 from epoch 9 on),
+not an error of the batched kernel or of the export.
 
     .venv/bin/python bench/export_float_order.py [--epochs 30] [--preset lr-sweep --run 1]
 """

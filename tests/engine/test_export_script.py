@@ -67,20 +67,14 @@ def test_most_presets_are_exported():
     assert len(PRESETS) >= len(preset_names()) - 4
 
 
-#: Runs with the script at more than 1e-5 from the *batched* run (and what they reach), with
-#: the reason. The batched engine (engine.kernels.BatchedKernel) multiplies each dense layer
-#: in a column layout, ``W @ h + b``, where nn.Linear computes ``x @ W.T + b``: the same sums
-#: in another float32 order, about one ulp apart (~6e-8 relative on the next loss). SGD at
-#: lr 0.1 on blobs is in a fast transient in epoch 1 and amplifies that to 1.4e-5 before it
-#: settles again (3.4e-6 by epoch 2). The script equals Optiscope's one-run torch.optim path
-#: to the bit (test_script_equals_the_torch_path), and the same script with nn.Linear in the
-#: column order reproduces the batched run within 4.2e-7
-#: (test_the_batched_gap_is_the_column_summation_order): the gap is float32 summation order,
-#: amplified by the run, not an error of the export or of the batched kernel. Computing the
-#: batched forward in nn.Linear's order (a transposed view) brings this run to 2.3e-6, but
-#: costs the batched lr-sweep 25-50 % more CPU time and still leaves chaotic runs apart at
-#: length (plain lr=3 over 30 epochs: 3.1e-5; 6.5e-4 now); bench/export_float_order.py.
-BATCHED_AMPLIFIED = {("lr-sweep", "lr=0.1"): 5e-5, ("batchnorm-lr", "plain lr=0.1"): 5e-5}
+#: Every run of every preset is held to the bar, 1e-5, batched runs included. The batched engine
+#: (engine.kernels.BatchedKernel) multiplies in its own layout, the same sums as nn.Linear and
+#: autograd in another float32 order, about one ulp apart per update, and a run in a fast
+#: transient amplifies that: SGD at lr 0.1 on blobs (lr-sweep) reaches 6.3e-6 in epoch 1 (it
+#: was 1.4e-5 before the batched kernel folded the first layer's bias gradient into the weight
+#: product, and the test allowed 5e-5 then). Chaotic runs drift further at length
+#: (bench/export_float_order.py prints the figures); the script itself equals Optiscope's
+#: one-run torch.optim path to the bit (test_script_equals_the_torch_path).
 
 DRIVER = r"""
 import runpy, sys
@@ -195,72 +189,10 @@ def test_script_reproduces_optiscope_run(name, exported, tmp_path, monkeypatch, 
     assert len(cli) == EPOCHS * len(all_presets()[name].runs())
     for s, c in zip(script, cli, strict=True):
         where = f"{name} run {c['run']} ({c['label']}) epoch {c['epoch']}"
-        tol = BATCHED_AMPLIFIED.get((name, c["label"]), 1e-5)
         for key in ("train_loss", "val_loss"):
-            assert _rel(float(s[key]), float(c[key])) <= tol, f"{where}: {key} {s[key]} vs {c[key]}"
+            assert _rel(float(s[key]), float(c[key])) <= 1e-5, f"{where}: {key} {s[key]} vs {c[key]}"
         for key in ("train_acc", "val_acc", "lr"):
             assert float(s[key]) == float(c[key]), f"{where}: {key} {s[key]} vs {c[key]}"
-
-
-COLUMN_ORDER = r"""
-import runpy, sys
-import torch
-
-
-class NoOptiscope:
-    def find_spec(self, name, path=None, target=None):
-        if name == "optiscope" or name.startswith("optiscope."):
-            raise ImportError("the exported script imported " + name)
-
-
-sys.meta_path.insert(0, NoOptiscope())
-# every nn.Linear multiplied as the batched kernel does, W @ x.T + b (the same sums, another order)
-torch.nn.Linear.forward = lambda self, x: torch.addmm(self.bias.unsqueeze(1), self.weight, x.T).T
-script, run, out = sys.argv[1:]
-sys.argv = [script, "--epochs", "3", "--run", run, "--csv", out]
-runpy.run_path(script, run_name="__main__")
-"""
-
-
-@pytest.mark.parametrize(
-    "name, label",
-    [
-        pytest.param(name, label, marks=() if name == REPRESENTATIVE else pytest.mark.slow)
-        for name, label in sorted(BATCHED_AMPLIFIED)
-    ],
-)
-def test_the_batched_gap_is_the_column_summation_order(name, label, exported, tmp_path, monkeypatch, capsys):
-    """The runs allowed more than 1e-5 from 'optiscope run': the exported script, run with
-    nn.Linear in the batched kernel's column order, reproduces them within the bar (1e-5) and
-    far closer than the script as exported is (so the allowance is float32 order, nothing else)."""
-    monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
-    out = tmp_path / "cli"
-    argv = ["run", "--preset", name, "--epochs", str(EPOCHS), "--out", str(out), "--no-store", "--quiet"]
-    assert main(argv) == 0
-    capsys.readouterr()
-    cli = [r for r in read_csv(out / "metrics.csv") if r["label"] == label]
-    run = cli[0]["run"]
-    column_csv = tmp_path / "column.csv"
-    script = exported["folder"] / f"{name}.py"
-    proc = subprocess.run(
-        [sys.executable, "-c", COLUMN_ORDER, str(script), run, str(column_csv)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    column = read_csv(column_csv)
-    as_exported = [r for r in exported[name] if r["label"] == label]
-    assert len(column) == len(cli) == len(as_exported) == EPOCHS
-    worst_column = worst_exported = 0.0
-    for c, k, s in zip(cli, column, as_exported, strict=True):
-        for key in ("train_loss", "val_loss"):
-            worst_column = max(worst_column, _rel(float(k[key]), float(c[key])))
-            worst_exported = max(worst_exported, _rel(float(s[key]), float(c[key])))
-        for key in ("train_acc", "val_acc", "lr"):
-            assert float(k[key]) == float(c[key]), f"{label} epoch {c['epoch']}: {key}"
-    assert worst_column <= 1e-5 < worst_exported <= BATCHED_AMPLIFIED[(name, label)]
-    assert worst_column < worst_exported / 10
 
 
 @pytest.mark.parametrize("name", PRESET_PARAMS)
