@@ -71,8 +71,8 @@ def test_most_presets_are_exported():
 #: (engine.kernels.BatchedKernel) multiplies in its own layout, the same sums as nn.Linear and
 #: autograd in another float32 order, about one ulp apart per update, and a run in a fast
 #: transient amplifies that: SGD at lr 0.1 on blobs (lr-sweep) reaches 8.6e-6 in epoch 1 (it
-#: was 1.4e-5 before the batched kernel summed evaluation losses in float64 and took the
-#: cross-entropy from log_softmax, and the test allowed 5e-5 then). Chaotic runs drift further at length
+#: was 1.4e-5 before this round's batched-kernel changes -- seed blocks sharing their first
+#: layer, float64 loss sums, log_softmax cross-entropy -- and the test allowed 5e-5 then). Chaotic runs drift further at length
 #: (bench/export_float_order.py prints the figures); the script itself equals Optiscope's
 #: one-run torch.optim path to the bit (test_script_equals_the_torch_path).
 
