@@ -4,7 +4,9 @@ A bundle (``optiscope runs export ID... --bundle out.zip``) holds
 
 - ``config.toml``: the runs as one experiment (:func:`engine.config.race_experiment`), run ``i``
   of it being the ``i``-th exported id;
-- ``metrics.csv``: the stored per-epoch metrics, ``run`` numbered as in ``config.toml``;
+- ``metrics.csv``: the stored per-epoch metrics, ``run`` numbered as in ``config.toml`` (with
+  ``seeds = N`` there, runner by runner and seed by seed: ``config.seeded_runs()``); a bundle made
+  before the ``runner``/``seed`` columns reads as runner = run, seed = its config's seed;
 - ``train.py``: the standalone PyTorch script of the experiment (``optiscope export-script``);
 - ``versions.json``: Optiscope, torch, numpy, scikit-learn, Python and the OS that made it;
 - ``README.txt``: what is inside and how to re-run it.
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, ExperimentConfig, RunConfig, dumps_toml, loads_toml, race_experiment
-from .formats import METRIC_COLUMNS, format_csv
+from .formats import METRIC_COLUMNS, METRIC_VALUES, SEED_COLUMNS, format_csv
 
 __all__ = ["LOSS_RTOL", "Bundle", "make_bundle", "stored_experiment", "read_bundle", "compare", "versions"]
 
@@ -197,28 +199,43 @@ def read_bundle(path: str | Path) -> Bundle:
             info = json.loads(text("versions.json")) if "versions.json" in names else {}
         except ValueError:
             info = {}
-    n = len(exp.runs())
+    runs = exp.seeded_runs()
+    n = len(runs)
     bad = sorted({m["run"] for m in metrics if not 0 <= m["run"] < n})
     if bad:
         raise ConfigError(f"{where}: metrics.csv names run {bad[0]}, but config.toml has runs 0-{n - 1}")
+    for m in metrics:  # a bundle from before the runner/seed columns: each run its own runner
+        if m["runner"] is None:
+            m["runner"], m["seed"] = m["run"], runs[m["run"]].training.seed
     return Bundle(exp, metrics, info if isinstance(info, dict) else {})
+
+
+#: metrics.csv's columns before the runner and seed columns were added (still read)
+_OLD_METRIC_COLUMNS = METRIC_COLUMNS[: -len(SEED_COLUMNS)]
 
 
 def _metrics(text: str, where: str) -> list[dict[str, Any]]:
     rows = list(csv.reader(io.StringIO(text)))
-    if not rows or tuple(rows[0]) != METRIC_COLUMNS:
+    if not rows or tuple(rows[0]) not in (METRIC_COLUMNS, _OLD_METRIC_COLUMNS):
         raise ConfigError(
             f"{where}: metrics.csv does not have Optiscope's columns ({', '.join(METRIC_COLUMNS)})"
         )
+    width = len(rows[0])
+    values = slice(3, 3 + len(METRIC_VALUES))
     out = []
     for line, row in enumerate(rows[1:], start=2):
         try:
+            if len(row) != width:
+                raise ValueError(f"{len(row)} cells")
+            seeded = width == len(METRIC_COLUMNS)
             out.append(
                 {
                     "run": int(row[0]),
                     "label": row[1],
                     "epoch": int(row[2]),
-                    **{k: float(v) for k, v in zip(METRIC_COLUMNS[3:], row[3:], strict=True)},
+                    **{k: float(v) for k, v in zip(METRIC_VALUES, row[values], strict=True)},
+                    "runner": int(row[-2]) if seeded else None,
+                    "seed": int(row[-1]) if seeded else None,
                 }
             )
         except (ValueError, IndexError):
