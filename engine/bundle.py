@@ -104,27 +104,46 @@ def make_bundle(
     *,
     extra: dict[str, str | bytes] | None = None,
 ) -> Path:
-    """Write a bundle of ``exp`` with each run's per-epoch ``metrics`` (one list of rows per run:
-    epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds); ``extra`` adds members
-    (``steps.csv``, ``layers.csv``, ``weights/run-N.pt`` from ``optiscope run --save-bundle``)."""
+    """Write a bundle of ``exp`` with each run's per-epoch ``metrics`` (one list of rows per run of
+    ``exp.seeded_runs()``: epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds); ``extra``
+    adds members (``steps.csv``, ``layers.csv``, ``weights/run-N.pt`` from ``optiscope run --save-bundle``)."""
     from .export_script import NotExportable, export_script
     from .files import atomic_write_with
+    from .seeds import SeedPlan
 
-    runs = exp.runs()
-    labels = [r.describe() for r in runs]
+    plan = SeedPlan.of(exp)
+    labels = [r.describe() for r in plan.runs]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(METRIC_COLUMNS)
     for i, rows in enumerate(metrics):
         for m in rows:
             w.writerow(
-                [i, format_csv(labels[i]), m["epoch"], *(format_csv(float(m[k])) for k in METRIC_COLUMNS[3:])]
+                [
+                    i,
+                    format_csv(labels[i]),
+                    m["epoch"],
+                    *(format_csv(float(m[k])) for k in METRIC_VALUES),
+                    plan.runner_of[i],
+                    plan.seed_of[i],
+                ]
             )
     try:
-        script = export_script(exp, list(range(len(runs))), source="a reproducibility bundle")
+        script = export_script(exp, list(range(len(plan.runners))), source="a reproducibility bundle")
     except NotExportable as exc:
         script = f"# This experiment cannot be exported as a script: {exc}\n"
-    listing = "\n".join(f"  run {i}: {label}" for i, label in enumerate(labels))
+    if plan.n_seeds > 1:
+        script = (
+            f"# The experiment trains every runner with {plan.n_seeds} seeds; this script trains each runner\n"
+            "# once, with its first seed ('optiscope export-script --seed S' writes seed S's script).\n"
+            + script
+        )
+        listing = "\n".join(
+            f"  run {i}: {label} (runner {plan.runner_of[i]}, seed {plan.seed_of[i]})"
+            for i, label in enumerate(labels)
+        )
+    else:
+        listing = "\n".join(f"  run {i}: {label}" for i, label in enumerate(labels))
     extra = dict(extra or {})
     has: list[str] = [m for m in ("steps.csv", "layers.csv") if m in extra]
     if any(m.startswith("weights/") for m in extra):
