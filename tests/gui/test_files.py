@@ -70,6 +70,10 @@ def test_metrics_csv_and_plot_exports(qtbot, make_window, quick_blobs, tmp_path)
     assert tuple(rows[0]) == METRIC_COLUMNS
     assert [r[2] for r in rows[1:]] == ["1", "2", "3"]
     assert all(0.0 <= float(r[5]) <= 1.0 for r in rows[1:])
+    seed = str(quick_blobs.base.training.seed)  # the CLI's runner and seed columns: run 0, its seed
+    assert [(r[METRIC_COLUMNS.index("runner")], r[METRIC_COLUMNS.index("seed")]) for r in rows[1:]] == [
+        ("0", seed)
+    ] * 3
     for name in w.plots.plot_items():
         for suffix in ("png", "svg"):
             target = tmp_path / f"{name}.{suffix}"
