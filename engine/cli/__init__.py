@@ -38,7 +38,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     runs = exp.runs()
     from ..formats import terminal_safe
 
-    print(f"{terminal_safe(str(args.config))}: valid ({len(runs)} run{'s' if len(runs) > 1 else ''})")
+    seeds = f" x {exp.seeds} seeds = {len(runs) * exp.seeds} runs trained" if exp.seeds > 1 else ""
+    print(f"{terminal_safe(str(args.config))}: valid ({len(runs)} run{'s' if len(runs) > 1 else ''}{seeds})")
     for i, r in enumerate(runs):
         print(f"  {i}: {terminal_safe(r.describe())}")
     return 0

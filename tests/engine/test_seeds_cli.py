@@ -244,6 +244,13 @@ def test_commands_that_train_single_runs_refuse_seeds(tmp_path, capsys):
     assert decode(captured.out.strip().splitlines()[-1]).seeds == 4 and "x 4 seeds" in captured.err
 
 
+def test_validate_counts_the_seeded_runs(tmp_path, capsys):
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(EXPERIMENT.replace('name = "sgd-vs-adam"', 'name = "sgd-vs-adam"\nseeds = 3'))
+    assert main(["validate", str(cfg)]) == 0
+    assert "valid (2 runs x 3 seeds = 6 runs trained)" in capsys.readouterr().out
+
+
 def test_one_seed_output_is_as_before(tmp_path, capsys):
     cfg = tmp_path / "exp.toml"
     cfg.write_text(EXPERIMENT)
