@@ -297,3 +297,12 @@ def test_seeded_bundle_and_old_bundle_read(tmp_path, capsys):
             w.writestr(name, data)
     again = read_bundle(old)
     assert [(m["run"], m["runner"], m["seed"]) for m in again.metrics] == [(0, 0, 5), (1, 1, 5)]
+
+
+def test_readme_documents_seeds_the_columns_and_the_interval():
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8").split())
+    assert f"`metrics.csv` (`{','.join(METRIC_COLUMNS)}`)" in readme
+    assert f"`steps.csv` (`{','.join(STEP_COLUMNS)}`" in readme
+    assert "`run --seeds N`" in readme and "`runner`" in readme and "`seed`" in readme
+    assert METHOD in readme and "t(0.975, n−1)·s/√n" in readme
+    assert all(f"`{key}`" in readme for key in ("seeds", "interval", "runners", "verdicts"))
