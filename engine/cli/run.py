@@ -150,8 +150,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(report.table())
     if not args.quiet:
         for r in results:
-            if plan.n_seeds > 1 and r.reason == "completed":
-                continue  # many seeds: the verdict table below sums the runs up
+            if plan.n_seeds > 1 and r.reason in ("completed", "early_stopped"):
+                continue  # many seeds: the verdict table sums them up; runs that went wrong are named
             f = r.final
             acc = f"val_acc {f.val_acc:.3f}" if f else "no epoch completed"
             why = f" ({r.reason_detail})" if r.reason_detail else ""
