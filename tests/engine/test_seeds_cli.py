@@ -308,3 +308,69 @@ def test_readme_documents_seeds_the_columns_and_the_interval():
     assert "`run --seeds N`" in readme and "`runner`" in readme and "`seed`" in readme
     assert METHOD in readme and "t(0.975, n−1)·s/√n" in readme
     assert all(f"`{key}`" in readme for key in ("seeds", "interval", "runners", "verdicts"))
+
+
+def _outcome(run: int, final_val_acc: float, reached: int | None, epochs: int = 5):
+    from optiscope.engine.lessons import RunOutcome
+
+    return RunOutcome(
+        run,
+        str(run),
+        epochs=epochs,
+        reason="completed",
+        thresholds={0: reached},
+        final_val_acc=final_val_acc,
+        best_val_acc=final_val_acc,
+        final_val_loss=1 - final_val_acc,
+        best_val_loss=1 - final_val_acc,
+        gap_acc=0.0,
+    )
+
+
+def test_table_with_many_runners_compares_each_with_the_leader():
+    from optiscope.engine.config import ExperimentConfig
+    from optiscope.engine.seed_report import ALL_PAIRS_UP_TO, seed_report
+    from optiscope.engine.seeds import SeedPlan
+
+    n_runners, n = ALL_PAIRS_UP_TO + 1, 4
+    exp = ExperimentConfig.model_validate(
+        {
+            "seeds": n,
+            "classroom": {"observe": [{"kind": "threshold", "metric": "val_acc", "value": 0.9}]},
+            "variations": [{"label": f"r{i}"} for i in range(n_runners)],
+        }
+    )
+    plan = SeedPlan.of(exp)
+    rng = np.random.default_rng(3)
+    acc = {(i, k): 0.5 + 0.08 * i + 0.01 * rng.standard_normal() for i in range(n_runners) for k in range(n)}
+    outcomes = {
+        r: _outcome(r, acc[plan.runner_of[r], plan.seed_index_of[r]], 3 if plan.runner_of[r] == 2 else None)
+        for r in range(len(plan.runs))
+    }
+    report = seed_report(exp, plan.runs, [], plan=plan, outcomes=outcomes)
+    table = report.table()
+    assert (
+        f"each runner against the leader, all {n_runners * (n_runners - 1) // 2} pairs in summary.json"
+        in table
+    )
+    after = table.split("  Final val acc:\n", 1)[1].splitlines()
+    block = after[: next(j for j, line in enumerate(after) if not line.startswith("    "))]
+    means = [np.mean([acc[i, k] for k in range(n)]) for i in range(n_runners)]
+    leader = f"r{int(np.argmax(means))}"
+    assert len(block) == n_runners - 1 and all(line.strip().startswith(f"{leader} ") for line in block)
+    row = next(line for line in table.splitlines() if line.startswith("r0 "))
+    assert "— (0/4 reached)" in row
+    assert len(report.as_dict()["verdicts"]) == len(report.measures) * n_runners * (n_runners - 1) // 2
+
+
+def test_runs_from_elsewhere_are_each_their_own_runner(tmp_path):
+    from optiscope.engine.config import ExperimentConfig, RunConfig, TrainingConfig
+    from optiscope.engine.runner import execute, write_outputs
+
+    runs = [RunConfig(training=TrainingConfig(epochs=1, seed=s, device="cpu")) for s in (7, 9)]
+    results = execute(runs, log=lambda _m: None)
+    write_outputs(tmp_path, ExperimentConfig(name="other"), runs, results)
+    rows = _csv(tmp_path / "metrics.csv")
+    assert [(r["run"], r["runner"], r["seed"]) for r in rows] == [("0", "0", "7"), ("1", "1", "9")]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["seeds"] == 1 and [r["seeds"] for r in summary["runners"]] == [[7], [9]]
