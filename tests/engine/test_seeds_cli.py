@@ -374,3 +374,13 @@ def test_runs_from_elsewhere_are_each_their_own_runner(tmp_path):
     assert [(r["run"], r["runner"], r["seed"]) for r in rows] == [("0", "0", "7"), ("1", "1", "9")]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["seeds"] == 1 and [r["seeds"] for r in summary["runners"]] == [[7], [9]]
+
+
+def test_runners_and_seeds_train_as_one_batch(tmp_path, capsys):
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(EXPERIMENT.replace("epochs = 4", "epochs = 1"))
+    assert main(["run", str(cfg), "--seeds", "3", "--no-store", "--out", str(tmp_path / "o")]) == 0
+    out, err = capsys.readouterr()
+    assert "runs 0, 1, 2, 3, 4, 5 batched together" in err and "not batched" not in err
+    assert "sgd (seed" not in err  # completed seeds are summed up by the table, not listed
+    assert out.startswith("3 seeds per runner (seeds 1-3)")
