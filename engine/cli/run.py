@@ -56,6 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if getattr(args, "check", False) and getattr(args, "bundle", None) is None:
         raise UsageError("--check compares with a bundle: give --bundle ZIP too")
+    if getattr(args, "check", False) and args.seeds is not None:
+        raise UsageError("--check re-trains the bundle's runs as recorded: leave out --seeds")
     zipped = getattr(args, "save_bundle", None)
     if zipped is not None and (zipped.is_dir() or not zipped.parent.is_dir()):
         raise UsageError(

@@ -285,6 +285,9 @@ def test_seeded_bundle_and_old_bundle_read(tmp_path, capsys):
         == 0
     )
     assert "check: reproduced" in capsys.readouterr().out
+    check = ["run", "--bundle", str(zipped), "--check", "--seeds", "3", "--out", str(tmp_path / "c3")]
+    assert main(check) == 2
+    assert "--check re-trains the bundle's runs as recorded: leave out --seeds" in capsys.readouterr().err
     # a bundle from before the runner/seed columns: each run its own runner, seed from its config
     one = tmp_path / "one.zip"
     assert main([*args[:2], "--seed", "5", *args[4:], "--save-bundle", str(one)]) == 0
