@@ -210,7 +210,8 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
     """Check this install: plugins and resources, then the window trains one short run.
 
     Prints ``OPTISCOPE_SHOWN <unix time>`` and ``OPTISCOPE_ENGINE_READY <unix time>`` as they
-    happen, the About text, and finally ``OPTISCOPE_SELF_TEST ok`` or
+    happen (with ``OPTISCOPE_SELF_TEST_SHOT=PATH`` the finished window is saved there as a PNG),
+    the About text, and finally ``OPTISCOPE_SELF_TEST ok`` or
     ``OPTISCOPE_SELF_TEST failed: <reasons>``. Settings go to a temporary file (yours are not
     touched). Returns the exit code.
     """
@@ -273,6 +274,10 @@ def self_test(epochs: int = 2, timeout_s: float = 240.0) -> int:
             fail(f"the run completed but its metrics have {len(rows)} rows, not {epochs}")
             return
         state["trained"] = True
+        shot = os.environ.get("OPTISCOPE_SELF_TEST_SHOT")
+        if shot:  # what the window looked like (an install test looks at its text)
+            window.grab().save(shot)
+            print(f"OPTISCOPE_SELF_TEST_SHOT {shot}", flush=True)
         app.quit()
 
     def check_messages() -> None:

@@ -352,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, help="write the results as JSON")
     parser.add_argument("--skip-cli", action="store_true", help="only the window self-test")
     parser.add_argument(
+        "--window-shot",
+        type=Path,
+        help="save the Xvfb self-test's window here as a PNG (to look at its text)",
+    )
+    parser.add_argument(
         "--require",
         default="",
         metavar="ID,ID",
@@ -431,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(
                     self_test(
                         frozen_cmd,
-                        dict(env, DISPLAY=display),
+                        dict(env, DISPLAY=display)
+                        | ({"OPTISCOPE_SELF_TEST_SHOT": str(args.window_shot)} if args.window_shot else {}),
                         work / "self-test",
                         "self-test-xvfb",
                         f"Xvfb {display}",

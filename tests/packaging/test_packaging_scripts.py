@@ -53,6 +53,7 @@ def test_the_packaging_files_the_scripts_use_exist():
         "windows/optiscope.iss",
         "linux/make_deb.sh",
         "linux/install_test.sh",
+        "linux/clean_root_test.sh",
     ):
         assert (ROOT / "packaging" / name).is_file(), name
 
@@ -137,3 +138,25 @@ def test_smoke_reads_gif_size_and_frames_as_pillow_writes_them(tmp_path):
     Image.new("RGB", (320, 240)).save(other)
     assert "frames" in smoke.compare_file(tmp_path / "9.gif", other)
     assert smoke.compare_file(tmp_path / "9.gif", tmp_path / "9.gif") is None
+
+
+def test_clean_root_test_refuses_what_it_cannot_test(tmp_path):
+    """The clean-root install test parses, and says in one line what is wrong (exit 2) before it
+    mounts or installs anything: wrong arguments, or a folder that is not a Debian root."""
+    import os
+    import subprocess
+
+    script = ROOT / "packaging/linux/clean_root_test.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage: clean_root_test.sh ROOT DEB" in usage.stderr
+    deb = tmp_path / "optiscope_0.1.0_amd64.deb"
+    deb.write_bytes(b"")
+    args = ["bash", str(script), str(tmp_path / "not-a-root"), str(deb), "python3", str(tmp_path / "work")]
+    got = subprocess.run(args, capture_output=True, text=True)
+    assert got.returncode == 2
+    if os.geteuid() == 0:
+        assert "is not a Debian root; make one with: debootstrap --variant=minbase" in got.stderr
+    else:
+        assert "needs root" in got.stderr
+    assert not (tmp_path / "work").exists()  # nothing made before the checks

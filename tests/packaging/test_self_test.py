@@ -27,7 +27,13 @@ def test_qt_problems_names_a_missing_resource(qapp, monkeypatch):
 
 def test_self_test_trains_a_run_in_the_window_and_exits_0(tmp_path):
     """The source install's self-test, in a fresh process, as the smoke test runs the bundle's."""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OPTISCOPE_HOME=str(tmp_path / "home"))
+    shot = tmp_path / "window.png"
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        OPTISCOPE_HOME=str(tmp_path / "home"),
+        OPTISCOPE_SELF_TEST_SHOT=str(shot),
+    )
     env.pop("OPTISCOPE_SETTINGS", None)
     code = "import sys; from optiscope.gui.app import main; sys.exit(main(['--self-test']))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
@@ -38,6 +44,12 @@ def test_self_test_trains_a_run_in_the_window_and_exits_0(tmp_path):
     ready = [float(x.split()[1]) for x in lines if x.startswith("OPTISCOPE_ENGINE_READY ")]
     assert len(shown) == 1 and len(ready) == 1
     assert "  Installed as: source install at " in "\n".join(lines)
+    # the window it trained in, saved for an install test to look at: a real picture, not blank
+    from PIL import Image
+
+    with Image.open(shot) as img:
+        assert img.width >= 640 and img.height >= 400
+        assert len(img.convert("L").getcolors(maxcolors=1 << 16) or range(1 << 16)) > 50
     assert "  Run store: " + str(tmp_path / "home" / "data" / "runs.sqlite3") in lines
     assert not (tmp_path / "home" / "settings.ini").exists()  # settings went to a temporary file
     assert "Destroyed while thread" not in out.stderr
