@@ -28,7 +28,8 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     width = max(map(len, presets), default=0)
     for name, exp in presets.items():
         runs = len(exp.variations) or 1
-        print(f"{name:<{width}}  {exp.description}  [{runs} run{'s' if runs > 1 else ''}]")
+        seeds = f" x {exp.seeds} seeds" if exp.seeds > 1 else ""
+        print(f"{name:<{width}}  {exp.description}  [{runs} run{'s' if runs > 1 else ''}{seeds}]")
     return 0
 
 

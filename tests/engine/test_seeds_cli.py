@@ -387,3 +387,14 @@ def test_runners_and_seeds_train_as_one_batch(tmp_path, capsys):
     assert "runs 0, 1, 2, 3, 4, 5 batched together" in err and "not batched" not in err
     assert "sgd (seed" not in err  # completed seeds are summed up by the table, not listed
     assert out.startswith("3 seeds per runner (seeds 1-3)")
+
+
+def test_presets_list_says_how_many_seeds(monkeypatch, capsys):
+    from optiscope.engine import presets
+    from optiscope.engine.config import ExperimentConfig
+
+    race = ExperimentConfig.model_validate({"description": "d", "seeds": 20, "variations": [{}, {}]})
+    monkeypatch.setattr(presets, "all_presets", lambda: {"race": race, "one": ExperimentConfig()})
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("[2 runs x 20 seeds]") and lines[1].endswith("[1 run]")
