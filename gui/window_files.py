@@ -180,7 +180,11 @@ class FileCommands(QtCore.QObject):
         return buf.getvalue()
 
     def _runner_seed(self, run: int) -> tuple[int, int | str]:
-        """The runner and seed cells of a run: each run its own runner, the seed its config's."""
+        """The runner and seed cells of a run: the last run's seed plan's when it has one, else
+        each run its own runner, the seed its config's."""
+        plan = getattr(self.window.runs, "plan", None)  # engine.seeds.SeedPlan of the last run
+        if plan is not None and 0 <= run < len(plan.runs):
+            return plan.runner_of[run], plan.seed_of[run]
         info = self.window.runs.run_info.get(run)
         training = getattr(info, "config", {}).get("training", {}) if info is not None else {}
         seed = training.get("seed", "") if isinstance(training, dict) else ""
