@@ -78,7 +78,9 @@ def add_experiment_args(
 
 def load_experiment(args: argparse.Namespace) -> ExperimentConfig:
     """The experiment the arguments name, with overrides applied."""
-    seeds = getattr(args, "seeds", None)
+    # --seeds as add_seeds_arg adds it (a command's own --seeds, e.g. recipe's, means something else)
+    ours = hasattr(args, "seeds_refused")
+    seeds = getattr(args, "seeds", None) if ours else None
     refused = getattr(args, "seeds_refused", None)
     if seeds is not None and refused:
         raise UsageError(refused)

@@ -398,3 +398,20 @@ def test_presets_list_says_how_many_seeds(monkeypatch, capsys):
     assert main(["presets"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("[2 runs x 20 seeds]") and lines[1].endswith("[1 run]")
+
+
+def test_a_commands_own_seeds_option_is_left_to_it():
+    """load_experiment applies --seeds only where add_seeds_arg added it: another command's own
+    --seeds (a search's seeds per trial, say) is that command's to read."""
+    import argparse
+
+    from optiscope.engine.cli.common import add_experiment_args, load_experiment
+
+    own = argparse.ArgumentParser()
+    add_experiment_args(own, out_required=False)
+    own.add_argument("--seeds", type=int)
+    args = own.parse_args(["--preset", "lr-sweep", "--seeds", "500"])
+    assert load_experiment(args).seeds == 1
+    shared = argparse.ArgumentParser()
+    add_experiment_args(shared, out_required=False, seeds=True)
+    assert load_experiment(shared.parse_args(["--preset", "lr-sweep", "--seeds", "7"])).seeds == 7
