@@ -885,7 +885,8 @@ def evaluate(model, x, y, chunk=8192):
     total_loss, correct = 0.0, 0
     for i in range(0, len(y), chunk):
         logits = model(x[i : i + chunk]).float()
-        total_loss += float(F.cross_entropy(logits, y[i : i + chunk], reduction="sum"))
+        losses = F.cross_entropy(logits, y[i : i + chunk], reduction="none")
+        total_loss += float(losses.sum(dtype=torch.float64))  # summed in float64
         correct += int((logits.argmax(1) == y[i : i + chunk]).sum())
     model.train()
     n = max(len(y), 1)

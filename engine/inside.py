@@ -167,7 +167,7 @@ def torch_effective_lr(
 def _part(optimizer: torch.optim.Optimizer) -> type[OptimizerPart] | None:
     """The registered part whose ``torch.optim`` class built ``optimizer`` (None: not one of ours)."""
     for part in REGISTRY.values():
-        if type(optimizer) is part.torch_class():
+        if part.owns(optimizer):
             return part
     return None
 

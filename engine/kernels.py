@@ -57,7 +57,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 81
     for i in range(0, len(y), chunk):
         logits = model(x[i : i + chunk]).float()
         yb = y[i : i + chunk]
-        total_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
+        # summed in float64: the mean does not depend on how a kernel orders the additions
+        total_loss += float(F.cross_entropy(logits, yb, reduction="none").sum(dtype=torch.float64))
         correct += int((logits.argmax(1) == yb).sum())
     model.train(was_training)
     n = max(len(y), 1)
@@ -251,6 +252,13 @@ _ACTIVATIONS = {
     "gelu": F.gelu,
     "linear": None,
 }
+#: the same activations computed in place (bit for bit the same values)
+_IN_PLACE = {
+    "relu": torch.relu_,
+    "leaky_relu": F.leaky_relu_,
+    "tanh": torch.tanh_,
+    "sigmoid": torch.sigmoid_,
+}
 
 
 @dataclass
@@ -360,6 +368,11 @@ class BatchedNet:
             leaves = [t[start:stop] for t in leaves]
             bias_columns = [c[start:stop] if c is not None else None for c in bias_columns]
             bn_rows = (start, stop)
+        # an activation may overwrite its input when nothing else holds it: a dense layer's
+        # fresh output, not kept as a tap nor saved (leaky_relu's backward needs its input),
+        # and no autograd graph to keep it for
+        in_place_ok = taps is None and (self.manual or not torch.is_grad_enabled())
+        fresh = False  # h is this pass's own intermediate (never the caller's x)
         for i, op in enumerate(self.ops):
             if taps is not None and i:
                 taps.append(h)
@@ -369,11 +382,26 @@ class BatchedNet:
                     saved.append(h)
                 column = bias_columns[op.bias]
                 bias = column if self.manual and column is not None else leaves[op.bias].unsqueeze(2)
-                h = torch.baddbmm(bias, leaves[op.weight], h)
+                if h.shape[0] == K:
+                    h = torch.baddbmm(bias, leaves[op.weight], h)
+                else:  # (S, F, B): blocks of K / S runs share this input (BatchedKernel.begin_epoch)
+                    w = leaves[op.weight]
+                    S, units, inputs = h.shape[0], w.shape[1], w.shape[2]
+                    block = (S, K // S * units, -1)
+                    h = torch.baddbmm(bias.reshape(block), w.reshape(block), h[:, :inputs]).view(K, units, -1)
+                fresh = True
             elif kind == "act":
                 if saved is not None and op.act == "leaky_relu":
                     saved.append(h)
-                h = _ACTIVATIONS[op.act](h)  # type: ignore[misc]
+                if (
+                    fresh
+                    and in_place_ok
+                    and op.act in _IN_PLACE
+                    and not (saved is not None and op.act == "leaky_relu")
+                ):
+                    h = _IN_PLACE[op.act](h)
+                else:
+                    h = _ACTIVATIONS[op.act](h)  # type: ignore[misc]
                 if saved is not None and op.act != "leaky_relu":
                     saved.append(h)
             elif kind == "dropout":
@@ -439,13 +467,14 @@ class BatchedNet:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward of one minibatch for all K runs: fills ``grads``.
 
-        ``x`` is (K, F, B), ``y`` (K, B). Returns the per-run losses (K,) (penalties
+        ``x`` is (K, F, B), or (S, F + 1, B) for blocks of K / S runs sharing one input (the
+        last row all ones: :meth:`BatchedKernel.begin_epoch`); ``y`` (K, B). Returns the per-run losses (K,) (penalties
         included, as the trainer reports them) and the logits (K, C, B). ``mask`` (K,) is
         1 for live runs and 0 for finished ones, whose gradients are then exactly zero.
         L1 is in the loss but not the gradient (its proximal step follows the update);
         ``train=False`` runs dropout and batch norm as in evaluation (the gradient check).
         """
-        K, B = x.shape[0], x.shape[2]
+        K, B = self.K, x.shape[2]
         if not self.manual:
             logits = self.forward(x, train, alive)
             loss = F.cross_entropy(logits, y, reduction="none").mean(1) + self.penalty(None, l2)
@@ -461,7 +490,8 @@ class BatchedNet:
         saved: list = []
         logits = self.forward(x, train, alive, saved)
         logp = torch.log_softmax(logits, 1)
-        loss = F.nll_loss(logp, y, reduction="none").mean(1)
+        # the target's -log p, as nll_loss computes it (its (K, C, B) path is a slow 2D one)
+        loss = logp.gather(1, y.unsqueeze(1)).squeeze(1).neg_().mean(1)
         # d(mean CE)/d logits = (softmax - onehot) / B, per run scaled by its mask
         g = logp.exp_()
         ones = self._minus_ones.get(B)
@@ -479,25 +509,42 @@ class BatchedNet:
             op = self.ops[i]
             if op.kind == "dense":
                 a = saved.pop()
-                grads[op.weight] = torch.bmm(g, a.transpose(1, 2))
-                grads[op.bias] = g.sum(2)
+                w = L[op.weight]
+                bias_grad = None
+                if a.shape[0] != K:  # blocks of runs sharing their input: one product per block
+                    S, units, inputs = a.shape[0], w.shape[1], w.shape[2]
+                    per_block = torch.bmm(
+                        a, g.reshape(S, K // S * units, B).transpose(1, 2)
+                    )  # (S, F + 1, R * units): the last row (ones) gives the bias gradient
+                    grads[op.weight] = (
+                        per_block[:, :inputs].view(S, inputs, K // S, units).permute(0, 2, 3, 1)
+                    )
+                    if a.shape[1] > inputs:  # a's row of ones: the bias gradient came with the product
+                        bias_grad = per_block[:, inputs].reshape(K, units)
+                elif w.shape[2] < w.shape[1]:  # fewer inputs than units: (in, out) is the faster product
+                    grads[op.weight] = torch.bmm(a, g.transpose(1, 2)).transpose(1, 2)
+                else:
+                    grads[op.weight] = torch.bmm(g, a.transpose(1, 2))
+                grads[op.bias] = g.sum(2) if bias_grad is None else bias_grad
                 if i > 0:
-                    g = torch.bmm(L[op.weight].transpose(1, 2), g)
+                    g = torch.bmm(w.transpose(1, 2), g)
             elif op.kind == "act":
                 t = saved.pop()
+                # g is this pass's own (a product just made), so its gradient overwrites it
                 if op.act == "relu":
-                    g = torch.ops.aten.threshold_backward(g, t, 0.0)
+                    g = torch.ops.aten.threshold_backward.grad_input(g, t, 0.0, grad_input=g)
                 elif op.act == "tanh":
-                    g = torch.ops.aten.tanh_backward(g, t)
+                    g = torch.ops.aten.tanh_backward.grad_input(g, t, grad_input=g)
                 elif op.act == "sigmoid":
-                    g = torch.ops.aten.sigmoid_backward(g, t)
+                    g = torch.ops.aten.sigmoid_backward.grad_input(g, t, grad_input=g)
                 else:  # leaky_relu
-                    g = torch.ops.aten.leaky_relu_backward(g, t, 0.01, False)
+                    g = torch.ops.aten.leaky_relu_backward.grad_input(g, t, 0.01, False, grad_input=g)
             elif op.kind == "dropout":
                 noise = saved.pop()
                 if noise is not None:
                     g = g * noise
-        torch.cat([t.reshape(K, -1) for t in grads], 1, out=self.grads)
+        for view, grad in zip(self.grad_views, grads, strict=True):
+            (view if grad.ndim == view.ndim else view.view(grad.shape)).copy_(grad)
         if l2 is not None or l1 is not None:
             loss = loss + self.penalty(l1, l2)
             for j in self.weight_leaves:
@@ -601,18 +648,52 @@ class BatchedKernel:
         self.correct = torch.zeros(K, dtype=torch.int64, device=device)
         self.x_epoch = self.y_epoch = self.x_train
         self.widest = max(shape[0] for shape in self.net.shapes)  # the most units in a layer
+        self.share = self._input_groups()
+
+    def _input_groups(self) -> int:
+        """R > 1 when the rows come in blocks of R consecutive runs with one seed (one minibatch
+        order) and the first layer is dense: such a block's first layer is then one product
+        ``(R * units, F) @ (F, B)`` on its one minibatch, and its weight and bias gradients one
+        product too (the block's input carries a row of ones; :meth:`BatchedNet.forward`). 1
+        otherwise (jitter gives every run its own input)."""
+        K, net = self.K, self.net
+        if self.jitter or not net.manual or net.ops[0].kind != "dense" or K < 2:
+            return 1
+        seeds = [c.training.seed for c in self.cfgs]
+        size = 1
+        while size < K and seeds[size] == seeds[0]:
+            size += 1
+        if K % size or any(seeds[r] != seeds[r - r % size] for r in range(K)):
+            return 1
+        return size
 
     def begin_epoch(self, perms: Sequence[torch.Tensor]) -> None:
-        """The epoch's shuffled data in column layout (K, F, n): each minibatch is a view."""
-        K, n, dev = self.K, self.n, self.device
-        if all(p is perms[0] for p in perms):
-            perm = perms[0].to(dev)
-            self.x_epoch = self.x_train[perm].t().expand(K, -1, n).contiguous()
-            self.y_epoch = self.y_train[perm].expand(K, n)
-        else:
-            perm_k = torch.stack(list(perms)).to(dev)  # (K, n)
-            self.x_epoch = self.x_train[perm_k].transpose(1, 2).contiguous()
-            self.y_epoch = self.y_train[perm_k]
+        """The epoch's shuffled data in column layout (K, F, n), or (K / R, F, n) when blocks of
+        R rows share one order (:meth:`_input_groups`): each minibatch is a view.
+
+        Rows given the same permutation object share it: one gather per distinct order.
+        """
+        K, R, dev = self.K, self.share, self.device
+        slots: dict[int, int] = {}
+        slot = [slots.setdefault(id(p), len(slots)) for p in perms]
+        distinct = list({id(p): p for p in perms}.values())
+        order = torch.stack(distinct).to(dev)  # (S, n): one row per distinct order
+        xs = self.x_train[order].transpose(1, 2)  # (S, F, n)
+        ys = self.y_train[order]
+        if len(distinct) == 1:  # one order for every row
+            self.x_epoch = xs.expand(K // R, -1, -1).contiguous()
+            self.y_epoch = ys.expand(K, -1)
+        elif R > 1 and all(slot[r] == slot[r - r % R] for r in range(K)):
+            pick = torch.tensor(slot[::R], device=dev)  # each block's order
+            self.x_epoch = xs.index_select(0, pick)
+            self.y_epoch = ys.index_select(0, pick).repeat_interleave(R, 0)
+        else:  # a row of its own per run (the forward pass takes either shape)
+            pick = torch.tensor(slot, device=dev)
+            self.x_epoch = xs.index_select(0, pick)
+            self.y_epoch = ys.index_select(0, pick)
+        if self.x_epoch.shape[0] < K:  # shared blocks get a row of ones: their bias gradient's product
+            ones = torch.ones(self.x_epoch.shape[0], 1, self.n, device=dev, dtype=self.x_epoch.dtype)
+            self.x_epoch = torch.cat([self.x_epoch, ones], 1)
         self.loss_sum.zero_()
         self.correct.zero_()
 
@@ -648,21 +729,24 @@ class BatchedKernel:
         K, n, n_val = self.K, self.n, self.n_val
         first = 0 if eval_train else n  # without eval_train the training rows need no pass
         xt, y = self.x_all.t()[:, first:], self.y_all[first:]
-        sums = torch.empty(K, 2)  # per run: loss sum and hits over the training rows
-        val_sums = torch.empty(K, 2)
+        # per run: loss sum and hits over the training rows (float64, as engine.kernels.evaluate)
+        sums = torch.empty(K, 2, dtype=torch.float64)
+        val_sums = torch.empty(K, 2, dtype=torch.float64)
         # blocks of runs whose activations stay in cache: one (K, H, N) pass is memory-bound
         # and made the per-run cost grow with K; each run's numbers do not depend on the block
         step = self.eval_rows(len(y))
         for start in range(0, K, step):
             stop = min(start + step, K)
             logits = self.net.forward(xt.expand(stop - start, *xt.shape), False, rows=slice(start, stop))
-            per = F.cross_entropy(logits, y.expand(stop - start, -1), reduction="none")  # (k, N)
+            # cross-entropy (k, N) as F.cross_entropy computes it, without its slow (k, C, N) nll path
+            logp = torch.log_softmax(logits, 1)
+            per = logp.gather(1, y.expand(stop - start, 1, -1)).squeeze(1).neg_()
             hit = logits.max(1).indices == y  # max(1) is ~10x faster than argmax(1) here; same ties
             cut = n - first
             if eval_train:
-                sums[start:stop, 0] = per[:, :cut].sum(1)
+                sums[start:stop, 0] = per[:, :cut].sum(1, dtype=torch.float64)
                 sums[start:stop, 1] = hit[:, :cut].sum(1)
-            val_sums[start:stop, 0] = per[:, cut:].sum(1)
+            val_sums[start:stop, 0] = per[:, cut:].sum(1, dtype=torch.float64)
             val_sums[start:stop, 1] = hit[:, cut:].sum(1)
         if eval_train:
             tr_loss = [v / n for v in sums[:, 0].tolist()]

@@ -38,7 +38,7 @@ from . import events as ev
 from .config import RunConfig
 from .control import RunControl
 from .outcome import steps_per_epoch
-from .rules import Rule
+from .rules import DivergenceGuard, Rule
 
 __all__ = ["RunResult", "RunState", "StepKernel", "DriveSettings", "drive", "failed_result", "boundary_grid"]
 
@@ -117,7 +117,18 @@ class RunState:
     final_state: Any = None
     layer_stats: list[ev.LayerStats] = field(default_factory=list)
     reason_detail: str = ""
+    #: switches the run's optimizer between training (True) and evaluation (False) mode:
+    #: its part's :meth:`~engine.optimizers.base.OptimizerPart.set_mode` (None: no modes)
+    optimizer_mode: Callable[[bool], None] | None = None
+    training: bool = True
     _finishing: bool = False
+
+    def set_training(self, on: bool) -> None:
+        """Put the optimizer in training mode before updates and in evaluation mode (for a
+        schedule-free one: the averaged weights) before the weights are read."""
+        if self.optimizer_mode is not None and self.training != on:
+            self.optimizer_mode(on)
+            self.training = on
 
     def emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.Diverged):
@@ -270,7 +281,19 @@ class _Loop:
         self.loss_hist = np.zeros((0, len(runs)))
         self.moving_lr = [run for run in runs if any(r.per_step and r.moves_lr for r in run.rules)]
         self.last_weights_step: dict[int, int] = {}
-        self.stepping = [(run, [r for r in run.rules if r.per_step]) for run in runs]
+        # per-update rules: a run whose only one is the divergence guard is checked for all such
+        # runs at once (one comparison of the update's losses with their limits); its guard is
+        # called only on the first update (which sets its limit) and when its loss fails the check
+        self.stepping: list[tuple[RunState, list[Rule]]] = []
+        self.guarded: list[tuple[RunState, DivergenceGuard]] = []
+        for run in runs:
+            per_step = [r for r in run.rules if r.per_step]
+            if len(per_step) == 1 and type(per_step[0]) is DivergenceGuard:
+                self.guarded.append((run, per_step[0]))
+            else:
+                self.stepping.append((run, per_step))
+        self.guard_rows = np.array([run.row for run, _ in self.guarded], dtype=np.int64)
+        self.guard_limits = np.full(len(self.guarded), np.nan)  # NaN: not set yet (fails every check)
         self.errors: str | None = None
         self.stats_every = 0
         self.marked_step = -1  # the update whose weights before it the kernel remembers
@@ -279,6 +302,7 @@ class _Loop:
     # -- start and end of runs
     def start(self, device, n_params, n_classes, spe, boundaries) -> None:
         for run in self.runs:
+            run.set_training(False)
             tc = run.cfg.training
             run.emit(
                 ev.RunStarted(
@@ -307,6 +331,7 @@ class _Loop:
         """Take a finished run out of the loop: rules' last word, final weights, ``Finished``."""
         if reason is not None and not run.finishing:
             run.reason = reason
+        run.set_training(False)  # its final weights are the ones to evaluate
         run.alive = False
         run.n_steps = self.step
         run.seconds = time.perf_counter() - self.t0
@@ -326,6 +351,10 @@ class _Loop:
         self.kernel.retire(run.row)
         self.live.remove(run)
         self.stepping = [(r, rules) for r, rules in self.stepping if r is not run]
+        if any(r is run for r, _ in self.guarded):
+            keep = [i for i, (r, _) in enumerate(self.guarded) if r is not run]
+            self.guarded = [self.guarded[i] for i in keep]
+            self.guard_rows, self.guard_limits = self.guard_rows[keep], self.guard_limits[keep]
         if run in self.moving_lr:
             self.moving_lr.remove(run)
         run.emit(
@@ -382,6 +411,8 @@ class _Loop:
             te = time.perf_counter()
             drawn = {s: torch.randperm(n, generator=g) for s, g in generators.items()}
             kernel.begin_epoch([drawn[run.cfg.training.seed] for run in runs])
+            for run in self.live:
+                run.set_training(True)
             for b in range(spe):
                 if not control.checkpoint():
                     for run in list(self.live):
@@ -399,6 +430,8 @@ class _Loop:
                     for run in list(self.live):
                         self.retire(run, "completed")
                     return
+            for run in self.live:
+                run.set_training(False)
             if evaluate:
                 self._end_epoch(epoch, te, eval_train, boundaries)
             for run in list(self.live):
@@ -410,7 +443,9 @@ class _Loop:
     def _emit_stats(self, runs: list[RunState], lrs: list[float], epoch: int) -> None:
         """:class:`~engine.events.LayerStats` for ``runs`` after the last update (made at ``lrs``)."""
         rows = [run.row for run in runs]
-        observed = self.marked_step == self.step
+        # the update is observed if the weights before it were marked, and the weights now are
+        # the ones it stepped (not a schedule-free run's evaluation weights, as when it ends)
+        observed = self.marked_step == self.step and all(run.training for run in runs)
         for run, stats in zip(runs, self.kernel.layer_stats(lrs, rows, observed), strict=True):
             e = ev.LayerStats(run.run_id, self.step, epoch, lrs[run.row], **stats)
             run.layer_stats.append(e)
@@ -438,22 +473,35 @@ class _Loop:
         if self.emit_steps:
             for run in self.live:
                 run.emit(ev.Step(run.run_id, step, epoch, lrs[run.row], losses[run.row]))
+        stepping = self.stepping
+        if self.guarded:
+            # NaN fails the comparison, as in DivergenceGuard.step_done
+            failing = ~(np.asarray(losses)[self.guard_rows] <= self.guard_limits)
+            if failing.any():
+                called: list[tuple[RunState, list[Rule]]] = [
+                    (self.guarded[i][0], [self.guarded[i][1]]) for i in np.flatnonzero(failing)
+                ]
+                stepping = sorted(stepping + called, key=lambda item: item[0].row) if stepping else called
         finished = []
-        for run, rules in self.stepping:  # K x rules calls per update: kept lean
+        for run, rules in stepping:  # K x rules calls per update: kept lean
             loss = losses[run.row]
             for rule in rules:
                 rule.step_done(run, step, epoch, loss)
                 if run._finishing:  # the property costs a call per run and update
                     finished.append(run)
                     break
+        if step == 1 and self.guarded:  # the guards have set their limits
+            self.guard_limits = np.array([rule.limit for _, rule in self.guarded], dtype=np.float64)
         for run in finished:
             self.retire(run)
         for run in self.moving_lr:
             self.lrs[run.row] = run.schedule.lr
         if self.weights_every and step % self.weights_every == 0:
-            for run in self.live:
+            for run in self.live:  # the weights to evaluate, then back to the ones trained
+                run.set_training(False)
                 self._emit_weights(run, epoch)
-        if stats_due and self.live:
+                run.set_training(True)
+        if stats_due and self.live:  # of the weights the update stepped (its update/weight ratio)
             self._emit_stats(self.live, lrs, epoch)
         if on_step is not None:
             on_step(step)

@@ -13,8 +13,10 @@ Fair race by default: every run starts from the weights ``build_model`` makes un
 ``torch.manual_seed(training.seed)`` and sees the minibatch order of a
 ``torch.Generator`` seeded with ``training.seed`` -- exactly as :func:`engine.trainer.train`
 does. Runs with different seeds (``independent_seeds``) get their own initial weights and
-their own batch order: each distinct seed draws its permutation and runs gather their
-batch with a ``(K, B)`` index. Dropout masks come from one generator per run holding the
+their own batch order: each distinct seed draws its permutation once an epoch, and the runs
+of one seed (consecutive rows) share that shuffled data -- when every seed has as many runs
+(8 runners x 16 seeds), each seed's block of runs computes its first layer as one product on
+its one minibatch. Dropout masks come from one generator per run holding the
 global RNG state the run would have had alone, and input jitter from one generator per
 run seeded as :class:`~engine.augment.Augmenter` seeds its own, so those runs match too.
 
@@ -150,8 +152,11 @@ def train_batched(
     keys = {batch_key(c) for c in cfgs}
     if None in keys or len(keys) != 1:
         raise ValueError("train_batched needs runs that share one batch_key (see engine.sweep.batch_key)")
-    # rows ordered so every optimizer group is a contiguous block of rows
-    order = sorted(range(len(cfgs)), key=lambda i: (optimizer_group_key(cfgs[i].optimizer), i))
+    # rows ordered so every optimizer group is a contiguous block of rows, and within it the
+    # runs of one seed (one minibatch order: BatchedKernel shares their first layer's input)
+    order = sorted(
+        range(len(cfgs)), key=lambda i: (optimizer_group_key(cfgs[i].optimizer), cfgs[i].training.seed, i)
+    )
     try:
         ds = dataset if dataset is not None else load_dataset(cfgs[0].dataset)
         dev = resolve_device(cfgs[0].training.device)

@@ -10,6 +10,7 @@ at any time, and it reports through an :class:`~engine.events.EventBus`.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from .kernels import TorchKernel, evaluate, flat_params
 from .loop import Boundaries, DriveSettings, RunResult, RunState, boundary_grid, drive, failed_result
 from .models import build_model, count_params
 from .optim import ConstantRate, LRSchedule, build_optimizer
+from .optimizers import part_for as optimizer_part
 from .outcome import steps_per_epoch
 from .rules import Rule, default_rules, diverge_limit
 
@@ -171,6 +173,9 @@ def train(
     if extra_rules is not None:  # after the default ones (see engine.sweep.train_batched)
         rules += extra_rules(run_id, cfg)
     run = RunState(cfg, run_id, 0, p.schedule, rules, kernel, bus)
+    part = optimizer_part(cfg.optimizer.kind)
+    if part.has_modes:  # e.g. schedule-free: trained at one set of weights, evaluated at another
+        run.optimizer_mode = functools.partial(part.set_mode, p.optimizer)
     settings = DriveSettings(
         n_train=len(p.y_train),
         batch_size=cfg.training.batch_size,

@@ -22,6 +22,7 @@ __all__ = [
     "compact_combo",
     "SciSpinBox",
     "OptionalIntSpinBox",
+    "IntListEdit",
     "FieldForm",
     "MiniPlot",
     "ErrorLabel",
@@ -263,6 +264,28 @@ class OptionalIntSpinBox(QtWidgets.QSpinBox):
             self.setValue(int(value))
 
 
+class IntListEdit(QtWidgets.QLineEdit):
+    """A list of whole numbers typed as ``400, 600`` (commas or spaces); empty means ``None``
+    (shown as ``none_text``). What is not a whole number is handed on as typed, so the
+    config's validation names the field, the position and the value."""
+
+    def __init__(self, *, none_text: str | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._none_text = none_text
+        if none_text:
+            self.setPlaceholderText(none_text)
+        self.setMinimumWidth(90)
+
+    def get(self) -> tuple[Any, ...] | None:
+        tokens = self.text().replace(",", " ").split()
+        if not tokens:
+            return None if self._none_text else ()
+        return tuple(int(t) if t.lstrip("+-").isdigit() else t for t in tokens)
+
+    def put(self, value: Sequence[int] | None) -> None:
+        self.setText("" if value is None else ", ".join(str(int(v)) for v in value))
+
+
 class ErrorLabel(QtWidgets.QLabel):
     """A red, word-wrapped message shown next to the fields it is about; hidden when empty."""
 
@@ -367,6 +390,10 @@ class FieldForm(QtWidgets.QWidget):
                     w.addItem(str(choice).replace("_", " "), choice)
                 w.currentIndexChanged.connect(self._emit)
                 kind = "choice"
+            elif typing.get_origin(tp) is tuple and typing.get_args(tp)[:1] == (int,):
+                w = IntListEdit(none_text=none_text)
+                w.editingFinished.connect(self._emit)
+                kind = "ints"
             elif tp is int:
                 w = OptionalIntSpinBox(
                     int(lo if lo is not None else 0) + (1 if lo_open else 0),

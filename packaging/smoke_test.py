@@ -14,7 +14,9 @@ Checks, each a line of the report (PASS, FAIL or SKIP, each with an id):
 - ``no-network``: the commands ran in a namespace where the network is unreachable (a UDP
   connect to a documentation address fails); SKIP where ``unshare -n`` is not permitted or
   not available (Windows, macOS): the commands then ran with the network;
-- ``presets``, ``run --preset lr-sweep --epochs 3``, ``surface``, ``lr-find``, ``search`` (Optuna
+- ``presets``, ``run --preset lr-sweep --epochs 3``, ``run-package-optimizers`` and ``run-prodigy``
+  (the Schedule-Free and Prodigy lessons, whose optimizers come from their authors' packages),
+  ``surface``, ``lr-find``, ``search`` (Optuna
   with its SQLite storage and importances), ``record`` (a GIF), ``gradcheck`` and ``recipe`` write
   the same files as the source install (``--reference``: a Python with optiscope installed) given
   the same command: CSV and JSON compared value by value without wall-clock columns/keys, GIFs by
@@ -54,6 +56,9 @@ TIMING_WORDS = ("second", "time", "elapsed", "wall", "date", "created", "started
 CLI_CASES = {
     "presets": ["presets"],
     "run": ["run", "--preset", "lr-sweep", "--epochs", "3", "--out", "out"],
+    # the optimizers from their authors' packages (imported only when used: the bundle must carry them)
+    "run-package-optimizers": ["run", "--preset", "schedule-free-vs-tuned", "--epochs", "2", "--out", "out"],
+    "run-prodigy": ["run", "--preset", "prodigy-no-lr", "--epochs", "2", "--out", "out"],
     "surface": [
         "surface",
         "--preset",

@@ -21,9 +21,12 @@ from .adafactor import Adafactor, AdafactorPart
 from .adagrad import Adagrad, AdagradPart
 from .adam import Adam, Adamax, AdamaxPart, AdamPart, AdamW, AdamWPart, NAdam, NAdamPart
 from .base import OptimizerPart, OptimizerSettings, RaceRow
+from .lion import Lion, LionPart
 from .muon import Muon, MuonPart
+from .prodigy import Prodigy, ProdigyPart
 from .radam import RAdam, RAdamPart
 from .rmsprop import RMSprop, RMSpropPart
+from .schedulefree import ScheduleFreeAdamW, ScheduleFreeAdamWPart, ScheduleFreeSGD, ScheduleFreeSGDPart
 from .sgd import SGD, SGDPart
 
 __all__ = [
@@ -46,6 +49,10 @@ __all__ = [
     "RAdam",
     "Adafactor",
     "Muon",
+    "Lion",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeSGD",
+    "Prodigy",
 ]
 
 #: THE registry: every optimizer part by its ``kind``, in the order the window lists them.
@@ -64,6 +71,10 @@ REGISTRY: dict[str, type[OptimizerPart]] = {
         RAdamPart,
         AdafactorPart,
         MuonPart,
+        LionPart,
+        ScheduleFreeAdamWPart,
+        ScheduleFreeSGDPart,
+        ProdigyPart,
     )
 }
 
@@ -90,10 +101,12 @@ def panel_titles() -> dict[str, str]:
     return {kind: part.title for kind, part in REGISTRY.items()}
 
 
-def panel_labels() -> dict[str, str]:
-    """Field labels for the Optimizer panel: the shared ones and every part's own."""
+def panel_labels(kind: str | None = None) -> dict[str, str]:
+    """Field labels for the Optimizer panel: the shared ones and ``kind``'s own (every part's,
+    later parts winning, without ``kind``). A field name can mean different things in two
+    parts (Lion's ``beta2`` is its momentum, Adam's the squared gradients' average)."""
     out = dict(COMMON_LABELS)
-    for part in REGISTRY.values():
+    for part in REGISTRY.values() if kind is None else (part_for(kind),):
         out.update(part.labels)
     return out
 

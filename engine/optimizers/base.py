@@ -19,6 +19,7 @@ before the engine has loaded).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -163,6 +164,12 @@ class OptimizerPart:
     #: what the Inside tab says under its effective-rate plot where the rate is not a
     #: per-weight factor ("" where it is)
     inside_note: ClassVar[str] = ""
+    #: the optimizer trains one set of weights and is evaluated on another (schedule-free:
+    #: it must be switched with :meth:`set_mode` around every evaluation)
+    has_modes: ClassVar[bool] = False
+    #: the third-party package whose class :meth:`build` returns ("" for torch's own);
+    #: imported only when a run uses the part
+    package: ClassVar[str] = ""
 
     @classmethod
     def kind(cls) -> str:
@@ -188,6 +195,14 @@ class OptimizerPart:
         return getattr(torch.optim, cls.torch_name)
 
     @classmethod
+    def owns(cls, optimizer: torch.optim.Optimizer) -> bool:
+        """Whether :meth:`build` made ``optimizer`` (without importing a part's package: an
+        optimizer of a package not yet imported cannot be one of its)."""
+        if cls.package and cls.package not in sys.modules:
+            return False
+        return type(optimizer) is cls.torch_class()
+
+    @classmethod
     def build(cls, params: list[Any], cfg: Any, *, fused: bool = False) -> torch.optim.Optimizer:
         """The ``torch.optim`` optimizer for ``cfg`` (fused where asked and torch has one)."""
         import torch
@@ -206,6 +221,13 @@ class OptimizerPart:
         after an update at rate ``lr``: the factor the step applies to what the optimizer steps
         along (see :mod:`engine.inside`). Every part says it (SGD: the rate itself)."""
         raise NotImplementedError
+
+    @classmethod
+    def set_mode(cls, optimizer: torch.optim.Optimizer, training: bool) -> None:
+        """Put ``optimizer`` in training mode (before updates) or evaluation mode (before the
+        model is evaluated, drawn or saved); only parts with :attr:`has_modes` need it. The
+        training loop calls it for every run (:class:`engine.loop.RunState`); :meth:`build`
+        returns the optimizer in training mode, ready to step, as ``torch.optim`` ones are."""
 
     @classmethod
     def step_multiplier(cls, group: dict) -> float:

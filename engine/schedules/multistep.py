@@ -26,9 +26,9 @@ class MultiStep(ScheduleSettings):
     def _increasing(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
         if v is not None:
             if any(m < 1 or m > MAX_STEPS for m in v):
-                raise ValueError(f"milestones must be update counts from 1 to {MAX_STEPS} (got {list(v)})")
+                raise ValueError(f"milestones must be update counts from 1 to {MAX_STEPS}")
             if any(b <= a for a, b in zip(v, v[1:], strict=False)):
-                raise ValueError(f"milestones must increase (got {list(v)})")
+                raise ValueError("milestones must increase, e.g. 400, 600")
         return v
 
 

@@ -51,7 +51,7 @@ class KindPanel(Panel):
         self.stack = QtWidgets.QStackedWidget()
         self.forms: dict[str, FieldForm] = {}
         for kind, cls in self.classes.items():
-            form = FieldForm(cls, skip=("kind",), labels=self.labels, none_texts=self.none_texts)
+            form = FieldForm(cls, skip=("kind",), labels=self.labels_for(kind), none_texts=self.none_texts)
             form.changed.connect(self._emit_changed)
             self.forms[kind] = form
             self.stack.addWidget(form)
@@ -60,6 +60,10 @@ class KindPanel(Panel):
         self.kind_box.currentIndexChanged.connect(self._on_kind)
         self.defaults_button.clicked.connect(self.reset_kind)
         self._on_kind()
+
+    def labels_for(self, kind: str) -> dict[str, str]:
+        """The field labels of ``kind``'s form (the same for every kind unless overridden)."""
+        return self.labels
 
     @property
     def kind(self) -> str:
@@ -118,6 +122,9 @@ class OptimizerPanel(KindPanel):
     kind_titles = optimizer_parts.panel_titles()
     labels = optimizer_parts.panel_labels()
     prefix = "optimizer."
+
+    def labels_for(self, kind: str) -> dict[str, str]:
+        return optimizer_parts.panel_labels(kind)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)

@@ -27,7 +27,7 @@ class SchedulePanel(KindPanel):
     classes = C.SCHEDULE_CLASSES
     kind_titles = schedule_parts.panel_titles()
     labels = schedule_parts.panel_labels()
-    none_texts = {"t_max_steps": "whole run"}
+    none_texts = {"t_max_steps": "whole run", "milestones": "at 50 % and 75 % of the run"}
     prefix = "schedule."
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:

@@ -241,7 +241,7 @@ def test_kind_lists_are_derived_from_the_config_types():
     """Each list holds exactly the tags the validator accepts (and nothing else)."""
     assert C.OPTIMIZER_KINDS == (
         *("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "adamax", "adadelta"),
-        *("radam", "adafactor", "muon"),
+        *("radam", "adafactor", "muon", "lion", "schedulefree_adamw", "schedulefree_sgd", "prodigy"),
     )
     assert C.SCHEDULE_KINDS[-5:] == ("wsd", "linear", "polynomial", "multistep", "inverse_sqrt")
     for kind in C.OPTIMIZER_KINDS:
@@ -256,7 +256,7 @@ def test_kind_lists_are_derived_from_the_config_types():
         C.Dense(init=init)
     assert set(C.DATASET_NAMES) == {*C.SYNTHETIC_DATASETS, *C.BUNDLED_DATASETS, "csv"}
     with pytest.raises(ValidationError):
-        C.RunConfig.model_validate({"optimizer": {"kind": "lion"}})
+        C.RunConfig.model_validate({"optimizer": {"kind": "shampoo"}})
 
 
 @pytest.mark.parametrize(

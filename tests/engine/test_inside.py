@@ -37,6 +37,10 @@ OPTIMIZERS = {
     "radam": {"kind": "radam", "lr": 0.005},
     "adafactor": {"kind": "adafactor", "lr": 0.05, "weight_decay": 0.01},
     "muon": {"kind": "muon", "lr": 0.005},
+    "lion": {"kind": "lion", "lr": 0.001, "weight_decay": 0.1},
+    "schedulefree_adamw": {"kind": "schedulefree_adamw", "lr": 0.005, "warmup_steps": 10},
+    "schedulefree_sgd": {"kind": "schedulefree_sgd", "lr": 0.1, "warmup_steps": 3},
+    "prodigy": {"kind": "prodigy", "use_bias_correction": True},
 }
 assert set(OPTIMIZERS) == set(OPTIMIZER_KINDS)
 
@@ -53,6 +57,19 @@ def direct_rate(opt: torch.optim.Optimizer, p: torch.Tensor, lr: float, before=N
         if p.ndim == 2:  # the Moonshot scale 0.2 sqrt(max(A, B)) on the orthogonalised momentum
             return torch.full_like(p, lr * 0.2 * max(p.shape) ** 0.5, dtype=torch.float64)
         return lr / ((s["exp_avg_sq"].double() / (1 - 0.999**t)).sqrt() + 1e-8)
+    name = type(opt).__name__
+    if name == "LionOptimizer":  # Chen et al. 2023: the sign step, lr for every weight
+        return torch.full_like(p, lr, dtype=torch.float64)
+    if name in ("AdamWScheduleFree", "SGDScheduleFree"):  # Defazio et al. 2024: z's step
+        k = g["k"]
+        warm = min(1.0, k / g["warmup_steps"]) if g["warmup_steps"] else 1.0
+        if name == "SGDScheduleFree":
+            return torch.full_like(p, lr * warm, dtype=torch.float64)
+        return lr * warm / ((s["exp_avg_sq"].double() / (1 - g["betas"][1] ** k)).sqrt() + g["eps"])
+    if name == "Prodigy":  # Mishchenko & Defazio 2024: d lr bc m / (sqrt(v) + d eps), m, v of d-scaled g
+        d, (b1, b2), k = g["d"], g["betas"], g["k"]
+        bc = (1 - b2**k) ** 0.5 / (1 - b1**k)
+        return d * lr * bc * d / (s["exp_avg_sq"].double().sqrt() + d * g["eps"])
     if isinstance(opt, torch.optim.RAdam):  # Liu et al. 2020, Algorithm 2
         b2 = g["betas"][1]
         rho_inf = 2 / (1 - b2) - 1

@@ -274,3 +274,129 @@ def test_clr_vs_fixed(lesson):
     assert first_epoch(clr, acc[-1]) == reach  # the same number of correct examples
     (end,) = quoted(text, r"CLR ends at (\d+\.\d) %")
     assert round(100 * clr.final.val_acc, 1) == end
+
+
+def test_warmup_cosine_vs_wsd(lesson):
+    text, runs = lesson("warmup-cosine-vs-wsd")
+    cos, wsd, const = runs["warm-up + cosine"], runs["WSD (decay last 20 %)"], runs["constant"]
+    (same,) = quoted(text, r"the same run for the first (\d+) epochs")
+    n = int(same)
+    assert [e.train_loss for e in wsd.epochs[:n]] == pytest.approx([e.train_loss for e in const.epochs[:n]])
+    assert wsd.epochs[n].train_loss < const.epochs[n].train_loss  # and then they part
+    last, start, end, floor = quoted(
+        text,
+        r"over its last (\d+) epochs WSD's training loss falls from (\d\.\d+) to (\d\.\d+), while the "
+        r"constant run's stays above (\d\.\d+)",
+    )
+    assert n + last == len(wsd.epochs)
+    assert wsd.epochs[n - 1].train_loss == pytest.approx(start, abs=0.002)
+    assert wsd.final.train_loss == pytest.approx(end, abs=0.001)
+    assert all(e.train_loss > floor for e in const.epochs[n:])
+    a_wsd, a_cos = quoted(text, r"level with cosine \((\d+\.\d) % and (\d+\.\d) %")
+    assert 100 * wsd.final.val_acc == pytest.approx(a_wsd, abs=0.1)
+    assert 100 * cos.final.val_acc == pytest.approx(a_cos, abs=0.1)
+    epoch, l_cos, l_wsd = quoted(
+        text,
+        r"At epoch (\d+) cosine has already lowered its rate and its validation loss is (\d\.\d+) "
+        r"against WSD's (\d\.\d+)",
+    )
+    assert cos.epochs[int(epoch) - 1].val_loss == pytest.approx(l_cos, abs=0.001)
+    assert wsd.epochs[int(epoch) - 1].val_loss == pytest.approx(l_wsd, abs=0.001)
+
+
+def test_muon_vs_adamw(lesson):
+    text, runs = lesson("muon-vs-adamw")
+    aw1, aw3, mu3, mu10 = (runs[k] for k in ("AdamW 0.001", "AdamW 0.003", "Muon 0.003", "Muon 0.01"))
+    e_aw, e_mu3, e_mu10 = quoted(
+        text, r"AdamW 0.003 passes it at epoch (\d+), Muon 0.003 at epoch (\d+) and Muon 0.01 at epoch (\d+)"
+    )
+    assert [first_epoch(r, 0.97) for r in (aw3, mu3, mu10)] == [e_aw, e_mu3, e_mu10]
+    assert "AdamW 0.001 never does" in text and first_epoch(aw1, 0.97) is None
+    assert "Muon reaches the target no sooner" in text and min(e_mu3, e_mu10) >= e_aw
+    t_mu, t_aw = quoted(text, r"training loss of (\d\.\d+) against AdamW 0.003's (\d\.\d+)")
+    assert mu3.final.train_loss == pytest.approx(t_mu, abs=0.001)
+    assert aw3.final.train_loss == pytest.approx(t_aw, abs=0.001)
+    v_mu, v_aw = quoted(text, r"validation loss of (\d\.\d+) against (\d\.\d+)")
+    assert mu3.final.val_loss == pytest.approx(v_mu, abs=0.001)
+    assert aw3.final.val_loss == pytest.approx(v_aw, abs=0.001)
+    assert mu10.final.val_acc < mu3.final.val_acc
+    assert mu10.final.val_loss > min(e.val_loss for e in mu10.epochs) * 1.5  # climbing again
+    # the search the text describes: the rate each optimizer left out ends below both kept ones
+    (cfg_aw,) = [c for c in get_preset("muon-vs-adamw").runs() if c.label == "AdamW 0.003"]
+    (cfg_mu,) = [c for c in get_preset("muon-vs-adamw").runs() if c.label == "Muon 0.003"]
+    dropped = execute(
+        [
+            c.model_copy(
+                update={
+                    "label": f"{c.optimizer.kind} {lr}",
+                    "optimizer": c.optimizer.model_copy(update={"lr": lr}),
+                }
+            )
+            for c, lr in ((cfg_aw, 0.01), (cfg_mu, 0.001))
+        ],
+        log=lambda _m: None,
+    )
+    assert dropped[0].final.val_acc < min(aw1.final.val_acc, aw3.final.val_acc)
+    assert dropped[1].final.val_acc < min(mu3.final.val_acc, mu10.final.val_acc)
+
+
+def test_schedule_free_vs_tuned(lesson):
+    text, runs = lesson("schedule-free-vs-tuned")
+    sf, sf10 = runs["Schedule-Free (default 0.0025)"], runs["Schedule-Free 0.01"]
+    c1, c3, c10 = runs["cosine 0.001"], runs["cosine 0.003"], runs["cosine 0.01"]
+    sf_loss, c3_loss = quoted(
+        text, r"level with cosine at 0.003 \(validation loss (\d\.\d+) against (\d\.\d+)\)"
+    )
+    assert sf.final.val_loss == pytest.approx(sf_loss, abs=0.001)
+    assert c3.final.val_loss == pytest.approx(c3_loss, abs=0.001)
+    (c1_loss,) = quoted(text, r"far ahead of cosine at 0.001 \((\d\.\d+)\)")
+    assert c1.final.val_loss == pytest.approx(c1_loss, abs=0.001)
+    c10_loss, c10_acc = quoted(text, r"cosine at 0.01 \((\d\.\d+), (\d+\.\d) % validation accuracy\)")
+    assert c10.final.val_loss == pytest.approx(c10_loss, abs=0.001)
+    assert 100 * c10.final.val_acc == pytest.approx(c10_acc, abs=0.1)
+    assert min(r.final.val_loss for r in (c1, c3, c10)) == c10.final.val_loss  # the best of the grid
+    assert sf.final.val_loss > c10.final.val_loss
+    sf10_loss, sf10_acc = quoted(text, r"at 0.01 it ends at (\d\.\d+) and (\d+\.\d) %")
+    assert sf10.final.val_loss == pytest.approx(sf10_loss, abs=0.001)
+    assert 100 * sf10.final.val_acc == pytest.approx(sf10_acc, abs=0.1)
+    assert sf10.final.val_loss < c10.final.val_loss and sf10.final.val_acc > c10.final.val_acc
+    (epochs,) = quoted(text, r"validation loss falls at every one of the (\d+) epochs")
+    for r in (sf, sf10):
+        losses = [e.val_loss for e in r.epochs]
+        assert len(losses) == epochs and all(b < a for a, b in zip(losses, losses[1:], strict=False))
+
+
+def test_prodigy_no_lr(lesson):
+    from optiscope.engine.lrfind import lr_find
+    from optiscope.engine.optimizers.prodigy import ProdigyPart
+    from optiscope.engine.trainer import prepare, train
+
+    text, runs = lesson("prodigy-no-lr")
+    sets = ("blobs", "moons", "digits")
+    accs = quoted(
+        text,
+        r"(\d+\.\d) % against (\d+\.\d) % on blobs, (\d+\.\d) % against (\d+\.\d) % on moons and "
+        r"(\d+\.\d) % against (\d+\.\d) % on digits",
+    )
+    for i, name in enumerate(sets):
+        prodigy, adam = runs[f"Prodigy, {name}"], runs[f"Adam 0.001, {name}"]
+        assert 100 * prodigy.final.val_acc == pytest.approx(accs[2 * i], abs=0.1)
+        assert 100 * adam.final.val_acc == pytest.approx(accs[2 * i + 1], abs=0.1)
+        assert prodigy.final.val_acc > adam.final.val_acc
+    ds = quoted(text, r"d settles at (\d\.\d+) on blobs, (\d\.\d+) on moons and (\d\.\d+) on digits")
+    valleys = quoted(text, r"valley suggestion: (\d\.\d+), (\d\.\d+) and (\d\.\d+)")
+    (factor,) = quoted(text, r"within a factor of (\d+) of where the LR range test")
+    cfgs = {c.label: c for c in get_preset("prodigy-no-lr").runs()}
+    for name, d_text, v_text in zip(sets, ds, valleys, strict=True):
+        p = prepare(cfgs[f"Prodigy, {name}"])
+        train(cfgs[f"Prodigy, {name}"], prepared=p)
+        d = ProdigyPart.step_size(p.optimizer)
+        assert d == pytest.approx(d_text, rel=0.05), name
+        assert 10 <= d / 1e-3 <= 30  # "ten to thirty times Adam's default"
+        valley = lr_find(cfgs[f"Adam 0.001, {name}"]).suggestions["valley"]
+        assert valley == pytest.approx(v_text, rel=0.05), name
+        assert 1 / factor <= d / valley <= factor, name
+    digits = [e.val_loss for e in runs["Prodigy, digits"].epochs]
+    (jump,) = quoted(text, r"on digits its validation loss jumps once, at epoch (\d+)")
+    jumps = [i + 2 for i, (a, b) in enumerate(zip(digits, digits[1:], strict=False)) if b > 3 * a]
+    assert jumps == [jump]

@@ -149,3 +149,43 @@ def test_bad_input_is_reported() -> None:
         Race("quadratic", [SGD()], start=(float("nan"), 0.0))
     with pytest.raises(ValueError, match="at least one optimizer"):
         Race("quadratic", [])
+
+
+def test_the_race_offers_the_newer_optimizers() -> None:
+    from optiscope.engine.optimizers import race_rows
+
+    names = {name for name, _make, _on in race_rows()}
+    assert {"Lion", "Schedule-Free AdamW", "Schedule-Free SGD", "Prodigy"} <= names
+
+
+@pytest.mark.parametrize("kind", ["lion", "schedulefree_adamw", "prodigy"])
+def test_newer_optimizers_race_as_their_authors_packages_step_on_rosenbrock(kind: str) -> None:
+    """The race's runner against the reference package driven by hand, for 25 updates."""
+    import prodigyopt
+    import schedulefree
+    from lion_pytorch import Lion as ReferenceLion
+    from optiscope.engine.optimizers.lion import Lion
+    from optiscope.engine.optimizers.prodigy import Prodigy
+    from optiscope.engine.optimizers.schedulefree import ScheduleFreeAdamW
+
+    cfg, make = {
+        "lion": (Lion(lr=0.02), lambda p: ReferenceLion([p], lr=0.02)),
+        "schedulefree_adamw": (
+            ScheduleFreeAdamW(lr=0.05),
+            lambda p: schedulefree.AdamWScheduleFree([p], lr=0.05),
+        ),
+        "prodigy": (Prodigy(), lambda p: prodigyopt.Prodigy([p], lr=1.0)),
+    }[kind]
+    fn = get_function("rosenbrock")
+    r = Race(fn, [cfg], start=fn.start, total_steps=25)
+    r.step(25)
+    p = torch.nn.Parameter(torch.tensor(fn.start, dtype=torch.float64))
+    opt = make(p)
+    if hasattr(opt, "train"):
+        opt.train()
+    for k in range(25):
+        opt.zero_grad()
+        fn(p[0], p[1]).backward()
+        opt.step()
+        np.testing.assert_allclose(r.runners[0].positions[k + 1], p.detach().numpy(), rtol=1e-12, atol=1e-12)
+    assert r.runners[0].loss < fn.value(*fn.start)  # and it went downhill

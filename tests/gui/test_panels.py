@@ -297,3 +297,67 @@ def test_lr_entry_steps_on_a_log_ladder(qtbot):
 def test_plateau_rule_in_words():
     text = plateau_rule(C.Plateau(patience=5, factor=0.1, monitor="val_loss"))
     assert "5 epochs" in text and "multiplied by 0.1" in text and "validation loss" in text
+
+
+@pytest.mark.parametrize(
+    ("panel_class", "classes"), [(OptimizerPanel, C.OPTIMIZER_CLASSES), (SchedulePanel, C.SCHEDULE_CLASSES)]
+)
+def test_every_registered_kind_shows_every_field(qtbot, panel_class, classes):
+    """The panels build their forms from the registry: a new part's fields appear with no panel code."""
+    panel = panel_class()
+    qtbot.addWidget(panel)
+    for kind, cls in classes.items():
+        assert set(panel.forms[kind].widgets) == set(cls.model_fields) - {"kind"}, kind
+
+
+NEWER = [
+    C.OPTIMIZER_CLASSES["lion"](lr=3e-4, beta1=0.8, beta2=0.95, weight_decay=0.5),
+    C.OPTIMIZER_CLASSES["schedulefree_adamw"](
+        lr=0.01, beta1=0.95, warmup_steps=100, r=1.0, weight_lr_power=1.0
+    ),
+    C.OPTIMIZER_CLASSES["schedulefree_sgd"](lr=0.5, momentum=0.8, weight_decay=1e-4),
+    C.OPTIMIZER_CLASSES["prodigy"](
+        d_coef=2.0,
+        d0=1e-5,
+        decouple=False,
+        use_bias_correction=True,
+        safeguard_warmup=True,
+        weight_decay=0.01,
+    ),
+]
+
+
+@pytest.mark.parametrize("cfg", NEWER, ids=lambda c: c.kind)
+def test_optimizer_panel_roundtrips_the_newer_kinds(qtbot, cfg):
+    _roundtrip(qtbot, OptimizerPanel(), cfg)
+
+
+def test_multistep_milestones_are_typed_as_a_list_and_checked(qtbot):
+    panel = SchedulePanel()
+    qtbot.addWidget(panel)
+    multistep = C.SCHEDULE_CLASSES["multistep"]
+    _roundtrip(qtbot, panel, multistep(milestones=(400, 600, 900), gamma=0.5))
+    box = panel.forms["multistep"].widgets["milestones"]
+    assert box.text() == "400, 600, 900"
+    for text, expected in (("100 300", (100, 300)), ("  250,", (250,)), ("", None)):
+        box.setText(text)
+        assert panel.config().milestones == expected
+    box.setText("")  # empty: the default milestones, said in the placeholder
+    assert "50 %" in box.placeholderText()
+    for text, message in (
+        ("300, 100", "schedule.milestones: milestones must increase"),
+        ("100, x", "schedule.milestones.1: Input should be a valid integer (got 'x')"),
+        ("0", "schedule.milestones: milestones must be update counts from 1"),
+    ):
+        box.setText(text)
+        with pytest.raises(PanelError) as err:
+            panel.config()
+        assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_field_name_two_optimizers_share_is_labelled_for_each(qtbot):
+    """Lion's beta2 is its momentum, Adam's the squared gradients' average: one label each."""
+    panel = OptimizerPanel()
+    qtbot.addWidget(panel)
+    assert panel.forms["adam"].labels["beta2"].text() == "β2 (squared grads)"
+    assert panel.forms["lion"].labels["beta2"].text() == "β2 (momentum)"

@@ -1,0 +1,159 @@
+"""Benchmark: the lr-sweep with 16 seeds per runner (8 x 16 = 128 runs) batched vs scikit-learn x 128.
+
+The runs are the lr-sweep preset's eight runners (blobs, MLP 2-50(relu)-3, SGD at 1 ... 1e-7,
+batch 32, 200 epochs, train and test evaluated every epoch), each trained with seeds
+s0 ... s0 + 15 (s0 = the runner's seed): run (i, j) is runner i with ``training.seed = s0 + j``,
+so the 16 seeds are shared seed for seed across the runners (16 initialisations, 16 minibatch
+orders, each used by 8 runs). All 128 go through ``runner.execute`` as one batched group.
+
+The peer is scikit-learn's ``MLPClassifier.fit`` with the same layer, rate, batch and
+epochs, fitted 128 times (``random_state`` = the run's seed): plain ``fit``, which evaluates
+nothing per epoch (the stricter peer: it does less work than Optiscope).
+
+The machine may be shared, so the two are measured in the same window: the 128 fits are
+split into ``--repeats`` chunks, and one timed batched run precedes each chunk (after a
+warm-up). The batched figure is the median of those runs; the peer's is the sum of its
+chunks (every one of the 128 fits timed once). Wall and process CPU time are both printed.
+
+Bars (issue 20): batched 128 runs <= 1.5 s, and >= 10x faster than ``fit`` x 128.
+
+Run: ``.venv/bin/python bench/bench_seeds.py`` (``--epochs``, ``--seeds``, ``--repeats``,
+``--skip-peer`` to time only the batched engine, ``--profile`` for a cProfile of one
+batched run).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from optiscope.engine.config import RunConfig  # noqa: E402
+from optiscope.engine.presets import get_preset  # noqa: E402
+from optiscope.engine.runner import execute, plan_batches  # noqa: E402
+from peers import blobs, sklearn_mlp  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def seeded_runs(epochs: int, seeds: int) -> list[RunConfig]:
+    """Every lr-sweep runner once per seed, runner by runner: run ``i * seeds + j`` is runner
+    ``i`` with ``training.seed = s0 + j``."""
+    out = []
+    for cfg in get_preset("lr-sweep").with_overrides(epochs=epochs).runs():
+        s0 = cfg.training.seed
+        for j in range(seeds):
+            training = cfg.training.model_copy(update={"seed": s0 + j})
+            out.append(cfg.model_copy(update={"training": training, "label": f"{cfg.label} seed {s0 + j}"}))
+    return out
+
+
+def run_batched(runs: list[RunConfig]) -> float:
+    """Wall seconds of one ``execute`` of ``runs`` (one batched group)."""
+    t0 = time.perf_counter()
+    res = execute(runs)
+    wall = time.perf_counter() - t0
+    assert all(len(r.epochs) == runs[0].training.epochs or r.reason == "diverged" for r in res)
+    return wall
+
+
+def fit_sklearn(runs: list[RunConfig], data: tuple[np.ndarray, ...]) -> None:
+    """``MLPClassifier.fit`` once per run: its rate, epochs and seed."""
+    xtr, ytr, _, _ = data
+    for cfg in runs:
+        clf = sklearn_mlp(cfg.optimizer.lr, cfg.training.epochs, cfg.training.epochs)
+        clf.set_params(random_state=cfg.training.seed)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # ConvergenceWarning; overflow at lr = 1
+            clf.fit(xtr, ytr)
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return "uptime: unavailable"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--seeds", type=int, default=16, help="seeds per runner (8 runners)")
+    ap.add_argument("--repeats", type=int, default=4, help="timed batched runs (and peer chunks)")
+    ap.add_argument("--skip-peer", action="store_true", help="only the batched engine")
+    ap.add_argument("--profile", action="store_true", help="cProfile one batched run (own time)")
+    args = ap.parse_args(argv)
+    runs = seeded_runs(args.epochs, args.seeds)
+    groups, alone = plan_batches(runs)
+    assert groups == [list(range(len(runs)))] and not alone, "the seeded lr-sweep must be one batched group"
+    print(
+        f"lr-sweep x {args.seeds} seeds: {len(runs)} runs x {args.epochs} epochs, batch 32, 16 updates/epoch, "
+        f"train+test evaluated every epoch; torch {torch.__version__}, 1 thread"
+    )
+    print(f"load before: {uptime()}", flush=True)
+    run_batched(seeded_runs(2, args.seeds))  # warm-up
+    if args.profile:
+        import cProfile
+        import pstats
+
+        with cProfile.Profile() as prof:
+            execute(runs)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+        return 0
+    data = blobs()
+    if not args.skip_peer:
+        fit_sklearn(runs[:1], data)  # warm-up
+    chunks = np.array_split(np.arange(len(runs)), args.repeats)
+    walls, cpus, peer_wall, peer_cpu = [], [], 0.0, 0.0
+    for r, chunk in enumerate(chunks):
+        c0 = time.process_time()
+        walls.append(run_batched(runs))
+        cpus.append(time.process_time() - c0)
+        line = f"  repeat {r + 1}: batched {walls[-1]:6.3f} s wall {cpus[-1]:6.3f} s cpu"
+        if not args.skip_peer:
+            c0, t0 = time.process_time(), time.perf_counter()
+            fit_sklearn([runs[i] for i in chunk], data)
+            w, c = time.perf_counter() - t0, time.process_time() - c0
+            peer_wall += w
+            peer_cpu += c
+            line += f"   | sklearn fit x {len(chunk)}: {w:6.2f} s wall {c:6.2f} s cpu"
+        print(line, flush=True)
+    a_wall, a_cpu = statistics.median(walls), statistics.median(cpus)
+    print(f"load after: {uptime()}")
+    print(
+        f"  optiscope batched ({len(runs)} runs, execute), median  wall {a_wall:7.3f} s   cpu {a_cpu:7.3f} s"
+    )
+    ok = True
+    if not args.skip_peer:
+        print(
+            f"  sklearn MLPClassifier.fit x {len(runs)} (no eval)       wall {peer_wall:7.2f} s   cpu {peer_cpu:7.2f} s"
+        )
+        ratio, ratio_cpu = peer_wall / a_wall, peer_cpu / a_cpu
+        ok_fast = ratio >= 10.0
+        print(
+            f"{'PASS' if ok_fast else 'FAIL'}: batched >= 10x faster than sklearn fit x {len(runs)} "
+            f"({ratio:.1f}x wall, {ratio_cpu:.1f}x cpu)"
+        )
+        ok &= ok_fast
+    if args.epochs == 200 and args.seeds == 16:
+        ok_abs = a_wall <= 1.5
+        print(
+            f"{'PASS' if ok_abs else 'FAIL'}: batched 8 x 16 seeds <= 1.5 s "
+            f"({a_wall:.3f} s wall, {a_cpu:.3f} s cpu)"
+        )
+        ok &= ok_abs
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
