@@ -144,7 +144,7 @@ def _threshold_measure(index: int, obs: Threshold) -> Measure:
         "min",
         ("faster", "slower"),
         "epochs",
-        "{:.3g}",
+        "{:.1f}",
         censored=True,
     )
 

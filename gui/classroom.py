@@ -174,6 +174,7 @@ class Classroom(QtCore.QObject):
     @Slot()
     def _on_run_started(self) -> None:
         self.detector = ObservationDetector(self.lesson.observe if self.lesson is not None else ())
+        self.table.set_plan(self.window.runs.plan)  # several seeds: a row per runner
         self.table.show_outcomes([])
         self.table.show()
         self._apply_pace()
@@ -185,15 +186,20 @@ class Classroom(QtCore.QObject):
 
         moments = self.detector.feed(events)
         plots = self.window.plots
-        if plots is not None:
-            self.window.flush_plots()  # the curves first, so the marks sit on drawn points
+        if plots is not None and moments:
+            # the curves first, so the marks sit on drawn points (only then: every batch drawn
+            # at once would undo the run controller's pacing of the plots)
+            self.window.flush_plots()
             for m in moments:
                 plots.annotate(m.plot, m.run, m.x, m.y, m.caption)
         if any(type(e) in (ev.EpochEnd, ev.Finished, ev.RunStarted) for e in events):
             outcomes = self.detector.outcomes()
             self.table.show_outcomes(outcomes)
-            if len(outcomes) != self._rows_shared:  # a row more: its height, once
-                self._rows_shared = len(outcomes)
+            # a row more, or a header grown to two lines (a runner's row of several seeds
+            # fills in as its seeds train): the table's height again, once
+            shape = hash((self.table.table.rowCount(), self.table.wanted_height()))
+            if shape != self._rows_shared:
+                self._rows_shared = shape
                 self.share_table()
 
     def open_lesson_dialog(self) -> None:

@@ -26,7 +26,8 @@ class ExperimentDocument(QtCore.QObject):
     path_changed(object)
         The file it was opened from or saved to (a ``Path``, or None).
     meta_changed(object)
-        Name, description, lesson and seed policy (an ``ExperimentConfig`` without runs).
+        Name, description, lesson and seed policy (seeds per runner, independent seeds; an
+        ``ExperimentConfig`` without runs).
     race_changed(tuple)
         The runners of the race (a tuple of ``RunConfig``; empty: no race).
     selected_changed(object)
@@ -148,17 +149,29 @@ class ExperimentDocument(QtCore.QObject):
         self._saved_race = self._race
         self.loaded.emit(exp)
 
+    @property
+    def seeds(self) -> int:
+        """Seeds per runner (``ExperimentConfig.seeds``): every runner is trained this many times."""
+        return self._meta.seeds
+
+    @seeds.setter
+    def seeds(self, n: int) -> None:
+        self.meta = self._meta.model_copy(update={"seeds": int(n)})
+
     def experiment(self, panels_run: RunConfig) -> ExperimentConfig:
-        """The experiment to run or save: the race if one is set up, else ``panels_run`` alone."""
+        """The experiment to run or save: the race if one is set up, else ``panels_run`` alone,
+        with the document's seed policy (seeds per runner, independent seeds, data per seed).
+
+        Raises ValueError when the runners times the seeds are more than are trained at once."""
         meta = self._meta
+        seeds = {"seeds": meta.seeds, "seeds_vary_data": meta.seeds_vary_data}
         if self._race:
             labelled = [
                 r.model_copy(update={"label": lab}) for r, lab in zip(self._race, self.labels(), strict=True)
             ]
             exp = race_experiment(labelled, name=meta.name, description=meta.description, lesson=meta.lesson)
-            if meta.independent_seeds:
-                exp = exp.model_copy(update={"independent_seeds": True})
-            return exp
+            data = exp.model_dump(mode="python") | seeds | {"independent_seeds": meta.independent_seeds}
+            return ExperimentConfig.model_validate(data)  # validated: runners x seeds has a bound
         return ExperimentConfig(
-            name=meta.name, description=meta.description, lesson=meta.lesson, base=panels_run
+            name=meta.name, description=meta.description, lesson=meta.lesson, base=panels_run, **seeds
         )

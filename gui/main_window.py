@@ -141,6 +141,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.race_changed.connect(self._update_actions)
         self.document.path_changed.connect(self._on_path_changed)
         self.document.meta_changed.connect(self._update_title)
+        self.document.meta_changed.connect(self._update_actions)  # the seeds per runner
         self.experiment.edited.connect(self._on_panel_edited)
         self.runs.started.connect(self._on_run_started)
         self.runs.events_ready.connect(self.events_received)
@@ -389,6 +390,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_run_started(self) -> None:
         if self.plots is not None:
             self.plots.clear()
+            self.plots.set_seed_plan(self.runs.plan)  # which run is which runner's seed
             self.past.redraw()  # past runs stay until removed
         self.run_started.emit()
 
@@ -428,8 +430,14 @@ class MainWindow(QtWidgets.QMainWindow):
         a = self.acts
         a["run"].setEnabled(ready)
         n = len(self.document.race)
+        seeds = self.document.seeds
+        each = f" × {seeds} seeds" if seeds > 1 else ""  # every runner trained with each seed
         a["run"].setText(
-            "Run (loading engine…)" if not ready else f"Run race ({n} runs)" if n else "Run current settings"
+            "Run (loading engine…)"
+            if not ready
+            else f"Run race ({n} runs{each})"
+            if n
+            else f"Run current settings{each}"
         )
         a["run"].setToolTip(f"{self._run_tip()} ({a.keys_text(a['run'])})")
         if "clear_race" in a.actions:

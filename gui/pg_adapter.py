@@ -38,6 +38,7 @@ __all__ = [
     "render_widget",
     "set_log_axis_line",
     "decade_tick_labels",
+    "count_log_tick_labels",
     "recolour_legend",
     "GraphicsLayoutWithResize",
 ]
@@ -99,6 +100,29 @@ def decade_tick_labels(axis: pg.AxisItem) -> None:
     axis.logTickStrings = strings
     axis.picture = None
     axis.update()
+
+
+def count_log_tick_labels(axis: pg.AxisItem) -> None:
+    """On a log axis of counts (steps, epochs), write 1, 2, 5, 10, 20, 50, ... as plain
+    numbers (the other ticks stay, unlabelled); a linear axis is unchanged."""
+
+    # Workaround: pyqtgraph (0.14) writes log-axis ticks as "2·10¹" and labels every 2..9
+    # multiple when few decades show, which piles the labels of a step axis on each other.
+    # ``axis.range`` is the visible range in log10 units (AxisItem's own attribute)
+    def strings(values: list[float], scale: float, spacing: float) -> list[str]:
+        lo, hi = sorted(axis.range)
+        out = []
+        for v in values:
+            n = 10.0**v
+            lead = n / 10.0 ** math.floor(math.log10(n) + 1e-9) if n > 0 else 0.0
+            whole = abs(n - round(n)) < 1e-6 * max(n, 1.0)
+            # within one decade every whole number is written (epochs 1..8), else 1, 2, 5 x 10^k
+            keep = whole if hi - lo <= 1.0 else any(abs(lead - k) < 1e-6 for k in (1.0, 2.0, 5.0))
+            out.append((f"{n:.0f}" if n < 1e5 else f"{n:.0e}") if keep and n >= 1 - 1e-9 else "")
+        return out
+
+    axis.logTickStrings = strings
+    axis.picture = None
 
 
 def recolour_legend(legend: pg.LegendItem, color: str) -> None:

@@ -3,7 +3,9 @@
 :class:`RaceRoom` shows the document's race (:class:`~.document.ExperimentDocument`) as an
 editable list on a page of the panels' tool box and holds the race commands: Compare adds
 the panels' settings as a runner, Clear race forgets it, a double-click shows a runner in
-the panels (edits then change it: :meth:`apply_panel_edit`), F2 renames one.
+the panels (edits then change it: :meth:`apply_panel_edit`), F2 renames one. It also keeps
+the Training panel's "Seeds" box and the document's seeds per runner in step (every runner
+is trained that many times: :class:`optiscope.engine.seeds.SeedPlan`).
 """
 
 from __future__ import annotations
@@ -81,7 +83,11 @@ class RaceRoom(QtCore.QObject):
         self.race_index = self.toolbox.addItem(self.page, "Race")
         document.race_changed.connect(self._show_race)
         document.selected_changed.connect(self._show_selection)
+        document.meta_changed.connect(self._show_seeds)
+        self.seeds_box = experiment.training_panel.seeds_box
+        experiment.training_panel.seeds_chosen.connect(self._on_seeds_chosen)
         self._show_race(document.race)
+        self._show_seeds(document.meta)
 
     # ------------------------------------------------------------------ commands
     def compare(self) -> None:
@@ -156,6 +162,23 @@ class RaceRoom(QtCore.QObject):
             msg = f"Runner {index + 1} of the race is now '{doc.labels()[index]}'."
         self._notify(msg + " Run trains the race; Clear race runs the panels alone.", 8000)
 
+    # ------------------------------------------------------------------ seeds
+    @Slot(int)
+    def _on_seeds_chosen(self, n: int) -> None:
+        self.document.seeds = n
+        runners = max(len(self.document.race), 1)
+        if n > 1:
+            self._notify(
+                f"Run trains {runners} runner{'s' if runners != 1 else ''} × {n} seeds ({runners * n} runs): "
+                "the plots show each runner's mean and 95 % band.",
+                6000,
+            )
+
+    @Slot(object)
+    def _show_seeds(self, meta: Any) -> None:
+        self.experiment.training_panel.show_seeds(meta.seeds)
+        self._show_selection(self.document.selected)
+
     # ------------------------------------------------------------------ the list
     @Slot(QtWidgets.QListWidgetItem)
     def _on_double_click(self, item: QtWidgets.QListWidgetItem) -> None:
@@ -208,3 +231,8 @@ class RaceRoom(QtCore.QObject):
             self.race_state.setText("The panels are a draft: Compare adds them as a runner.")
         else:
             self.race_state.setText(f"The panels show runner {index + 1} (bold): edits change it.")
+        n = self.document.seeds
+        if n > 1:
+            self.race_state.setText(
+                f"{self.race_state.text()} Each runner is trained with {n} seeds (Training panel)."
+            )

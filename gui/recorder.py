@@ -202,11 +202,14 @@ def record_experiment(
     log: Callable[[str], None] | None = None,
 ) -> tuple[Path, int]:
     """Train ``exp`` and record its plots drawing: about ``fps * seconds`` frames of ``size``.
+    With several seeds per runner (``exp.seeds``) every seed is trained and each runner is
+    drawn as its mean with a 95 % band, as in the window.
 
     Returns the file written and its number of frames.
     """
     from optiscope.engine import events as ev
     from optiscope.engine.runner import execute
+    from optiscope.engine.seeds import SeedPlan
     from optiscope.engine.trainer import boundary_every
 
     from .plots import LivePlots
@@ -217,7 +220,8 @@ def record_experiment(
         problem = gif_too_large(size, max(int(round(fps * seconds)), 2))
         if problem:
             raise RecordError(problem)
-    runs = exp.runs()
+    plan = SeedPlan.of(exp)
+    runs = plan.runs
     events: list[Any] = []
     bus = ev.EventBus()
     bus.subscribe(events.append, *(t for t in ev.EVENT_TYPES if t is not ev.Weights))
@@ -226,6 +230,7 @@ def record_experiment(
     execute(runs, bus=bus, boundary_every=boundary_every(runs))
     app = create_app()
     plots = LivePlots()
+    plots.set_seed_plan(plan)
     plots.set_presentation(True)
     plots.resize(*size)
     plots.show()
@@ -241,6 +246,7 @@ def record_experiment(
     try:
         for end in points:
             plots.add_events(events[start : end + 1])
+            plots.flush_bands()  # every runner's band in this frame
             start = end + 1
             app.processEvents()
             sink.add(frame_from_widget(plots, size))

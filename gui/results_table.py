@@ -4,6 +4,13 @@ Columns come from the lesson's observations (:mod:`optiscope.engine.lessons`): e
 each threshold, then final and best validation accuracy, plateau LR drops, the train/val
 gap at the end and why the run stopped. Sortable by any column (numbers sort as numbers,
 "not reached" last); :meth:`ResultsTable.csv_text` is what File → Export results writes.
+
+With several seeds per runner (:meth:`ResultsTable.set_plan`) the table has one row per
+runner instead: each measure of :func:`engine.seeds.measures_for` as "mean ± half" of its
+95 % interval (the engine's :meth:`~engine.seeds.Measure.text`; the tooltip names the
+interval method and how many seeds reached a threshold), and a comparison column with the
+engine's paired verdict of each runner against the leader on the first measure
+(:func:`engine.seeds.leader_verdicts`). Its CSV has mean, low, high and n per measure.
 """
 
 from __future__ import annotations
@@ -13,11 +20,13 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from optiscope.engine import outcome
 from optiscope.engine.formats import format_csv
 from optiscope.engine.formats import format_percent as _pct
 from optiscope.engine.lessons import Observation, ObservationDetector, RunOutcome, threshold_label
+from optiscope.engine.seeds import Measure
 from PySide6 import QtGui, QtWidgets
 from PySide6.QtCore import Qt
 
@@ -95,6 +104,68 @@ def columns_for(observations: Sequence[Observation]) -> list[Column]:
     return cols
 
 
+@dataclass(frozen=True)
+class SeedCell:
+    """One cell of a runner's row: its text, sort key and tooltip."""
+
+    text: str
+    key: tuple[int, float | str]
+    tip: str = ""
+
+
+COMPARISON = "Compared with the leader"
+
+
+def seed_rows(
+    plan: Any, outcomes: Sequence[RunOutcome], measures: Sequence[Measure]
+) -> tuple[list[list[SeedCell]], list[Any]]:
+    """A runner per row: its label, the verdict against the leader on ``measures[0]``, each
+    measure's interval text -- all as :mod:`engine.seeds` words them. Also returns the
+    runners' summaries (``RunnerSummary``, for the CSV)."""
+    from optiscope.engine import stats
+    from optiscope.engine.seeds import leader_verdicts, summarize_runners
+
+    by_run = {o.run: o for o in outcomes}
+    summaries = summarize_runners(plan, by_run, measures)
+    leader, verdicts = leader_verdicts(plan, by_run, measures[0]) if measures else (None, {})
+    n = plan.n_seeds
+    rows = []
+    for s in summaries:
+        trained = sum(1 for r in s.runs if r in by_run)
+        row = [
+            SeedCell(s.label, (1, s.label.lower()), f"{s.label}: {n} seeds ({', '.join(map(str, s.seeds))})")
+        ]
+        for m in measures:
+            iv = s.intervals[m.name]
+            tip = f"mean ± half of its {stats.METHOD} interval over the seeds"
+            if m.censored and iv.n < n:
+                tip += f"; reached in {iv.n} of {n} seeds"
+            elif iv.n < n:
+                tip += f"; {iv.n} of {n} seeds have a value"
+            if trained < n:
+                tip += f" ({trained} of {n} seeds started so far)"
+            row.append(SeedCell(m.text(iv), _sort_key(iv.mean if iv.n else None), tip))
+        if leader is None:
+            verdict = SeedCell("—", (2, 0.0), "no runner has a value yet")
+        elif s.runner == leader:
+            verdict = SeedCell("leader", (0, 0.0), f"the best mean {measures[0].header.lower()}")
+        else:
+            v = verdicts[s.runner]
+            sure = 0 if v.winner is not None else 1
+            # the engine's verdict; a note in brackets (seeds that never reached a threshold)
+            # goes to the tooltip, so the column fits beside the runner's name on a projector
+            said, _, note = v.text.partition(" (")
+            tip = (
+                f"{v.text}\npaired over seeds, {stats.METHOD}"
+                if note
+                else f"paired over seeds, {stats.METHOD}"
+            )
+            verdict = SeedCell(said, (sure, abs(v.diff.mean) if v.diff.n else 0.0), tip)
+        row.insert(1, verdict)
+        rows.append(row)
+    return rows, summaries
+
+
 def _sort_key(value: float | str | None) -> tuple[int, float | str]:
     """Numbers by value, text alphabetically, missing/NaN last."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -151,31 +222,84 @@ class ResultsTable(QtWidgets.QWidget):
         lay.addWidget(self.table, 1)
         self._columns: list[Column] = []
         self._outcomes: list[RunOutcome] = []
+        self._observations: tuple[Observation, ...] = ()
+        self._plan: Any = None  # engine.seeds.SeedPlan of several seeds: one row per runner
+        self._measures: list[Measure] = []
+        self._summaries: list[Any] = []
+        self._seed_rows: list[list[SeedCell]] = []
         self._normal_fonts: tuple[QtGui.QFont, QtGui.QFont] | None = None
         self.set_lesson((), "")
 
     def set_lesson(self, observations: Sequence[Observation], question: str) -> None:
         """Columns for these observations; the question shown above them (hidden if empty)."""
-        self._columns = columns_for(observations)
+        self._observations = tuple(observations)
         self.question.setText(question)
         self.question.setVisible(bool(question))
+        self._set_columns()
+        self.show_outcomes(self._outcomes)
+
+    def set_plan(self, plan: Any) -> None:
+        """The runs' seed plan (an ``engine.seeds.SeedPlan``): with several seeds per runner
+        one row per runner (mean ± interval, a verdict); None or one seed: a row per run."""
+        self._plan = plan if plan is not None and plan.n_seeds > 1 else None
+        self._set_columns()
+        self.show_outcomes(self._outcomes)
+
+    @property
+    def seeded(self) -> bool:
+        """One row per runner of several seeds."""
+        return self._plan is not None
+
+    def _set_columns(self) -> None:
+        from optiscope.engine.seeds import measures_for
+
+        self._columns = columns_for(self._observations)
+        self._measures = measures_for(self._observations) if self._plan is not None else []
+        if self._plan is not None:
+            first = self._measures[0].header.lower()
+            self._columns = [
+                Column("Runner", "label", lambda o: o.label, lambda o: o.label),
+                # the answer next to the runner's name: the measures may scroll, it does not
+                Column(
+                    COMPARISON,
+                    "comparison",
+                    lambda o: None,
+                    lambda o: "",
+                    f"paired over seeds, on {first}: a winner only when the interval of the difference excludes zero",
+                ),
+                *(
+                    Column(
+                        m.header, m.name, lambda o: None, lambda o: "", "mean ± 95 % interval over the seeds"
+                    )
+                    for m in self._measures
+                ),
+            ]
         self.table.setColumnCount(len(self._columns))
         self.table.setHorizontalHeaderLabels([c.header for c in self._columns])
         for i, c in enumerate(self._columns):
             item = self.table.horizontalHeaderItem(i)
-            if item is not None and c.tip:
+            if item is not None:
                 item.setToolTip(c.tip)
-        self.show_outcomes(self._outcomes)
 
     def show_outcomes(self, outcomes: Sequence[RunOutcome]) -> None:
-        """One row per run (the current sort order is kept)."""
+        """One row per run, or per runner with several seeds (the current sort order is kept)."""
         self._outcomes = list(outcomes)
         sorting = self.table.isSortingEnabled()
         self.table.setSortingEnabled(False)  # rows would move while they are being filled
-        self.table.setRowCount(len(self._outcomes))
-        for row, o in enumerate(self._outcomes):
-            for col, c in enumerate(self._columns):
-                self.table.setItem(row, col, _Item(c.text(o), _sort_key(c.value(o))))
+        if self._plan is not None:
+            rows, self._summaries = seed_rows(self._plan, self._outcomes, self._measures)
+            self._seed_rows = rows
+            self.table.setRowCount(len(rows))
+            for r, cells in enumerate(rows):
+                for col, cell in enumerate(cells):
+                    item = _Item(cell.text, cell.key)
+                    item.setToolTip(cell.tip)
+                    self.table.setItem(r, col, item)
+        else:
+            self.table.setRowCount(len(self._outcomes))
+            for row, o in enumerate(self._outcomes):
+                for col, c in enumerate(self._columns):
+                    self.table.setItem(row, col, _Item(c.text(o), _sort_key(c.value(o))))
         self.table.setSortingEnabled(sorting)
         self.fit_columns()
 
@@ -290,9 +414,25 @@ class ResultsTable(QtWidgets.QWidget):
         ]
 
     def csv_text(self) -> str:
-        """Every run's outcome with raw numbers (fractions, epochs, counts), in run order."""
+        """Every run's outcome with raw numbers (fractions, epochs, counts), in run order;
+        with several seeds per runner, every runner's mean, low, high and n per measure."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
+        if self._plan is not None:
+            head = ["runner", "label", "seeds"]
+            for m in self._measures:
+                head += [f"{m.name}_{part}" for part in ("mean", "low", "high", "n")]
+            w.writerow([*head, "comparison"])
+            for s, row in zip(self._summaries, self._seed_rows, strict=True):
+                values: list[Any] = [s.runner, s.label, len(s.runs)]
+                for m in self._measures:
+                    iv = s.intervals[m.name]
+                    values += [
+                        "" if not math.isfinite(v) else format_csv(v) for v in (iv.mean, iv.low, iv.high)
+                    ]
+                    values.append(iv.n)
+                w.writerow([*values, row[1].text])
+            return buf.getvalue()
         w.writerow(["run", *(c.csv_name for c in self._columns)])
         for o in self._outcomes:
             values = []

@@ -121,9 +121,12 @@ def train_job(
     boundary_every: int = 0,
     weights_every: int = 0,
     recording: Recording | None = None,
+    intervals: bool = False,
 ) -> Callable[[JobContext], TrainOutcome]:
     """The job that trains ``runs`` (``runner.execute``), emitting every engine event and,
     with ``recording``, writing the runs into the run store as they train (as the CLI does).
+    ``intervals``: the plots and table will take Student t intervals over seeds: their t
+    quantile's module (scipy.special, ~1 s) is imported here, off the GUI thread.
 
     Returns a :class:`TrainOutcome`: the end reason and what the engine reported per run.
     """
@@ -133,6 +136,10 @@ def train_job(
         import torch
 
         torch.set_num_threads(1)
+        if intervals:
+            from optiscope.engine import stats
+
+            stats.t_quantile(0.975, 1)
         from optiscope.engine import events as ev
         from optiscope.engine import runner
 
@@ -197,6 +204,9 @@ class RunController(QtCore.QObject):
         self.record = True
         self.recording: Recording | None = None
         self.live_runs: list[Any] = []
+        #: the last run's ``engine.seeds.SeedPlan`` (None: one seed per run): which run id is
+        #: which runner and seed, for every room that shows the runs
+        self.plan: Any = None
         self.live_lr_scale = 1.0
         self._frame_cost = 0.0
         self._last_draw = 0.0
@@ -242,9 +252,15 @@ class RunController(QtCore.QObject):
         return info.label if info is not None else str(run)
 
     # ------------------------------------------------------------------ commands
-    def start(self, runs: Sequence[Any], *, paused: bool = False, experiment: str = "") -> None:
+    def start(
+        self, runs: Sequence[Any], *, paused: bool = False, experiment: str = "", plan: Any = None
+    ) -> None:
         """Train ``runs`` (an experiment's resolved runs), stopping a live run first; they
-        are recorded in the run store under ``experiment`` as they train."""
+        are recorded in the run store under ``experiment`` as they train.
+
+        ``plan`` (an ``engine.seeds.SeedPlan`` whose ``runs`` are ``runs``) says which run is
+        which runner and seed: run id ``r`` (ids start at 0) is plan index ``r``. Without
+        one, every run is its own runner with one seed."""
         from optiscope.engine.landscape import snapshot_every  # torch: the engine is loaded by now
         from optiscope.engine.trainer import boundary_every
 
@@ -259,10 +275,12 @@ class RunController(QtCore.QObject):
             boundary_every=boundary_every(runs),
             weights_every=snapshot_every(runs),
             recording=self.recording,
+            intervals=plan is not None and plan.n_seeds > 1,
         )
         self.clear()
         self.control = control
         self.live_runs = list(runs)
+        self.plan = plan
         self.live_lr_scale = 1.0
         self._t_start = time.perf_counter()
         self.job = self.jobs.submit(

@@ -63,23 +63,37 @@ class Transport(QtCore.QObject):
         if not w.engine_loaded:
             w.report("The engine is still loading; Run is possible in a moment.", error=True)
             return False
+        from optiscope.engine.seeds import SeedPlan
+
         try:
             exp = w.experiment_config()
-            runs = exp.runs()
+            runners = exp.runs()
+            if len(runners) == 1 and not runners[0].label:
+                runners = [runners[0].model_copy(update={"label": describe_run(runners[0])})]
+                exp = exp.model_copy(update={"base": runners[0]})
+            plan = SeedPlan.of(exp)  # run r: runner r // N, its seed k = r % N
         except (PanelError, ConfigError, ValueError) as exc:
             w.report(f"Cannot run: {exc}", error=True)
             w.experiment.update_derived()
             return False
-        if len(runs) == 1 and not runs[0].label:
-            runs = [runs[0].model_copy(update={"label": describe_run(runs[0])})]
-        self._panel_lr = runs[0].optimizer.lr
-        self.runs.start(runs, paused=paused, experiment=exp.name)
+        self._panel_lr = runners[0].optimizer.lr
+        self.runs.start(plan.runs, paused=paused, experiment=exp.name, plan=plan)
         self.by_hand = by_hand
-        if w.document.race:
-            w.report(f"Training the race: {len(runs)} runs ({', '.join(r.label for r in runs)}).")
-        else:
-            w.report(f"Training the current settings: {runs[0].label}.")
+        w.report(self.start_text(plan, race=bool(w.document.race)))
         return True
+
+    @staticmethod
+    def start_text(plan: Any, race: bool) -> str:
+        """What the status bar says when ``plan`` starts: "Training the race: 3 runners × 10
+        seeds (30 runs)." (one seed: the runners' labels, as before seeds)."""
+        labels = plan.labels
+        n, k = len(labels), plan.n_seeds
+        if k > 1:
+            what = "the race" if race else f"the current settings ({labels[0]})"
+            return f"Training {what}: {n} runner{'s' if n != 1 else ''} × {k} seeds ({n * k} runs)."
+        if race:
+            return f"Training the race: {n} runs ({', '.join(labels)})."
+        return f"Training the current settings: {labels[0]}."
 
     def stop(self) -> None:
         """Ask the run to stop at its next update; ``run_finished`` follows."""

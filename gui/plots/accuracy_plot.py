@@ -29,6 +29,8 @@ class AccuracyPlot(PlotPart):
     guides = ("acc_best",)
     marked = True
     counted = "acc_train"
+    series = {"acc_train": ("epoch", "train_acc"), "acc_val": ("epoch", "val_acc")}
+    banded = ("acc_train", "acc_val")
 
     def create(self, plot: pg.PlotItem, run: PlotRun) -> dict[str, Any]:
         return items.accuracy_items(plot, run.color)

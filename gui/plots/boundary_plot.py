@@ -1,7 +1,9 @@
 """The decision-boundary plot: class-probability heatmap and training points (2D data).
 
 In overlay mode one heatmap shows one run's boundary: the run chosen in the controls, or
-the latest to report one; in grid mode each run that has a boundary gets its cell. The
+the latest to report one; in grid mode each run that has a boundary gets its cell. A
+boundary cannot be averaged over seeds: a runner of several seeds shows its first seed's
+(the title says which seed). The
 drawing helpers (heatmap, points, the overlay's hint) are in :mod:`.boundary`.
 """
 
@@ -31,6 +33,7 @@ class BoundaryPlot(PlotPart):
     place = (1, 1)
     shared_cells = False  # each cell fits its own grid
     export_legend = False  # one run's picture (its title names it)
+    one_seed = "the runner's first seed"
 
     def setup(self) -> None:
         self.overlay = boundary.OverlayBoundary(self.plot)
@@ -49,7 +52,7 @@ class BoundaryPlot(PlotPart):
         cell.setAspectLocked(True)
 
     def wants_cell(self, run: PlotRun) -> bool:
-        return run.boundary is not None
+        return run.boundary is not None and run.lead
 
     def idle(self) -> bool:
         """No run trains on a 2D dataset: presenting, the loss plot takes this room."""
@@ -59,6 +62,8 @@ class BoundaryPlot(PlotPart):
         return not any((run.config.get("dataset") or {}).get("name") in SYNTHETIC_DATASETS for run in runs)
 
     def sync(self, run: PlotRun, flags: set[str]) -> None:
+        if not run.lead:
+            return  # a runner's other seeds: its first seed's boundary stands for it
         if run.boundary is not None and flags & {"all", "boundary"}:
             self.frame.controls.add_boundary_run(run.id, run.label)
         super().sync(run, flags)
@@ -85,7 +90,15 @@ class BoundaryPlot(PlotPart):
             self._show(run)
 
     def batch_done(self, events: Sequence[ev.Event], dirty: dict[int, set[str]]) -> None:
-        last = next((e.run for e in reversed(events) if type(e) is ev.Boundary), None)
+        runs = self.frame.runs
+        last = next(
+            (
+                e.run
+                for e in reversed(events)
+                if type(e) is ev.Boundary and e.run in runs and runs[e.run].lead
+            ),
+            None,
+        )
         if last is None or self.mode() != "overlay":
             return
         # one heatmap on screen: draw the chosen run's, or the latest to arrive
@@ -110,6 +123,14 @@ class BoundaryPlot(PlotPart):
         if run is None or run.boundary is None:
             return [self.title], None, ()
         label, epoch = run.label, run.boundary.epoch
+        if run.seeded:  # one seed's boundary: the title says which (the label may be cut, not that)
+            seed = run.seed_text.split(" (")[0]
+            wordings = [
+                f"Decision boundary — {label}, {run.seed_text}, epoch {epoch}",
+                f"Boundary · {label} · {seed} · ep {epoch}",
+                f"{label} · {seed} · ep {epoch}",
+            ]
+            return wordings, ("", label, f" · {seed} · ep {epoch}"), ()
         wordings = [f"Decision boundary — {label}, epoch {epoch}", f"Boundary · {label} · ep {epoch}"]
         return wordings, ("Boundary · ", label, f" · ep {epoch}"), ()
 

@@ -85,6 +85,9 @@ class RunData:
 
     def __init__(self, run_id: int, beta: float) -> None:
         self.id = run_id
+        #: the runner it belongs to (its colour, line style and legend entry): its own id,
+        #: or with several seeds per runner the runner's index (:mod:`.seeds`)
+        self.group = run_id
         self.label = f"run {run_id}"
         self.status = ""
         self.finished = False

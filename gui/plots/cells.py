@@ -22,13 +22,29 @@ class Cells:
         self.frame = frame
 
     def ensure(self, run: PlotRun) -> None:
-        """Queue the run for the grid cells it lacks; :meth:`fill` builds them."""
+        """Queue the run for the grid cells it lacks; :meth:`fill` builds them. A runner of
+        several seeds has one cell, its lead's: the other seeds' curves join it there."""
         frame = self.frame
         if frame.mode != "grid" or frame.grid.queued(run.id):
+            return
+        if not run.lead:
+            self.join_lead(run)
             return
         parts = frame.parts.values()
         if any(p.has_cells and p.name not in run.cells and p.wants_cell(run) for p in parts):
             frame.grid.queue(run.id)
+
+    def join_lead(self, run: PlotRun) -> None:
+        """Give seed ``run`` its (thin) curves in its runner's cells that exist (once "Every
+        seed" shows them)."""
+        lead = self.frame.runs.get(run.id - run.seed_k)
+        if lead is None or not self.frame.show_seeds:
+            return
+        for name, cell in lead.cells.items():
+            part = self.frame.parts[name]
+            if not part.one_seed and not part.items(run, "grid"):
+                part.add_items(run, cell, "grid")
+                part.sync(run, {"all"})
 
     def fill(self) -> None:
         """Build queued grid cells, a few per frame (see :meth:`SmallMultiples.fill`)."""
@@ -46,9 +62,15 @@ class Cells:
             frame.grid.remove(name, run.id, cell)
 
     def set_ticks(self, name: str, major: float) -> None:
-        """The x tick spacing of every cell of plot ``name``."""
+        """The x tick spacing of every cell of plot ``name`` (a log axis keeps pyqtgraph's own:
+        a fixed spacing in log10 units would ask a log axis for endless minor ticks)."""
+        log = self.frame.parts[name].log_x()
         for rid in self.frame.grid.order[name]:
-            self.frame.runs[rid].cells[name].getAxis("bottom").setTickSpacing(major, major / 5)
+            axis = self.frame.runs[rid].cells[name].getAxis("bottom")
+            if log:
+                axis.setTickSpacing()
+            else:
+                axis.setTickSpacing(major, major / 5)
 
     def _build(self, run_id: int) -> bool:
         run = self.frame.runs.get(run_id)
@@ -58,6 +80,11 @@ class Cells:
             if part.has_cells and part.name not in run.cells and part.wants_cell(run):
                 self._new_cell(part, run)
         self.frame.sync(run, {"all"})
+        if run.seeded:
+            for rid in range(run.id + 1, run.id + run.n_seeds):
+                if rid in self.frame.runs:
+                    self.join_lead(self.frame.runs[rid])
+            self.frame.draw_bands({run.group})
         return True
 
     def _built(self) -> None:
@@ -77,7 +104,7 @@ class Cells:
             cell.setYLink(first)
 
         def lookup(x: float, y: float, tol: float, rid: int = run.id) -> str | None:
-            return part.readout(rid, x, y, tol)
+            return part.hover_readout(rid, x, y, tol)
 
         frame.hover(frame.grid.views[name]).add(cell, lookup)
         if k == 0:

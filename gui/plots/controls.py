@@ -1,5 +1,6 @@
-"""The controls row above the plots: view mode, loss smoothing, log loss axis, and
-which run's decision boundary the overlay shows."""
+"""The controls row above the plots: view mode, loss smoothing, log loss axis, log step/epoch
+axis, every seed's own curve (runners of several seeds), and which run's decision boundary
+the overlay shows."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ class PlotControls(QtWidgets.QWidget):
         The smoothing weight, 0 to 0.999.
     log_loss_toggled(bool)
         The log loss axis box.
+    log_x_toggled(bool)
+        The log x axis box (steps and epochs on every plot).
+    show_seeds_toggled(bool)
+        The "Every seed" box: each seed's thin curve besides its runner's mean and band.
     boundary_chosen(object)
         The run id whose boundary the overlay shows, or None for the latest run.
     """
@@ -32,6 +37,8 @@ class PlotControls(QtWidgets.QWidget):
     mode_chosen = Signal(str)
     smoothing_chosen = Signal(float)
     log_loss_toggled = Signal(bool)
+    log_x_toggled = Signal(bool)
+    show_seeds_toggled = Signal(bool)
     boundary_chosen = Signal(object)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
@@ -53,9 +60,21 @@ class PlotControls(QtWidgets.QWidget):
         self.smoothing_slider.valueChanged.connect(lambda v: self.smoothing_chosen.emit(v / 1000.0))
         self._smooth_label = QtWidgets.QLabel("0.6")
         self._smooth_label.setMinimumWidth(QtGui.QFontMetrics(self.font()).horizontalAdvance("0.000 "))
-        self.log_box = QtWidgets.QCheckBox("Log loss axis")
+        self.log_box = QtWidgets.QCheckBox("Log loss")
         self.log_box.setToolTip("Show the loss on a logarithmic axis (useful when a run diverges)")
         self.log_box.toggled.connect(self.log_loss_toggled)
+        self.log_x_box = QtWidgets.QCheckBox("Log x")
+        self.log_x_box.setToolTip(
+            "Show steps and epochs on a logarithmic axis on every plot (early training spread out)"
+        )
+        self.log_x_box.toggled.connect(self.log_x_toggled)
+        self.seeds_box = QtWidgets.QCheckBox("Every seed")
+        self.seeds_box.setToolTip(
+            "Show every seed: each seed's thin curve besides its runner's mean and 95 % band "
+            "(for runs trained with several seeds)"
+        )
+        self.seeds_box.setVisible(False)  # shown while runners have several seeds
+        self.seeds_box.toggled.connect(self.show_seeds_toggled)
         self.boundary_box = QtWidgets.QComboBox()
         self.boundary_box.addItem("latest run", None)
         self.boundary_box.setToolTip("Which run's decision boundary the overlay view shows")
@@ -76,7 +95,9 @@ class PlotControls(QtWidgets.QWidget):
             (QtWidgets.QLabel("Smoothing:"), 0, 0),
             (self.smoothing_slider, 0, 0),
             (self._smooth_label, 12, 0),
-            (self.log_box, 12, 0),
+            (self.log_box, 6, 0),
+            (self.log_x_box, 6, 0),
+            (self.seeds_box, 12, 0),
             (self._boundary_label, 0, 0),
             (self.boundary_box, 0, 1),
         ):
@@ -101,6 +122,16 @@ class PlotControls(QtWidgets.QWidget):
     def show_log_loss(self, on: bool) -> None:
         with signals_blocked(self.log_box):
             self.log_box.setChecked(on)
+
+    def show_log_x(self, on: bool) -> None:
+        with signals_blocked(self.log_x_box):
+            self.log_x_box.setChecked(on)
+
+    def show_seed_choice(self, seeded: bool, on: bool) -> None:
+        """The "Every seed" box: shown when runners have several seeds; checked if ``on``."""
+        self.seeds_box.setVisible(seeded)
+        with signals_blocked(self.seeds_box):
+            self.seeds_box.setChecked(on)
 
     # -- the runs with a boundary
     def add_boundary_run(self, run_id: int, label: str) -> None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import pyqtgraph as pg
-from optiscope.gui.plots import hover, items, lesson_marks, presentation
+from optiscope.gui.colors import run_color
+from optiscope.gui.plots import hover, items, lesson_marks, presentation, seeds
 from optiscope.gui.plots.cells import Cells
 from optiscope.gui.plots.controls import PlotControls
 from optiscope.gui.plots.grid import SmallMultiples
@@ -21,7 +22,7 @@ from optiscope.gui.plots.legend import LegendStrip
 from optiscope.gui.plots.part import PlotPart, PlotRun
 from optiscope.gui.plots.ranges import RangeKeeper, wanted_ranges
 from optiscope.gui.plots.style import THEMES
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 
 __all__ = ["PlotFrame"]
 
@@ -46,18 +47,26 @@ class PlotFrame:
         self.mode = "overlay"
         self.beta = 0.6
         self.log_loss = False
+        self.log_x = False  # steps and epochs on a logarithmic axis
+        self.seeds: seeds.SeedGroups | None = None  # which run is which runner's seed (None: one seed each)
+        self.show_seeds = False  # each seed's own thin curve besides its runner's mean and band
         self.theme_name, self.theme = "light", THEMES["light"]
         self.max_steps = self.max_epochs = 0
         self.look = presentation.Look()
         self.annotations = lesson_marks.Annotations()
         self.controls = PlotControls()
         self.legend = LegendStrip()
+        # runners whose seeds have new data for their bands, in the order they waited, and
+        # which parts' bands are still to draw (None: all)
+        self.band_dirty: dict[int, tuple[str, ...] | None] = {}
         self.unlinked: set[str] = set()  # parts whose x link is cut (see Arrangement.fit_rooms)
         self._hovers: dict[int, hover.Hover] = {}
         self._titled_labels: tuple[str, ...] = ()  # the run labels the grid cells were titled for
         self.ranges = RangeKeeper(self.range_targets, self._set_grid_ticks, self.draw_marks)
         self.ranges.set_policy(
-            lambda: wanted_ranges(self.runs.values(), self.max_steps, self.max_epochs, self.log_loss)
+            lambda: wanted_ranges(
+                self.runs.values(), self.max_steps, self.max_epochs, self.log_loss, self.log_x
+            )
         )
         self.cells = Cells(self)
         self.grid = SmallMultiples(
@@ -89,10 +98,27 @@ class PlotFrame:
         return self._hovers.values()
 
     def runs_for(self, run_id: int | None) -> list[PlotRun]:
-        """Every run (``run_id`` None), or that one run (none if unknown)."""
-        if run_id is None:
-            return list(self.runs.values())
-        return [self.runs[run_id]] if run_id in self.runs else []
+        """Every run (``run_id`` None), or that one run (none if unknown). A runner of
+        several seeds whose seeds are hidden reads as its mean (:func:`seeds.mean_run`)."""
+        chosen = (
+            list(self.runs.values()) if run_id is None else [self.runs[run_id]] if run_id in self.runs else []
+        )
+        if self.show_seeds or not any(r.seeded for r in chosen):
+            return chosen
+        out: list[PlotRun] = []
+        for r in chosen:
+            if not r.seeded:
+                out.append(r)
+            elif r.lead:
+                members = [self.runs[i] for i in range(r.id, r.id + r.n_seeds) if i in self.runs]
+                mean = seeds.mean_run(r, members, f"{r.label} (mean of {len(members)} seeds)")
+                out.append(mean)  # type: ignore[arg-type]
+        return out
+
+    def color_of(self, run_id: int) -> QtGui.QColor:
+        """The colour of run ``run_id``: its runner's (every seed of a runner shares it)."""
+        group = self.seeds.group(run_id) if self.seeds is not None else None
+        return run_color(run_id if group is None else group)
 
     # ------------------------------------------------------------------ runs
     def add_run(self, run_id: int) -> PlotRun:
@@ -100,11 +126,26 @@ class PlotFrame:
         run = self.runs.get(run_id)
         if run is None:
             run = self.runs[run_id] = PlotRun(run_id, self.beta)
-            for part in self.parts.values():
-                part.add_items(run, part.plot, "overlay")
-            self.update_legend()
+            group = self.seeds.group(run_id) if self.seeds is not None else None
+            if group is not None and self.seeds is not None:
+                run.group, run.n_seeds = group, self.seeds.n_seeds
+                run.seed_k, run.seed_text = self.seeds.seed_index_of[run_id], self.seeds.seed_text(run_id)
+                run.color = run_color(group)
+            self.ensure_items(run)
+            if run.lead:  # a runner's other seeds have no legend entry of their own
+                self.update_legend()
             self.cells.ensure(run)
         return run
+
+    def ensure_items(self, run: PlotRun) -> None:
+        """Give the run its overlay items on every part that lacks them. A hidden seed of a
+        runner (not its lead) gets them only once "Every seed" shows it: a sweep of many
+        seeds then costs one set of items per runner, not per run."""
+        if run.seeded and not run.lead and not self.show_seeds:
+            return
+        for part in self.parts.values():
+            if f"overlay:{part.name}" not in run.items:
+                part.add_items(run, part.plot, "overlay")
 
     def remove_run(self, run: PlotRun) -> None:
         """Take the run's items off every plot (it has left :attr:`runs`)."""
@@ -121,6 +162,8 @@ class PlotFrame:
         everything = "all" in flags
         for part in self.parts.values():
             part.sync(run, flags)
+        if run.seeded and (everything or flags & {"steps", "smooth", "epochs"}):
+            self.band_dirty[run.group] = None
         if everything or flags & {"status", "markers"}:
             self.retitle(run)
         if everything or "status" in flags:
@@ -129,7 +172,8 @@ class PlotFrame:
 
     def retitle(self, run: PlotRun) -> None:
         """Show the run's label and status in the legend, grid titles and parts."""
-        self.update_legend()
+        if run.lead:  # a runner's other seeds have no legend entry of their own
+            self.update_legend()
         labels = tuple(r.label for r in self.runs.values())
         if labels != self._titled_labels:  # what tells the runs apart changed: every cell's title
             self._titled_labels = labels
@@ -140,6 +184,41 @@ class PlotFrame:
                 self.parts[name].title_cell(run)
         for part in self.parts.values():
             part.run_titled(run)
+
+    def draw_bands(self, groups: Iterable[int] | None = None, budget: float | None = None) -> bool:
+        """Draw the mean and band of the runners ``groups`` (None: those with new data)
+        on every part, in the shown mode. With a ``budget`` (seconds) it stops once that
+        is spent, leaving the runners not drawn yet for the next call (drawn first then);
+        returns whether runners are left."""
+        import time
+
+        todo = dict(self.band_dirty) if groups is None else dict.fromkeys(groups)
+        end = None if budget is None else time.perf_counter() + budget
+        left: dict[int, tuple[str, ...] | None] = {}
+        if self.seeds is not None:
+            for group, names in todo.items():
+                lead = self.runs.get(self.seeds.lead(group))
+                if lead is None:
+                    continue
+                names = tuple(self.parts) if names is None else names
+                for i, name in enumerate(names):
+                    self.parts[name].draw_bands(lead)  # one part's bands at least per call
+                    if end is not None and time.perf_counter() > end:
+                        rest = names[i + 1 :]
+                        if rest:
+                            left[group] = rest  # what is left of this runner, then the others
+                        break
+                if end is not None and time.perf_counter() > end:
+                    left.update((g, todo[g]) for g in list(todo)[list(todo).index(group) + 1 :])
+                    break
+        if groups is None:
+            self.band_dirty = left  # the oldest first next time
+        return bool(left)
+
+    def all_bands(self) -> None:
+        """Every runner's mean and band again (mode, smoothing or axes changed)."""
+        if self.seeds is not None:
+            self.draw_bands({r.group for r in self.runs.values() if r.seeded})
 
     # ------------------------------------------------------------------ look
     def draw_marks(self, every_mode: bool = False) -> None:
@@ -163,8 +242,9 @@ class PlotFrame:
 
     def update_legend(self) -> None:
         spot = self.look.spotlight
-        self.legend.faded = {r for r in self.runs if spot is not None and r != spot}
-        self.legend.show_runs(self.runs.values())
+        group = self.runs[spot].group if spot is not None and spot in self.runs else None
+        self.legend.faded = {r.id for r in self.runs.values() if spot is not None and r.group != group}
+        self.legend.show_runs([r for r in self.runs.values() if r.lead])  # one entry per runner
 
     # ------------------------------------------------------------------ axis ranges
     def range_targets(self, key: str) -> list[tuple[str, pg.PlotItem]]:

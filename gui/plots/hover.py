@@ -123,7 +123,8 @@ def keep_inside(text: pg.TextItem, vb: pg.ViewBox) -> None:
 
 
 def _swatch(run: RunData) -> str:
-    return f'<span style="color:{run_color(run.id).name()}">■</span> {html.escape(run.label, quote=False)}'
+    colour = run_color(run.group).name()
+    return f'<span style="color:{colour}">■</span> {html.escape(run.label, quote=False)}'
 
 
 def readout_lr(runs: Iterable[RunData], x: float, tol: float) -> str | None:

@@ -99,15 +99,23 @@ def dot(item: pg.PlotDataItem, color: QtGui.QColor) -> None:
 
 
 def scatter(
-    item: pg.ScatterPlotItem, spots: list[MarkerSpot], log: bool, edge: str, top: float = math.inf
+    item: pg.ScatterPlotItem,
+    spots: list[MarkerSpot],
+    log: bool,
+    edge: str,
+    top: float = math.inf,
+    log_x: bool = False,
 ) -> None:
-    """Put marker ``spots`` (data units) on ``item``: log10 units on a log axis, clamped to
-    ``top`` (the axis' upper end) so a marker above it stays in view; non-finite ones skipped."""
+    """Put marker ``spots`` (data units) on ``item``: log10 units on a log axis (y with
+    ``log``, x with ``log_x``), clamped to ``top`` (the axis' upper end) so a marker above
+    it stays in view; non-finite ones skipped."""
     keep = []
     for x, y, symbol, color in spots:
         y = min(y, top)
         if log:
             y = math.log10(y) if y > 0 else math.nan
+        if log_x:
+            x = math.log10(x) if x > 0 else math.nan
         if math.isfinite(x) and math.isfinite(y):
             keep.append((x, y, symbol, color))
     if not keep:
@@ -149,7 +157,7 @@ class CompactAxis(pg.AxisItem):
     """Tick values of a small-multiples cell: thousands as "2k" so they fit side by side."""
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802 (pyqtgraph API)
-        if spacing >= 500 and all(v % 100 == 0 for v in values):
+        if not self.logMode and spacing is not None and spacing >= 500 and all(v % 100 == 0 for v in values):
             return [f"{v / 1000:g}k" for v in values]
         return super().tickStrings(values, scale, spacing)
 

@@ -32,7 +32,7 @@ def legend_html(
     notes = notes or {}
     entries = []
     for r in sorted(runs, key=lambda r: r.id):
-        colour = run_color(r.id)
+        colour = run_color(r.group)  # the runner's colour (every seed of it shares it)
         colour = (readable_color(colour, background) if background else colour).name()
         # a run's name is never broken over two lines (its note may be)
         name = html.escape(r.title, quote=False).replace(" ", "&nbsp;")

@@ -29,11 +29,19 @@ ROWS = 3  # a caption may step this many rows away from its ring
 class _Mark:
     plot_name: str
     plot: pg.PlotItem
-    x: float  # view coordinates (log10 of y on a log axis)
+    x: float  # view coordinates (log10 of the value on a log axis)
     y: float
     ring: pg.ScatterPlotItem
     text: pg.TextItem | None
     caption: str
+    data: tuple[float, float] = (math.nan, math.nan)  # (x, y) in data units
+
+
+def _view(value: float, log: bool) -> float:
+    """A data value in view units: log10 of it on a log axis (NaN if it has none there)."""
+    if not log:
+        return value
+    return math.log10(value) if value > 0 else math.nan
 
 
 class Annotations:
@@ -54,13 +62,13 @@ class Annotations:
         color: QtGui.QColor,
         log_y: bool,
         fill: tuple[int, int, int, int] = (255, 255, 255, 225),
+        log_x: bool = False,
     ) -> None:
-        """Mark (x, y) (data units; ``log_y``: the axis is logarithmic) with ``caption`` on a
-        ``fill`` (RGBA: the theme's background, nearly opaque, so curves do not cross the text)."""
-        if log_y:
-            if not y > 0:
-                return
-            y = math.log10(y)
+        """Mark (x, y) (data units; ``log_y``/``log_x``: that axis is logarithmic) with
+        ``caption`` on a ``fill`` (RGBA: the theme's background, nearly opaque, so curves do
+        not cross the text)."""
+        data = (x, y)
+        x, y = _view(x, log_x), _view(y, log_y)
         if not (math.isfinite(x) and math.isfinite(y)):
             return
         ring = pg.ScatterPlotItem(
@@ -70,7 +78,7 @@ class Annotations:
         if caption:  # repeated moments (every later LR drop) get the ring alone
             text = pg.TextItem(caption, color=color, anchor=(0, 0), fill=pg.mkBrush(*fill))
             text.setFont(font(TEXT_PT, bold=True))
-        mark = _Mark(plot_name, plot, x, y, ring, text, caption)
+        mark = _Mark(plot_name, plot, x, y, ring, text, caption, data)
         for item in (ring, text):
             if item is not None:
                 item.setZValue(60)  # above every curve and the plots' markers (z 50)
@@ -82,6 +90,26 @@ class Annotations:
             plot.vb.sigTransformChanged.connect(lambda _vb, p=plot: self.place(p))
             plot.vb.sigResized.connect(lambda _vb, p=plot: self.place(p))
         self.place(plot)
+
+    def set_axes(self, plot_name: str, log_x: bool, log_y: bool) -> None:
+        """Plot ``plot_name``'s axes became logarithmic or linear: its marks move with them."""
+        plots = []
+        for i, mark in enumerate(self._marks):
+            if mark.plot_name != plot_name:
+                continue
+            mark.x, mark.y = _view(mark.data[0], log_x), _view(mark.data[1], log_y)
+            ok = math.isfinite(mark.x) and math.isfinite(mark.y)
+            mark.ring.setVisible(ok)
+            if ok:
+                mark.ring.setData([mark.x], [mark.y])
+            elif mark.text is not None:
+                mark.text.setVisible(False)
+            if mark.plot not in plots:
+                plots.append(mark.plot)
+            shown = self.shown[i]  # the same mark (added together), in view units
+            self.shown[i] = (shown[0], mark.x, mark.y, *shown[3:])
+        for plot in plots:
+            self.place(plot)
 
     def place(self, plot: pg.PlotItem) -> None:
         """Put every caption on ``plot`` in its first free spot (see the module docstring)."""

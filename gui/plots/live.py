@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 import pyqtgraph as pg
 from optiscope.engine import events as ev
-from optiscope.gui.colors import readable_color, run_color
+from optiscope.gui.colors import readable_color
 from optiscope.gui.plots import export
 from optiscope.gui.plots.arrangement import Arrangement
 from optiscope.gui.plots.frame import PlotFrame
@@ -46,13 +46,14 @@ from optiscope.gui.plots.registry import PLOT_PARTS
 from optiscope.gui.plots.shown import Shown
 from optiscope.gui.plots.style import THEMES
 from optiscope.gui.smoothing import check_smoothing
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Signal
 
 __all__ = ["LivePlots", "Mode"]
 
 Mode = Literal["overlay", "grid"]
 PIXMAP_CACHE_KB = 128 * 1024  # room for the cached curves of a sweep (QPixmapCache)
+BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at most (see _draw_bands)
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
 )
@@ -106,10 +107,13 @@ class LivePlots(QtWidgets.QWidget):
         self.controls.mode_chosen.connect(self.set_mode)
         self.controls.smoothing_chosen.connect(self.set_smoothing)
         self.controls.log_loss_toggled.connect(self.set_log_loss)
+        self.controls.log_x_toggled.connect(self.set_log_x)
+        self.controls.show_seeds_toggled.connect(self.set_show_seeds)
         frame.legend.run_clicked.connect(
             lambda rid: self.spotlight(None if frame.look.spotlight == rid else rid)
         )
         self._theme_before_presenting = "auto"
+        self._bands_queued = False
         layout = QtWidgets.QGridLayout()
         self._arrangement = Arrangement(frame, layout)
         self.setLayout(layout)
@@ -183,8 +187,29 @@ class LivePlots(QtWidgets.QWidget):
             marks = True  # markers above an axis wait at its top edge
         if marks:
             frame.draw_marks()
+        if frame.band_dirty:
+            self._draw_bands(final=any(type(e) is ev.Finished for e in events))
         if frame.grid.building:
             frame.cells.fill()
+
+    def _draw_bands(self, final: bool = False) -> None:
+        """Each runner's mean and band, paced like the curves: once per batch, within
+        :data:`BAND_BUDGET_S` of the GUI thread; the runners left over are drawn in the next
+        turn of the event loop (after the input and paint events waiting), and every one at
+        once when runs finished (``final``)."""
+        frame = self.frame
+        if frame.draw_bands(budget=None if final else BAND_BUDGET_S) and not self._bands_queued:
+            self._bands_queued = True
+            QtCore.QTimer.singleShot(0, self, self._more_bands)
+
+    def _more_bands(self) -> None:
+        self._bands_queued = False
+        if self.frame.band_dirty:
+            self._draw_bands()
+
+    def flush_bands(self) -> None:
+        """Draw every runner's band that waits (exports, tests)."""
+        self.frame.draw_bands()
 
     def _start_run(self, e: ev.RunStarted) -> None:
         frame = self.frame
@@ -210,6 +235,7 @@ class LivePlots(QtWidgets.QWidget):
         frame.grid.clear()
         self._arrangement.fit_rooms()
         frame.max_steps = frame.max_epochs = 0
+        frame.band_dirty = {}
         frame.ranges.reset()
         for part in frame.parts.values():
             part.reset()
@@ -241,6 +267,7 @@ class LivePlots(QtWidgets.QWidget):
         for run in frame.runs.values():
             frame.cells.ensure(run)
             frame.sync(run, {"all"})
+        frame.all_bands()
         frame.ranges.forget()
         frame.ranges.update()
         frame.draw_marks()
@@ -297,7 +324,7 @@ class LivePlots(QtWidgets.QWidget):
         frame.look.set_presenting(on)
         self.controls.setVisible(not on)  # the room for the plots; F11 brings them back
         for run in frame.runs.values():
-            run.color = run_color(run.id)
+            run.color = frame.color_of(run.id)
         self.set_theme("contrast" if on else self._theme_before_presenting)
         frame.restyle_runs()
         self._arrangement.fit_rooms()
@@ -308,7 +335,9 @@ class LivePlots(QtWidgets.QWidget):
 
     def spotlight(self, run_id: int | None) -> None:
         """Fade every run but ``run_id`` (None: show all runs alike)."""
-        self.frame.look.spotlight = run_id if run_id in self.frame.runs else None
+        look = self.frame.look
+        look.spotlight = run_id if run_id in self.frame.runs else None
+        look.spotlight_group = self.frame.runs[run_id].group if look.spotlight is not None else None
         self.frame.restyle_runs()
 
     def set_smoothing(self, value: float) -> None:
@@ -321,6 +350,7 @@ class LivePlots(QtWidgets.QWidget):
         for run in frame.runs.values():
             run.resmooth(beta)
             frame.sync(run, {"smooth"})
+        frame.draw_bands()
         frame.ranges.update()
         frame.draw_marks()
         self.controls.show_smoothing(beta)
@@ -341,6 +371,8 @@ class LivePlots(QtWidgets.QWidget):
         for part in frame.parts.values():
             if part.apply_log() and part.y_range:
                 frame.ranges.forget(f"y:{part.y_range}")
+            frame.annotations.set_axes(part.name, part.log_x(), part.log_y())
+        frame.all_bands()  # a band's low end on a log axis stays above zero
         frame.ranges.update()
         frame.draw_marks()
         self.controls.show_log_loss(on)
@@ -350,13 +382,78 @@ class LivePlots(QtWidgets.QWidget):
         """Whether the loss axis is logarithmic."""
         return self.frame.log_loss
 
+    def set_log_x(self, on: bool) -> None:
+        """Show steps and epochs on a logarithmic axis on every plot that has them."""
+        on = bool(on)
+        frame = self.frame
+        if on == frame.log_x:
+            return
+        frame.log_x = on
+        for part in frame.parts.values():
+            if part.apply_log() and part.x_range:
+                frame.ranges.forget(f"x:{part.x_range}")
+        for run in frame.runs.values():  # guide lines sit at view x (log10 of the step there)
+            for part in frame.parts.values():
+                part.draw_guides(run)
+        for part in frame.parts.values():  # and so do the lesson's marks
+            frame.annotations.set_axes(part.name, part.log_x(), part.log_y())
+        frame.ranges.update()
+        frame.draw_marks()
+        self.controls.show_log_x(on)
+
+    @property
+    def log_x(self) -> bool:
+        """Whether steps and epochs are on a logarithmic axis."""
+        return self.frame.log_x
+
+    # ------------------------------------------------------------------ seeds
+    def set_seed_plan(self, plan: object) -> None:
+        """Which run id is which runner and seed (an ``engine.seeds.SeedPlan``; None or one
+        seed per runner: every run is its own). Call it before the plan's first run arrives
+        (after :meth:`clear`): each runner of several seeds is then drawn as the mean over its
+        seeds with a 95 % band, in one colour, with one legend entry and one grid cell."""
+        from optiscope.gui.plots.seeds import SeedGroups
+
+        self.frame.seeds = SeedGroups.of(plan)
+        self.controls.show_seed_choice(self.frame.seeds is not None, self.frame.show_seeds)
+
+    def set_show_seeds(self, on: bool) -> None:
+        """Draw each seed's own thin curve besides its runner's mean and band (or not)."""
+        on = bool(on)
+        frame = self.frame
+        if on == frame.show_seeds:
+            return
+        frame.show_seeds = on
+        for run in frame.runs.values():
+            frame.ensure_items(run)
+            for part in frame.parts.values():
+                part.show_seed_curves(run)
+            if run.seeded:
+                if frame.mode == "grid" and not run.lead:
+                    frame.cells.join_lead(run)
+                frame.sync(run, {"all"})
+        frame.draw_bands()
+        frame.draw_marks()
+        frame.update_legend()
+        self.controls.show_seed_choice(frame.seeds is not None, on)
+
+    @property
+    def show_seeds(self) -> bool:
+        """Whether each seed's own curve is drawn (runners of several seeds)."""
+        return self.frame.show_seeds
+
     # ------------------------------------------------------------------ lessons and points
     def annotate(self, name: str, run_id: int, x: float, y: float, caption: str) -> None:
         """Mark (x, y) on overlay plot ``name`` with ``caption`` in run ``run_id``'s colour
         (a lesson's observation); :meth:`clear` removes them."""
         part, frame = self.shown.part(name), self.frame
-        colour = readable_color(run_color(run_id), frame.theme["bg"])  # a caption must read
-        frame.annotations.add(name, part.plot, x, y, caption, colour, part.log_y(), frame.theme["fill"])
+        run = frame.runs.get(run_id)
+        if run is not None and not run.lead:
+            return  # a runner of several seeds: its first seed speaks for it (one caption)
+        colour = readable_color(frame.color_of(run_id), frame.theme["bg"])  # a caption must read
+        frame.annotations.add(
+            name, part.plot, x, y, caption, colour, part.log_y(), frame.theme["fill"], part.log_x()
+        )
 
     def set_points(
         self, x: np.ndarray, y: np.ndarray, n_classes: int | None = None, run: int | None = None
@@ -434,6 +531,7 @@ class LivePlots(QtWidgets.QWidget):
         frame = self.frame
         if name not in frame.parts:
             raise ValueError(f"unknown plot {name!r}; choose one of {', '.join(frame.parts)}")
+        frame.draw_bands()  # every runner's band as its seeds' data stand now
         part = frame.parts[name]
         widget = self._arrangement.widget(part)
         path = export.prepare_target(widget, name, path)

@@ -38,6 +38,8 @@ class LossPlot(PlotPart):
     guides = ("loss_best", "loss_div")
     marked = True
     counted = "raw"
+    series = {"raw": ("steps", "loss"), "smooth": ("steps", "smooth"), "val_loss": ("epoch_step", "val_loss")}
+    banded = ("smooth", "val_loss")  # raw losses stay each seed's own (Show every seed)
 
     def log_y(self) -> bool:
         return self.frame.log_loss

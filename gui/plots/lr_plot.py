@@ -7,6 +7,7 @@ view modes: the rates of a sweep read best on shared axes.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pyqtgraph as pg
@@ -30,6 +31,8 @@ class LRPlot(PlotPart):
     pens = {"lr": Pen(2.0, per_run=True, shared=True)}
     marked = True
     counted = "lr"
+    series = {"lr": ("steps", "lr")}
+    banded = ("lr",)  # the mean of the seeds' rates as they are: the LR is never smoothed
 
     def setup(self) -> None:
         self.plot.setYRange(-4, -1, padding=0.03)  # empty: three decades, not 1..10 in minor ticks
@@ -61,7 +64,7 @@ class LRPlot(PlotPart):
         if end <= 0 or end in self.warmups:
             return
         region = pg.LinearRegionItem(
-            values=(0, end), movable=False, brush=pg.mkBrush(128, 128, 128, 40), pen=pg.mkPen(None)
+            values=self._span(end), movable=False, brush=pg.mkBrush(128, 128, 128, 40), pen=pg.mkPen(None)
         )
         region.setZValue(-10)
         position = 0.95 - 0.09 * (len(self.warmups) % 4)  # stagger labels of nearby regions
@@ -82,6 +85,14 @@ class LRPlot(PlotPart):
     def forget_run(self, run: PlotRun) -> None:
         self.find_shared()
 
+    def _span(self, end: int) -> tuple[float, float]:
+        """A warm-up of ``end`` steps in view units (log10 of the step on a log x axis)."""
+        return (0.0, math.log10(end)) if self.log_x() else (0.0, float(end))
+
+    def axes_changed(self) -> None:
+        for end, region in getattr(self, "warmups", {}).items():
+            region.setRegion(self._span(end))
+
     def reset(self) -> None:
         for region in self.warmups.values():
             self.plot.removeItem(region)
@@ -92,14 +103,15 @@ class LRPlot(PlotPart):
             pg_adapter.recolour_region_labels(region, self.frame.theme["muted"])
 
     def warmup_regions(self) -> list[tuple[float, float, list[str]]]:
-        """The shaded warm-up phases: (start, end, label colours)."""
+        """The shaded warm-up phases: (start, end in view units, label colours)."""
         return [(*r.getRegion(), pg_adapter.region_label_colours(r)) for r in self.warmups.values()]
 
     def find_shared(self) -> None:
         """Find the runs whose LR curves are identical; if that changed, draw each group's
         curves dashed in turn (see :mod:`.overlap`) and note it in the legend."""
         frame, look = self.frame, self.frame.look
-        groups = overlap.identical_groups({r.id: r.lr.view() for r in frame.runs.values()})
+        # a runner of several seeds is its lead's (its seeds share one schedule)
+        groups = overlap.identical_groups({r.id: r.lr.view() for r in frame.runs.values() if r.lead})
         shared = {rid: (i, len(g)) for g in groups for i, rid in enumerate(g)}
         if shared == look.shared:
             return

@@ -8,10 +8,19 @@ run's buffers (:class:`PlotRun`); the frame (:mod:`.frame`, :mod:`.cells`,
 and grid views, theme and presentation styling, legend, hover readout, titles, markers,
 guide lines, axis ranges, export and lesson marks, without code per plot. napari's
 layer -> visual table (``_vispy/utils/visual.py``) is the model.
+
+**Seeds.** With several seeds per runner (:mod:`.seeds`) every part gets the same three
+things from this base, none written per plot: the runner's curves named in ``banded``
+drawn as the mean over its seeds with a translucent 95 % band (a ``FillBetweenItem``
+between the interval's low and high curves, from ``engine.seeds.seed_band``), each seed's
+own curves drawn thin when "Show every seed" is on (hidden, and not fed, when it is off),
+and a logarithmic step/epoch axis when "Log x axis" is on. A part that cannot average its
+picture (the decision boundary) sets ``one_seed`` and shows the runner's first seed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -19,7 +28,7 @@ import pyqtgraph as pg
 from optiscope.engine import events as ev
 from optiscope.gui import pg_adapter
 from optiscope.gui.colors import run_color
-from optiscope.gui.plots import items, titles
+from optiscope.gui.plots import items, seeds, titles
 from optiscope.gui.plots.buffers import RunData
 from optiscope.gui.plots.style import label_style, style_axes
 from PySide6.QtCore import Qt
@@ -32,6 +41,7 @@ __all__ = ["Pen", "PlotRun", "PlotPart", "PLOT_MIN_W", "PLOT_MIN_H", "DOTTED_MAX
 PLOT_MIN_W, PLOT_MIN_H = 200, 160  # overlay plots: two columns fit in ~900 px
 DOTTED_MAX_EPOCHS = 40  # runs of at most this many epochs get a dot on every per-epoch value
 Spot = tuple[float, float, str]  # marker: x, y (data units), symbol
+BAND_KEYS = ("mean", "lo", "hi", "fill")  # a banded curve's items: "mean:<key>", "lo:<key>", ...
 
 
 class Pen(NamedTuple):
@@ -62,6 +72,25 @@ class PlotRun(RunData):
         self.color = run_color(run_id)
         self.items: dict[str, dict[str, Any]] = {}
         self.cells: dict[str, pg.PlotItem] = {}
+        self.n_seeds = 1  # seeds of its runner (several: it is drawn in its runner's band)
+        self.seed_k = 0  # its place among them (0: the lead, which draws the runner's band)
+        self.seed_text = ""  # "seed 3 (2 of 10)"
+
+    @property
+    def seeded(self) -> bool:
+        """One of several seeds of a runner."""
+        return self.n_seeds > 1
+
+    @property
+    def lead(self) -> bool:
+        """It stands for its runner: its legend entry, grid cell, mean and band."""
+        return self.seed_k == 0
+
+    @property
+    def title(self) -> str:
+        if self.seeded:
+            return f"{self.label} ({self.n_seeds} seeds)"
+        return super().title
 
     def curves(self) -> list[pg.PlotDataItem]:
         return [i for group in self.items.values() for i in group.values() if isinstance(i, pg.PlotDataItem)]
@@ -91,6 +120,10 @@ class PlotPart:
     guides: ClassVar[tuple[str, ...]] = ()  # RunData.guide_lines keys drawn on this plot
     marked: ClassVar[bool] = False  # draws RunData.spots()[name] (plateau drops, best, divergence)
     counted: ClassVar[str] = ""  # the curve whose finite points point_counts reports
+    # seeds: each curve's (x, y) buffers of RunData, and those drawn as a runner's mean + band
+    series: ClassVar[dict[str, tuple[str, str]]] = {}
+    banded: ClassVar[tuple[str, ...]] = ()
+    one_seed: ClassVar[str] = ""  # a plot showing one seed per runner says which (no band)
     shared_cells: ClassVar[bool] = True  # grid cells share their axes
     export_legend: ClassVar[bool] = True  # exports of the overlay plot get the run legend
 
@@ -108,12 +141,12 @@ class PlotPart:
             self.plot.addItem(self.marks)
         self.overlapping: list[list[int]] = []  # groups of runs whose curves are identical
         self._fitted_title: tuple[str, str] | None = None
-        self._log = False  # a new plot's y axis is linear
+        self._log = (False, False)  # a new plot's axes are linear (x, y)
         self.apply_log()
         self.setup()
         if self.x_range or self.y_range:
             frame.ranges.watch(self.plot, f"overlay:{self.name}")
-        frame.hover(self.view).add(self.plot, lambda x, y, tol: self.readout(None, x, y, tol))
+        frame.hover(self.view).add(self.plot, lambda x, y, tol: self.hover_readout(None, x, y, tol))
 
     # ------------------------------------------------------------------ what a part writes
     def setup(self) -> None:
@@ -140,6 +173,10 @@ class PlotPart:
     def wants_cell(self, run: PlotRun) -> bool:
         """Whether the run has something to show in a grid cell yet."""
         return True
+
+    def log_x(self) -> bool:
+        """Whether the x axis is logarithmic: "Log x axis" is on and it shows steps or epochs."""
+        return self.frame.log_x and self.x_range is not None
 
     def idle(self) -> bool:
         """Whether the plot has nothing to show for the current runs (presenting, it then
@@ -175,6 +212,9 @@ class PlotPart:
     def forget_run(self, run: PlotRun) -> None:
         """The run leaves the plots (its items are removed by :meth:`remove_run`)."""
 
+    def axes_changed(self) -> None:
+        """The x or y axis became logarithmic or linear (items in view units move)."""
+
     def reset(self) -> None:
         """Every run left (a new experiment)."""
 
@@ -204,9 +244,90 @@ class PlotPart:
         if mode == "grid" and self.marked:
             its["marks"] = pg.ScatterPlotItem()
             plot.addItem(its["marks"])
+        if run.seeded and run.lead:
+            its.update(self.create_bands(plot, its))
         run.items[f"{mode}:{self.name}"] = its
         self.frame.look.style_items(run, its, self.pens, self.frame.theme["bg"])
+        self.show_seed_curves(run)
         self.dot(run)
+
+    # -- seeds: a runner's mean and band, its seeds' own curves
+    def create_bands(self, plot: pg.PlotItem, its: dict[str, Any]) -> dict[str, Any]:
+        """A runner's mean curve and 95 % band for each ``banded`` curve of ``its`` on ``plot``:
+        "mean:<key>" (styled as the curve), "lo:<key>"/"hi:<key>" (the interval's ends,
+        invisible) and "fill:<key>" (the translucent band between them)."""
+        out: dict[str, Any] = {}
+        for key in self.banded:
+            own = its.get(key)
+            if own is None:
+                continue
+            reduce = own.property("optiscope_reduce")
+            clip = reduce is not None
+            method, per_pixel = reduce if clip else ("mean", 0.5)
+            ends = []
+            for end in ("lo", "hi"):
+                # no pen: a PlotDataItem without one hands no data to its curve; a clear one draws nothing
+                item = items.curve(pg.mkPen(0, 0, 0, 0), antialias=False, clip=clip, method="mean")
+                items.add_curve(plot, item, ignore_bounds=True)
+                out[f"{end}:{key}"] = item
+                ends.append(item)
+            fill = pg.FillBetweenItem(ends[0], ends[1], brush=pg.mkBrush(0, 0, 0, 0))
+            fill.setZValue(-2)  # under every curve: the means and seeds read through it
+            plot.addItem(fill)
+            out[f"fill:{key}"] = fill
+            mean = items.curve(
+                own.opts["pen"], antialias=False, clip=clip, method=method, per_pixel=per_pixel
+            )
+            items.add_curve(plot, mean)
+            out[f"mean:{key}"] = mean
+        return out
+
+    def seed_curves_shown(self, run: PlotRun) -> bool:
+        """Whether the run's own curves (and markers, guide lines) show: always for a run
+        that is not one of several seeds, else with "Show every seed"."""
+        return not run.seeded or self.frame.show_seeds or bool(self.one_seed)
+
+    def show_seed_curves(self, run: PlotRun) -> None:
+        """Show or hide the run's own items (not its runner's band) in both modes."""
+        shown = self.seed_curves_shown(run)
+        for mode in ("overlay", "grid"):
+            for key, item in self.items(run, mode).items():
+                if key.split(":", 1)[0] not in BAND_KEYS and hasattr(item, "setVisible"):
+                    if not shown or not isinstance(item, pg.InfiniteLine):  # guides show when placed
+                        item.setVisible(shown)
+
+    def draw_bands(self, run: PlotRun) -> None:
+        """Hand the runner of lead ``run`` its mean and band over its seeds (shown mode)."""
+        its = self.items(run)
+        if not self.banded or not its or not run.seeded:
+            return
+        frame = self.frame
+        members = [frame.runs[r] for r in range(run.id, run.id + run.n_seeds) if r in frame.runs]
+        log = self.log_y()
+        for key in self.banded:
+            mean = its.get(f"mean:{key}")
+            if mean is None:
+                continue
+            xs, ys = self.series[key]
+            x, m, low, high, _n = seeds.band_data(
+                [getattr(r, xs).view() for r in members], [getattr(r, ys).view() for r in members], log
+            )
+            mean.setData(x, m)
+            lo = its[f"lo:{key}"]
+            lo.blockSignals(True)  # the band's path is rebuilt once, when its high end is set
+            try:
+                lo.setData(x, low)
+            finally:
+                lo.blockSignals(False)
+            its[f"hi:{key}"].setData(x, high)
+
+    def hover_readout(self, run_id: int | None, x: float, y: float, tol: float) -> str | None:
+        """:meth:`readout` at view point ``x, y``: on a log x axis the view's x is log10 of
+        the step or epoch, and the tolerance grows with it."""
+        if self.log_x():
+            data_x = 10.0**x
+            return self.readout(run_id, data_x, y, max(data_x * (10.0**tol - 1.0), 0.5))
+        return self.readout(run_id, x, y, tol)
 
     def dot(self, run: PlotRun) -> None:
         """A dot on every value of the per-epoch curves of a short run (up to
@@ -215,7 +336,7 @@ class PlotPart:
             return
         for mode in ("overlay", "grid"):
             its = self.items(run, mode)
-            for key in self.dotted:
+            for key in (*self.dotted, *(f"mean:{k}" for k in self.dotted)):
                 if key in its:
                     items.dot(its[key], run.color)
 
@@ -226,31 +347,34 @@ class PlotPart:
 
     def sync(self, run: PlotRun, flags: set[str]) -> None:
         """Draw what changed for ``run``; queues its grid cell when it lacks one."""
-        if self.mode() == "grid" and self.name not in run.cells:
+        if self.mode() == "grid" and self.name not in run.cells and not (run.seeded and self.items(run)):
             if self.wants_cell(run):
                 self.frame.cells.ensure(run)  # drawn in full once built
             return
+        if not self.seed_curves_shown(run):
+            return  # a hidden seed: its runner's band reads its buffers (frame.draw_bands)
         self.draw(run, self.items(run), flags)
         if "all" in flags or "markers" in flags:
             self.draw_guides(run)
 
     def apply_log(self) -> bool:
-        """Give the overlay plot and every cell the y axis mode of :meth:`log_y`; returns
-        whether it changed."""
-        log = self.log_y()
+        """Give the overlay plot and every cell the axis modes of :meth:`log_x` and
+        :meth:`log_y`; returns whether one changed."""
+        log = (self.log_x(), self.log_y())
         if log == self._log:
             return False
         self._log = log
-        self.plot.setLogMode(x=False, y=log)
+        self.plot.setLogMode(x=log[0], y=log[1])
         for rid in self.frame.grid.order.get(self.name, ()):
-            self.frame.runs[rid].cells[self.name].setLogMode(x=False, y=log)
+            self.frame.runs[rid].cells[self.name].setLogMode(x=log[0], y=log[1])
+        self.axes_changed()
         return True
 
     def setup_cell(self, cell: pg.PlotItem) -> None:
         """A new grid cell's axes: ranged by the frame (see :class:`ranges.RangeKeeper`)."""
         cell.enableAutoRange(x=False, y=False)
-        if self.log_y():
-            cell.setLogMode(x=False, y=True)
+        if self.log_x() or self.log_y():
+            cell.setLogMode(x=self.log_x(), y=self.log_y())
 
     # -- markers and guide lines
     def draw_marks(self, every_mode: bool = False) -> None:
@@ -259,23 +383,24 @@ class PlotPart:
         if self.marks is None:
             return
         frame = self.frame
-        log, fg = self.log_y(), frame.theme["fg"]
+        log, fg, log_x = self.log_y(), frame.theme["fg"], self.log_x()
         last = frame.ranges.last(f"y:{self.y_range}") if self.y_range and not log else None
         top = last[1] if last is not None else float("inf")  # markers above the axis wait at its top
+        shown = [run for run in frame.runs.values() if self.seed_curves_shown(run)]
         if self.mode() == "overlay" or every_mode:
-            merged = [(x, y, s, run.color) for run in frame.runs.values() for x, y, s in self.spots(run)]
-            items.scatter(self.marks, merged, log, fg, top)
+            merged = [(x, y, s, run.color) for run in shown for x, y, s in self.spots(run)]
+            items.scatter(self.marks, merged, log, fg, top, log_x)
         if self.mode() == "grid":
             for run in frame.runs.values():
                 scatter = self.items(run).get("marks")
                 if scatter is not None:
-                    items.scatter(
-                        scatter, [(x, y, s, run.color) for x, y, s in self.spots(run)], log, fg, top
-                    )
+                    spots = [(x, y, s, run.color) for x, y, s in self.spots(run)] if run in shown else []
+                    items.scatter(scatter, spots, log, fg, top, log_x)
 
     def draw_guides(self, run: PlotRun) -> None:
-        """The run's dashed guide lines on this plot (best epoch, divergence), with labels."""
-        if not self.guides:
+        """The run's dashed guide lines on this plot (best epoch, divergence), with labels
+        (none for a seed whose curves are hidden: its runner is drawn as a band)."""
+        if not self.guides or not self.seed_curves_shown(run):
             return
         plot, its = self.shown_plot(run), self.items(run)
         wanted = run.guide_lines()
@@ -290,8 +415,9 @@ class PlotPart:
                     continue
                 line = its[key] = items.vline(run.color)
                 plot.addItem(line, ignoreBounds=True)
-            moved = not line.isVisible() or line.value() != want[0] or line.label.format != want[1]
-            line.setPos(want[0])
+            x = math.log10(want[0]) if self.log_x() and want[0] > 0 else want[0]
+            moved = not line.isVisible() or line.value() != x or line.label.format != want[1]
+            line.setPos(x)
             line.label.setFormat(want[1])
             self.style_guide_label(line)
             line.show()

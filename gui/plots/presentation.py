@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg
 from optiscope.gui import colors
-from optiscope.gui.plots import overlap, style
+from optiscope.gui.plots import overlap, seeds, style
 from PySide6 import QtGui
 from PySide6.QtCore import Qt
 
@@ -73,6 +73,7 @@ class Look:
     def __init__(self) -> None:
         self.presenting = False
         self.spotlight: int | None = None
+        self.spotlight_group: int | None = None  # the spotlit run's runner (its seeds stay lit)
         self.shared: dict[int, tuple[int, int]] = {}  # run id -> (place, size) of its identical curves' group
 
     def set_presenting(self, on: bool) -> None:
@@ -82,7 +83,7 @@ class Look:
         style.set_text_scale(TEXT_SCALE if on else 1.0)
 
     def pen(self, spec: Pen, run_id: int, color: Any, background: str) -> QtGui.QPen:
-        """The pen of a curve drawn as ``spec`` for run ``run_id`` in ``color``."""
+        """The pen of a curve drawn as ``spec`` for run ``run_id`` (its runner) in ``color``."""
         if spec.faint:
             return style.raw_pen(color, background)
         width, line = spec.width, spec.style
@@ -98,14 +99,28 @@ class Look:
     def style_items(self, run: Any, its: dict[str, Any], pens: dict[str, Pen], background: str) -> None:
         """Pens (by key, from ``pens``) and opacity of the curves ``its`` of ``run`` (a
         :class:`~optiscope.gui.plots.part.PlotRun`) on ``background``."""
-        faded = self.spotlight is not None and self.spotlight != run.id
+        faded = self.spotlight is not None and self.spotlight_group != run.group
+        seeded = getattr(run, "seeded", False)
         for key, item in its.items():
-            if not isinstance(item, pg.PlotDataItem):
+            role, _, curve = key.partition(":")
+            if isinstance(item, pg.FillBetweenItem):  # a runner's 95 % band over its seeds
+                band = QtGui.QColor(run.color)
+                band.setAlpha(seeds.BAND_ALPHA)
+                item.setBrush(band)
+                item.setOpacity(FADED_OPACITY if faded else 1.0)
                 continue
-            spec = pens.get(key)
+            if not isinstance(item, pg.PlotDataItem) or role in ("lo", "hi"):
+                continue
+            spec = pens.get(curve if role == "mean" else key)
             if spec is not None:
-                pen = self.pen(spec, run.id, run.color, background)
-                item.setPen(pen)
-                if not spec.faint:
-                    item.setShadowPen(casing_pen(pen, background))
+                if seeded and role != "mean" and not spec.faint:  # one seed's own curve: thin
+                    thin = QtGui.QColor(run.color)
+                    thin.setAlpha(seeds.SEED_ALPHA)
+                    item.setPen(pg.mkPen(thin, width=1.0, style=spec.style))
+                    item.setShadowPen(None)
+                else:
+                    pen = self.pen(spec, run.group, run.color, background)
+                    item.setPen(pen)
+                    if not spec.faint:
+                        item.setShadowPen(casing_pen(pen, background))
             item.setOpacity(FADED_OPACITY if faded else 1.0)

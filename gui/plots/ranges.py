@@ -38,7 +38,7 @@ def grid_tick_spacing(lo: float, hi: float) -> float:
 
 
 def wanted_ranges(
-    runs: Iterable[RunData], planned_steps: int, planned_epochs: int, log_loss: bool
+    runs: Iterable[RunData], planned_steps: int, planned_epochs: int, log_loss: bool, log_x: bool = False
 ) -> dict[str, Range]:
     """The axis ranges the plots should show, by key.
 
@@ -47,7 +47,8 @@ def wanted_ranges(
     on a log axis; on a linear axis from 0 to a round value at most
     :data:`LOSS_AXIS_CAP` times the largest initial loss, so a diverging run leaves
     through the top instead of flattening every other curve) and "y:accuracy".
-    A key is missing while there is nothing to range it on.
+    A key is missing while there is nothing to range it on. With ``log_x`` the x ranges
+    are log10 units, from the first step or epoch (1) to the last.
     """
     runs = list(runs)
     if not runs:
@@ -64,9 +65,11 @@ def wanted_ranges(
     want: dict[str, Range] = {}
     steps, epochs = max(planned_steps, seen_steps), max(planned_epochs, seen_epochs)
     if steps:
-        want["x:steps"] = (0.0, float(steps))
+        want["x:steps"] = (0.0, math.log10(max(steps, 10))) if log_x else (0.0, float(steps))
     if epochs:
-        want["x:epochs"] = (min(1.0, float(epochs)), float(max(epochs, 2)))
+        want["x:epochs"] = (
+            (0.0, math.log10(max(epochs, 2))) if log_x else (min(1.0, float(epochs)), float(max(epochs, 2)))
+        )
     if math.isfinite(lr[2]):
         lo, hi = math.floor(math.log10(lr[2]) - 0.25), math.ceil(math.log10(lr[1]) + 0.25)
         # at least three decades: over fewer, pyqtgraph labels every minor tick and the

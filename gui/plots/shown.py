@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from optiscope.gui import pg_adapter
-from optiscope.gui.colors import run_color
 from PySide6 import QtCore, QtGui
 
 if TYPE_CHECKING:
@@ -146,7 +145,7 @@ class Shown:
 
     def color_for(self, run_id: int) -> QtGui.QColor:
         """The colour of ``run_id`` in every plot and legend (a copy)."""
-        return run_color(run_id)
+        return self._frame.color_of(run_id)  # type: ignore[return-value]
 
     @property
     def spotlit(self) -> int | None:

@@ -71,6 +71,7 @@ def style_axes(
     tick_font = font(TICK_PT - small)
     for side in ("top", "right", "bottom", "left"):
         pg_adapter.plain_tick_values(plot.getAxis(side))
+    pg_adapter.count_log_tick_labels(plot.getAxis("bottom"))  # "Log x": steps as 1, 2, 5, 10, ...
     for side, label in (("bottom", xlabel), ("left", ylabel)):
         axis = plot.getAxis(side)
         axis.setPen(pg.mkPen(muted))

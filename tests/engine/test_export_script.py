@@ -1,9 +1,11 @@
 """``optiscope export-script``: the standalone PyTorch script reproduces Optiscope's metrics.
 
-Every bundled preset is exported with ``--all`` and run (3 epochs) as a plain Python script in
-one subprocess that refuses any ``optiscope`` import; its per-epoch metrics are compared with
+Bundled presets are exported with ``--all`` and run (3 epochs) as plain Python scripts in
+one subprocess that refuses any ``optiscope`` import; their per-epoch metrics are compared with
 ``optiscope run`` (which trains races batched) and with Optiscope's one-run ``torch.optim``
-path, whose code the script mirrors.
+path, whose code the script mirrors. The default suite does this for one representative preset
+(lr-sweep: eight runs, the batched engine's amplified rounding); ``OPTISCOPE_SLOW=1`` (CI's
+second step, ``.ci/run``) does it for every preset, and at every preset's full length.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +46,13 @@ def _exportable(name: str) -> bool:
 
 PRESETS = [name for name in preset_names() if _exportable(name)]
 NOT_EXPORTABLE = [name for name in preset_names() if name not in PRESETS]
+#: The preset the default suite reproduces; the others are marked slow (tests/conftest.py).
+REPRESENTATIVE = "lr-sweep"
+#: The presets whose scripts the module fixture exports and runs in this session.
+EXPORTED = PRESETS if os.environ.get("OPTISCOPE_SLOW") else [REPRESENTATIVE]
+PRESET_PARAMS = [
+    pytest.param(name, marks=() if name == REPRESENTATIVE else pytest.mark.slow) for name in PRESETS
+]
 
 
 @pytest.mark.parametrize("name", NOT_EXPORTABLE)
@@ -100,19 +110,61 @@ def run_scripts(jobs: list[tuple[Path, int, Path]]) -> str:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> dict[str, object]:
-    """Every preset exported (--all) and run for 3 epochs: its metrics rows and the stdout."""
+    """Every preset exported (--all; all are linted) and those in EXPORTED run for 3 epochs:
+    their metrics rows and the stdout."""
     folder = tmp_path_factory.mktemp("export")
     jobs = []
     for name in PRESETS:
         script = folder / f"{name}.py"
         assert main(["export-script", "--preset", name, "--all", "--out", str(script)]) == 0
-        jobs.append((script, EPOCHS, folder / f"{name}.csv"))
+        if name in EXPORTED:
+            jobs.append((script, EPOCHS, folder / f"{name}.csv"))
     stdout = run_scripts(jobs)
     return {
         "stdout": stdout,
         "folder": folder,
-        **{name: read_csv(folder / f"{name}.csv") for name in PRESETS},
+        **{name: read_csv(folder / f"{name}.csv") for name in EXPORTED},
     }
+
+
+def _write_csv_table(path: Path) -> None:
+    """The CSV experiment's table: text labels, one missing value, semicolons."""
+    rng = np.random.default_rng(0)
+    lines = ["a;b;c;kind"]
+    for i in range(120):
+        x = rng.normal(size=3)
+        kind = ["cat", "dog", "emu"][int(x[0] > 0) + int(x[1] > 0.5)]
+        cells = [f"{v:.5f}" for v in x]
+        if i == 7:
+            cells[1] = "NA"
+        lines.append(";".join([*cells, kind]))
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def experiment_scripts(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    """The CSV, features and schedules experiments below, each exported and their
+    scripts run together in one plain Python process (as ``exported`` runs the presets'):
+    name -> {"toml", "script", "csv"} (the script's metrics)."""
+    experiments = {
+        "csv": (CSV_EXPERIMENT, 6),
+        "features": (FEATURES_EXPERIMENT, 3),
+        "schedules": (SCHEDULES_EXPERIMENT, 4),
+    }
+    out: dict[str, dict[str, Path]] = {}
+    jobs = []
+    for name, (text, epochs) in experiments.items():
+        folder = tmp_path_factory.mktemp(name)
+        if name == "csv":
+            _write_csv_table(folder / "table.csv")
+        (folder / "exp.toml").write_text(text)
+        script = folder / "s.py"
+        every = [] if name == "csv" else ["--all"]  # one run: exported without --all
+        assert main(["export-script", str(folder / "exp.toml"), *every, "--out", str(script)]) == 0
+        out[name] = {"toml": folder / "exp.toml", "script": script, "csv": folder / "s.csv"}
+        jobs.append((script, epochs, folder / "s.csv"))
+    run_scripts(jobs)
+    return out
 
 
 def _rel(a: float, b: float) -> float:
@@ -121,7 +173,7 @@ def _rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-30)
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", PRESET_PARAMS)
 def test_script_reproduces_optiscope_run(name, exported, tmp_path, monkeypatch, capsys):
     """The bar: train/val loss within 1e-5 relative, accuracies equal, per epoch, vs 'optiscope run'."""
     monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
@@ -144,7 +196,7 @@ def test_script_reproduces_optiscope_run(name, exported, tmp_path, monkeypatch, 
             assert float(s[key]) == float(c[key]), f"{where}: {key} {s[key]} vs {c[key]}"
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", PRESET_PARAMS)
 def test_script_equals_the_torch_path(name, exported):
     """Against Optiscope's one-run torch.optim training (what the script's code mirrors): equal
     to the last bit, every epoch of every run."""
@@ -163,7 +215,7 @@ def test_script_prints_labels_and_four_decimal_accuracy(exported):
     stdout = exported["stdout"]
     assert "run 3: lr=0.001" in stdout  # lr-sweep's fourth run, by its label
     lines = [ln for ln in stdout.splitlines() if ln.strip().startswith("epoch")]
-    assert len(lines) == sum(EPOCHS * len(all_presets()[n].runs()) for n in PRESETS)
+    assert len(lines) == sum(EPOCHS * len(all_presets()[n].runs()) for n in EXPORTED)
     for ln in lines:
         val_acc = ln.split("val_acc")[1].strip()
         assert len(val_acc.split(".")[1]) >= 4, ln
@@ -276,30 +328,14 @@ device = "cpu"
 """
 
 
-def test_csv_experiment_script_matches(tmp_path, monkeypatch, capsys):
+def test_csv_experiment_script_matches(experiment_scripts, tmp_path, monkeypatch, capsys):
     """A CSV table (text labels, a missing value, semicolons) with warm-up, OneCycle, RMSprop,
     dropout, L2, clipping and early stopping: the script's metrics equal optiscope run's."""
     monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
-    rng = np.random.default_rng(0)
-    lines = ["a;b;c;kind"]
-    for i in range(120):
-        x = rng.normal(size=3)
-        kind = ["cat", "dog", "emu"][int(x[0] > 0) + int(x[1] > 0.5)]
-        cells = [f"{v:.5f}" for v in x]
-        if i == 7:
-            cells[1] = "NA"
-        lines.append(";".join([*cells, kind]))
-    (tmp_path / "table.csv").write_text("\n".join(lines) + "\n")
-    (tmp_path / "exp.toml").write_text(CSV_EXPERIMENT)
-    script = tmp_path / "train.py"
-    assert main(["export-script", str(tmp_path / "exp.toml"), "--out", str(script)]) == 0
-    assert (
-        main(["run", str(tmp_path / "exp.toml"), "--out", str(tmp_path / "cli"), "--no-store", "--quiet"])
-        == 0
-    )
+    exp = experiment_scripts["csv"]
+    assert main(["run", str(exp["toml"]), "--out", str(tmp_path / "cli"), "--no-store", "--quiet"]) == 0
     capsys.readouterr()
-    run_scripts([(script, 6, tmp_path / "script.csv")])
-    cli, got = read_csv(tmp_path / "cli" / "metrics.csv"), read_csv(tmp_path / "script.csv")
+    cli, got = read_csv(tmp_path / "cli" / "metrics.csv"), read_csv(exp["csv"])
     assert len(got) == len(cli) >= 2
     for s, c in zip(got, cli, strict=True):
         for key in ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"):
@@ -333,6 +369,7 @@ def test_unfaithful_setting_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a preset's whole length twice (script, torch path): past the suite's 300 s
 @pytest.mark.parametrize("name", PRESETS)
 def test_full_length_script_equals_the_torch_path(name, tmp_path):
     """Every preset at its full length: the script equals Optiscope's torch.optim path exactly."""
@@ -418,21 +455,15 @@ training = { mixed_precision = true }
 """
 
 
-def test_what_no_preset_uses_is_exported_faithfully(tmp_path, monkeypatch, capsys):
+def test_what_no_preset_uses_is_exported_faithfully(experiment_scripts, tmp_path, monkeypatch, capsys):
     """Conv2d, BatchNorm2d, max pooling, Dropout2d, GELU, NAdam, warm-up + cosine, plateau on
     val_acc, bfloat16 mixed precision, L1, every image augmentation, mixup, jitter and running
     training metrics: the script's metrics equal optiscope run's (these runs train alone)."""
     monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
-    (tmp_path / "exp.toml").write_text(FEATURES_EXPERIMENT)
-    script = tmp_path / "s.py"
-    assert main(["export-script", str(tmp_path / "exp.toml"), "--all", "--out", str(script)]) == 0
-    assert (
-        main(["run", str(tmp_path / "exp.toml"), "--out", str(tmp_path / "cli"), "--no-store", "--quiet"])
-        == 0
-    )
+    exp = experiment_scripts["features"]
+    assert main(["run", str(exp["toml"]), "--out", str(tmp_path / "cli"), "--no-store", "--quiet"]) == 0
     capsys.readouterr()
-    run_scripts([(script, 3, tmp_path / "s.csv")])
-    got, cli = read_csv(tmp_path / "s.csv"), read_csv(tmp_path / "cli" / "metrics.csv")
+    got, cli = read_csv(exp["csv"]), read_csv(tmp_path / "cli" / "metrics.csv")
     assert len(got) == len(cli) == 6
     for s, c in zip(got, cli, strict=True):
         for key in ("lr", "train_loss", "train_acc", "val_loss", "val_acc"):
@@ -472,19 +503,15 @@ regularization = { grad_clip = 0.5, early_stopping = { enabled = true, patience 
 """
 
 
-def test_every_schedule_and_optimizer_kind_equals_the_torch_path(tmp_path):
+def test_every_schedule_and_optimizer_kind_equals_the_torch_path(experiment_scripts):
     """Step, exponential (after a warm-up ending on an epoch boundary), cosine restarts, exp_range cycles and time decay with
     Adamax, Adadelta, centred RMSprop, SGD with dampening and weight decay, and Adagrad: the
     script's metrics equal Optiscope's one-run torch.optim training."""
     from optiscope.engine.config import loads_toml
 
-    (tmp_path / "exp.toml").write_text(SCHEDULES_EXPERIMENT)
-    script = tmp_path / "s.py"
-    assert main(["export-script", str(tmp_path / "exp.toml"), "--all", "--out", str(script)]) == 0
-    run_scripts([(script, 4, tmp_path / "s.csv")])
     runs = loads_toml(SCHEDULES_EXPERIMENT).runs()
     alone = [(r.run, e) for r in execute(runs, batched=False, stats_every=0) for e in r.epochs]
-    got = read_csv(tmp_path / "s.csv")
+    got = read_csv(experiment_scripts["schedules"]["csv"])
     assert len(got) == len(alone) >= 17
     for s, (run, e) in zip(got, alone, strict=True):
         assert (int(s["run"]), int(s["epoch"])) == (run, e.epoch)

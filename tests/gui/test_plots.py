@@ -620,18 +620,22 @@ def test_every_run_curve_reads_on_the_plot_background(plots, qtbot, look):
             plot = plots.shown.plot("lr")
             plot.setYRange(-3, -1, padding=0)  # log axis: the line in the middle of the view
             qtbot.wait(10)
-            image = plots.grab().toImage()
-            rect = plot.vb.sceneBoundingRect()
             view = plots.plot_items()["lr"]
-            top_left = view.mapTo(plots, view.mapFromScene(rect.topLeft().toPoint()))
+            image = view.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB888)
+            pixels = (
+                np.frombuffer(image.constBits(), np.uint8)
+                .reshape(image.height(), image.bytesPerLine())[:, : 3 * image.width()]
+                .reshape(image.height(), image.width(), 3)
+            )
+            rect = plot.vb.sceneBoundingRect()
+            top_left = view.mapFromScene(rect.topLeft().toPoint())
             middle = top_left.x() + int(rect.width() / 2)
             # 40 columns: dotted and dashed runs have gaps; rows clear of the axes
-            drawn = [
-                c
-                for x in range(middle - 20, middle + 20)
-                for dy in range(10, int(rect.height()) - 10)
-                if (c := image.pixelColor(x, top_left.y() + dy).getRgb())[:3] != bg[:3]
+            area = pixels[
+                top_left.y() + 10 : top_left.y() + int(rect.height()) - 10, middle - 20 : middle + 20
             ]
+            colours = np.unique(area.reshape(-1, 3), axis=0)
+            drawn = [tuple(int(v) for v in c) for c in colours if tuple(c) != bg[:3]]
             assert drawn, (look, rid, "no curve drawn")
             best = max(_contrast(c, bg) for c in drawn)
             assert best >= 3.0, (look, rid, run_color(rid).name(), round(best, 2))

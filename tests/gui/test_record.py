@@ -23,7 +23,7 @@ def test_record_cli_writes_a_gif_of_the_asked_size_and_frame_count(tmp_path, cap
             "--preset",
             "momentum-sweep",
             "--epochs",
-            "25",
+            "10",
             "--out",
             str(out),
             "--size",
@@ -37,7 +37,7 @@ def test_record_cli_writes_a_gif_of_the_asked_size_and_frame_count(tmp_path, cap
     assert code == 0, capsys.readouterr().err
     n, size = frames_of(out)
     assert size == (480, 270)
-    assert n >= 20  # 8 fps x 3 s = 24 frames asked for, from 100 epoch ends of 4 runs
+    assert n >= 20  # 8 fps x 3 s = 24 frames asked for, from 40 epoch ends of 4 runs
     assert n == 24
     assert "24 frames at 480x270" in capsys.readouterr().err
     assert not list(tmp_path.glob(".*part*"))  # the temporary file is gone

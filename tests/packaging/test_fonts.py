@@ -24,12 +24,13 @@ NO_FONTS_CONF = """<?xml version="1.0"?>
 WITHOUT_BUNDLED_FONTS = "import optiscope.gui.fonts as f; f.register_bundled_fonts = lambda: []\n"
 
 
-@pytest.fixture
-def no_fonts_env(tmp_path) -> dict[str, str]:
-    conf = tmp_path / "fonts.conf"
-    conf.write_text(NO_FONTS_CONF.format(cache=tmp_path / "fc-cache"), encoding="utf-8")
+@pytest.fixture(scope="module")
+def no_fonts_env(tmp_path_factory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("no-fonts")
+    conf = folder / "fonts.conf"
+    conf.write_text(NO_FONTS_CONF.format(cache=folder / "fc-cache"), encoding="utf-8")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FONTCONFIG_FILE=str(conf))
-    env["OPTISCOPE_HOME"] = str(tmp_path / "home")
+    env["OPTISCOPE_HOME"] = str(folder / "home")
     return env
 
 
@@ -65,6 +66,21 @@ def test_the_bundled_fonts_and_their_licence_are_resources():
     assert "Bitstream Vera" in licence and "Permission is hereby granted" in licence
 
 
+@pytest.fixture(scope="module")
+def without_bundled_fonts(no_fonts_env) -> tuple[dict[str, object], subprocess.CompletedProcess]:
+    """One process without system fonts and with the bundled ones left out: PROBE's
+    measurements, then the self-test (both make the app with create_app; two tests read it)."""
+    code = (
+        WITHOUT_BUNDLED_FONTS
+        + PROBE
+        + "import sys\nfrom optiscope.gui.app import main\nsys.exit(main(['--self-test']))\n"
+    )
+    out = _python(code, no_fonts_env)
+    probe = [line for line in out.stdout.splitlines() if line.startswith('{"family"')]
+    assert probe, out.stdout + out.stderr
+    return json.loads(probe[0]), out
+
+
 def test_without_system_fonts_the_app_uses_the_bundled_font_and_draws_letters(no_fonts_env):
     out = _python(PROBE, no_fonts_env)
     assert out.returncode == 0, out.stderr
@@ -80,21 +96,16 @@ def test_without_system_fonts_the_app_uses_the_bundled_font_and_draws_letters(no
     assert result["wide"] / result["narrow"] == pytest.approx(expected, rel=0.1)
 
 
-def test_without_system_fonts_and_without_the_bundled_ones_text_is_boxes(no_fonts_env):
+def test_without_system_fonts_and_without_the_bundled_ones_text_is_boxes(without_bundled_fonts):
     """What a clean system showed before the fonts were bundled: the check must see it."""
-    out = _python(WITHOUT_BUNDLED_FONTS + PROBE, no_fonts_env)
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.splitlines()[-1])
+    result, _ = without_bundled_fonts
     assert result["family"] != "DejaVu Sans"
     assert result["narrow"] == result["wide"]  # every letter the same box
     assert result["problems"] and all(p.startswith("text is not readable") for p in result["problems"])
 
 
-def test_self_test_fails_when_letters_are_boxes(no_fonts_env):
-    code = WITHOUT_BUNDLED_FONTS + (
-        "import sys\nfrom optiscope.gui.app import main\nsys.exit(main(['--self-test']))\n"
-    )
-    out = _python(code, no_fonts_env)
+def test_self_test_fails_when_letters_are_boxes(without_bundled_fonts):
+    _, out = without_bundled_fonts
     assert out.returncode == 1, out.stdout + out.stderr
     last = out.stdout.splitlines()[-1]
     assert last.startswith("OPTISCOPE_SELF_TEST failed: text is not readable"), last

@@ -1,13 +1,18 @@
 """The frozen bundle leaves out modules Optiscope never imports (packaging/unused_modules.py).
 Here the source install does everything the app does -- every preset, every dataset, a CSV,
 ``surface``, ``lr-find``, ``search`` (with importances), ``record`` (GIF), ``gradcheck``,
-``recipe`` and the window with a short run -- and must import none of them."""
+``recipe`` and the window with a short run -- and must import none of them.
+
+Marked slow (one process that runs every command: 40 s at a load average of 12): it runs with
+``OPTISCOPE_SLOW=1``, as CI's second step (``.ci/run``) does."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,6 +63,7 @@ print(json.dumps({"failed": failed, "loaded": loaded, "commands": len(commands),
 """
 
 
+@pytest.mark.slow
 def test_the_app_imports_none_of_the_modules_the_bundle_leaves_out(tmp_path):
     env_home = tmp_path / "home"
     proc = subprocess.run(
