@@ -182,7 +182,7 @@ class FileCommands(QtCore.QObject):
     def _runner_seed(self, run: int) -> tuple[int, int | str]:
         """The runner and seed cells of a run: the last run's seed plan's when it has one, else
         each run its own runner, the seed its config's."""
-        plan = getattr(self.window.runs, "plan", None)  # engine.seeds.SeedPlan of the last run
+        plan = self.window.runs.plan  # engine.seeds.SeedPlan of the last run (None: one seed per run)
         if plan is not None and 0 <= run < len(plan.runs):
             return plan.runner_of[run], plan.seed_of[run]
         info = self.window.runs.run_info.get(run)

@@ -234,7 +234,6 @@ def test_commands_that_train_single_runs_refuse_seeds(tmp_path, capsys):
         (["lr-find", "--preset", "clr-vs-fixed", "--out", str(tmp_path / "l")], "range test trains one run"),
         (["gradcheck", "--preset", "blobs-sgd"], "gradcheck checks one run"),
         (["surface", "--preset", "blobs-sgd", "--out", str(tmp_path / "s")], "loss surface"),
-        (["record", "--preset", "blobs-sgd", "--out", str(tmp_path / "r.gif")], "record draws"),
     ):
         assert main([*argv, "--seeds", "3"]) == 2, argv
         err = capsys.readouterr().err.strip()
