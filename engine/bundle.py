@@ -37,7 +37,16 @@ from typing import Any
 from .config import ConfigError, ExperimentConfig, RunConfig, dumps_toml, loads_toml, race_experiment
 from .formats import METRIC_COLUMNS, METRIC_VALUES, SEED_COLUMNS, format_csv
 
-__all__ = ["LOSS_RTOL", "Bundle", "make_bundle", "stored_experiment", "read_bundle", "compare", "versions"]
+__all__ = [
+    "LOSS_RTOL",
+    "Bundle",
+    "bundle_stored_runs",
+    "make_bundle",
+    "stored_experiment",
+    "read_bundle",
+    "compare",
+    "versions",
+]
 
 #: the check's tolerance on train/val loss (relative); accuracies must be equal
 LOSS_RTOL = 1e-5
@@ -176,6 +185,21 @@ def make_bundle(
 def stored_experiment(runs: Sequence[RunConfig], name: str) -> ExperimentConfig:
     """Stored runs as one experiment (run ``i`` = the ``i``-th run)."""
     return race_experiment(list(runs), name=name, description=f"{len(runs)} stored run(s) of {name}")
+
+
+def bundle_stored_runs(path: str | Path, stored: Sequence[Any]) -> Path:
+    """Write the bundle of stored runs (``RunStore.load_run`` rows), run ``i`` the ``i``-th:
+    ``optiscope runs export ID... --bundle`` and the window's Runs tab. ConfigError when a
+    stored run's config is no longer valid; OSError when the file cannot be written."""
+    from pydantic import ValidationError
+
+    try:
+        runs = [s.run_config() for s in stored]
+    except ValidationError:
+        raise ConfigError("a stored run's config is no longer valid; it cannot be bundled") from None
+    names = sorted({s.summary.experiment for s in stored if s.summary.experiment})
+    name = names[0] if len(names) == 1 else "stored runs"
+    return make_bundle(path, stored_experiment(runs, name), [s.metrics for s in stored])
 
 
 def read_bundle(path: str | Path) -> Bundle:

@@ -32,7 +32,7 @@ from .config import (
     RunConfig,
 )
 
-__all__ = ["NotExportable", "export_script", "select_runs"]
+__all__ = ["NotExportable", "csv_shapes", "export_script", "select_runs"]
 
 
 class NotExportable(ValueError):
@@ -53,6 +53,29 @@ def select_runs(exp: ExperimentConfig, run: int | None, all_runs: bool) -> list[
     if not 0 <= run < n:
         raise NotExportable(f"--run {run} is out of range: this experiment has runs 0-{n - 1}")
     return [run]
+
+
+def csv_shapes(exp: ExperimentConfig, indices: Sequence[int]) -> dict[int, dict]:
+    """Rows, features and classes of each exported CSV dataset (the file is read once here,
+    so a bad file fails now, with the same message as 'optiscope run': DataError)."""
+    from .data import load_dataset
+
+    runs = exp.runs()
+    out: dict[int, dict] = {}
+    seen: dict[Any, dict] = {}
+    for i in indices:
+        d = runs[i].dataset
+        if d.name != "csv":
+            continue
+        if d not in seen:
+            ds = load_dataset(d.model_copy(update={"subsample": None}))
+            seen[d] = {
+                "rows": len(ds.y_train) + len(ds.y_val),
+                "n_features": ds.n_features,
+                "n_classes": ds.n_classes,
+            }
+        out[i] = seen[d]
+    return out
 
 
 # --------------------------------------------------------------------------- code pieces

@@ -10,15 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .loop import RunResult
 
-__all__ = ["save_weights", "weights_file"]
+__all__ = ["save_weights", "state_dict_bytes", "weights_file"]
 
 
 def weights_file(folder: str | Path, run: int) -> Path:
     """Where run ``run``'s weights go in ``folder``."""
     return Path(folder) / f"run-{run}.pt"
+
+
+def state_dict_bytes(model: Any) -> bytes:
+    """``model``'s ``state_dict`` (on the CPU) as the bytes ``torch.save`` writes."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, buf)
+    return buf.getvalue()
 
 
 def save_weights(folder: str | Path, results: Sequence[RunResult]) -> tuple[list[Path], list[str]]:
@@ -27,10 +39,6 @@ def save_weights(folder: str | Path, results: Sequence[RunResult]) -> tuple[list
     Returns the files written and one line per run left out (failed or diverged: no
     meaningful weights). Each file is written atomically.
     """
-    import io
-
-    import torch
-
     from .files import atomic_write_bytes
 
     out = Path(folder)
@@ -40,10 +48,7 @@ def save_weights(folder: str | Path, results: Sequence[RunResult]) -> tuple[list
         if r.model is None or r.reason in ("failed", "diverged"):
             skipped.append(f"run {r.run} ({r.label}): {r.reason}, no weights saved")
             continue
-        state = {k: v.detach().cpu().clone() for k, v in r.model.state_dict().items()}
-        buf = io.BytesIO()
-        torch.save(state, buf)
         path = weights_file(out, r.run)
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, state_dict_bytes(r.model))
         written.append(path)
     return written, skipped

@@ -22,26 +22,49 @@ from typing import Any
 
 from .qt_app import create_app
 
-__all__ = ["main", "create_app", "self_test", "qt_problems"]
+__all__ = ["main", "create_app", "new_window", "no_display_reason", "self_test", "qt_problems"]
 
 
-def no_display_reason(environ: dict[str, str] | None = None, platform: str | None = None) -> str | None:
+#: Qt platforms that draw without a display server (Qt never aborts for want of one)
+HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
+_CLI_ADVICE = (
+    "Start it from a desktop session, or train headless with the command line, e.g. "
+    "'optiscope run --preset blobs-sgd --out out' (see 'optiscope --help')."
+)
+
+
+def no_display_reason(
+    environ: dict[str, str] | None = None, platform: str | None = None, advice: str = _CLI_ADVICE
+) -> str | None:
     """Why a window cannot open here (Linux/BSD without X11 or Wayland), or None.
 
     Without this check Qt aborts the process with a plugin message that does not say the
-    real problem; a headless server should get one clear line and a way forward.
+    real problem; a headless server should get one clear line and a way forward (``advice``).
+    ``QT_QPA_PLATFORM`` naming a platform of :data:`HEADLESS_PLATFORMS` needs no display.
     """
     env = os.environ if environ is None else environ
     plat = sys.platform if platform is None else platform
-    if plat.startswith(("win", "darwin", "cygwin")) or env.get("QT_QPA_PLATFORM"):
+    qpa = env.get("QT_QPA_PLATFORM", "").split(":")[0].strip()
+    if plat.startswith(("win", "darwin", "cygwin")) or qpa in HEADLESS_PLATFORMS:
         return None
     if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
         return None
-    return (
-        "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set). "
-        "Start it from a desktop session, or train headless with the command line, e.g. "
-        "'optiscope run --preset blobs-sgd --out out' (see 'optiscope --help')."
-    )
+    if qpa and qpa not in ("xcb", "wayland", "wayland-egl"):
+        return None  # a platform of its own: Qt knows whether it can draw
+    return f"no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set). {advice}"
+
+
+def new_window(*, restore_last: bool = False) -> Any:  # -> MainWindow
+    """A new, shown main window (the QApplication made if there is none) whose plots are
+    built and whose engine loads in the background; for the notebook API (:mod:`.notebook`)."""
+    create_app()
+    from .main_window import MainWindow
+
+    window = MainWindow(restore_last=restore_last)
+    window.resize(1280, 720)
+    window.show()
+    window.start()
+    return window
 
 
 def parse_options(args: list[str]):  # -> argparse.Namespace

@@ -9,7 +9,8 @@
 * :class:`~.run_controller.RunController` (``runs``): the live run (a background job), its
   pace of drawing and the status numbers; :class:`~.transport.Transport` (``transport``):
   Run, Pause, Step, Stop, Reset, the speed control and the live-rate keys.
-* :class:`~.window_files.FileCommands` (``files``): open, save, exports, the Lessons menu.
+* :class:`~.window_files.FileCommands` (``files``): open, save, exports, the Lessons menu;
+  its :class:`~.take_home.TakeHome` (``files.home``): PyTorch script, weights, share codes, bundles.
 * :class:`~.past_runs.PastRuns` (``past``): stored runs over the live plots.
 * :class:`~.tools.ToolRegistry` (``tools``): the Tools menu's dialogs, each given a narrow
   :class:`~.tools.ToolHost`, never the window.
@@ -204,6 +205,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runs_view.overlay_requested.connect(self.past.overlay)
         self.runs_view.overlays_cleared.connect(self.past.clear)
         self.runs_view.settings_requested.connect(self.past.load_settings)
+        self.runs_view.weights_requested.connect(self.files.home.save_stored_weights)
+        self.runs_view.bundle_requested.connect(self.files.home.save_stored_bundle)
+        self.runs_view.has_weights = self.files.home.has_weights
         self.views.addTab(self.runs_view, "Runs")
         self.setCentralWidget(self.views)
 
@@ -445,9 +449,9 @@ class MainWindow(QtWidgets.QMainWindow):
         for name in ("step", "step_epoch", "reset"):
             a[name].setEnabled(ready)
         a["compare"].setEnabled(True)
-        a["pause"].setEnabled(self.running)
+        a["pause"].setEnabled(self.runs.controllable)
         a["pause"].setText("Resume" if self.runs.paused else "Pause")
-        a["stop"].setEnabled(self.running)
+        a["stop"].setEnabled(self.runs.controllable)
 
     def _run_tip(self) -> str:
         """What Run trains, in words (the Run button's tooltip)."""

@@ -108,7 +108,8 @@ class Recording:
 @dataclass(frozen=True)
 class TrainOutcome:
     """What a training job returns: how it ended (``completed``, ``stopped``, ``failed``,
-    ``diverged``...) and the engine's result of every run (``runner.RunResult``, no model)."""
+    ``diverged``...) and the engine's result of every run (``runner.RunResult``, with its
+    trained model moved to the CPU)."""
 
     reason: str
     results: list[Any]
@@ -154,7 +155,11 @@ def train_job(
             control=_FlushingControl(control, context.flush),
             boundary_every=boundary_every,
             weights_every=weights_every,
+            keep_models=True,  # File → Save weights, Save run bundle
         )
+        for r in results:  # the window keeps the trained models: on the CPU, no device memory held
+            if r.model is not None:
+                r.model = r.model.cpu()
         reasons = {r.reason for r in results}
         reason = "stopped" if control.stopped else reasons.pop() if len(reasons) == 1 else "completed"
         return TrainOutcome(reason, list(results))
@@ -196,6 +201,8 @@ class RunController(QtCore.QObject):
         self.jobs = JobRunner(self, name="optiscope-run")
         self.jobs.errored.connect(self._on_errored)
         self.job: Job | None = None
+        #: runs trained by the notebook API are being shown (:meth:`begin_external`)
+        self.external = False
         self.control: Any = None
         self.delay = 0.0
         #: the run store the window's runs are written to (None: the user's default store);
@@ -204,6 +211,7 @@ class RunController(QtCore.QObject):
         self.record = True
         self.recording: Recording | None = None
         self.live_runs: list[Any] = []
+        self.live_experiment = ""  # the name of the experiment the live (or last) runs belong to
         #: the last run's ``engine.seeds.SeedPlan`` (None: one seed per run): which run id is
         #: which runner and seed, for every room that shows the runs
         self.plan: Any = None
@@ -241,11 +249,17 @@ class RunController(QtCore.QObject):
 
     @property
     def running(self) -> bool:
+        """A run is live: trained here, or by the notebook API and shown here (:meth:`begin_external`)."""
+        return self.job is not None or self.external
+
+    @property
+    def controllable(self) -> bool:
+        """The live run trains here, so Pause, Step and Stop reach it (not runs of the notebook API)."""
         return self.job is not None
 
     @property
     def paused(self) -> bool:
-        return self.running and self.control.paused
+        return self.job is not None and self.control.paused
 
     def label(self, run: int) -> str:
         info = self.run_info.get(run)
@@ -280,6 +294,7 @@ class RunController(QtCore.QObject):
         self.clear()
         self.control = control
         self.live_runs = list(runs)
+        self.live_experiment = experiment
         self.plan = plan
         self.live_lr_scale = 1.0
         self._t_start = time.perf_counter()
@@ -294,6 +309,7 @@ class RunController(QtCore.QObject):
     def end(self, timeout_ms: int = 15_000) -> None:
         """Stop the live run (if any) and wait for its thread; it reports nothing more."""
         self.job = None
+        self.external = False  # runs shown from the notebook API: their later events are dropped
         self.control = self.recording = None  # nothing of an ended run stays reachable
         if not self.jobs.join("run", timeout_ms):  # pragma: no cover - a step that takes > 15 s
             self.report.emit("The previous run did not stop in time; it will end on its own.", True)
@@ -345,6 +361,45 @@ class RunController(QtCore.QObject):
         self.control.scale_lr(factor)
         self.live_lr_scale *= factor
         return True
+
+    # ------------------------------------------------------------------ runs trained elsewhere
+    def begin_external(self, runs: Sequence[Any], experiment: str = "") -> None:
+        """Show runs the notebook API trains (``optiscope.run(..., show=True)``, ``optiscope.show``):
+        the live run (if any) stops, the plots clear, and :meth:`add_external` draws their events
+        as a run's of this window are drawn."""
+        self.end()
+        self.clear()
+        self.live_runs = list(runs)
+        self.live_experiment = experiment
+        self.plan = None  # one seed per run: the API's runs are shown as they are
+        self.live_lr_scale = 1.0
+        self._t_start = time.perf_counter()
+        self.external = True  # Run, Stop and Pause leave them alone; Reset or a new run drops them
+        self.state_changed.emit()
+        self.started.emit()
+
+    def add_external(self, events: list) -> None:
+        """Engine events of the runs begun with :meth:`begin_external`, in the order emitted
+        (dropped once the window has moved on: Reset, another experiment opened)."""
+        if self.external:
+            self._on_events(events)
+
+    def end_external(self, results: Sequence[Any], reason: str) -> None:
+        """The runs begun with :meth:`begin_external` ended: every event is drawn and their
+        results (``RunResult``, with the trained models) are the window's, as after a run here
+        (File → Save weights, Save run bundle)."""
+        if not self.external:
+            return
+        self.external = False
+        self.results = list(results)
+        self.last_reason = reason
+        self._t_end = time.perf_counter()
+        self.state_changed.emit()
+        try:
+            self.finished.emit(reason)
+        finally:
+            self.flush()
+            self.status_changed.emit()
 
     # ------------------------------------------------------------------ job callbacks
     def _on_events(self, events: list) -> None:

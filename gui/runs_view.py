@@ -2,9 +2,10 @@
 
 Lists past runs (label, dataset, optimizer, schedule, final metrics, date, experiment: a tuning
 recipe's runs share one), newest first.
-Selected runs can be drawn over the live plots (:attr:`RunsView.overlay_requested`) or
-have their settings loaded into the panels (:attr:`RunsView.settings_requested`); the
-window does both. The store is read by a background job of the window's
+Selected runs can be drawn over the live plots (:attr:`RunsView.overlay_requested`),
+have their settings loaded into the panels (:attr:`RunsView.settings_requested`) or, when
+trained in this window, their weights saved (:attr:`RunsView.weights_requested`), or be
+saved as a reproducibility bundle (:attr:`RunsView.bundle_requested`); the window does these. The store is read by a background job of the window's
 :class:`~.worker.JobRunner` (TensorBoard's and the Optuna dashboard's run tables are the
 models).
 """
@@ -12,6 +13,7 @@ models).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +102,17 @@ class RunsView(QtWidgets.QWidget):
         Remove every past run from the plots.
     settings_requested(object)
         Load this stored run's settings into the panels.
+    weights_requested(object)
+        Save this stored run's trained weights (possible when :attr:`has_weights` says so).
+    bundle_requested(list)
+        Save these stored runs as a reproducibility bundle (``runs export --bundle``).
     """
 
     overlay_requested = Signal(list)
     overlays_cleared = Signal()
     settings_requested = Signal(object)
+    weights_requested = Signal(object)
+    bundle_requested = Signal(list)
 
     def __init__(self, jobs: JobRunner, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -112,12 +120,14 @@ class RunsView(QtWidgets.QWidget):
         self._jobs = jobs
         self.store_path: Path | None = None
         self.runs: list[Any] = []
+        #: whether a stored run's trained weights are at hand (the window keeps those it trained)
+        self.has_weights: Callable[[int], bool] = lambda _stored_id: False
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         self.note = QtWidgets.QLabel(
             "Every run is kept as it trains, from this window or the command line "
-            "('optiscope runs'). Select runs to overlay them on the Training plots or to load "
-            "their settings into the panels."
+            "('optiscope runs'). Select runs to overlay them on the Training plots, to load "
+            "their settings into the panels, or to save the weights of one trained in this window."
         )
         self.note.setWordWrap(True)
         self.note.setObjectName("hint")
@@ -149,11 +159,27 @@ class RunsView(QtWidgets.QWidget):
         self.clear_overlay_button = QtWidgets.QPushButton("Remove overlays")
         self.load_button = QtWidgets.QPushButton("Load settings")
         self.load_button.setToolTip("show the selected run's settings in the panels (double-click does too)")
+        self.weights_button = QtWidgets.QPushButton("Save weights…")
+        self.bundle_button = QtWidgets.QPushButton("Save bundle…")
+        self.bundle_button.setToolTip(
+            "the selected runs' settings, metrics, PyTorch script and versions in one zip that "
+            "'optiscope run --bundle ZIP --check' re-runs and compares"
+        )
+        self.bundle_button.clicked.connect(self._on_bundle)
         self.refresh_button.clicked.connect(self.refresh)
+        self.weights_button.clicked.connect(self._on_weights)
         self.overlay_button.clicked.connect(self._on_overlay)
         self.clear_overlay_button.clicked.connect(self.overlays_cleared)
         self.load_button.clicked.connect(self._on_load)
-        for b in (self.refresh_button, self.overlay_button, self.clear_overlay_button, self.load_button):
+        buttons = (
+            self.refresh_button,
+            self.overlay_button,
+            self.clear_overlay_button,
+            self.load_button,
+            self.weights_button,
+            self.bundle_button,
+        )
+        for b in buttons:
             row.addWidget(b)
         row.addStretch(1)
         self.count_label = QtWidgets.QLabel()
@@ -218,7 +244,17 @@ class RunsView(QtWidgets.QWidget):
     def _update_buttons(self) -> None:
         n = len(self.table.selectedItems())
         self.overlay_button.setEnabled(n > 0)
+        self.bundle_button.setEnabled(n > 0)
         self.load_button.setEnabled(n == 1)
+        runs = self.selected_runs() if n == 1 else []
+        kept = bool(runs) and self.has_weights(runs[0].id)
+        self.weights_button.setEnabled(kept)
+        self.weights_button.setToolTip(
+            "save the selected run's trained weights as a PyTorch state_dict (.pt)"
+            if kept
+            else "the run store keeps metrics, not weights: the weights of runs trained in this "
+            "window since it opened can be saved (select one)"
+        )
 
     @Slot()
     def _on_overlay(self) -> None:
@@ -231,6 +267,18 @@ class RunsView(QtWidgets.QWidget):
         runs = self.selected_runs()
         if len(runs) == 1:
             self.settings_requested.emit(runs[0])
+
+    @Slot()
+    def _on_weights(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) == 1:
+            self.weights_requested.emit(runs[0])
+
+    @Slot()
+    def _on_bundle(self) -> None:
+        runs = self.selected_runs()
+        if runs:
+            self.bundle_requested.emit(runs)
 
     @Slot(QtWidgets.QTreeWidgetItem, int)
     def _on_double_click(self, item: QtWidgets.QTreeWidgetItem, _column: int) -> None:

@@ -14,12 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from optiscope.engine.config import ConfigError, dump_toml, load_toml
+from optiscope.engine.config import ConfigError, ExperimentConfig, dump_toml, load_toml
 from optiscope.engine.formats import METRIC_COLUMNS, METRIC_VALUES, format_csv
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Slot
 
 from .panels import PanelError
+from .take_home import TakeHome
 
 __all__ = ["FileCommands", "export_text"]
 
@@ -55,6 +56,12 @@ class FileCommands(QtCore.QObject):
         self.window = window
         self.export_menu: QtWidgets.QMenu | None = None
         self.lessons_menu: QtWidgets.QMenu | None = None
+        #: the script, weights, share-code and bundle commands (:mod:`.take_home`)
+        self.home = TakeHome(window, self)
+
+    def save_name(self, title: str, start: Path, filters: str, suffix: str = "") -> str:
+        """The file the user chose to write (``suffix`` added when missing), or ""."""
+        return _save_name(self.window, title, start, filters, suffix)
 
     # ------------------------------------------------------------------ experiments
     def open_dialog(self) -> None:
@@ -68,30 +75,39 @@ class FileCommands(QtCore.QObject):
 
     def open_experiment(self, path: str | Path, quiet: bool = False) -> bool:
         """Load an experiment TOML; a bad file is reported (a dialog unless ``quiet``) and changes
-        nothing: the file is read, every run resolved and every panel value tried on scratch
-        panels before the window's panels are touched."""
+        nothing (see :meth:`open_with`)."""
+        return self.open_with(lambda: load_toml(path), str(path), path, quiet)
+
+    def open_with(
+        self, load: Callable[[], ExperimentConfig], where: str, path: str | Path | None, quiet: bool = False
+    ) -> bool:
+        """Open the experiment ``load()`` reads from ``where`` (a file at ``path``, or a share
+        code); anything wrong is reported (a dialog unless ``quiet``) and changes nothing: the
+        experiment is read, every run resolved and every panel value tried on scratch panels
+        before the window's panels are touched."""
         w = self.window
         try:
-            exp = load_toml(path)
+            exp = load()
             shown = exp.runs()[0]  # every variation resolves (and the one the panels show)
             w.experiment.check_takes(shown if exp.variations else exp.base)
         except ConfigError as exc:
             msg = str(exc)
         except RecursionError:
-            msg = f"{path}: the file nests tables or arrays too deeply to be an experiment."
+            msg = f"{where}: the file nests tables or arrays too deeply to be an experiment."
         except Exception as exc:  # noqa: BLE001 - any bad file is a message, never a crash
-            msg = f"{path}: not a usable experiment file ({type(exc).__name__}: {exc})."
+            msg = f"{where}: not a usable experiment file ({type(exc).__name__}: {exc})."
         else:
             msg = ""
         if msg:
-            w.report(f"Could not open {path}: {msg.splitlines()[0]}", error=True)
+            w.report(f"Could not open {where}: {msg.splitlines()[0]}", error=True)
             if not quiet:
                 QtWidgets.QMessageBox.warning(w, "Cannot open experiment", msg)
             return False
-        if not self.make_room_for(Path(path).name):
+        name = Path(path).name if path is not None else f"the shared experiment '{exp.name}'"
+        if not self.make_room_for(name):
             return False
         w.set_experiment(exp, path)
-        w.report(f"Opened {Path(path).name}")
+        w.report(f"Opened {name}")
         return True
 
     def save(self) -> bool:

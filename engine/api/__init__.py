@@ -15,7 +15,8 @@ The same engine as the ``optiscope`` command line, with results as pandas DataFr
 ``lr-find``, ``search`` and ``surface`` train (same seeds, one CPU thread, the same numbers)
 and raise the same errors: :class:`ConfigError` for a bad experiment or argument,
 :class:`DataError` for bad data. ``share``/``from_code`` and ``export_script`` are
-``optiscope share`` and ``optiscope export-script``. See docs/api.md.
+``optiscope share`` and ``optiscope export-script``; ``show(result)`` opens the window on a
+result (:class:`DisplayError` where there is no display). See docs/api.md.
 
 This package is installed as the top-level ``optiscope``; it lives in engine/api/ (the
 project's layout has no other place for it) and imports the engine as ``optiscope.engine``.
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "ConfigError",
     "DataError",
+    "DisplayError",
     "ExperimentConfig",
     "RunConfig",
     "Result",
@@ -45,12 +47,14 @@ __all__ = [
     "search",
     "surface",
     "export_script",
+    "show",
 ]
 
 if TYPE_CHECKING:
     from ._api import (  # noqa: F401
         ConfigError,
         DataError,
+        DisplayError,
         ExperimentConfig,
         LRFind,
         Result,
@@ -66,6 +70,7 @@ if TYPE_CHECKING:
         run,
         search,
         share,
+        show,
         surface,
     )
 

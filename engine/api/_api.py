@@ -151,6 +151,10 @@ class Result:
     runners: pd.DataFrame = field(repr=False)
     verdicts: pd.DataFrame = field(repr=False)
     report: SeedReport = field(repr=False)
+    #: every engine event of the runs, in order (what :func:`show` draws)
+    events: list = field(default_factory=list, repr=False)
+    #: the window that showed the runs live (``run(..., show=True)``), or None
+    window: Any = field(default=None, repr=False)
 
     @property
     def seeds(self) -> int:
@@ -308,6 +312,7 @@ def run(
     target: str | None = None,
     drop_missing: bool = False,
     progress: bool = True,
+    show: bool = False,
 ) -> Result:
     """Train every run of ``exp`` as ``optiscope run`` does (races batched) and return the results.
 
@@ -315,6 +320,8 @@ def run(
     overrides: ``seeds=N`` trains every runner with N seeds (seed, seed+1, ...; run ``r`` is runner
     ``r // N``), and the result's ``runners`` and ``verdicts`` say what they show together.
     ``progress`` shows a tqdm bar (``tqdm.auto``: a widget in Jupyter, text elsewhere).
+    ``show`` opens the window and draws the runs live as they train (see :func:`show`; the
+    window is ``result.window``); :class:`DisplayError` before training where there is no display.
     """
     from optiscope.engine import events as ev
     from optiscope.engine.runner import execute, seed_cells, summary_of
@@ -325,6 +332,7 @@ def run(
     experiment = _overridden(exp, epochs, seed, data, target, drop_missing, seeds)
     plan = SeedPlan.of(experiment)
     runs = plan.runs
+    viewer = _viewer(experiment, runs) if show else None
     for dataset in {r.dataset for r in runs if r.dataset.name == "csv"}:  # bad files fail here, as in the CLI
         from optiscope.engine.tabular import load_csv_dataset
 
@@ -342,6 +350,10 @@ def run(
             bar.update(max(runs[e.run].training.epochs - e.epochs, 0))
 
     bus.subscribe(on_event, ev.EpochEnd, ev.Finished)
+    events: list[ev.Event] = []
+    bus.subscribe(events.append)
+    if viewer is not None:
+        bus.subscribe(viewer)
     try:
         with _one_thread():
             results = execute(runs, bus=bus, keep_models=True, log=lambda _msg: None)
@@ -351,7 +363,106 @@ def run(
     metrics, steps, layers = _frames(results, seed_cells(plan, results))
     summary = json.loads(json.dumps(summary_of(experiment, runs, results, report)))
     runners, verdicts = _seed_frames(report)
-    return Result(experiment, runs, results, metrics, steps, layers, summary, runners, verdicts, report)
+    result = Result(
+        experiment, runs, results, metrics, steps, layers, summary, runners, verdicts, report, events
+    )
+    if viewer is not None:
+        result.window = viewer.finish(results)
+        _keep_open(result.window, block=None)
+    return result
+
+
+# --------------------------------------------------------------------------- the window
+class DisplayError(RuntimeError):
+    """:func:`show` (or ``run(..., show=True)``) where no window can be shown; the message says why."""
+
+
+_SHOWN: list[Any] = []  # the windows opened from the API, alive until closed
+
+
+def _display_problem() -> str:
+    """Why no window can be shown here, or "" (checked before Qt, which aborts the process
+    when it finds no display)."""
+    try:
+        from optiscope.gui.app import no_display_reason
+    except ImportError as exc:  # pragma: no cover - PySide6 is a dependency
+        return f"optiscope.show needs the window's packages (PySide6, pyqtgraph): {exc}"
+    reason = no_display_reason(
+        advice="Use the result's DataFrames (result.metrics) here, or result.save(folder) and "
+        "open it where there is a screen; QT_QPA_PLATFORM=offscreen builds the window without showing it."
+    )
+    return f"optiscope.show needs a display: {reason}" if reason else ""
+
+
+def _viewer(experiment: ExperimentConfig, runs: Sequence[RunConfig]) -> Any:
+    problem = _display_problem()
+    if problem:
+        raise DisplayError(problem)
+    _in_ipython_gui()
+    from optiscope.gui.notebook import Viewer
+
+    return Viewer(experiment, runs)
+
+
+def _in_ipython_gui() -> bool:
+    """In IPython or Jupyter: its Qt event loop integration on (as ``%gui qt``); True there."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    try:
+        shell.enable_gui("qt")
+    except Exception:  # noqa: BLE001 - without it the window still opens; it redraws on each cell
+        pass
+    return True
+
+
+def _keep_open(window: Any, block: bool | None) -> None:
+    """Keep ``window`` alive while it is open; ``block`` (None: in a plain script, with a real
+    display) runs Qt's event loop until it is closed."""
+    import os
+
+    _SHOWN[:] = [w for w in _SHOWN if _visible(w)]
+    _SHOWN.append(window)
+    if block is None:
+        offscreen = os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal"))
+        block = not offscreen and not _in_ipython_gui()
+    if block:
+        from PySide6 import QtWidgets
+
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            app.exec()
+
+
+def _visible(window: Any) -> bool:
+    try:
+        return bool(window.isVisible())
+    except RuntimeError:  # its C++ side is gone
+        return False
+
+
+def show(result: Result, *, block: bool | None = None) -> Any:
+    """Open the Optiscope window on ``result``'s runs (from :func:`run`) and return it.
+
+    The plots, the Inside tab and the status bar show the runs as if they had trained in the
+    window, and File → Save weights / Save run bundle work on them. In Jupyter or IPython the
+    window opens beside the notebook (Qt's event loop integration is turned on, as ``%gui qt``)
+    and ``show`` returns at once; in a plain script it returns when the window is closed
+    (``block=False``: at once). ``optiscope.run(exp, show=True)`` shows the runs live instead.
+
+    Raises :class:`DisplayError` where there is no display (a server, SSH without X
+    forwarding), before Qt is touched.
+    """
+    if not isinstance(result, Result):
+        raise ConfigError(f"optiscope.show takes a result of optiscope.run(...), got {type(result).__name__}")
+    viewer = _viewer(result.experiment, result.runs)
+    window = viewer.finish(result.results, result.events)
+    _keep_open(window, block)
+    return window
 
 
 # --------------------------------------------------------------------------- lr-find, search, surface

@@ -17,9 +17,8 @@ if TYPE_CHECKING:
 
 def export_bundle(store: RunStore, ids: Sequence[int], path: Path) -> int:
     """``optiscope runs export ID... --bundle ZIP``."""
-    from pydantic import ValidationError
-
-    from ..bundle import make_bundle, stored_experiment
+    from ..bundle import bundle_stored_runs
+    from ..config import ConfigError
 
     if path.is_dir():
         raise UsageError(f"--bundle {path} is a folder; give the zip file's name, e.g. {path / 'bundle.zip'}")
@@ -28,13 +27,9 @@ def export_bundle(store: RunStore, ids: Sequence[int], path: Path) -> int:
     except (UnknownRun, StoreError) as exc:
         raise UsageError(str(exc)) from None
     try:
-        runs = [r.run_config() for r in stored]
-    except ValidationError:
-        raise UsageError("a stored run's config is no longer valid; it cannot be bundled") from None
-    names = sorted({r.summary.experiment for r in stored if r.summary.experiment})
-    name = names[0] if len(names) == 1 else "stored runs"
-    try:
-        make_bundle(path, stored_experiment(runs, name), [r.metrics for r in stored])
+        bundle_stored_runs(path, stored)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(
             f"--bundle {path}: cannot write it ({exc.strerror or exc}); give another path"
@@ -79,20 +74,15 @@ def check_bundle(path: Path, results: Sequence[RunResult]) -> int:
 def save_run_bundle(path: Path, exp, results: Sequence[RunResult], out: Path) -> Path:
     """``optiscope run ... --save-bundle ZIP``: the run's experiment, metrics, steps, layers and
     weights (from the result files just written to ``out``), script, versions and README."""
-    import io
-
-    import torch
-
     from ..bundle import make_bundle
+    from ..weights import state_dict_bytes
 
     extra: dict[str, str | bytes] = {
         name: (out / name).read_text(encoding="utf-8") for name in ("steps.csv", "layers.csv")
     }
     for r in results:
         if r.model is not None and r.reason not in ("failed", "diverged"):
-            buf = io.BytesIO()
-            torch.save({k: v.detach().cpu().clone() for k, v in r.model.state_dict().items()}, buf)
-            extra[f"weights/run-{r.run}.pt"] = buf.getvalue()
+            extra[f"weights/run-{r.run}.pt"] = state_dict_bytes(r.model)
     metrics = [
         [
             {

@@ -37,19 +37,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_export_script(args: argparse.Namespace) -> int:
     from importlib.metadata import PackageNotFoundError, version
 
-    from ..export_script import NotExportable, export_script, select_runs
+    from ..export_script import NotExportable, csv_shapes, export_script, select_runs
     from ..files import atomic_write_text
 
     exp = load_experiment(args)
     try:
         indices = select_runs(exp, args.run, args.all)
-        csv_shapes = _csv_shapes(exp, indices)
+        shapes = csv_shapes(exp, indices)
         try:
             ver = version("optiscope")
         except PackageNotFoundError:  # pragma: no cover - a frozen build without metadata
             ver = ""
         source = f"--preset {args.preset}" if args.preset else str(args.config)
-        text = export_script(exp, indices, source=source, csv_shapes=csv_shapes, version=ver)
+        text = export_script(exp, indices, source=source, csv_shapes=shapes, version=ver)
     except NotExportable as exc:
         raise UsageError(f"cannot export: {exc}") from None
     out: Path = args.out
@@ -70,26 +70,3 @@ def cmd_export_script(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def _csv_shapes(exp, indices: list[int]) -> dict[int, dict]:
-    """Rows, features and classes of each exported CSV dataset (the file is read once here,
-    so a bad file fails now, with the same message as 'optiscope run')."""
-    from ..data import load_dataset
-
-    runs = exp.runs()
-    out: dict[int, dict] = {}
-    seen: dict = {}
-    for i in indices:
-        d = runs[i].dataset
-        if d.name != "csv":
-            continue
-        if d not in seen:
-            ds = load_dataset(d.model_copy(update={"subsample": None}))
-            seen[d] = {
-                "rows": len(ds.y_train) + len(ds.y_val),
-                "n_features": ds.n_features,
-                "n_classes": ds.n_classes,
-            }
-        out[i] = seen[d]
-    return out

@@ -67,14 +67,14 @@ def test_most_presets_are_exported():
     assert len(PRESETS) >= len(preset_names()) - 4
 
 
-#: Runs with the script at more than 1e-5 from the *batched* run (and what they reach), with
-#: the reason. The batched engine (engine.kernels.BatchedKernel) computes gradients by hand
-#: in a column layout with batched matmuls; its first update differs from autograd's on an
-#: nn.Linear stack by about one float32 ulp (~6e-8 relative on the next loss). SGD at lr 0.1
-#: on blobs is in a fast transient in epoch 1 and amplifies that to 1.4e-5 before it settles
-#: again (3e-6 by epoch 2). The script equals Optiscope's one-run torch.optim path exactly
-#: (test_script_equals_the_torch_path), so the gap is batched-vs-alone, not the export.
-BATCHED_AMPLIFIED = {("lr-sweep", "lr=0.1"): 5e-5, ("batchnorm-lr", "plain lr=0.1"): 5e-5}
+#: Every run of every preset is held to the bar, 1e-5, batched runs included. The batched engine
+#: (engine.kernels.BatchedKernel) multiplies in its own layout, the same sums as nn.Linear and
+#: autograd in another float32 order, about one ulp apart per update, and a run in a fast
+#: transient amplifies that: SGD at lr 0.1 on blobs (lr-sweep) reaches 6.3e-6 in epoch 1 (it
+#: was 1.4e-5 before the batched kernel folded the first layer's bias gradient into the weight
+#: product, and the test allowed 5e-5 then). Chaotic runs drift further at length
+#: (bench/export_float_order.py prints the figures); the script itself equals Optiscope's
+#: one-run torch.optim path to the bit (test_script_equals_the_torch_path).
 
 DRIVER = r"""
 import runpy, sys
@@ -189,9 +189,8 @@ def test_script_reproduces_optiscope_run(name, exported, tmp_path, monkeypatch, 
     assert len(cli) == EPOCHS * len(all_presets()[name].runs())
     for s, c in zip(script, cli, strict=True):
         where = f"{name} run {c['run']} ({c['label']}) epoch {c['epoch']}"
-        tol = BATCHED_AMPLIFIED.get((name, c["label"]), 1e-5)
         for key in ("train_loss", "val_loss"):
-            assert _rel(float(s[key]), float(c[key])) <= tol, f"{where}: {key} {s[key]} vs {c[key]}"
+            assert _rel(float(s[key]), float(c[key])) <= 1e-5, f"{where}: {key} {s[key]} vs {c[key]}"
         for key in ("train_acc", "val_acc", "lr"):
             assert float(s[key]) == float(c[key]), f"{where}: {key} {s[key]} vs {c[key]}"
 

@@ -120,4 +120,8 @@ def test_no_display_reason_rules():
     assert no_display_reason({"DISPLAY": ":0"}, "linux") is None
     assert no_display_reason({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
     assert no_display_reason({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    # naming the X11 or Wayland platform does not make a display: Qt would abort
+    assert no_display_reason({"QT_QPA_PLATFORM": "xcb"}, "linux") is not None
+    assert no_display_reason({"QT_QPA_PLATFORM": "wayland"}, "linux") is not None
+    assert no_display_reason({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":1"}, "linux") is None
     assert no_display_reason({}, "win32") is None and no_display_reason({}, "darwin") is None
