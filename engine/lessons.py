@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Literal, get_args
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,6 +40,9 @@ __all__ = [
     "BestEpoch",
     "Divergence",
     "Gap",
+    "Speed",
+    "ZeroWeights",
+    "EffectiveLR",
     "Observation",
     "OBSERVATION_KINDS",
     "Moment",
@@ -121,7 +124,109 @@ class Gap(_LessonModel):
     caption: str = Field("", max_length=60)
 
 
-Observation = Annotated[Threshold | LRDrop | BestEpoch | Divergence | Gap, Field(discriminator="kind")]
+class Speed(_LessonModel):
+    """Each run's seconds per epoch (the mean, as summary.json) and its ratio to the first run's."""
+
+    kind: Literal["speed"] = "speed"
+    caption: str = Field("", max_length=60)
+
+    header: ClassVar[str] = "Seconds per epoch (× the first run's)"
+    csv_name: ClassVar[str] = "seconds_per_epoch"
+    tip: ClassVar[str] = "mean wall time of the run's epochs (training and evaluation); × the first run's"
+
+    def cell_value(self, o: RunOutcome) -> float:
+        return o.seconds_per_epoch
+
+    def cell_text(self, o: RunOutcome) -> str:
+        if not math.isfinite(o.seconds_per_epoch):
+            return "—"
+        ratio = f" ({o.speed_ratio:.2f} ×)" if o.run and math.isfinite(o.speed_ratio) else ""
+        return f"{o.seconds_per_epoch:.3g} s{ratio}"
+
+
+class ZeroWeights(_LessonModel):
+    """The share of a layer's weights that are exactly zero at the run's last layer statistics
+    (the Inside tab's zero fraction)."""
+
+    kind: Literal["zero_weights"] = "zero_weights"
+    layer: int | None = Field(
+        None, ge=1, le=1000, strict=True, description="1: the first layer with weights; None: the most zeros"
+    )
+    caption: str = Field("", max_length=60)
+
+    @property
+    def header(self) -> str:
+        return "Zero weights" + (f" (layer {self.layer})" if self.layer else "")
+
+    @property
+    def csv_name(self) -> str:
+        return "zero_fraction" + (f"_layer_{self.layer}" if self.layer else "_most")
+
+    tip: ClassVar[str] = (
+        "the share of the layer's weights that are exactly zero (the Inside tab's zero fraction)"
+    )
+
+    def _read(self, o: RunOutcome) -> tuple[str, float] | None:
+        layers = list(o.zero_fraction.items())
+        if self.layer is not None:
+            return layers[self.layer - 1] if self.layer <= len(layers) else None
+        return max(layers, key=lambda kv: kv[1]) if layers else None
+
+    def cell_value(self, o: RunOutcome) -> float:
+        found = self._read(o)
+        return math.nan if found is None else found[1]
+
+    def cell_text(self, o: RunOutcome) -> str:
+        found = self._read(o)
+        if found is None:
+            return "—"
+        shown = f"{100 * found[1]:.1f} %"
+        if self.layer is not None or found[1] == 0:  # no layer to name: none has a zero weight
+            return shown
+        return f"{shown} ({short_layer(found[0])})"
+
+
+class EffectiveLR(_LessonModel):
+    """A layer's median effective learning rate (the Inside tab's middle line) at the run's first
+    and last layer statistics: what an adaptive optimizer made of the nominal rate."""
+
+    kind: Literal["effective_lr"] = "effective_lr"
+    layer: int = Field(1, ge=1, le=1000, strict=True, description="1: the first layer with weights")
+    caption: str = Field("", max_length=60)
+
+    @property
+    def header(self) -> str:
+        return f"Effective LR, layer {self.layer}"
+
+    @property
+    def csv_name(self) -> str:
+        return f"effective_lr_layer_{self.layer}_last_over_first"
+
+    tip: ClassVar[str] = (
+        "the layer's median effective learning rate at the start → at the end (the Inside tab)"
+    )
+
+    def _read(self, o: RunOutcome) -> tuple[float, float] | None:
+        rates = list(o.effective_lr.values())
+        return rates[self.layer - 1] if self.layer <= len(rates) else None
+
+    def cell_value(self, o: RunOutcome) -> float:
+        """How the rate changed over the run: last / first."""
+        found = self._read(o)
+        return found[1] / found[0] if found is not None and found[0] > 0 else math.nan
+
+    def cell_text(self, o: RunOutcome) -> str:
+        found = self._read(o)
+        if found is None:
+            return "—"
+        first, last = found
+        return f"{first:.2g} → {last:.2g}"
+
+
+Observation = Annotated[
+    Threshold | LRDrop | BestEpoch | Divergence | Gap | Speed | ZeroWeights | EffectiveLR,
+    Field(discriminator="kind"),
+]
 #: the observation kinds, derived from the union (as engine.config derives OPTIMIZER_KINDS)
 OBSERVATION_KINDS: tuple[str, ...] = tuple(
     cls.model_fields["kind"].default for cls in get_args(get_args(Observation)[0])
@@ -201,6 +306,15 @@ class RunOutcome:
     gap_acc: float = math.nan  # train - val accuracy at the last epoch
     gap_loss: float = math.nan  # val - train loss at the last epoch
     diverged_step: int | None = None
+    seconds_per_epoch: float = math.nan  # mean wall time of its epochs
+    speed_ratio: float = math.nan  # its seconds per epoch / the first run's
+    zero_fraction: dict[str, float] = field(default_factory=dict)  # layer -> share exactly zero
+    effective_lr: dict[str, tuple[float, float]] = field(default_factory=dict)  # layer -> (first, last)
+
+
+def short_layer(name: str) -> str:
+    """``dense 2 (50→50)`` -> ``dense 2``: a layer's name without its shape."""
+    return name.split(" (", 1)[0]
 
 
 @dataclass
@@ -246,6 +360,10 @@ class ObservationDetector:
             if t is ev.Step or t is ev.Boundary or t is ev.Weights:
                 continue
             st = self._state(e.run)
+            if t is ev.LayerStats:
+                assert isinstance(e, ev.LayerStats)
+                self._layer_stats(st, e)
+                continue
             if t is ev.RunStarted:
                 assert isinstance(e, ev.RunStarted)
                 st.outcome.label = e.label
@@ -297,6 +415,24 @@ class ObservationDetector:
                 x = float(e.epoch) if plot == "accuracy" else float(e.step)
                 moments.append(Moment(e.run, "threshold", plot, e.epoch, x, float(v), caption, i))
         return moments
+
+    def _layer_stats(self, st: _RunState, e: ev.LayerStats) -> None:
+        out = st.outcome
+        out.zero_fraction = {n: float(v) for n, v in zip(e.layers, e.zero_fraction, strict=True)}
+        for n, v in zip(e.layers, e.effective_lr[:, 1], strict=True):  # the median (5/50/95 %)
+            first = out.effective_lr.get(n, (float(v), float(v)))[0]
+            out.effective_lr[n] = (first, float(v))
+
+    def _timing(self) -> None:
+        """Seconds per epoch of every run, and its ratio to the first run's."""
+        first = None
+        for r in sorted(self._runs):
+            st = self._runs[r]
+            mean = outcome.seconds_per_epoch(st.epochs)
+            st.outcome.seconds_per_epoch = math.nan if mean is None else mean
+            if first is None:
+                first = st.outcome.seconds_per_epoch
+            st.outcome.speed_ratio = st.outcome.seconds_per_epoch / first if first and first > 0 else math.nan
 
     def _lr_drop(self, st: _RunState, e: ev.LRReduced) -> list[Moment]:
         return [
@@ -378,6 +514,7 @@ class ObservationDetector:
 
     def outcomes(self) -> list[RunOutcome]:
         """One outcome per run seen, by run id."""
+        self._timing()
         return [self._runs[r].outcome for r in sorted(self._runs)]
 
 

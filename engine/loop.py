@@ -520,10 +520,16 @@ class _Loop:
             # drawn before the rules act (an early stop may restore older weights)
             boundaries.emit(self.kernel, [r for r in alive if math.isfinite(r.epochs[-1].train_loss)], epoch)
         for run in alive:
+            if run.finishing:  # ended by another run's rule (a search trial's seeds are pruned together)
+                self.retire(run)
+                continue
             for rule in run.rules:
                 rule.epoch_done(run, run.epochs[-1])
                 if run.finishing:
                     self.retire(run)
                     break
+        for run in list(self.live):  # ended by a later run's rule, after its own turn
+            if run.finishing:
+                self.retire(run)
         for run in self.live:
             self.lrs[run.row] = run.schedule.lr

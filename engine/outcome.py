@@ -27,6 +27,7 @@ __all__ = [
     "best_value",
     "best_epoch",
     "steps_per_epoch",
+    "seconds_per_epoch",
     "DebiasedAverage",
     "debiased_average",
     "DebiasedEMA",
@@ -98,6 +99,14 @@ def best_epoch(epochs: Sequence[Any], metric: str) -> int | None:
         if math.isfinite(v) and v < best:
             best, found = v, e.epoch
     return found
+
+
+def seconds_per_epoch(epochs: Sequence[Any]) -> float | None:
+    """Mean wall time of a run's epochs (their ``seconds``: training and evaluation), None
+    without any: what summary.json and the results table report as seconds per epoch."""
+    if not epochs:
+        return None
+    return sum(e.seconds for e in epochs) / len(epochs)
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:

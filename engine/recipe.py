@@ -22,9 +22,15 @@ accuracy gap at the last epoch is at most :data:`GAP_CLOSED`.
 
 Step 5, :func:`schedule_check`: the run with a schedule (ReduceLROnPlateau unless the run
 already has a plateau or cyclical one) against the constant rate, trained side by side
-(:func:`train_schedules`, batched by :func:`engine.runner.execute`); it passes when the
-schedule's final validation accuracy is no worse than the constant rate's by more than
-:data:`SCHEDULE_MARGIN`, and says which to keep.
+(:func:`train_schedules`, batched by :func:`engine.runner.execute`) over
+:data:`SCHEDULE_SEEDS` seeds each (the run's seed, +1, …; the two contenders share them seed
+for seed). It reports each one's final and best validation accuracy and loss as mean ± 95 %
+interval (:mod:`engine.stats`) and the paired verdict on final validation accuracy; it passes
+unless the schedule is clearly worse -- the interval of the paired differences lies wholly
+more than :data:`SCHEDULE_MARGIN` below zero -- and keeps the schedule only when it is clearly
+better (the interval excludes zero), the constant rate (simpler) otherwise. With one seed the
+comparison is the two runs' numbers, no worse by more than the margin. Step 4's gap is the
+constant run's at the run's own seed.
 
 Step 6 (the final run, stored, and its one-page summary) is the window's: every run of
 a recipe is stored in the run store under one experiment name (:func:`recipe_group`),
@@ -53,6 +59,7 @@ from .data import Dataset, load_dataset
 from .kernels import evaluate
 from .loop import RunResult
 from .lrfind import LRFindResult, lr_find
+from .schema import MAX_SEEDS
 from .trainer import prepare, train
 
 __all__ = [
@@ -71,6 +78,7 @@ __all__ = [
     "parse_steps",
     "STEP_TITLES",
     "LATER_STEPS",
+    "SCHEDULE_SEEDS",
 ]
 
 OVERFIT_EXAMPLES = 20
@@ -81,6 +89,7 @@ EDGE_MARGIN = 0.05  # step 3: the suggestion lies in the inner 90 % of the teste
 RANGE_TEST = {"start_lr": 1e-7, "end_lr": 10.0, "iterations": 100}  # the range test's window defaults
 GAP_CLOSED = 0.05  # step 4: train minus validation accuracy at the last epoch, closed at 5 points or less
 SCHEDULE_MARGIN = 0.01  # step 5: the schedule may end at most 1 point of validation accuracy below constant
+SCHEDULE_SEEDS = 5  # step 5: seeds per contender (a verdict needs several; they train batched)
 STEPS = (1, 2, 3, 4, 5)  # the automatic steps
 
 STEP_TITLES = (
@@ -419,11 +428,15 @@ def train_schedules(
     bus: ev.EventBus | None = None,
     control: RunControl | None = None,
     first_run_id: int = 0,
+    seeds: int = 1,
 ) -> tuple[list[RunConfig], list[RunResult]]:
-    """Train :func:`schedule_runs` side by side (batched where they can be) and return both."""
+    """Train :func:`schedule_runs` side by side (batched where they can be), each over ``seeds``
+    seeds (:class:`engine.seeds.SeedPlan`): the constant run's seeds first, then the scheduled
+    run's, seed for seed."""
     from .runner import execute
+    from .seeds import SeedPlan
 
-    runs = list(schedule_runs(cfg, lr))
+    runs = SeedPlan.expand(list(schedule_runs(cfg, lr)), seeds).runs
     results = execute(runs, bus=bus, control=control, first_run_id=first_run_id, stats_every=0)
     return runs, results
 
@@ -436,8 +449,19 @@ def _best(result: RunResult) -> tuple[float, float]:
     )
 
 
-def schedule_check(constant: RunResult, scheduled: RunResult) -> CheckResult:
-    """Step 5: the scheduled run against the constant one (final and best validation numbers)."""
+def schedule_check(
+    constant: RunResult | Sequence[RunResult], scheduled: RunResult | Sequence[RunResult]
+) -> CheckResult:
+    """Step 5: the scheduled run against the constant one (final and best validation numbers),
+    over seeds when given a result per seed (seed ``k`` of one paired with seed ``k`` of the other)."""
+    if not isinstance(constant, RunResult) or not isinstance(scheduled, RunResult):
+        cs = [constant] if isinstance(constant, RunResult) else list(constant)
+        ss = [scheduled] if isinstance(scheduled, RunResult) else list(scheduled)
+        if len(cs) != len(ss) or not cs:
+            raise ValueError(f"step 5 pairs seed for seed: {len(cs)} constant runs vs {len(ss)} scheduled")
+        if len(cs) > 1:
+            return _schedule_check_seeds(cs, ss)
+        constant, scheduled = cs[0], ss[0]
 
     def final(r: RunResult, key: str) -> float:
         return float(getattr(r.final, key)) if r.final is not None else math.nan
@@ -486,6 +510,98 @@ def schedule_check(constant: RunResult, scheduled: RunResult) -> CheckResult:
     return CheckResult(5, "schedule vs constant rate", passed, numbers, message, advice)
 
 
+def _schedule_check_seeds(constant: Sequence[RunResult], scheduled: Sequence[RunResult]) -> CheckResult:
+    """Step 5 over seeds: means ± intervals and the paired verdict on final validation accuracy."""
+    from . import stats
+
+    n = len(constant)
+
+    def each(results: Sequence[RunResult], key: str, best: bool = False) -> list[float]:
+        if best:
+            return [_best(r)[0 if key == "val_acc" else 1] if r.epochs else math.nan for r in results]
+        return [float(getattr(r.final, key)) if r.final is not None else math.nan for r in results]
+
+    numbers: dict[str, object] = {
+        "constant_label": constant[0].label,
+        "schedule_label": scheduled[0].label,
+        "seeds": n,
+        "interval": stats.METHOD,
+    }
+    intervals: dict[str, stats.Interval] = {}
+    for who, results in (("constant", constant), ("schedule", scheduled)):
+        for name, key, best in (
+            ("final_val_acc", "val_acc", False),
+            ("final_val_loss", "val_loss", False),
+            ("best_val_acc", "val_acc", True),
+            ("best_val_loss", "val_loss", True),
+        ):
+            values = each(results, key, best)
+            iv = stats.mean_interval(values)
+            intervals[f"{who}_{name}"] = iv
+            numbers[f"{who}_{name}"] = iv.mean
+            numbers[f"{who}_{name}_interval"] = [iv.low, iv.high]
+            numbers[f"{who}_{name}_seeds"] = values
+        numbers[f"{who}_reason"] = [r.reason for r in results]
+    verdict = stats.paired_verdict(
+        numbers["schedule_final_val_acc_seeds"],  # type: ignore[arg-type]
+        numbers["constant_final_val_acc_seeds"],  # type: ignore[arg-type]
+        better="max",
+        names=("the schedule", "the constant rate"),
+        runners=(1, 0),
+        measure="final_val_acc",
+        words=("higher", "lower"),
+        unit="points",
+        fmt="{:.1f}",
+        scale=100.0,
+    )
+    diff = verdict.diff
+    usable = all(
+        math.isfinite(v)
+        for key in ("constant_final_val_acc_seeds", "schedule_final_val_acc_seeds")
+        for v in numbers[key]  # type: ignore[attr-defined]
+    )
+    usable = usable and diff.n >= 2
+    worse = usable and math.isfinite(diff.high) and diff.high < -SCHEDULE_MARGIN
+    passed = usable and not worse
+    better = usable and verdict.winner == 1
+    numbers.update(
+        margin=SCHEDULE_MARGIN,
+        keep="schedule" if better else "constant",
+        difference=diff.as_dict(),
+        verdict=verdict.text,
+    )
+
+    def pct(name: str) -> str:
+        return intervals[name].text("{:.1f}", 100.0)
+
+    def loss(name: str) -> str:
+        return intervals[name].text("{:.3g}")
+
+    message = (
+        f"final validation accuracy over {n} seeds: schedule {pct('schedule_final_val_acc')} % vs constant "
+        f"{pct('constant_final_val_acc')} % (best {pct('schedule_best_val_acc')} vs "
+        f"{pct('constant_best_val_acc')}); final validation loss {loss('schedule_final_val_loss')} vs "
+        f"{loss('constant_final_val_loss')}; {verdict.text}"
+    )
+    change = f"{100 * diff.mean:+.1f} ± {100 * diff.half:.1f} points" if diff.n >= 2 else ""
+    if not usable:
+        advice = "a run ended without a usable epoch (diverged?): take a smaller rate and compare again"
+    elif better:
+        advice = f"keep the schedule ('{scheduled[0].label}'): {verdict.text} over {n} seeds"
+    elif passed:
+        advice = (
+            f"no clear difference with {n} seeds (schedule − constant {change}): keep the constant rate "
+            "(simpler), or try more seeds or a longer run"
+        )
+    else:
+        advice = (
+            f"the schedule ends clearly below the constant rate ({change} over {n} seeds, more than "
+            f"{100 * SCHEDULE_MARGIN:.0f} point): keep the constant rate, or give the plateau more patience / "
+            "other cyclical bounds"
+        )
+    return CheckResult(5, "schedule vs constant rate", passed, numbers, message, advice)
+
+
 # ---------------------------------------------------------------------- the whole recipe
 def run_recipe(
     cfg: RunConfig,
@@ -493,13 +609,17 @@ def run_recipe(
     *,
     bus: ev.EventBus | None = None,
     control: RunControl | None = None,
+    seeds: int = SCHEDULE_SEEDS,
 ) -> list[CheckResult]:
     """The automatic ``steps`` (of 1 to 5) on ``cfg``, in order (one dataset load).
 
     Steps 4 and 5 train at step 3's suggestion when step 3 ran and passed, else at the
-    run's own rate (their numbers say which). Runs get ids 0 (step 2), 1 (step 3), 2 and
-    3 (steps 4-5) on ``bus``.
+    run's own rate (their numbers say which). Step 5 compares ``seeds`` seeds of each
+    contender (step 4 only: one). Runs get ids 0 (step 2), 1 (step 3), then 2, 3, …
+    (steps 4-5: the constant run's seeds, then the scheduled run's) on ``bus``.
     """
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ValueError(f"step 5's seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
     ds = load_dataset(cfg.dataset)
     checks: list[CheckResult] = []
     lr, lr_source = cfg.optimizer.lr, "the run's own rate"
@@ -518,8 +638,10 @@ def run_recipe(
         if check.passed and check.numbers["suggested_lr"]:
             lr, lr_source = float(check.numbers["suggested_lr"]), "step 3's suggestion"
     if 4 in steps or 5 in steps:
-        _, (constant, scheduled) = train_schedules(cfg, lr, bus=bus, control=control, first_run_id=2)
-        for check in (gap_check(constant), schedule_check(constant, scheduled)):
+        n = seeds if 5 in steps else 1
+        _, results = train_schedules(cfg, lr, bus=bus, control=control, first_run_id=2, seeds=n)
+        constant, scheduled = results[:n], results[n:]
+        for check in (gap_check(constant[0]), schedule_check(constant, scheduled)):
             if check.step in steps:
                 check.numbers.update(lr=lr, lr_source=lr_source)
                 checks.append(check)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import events as ev
+from . import outcome
 from .config import ExperimentConfig, RunConfig, dumps_toml
 from .control import RunControl
 from .files import atomic_write_text
@@ -299,9 +300,7 @@ def inside_summary(result: RunResult) -> dict | None:
 
 def seconds_per_epoch(result: RunResult) -> float | None:
     """Mean wall time of the run's epochs (training and evaluation), None without any."""
-    if not result.epochs:
-        return None
-    return sum(e.seconds for e in result.epochs) / len(result.epochs)
+    return outcome.seconds_per_epoch(result.epochs)
 
 
 def _mixed_precision(cfg: RunConfig) -> dict:

@@ -14,6 +14,16 @@ blew up; told as PRUNED so samplers rank it below every finished trial), ``faile
 (an invalid combination or an error; FAIL) and ``stopped`` (a stop request ended it;
 FAIL). Each trial's outcome, seconds and epochs are kept in its ``optiscope`` user
 attribute, so every worker's trials read the same way.
+
+**Seeds.** With ``seeds = k`` (the space's ``seeds``, ``run_search(seeds=k)``, ``--seeds k``)
+each trial is trained ``k`` times, with ``training.seed`` s, s + 1, … s + k − 1 (as
+:class:`engine.seeds.SeedPlan` expands a runner), all ``k`` batched with the round's other
+trials. Optuna is told the mean of the ``k`` objectives; pruning reports, at each epoch, the
+mean over the seeds of each seed's objective so far (a seed that stopped early keeps its
+last value), so the last report equals the told value and the median rule compares mean
+curves with mean curves; a trial with a diverged seed is diverged. Each seed's value is kept
+in the trial's user attribute (``values``) and in ``trials.csv``. A study remembers its seed
+count: a worker with another count is refused (means over different seeds do not compare).
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from .control import RunControl
 from .loop import RunResult
 from .paths import optiscope_dir
 from .rules import Rule, RunHandle
+from .schema import MAX_SEEDS, MAX_TRAINED
 from .search_space import (
     MAX_ROUND,
     MAX_TRIALS,
@@ -58,6 +69,7 @@ from .search_space import (
     grid_points,
     objective_direction,
 )
+from .seeds import SeedPlan
 
 __all__ = [
     "SearchError",
@@ -77,6 +89,7 @@ __all__ = [
     "close_study",
     "worker_seed",
     "fail_orphaned_trials",
+    "study_seeds",
     "OUTCOMES",
     "SEED_MAX",
     "MAX_TRIALS",
@@ -317,6 +330,31 @@ def _create_or_join(backend, url, study_name, objective, sampler, pruner) -> opt
     return study
 
 
+_SEEDS = "optiscope_seeds"  # the study's user attribute: seeds per trial (absent: 1, as before seeds)
+
+
+def study_seeds(study: optuna.Study) -> int:
+    """How many seeds each trial of ``study`` is trained with (1 for a study from before seeds)."""
+    value = study.user_attrs.get(_SEEDS, 1)
+    return value if isinstance(value, int) and value >= 1 else 1
+
+
+def _check_seeds(study: optuna.Study, seeds: int, url: str) -> None:
+    """Keep the study's seed count; SearchError for a worker with another (its means would not
+    compare with the study's)."""
+    if _SEEDS not in study.user_attrs and not study.trials:
+        study.set_user_attr(_SEEDS, seeds)
+        return
+    theirs = study_seeds(study)
+    if theirs != seeds:
+        raise SearchError(
+            f"study {study.study_name!r} in {_redact(url)!r} trains {theirs} seed{'s' if theirs > 1 else ''} per "
+            f"trial, not {seeds}; search with --seeds {theirs} or pick another --study name"
+        )
+    if _SEEDS not in study.user_attrs:
+        study.set_user_attr(_SEEDS, seeds)
+
+
 def close_study(study: optuna.Study) -> None:
     """Close the database connections of ``study``'s storage (a server's pool stays open
     otherwise until the process ends). Optuna wraps an RDB storage in a cache whose
@@ -330,7 +368,7 @@ def close_study(study: optuna.Study) -> None:
 # --------------------------------------------------------------------------- results
 @dataclass
 class TrialRecord:
-    """One trial as the search reports it."""
+    """One trial as the search reports it (``value``: the mean over its seeds' ``seed_values``)."""
 
     number: int
     outcome: str  # one of OUTCOMES
@@ -338,8 +376,9 @@ class TrialRecord:
     value: float | None
     seconds: float | None = None
     epochs: int | None = None
-    run_id: int | None = None
+    run_id: int | None = None  # its first seed's run id (the others follow it)
     message: str = ""
+    seed_values: list[float | None] = field(default_factory=list)  # seed by seed (None: no value)
 
 
 @dataclass
@@ -383,28 +422,96 @@ def _epoch_objective(epochs: Sequence[ev.EpochEnd], objective: str) -> float:
 
 
 class TrialPruning(Rule):
-    """Reports a trial's objective to Optuna at epoch ends and stops the run when Optuna's
-    pruner says so (the run finishes as ``early_stopped``; the search records it as pruned).
+    """Reports a trial's objective to Optuna at epoch ends and stops the trial when Optuna's
+    pruner says so (its runs finish as ``early_stopped``; the search records it as pruned).
 
-    ``every`` epochs apart (each report is a write to the study's storage).
+    ``every`` epochs apart (each report is a write to the study's storage). A trial of
+    ``seeds`` runs gives each run the rule :meth:`for_seed` returns; at epoch ``e`` the report
+    is the mean over the seeds of each seed's objective after its epoch ``e`` (a seed that
+    ended earlier, stopped early, counts with its last value), made once every seed has got
+    there, and a prune ends every seed still training. Used as a rule itself, it is seed 0.
     """
 
-    def __init__(self, trial: Trial, objective: str, every: int = 1) -> None:
+    def __init__(self, trial: Trial, objective: str, every: int = 1, seeds: int = 1) -> None:
         self.trial = trial
         self.objective = objective
         self.every = max(1, every)
+        self.seeds = max(1, seeds)
         self.pruned_at: int | None = None
+        self.reports: dict[int, float] = {}  # epoch -> the mean told to Optuna
+        self._values: dict[int, dict[int, float]] = {}  # epoch -> seed -> its objective so far
+        self._last: dict[int, tuple[int, float]] = {}  # an ended seed -> (its last epoch, value)
+        self._runs: dict[int, RunHandle] = {}
+        self._ended: set[int] = set()
+        self._broken = False  # a seed diverged: the trial is diverged, nothing more to report
+
+    def for_seed(self, k: int) -> Rule:
+        """The rule of the trial's ``k``-th seed."""
+        return _SeedOfTrial(self, k)
 
     def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
-        if metrics.epoch % self.every:
-            return
+        self.seed_epoch(0, run, metrics)
+
+    def run_done(self, run: RunHandle) -> None:
+        self.seed_done(0, run)
+
+    def seed_epoch(self, k: int, run: RunHandle, metrics: ev.EpochEnd) -> None:
+        self._runs[k] = run
         value = _epoch_objective(run.epochs, self.objective)
         if not math.isfinite(value):
-            return  # the divergence guard ends such a run
-        self.trial.report(value, metrics.epoch)
+            self._broken = True  # the divergence guard ends such a run
+            return
+        self._last[k] = (metrics.epoch, value)
+        if metrics.epoch % self.every:
+            return
+        self._values.setdefault(metrics.epoch, {})[k] = value
+        self._decide(metrics.epoch)
+
+    def seed_done(self, k: int, run: RunHandle) -> None:
+        self._runs.pop(k, None)
+        if run.reason == "diverged":
+            self._broken = True
+            return
+        self._last.setdefault(k, (0, math.nan))
+        self._ended.add(k)
+        for epoch in sorted(self._values):  # a report that waited for this seed
+            if epoch not in self.reports:
+                self._decide(epoch)
+
+    def _decide(self, epoch: int) -> None:
+        if self._broken or self.pruned_at is not None or epoch in self.reports:
+            return
+        got = self._values.get(epoch, {})
+        values = []
+        for k in range(self.seeds):
+            if k in got:
+                values.append(got[k])
+            elif k in self._ended and self._last[k][0] < epoch:
+                values.append(self._last[k][1])  # stopped early: its last value stands
+            else:
+                return  # a seed has not got here yet
+        if not all(math.isfinite(v) for v in values):
+            return
+        mean = math.fsum(values) / len(values)
+        self.reports[epoch] = mean
+        self.trial.report(mean, epoch)
         if self.trial.should_prune():
-            self.pruned_at = metrics.epoch
-            run.finish("early_stopped")
+            self.pruned_at = epoch
+            for run in list(self._runs.values()):
+                run.finish("early_stopped")
+
+
+class _SeedOfTrial(Rule):
+    """Seed ``k`` of a :class:`TrialPruning` trial."""
+
+    def __init__(self, trial: TrialPruning, k: int) -> None:
+        self.of, self.k = trial, k
+
+    def epoch_done(self, run: RunHandle, metrics: ev.EpochEnd) -> None:
+        self.of.seed_epoch(self.k, run, metrics)
+
+    def run_done(self, run: RunHandle) -> None:
+        self.of.seed_done(self.k, run)
 
 
 def _record(trial: FrozenTrial, objective: str) -> TrialRecord:
@@ -424,6 +531,7 @@ def _record(trial: FrozenTrial, objective: str) -> TrialRecord:
         info.get("epochs"),
         info.get("run_id"),
         info.get("message", ""),
+        list(info.get("values") or ([trial.value] if trial.state == TrialState.COMPLETE else [])),
     )
 
 
@@ -444,6 +552,7 @@ def run_search(
     study_name: str = "search",
     batch: int | None = None,
     seed: int | None = None,
+    seeds: int | None = None,
     prune_every: int = 5,
     bus: ev.EventBus | None = None,
     control: RunControl | None = None,
@@ -457,7 +566,9 @@ def run_search(
     learn from results, 8 for TPE or with pruning). Run ids count up from 0 over this
     search; events go to ``bus``; ``on_trial`` hears each trial as it is told. A stop
     request ends the running trials (told FAIL, outcome ``stopped``) and the search;
-    finished trials stay in the study.
+    finished trials stay in the study. ``seeds`` (default: the space's, else 1) trains each
+    trial that many times and tells Optuna the mean (see the module docstring); trial ``t``
+    of a round, seed ``k`` is run id ``first + t * seeds + k``.
     """
     say = log if log is not None else _log.info
     sampler_name = sampler or space.sampler
@@ -469,6 +580,14 @@ def run_search(
         raise SearchSpaceError(
             f"the batch (trials trained together) must be between 1 and {MAX_ROUND}, got {batch}"
         )
+    n_seeds = seeds if seeds is not None else (space.seeds or 1)
+    if not 1 <= n_seeds <= MAX_SEEDS:
+        raise SearchSpaceError(f"the seeds per trial must be between 1 and {MAX_SEEDS}, got {n_seeds}")
+    if batch is not None and batch * n_seeds > MAX_TRAINED:
+        raise SearchSpaceError(
+            f"{batch} trials x {n_seeds} seeds is {batch * n_seeds} runs in a round; at most {MAX_TRAINED} "
+            f"are trained at once: give a batch of at most {MAX_TRAINED // n_seeds}"
+        )
     seed_value = seed if seed is not None else space.seed
     if seed_value is not None and not 0 <= seed_value <= SEED_MAX:
         raise SearchSpaceError(f"the sampler seed must be between 0 and {SEED_MAX}, got {seed_value}")
@@ -478,6 +597,11 @@ def run_search(
     t0 = time.perf_counter()
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0) if space.pruning else None
     study = open_study(storage, study_name, objective, None, pruner or optuna.pruners.NopPruner())
+    try:
+        _check_seeds(study, n_seeds, storage or default_storage_url())
+    except SearchError:
+        close_study(study)
+        raise
     orphans = fail_orphaned_trials(study)
     if orphans:
         note = (
@@ -521,7 +645,10 @@ def run_search(
             result.notes.append(note)
             budget = left
     # asked in rounds: a big budget never fills the study with trials waiting to train
-    k = batch or (8 if (sampler_name == "tpe" or space.pruning) else min(budget, MAX_ROUND))
+    # (with seeds, a round trains trials x seeds runs: the default round holds MAX_ROUND runs)
+    k = batch or (
+        8 if (sampler_name == "tpe" or space.pruning) else min(budget, max(1, MAX_ROUND // n_seeds))
+    )
     dists = distributions(space)
     next_run = 0
     first_alone = sampler_name == "qmc" and not any(t.state == TrialState.COMPLETE for t in study.trials)
@@ -529,9 +656,9 @@ def run_search(
         # quasi-random sampling learns its space from a finished trial: the first runs alone
         n = 1 if first_alone and not result.trials else min(k, budget - len(result.trials))
         records = _one_round(
-            study, base, dists, n, next_run, objective, space.pruning, prune_every, bus, control, say
+            study, base, dists, n, next_run, objective, space.pruning, prune_every, bus, control, say, n_seeds
         )
-        next_run += sum(rec.run_id is not None for rec in records)
+        next_run += n_seeds * sum(rec.run_id is not None for rec in records)
         for rec in records:
             result.trials.append(rec)
             if on_trial is not None:
@@ -575,8 +702,9 @@ def _one_round(
     bus: ev.EventBus,
     control: RunControl,
     say: Callable[[str], None],
+    seeds: int = 1,
 ) -> list[TrialRecord]:
-    """Ask ``n`` trials, train the valid ones together, tell every result."""
+    """Ask ``n`` trials, train the valid ones (each ``seeds`` times) together, tell every result."""
     from .runner import execute
 
     asked: list[Trial] = []
@@ -587,7 +715,8 @@ def _one_round(
         trial.set_user_attr(
             _ATTR,
             {"outcome": rec.outcome, "seconds": rec.seconds, "epochs": rec.epochs, "run_id": rec.run_id}
-            | ({"message": rec.message} if rec.message else {}),
+            | ({"message": rec.message} if rec.message else {})
+            | ({"values": rec.seed_values} if rec.seed_values else {}),
         )
         try:
             study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
@@ -610,7 +739,8 @@ def _one_round(
         for trial in asked:
             label = f"trial {trial.number}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in trial.params.items())
             try:
-                cfgs.append(apply_params(base, trial.params, label))
+                cfg = apply_params(base, trial.params, label)
+                cfgs += SeedPlan.expand([cfg], seeds).runs if seeds > 1 else [cfg]
                 runnable.append(trial)
             except ValidationError as exc:
                 msg = format_validation_error(exc).splitlines()[0]
@@ -620,47 +750,33 @@ def _one_round(
                     TrialRecord(trial.number, "failed", trial.params, None, 0.0, 0, None, msg),
                     TrialState.FAIL,
                 )
-        prunings: dict[int, TrialPruning] = {}
+        prunings: dict[int, TrialPruning] = {}  # trial index in the round -> its pruning rule
 
         def extra_rules(run_id: int, cfg: RunConfig) -> list[Rule]:
             if not pruning:
                 return []
-            rule = TrialPruning(by_run[run_id], objective, prune_every)
-            prunings[run_id] = rule
-            return [rule]
+            t, k = divmod(run_id - first_run, seeds)  # run first_run + t*seeds + k: trial t, seed k
+            if t not in prunings:
+                prunings[t] = TrialPruning(runnable[t], objective, prune_every, seeds)
+            return [prunings[t].for_seed(k)]
 
-        run_ids = [first_run + i for i in range(len(runnable))]
-        by_run = dict(zip(run_ids, runnable, strict=True))
         if runnable:
             results = execute(
                 cfgs, bus=bus, control=control, first_run_id=first_run, log=say, extra_rules=extra_rules
             )
-            for trial, run_id, res in zip(runnable, run_ids, results, strict=True):
-                value = objective_value(res, objective)
-                rec = TrialRecord(
-                    trial.number,
-                    "complete",
-                    trial.params,
-                    value,
-                    round(res.seconds, 4),
-                    len(res.epochs),
-                    run_id,
-                )
-                rule = prunings.get(run_id)
+            for t, trial in enumerate(runnable):
+                runs = results[t * seeds : (t + 1) * seeds]
+                rec = _trial_record(trial, runs, objective, first_run + t * seeds)
+                rule = prunings.get(t)
                 if rule is not None and rule.pruned_at is not None:
                     rec.outcome, rec.value = "pruned", None
                     tell(trial, rec, TrialState.PRUNED)
-                elif res.reason == "diverged" or (
-                    res.reason != "failed" and value is not None and not math.isfinite(value)
-                ):
-                    rec.outcome, rec.value = "diverged", None
+                elif rec.outcome == "diverged":
                     tell(trial, rec, TrialState.PRUNED)
-                elif res.reason in ("stopped", "failed") or value is None:
-                    rec.outcome, rec.value = ("stopped" if res.reason == "stopped" else "failed"), None
-                    rec.message = res.error or ""
+                elif rec.outcome in ("stopped", "failed"):
                     tell(trial, rec, TrialState.FAIL)
                 else:
-                    tell(trial, rec, TrialState.COMPLETE, value)
+                    tell(trial, rec, TrialState.COMPLETE, rec.value)
     finally:  # nothing asked is left running in the study
         for trial in asked:
             if trial.number not in told:
@@ -670,6 +786,40 @@ def _one_round(
                 except Exception:  # pragma: no cover - the storage itself is gone
                     pass
     return [records[t.number] for t in asked if t.number in records]
+
+
+def _trial_record(trial: Trial, runs: Sequence[RunResult], objective: str, run_id: int) -> TrialRecord:
+    """A trial of one or more seeds: ``complete`` with the mean of its seeds' objectives, or
+    ``diverged`` (a seed diverged), ``stopped`` or ``failed`` (a seed was)."""
+    values = [objective_value(res, objective) for res in runs]
+    rec = TrialRecord(
+        trial.number,
+        "complete",
+        trial.params,
+        None,
+        round(max(res.seconds for res in runs), 4),  # batched seeds share their wall time
+        max(len(res.epochs) for res in runs),
+        run_id,
+        seed_values=[v if v is not None and math.isfinite(v) else None for v in values],
+    )
+    n = len(runs)
+
+    def which(k: int) -> str:  # the CSV's value_seed<k> column
+        return f"its seed {k} (of seeds 0-{n - 1})" if n > 1 else ""
+
+    for k, (res, value) in enumerate(zip(runs, values, strict=True)):
+        if res.reason == "diverged" or (
+            res.reason != "failed" and value is not None and not math.isfinite(value)
+        ):
+            rec.outcome, rec.message = "diverged", f"{which(k)} diverged".strip() if n > 1 else ""
+            return rec
+    for k, (res, value) in enumerate(zip(runs, values, strict=True)):
+        if res.reason in ("stopped", "failed") or value is None:
+            rec.outcome = "stopped" if res.reason == "stopped" else "failed"
+            rec.message = ": ".join(part for part in (which(k), res.error or "") if part)
+            return rec
+    rec.value = math.fsum(v for v in values if v is not None) / len(values)
+    return rec
 
 
 def fail_orphaned_trials(study: optuna.Study) -> list[int]:
@@ -751,10 +901,14 @@ def best_experiment(study: optuna.Study, base: RunConfig, name: str = "search") 
     objective = study.user_attrs.get("objective", "objective")
     label = f"best trial {best.number}"
     cfg = apply_params(base, best.params, label)
+    seeds = study_seeds(study)
+    over = f" (the mean over {seeds} seeds)" if seeds > 1 else ""
     return ExperimentConfig(
         name=f"{name}-best",
-        description=f"The best trial ({best.number}) of study {study.study_name}: {objective} = {best.value:.6g}",
+        description=f"The best trial ({best.number}) of study {study.study_name}: {objective} = "
+        f"{best.value:.6g}{over}",
         base=cfg,
+        seeds=seeds,
     )
 
 

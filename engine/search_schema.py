@@ -7,6 +7,7 @@ An experiment file (and so a preset) may carry its space in a ``[search]`` secti
     objective = "best_val_acc"      # final_val_loss | best_val_loss | final_val_acc | best_val_acc
     sampler = "random"              # random | grid | tpe | qmc (the CLI's --sampler overrides)
     trials = 16
+    seeds = 3                       # each trial trained with 3 seeds; Optuna sees their mean
 
     [search.params]
     "optimizer.lr" = { low = 1e-4, high = 1.0, log = true, points = [1e-3, 1e-2, 1e-1, 1] }
@@ -17,6 +18,11 @@ Each key is the dotted path of a field of the run config (``model.layers.0.units
 ``regularization.l2`` ...). A range is ``int`` when both bounds are integers, else
 ``float``; ``points`` are the values a grid search tries (a continuous range needs them
 for the grid sampler); ``choices`` make a categorical parameter.
+
+``seeds = k`` trains every trial with ``k`` seeds (``training.seed``, ``+ 1`` … ``+ k − 1``,
+batched together with the round's other trials): Optuna is told the mean of the ``k``
+objectives, pruning sees the mean curve, and ``trials.csv`` keeps each seed's value. Every
+trial of a study uses the same seeds, so two trials are compared on the same initialisations.
 
 This module is the schema of a space: light (pydantic, never torch or Optuna; the window
 builds spaces before the engine has loaded) and below the run config, which holds an
@@ -36,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from . import outcome
 from .formats import shown
+from .schema import MAX_SEEDS
 
 __all__ = [
     "SearchSpaceError",
@@ -122,6 +129,12 @@ class SearchSpace(_Frozen):
     sampler: SamplerName = "random"
     trials: int = Field(16, ge=1, le=MAX_TRIALS)
     pruning: bool = Field(False, description="stop unpromising trials at epoch ends (median rule)")
+    seeds: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SEEDS,
+        description="seeds per trial (Optuna sees their mean); None: the experiment's seeds (1 unless set)",
+    )
     seed: int | None = Field(
         0,
         ge=0,

@@ -44,6 +44,7 @@ __all__ = [
     "verdicts",
     "leader_verdicts",
     "seed_band",
+    "lesson_answer",
 ]
 
 
@@ -344,3 +345,34 @@ def seed_band(
     for k, c in enumerate(curves):
         grid[k, : len(c)] = np.asarray(c, dtype=np.float64)
     return stats.band(grid)
+
+
+def lesson_answer(
+    plan: SeedPlan, outcomes: Mapping[int, RunOutcome], observations: Sequence[Observation] = ()
+) -> list[str]:
+    """A lesson's question answered in words, on its first measure (epochs to its first
+    threshold, else final validation accuracy): one line per runner, then, with more than one
+    seed, every pair's paired verdict ("Adam faster than SGD by 14 ± 5 epochs" / "no clear
+    difference with 20 seeds — try more"). With one seed there is no verdict to give: the last
+    line says so.
+    """
+    measure = measures_for(observations)[0]
+    n = plan.n_seeds
+    lines = [f"{measure.header}" + (f", mean ± 95 % interval over {n} seeds:" if n > 1 else ":")]
+    for s in summarize_runners(plan, outcomes, [measure]):
+        interval = s.intervals[measure.name]
+        missed = measure.censored and interval.n < n
+        reached = f" ({interval.n} of {n} seed{'s' if n > 1 else ''} got there)" if missed else ""
+        value = measure.text(interval)
+        if n == 1 and interval.n == 1:  # one seed: the value itself (an epoch as a whole number)
+            x = interval.mean * measure.scale
+            shown = str(int(x)) if measure.censored and float(x).is_integer() else measure.fmt.format(x)
+            value = f"{shown} {measure.unit}".rstrip()
+        lines.append(f"{s.label}: {value}{reached}")
+    if plan.n_seeds < 2:
+        lines.append("one seed: any difference may be the draw; set seeds = N (e.g. 10) for verdicts")
+        return lines
+    for v in verdicts(plan, outcomes, [measure]):
+        verdict = v.text if v.winner is not None else f"{plan.labels[v.a]} vs {plan.labels[v.b]}: {v.text}"
+        lines.append(verdict)
+    return lines

@@ -154,14 +154,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report_lesson_running(window: Any) -> None:
     """Print ``OPTISCOPE_LESSON_RUNNING <unix time>`` when the lesson's first steps reach the
-    window (for bench/bench_gui.py); ``OPTISCOPE_EXIT_AFTER_RUNNING=1`` then closes it."""
+    window (for bench/bench_gui.py and bench/bench_lesson_seeds.py), then
+    ``OPTISCOPE_LESSON_RUNS <n>``, the runs started by then (runners x seeds);
+    ``OPTISCOPE_EXIT_AFTER_RUNNING=1`` then closes it."""
     from optiscope.engine import events as ev
     from PySide6 import QtCore
 
+    started: set[int] = set()
+
     def on_events(events: list) -> None:
+        started.update(e.run for e in events if type(e) is ev.RunStarted)
         if any(type(e) is ev.Step for e in events):
             window.events_received.disconnect(on_events)
             print(f"OPTISCOPE_LESSON_RUNNING {time.time():.6f}", flush=True)
+            print(f"OPTISCOPE_LESSON_RUNS {len(started)}", flush=True)
             if os.environ.get("OPTISCOPE_EXIT_AFTER_RUNNING"):
                 QtCore.QTimer.singleShot(0, window.close)
 

@@ -40,9 +40,11 @@ FULL_SCREEN_WAIT_MS = 400
 __all__ = ["Classroom", "resolve_lesson", "pace_delay"]
 
 # the results table's share of the plots' room at most (it scrolls past that; the splitter
-# handle between them moves it, and dragged down to the bottom it folds away)
+# handle between them moves it, and dragged down to the bottom it folds away). Presenting,
+# the rows are the lesson's answer: every bundled lesson's rows show whole at 1280x720 (up
+# to 8 runs), and the plots give up the room
 TABLE_SHARE = 0.3
-PRESENTING_TABLE_SHARE = 0.3
+PRESENTING_TABLE_SHARE = 0.5
 
 
 def resolve_lesson(spec: str) -> tuple[ExperimentConfig, Path | None]:
@@ -159,17 +161,34 @@ class Classroom(QtCore.QObject):
         share = PRESENTING_TABLE_SHARE if self.presenting else TABLE_SHARE
         self.table.fit_columns(width)  # long headers may take two lines: the header's height
         wanted = self.table.wanted_height(width)
-        table = min(wanted, int(total * share))
+        plots = self.splitter.widget(0)
+        least = plots.minimumSizeHint().height() if plots is not self.table else 0  # the plots' least
+        table = min(wanted, int(total * share), total - least)
         if table < wanted:  # it scrolls: whole rows only, never a row cut through its text
             table -= (table - (wanted - self.table.rows_height())) % self.table.row_height()
         self.splitter.setSizes([total - table, table])
 
     @Slot(object)
-    def _on_loaded(self, _exp: ExperimentConfig) -> None:
-        """A lesson opened while presenting: its text waits in the folded side panels."""
+    def _on_loaded(self, exp: ExperimentConfig) -> None:
+        """A lesson opened while presenting: its text waits in the folded side panels. A
+        search lesson opens its search, ready to start."""
         if self.presenting:
             self._docks_before[self.window.lesson_dock] = self.window.lesson_dock.isVisible()
             self.window.lesson_dock.hide()
+        if exp.search is not None and not exp.variations:
+            self.window.tools.open("search").load_space(exp.search)
+
+    def search_lesson(self) -> bool:
+        """The open lesson is a search (its Run races the samplers, not a training run)."""
+        doc = self.window.document
+        return doc.meta.search is not None and not doc.race
+
+    def start_search_lesson(self) -> bool:
+        """Run for a search lesson: its search panel races random search against the grid."""
+        dialog = self.window.tools.open("search")
+        if not dialog.busy():
+            dialog.load_space(self.window.document.meta.search)
+        return dialog.race_samplers(("random", "grid"))
 
     @Slot()
     def _on_run_started(self) -> None:

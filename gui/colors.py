@@ -15,6 +15,9 @@ __all__ = [
     "OKABE_ITO_RUNS",
     "CLASS_PALETTE",
     "run_color",
+    "PAST_RUN_ID_BASE",
+    "PAST_RUN_GREYS",
+    "is_past_run",
     "class_color",
     "set_run_palette",
     "run_palette",
@@ -92,8 +95,22 @@ def run_palette() -> tuple[str, ...]:
     return _palette
 
 
+#: plot ids of past runs overlaid from the run store (gui.past_runs): never those of live runs
+PAST_RUN_ID_BASE = 100_000
+#: past runs are grey (and dotted, see plots.presentation.Look.pen), never a live run's colour
+PAST_RUN_GREYS = ("#808080", "#a6a6a6", "#5c5c5c")
+
+
+def is_past_run(run_id: int) -> bool:
+    """Whether plot run ``run_id`` is a past run overlaid from the run store."""
+    return run_id >= PAST_RUN_ID_BASE
+
+
 def run_color(run_id: int) -> QtGui.QColor:
-    """The colour of run ``run_id`` (a new QColor): the palette first, then golden-angle hues."""
+    """The colour of run ``run_id`` (a new QColor): the palette first, then golden-angle hues;
+    past runs (:data:`PAST_RUN_ID_BASE` on) in shades of grey."""
+    if is_past_run(run_id):
+        return QtGui.QColor(PAST_RUN_GREYS[(run_id - PAST_RUN_ID_BASE) % len(PAST_RUN_GREYS)])
     if 0 <= run_id < len(_palette):
         return QtGui.QColor(_palette[run_id])
     hue = (run_id * 0.61803398875) % 1.0

@@ -44,6 +44,16 @@ _MARKER_COLORS = {
 }
 
 
+def loss_axis_range(smoothed: np.ndarray) -> tuple[float, float]:
+    """The loss axis of a range test's finite smoothed losses: from below the lowest to above
+    the start, so the fall shows and the blow-up at the end does not flatten it; at least 5 %
+    of the loss level tall, so a curve still flat at its start (a run stopped early, a start
+    rate that changes nothing yet) reads as a flat line with round ticks, not a 1e-6 sliver."""
+    lo, first = float(smoothed.min()), float(smoothed[0])
+    span = max(first - lo, 0.06 * max(abs(first), abs(lo)), 1e-6)  # the axis: 0.9 spans tall
+    return lo - 0.3 * span, max(first, lo) + 0.6 * span
+
+
 def _range_test_job(cfg: Any, start_lr: float, end_lr: float, iterations: int):
     """The background job: the range test, reporting each update's (lr, loss)."""
 
@@ -205,10 +215,8 @@ class LRFindDialog(ToolDialog):
         ok = np.isfinite(smoothed)
         self.smooth_curve.setData(lrs[ok], smoothed[ok])
         finite = smoothed[ok]
-        if len(finite):  # the blow-up at the end must not flatten the interesting part
-            lo, first = float(finite.min()), float(finite[0])
-            span = max(abs(first - lo), 1e-6)  # room below the minimum for the markers' labels
-            self.plot.setYRange(lo - 0.3 * span, max(first, lo) + 0.6 * span, padding=0)
+        if len(finite):
+            self.plot.setYRange(*loss_axis_range(finite), padding=0)
 
     def _on_done(self, result: Any) -> None:
         self.result = result
@@ -221,20 +229,23 @@ class LRFindDialog(ToolDialog):
         for key, value in sugg.items():
             if value is not None:
                 by_value.setdefault(value, []).append(key)
-        for n, (value, keys) in enumerate(sorted(by_value.items())):
+        for value, keys in sorted(by_value.items()):
             i = int(np.argmin(np.abs(np.log(result.lrs) - math.log(value))))
             y = float(result.smoothed[i])
             color = _MARKER_COLORS[keys[0]]
-            dot = pg.ScatterPlotItem([math.log10(value)], [y], size=11, brush=pg.mkBrush(color), pen=None)
             label = " = ".join(SUGGESTION_NAMES[k] for k in keys)
-            # labels alternate above and below the curve so neighbours do not overlap
-            text = pg.TextItem(
-                f"{label}\n{value:.3g}", color=color, anchor=(0.5, 1.2 if n % 2 == 0 else -0.2)
+            # named in the legend, one row each: suggestions a few pixels apart (blobs has five
+            # within half a decade) would print their labels on top of each other on the curve
+            dot = pg.ScatterPlotItem(
+                [math.log10(value)],
+                [y],
+                size=11,
+                brush=pg.mkBrush(color),
+                pen=None,
+                name=f"{label} {value:.3g}",
             )
-            text.setPos(math.log10(value), y)
-            for item in (dot, text):
-                self.plot.addItem(item)
-                self.markers.append(item)
+            self.plot.addItem(dot)
+            self.markers.append(dot)
         where = "the loss blew up" if result.stopped_early else "the last rate"
         shown = ", ".join(f"{SUGGESTION_NAMES[k]} {v:.3g}" for k, v in sugg.items() if v is not None)
         self.summary.setText(
@@ -249,8 +260,11 @@ class LRFindDialog(ToolDialog):
         self._describe_cyclic()
 
     def _clear_markers(self) -> None:
+        legend = self.plot.getPlotItem().legend
         for item in self.markers:
             self.plot.removeItem(item)
+            if legend is not None:
+                legend.removeItem(item)
         self.markers = []
 
     def _on_mouse(self, pos: Any) -> None:

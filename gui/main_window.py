@@ -254,6 +254,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.status_labels[key] = lab
             sb.addPermanentWidget(lab)
         sb.addPermanentWidget(self.engine_label)
+        sb.messageChanged.connect(self._on_status_message)
         self._update_status()
 
     # ------------------------------------------------------------------ start-up
@@ -436,13 +437,15 @@ class MainWindow(QtWidgets.QMainWindow):
         n = len(self.document.race)
         seeds = self.document.seeds
         each = f" × {seeds} seeds" if seeds > 1 else ""  # every runner trained with each seed
-        a["run"].setText(
-            "Run (loading engine…)"
-            if not ready
-            else f"Run race ({n} runs{each})"
-            if n
-            else f"Run current settings{each}"
-        )
+        if not ready:
+            text = "Run (loading engine…)"
+        elif n:
+            text = f"Run race ({n} run{'s' if n != 1 else ''}{each})"
+        elif getattr(self, "classroom", None) is not None and self.classroom.search_lesson():
+            text = "Run search (random vs grid)"  # a search lesson's Run starts its search
+        else:
+            text = f"Run current settings{each}"
+        a["run"].setText(text)
         a["run"].setToolTip(f"{self._run_tip()} ({a.keys_text(a['run'])})")
         if "clear_race" in a.actions:
             a["clear_race"].setEnabled(bool(n))
@@ -473,9 +476,29 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @Slot(str, bool)
     def report(self, text: str, error: bool = False) -> None:
-        """Show a message in the status bar and keep it in :attr:`messages`."""
+        """Show a message in the status bar and keep it in :attr:`messages`. A message too
+        long for the room the run's numbers leave it (1280 px) has the whole bar while it
+        shows: the numbers step aside and come back when it goes."""
         self.messages.append(text)
+        self.statusBar().setToolTip(text)
         self.statusBar().showMessage(text, 10_000 if error else 5000)
+
+    def _message_room(self) -> int:
+        """Pixels a status message has beside the run's numbers (their labels' widths)."""
+        labels = [*self.status_labels.values(), self.engine_label]
+        taken = sum(max(lab.minimumWidth(), lab.sizeHint().width()) + 8 for lab in labels)
+        return self.statusBar().width() - taken - 16
+
+    @Slot(str)
+    def _on_status_message(self, text: str) -> None:
+        """A message too long for the room beside the numbers hides them while it shows;
+        a shorter one, or none, shows them again."""
+        sb = self.statusBar()
+        fits = sb.fontMetrics().horizontalAdvance(text) <= self._message_room()
+        for lab in (*self.status_labels.values(), self.engine_label):
+            lab.setVisible(fits)
+        if not text:
+            sb.setToolTip("")
 
     @Slot(object)
     def _on_path_changed(self, path: Path | None) -> None:

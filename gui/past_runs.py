@@ -12,9 +12,9 @@ from typing import Any
 
 from PySide6 import QtCore
 
-__all__ = ["PastRuns", "PAST_RUN_ID_BASE"]
+from .colors import PAST_RUN_ID_BASE  # plot ids of past runs: never those of live runs (0, 1, ...)
 
-PAST_RUN_ID_BASE = 100_000  # plot ids of past runs: never those of live runs (0, 1, ...)
+__all__ = ["PastRuns", "PAST_RUN_ID_BASE"]
 
 
 def stored_run_events(stored: Any, rid: int) -> list[Any]:

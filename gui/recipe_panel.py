@@ -10,8 +10,10 @@ engine's (:mod:`optiscope.engine.recipe`), run as background jobs of the window'
 4. train on all the data -- Run; the check is the train/validation accuracy gap at the
    last epoch of the last run (closed: at most :data:`GAP_CLOSED`);
 5. try a schedule -- the panels' run at its rate, constant and with a plateau (or the run's
-   own plateau/cyclical) schedule, trained side by side; compares final and best validation
-   accuracy and loss, passes when the schedule is no worse by more than
+   own plateau/cyclical) schedule, each over N seeds (the step's seeds box, default
+   :data:`~optiscope.engine.recipe.SCHEDULE_SEEDS`), all trained side by side; compares final
+   and best validation accuracy and loss as mean ± 95 % interval with the paired verdict,
+   passes unless the schedule is clearly worse by more than
    :data:`~optiscope.engine.recipe.SCHEDULE_MARGIN` and says which to keep;
 6. the final run -- every run of the recipe is stored in the run store under one
    experiment name (:attr:`RecipePanel.group`, the Runs tab's Experiment column); Export
@@ -98,17 +100,17 @@ def _range_test_job(cfg: Any, recording: Any) -> Any:
     return job
 
 
-def _schedule_job(cfg: Any, recording: Any) -> Any:
+def _schedule_job(cfg: Any, recording: Any, seeds: int = 1) -> Any:
     def job(context: JobContext) -> Any:
         import torch
         from optiscope.engine.recipe import schedule_check, train_schedules
 
         torch.set_num_threads(1)
         bus, control = _stopping_bus(context, recording)
-        _runs, (constant, scheduled) = train_schedules(
-            cfg, cfg.optimizer.lr, bus=bus, control=control, first_run_id=2
+        _runs, results = train_schedules(
+            cfg, cfg.optimizer.lr, bus=bus, control=control, first_run_id=2, seeds=seeds
         )
-        return schedule_check(constant, scheduled)
+        return schedule_check(results[:seeds], results[seeds:])
 
     return job
 
@@ -192,8 +194,21 @@ class RecipePanel(ToolDialog):
             button = QtWidgets.QPushButton(text)
             button.clicked.connect(slot)
             row.addWidget(status, 0, 0)
-            row.addWidget(button, 0, 1, QtCore.Qt.AlignmentFlag.AlignRight)
-            row.addWidget(detail, 1, 0, 1, 2)
+            if i == 4:  # step 5: how many seeds each contender trains
+                from optiscope.engine.recipe import SCHEDULE_SEEDS
+                from optiscope.engine.schema import MAX_SEEDS
+
+                self.seeds_box = QtWidgets.QSpinBox()
+                self.seeds_box.setRange(1, MAX_SEEDS)
+                self.seeds_box.setValue(SCHEDULE_SEEDS)
+                self.seeds_box.setPrefix("seeds: ")
+                self.seeds_box.setToolTip(
+                    "each contender trains with this many seeds (batched); the verdict names the "
+                    "better one only when the paired difference's 95 % interval excludes zero"
+                )
+                row.addWidget(self.seeds_box, 0, 1, QtCore.Qt.AlignmentFlag.AlignRight)
+            row.addWidget(button, 0, 2, QtCore.Qt.AlignmentFlag.AlignRight)
+            row.addWidget(detail, 1, 0, 1, 3)
             row.setColumnStretch(0, 1)
             layout.addWidget(box)
             self.status.append(status)
@@ -213,8 +228,9 @@ class RecipePanel(ToolDialog):
             4,
             None,
             "open",
-            "Trains the panels' run at its rate twice, side by side: constant, and with ReduceLROnPlateau "
-            "(or the run's own plateau/cyclical schedule); compares their validation accuracy and loss.",
+            "Trains the panels' run at its rate, constant and with ReduceLROnPlateau (or the run's own "
+            "plateau/cyclical schedule), each over the seeds set here, side by side; compares their "
+            "validation accuracy and loss (mean ± 95 % interval) and says whether the difference is real.",
         )
         self._set(5, None, "open", "Every run of this recipe is stored in the run store (Runs tab).")
         layout.addStretch(1)  # spare height below the steps, not between them
@@ -352,11 +368,13 @@ class RecipePanel(ToolDialog):
         cfg = self._config(4)
         if cfg is None:
             return False
-        self._set(4, None, f"training constant and scheduled at lr {cfg.optimizer.lr:.3g}…", "")
+        seeds = self.seeds_box.value()
+        each = f", {seeds} seeds each" if seeds > 1 else ""
+        self._set(4, None, f"training constant and scheduled at lr {cfg.optimizer.lr:.3g}{each}…", "")
         self.buttons[4].setEnabled(False)
         self.submit(
             SCHEDULE_JOB_KEY,
-            _schedule_job(cfg, _recording(self.host.runs, self.group)),
+            _schedule_job(cfg, _recording(self.host.runs, self.group), seeds),
             on_done=self._on_schedule_check,
             on_finished=lambda job: self._failed_job(4, job),
         )

@@ -65,6 +65,9 @@ def columns_for(observations: Sequence[Observation]) -> list[Column]:
                 f"the first epoch at which {name}",
             )
         )
+    for obs in observations:  # observations with a column of their own (speed, zero weights...)
+        if hasattr(obs, "cell_text"):
+            cols.append(Column(obs.header, obs.csv_name, obs.cell_value, obs.cell_text, obs.tip))
     cols += [
         Column("Final val acc", "final_val_acc", lambda o: o.final_val_acc, lambda o: _pct(o.final_val_acc)),
         Column(
@@ -323,7 +326,7 @@ class ResultsTable(QtWidgets.QWidget):
         header.setStyleSheet(f"QHeaderView {{ font-size: {table.pointSizeF():g}pt; }}" if on else "")
         rows = self.table.verticalHeader()
         rows.setMinimumSectionSize(1)
-        rows.setDefaultSectionSize(QtGui.QFontMetrics(table).height() + (6 if on else 4))
+        rows.setDefaultSectionSize(QtGui.QFontMetrics(table).height() + 4)
         for r in range(self.table.rowCount()):
             self.table.setRowHeight(r, rows.defaultSectionSize())
         self.table.resizeColumnsToContents()

@@ -183,6 +183,8 @@ class SearchDialog(ToolDialog):
         self.study_name = ""
         self.storage: str | None = None
         self.messages: list[str] = []
+        self.lesson_points: dict[str, list[float]] = {}  # a lesson's own grid points, by setting
+        self.queued: list[str] = []  # samplers still to search in a race of samplers
         layout = QtWidgets.QHBoxLayout(self)
         layout.addWidget(self._build_settings(), 0)
         layout.addWidget(self._build_views(), 1)
@@ -217,6 +219,15 @@ class SearchDialog(ToolDialog):
         for name in ("best_val_loss", "final_val_loss", "best_val_acc", "final_val_acc"):
             self.objective_box.addItem(name.replace("_", " ").replace("val", "validation"), name)
         self.pruning_box = QtWidgets.QCheckBox("stop unpromising trials at epoch ends (median rule)")
+        from optiscope.engine.schema import MAX_SEEDS
+
+        self.seeds_box = QtWidgets.QSpinBox()
+        self.seeds_box.setRange(1, MAX_SEEDS)
+        self.seeds_box.setValue(1)
+        self.seeds_box.setToolTip(
+            "train each trial with this many seeds (batched together); Optuna is told their mean "
+            "and pruning compares mean curves"
+        )
         self.storage_edit = QtWidgets.QLineEdit()
         self.storage_edit.setPlaceholderText("default: studies.sqlite3 in the user data folder")
         form.addRow("sampler", self.sampler_box)
@@ -224,6 +235,7 @@ class SearchDialog(ToolDialog):
         form.addRow("grid points", self.grid_points_box)
         form.addRow("objective", self.objective_box)
         form.addRow("pruning", self.pruning_box)
+        form.addRow("seeds per trial", self.seeds_box)
         form.addRow("storage", self.storage_edit)
         col.addLayout(form)
         row = QtWidgets.QHBoxLayout()
@@ -232,10 +244,16 @@ class SearchDialog(ToolDialog):
         self.stop_button = QtWidgets.QPushButton("Stop")
         self.stop_button.clicked.connect(self.stop)
         self.stop_button.setEnabled(False)
+        self.samplers_button = QtWidgets.QPushButton("Random vs grid")
+        self.samplers_button.setToolTip(
+            "search with the random sampler, then the grid, on the same budget: "
+            "both best-so-far curves race on one plot"
+        )
+        self.samplers_button.clicked.connect(lambda: self.race_samplers(("random", "grid")))
         self.race_button = QtWidgets.QPushButton("Race the top 5")
         self.race_button.clicked.connect(self.race_top)
         self.race_button.setEnabled(False)
-        for b in (self.start_button, self.stop_button, self.race_button):
+        for b in (self.start_button, self.samplers_button, self.stop_button, self.race_button):
             row.addWidget(b)
         col.addLayout(row)
         self.progress = QtWidgets.QProgressBar()
@@ -392,7 +410,10 @@ class SearchDialog(ToolDialog):
                 ) from None
             log = t.item(r, 3).checkState() == Qt.CheckState.Checked
             spec: dict[str, Any] = {"low": low, "high": high, "log": log}
-            if sampler == "grid" and low < high and (low > 0 or not log):
+            lesson = self.lesson_points.get(path)
+            if sampler == "grid" and lesson and (low, high) == (min(lesson), max(lesson)):
+                spec["points"] = list(lesson)  # the lesson's grid, as the command line runs it
+            elif sampler == "grid" and low < high and (low > 0 or not log):
                 n = self.grid_points_box.value()
                 pts = np.geomspace(low, high, n) if log else np.linspace(low, high, n)
                 spec["points"] = [float(f"{p:.6g}") for p in pts]
@@ -403,8 +424,76 @@ class SearchDialog(ToolDialog):
             "sampler": sampler,
             "trials": self.trials_box.value(),
             "pruning": self.pruning_box.isChecked(),
+            "seeds": self.seeds_box.value(),
             "seed": 0,
         }
+
+    def load_space(self, space: Any) -> None:
+        """Set the panel to an experiment's search section (a search lesson): its settings
+        ticked with their ranges (the others unticked), sampler, budget and objective; the
+        search is then ready to start."""
+        from optiscope.engine.search_schema import Choice
+
+        self.reload_candidates()
+        t = self.params_table
+        for r in range(t.rowCount()):
+            t.item(r, 0).setCheckState(Qt.CheckState.Unchecked)
+        self.lesson_points = {}
+        for path, p in space.params.items():
+            if isinstance(p, Choice):
+                self.set_param(path, choices=", ".join(str(c) for c in p.choices))
+                continue
+            self.set_param(path, p.low, p.high, p.log, "")
+            if p.points:
+                self.lesson_points[path] = [float(v) for v in p.points]
+                self.grid_points_box.setValue(len(p.points))
+        for box, value in (
+            (self.sampler_box, space.sampler),
+            (self.objective_box, space.objective),
+        ):
+            box.setCurrentIndex(box.findData(value))
+        self.trials_box.setValue(space.trials)
+        self.pruning_box.setChecked(space.pruning)
+        self.show_message(
+            f"The lesson's search is set: {', '.join(space.params)}, {space.trials} trials each. "
+            "Random vs grid (or Run, F5) races the two samplers on the Best so far plot."
+        )
+        self.tabs.setCurrentWidget(self.best_plot)
+
+    def race_samplers(self, samplers: tuple[str, ...]) -> bool:
+        """Search once per sampler, one after another, on the same budget: their best-so-far
+        curves race on one plot (earlier curves are cleared first)."""
+        if self.busy():
+            self.show_message("A search is running: stop it first.")
+            return False
+        self.best_plot.clear()
+        self.best_curves, self.curves = [], []
+        self.queued = list(samplers)
+        return self._next_sampler()
+
+    def stop(self) -> None:
+        """Stop the running search (and the samplers still to come in a race)."""
+        self.queued = []
+        super().stop()
+
+    def race_summary(self) -> str:
+        """Each search's best objective, e.g. ``random 0.42 · grid 0.45`` (empty before any)."""
+        parts = []
+        for label, ys in self.curves:
+            best = [y for y in ys if math.isfinite(y)]
+            if best:
+                parts.append(f"{label.split(' (')[0]} {best[-1]:.4g}")
+        return " · ".join(parts)
+
+    def _next_sampler(self) -> bool:
+        if not self.queued:
+            return False
+        sampler = self.queued.pop(0)
+        self.sampler_box.setCurrentIndex(self.sampler_box.findData(sampler))
+        started = self.start()
+        if not started:
+            self.queued = []
+        return started
 
     # ------------------------------------------------------------------ running
     def start(self) -> bool:
@@ -437,7 +526,8 @@ class SearchDialog(ToolDialog):
         self.progress.setRange(0, data["trials"])
         self.progress.setValue(0)
         self.race_button.setEnabled(False)
-        self.show_message(f"Searching {', '.join(space.params)} with the {sampler} sampler …")
+        each = f", {space.seeds} seeds per trial" if (space.seeds or 1) > 1 else ""
+        self.show_message(f"Searching {', '.join(space.params)} with the {sampler} sampler{each} …")
         self.submit(
             JOB_KEY,
             _search_job(base, space, sampler, data["trials"], self.storage, self.study_name),
@@ -479,12 +569,17 @@ class SearchDialog(ToolDialog):
         if counts.get("diverged"):
             text += " Diverged trials are told to Optuna as pruned (ranked below every finished trial)."
         if best is not None:
-            text += f" Best: trial {best.number}, {self.space.objective} = {best.value:.4g}."
+            over = f" (mean of {self.space.seeds} seeds)" if (self.space.seeds or 1) > 1 else ""
+            text += f" Best: trial {best.number}, {self.space.objective} = {best.value:.4g}{over}."
         text += f" Study {self.study_name!r} is kept in the storage."
+        if len(self.curves) > 1:  # a race of samplers: the answer first
+            text = f"Best {self.space.objective} by search: {self.race_summary()}. " + text
         self.show_message(text)
 
     def _on_finished(self, _job: Any) -> None:
         self.race_button.setEnabled(any(t.outcome == "complete" for t in self.trials))
+        if self.queued:  # a race of samplers: the next one (after this job has let go)
+            QtCore.QTimer.singleShot(0, self, self._next_sampler)
 
     # ------------------------------------------------------------------ views
     def _setup_views(self, names: list[str]) -> None:
@@ -498,7 +593,9 @@ class SearchDialog(ToolDialog):
         t.clear()
         t.setRowCount(0)
         t.setColumnCount(3 + len(names))
-        t.setHorizontalHeaderLabels(["trial", "outcome", *names, "objective"][: 3 + len(names)])
+        seeds = getattr(self.space, "seeds", None) or 1
+        value = f"objective, mean of {seeds} seeds" if seeds > 1 else "objective"
+        t.setHorizontalHeaderLabels(["trial", "outcome", *names, value][: 3 + len(names)])
         self.trial_plot.setLogMode(x=False, y=False)
         self.trial_points.setData([])
         self.scatter_points.setData([])
@@ -669,11 +766,19 @@ class SearchDialog(ToolDialog):
                 v = rec.params.get(n)
                 cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))
             cells.append("" if rec.value is None else f"{rec.value:.5g}")
+            seeds = getattr(rec, "seed_values", [])
             for c, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
                 if c == 1 and rec.outcome == "diverged":
-                    item.setToolTip("the loss blew up; told to Optuna as pruned")
+                    item.setToolTip(
+                        " ".join(["the loss blew up; told to Optuna as pruned", rec.message]).strip()
+                    )
+                if c == len(cells) - 1 and len(seeds) > 1:  # the mean Optuna was told, and its seeds
+                    each = ", ".join("—" if v is None else f"{v:.4g}" for v in seeds)
+                    item.setToolTip(f"the mean over {len(seeds)} seeds: {each}")
                 t.setItem(r, c, item)
+        if self.trials:
+            t.resizeColumnToContents(t.columnCount() - 1)  # the header names the seeds
 
     # ------------------------------------------------------------------ using trials
     def _row_trial(self, row: int) -> Any:

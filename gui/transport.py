@@ -46,6 +46,8 @@ class Transport(QtCore.QObject):
         when a new run started. ``by_hand=False``: a lesson starting by itself (``--lesson``).
         """
         w = self.window
+        if not self.running and w.classroom.search_lesson():  # a search lesson: Run starts its search
+            return w.classroom.start_search_lesson()
         if self.running:
             if self.runs.paused:
                 self.runs.toggle_pause()

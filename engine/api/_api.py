@@ -527,8 +527,11 @@ def search(
     storage: str | None = None,
     epochs: int | None = None,
     seed: int | None = None,
+    seeds: int | None = None,
 ) -> Search:
-    """A hyperparameter search over the experiment's ``[search]`` space (``optiscope search``)."""
+    """A hyperparameter search over the experiment's ``[search]`` space (``optiscope search``);
+    ``seeds`` trains each trial that many times (Optuna sees the mean; ``trials`` has a
+    ``value_seed<k>`` column per seed)."""
     with tempfile.TemporaryDirectory(prefix="optiscope-api-") as tmp:
         _cli(
             "search",
@@ -540,6 +543,7 @@ def search(
             sampler=sampler,
             objective=objective,
             storage=storage,
+            seeds=seeds,
             quiet=True,
         )
         folder = Path(tmp)

@@ -2,7 +2,8 @@
 
 Steps 1-2 by default; ``--steps 1-5`` adds the LR range test (3), the full run at the
 picked rate with its train/validation gap (4) and the schedule against the constant rate
-(5). Writes ``recipe.json`` and the one-page ``summary.html``; the runs go to the run store
+(5, each contender over ``--seeds`` seeds, default 5: mean ± 95 % interval and the paired
+verdict). Writes ``recipe.json`` and the one-page ``summary.html``; the runs go to the run store
 under one experiment name (``recipe <time> · <experiment>``) unless ``--no-store``.
 Exit 0 when every check passes, 1 when one fails, 2 on bad input.
 """
@@ -29,6 +30,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--steps", default="1-2", help="which steps to run: '1-2' (default), '1-5', '3' or '1,2,5'"
     )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="step 5: train the constant and the scheduled run with this many seeds each and give the "
+        "paired verdict (default 5)",
+    )
     p.add_argument("--no-store", action="store_true", help="do not record the recipe's runs in the run store")
     p.set_defaults(func=cmd_recipe)
 
@@ -40,6 +48,12 @@ def cmd_recipe(args: argparse.Namespace) -> int:
         steps = parse_steps(args.steps)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    from ..recipe import SCHEDULE_SEEDS
+    from ..schema import MAX_SEEDS
+
+    seeds = args.seeds if args.seeds is not None else SCHEDULE_SEEDS
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise UsageError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
     exp = load_experiment(args)
     runs = exp.runs()
     if not 0 <= args.run < len(runs):
@@ -60,7 +74,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
         recorder = _open_recorder(group, lambda msg: print(msg, file=sys.stderr), "recipe")
         if recorder is not None:
             bus.subscribe(recorder, *recorder.EVENT_TYPES)
-    checks = run_recipe(cfg, steps, bus=bus)
+    checks = run_recipe(cfg, steps, bus=bus, seeds=seeds)
     print(f"tuning recipe for run {args.run} ({cfg.describe()}) of {exp.name}")
     for c in checks:
         print(f"  step {c.step} {c.name}: {'PASS' if c.passed else 'FAIL'} -- {c.message}")
@@ -76,6 +90,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
         "run": args.run,
         "label": cfg.describe(),
         "steps": list(steps),
+        "step5_seeds": seeds if 5 in steps else None,
         "passed": all(c.passed for c in checks),
         "checks": [c.as_dict() for c in checks],
         "later_steps": later,

@@ -1,7 +1,9 @@
 """``optiscope search``: a hyperparameter search (Optuna), trials trained batched.
 
 Writes ``trials.csv`` (one row per trial of the study: number, state, every parameter,
-objective, seconds, epochs), ``best.toml`` (the best trial as a runnable experiment) and
+objective, seconds, epochs; with ``--seeds k`` the objective column is the mean Optuna was
+told and ``value_seed0`` … ``value_seed<k-1>`` follow it, seed ``j`` being the run with
+``training.seed`` + ``j``), ``best.toml`` (the best trial as a runnable experiment) and
 ``importance.json``. The study lives in ``--storage`` (default: an SQLite file in the
 user data folder), so several machines can add trials to one study.
 """
@@ -45,6 +47,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sampler-seed", type=int, help="the sampler's seed (default: the space's, 0)")
     p.add_argument(
+        "--seeds",
+        type=int,
+        help="train each trial with this many seeds (training.seed, +1, ...); Optuna sees their mean "
+        "(default: the space's seeds, else the experiment's, 1)",
+    )
+    p.add_argument(
         "--pruning", action="store_true", help="stop unpromising trials at epoch ends (median rule)"
     )
     p.add_argument("--quiet", action="store_true", help="no line per trial")
@@ -74,6 +82,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             updates["objective"] = args.objective
         if args.pruning:
             updates["pruning"] = True
+        # seeds per trial: --seeds, else the space's, else the experiment's own (1 unless set)
+        updates["seeds"] = args.seeds or space.seeds or exp.seeds
         space = space.model_copy(update=updates)
         from ..search_space import check_space, unused_params
 
@@ -99,6 +109,10 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise UsageError(f"--trials must be between 1 and {MAX_TRIALS}, got {args.trials}")
     if args.batch is not None and not 1 <= args.batch <= MAX_ROUND:
         raise UsageError(f"--batch must be between 1 and {MAX_ROUND}, got {args.batch}")
+    from ..schema import MAX_SEEDS
+
+    if getattr(args, "seeds", None) is not None and not 1 <= args.seeds <= MAX_SEEDS:
+        raise UsageError(f"--seeds must be between 1 and {MAX_SEEDS}, got {args.seeds}")
     if args.sampler_seed is not None and not 0 <= args.sampler_seed <= SEED_MAX:
         raise UsageError(
             f"--sampler-seed must be between 0 and {SEED_MAX} (2**32 - 1), got {args.sampler_seed}"
@@ -134,6 +148,7 @@ def _search(args: argparse.Namespace, exp, space, sampler: str) -> int:
         study_name=study_name,
         batch=args.batch,
         seed=args.sampler_seed,
+        seeds=space.seeds,
         log=say,
         on_trial=on_trial,
     )
@@ -148,25 +163,33 @@ def _write_outputs(out: Path, exp, space, study, study_name: str, result) -> int
     from ..config import dumps_toml
     from ..files import atomic_write_text
     from ..formats import csv_table
-    from ..search import best_experiment, importances, study_records
+    from ..search import best_experiment, importances, study_records, study_seeds
 
     out.mkdir(parents=True, exist_ok=True)
     records = study_records(study)
     names: list[str] = []
     for rec in records:
         names += [k for k in rec.params if k not in names]
+    seeds = study_seeds(study)
+    per_seed = [f"value_seed{k}" for k in range(seeds)] if seeds > 1 else []
+
+    def seed_cells(rec) -> list[float | None]:
+        values = list(rec.seed_values)[:seeds] if per_seed else []
+        return [None if v is None else float(v) for v in values] + [None] * (len(per_seed) - len(values))
+
     rows = (
         [
             rec.number,
             rec.outcome,
             *(rec.params.get(k) for k in names),
             None if rec.value is None else float(rec.value),
+            *seed_cells(rec),
             None if rec.seconds is None else round(float(rec.seconds), 4),
             rec.epochs or None,
         ]
         for rec in records
     )
-    header = ["number", "state", *names, space.objective, "seconds", "epochs"]
+    header = ["number", "state", *names, space.objective, *per_seed, "seconds", "epochs"]
     atomic_write_text(out / "trials.csv", csv_table(header, rows))  # text cells escaped as every CSV
     best = best_experiment(study, exp.base, exp.name)
     if best is not None:
@@ -181,8 +204,9 @@ def _write_outputs(out: Path, exp, space, study, study_name: str, result) -> int
     if best is not None:
         bt = study.best_trial
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in bt.params.items())
+        over = f" (mean of {seeds} seeds)" if seeds > 1 else ""
         print(
-            terminal_safe(f"best: trial {bt.number}, {space.objective} = {bt.value:.4f} ({params})"),
+            terminal_safe(f"best: trial {bt.number}, {space.objective} = {bt.value:.4f}{over} ({params})"),
             file=sys.stderr,
         )
     print(

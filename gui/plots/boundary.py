@@ -171,7 +171,9 @@ class OverlayBoundary:
 
     def __init__(self, plot: pg.PlotItem) -> None:
         self.plot = plot
-        plot.setAspectLocked(True)
+        # not aspect-locked: a dataset taller than wide (blobs) left two thirds of a wide view
+        # empty axis range; the boundary fills the plot, the axes say each feature's scale
+        plot.setAspectLocked(False)
         self.image = pg.ImageItem(axisOrder="col-major")
         self.points = PointLayer(pg.ScatterPlotItem(size=7, pxMode=True))
         plot.addItem(self.image)
@@ -211,6 +213,7 @@ class OverlayBoundary:
         self.forget()
         self.chosen = None
         self.hint.show()
+        self.plot.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)  # not the last lesson's axes
 
     def set_theme(self, theme: dict) -> None:
         self.hint.setColor(theme["muted"])

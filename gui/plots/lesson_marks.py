@@ -12,6 +12,7 @@ is redone whenever the plot's range or size changes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyqtgraph as pg
@@ -35,6 +36,7 @@ class _Mark:
     text: pg.TextItem | None
     caption: str
     data: tuple[float, float] = (math.nan, math.nan)  # (x, y) in data units
+    run: int = -1
 
 
 def _view(value: float, log: bool) -> float:
@@ -63,10 +65,11 @@ class Annotations:
         log_y: bool,
         fill: tuple[int, int, int, int] = (255, 255, 255, 225),
         log_x: bool = False,
+        run: int = -1,
     ) -> None:
         """Mark (x, y) (data units; ``log_y``/``log_x``: that axis is logarithmic) with
         ``caption`` on a ``fill`` (RGBA: the theme's background, nearly opaque, so curves do
-        not cross the text)."""
+        not cross the text) for ``run`` (its colour follows the run's: :meth:`recolor`)."""
         data = (x, y)
         x, y = _view(x, log_x), _view(y, log_y)
         if not (math.isfinite(x) and math.isfinite(y)):
@@ -78,17 +81,20 @@ class Annotations:
         if caption:  # repeated moments (every later LR drop) get the ring alone
             text = pg.TextItem(caption, color=color, anchor=(0, 0), fill=pg.mkBrush(*fill))
             text.setFont(font(TEXT_PT, bold=True))
-        mark = _Mark(plot_name, plot, x, y, ring, text, caption, data)
+        mark = _Mark(plot_name, plot, x, y, ring, text, caption, data, run)
         for item in (ring, text):
             if item is not None:
                 item.setZValue(60)  # above every curve and the plots' markers (z 50)
                 plot.addItem(item, ignoreBounds=True)
         self._marks.append(mark)
-        self.shown.append((plot_name, x, y, caption, -1))
+        self.shown.append((plot_name, x, y, caption, run))
         if id(plot) not in self._watched:
             self._watched.add(id(plot))
             plot.vb.sigTransformChanged.connect(lambda _vb, p=plot: self.place(p))
             plot.vb.sigResized.connect(lambda _vb, p=plot: self.place(p))
+            # moved without a resize (the axes fitted their labels after a window resize): the
+            # captions were placed in the old rectangle, partly outside the new one
+            plot.vb.geometryChanged.connect(lambda p=plot: self.place(p))
         self.place(plot)
 
     def set_axes(self, plot_name: str, log_x: bool, log_y: bool) -> None:
@@ -120,6 +126,11 @@ class Annotations:
             if mark.plot is not plot or mark.text is None:
                 continue
             at = vb.mapViewToScene(QtCore.QPointF(mark.x, mark.y))
+            # a hidden TextItem keeps the view transform it was hidden with (pyqtgraph updates
+            # it only while visible): measured so, a caption shown again after a resize was
+            # placed by a stale size and drawn partly outside the plot
+            mark.text.setVisible(True)
+            mark.text.updateTransform(force=True)
             size = mark.text.sceneBoundingRect().size()  # as drawn: text, margin and fill
             spot = _free_spot(at, size.width(), size.height(), area, taken)
             mark.text.setVisible(spot is not None)
@@ -127,6 +138,23 @@ class Annotations:
             if spot is not None:
                 taken.append(spot)
                 mark.text.setPos(vb.mapSceneToView(spot.topLeft()))
+
+    def recolor(
+        self, color_of: Callable[[int], QtGui.QColor], fill: tuple[int, int, int, int] = (255, 255, 255, 225)
+    ) -> None:
+        """Give every mark its run's colour now (``color_of(run)``) on ``fill``: the palette
+        or the background changed (presentation mode, a theme)."""
+        for mark in self._marks:
+            color = color_of(mark.run)
+            mark.ring.setPen(pg.mkPen(color, width=2.5))
+            if mark.text is not None:
+                mark.text.setColor(color)
+                mark.text.fill = pg.mkBrush(*fill)
+                mark.text.update()
+
+    def colors(self, plot_name: str) -> list[str]:
+        """The caption colours on ``plot_name`` (``#rrggbb``, in the order added; for checks)."""
+        return [m.text.color.name() for m in self._marks if m.plot_name == plot_name and m.text is not None]
 
     def caption_rects(self, plot_name: str) -> list[QtCore.QRectF]:
         """Scene rectangles of the captions shown on ``plot_name`` (for checks)."""

@@ -41,7 +41,7 @@ from optiscope.gui.plots import export
 from optiscope.gui.plots.arrangement import Arrangement
 from optiscope.gui.plots.frame import PlotFrame
 from optiscope.gui.plots.legend import legend_document
-from optiscope.gui.plots.part import PlotPart
+from optiscope.gui.plots.part import PLOT_MIN_H, PRESENTING_PLOT_MIN_H, PlotPart
 from optiscope.gui.plots.registry import PLOT_PARTS
 from optiscope.gui.plots.shown import Shown
 from optiscope.gui.plots.style import THEMES
@@ -247,12 +247,23 @@ class LivePlots(QtWidgets.QWidget):
 
     def remove_run(self, run_id: int) -> None:
         """Take run ``run_id`` off every plot (e.g. a past run overlaid from the run store)."""
-        run = self.frame.runs.pop(run_id, None)
+        frame = self.frame
+        run = frame.runs.pop(run_id, None)
         if run is None:
             return
-        self.frame.remove_run(run)
-        self.frame.draw_marks()
-        self.frame.update_legend()
+        frame.remove_run(run)
+        # the axes range the runs that stay (a longer past run left them stretched)
+        frame.max_steps = max((r.total_steps for r in frame.runs.values()), default=0)
+        frame.max_epochs = max((r.epochs_planned for r in frame.runs.values()), default=0)
+        if frame.runs:
+            frame.ranges.update()
+        else:
+            frame.ranges.reset()
+            for part in frame.parts.values():
+                if part.x_range or part.y_range:
+                    part.plot.enableAutoRange()
+        frame.draw_marks()
+        frame.update_legend()
 
     # ------------------------------------------------------------------ settings
     def set_mode(self, mode: Mode) -> None:
@@ -307,6 +318,10 @@ class LivePlots(QtWidgets.QWidget):
         for run in frame.runs.values():
             frame.style_run(run)  # raw pens and casings follow the background
         frame.draw_marks(every_mode=True)  # the hidden mode's markers too
+        bg = frame.theme["bg"]  # lesson captions: the run colours and background of now
+        frame.annotations.recolor(
+            lambda run_id: readable_color(frame.color_of(run_id), bg), frame.theme["fill"]
+        )
 
     @property
     def theme(self) -> str:
@@ -323,6 +338,8 @@ class LivePlots(QtWidgets.QWidget):
             self._theme_before_presenting = frame.theme_name
         frame.look.set_presenting(on)
         self.controls.setVisible(not on)  # the room for the plots; F11 brings them back
+        for part in frame.parts.values():  # the results table's rows take the room they need
+            part.view.setMinimumHeight(PRESENTING_PLOT_MIN_H if on else PLOT_MIN_H)
         for run in frame.runs.values():
             run.color = frame.color_of(run.id)
         self.set_theme("contrast" if on else self._theme_before_presenting)
@@ -452,7 +469,16 @@ class LivePlots(QtWidgets.QWidget):
             return  # a runner of several seeds: its first seed speaks for it (one caption)
         colour = readable_color(frame.color_of(run_id), frame.theme["bg"])  # a caption must read
         frame.annotations.add(
-            name, part.plot, x, y, caption, colour, part.log_y(), frame.theme["fill"], part.log_x()
+            name,
+            part.plot,
+            x,
+            y,
+            caption,
+            colour,
+            part.log_y(),
+            frame.theme["fill"],
+            part.log_x(),
+            run_id,
         )
 
     def set_points(

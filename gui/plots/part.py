@@ -36,9 +36,20 @@ from PySide6.QtCore import Qt
 if TYPE_CHECKING:
     from optiscope.gui.plots.frame import PlotFrame
 
-__all__ = ["Pen", "PlotRun", "PlotPart", "PLOT_MIN_W", "PLOT_MIN_H", "DOTTED_MAX_EPOCHS"]
+__all__ = [
+    "Pen",
+    "PlotRun",
+    "PlotPart",
+    "PLOT_MIN_W",
+    "PLOT_MIN_H",
+    "PRESENTING_PLOT_MIN_H",
+    "DOTTED_MAX_EPOCHS",
+]
 
 PLOT_MIN_W, PLOT_MIN_H = 200, 160  # overlay plots: two columns fit in ~900 px
+# presenting, the results table under the plots is the lesson's answer: the plots give it room
+# (two rows of plots and eight runs' rows fit 1280x720)
+PRESENTING_PLOT_MIN_H = 120
 DOTTED_MAX_EPOCHS = 40  # runs of at most this many epochs get a dot on every per-epoch value
 Spot = tuple[float, float, str]  # marker: x, y (data units), symbol
 BAND_KEYS = ("mean", "lo", "hi", "fill")  # a banded curve's items: "mean:<key>", "lo:<key>", ...

@@ -91,6 +91,10 @@ class Look:
             width = max(width * 1.5, MIN_WIDTH)
             if spec.per_run:
                 line = RUN_LINE_STYLES[run_id % len(RUN_LINE_STYLES)]
+        if colors.is_past_run(run_id):  # a past run overlaid: grey (its colour), dotted where
+            line = (
+                Qt.PenStyle.DotLine if spec.style == Qt.PenStyle.SolidLine else spec.style
+            )  # a live run is solid
         pen = pg.mkPen(color, width=width, style=line)
         if spec.shared and run_id in self.shared:
             pen = overlap.share_pen(pen, *self.shared[run_id])

@@ -276,6 +276,129 @@ def test_clr_vs_fixed(lesson):
     assert round(100 * clr.final.val_acc, 1) == end
 
 
+# ---------------------------------------------------------------------------------- seeds-matter
+SEEDS_MATTER_EPOCHS = 65  # every one of the 80 runs has passed 78 % by then (checked below)
+NAMES = {"RMSprop": "RMSprop 0.001", "Adagrad": "Adagrad 0.01", "Adam": "Adam 0.001", "SGD": "SGD 0.01"}
+
+
+def _seeds_matter(epochs: int | None):
+    """The seeds-matter lesson trained as the window and ``optiscope run`` train it (every runner
+    x 20 seeds, batched): its text, its plan, each run's result and the detector's outcomes."""
+    from optiscope.engine import events as ev
+    from optiscope.engine.lessons import ObservationDetector
+    from optiscope.engine.seeds import SeedPlan
+
+    exp = get_preset("seeds-matter")
+    if epochs is not None:
+        exp = exp.with_overrides(epochs=epochs)
+    plan = SeedPlan.of(exp)
+    det = ObservationDetector(exp.classroom.observe)
+    bus = ev.EventBus()
+    bus.subscribe(lambda e: det.feed([e]))
+    results = execute(plan.runs, bus=bus, log=lambda _m: None)
+    return " ".join(exp.lesson.split()), exp, plan, results, {o.run: o for o in det.outcomes()}
+
+
+@pytest.fixture(scope="module")
+def seeds_matter():
+    return _seeds_matter(SEEDS_MATTER_EPOCHS)
+
+
+def _t_interval(values) -> tuple[float, float]:
+    """Mean and half width of the 95 % Student t interval (scipy.stats)."""
+    import numpy as np
+    import scipy.stats
+
+    x = np.asarray(values, dtype=float)
+    lo, hi = scipy.stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=scipy.stats.sem(x))
+    return float(x.mean()), float(hi - lo) / 2
+
+
+def test_seeds_matter(seeds_matter):
+    """Which one-seed conclusions survive 20 seeds: every number of the text, from the runs'
+    own validation accuracy and scipy's t intervals, and the engine's answer agreeing."""
+    import scipy.stats
+    from optiscope.engine.seeds import lesson_answer
+
+    text, exp, plan, results, outcomes = seeds_matter
+    assert exp.seeds == 20 and plan.n_seeds == 20 and len(results) == 80
+    # seed 1 (the first of each runner) is the adaptive-optimizers race, run for run
+    ada = get_preset("adaptive-optimizers")
+    same = ada.with_overrides(epochs=exp.base.training.epochs).runs()
+    assert [c.model_dump() for c in same] == [c.model_dump() for c in exp.runs()]
+    assert [c.training.seed for c in plan.runs[:20]] == list(range(1, 21))
+    epochs = {  # epochs to 78 %, seed by seed, read from val_acc (not from the detector)
+        label: [first_epoch(results[r], 0.78) for r in plan.members(i)] for i, label in enumerate(plan.labels)
+    }
+    assert all(e is not None for v in epochs.values() for e in v), "a seed never passed 78 %: run longer"
+    # the one-seed race's numbers, quoted from both lessons, are seed 1's
+    race = r"RMSprop passes 78 % validation accuracy at epoch (\d+),? Adagrad at (\d+), Adam at (\d+) and (?:plain )?SGD at (\d+)"
+    one = quoted(text, race)
+    assert one == quoted(" ".join(ada.lesson.split()), race)
+    assert list(one) == [epochs[NAMES[k]][0] for k in ("RMSprop", "Adagrad", "Adam", "SGD")]
+    # each runner's mean and interval over the 20 seeds
+    got = quoted(
+        text,
+        r"RMSprop needs (\d+\.\d) ± (\d+\.\d) epochs to pass 78 %, Adagrad (\d+\.\d) ± (\d+\.\d), "
+        r"Adam (\d+\.\d) ± (\d+\.\d) and SGD (\d+\.\d) ± (\d+\.\d)",
+    )
+    for k, (mean, half) in zip(
+        ("RMSprop", "Adagrad", "Adam", "SGD"), zip(got[::2], got[1::2], strict=True), strict=True
+    ):
+        m, h = _t_interval(epochs[NAMES[k]])
+        assert (mean, half) == pytest.approx((m, h), abs=0.051), k
+    # RMSprop's lead survives: the paired interval excludes zero (scipy's paired t-test agrees)
+    leads = quoted(
+        text,
+        r"faster than SGD by (\d+\.\d) ± (\d+\.\d) epochs, than Adagrad by (\d+\.\d) ± (\d+\.\d) "
+        r"and than Adam by (\d+\.\d) ± (\d+\.\d)",
+    )
+    answer = lesson_answer(plan, outcomes, exp.classroom.observe)
+    rms = epochs[NAMES["RMSprop"]]
+    for k, (mean, half) in zip(
+        ("SGD", "Adagrad", "Adam"), zip(leads[::2], leads[1::2], strict=True), strict=True
+    ):
+        other = epochs[NAMES[k]]
+        m, h = _t_interval([b - a for a, b in zip(rms, other, strict=True)])
+        assert (mean, half) == pytest.approx((m, h), abs=0.051), k
+        assert m - h > 0 and scipy.stats.ttest_rel(rms, other).pvalue < 0.05
+        said = [line for line in answer if line.startswith(f"RMSprop 0.001 faster than {NAMES[k]} by ")]
+        assert (
+            len(said) == 1 and said[0] == f"RMSprop 0.001 faster than {NAMES[k]} by {m:.1f} ± {h:.1f} epochs"
+        )
+    # the rest of the order does not survive: those intervals contain zero
+    assert "Adagrad vs Adam, Adagrad vs SGD and Adam vs SGD show no clear difference with 20 seeds" in text
+    for a, b in (("Adagrad", "Adam"), ("Adagrad", "SGD"), ("Adam", "SGD")):
+        m, h = _t_interval([x - y for x, y in zip(epochs[NAMES[a]], epochs[NAMES[b]], strict=True)])
+        assert m - h <= 0 <= m + h, (a, b)
+        assert scipy.stats.ttest_rel(epochs[NAMES[a]], epochs[NAMES[b]]).pvalue >= 0.05
+        first, second = sorted((NAMES[a], NAMES[b]), key=plan.labels.index)
+        assert f"{first} vs {second}: no clear difference with 20 seeds — try more" in answer
+    low, high = quoted(text, r"lucky draw for RMSprop \(\d+ epochs; its seeds range from (\d+) to (\d+)\)")
+    assert (min(rms), max(rms)) == (low, high) and rms[0] == low
+
+
+@pytest.mark.slow
+def test_seeds_matter_final_accuracy():
+    """The last paragraph: final validation accuracy over the seeds, at the lesson's full 200 epochs."""
+    text, _exp, plan, results, _ = _seeds_matter(None)
+    got = quoted(
+        text,
+        r"SGD's final validation accuracy is the least certain: (\d+\.\d) ± (\d+\.\d) % over the seeds, "
+        r"against (\d+\.\d) ± (\d+\.\d) % for RMSprop, (\d+\.\d) ± (\d+\.\d) % for Adagrad and "
+        r"(\d+\.\d) ± (\d+\.\d) % for Adam",
+    )
+    halves = {}
+    for k, (mean, half) in zip(
+        ("SGD", "RMSprop", "Adagrad", "Adam"), zip(got[::2], got[1::2], strict=True), strict=True
+    ):
+        i = plan.labels.index(NAMES[k])
+        m, h = _t_interval([100 * results[r].final.val_acc for r in plan.members(i)])
+        assert (mean, half) == pytest.approx((m, h), abs=0.051), k
+        halves[k] = h
+    assert halves["SGD"] > 2 * max(halves["RMSprop"], halves["Adagrad"], halves["Adam"])
+
+
 def test_warmup_cosine_vs_wsd(lesson):
     text, runs = lesson("warmup-cosine-vs-wsd")
     cos, wsd, const = runs["warm-up + cosine"], runs["WSD (decay last 20 %)"], runs["constant"]

@@ -26,7 +26,14 @@ READING_LIST = [
     "batchnorm-lr",
     "optimizer-race",
 ]
-BLOBS_STUDIES = ["lr-sweep", "momentum-sweep", "decay-sweep", "plateau-patience", "adaptive-optimizers"]
+BLOBS_STUDIES = [
+    "lr-sweep",
+    "momentum-sweep",
+    "decay-sweep",
+    "plateau-patience",
+    "adaptive-optimizers",
+    "seeds-matter",
+]
 
 
 def test_every_issue_preset_exists_with_description_and_lesson():

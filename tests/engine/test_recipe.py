@@ -8,6 +8,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 import torch
 from optiscope.engine import events as ev
 from optiscope.engine.cli import main
@@ -190,8 +191,55 @@ def test_cli_steps_one_to_five_store_the_runs_as_one_recipe(tmp_path):
     step3, step4 = report["checks"][2], report["checks"][3]
     assert step4["numbers"]["lr"] == step3["numbers"]["suggested_lr"] and step3["passed"]
     new = [s for s in RunStore().list_runs() if s.id not in before]
-    assert sorted(s.id for s in new) == report["stored_run_ids"] and len(new) == 4
+    assert report["step5_seeds"] == 5  # step 5: the constant and the scheduled run over 5 seeds each
+    assert sorted(s.id for s in new) == report["stored_run_ids"] and len(new) == 2 + 2 * 5
+    step5 = report["checks"][4]["numbers"]
+    assert step5["seeds"] == 5 and len(step5["schedule_final_val_acc_seeds"]) == 5
     assert {s.experiment for s in new} == {report["store_group"]}
     page = (tmp_path / "o" / "summary.html").read_text(encoding="utf-8")
     assert all(html.escape(c["message"]) in page for c in report["checks"])
     assert main(["recipe", str(toml), "--out", str(tmp_path / "x"), "--steps", "2-9"]) == 2
+
+
+def test_schedule_comparison_over_seeds_is_scipys_paired_t_on_the_seeds_trained_alone():
+    """Step 5 over seeds: every contender's mean ± interval and the paired verdict, from the same
+    seeds trained one by one (torch.optim) and scipy.stats; pass/keep follow the interval."""
+    import scipy.stats
+
+    seeds = 4
+    cfg = RunConfig.model_validate({**PLAIN, "training": {"epochs": 15, "seed": 3}})
+    runs, results = train_schedules(cfg, 0.03, seeds=seeds)
+    assert [r.training.seed for r in runs] == [3, 4, 5, 6] * 2  # seed for seed
+    assert [r.schedule.kind for r in runs] == ["constant"] * seeds + ["plateau"] * seeds
+    check = schedule_check(results[:seeds], results[seeds:])
+    alone = [train(r, keep_model=False, stats_every=0).final.val_acc for r in runs]
+    c, s = np.array(alone[:seeds]), np.array(alone[seeds:])
+    n = check.numbers
+    assert n["seeds"] == seeds
+    for who, x in (("constant", c), ("schedule", s)):
+        assert n[f"{who}_final_val_acc_seeds"] == pytest.approx(list(x), abs=1e-6)
+        lo, hi = scipy.stats.t.interval(0.95, seeds - 1, loc=x.mean(), scale=scipy.stats.sem(x))
+        assert n[f"{who}_final_val_acc"] == pytest.approx(x.mean(), abs=1e-6)
+        assert n[f"{who}_final_val_acc_interval"] == pytest.approx([lo, hi], abs=1e-6)
+    d = s - c
+    lo, hi = scipy.stats.t.interval(0.95, seeds - 1, loc=d.mean(), scale=scipy.stats.sem(d))
+    assert [n["difference"]["low"], n["difference"]["high"]] == pytest.approx([lo, hi], abs=1e-6)
+    assert check.passed == (not hi < -SCHEDULE_MARGIN)
+    assert n["keep"] == ("schedule" if lo > 0 else "constant")
+    assert n["verdict"] in check.message and f"over {seeds} seeds" in check.message
+
+
+def test_a_schedule_clearly_worse_over_seeds_fails():
+    seeds = 4
+    blobs = {**PLAIN, "dataset": {"name": "blobs", "n_samples": 300}, "training": {"epochs": 20}}
+    frozen = RunConfig.model_validate(blobs).model_copy(
+        update={"schedule": Plateau(monitor="val_loss", factor=0.01, patience=0, min_delta=1.0)}
+    )
+    _, results = train_schedules(frozen, 0.003, seeds=seeds)
+    check = schedule_check(results[:seeds], results[seeds:])
+    d = [b.final.val_acc - a.final.val_acc for a, b in zip(results[:seeds], results[seeds:], strict=True)]
+    assert max(d) < -SCHEDULE_MARGIN  # every seed: the frozen rate ends well below
+    assert check.numbers["difference"]["high"] < -SCHEDULE_MARGIN
+    assert not check.passed and check.numbers["keep"] == "constant"
+    assert "clearly below the constant rate" in check.advice
+    assert check.numbers["verdict"].startswith("the constant rate higher than the schedule by ")

@@ -33,7 +33,7 @@ def test_range_test_runs_live_and_applies_each_suggestion(window, qtbot, tmp_pat
     assert res.suggestions == suggest(again.lrs, again.smoothed)
     xs, _ = dialog.smooth_curve.getData()
     assert len(xs) == len(res.lrs)
-    assert len(dialog.markers) == 2 * len({v for v in res.suggestions.values() if v is not None})
+    assert len(dialog.markers) == len({v for v in res.suggestions.values() if v is not None})
     dialog.grab().save(str(tmp_path / "lr-finder.png"))
 
     # "Use as learning rate" with the chosen suggestion
@@ -111,3 +111,43 @@ def test_clr_vs_fixed_lesson_runs_in_the_window(make_window, qtbot):
         if e.val_acc >= 0.9 and e.run not in first_above:
             first_above[e.run] = e.epoch
     assert first_above == {1: 2, 0: 8}, first_above
+
+
+def test_suggestion_labels_never_print_on_top_of_each_other(window, qtbot):
+    """blobs: five suggestions within a decade or so; each one's name and value is a line of
+    its own (the legend's rows), none overlapping another."""
+    from optiscope.gui.lrfind_dialog import JOB_KEY, SUGGESTION_NAMES
+
+    window.acts["find_lr"].trigger()
+    dialog = window.tools.get("find_lr")
+    dialog.resize(900, 600)
+    dialog.show()
+    qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=60_000)
+    dialog.iterations_box.setValue(60)
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.result is not None and not window.jobs.busy(JOB_KEY), timeout=60_000)
+    qtbot.wait(50)
+    values = {v for v in dialog.result.suggestions.values() if v is not None}
+    assert len(values) >= 3
+    legend = dialog.plot.getPlotItem().legend
+    labels = [label for _sample, label in legend.items if label.text not in ("loss", "smoothed")]
+    assert len(labels) == len(values)
+    for v in values:  # every value named, with a suggestion's name
+        assert any(
+            f"{v:.3g}" in lab.text and any(n in lab.text for n in SUGGESTION_NAMES.values()) for lab in labels
+        )
+    rects = [lab.sceneBoundingRect() for lab in labels]
+    for i, r in enumerate(rects):
+        assert not any(r.intersects(o) for o in rects[i + 1 :]), rects
+
+
+def test_a_flat_loss_gets_a_readable_axis(window, qtbot):
+    """A range test whose smoothed loss is still flat (the clr-vs-fixed start: 0.6010446 to
+    0.6010454) shows at least 5 % of the loss level, not a sliver a millionth tall."""
+    window.acts["find_lr"].trigger()
+    dialog = window.tools.get("find_lr")
+    flat = 0.601045 + 4e-7 * np.sin(np.arange(40))
+    lrs = np.geomspace(1e-7, 1e-5, 40)
+    dialog._draw_curves(lrs, flat, flat)
+    lo, hi = dialog.plot.getPlotItem().vb.viewRange()[1]
+    assert hi - lo >= 0.05 * 0.601 and lo < flat.min() and hi > flat.max(), (lo, hi)

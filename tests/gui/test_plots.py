@@ -773,3 +773,92 @@ def test_log_loss_axis_in_both_modes_ranges_the_loss_in_decades(plots, qtbot):
     plots.set_log_loss(False)
     assert not plots.shown.plot("loss", 1).getAxis("left").logMode
     assert plots.shown.plot("loss", 1).vb.viewRange()[1][0] <= 0.0  # a linear axis from 0
+
+
+def test_removing_a_longer_past_run_gives_the_axes_back_to_the_runs_that_stay(plots, qtbot):
+    """A 40-epoch past run overlaid on a 4-epoch run stretches the axes; removing it ranges
+    them on the 4-epoch run again (epochs 1-4, its 40 updates, its accuracies), as the
+    live run alone would be, instead of squashing it into a tenth of the plot."""
+    past_id = 100_000
+    feed(plots, run_events(0, epochs=4, spe=10))
+    past = run_events(past_id, epochs=40, spe=10, lr=1.0, label="past: long")
+    feed(plots, past)
+    acc, loss, lr = (plots.shown.plot(n) for n in ("accuracy", "loss", "lr"))
+    assert acc.vb.viewRange()[0][1] >= 40 and loss.vb.viewRange()[0][1] >= 400
+    plots.remove_run(past_id)
+    qtbot.wait(10)
+    (x0, x1), (y0, y1) = acc.vb.viewRange()
+    pad = 0.03 * (4 - 1)  # the ranges' padding (2 %) and a rounding margin
+    assert 1 - pad <= x0 <= 1 and 4 <= x1 <= 4 + pad, (x0, x1)
+    assert loss.vb.viewRange()[0][1] == pytest.approx(40, rel=0.05)
+    assert lr.vb.viewRange()[1][1] <= np.log10(0.01) + 2.5  # the past run's lr = 1 left the axis
+    # the accuracy axis spans the run that stays: 1 - 0.6 e^(-e/2) over epochs 1-4, minus 0.05
+    accs = [1 - 0.6 * math.exp(-e / 2) for e in range(1, 5)] + [
+        1 - 0.6 * math.exp(-e / 2) - 0.05 for e in range(1, 5)
+    ]
+    assert y0 <= min(accs) and y1 >= max(accs) and y0 >= min(accs) - 0.15
+    # and every run gone: the plots range themselves again
+    plots.remove_run(0)
+    assert all(plots.shown.plot(n).vb.state["autoRange"][0] for n in ("accuracy", "loss", "lr"))
+
+
+def test_a_past_run_overlay_is_grey_and_dotted_never_a_live_runs_colour(plots, qtbot):
+    """A past run (Runs tab → Overlay) next to live runs 0 and 1: its curves are grey (no
+    saturation) and its solid curves dotted, in the normal look and presenting."""
+    from optiscope.gui.colors import PAST_RUN_ID_BASE
+
+    past = PAST_RUN_ID_BASE + 1
+    feed(plots, run_events(0) + run_events(1) + run_events(past, label="past: run 1"))
+    for presenting in (False, True):
+        plots.set_presentation(presenting)
+        live_colors = {plots.frame.runs[r].color.name() for r in (0, 1)}
+        run = plots.frame.runs[past]
+        assert run.color.hslSaturationF() < 0.02 and run.color.name() not in live_colors
+        for name in ("loss", "accuracy"):
+            its = plots.frame.parts[name].items(run, "overlay")
+            for key, item in its.items():
+                if not isinstance(item, pg.PlotDataItem) or key.startswith("raw"):
+                    continue
+                pen = item.opts["pen"]
+                assert pen.color().hslSaturationF() < 0.02, (presenting, name, key)
+                assert pen.style() != QtCore.Qt.PenStyle.SolidLine, (presenting, name, key)
+    plots.set_presentation(False)
+
+
+def test_lesson_captions_take_the_run_colours_of_presentation_and_back(plots, qtbot):
+    """F11 switches the run palette (Okabe-Ito) and the background: a lesson caption drawn
+    before follows its run's curve colour, and comes back with it."""
+    from optiscope.gui.colors import contrast_ratio
+
+    feed(plots, run_events(0) + run_events(1))
+    plots.annotate("accuracy", 1, 3.0, 0.8, "≥ 80 % at epoch 3")
+    marks = plots.frame.annotations
+    for presenting in (True, False):
+        plots.set_presentation(presenting)
+        curve = plots.frame.runs[1].color  # the run's colour in this look
+        (caption,) = marks.colors("accuracy")
+        bg = plots.frame.theme["bg"]
+        # the run's own colour, or its darkened/lightened twin where it would not read
+        assert caption == curve.name() or (
+            QtGui.QColor(caption).hue() == curve.hue() and contrast_ratio(caption, bg) >= 3
+        ), (presenting, caption, curve.name())
+        assert contrast_ratio(caption, bg) >= 3
+
+
+def test_a_tall_boundary_fills_a_wide_plot_and_a_new_lesson_forgets_its_axes(plots, qtbot):
+    """A boundary grid three times taller than wide in a wide plot spans the plot on both axes
+    (within a cell and the padding), instead of an aspect-locked sliver in a wide empty range;
+    clearing the plots (a new lesson) puts the axes back to the hint's."""
+    xs, ys = np.linspace(-1, 1, 5, dtype=np.float32), np.linspace(-3, 3, 7, dtype=np.float32)
+    probs = np.full((7, 5, 3), 1 / 3, np.float32)
+    plots.add_events([ev.Boundary(0, 1, xs, ys, probs)])
+    qtbot.wait(20)
+    plot = plots.shown.plot("boundary")
+    view = plot.getViewWidget()
+    assert view.width() > view.height()  # a wide plot
+    (x0, x1), (y0, y1) = plot.vb.viewRange()
+    _img, rect = plots.shown.boundary_image()  # the heatmap's cells: half a step past the grid
+    for lo, hi, a, b in ((x0, x1, rect.left(), rect.right()), (y0, y1, rect.top(), rect.bottom())):
+        assert lo <= a and hi >= b and (hi - lo) <= 1.1 * (b - a), ((lo, hi), (a, b))
+    plots.clear()
+    assert plot.vb.viewRange() == [[-1, 1], [-1, 1]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from optiscope.engine.recipe import SCHEDULE_MARGIN, lr_range_check, run_recipe, schedule_runs
+from optiscope.engine.recipe import SCHEDULE_MARGIN, SCHEDULE_SEEDS, lr_range_check, run_recipe, schedule_runs
 from optiscope.engine.store import RunStore
 from optiscope.engine.trainer import train
 from optiscope.gui.recipe_panel import GAP_CLOSED, JOB_KEY, LR_JOB_KEY, SCHEDULE_JOB_KEY, SUMMARY_WIDTH
@@ -48,29 +48,43 @@ def test_every_step_checked_stored_as_one_recipe_and_exported(qtbot, make_window
     assert panel.gap == gap
     text = panel.status[3].text()
     assert f"gap {100 * gap:.1f} points" in text and (("✔" in text) == (gap <= GAP_CLOSED))
-    # step 5: constant against the plateau at the picked rate, against the two runs trained alone
+    # step 5: constant against the plateau at the picked rate over 2 seeds, against the four runs
+    # trained alone (the default is SCHEDULE_SEEDS)
+    assert panel.seeds_box.value() == SCHEDULE_SEEDS
+    panel.seeds_box.setValue(2)
     assert panel.check_schedule()
     qtbot.waitUntil(
         lambda: panel.schedule_check is not None and not w.jobs.busy(SCHEDULE_JOB_KEY), timeout=120_000
     )
-    constant, scheduled = (
-        train(r, keep_model=False, stats_every=0)
-        for r in schedule_runs(w.current_run_config(), check3.numbers["suggested_lr"])
-    )
+    cfg = w.current_run_config()
+    alone = {
+        (name, k): train(
+            r.model_copy(update={"training": r.training.model_copy(update={"seed": r.training.seed + k})}),
+            keep_model=False,
+            stats_every=0,
+        ).final.val_acc
+        for name, r in zip(
+            ("constant", "schedule"), schedule_runs(cfg, check3.numbers["suggested_lr"]), strict=True
+        )
+        for k in range(2)
+    }
     n = panel.schedule_check.numbers
-    assert math.isclose(n["constant_final_val_acc"], constant.final.val_acc, abs_tol=1e-9)
-    assert math.isclose(n["schedule_final_val_acc"], scheduled.final.val_acc, abs_tol=1e-9)
-    assert panel.schedule_check.passed == (
-        scheduled.final.val_acc >= constant.final.val_acc - SCHEDULE_MARGIN
-    )
-    assert f"schedule {100 * scheduled.final.val_acc:.1f} %" in panel.status[4].text()
-    # every run of the recipe is stored under the recipe's name: step 2, 3, the window's run, step 5's two
+    assert n["seeds"] == 2
+    for name in ("constant", "schedule"):
+        mean = (alone[name, 0] + alone[name, 1]) / 2
+        assert math.isclose(n[f"{name}_final_val_acc"], mean, abs_tol=1e-6)
+    diff = [alone["schedule", k] - alone["constant", k] for k in range(2)]
+    assert math.isclose(n["difference"]["mean"], sum(diff) / 2, abs_tol=1e-6)
+    assert panel.schedule_check.passed == (not n["difference"]["high"] < -SCHEDULE_MARGIN)
+    assert "over 2 seeds" in panel.status[4].text() and n["verdict"] in panel.status[4].text()
+    # every run of the recipe is stored under the recipe's name: step 2, 3, the window's run, step 5's
+    # two contenders x 2 seeds
     qtbot.waitUntil(lambda: not w.jobs.busy("recipe_store"), timeout=30_000)
     store = RunStore(w.runs.store_path)
     mine = [s for s in store.list_runs() if s.experiment == panel.group]
     store.close()
     labels = [s.label for s in mine]
-    assert len(mine) == 5 and labels[0].startswith("recipe step 2") and labels[1].startswith("recipe step 3")
+    assert len(mine) == 7 and labels[0].startswith("recipe step 2") and labels[1].startswith("recipe step 3")
     assert labels[2] == w.runs.label(0) and labels[3].startswith("recipe step 4-5: constant")
     # step 6: the one-page summary holds every step's line and the plots, as HTML and as PNG
     out = tmp_path / "summary.html"

@@ -257,3 +257,68 @@ def test_the_window_offers_only_settings_that_change_the_run(window, qtbot):
     lo, hi = space.params["schedule.base_lr"], space.params["schedule.max_lr"]
     assert lo.low < 0.0495 and hi.high > 0.198 and lo.high == pytest.approx(hi.low) and lo.high <= hi.low
     dialog.close()
+
+
+def test_seeds_per_trial_tell_optuna_the_mean_and_the_table_shows_each_seed(window, qtbot):
+    from optiscope.engine.search import objective_value, study_seeds
+    from optiscope.engine.search_space import apply_params
+    from optiscope.engine.trainer import train
+    from optiscope.gui.search_view import JOB_KEY
+
+    window.acts["search"].trigger()
+    dialog = window.tools.get("search")
+    dialog.set_param("optimizer.lr", 1e-3, 0.3, log=True)
+    dialog.trials_box.setValue(2)
+    dialog.seeds_box.setValue(3)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: not window.jobs.busy(JOB_KEY), timeout=120_000)
+    study = _stored(dialog)
+    assert study_seeds(study) == 3
+    objective = dialog.space.objective
+    header = dialog.trial_table.horizontalHeaderItem(dialog.trial_table.columnCount() - 1).text()
+    assert header == "objective, mean of 3 seeds"
+    (first,) = [t for t in study.trials if t.number == dialog.trials[0].number]
+    cfg = apply_params(dialog.base, first.params)
+    seed = dialog.base.training.seed
+    each = [
+        objective_value(
+            train(cfg.model_copy(update={"training": cfg.training.model_copy(update={"seed": seed + k})})),
+            objective,
+        )
+        for k in range(3)
+    ]
+    assert first.value == pytest.approx(np.mean(each), abs=1e-6)
+    tip = dialog.trial_table.item(0, dialog.trial_table.columnCount() - 1).toolTip()
+    assert tip.startswith("the mean over 3 seeds: ") and tip.count(",") == 2
+
+
+def test_the_search_lesson_opens_its_search_and_run_races_random_against_the_grid(
+    make_window, qtbot, tmp_path
+):
+    """random-vs-grid: opening the lesson sets the search panel to the lesson's space; Run
+    (F5) searches with the random sampler, then the grid, both best-so-far curves on one plot.
+    The grid's learning rates are the lesson's own points."""
+    from optiscope.engine.presets import get_preset
+    from optiscope.gui.search_view import JOB_KEY
+
+    lesson = get_preset("random-vs-grid")
+    small = lesson.model_copy(update={"search": lesson.search.model_copy(update={"trials": 6})})
+    w = make_window()
+    w.set_experiment(small.with_overrides(epochs=1))
+    dialog = w.tools.get("search")
+    assert dialog is not None and dialog.isVisible()  # opened with the lesson
+    dialog.storage_edit.setText(f"sqlite:///{tmp_path / 'studies.sqlite3'}")
+    assert dialog.space_dict()["params"].keys() == lesson.search.params.keys()
+    assert dialog.trials_box.value() == 6 and dialog.objective_box.currentData() == "best_val_loss"
+    assert w.acts["run"].isEnabled()
+    w.acts["run"].trigger()  # F5
+    qtbot.waitUntil(lambda: len(dialog.curves) == 2 and not w.jobs.busy(JOB_KEY), timeout=240_000)
+    assert [label.split(" (")[0] for label, _ in dialog.curves] == ["random", "grid"]
+    assert all(len(ys) == 6 for _, ys in dialog.curves)
+    legend = dialog.best_plot.getPlotItem().legend
+    assert [label.text.split(" (")[0] for _sample, label in legend.items] == ["random", "grid"]
+    grid_lrs = {t.params["optimizer.lr"] for t in dialog.trials}  # the last search: the grid's
+    assert grid_lrs <= set(lesson.search.params["optimizer.lr"].points), grid_lrs
+    assert "random" in dialog.race_summary() and "grid" in dialog.race_summary()
+    assert dialog.summary.text().startswith("Best best_val_loss by search: random"), dialog.summary.text()
+    dialog.close()

@@ -338,3 +338,32 @@ def test_windows_that_ran_are_garbage_collected(qtbot, make_window, quick_blobs)
         QtWidgets.QApplication.processEvents()
     alive = [r for r in refs if r() is not None]
     assert not alive, [gc.get_referrers(r()) for r in alive][:1]
+
+
+def test_a_long_status_message_is_not_cut_at_1280_px(qtbot, make_window):
+    """At 1280x720 the run's numbers fill most of the status bar; a long message (a lesson
+    loaded, an export written) gets the whole bar while it shows, and the numbers come back."""
+    w = make_window()
+    w.showNormal()
+    w.resize(1280, 720)
+    qtbot.waitUntil(lambda: w.width() == 1280)
+    sb = w.statusBar()
+    text = (
+        "Lesson 'optimizer-race' loaded: press Run (F5). The table under the plots answers its question "
+        "as the runs train."
+    )
+    labels = [*w.status_labels.values(), w.engine_label]
+    before = min(lab.geometry().left() for lab in labels if lab.isVisible())
+    assert sb.fontMetrics().horizontalAdvance(text) > before  # it would be cut beside the numbers
+    w.report(text)
+    qtbot.wait(20)
+    room = min((lab.geometry().left() for lab in labels if lab.isVisible()), default=sb.width())
+    assert sb.currentMessage() == text
+    assert sb.fontMetrics().horizontalAdvance(text) <= room - 8, (room, sb.width())
+    sb.clearMessage()
+    assert all(lab.isVisible() for lab in labels)
+    # a short message after a long one: the numbers come back with it, not when it goes
+    w.report(text)
+    sb.showMessage("Run complete")
+    qtbot.wait(20)
+    assert all(lab.isVisible() for lab in labels)

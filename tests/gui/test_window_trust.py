@@ -156,7 +156,7 @@ def test_panels_are_a_draft_after_compare_and_the_race_is_left_alone(qtbot, make
     assert [r.optimizer.lr for r in w.document.race] == [0.01]  # the race is unchanged
     assert "Compare" in w.statusBar().currentMessage() and "unchanged" in w.statusBar().currentMessage()
     qtbot.waitUntil(lambda: w.engine_loaded, timeout=60_000)
-    assert w.acts["run"].text() == "Run race (1 runs)"
+    assert w.acts["run"].text() == "Run race (1 run)"
 
 
 # ------------------------------------------------------------------ 1.2 labels
