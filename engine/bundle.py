@@ -4,7 +4,9 @@ A bundle (``optiscope runs export ID... --bundle out.zip``) holds
 
 - ``config.toml``: the runs as one experiment (:func:`engine.config.race_experiment`), run ``i``
   of it being the ``i``-th exported id;
-- ``metrics.csv``: the stored per-epoch metrics, ``run`` numbered as in ``config.toml``;
+- ``metrics.csv``: the stored per-epoch metrics, ``run`` numbered as in ``config.toml`` (with
+  ``seeds = N`` there, runner by runner and seed by seed: ``config.seeded_runs()``); a bundle made
+  before the ``runner``/``seed`` columns reads as runner = run, seed = its config's seed;
 - ``train.py``: the standalone PyTorch script of the experiment (``optiscope export-script``);
 - ``versions.json``: Optiscope, torch, numpy, scikit-learn, Python and the OS that made it;
 - ``README.txt``: what is inside and how to re-run it.
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, ExperimentConfig, RunConfig, dumps_toml, loads_toml, race_experiment
-from .formats import METRIC_COLUMNS, format_csv
+from .formats import METRIC_COLUMNS, METRIC_VALUES, SEED_COLUMNS, format_csv
 
 __all__ = [
     "LOSS_RTOL",
@@ -111,27 +113,46 @@ def make_bundle(
     *,
     extra: dict[str, str | bytes] | None = None,
 ) -> Path:
-    """Write a bundle of ``exp`` with each run's per-epoch ``metrics`` (one list of rows per run:
-    epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds); ``extra`` adds members
-    (``steps.csv``, ``layers.csv``, ``weights/run-N.pt`` from ``optiscope run --save-bundle``)."""
+    """Write a bundle of ``exp`` with each run's per-epoch ``metrics`` (one list of rows per run of
+    ``exp.seeded_runs()``: epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds); ``extra``
+    adds members (``steps.csv``, ``layers.csv``, ``weights/run-N.pt`` from ``optiscope run --save-bundle``)."""
     from .export_script import NotExportable, export_script
     from .files import atomic_write_with
+    from .seeds import SeedPlan
 
-    runs = exp.runs()
-    labels = [r.describe() for r in runs]
+    plan = SeedPlan.of(exp)
+    labels = [r.describe() for r in plan.runs]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(METRIC_COLUMNS)
     for i, rows in enumerate(metrics):
         for m in rows:
             w.writerow(
-                [i, format_csv(labels[i]), m["epoch"], *(format_csv(float(m[k])) for k in METRIC_COLUMNS[3:])]
+                [
+                    i,
+                    format_csv(labels[i]),
+                    m["epoch"],
+                    *(format_csv(float(m[k])) for k in METRIC_VALUES),
+                    plan.runner_of[i],
+                    plan.seed_of[i],
+                ]
             )
     try:
-        script = export_script(exp, list(range(len(runs))), source="a reproducibility bundle")
+        script = export_script(exp, list(range(len(plan.runners))), source="a reproducibility bundle")
     except NotExportable as exc:
         script = f"# This experiment cannot be exported as a script: {exc}\n"
-    listing = "\n".join(f"  run {i}: {label}" for i, label in enumerate(labels))
+    if plan.n_seeds > 1:
+        script = (
+            f"# The experiment trains every runner with {plan.n_seeds} seeds; this script trains each runner\n"
+            "# once, with its first seed ('optiscope export-script --seed S' writes seed S's script).\n"
+            + script
+        )
+        listing = "\n".join(
+            f"  run {i}: {label} (runner {plan.runner_of[i]}, seed {plan.seed_of[i]})"
+            for i, label in enumerate(labels)
+        )
+    else:
+        listing = "\n".join(f"  run {i}: {label}" for i, label in enumerate(labels))
     extra = dict(extra or {})
     has: list[str] = [m for m in ("steps.csv", "layers.csv") if m in extra]
     if any(m.startswith("weights/") for m in extra):
@@ -221,28 +242,43 @@ def read_bundle(path: str | Path) -> Bundle:
             info = json.loads(text("versions.json")) if "versions.json" in names else {}
         except ValueError:
             info = {}
-    n = len(exp.runs())
+    runs = exp.seeded_runs()
+    n = len(runs)
     bad = sorted({m["run"] for m in metrics if not 0 <= m["run"] < n})
     if bad:
         raise ConfigError(f"{where}: metrics.csv names run {bad[0]}, but config.toml has runs 0-{n - 1}")
+    for m in metrics:  # a bundle from before the runner/seed columns: each run its own runner
+        if m["runner"] is None:
+            m["runner"], m["seed"] = m["run"], runs[m["run"]].training.seed
     return Bundle(exp, metrics, info if isinstance(info, dict) else {})
+
+
+#: metrics.csv's columns before the runner and seed columns were added (still read)
+_OLD_METRIC_COLUMNS = METRIC_COLUMNS[: -len(SEED_COLUMNS)]
 
 
 def _metrics(text: str, where: str) -> list[dict[str, Any]]:
     rows = list(csv.reader(io.StringIO(text)))
-    if not rows or tuple(rows[0]) != METRIC_COLUMNS:
+    if not rows or tuple(rows[0]) not in (METRIC_COLUMNS, _OLD_METRIC_COLUMNS):
         raise ConfigError(
             f"{where}: metrics.csv does not have Optiscope's columns ({', '.join(METRIC_COLUMNS)})"
         )
+    width = len(rows[0])
+    values = slice(3, 3 + len(METRIC_VALUES))
     out = []
     for line, row in enumerate(rows[1:], start=2):
         try:
+            if len(row) != width:
+                raise ValueError(f"{len(row)} cells")
+            seeded = width == len(METRIC_COLUMNS)
             out.append(
                 {
                     "run": int(row[0]),
                     "label": row[1],
                     "epoch": int(row[2]),
-                    **{k: float(v) for k, v in zip(METRIC_COLUMNS[3:], row[3:], strict=True)},
+                    **{k: float(v) for k, v in zip(METRIC_VALUES, row[values], strict=True)},
+                    "runner": int(row[-2]) if seeded else None,
+                    "seed": int(row[-1]) if seeded else None,
                 }
             )
         except (ValueError, IndexError):

@@ -13,6 +13,8 @@ import math
 from collections.abc import Iterable
 
 __all__ = [
+    "SEED_COLUMNS",
+    "METRIC_VALUES",
     "METRIC_COLUMNS",
     "STEP_COLUMNS",
     "LAYER_COLUMNS",
@@ -27,13 +29,20 @@ __all__ = [
     "format_setting",
 ]
 
-#: Columns of ``metrics.csv``: one row per run and epoch.
+#: The last two columns of every per-run result file: which runner (an experiment's variation, or
+#: its base, numbered as ``optiscope validate`` lists them) and which training seed the run is. With
+#: ``seeds = N`` run ``r`` is runner ``r // N`` with seed ``s + r % N`` (engine/seeds.py). A file
+#: written before these columns existed reads as runner = run, seed = the run's config seed.
+SEED_COLUMNS = ("runner", "seed")
+#: The per-epoch numbers of ``metrics.csv``, in its order (each an ``EpochEnd`` field).
 #: ``train_loss``/``val_loss``: mean cross-entropy over the whole set after the epoch, without the
 #: L1/L2 penalty (``eval_train = false``: the running mean of the epoch's minibatch objectives).
-METRIC_COLUMNS = ("run", "label", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+METRIC_VALUES = ("lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+#: Columns of ``metrics.csv``: one row per run and epoch.
+METRIC_COLUMNS = ("run", "label", "epoch", *METRIC_VALUES, *SEED_COLUMNS)
 #: Columns of ``steps.csv``: one row per run and update; ``loss`` is the update's minibatch
 #: objective, cross-entropy plus the L1/L2 penalty on the weight matrices.
-STEP_COLUMNS = ("run", "step", "epoch", "lr", "loss")
+STEP_COLUMNS = ("run", "step", "epoch", "lr", "loss", *SEED_COLUMNS)
 #: Columns of ``layers.csv``: one row per run, LayerStats update and layer (``engine.events.LayerStats``).
 LAYER_COLUMNS = (
     "run",
@@ -50,6 +59,7 @@ LAYER_COLUMNS = (
     "update_ratio",
     "dead_fraction",
     "zero_fraction",
+    *SEED_COLUMNS,
 )
 
 

@@ -15,19 +15,34 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 from . import outcome
 from .config import ExperimentConfig, RunConfig, dumps_toml
 from .control import RunControl
 from .files import atomic_write_text
-from .formats import LAYER_COLUMNS, METRIC_COLUMNS, STEP_COLUMNS, csv_table, format_csv
+from .formats import LAYER_COLUMNS, METRIC_COLUMNS, METRIC_VALUES, STEP_COLUMNS, csv_table, format_csv
 from .loop import RunResult
 from .rules import Rule
 from .trainer import train
 
-__all__ = ["execute", "plan_batches", "write_outputs", "summarize", "METRIC_COLUMNS", "STEP_COLUMNS"]
+if TYPE_CHECKING:
+    from .seed_report import SeedReport
+    from .seeds import SeedPlan
+
+__all__ = [
+    "execute",
+    "plan_batches",
+    "write_outputs",
+    "summarize",
+    "summary_of",
+    "seed_cells",
+    "metric_rows",
+    "step_rows",
+    "METRIC_COLUMNS",
+    "STEP_COLUMNS",
+]
 
 
 _log = logging.getLogger(__name__)
@@ -200,12 +215,48 @@ def summarize(result: RunResult, cfg: RunConfig) -> dict:
     }
 
 
-def layers_csv(results: Sequence[RunResult]) -> str:
-    """``layers.csv``: every run's :class:`~engine.events.LayerStats`, one row per layer."""
+Cells = dict[int, tuple[int, int | str]]
+
+
+def seed_cells(plan: SeedPlan, results: Sequence[RunResult]) -> Cells:
+    """The ``runner`` and ``seed`` cells of each result's rows, by run id (run ``r`` of the plan;
+    a run id outside it, never made by :func:`execute` from 0: itself and no seed)."""
+    n = len(plan.runs)
+    return {
+        r.run: (plan.runner_of[r.run], plan.seed_of[r.run]) if 0 <= r.run < n else (r.run, "")
+        for r in results
+    }
+
+
+def metric_rows(results: Sequence[RunResult], cells: Cells) -> list[tuple]:
+    """``metrics.csv``'s rows (:data:`METRIC_COLUMNS`), one per run and epoch, values unformatted."""
+    return [
+        (r.run, r.label, e.epoch, *(float(getattr(e, k)) for k in METRIC_VALUES), *cells[r.run])
+        for r in results
+        for e in r.epochs
+    ]
+
+
+def step_rows(results: Sequence[RunResult], cells: Cells) -> list[tuple]:
+    """``steps.csv``'s rows (:data:`STEP_COLUMNS`), one per run and update, values unformatted."""
+    rows = []
+    for r in results:
+        spe = max(r.steps_per_epoch, 1)
+        runner_seed = cells[r.run]
+        for i, (lr, loss) in enumerate(zip(r.step_lr.tolist(), r.step_loss.tolist(), strict=True)):
+            rows.append((r.run, i + 1, i // spe + 1, float(lr), float(loss), *runner_seed))
+    return rows
+
+
+def layers_csv(results: Sequence[RunResult], cells: Cells | None = None) -> str:
+    """``layers.csv``: every run's :class:`~engine.events.LayerStats`, one row per layer
+    (``cells``: :func:`seed_cells`; without them each run is its own runner, seed unknown)."""
+    cells = cells if cells is not None else {r.run: (r.run, "") for r in results}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(LAYER_COLUMNS)
     for r in results:
+        runner, seed = cells[r.run]
         for e in r.layers:
             for j, name in enumerate(e.layers):
                 values = (
@@ -219,7 +270,15 @@ def layers_csv(results: Sequence[RunResult]) -> str:
                     e.zero_fraction[j],
                 )
                 w.writerow(
-                    [r.run, e.step, e.epoch, format_csv(name), *(format_csv(float(v)) for v in values)]
+                    [
+                        r.run,
+                        e.step,
+                        e.epoch,
+                        format_csv(name),
+                        *(format_csv(float(v)) for v in values),
+                        runner,
+                        seed,
+                    ]
                 )
     return buf.getvalue()
 
@@ -318,38 +377,54 @@ def mixed_precision_effect(runs: Sequence[RunConfig], results: Sequence[RunResul
     return out
 
 
+def summary_of(
+    experiment: ExperimentConfig,
+    runs: Sequence[RunConfig],
+    results: Sequence[RunResult],
+    report: SeedReport,
+) -> dict:
+    """``summary.json``: every run's entry (with its runner and seed), the mixed-precision pairs,
+    and what the seeds say together (:meth:`engine.seed_report.SeedReport.as_dict`: ``seeds``,
+    ``interval``, ``runners``, ``verdicts``)."""
+    cells = seed_cells(report.plan, results)
+    entries = []
+    for r, cfg in zip(results, runs, strict=False):
+        entry = summarize(r, cfg)
+        runner, seed = cells[r.run]
+        entries.append({"run": entry["run"], "runner": runner, "seed": seed, **entry})
+    return {
+        "experiment": experiment.name,
+        "description": experiment.description,
+        "runs": entries,
+        "mixed_precision_effect": mixed_precision_effect(runs, results),
+        **report.as_dict(),
+    }
+
+
 def write_outputs(
     out_dir: str | Path,
     experiment: ExperimentConfig,
     runs: Sequence[RunConfig],
     results: Sequence[RunResult],
     extra: dict | None = None,
+    *,
+    report: SeedReport | None = None,
 ) -> Path:
-    """Write the five result files into ``out_dir`` (created if needed)."""
+    """Write the five result files into ``out_dir`` (created if needed).
+
+    ``runs`` are what was trained (``experiment.seeded_runs()``; other runs count as one runner
+    each) and ``report`` their :func:`engine.seed_report.seed_report` (made here when not given).
+    """
+    from .seed_report import seed_report
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = (
-        [r.run, r.label, e.epoch, *(float(getattr(e, k)) for k in METRIC_COLUMNS[3:])]
-        for r in results
-        for e in r.epochs
-    )
-    atomic_write_text(out / "metrics.csv", csv_table(METRIC_COLUMNS, rows))
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(STEP_COLUMNS)
-    for r in results:
-        spe = max(r.steps_per_epoch, 1)
-        for i, (lr, loss) in enumerate(zip(r.step_lr.tolist(), r.step_loss.tolist(), strict=True)):
-            w.writerow([r.run, i + 1, i // spe + 1, format_csv(lr), format_csv(loss)])
-    atomic_write_text(out / "steps.csv", buf.getvalue())
-    atomic_write_text(out / "layers.csv", layers_csv(results))
-    summary = {
-        "experiment": experiment.name,
-        "description": experiment.description,
-        "runs": [summarize(r, cfg) for r, cfg in zip(results, runs, strict=False)],
-        "mixed_precision_effect": mixed_precision_effect(runs, results),
-        **(extra or {}),
-    }
+    report = report if report is not None else seed_report(experiment, runs, results)
+    cells = seed_cells(report.plan, results)
+    atomic_write_text(out / "metrics.csv", csv_table(METRIC_COLUMNS, metric_rows(results, cells)))
+    atomic_write_text(out / "steps.csv", csv_table(STEP_COLUMNS, step_rows(results, cells)))
+    atomic_write_text(out / "layers.csv", layers_csv(results, cells))
+    summary = {**summary_of(experiment, runs, results, report), **(extra or {})}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     atomic_write_text(out / "config.toml", dumps_toml(experiment))
     return out

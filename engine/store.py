@@ -42,7 +42,7 @@ from typing import Any
 
 from . import events as ev
 from .files import atomic_write_text
-from .formats import METRIC_COLUMNS, csv_table
+from .formats import METRIC_COLUMNS, METRIC_VALUES, csv_table
 from .paths import optiscope_dir
 
 __all__ = [
@@ -199,6 +199,13 @@ class StoredRun:
     @property
     def id(self) -> int:
         return self.summary.id
+
+    @property
+    def seed(self) -> int | None:
+        """The stored config's training seed (None when it has none: a damaged or foreign config)."""
+        training = self.config.get("training") if isinstance(self.config, dict) else None
+        seed = training.get("seed") if isinstance(training, dict) else None
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
     def run_config(self) -> Any:
         """The stored config as a :class:`~engine.config.RunConfig` (validated again)."""
@@ -526,12 +533,14 @@ class RunStore:
         """Write the runs' per-epoch metrics to ``path`` (atomically); returns the row count.
 
         Columns are those of ``metrics.csv`` (:data:`EXPORT_COLUMNS`), ``run`` being the
-        store id. Every id is checked before anything is written.
+        store id; each stored run is its own ``runner`` (the store id too) and its ``seed`` is its
+        config's training seed (empty when the stored config has none). Every id is checked
+        before anything is written.
         """
         ids = [int(run_ids)] if isinstance(run_ids, int) else [int(i) for i in run_ids]
         runs = [self.load_run(i) for i in ids]
         rows = [
-            [r.id, r.summary.label, m["epoch"], *(float(m[k]) for k in EXPORT_COLUMNS[3:])]
+            [r.id, r.summary.label, m["epoch"], *(float(m[k]) for k in METRIC_VALUES), r.id, r.seed]
             for r in runs
             for m in r.metrics
         ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from optiscope.engine.config import ConfigError, ExperimentConfig, dump_toml, load_toml
-from optiscope.engine.formats import METRIC_COLUMNS, format_csv
+from optiscope.engine.formats import METRIC_COLUMNS, METRIC_VALUES, format_csv
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Slot
 
@@ -190,9 +190,21 @@ class FileCommands(QtCore.QObject):
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(METRIC_COLUMNS)
         for e in sorted(runs.epoch_events, key=lambda e: (e.run, e.epoch)):
-            values = (format_csv(float(getattr(e, k))) for k in METRIC_COLUMNS[3:])
-            w.writerow([e.run, format_csv(runs.label(e.run)), e.epoch, *values])
+            values = (format_csv(float(getattr(e, k))) for k in METRIC_VALUES)
+            runner, seed = self._runner_seed(e.run)
+            w.writerow([e.run, format_csv(runs.label(e.run)), e.epoch, *values, runner, seed])
         return buf.getvalue()
+
+    def _runner_seed(self, run: int) -> tuple[int, int | str]:
+        """The runner and seed cells of a run: the last run's seed plan's when it has one, else
+        each run its own runner, the seed its config's."""
+        plan = self.window.runs.plan  # engine.seeds.SeedPlan of the last run (None: one seed per run)
+        if plan is not None and 0 <= run < len(plan.runs):
+            return plan.runner_of[run], plan.seed_of[run]
+        info = self.window.runs.run_info.get(run)
+        training = getattr(info, "config", {}).get("training", {}) if info is not None else {}
+        seed = training.get("seed", "") if isinstance(training, dict) else ""
+        return run, seed
 
     def export_metrics(self, path: str | Path) -> bool:
         n = len(self.window.runs.epoch_events)

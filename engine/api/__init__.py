@@ -8,6 +8,8 @@ The same engine as the ``optiscope`` command line, with results as pandas DataFr
     result = optiscope.run(exp, epochs=20)           # a tqdm bar that works in Jupyter
     result.metrics                                   # one row per run and epoch (metrics.csv)
     result.summary["runs"][0]["final"]["val_acc"]    # summary.json as a dict
+    race = optiscope.run(exp, epochs=20, seeds=10)  # 10 seeds per runner (optiscope run --seeds 10)
+    race.runners, race.verdicts                      # means with 95 % intervals, paired verdicts
 
 ``run``, ``lr_find``, ``search`` and ``surface`` train exactly what ``optiscope run``,
 ``lr-find``, ``search`` and ``surface`` train (same seeds, one CPU thread, the same numbers)

@@ -17,6 +17,7 @@ from optiscope.engine.dataset import DataError  # noqa: F401 (re-exported by opt
 if TYPE_CHECKING:
     import pandas as pd
     from optiscope.engine.loop import RunResult
+    from optiscope.engine.seed_report import SeedReport
 
 # the public names are listed once, in optiscope/__init__ (engine/api/__init__.py)
 
@@ -73,9 +74,10 @@ def _overridden(
     data: str | Path | None,
     target: str | None,
     drop_missing: bool,
+    seeds: int | None = None,
 ) -> ExperimentConfig:
-    """The experiment with the CLI's overrides (``--epochs``, ``--seed``, ``--data``), checked as the
-    CLI checks them (ConfigError, the CLI's words with the keyword's name)."""
+    """The experiment with the CLI's overrides (``--epochs``, ``--seed``, ``--data``, ``--seeds``),
+    checked as the CLI checks them (ConfigError, the CLI's words with the keyword's name)."""
     from optiscope.engine.cli.common import check_devices
     from optiscope.engine.config import DatasetConfig, format_validation_error
     from pydantic import ValidationError
@@ -86,6 +88,15 @@ def _overridden(
         raise ConfigError(f"epochs must be a whole number, at least 1, got {epochs!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigError(f"seed must be a whole number, 0 or more, got {seed!r}")
+    if seeds is not None:
+        from optiscope.engine.cli.common import UsageError, check_seed_count
+
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ConfigError(f"seeds must be a whole number, at least 1, got {seeds!r}")
+        try:
+            check_seed_count(seeds, len(experiment.runs()), "seeds")
+        except UsageError as exc:
+            raise ConfigError(str(exc)) from None
     dataset = None
     if data is not None or target is not None:
         if data is None or not target:
@@ -94,7 +105,7 @@ def _overridden(
     elif drop_missing:
         raise ConfigError("drop_missing applies to a CSV given with data=FILE.csv, target=COLUMN")
     try:
-        return experiment.with_overrides(epochs=epochs, seed=seed, dataset=dataset)
+        return experiment.with_overrides(epochs=epochs, seed=seed, dataset=dataset, seeds=seeds)
     except ValidationError as exc:
         problems = format_validation_error(exc)
         sep = "\n" if "\n" in problems else " "
@@ -119,12 +130,15 @@ def _one_thread() -> Iterator[None]:
 class Result:
     """What :func:`run` gives: the CLI's result files as DataFrames and a dict, and the raw results.
 
-    ``metrics`` (run, label, epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds),
-    ``steps`` (run, step, epoch, lr, loss) and ``layers`` (per-layer statistics) have the
-    columns of ``metrics.csv``, ``steps.csv`` and ``layers.csv``; ``summary`` is
-    ``summary.json``. ``save``, ``save_weights`` and ``save_bundle`` write what the CLI writes.
-    ``models`` holds each run's trained ``torch.nn`` module (best-epoch
-    weights when early stopping restored them; None for a failed run).
+    ``metrics`` (run, label, epoch, lr, train_loss, train_acc, val_loss, val_acc, seconds, runner,
+    seed), ``steps`` (run, step, epoch, lr, loss, runner, seed) and ``layers`` (per-layer
+    statistics) have the columns of ``metrics.csv``, ``steps.csv`` and ``layers.csv``; ``summary``
+    is ``summary.json``. ``runners`` is every runner's measures over its seeds (one row per runner
+    and measure: mean and the ends of its 95 % Student t interval) and ``verdicts`` every pair of
+    runners' paired comparison (summary.json's ``runners`` and ``verdicts`` as tables).
+    ``save``, ``save_weights`` and ``save_bundle`` write what the CLI writes. ``models`` holds each
+    run's trained ``torch.nn`` module (best-epoch weights when early stopping restored them; None
+    for a failed run).
     """
 
     experiment: ExperimentConfig
@@ -134,10 +148,18 @@ class Result:
     steps: pd.DataFrame = field(repr=False)
     layers: pd.DataFrame = field(repr=False)
     summary: dict = field(repr=False)
+    runners: pd.DataFrame = field(repr=False)
+    verdicts: pd.DataFrame = field(repr=False)
+    report: SeedReport = field(repr=False)
     #: every engine event of the runs, in order (what :func:`show` draws)
     events: list = field(default_factory=list, repr=False)
     #: the window that showed the runs live (``run(..., show=True)``), or None
     window: Any = field(default=None, repr=False)
+
+    @property
+    def seeds(self) -> int:
+        """Seeds per runner."""
+        return self.report.n_seeds
 
     @property
     def models(self) -> list[Any]:
@@ -147,7 +169,7 @@ class Result:
         """Write the five result files ``optiscope run`` writes into ``folder``."""
         from optiscope.engine.runner import write_outputs
 
-        return write_outputs(folder, self.experiment, self.runs, self.results)
+        return write_outputs(folder, self.experiment, self.runs, self.results, report=self.report)
 
     def save_weights(self, folder: str | Path) -> list[Path]:
         """Each run's ``state_dict`` as ``folder/run-N.pt`` (``optiscope run --save-weights``)."""
@@ -171,29 +193,86 @@ class Result:
         """The last epoch of every run (one row per run)."""
         return self.metrics.groupby("run", sort=True).tail(1).reset_index(drop=True)
 
+    def table(self) -> str:
+        """The verdict table ``optiscope run --seeds N`` prints."""
+        return self.report.table()
 
-def _frames(results: Sequence[RunResult]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+
+RUNNER_COLUMNS = ("runner", "label", "measure", "mean", "low", "high", "n", "of", "text")
+VERDICT_COLUMNS = (
+    "measure",
+    "a",
+    "b",
+    "label_a",
+    "label_b",
+    "difference",
+    "low",
+    "high",
+    "n",
+    "winner",
+    "text",
+)
+
+
+def _seed_frames(report: SeedReport) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """summary.json's ``runners`` and ``verdicts`` as DataFrames (NaN where an interval has no end;
+    ``winner`` is the winning runner, or -1 where there is no clear difference)."""
+    import math
+
+    import pandas as pd
+
+    def num(v: float) -> float:
+        return float(v) if math.isfinite(v) else math.nan
+
+    runners = pd.DataFrame(
+        [
+            (
+                s.runner,
+                s.label,
+                m.name,
+                num(s.intervals[m.name].mean),
+                num(s.intervals[m.name].low),
+                num(s.intervals[m.name].high),
+                s.intervals[m.name].n,
+                len(s.runs),
+                m.text(s.intervals[m.name]),
+            )
+            for s in report.runners
+            for m in report.measures
+        ],
+        columns=list(RUNNER_COLUMNS),
+    )
+    labels = report.plan.labels
+    verdicts = pd.DataFrame(
+        [
+            (
+                v.measure,
+                v.a,
+                v.b,
+                labels[v.a],
+                labels[v.b],
+                num(v.diff.mean),
+                num(v.diff.low),
+                num(v.diff.high),
+                v.diff.n,
+                -1 if v.winner is None else v.winner,
+                v.text,
+            )
+            for v in report.verdicts
+        ],
+        columns=list(VERDICT_COLUMNS),
+    )
+    return runners, verdicts
+
+
+def _frames(results: Sequence[RunResult], cells: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     import pandas as pd
     from optiscope.engine.formats import LAYER_COLUMNS, METRIC_COLUMNS, STEP_COLUMNS
-    from optiscope.engine.runner import layers_csv
+    from optiscope.engine.runner import layers_csv, metric_rows, step_rows
 
-    metrics = pd.DataFrame(
-        [
-            (r.run, r.label, e.epoch, *(float(getattr(e, k)) for k in METRIC_COLUMNS[3:]))
-            for r in results
-            for e in r.epochs
-        ],
-        columns=list(METRIC_COLUMNS),
-    )
-    steps = pd.DataFrame(
-        [
-            (r.run, i + 1, i // max(r.steps_per_epoch, 1) + 1, float(lr), float(loss))
-            for r in results
-            for i, (lr, loss) in enumerate(zip(r.step_lr.tolist(), r.step_loss.tolist(), strict=True))
-        ],
-        columns=list(STEP_COLUMNS),
-    )
-    layers = _frame(layers_csv(results))
+    metrics = pd.DataFrame(metric_rows(results, cells), columns=list(METRIC_COLUMNS))
+    steps = pd.DataFrame(step_rows(results, cells), columns=list(STEP_COLUMNS))
+    layers = _frame(layers_csv(results, cells))
     layers.columns = list(LAYER_COLUMNS)
     return metrics, steps, layers
 
@@ -228,6 +307,7 @@ def run(
     *,
     epochs: int | None = None,
     seed: int | None = None,
+    seeds: int | None = None,
     data: str | Path | None = None,
     target: str | None = None,
     drop_missing: bool = False,
@@ -236,17 +316,22 @@ def run(
 ) -> Result:
     """Train every run of ``exp`` as ``optiscope run`` does (races batched) and return the results.
 
-    ``epochs``, ``seed`` and ``data``/``target``/``drop_missing`` are the CLI's overrides.
+    ``epochs``, ``seed``, ``seeds`` and ``data``/``target``/``drop_missing`` are the CLI's
+    overrides: ``seeds=N`` trains every runner with N seeds (seed, seed+1, ...; run ``r`` is runner
+    ``r // N``), and the result's ``runners`` and ``verdicts`` say what they show together.
     ``progress`` shows a tqdm bar (``tqdm.auto``: a widget in Jupyter, text elsewhere).
     ``show`` opens the window and draws the runs live as they train (see :func:`show`; the
     window is ``result.window``); :class:`DisplayError` before training where there is no display.
     """
     from optiscope.engine import events as ev
-    from optiscope.engine.runner import execute, mixed_precision_effect, summarize
+    from optiscope.engine.runner import execute, seed_cells, summary_of
+    from optiscope.engine.seed_report import seed_report
+    from optiscope.engine.seeds import SeedPlan
     from tqdm.auto import tqdm
 
-    experiment = _overridden(exp, epochs, seed, data, target, drop_missing)
-    runs = experiment.runs()
+    experiment = _overridden(exp, epochs, seed, data, target, drop_missing, seeds)
+    plan = SeedPlan.of(experiment)
+    runs = plan.runs
     viewer = _viewer(experiment, runs) if show else None
     for dataset in {r.dataset for r in runs if r.dataset.name == "csv"}:  # bad files fail here, as in the CLI
         from optiscope.engine.tabular import load_csv_dataset
@@ -274,15 +359,12 @@ def run(
             results = execute(runs, bus=bus, keep_models=True, log=lambda _msg: None)
     finally:
         bar.close()
-    metrics, steps, layers = _frames(results)
-    summary = {
-        "experiment": experiment.name,
-        "description": experiment.description,
-        "runs": [summarize(r, cfg) for r, cfg in zip(results, runs, strict=False)],
-        "mixed_precision_effect": mixed_precision_effect(runs, results),
-    }
+    report = seed_report(experiment, runs, results, plan=plan)
+    metrics, steps, layers = _frames(results, seed_cells(plan, results))
+    summary = json.loads(json.dumps(summary_of(experiment, runs, results, report)))
+    runners, verdicts = _seed_frames(report)
     result = Result(
-        experiment, runs, results, metrics, steps, layers, json.loads(json.dumps(summary)), events
+        experiment, runs, results, metrics, steps, layers, summary, runners, verdicts, report, events
     )
     if viewer is not None:
         result.window = viewer.finish(results)

@@ -28,7 +28,8 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     width = max(map(len, presets), default=0)
     for name, exp in presets.items():
         runs = len(exp.variations) or 1
-        print(f"{name:<{width}}  {exp.description}  [{runs} run{'s' if runs > 1 else ''}]")
+        seeds = f" x {exp.seeds} seeds" if exp.seeds > 1 else ""
+        print(f"{name:<{width}}  {exp.description}  [{runs} run{'s' if runs > 1 else ''}{seeds}]")
     return 0
 
 
@@ -38,7 +39,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     runs = exp.runs()
     from ..formats import terminal_safe
 
-    print(f"{terminal_safe(str(args.config))}: valid ({len(runs)} run{'s' if len(runs) > 1 else ''})")
+    seeds = f" x {exp.seeds} seeds = {len(runs) * exp.seeds} runs trained" if exp.seeds > 1 else ""
+    print(f"{terminal_safe(str(args.config))}: valid ({len(runs)} run{'s' if len(runs) > 1 else ''}{seeds})")
     for i, r in enumerate(runs):
         print(f"  {i}: {terminal_safe(r.describe())}")
     return 0

@@ -14,6 +14,8 @@ from ..config import ConfigError, DatasetConfig, ExperimentConfig, format_valida
 __all__ = [
     "UsageError",
     "add_experiment_args",
+    "add_seeds_arg",
+    "check_seed_count",
     "load_experiment",
     "check_devices",
     "prepare_out_dir",
@@ -25,8 +27,40 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
-def add_experiment_args(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
-    """The arguments every experiment-running command shares."""
+def _seed_count(text: str) -> int:
+    """``--seeds``: a whole number, at least 1 (the upper bounds need the experiment: checked later)."""
+    try:
+        n = int(text)
+    except ValueError:
+        shown = repr(text if len(text) <= 40 else text[:40] + "...")
+        raise argparse.ArgumentTypeError(
+            f"give a whole number of seeds per runner, e.g. --seeds 10 (got {shown})"
+        ) from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"give at least 1 seed per runner, e.g. --seeds 10 (got {n})")
+    return n
+
+
+def add_seeds_arg(p: argparse.ArgumentParser, *, refused: str | None = None) -> None:
+    """``--seeds N``: train every runner with N seeds (the experiment's ``seeds``). A command
+    that cannot use seeds passes ``refused``: the words of the one-line error it gives instead."""
+    p.add_argument(
+        "--seeds",
+        type=_seed_count,
+        metavar="N",
+        help=argparse.SUPPRESS
+        if refused
+        else "train every runner with N seeds (its seed, seed+1, ...): means with 95 %% intervals and "
+        "paired verdicts instead of one draw",
+    )
+    p.set_defaults(seeds_refused=refused)
+
+
+def add_experiment_args(
+    p: argparse.ArgumentParser, *, out_required: bool = True, seeds: bool | str | None = None
+) -> None:
+    """The arguments every experiment-running command shares; ``seeds``: True takes ``--seeds N``,
+    a string refuses it with those words, None leaves it out."""
     p.add_argument("config", nargs="?", help="experiment TOML file")
     p.add_argument("--preset", help="run a bundled preset instead of a file (see 'optiscope presets')")
     p.add_argument("--out", required=out_required, type=Path, help="folder for the result files")
@@ -37,10 +71,19 @@ def add_experiment_args(p: argparse.ArgumentParser, *, out_required: bool = True
     p.add_argument(
         "--drop-missing", action="store_true", help="with --data: drop CSV rows that have missing values"
     )
+    if seeds is not None:
+        words = seeds if isinstance(seeds, str) and seeds else "this command takes no --seeds"
+        add_seeds_arg(p, refused=None if seeds is True else words)
 
 
 def load_experiment(args: argparse.Namespace) -> ExperimentConfig:
     """The experiment the arguments name, with overrides applied."""
+    # --seeds as add_seeds_arg adds it (a command's own --seeds, e.g. recipe's, means something else)
+    ours = hasattr(args, "seeds_refused")
+    seeds = getattr(args, "seeds", None) if ours else None
+    refused = getattr(args, "seeds_refused", None)
+    if seeds is not None and refused:
+        raise UsageError(refused)
     code = getattr(args, "from_code", None)  # optiscope run --from-code (engine.share)
     bundle = getattr(args, "bundle", None)  # optiscope run --bundle (engine.bundle)
     if code is not None or bundle is not None:
@@ -79,12 +122,30 @@ def load_experiment(args: argparse.Namespace) -> ExperimentConfig:
         )
     elif drop_missing:
         raise UsageError("--drop-missing applies to a CSV given with --data FILE.csv --target COLUMN")
+    if seeds is not None:
+        check_seed_count(seeds, len(exp.runs()), "--seeds")
     try:
-        return exp.with_overrides(epochs=args.epochs, seed=args.seed, dataset=dataset)
+        return exp.with_overrides(epochs=args.epochs, seed=args.seed, dataset=dataset, seeds=seeds)
     except ValidationError as exc:
         problems = format_validation_error(exc)
         sep = "\n" if "\n" in problems else " "
         raise ConfigError(f"the command-line overrides are invalid:{sep}{problems}") from None
+
+
+def check_seed_count(seeds: int, runners: int, name: str) -> None:
+    """UsageError when ``seeds`` per runner is more than an experiment of ``runners`` may train
+    (``name``: how the caller spells the option)."""
+    from ..config import MAX_SEEDS, MAX_TRAINED
+
+    if seeds > MAX_SEEDS:
+        raise UsageError(
+            f"{name} {seeds}: at most {MAX_SEEDS} seeds per runner; give {name} {MAX_SEEDS} or fewer"
+        )
+    if runners * seeds > MAX_TRAINED:
+        raise UsageError(
+            f"{name} {seeds}: {runners} runners x {seeds} seeds is {runners * seeds} runs, more than the "
+            f"{MAX_TRAINED} trained at once; give {name} {MAX_TRAINED // runners} or fewer"
+        )
 
 
 def check_devices(exp: ExperimentConfig, source: str) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import UsageError, load_experiment
+from .common import UsageError, add_seeds_arg, load_experiment
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +25,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", help="the CSV's label column (with --data)")
     p.add_argument(
         "--drop-missing", action="store_true", help="with --data: drop CSV rows that have missing values"
+    )
+    add_seeds_arg(
+        p,
+        refused="export-script writes a script that trains each runner once and takes no --seeds: "
+        "export one script per seed with --seed S",
     )
     p.set_defaults(func=cmd_export_script)
 
@@ -58,4 +63,10 @@ def cmd_export_script(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out}: cannot write the script ({why}); give another path") from None
     n = len(indices)
     print(f"wrote {out} ({n} run{'s' if n > 1 else ''}); run it with: python {out}", file=sys.stderr)
+    if exp.seeds > 1:
+        print(
+            f"note: the experiment asks for {exp.seeds} seeds per runner; the script trains each runner "
+            f"once, with its first seed (export another seed with --seed S)",
+            file=sys.stderr,
+        )
     return 0

@@ -14,7 +14,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "gradcheck",
         help="check each layer's gradient (alone and batched) against finite differences; exit 1 on a wrong one",
     )
-    add_experiment_args(p, out_required=False)  # --out: also write gradcheck.txt and gradcheck.json
+    add_experiment_args(
+        p,
+        out_required=False,
+        seeds="gradcheck checks one run's gradients and takes no --seeds; give --seed S for another seed",
+    )  # --out: also write gradcheck.txt and gradcheck.json
     p.add_argument(
         "--run", type=int, help="check only this run of the experiment (index; default: every run)"
     )

@@ -22,7 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "lr-find", help="learning-rate range test: loss against a rising LR, with suggested rates"
     )
-    add_experiment_args(p)
+    add_experiment_args(
+        p, seeds="lr-find's range test trains one run and takes no --seeds; give --seed S for another seed"
+    )
     p.add_argument("--run", type=int, default=0, help="which run of the experiment (0-based; default 0)")
     p.add_argument("--start-lr", type=float, default=1e-7, help="first learning rate (default 1e-7)")
     p.add_argument("--end-lr", type=float, default=10.0, help="last learning rate (default 10)")

@@ -30,7 +30,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("record", help="record a lesson's plots drawing as an animated GIF or MP4")
-    add_experiment_args(p)
+    add_experiment_args(p, seeds=True)  # every seed trained, each runner drawn as its mean and band
     p.set_defaults(func=cmd_record)
     p.add_argument("--size", default="1280x720", help="frame size in pixels (default 1280x720)")
     p.add_argument("--fps", type=int, default=10, help="frames per second (default 10)")

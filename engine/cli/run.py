@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="train an experiment (file or preset) and write metrics")
-    add_experiment_args(p)
+    add_experiment_args(p, seeds=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--no-store", action="store_true", help="do not record the runs in the run store ('optiscope runs')"
@@ -56,15 +56,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if getattr(args, "check", False) and getattr(args, "bundle", None) is None:
         raise UsageError("--check compares with a bundle: give --bundle ZIP too")
+    if getattr(args, "check", False) and args.seeds is not None:
+        raise UsageError("--check re-trains the bundle's runs as recorded: leave out --seeds")
     zipped = getattr(args, "save_bundle", None)
     if zipped is not None and (zipped.is_dir() or not zipped.parent.is_dir()):
         raise UsageError(
             f"--save-bundle {zipped}: give a zip file's name in an existing folder, e.g. bundle.zip"
         )
     from ..runner import execute, write_outputs
+    from ..seeds import SeedPlan
 
     exp = load_experiment(args)
-    runs = exp.runs()
+    plan = SeedPlan.of(exp)  # every runner once per seed: run r is runner r // N, seed r % N
+    runs = plan.runs
     prepare_out_dir(args.out)
     _preload_csv(runs, quiet=args.quiet)
     import torch
@@ -101,8 +105,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = execute(runs, bus=bus, log=None if args.quiet else warn, keep_models=keep)
     finally:
         bar.close()
+    from ..seed_report import seed_report
+
+    report = seed_report(exp, runs, results, plan=plan)
     try:
-        out = write_outputs(args.out, exp, runs, results)
+        out = write_outputs(args.out, exp, runs, results, report=report)
     except OSError as exc:
         print(f"optiscope run: error: {_kept_message(args.out, exc, recorder)}", file=sys.stderr)
         return 1
@@ -141,12 +148,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         for failure in failures:
             print(f"optiscope run: error: {terminal_safe(failure)}", file=sys.stderr)
         return 1
+    if plan.n_seeds > 1:  # the result itself (stdout, --quiet or not): what the seeds say
+        print(report.table())
     if not args.quiet:
         for r in results:
+            if plan.n_seeds > 1 and r.reason in ("completed", "early_stopped"):
+                continue  # many seeds: the verdict table sums them up; runs that went wrong are named
             f = r.final
             acc = f"val_acc {f.val_acc:.3f}" if f else "no epoch completed"
             why = f" ({r.reason_detail})" if r.reason_detail else ""
-            print(f"{terminal_safe(r.label)}: {r.reason}{why}, {acc}, {r.seconds:.2f} s", file=sys.stderr)
+            seed = f" (seed {plan.seed_of[r.run]})" if plan.n_seeds > 1 else ""
+            print(
+                f"{terminal_safe(r.label)}{seed}: {r.reason}{why}, {acc}, {r.seconds:.2f} s", file=sys.stderr
+            )
         from ..runner import mixed_precision_effect
 
         for pair in mixed_precision_effect(runs, results):

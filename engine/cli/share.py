@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import load_experiment
+from .common import add_seeds_arg, load_experiment
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--drop-missing", action="store_true", help="with --data: drop CSV rows that have missing values"
     )
+    add_seeds_arg(p)
     p.set_defaults(func=cmd_share)
 
 
@@ -32,7 +33,8 @@ def cmd_share(args: argparse.Namespace) -> int:
     code = encode(exp)
     runs = exp.runs()
     print(
-        f"experiment {exp.name!r}, {len(runs)} run{'s' if len(runs) > 1 else ''}: "
+        f"experiment {exp.name!r}, {len(runs)} run{'s' if len(runs) > 1 else ''}"
+        f"{f' x {exp.seeds} seeds' if exp.seeds > 1 else ''}: "
         f"run it with optiscope run --from-code CODE --out FOLDER",
         file=sys.stderr,
     )

@@ -65,7 +65,11 @@ _VIRIDIS = np.array(
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("surface", help="train an experiment and map its loss surface around the trajectory")
-    add_experiment_args(p)
+    add_experiment_args(
+        p,
+        seeds="a loss surface is drawn around single trained runs and takes no --seeds; give --seed S "
+        "for another seed",
+    )
     p.add_argument("--grid", type=int, default=51, help="grid points per axis, 11..101 (default 51)")
     p.add_argument(
         "--extent",

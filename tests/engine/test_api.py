@@ -85,6 +85,20 @@ def test_docs_example_runs_and_equals_the_cli(tmp_path, monkeypatch, capsys):
     suggestions = json.loads((tmp_path / "lr" / "suggestions.json").read_text())["suggestions"]
     assert ns["bounds"] == (suggestions["clr_base_lr"], suggestions["clr_max_lr"])
     assert ns["message"] == "epochs must be a whole number, at least 1, got 0"
+    # the seeds cell: optiscope run --seeds 5's summary.json and verdict table
+    argv = ["run", "--preset", "adaptive-optimizers", "--epochs", "5", "--seeds", "5", "--out", "seeds"]
+    assert main([*argv, "--no-store", "--quiet"]) == 0
+    table = capsys.readouterr().out
+    assert ns["table"] == table.rstrip("\n")
+    seeded = json.loads((tmp_path / "seeds" / "summary.json").read_text())
+    assert ns["race"].summary["runners"] == seeded["runners"]
+    assert ns["race"].summary["verdicts"] == seeded["verdicts"]
+    acc = ns["accuracy"]
+    assert acc["label"].tolist() == [r["label"] for r in seeded["runners"]]
+    assert acc["mean"].tolist() == [r["measures"]["final_val_acc"]["mean"] for r in seeded["runners"]]
+    assert acc["low"].tolist() == [r["measures"]["final_val_acc"]["low"] for r in seeded["runners"]]
+    named = [v["text"] for v in seeded["verdicts"] if v["winner"] is not None]
+    assert ns["clear"]["text"].tolist() == named
     assert (tmp_path / "momentum.py").read_text().count("def run_") == 4
 
 
@@ -162,3 +176,39 @@ def test_search_and_surface_equal_the_cli(tmp_path, monkeypatch, capsys):
         assert set(z.files) == set(flat.arrays)
         for key in z.files:
             np.testing.assert_array_equal(flat.arrays[key], z[key], err_msg=key)
+
+
+def test_run_with_seeds_gives_the_runners_and_verdicts_as_tables():
+    import optiscope
+    import scipy.stats
+
+    exp = optiscope.preset("momentum-sweep")
+    result = optiscope.run(exp, epochs=3, seeds=4, seed=2, progress=False)
+    assert result.seeds == 4 and len(result.results) == 4 * 4
+    assert result.metrics[["runner", "seed"]].drop_duplicates().values.tolist() == [
+        [i, s] for i in range(4) for s in (2, 3, 4, 5)
+    ]
+    assert set(result.steps["seed"]) == {2, 3, 4, 5} and set(result.layers["runner"]) == {0, 1, 2, 3}
+    final = result.final()  # the last epoch of every run: the runner's final accuracies, seed by seed
+    for runner, group in final.groupby("runner"):
+        values = group["val_acc"].to_numpy()
+        row = result.runners[
+            (result.runners["runner"] == runner) & (result.runners["measure"] == "final_val_acc")
+        ]
+        (mean, low, high) = row[["mean", "low", "high"]].iloc[0]
+        assert mean == pytest.approx(values.mean(), abs=1e-9)
+        if values.std() > 0:
+            t_low, t_high = scipy.stats.t.interval(0.95, 3, loc=values.mean(), scale=scipy.stats.sem(values))
+            assert (low, high) == pytest.approx((t_low, t_high), abs=1e-9)
+    assert len(result.verdicts) == 6 * len(result.runners["measure"].unique())  # 4 runners: 6 pairs
+    acc = result.verdicts[result.verdicts["measure"] == "final_val_acc"]
+    for _, v in acc.iterrows():
+        a = final[final["runner"] == v["a"]]["val_acc"].to_numpy()
+        b = final[final["runner"] == v["b"]]["val_acc"].to_numpy()
+        d = a - b  # scipy's p is NaN when every difference is the same: any nonzero one is then certain
+        significant = bool(scipy.stats.ttest_rel(a, b).pvalue < 0.05) if d.std() > 0 else bool(d.any())
+        assert (v["winner"] >= 0) == significant, v["text"]
+    with pytest.raises(optiscope.ConfigError, match="seeds must be a whole number, at least 1, got 0"):
+        optiscope.run(exp, seeds=0)
+    with pytest.raises(optiscope.ConfigError, match="at most 100 seeds per runner"):
+        optiscope.run(exp, seeds=101)

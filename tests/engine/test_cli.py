@@ -283,7 +283,10 @@ def test_runs_commands(tmp_path, capsys):
     e = rows(tmp_path / "e.csv")
     m = rows(tmp_path / "o" / "metrics.csv")
     assert e[0] == m[0]
-    assert [r[1:] for r in e[1:]] == [r[1:] for r in m[1:]]  # same numbers as metrics.csv
+    runner = METRIC_COLUMNS.index("runner")
+    same = [c for c in range(1, len(METRIC_COLUMNS)) if c != runner]  # run and runner: store ids
+    assert [[r[c] for c in same] for r in e[1:]] == [[r[c] for c in same] for r in m[1:]]  # same numbers
+    assert [(r[0], r[runner]) for r in e[1:]] == [("1", "1")] * 2 + [("2", "2")] * 2
     rc, _, err = run_cli(capsys, "runs", "show", "9")
     assert rc == 2 and "no run with id 9" in err and len(err.strip().splitlines()) == 1
     rc, _, err = run_cli(capsys, "runs", "export", "1", "9", "--out", str(tmp_path / "x.csv"))

@@ -70,6 +70,10 @@ def test_metrics_csv_and_plot_exports(qtbot, make_window, quick_blobs, tmp_path)
     assert tuple(rows[0]) == METRIC_COLUMNS
     assert [r[2] for r in rows[1:]] == ["1", "2", "3"]
     assert all(0.0 <= float(r[5]) <= 1.0 for r in rows[1:])
+    seed = str(quick_blobs.base.training.seed)  # the CLI's runner and seed columns: run 0, its seed
+    assert [(r[METRIC_COLUMNS.index("runner")], r[METRIC_COLUMNS.index("seed")]) for r in rows[1:]] == [
+        ("0", seed)
+    ] * 3
     for name in w.plots.plot_items():
         for suffix in ("png", "svg"):
             target = tmp_path / f"{name}.{suffix}"
@@ -173,3 +177,22 @@ def test_a_race_just_opened_or_saved_closes_without_a_question(qtbot, make_windo
     assert w.files.open_experiment(tmp_path / "race.toml")
     assert len(w.document.race) == 2
     assert w.close() and not asked
+
+
+def test_window_metrics_export_has_each_runs_runner_and_seed(qtbot, make_window):
+    """With seeds, the window's metrics export says which runner and seed each run is, as metrics.csv."""
+    from optiscope.engine.config import SGD, Adam, DatasetConfig, RunConfig, TrainingConfig, race_experiment
+
+    data = DatasetConfig(name="blobs", n_samples=200)
+    training = TrainingConfig(epochs=2, batch_size=32, device="cpu", seed=4)
+    runners = [
+        RunConfig(label="Adam", dataset=data, optimizer=Adam(lr=0.01), training=training),
+        RunConfig(label="SGD", dataset=data, optimizer=SGD(lr=0.01), training=training),
+    ]
+    w = make_window()
+    w.set_experiment(race_experiment(runners, name="r").model_copy(update={"seeds": 3}))
+    with qtbot.waitSignal(w.run_finished, timeout=120_000):
+        assert w.run()
+    rows = list(csv.DictReader(w.files.metrics_csv().splitlines()))
+    got = sorted({(int(r["run"]), r["label"], int(r["runner"]), int(r["seed"])) for r in rows})
+    assert got == [(r, "Adam" if r < 3 else "SGD", r // 3, 4 + r % 3) for r in range(6)]

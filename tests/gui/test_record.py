@@ -145,3 +145,23 @@ def test_mp4_without_an_encoder_says_what_to_do(frozen, monkeypatch, tmp_path):
     message = str(err.value)
     assert (".gif" in message) and (("pip install" in message) != frozen)
     assert not (tmp_path / "race.mp4").exists()
+
+
+def test_record_cli_seeds_reach_the_recorder(tmp_path, capsys, monkeypatch):
+    """``record --seeds N`` records the experiment with N seeds per runner (the recorder trains
+    every seed and draws each runner's mean and band)."""
+    import optiscope.gui.recorder as recorder
+
+    seen = []
+
+    def fake(exp, out, **_kw):
+        seen.append(exp)
+        return out, 0
+
+    monkeypatch.setattr(recorder, "record_experiment", fake)
+    out = tmp_path / "race.gif"
+    assert main(["record", "--preset", "momentum-sweep", "--seeds", "3", "--out", str(out)]) == 0
+    assert [e.seeds for e in seen] == [3] and len(seen[0].seeded_runs()) == 4 * 3
+    with pytest.raises(SystemExit) as bad:  # argparse's exit, as for every bad number
+        main(["record", "--preset", "momentum-sweep", "--seeds", "0", "--out", str(out)])
+    assert bad.value.code == 2 and "give at least 1 seed per runner" in capsys.readouterr().err
