@@ -212,14 +212,25 @@ AXIS_LABEL_AIR = 6  # pixels kept free along an axis beside its label
 def fit_axis_label(axis: pg.AxisItem, choices: Sequence[str], css: dict[str, str]) -> str:
     """Label ``axis`` with the longest of ``choices`` (longest first) whose text fits the
     axis's length, measured on the label drawn; the full wording is the label's tooltip.
-    Returns the wording shown (the last choice when none fits)."""
+    When not even the last fits (a plot squeezed to make room for a lesson's answer), it is
+    set in type down to 70 % of the size. Returns the wording shown (the last choice when
+    none fits)."""
     vertical = axis.orientation in ("left", "right")
     length = (axis.size().height() if vertical else axis.size().width()) - AXIS_LABEL_AIR
+    fits = False
     for text in choices:
-        if axis.labelText != text:
+        if axis.labelText != text or axis.labelStyle != css:
             axis.setLabel(text, **css)
-        if axis.label.boundingRect().width() <= length:
+        fits = axis.label.boundingRect().width() <= length
+        if fits:
             break
+    size = css.get("font-size", "")
+    if not fits and size.endswith("pt"):  # a very short axis: the shortest wording in smaller type
+        points = float(size[:-2])
+        for scale in (0.9, 0.8, 0.7):
+            axis.setLabel(axis.labelText, **{**css, "font-size": f"{points * scale:g}pt"})
+            if axis.label.boundingRect().width() <= length:
+                break
     axis.label.setToolTip(choices[0])
     axis.resizeEvent(None)  # re-centre the label on the axis
     return str(axis.labelText)
