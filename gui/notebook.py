@@ -71,3 +71,11 @@ class Viewer:
         self.window.show_plots()
         self.app.processEvents()
         return self.window
+
+
+def run_until_closed() -> None:
+    """Run Qt's event loop until the last window closes (``optiscope.show`` in a plain script):
+    the API's one use of Qt itself lives here, so the engine imports no Qt."""
+    app = QtWidgets.QApplication.instance()
+    if app is not None:
+        app.exec()

@@ -431,11 +431,9 @@ def _keep_open(window: Any, block: bool | None) -> None:
         offscreen = os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal"))
         block = not offscreen and not _in_ipython_gui()
     if block:
-        from PySide6 import QtWidgets
+        from optiscope.gui.notebook import run_until_closed
 
-        app = QtWidgets.QApplication.instance()
-        if app is not None:
-            app.exec()
+        run_until_closed()
 
 
 def _visible(window: Any) -> bool:
