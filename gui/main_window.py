@@ -51,7 +51,7 @@ from .tools import ToolHost, ToolRegistry
 from .transport import Transport
 from .window_files import FileCommands
 from .window_theme import dark_palette, style_sheet
-from .worker import JobRunner, collect_garbage_on_gui_thread, load_engine
+from .worker import JobRunner, collect_garbage_on_gui_thread, freeze_long_lived, load_engine, thaw_long_lived
 
 if TYPE_CHECKING:
     from .plots import LivePlots  # pyqtgraph: loaded after the window is shown
@@ -325,6 +325,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ background jobs
     def _on_engine_loaded(self, info: dict[str, Any]) -> None:
+        if not self._closing:  # the imports' objects are never garbage: no collection walks them
+            freeze_long_lived()
         self.engine_loaded = True
         self.engine_info = info
         self.training_panel.set_devices(info.get("devices", ["cpu"]))
@@ -568,8 +570,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """Stop a live run and every background job and wait for them (idempotent)."""
         self._closing = True
         self.experiment.previews_on = False
+        self.classroom.stop()
         self.runs.shutdown()
         self.jobs.shutdown()
+        thaw_long_lived()  # this window's objects were frozen with the engine's: collectable again
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
         """Ask before an unsaved race is lost; stop a live run and every background job, and

@@ -57,8 +57,8 @@ class PlotFrame:
         self.controls = PlotControls()
         self.legend = LegendStrip()
         # runners whose seeds have new data for their bands, in the order they waited, and
-        # which parts' bands are still to draw (None: all)
-        self.band_dirty: dict[int, tuple[str, ...] | None] = {}
+        # which of their bands (part name, banded key) are still to draw
+        self.band_dirty: dict[int, dict[tuple[str, str], None]] = {}
         self.unlinked: set[str] = set()  # parts whose x link is cut (see Arrangement.fit_rooms)
         self._hovers: dict[int, hover.Hover] = {}
         self._titled_labels: tuple[str, ...] = ()  # the run labels the grid cells were titled for
@@ -163,7 +163,10 @@ class PlotFrame:
         for part in self.parts.values():
             part.sync(run, flags)
         if run.seeded and (everything or flags & {"steps", "smooth", "epochs"}):
-            self.band_dirty[run.group] = None
+            waiting = self.band_dirty.setdefault(run.group, {})
+            for part in self.parts.values():
+                for key in part.band_keys(flags):
+                    waiting[(part.name, key)] = None
         if everything or flags & {"status", "markers"}:
             self.retitle(run)
         if everything or "status" in flags:
@@ -186,33 +189,40 @@ class PlotFrame:
             part.run_titled(run)
 
     def draw_bands(self, groups: Iterable[int] | None = None, budget: float | None = None) -> bool:
-        """Draw the mean and band of the runners ``groups`` (None: those with new data)
-        on every part, in the shown mode. With a ``budget`` (seconds) it stops once that
-        is spent, leaving the runners not drawn yet for the next call (drawn first then);
-        returns whether runners are left."""
+        """Draw the mean and band of the runners ``groups`` (None: the bands with new data)
+        on every part, in the shown mode. With a ``budget`` (seconds) it stops once that is
+        spent (one band at least), leaving the bands not drawn yet for the next call (drawn
+        first then); returns whether bands are left."""
         import time
 
-        todo = dict(self.band_dirty) if groups is None else dict.fromkeys(groups)
+        if groups is None:
+            todo = self.band_dirty
+        else:
+            every = {(part.name, key): None for part in self.parts.values() for key in part.banded}
+            todo = {group: dict(every) for group in groups}
         end = None if budget is None else time.perf_counter() + budget
-        left: dict[int, tuple[str, ...] | None] = {}
+        left: dict[int, dict[tuple[str, str], None]] = {}
         if self.seeds is not None:
-            for group, names in todo.items():
+            for group, bands in todo.items():
+                if left:  # the budget is spent: the rest waits, in its order
+                    left[group] = bands
+                    continue
                 lead = self.runs.get(self.seeds.lead(group))
                 if lead is None:
                     continue
-                names = tuple(self.parts) if names is None else names
-                for i, name in enumerate(names):
-                    self.parts[name].draw_bands(lead)  # one part's bands at least per call
+                pending = list(bands)
+                for i, (name, key) in enumerate(pending):
+                    self.parts[name].draw_bands(lead, (key,))
                     if end is not None and time.perf_counter() > end:
-                        rest = names[i + 1 :]
-                        if rest:
-                            left[group] = rest  # what is left of this runner, then the others
+                        rest = pending[i + 1 :]
+                        left[group] = dict.fromkeys(rest)
                         break
-                if end is not None and time.perf_counter() > end:
-                    left.update((g, todo[g]) for g in list(todo)[list(todo).index(group) + 1 :])
-                    break
+        left = {group: bands for group, bands in left.items() if bands}
         if groups is None:
             self.band_dirty = left  # the oldest first next time
+        elif left:  # asked for: what was not drawn waits with the bands that wait already
+            for group, bands in left.items():
+                self.band_dirty.setdefault(group, {}).update(bands)
         return bool(left)
 
     def all_bands(self) -> None:

@@ -54,6 +54,7 @@ __all__ = ["LivePlots", "Mode"]
 Mode = Literal["overlay", "grid"]
 PIXMAP_CACHE_KB = 128 * 1024  # room for the cached curves of a sweep (QPixmapCache)
 BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at most (see _draw_bands)
+BAND_WAIT_MS = 100  # bands left over wait this long for the next batch before they are drawn alone
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
 )
@@ -188,19 +189,22 @@ class LivePlots(QtWidgets.QWidget):
         if marks:
             frame.draw_marks()
         if frame.band_dirty:
-            self._draw_bands(final=any(type(e) is ev.Finished for e in events))
+            final = any(type(e) is ev.Finished for e in events) and all(
+                r.finished for r in frame.runs.values()
+            )
+            self._draw_bands(final=final)
         if frame.grid.building:
             frame.cells.fill()
 
     def _draw_bands(self, final: bool = False) -> None:
-        """Each runner's mean and band, paced like the curves: once per batch, within
-        :data:`BAND_BUDGET_S` of the GUI thread; the runners left over are drawn in the next
-        turn of the event loop (after the input and paint events waiting), and every one at
-        once when runs finished (``final``)."""
+        """The runners' means and bands that have new data, paced like the curves: within
+        :data:`BAND_BUDGET_S` of the GUI thread per batch; the bands left over are drawn first
+        with the next batch, or after :data:`BAND_WAIT_MS` when none comes (a paused run), and
+        every one at once when the last run finished (``final``)."""
         frame = self.frame
         if frame.draw_bands(budget=None if final else BAND_BUDGET_S) and not self._bands_queued:
             self._bands_queued = True
-            QtCore.QTimer.singleShot(0, self, self._more_bands)
+            QtCore.QTimer.singleShot(BAND_WAIT_MS, self, self._more_bands)
 
     def _more_bands(self) -> None:
         self._bands_queued = False

@@ -280,9 +280,10 @@ class PlotPart:
                 # no pen: a PlotDataItem without one hands no data to its curve; a clear one draws nothing
                 item = items.curve(pg.mkPen(0, 0, 0, 0), antialias=False, clip=clip, method="mean")
                 items.add_curve(plot, item, ignore_bounds=True)
+                item.hide()  # it holds the end's data for the fill (which draws it), painting nothing
                 out[f"{end}:{key}"] = item
                 ends.append(item)
-            fill = pg.FillBetweenItem(ends[0], ends[1], brush=pg.mkBrush(0, 0, 0, 0))
+            fill = pg_adapter.BandFill(ends[0], ends[1], brush=pg.mkBrush(0, 0, 0, 0))
             fill.setZValue(-2)  # under every curve: the means and seeds read through it
             plot.addItem(fill)
             out[f"fill:{key}"] = fill
@@ -307,15 +308,26 @@ class PlotPart:
                     if not shown or not isinstance(item, pg.InfiniteLine):  # guides show when placed
                         item.setVisible(shown)
 
-    def draw_bands(self, run: PlotRun) -> None:
-        """Hand the runner of lead ``run`` its mean and band over its seeds (shown mode)."""
+    def band_keys(self, flags: set[str]) -> tuple[str, ...]:
+        """The ``banded`` curves whose data change with ``flags`` (see :meth:`draw`): the
+        per-step ones with new steps, the per-epoch ones with new epochs, all otherwise."""
+        if "all" in flags or "smooth" in flags:
+            return self.banded
+        per_step = {key for key in self.banded if self.series[key][0] == "steps"}
+        steps = per_step if "steps" in flags else set()
+        epochs = set(self.banded) - per_step if "epochs" in flags else set()
+        return tuple(key for key in self.banded if key in steps or key in epochs)
+
+    def draw_bands(self, run: PlotRun, keys: Sequence[str] | None = None) -> None:
+        """Hand the runner of lead ``run`` its mean and band over its seeds (shown mode), for
+        the ``banded`` curves ``keys`` (None: all)."""
         its = self.items(run)
         if not self.banded or not its or not run.seeded:
             return
         frame = self.frame
         members = [frame.runs[r] for r in range(run.id, run.id + run.n_seeds) if r in frame.runs]
         log = self.log_y()
-        for key in self.banded:
+        for key in self.banded if keys is None else keys:
             mean = its.get(f"mean:{key}")
             if mean is None:
                 continue
