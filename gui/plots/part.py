@@ -313,10 +313,14 @@ class PlotPart:
         per-step ones with new steps, the per-epoch ones with new epochs, all otherwise."""
         if "all" in flags or "smooth" in flags:
             return self.banded
-        per_step = {key for key in self.banded if self.series[key][0] == "steps"}
-        steps = per_step if "steps" in flags else set()
-        epochs = set(self.banded) - per_step if "epochs" in flags else set()
-        return tuple(key for key in self.banded if key in steps or key in epochs)
+        steps, epochs = "steps" in flags, "epochs" in flags
+        if steps and epochs:
+            return self.banded
+        return (
+            tuple(key for key in self.banded if (self.series[key][0] == "steps") == steps)
+            if steps or epochs
+            else ()
+        )
 
     def draw_bands(self, run: PlotRun, keys: Sequence[str] | None = None) -> None:
         """Hand the runner of lead ``run`` its mean and band over its seeds (shown mode), for
