@@ -128,6 +128,13 @@ class BatchedOptimizer:
         """Momentum's long-run gain on each row's step (1 without momentum)."""
         return [1.0] * self.n
 
+    def set_mode(self, i: int, training: bool) -> None:
+        """Put row ``start + i`` in training mode (before updates) or evaluation mode (before
+        its weights are evaluated, drawn or saved): the batched form of
+        :meth:`OptimizerPart.set_mode`, for twins of parts with :attr:`OptimizerPart.has_modes`
+        (schedule-free: the row holds ``y`` to train, the average ``x`` to evaluate). A row
+        starts in training mode; nothing to do for optimizers without modes."""
+
     def reset_row(self, i: int) -> None:
         """Zero row ``start + i``'s optimizer state (its run has finished)."""
         import torch
