@@ -246,3 +246,80 @@ def test_prodigy_twin_matches_prodigyopt_weights_and_d(name):
         torch.testing.assert_close(
             twin.effective_lr(lrs)[k], torch_effective_lr(ref_opts[k], lrs[k])[0].double(), rtol=1e-4, atol=0
         )
+
+
+# --------------------------------------------------------------------------- through execute
+#: the runs trained batched and alone: every schedule-free option path with the constant
+#: schedule (the one these optimizers are meant for; their own warm-up is an option), and
+#: Prodigy under every schedule of issue 21 and a few older ones
+EXECUTE_RUNS = [
+    ("sf adamw default", {"kind": "schedulefree_adamw"}, {"kind": "constant"}),
+    ("sf adamw", {"kind": "schedulefree_adamw", "lr": 0.01, "warmup_steps": 10, "weight_decay": 0.05}, {}),
+    ("sf adamw r", {"kind": "schedulefree_adamw", "lr": 0.005, "r": 1.0, "weight_lr_power": 0.0, "beta1": 0.8}, {}),
+    ("sf sgd default", {"kind": "schedulefree_sgd"}, {"kind": "constant"}),
+    ("sf sgd", {"kind": "schedulefree_sgd", "lr": 0.05, "momentum": 0.5, "warmup_steps": 20}, {}),
+    ("sf sgd loop warm-up", {"kind": "schedulefree_sgd", "lr": 0.2}, {"kind": "constant", "warmup_steps": 10}),
+    ("prodigy wsd", {"kind": "prodigy"}, {"kind": "wsd"}),
+    ("prodigy linear", {"kind": "prodigy", "weight_decay": 0.01}, {"kind": "linear"}),
+    ("prodigy polynomial", {"kind": "prodigy", "use_bias_correction": True}, {"kind": "polynomial"}),
+    ("prodigy multistep", {"kind": "prodigy", "safeguard_warmup": True}, {"kind": "multistep"}),
+    ("prodigy inverse_sqrt", {"kind": "prodigy", "d_coef": 0.5}, {"kind": "inverse_sqrt"}),
+    ("prodigy cosine", {"kind": "prodigy", "decouple": False, "weight_decay": 0.01}, {"kind": "cosine"}),
+    ("prodigy constant", {"kind": "prodigy", "beta1": 0.0, "growth_rate": 1.1}, {"kind": "constant"}),
+    ("adam cosine", {"kind": "adam"}, {"kind": "cosine", "warmup_steps": 10}),
+]
+
+
+def test_execute_trains_them_batched_with_the_losses_they_have_alone():
+    from optiscope.engine.config import RunConfig
+    from optiscope.engine.runner import execute
+
+    runs = [
+        RunConfig.model_validate(
+            {
+                "label": label,
+                "dataset": {"name": "moons", "n_samples": 300},
+                "optimizer": optimizer,
+                "schedule": schedule or {"kind": "constant"},
+                "training": {"epochs": 5, "batch_size": 16, "seed": 4},
+            }
+        )
+        for label, optimizer, schedule in EXECUTE_RUNS
+    ]
+    said: list[str] = []
+    batched = execute(runs, log=said.append, keep_models=True)
+    alone = execute(runs, batched=False, log=lambda _m: None, keep_models=True)
+    assert said == [f"runs {', '.join(str(i) for i in range(len(runs)))} batched together"]
+    for cfg, b, a in zip(runs, batched, alone, strict=True):
+        assert b.reason == a.reason == "completed", cfg.label
+        assert len(b.epochs) == len(a.epochs) == 5
+        assert len(a.step_loss) >= 50
+        for eb, ea in zip(b.epochs, a.epochs, strict=True):
+            assert eb.lr == ea.lr, cfg.label
+            assert abs(eb.train_loss - ea.train_loss) <= 1e-4, (cfg.label, eb.epoch, eb.train_loss, ea.train_loss)
+            assert abs(eb.val_loss - ea.val_loss) <= 1e-4, (cfg.label, eb.epoch)
+        # the models the runs leave are the evaluated weights (schedule-free: the average x)
+        wb = torch.cat([p.detach().reshape(-1) for p in b.model.parameters()])
+        wa = torch.cat([p.detach().reshape(-1) for p in a.model.parameters()])
+        assert float((wb - wa).abs().max()) <= 1e-4, cfg.label
+    # the check can fail: the runs learnt, differently
+    finals = [r.final.train_loss for r in batched]
+    assert max(finals) < 0.69 and len({round(v, 4) for v in finals}) == len(finals)
+
+
+def test_optiscope_run_says_they_trained_batched(tmp_path, monkeypatch, capsys):
+    from optiscope.engine.cli import main
+
+    monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
+    f = tmp_path / "a.toml"
+    f.write_text(
+        '[base.dataset]\nname = "blobs"\nn_samples = 200\n[base.training]\nepochs = 2\nbatch_size = 16\n'
+        'device = "cpu"\n[base.optimizer]\nkind = "prodigy"\n'
+        '[[variations]]\nlabel = "prodigy"\n[[variations]]\nlabel = "prodigy wsd"\nschedule = { kind = "wsd" }\n'
+        '[[variations]]\nlabel = "sf adamw"\noptimizer = { kind = "schedulefree_adamw" }\n'
+        '[[variations]]\nlabel = "sf sgd"\noptimizer = { kind = "schedulefree_sgd" }\n'
+    )
+    assert main(["run", str(f), "--out", str(tmp_path / "o")]) == 0
+    _, err = capsys.readouterr()
+    assert "runs 0, 1, 2, 3 batched together" in err
+    assert "not batched" not in err
