@@ -67,7 +67,9 @@ class BatchedProdigy(BatchedOptimizer):
     ``|s|`` over the row's columns make ``d``'s numerator and denominator (float32 sums read
     into Python floats, as the package reads its sums per parameter tensor); the moments hold
     ``d``-scaled gradients; a run whose rate is 0, or whose ``|s|`` sums to 0, skips the
-    update as the package returns early (no step, ``d`` and ``k`` unchanged).
+    update as the package returns early (no step, ``d`` and ``k`` unchanged). A finished run's
+    row keeps its last ``d`` (to be read after the run): its zeroed sums make every later
+    update such a skip.
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("exp_avg", "exp_avg_sq", "s", "p0")
@@ -168,11 +170,6 @@ class BatchedProdigy(BatchedOptimizer):
         rate = self.column64([di * lr * bc for di, lr, bc in zip(self.d, lrs, bias, strict=True)])
         return rate / (self.exp_avg_sq.double().sqrt() / d + self.column64([c.eps for c in self.cfgs]))
 
-    def reset_row(self, i: int) -> None:
-        super().reset_row(i)
-        c = self.cfgs[i]
-        self.d[i] = self.d_max[i] = c.d0
-        self.d_numerator[i] = 0.0
 
 
 class ProdigyPart(OptimizerPart):
