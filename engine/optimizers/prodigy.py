@@ -54,8 +54,10 @@ class Prodigy(OptimizerSettings):
         le=1e6,
         description="the most d may grow by in one update (none: unbounded, the package's default)",
     )
-    beta3: Beta | None = Field(
+    beta3: float | None = Field(
         None,
+        ge=0.0,
+        lt=1.0,
         description="decay of the running sums that estimate d (none: sqrt(beta2), the package's default)",
     )
 
@@ -169,7 +171,6 @@ class BatchedProdigy(BatchedOptimizer):
         d = self.column64(self.d)
         rate = self.column64([di * lr * bc for di, lr, bc in zip(self.d, lrs, bias, strict=True)])
         return rate / (self.exp_avg_sq.double().sqrt() / d + self.column64([c.eps for c in self.cfgs]))
-
 
 
 class ProdigyPart(OptimizerPart):

@@ -212,7 +212,9 @@ def test_the_optimizer_packages_are_imported_only_when_a_run_uses_them(tmp_path)
         '[[variations]]\nlabel = "lion"\noptimizer = { kind = "lion" }\n'
     )
     lone = tmp_path / "lone.toml"  # one run: trained alone
-    lone.write_text('schema_version = 1\n[base.optimizer]\nkind = "schedulefree_sgd"\n[base.training]\nepochs = 1\n')
+    lone.write_text(
+        'schema_version = 1\n[base.optimizer]\nkind = "schedulefree_sgd"\n[base.training]\nepochs = 1\n'
+    )
     script = f"""
 import contextlib, io, json, sys
 from optiscope.engine.cli import main

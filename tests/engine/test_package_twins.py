@@ -255,10 +255,18 @@ def test_prodigy_twin_matches_prodigyopt_weights_and_d(name):
 EXECUTE_RUNS = [
     ("sf adamw default", {"kind": "schedulefree_adamw"}, {"kind": "constant"}),
     ("sf adamw", {"kind": "schedulefree_adamw", "lr": 0.01, "warmup_steps": 10, "weight_decay": 0.05}, {}),
-    ("sf adamw r", {"kind": "schedulefree_adamw", "lr": 0.005, "r": 1.0, "weight_lr_power": 0.0, "beta1": 0.8}, {}),
+    (
+        "sf adamw r",
+        {"kind": "schedulefree_adamw", "lr": 0.005, "r": 1.0, "weight_lr_power": 0.0, "beta1": 0.8},
+        {},
+    ),
     ("sf sgd default", {"kind": "schedulefree_sgd"}, {"kind": "constant"}),
     ("sf sgd", {"kind": "schedulefree_sgd", "lr": 0.05, "momentum": 0.5, "warmup_steps": 20}, {}),
-    ("sf sgd loop warm-up", {"kind": "schedulefree_sgd", "lr": 0.2}, {"kind": "constant", "warmup_steps": 10}),
+    (
+        "sf sgd loop warm-up",
+        {"kind": "schedulefree_sgd", "lr": 0.2},
+        {"kind": "constant", "warmup_steps": 10},
+    ),
     ("prodigy wsd", {"kind": "prodigy"}, {"kind": "wsd"}),
     ("prodigy linear", {"kind": "prodigy", "weight_decay": 0.01}, {"kind": "linear"}),
     ("prodigy polynomial", {"kind": "prodigy", "use_bias_correction": True}, {"kind": "polynomial"}),
@@ -296,7 +304,12 @@ def test_execute_trains_them_batched_with_the_losses_they_have_alone():
         assert len(a.step_loss) >= 50
         for eb, ea in zip(b.epochs, a.epochs, strict=True):
             assert eb.lr == ea.lr, cfg.label
-            assert abs(eb.train_loss - ea.train_loss) <= 1e-4, (cfg.label, eb.epoch, eb.train_loss, ea.train_loss)
+            assert abs(eb.train_loss - ea.train_loss) <= 1e-4, (
+                cfg.label,
+                eb.epoch,
+                eb.train_loss,
+                ea.train_loss,
+            )
             assert abs(eb.val_loss - ea.val_loss) <= 1e-4, (cfg.label, eb.epoch)
         # the models the runs leave are the evaluated weights (schedule-free: the average x)
         wb = torch.cat([p.detach().reshape(-1) for p in b.model.parameters()])
