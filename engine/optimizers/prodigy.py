@@ -114,7 +114,7 @@ class BatchedProdigy(BatchedOptimizer):
             g = torch.addcmul(g, p, self.column(self.coupled))
         # float32 sums read into Python floats, as the package reads its per-tensor sums (bit for
         # bit the package's where a run is one tensor; a net's several tensors it sums one by one)
-        dots = [float(torch.dot(row, moved)) for row, moved in zip(g, self.p0 - p, strict=True)]
+        dots = torch.stack([torch.dot(row, moved) for row, moved in zip(g, self.p0 - p, strict=True)])
         if self.exp_avg is not None:
             self.exp_avg.mul_(
                 self.column([b1 if a else 1.0 for b1, a in zip(self.beta1, active, strict=True)])
@@ -132,12 +132,12 @@ class BatchedProdigy(BatchedOptimizer):
             for c, d, x, a in zip(cfgs, self.d, dlr, active, strict=True)
         ]
         self.s.addcmul_(g, self.column(s_scale))
-        denominators = self.s.abs().sum(1).tolist()
+        dots_list, denominators = torch.stack([dots, self.s.abs().sum(1)]).tolist()  # one sync
         step_scale, decay, eps_d, moves = [0.0] * n, [0.0] * n, [0.0] * n, False
         for i, c in enumerate(cfgs):
             d = self.d[i]
             if active[i] and denominators[i] != 0.0:  # the package returns early otherwise
-                numerator = self.d_numerator[i] * self.beta3[i] + (d / c.d0) * dlr[i] * dots[i]
+                numerator = self.d_numerator[i] * self.beta3[i] + (d / c.d0) * dlr[i] * dots_list[i]
                 d_hat = c.d_coef * numerator / denominators[i]
                 if d == c.d0:
                     d = max(d, d_hat)
