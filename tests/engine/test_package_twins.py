@@ -250,8 +250,8 @@ def test_prodigy_twin_matches_prodigyopt_weights_and_d(name):
 
 # --------------------------------------------------------------------------- through execute
 #: the runs trained batched and alone: every schedule-free option path with the constant
-#: schedule (the one these optimizers are meant for; their own warm-up is an option), and
-#: Prodigy under every schedule of issue 21 and a few older ones
+#: schedule (the one these optimizers are meant for; their own warm-up is an option) and two
+#: under a schedule anyway, and Prodigy under every schedule of issue 21 and a few older ones
 EXECUTE_RUNS = [
     ("sf adamw default", {"kind": "schedulefree_adamw"}, {"kind": "constant"}),
     ("sf adamw", {"kind": "schedulefree_adamw", "lr": 0.01, "warmup_steps": 10, "weight_decay": 0.05}, {}),
@@ -267,6 +267,8 @@ EXECUTE_RUNS = [
         {"kind": "schedulefree_sgd", "lr": 0.2},
         {"kind": "constant", "warmup_steps": 10},
     ),
+    ("sf adamw wsd", {"kind": "schedulefree_adamw", "lr": 0.01}, {"kind": "wsd"}),
+    ("sf sgd linear", {"kind": "schedulefree_sgd", "weight_decay": 0.01}, {"kind": "linear"}),
     ("prodigy wsd", {"kind": "prodigy"}, {"kind": "wsd"}),
     ("prodigy linear", {"kind": "prodigy", "weight_decay": 0.01}, {"kind": "linear"}),
     ("prodigy polynomial", {"kind": "prodigy", "use_bias_correction": True}, {"kind": "polynomial"}),
