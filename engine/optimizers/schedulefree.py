@@ -166,8 +166,8 @@ class _BatchedScheduleFree(BatchedOptimizer):
             d.addcmul_(p, self.weight_decay)
         p.lerp_(self.z, self.column(ckp1))
         y_factor = [lr * (b * (1 - c) - 1) for lr, b, c in zip(rates, self.beta, ckp1, strict=True)]
-        p.add_(torch.mul(d, self.column(y_factor)))
-        self.z.sub_(torch.mul(d, self.column(rates)))
+        p.addcmul_(d, self.column(y_factor))  # one rounding, as the package's add_(alpha=)
+        self.z.addcmul_(d, self.column([-rate for rate in rates]))
 
     def set_mode(self, i: int, training: bool) -> None:
         """The package's ``train()`` (row ``i`` to ``y``) or ``eval()`` (to the average ``x``)."""
