@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from ..schema import LR, WD, Beta, Eps
-from .base import BatchedOptimizer, OptimizerPart, OptimizerSettings
+from .base import BatchedOptimizer, OptimizerPart, OptimizerSettings, keeping_gradients
 
 if TYPE_CHECKING:
     import torch
@@ -198,7 +198,7 @@ class ProdigyPart(OptimizerPart):
     def torch_class(cls) -> type:
         from prodigyopt import Prodigy as ProdigyOptimizer
 
-        return ProdigyOptimizer
+        return keeping_gradients(ProdigyOptimizer)  # coupled weight decay changes p.grad in place
 
     @classmethod
     def torch_kwargs(cls, cfg: Any) -> dict[str, Any]:

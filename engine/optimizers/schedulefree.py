@@ -20,14 +20,13 @@ against the package, step for step and in both modes.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from ..schema import LR, WD, Beta, Eps
-from .base import BatchedOptimizer, OptimizerPart, OptimizerSettings, RaceRow
+from .base import BatchedOptimizer, OptimizerPart, OptimizerSettings, RaceRow, keeping_gradients
 
 if TYPE_CHECKING:
     import torch
@@ -46,29 +45,6 @@ NOTE = (
     "rate shown is the one z is stepped with (no schedule multiplies it; the averaging decays "
     "the step's effect on the evaluated weights instead)."
 )
-
-
-@functools.cache
-def _keeping_gradients(package_class: type) -> type:
-    """``package_class`` whose ``step`` leaves each ``p.grad`` as it found it: the package
-    divides the gradient by its second moment (and adds the weight decay) in place, and the
-    Inside tab reads the gradient after the update. The update itself is the package's."""
-    import torch
-
-    class KeepingGradients(package_class):  # type: ignore[misc, valid-type]
-        @torch.no_grad()
-        def step(self, closure: Any = None) -> Any:
-            saved = [
-                (p, p.grad.clone()) for g in self.param_groups for p in g["params"] if p.grad is not None
-            ]
-            loss = super().step(closure)
-            for p, grad in saved:
-                p.grad.copy_(grad)
-            return loss
-
-    KeepingGradients.__name__ = KeepingGradients.__qualname__ = package_class.__name__
-    KeepingGradients.__doc__ = package_class.__doc__
-    return KeepingGradients
 
 
 class _ScheduleFreeSettings(OptimizerSettings):
@@ -156,7 +132,6 @@ class _BatchedScheduleFree(BatchedOptimizer):
         return rates, ckp1
 
     def update(self, p: torch.Tensor, g: torch.Tensor, lrs: list[float], step: float) -> None:
-        import torch
 
         if step == 1:
             self.z.copy_(p)
@@ -248,7 +223,7 @@ class _ScheduleFreePart(OptimizerPart):
     def torch_class(cls) -> type:
         import schedulefree
 
-        return _keeping_gradients(getattr(schedulefree, cls.torch_name))
+        return keeping_gradients(getattr(schedulefree, cls.torch_name))
 
     @classmethod
     def build(cls, params: list[Any], cfg: Any, *, fused: bool = False) -> torch.optim.Optimizer:

@@ -243,9 +243,29 @@ def test_prodigy_twin_matches_prodigyopt_weights_and_d(name):
         assert twin.d[k] > (2 if cfgs[k].growth_rate == 1.02 else 100) * cfgs[k].d0, cfgs[k]
         assert twin.step_sizes(lrs)[k] == pytest.approx(ProdigyPart.step_size(ref_opts[k]), rel=1e-5)
         assert twin.k[k] == ref_opts[k].param_groups[0]["k"]
+        ours = REGISTRY["prodigy"].build([torch.nn.Parameter(ref[k].detach().clone())], cfgs[k])
+        ours.load_state_dict(ref_opts[k].state_dict())  # the package's state, read as Optiscope reads it
         torch.testing.assert_close(
-            twin.effective_lr(lrs)[k], torch_effective_lr(ref_opts[k], lrs[k])[0].double(), rtol=1e-4, atol=0
+            twin.effective_lr(lrs)[k], torch_effective_lr(ours, lrs[k])[0].double(), rtol=1e-4, atol=0
         )
+
+
+def test_prodigy_alone_leaves_the_gradient_for_the_inside_tab():
+    """prodigyopt adds coupled weight decay to ``p.grad`` in place; the Inside tab reads the
+    gradient after the update (as ``torch.optim`` leaves it, and as the batched twin does), so the
+    optimizer Optiscope builds gives it back -- and steps as the package does."""
+    cfg = Prodigy(weight_decay=0.1, decouple=False)
+    ours, ref = (torch.nn.Parameter(torch.linspace(-1, 1, D)) for _ in range(2))
+    opt = REGISTRY["prodigy"].build([ours], cfg)
+    ref_opt = prodigy_reference(cfg, ref)
+    for k in range(5):
+        ours.grad, ref.grad = grad(ours, k), grad(ref, k)
+        g = ours.grad.clone()
+        opt.step()
+        ref_opt.step()
+        assert torch.equal(ours.grad, g)
+        assert not torch.equal(ref.grad, g)  # the package's own changed it
+        assert torch.equal(ours.detach(), ref.detach())
 
 
 # --------------------------------------------------------------------------- through execute
