@@ -62,6 +62,7 @@ class SeedPlan:
     runner_of: tuple[int, ...]
     seed_index_of: tuple[int, ...]  # k: the runner's k-th seed
     seed_of: tuple[int, ...]  # the training seed itself
+    names: tuple[str, ...] | None = None  # the runners' labels, where not their configs' (stored runs)
 
     @classmethod
     def of(cls, exp: ExperimentConfig) -> SeedPlan:
@@ -108,6 +109,8 @@ class SeedPlan:
 
     @property
     def labels(self) -> list[str]:
+        if self.names is not None:
+            return list(self.names)
         return [cfg.describe() for cfg in self.runners]
 
 
