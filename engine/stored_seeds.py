@@ -39,6 +39,7 @@ __all__ = [
     "StoredRunners",
     "StoredSeedsError",
     "group_stored",
+    "runner_key",
     "stored_report",
     "runners_csv",
     "export_summary",
@@ -75,7 +76,7 @@ class StoredRunners:
         return any(len(self.members(i)) > 1 for i in range(self.n_runners))
 
 
-def _runner_key(run: StoredRun) -> str:
+def runner_key(run: StoredRun) -> str:
     """What a runner's seeds share: the experiment and the config without its seeds."""
     config = json.loads(json.dumps(run.config)) if isinstance(run.config, dict) else {}
     for section in ("training", "dataset"):
@@ -94,7 +95,7 @@ def group_stored(runs: Sequence[StoredRun]) -> StoredRunners:
     first: list[tuple[float, int]] = []  # per group: its least run index, its first position
     group_of: list[int] = []
     for pos, r in enumerate(runs):
-        key = _runner_key(r) if r.seed is not None else f"run {r.id}"
+        key = runner_key(r) if r.seed is not None else f"run {r.id}"
         order = float(r.run_index) if r.run_index is not None else math.inf
         if key not in keys:
             keys[key] = len(first)
