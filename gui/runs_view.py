@@ -289,6 +289,13 @@ class RunsView(QtWidgets.QWidget):
                 grouped = True
                 self.table.addTopLevelItem(self._runner_item(group))
         self.table.setRootIsDecorated(grouped)  # the arrows that open a runner's seeds
+        if grouped:  # a runner's "(20 seeds)", "0.744 ± 0.021", "20 completed" read whole
+            header = self.table.header()
+            for col, most in ((0, 40), (4, 16), (5, 16), (7, 16)):
+                cap = header.fontMetrics().horizontalAdvance("x" * most)
+                wanted = min(self.table.sizeHintForColumn(col) + 8, cap)
+                if wanted > header.sectionSize(col):
+                    header.resizeSection(col, wanted)
         if problem:
             self.count_label.setText(problem)
         else:
