@@ -156,3 +156,27 @@ def test_export_options_and_a_seed_stored_twice(stored, capsys):
     first, second = (store.load_run(i).run_index for i in (ids[0], ids[N]))
     want = ["0", "1"] if first < second else ["1", "0"]  # numbered as the launch numbered them
     assert [r["runner"] for r in _csv(root / "two.csv")] == [want[0]] * 3 + [want[1]] * 3
+
+
+def test_a_store_from_before_run_index_still_regroups(stored, capsys):
+    """A store written before runs kept their index in their launch (schema 2) is read as it is
+    (export never changes a store): runners are numbered in the order the runs are given."""
+    import sqlite3
+
+    root, ids = stored["root"], stored["ids"]
+    path = RunStore().path
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN run_index")
+        conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    rc, _, err = cli(capsys, "runs", "export", *ids, "--out", root / "v2.csv")
+    assert rc == 0, err
+    rows = _csv(root / "v2.csv")
+    first_label = rows[0]["label"]
+    assert {r["runner"] for r in rows if r["label"] == first_label} == {"0"}
+    assert {r["runner"] for r in rows if r["label"] != first_label} == {"1"}
+    assert (root / "v2-runners.csv").is_file()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # left as it was
+    conn.close()
