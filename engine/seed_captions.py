@@ -83,6 +83,9 @@ def _metric_of(plot: str, kind: str, obs: object) -> str:
 
 
 def _text(iv: stats.Interval, fmt: str, scale: float = 1.0) -> str:
+    """ "7.3 ± 1.2"; one value: the value alone (how many seeds is said beside it)."""
+    if iv.n == 1:
+        return fmt.format(iv.mean * scale)
     return iv.text(fmt, scale)
 
 
@@ -138,10 +141,13 @@ def runner_moments(plan: SeedPlan, detector: ObservationDetector, runner: int) -
             assert isinstance(obs, LRDrop)
             numbers = f"first LR drop at epoch {_text(epoch, '{:.1f}')}{some}"
             text = numbers
-        else:  # divergence
+        elif kind == "divergence":
             steps = stats.mean_interval([m.x for m in found])
             numbers = f"diverged in {len(found)} of {n} seeds (update {_text(steps, '{:.0f}')})"
             text = numbers
+        else:  # an observation kind added later: when, over the seeds
+            numbers = f"epoch {_text(epoch, '{:.1f}')}{some}"
+            text = f"{kind.replace('_', ' ')} at {numbers}"
         caption = f"{own}: {numbers}" if own else text
         x, y = _on_curve(plan, detector, runner, plot, metric, epoch.mean)
         if kind == "lr_drop":  # at the seeds' mean update of their first drop, on the mean LR curve

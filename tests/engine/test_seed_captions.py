@@ -108,3 +108,32 @@ def test_captions_wait_for_every_seed_of_the_runner(seeded):
     assert m.run == 0 and "±" in m.caption and done == {0}
     assert seeded_moments(plan, det, done, [3]) == []  # once per runner
     assert not math.isnan(m.y)
+
+
+def test_lr_drops_and_divergences_are_stated_over_the_seeds():
+    """First LR drop: the seeds' mean epoch ± t interval, on the mean LR curve; divergence: how
+    many seeds diverged and their mean update."""
+    from optiscope.engine.lessons import Divergence, LRDrop
+
+    plan = SeedPlan.expand([ExperimentConfig().base.model_copy(update={"label": "A"})], 3)
+    det = ObservationDetector([LRDrop(), Divergence()])
+    drops = {0: 2, 1: 3, 2: 3}  # epoch of each seed's first drop
+    events: list[ev.Event] = []
+    for r in range(3):
+        lr = 0.1
+        for j in range(1, 5):
+            events.append(ev.EpochEnd(r, j, j * SPE, lr, 0.5, 0.8, 0.6, 0.7, 0.1))
+            if j == drops[r]:
+                events.append(ev.LRReduced(r, j, j * SPE, lr, lr / 10))
+                lr /= 10
+        if r == 2:
+            events.append(ev.Diverged(r, 4 * SPE + 3, 5, math.inf))
+        events.append(ev.Finished(r, "diverged" if r == 2 else "completed", 4, 4 * SPE, 0.4))
+    det.feed(events)
+    drop, div = runner_moments(plan, det, 0)
+    first = list(drops.values())
+    assert drop.caption == f"first LR drop at epoch {np.mean(first):.1f} ± {_half(first):.1f}"
+    assert drop.plot == "lr" and drop.x == pytest.approx(np.mean([d * SPE for d in first]))
+    lr_mean = np.mean([[0.1 if j <= d else 0.01 for j in range(1, 5)] for d in first], axis=0)  # EpochEnd lr
+    assert drop.y == pytest.approx(np.interp(drop.x, np.arange(1, 5) * SPE, lr_mean))
+    assert div.caption == f"diverged in 1 of 3 seeds (update {4 * SPE + 3})"
