@@ -14,10 +14,10 @@ instead (a variation that sets its own seed keeps it as its first). Runs are lis
 each with its direction. The gap has none: a gap near zero can be a runner that learned nothing
 (train and validation accuracy both at chance) and a negative one (validation above training,
 as dropout gives) is no better than a positive one, so it is reported (mean ± interval) but never
-leads, and no verdict names a winner on it. :func:`summarize_runners` gives each runner every measure as a mean
-and Student t interval over its seeds (:mod:`engine.stats`); :func:`verdicts` compares runners
-pairwise, seed for seed, and names a winner only when the paired difference's interval excludes
-zero. A seed that never reached a threshold has no epoch for the runner's mean (the count says
+leads, and no verdict names a winner on it. :func:`summarize_runners` gives each runner every
+measure as a mean and Student t interval over its seeds (:mod:`engine.stats`); :func:`verdicts`
+compares runners pairwise, seed for seed, and names a winner only when the paired difference's
+interval excludes zero. A seed that never reached a threshold has no epoch for the runner's mean (the count says
 how many did); in a comparison it counts as the epochs it ran + 1 and the verdict says "at
 least" (a lower bound on how much slower it was).
 """
