@@ -9,10 +9,19 @@ loop of :class:`engine.kernels.TorchKernel` driven as :func:`engine.loop.drive` 
 (minibatch order from ``torch.randperm`` with a generator seeded by ``training.seed``).
 Run as exported, it prints each run's label and per-epoch metrics.
 
+Every registered optimizer exports, with the arguments its part's ``torch_kwargs`` gives:
+a ``torch.optim`` class; a class written out in the script where torch has none (Muon on the
+matrices + AdamW on the rest, Lion); or the class of its authors' package (Schedule-Free,
+Prodigy), imported under a guard that names the ``pip install`` line with the version
+Optiscope trained with. A schedule-free optimizer is switched to its averaged weights for
+every evaluation where Optiscope's loop switches it. Every registered schedule exports as a
+``torch.optim.lr_scheduler`` class or a ``LambdaLR`` formula written out, after the warm-up.
+
 A setting the script cannot reproduce raises :class:`NotExportable` (one line) instead of
 writing a script that silently trains something else.
 
-Light: imports no torch (only the config, and the dataset shape rules).
+Light: imports no torch (only the config, the optimizer and schedule registries, and the
+dataset shape rules).
 """
 
 from __future__ import annotations

@@ -693,7 +693,10 @@ def test_a_missing_optimizer_package_says_how_to_install_it(kind, tmp_path):
     assert install in text.split('"""')[1]  # the header says what to install
     assert f"import {package}\n" in text
     proc = subprocess.run(
-        [sys.executable, "-c", BLOCKED_IMPORT, str(script), package], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", BLOCKED_IMPORT, str(script), package],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.strip().endswith(install) and proc.stderr.count("\n") == 1, proc.stderr
@@ -740,4 +743,6 @@ def test_an_old_torch_without_muon_is_told_what_to_install(experiment_scripts):
     script = str(experiment_scripts["new_kinds"]["script"])
     proc = subprocess.run([sys.executable, "-c", driver, script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
-    assert "needs torch.optim.Muon (torch 2.9 or later" in proc.stderr and "pip install -U torch" in proc.stderr
+    assert (
+        "needs torch.optim.Muon (torch 2.9 or later" in proc.stderr and "pip install -U torch" in proc.stderr
+    )
