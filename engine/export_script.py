@@ -467,7 +467,8 @@ def export_script(
     needs = (
         "Needs only torch, numpy and scikit-learn.\n"
         if not packages
-        else "Needs torch, numpy, scikit-learn and, for its optimizer, the authors' package:\n"
+        else "Needs torch, numpy, scikit-learn and, for its optimizer"
+        + ("s, their authors' packages:\n" if len(packages) > 1 else ", the authors' package:\n")
         + "".join(f"    pip install {_pip(p, pins[p])}\n" for p in packages)
     )
     newer = {part_for(k).torch_name for k in optimizers} & set(_TORCH_SINCE)
@@ -583,7 +584,9 @@ def _pip(package: str, version: str) -> str:
 
 def _import_package(package: str, version: str, kinds: set[str]) -> str:
     """The guarded import of an optimizer's package: a missing one ends the script with how to install it."""
-    names = ", ".join(sorted(part_for(k).title for k in kinds if part_for(k).package == package))
+    names = ", ".join(
+        sorted(part_for(k).title.split(" (")[0] for k in kinds if part_for(k).package == package)
+    )
     used = f"{package} {version}" if version else package
     return (
         f"\n# {names}: from the authors' package {package} (Optiscope trained with {used}).\n"
