@@ -491,7 +491,9 @@ def export_script(
         io="import io\n" if need["csv"] else "",
         sys="import sys\n" if need["csv"] or packages or torch_since else "",
         packages="".join(_import_package(p, pins[p], optimizers) for p in packages),
-        torch_checks="".join(_torch_check(name, since) for name, since in torch_since),
+        torch_checks="".join(["\n"] + [_torch_check(name, since) for name, since in torch_since])
+        if torch_since
+        else "",
     )
     parts = [header, prelude]
     parts.append(_INIT)
