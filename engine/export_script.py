@@ -26,6 +26,7 @@ dataset shape rules).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,8 +94,10 @@ def csv_shapes(exp: ExperimentConfig, indices: Sequence[int]) -> dict[int, dict]
 
 # --------------------------------------------------------------------------- code pieces
 def _f(v: float) -> str:
-    """A float literal that reads back exactly."""
-    return repr(float(v))
+    """A float literal that reads back exactly (``float("inf")`` for an infinite one, e.g.
+    Prodigy's unlimited ``growth_rate``)."""
+    v = float(v)
+    return repr(v) if math.isfinite(v) else f'float("{v}")'
 
 
 _ACT = {
@@ -119,8 +122,6 @@ def _model_class(
     """An ``nn.Sequential`` subclass: the same modules, made and initialised in the same order
     as ``engine.models.build_model`` (so ``torch.manual_seed`` gives the same weights and its
     ``state_dict`` keys are Optiscope's)."""
-    import math
-
     lines: list[tuple[str, str]] = []  # (code, comment)
     shape: tuple[int, ...] = (n_features,)
     if model.has_conv:
