@@ -555,6 +555,13 @@ training = { eval_train = false }
 label = "prodigy"
 optimizer = { kind = "prodigy", weight_decay = 0.01 }
 [[variations]]
+label = "prodigy, every switch"
+optimizer = { kind = "prodigy", weight_decay = 0.01, decouple = false, use_bias_correction = true, safeguard_warmup = true, growth_rate = 1.05, beta3 = 0.99, d_coef = 2.0 }
+schedule = { kind = "linear", warmup_steps = 2 }
+[[variations]]
+label = "muon, Jordan's rate scaling"
+optimizer = { kind = "muon", lr = 0.02, adjust_lr_fn = "original", nesterov = false, ns_steps = 3, weight_decay = 0.0 }
+[[variations]]
 label = "adamw + wsd"
 optimizer = { kind = "adamw", lr = 0.01 }
 schedule = { kind = "wsd" }
