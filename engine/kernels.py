@@ -614,7 +614,9 @@ class BatchedKernel:
             while stop < K and optimizer_group_key(self.cfgs[stop].optimizer) == key:
                 stop += 1
             group = [c.optimizer for c in self.cfgs[start:stop]]
-            self.optimizers.append(build_batched_optimizer(group, start, stop, self.net.params))
+            self.optimizers.append(
+                build_batched_optimizer(group, start, stop, self.net.params, self.net.shapes)
+            )
             start = stop
         self.x_train = torch.as_tensor(dataset.x_train, device=device)
         self.y_train = torch.as_tensor(dataset.y_train, device=device)
