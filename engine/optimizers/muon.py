@@ -170,11 +170,18 @@ def muon_with_adamw(params: list[Any], cfg: Any) -> Any:
 
 
 class BatchedMuon(BatchedOptimizer):
-    """:func:`muon_with_adamw` per row: each run's 2-D weight matrices on Muon (one batched
-    Newton–Schulz iteration per matrix shape over the runs), its other parameters on AdamW at
-    the same rate and weight decay (a :class:`~engine.optimizers.adam.BatchedAdamW` over
-    those columns). Each run has its own rate, weight decay, momentum, ``eps`` and
-    ``adjust_lr_fn``; ``nesterov`` and ``ns_steps`` are structural (the group key)."""
+    """:func:`muon_with_adamw` per row: each run's 2-D weight matrices on Muon (for each weight
+    matrix, one Newton–Schulz iteration batched over the runs: :func:`newton_schulz`), its
+    other parameters on AdamW at the same rate and weight decay (a
+    :class:`~engine.optimizers.adam.BatchedAdamW` over those columns). Each run has its own
+    rate, weight decay, momentum, ``eps`` and ``adjust_lr_fn``; ``nesterov`` and ``ns_steps``
+    are structural (the group key).
+
+    Given the same gradients, the rows step as torch.optim.Muon + AdamW do (bit for bit
+    but for a rare bfloat16 tie in torch's small-matrix products). Within training, the
+    batched engine's gradients differ from torch's by float32 rounding, which the bfloat16
+    iteration can turn into a different path: Muon runs batched and alone agree less
+    closely than other optimizers' (README, "Experiment files")."""
 
     state_names = ("momentum_buffer",)
     uses_shapes = True
