@@ -13,8 +13,7 @@ elsewhere it does nothing): blocks up to :data:`MMAP_THRESHOLD` come from the he
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import platform
+import os
 
 __all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "keep_freed_memory"]
 
@@ -30,9 +29,13 @@ def keep_freed_memory() -> bool:
     global _done
     if _done is None:
         _done = False
-        if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        try:  # glibc names itself here; musl, macOS and Windows do not (cheaper than platform.libc_ver)
+            glibc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+        except (ValueError, OSError, AttributeError):
+            glibc = ""
+        if glibc.startswith("glibc"):
             try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                libc = ctypes.CDLL(None)  # the process's own symbols: libc's mallopt among them
                 _done = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
                     libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
                 )
