@@ -52,7 +52,7 @@ PRESET_PARAMS = [
 #: muon-vs-adamw: torch.optim.Muon runs its Newton-Schulz iterations in bfloat16; the batched
 #: Muon's batched matrix products round differently, and the Muon runs' losses end 1.2e-3
 #: (lr 0.003) and 2.7e-2 (lr 0.01) from torch.optim.Muon's in 3 epochs, accuracies a sample or
-#: two apart (measured with the batched Muon of the twins branch before it reached main).
+#: two apart.
 CLI_STRAYS = {
     "prodigy-no-lr": (
         "prodigy",
