@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Look",
     "TEXT_SCALE",
+    "PROJECTOR_PT",
     "MIN_WIDTH",
     "RUN_LINE_STYLES",
     "FADED_OPACITY",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 TEXT_SCALE = 1.3
+PROJECTOR_PT = style.TICK_PT * TEXT_SCALE  # text beside the plots (table, tools) as large as their ticks
 MIN_WIDTH = 3.5
 FADED_OPACITY = 0.15
 CASING_EXTRA = 2.0  # a casing is this many pixels wider than its line: one each side
