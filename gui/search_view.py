@@ -801,8 +801,8 @@ class SearchDialog(ToolDialog):
                     each = ", ".join("—" if v is None else f"{v:.4g}" for v in seeds)
                     item.setToolTip(f"the mean over {len(seeds)} seeds: {each}")
                 t.setItem(r, c, item)
-        if self.trials:
-            t.resizeColumnToContents(t.columnCount() - 1)  # the header names the seeds
+        if self.trials:  # every header whole (the last names the seeds), at any text size
+            t.resizeColumnsToContents()
 
     # ------------------------------------------------------------------ using trials
     def _row_trial(self, row: int) -> Any:
