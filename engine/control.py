@@ -12,7 +12,28 @@ from __future__ import annotations
 import math
 import threading
 
-__all__ = ["RunControl"]
+__all__ = ["RunControl", "interrupt_all", "interrupted", "clear_interrupt"]
+
+#: Set by the command line's SIGTERM / Ctrl+C handler: every :class:`RunControl` in the process
+#: then reads as stopped. The handler raises KeyboardInterrupt too, but Python drops an exception
+#: raised while a weakref callback or ``__del__`` runs ("Exception ignored in ..."), so a signal
+#: landing there was lost and the command trained on; the loops see this flag whatever happens.
+_INTERRUPTED = threading.Event()
+
+
+def interrupt_all() -> None:
+    """Stop every run of this process at its next update (the command line was interrupted)."""
+    _INTERRUPTED.set()
+
+
+def interrupted() -> bool:
+    """Whether :func:`interrupt_all` was called (and not cleared since)."""
+    return _INTERRUPTED.is_set()
+
+
+def clear_interrupt() -> None:
+    """Forget an interrupt (the command that took it has returned)."""
+    _INTERRUPTED.clear()
 
 
 class RunControl:
@@ -76,7 +97,7 @@ class RunControl:
 
     @property
     def stopped(self) -> bool:
-        return self._stop.is_set()
+        return self._stop.is_set() or _INTERRUPTED.is_set()
 
     @property
     def paused(self) -> bool:
@@ -84,18 +105,18 @@ class RunControl:
 
     # -- called from the training thread
     def checkpoint(self) -> bool:
-        """Block while paused; False once a stop was requested."""
-        if self._stop.is_set():
+        """Block while paused; False once a stop was requested (here or by :func:`interrupt_all`)."""
+        if self._stop.is_set() or _INTERRUPTED.is_set():
             return False
         if self._paused:
             with self._cond:
-                while self._paused and self._budget == 0 and not self._stop.is_set():
+                while self._paused and self._budget == 0 and not self.stopped:
                     self._cond.wait(0.05)
                 if self._paused and self._budget > 0:
                     self._budget -= 1
         if self.delay > 0:
             self._stop.wait(self.delay)
-        return not self._stop.is_set()
+        return not self.stopped
 
     def take_lr(self) -> float | None:
         lr, self._pending_lr = self._pending_lr, None

@@ -89,6 +89,7 @@ LONG_TESTS = frozenset(
         "tests/engine/test_search_cli.py::test_two_workers_on_one_study_lose_and_duplicate_no_trial",
         "tests/engine/test_search_faults.py::test_a_killed_search_leaves_no_trial_running_after_the_next_open[15]",
         "tests/engine/test_search_faults.py::test_a_killed_search_leaves_no_trial_running_after_the_next_open[9]",
+        "tests/engine/test_search_faults.py::test_a_sigterm_landing_in_a_weakref_callback_still_stops_the_search",
         "tests/engine/test_share.py::test_a_thousand_mutated_codes_give_one_line_errors",
         "tests/engine/test_store.py::test_a_crash_loses_at_most_the_epoch_in_progress",
         "tests/engine/test_sweep.py::test_constant_rate_batches_need_no_torch_optim",

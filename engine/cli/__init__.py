@@ -14,8 +14,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..config import ConfigError, load_toml
+from ..control import clear_interrupt, interrupt_all, interrupted
 from .common import UsageError, add_experiment_args, check_devices, load_experiment
 
 __all__ = ["main", "build_parser", "load_experiment", "UsageError", "add_experiment_args"]
@@ -111,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     restore = _terminate_as_interrupt()
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
+        if interrupted():  # the signal's KeyboardInterrupt was dropped; the runs stopped on the flag
+            raise KeyboardInterrupt
+        return rc
     except (ConfigError, DataError, UsageError, StoreError) as exc:
         from ..formats import terminal_safe
 
@@ -141,14 +146,21 @@ def _terminate_as_interrupt() -> Callable[[], None]:
         return lambda: None
 
     def on_term(signum: int, frame: object) -> None:
+        interrupt_all()  # seen by every run's next update, even if the raise below is dropped
         raise KeyboardInterrupt
 
+    olds: dict[int, Any] = {}
     try:
-        old = signal.signal(signal.SIGTERM, on_term)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            olds[sig] = signal.signal(sig, on_term)
     except (ValueError, OSError):  # pragma: no cover - an embedding that owns the signals
+        for taken, old in olds.items():
+            signal.signal(taken, old)
         return lambda: None
 
     def restore() -> None:
-        signal.signal(signal.SIGTERM, old)
+        for taken, old in olds.items():
+            signal.signal(taken, old)
+        clear_interrupt()
 
     return restore

@@ -12,10 +12,9 @@ Light: imports pydantic, never torch.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Any
 
-from pydantic import Field
-
+from ..registry import PartRegistry
 from .adadelta import Adadelta, AdadeltaPart
 from .adafactor import Adafactor, AdafactorPart
 from .adagrad import Adagrad, AdagradPart
@@ -57,9 +56,9 @@ __all__ = [
 
 #: THE registry: every optimizer part by its ``kind``, in the order the window lists them.
 #: One row per part; everything else reads this table.
-REGISTRY: dict[str, type[OptimizerPart]] = {
-    part.kind(): part
-    for part in (
+REGISTRY: PartRegistry[type[OptimizerPart]] = PartRegistry(
+    "optimizer",
+    (
         SGDPart,
         AdagradPart,
         RMSpropPart,
@@ -75,8 +74,8 @@ REGISTRY: dict[str, type[OptimizerPart]] = {
         ScheduleFreeAdamWPart,
         ScheduleFreeSGDPart,
         ProdigyPart,
-    )
-}
+    ),
+)
 
 #: the labels the Optimizer panel gives fields several kinds share
 COMMON_LABELS = {"lr": "Learning rate", "eps": "ε"}
@@ -84,21 +83,17 @@ COMMON_LABELS = {"lr": "Learning rate", "eps": "ε"}
 
 def optimizer_union() -> Any:
     """The config schema's optimizer entry: the parts' config classes, tagged by ``kind``."""
-    classes = tuple(part.config for part in REGISTRY.values())
-    return Annotated[Union[classes], Field(discriminator="kind")]  # noqa: UP007 - built at run time
+    return REGISTRY.union()
 
 
 def part_for(kind: str) -> type[OptimizerPart]:
     """The part registered for ``kind`` (KeyError names the known kinds)."""
-    try:
-        return REGISTRY[kind]
-    except KeyError:
-        raise KeyError(f"unknown optimizer kind {kind!r}; registered: {', '.join(REGISTRY)}") from None
+    return REGISTRY.part_for(kind)
 
 
 def panel_titles() -> dict[str, str]:
     """The Optimizer panel's chooser entries: each part's title by kind."""
-    return {kind: part.title for kind, part in REGISTRY.items()}
+    return REGISTRY.titles()
 
 
 def panel_labels(kind: str | None = None) -> dict[str, str]:

@@ -11,10 +11,9 @@ Light: imports pydantic, never torch.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Any
 
-from pydantic import Field
-
+from ..registry import PartRegistry
 from .base import SchedulePart, ScheduleSettings
 from .constant import Constant, ConstantPart
 from .cosine import Cosine, CosinePart
@@ -58,9 +57,9 @@ __all__ = [
 
 #: THE registry: every schedule part by its ``kind``, in the order the window lists them.
 #: One row per part; everything else reads this table.
-REGISTRY: dict[str, type[SchedulePart]] = {
-    part.kind(): part
-    for part in (
+REGISTRY: PartRegistry[type[SchedulePart]] = PartRegistry(
+    "schedule",
+    (
         ConstantPart,
         TimeDecayPart,
         StepPart,
@@ -75,8 +74,8 @@ REGISTRY: dict[str, type[SchedulePart]] = {
         PolynomialPart,
         MultiStepPart,
         InverseSqrtPart,
-    )
-}
+    ),
+)
 
 #: the labels the Schedule panel gives the fields every kind has
 COMMON_LABELS = {"warmup_steps": "Warm-up (updates)", "warmup_start_factor": "Warm-up start factor"}
@@ -84,21 +83,17 @@ COMMON_LABELS = {"warmup_steps": "Warm-up (updates)", "warmup_start_factor": "Wa
 
 def schedule_union() -> Any:
     """The config schema's schedule entry: the parts' config classes, tagged by ``kind``."""
-    classes = tuple(part.config for part in REGISTRY.values())
-    return Annotated[Union[classes], Field(discriminator="kind")]  # noqa: UP007 - built at run time
+    return REGISTRY.union()
 
 
 def part_for(kind: str) -> type[SchedulePart]:
     """The part registered for ``kind`` (KeyError names the known kinds)."""
-    try:
-        return REGISTRY[kind]
-    except KeyError:
-        raise KeyError(f"unknown schedule kind {kind!r}; registered: {', '.join(REGISTRY)}") from None
+    return REGISTRY.part_for(kind)
 
 
 def panel_titles() -> dict[str, str]:
     """The Schedule panel's chooser entries: each part's title by kind."""
-    return {kind: part.title for kind, part in REGISTRY.items()}
+    return REGISTRY.titles()
 
 
 def panel_labels() -> dict[str, str]:
