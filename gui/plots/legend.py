@@ -1,7 +1,7 @@
 """The legend strip above the plots (one entry per run, in its colour) and its export twin.
 
-The strip fits its width: entries never break inside, and at most :data:`MAX_LINES` lines are
-used while the wording can still be shortened. Tried in turn, until the entries fit: every
+The strip fits its width: entries never break inside, and at most :data:`MAX_LINES` lines
+(:data:`PRESENTING_LINES` in presentation mode) are used while the wording can be shortened. Tried in turn, until the entries fit: every
 run's whole label; only what tells a run from the others (:func:`.titles.distinct_labels`);
 then the labels elided with "…" (no fewer than :data:`MIN_LABEL_CHARS` characters), each
 run's status ("— stopped") kept whole. A note that names another run ("LR same as ...",
@@ -22,10 +22,11 @@ from optiscope.gui.plots.titles import MIN_LABEL_CHARS, distinct_labels
 from PySide6 import QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
-__all__ = ["legend_html", "legend_document", "LegendStrip", "SameAs", "Note", "MAX_LINES"]
+__all__ = ["legend_html", "legend_document", "LegendStrip", "SameAs", "Note", "MAX_LINES", "PRESENTING_LINES"]
 
 EMPTY_TEXT = "Each run keeps one colour in every plot."
-MAX_LINES = 2  # the strip's lines while the wording can still be shortened
+MAX_LINES = 3  # the strip's lines while the wording can still be shortened ...
+PRESENTING_LINES = 2  # ... and in presentation mode, where the results table needs the room
 GAP = "\xa0" * 4  # between two entries of a line
 FIT_AIR = 8  # pixels kept free at a line's end (rounding, the label's own margins)
 
@@ -152,7 +153,7 @@ class LegendStrip(QtWidgets.QLabel):
     hint (:meth:`set_hint`) emits ``hint_clicked``.
 
     It breaks its lines itself (between entries, never inside one) and shortens the wording
-    to keep to :data:`MAX_LINES` lines (see the module's text); it never asks for more width
+    to keep to :attr:`max_lines` lines (see the module's text); it never asks for more width
     than it is given, so a long label never widens the plots or pushes an axis out of view.
     """
 
@@ -162,9 +163,11 @@ class LegendStrip(QtWidgets.QLabel):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.faded: set[int] = set()
-        self._notes: dict[str, dict[int, Note]] = {}  # by source (a plot part, a check)
+        self._notes: dict[str, dict[int, list[Note]]] = {}  # by source (a plot part, a check)
+        self._drop: dict[str, int] = {}  # by source: notes with a higher rank go first when room is short
         self._runs: list[RunData] = []
         self._hint: tuple[str, ...] = ()
+        self.max_lines = MAX_LINES
         self._lines: list[str] = []
         self._fitted_for: tuple[object, ...] | None = None
         self.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
@@ -181,23 +184,41 @@ class LegendStrip(QtWidgets.QLabel):
     @property
     def notes(self) -> dict[int, list[Note]]:
         """Each run's notes, from every source in the order they were set."""
+        return self._notes_of(self._notes)
+
+    def _notes_of(self, sources: Iterable[str]) -> dict[int, list[Note]]:
         out: dict[int, list[Note]] = {}
-        for per_run in self._notes.values():
-            for rid, note in per_run.items():
-                out.setdefault(rid, []).append(note)
+        for source in sources:
+            for rid, notes in self._notes[source].items():
+                out.setdefault(rid, []).extend(notes)
         return out
 
-    def set_notes(self, source: str, notes: Mapping[int, Note]) -> None:
-        """Replace the notes of ``source`` (e.g. "lr"); call :meth:`show_runs` to see them."""
-        if notes:
-            self._notes[source] = dict(notes)
+    def set_notes(self, source: str, notes: Mapping[int, Note | Sequence[Note]], drop: int = 0) -> bool:
+        """Replace the notes of ``source`` (e.g. "lr"), one or several per run; call
+        :meth:`show_runs` to see them. When room is short, notes with a higher ``drop`` go
+        first, all of them before a run's label is shortened (0: never). Returns whether
+        they changed."""
+        new = _as_lists(notes)
+        self._drop[source] = drop
+        if new == self._notes.get(source, {}):
+            return False
+        if new:
+            self._notes[source] = new
         else:
             self._notes.pop(source, None)
+        return True
 
     def set_hint(self, *wordings: str) -> None:
-        """A link at the legend's end (longest wording first; none: no hint)."""
+        """A link at the legend's end (longest wording first; none: no hint); a click on it
+        emits ``hint_clicked``."""
         if wordings != self._hint:
             self._hint = wordings
+            self._fit(force=True)
+
+    def set_max_lines(self, lines: int) -> None:
+        """Keep to ``lines`` lines while the wording can be shortened."""
+        if lines != self.max_lines:
+            self.max_lines = lines
             self._fit(force=True)
 
     @property
@@ -246,14 +267,21 @@ class LegendStrip(QtWidgets.QLabel):
         bg = self.palette().color(QtGui.QPalette.ColorRole.Window).name()
         metrics = QtGui.QFontMetrics(self.font())
         gap = metrics.horizontalAdvance(GAP)
-        notes = self.notes
+        every = self.notes
+        ranks = sorted({self._drop.get(s, 0) for s in self._notes} | {0}, reverse=True)
+        # every note, then without the notes of the highest rank, ..., down to the kept ones
+        note_sets = [self._notes_of(s for s in self._notes if self._drop.get(s, 0) < r) for r in ranks[:-1]]
+        note_sets = [every, *note_sets] if note_sets else [every]
+        required = note_sets[-1]
         wordings = self._wordings()
         full, short = [w[0] for w in wordings], [w[-1] for w in wordings]
 
         suffixes = [r.title[len(r.label) :] for r in self._runs]  # " — stopped", " (5 seeds)"
         shared = suffixes[0] if len(self._runs) > 1 and len(set(suffixes)) == 1 else ""
 
-        def layout(names: Sequence[str], hint: str) -> tuple[list[str], list[list[int]]]:
+        def layout(
+            names: Sequence[str], hint: str, notes: Mapping[int, list[Note]] = required
+        ) -> tuple[list[str], list[list[int]]]:
             by_id = {r.id: n for r, n in zip(self._runs, names, strict=True)}
             compact = list(names) != full
             entries = [
@@ -285,12 +313,17 @@ class LegendStrip(QtWidgets.QLabel):
 
         hints = self._hint or ("",)
         chosen = None
-        for names, hint in [(full, h) for h in hints] + [(short, h) for h in hints]:
-            entries, lines = layout(names, hint)
-            if len(lines) <= MAX_LINES:
-                chosen = entries, lines
+        # whole labels with every note, then without the optional ones; then what tells the
+        # runs apart; each with the longest hint that fits
+        for names, notes in [(full, n) for n in note_sets] + [(short, n) for n in note_sets]:
+            for hint in hints:
+                entries, lines = layout(names, hint, notes)
+                if len(lines) <= self.max_lines:
+                    chosen = entries, lines
+                    break
+            if chosen is not None:
                 break
-        for hint in (*hints, "") if chosen is None else ():
+        for hint in (hints[-1], "") if chosen is None else ():  # elided names: the shortest hint
             chosen = self._elided(short, hint, layout, metrics)
             if chosen is not None:
                 break
@@ -305,7 +338,7 @@ class LegendStrip(QtWidgets.QLabel):
             self._lines.append(doc.toPlainText().replace("\xa0", " ").strip())
         names = dict(zip([r.id for r in self._runs], full, strict=True))
         whole = [
-            r.title + "".join(f" ({_note_text(n, names)})" for n in notes.get(r.id, [])) for r in self._runs
+            r.title + "".join(f" ({_note_text(n, names)})" for n in every.get(r.id, [])) for r in self._runs
         ]
         tip = [*whole, *([self.hint] if self.hint else []), "Click a run to spotlight it, again to show all"]
         self.setToolTip("\n".join(tip))
@@ -332,12 +365,12 @@ class LegendStrip(QtWidgets.QLabel):
         its lines; None when not even labels of ``MIN_LABEL_CHARS`` characters do."""
         low, high = 0.0, float(max(metrics.horizontalAdvance(n) for n in names))
         best = layout(self._cut(names, low, metrics), hint)
-        if len(best[1]) > MAX_LINES:
+        if len(best[1]) > self.max_lines:
             return None
         while high - low > 2:
             mid = (low + high) / 2
             tried = layout(self._cut(names, mid, metrics), hint)
-            if len(tried[1]) <= MAX_LINES:
+            if len(tried[1]) <= self.max_lines:
                 low, best = mid, tried
             else:
                 high = mid

@@ -118,7 +118,8 @@ class LRPlot(PlotPart):
             return
         changed = set(shared) ^ set(look.shared) | {r for r in shared if shared[r] != look.shared.get(r)}
         look.shared, self.overlapping = shared, groups
-        frame.legend.set_notes("lr", {rid: SameAs("LR", g[0]) for g in groups for rid in g[1:]})
+        # the dashes show it on the plot: a note that gives way before a run's name is shortened
+        frame.legend.set_notes("lr", {rid: SameAs("LR", g[0]) for g in groups for rid in g[1:]}, drop=1)
         for rid in changed:
             if rid in frame.runs:
                 frame.style_run(frame.runs[rid])
