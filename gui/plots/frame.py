@@ -66,6 +66,7 @@ class PlotFrame:
         self.controls = PlotControls()
         self.legend = LegendStrip()
         self.close: dict[int, list[Note]] = {}  # runs whose curves lie on another's (find_close)
+        self.close_at = 0.0  # when find_close last looked (time.monotonic)
         # runners whose seeds have new data for their bands, in the order they waited, and
         # which parts' bands are still to draw (None: all)
         self.band_dirty: dict[int, tuple[str, ...] | None] = {}
@@ -268,6 +269,9 @@ class PlotFrame:
         ``close_series``; closer than their line's width on screen over half their length):
         the legend says "loss & accuracy same as X" and, in overlay mode, points to the small
         multiples (one cell per run), where no run hides another."""
+        import time
+
+        self.close_at = time.monotonic()
         found: dict[tuple[int, int], list[str]] = {}
         for part in self.parts.values():
             if part.close_series is None:

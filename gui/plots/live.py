@@ -28,6 +28,7 @@ multiples, one cell per run with shared axes, as the learning-rate studies show 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -53,6 +54,7 @@ __all__ = ["LivePlots", "Mode"]
 
 Mode = Literal["overlay", "grid"]
 PIXMAP_CACHE_KB = 128 * 1024  # room for the cached curves of a sweep (QPixmapCache)
+CLOSE_EVERY_S = 0.5  # runs that hide each other are looked for at most this often while training
 BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at most (see _draw_bands)
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
@@ -186,8 +188,11 @@ class LivePlots(QtWidgets.QWidget):
             part.batch_done(events, dirty)
         if dirty and frame.ranges.update():
             marks = True  # markers above an axis wait at its top edge
-        if any(flags & {"epochs", "status", "all"} for flags in dirty.values()):
-            frame.find_close()  # at epoch ends: curves that came to lie on each other
+        if any(flags & {"status", "all"} for flags in dirty.values()) or (
+            any("epochs" in flags for flags in dirty.values())
+            and time.monotonic() - frame.close_at >= CLOSE_EVERY_S
+        ):
+            frame.find_close()  # curves that came to lie on each other (at epoch ends, paced)
         if marks:
             frame.draw_marks()
         if frame.band_dirty:

@@ -9,7 +9,6 @@ dashes, so the shared curve alternates the colours of every run on it; the legen
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -58,7 +57,10 @@ def close_pairs(curves: Mapping[int, tuple[np.ndarray, np.ndarray]], tol: float)
     """For each run (by id) whose curve ``(x, y)`` lies within ``tol`` (y units) of an earlier
     run's curve over at least :data:`CLOSE_SHARE` of their common x range (drawn on one plot,
     they hide each other), the earlier run it lies closest to. Two noisy curves tangle: their
-    tolerance is at least the smaller of their noise levels (their typical second difference)."""
+    tolerance is at least the smaller of their noise levels (their typical second difference).
+
+    Every curve is read at the same :data:`CLOSE_POINTS` x values (a run between them or
+    past its end has none there), so a sweep of many runs costs one array operation per run."""
     out: dict[int, int] = {}
     if not tol > 0:
         return out
@@ -68,26 +70,31 @@ def close_pairs(curves: Mapping[int, tuple[np.ndarray, np.ndarray]], tol: float)
         ok = np.isfinite(x) & np.isfinite(y)
         if ok.sum() >= MIN_POINTS:
             clean[rid] = (x[ok], y[ok])
+    if len(clean) < 2:
+        return out
     ids = list(clean)
+    lo = min(float(x[0]) for x, _y in clean.values())
+    hi = max(float(x[-1]) for x, _y in clean.values())
+    n = min(CLOSE_POINTS, max(len(x) for x, _y in clean.values()))
+    grid = np.linspace(lo, hi, n)
+    ys = np.array([np.interp(grid, x, y, left=np.nan, right=np.nan) for x, y in clean.values()])
     # the noise of a curve, not its trend: its typical second difference (about 1.6 sigma)
-    jitter = {
-        rid: float(np.median(np.abs(np.diff(y, 2)))) if len(y) > 2 else 0.0 for rid, (_x, y) in clean.items()
-    }
-    for i, b in enumerate(ids):
-        gaps = {a: _typical_gap(clean[a], clean[b]) for a in ids[:i]}
-        near = [(g, a) for a, g in gaps.items() if g <= max(tol, min(jitter[a], jitter[b]))]
-        if near:
-            out[b] = min(near)[1]
+    jitter = np.array(
+        [float(np.median(np.abs(np.diff(y, 2)))) if len(y) > 2 else 0.0 for _x, y in clean.values()]
+    )
+    for b in range(1, len(ids)):
+        gap = np.abs(ys[:b] - ys[b])
+        count = np.isfinite(gap).sum(axis=1)  # x values both runs have
+        if not (count >= MIN_POINTS).any():
+            continue
+        # the gap CLOSE_SHARE of the shared x values are within (np.nanquantile, row by row, is slow)
+        ordered = np.sort(np.where(np.isfinite(gap), gap, np.inf), axis=1)
+        at = np.clip(np.ceil(CLOSE_SHARE * count).astype(int) - 1, 0, gap.shape[1] - 1)
+        typical = np.where(
+            count >= MIN_POINTS, np.take_along_axis(ordered, at[:, None], axis=1)[:, 0], np.inf
+        )
+        allowed = np.maximum(tol, np.minimum(jitter[:b], jitter[b]))
+        near = np.flatnonzero(typical <= allowed)
+        if len(near):
+            out[ids[b]] = ids[int(near[np.argmin(typical[near])])]
     return out
-
-
-def _typical_gap(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
-    """The gap between two curves that :data:`CLOSE_SHARE` of their common length is within
-    (infinite when they share no x range)."""
-    (xa, ya), (xb, yb) = a, b
-    lo, hi = max(xa[0], xb[0]), min(xa[-1], xb[-1])
-    if not hi > lo:
-        return math.inf
-    grid = np.linspace(lo, hi, min(CLOSE_POINTS, max(len(xa), len(xb))))
-    gap = np.abs(np.interp(grid, xa, ya) - np.interp(grid, xb, yb))
-    return float(np.quantile(gap, CLOSE_SHARE))
