@@ -123,13 +123,22 @@ def legend_document(
     return doc
 
 
+_widths: dict[tuple[str, str], float] = {}  # (rich text, font key) -> width: fits retry wordings
+
+
 def _html_width(text: str, qfont: QtGui.QFont) -> float:
     """The width of one unbroken line of rich ``text`` in ``qfont``."""
-    doc = QtGui.QTextDocument()
-    doc.setDocumentMargin(0)
-    doc.setDefaultFont(qfont)
-    doc.setHtml(text)
-    return doc.idealWidth()
+    key = (text, qfont.key())
+    width = _widths.get(key)
+    if width is None:
+        if len(_widths) > 4096:
+            _widths.clear()
+        doc = QtGui.QTextDocument()
+        doc.setDocumentMargin(0)
+        doc.setDefaultFont(qfont)
+        doc.setHtml(text)
+        width = _widths[key] = doc.idealWidth()
+    return width
 
 
 def pack(widths: Sequence[float], room: float, gap: float) -> list[list[int]]:
