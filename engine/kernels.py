@@ -783,6 +783,13 @@ class BatchedKernel:
                 opt.reset_row(row - opt.start)
         self.mask[row] = 0.0
 
+    def set_mode(self, row: int, training: bool) -> None:
+        """Switch ``row``'s optimizer between training and evaluation weights (schedule-free:
+        ``y`` and the average ``x``; see :meth:`BatchedOptimizer.set_mode`)."""
+        for opt in self.optimizers:
+            if opt.start <= row < opt.stop:
+                opt.set_mode(row - opt.start, training)
+
     # -- inside the runs (engine.inside)
     def mark_update(self) -> None:
         """Remember the weights before the next update (for its update-to-weight ratio)."""

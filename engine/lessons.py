@@ -512,6 +512,16 @@ class ObservationDetector:
                     )
         return moments
 
+    def epochs(self, run: int) -> list[ev.EpochEnd]:
+        """The epoch events of run ``run`` seen so far (empty for a run not seen)."""
+        st = self._runs.get(run)
+        return list(st.epochs) if st is not None else []
+
+    def finished(self, run: int) -> bool:
+        """Run ``run`` has ended (its ``Finished`` event was seen)."""
+        st = self._runs.get(run)
+        return st is not None and st.outcome.reason != "running"
+
     def outcomes(self) -> list[RunOutcome]:
         """One outcome per run seen, by run id."""
         self._timing()

@@ -80,10 +80,12 @@ class SeedReport:
         return self.plan.n_seeds
 
     def as_dict(self) -> dict:
-        """summary.json's ``seeds``, ``interval``, ``runners`` and ``verdicts``."""
+        """summary.json's ``seeds``, ``interval``, ``better``, ``runners`` and ``verdicts``."""
         return {
             "seeds": self.n_seeds,
             "interval": stats.METHOD,
+            # which way each measure is better ("min"/"max"); null: none (the gap), no verdicts
+            "better": {m.name: m.better for m in self.measures},
             "runners": [s.as_dict(self.measures) for s in self.runners],
             "verdicts": [v.as_dict() for v in self.verdicts],
         }
@@ -129,6 +131,11 @@ class SeedReport:
             + ":"
         )
         for m in self.measures:
+            if m.better is None:
+                lines.append(
+                    f"  {m.header}: no verdict (neither way is better: near 0 may mean nothing was learned)"
+                )
+                continue
             if pairs:
                 found = [v for v in self.verdicts if v.measure == m.name]
             else:

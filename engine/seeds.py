@@ -11,10 +11,13 @@ instead (a variation that sets its own seed keeps it as its first). Runs are lis
 
 **What they say together.** :data:`MEASURES` is the one list of what a runner is judged by
 (epochs to a lesson threshold, final and best validation accuracy and loss, the train/val gap),
-each with its direction. :func:`summarize_runners` gives each runner every measure as a mean
-and Student t interval over its seeds (:mod:`engine.stats`); :func:`verdicts` compares runners
-pairwise, seed for seed, and names a winner only when the paired difference's interval excludes
-zero. A seed that never reached a threshold has no epoch for the runner's mean (the count says
+each with its direction. The gap has none: a gap near zero can be a runner that learned nothing
+(train and validation accuracy both at chance) and a negative one (validation above training,
+as dropout gives) is no better than a positive one, so it is reported (mean ± interval) but never
+leads, and no verdict names a winner on it. :func:`summarize_runners` gives each runner every
+measure as a mean and Student t interval over its seeds (:mod:`engine.stats`); :func:`verdicts`
+compares runners pairwise, seed for seed, and names a winner only when the paired difference's
+interval excludes zero. A seed that never reached a threshold has no epoch for the runner's mean (the count says
 how many did); in a comparison it counts as the epochs it ran + 1 and the verdict says "at
 least" (a lower bound on how much slower it was).
 """
@@ -59,6 +62,7 @@ class SeedPlan:
     runner_of: tuple[int, ...]
     seed_index_of: tuple[int, ...]  # k: the runner's k-th seed
     seed_of: tuple[int, ...]  # the training seed itself
+    names: tuple[str, ...] | None = None  # the runners' labels, where not their configs' (stored runs)
 
     @classmethod
     def of(cls, exp: ExperimentConfig) -> SeedPlan:
@@ -105,6 +109,8 @@ class SeedPlan:
 
     @property
     def labels(self) -> list[str]:
+        if self.names is not None:
+            return list(self.names)
         return [cfg.describe() for cfg in self.runners]
 
 
@@ -124,7 +130,7 @@ class Measure:
     name: str  # the key in summary.json and the CSV column stem
     header: str
     get: Callable[[RunOutcome], float]  # NaN: no value for this seed
-    better: stats.Better
+    better: stats.Better | None  # None: a diagnostic, reported without a leader or verdicts
     words: tuple[str, str]  # how a verdict says "A beat B" in the better direction
     unit: str = ""
     fmt: str = "{:.3g}"
@@ -197,8 +203,8 @@ MEASURES: tuple[Measure, ...] = (
         "gap_acc",
         "Gap (train − val)",
         lambda o: _f(o.gap_acc),
-        "min",
-        ("smaller", "larger"),
+        None,  # no direction: see the module docstring
+        ("", ""),
         "pts",
         "{:.1f}",
         100.0,
@@ -274,6 +280,7 @@ def _paired_values(
 
 
 def _compare(plan: SeedPlan, outcomes: Mapping[int, RunOutcome], m: Measure, a: int, b: int) -> stats.Verdict:
+    assert m.better is not None, f"{m.name} has no direction: nothing to compare"
     av, bv = _paired_values(plan, outcomes, m, a), _paired_values(plan, outcomes, m, b)
     names = (plan.labels[a], plan.labels[b])
     v = stats.paired_verdict(
@@ -307,16 +314,26 @@ def _compare(plan: SeedPlan, outcomes: Mapping[int, RunOutcome], m: Measure, a: 
 def verdicts(
     plan: SeedPlan, outcomes: Mapping[int, RunOutcome], measures: Sequence[Measure]
 ) -> list[stats.Verdict]:
-    """Every pair of runners on every measure, seed for seed (runner order: a < b)."""
+    """Every pair of runners on every measure with a direction, seed for seed (runner order:
+    a < b); a measure without one (the gap) has no verdicts."""
     n = len(plan.runners)
-    return [_compare(plan, outcomes, m, a, b) for m in measures for a in range(n) for b in range(a + 1, n)]
+    return [
+        _compare(plan, outcomes, m, a, b)
+        for m in measures
+        if m.better is not None
+        for a in range(n)
+        for b in range(a + 1, n)
+    ]
 
 
 def leader_verdicts(
     plan: SeedPlan, outcomes: Mapping[int, RunOutcome], measure: Measure
 ) -> tuple[int | None, dict[int, stats.Verdict]]:
     """The results table's comparison column: the runner with the best mean on ``measure`` (the
-    leader) and every other runner's paired verdict against it."""
+    leader) and every other runner's paired verdict against it; a measure without a direction
+    (the gap) has no leader."""
+    if measure.better is None:
+        return None, {}
     summary = summarize_runners(plan, outcomes, [measure])
     means = [
         (s.intervals[measure.name].mean, s.runner)

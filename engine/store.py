@@ -58,7 +58,7 @@ __all__ = [
     "APPLICATION_ID",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 2: pid, host; 3: run_index
 #: SQLite's application id of a run store ("OPTS"): how a file is recognised as one.
 APPLICATION_ID = 0x4F505453
 _OUR_TABLES = {"runs", "epochs", "sqlite_sequence"}
@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT,
     config TEXT NOT NULL DEFAULT '{}',
     pid INTEGER,
-    host TEXT
+    host TEXT,
+    run_index INTEGER
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -195,6 +196,9 @@ class StoredRun:
     device: str | None = None
     n_params: int | None = None
     error: str | None = None
+    #: the run's index among the runs its launch trained (its run id in the events: run ``r`` of
+    #: ``run --seeds N`` is runner ``r // N``); None for runs stored before schema 3
+    run_index: int | None = None
 
     @property
     def id(self) -> int:
@@ -385,7 +389,8 @@ class RunStore:
             with conn:
                 conn.executescript(_SCHEMA)
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-                for name, kind in (("pid", "INTEGER"), ("host", "TEXT")):  # schema 1 -> 2
+                # schema 1 -> 2: pid, host; 2 -> 3: run_index
+                for name, kind in (("pid", "INTEGER"), ("host", "TEXT"), ("run_index", "INTEGER")):
                     if name not in columns:
                         conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -433,7 +438,7 @@ class RunStore:
         with conn:
             cur = conn.execute(
                 "INSERT INTO runs (created, experiment, label, status, device, n_params, epochs_planned,"
-                " config, pid, host) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                " config, pid, host, run_index) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     time.time(),
                     experiment,
@@ -444,6 +449,7 @@ class RunStore:
                     json.dumps(started.config),
                     os.getpid(),
                     socket.gethostname(),
+                    started.run,
                 ),
             )
         assert cur.lastrowid is not None  # an INSERT always sets it
@@ -505,8 +511,12 @@ class RunStore:
         row = conn.execute(self._SUMMARY_SQL + " WHERE r.id = ?", (int(run_id),)).fetchone()
         if row is None:
             self._require(conn, run_id)
+        has_index = any(r[1] == "run_index" for r in conn.execute("PRAGMA table_info(runs)"))
         extra = conn.execute(
-            "SELECT config, device, n_params, error FROM runs WHERE id = ?", (int(run_id),)
+            "SELECT config, device, n_params, error"
+            + (", run_index" if has_index else ", NULL")  # a read-only store of schema 2
+            + " FROM runs WHERE id = ?",
+            (int(run_id),),
         ).fetchone()
         metrics = [
             {"epoch": int(r[0]), **{k: _num(v) for k, v in zip(_METRICS, r[1:], strict=True)}}
@@ -519,7 +529,7 @@ class RunStore:
             config = json.loads(extra[0])
         except (TypeError, ValueError):
             config = {}
-        return StoredRun(self._summary(row), config, metrics, extra[1], extra[2], extra[3])
+        return StoredRun(self._summary(row), config, metrics, extra[1], extra[2], extra[3], extra[4])
 
     def delete_run(self, run_id: int) -> None:
         """Remove a run and its metrics; :class:`UnknownRun` if there is none."""
@@ -529,19 +539,26 @@ class RunStore:
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (int(run_id),))
             conn.execute("DELETE FROM runs WHERE id = ?", (int(run_id),))
 
-    def export_csv(self, run_ids: int | Iterable[int], path: str | Path) -> int:
+    def export_csv(self, run_ids: int | Iterable[int], path: str | Path, *, regroup: bool = True) -> int:
         """Write the runs' per-epoch metrics to ``path`` (atomically); returns the row count.
 
         Columns are those of ``metrics.csv`` (:data:`EXPORT_COLUMNS`), ``run`` being the
-        store id; each stored run is its own ``runner`` (the store id too) and its ``seed`` is its
-        config's training seed (empty when the stored config has none). Every id is checked
-        before anything is written.
+        store id and ``seed`` the config's training seed (empty when the stored config has none).
+        ``runner`` numbers the runners as ``metrics.csv`` does: runs of one experiment whose
+        configs differ only in their seeds are one runner's seeds
+        (:func:`engine.stored_seeds.group_stored`), numbered from 0 in the order given; with
+        ``regroup=False`` each run is its own runner (its store id). Every id is checked before
+        anything is written.
         """
+        from .stored_seeds import group_stored
+
         ids = [int(run_ids)] if isinstance(run_ids, int) else [int(i) for i in run_ids]
         runs = [self.load_run(i) for i in ids]
+        groups = group_stored(runs)
+        runner_of = groups.runner_of if regroup else [r.id for r in runs]
         rows = [
-            [r.id, r.summary.label, m["epoch"], *(float(m[k]) for k in METRIC_VALUES), r.id, r.seed]
-            for r in runs
+            [r.id, r.summary.label, m["epoch"], *(float(m[k]) for k in METRIC_VALUES), runner, r.seed]
+            for r, runner in zip(runs, runner_of, strict=True)
             for m in r.metrics
         ]
         n = len(rows)

@@ -35,6 +35,7 @@ same :class:`~engine.loop.RunResult` objects and events as :func:`engine.trainer
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +51,7 @@ from .kernels import BatchedKernel
 from .loop import DriveSettings, RunResult, RunState, drive, failed_result
 from .models import build_model, count_params
 from .optim import ConstantRate, LRSchedule, build_optimizer
+from .optimizers import part_for as optimizer_part
 from .outcome import steps_per_epoch
 from .rules import Rule, default_rules
 from .trainer import boundaries_for, per_update, resolve_device
@@ -182,7 +184,10 @@ def train_batched(
         rules = default_rules(cfgs[i], per_update(sched), n_classes=ds.n_classes)
         if extra_rules is not None:
             rules += extra_rules(run_ids[i], cfgs[i])
-        runs.append(RunState(cfgs[i], run_ids[i], row, sched, rules, kernel, bus))
+        run = RunState(cfgs[i], run_ids[i], row, sched, rules, kernel, bus)
+        if optimizer_part(cfgs[i].optimizer.kind).has_modes:  # schedule-free: y to train, x to judge
+            run.optimizer_mode = functools.partial(kernel.set_mode, row)
+        runs.append(run)
     settings = DriveSettings(
         n_train=len(ds.y_train),
         batch_size=cfgs[0].training.batch_size,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from optiscope.engine.config import ConfigError, ExperimentConfig, load_toml
 from optiscope.engine.lessons import Classroom as LessonSection
 from optiscope.engine.lessons import ObservationDetector
+from optiscope.engine.seed_captions import seeded_moments
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Slot
 
@@ -107,6 +108,7 @@ class Classroom(QtCore.QObject):
         self.pace_note = ""
         self._pace_on = False  # a lesson's own pace is applied (not one of the control's speeds)
         self._rows_shared = 0
+        self._captioned: set[int] = set()  # runners of several seeds whose captions are drawn
         self.recorder = PlotRecorder(
             lambda: window.plots, lambda text, error: window.report(text, error), self
         )
@@ -194,6 +196,7 @@ class Classroom(QtCore.QObject):
     def _on_run_started(self) -> None:
         self.detector = ObservationDetector(self.lesson.observe if self.lesson is not None else ())
         self.table.set_plan(self.window.runs.plan)  # several seeds: a row per runner
+        self._captioned = set()
         self.table.show_outcomes([])
         self.table.show()
         self._apply_pace()
@@ -204,6 +207,12 @@ class Classroom(QtCore.QObject):
         from optiscope.engine import events as ev
 
         moments = self.detector.feed(events)
+        plan = self.window.runs.plan
+        if plan is not None and plan.n_seeds > 1:
+            # several seeds: no seed speaks for its runner; once all its seeds have finished, the
+            # runner's captions state their mean ± interval on its mean curve
+            ended = [e.run for e in events if type(e) is ev.Finished]
+            moments = seeded_moments(plan, self.detector, self._captioned, ended) if ended else []
         plots = self.window.plots
         if plots is not None and moments:
             # the curves first, so the marks sit on drawn points (only then: every batch drawn

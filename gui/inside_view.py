@@ -14,7 +14,11 @@ draws the chosen run and layer:
   event's bins spread on a value grid shared by all its columns (shade: the square root
   of the share of values in a row, so the tails show beside a spike such as ReLU's zeros).
 
-A run selector picks the run of a race; a layer selector the layer. The plots follow the
+A run selector picks the run of a race; a layer selector the layer. In a race of several seeds
+per runner (:meth:`InsideView.set_plan`) the selector lists each runner once and a seed selector
+beside it picks which of its seeds is drawn (these statistics and histograms are one run's
+internals): the runner's first seed until the user picks another, the line above the plots
+saying which seed is shown. The plots follow the
 application's light or dark theme (:meth:`InsideView.apply_theme`, called when the palette
 changes), and their log axes write numbers at the powers of ten only (and at 2x and 5x when a
 single power of ten is in view).
@@ -35,6 +39,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from . import pg_adapter
 from .colors import GUIDE_COLOR, HISTOGRAM_COLORMAP, run_color
+from .plots.seeds import SeedGroups
 from .plots.style import THEMES
 
 __all__ = ["InsideData", "InsideView", "RunSeries", "UPDATE_RATIO_GUIDE", "GRID_ROWS", "install"]
@@ -188,6 +193,16 @@ class InsideView(QtWidgets.QWidget):
         self.run_box.setMinimumContentsLength(18)
         self.run_box.setToolTip("the run of a race whose layers are shown")
         row.addWidget(self.run_box)
+        self.seed_label = QtWidgets.QLabel("Seed:")
+        self.seed_box = QtWidgets.QComboBox()
+        self.seed_box.setObjectName("inside_seed")
+        self.seed_box.setMinimumContentsLength(14)
+        self.seed_box.setToolTip("which of the runner's seeds is shown: the statistics are one run's")
+        row.addWidget(self.seed_label)
+        row.addWidget(self.seed_box)
+        self.seed_label.hide()
+        self.seed_box.hide()
+        self.groups: SeedGroups | None = None  # several seeds per runner: which run is which
         row.addWidget(QtWidgets.QLabel("Layer:"))
         self.layer_box = QtWidgets.QComboBox()
         self.layer_box.setObjectName("inside_layer")
@@ -210,6 +225,7 @@ class InsideView(QtWidgets.QWidget):
         self._build_plots()
         self.apply_theme()
         self.run_box.currentIndexChanged.connect(self._on_run)
+        self.seed_box.currentIndexChanged.connect(self._on_seed)
         self.layer_box.currentIndexChanged.connect(lambda _i: self.redraw())
 
     # ------------------------------------------------------------------ plots
@@ -323,21 +339,80 @@ class InsideView(QtWidgets.QWidget):
         self._sync_runs()
         self.redraw()
 
+    def set_plan(self, plan: Any) -> None:
+        """Which run is which runner's seed (an ``engine.seeds.SeedPlan``; None or one seed per
+        runner: every run listed on its own)."""
+        self.groups = SeedGroups.of(plan)
+        self._sync_runs()
+
+    def _entries(self) -> list[tuple[str, int]]:
+        """The run selector's entries: (text, run id); a runner of several seeds once, by its
+        first seed's id."""
+        out: list[tuple[str, int]] = []
+        seen: set[int] = set()
+        for run, series in self.data.runs.items():
+            group = self.groups.group(run) if self.groups is not None else None
+            if group is None:
+                out.append((series.label, run))
+            elif group not in seen and self.groups is not None:
+                seen.add(group)
+                out.append(
+                    (f"{self.groups.labels[group]} ({self.groups.n_seeds} seeds)", self.groups.lead(group))
+                )
+        return out
+
     def _sync_runs(self) -> None:
-        ids = list(self.data.runs)
-        shown = [self.run_box.itemData(i) for i in range(self.run_box.count())]
-        labels = [self.data.runs[r].label for r in ids]
-        if shown == ids and [self.run_box.itemText(i) for i in range(len(ids))] == labels:
+        entries = self._entries()
+        shown = [(self.run_box.itemText(i), self.run_box.itemData(i)) for i in range(self.run_box.count())]
+        if shown == entries:
+            self._sync_seeds()
             self._sync_layers()
             return
+        ids = [run for _, run in entries]
         current = self.run_box.currentData()
         with QtCore.QSignalBlocker(self.run_box):
             self.run_box.clear()
-            for run, label in zip(ids, labels, strict=True):
+            for label, run in entries:
                 self.run_box.addItem(label, run)
             index = ids.index(current) if current in ids else 0
             self.run_box.setCurrentIndex(index if ids else -1)
+        self._sync_seeds()
         self._sync_layers()
+
+    def _runner(self) -> int | None:
+        """The runner (of several seeds) chosen in the run selector, None for a run of its own."""
+        run = self.run_box.currentData()
+        if self.groups is None or run is None:
+            return None
+        return self.groups.group(run)
+
+    def _sync_seeds(self) -> None:
+        """The seed selector: the chosen runner's seeds trained so far (the same seed kept when
+        another runner is chosen); hidden for a run of its own."""
+        group = self._runner()
+        self.seed_label.setVisible(group is not None)
+        self.seed_box.setVisible(group is not None)
+        if group is None or self.groups is None:
+            with QtCore.QSignalBlocker(self.seed_box):
+                self.seed_box.clear()
+            return
+        members = [r for r in self.groups.members(group) if r in self.data.runs]
+        entries = [(self.groups.seed_text(r), r) for r in members]
+        shown = [(self.seed_box.itemText(i), self.seed_box.itemData(i)) for i in range(self.seed_box.count())]
+        if shown == entries:
+            return
+        current = self.seed_box.currentData()
+        k = (
+            self.groups.seed_index_of[current]
+            if current is not None and current < len(self.groups.seed_index_of)
+            else 0
+        )
+        with QtCore.QSignalBlocker(self.seed_box):
+            self.seed_box.clear()
+            for text, run in entries:
+                self.seed_box.addItem(text, run)
+            ks = [self.groups.seed_index_of[r] for r in members]
+            self.seed_box.setCurrentIndex(ks.index(k) if k in ks else 0)
 
     def _sync_layers(self) -> None:
         series = self.current_series()
@@ -352,20 +427,36 @@ class InsideView(QtWidgets.QWidget):
                 self.layer_box.setCurrentIndex(layers.index(current))
 
     def _on_run(self, _index: int) -> None:
+        self._sync_seeds()
+        self._sync_layers()
+        self.redraw()
+
+    def _on_seed(self, _index: int) -> None:
         self._sync_layers()
         self.redraw()
 
     # ------------------------------------------------------------------ selection
+    def current_run(self) -> int | None:
+        """The id of the run drawn: the chosen run, or the chosen seed of the chosen runner."""
+        if self._runner() is not None:
+            return self.seed_box.currentData()
+        return self.run_box.currentData()
+
     def current_series(self) -> RunSeries | None:
-        run = self.run_box.currentData()
+        run = self.current_run()
         return self.data.runs.get(run) if run is not None else None
 
     def set_run(self, run: int) -> None:
-        """Show run ``run`` (its id)."""
-        index = self.run_box.findData(run)
-        if index < 0:
+        """Show run ``run`` (its id; a runner's seed: that runner with that seed chosen)."""
+        group = self.groups.group(run) if self.groups is not None else None
+        if run not in self.data.runs:
             raise ValueError(f"no run {run} in the Inside tab; runs: {list(self.data.runs)}")
+        index = self.run_box.findData(
+            run if group is None or self.groups is None else self.groups.lead(group)
+        )
         self.run_box.setCurrentIndex(index)
+        if group is not None:
+            self.seed_box.setCurrentIndex(self.seed_box.findData(run))
 
     def set_layer(self, layer: int) -> None:
         """Show layer ``layer`` (its index in model order)."""
@@ -406,7 +497,10 @@ class InsideView(QtWidgets.QWidget):
             self.info.setToolTip("")
             return
         assert series is not None
-        colour = run_color(self.run_box.currentData())
+        group = self._runner()
+        colour = run_color(
+            self.run_box.currentData() if group is None else group
+        )  # the runner's, as the plots
         x = np.asarray(series.steps, dtype=float)
         q = series.series("effective_lr", layer)
         band = QtCore.Qt.PenStyle.SolidLine
@@ -451,6 +545,9 @@ class InsideView(QtWidgets.QWidget):
             image.setImage(shade, autoLevels=False, levels=(0.0, max(float(shade.max()), 1e-12)))
             image.setRect(QtCore.QRectF(x[0] - spacing / 2, lo, x[-1] - x[0] + spacing, hi - lo))
         text = f"{len(series.steps)} samples, last at update {series.steps[-1]:,}"
+        run = self.current_run()
+        if group is not None and self.groups is not None and run is not None:
+            text = f"{self.groups.labels[group]}, {self.groups.seed_text(run)} shown · {text}"
         if math.isnan(dead[-1]):
             text += " · no ReLU follows this layer"
         if abs(series.step_multiplier - 1.0) > 1e-9:
@@ -467,5 +564,11 @@ def install(window: Any, title: str = "Inside") -> InsideView:
     view = InsideView()
     window.add_view(title, view)
     window.events_received.connect(view.add_events)
-    window.runs.started.connect(view.clear)
+
+    def started() -> None:
+        view.clear()
+        view.set_plan(window.runs.plan)
+
+    window.runs.started.connect(started)
+    view.set_plan(window.runs.plan)
     return view

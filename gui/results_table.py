@@ -147,6 +147,8 @@ def seed_rows(
                 tip += f"; {iv.n} of {n} seeds have a value"
             if trained < n:
                 tip += f" ({trained} of {n} seeds started so far)"
+            if m.better is None:
+                tip += "; no better direction (near 0 can mean nothing was learned): no leader, no verdict"
             row.append(SeedCell(m.text(iv), _sort_key(iv.mean if iv.n else None), tip))
         if leader is None:
             verdict = SeedCell("—", (2, 0.0), "no runner has a value yet")

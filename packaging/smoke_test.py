@@ -15,7 +15,8 @@ Checks, each a line of the report (PASS, FAIL or SKIP, each with an id):
   connect to a documentation address fails); SKIP where ``unshare -n`` is not permitted or
   not available (Windows, macOS): the commands then ran with the network;
 - ``presets``, ``run --preset lr-sweep --epochs 3``, ``run-package-optimizers`` and ``run-prodigy``
-  (the Schedule-Free and Prodigy lessons, whose optimizers come from their authors' packages),
+  (the Schedule-Free and Prodigy lessons, trained batched), ``lr-find-schedule-free`` and
+  ``lr-find-prodigy`` (a run of each alone, on the optimizer classes of their authors' packages),
   ``surface``, ``lr-find``, ``search`` (Optuna
   with its SQLite storage and importances), ``record`` (a GIF), ``gradcheck`` and ``recipe`` write
   the same files as the source install (``--reference``: a Python with optiscope installed) given
@@ -56,9 +57,34 @@ TIMING_WORDS = ("second", "time", "elapsed", "wall", "date", "created", "started
 CLI_CASES = {
     "presets": ["presets"],
     "run": ["run", "--preset", "lr-sweep", "--epochs", "3", "--out", "out"],
-    # the optimizers from their authors' packages (imported only when used: the bundle must carry them)
+    # the lessons of the optimizers from their authors' packages (their runs train batched, on
+    # the engine's twins) ...
     "run-package-optimizers": ["run", "--preset", "schedule-free-vs-tuned", "--epochs", "2", "--out", "out"],
     "run-prodigy": ["run", "--preset", "prodigy-no-lr", "--epochs", "2", "--out", "out"],
+    # ... and one run of each alone, on the packages' own classes (imported only when used: the
+    # bundle must carry them)
+    "lr-find-schedule-free": [
+        "lr-find",
+        "--preset",
+        "schedule-free-vs-tuned",
+        "--run",
+        "0",
+        "--iterations",
+        "40",
+        "--out",
+        "out",
+    ],
+    "lr-find-prodigy": [
+        "lr-find",
+        "--preset",
+        "prodigy-no-lr",
+        "--run",
+        "0",
+        "--iterations",
+        "40",
+        "--out",
+        "out",
+    ],
     "surface": [
         "surface",
         "--preset",

@@ -25,7 +25,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=cmd_show)
     q = rsub.add_parser("export", help="per-epoch metrics of runs to a CSV file, or a reproducibility bundle")
     q.add_argument("ids", type=int, nargs="+", metavar="ID")
-    q.add_argument("--out", type=Path, help="the CSV file to write")
+    q.add_argument(
+        "--out",
+        type=Path,
+        help="the CSV file to write (metrics.csv's columns: runs of one experiment that differ only in "
+        "their seeds are one runner's seeds); where a runner has several seeds, its aggregates go beside "
+        "it: OUT-runners.csv (mean, CI half-width, n per runner and measure) and OUT-summary.json "
+        "(summary.json's runners and paired verdicts)",
+    )
+    q.add_argument(
+        "--no-aggregates", action="store_true", help="write the rows alone (no -runners.csv, -summary.json)"
+    )
+    q.add_argument(
+        "--no-regroup",
+        action="store_true",
+        help="each run its own runner (its store id), no aggregates: the export as it was before seeds",
+    )
     q.add_argument(
         "--bundle",
         type=Path,
@@ -118,6 +133,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def aggregate_paths(out: Path) -> tuple[Path, Path]:
+    """Where ``runs export --out OUT.csv`` puts the per-runner aggregates and the summary."""
+    stem = out.name[: -len(".csv")] if out.name.lower().endswith(".csv") else out.name
+    return out.with_name(f"{stem}-runners.csv"), out.with_name(f"{stem}-summary.json")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     if (args.out is None) == (args.bundle is None):
         raise UsageError(
@@ -128,11 +149,40 @@ def cmd_export(args: argparse.Namespace) -> int:
         from .bundle import export_bundle
 
         return export_bundle(store, args.ids, args.bundle)
+    import json
+
+    from ..files import atomic_write_text
+    from ..stored_seeds import StoredSeedsError, export_summary, group_stored, runners_csv, stored_report
+
     try:
-        n = store.export_csv(args.ids, args.out)
+        runs = [store.load_run(i) for i in args.ids]
+    except StoreError as exc:  # an unknown id: nothing written
+        raise UsageError(str(exc)) from None
+    groups = group_stored(runs)
+    report = None
+    if groups.seeded and not (args.no_aggregates or args.no_regroup):
+        try:
+            report = stored_report(groups)  # checked before anything is written
+        except StoredSeedsError as exc:
+            raise UsageError(str(exc)) from None
+    try:
+        n = store.export_csv(args.ids, args.out, regroup=not args.no_regroup)
     except StoreError as exc:  # unknown id or unwritable file
         raise UsageError(str(exc)) from None
     print(f"wrote {n} rows ({len(args.ids)} run{'s' if len(args.ids) > 1 else ''}) to {args.out}")
+    if report is None:
+        return 0
+    runners_path, summary_path = aggregate_paths(args.out)
+    try:
+        atomic_write_text(runners_path, runners_csv(report))
+        atomic_write_text(summary_path, json.dumps(export_summary(groups, report), indent=2))
+    except OSError as exc:
+        raise UsageError(f"cannot write the aggregates beside {args.out}: {exc.strerror or exc}") from None
+    print(report.table())
+    print(
+        f"wrote {groups.n_runners} runners' aggregates (mean, CI half-width, n) to {runners_path} and "
+        f"their paired verdicts to {summary_path}"
+    )
     return 0
 
 

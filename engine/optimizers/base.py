@@ -19,6 +19,7 @@ before the engine has loaded).
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,7 +29,7 @@ from ..schema import LR, Frozen
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["OptimizerSettings", "OptimizerPart", "BatchedOptimizer", "column", "RaceRow"]
+__all__ = ["OptimizerSettings", "OptimizerPart", "BatchedOptimizer", "column", "RaceRow", "keeping_gradients"]
 
 #: a landscape race row: name, config factory taking (sgd_lr, adaptive_lr), checked by default
 RaceRow = tuple[str, Callable[[float, float], Any], bool]
@@ -127,6 +128,13 @@ class BatchedOptimizer:
     def step_multiplier(self) -> list[float]:
         """Momentum's long-run gain on each row's step (1 without momentum)."""
         return [1.0] * self.n
+
+    def set_mode(self, i: int, training: bool) -> None:
+        """Put row ``start + i`` in training mode (before updates) or evaluation mode (before
+        its weights are evaluated, drawn or saved): the batched form of
+        :meth:`OptimizerPart.set_mode`, for twins of parts with :attr:`OptimizerPart.has_modes`
+        (schedule-free: the row holds ``y`` to train, the average ``x`` to evaluate). A row
+        starts in training mode; nothing to do for optimizers without modes."""
 
     def reset_row(self, i: int) -> None:
         """Zero row ``start + i``'s optimizer state (its run has finished)."""
@@ -233,3 +241,27 @@ class OptimizerPart:
     def step_multiplier(cls, group: dict) -> float:
         """Momentum's long-run gain on the step, from the parameter group (1 without momentum)."""
         return 1.0
+
+
+@functools.cache
+def keeping_gradients(package_class: type) -> type:
+    """``package_class`` whose ``step`` leaves each ``p.grad`` as it found it. Some authors'
+    packages change the gradient in place (schedule-free divides it by its second moment and
+    adds the weight decay, Prodigy adds coupled weight decay), and the Inside tab reads the
+    gradient after the update, as ``torch.optim`` leaves it. The update itself is the package's."""
+    import torch
+
+    class KeepingGradients(package_class):  # type: ignore[misc, valid-type]
+        @torch.no_grad()
+        def step(self, closure: Any = None) -> Any:
+            saved = [
+                (p, p.grad.clone()) for g in self.param_groups for p in g["params"] if p.grad is not None
+            ]
+            loss = super().step(closure)
+            for p, grad in saved:
+                p.grad.copy_(grad)
+            return loss
+
+    KeepingGradients.__name__ = KeepingGradients.__qualname__ = package_class.__name__
+    KeepingGradients.__doc__ = package_class.__doc__
+    return KeepingGradients

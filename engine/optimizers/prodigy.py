@@ -7,23 +7,30 @@ gradient magnitudes); the step is ``d * lr`` times Adam's normalised direction. 
 stays 1.0 -- it is a multiplier on the estimate, not a learning rate to tune
 (``d_coef`` is the knob the authors suggest). The package is imported only when a Prodigy
 run is built.
+
+The batched twin (:class:`BatchedProdigy`) keeps one estimate ``d`` per row: Prodigy's sums
+over all of a run's weights are sums over the row's columns, and the scalars the package
+keeps in Python floats (``d``, ``d_max``, ``d_numerator``, ``k``) are Python floats per row
+here too. ``tests/engine/test_package_twins.py`` checks it against the package, step by step.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-from typing import TYPE_CHECKING, Any, Literal
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from ..schema import LR, WD, Beta, Eps
-from .base import OptimizerPart, OptimizerSettings
+from .base import BatchedOptimizer, OptimizerPart, OptimizerSettings, keeping_gradients
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Prodigy", "ProdigyPart"]
+__all__ = ["Prodigy", "BatchedProdigy", "ProdigyPart"]
 
 
 class Prodigy(OptimizerSettings):
@@ -41,6 +48,129 @@ class Prodigy(OptimizerSettings):
     safeguard_warmup: bool = False
     d0: float = Field(1e-6, gt=0.0, le=1.0, description="the initial step-size estimate")
     d_coef: float = Field(1.0, gt=0.0, le=100.0, description="multiplies the estimate of d")
+    growth_rate: float | None = Field(
+        None,
+        ge=1.0,
+        le=1e6,
+        description="the most d may grow by in one update (none: unbounded, the package's default)",
+    )
+    beta3: float | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="decay of the running sums that estimate d (none: sqrt(beta2), the package's default)",
+    )
+
+
+class BatchedProdigy(BatchedOptimizer):
+    """``prodigyopt.Prodigy`` per row, each run with its own estimate ``d``.
+
+    The package's update for one parameter group, row by row: ``<g, x0 - x>`` and the sum of
+    ``|s|`` over the row's columns make ``d``'s numerator and denominator (float32 sums read
+    into Python floats, as the package reads its sums per parameter tensor); the moments hold
+    ``d``-scaled gradients; a run whose rate is 0, or whose ``|s|`` sums to 0, skips the
+    update as the package returns early (no step, ``d`` and ``k`` unchanged). A finished run's
+    row keeps its last ``d`` (to be read after the run): its zeroed sums make every later
+    update such a skip.
+    """
+
+    state_names: ClassVar[tuple[str, ...]] = ("exp_avg", "exp_avg_sq", "s", "p0")
+
+    def __init__(self, cfgs: Sequence[Any], start: int, stop: int, params: torch.Tensor) -> None:
+        super().__init__(cfgs, start, stop, params)
+        cfgs = self.cfgs
+        self.beta1 = [c.beta1 for c in cfgs]
+        self.beta2 = [c.beta2 for c in cfgs]
+        self.beta3 = [c.beta3 if c.beta3 is not None else math.sqrt(c.beta2) for c in cfgs]
+        self.growth = [c.growth_rate if c.growth_rate is not None else math.inf for c in cfgs]
+        self.d = [c.d0 for c in cfgs]
+        self.d_max = [c.d0 for c in cfgs]
+        self.d_numerator = [0.0] * self.n
+        self.k = [0] * self.n  # updates made (a skipped one does not count), per row
+        self.exp_avg = self.zeros(params) if cfgs[0].beta1 > 0 else None
+        self.exp_avg_sq = self.zeros(params)
+        self.s = self.zeros(params)
+        self.p0 = self.zeros(params)  # the weights at the first update
+        self.coupled = [c.weight_decay if not c.decouple else 0.0 for c in cfgs]
+        self.any_coupled = any(self.coupled)
+
+    @classmethod
+    def group_key(cls, cfg: Any) -> tuple:
+        return (cfg.kind, cfg.beta1 > 0)  # without a first moment the step is along g
+
+    def update(self, p: torch.Tensor, g: torch.Tensor, lrs: list[float], step: float) -> None:
+        import torch
+
+        if step == 1:
+            self.p0.copy_(p)
+        cfgs, n = self.cfgs, self.n
+        active = [lr > 0.0 for lr in lrs]
+        bias = [
+            ((1 - b2 ** (k + 1)) ** 0.5) / (1 - b1 ** (k + 1)) if c.use_bias_correction else 1.0
+            for c, b1, b2, k in zip(cfgs, self.beta1, self.beta2, self.k, strict=True)
+        ]
+        dlr = [d * lr * bc for d, lr, bc in zip(self.d, lrs, bias, strict=True)]
+        if self.any_coupled:
+            g = torch.addcmul(g, p, self.column(self.coupled))
+        # float32 sums read into Python floats, as the package reads its per-tensor sums (bit for
+        # bit the package's where a run is one tensor; a net's several tensors it sums one by one)
+        dots = torch.stack([torch.dot(row, moved) for row, moved in zip(g, self.p0 - p, strict=True)])
+        if self.exp_avg is not None:
+            self.exp_avg.mul_(
+                self.column([b1 if a else 1.0 for b1, a in zip(self.beta1, active, strict=True)])
+            )
+            scale = [d * (1 - b1) if a else 0.0 for d, b1, a in zip(self.d, self.beta1, active, strict=True)]
+            self.exp_avg.addcmul_(g, self.column(scale))
+        self.exp_avg_sq.mul_(
+            self.column([b2 if a else 1.0 for b2, a in zip(self.beta2, active, strict=True)])
+        )
+        scale = [d * d * (1 - b2) if a else 0.0 for d, b2, a in zip(self.d, self.beta2, active, strict=True)]
+        self.exp_avg_sq.addcmul_(torch.mul(g, self.column(scale)), g)
+        self.s.mul_(self.column([b3 if a else 1.0 for b3, a in zip(self.beta3, active, strict=True)]))
+        s_scale = [
+            ((d / c.d0) * (d if c.safeguard_warmup else x)) if a else 0.0
+            for c, d, x, a in zip(cfgs, self.d, dlr, active, strict=True)
+        ]
+        self.s.addcmul_(g, self.column(s_scale))
+        dots_list, denominators = torch.stack([dots, self.s.abs().sum(1)]).tolist()  # one sync
+        step_scale, decay, eps_d, moves = [0.0] * n, [0.0] * n, [0.0] * n, False
+        for i, c in enumerate(cfgs):
+            d = self.d[i]
+            if active[i] and denominators[i] != 0.0:  # the package returns early otherwise
+                numerator = self.d_numerator[i] * self.beta3[i] + (d / c.d0) * dlr[i] * dots_list[i]
+                d_hat = c.d_coef * numerator / denominators[i]
+                if d == c.d0:
+                    d = max(d, d_hat)
+                self.d_max[i] = d_max = max(self.d_max[i], d_hat)
+                self.d[i] = d = min(d_max, d * self.growth[i])
+                self.d_numerator[i] = numerator
+                self.k[i] += 1
+                step_scale[i] = -dlr[i] if self.exp_avg is not None else -dlr[i] * d
+                if c.decouple:
+                    decay[i] = -c.weight_decay * dlr[i]
+                moves = True
+            eps_d[i] = d * c.eps
+        if not moves:
+            return
+        denom = self.exp_avg_sq.sqrt().add_(self.column(eps_d))
+        if any(decay):
+            p.addcmul_(p, self.column(decay))
+        direction = self.exp_avg if self.exp_avg is not None else g
+        p.add_(torch.mul(direction, self.column(step_scale)).div_(denom))  # addcdiv's order
+
+    def step_sizes(self, lrs: list[float]) -> list[float]:
+        """``d * lr`` per row: the step size each run applies now (:meth:`ProdigyPart.step_size`)."""
+        return [d * lr for d, lr in zip(self.d, lrs, strict=True)]
+
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        """As :meth:`ProdigyPart.effective_lr`, per row (each with its own ``d`` and ``k``)."""
+        bias = [
+            (1 - b2**k) ** 0.5 / (1 - b1**k) if c.use_bias_correction and k else 1.0
+            for c, b1, b2, k in zip(self.cfgs, self.beta1, self.beta2, self.k, strict=True)
+        ]
+        d = self.column64(self.d)
+        rate = self.column64([di * lr * bc for di, lr, bc in zip(self.d, lrs, bias, strict=True)])
+        return rate / (self.exp_avg_sq.double().sqrt() / d + self.column64([c.eps for c in self.cfgs]))
 
 
 class ProdigyPart(OptimizerPart):
@@ -48,16 +178,15 @@ class ProdigyPart(OptimizerPart):
     title = "Prodigy (no LR)"
     torch_name = "Prodigy"
     package = "prodigyopt"
-    trains_alone = (
-        "its step size d is estimated from sums over all of a run's weights each update, in "
-        "the authors' package (no vectorised twin yet)"
-    )
+    batched = BatchedProdigy
     labels = {
         "decouple": "Decoupled weight decay",
         "use_bias_correction": "Bias correction",
         "safeguard_warmup": "Safeguard warm-up",
         "d0": "Initial d",
         "d_coef": "d coefficient",
+        "growth_rate": "d growth limit",
+        "beta3": "β3 (d's sums)",
     }
     race = (("Prodigy", lambda s, a: Prodigy(), False),)
     inside_note = (
@@ -69,7 +198,7 @@ class ProdigyPart(OptimizerPart):
     def torch_class(cls) -> type:
         from prodigyopt import Prodigy as ProdigyOptimizer
 
-        return ProdigyOptimizer
+        return keeping_gradients(ProdigyOptimizer)  # coupled weight decay changes p.grad in place
 
     @classmethod
     def torch_kwargs(cls, cfg: Any) -> dict[str, Any]:
@@ -83,6 +212,8 @@ class ProdigyPart(OptimizerPart):
             "safeguard_warmup": cfg.safeguard_warmup,
             "d0": cfg.d0,
             "d_coef": cfg.d_coef,
+            "growth_rate": cfg.growth_rate if cfg.growth_rate is not None else math.inf,
+            "beta3": cfg.beta3,
         }
 
     @classmethod

@@ -9,55 +9,42 @@ and ``x`` -- the averaged weights, the ones to judge -- while it is evaluated:
 ``optimizer.train()`` / ``optimizer.eval()`` switch them, and the training loop calls them
 through :meth:`OptimizerPart.set_mode` around every evaluation, boundary picture, weight
 snapshot and the final model. The package is imported only when such a run is built.
+
+The batched twins (:class:`BatchedScheduleFreeAdamW`, :class:`BatchedScheduleFreeSGD`) keep
+``z`` (and AdamW's second moment) per row and the package's per-run bookkeeping (``k``,
+``lr_max``, ``weight_sum``) in Python floats as it does; a row holds ``y`` while it trains
+and ``x`` while it is evaluated, switched by :meth:`BatchedOptimizer.set_mode` with the
+package's own interpolations. ``tests/engine/test_package_optimizers.py`` checks both
+against the package, step for step and in both modes.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from ..schema import LR, WD, Beta, Eps
-from .base import OptimizerPart, OptimizerSettings, RaceRow
+from .base import BatchedOptimizer, OptimizerPart, OptimizerSettings, RaceRow, keeping_gradients
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ScheduleFreeAdamW", "ScheduleFreeSGD", "ScheduleFreeAdamWPart", "ScheduleFreeSGDPart"]
+__all__ = [
+    "ScheduleFreeAdamW",
+    "ScheduleFreeSGD",
+    "BatchedScheduleFreeAdamW",
+    "BatchedScheduleFreeSGD",
+    "ScheduleFreeAdamWPart",
+    "ScheduleFreeSGDPart",
+]
 
-WHY_ALONE = (
-    "it keeps a second weight sequence (z) and evaluates an average of it, switched in and out "
-    "around every evaluation by the authors' package (no vectorised twin yet)"
-)
 NOTE = (
     "Schedule-free: the model is evaluated at the running average x of the steps z, and the "
     "rate shown is the one z is stepped with (no schedule multiplies it; the averaging decays "
     "the step's effect on the evaluated weights instead)."
 )
-
-
-@functools.cache
-def _keeping_gradients(package_class: type) -> type:
-    """``package_class`` whose ``step`` leaves each ``p.grad`` as it found it: the package
-    divides the gradient by its second moment (and adds the weight decay) in place, and the
-    Inside tab reads the gradient after the update. The update itself is the package's."""
-    import torch
-
-    class KeepingGradients(package_class):  # type: ignore[misc, valid-type]
-        @torch.no_grad()
-        def step(self, closure: Any = None) -> Any:
-            saved = [
-                (p, p.grad.clone()) for g in self.param_groups for p in g["params"] if p.grad is not None
-            ]
-            loss = super().step(closure)
-            for p, grad in saved:
-                p.grad.copy_(grad)
-            return loss
-
-    KeepingGradients.__name__ = KeepingGradients.__qualname__ = package_class.__name__
-    KeepingGradients.__doc__ = package_class.__doc__
-    return KeepingGradients
 
 
 class _ScheduleFreeSettings(OptimizerSettings):
@@ -89,8 +76,140 @@ class ScheduleFreeSGD(_ScheduleFreeSettings):
     momentum: float = Field(0.9, gt=0.0, lt=1.0)
 
 
+# --------------------------------------------------------------------------- batched twins
+def warmup_factor(k: int, warmup_steps: int) -> float:
+    """The package's warm-up factor after ``k`` updates (1 without warm-up or past it)."""
+    return k / warmup_steps if k <= warmup_steps and warmup_steps else 1.0
+
+
+class _BatchedScheduleFree(BatchedOptimizer):
+    """What both schedule-free twins share: ``z`` per row, the package's per-run averaging
+    weights and the ``y`` / ``x`` switch.
+
+    Per row, as the package does per parameter group: the update's rate is
+    ``lr * min(1, (k + 1) / warmup_steps)``; ``lr_max`` is the largest rate so far, the
+    update's weight in the average ``(k + 1) ** r * lr_max ** weight_lr_power`` and
+    ``ckp1 = weight / weight_sum``; then ``y <- lerp(y, z, ckp1) + lr * (beta * (1 - ckp1) - 1)
+    * d`` and ``z <- z - lr * d`` for the step direction ``d`` (the subclass's, weight decay
+    taken at ``y``). ``x = lerp(y, z, 1 - 1 / beta)`` is what the row holds while evaluated.
+    """
+
+    state_names: ClassVar[tuple[str, ...]] = ("z",)
+
+    def __init__(self, cfgs: Sequence[Any], start: int, stop: int, params: torch.Tensor) -> None:
+        super().__init__(cfgs, start, stop, params)
+        self.params = params
+        self.beta = [self.interpolation(c) for c in self.cfgs]
+        self.z = self.zeros(params)  # a copy of y at the first update, as the package's state
+        self.lr_max = [-1.0] * self.n
+        self.weight_sum = [0.0] * self.n
+        self.training = [True] * self.n
+
+    @staticmethod
+    def interpolation(cfg: Any) -> float:
+        """The run's ``beta`` between ``z`` and ``x`` (AdamW's ``beta1``, SGD's ``momentum``)."""
+        raise NotImplementedError
+
+    def direction(self, p: torch.Tensor, g: torch.Tensor, step: float) -> torch.Tensor:
+        """The step direction ``d`` (a new tensor; ``g`` is left as it is)."""
+        raise NotImplementedError
+
+    def averaging(self, lrs: list[float], step: float) -> tuple[list[float], list[float]]:
+        """Each row's warmed-up rate and ``ckp1`` for the update number ``step``, the package's
+        bookkeeping (Python floats) advanced by it."""
+        k = int(step) - 1  # the package's k: updates made before this one
+        rates, ckp1 = [], []
+        for i, (lr, c) in enumerate(zip(lrs, self.cfgs, strict=True)):
+            rate = lr * ((k + 1) / c.warmup_steps if k < c.warmup_steps else 1.0)
+            self.lr_max[i] = lr_max = max(rate, self.lr_max[i])
+            weight = ((k + 1) ** c.r) * (lr_max**c.weight_lr_power)
+            self.weight_sum[i] += weight
+            try:
+                ckp1.append(weight / self.weight_sum[i])
+            except ZeroDivisionError:
+                ckp1.append(0.0)
+            rates.append(rate)
+        return rates, ckp1
+
+    def update(self, p: torch.Tensor, g: torch.Tensor, lrs: list[float], step: float) -> None:
+
+        if step == 1:
+            self.z.copy_(p)
+        rates, ckp1 = self.averaging(lrs, step)
+        d = self.direction(p, g, step)
+        if self.any_weight_decay:  # at y
+            d.addcmul_(p, self.weight_decay)
+        p.lerp_(self.z, self.column(ckp1))
+        y_factor = [lr * (b * (1 - c) - 1) for lr, b, c in zip(rates, self.beta, ckp1, strict=True)]
+        p.addcmul_(d, self.column(y_factor))  # one rounding, as the package's add_(alpha=)
+        self.z.addcmul_(d, self.column([-rate for rate in rates]))
+
+    def set_mode(self, i: int, training: bool) -> None:
+        """The package's ``train()`` (row ``i`` to ``y``) or ``eval()`` (to the average ``x``)."""
+        import torch
+
+        if self.training[i] == training:
+            return
+        self.training[i] = training
+        if self.step_count == 0:  # no z yet: the package's switch does nothing either
+            return
+        beta = self.beta[i]
+        with torch.no_grad():
+            self.params[self.start + i].lerp_(self.z[i], 1 - beta if training else 1 - 1 / beta)
+
+    def rates(self, lrs: list[float]) -> list[float]:
+        """Each row's rate at the last update, the package's warm-up included."""
+        return [
+            lr * warmup_factor(self.step_count, c.warmup_steps) for lr, c in zip(lrs, self.cfgs, strict=True)
+        ]
+
+
+class BatchedScheduleFreeAdamW(_BatchedScheduleFree):
+    """``schedulefree.AdamWScheduleFree`` per row: ``d = g / (sqrt(v / (1 - b2^t)) + eps)``."""
+
+    state_names = ("z", "exp_avg_sq")
+
+    def __init__(self, cfgs: Sequence[Any], start: int, stop: int, params: torch.Tensor) -> None:
+        super().__init__(cfgs, start, stop, params)
+        self.exp_avg_sq = self.zeros(params)
+        self.beta2 = [c.beta2 for c in self.cfgs]
+        self.beta2_column = self.column(self.beta2)
+        self.one_minus_beta2 = self.column([1 - b for b in self.beta2])
+        self.eps = self.column([c.eps for c in self.cfgs])
+
+    @staticmethod
+    def interpolation(cfg: Any) -> float:
+        return float(cfg.beta1)
+
+    def direction(self, p: torch.Tensor, g: torch.Tensor, step: float) -> torch.Tensor:
+        import torch
+
+        self.exp_avg_sq.mul_(self.beta2_column).addcmul_(torch.mul(g, self.one_minus_beta2), g)
+        bias_correction2 = self.column([1 - b2**step for b2 in self.beta2])
+        return torch.div(g, self.exp_avg_sq.div(bias_correction2).sqrt_().add_(self.eps))
+
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        """As :meth:`ScheduleFreeAdamWPart.effective_lr`, per row."""
+        bc2 = self.column64([1 - b2 ** float(self.step_count) for b2 in self.beta2])
+        return self.column64(self.rates(lrs)) / ((self.exp_avg_sq.double() / bc2).sqrt() + self.eps64())
+
+
+class BatchedScheduleFreeSGD(_BatchedScheduleFree):
+    """``schedulefree.SGDScheduleFree`` per row: ``d = g``."""
+
+    @staticmethod
+    def interpolation(cfg: Any) -> float:
+        return float(cfg.momentum)
+
+    def direction(self, p: torch.Tensor, g: torch.Tensor, step: float) -> torch.Tensor:
+        return g.clone()
+
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        return self.column64(self.rates(lrs)).expand(self.zeros_shape).clone()
+
+
+# --------------------------------------------------------------------------- parts
 class _ScheduleFreePart(OptimizerPart):
-    trains_alone = WHY_ALONE
     has_modes = True
     package = "schedulefree"
     inside_note = NOTE
@@ -104,7 +223,7 @@ class _ScheduleFreePart(OptimizerPart):
     def torch_class(cls) -> type:
         import schedulefree
 
-        return _keeping_gradients(getattr(schedulefree, cls.torch_name))
+        return keeping_gradients(getattr(schedulefree, cls.torch_name))
 
     @classmethod
     def build(cls, params: list[Any], cfg: Any, *, fused: bool = False) -> torch.optim.Optimizer:
@@ -133,14 +252,14 @@ class _ScheduleFreePart(OptimizerPart):
     @staticmethod
     def warmup_factor(group: dict) -> float:
         """The package's warm-up factor at the last update (``k`` counts the updates made)."""
-        k, warmup = group["k"], group["warmup_steps"]
-        return k / warmup if k <= warmup and warmup else 1.0
+        return warmup_factor(group["k"], group["warmup_steps"])
 
 
 class ScheduleFreeAdamWPart(_ScheduleFreePart):
     config = ScheduleFreeAdamW
     title = "Schedule-Free AdamW"
     torch_name = "AdamWScheduleFree"
+    batched = BatchedScheduleFreeAdamW
     race: ClassVar[tuple[RaceRow, ...]] = (
         ("Schedule-Free AdamW", lambda s, a: ScheduleFreeAdamW(lr=a), False),
     )
@@ -162,6 +281,7 @@ class ScheduleFreeSGDPart(_ScheduleFreePart):
     config = ScheduleFreeSGD
     title = "Schedule-Free SGD"
     torch_name = "SGDScheduleFree"
+    batched = BatchedScheduleFreeSGD
     race: ClassVar[tuple[RaceRow, ...]] = (("Schedule-Free SGD", lambda s, a: ScheduleFreeSGD(lr=s), False),)
 
     @classmethod

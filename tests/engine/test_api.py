@@ -200,7 +200,9 @@ def test_run_with_seeds_gives_the_runners_and_verdicts_as_tables():
         if values.std() > 0:
             t_low, t_high = scipy.stats.t.interval(0.95, 3, loc=values.mean(), scale=scipy.stats.sem(values))
             assert (low, high) == pytest.approx((t_low, t_high), abs=1e-9)
-    assert len(result.verdicts) == 6 * len(result.runners["measure"].unique())  # 4 runners: 6 pairs
+    # 4 runners: 6 pairs on every measure but the gap (no better direction, no verdicts)
+    assert len(result.verdicts) == 6 * (len(result.runners["measure"].unique()) - 1)
+    assert "gap_acc" not in set(result.verdicts["measure"])
     acc = result.verdicts[result.verdicts["measure"] == "final_val_acc"]
     for _, v in acc.iterrows():
         a = final[final["runner"] == v["a"]]["val_acc"].to_numpy()

@@ -284,9 +284,9 @@ def test_runs_commands(tmp_path, capsys):
     m = rows(tmp_path / "o" / "metrics.csv")
     assert e[0] == m[0]
     runner = METRIC_COLUMNS.index("runner")
-    same = [c for c in range(1, len(METRIC_COLUMNS)) if c != runner]  # run and runner: store ids
+    same = list(range(1, len(METRIC_COLUMNS)))  # run: the store id; runner numbered as metrics.csv's
     assert [[r[c] for c in same] for r in e[1:]] == [[r[c] for c in same] for r in m[1:]]  # same numbers
-    assert [(r[0], r[runner]) for r in e[1:]] == [("1", "1")] * 2 + [("2", "2")] * 2
+    assert [(r[0], r[runner]) for r in e[1:]] == [("1", "0")] * 2 + [("2", "1")] * 2
     rc, _, err = run_cli(capsys, "runs", "show", "9")
     assert rc == 2 and "no run with id 9" in err and len(err.strip().splitlines()) == 1
     rc, _, err = run_cli(capsys, "runs", "export", "1", "9", "--out", str(tmp_path / "x.csv"))

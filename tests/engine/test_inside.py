@@ -40,7 +40,7 @@ OPTIMIZERS = {
     "lion": {"kind": "lion", "lr": 0.001, "weight_decay": 0.1},
     "schedulefree_adamw": {"kind": "schedulefree_adamw", "lr": 0.005, "warmup_steps": 10},
     "schedulefree_sgd": {"kind": "schedulefree_sgd", "lr": 0.1, "warmup_steps": 3},
-    "prodigy": {"kind": "prodigy", "use_bias_correction": True},
+    "prodigy": {"kind": "prodigy", "use_bias_correction": True, "decouple": False, "weight_decay": 0.01},
 }
 assert set(OPTIMIZERS) == set(OPTIMIZER_KINDS)
 

@@ -512,7 +512,13 @@ def test_prodigy_no_lr(lesson):
     cfgs = {c.label: c for c in get_preset("prodigy-no-lr").runs()}
     for name, d_text, v_text in zip(sets, ds, valleys, strict=True):
         p = prepare(cfgs[f"Prodigy, {name}"])
-        train(cfgs[f"Prodigy, {name}"], prepared=p)
+        alone = train(cfgs[f"Prodigy, {name}"], prepared=p)
+        if name == "digits":  # the run after its jump, trained alone
+            (alone_acc, batched_acc) = quoted(text, r"ends at (\d+\.\d) %, not (\d+\.\d) %")
+            assert 100 * alone.final.val_acc == pytest.approx(alone_acc, abs=0.1)
+            assert batched_acc == accs[4]
+        else:  # smooth runs: the same alone and batched
+            assert alone.final.val_acc == runs[f"Prodigy, {name}"].final.val_acc
         d = ProdigyPart.step_size(p.optimizer)
         assert d == pytest.approx(d_text, rel=0.05), name
         assert 10 <= d / 1e-3 <= 30  # "ten to thirty times Adam's default"

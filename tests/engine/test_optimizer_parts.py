@@ -106,6 +106,8 @@ def another_valid(cfg: Any, name: str) -> Any:
         candidates: list[Any] = [not old]
     elif isinstance(old, str):  # a Literal choice: the other choices
         candidates = [v for v in get_args(type(cfg).model_fields[name].annotation) if v != old]
+    elif old is None:  # an optional number left to the library's default
+        candidates = [0.5, 1.5, 2]
     else:
         candidates = [old * 0.5, old + 0.05, 0.5, 1]
     for new in candidates:

@@ -167,12 +167,12 @@ def test_schedule_free_runs_are_evaluated_at_the_averaged_weights(optimizer):
         torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-5, atol=1e-6)
 
 
-def test_schedule_free_trains_alone_and_lists_itself_among_those_that_say_why():
+def test_schedule_free_and_prodigy_train_batched():
+    """Their batched twins are checked against the packages in ``test_package_twins.py``."""
     from optiscope.engine.batched_optim import trains_alone_reason
 
     for kind in ("schedulefree_adamw", "schedulefree_sgd", "prodigy"):
-        reason = trains_alone_reason(kind)
-        assert reason is not None and kind in reason
+        assert trains_alone_reason(kind) is None
 
 
 def test_prodigy_through_the_loop_matches_prodigyopt_and_its_d_grows_from_d0():
@@ -199,7 +199,8 @@ def test_prodigy_through_the_loop_matches_prodigyopt_and_its_d_grows_from_d0():
 
 def test_the_optimizer_packages_are_imported_only_when_a_run_uses_them(tmp_path):
     """Start-up stays as it was: the CLI, the registry, validating a file that names them and
-    a run of other optimizers import none of the packages; a Prodigy run imports its own."""
+    a run of other optimizers import none of the packages, nor do their runs trained batched
+    (the twins are the engine's own); a run alone imports its own package."""
     import json
     import subprocess
     import sys
@@ -209,6 +210,10 @@ def test_the_optimizer_packages_are_imported_only_when_a_run_uses_them(tmp_path)
         'schema_version = 1\n[base.optimizer]\nkind = "prodigy"\n[base.training]\nepochs = 1\n'
         '[[variations]]\nlabel = "prodigy"\n[[variations]]\nlabel = "sf"\noptimizer = { kind = "schedulefree_sgd" }\n'
         '[[variations]]\nlabel = "lion"\noptimizer = { kind = "lion" }\n'
+    )
+    lone = tmp_path / "lone.toml"  # one run: trained alone
+    lone.write_text(
+        'schema_version = 1\n[base.optimizer]\nkind = "schedulefree_sgd"\n[base.training]\nepochs = 1\n'
     )
     script = f"""
 import contextlib, io, json, sys
@@ -222,13 +227,16 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
     seen["lr-sweep"] = [p for p in packages if p in sys.modules]
     assert main(["run", {str(toml)!r}, "--no-store", "--out", {str(tmp_path / "b")!r}]) == 0
     seen["new kinds"] = [p for p in packages if p in sys.modules]
+    assert main(["run", {str(lone)!r}, "--no-store", "--out", {str(tmp_path / "c")!r}]) == 0
+    seen["alone"] = [p for p in packages if p in sys.modules]
 print(json.dumps(seen))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["validate"] == [] and seen["lr-sweep"] == []
-    assert seen["new kinds"] == ["schedulefree", "prodigyopt"]  # Lion is the engine's own class
+    assert seen["new kinds"] == []  # batched; Lion is the engine's own class
+    assert seen["alone"] == ["schedulefree"]
 
 
 @pytest.mark.parametrize("kind", ["schedulefree_adamw", "schedulefree_sgd"])

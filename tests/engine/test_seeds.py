@@ -166,3 +166,43 @@ def test_censored_threshold_verdict_says_at_least():
     (v,) = seeds.verdicts(plan, outcomes, [m])
     assert v.winner == 0
     assert "A faster than B by at least" in v.text and "B reached it in 1 of 4 seeds" in v.text
+
+
+def test_gap_has_no_leader_and_no_verdict():
+    """A negative train − val gap (validation above training) must not "lead": the gap is reported
+    as mean ± interval (scipy's t interval) but no direction is better, so neither the leader
+    column, the pairwise verdicts, the printed table nor summary.json names a winner on it."""
+    from optiscope.engine.seed_report import SeedReport
+
+    plan = seeds.SeedPlan.expand(
+        [ExperimentConfig().base.model_copy(update={"label": name}) for name in ("neg", "pos", "zero")], 4
+    )
+    gaps = {"neg": [-0.10, -0.12, -0.09, -0.11], "pos": [0.02, 0.03, 0.01, 0.02], "zero": [0.0] * 4}
+    outcomes = {}
+    for i, name in enumerate(gaps):
+        for k, g in enumerate(gaps[name]):
+            r = i * 4 + k
+            outcomes[r] = RunOutcome(r, name, epochs=5, reason="completed", final_val_acc=0.8, gap_acc=g)
+    gap = next(m for m in seeds.MEASURES if m.name == "gap_acc")
+    assert seeds.leader_verdicts(plan, outcomes, gap) == (None, {})
+    assert [v for v in seeds.verdicts(plan, outcomes, seeds.MEASURES) if v.measure == "gap_acc"] == []
+    summary = seeds.summarize_runners(plan, outcomes, [gap])
+    want = scipy.stats.t.interval(0.95, 3, loc=np.mean(gaps["neg"]), scale=scipy.stats.sem(gaps["neg"]))
+    assert (summary[0].intervals["gap_acc"].low, summary[0].intervals["gap_acc"].high) == pytest.approx(
+        want, abs=1e-9
+    )
+    measures = list(seeds.MEASURES)
+    report = SeedReport(
+        plan,
+        measures,
+        outcomes,
+        seeds.summarize_runners(plan, outcomes, measures),
+        seeds.verdicts(plan, outcomes, measures),
+    )
+    d = report.as_dict()
+    assert d["better"]["gap_acc"] is None and d["better"]["final_val_acc"] == "max"
+    assert not any(v["measure"] == "gap_acc" for v in d["verdicts"])
+    table = report.table()
+    gap_lines = table.split("Gap (train − val):", 1)[1].splitlines()
+    assert gap_lines[0].strip().startswith("no verdict")
+    assert "smaller than" not in table and "neg" not in gap_lines[0]

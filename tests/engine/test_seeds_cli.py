@@ -155,7 +155,9 @@ def test_verdicts_match_scipy_paired_t_test(trained):
         else:
             assert v["text"] == f"no clear difference with {N} seeds — try more"
         checked += 1
-    assert checked == 6 and winners >= 1  # adam at 0.05 beats sgd at 0.01 within four epochs
+    # every measure but the gap (no better direction: no verdict on it)
+    assert checked == 5 and winners >= 1  # adam at 0.05 beats sgd at 0.01 within four epochs
+    assert summary["better"]["gap_acc"] is None
 
 
 def test_verdict_table_is_printed(trained):
@@ -362,7 +364,9 @@ def test_table_with_many_runners_compares_each_with_the_leader():
     assert len(block) == n_runners - 1 and all(line.strip().startswith(f"{leader} ") for line in block)
     row = next(line for line in table.splitlines() if line.startswith("r0 "))
     assert "— (0/4 reached)" in row
-    assert len(report.as_dict()["verdicts"]) == len(report.measures) * n_runners * (n_runners - 1) // 2
+    directed = [m for m in report.measures if m.better is not None]  # the gap has no verdicts
+    assert len(directed) == len(report.measures) - 1
+    assert len(report.as_dict()["verdicts"]) == len(directed) * n_runners * (n_runners - 1) // 2
 
 
 def test_runs_from_elsewhere_are_each_their_own_runner(tmp_path):

@@ -41,6 +41,12 @@ OPTIMIZERS = {
     "radam": {"kind": "radam", "lr": 0.005, "decoupled_weight_decay": True, "weight_decay": 1e-2},
     "lion": {"kind": "lion", "lr": 0.001, "beta1": 0.8, "weight_decay": 0.1},
 }
+#: the twins of the authors' packages (test_package_twins.py checks them against the packages)
+PACKAGE_TWINS = {
+    "schedulefree_adamw": {"kind": "schedulefree_adamw", "lr": 0.01, "warmup_steps": 5, "weight_decay": 0.01},
+    "schedulefree_sgd": {"kind": "schedulefree_sgd", "lr": 0.05, "momentum": 0.8, "r": 1.0},
+    "prodigy": {"kind": "prodigy", "weight_decay": 0.01, "use_bias_correction": True},
+}
 EXTRA_OPTIMIZERS = [
     {"kind": "sgd", "lr": 0.05},
     {"kind": "sgd", "lr": 0.02, "momentum": 0.5, "dampening": 0.3},
@@ -66,7 +72,7 @@ SCHEDULES = {
 }
 #: every optimizer with a batched twin (the others train alone and say why: test_optimizer_parts)
 BATCHED_KINDS = {k for k in OPTIMIZER_KINDS if REGISTRY[k].batched is not None}
-assert set(OPTIMIZERS) == BATCHED_KINDS and set(SCHEDULES) == set(SCHEDULE_KINDS)
+assert set(OPTIMIZERS) | set(PACKAGE_TWINS) == BATCHED_KINDS and set(SCHEDULES) == set(SCHEDULE_KINDS)
 
 
 def cfg(**over) -> RunConfig:
@@ -112,7 +118,8 @@ def recorder() -> tuple[ev.EventBus, list[ev.Event]]:
 
 def mixed_sweep() -> list[RunConfig]:
     """Every optimizer kind and every schedule kind, in one sweep."""
-    opts = list(OPTIMIZERS.values()) + EXTRA_OPTIMIZERS
+    # the package twins last: they take the first schedules again (constant for schedule-free)
+    opts = list(OPTIMIZERS.values()) + EXTRA_OPTIMIZERS + list(PACKAGE_TWINS.values())
     scheds = list(SCHEDULES.values())
     n = max(len(opts), len(scheds))
     runs = []

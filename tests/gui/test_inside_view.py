@@ -260,3 +260,54 @@ def test_muon_run_says_why_its_rate_is_per_matrix(view) -> None:
     _, ratio = original(view.ratio_curve)
     assert np.isfinite(ratio).any() and (ratio[np.isfinite(ratio)] > 0).all()
     view.grab().save("/tmp/inside_muon.png")
+
+
+def test_a_seeded_race_lists_each_runner_once_and_the_user_picks_the_seed(view, race_events) -> None:
+    """2 runners × 3 seeds: two entries, not six; the runner's first seed is drawn until another
+    seed is chosen, and the line above the plots says which seed is shown."""
+    import dataclasses
+
+    from optiscope.engine.config import ExperimentConfig
+    from optiscope.engine.seeds import SeedPlan
+
+    plan = SeedPlan.expand(
+        [ExperimentConfig().base.model_copy(update={"label": name}) for name in ("Adagrad", "SGD")], 3
+    )
+    source = {0: 0, 1: 1, 2: 0, 3: 1, 4: 0, 5: 1}  # each seed its own numbers: from the real race's runs
+    events = []
+    for run, src in source.items():
+        for e in race_events:
+            if e.run == src:
+                events.append(dataclasses.replace(e, run=run))
+    view.set_plan(plan)
+    view.add_events(events)
+    assert [view.run_box.itemText(i) for i in range(view.run_box.count())] == [
+        "Adagrad (3 seeds)",
+        "SGD (3 seeds)",
+    ]
+    assert view.seed_box.isVisible()
+    seeds = [view.seed_box.itemText(i) for i in range(view.seed_box.count())]
+    assert seeds == [plan_seed_text(plan, r) for r in (0, 1, 2)]
+    assert view.current_run() == 0  # the runner's first seed by default
+    view.set_layer(0)
+
+    def drawn_ratio() -> np.ndarray:
+        return original(view.ratio_curve)[1]
+
+    np.testing.assert_allclose(drawn_ratio(), [e.update_ratio[0] for e in stats_of(race_events, 0)])
+    assert view.info.text().startswith(f"Adagrad, {plan_seed_text(plan, 0)} shown")
+    view.seed_box.setCurrentIndex(1)  # the user picks the second seed (run 1: the other numbers)
+    assert view.current_run() == 1
+    np.testing.assert_allclose(drawn_ratio(), [e.update_ratio[0] for e in stats_of(race_events, 1)])
+    assert view.info.text().startswith(f"Adagrad, {plan_seed_text(plan, 1)} shown")
+    view.run_box.setCurrentIndex(1)  # another runner: the same seed (its second)
+    assert view.current_run() == 4 and view.seed_box.currentText() == plan_seed_text(plan, 4)
+    view.set_run(5)
+    assert view.run_box.currentIndex() == 1 and view.current_run() == 5
+    view.set_plan(None)  # one seed per runner again: every run on its own
+    assert view.run_box.count() == 6 and not view.seed_box.isVisible()
+
+
+def plan_seed_text(plan, run: int) -> str:
+    k = plan.seed_index_of[run]
+    return f"seed {plan.seed_of[run]} ({k + 1} of {plan.n_seeds})"

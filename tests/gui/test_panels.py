@@ -323,6 +323,8 @@ NEWER = [
         use_bias_correction=True,
         safeguard_warmup=True,
         weight_decay=0.01,
+        growth_rate=1.05,
+        beta3=0.95,
     ),
 ]
 

@@ -201,3 +201,42 @@ def test_a_recording_of_a_seeded_race_draws_every_runners_band(qapp, tmp_path, m
     runs, fills = seen[-1]
     assert runs == 2 * 3  # every seed trained
     assert fills == 2 * 5  # 2 runners x (LR, smoothed and validation loss, train and validation accuracy)
+
+
+def test_lesson_captions_of_a_seeded_race_state_the_runners_mean_on_its_mean_curve(qtbot, make_window):
+    """With several seeds a caption is the runner's (mean ± scipy's t interval over its seeds, on
+    the mean curve), one per runner and observation, never seed 0's numbers at seed 0's point."""
+    from optiscope.engine.lessons import BestEpoch, Classroom, Threshold
+
+    w = make_window()
+    lesson = Classroom(observe=(Threshold(metric="val_acc", value=0.4), BestEpoch(metric="val_acc")))
+    w.set_experiment(quick_race().model_copy(update={"classroom": lesson}))
+    with qtbot.waitSignal(w.run_finished, timeout=120_000):
+        assert w.run()
+    w.flush_plots()
+    acc: dict[int, dict[int, float]] = {}
+    for e in w.runs.epoch_events:  # the window's own events
+        acc.setdefault(e.run, {})[e.epoch] = e.val_acc
+    shown = [a for a in w.plots.shown.annotations() if a[0] == "accuracy"]
+    best = [a for a in shown if a[3].startswith("best ")]
+    assert len(best) == 2  # one per runner, not one per seed
+    for runner in range(2):
+        curves = np.array(
+            [[acc[r][ep] for ep in sorted(acc[r])] for r in range(runner * SEEDS, (runner + 1) * SEEDS)]
+        )
+        epochs = np.arange(1, curves.shape[1] + 1)
+        peaks, at = curves.max(axis=1), epochs[curves.argmax(axis=1)]
+        want = f"best {_t_text(peaks, '{:.1f}', 100.0, '')} % (epoch {_t_text(at, '{:.1f}', 1.0, '')})"
+        mine = [a for a in best if a[3] == want]
+        assert len(mine) == 1, (want, [a[3] for a in best])
+        _, x, y, _ = mine[0]
+        assert x == pytest.approx(at.mean()) and y == pytest.approx(
+            np.interp(at.mean(), epochs, curves.mean(0))
+        )
+        reached = [int(epochs[np.argmax(c >= 0.4)]) for c in curves if (c >= 0.4).any()]
+        if len(reached) == SEEDS:
+            text = f"≥ 40 % at epoch {_t_text(reached, '{:.1f}', 1.0, '')}"
+            assert any(
+                a[3] == text and a[2] == pytest.approx(np.interp(np.mean(reached), epochs, curves.mean(0)))
+                for a in shown
+            )
