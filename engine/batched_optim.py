@@ -52,10 +52,19 @@ def optimizer_group_key(cfg: Any) -> tuple:
 
 
 def build_batched_optimizer(
-    cfgs: Sequence[Any], start: int, stop: int, params: torch.Tensor
+    cfgs: Sequence[Any],
+    start: int,
+    stop: int,
+    params: torch.Tensor,
+    shapes: Sequence[tuple[int, ...]] | None = None,
 ) -> BatchedOptimizer:
-    """The vectorised optimizer for rows ``[start, stop)``, whose configs share one group key."""
-    return _twin(cfgs[0].kind)(cfgs, start, stop, params)
+    """The vectorised optimizer for rows ``[start, stop)``, whose configs share one group key;
+    ``shapes``: the parameter shapes of a row, in its flat order (default: one vector), given
+    to the twins that step each parameter by its shape (:attr:`BatchedOptimizer.uses_shapes`)."""
+    twin = _twin(cfgs[0].kind)
+    if twin.uses_shapes:
+        return twin(cfgs, start, stop, params, shapes=shapes)
+    return twin(cfgs, start, stop, params)
 
 
 def _twin(kind: str) -> type[BatchedOptimizer]:

@@ -9,14 +9,24 @@ loop of :class:`engine.kernels.TorchKernel` driven as :func:`engine.loop.drive` 
 (minibatch order from ``torch.randperm`` with a generator seeded by ``training.seed``).
 Run as exported, it prints each run's label and per-epoch metrics.
 
+Every registered optimizer exports, with the arguments its part's ``torch_kwargs`` gives:
+a ``torch.optim`` class; a class written out in the script where torch has none (Muon on the
+matrices + AdamW on the rest, Lion); or the class of its authors' package (Schedule-Free,
+Prodigy), imported under a guard that names the ``pip install`` line with the version
+Optiscope trained with. A schedule-free optimizer is switched to its averaged weights for
+every evaluation where Optiscope's loop switches it. Every registered schedule exports as a
+``torch.optim.lr_scheduler`` class or a ``LambdaLR`` formula written out, after the warm-up.
+
 A setting the script cannot reproduce raises :class:`NotExportable` (one line) instead of
 writing a script that silently trains something else.
 
-Light: imports no torch (only the config, and the dataset shape rules).
+Light: imports no torch (only the config, the optimizer and schedule registries, and the
+dataset shape rules).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +41,10 @@ from .config import (
     ModelConfig,
     RunConfig,
 )
+from .optimizers import part_for
+from .optimizers.base import OptimizerPart
+from .optimizers.muon import ADAMW_BETAS, ADAMW_EPS
+from .schedules import part_for as schedule_part
 
 __all__ = ["NotExportable", "csv_shapes", "export_script", "select_runs"]
 
@@ -80,8 +94,10 @@ def csv_shapes(exp: ExperimentConfig, indices: Sequence[int]) -> dict[int, dict]
 
 # --------------------------------------------------------------------------- code pieces
 def _f(v: float) -> str:
-    """A float literal that reads back exactly."""
-    return repr(float(v))
+    """A float literal that reads back exactly (``float("inf")`` for an infinite one, e.g.
+    Prodigy's unlimited ``growth_rate``)."""
+    v = float(v)
+    return repr(v) if math.isfinite(v) else f'float("{v}")'
 
 
 _ACT = {
@@ -106,8 +122,6 @@ def _model_class(
     """An ``nn.Sequential`` subclass: the same modules, made and initialised in the same order
     as ``engine.models.build_model`` (so ``torch.manual_seed`` gives the same weights and its
     ``state_dict`` keys are Optiscope's)."""
-    import math
-
     lines: list[tuple[str, str]] = []  # (code, comment)
     shape: tuple[int, ...] = (n_features,)
     if model.has_conv:
@@ -210,80 +224,8 @@ def _data_call(cfg: RunConfig) -> tuple[str, str]:
     )
 
 
-_OPT_ARGS: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    # kind: (torch class, [(torch argument, config field)])
-    "sgd": (
-        "SGD",
-        [
-            ("lr", "lr"),
-            ("momentum", "momentum"),
-            ("dampening", "dampening"),
-            ("nesterov", "nesterov"),
-            ("weight_decay", "weight_decay"),
-        ],
-    ),
-    "adagrad": (
-        "Adagrad",
-        [
-            ("lr", "lr"),
-            ("lr_decay", "lr_decay"),
-            ("weight_decay", "weight_decay"),
-            ("initial_accumulator_value", "initial_accumulator_value"),
-            ("eps", "eps"),
-        ],
-    ),
-    "rmsprop": (
-        "RMSprop",
-        [
-            ("lr", "lr"),
-            ("alpha", "alpha"),
-            ("eps", "eps"),
-            ("weight_decay", "weight_decay"),
-            ("momentum", "momentum"),
-            ("centered", "centered"),
-        ],
-    ),
-    "adam": (
-        "Adam",
-        [
-            ("lr", "lr"),
-            ("betas", "betas"),
-            ("eps", "eps"),
-            ("weight_decay", "weight_decay"),
-            ("amsgrad", "amsgrad"),
-        ],
-    ),
-    "adamw": (
-        "AdamW",
-        [
-            ("lr", "lr"),
-            ("betas", "betas"),
-            ("eps", "eps"),
-            ("weight_decay", "weight_decay"),
-            ("amsgrad", "amsgrad"),
-        ],
-    ),
-    "nadam": (
-        "NAdam",
-        [
-            ("lr", "lr"),
-            ("betas", "betas"),
-            ("eps", "eps"),
-            ("weight_decay", "weight_decay"),
-            ("momentum_decay", "momentum_decay"),
-        ],
-    ),
-    "adamax": (
-        "Adamax",
-        [("lr", "lr"), ("betas", "betas"), ("eps", "eps"), ("weight_decay", "weight_decay")],
-    ),
-    "adadelta": (
-        "Adadelta",
-        [("lr", "lr"), ("rho", "rho"), ("eps", "eps"), ("weight_decay", "weight_decay")],
-    ),
-}
-#: optimizers with a fused kernel, which Optiscope asks for on the CPU and CUDA (engine.optim)
-_FUSED = frozenset({"sgd", "adam", "adamw", "adagrad"})
+#: optimizers torch.optim has no class for, whose class the script writes out: kind -> class name
+_OWN_CLASSES = {"muon": "MuonWithAdamW", "lion": "Lion"}
 
 
 def _literal(v: Any) -> str:
@@ -291,22 +233,52 @@ def _literal(v: Any) -> str:
         return repr(v)
     if isinstance(v, float):
         return _f(v)
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_literal(x) for x in v) + ("," if len(v) == 1 else "") + ")"
     return repr(v)
 
 
+def _package_version(package: str) -> str:
+    """The installed version of an optimizer's package (the one Optiscope trained with)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def _optimizer_source(kind: str) -> str:
+    """What the script calls to make a ``kind`` optimizer.
+
+    Every registered optimizer part is one of: a ``torch.optim`` class built as the base part
+    builds it, a class the script writes out (:data:`_OWN_CLASSES`), or its authors' package
+    (the part's ``package``), imported by the script."""
+    part = part_for(kind)
+    if kind in _OWN_CLASSES:
+        return _OWN_CLASSES[kind]
+    if part.package:
+        return f"{part.package}.{part.torch_name}"
+    if part.build.__func__ is OptimizerPart.build.__func__:  # type: ignore[attr-defined]
+        return f"torch.optim.{part.torch_name}"
+    raise NotExportable(f"optimizer {kind!r} has no counterpart in the exported script")
+
+
 def _optimizer_code(cfg: RunConfig) -> str:
+    """``optimizer = ...(model.parameters(), ...)`` with every hyperparameter Optiscope passes
+    (the optimizer part's ``torch_kwargs``, so the two cannot drift apart)."""
     o: Any = cfg.optimizer
-    if o.kind not in _OPT_ARGS:
-        raise NotExportable(f"optimizer {o.kind!r} has no torch.optim counterpart in the exported script")
-    cls, args = _OPT_ARGS[o.kind]
-    parts = []
-    for arg, field in args:
-        value = f"({_f(o.beta1)}, {_f(o.beta2)})" if field == "betas" else _literal(getattr(o, field))
-        parts.append(f"{arg}={value}")
-    if o.kind in _FUSED:
+    part = part_for(o.kind)
+    call = _optimizer_source(o.kind)
+    parts = [f"{arg}={_literal(value)}" for arg, value in part.torch_kwargs(o).items()]
+    if part.fused and call.startswith("torch.optim."):
         parts.append("fused=FUSED")
+    note = {
+        "muon": " (Muon on the 2-D weight matrices, AdamW on the other parameters)",
+        "lion": " (torch has no Lion: the class above)",
+    }.get(o.kind, f" ({part.package} package)" if part.package else "")
     return (
-        f"    optimizer = torch.optim.{cls}(  # Optimizer panel: {o.kind}\n"
+        f"    optimizer = {call}(  # Optimizer panel: {o.kind}{note}\n"
         f"        model.parameters(), {', '.join(parts)}\n"
         "    )\n"
     )
@@ -316,8 +288,9 @@ def _schedule_code(cfg: RunConfig) -> str:
     """``schedule = Schedule(...)``: the warm-up and the main scheduler made as engine.optim.LRSchedule makes them."""
     s: Any = cfg.schedule
     k = s.kind
-    per_epoch = k in ("step", "exponential", "plateau")
-    remaining = "max(total_steps - warmup_steps, 1)"
+    per_epoch = schedule_part(k).per_epoch
+    remaining = "remaining"  # the updates after the warm-up (defined below when used)
+    extra = ""  # lines the main scheduler needs before it
     if k == "constant":
         main, what = "None", "constant rate"
     elif k == "time_decay":
@@ -361,8 +334,48 @@ def _schedule_code(cfg: RunConfig) -> str:
             f"patience={s.patience}, min_delta={_f(s.min_delta)}, cooldown={s.cooldown}, min_lr={_f(s.min_lr)})"
         )
         what = f"reduce on plateau of {s.monitor} (Keras' rule, see KerasPlateau)"
-    else:  # pragma: no cover - every kind is listed
-        raise NotExportable(f"schedule {k!r} cannot be exported")
+    elif k == "wsd":
+        extra = (
+            f"    decay_steps = min(max(round({_f(s.decay_fraction)} * (remaining + warmup_steps)), 1), remaining)"
+            f"  # the last {s.decay_fraction * 100:g} % of the run's updates\n"
+        )
+        main = (
+            "lambda: lr_scheduler.LambdaLR(optimizer, lambda i: wsd_factor(i, remaining, decay_steps, "
+            f'"{s.decay_shape}", {_f(s.floor)}))'
+        )
+        what = (
+            f"warm-up-stable-decay: constant, then a {s.decay_shape} decay to {s.floor:g} x the rate "
+            "(torch has no class: LambdaLR with wsd_factor)"
+        )
+    elif k == "linear":
+        over = str(s.decay_steps) if s.decay_steps else remaining
+        main = f"lambda: lr_scheduler.LinearLR(optimizer, start_factor=1.0, end_factor={_f(s.end_factor)}, total_iters={over})"
+        what = f"LinearLR per update: a straight line to x{s.end_factor:g} the rate, then held"
+    elif k == "polynomial":
+        over = str(s.decay_steps) if s.decay_steps else remaining
+        main = f"lambda: lr_scheduler.PolynomialLR(optimizer, total_iters={over}, power={_f(s.power)})"
+        what = f"PolynomialLR per update: lr * (1 - i / total_iters) ** {s.power:g}"
+    elif k == "multistep":
+        if s.milestones is not None:
+            milestones = repr(list(s.milestones))
+        else:
+            milestones = "milestones"
+            extra = "    milestones = sorted({max(remaining // 2, 1), max(remaining * 3 // 4, 1)})  # half and three quarters of the way\n"
+        main = f"lambda: lr_scheduler.MultiStepLR(optimizer, milestones={milestones}, gamma={_f(s.gamma)})"
+        what = f"MultiStepLR per update: x{s.gamma:g} at each milestone (updates after the warm-up)"
+    elif k == "inverse_sqrt":
+        if s.timescale or s.warmup_steps:
+            timescale = _f(s.timescale or s.warmup_steps)
+            said = "the timescale" if s.timescale else "the warm-up's length"
+            extra = f"    timescale = {timescale}  # {said}\n"
+        else:
+            extra = (
+                "    timescale = float(max(round(0.1 * (remaining + warmup_steps)), 1))  # 10 % of the run\n"
+            )
+        main = "lambda: lr_scheduler.LambdaLR(optimizer, lambda i: math.sqrt(timescale / (i + timescale)))"
+        what = "inverse square root after the warm-up: lr * sqrt(T / (i + T)) at update i after it (LambdaLR)"
+    else:
+        raise NotExportable(f"schedule {k!r} has no counterpart in the exported script")
     warm = (
         f"warmup_steps={s.warmup_steps}, warmup_start_factor={_f(s.warmup_start_factor)}"
         if s.warmup_steps
@@ -372,12 +385,13 @@ def _schedule_code(cfg: RunConfig) -> str:
         (
             "    total_steps = math.ceil(len(data.y_train) / batch_size) * epochs  # the run's updates\n"
             f"    warmup_steps = {s.warmup_steps}  # Schedule panel: linear warm-up updates\n"
+            "    remaining = max(total_steps - warmup_steps, 1)  # the updates after the warm-up\n"
         )
-        if remaining in main
+        if remaining in main + extra
         else ""
     )
     return (
-        steps + f"    # Schedule panel: {what}\n"
+        steps + extra + f"    # Schedule panel: {what}\n"
         f"    schedule = Schedule(optimizer, {main},\n"
         f"                        per_epoch={per_epoch!r}, {warm})\n"
     )
@@ -410,10 +424,13 @@ def export_script(
     chosen = [(i, runs[i]) for i in indices]
     for i, cfg in chosen:
         _check(cfg, i)
+    optimizers: set[str] = set()
     models: dict[str, str] = {}  # model key -> class name
     classes: list[str] = []
     run_funcs: list[str] = []
     need = {
+        "wsd": False,
+        "modes": False,
         "plateau": False,
         "early": False,
         "augment": False,
@@ -439,17 +456,32 @@ def export_script(
         need["bundled"] |= d in ("digits", "breast_cancer", "wine", "iris")
         need["synthetic"] |= d not in ("csv", "digits", "breast_cancer", "wine", "iris")
         need["plateau"] |= cfg.schedule.kind == "plateau"
+        need["wsd"] |= cfg.schedule.kind == "wsd"
+        need["modes"] |= part_for(cfg.optimizer.kind).has_modes
+        optimizers.add(cfg.optimizer.kind)
         need["early"] |= cfg.regularization.early_stopping.enabled
         need["augment"] |= cfg.regularization.augmentation.active
         run_funcs.append(_run_function(i, cfg, models[key], image))
     labels = "\n".join(f"  run {i}: {cfg.describe()}" for i, cfg in chosen)
+    packages = sorted({p for p in (part_for(k).package for k in optimizers) if p})
+    pins = {p: _package_version(p) for p in packages}
+    needs = (
+        "Needs only torch, numpy and scikit-learn.\n"
+        if not packages
+        else "Needs torch, numpy, scikit-learn and, for its optimizer"
+        + ("s, their authors' packages:\n" if len(packages) > 1 else ", the authors' package:\n")
+        + "".join(f"    pip install {_pip(p, pins[p])}\n" for p in packages)
+    )
+    newer = {part_for(k).torch_name for k in optimizers} & set(_TORCH_SINCE)
+    torch_since = [(name, _TORCH_SINCE[name]) for name in sorted(newer)]
     header = (
         f'#!/usr/bin/env python3\n"""{exp.name}: {exp.description}'.rstrip()
         + "\n\n"
         + f"Exported from Optiscope{(' ' + version) if version else ''}"
         + (f" ({source})" if source else "")
-        + ". Needs only torch, numpy and scikit-learn.\n"
-        "Run as it is, it trains what Optiscope trains -- the same data, initial weights,\n"
+        + ". "
+        + needs
+        + "Run as it is, it trains what Optiscope trains -- the same data, initial weights,\n"
         "minibatch order, optimizer, schedule and rules -- and prints the same per-epoch metrics.\n\n"
         f"Runs:\n{labels}\n\n"
         "    python THIS_FILE.py [--epochs N] [--run N] [--csv metrics.csv] [--save-weights FOLDER]\n"
@@ -458,7 +490,11 @@ def export_script(
     prelude = _PRELUDE.format(
         copy="import copy\n" if need["early"] else "",
         io="import io\n" if need["csv"] else "",
-        sys="import sys\n" if need["csv"] else "",
+        sys="import sys\n" if need["csv"] or packages or torch_since else "",
+        packages="".join(_import_package(p, pins[p], optimizers) for p in packages),
+        torch_checks="".join(["\n"] + [_torch_check(name, since) for name, since in torch_since])
+        if torch_since
+        else "",
     )
     parts = [header, prelude]
     parts.append(_INIT)
@@ -470,13 +506,19 @@ def export_script(
         parts.append(_CSV)
     parts.append(_SPLIT)
     parts.append(_SCHEDULE)
+    if need["wsd"]:
+        parts.append(_WSD)
     if need["plateau"]:
         parts.append(_PLATEAU)
     if need["early"]:
         parts.append(_EARLY)
     if need["augment"]:
         parts.append(_AUGMENT)
-    parts.append(_TRAIN)
+    if "lion" in optimizers:
+        parts.append(_LION)
+    if "muon" in optimizers:
+        parts.append(_MUON.replace("ADAMW_BETAS", _literal(ADAMW_BETAS)).replace("ADAMW_EPS", _f(ADAMW_EPS)))
+    parts.append(_train_code(need["modes"]))
     parts.append(
         "\n# ----------------------------------------------------------------- the models (Model panel)\n"
     )
@@ -525,8 +567,67 @@ def _run_function(i: int, cfg: RunConfig, model_class: str, image: tuple[int, in
         f"        augment={augment},  # Regularisation panel: augmentation\n"
         f"        mixed_precision={tc.mixed_precision!r}, eval_train={tc.eval_train!r},  # Training panel\n"
         f"        diverge_factor={tc.diverge_factor!r},  # Training panel: divergence limit\n"
-        "    )\n"
+        + (
+            "        schedule_free=True,  # optimizer.train() / .eval() around every evaluation\n"
+            if part_for(cfg.optimizer.kind).has_modes
+            else ""
+        )
+        + "    )\n"
         "    return model, history, reason\n\n\n"
+    )
+
+
+#: torch.optim classes newer than some torch releases a user may have: class -> first release
+_TORCH_SINCE = {"Muon": "2.9", "Adafactor": "2.5"}
+
+
+def _pip(package: str, version: str) -> str:
+    return f"{package}=={version}" if version else package
+
+
+def _import_package(package: str, version: str, kinds: set[str]) -> str:
+    """The guarded import of an optimizer's package: a missing one ends the script with how to install it."""
+    names = ", ".join(
+        sorted(part_for(k).title.split(" (")[0] for k in kinds if part_for(k).package == package)
+    )
+    used = f"{package} {version}" if version else package
+    return (
+        f"\n# {names}: from the authors' package {package} (Optiscope trained with {used}).\n"
+        "try:\n"
+        f"    import {package}\n"
+        "except ImportError:\n"
+        f'    sys.exit("this script needs the {package} package ({names}): pip install {_pip(package, version)}")\n'
+    )
+
+
+def _torch_check(name: str, since: str) -> str:
+    return (
+        f'if not hasattr(torch.optim, "{name}"):\n'
+        f'    sys.exit(f"this script needs torch.optim.{name} (torch {since} or later; this is torch '
+        '{torch.__version__}): pip install -U torch")\n'
+    )
+
+
+def _train_code(modes: bool) -> str:
+    """The training loop; with ``modes`` it switches a schedule-free optimizer between the
+    weights it steps and the averaged weights it is judged at, where Optiscope's loop does
+    (``engine.loop``: training mode for an epoch's updates, evaluation mode after them)."""
+    lines = []
+    for line in _TRAIN.split("\n"):
+        if line.endswith("#MODES"):
+            if modes:
+                lines.append(line[: -len("#MODES")].rstrip())
+        else:
+            lines.append(line)
+    doc = (
+        "\n\n    A schedule-free optimizer (schedule_free=True) steps one set of weights (y) and is judged\n"
+        "    at their running average (x): optimizer.train() before each epoch's updates and\n"
+        "    optimizer.eval() after them, before the evaluation, as Optiscope switches it."
+    )
+    return (
+        "\n".join(lines)
+        .replace("{modes_arg}", ",\n          schedule_free=False" if modes else "")
+        .replace("{modes_doc}", doc if modes else "")
     )
 
 
@@ -539,13 +640,13 @@ import argparse
 import os
 {sys}import time
 from dataclasses import dataclass
-
+{packages}
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim import lr_scheduler
-
+{torch_checks}
 torch.set_num_threads(1)  # as 'optiscope run': one thread, so every sum adds up in the same order
 
 
@@ -825,6 +926,81 @@ class KerasPlateau:
                 self.cooldown_counter, self.wait = self.cooldown, 0
 '''
 
+_WSD = '''
+
+def wsd_factor(i, remaining, decay_steps, shape, floor):
+    """Warm-up-stable-decay's factor on the peak rate at update i after the warm-up: 1 until the
+    last decay_steps of the remaining updates, then down to floor along t = 0..1:
+    linear 1 - (1 - floor) t, cosine floor + (1 - floor) (1 + cos(pi t)) / 2,
+    1-sqrt floor + (1 - floor) (1 - sqrt(t)) (Hagele et al. 2024)."""
+    t = min(max((i - (remaining - decay_steps)) / decay_steps, 0.0), 1.0)
+    if shape == "linear":
+        return 1.0 - (1.0 - floor) * t
+    if shape == "cosine":
+        return floor + (1.0 - floor) * (1.0 + math.cos(math.pi * t)) / 2.0
+    return floor + (1.0 - floor) * (1.0 - math.sqrt(t))
+'''
+
+_LION = '''
+
+# ----------------------------------------------------------------- Lion (torch has no class for it)
+class Lion(torch.optim.Optimizer):
+    """Lion (Chen et al. 2023), stepped as the authors' lion-pytorch package steps it: every
+    weight moves by exactly lr along the sign of beta1 * m + (1 - beta1) * g, then the momentum
+    m = beta2 * m + (1 - beta2) * g; decoupled weight decay w *= 1 - lr * weight_decay."""
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
+        super().__init__(params, {"lr": lr, "betas": betas, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, wd = group["lr"], group["weight_decay"]
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if len(state) == 0:
+                    state["exp_avg"] = torch.zeros_like(p)
+                exp_avg = state["exp_avg"]
+                p.mul_(1.0 - lr * wd)
+                update = exp_avg.clone().mul_(beta1).add(p.grad, alpha=1.0 - beta1).sign_()
+                p.add_(update, alpha=-lr)
+                exp_avg.mul_(beta2).add_(p.grad, alpha=1.0 - beta2)
+'''
+
+_MUON = '''
+
+# ----------------------------------------------------------------- Muon on the matrices, AdamW on the rest
+class MuonWithAdamW(torch.optim.Optimizer):
+    """torch.optim.Muon on the 2-D weight matrices (their momentum orthogonalised by
+    Newton-Schulz iterations), torch.optim.AdamW at the same rate and weight decay on the other
+    parameters (biases, batch-norm parameters, convolution kernels), as torch documents Muon's
+    use. Their parameter groups (Muon's first) are this optimizer's, so one scheduler drives both."""
+
+    def __init__(self, params, *, lr, weight_decay, momentum, nesterov, ns_steps, eps, adjust_lr_fn):
+        params = list(params)
+        matrices = [p for p in params if p.ndim == 2]
+        others = [p for p in params if p.ndim != 2]
+        self.inner = []
+        if matrices:
+            self.inner.append(torch.optim.Muon(
+                matrices, lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+                ns_steps=ns_steps, eps=eps, adjust_lr_fn=adjust_lr_fn,
+            ))
+        if others:
+            self.inner.append(torch.optim.AdamW(others, lr=lr, weight_decay=weight_decay, betas=ADAMW_BETAS, eps=ADAMW_EPS))
+        super().__init__(params, {"lr": lr, "weight_decay": weight_decay})
+        self.param_groups = [group for inner in self.inner for group in inner.param_groups]
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for inner in self.inner:
+            inner.step()
+'''
+
+
 _EARLY = '''
 
 class EarlyStopping:
@@ -917,9 +1093,9 @@ def evaluate(model, x, y, chunk=8192):
 
 
 def train(run, label, model, optimizer, schedule, data, device, *, epochs, batch_size, seed, l1, l2,
-          grad_clip, early_stopping, augment, mixed_precision, eval_train, diverge_factor):
+          grad_clip, early_stopping, augment, mixed_precision, eval_train, diverge_factor{modes_arg}):
     """Minibatch training: the order of every epoch is torch.randperm from a generator seeded
-    with the run's seed. Returns (per-epoch metrics, how the run ended)."""
+    with the run's seed. Returns (per-epoch metrics, how the run ended).{modes_doc}"""
     print(f"run {run}: {label}", flush=True)
     x_train, y_train = torch.as_tensor(data.x_train, device=device), torch.as_tensor(data.y_train, device=device)
     x_val, y_val = torch.as_tensor(data.x_val, device=device), torch.as_tensor(data.y_val, device=device)
@@ -937,6 +1113,8 @@ def train(run, label, model, optimizer, schedule, data, device, *, epochs, batch
         t_epoch = time.perf_counter()
         perm = torch.randperm(n, generator=generator).to(device)
         loss_sum, correct = 0.0, 0
+        if schedule_free:  #MODES
+            optimizer.train()  # the weights it steps (y)  #MODES
         for b in range(steps_per_epoch):
             idx = perm[b * batch_size : min((b + 1) * batch_size, n)]
             xb, yb = x_train[idx], y_train[idx]
@@ -988,6 +1166,8 @@ def train(run, label, model, optimizer, schedule, data, device, *, epochs, batch
                 print(f"  diverged at update {(epoch - 1) * steps_per_epoch + b + 1} (loss {value})", flush=True)
                 return history, "diverged"
             schedule.after_update()
+        if schedule_free:  #MODES
+            optimizer.eval()  # the averaged weights (x): evaluated, early-stopped on and saved  #MODES
         if eval_train:
             train_loss, train_acc = evaluate(model, x_train, y_train)
         else:  # from the updates themselves

@@ -123,7 +123,9 @@ class TorchKernel:
         self.use_amp = tc.mixed_precision and device.type in ("cuda", "cpu")
         self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
         self.scaler = torch.amp.GradScaler("cuda") if self.use_amp and device.type == "cuda" else None
-        self.params = [q for g in optimizer.param_groups for q in g["params"]]
+        # in the model's order, as the layer slices (engine.inside.model_layers) read the flat
+        # vector: an optimizer may group them otherwise (Muon + AdamW: the matrices first)
+        self.params = list(model.parameters())
         self.perm = torch.zeros(0, dtype=torch.long)
         self.running_metrics = not tc.eval_train  # train metrics from the updates themselves
         self.loss_sum = 0.0
@@ -614,7 +616,9 @@ class BatchedKernel:
             while stop < K and optimizer_group_key(self.cfgs[stop].optimizer) == key:
                 stop += 1
             group = [c.optimizer for c in self.cfgs[start:stop]]
-            self.optimizers.append(build_batched_optimizer(group, start, stop, self.net.params))
+            self.optimizers.append(
+                build_batched_optimizer(group, start, stop, self.net.params, self.net.shapes)
+            )
             start = stop
         self.x_train = torch.as_tensor(dataset.x_train, device=device)
         self.y_train = torch.as_tensor(dataset.y_train, device=device)

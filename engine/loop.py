@@ -37,6 +37,7 @@ from torch import nn
 from . import events as ev
 from .config import RunConfig
 from .control import RunControl
+from .memory import keep_freed_memory
 from .outcome import steps_per_epoch
 from .rules import DivergenceGuard, Rule
 
@@ -242,6 +243,7 @@ def drive(
     ``Finished('failed')`` events for the runs still going; they are not raised.
     See :class:`DriveSettings` for the options.
     """
+    keep_freed_memory()  # the steps' large temporaries reuse memory instead of faulting it in
     s = settings
     n_train, batch_size, max_steps, boundaries = s.n_train, s.batch_size, s.max_steps, s.boundaries
     t0 = time.perf_counter() if s.t0 is None else s.t0

@@ -131,6 +131,10 @@ def execute(
     for members in items:
         if control.stopped and results:
             break
+        for i in members:  # which parameters get which update (Muon + AdamW), batched or alone
+            roles = param_roles(runs[i])
+            if roles:
+                say(f"run {first_run_id + i}: {roles}")
         if len(members) > 1:
             from .sweep import train_batched
 
@@ -140,9 +144,6 @@ def execute(
             results.update(zip(members, out, strict=True))
         else:
             i = members[0]
-            roles = param_roles(runs[i])
-            if roles:
-                say(f"run {first_run_id + i}: {roles}")
             results[i] = train(runs[i], run_id=first_run_id + i, keep_model=keep_models, **shared)
     return [results[i] for i in sorted(results)]
 

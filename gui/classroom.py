@@ -458,5 +458,8 @@ class Classroom(QtCore.QObject):
         self.share_table()
         if w.plots is not None:
             w.plots.set_presentation(on)
+        from .plots import presentation  # pyqtgraph: the plots (and the table's fonts) have it
+
+        w.tools.set_text_size(presentation.PROJECTOR_PT if on else None)  # the tool dialogs too
         if "presentation" in w.acts.actions:
             w.acts["presentation"].setChecked(on)

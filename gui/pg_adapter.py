@@ -41,6 +41,7 @@ __all__ = [
     "decade_tick_labels",
     "count_log_tick_labels",
     "recolour_legend",
+    "resize_legend_text",
     "GraphicsLayoutWithResize",
     "BandFill",
 ]
@@ -134,6 +135,16 @@ def recolour_legend(legend: pg.LegendItem, color: str) -> None:
     # the entry is drawn in it once its text is set again.
     for _sample, label in legend.items:
         label.setText(label.text)
+
+
+def resize_legend_text(legend: pg.LegendItem, size: str) -> None:
+    """Set the text size (CSS, e.g. "14pt") of a legend's entries, those already in it included."""
+    legend.setLabelTextSize(size)
+    # Workaround: as setLabelTextColor, setLabelTextSize only stores the size on each entry;
+    # the entry is drawn at it once its text is set again (and the legend re-laid out).
+    for _sample, label in legend.items:
+        label.setText(label.text)
+    legend.updateSize()
 
 
 # ---------------------------------------------------------------- curves

@@ -12,7 +12,8 @@ from .common import UsageError, add_seeds_arg, load_experiment
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export-script",
-        help="write a standalone PyTorch script (torch, numpy, scikit-learn only) that trains the runs",
+        help="write a standalone PyTorch script (torch, numpy, scikit-learn; Schedule-Free and Prodigy runs "
+        "also their authors' package) that trains the runs",
     )
     p.add_argument("config", nargs="?", help="experiment TOML file")
     p.add_argument("--preset", help="export a bundled preset instead of a file (see 'optiscope presets')")

@@ -20,6 +20,7 @@ before the engine has loaded).
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -56,11 +57,26 @@ class BatchedOptimizer:
     :meth:`reset_row` when a run finishes) and implement :meth:`update`. The per-run
     scalars torch computes in Python (bias corrections, step sizes) are computed the same
     way here, per run, then held as ``(n, 1)`` float32 columns.
+
+    A twin whose update depends on each parameter tensor's shape (Muon's per-matrix
+    orthogonalisation, Adafactor's factored moments and per-tensor step sizes) sets
+    :attr:`uses_shapes` and is given the run's parameter shapes, in the row's flat order
+    (``model.parameters()``): :attr:`shapes`, and :meth:`leaves` splits a row block into
+    them. Without shapes a row is one vector parameter of ``D`` weights.
     """
 
     state_names: ClassVar[tuple[str, ...]] = ()
+    #: the twin takes ``shapes=`` (the parameter layout of a row) when it is built
+    uses_shapes: ClassVar[bool] = False
 
-    def __init__(self, cfgs: Sequence[Any], start: int, stop: int, params: torch.Tensor) -> None:
+    def __init__(
+        self,
+        cfgs: Sequence[Any],
+        start: int,
+        stop: int,
+        params: torch.Tensor,
+        shapes: Sequence[tuple[int, ...]] | None = None,
+    ) -> None:
         self.cfgs = list(cfgs)
         self.start, self.stop = start, stop
         self.n = stop - start
@@ -71,6 +87,9 @@ class BatchedOptimizer:
         self._negative_lr: tuple[list[float], torch.Tensor] | None = None
         self._views: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.zeros_shape = (self.n, params.shape[1])
+        self.shapes = [tuple(s) for s in shapes] if shapes is not None else [(int(params.shape[1]),)]
+        if sum(math.prod(s) for s in self.shapes) != params.shape[1]:
+            raise ValueError(f"parameter shapes {self.shapes} do not add up to a row of {params.shape[1]}")
 
     @classmethod
     def group_key(cls, cfg: Any) -> tuple:
@@ -79,6 +98,15 @@ class BatchedOptimizer:
 
     def column(self, values: Sequence[float]) -> torch.Tensor:
         return column(values, self.device)
+
+    def leaves(self, block: torch.Tensor) -> list[torch.Tensor]:
+        """Views ``(n, *shape)`` of each parameter in a block ``(n, D)`` of rows."""
+        out, off = [], 0
+        for shape in self.shapes:
+            size = math.prod(shape)
+            out.append(block[:, off : off + size].view(block.shape[0], *shape))
+            off += size
+        return out
 
     def column64(self, values: Sequence[float]) -> torch.Tensor:
         import torch

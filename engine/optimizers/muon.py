@@ -4,7 +4,9 @@ Each 2-D weight matrix steps along ``NS(m)``, the momentum (Nesterov by default)
 towards the nearest semi-orthogonal matrix by ``ns_steps`` Newton–Schulz iterations: every
 singular direction moves by about the same amount. Muon is defined for matrices only; the
 other parameters (biases, batch-norm scales, convolution kernels) go on ``torch.optim.AdamW``,
-as torch's documentation says. :func:`muon_with_adamw` builds that pair as one optimizer.
+as torch's documentation says. :func:`muon_with_adamw` builds that pair as one optimizer;
+:class:`BatchedMuon` is its vectorised twin (the Newton–Schulz iteration as batched matrix
+products over the runs, in bfloat16 as torch does it).
 
 ``adjust_lr_fn = "match_rms_adamw"`` (the default here; Liu et al. 2025, "Muon is Scalable
 for LLM Training") scales the matrix step to AdamW's update RMS (``0.2 * sqrt(max(A, B))``),
@@ -22,12 +24,22 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from ..schema import LR, WD, Eps
-from .base import OptimizerPart, OptimizerSettings
+from .adam import AdamW, BatchedAdamW
+from .base import BatchedOptimizer, OptimizerPart, OptimizerSettings
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Muon", "MuonPart", "muon_with_adamw", "adjusted_lr", "ADAMW_BETAS", "ADAMW_EPS"]
+__all__ = [
+    "Muon",
+    "MuonPart",
+    "BatchedMuon",
+    "muon_with_adamw",
+    "adjusted_lr",
+    "newton_schulz",
+    "ADAMW_BETAS",
+    "ADAMW_EPS",
+]
 
 #: the AdamW half's betas and eps (torch.optim.AdamW's defaults)
 ADAMW_BETAS = (0.9, 0.999)
@@ -54,6 +66,32 @@ def adjusted_lr(lr: float, fn: str, shape: tuple[int, ...]) -> float:
     if fn == "match_rms_adamw":
         return lr * 0.2 * math.sqrt(max(a, b))
     return lr * math.sqrt(max(1.0, a / b))
+
+
+#: torch.optim.Muon's quintic Newton–Schulz coefficients (Jordan's (a, b, c); torch's defaults)
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+
+
+def newton_schulz(g: torch.Tensor, steps: int, eps: torch.Tensor) -> torch.Tensor:
+    """torch.optim.Muon's ``_zeropower_via_newtonschulz`` on a stack of matrices ``(n, A, B)``,
+    one per run, as batched matrix products: in bfloat16, each matrix (transposed when tall)
+    divided by its Frobenius norm (at least its row's ``eps``, an ``(n, 1, 1)`` column), then
+    ``X <- a X + (b G + c G^2) X`` with ``G = X X^T``, ``steps`` times. The result is
+    bfloat16, as torch's; on the CPU it equals torch's matrix by matrix, bit for bit."""
+    import torch
+
+    a, b, c = NS_COEFFICIENTS
+    x = g.bfloat16()
+    tall = g.size(-2) > g.size(-1)
+    if tall:
+        x = x.transpose(-2, -1)
+    norm = torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True)
+    x = x.div(torch.maximum(norm, eps.to(norm.dtype)))
+    for _ in range(steps):
+        gram = torch.bmm(x, x.transpose(-2, -1))
+        gram_update = torch.baddbmm(gram, gram, gram, beta=b, alpha=c)
+        x = torch.baddbmm(x, gram_update, x, beta=a)
+    return x.transpose(-2, -1) if tall else x
 
 
 @functools.cache
@@ -131,15 +169,108 @@ def muon_with_adamw(params: list[Any], cfg: Any) -> Any:
     return _combined()(params, MuonPart.torch_kwargs(cfg))
 
 
+class BatchedMuon(BatchedOptimizer):
+    """:func:`muon_with_adamw` per row: each run's 2-D weight matrices on Muon (for each weight
+    matrix, one Newton–Schulz iteration batched over the runs: :func:`newton_schulz`), its
+    other parameters on AdamW at the same rate and weight decay (a
+    :class:`~engine.optimizers.adam.BatchedAdamW` over those columns). Each run has its own
+    rate, weight decay, momentum, ``eps`` and ``adjust_lr_fn``; ``nesterov`` and ``ns_steps``
+    are structural (the group key).
+
+    Given the same gradients, the rows step as torch.optim.Muon + AdamW do (bit for bit
+    but for a rare bfloat16 tie in torch's small-matrix products). Within training, the
+    batched engine's gradients differ from torch's by float32 rounding, which the bfloat16
+    iteration can turn into a different path: Muon runs batched and alone agree less
+    closely than other optimizers' (README, "Experiment files")."""
+
+    state_names = ("momentum_buffer",)
+    uses_shapes = True
+
+    def __init__(
+        self,
+        cfgs: Sequence[Any],
+        start: int,
+        stop: int,
+        params: torch.Tensor,
+        shapes: Sequence[tuple[int, ...]] | None = None,
+    ) -> None:
+        import torch
+
+        super().__init__(cfgs, start, stop, params, shapes)
+        self.nesterov = self.cfgs[0].nesterov
+        self.ns_steps = self.cfgs[0].ns_steps
+        self.matrices = [i for i, s in enumerate(self.shapes) if len(s) == 2]
+        self.momentum = self.column([c.momentum for c in self.cfgs]).view(-1, 1, 1)
+        self.one_minus_momentum = self.column([1 - c.momentum for c in self.cfgs]).view(-1, 1, 1)
+        self.ns_eps = self.column([c.eps for c in self.cfgs]).view(-1, 1, 1)
+        # the matrices' momentum (the other columns stay zero) and the AdamW half's columns
+        self.momentum_buffer = self.zeros(params)
+        offsets = [0]
+        for s in self.shapes:
+            offsets.append(offsets[-1] + math.prod(s))
+        rest = [torch.arange(offsets[i], offsets[i + 1]) for i, s in enumerate(self.shapes) if len(s) != 2]
+        self.rest = torch.cat(rest).to(self.device) if rest else None
+        self.adamw: BatchedAdamW | None = None
+        if self.rest is not None:
+            adamw_cfgs = [
+                AdamW(
+                    lr=c.lr,
+                    beta1=ADAMW_BETAS[0],
+                    beta2=ADAMW_BETAS[1],
+                    eps=ADAMW_EPS,
+                    weight_decay=c.weight_decay,
+                )
+                for c in self.cfgs
+            ]
+            self.adamw = BatchedAdamW(adamw_cfgs, 0, self.n, params.new_zeros(self.n, len(self.rest)))
+
+    @classmethod
+    def group_key(cls, cfg: Any) -> tuple:
+        return (cfg.kind, cfg.nesterov, cfg.ns_steps)
+
+    def scales(self, lrs: list[float], shape: tuple[int, ...]) -> list[float]:
+        """Each row's Muon step scale on a matrix of ``shape`` (torch's ``_adjust_lr``)."""
+        return [adjusted_lr(lr, c.adjust_lr_fn, shape) for lr, c in zip(lrs, self.cfgs, strict=True)]
+
+    def update(self, p: torch.Tensor, g: torch.Tensor, lrs: list[float], step: float) -> None:
+        if self.matrices:
+            weights, grads, bufs = self.leaves(p), self.leaves(g), self.leaves(self.momentum_buffer)
+            keep = self.column([1 - lr * c.weight_decay for lr, c in zip(lrs, self.cfgs, strict=True)])
+            keep = keep.view(-1, 1, 1)
+            for i in self.matrices:
+                w, grad, buf = weights[i], grads[i], bufs[i]
+                buf.lerp_(grad, self.one_minus_momentum)
+                step_dir = grad.lerp(buf, self.momentum) if self.nesterov else buf
+                ortho = newton_schulz(step_dir, self.ns_steps, self.ns_eps)
+                w.mul_(keep)
+                w.addcmul_(ortho, self.column([-v for v in self.scales(lrs, self.shapes[i])]).view(-1, 1, 1))
+        if self.adamw is not None and self.rest is not None:
+            rest_p = p.index_select(1, self.rest)
+            self.adamw.step(rest_p, g.index_select(1, self.rest), lrs)
+            p.index_copy_(1, self.rest, rest_p)
+
+    def effective_lr(self, lrs: list[float]) -> torch.Tensor:
+        """A matrix: its Muon step scale for every element (as :meth:`MuonPart.effective_lr`);
+        the other parameters: AdamW's rate ``lr / (sqrt(v / (1 - b2^t)) + eps)``."""
+        out = super().effective_lr(lrs)
+        views = self.leaves(out)
+        for i in self.matrices:
+            views[i].copy_(self.column64(self.scales(lrs, self.shapes[i])).view(-1, 1, 1).expand_as(views[i]))
+        if self.adamw is not None and self.rest is not None:
+            out.index_copy_(1, self.rest, self.adamw.effective_lr(lrs))
+        return out
+
+    def reset_row(self, i: int) -> None:
+        super().reset_row(i)
+        if self.adamw is not None:
+            self.adamw.reset_row(i)
+
+
 class MuonPart(OptimizerPart):
     config = Muon
     title = "Muon (+ AdamW)"
     torch_name = "Muon"
-    trains_alone = (
-        "its Newton–Schulz step orthogonalises each 2-D weight matrix, and the batched kernel "
-        "holds a run's weights as one flat row (no vectorised twin yet); Muon steps the 2-D "
-        "weight matrices, AdamW the biases and batch-norm parameters"
-    )
+    batched = BatchedMuon
     labels = {
         "ns_steps": "Newton–Schulz steps",
         "nesterov": "Nesterov",

@@ -12,19 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import pyqtgraph as pg
 from optiscope.gui.colors import run_color
-from optiscope.gui.plots import hover, items, lesson_marks, presentation, seeds
+from optiscope.gui.plots import hover, items, lesson_marks, overlap, presentation, seeds
 from optiscope.gui.plots.cells import Cells
 from optiscope.gui.plots.controls import PlotControls
 from optiscope.gui.plots.grid import SmallMultiples
-from optiscope.gui.plots.legend import LegendStrip
+from optiscope.gui.plots.legend import LegendStrip, Note, SameAs
 from optiscope.gui.plots.part import PlotPart, PlotRun
 from optiscope.gui.plots.ranges import RangeKeeper, wanted_ranges
 from optiscope.gui.plots.style import THEMES
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
-__all__ = ["PlotFrame"]
+__all__ = ["PlotFrame", "CLOSE_HINTS"]
+
+# the legend's hint when runs hide each other (longest first; a click shows the small multiples)
+CLOSE_HINTS = (
+    "curves on top of each other: View ▸ Small multiples (Ctrl+2) shows each run",
+    "on top of each other: Small multiples (Ctrl+2)",
+    "overlap: Small multiples (Ctrl+2)",
+    "overlap: Ctrl+2",
+)
 
 
 class PlotFrame:
@@ -56,6 +65,8 @@ class PlotFrame:
         self.annotations = lesson_marks.Annotations()
         self.controls = PlotControls()
         self.legend = LegendStrip()
+        self.close: dict[int, list[Note]] = {}  # runs whose curves lie on another's (find_close)
+        self.close_at = 0.0  # when find_close last looked (time.monotonic)
         # runners whose seeds have new data for their bands, in the order they waited, and
         # which of their bands (part name, banded key) are still to draw
         self.band_dirty: dict[int, dict[tuple[str, str], None]] = {}
@@ -82,6 +93,10 @@ class PlotFrame:
             if part.x_link:
                 part.plot.setXLink(self.parts[part.x_link].plot)
         self.views: list[pg.GraphicsView] = [p.view for p in self.parts.values()]
+        self._close_queued = False
+        for part in self.parts.values():  # closeness is judged on screen: again when resized
+            if part.close_series is not None:
+                part.plot.vb.sigResized.connect(lambda _vb: self._find_close_soon())
         for view in self.grid.views.values():
             self.views.append(view)
             self.hover(view)
@@ -249,6 +264,58 @@ class PlotFrame:
             self.style_run(run)
         self.update_legend()
         self.draw_marks(every_mode=True)
+
+    def _find_close_soon(self) -> None:
+        if not self._close_queued and self.runs:
+            self._close_queued = True
+            QtCore.QTimer.singleShot(0, self.owner, self._find_close_queued)
+
+    def _find_close_queued(self) -> None:
+        self._close_queued = False
+        self.find_close()
+
+    def find_close(self) -> None:
+        """Runs whose curves lie on top of each other on a part that compares them (its
+        ``close_series``; closer than their line's width on screen over half their length):
+        the legend says "loss & accuracy same as X" and, in overlay mode, points to the small
+        multiples (one cell per run), where no run hides another."""
+        import time
+
+        self.close_at = time.monotonic()
+        found: dict[tuple[int, int], list[str]] = {}
+        for part in self.parts.values():
+            if part.close_series is None:
+                continue
+            key, what = part.close_series
+            xs, ys = part.series[key]
+            low, high = part.plot.viewRange()[1]
+            height = part.plot.vb.height()
+            if not height > 0:
+                continue
+            curves = {}
+            for r in self.runs.values():
+                if not r.lead:  # a runner of several seeds: its lead stands for it
+                    continue
+                x, y = getattr(r, xs).view(), getattr(r, ys).view()
+                n = min(len(x), len(y))
+                y = y[:n]
+                if part.log_y():  # the axis shows log10 of the values
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        y = np.log10(np.where(y > 0, y, np.nan))
+                curves[r.id] = (x[:n], y)
+            # closer than a line's width (as drawn now) plus a pixel, on screen
+            line = self.look.line_width(part.pens[key].width)
+            tol = (line + overlap.CLOSE_AIR) * (high - low) / height
+            for rid, ref in overlap.close_pairs(curves, tol).items():
+                found.setdefault((rid, ref), []).append(what)
+        notes: dict[int, list[Note]] = {}
+        for (rid, ref), whats in found.items():
+            notes.setdefault(rid, []).append(SameAs(" & ".join(whats), ref))
+        self.close = notes
+        changed = self.legend.set_notes("close", notes, drop=2)  # the hint says it too
+        self.legend.set_hint(*(CLOSE_HINTS if notes and self.mode == "overlay" else ()))
+        if changed:
+            self.update_legend()
 
     def update_legend(self) -> None:
         spot = self.look.spotlight

@@ -134,6 +134,9 @@ class PlotPart:
     # seeds: each curve's (x, y) buffers of RunData, and those drawn as a runner's mean + band
     series: ClassVar[dict[str, tuple[str, str]]] = {}
     banded: ClassVar[tuple[str, ...]] = ()
+    # (series key, what the legend calls it): runs whose curves of that series lie on top of
+    # each other are noted "loss same as ..." (see PlotFrame.find_close)
+    close_series: ClassVar[tuple[str, str] | None] = None
     one_seed: ClassVar[str] = ""  # a plot showing one seed per runner says which (no band)
     shared_cells: ClassVar[bool] = True  # grid cells share their axes
     export_legend: ClassVar[bool] = True  # exports of the overlay plot get the run legend

@@ -162,6 +162,19 @@ def test_effective_lr_alone_matches_torch_optim_state(kind):
         assert stats["grad_norm"][j] == pytest.approx(float(w.grad.norm()), rel=1e-6)
 
 
+def test_alone_stats_read_each_layer_in_the_models_order_whatever_the_optimizers_groups():
+    """Muon + AdamW groups the matrices first; the Inside statistics of a run alone still read
+    each layer's own weights and gradient (norms from the model's tensors themselves)."""
+    p, kernel, before, lr = kernel_after_steps(cfg(OPTIMIZERS["muon"]), 4)
+    assert [len(g["params"]) for g in p.optimizer.param_groups] == [2, 2]  # matrices, then biases
+    (stats,) = kernel.layer_stats([lr], [0], True)
+    for j, w in enumerate([p.model[0].weight, p.model[2].weight]):
+        assert stats["weight_norm"][j] == pytest.approx(float(w.detach().norm()), rel=1e-6)
+        assert stats["grad_norm"][j] == pytest.approx(float(w.grad.norm()), rel=1e-6)
+        ratio = float((w.detach() - before[2 * j]).norm() / before[2 * j].norm())
+        assert stats["update_ratio"][j] == pytest.approx(ratio, rel=1e-5)
+
+
 def test_sgd_momentum_multiplier_and_nominal_rate():
     p, kernel, _, lr = kernel_after_steps(cfg({"kind": "sgd", "lr": 0.05, "momentum": 0.9}), 3)
     (stats,) = kernel.layer_stats([lr], [0], True)
