@@ -277,7 +277,7 @@ class PlotFrame:
     def find_close(self) -> None:
         """Runs whose curves lie on top of each other on a part that compares them (its
         ``close_series``; closer than their line's width on screen over half their length):
-        the legend says "loss & accuracy same as X" and, in overlay mode, points to the small
+        the legend says "loss & accuracy overlaps X" and, in overlay mode, points to the small
         multiples (one cell per run), where no run hides another."""
         import time
 
@@ -310,7 +310,7 @@ class PlotFrame:
                 found.setdefault((rid, ref), []).append(what)
         notes: dict[int, list[Note]] = {}
         for (rid, ref), whats in found.items():
-            notes.setdefault(rid, []).append(SameAs(" & ".join(whats), ref))
+            notes.setdefault(rid, []).append(SameAs(" & ".join(whats), ref, close=True))
         self.close = notes
         changed = self.legend.set_notes("close", notes, drop=2)  # the hint says it too
         self.legend.set_hint(*(CLOSE_HINTS if notes and self.mode == "overlay" else ()))

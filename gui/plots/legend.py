@@ -33,19 +33,23 @@ FIT_AIR = 8  # pixels kept free at a line's end (rounding, the label's own margi
 
 @dataclass(frozen=True)
 class SameAs:
-    """A note saying run ``run_id``'s ``what`` (e.g. "LR") is the same as this run's."""
+    """A note saying this run's ``what`` (e.g. "LR") is the same as run ``run_id``'s, or, with
+    ``close``, that it lies on top of it over much of the run (drawn, they hide each other;
+    they may still part somewhere: "overlaps", not "same as")."""
 
     what: str
     run_id: int
+    close: bool = False
 
 
 Note = str | SameAs
 
 
 def _note_text(note: Note, names: Mapping[int, str], compact: bool = False) -> str:
-    """A note's words; ``compact``: "LR = lr=0.1" for "LR same as lr=0.1"."""
+    """A note's words; ``compact``: "LR = lr=0.1" for "LR same as lr=0.1" ("≈" for "overlaps")."""
     if isinstance(note, SameAs):
-        return f"{note.what}{' =' if compact else ' same as'} {names.get(note.run_id, f'run {note.run_id}')}"
+        verb = (" ≈" if compact else " overlaps") if note.close else (" =" if compact else " same as")
+        return f"{note.what}{verb} {names.get(note.run_id, f'run {note.run_id}')}"
     return note
 
 

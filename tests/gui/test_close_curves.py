@@ -1,5 +1,5 @@
 """Curves that hide each other (lr-sweep's 1e-6 and 1e-7, l1-vs-l2's penalties, the optimizer
-race's adaptive methods): the legend says "same as ..." and points to the small multiples."""
+race's adaptive methods): the legend says "overlaps ..." and points to the small multiples."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_hidden_curves_are_named_and_the_legend_points_to_small_multiples(
             ]
             assert min(gaps) < 4.5, gaps
             # the legend names the run it hides under (its hover text has every note whole)
-            assert f"same as {under}" in plots.frame.legend.toolTip().split(run, 1)[1].split("\n")[0], run
+            assert f"overlaps {under}" in plots.frame.legend.toolTip().split(run, 1)[1].split("\n")[0], run
         lines = plots.shown.legend_lines()
         assert any("Ctrl+2" in line for line in lines), lines  # the hint is on screen
         from optiscope.gui.plots.legend import PRESENTING_LINES
