@@ -180,7 +180,7 @@ class PlotFrame:
         if run.seeded and (everything or flags & {"steps", "smooth", "epochs"}):
             waiting = self.band_dirty.setdefault(run.group, {})
             for part in self.parts.values():
-                for key in part.band_keys(flags):
+                for key in part.bands.keys(flags):
                     waiting[(part.name, key)] = None
         if everything or flags & {"status", "markers"}:
             self.retitle(run)
@@ -227,7 +227,7 @@ class PlotFrame:
                     continue
                 pending = list(bands)
                 for i, (name, key) in enumerate(pending):
-                    self.parts[name].draw_bands(lead, (key,))
+                    self.parts[name].bands.draw(lead, (key,))
                     if end is not None and time.perf_counter() > end:
                         rest = pending[i + 1 :]
                         left[group] = dict.fromkeys(rest)

@@ -462,7 +462,7 @@ class LivePlots(QtWidgets.QWidget):
         for run in frame.runs.values():
             frame.ensure_items(run)
             for part in frame.parts.values():
-                part.show_seed_curves(run)
+                part.bands.show_seed_curves(run)
             if run.seeded:
                 if frame.mode == "grid" and not run.lead:
                     frame.cells.join_lead(run)
