@@ -25,8 +25,9 @@ __all__ = ["BoundaryPlot", "choice_label"]
 
 def choice_label(run: PlotRun) -> str:
     """A run's name in the "Boundary of:" choice: a runner of several seeds offers its first
-    seed's boundary (the only one computed) and says so ("Adam — seed 0 (1 of 10)")."""
-    return f"{run.label} — {run.seed_text}" if run.seeded else run.label
+    seed's boundary (the only one computed) and says which seed ("Adam (seed 3)"; short: the
+    choice sits in the plots' control row)."""
+    return f"{run.label} ({run.seed_text.split(' (')[0]})" if run.seeded else run.label
 
 
 class BoundaryPlot(PlotPart):
