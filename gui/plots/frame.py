@@ -10,7 +10,9 @@ plot.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pyqtgraph as pg
@@ -71,6 +73,10 @@ class PlotFrame:
         # which of their bands (part name, banded key) are still to draw
         self.band_dirty: dict[int, dict[tuple[str, str], None]] = {}
         self.unlinked: set[str] = set()  # parts whose x link is cut (see Arrangement.fit_rooms)
+        # (run id, part name) whose overlay items wait to be made, in order (see make_items)
+        self.items_due: dict[tuple[int, str], None] = {}
+        self._legend_held = 0  # update_legend waits while a batch is drawn (see one_legend)
+        self._legend_due = False
         self._hovers: dict[int, hover.Hover] = {}
         self._titled_labels: tuple[str, ...] = ()  # the run labels the grid cells were titled for
         self.ranges = RangeKeeper(self.range_targets, self._set_grid_ticks, self.draw_marks)
@@ -136,8 +142,10 @@ class PlotFrame:
         return run_color(run_id if group is None else group)
 
     # ------------------------------------------------------------------ runs
-    def add_run(self, run_id: int) -> PlotRun:
-        """The run ``run_id``, made with its (empty) items on every plot if new."""
+    def add_run(self, run_id: int, wait: bool = False) -> PlotRun:
+        """The run ``run_id``, made with its (empty) items on every plot if new. With
+        ``wait``, a runner's seed queues its items for :meth:`make_items` instead (a race of
+        many seeds starts without making every runner's items in one turn)."""
         run = self.runs.get(run_id)
         if run is None:
             run = self.runs[run_id] = PlotRun(run_id, self.beta)
@@ -146,21 +154,54 @@ class PlotFrame:
                 run.group, run.n_seeds = group, self.seeds.n_seeds
                 run.seed_k, run.seed_text = self.seeds.seed_index_of[run_id], self.seeds.seed_text(run_id)
                 run.color = run_color(group)
-            self.ensure_items(run)
+            self.ensure_items(run, wait=wait and run.seeded)
             if run.lead:  # a runner's other seeds have no legend entry of their own
                 self.update_legend()
             self.cells.ensure(run)
         return run
 
-    def ensure_items(self, run: PlotRun) -> None:
-        """Give the run its overlay items on every part that lacks them. A hidden seed of a
-        runner (not its lead) gets them only once "Every seed" shows it: a sweep of many
-        seeds then costs one set of items per runner, not per run."""
+    def ensure_items(self, run: PlotRun, wait: bool = False) -> None:
+        """Give the run its overlay items on every part that lacks them (with ``wait``:
+        queue them for :meth:`make_items`). A hidden seed of a runner (not its lead) gets
+        them only once "Every seed" shows it: a sweep of many seeds then costs one set of
+        items per runner, not per run."""
         if run.seeded and not run.lead and not self.show_seeds:
             return
         for part in self.parts.values():
-            if f"overlay:{part.name}" not in run.items:
+            if f"overlay:{part.name}" in run.items:
+                continue
+            if wait:
+                self.items_due[(run.id, part.name)] = None
+            else:
+                self.items_due.pop((run.id, part.name), None)
                 part.add_items(run, part.plot, "overlay")
+
+    def make_items(self, budget: float | None = None) -> bool:
+        """Make the overlay items that wait (:meth:`add_run` with ``wait``), one run's part
+        at a time, and hand each its run's data so far; with a ``budget`` (seconds) it stops
+        once that is spent (one part's items at least). Returns whether items still wait."""
+        end = None if budget is None else time.perf_counter() + budget
+        made: dict[int, PlotRun] = {}
+        while self.items_due:
+            rid, name = next(iter(self.items_due))
+            del self.items_due[(rid, name)]
+            run, part = self.runs.get(rid), self.parts[name]
+            if run is None or f"overlay:{name}" in run.items:
+                continue
+            part.add_items(run, part.plot, "overlay")
+            made[rid] = run
+            part.sync(run, {"all"})  # its data so far
+            if run.seeded:  # and its runner's band, drawn with the bands that wait
+                waiting = self.band_dirty.setdefault(run.group, {})
+                for key in part.banded:
+                    waiting[(name, key)] = None
+            if end is not None and time.perf_counter() > end:
+                break
+        for run in made.values():
+            items.set_cached(run.curves(), run.finished)
+        if made:
+            self.draw_marks()
+        return bool(self.items_due)
 
     def remove_run(self, run: PlotRun) -> None:
         """Take the run's items off every plot (it has left :attr:`runs`)."""
@@ -208,8 +249,6 @@ class PlotFrame:
         on every part, in the shown mode. With a ``budget`` (seconds) it stops once that is
         spent (one band at least), leaving the bands not drawn yet for the next call (drawn
         first then); returns whether bands are left."""
-        import time
-
         if groups is None:
             todo = self.band_dirty
         else:
@@ -279,8 +318,6 @@ class PlotFrame:
         ``close_series``; closer than their line's width on screen over half their length):
         the legend says "loss & accuracy overlaps X" and, in overlay mode, points to the small
         multiples (one cell per run), where no run hides another."""
-        import time
-
         self.close_at = time.monotonic()
         found: dict[tuple[int, int], list[str]] = {}
         for part in self.parts.values():
@@ -317,7 +354,23 @@ class PlotFrame:
         if changed:
             self.update_legend()
 
+    @contextmanager
+    def one_legend(self) -> Iterator[None]:
+        """Lay the legend out once, at the end, however often :meth:`update_legend` is
+        called within (a batch that starts or retitles many runs)."""
+        self._legend_held += 1
+        try:
+            yield
+        finally:
+            self._legend_held -= 1
+            if not self._legend_held and self._legend_due:
+                self.update_legend()
+
     def update_legend(self) -> None:
+        if self._legend_held:
+            self._legend_due = True
+            return
+        self._legend_due = False
         spot = self.look.spotlight
         group = self.runs[spot].group if spot is not None and spot in self.runs else None
         self.legend.faded = {r.id for r in self.runs.values() if spot is not None and r.group != group}

@@ -179,6 +179,7 @@ class LegendStrip(QtWidgets.QLabel):
         self._notes: dict[str, dict[int, list[Note]]] = {}  # by source (a plot part, a check)
         self._drop: dict[str, int] = {}  # by source: notes with a higher rank go first when room is short
         self._runs: list[RunData] = []
+        self._shown: tuple[object, ...] | None = None  # what show_runs fitted the entries for
         self._hint: tuple[str, ...] = ()
         self.max_lines = MAX_LINES
         self._lines: list[str] = []
@@ -240,8 +241,20 @@ class LegendStrip(QtWidgets.QLabel):
         return self._hint[0] if self._hint else ""
 
     def show_runs(self, runs: Iterable[RunData]) -> None:
-        """One entry per run in ``runs``; a hint when there are none."""
+        """One entry per run in ``runs``; a hint when there are none. The same entries as
+        shown already (every batch of a live race retitles its runs) are not fitted again."""
         self._runs = sorted(runs, key=lambda r: r.id)
+        palette = self.palette()
+        shown = (
+            tuple((r.id, r.group, r.label, r.title) for r in self._runs),
+            frozenset(self.faded),
+            palette.color(QtGui.QPalette.ColorRole.WindowText).rgba(),
+            palette.color(QtGui.QPalette.ColorRole.Window).rgba(),
+        )
+        if shown == self._shown:
+            self._fit()  # only if its room changed
+            return
+        self._shown = shown
         self._fit(force=True)
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt API)

@@ -57,6 +57,7 @@ PIXMAP_CACHE_KB = 128 * 1024  # room for the cached curves of a sweep (QPixmapCa
 CLOSE_EVERY_S = 0.5  # runs that hide each other are looked for at most this often while training
 BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at most (see _draw_bands)
 BAND_WAIT_MS = 100  # bands left over wait this long for the next batch before they are drawn alone
+ITEM_BUDGET_S = 0.008  # GUI-thread time one event-loop turn spends making runners' items at most
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
 )
@@ -118,6 +119,8 @@ class LivePlots(QtWidgets.QWidget):
         frame.legend.hint_clicked.connect(lambda: self.set_mode("grid"))  # runs hide each other
         self._theme_before_presenting = "auto"
         self._bands_queued = False
+        # a zero timer (not a posted call): other timers, painting and input get turns between
+        self._items_timer = self._next_turn(self._more_items)
         layout = QtWidgets.QGridLayout()
         self._arrangement = Arrangement(frame, layout)
         self.setLayout(layout)
@@ -133,7 +136,19 @@ class LivePlots(QtWidgets.QWidget):
         ignored; NaN/Inf values are kept out of the curves, which stop at the last finite
         point, and the divergence is marked.
         """
+        with self.frame.one_legend():  # laid out once per batch, however many runs it starts
+            self._add_events(events)
+
+    def _next_turn(self, slot: object) -> QtCore.QTimer:
+        timer = QtCore.QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(0)
+        timer.timeout.connect(slot)
+        return timer
+
+    def _add_events(self, events: Sequence[ev.Event]) -> None:
         frame = self.frame
+        started = False
         steps: dict[int, list[tuple[int, float, float]]] = {}
         epochs: dict[int, list[ev.EpochEnd]] = {}
         dirty: dict[int, set[str]] = {}
@@ -149,6 +164,7 @@ class LivePlots(QtWidgets.QWidget):
                 steps.pop(e.run, None)  # left over from an earlier run with this id
                 epochs.pop(e.run, None)
                 self._start_run(e)
+                started = True
                 dirty.setdefault(e.run, set()).add("all")
                 continue
             if kind not in _DRAWN:
@@ -177,6 +193,8 @@ class LivePlots(QtWidgets.QWidget):
             elif kind is ev.Failed:
                 run.status = "failed"
                 flags.add("status")
+        if started:
+            self._arrangement.fit_rooms()
         for rid, rows in steps.items():
             frame.add_run(rid).append_steps(rows)
             dirty.setdefault(rid, set()).add("steps")
@@ -196,10 +214,10 @@ class LivePlots(QtWidgets.QWidget):
             frame.find_close()  # curves that came to lie on each other (at epoch ends, paced)
         if marks:
             frame.draw_marks()
+        final = any(type(e) is ev.Finished for e in events) and all(r.finished for r in frame.runs.values())
+        if frame.items_due:
+            self._make_items(final=final)
         if frame.band_dirty:
-            final = any(type(e) is ev.Finished for e in events) and all(
-                r.finished for r in frame.runs.values()
-            )
             self._draw_bands(final=final)
         if frame.grid.building:
             frame.cells.fill()
@@ -219,22 +237,38 @@ class LivePlots(QtWidgets.QWidget):
         if self.frame.band_dirty:
             self._draw_bands()
 
+    def _make_items(self, final: bool = False) -> None:
+        """The runners' items that wait (:meth:`PlotFrame.make_items`), within
+        :data:`ITEM_BUDGET_S` of this turn; the rest in the next turns of the event loop (a
+        zero timer), so a race of many runners starts without one long stall; all at once
+        when the last run finished (``final``)."""
+        if self.frame.make_items(budget=None if final else ITEM_BUDGET_S):
+            self._items_timer.start()
+
+    def _more_items(self) -> None:
+        if not self.frame.items_due:
+            return
+        with self.frame.one_legend():
+            self._make_items()
+            if not self.frame.items_due and self.frame.band_dirty:
+                self._draw_bands()  # the last runner's band without waiting for the next batch
+
     def flush_bands(self) -> None:
-        """Draw every runner's band that waits (exports, tests)."""
+        """Make every runner's items and draw every band that waits (exports, tests)."""
+        self.frame.make_items()
         self.frame.draw_bands()
 
     def _start_run(self, e: ev.RunStarted) -> None:
         frame = self.frame
         if e.run in frame.runs:  # an id reused without clear(): start that run afresh
             frame.remove_run(frame.runs.pop(e.run))
-        run = frame.add_run(e.run)
+        run = frame.add_run(e.run, wait=True)  # a runner's items: made over a few turns
         run.start(e)
         for part in frame.parts.values():
             part.start_run(run)
             part.dot(run)  # short runs: a dot on every per-epoch value
         frame.max_steps = max(frame.max_steps, run.total_steps)
         frame.max_epochs = max(frame.max_epochs, run.epochs_planned)
-        self._arrangement.fit_rooms()
 
     def clear(self) -> None:
         """Forget all runs (a new experiment)."""
@@ -248,6 +282,8 @@ class LivePlots(QtWidgets.QWidget):
         self._arrangement.fit_rooms()
         frame.max_steps = frame.max_epochs = 0
         frame.band_dirty = {}
+        frame.items_due = {}
+        self._items_timer.stop()
         frame.ranges.reset()
         for part in frame.parts.values():
             part.reset()
@@ -575,7 +611,7 @@ class LivePlots(QtWidgets.QWidget):
         frame = self.frame
         if name not in frame.parts:
             raise ValueError(f"unknown plot {name!r}; choose one of {', '.join(frame.parts)}")
-        frame.draw_bands()  # every runner's band as its seeds' data stand now
+        self.flush_bands()  # every runner's items and band as its seeds' data stand now
         part = frame.parts[name]
         widget = self._arrangement.widget(part)
         path = export.prepare_target(widget, name, path)

@@ -298,6 +298,8 @@ class PlotPart:
             return
         if not self.bands.seed_curves_shown(run):
             return  # a hidden seed: its runner's band reads its buffers (frame.draw_bands)
+        if self.mode() == "overlay" and f"overlay:{self.name}" not in run.items:
+            return  # its items wait (frame.make_items makes them and hands them its data)
         self.draw(run, self.items(run), flags)
         if "all" in flags or "markers" in flags:
             self.draw_guides(run)

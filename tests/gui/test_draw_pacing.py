@@ -132,3 +132,62 @@ def test_band_fill_is_pyqtgraphs_fill_between(qtbot):
         assert _fill_polygons(ours) == _fill_polygons(theirs)
         hi.setData(x, high * 1.5)  # a new high end: both follow
         assert _fill_polygons(ours) == _fill_polygons(theirs)
+
+
+def test_a_race_of_many_seeds_starts_over_several_turns_and_draws_what_it_did(qtbot, monkeypatch):
+    """128 runs (8 runners x 16 seeds) starting in one batch: the legend is laid out once, not
+    per runner; the runners' plot items are made over several turns of the event loop (here
+    one runner's plot per turn), not all in the batch's turn; hidden seeds get none; and once
+    made, each runner draws the mean over its 16 seeds of what they sent."""
+    from optiscope.gui.plots import live
+
+    monkeypatch.setattr(
+        live, "ITEM_BUDGET_S", 0.0, raising=False
+    )  # the least a turn makes: one runner's plot
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.resize(1280, 720)
+    plots.show()
+    plan = race_plan(runners=8, seeds=16)
+    plots.set_seed_plan(plan)
+    starts, rest = [], []
+    for r in range(len(plan.runs)):
+        runner = plan.runner_of[r]
+        events = seed_events(r, runner=runner, k=plan.seed_index_of[r], label=plan.labels[runner])
+        starts.append(events[0])
+        rest += [e for e in events[1:] if type(e) is not ev.Finished]  # still training
+    frame = plots.frame
+    fitted = []
+    show_runs = frame.legend.show_runs
+    monkeypatch.setattr(frame.legend, "show_runs", lambda runs: (fitted.append(1), show_runs(runs)))
+    plots.add_events(starts + rest)
+    assert len(frame.runs) == 128
+    assert len(fitted) == 1  # not once per runner started or retitled
+    assert [r.id for r in frame.legend._runs] == [plan.members(k)[0] for k in range(8)]
+
+    def made() -> int:
+        return sum(key.startswith("overlay:") for run in frame.runs.values() for key in run.items)
+
+    assert made() == 1  # 8 runners x 4 plots wait for the next turns
+    assert frame.items_due
+    qtbot.waitUntil(lambda: not frame.items_due and not frame.band_dirty, timeout=20_000)
+    assert made() == 8 * len(frame.parts)
+    for run in frame.runs.values():  # a hidden seed has no items of its own
+        want = {f"overlay:{name}" for name in frame.parts} if run.lead else set()
+        assert set(run.items) == want
+    sent_lr = {}  # run -> the learning rates its Step events carried
+    for e in rest:
+        if type(e) is ev.Step:
+            sent_lr.setdefault(e.run, []).append(e.lr)
+    lr_part = frame.parts["lr"]
+    for runner in range(8):
+        members = plan.members(runner)
+        lead = frame.runs[members[0]]
+        x, y = lr_part.items(lead)["mean:lr"].getOriginalDataset()
+        np.testing.assert_allclose(y, np.mean([sent_lr[m] for m in members], axis=0), rtol=1e-12)
+        for part in frame.parts.values():
+            for key in part.banded:
+                _, ys = part.series[key]
+                seeds_y = np.array([getattr(frame.runs[m], ys).view() for m in members])
+                _, y = part.items(lead)[f"mean:{key}"].getOriginalDataset()
+                np.testing.assert_allclose(y, seeds_y.mean(axis=0), rtol=1e-12)
