@@ -212,7 +212,7 @@ class Classroom(QtCore.QObject):
         self._apply_pace()
         self._rows_shared = 0
 
-    @Slot(list)
+    @Slot(object)
     def _on_events(self, events: list) -> None:
         from optiscope.engine import events as ev
 

@@ -201,7 +201,7 @@ class LRFindDialog(ToolDialog):
         )
         return True
 
-    @QtCore.Slot(list)
+    @QtCore.Slot(object)
     def _on_points(self, points: list) -> None:
         for lr, loss in points:
             self.lrs.append(float(lr))

@@ -80,7 +80,7 @@ class MainWindow(QtWidgets.QMainWindow):
     engine_ready = Signal()
     run_started = Signal()
     run_finished = Signal(str)
-    events_received = Signal(list)
+    events_received = Signal(object)  # a list of events, passed as is (not converted item by item)
 
     def __init__(
         self,
@@ -400,7 +400,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.runs_view.refresh()
         self.run_finished.emit(reason)
 
-    @Slot(list)
+    @Slot(object)
     def _draw_events(self, events: list) -> None:
         if self.plots is not None:
             self.plots.add_events(events)

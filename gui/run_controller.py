@@ -186,8 +186,8 @@ class RunController(QtCore.QObject):
     """
 
     started = Signal()
-    events_ready = Signal(list)
-    draw_ready = Signal(list)
+    events_ready = Signal(object)  # a list, passed as is (Signal(list) converts every item)
+    draw_ready = Signal(object)  # a list, as events_ready
     status_changed = Signal()
     state_changed = Signal()
     finished = Signal(str)
@@ -232,6 +232,9 @@ class RunController(QtCore.QObject):
         """Forget every count of the last run (the plots are the window's to clear)."""
         self._draw_timer.stop()
         self._pending_draw: list[Any] = []
+        # a new run's drawing pace is measured afresh: the last run's costly frames (its first,
+        # making every plot's items) would hold back this run's first draw, which then grows
+        self._frame_cost = 0.0
         self.run_info: dict[int, Any] = {}
         self.epoch_events: list[Any] = []
         self.last_step: dict[int, Any] = {}

@@ -571,7 +571,7 @@ class SearchDialog(ToolDialog):
             table.resizeColumnsToContents()
         self.summary.setMinimumHeight(4 * self.summary.fontMetrics().lineSpacing())
 
-    @QtCore.Slot(list)
+    @QtCore.Slot(object)
     def _on_events(self, items: list) -> None:
         for kind, payload in items:
             if kind == "trial":

@@ -173,7 +173,7 @@ class JobWorker(QtCore.QObject):
     """
 
     started = Signal()
-    events_ready = Signal(list)
+    events_ready = Signal(object)  # a list, passed as is (Signal(list) converts every item)
     errored = Signal(str)
     finished = Signal()
 
@@ -222,7 +222,7 @@ class Job(QtCore.QObject):
     """
 
     started = Signal()
-    events_ready = Signal(list)
+    events_ready = Signal(object)  # a list, passed as is (Signal(list) converts every item)
     errored = Signal(str)
     finished = Signal()
 
@@ -333,7 +333,7 @@ class Job(QtCore.QObject):
         if not self._silenced:
             self.started.emit()
 
-    @Slot(list)
+    @Slot(object)
     def _on_events(self, items: list) -> None:
         if not self._silenced:
             if self.on_events is not None:

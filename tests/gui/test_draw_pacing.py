@@ -191,3 +191,34 @@ def test_a_race_of_many_seeds_starts_over_several_turns_and_draws_what_it_did(qt
                 seeds_y = np.array([getattr(frame.runs[m], ys).view() for m in members])
                 _, y = part.items(lead)[f"mean:{key}"].getOriginalDataset()
                 np.testing.assert_allclose(y, seeds_y.mean(axis=0), rtol=1e-12)
+
+
+def test_a_batch_of_events_reaches_the_windows_rooms_as_the_same_list(qtbot, make_window):
+    """A batch of a race of many runs holds tens of thousands of events: each signal on its way
+    from the run to the window's rooms passes the list itself, not a copy made item by item
+    (a list signal converts every item, a few milliseconds per room and batch)."""
+    w = make_window()
+    got: list = []
+    w.events_received.connect(got.append)
+    batch = [ev.Step(0, k, 1, 0.1, 1.0 / k) for k in range(1, 1001)]
+    w.runs.events_ready.emit(batch)  # the run controller's batches reach the window's rooms
+    assert len(got) == 1
+    assert got[0] is batch
+
+
+def test_a_new_runs_first_draw_is_not_held_back_by_the_last_runs_costly_frames(qtbot, make_window):
+    """Drawing is paced by what a frame cost (at most DRAW_BUSY_FRACTION of the GUI thread); a
+    new run measures afresh, so its first batch is drawn within MIN_DRAW_INTERVAL rather than
+    after four times the last run's costliest frames (and then all at once, a long stall)."""
+    import time
+
+    from optiscope.gui.run_controller import MIN_DRAW_INTERVAL
+
+    w = make_window()
+    runs = w.runs
+    runs._frame_cost = 0.5  # the last run's frames were costly (its first made every plot's items)
+    runs._last_draw = time.perf_counter()  # and it drew its last events just now
+    runs.clear()  # what starting a run does
+    runs._on_events([ev.Step(0, 1, 1, 0.1, 1.0)])
+    assert runs._draw_timer.isActive()
+    assert runs._draw_timer.remainingTime() <= MIN_DRAW_INTERVAL * 1000
