@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Prodigy", "BatchedProdigy", "ProdigyPart"]
 
+#: floats to which the staging copy aligns each piece (512 bytes: a CPU tensor's 64-byte
+#: alignment and a CUDA block's 512)
+ALIGN = 128
+#: torch's ``at::internal::GRAIN_SIZE``: a CPU sum of fewer numbers is not split over threads
+GRAIN = 32768
+
 
 class Prodigy(OptimizerSettings):
     """``prodigyopt.Prodigy``: Adam with its step size ``d`` estimated as it trains; leave
@@ -75,9 +81,19 @@ class BatchedProdigy(BatchedOptimizer):
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("exp_avg", "exp_avg_sq", "s", "p0")
+    uses_shapes = True
 
-    def __init__(self, cfgs: Sequence[Any], start: int, stop: int, params: torch.Tensor) -> None:
-        super().__init__(cfgs, start, stop, params)
+    def __init__(
+        self,
+        cfgs: Sequence[Any],
+        start: int,
+        stop: int,
+        params: torch.Tensor,
+        shapes: Sequence[tuple[int, ...]] | None = None,
+    ) -> None:
+        import torch
+
+        super().__init__(cfgs, start, stop, params, shapes)
         cfgs = self.cfgs
         self.beta1 = [c.beta1 for c in cfgs]
         self.beta2 = [c.beta2 for c in cfgs]
@@ -93,6 +109,23 @@ class BatchedProdigy(BatchedOptimizer):
         self.p0 = self.zeros(params)  # the weights at the first update
         self.coupled = [c.weight_decay if not c.decouple else 0.0 for c in cfgs]
         self.any_coupled = any(self.coupled)
+        # the package's sums, one per parameter tensor: (offset, size) of each in a row; and
+        # for its dot products, a staging copy that starts each row's piece of each tensor on
+        # a fresh allocation's alignment (the BLAS dot's rounding depends on its operands'
+        # addresses; the package's operands are whole tensors, so aligned)
+        self.pieces: list[tuple[int, int]] = []
+        for shape in self.shapes:
+            offset = self.pieces[-1][0] + self.pieces[-1][1] if self.pieces else 0
+            self.pieces.append((offset, math.prod(shape)))
+        where, slots, end = [], [], 0
+        for _row in range(self.n):
+            for _offset, size in self.pieces:
+                slots.append((end, size))
+                where.append(torch.arange(end, end + size))
+                end += -(-size // ALIGN) * ALIGN
+        self.slots = slots  # (start, size) in the staging copy, row by row, tensor by tensor
+        self.where = torch.cat(where).to(self.device)  # a row block's flat index -> its slot
+        self.stage = params.new_zeros(2, end)
 
     @classmethod
     def group_key(cls, cfg: Any) -> tuple:
@@ -112,9 +145,11 @@ class BatchedProdigy(BatchedOptimizer):
         dlr = [d * lr * bc for d, lr, bc in zip(self.d, lrs, bias, strict=True)]
         if self.any_coupled:
             g = torch.addcmul(g, p, self.column(self.coupled))
-        # float32 sums read into Python floats, as the package reads its per-tensor sums (bit for
-        # bit the package's where a run is one tensor; a net's several tensors it sums one by one)
-        dots = torch.stack([torch.dot(row, moved) for row, moved in zip(g, self.p0 - p, strict=True)])
+        # <g, x0 - x> per row and tensor: the package's float32 dot of each whole tensor
+        self.stage[0].index_copy_(0, self.where, g.reshape(-1))
+        self.stage[1].index_copy_(0, self.where, (self.p0 - p).reshape(-1))
+        grads, moved = self.stage
+        dots = [torch.dot(grads[a : a + m], moved[a : a + m]) for a, m in self.slots]
         if self.exp_avg is not None:
             self.exp_avg.mul_(
                 self.column([b1 if a else 1.0 for b1, a in zip(self.beta1, active, strict=True)])
@@ -132,13 +167,20 @@ class BatchedProdigy(BatchedOptimizer):
             for c, d, x, a in zip(cfgs, self.d, dlr, active, strict=True)
         ]
         self.s.addcmul_(g, self.column(s_scale))
-        dots_list, denominators = torch.stack([dots, self.s.abs().sum(1)]).tolist()  # one sync
+        # ... and the float32 sum of |s| per row and tensor
+        sums = self.tensor_sums(self.s.abs())
+        values = torch.stack([*dots, *sums]).view(2, n, len(self.pieces)).tolist()  # one sync
         step_scale, decay, eps_d, moves = [0.0] * n, [0.0] * n, [0.0] * n, False
         for i, c in enumerate(cfgs):
             d = self.d[i]
-            if active[i] and denominators[i] != 0.0:  # the package returns early otherwise
-                numerator = self.d_numerator[i] * self.beta3[i] + (d / c.d0) * dlr[i] * dots_list[i]
-                d_hat = c.d_coef * numerator / denominators[i]
+            # the package's Python-float accumulation, tensor by tensor in the row's order
+            delta, denominator = 0.0, 0.0
+            for dot, total in zip(values[0][i], values[1][i], strict=True):
+                delta += (d / c.d0) * dlr[i] * dot
+                denominator += total
+            if active[i] and denominator != 0.0:  # the package returns early otherwise
+                numerator = self.d_numerator[i] * self.beta3[i] + delta
+                d_hat = c.d_coef * numerator / denominator
                 if d == c.d0:
                     d = max(d, d_hat)
                 self.d_max[i] = d_max = max(self.d_max[i], d_hat)
@@ -157,6 +199,20 @@ class BatchedProdigy(BatchedOptimizer):
             p.addcmul_(p, self.column(decay))
         direction = self.exp_avg if self.exp_avg is not None else g
         p.add_(torch.mul(direction, self.column(step_scale)).div_(denom))  # addcdiv's order
+
+    def tensor_sums(self, block: torch.Tensor) -> list[torch.Tensor]:
+        """The float32 sum of each row's piece of each parameter tensor, rows first: one
+        reduction over the rows per tensor where that rounds as the package's sum of the whole
+        tensor does (torch's CPU sum of fewer than ``GRAIN`` numbers runs in one thread, the same
+        loop for a row as for a vector), else one sum per row and tensor."""
+        sums: list[list[torch.Tensor]] = []
+        for offset, size in self.pieces:
+            piece = block[:, offset : offset + size]
+            if self.device.type == "cpu" and size < GRAIN:
+                sums.append(list(piece.sum(1).unbind()))
+            else:
+                sums.append([row.sum() for row in piece])
+        return [t for row in zip(*sums, strict=True) for t in row]
 
     def step_sizes(self, lrs: list[float]) -> list[float]:
         """``d * lr`` per row: the step size each run applies now (:meth:`ProdigyPart.step_size`)."""
