@@ -9,9 +9,11 @@ stays 1.0 -- it is a multiplier on the estimate, not a learning rate to tune
 run is built.
 
 The batched twin (:class:`BatchedProdigy`) keeps one estimate ``d`` per row: Prodigy's sums
-over all of a run's weights are sums over the row's columns, and the scalars the package
+over a run's weights are taken as the package takes them -- a float32 dot and sum per parameter
+tensor, read into Python floats and added up tensor by tensor -- and the scalars the package
 keeps in Python floats (``d``, ``d_max``, ``d_numerator``, ``k``) are Python floats per row
-here too. ``tests/engine/test_package_twins.py`` checks it against the package, step by step.
+here too. Given the same gradients, its weights and ``d`` are the package's to the bit;
+``tests/engine/test_package_twins.py`` checks that on a network's tensors, step by step.
 """
 
 from __future__ import annotations
@@ -72,10 +74,10 @@ class BatchedProdigy(BatchedOptimizer):
     """``prodigyopt.Prodigy`` per row, each run with its own estimate ``d``.
 
     The package's update for one parameter group, row by row: ``<g, x0 - x>`` and the sum of
-    ``|s|`` over the row's columns make ``d``'s numerator and denominator (float32 sums read
-    into Python floats, as the package reads its sums per parameter tensor); the moments hold
-    ``d``-scaled gradients; a run whose rate is 0, or whose ``|s|`` sums to 0, skips the
-    update as the package returns early (no step, ``d`` and ``k`` unchanged). A finished run's
+    ``|s|`` make ``d``'s numerator and denominator, each a float32 dot or sum per parameter
+    tensor (:attr:`shapes`) read into a Python float and accumulated in the row's tensor order,
+    as the package does; the moments hold ``d``-scaled gradients; a run whose rate is 0, or
+    whose ``|s|`` sums to 0, skips the update as the package returns early (no step, ``d`` and ``k`` unchanged). A finished run's
     row keeps its last ``d`` (to be read after the run): its zeroed sums make every later
     update such a skip.
     """
