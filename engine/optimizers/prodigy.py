@@ -93,8 +93,6 @@ class BatchedProdigy(BatchedOptimizer):
         params: torch.Tensor,
         shapes: Sequence[tuple[int, ...]] | None = None,
     ) -> None:
-        import torch
-
         super().__init__(cfgs, start, stop, params, shapes)
         cfgs = self.cfgs
         self.beta1 = [c.beta1 for c in cfgs]
@@ -119,15 +117,18 @@ class BatchedProdigy(BatchedOptimizer):
         for shape in self.shapes:
             offset = self.pieces[-1][0] + self.pieces[-1][1] if self.pieces else 0
             self.pieces.append((offset, math.prod(shape)))
-        where, slots, end = [], [], 0
-        for _row in range(self.n):
-            for _offset, size in self.pieces:
-                slots.append((end, size))
-                where.append(torch.arange(end, end + size))
-                end += -(-size // ALIGN) * ALIGN
-        self.slots = slots  # (start, size) in the staging copy, row by row, tensor by tensor
-        self.where = torch.cat(where).to(self.device)  # a row block's flat index -> its slot
-        self.stage = params.new_zeros(2, end)
+        self.starts: list[int] = []
+        end = 0  # self.starts: where each tensor's piece starts in a staged row
+        for _offset, size in self.pieces:
+            self.starts.append(end)
+            end += -(-size // ALIGN) * ALIGN
+        self.stage = params.new_zeros(2, self.n, end)
+        # each row's pair of views per tensor, row by row (the dot's operands)
+        self.slots = [
+            (self.stage[0, i, a : a + m], self.stage[1, i, a : a + m])
+            for i in range(self.n)
+            for a, (_offset, m) in zip(self.starts, self.pieces, strict=True)
+        ]
 
     @classmethod
     def group_key(cls, cfg: Any) -> tuple:
@@ -148,10 +149,11 @@ class BatchedProdigy(BatchedOptimizer):
         if self.any_coupled:
             g = torch.addcmul(g, p, self.column(self.coupled))
         # <g, x0 - x> per row and tensor: the package's float32 dot of each whole tensor
-        self.stage[0].index_copy_(0, self.where, g.reshape(-1))
-        self.stage[1].index_copy_(0, self.where, (self.p0 - p).reshape(-1))
-        grads, moved = self.stage
-        dots = [torch.dot(grads[a : a + m], moved[a : a + m]) for a, m in self.slots]
+        moved = self.p0 - p
+        for a, (offset, m) in zip(self.starts, self.pieces, strict=True):
+            self.stage[0, :, a : a + m].copy_(g[:, offset : offset + m])
+            self.stage[1, :, a : a + m].copy_(moved[:, offset : offset + m])
+        dots = torch.stack([torch.dot(grad, moved) for grad, moved in self.slots])
         if self.exp_avg is not None:
             self.exp_avg.mul_(
                 self.column([b1 if a else 1.0 for b1, a in zip(self.beta1, active, strict=True)])
@@ -171,7 +173,7 @@ class BatchedProdigy(BatchedOptimizer):
         self.s.addcmul_(g, self.column(s_scale))
         # ... and the float32 sum of |s| per row and tensor
         sums = self.tensor_sums(self.s.abs())
-        values = torch.stack([*dots, *sums]).view(2, n, len(self.pieces)).tolist()  # one sync
+        values = torch.cat([dots, sums]).view(2, n, len(self.pieces)).tolist()  # one sync
         step_scale, decay, eps_d, moves = [0.0] * n, [0.0] * n, [0.0] * n, False
         for i, c in enumerate(cfgs):
             d = self.d[i]
@@ -202,19 +204,21 @@ class BatchedProdigy(BatchedOptimizer):
         direction = self.exp_avg if self.exp_avg is not None else g
         p.add_(torch.mul(direction, self.column(step_scale)).div_(denom))  # addcdiv's order
 
-    def tensor_sums(self, block: torch.Tensor) -> list[torch.Tensor]:
-        """The float32 sum of each row's piece of each parameter tensor, rows first: one
-        reduction over the rows per tensor where that rounds as the package's sum of the whole
-        tensor does (torch's CPU sum of fewer than ``GRAIN`` numbers runs in one thread, the same
-        loop for a row as for a vector), else one sum per row and tensor."""
-        sums: list[list[torch.Tensor]] = []
+    def tensor_sums(self, block: torch.Tensor) -> torch.Tensor:
+        """The float32 sum of each row's piece of each parameter tensor, flat ``(n * tensors,)``
+        row by row: one reduction over the rows per tensor where that rounds as the package's
+        sum of the whole tensor does (torch's CPU sum of fewer than ``GRAIN`` numbers runs in one
+        thread, the same loop for a row as for a vector), else one sum per row and tensor."""
+        import torch
+
+        sums = []
         for offset, size in self.pieces:
             piece = block[:, offset : offset + size]
             if self.device.type == "cpu" and size < GRAIN:
-                sums.append(list(piece.sum(1).unbind()))
+                sums.append(piece.sum(1))
             else:
-                sums.append([row.sum() for row in piece])
-        return [t for row in zip(*sums, strict=True) for t in row]
+                sums.append(torch.stack([row.sum() for row in piece]))
+        return torch.stack(sums, 1).view(-1)
 
     def step_sizes(self, lrs: list[float]) -> list[float]:
         """``d * lr`` per row: the step size each run applies now (:meth:`ProdigyPart.step_size`)."""
