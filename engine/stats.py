@@ -12,12 +12,15 @@ zero ("Adam faster than SGD by 14 ± 5 epochs"); otherwise "no clear difference 
 try more". A mean curve's band is the same t interval taken epoch by epoch over the seeds that
 reached that epoch.
 
-Only ``scipy.special`` is imported (for the t quantile), and only when an interval is taken:
-``scipy.stats`` costs a second of import time and the window does not need it.
+The t quantile is computed here (:func:`t_quantile`: the closed-form Student t distribution of
+an integer number of degrees of freedom, Abramowitz & Stegun 26.7.3-4, inverted by safeguarded
+Newton steps), not imported: ``scipy.special`` alone costs most of a second of import time, and
+a seeded run in the window would wait for it before its first step.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,12 +35,62 @@ METHOD = "Student t interval, 95 %"  # said in summary.json, the table's tooltip
 
 
 def t_quantile(p: float, df: int) -> float:
-    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (scipy.special.stdtrit)."""
-    if df < 1:
-        raise ValueError(f"a t quantile needs at least 1 degree of freedom (got {df})")
-    from scipy.special import stdtrit
+    """The ``p`` quantile of Student's t with ``df`` (a whole number >= 1) degrees of freedom:
+    what ``scipy.stats.t.ppf(p, df)`` gives (the tests check it to 1e-12), without scipy."""
+    if int(df) != df or df < 1:
+        raise ValueError(f"a t quantile needs a whole number of at least 1 degree of freedom (got {df})")
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"a quantile's probability is a fraction between 0 and 1 (got {p})")
+    return _t_quantile(float(p), int(df))
 
-    return float(stdtrit(df, p))
+
+@functools.lru_cache(maxsize=1024)
+def _t_quantile(p: float, df: int) -> float:
+    if p == 0.5:
+        return 0.0
+    target = abs(2.0 * p - 1.0)  # P(|T| <= t) at the quantile's t
+    # Newton steps on P(|T| <= t), kept inside a bracket that bisection narrows when a step leaves it
+    lo, hi = 0.0, 1.0
+    while _t_within(hi, df) < target:
+        lo, hi = hi, 2.0 * hi
+    t = 0.5 * (lo + hi)
+    norm = 2.0 * math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+    for _ in range(200):
+        f = _t_within(t, df) - target
+        if f > 0:
+            hi = t
+        else:
+            lo = t
+        slope = norm * (1.0 + t * t / df) ** (-(df + 1) / 2)  # the density of |T| at t
+        step = t - f / slope if slope > 0 else math.nan
+        nxt = step if lo < step < hi else 0.5 * (lo + hi)
+        if abs(nxt - t) <= 4e-16 * nxt or hi - lo <= 4e-16 * hi:
+            t = nxt
+            break
+        t = nxt
+    return t if p > 0.5 else -t
+
+
+def _t_within(t: float, df: int) -> float:
+    """P(|T| <= t), ``t`` >= 0, for Student's t with ``df`` degrees of freedom (an integer):
+    Abramowitz & Stegun 26.7.3 (odd ``df``) and 26.7.4 (even), series of positive terms in
+    cos(theta), theta = atan(t / sqrt(df))."""
+    theta = math.atan2(t, math.sqrt(df))
+    s, c = math.sin(theta), math.cos(theta)
+    c2 = c * c
+    if df % 2:  # odd: (2/pi) (theta + sin cos [1 + 2/3 cos^2 + 2.4/(3.5) cos^4 + ...])
+        if df == 1:
+            return 2.0 * theta / math.pi
+        term = total = c
+        for j in range(1, (df - 1) // 2):
+            term *= (2.0 * j) / (2.0 * j + 1.0) * c2
+            total += term
+        return 2.0 / math.pi * (theta + s * total)
+    term = total = 1.0  # even: sin [1 + 1/2 cos^2 + 1.3/(2.4) cos^4 + ...]
+    for j in range(1, df // 2):
+        term *= (2.0 * j - 1.0) / (2.0 * j) * c2
+        total += term
+    return s * total
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ __all__ = ["Classroom", "resolve_lesson", "pace_delay"]
 # to 8 runs), and the plots give up the room
 TABLE_SHARE = 0.3
 PRESENTING_TABLE_SHARE = 0.5
+# while runs train the table is rebuilt at most this often (a many-seed race rebuilds every
+# runner's intervals and verdicts, 10-40 ms of the GUI thread); when the run ends, at once
+TABLE_REFRESH_MS = 300
 
 
 def resolve_lesson(spec: str) -> tuple[ExperimentConfig, Path | None]:
@@ -108,6 +111,11 @@ class Classroom(QtCore.QObject):
         self.pace_note = ""
         self._pace_on = False  # a lesson's own pace is applied (not one of the control's speeds)
         self._rows_shared = 0
+        self._table_timer = QtCore.QTimer(self)
+        self._table_timer.setObjectName("optiscope-results-table")
+        self._table_timer.setSingleShot(True)
+        self._table_timer.setInterval(TABLE_REFRESH_MS)
+        self._table_timer.timeout.connect(self.refresh_table)
         self._captioned: set[int] = set()  # runners of several seeds whose captions are drawn
         self.recorder = PlotRecorder(
             lambda: window.plots, lambda text, error: window.report(text, error), self
@@ -116,6 +124,7 @@ class Classroom(QtCore.QObject):
         window.document.loaded.connect(self._on_loaded)
         window.run_started.connect(self._on_run_started)
         window.events_received.connect(self._on_events)
+        window.run_finished.connect(self.refresh_table)
         window.transport.speed_slider.valueChanged.connect(self._on_user_speed)
         self._on_meta(window.document.meta)
 
@@ -194,6 +203,7 @@ class Classroom(QtCore.QObject):
 
     @Slot()
     def _on_run_started(self) -> None:
+        self._table_timer.stop()
         self.detector = ObservationDetector(self.lesson.observe if self.lesson is not None else ())
         self.table.set_plan(self.window.runs.plan)  # several seeds: a row per runner
         self._captioned = set()
@@ -220,15 +230,30 @@ class Classroom(QtCore.QObject):
             self.window.flush_plots()
             for m in moments:
                 plots.annotate(m.plot, m.run, m.x, m.y, m.caption)
-        if any(type(e) in (ev.EpochEnd, ev.Finished, ev.RunStarted) for e in events):
-            outcomes = self.detector.outcomes()
-            self.table.show_outcomes(outcomes)
-            # a row more, or a header grown to two lines (a runner's row of several seeds
-            # fills in as its seeds train): the table's height again, once
-            shape = hash((self.table.table.rowCount(), self.table.wanted_height()))
-            if shape != self._rows_shared:
-                self._rows_shared = shape
-                self.share_table()
+        if not self._table_timer.isActive() and any(
+            type(e) in (ev.EpochEnd, ev.Finished, ev.RunStarted) for e in events
+        ):
+            self._table_timer.start()  # the outcomes changed: the table follows (paced)
+
+    @Slot()
+    def refresh_table(self) -> None:
+        """Show the detector's outcomes in the results table now (it follows the runs paced,
+        at most every :data:`TABLE_REFRESH_MS`, and at once when the run ends)."""
+        self._table_timer.stop()
+        if "detector" not in self.__dict__:  # collected meanwhile (see eventFilter)
+            return
+        outcomes = self.detector.outcomes()
+        self.table.show_outcomes(outcomes)
+        # a row more, or a header grown to two lines (a runner's row of several seeds
+        # fills in as its seeds train): the table's height again, once
+        shape = hash((self.table.table.rowCount(), self.table.wanted_height()))
+        if shape != self._rows_shared:
+            self._rows_shared = shape
+            self.share_table()
+
+    def stop(self) -> None:
+        """The window closes: no table refresh is left waiting."""
+        self._table_timer.stop()
 
     def open_lesson_dialog(self) -> None:
         """File → Open lesson: a lesson (experiment) file."""
@@ -433,5 +458,8 @@ class Classroom(QtCore.QObject):
         self.share_table()
         if w.plots is not None:
             w.plots.set_presentation(on)
+        from .plots import presentation  # pyqtgraph: the plots (and the table's fonts) have it
+
+        w.tools.set_text_size(presentation.PROJECTOR_PT if on else None)  # the tool dialogs too
         if "presentation" in w.acts.actions:
             w.acts["presentation"].setChecked(on)

@@ -46,12 +46,12 @@ from .past_runs import PastRuns
 from .race_room import RaceRoom
 from .run_controller import SPEEDS, RunController
 from .runs_view import RunsView
-from .settings import THEMES, AppSettings
+from .settings import AppSettings
 from .tools import ToolHost, ToolRegistry
 from .transport import Transport
 from .window_files import FileCommands
-from .window_theme import dark_palette, style_sheet
-from .worker import JobRunner, collect_garbage_on_gui_thread, load_engine
+from .window_theme import WindowThemes
+from .worker import JobRunner, collect_garbage_on_gui_thread, freeze_long_lived, load_engine, thaw_long_lived
 
 if TYPE_CHECKING:
     from .plots import LivePlots  # pyqtgraph: loaded after the window is shown
@@ -104,7 +104,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plots: LivePlots | None = None
         self.landscape: QtWidgets.QWidget | None = None
         self.inside: QtWidgets.QWidget | None = None
-        self.theme = "light"
+        self.theme = "light"  # the theme shown (WindowThemes.apply sets it)
+        self.themes = WindowThemes(self)
         collect_garbage_on_gui_thread()  # Qt objects must never be collected by a worker thread
 
         # the rooms; every connection below goes to a bound method (held weakly by Qt)
@@ -165,7 +166,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._build_status()
-        self._apply_theme(self.settings.theme())
+        self.themes.apply(self.settings.theme())
         self._restore_window()
         from .classroom import Classroom
 
@@ -216,20 +217,8 @@ class MainWindow(QtWidgets.QMainWindow):
             menu.addAction(self.experiment_dock.toggleViewAction())
             menu.addAction(self.lesson_dock.toggleViewAction())
 
-        def add_theme_menu(menu: QtWidgets.QMenu) -> None:
-            theme_menu = menu.addMenu("Theme")
-            self.theme_actions: dict[str, QtGui.QAction] = {}
-            group = QtGui.QActionGroup(self)
-            for theme in THEMES:
-                act = theme_menu.addAction(theme.capitalize())
-                act.setCheckable(True)
-                act.setData(theme)
-                group.addAction(act)
-                self.theme_actions[theme] = act
-            theme_menu.triggered.connect(self._on_theme_chosen)
-
         places = {"export_plot": self.files.add_export_menu, "lessons": self.files.add_lessons_menu}
-        places.update(docks=add_dock_toggles, theme=add_theme_menu)
+        places.update(docks=add_dock_toggles, theme=self.themes.add_menu)
         self.menus = self.acts.build_menus(self.menuBar(), places)
         self.lessons_menu = self.menus["Lessons"]
 
@@ -325,6 +314,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ background jobs
     def _on_engine_loaded(self, info: dict[str, Any]) -> None:
+        if not self._closing:  # the imports' objects are never garbage: no collection walks them
+            freeze_long_lived()
         self.engine_loaded = True
         self.engine_info = info
         self.training_panel.set_devices(info.get("devices", ["cpu"]))
@@ -518,33 +509,10 @@ class MainWindow(QtWidgets.QMainWindow):
         show_about(self)
 
     # ------------------------------------------------------------------ theme, window state
-    def _apply_theme(self, theme: str) -> None:
-        app = QtWidgets.QApplication.instance()
-        if app is None:
-            return
-        try:
-            qss = style_sheet(theme)
-        except OSError as exc:
-            self.report(f"Theme '{theme}' could not be loaded ({exc}).", error=True)
-            qss = ""
-        palette = dark_palette() if theme == "dark" else app.style().standardPalette()
-        app.setPalette(palette)
-        self.setStyleSheet(qss)
-        self.acts.tint_icons(palette if theme == "dark" else None)  # dark pictograms vanish on dark
-        if self.plots is not None:
-            self.plots.set_theme(theme)
-        if theme in self.theme_actions:
-            self.theme_actions[theme].setChecked(True)
-        self.theme = theme
-
     def set_theme(self, theme: str) -> None:
         """Use ``theme`` (one of :data:`~.settings.THEMES`) and remember it."""
-        self._apply_theme(theme)
+        self.themes.apply(theme)
         self.settings.set_theme(theme)
-
-    @Slot(QtGui.QAction)
-    def _on_theme_chosen(self, act: QtGui.QAction) -> None:
-        self.set_theme(act.data())
 
     def _restore_window(self) -> None:
         geo = self.settings.geometry()
@@ -568,8 +536,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """Stop a live run and every background job and wait for them (idempotent)."""
         self._closing = True
         self.experiment.previews_on = False
+        self.classroom.stop()
         self.runs.shutdown()
         self.jobs.shutdown()
+        thaw_long_lived()  # this window's objects were frozen with the engine's: collectable again
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
         """Ask before an unsaved race is lost; stop a live run and every background job, and

@@ -31,7 +31,7 @@ from optiscope.gui.colors import run_color
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
-from .landscape_common import Heatmap, log_image, themed_plot_widget
+from .landscape_common import FitToWidth, Heatmap, key_under, log_image, themed_plot_widget
 from .worker import JobContext, JobRunner
 
 __all__ = ["RaceView", "OPTIMIZER_ROWS", "DEFAULT_RATES", "SCHEDULE_CHOICES"]
@@ -93,8 +93,8 @@ def _arrow_symbol() -> QtGui.QPainterPath:
 def _race_key(plot: pg.PlotItem) -> pg.LegendItem:
     """The key of the race's marks: the two step arrows, the start and the minimum (the
     optimizers' colours are keyed in the table beside the plot)."""
-    key = pg.LegendItem(
-        offset=None,
+    key = key_under(
+        plot,
         brush=pg.mkBrush(255, 255, 255, 225),
         pen=pg.mkPen("#555555"),
         labelTextColor="#111111",
@@ -128,7 +128,6 @@ def _race_key(plot: pg.PlotItem) -> pg.LegendItem:
     for item, text in samples:
         key.addItem(item, text)
     # under the map, below the x axis: it never covers a path, a start or a minimum
-    plot.layout.addItem(key, 4, 1)
     for sample, _label in key.items:  # a key, not visibility switches: clicks do nothing
         sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
     key.samples = [item for item, _text in samples]  # the pictures' items live as long as the key
@@ -185,6 +184,7 @@ class RaceView(QtWidgets.QWidget):
         self.plot.addItem(self.minima)
         self.plot.addItem(self.start_marker)
         self.key = _race_key(self.plot)
+        self.fitter = FitToWidth(self.plot_widget, self.key)  # two columns where they fit, else one
         self.paths: list[pg.PlotDataItem] = []
         self.casings: list[pg.PlotDataItem] = []
         self.heads: list[pg.ScatterPlotItem] = []

@@ -315,11 +315,10 @@ class ResultsTable(QtWidgets.QWidget):
             self._normal_fonts = (self.question.font(), self.table.font())
         question, table = (QtGui.QFont(f) for f in self._normal_fonts)
         if on:
-            from .plots import presentation, style  # loaded with the plots (pyqtgraph) already
+            from .plots import presentation  # loaded with the plots (pyqtgraph) already
 
-            projector_pt = style.TICK_PT * presentation.TEXT_SCALE  # the plots' tick labels
-            for f in (question, table):
-                f.setPointSizeF(max(f.pointSizeF(), projector_pt))
+            for f in (question, table):  # as large as the plots' tick labels
+                f.setPointSizeF(max(f.pointSizeF(), presentation.PROJECTOR_PT))
         self.question.setFont(question)
         self.table.setFont(table)
         header = self.table.horizontalHeader()

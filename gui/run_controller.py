@@ -122,12 +122,9 @@ def train_job(
     boundary_every: int = 0,
     weights_every: int = 0,
     recording: Recording | None = None,
-    intervals: bool = False,
 ) -> Callable[[JobContext], TrainOutcome]:
     """The job that trains ``runs`` (``runner.execute``), emitting every engine event and,
     with ``recording``, writing the runs into the run store as they train (as the CLI does).
-    ``intervals``: the plots and table will take Student t intervals over seeds: their t
-    quantile's module (scipy.special, ~1 s) is imported here, off the GUI thread.
 
     Returns a :class:`TrainOutcome`: the end reason and what the engine reported per run.
     """
@@ -137,10 +134,6 @@ def train_job(
         import torch
 
         torch.set_num_threads(1)
-        if intervals:
-            from optiscope.engine import stats
-
-            stats.t_quantile(0.975, 1)
         from optiscope.engine import events as ev
         from optiscope.engine import runner
 
@@ -289,7 +282,6 @@ class RunController(QtCore.QObject):
             boundary_every=boundary_every(runs),
             weights_every=snapshot_every(runs),
             recording=self.recording,
-            intervals=plan is not None and plan.n_seeds > 1,
         )
         self.clear()
         self.control = control

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyqtgraph as pg
 from optiscope.engine import outcome
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt
 
+from . import pg_adapter
 from .tools import ToolDialog, ToolHost
 from .worker import JobContext
 
@@ -547,6 +548,29 @@ class SearchDialog(ToolDialog):
     def show_message(self, text: str) -> None:
         self.summary.setText(text)
 
+    def plots(self) -> list[pg.PlotWidget]:
+        """The panel's plots (trials, scatter, best so far, importance, parallel coordinates)."""
+        return [self.trial_plot, self.scatter_plot, self.best_plot, self.importance_plot, self.parallel_plot]
+
+    def set_text_size(self, points: float | None) -> None:
+        """The panel's text, its plots' ticks, axis titles and legend, and its tables' rows at
+        ``points`` pt at least (presentation mode), or back to normal (None)."""
+        super().set_text_size(points)
+        size = f"{self.font().pointSizeF():g}pt"
+        for plot in self.plots():
+            for side in ("bottom", "left"):
+                axis = plot.getAxis(side)
+                axis.setTickFont(None if points is None else QtGui.QFont(self.font()))
+                axis.setLabel(axis.labelText, **{"font-size": size})
+        legend = self.best_plot.getPlotItem().legend
+        if legend is not None:
+            pg_adapter.resize_legend_text(legend, size)
+        for table in (self.params_table, self.trial_table):
+            table.verticalHeader().setDefaultSectionSize(QtGui.QFontMetrics(self.font()).height() + 8)
+            table.resizeRowsToContents()
+            table.resizeColumnsToContents()
+        self.summary.setMinimumHeight(4 * self.summary.fontMetrics().lineSpacing())
+
     @QtCore.Slot(list)
     def _on_events(self, items: list) -> None:
         for kind, payload in items:
@@ -777,8 +801,8 @@ class SearchDialog(ToolDialog):
                     each = ", ".join("—" if v is None else f"{v:.4g}" for v in seeds)
                     item.setToolTip(f"the mean over {len(seeds)} seeds: {each}")
                 t.setItem(r, c, item)
-        if self.trials:
-            t.resizeColumnToContents(t.columnCount() - 1)  # the header names the seeds
+        if self.trials:  # every header whole (the last names the seeds), at any text size
+            t.resizeColumnsToContents()
 
     # ------------------------------------------------------------------ using trials
     def _row_trial(self, row: int) -> Any:

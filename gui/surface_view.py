@@ -21,7 +21,7 @@ from optiscope.gui.colors import run_color
 from PySide6 import QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
-from .landscape_common import Heatmap, gl_available, log_image, themed_plot_widget
+from .landscape_common import FitToWidth, Heatmap, gl_available, key_under, log_image, themed_plot_widget
 from .worker import JobContext, JobRunner
 
 __all__ = ["SurfaceView"]
@@ -145,9 +145,18 @@ class SurfaceView(QtWidgets.QWidget):
         self.compare_plot.setLabel("bottom", "update")
         self.compare_plot.setLabel("left", "loss (log)")
         self.compare_plot.setLogMode(y=True)
-        self.compare_plot.setTitle("true loss (solid) vs slice (dashed) along the path")
         fg = self.compare.getPlotItem().getAxis("left").textPen().color()
-        self.compare_plot.addLegend(offset=(-10, 10), labelTextColor=fg)
+        # one entry per run, under the plot (it covers no curve): the title says which is which
+        self.compare_key = key_under(self.compare_plot, labelTextColor=fg)
+        self.compare_fitter = FitToWidth(
+            self.compare,
+            self.compare_key,
+            titles=(
+                "true loss (solid) vs slice (dashed) along the path",
+                "true (solid) vs slice (dashed) loss",
+                "true — vs slice - - loss",
+            ),
+        )
         self.compare_items: list[pg.PlotDataItem] = []
 
         top = QtWidgets.QHBoxLayout()
@@ -416,23 +425,22 @@ class SurfaceView(QtWidgets.QWidget):
         for item in self.compare_items:
             self.compare_plot.removeItem(item)
         self.compare_items.clear()
-        legend = self.compare_plot.legend
-        if legend is not None:
-            legend.clear()
+        self.compare_key.clear()
         for r in reports:
             colour = run_color(r.run)
-            solid = pg.PlotDataItem(
-                r.steps, r.true_loss, pen=pg.mkPen(colour, width=2), name=f"{self.label(r.run)} true"
-            )
+            name = self.label(r.run)
+            solid = pg.PlotDataItem(r.steps, r.true_loss, pen=pg.mkPen(colour, width=2), name=f"{name} true")
             dashed = pg.PlotDataItem(
                 r.steps,
                 r.slice_loss,
                 pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
-                name=f"{self.label(r.run)} slice",
+                name=f"{name} slice",
             )
             for item in (solid, dashed):
                 self.compare_plot.addItem(item)
                 self.compare_items.append(item)
+            self.compare_key.addItem(solid, name)
+        self.compare_fitter.fit()
         gaps = ", ".join(f"{self.label(r.run)}: {r.max_gap:.3g}" for r in reports)
         self.status.setText(f"Refined surface ready. Largest |true − slice| loss along the path: {gaps}.")
         self.paths_ready.emit(reports)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 __all__ = ["TOOLS", "ToolDialog", "ToolHost", "ToolRegistry", "ToolSpec", "register_tool"]
 
@@ -97,6 +97,23 @@ class ToolDialog(QtWidgets.QDialog):
         self.setWindowTitle(self.title)
         self.setObjectName(self.object_name)
         self.resize(*self.initial_size)
+        self.text_points: float | None = None  # the projector's text size while presenting
+
+    def set_text_size(self, points: float | None) -> None:
+        """Set the dialog's text at least ``points`` pt (presentation mode's text size), or
+        back to its normal size (None). Each widget in it keeps its own font otherwise (some
+        widget classes get their own size from the platform, so none is left to inherit it);
+        a tool with plots or fixed row heights extends this to size them too."""
+        self.text_points = points
+        for widget in (self, *self.findChildren(QtWidgets.QWidget)):
+            normal = widget.property("normal_font")
+            if not isinstance(normal, QtGui.QFont):
+                normal = QtGui.QFont(widget.font())
+                widget.setProperty("normal_font", normal)
+            f = QtGui.QFont(normal)
+            if points is not None:
+                f.setPointSizeF(max(f.pointSizeF(), points))
+            widget.setFont(f)
 
     # ------------------------------------------------------------------ jobs
     def submit(self, key: str, fn: Callable[[Any], Any], **callbacks: Any) -> Any:
@@ -226,14 +243,24 @@ class ToolRegistry(QtCore.QObject):
         self.host = host
         self.specs = {s.name: s for s in (TOOLS if specs is None else specs)}
         self.dialogs: dict[str, ToolDialog] = {}
+        self.text_points: float | None = None
 
     def open(self, name: str) -> ToolDialog:
         """Show tool ``name`` (created the first time) and start it if it starts on opening."""
         dialog = self.dialogs.get(name)
         if dialog is None:
             dialog = self.dialogs[name] = self.specs[name].dialog_class()(self.host)
+            if self.text_points is not None:
+                dialog.set_text_size(self.text_points)
         dialog.present()
         return dialog
+
+    def set_text_size(self, points: float | None) -> None:
+        """Every tool's text at least ``points`` pt (presentation mode), or normal (None):
+        the open dialogs now, the others when they open."""
+        self.text_points = points
+        for dialog in self.dialogs.values():
+            dialog.set_text_size(points)
 
     def get(self, name: str) -> ToolDialog | None:
         """Tool ``name``'s dialog if it has been opened."""

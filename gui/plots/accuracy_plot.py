@@ -31,6 +31,7 @@ class AccuracyPlot(PlotPart):
     counted = "acc_train"
     series = {"acc_train": ("epoch", "train_acc"), "acc_val": ("epoch", "val_acc")}
     banded = ("acc_train", "acc_val")
+    close_series = ("acc_val", "accuracy")
 
     def create(self, plot: pg.PlotItem, run: PlotRun) -> dict[str, Any]:
         return items.accuracy_items(plot, run.color)

@@ -12,19 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import pyqtgraph as pg
 from optiscope.gui.colors import run_color
-from optiscope.gui.plots import hover, items, lesson_marks, presentation, seeds
+from optiscope.gui.plots import hover, items, lesson_marks, overlap, presentation, seeds
 from optiscope.gui.plots.cells import Cells
 from optiscope.gui.plots.controls import PlotControls
 from optiscope.gui.plots.grid import SmallMultiples
-from optiscope.gui.plots.legend import LegendStrip
+from optiscope.gui.plots.legend import LegendStrip, Note, SameAs
 from optiscope.gui.plots.part import PlotPart, PlotRun
 from optiscope.gui.plots.ranges import RangeKeeper, wanted_ranges
 from optiscope.gui.plots.style import THEMES
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
-__all__ = ["PlotFrame"]
+__all__ = ["PlotFrame", "CLOSE_HINTS"]
+
+# the legend's hint when runs hide each other (longest first; a click shows the small multiples)
+CLOSE_HINTS = (
+    "curves on top of each other: View ▸ Small multiples (Ctrl+2) shows each run",
+    "on top of each other: Small multiples (Ctrl+2)",
+    "overlap: Small multiples (Ctrl+2)",
+    "overlap: Ctrl+2",
+)
 
 
 class PlotFrame:
@@ -56,9 +65,11 @@ class PlotFrame:
         self.annotations = lesson_marks.Annotations()
         self.controls = PlotControls()
         self.legend = LegendStrip()
+        self.close: dict[int, list[Note]] = {}  # runs whose curves lie on another's (find_close)
+        self.close_at = 0.0  # when find_close last looked (time.monotonic)
         # runners whose seeds have new data for their bands, in the order they waited, and
-        # which parts' bands are still to draw (None: all)
-        self.band_dirty: dict[int, tuple[str, ...] | None] = {}
+        # which of their bands (part name, banded key) are still to draw
+        self.band_dirty: dict[int, dict[tuple[str, str], None]] = {}
         self.unlinked: set[str] = set()  # parts whose x link is cut (see Arrangement.fit_rooms)
         self._hovers: dict[int, hover.Hover] = {}
         self._titled_labels: tuple[str, ...] = ()  # the run labels the grid cells were titled for
@@ -82,6 +93,10 @@ class PlotFrame:
             if part.x_link:
                 part.plot.setXLink(self.parts[part.x_link].plot)
         self.views: list[pg.GraphicsView] = [p.view for p in self.parts.values()]
+        self._close_queued = False
+        for part in self.parts.values():  # closeness is judged on screen: again when resized
+            if part.close_series is not None:
+                part.plot.vb.sigResized.connect(lambda _vb: self._find_close_soon())
         for view in self.grid.views.values():
             self.views.append(view)
             self.hover(view)
@@ -163,7 +178,10 @@ class PlotFrame:
         for part in self.parts.values():
             part.sync(run, flags)
         if run.seeded and (everything or flags & {"steps", "smooth", "epochs"}):
-            self.band_dirty[run.group] = None
+            waiting = self.band_dirty.setdefault(run.group, {})
+            for part in self.parts.values():
+                for key in part.bands.keys(flags):
+                    waiting[(part.name, key)] = None
         if everything or flags & {"status", "markers"}:
             self.retitle(run)
         if everything or "status" in flags:
@@ -186,33 +204,40 @@ class PlotFrame:
             part.run_titled(run)
 
     def draw_bands(self, groups: Iterable[int] | None = None, budget: float | None = None) -> bool:
-        """Draw the mean and band of the runners ``groups`` (None: those with new data)
-        on every part, in the shown mode. With a ``budget`` (seconds) it stops once that
-        is spent, leaving the runners not drawn yet for the next call (drawn first then);
-        returns whether runners are left."""
+        """Draw the mean and band of the runners ``groups`` (None: the bands with new data)
+        on every part, in the shown mode. With a ``budget`` (seconds) it stops once that is
+        spent (one band at least), leaving the bands not drawn yet for the next call (drawn
+        first then); returns whether bands are left."""
         import time
 
-        todo = dict(self.band_dirty) if groups is None else dict.fromkeys(groups)
+        if groups is None:
+            todo = self.band_dirty
+        else:
+            every = {(part.name, key): None for part in self.parts.values() for key in part.banded}
+            todo = {group: dict(every) for group in groups}
         end = None if budget is None else time.perf_counter() + budget
-        left: dict[int, tuple[str, ...] | None] = {}
+        left: dict[int, dict[tuple[str, str], None]] = {}
         if self.seeds is not None:
-            for group, names in todo.items():
+            for group, bands in todo.items():
+                if left:  # the budget is spent: the rest waits, in its order
+                    left[group] = bands
+                    continue
                 lead = self.runs.get(self.seeds.lead(group))
                 if lead is None:
                     continue
-                names = tuple(self.parts) if names is None else names
-                for i, name in enumerate(names):
-                    self.parts[name].draw_bands(lead)  # one part's bands at least per call
+                pending = list(bands)
+                for i, (name, key) in enumerate(pending):
+                    self.parts[name].bands.draw(lead, (key,))
                     if end is not None and time.perf_counter() > end:
-                        rest = names[i + 1 :]
-                        if rest:
-                            left[group] = rest  # what is left of this runner, then the others
+                        rest = pending[i + 1 :]
+                        left[group] = dict.fromkeys(rest)
                         break
-                if end is not None and time.perf_counter() > end:
-                    left.update((g, todo[g]) for g in list(todo)[list(todo).index(group) + 1 :])
-                    break
+        left = {group: bands for group, bands in left.items() if bands}
         if groups is None:
             self.band_dirty = left  # the oldest first next time
+        elif left:  # asked for: what was not drawn waits with the bands that wait already
+            for group, bands in left.items():
+                self.band_dirty.setdefault(group, {}).update(bands)
         return bool(left)
 
     def all_bands(self) -> None:
@@ -239,6 +264,58 @@ class PlotFrame:
             self.style_run(run)
         self.update_legend()
         self.draw_marks(every_mode=True)
+
+    def _find_close_soon(self) -> None:
+        if not self._close_queued and self.runs:
+            self._close_queued = True
+            QtCore.QTimer.singleShot(0, self.owner, self._find_close_queued)
+
+    def _find_close_queued(self) -> None:
+        self._close_queued = False
+        self.find_close()
+
+    def find_close(self) -> None:
+        """Runs whose curves lie on top of each other on a part that compares them (its
+        ``close_series``; closer than their line's width on screen over half their length):
+        the legend says "loss & accuracy overlaps X" and, in overlay mode, points to the small
+        multiples (one cell per run), where no run hides another."""
+        import time
+
+        self.close_at = time.monotonic()
+        found: dict[tuple[int, int], list[str]] = {}
+        for part in self.parts.values():
+            if part.close_series is None:
+                continue
+            key, what = part.close_series
+            xs, ys = part.series[key]
+            low, high = part.plot.viewRange()[1]
+            height = part.plot.vb.height()
+            if not height > 0:
+                continue
+            curves = {}
+            for r in self.runs.values():
+                if not r.lead:  # a runner of several seeds: its lead stands for it
+                    continue
+                x, y = getattr(r, xs).view(), getattr(r, ys).view()
+                n = min(len(x), len(y))
+                y = y[:n]
+                if part.log_y():  # the axis shows log10 of the values
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        y = np.log10(np.where(y > 0, y, np.nan))
+                curves[r.id] = (x[:n], y)
+            # closer than a line's width (as drawn now) plus a pixel, on screen
+            line = self.look.line_width(part.pens[key].width)
+            tol = (line + overlap.CLOSE_AIR) * (high - low) / height
+            for rid, ref in overlap.close_pairs(curves, tol).items():
+                found.setdefault((rid, ref), []).append(what)
+        notes: dict[int, list[Note]] = {}
+        for (rid, ref), whats in found.items():
+            notes.setdefault(rid, []).append(SameAs(" & ".join(whats), ref, close=True))
+        self.close = notes
+        changed = self.legend.set_notes("close", notes, drop=2)  # the hint says it too
+        self.legend.set_hint(*(CLOSE_HINTS if notes and self.mode == "overlay" else ()))
+        if changed:
+            self.update_legend()
 
     def update_legend(self) -> None:
         spot = self.look.spotlight

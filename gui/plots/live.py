@@ -28,6 +28,7 @@ multiples, one cell per run with shared axes, as the learning-rate studies show 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -40,7 +41,7 @@ from optiscope.gui.colors import readable_color
 from optiscope.gui.plots import export
 from optiscope.gui.plots.arrangement import Arrangement
 from optiscope.gui.plots.frame import PlotFrame
-from optiscope.gui.plots.legend import legend_document
+from optiscope.gui.plots.legend import MAX_LINES, PRESENTING_LINES, legend_document
 from optiscope.gui.plots.part import PLOT_MIN_H, PRESENTING_PLOT_MIN_H, PlotPart
 from optiscope.gui.plots.registry import PLOT_PARTS
 from optiscope.gui.plots.shown import Shown
@@ -53,7 +54,9 @@ __all__ = ["LivePlots", "Mode"]
 
 Mode = Literal["overlay", "grid"]
 PIXMAP_CACHE_KB = 128 * 1024  # room for the cached curves of a sweep (QPixmapCache)
+CLOSE_EVERY_S = 0.5  # runs that hide each other are looked for at most this often while training
 BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at most (see _draw_bands)
+BAND_WAIT_MS = 100  # bands left over wait this long for the next batch before they are drawn alone
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
 )
@@ -112,6 +115,7 @@ class LivePlots(QtWidgets.QWidget):
         frame.legend.run_clicked.connect(
             lambda rid: self.spotlight(None if frame.look.spotlight == rid else rid)
         )
+        frame.legend.hint_clicked.connect(lambda: self.set_mode("grid"))  # runs hide each other
         self._theme_before_presenting = "auto"
         self._bands_queued = False
         layout = QtWidgets.QGridLayout()
@@ -185,22 +189,30 @@ class LivePlots(QtWidgets.QWidget):
             part.batch_done(events, dirty)
         if dirty and frame.ranges.update():
             marks = True  # markers above an axis wait at its top edge
+        if any(flags & {"status", "all"} for flags in dirty.values()) or (
+            any("epochs" in flags for flags in dirty.values())
+            and time.monotonic() - frame.close_at >= CLOSE_EVERY_S
+        ):
+            frame.find_close()  # curves that came to lie on each other (at epoch ends, paced)
         if marks:
             frame.draw_marks()
         if frame.band_dirty:
-            self._draw_bands(final=any(type(e) is ev.Finished for e in events))
+            final = any(type(e) is ev.Finished for e in events) and all(
+                r.finished for r in frame.runs.values()
+            )
+            self._draw_bands(final=final)
         if frame.grid.building:
             frame.cells.fill()
 
     def _draw_bands(self, final: bool = False) -> None:
-        """Each runner's mean and band, paced like the curves: once per batch, within
-        :data:`BAND_BUDGET_S` of the GUI thread; the runners left over are drawn in the next
-        turn of the event loop (after the input and paint events waiting), and every one at
-        once when runs finished (``final``)."""
+        """The runners' means and bands that have new data, paced like the curves: within
+        :data:`BAND_BUDGET_S` of the GUI thread per batch; the bands left over are drawn first
+        with the next batch, or after :data:`BAND_WAIT_MS` when none comes (a paused run), and
+        every one at once when the last run finished (``final``)."""
         frame = self.frame
         if frame.draw_bands(budget=None if final else BAND_BUDGET_S) and not self._bands_queued:
             self._bands_queued = True
-            QtCore.QTimer.singleShot(0, self, self._more_bands)
+            QtCore.QTimer.singleShot(BAND_WAIT_MS, self, self._more_bands)
 
     def _more_bands(self) -> None:
         self._bands_queued = False
@@ -240,6 +252,7 @@ class LivePlots(QtWidgets.QWidget):
         for part in frame.parts.values():
             part.reset()
         frame.draw_marks()
+        frame.find_close()
         frame.update_legend()
         for part in frame.parts.values():
             if part.x_range or part.y_range:
@@ -263,6 +276,7 @@ class LivePlots(QtWidgets.QWidget):
                 if part.x_range or part.y_range:
                     part.plot.enableAutoRange()
         frame.draw_marks()
+        frame.find_close()
         frame.update_legend()
 
     # ------------------------------------------------------------------ settings
@@ -283,6 +297,7 @@ class LivePlots(QtWidgets.QWidget):
         frame.ranges.update()
         frame.draw_marks()
         frame.cells.fill()
+        frame.find_close()  # the hint to the small multiples is for the overlay only
         self.controls.show_mode(mode)
         self.mode_changed.emit(mode)
 
@@ -338,6 +353,7 @@ class LivePlots(QtWidgets.QWidget):
             self._theme_before_presenting = frame.theme_name
         frame.look.set_presenting(on)
         self.controls.setVisible(not on)  # the room for the plots; F11 brings them back
+        frame.legend.set_max_lines(PRESENTING_LINES if on else MAX_LINES)
         for part in frame.parts.values():  # the results table's rows take the room they need
             part.view.setMinimumHeight(PRESENTING_PLOT_MIN_H if on else PLOT_MIN_H)
         for run in frame.runs.values():
@@ -370,6 +386,7 @@ class LivePlots(QtWidgets.QWidget):
         frame.draw_bands()
         frame.ranges.update()
         frame.draw_marks()
+        frame.find_close()
         self.controls.show_smoothing(beta)
         self.smoothing_changed.emit(beta)
 
@@ -392,6 +409,7 @@ class LivePlots(QtWidgets.QWidget):
         frame.all_bands()  # a band's low end on a log axis stays above zero
         frame.ranges.update()
         frame.draw_marks()
+        frame.find_close()
         self.controls.show_log_loss(on)
 
     @property
@@ -444,7 +462,7 @@ class LivePlots(QtWidgets.QWidget):
         for run in frame.runs.values():
             frame.ensure_items(run)
             for part in frame.parts.values():
-                part.show_seed_curves(run)
+                part.bands.show_seed_curves(run)
             if run.seeded:
                 if frame.mode == "grid" and not run.lead:
                     frame.cells.join_lead(run)

@@ -40,6 +40,7 @@ class LossPlot(PlotPart):
     counted = "raw"
     series = {"raw": ("steps", "loss"), "smooth": ("steps", "smooth"), "val_loss": ("epoch_step", "val_loss")}
     banded = ("smooth", "val_loss")  # raw losses stay each seed's own (Show every seed)
+    close_series = ("smooth", "loss")
 
     def log_y(self) -> bool:
         return self.frame.log_loss

@@ -13,6 +13,7 @@ from typing import Any
 import pyqtgraph as pg
 from optiscope.gui import pg_adapter
 from optiscope.gui.plots import hover, items, overlap
+from optiscope.gui.plots.legend import SameAs
 from optiscope.gui.plots.part import Pen, PlotPart, PlotRun
 
 __all__ = ["LRPlot"]
@@ -117,7 +118,8 @@ class LRPlot(PlotPart):
             return
         changed = set(shared) ^ set(look.shared) | {r for r in shared if shared[r] != look.shared.get(r)}
         look.shared, self.overlapping = shared, groups
-        frame.legend.notes = {rid: f"LR same as {frame.runs[g[0]].label}" for g in groups for rid in g[1:]}
+        # the dashes show it on the plot: a note that gives way before a run's name is shortened
+        frame.legend.set_notes("lr", {rid: SameAs("LR", g[0]) for g in groups for rid in g[1:]}, drop=1)
         for rid in changed:
             if rid in frame.runs:
                 frame.style_run(frame.runs[rid])

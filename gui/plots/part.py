@@ -28,7 +28,8 @@ import pyqtgraph as pg
 from optiscope.engine import events as ev
 from optiscope.gui import pg_adapter
 from optiscope.gui.colors import run_color
-from optiscope.gui.plots import items, seeds, titles
+from optiscope.gui.plots import items, titles
+from optiscope.gui.plots.bands import RunnerBands
 from optiscope.gui.plots.buffers import RunData
 from optiscope.gui.plots.style import label_style, style_axes
 from PySide6.QtCore import Qt
@@ -52,7 +53,6 @@ PLOT_MIN_W, PLOT_MIN_H = 200, 160  # overlay plots: two columns fit in ~900 px
 PRESENTING_PLOT_MIN_H = 120
 DOTTED_MAX_EPOCHS = 40  # runs of at most this many epochs get a dot on every per-epoch value
 Spot = tuple[float, float, str]  # marker: x, y (data units), symbol
-BAND_KEYS = ("mean", "lo", "hi", "fill")  # a banded curve's items: "mean:<key>", "lo:<key>", ...
 
 
 class Pen(NamedTuple):
@@ -134,12 +134,16 @@ class PlotPart:
     # seeds: each curve's (x, y) buffers of RunData, and those drawn as a runner's mean + band
     series: ClassVar[dict[str, tuple[str, str]]] = {}
     banded: ClassVar[tuple[str, ...]] = ()
+    # (series key, what the legend calls it): runs whose curves of that series lie on top of
+    # each other are noted "loss same as ..." (see PlotFrame.find_close)
+    close_series: ClassVar[tuple[str, str] | None] = None
     one_seed: ClassVar[str] = ""  # a plot showing one seed per runner says which (no band)
     shared_cells: ClassVar[bool] = True  # grid cells share their axes
     export_legend: ClassVar[bool] = True  # exports of the overlay plot get the run legend
 
     def __init__(self, frame: PlotFrame) -> None:
         self.frame = frame
+        self.bands = RunnerBands(self)  # a runner's mean and band over its seeds
         self.view = items.FitView()
         self.view.setMinimumSize(PLOT_MIN_W, PLOT_MIN_H)
         self.plot: pg.PlotItem = self.view.getPlotItem()
@@ -256,81 +260,11 @@ class PlotPart:
             its["marks"] = pg.ScatterPlotItem()
             plot.addItem(its["marks"])
         if run.seeded and run.lead:
-            its.update(self.create_bands(plot, its))
+            its.update(self.bands.create(plot, its))
         run.items[f"{mode}:{self.name}"] = its
         self.frame.look.style_items(run, its, self.pens, self.frame.theme["bg"])
-        self.show_seed_curves(run)
+        self.bands.show_seed_curves(run)
         self.dot(run)
-
-    # -- seeds: a runner's mean and band, its seeds' own curves
-    def create_bands(self, plot: pg.PlotItem, its: dict[str, Any]) -> dict[str, Any]:
-        """A runner's mean curve and 95 % band for each ``banded`` curve of ``its`` on ``plot``:
-        "mean:<key>" (styled as the curve), "lo:<key>"/"hi:<key>" (the interval's ends,
-        invisible) and "fill:<key>" (the translucent band between them)."""
-        out: dict[str, Any] = {}
-        for key in self.banded:
-            own = its.get(key)
-            if own is None:
-                continue
-            reduce = own.property("optiscope_reduce")
-            clip = reduce is not None
-            method, per_pixel = reduce if clip else ("mean", 0.5)
-            ends = []
-            for end in ("lo", "hi"):
-                # no pen: a PlotDataItem without one hands no data to its curve; a clear one draws nothing
-                item = items.curve(pg.mkPen(0, 0, 0, 0), antialias=False, clip=clip, method="mean")
-                items.add_curve(plot, item, ignore_bounds=True)
-                out[f"{end}:{key}"] = item
-                ends.append(item)
-            fill = pg.FillBetweenItem(ends[0], ends[1], brush=pg.mkBrush(0, 0, 0, 0))
-            fill.setZValue(-2)  # under every curve: the means and seeds read through it
-            plot.addItem(fill)
-            out[f"fill:{key}"] = fill
-            mean = items.curve(
-                own.opts["pen"], antialias=False, clip=clip, method=method, per_pixel=per_pixel
-            )
-            items.add_curve(plot, mean)
-            out[f"mean:{key}"] = mean
-        return out
-
-    def seed_curves_shown(self, run: PlotRun) -> bool:
-        """Whether the run's own curves (and markers, guide lines) show: always for a run
-        that is not one of several seeds, else with "Show every seed"."""
-        return not run.seeded or self.frame.show_seeds or bool(self.one_seed)
-
-    def show_seed_curves(self, run: PlotRun) -> None:
-        """Show or hide the run's own items (not its runner's band) in both modes."""
-        shown = self.seed_curves_shown(run)
-        for mode in ("overlay", "grid"):
-            for key, item in self.items(run, mode).items():
-                if key.split(":", 1)[0] not in BAND_KEYS and hasattr(item, "setVisible"):
-                    if not shown or not isinstance(item, pg.InfiniteLine):  # guides show when placed
-                        item.setVisible(shown)
-
-    def draw_bands(self, run: PlotRun) -> None:
-        """Hand the runner of lead ``run`` its mean and band over its seeds (shown mode)."""
-        its = self.items(run)
-        if not self.banded or not its or not run.seeded:
-            return
-        frame = self.frame
-        members = [frame.runs[r] for r in range(run.id, run.id + run.n_seeds) if r in frame.runs]
-        log = self.log_y()
-        for key in self.banded:
-            mean = its.get(f"mean:{key}")
-            if mean is None:
-                continue
-            xs, ys = self.series[key]
-            x, m, low, high, _n = seeds.band_data(
-                [getattr(r, xs).view() for r in members], [getattr(r, ys).view() for r in members], log
-            )
-            mean.setData(x, m)
-            lo = its[f"lo:{key}"]
-            lo.blockSignals(True)  # the band's path is rebuilt once, when its high end is set
-            try:
-                lo.setData(x, low)
-            finally:
-                lo.blockSignals(False)
-            its[f"hi:{key}"].setData(x, high)
 
     def hover_readout(self, run_id: int | None, x: float, y: float, tol: float) -> str | None:
         """:meth:`readout` at view point ``x, y``: on a log x axis the view's x is log10 of
@@ -362,7 +296,7 @@ class PlotPart:
             if self.wants_cell(run):
                 self.frame.cells.ensure(run)  # drawn in full once built
             return
-        if not self.seed_curves_shown(run):
+        if not self.bands.seed_curves_shown(run):
             return  # a hidden seed: its runner's band reads its buffers (frame.draw_bands)
         self.draw(run, self.items(run), flags)
         if "all" in flags or "markers" in flags:
@@ -397,7 +331,7 @@ class PlotPart:
         log, fg, log_x = self.log_y(), frame.theme["fg"], self.log_x()
         last = frame.ranges.last(f"y:{self.y_range}") if self.y_range and not log else None
         top = last[1] if last is not None else float("inf")  # markers above the axis wait at its top
-        shown = [run for run in frame.runs.values() if self.seed_curves_shown(run)]
+        shown = [run for run in frame.runs.values() if self.bands.seed_curves_shown(run)]
         if self.mode() == "overlay" or every_mode:
             merged = [(x, y, s, run.color) for run in shown for x, y, s in self.spots(run)]
             items.scatter(self.marks, merged, log, fg, top, log_x)
@@ -411,7 +345,7 @@ class PlotPart:
     def draw_guides(self, run: PlotRun) -> None:
         """The run's dashed guide lines on this plot (best epoch, divergence), with labels
         (none for a seed whose curves are hidden: its runner is drawn as a band)."""
-        if not self.guides or not self.seed_curves_shown(run):
+        if not self.guides or not self.bands.seed_curves_shown(run):
             return
         plot, its = self.shown_plot(run), self.items(run)
         wanted = run.guide_lines()

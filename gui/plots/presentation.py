@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Look",
     "TEXT_SCALE",
+    "PROJECTOR_PT",
     "MIN_WIDTH",
     "RUN_LINE_STYLES",
     "FADED_OPACITY",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 TEXT_SCALE = 1.3
+PROJECTOR_PT = style.TICK_PT * TEXT_SCALE  # text beside the plots (table, tools) as large as their ticks
 MIN_WIDTH = 3.5
 FADED_OPACITY = 0.15
 CASING_EXTRA = 2.0  # a casing is this many pixels wider than its line: one each side
@@ -82,13 +84,16 @@ class Look:
         colors.set_run_palette(colors.OKABE_ITO_RUNS if on else colors.RUN_PALETTE)
         style.set_text_scale(TEXT_SCALE if on else 1.0)
 
+    def line_width(self, width: float) -> float:
+        """The width a curve of pen width ``width`` is drawn at in this look (pixels)."""
+        return max(width * 1.5, MIN_WIDTH) if self.presenting else width
+
     def pen(self, spec: Pen, run_id: int, color: Any, background: str) -> QtGui.QPen:
         """The pen of a curve drawn as ``spec`` for run ``run_id`` (its runner) in ``color``."""
         if spec.faint:
             return style.raw_pen(color, background)
-        width, line = spec.width, spec.style
+        width, line = self.line_width(spec.width), spec.style
         if self.presenting:
-            width = max(width * 1.5, MIN_WIDTH)
             if spec.per_run:
                 line = RUN_LINE_STYLES[run_id % len(RUN_LINE_STYLES)]
         if colors.is_past_run(run_id):  # a past run overlaid: grey (its colour), dotted where

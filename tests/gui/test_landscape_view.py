@@ -244,6 +244,7 @@ def test_network_surface_is_computed_in_the_background_from_weight_events(view, 
     assert all(labels.values()) and len(set(labels.values())) == 2
     names = [item.name() for item in sv.compare_items]
     assert names == [f"{labels[r]} {part}" for r in (0, 1) for part in ("true", "slice")]
+    assert [label.text for _sample, label in sv.compare_key.items] == [labels[0], labels[1]]
     assert all(labels[r] in sv.status.text() for r in (0, 1)) and "run 0" not in sv.status.text()
     # the light theme's plots are light (pyqtgraph's own default is black)
     for widget in (sv.plot_widget, sv.compare, view.race_view.plot_widget):
@@ -313,3 +314,62 @@ def test_the_window_shows_the_landscape_tab_and_feeds_it_events(qtbot, make_wind
     assert sv.surface.final
     w.close()
     assert not sv.busy and not view.race_view.busy
+
+
+def _inside(widget, item) -> bool:
+    """Whether ``item``'s drawn box (scene) lies within ``widget``'s viewport."""
+    box = QtCore.QRectF(widget.viewport().rect()).adjusted(-0.5, -0.5, 0.5, 0.5)
+    return box.contains(widget.mapFromScene(item.sceneBoundingRect()).boundingRect().toRectF())
+
+
+def _text_inside(widget, label) -> bool:
+    """Whether a LabelItem's text (less its blank margin) lies within ``widget``'s viewport."""
+    m = label.item.document().documentMargin()
+    rect = label.item.mapRectToScene(label.item.boundingRect().adjusted(m, m, -m, -m))
+    box = QtCore.QRectF(widget.viewport().rect()).adjusted(-0.5, -0.5, 0.5, 0.5)
+    return box.contains(widget.mapFromScene(rect).boundingRect().toRectF())
+
+
+@pytest.mark.parametrize("width", [940, 1280, 1920])
+def test_landscape_titles_keys_and_axes_stay_on_screen(view, qtbot, width) -> None:
+    """At the width the tab has at 1280x720 beside the lesson panel (940 px), at 1280 and at
+    1920: the race's key and the surface comparison's title, key and x axis are drawn within
+    their plots (they were cut at the right edge), and the keys cover no curve."""
+    import dataclasses
+
+    from optiscope.engine import events as ev
+
+    longs = {
+        0: "SGD + momentum 0.9 + warm-up + cosine, lr=0.1",
+        1: "AdamW + warm-up + WSD, lr=0.01 — stopped",
+    }
+    events = [
+        dataclasses.replace(e, label=longs[e.run]) if isinstance(e, ev.RunStarted) else e
+        for e in _training_events()
+    ]
+    view.resize(width, 650)
+    qtbot.waitUntil(lambda: view.width() == width)
+    rv, sv = view.race_view, view.surface_view
+    view.set_mode("functions")
+    rv.set_function("rosenbrock")
+    qtbot.wait(50)
+    assert rv.plot.sceneBoundingRect().width() <= rv.plot_widget.viewport().width() + 0.5
+    assert _inside(rv.plot_widget, rv.key)
+    for _sample, label in rv.key.items:
+        assert _text_inside(rv.plot_widget, label), (width, label.text)
+    view.set_mode("network")
+    sv.grid_box.setValue(11)
+    view.add_events(events)
+    qtbot.waitUntil(lambda: sv.surface is not None and sv.surface.final and not sv.busy, timeout=120_000)
+    qtbot.waitUntil(lambda: len(sv.compare_key.items) == 2)
+    qtbot.wait(50)
+    widget, plot = sv.compare, sv.compare_plot
+    assert plot.sceneBoundingRect().width() <= widget.viewport().width() + 0.5, width
+    assert _text_inside(widget, plot.titleLabel), (width, plot.titleLabel.text)
+    assert _inside(widget, plot.getAxis("bottom"))
+    assert _inside(widget, sv.compare_key)
+    for _sample, label in sv.compare_key.items:
+        assert _text_inside(widget, label), (width, label.text)
+        assert label.text.rstrip("…")[:6] in " ".join(longs.values())  # at least a readable stub
+    # the key is under the plot: it covers no curve
+    assert sv.compare_key.sceneBoundingRect().top() >= plot.vb.sceneBoundingRect().bottom()

@@ -322,3 +322,53 @@ def test_the_search_lesson_opens_its_search_and_run_races_random_against_the_gri
     assert "random" in dialog.race_summary() and "grid" in dialog.race_summary()
     assert dialog.summary.text().startswith("Best best_val_loss by search: random"), dialog.summary.text()
     dialog.close()
+
+
+def test_the_search_panel_takes_presentation_modes_text_size(make_window, qtbot):
+    """Presenting, the panel's text, its plots' ticks, axis titles and legend are as large as
+    the results table's and the plots' ticks (the projector size); off, they return."""
+    from optiscope.gui.plots.presentation import PROJECTOR_PT
+    from PySide6 import QtGui
+
+    w = make_window()
+    normal = w.tools.open("search").font().pointSizeF()
+    w.tools.get("search").close()
+    assert normal < PROJECTOR_PT - 1  # the check below can fail
+
+    def drawn_height(text_item) -> float:
+        m = text_item.document().documentMargin()
+        return text_item.boundingRect().height() - 2 * m
+
+    def sizes(dialog) -> dict[str, float]:
+        out = {"dialog": dialog.font().pointSizeF()}
+        for name in ("params_table", "trial_table", "sampler_box", "summary", "start_button", "tabs"):
+            out[name] = getattr(dialog, name).font().pointSizeF()
+        for i, plot in enumerate(dialog.plots()):
+            for side in ("bottom", "left"):
+                axis = plot.getAxis(side)
+                out[f"plot{i}.{side}.ticks"] = (
+                    axis.style["tickFont"].pointSizeF() if axis.style["tickFont"] else 0
+                )
+        return out
+
+    projector = QtGui.QFont(w.font())
+    projector.setPointSizeF(PROJECTOR_PT)
+    line = QtGui.QFontMetricsF(projector).height()
+    w.classroom.set_presentation(True)
+    try:
+        dialog = w.tools.open("search")  # opened while presenting
+        dialog.best_plot.plot([0, 1], [1, 0], name="random (1)")
+        for key, points in sizes(dialog).items():
+            assert points == pytest.approx(PROJECTOR_PT), key
+        axis = dialog.best_plot.getAxis("left")
+        assert drawn_height(axis.label) >= 0.95 * line  # the axis title drawn at that size
+        label = dialog.best_plot.getPlotItem().legend.items[0][1]
+        assert drawn_height(label.item) >= 0.95 * line, drawn_height(label.item)
+        w.classroom.set_presentation(False)
+        assert sizes(dialog)["dialog"] == pytest.approx(normal)
+        assert drawn_height(label.item) < 0.9 * line
+        w.classroom.set_presentation(True)  # an open panel follows too
+        assert all(p == pytest.approx(PROJECTOR_PT) for p in sizes(dialog).values())
+        assert drawn_height(label.item) >= 0.95 * line
+    finally:
+        w.classroom.set_presentation(False)

@@ -1,0 +1,134 @@
+"""What keeps the window responsive while many seeded runs draw: the imports' objects are left
+out of garbage collection, the results table follows a burst of batches once, a runner's bands
+are redrawn only for the curves that changed, and a band's fill is pyqtgraph's FillBetweenItem
+region built in one step."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pyqtgraph as pg
+from optiscope.engine import events as ev
+from optiscope.gui import pg_adapter
+from optiscope.gui.plots import LivePlots
+from test_seed_bands import race_plan, seed_events
+
+
+def test_engine_objects_are_frozen_while_the_window_lives(qtbot, make_window):
+    import torch
+
+    w = make_window()
+    module_function = torch.nn.functional.relu  # never garbage: no collection should walk it
+    assert not any(o is module_function for o in gc.get_objects())
+    w.close()  # the window's own objects must be collectable once it is gone
+    assert any(o is module_function for o in gc.get_objects())
+
+
+def _lesson_events(run: int, label: str, epochs: int) -> list:
+    out: list = [ev.RunStarted(run, label, "cpu", 100, 4, 4 * epochs, epochs, 3, {})]
+    for e in range(1, epochs + 1):
+        out.append(ev.EpochEnd(run, e, 4 * e, 0.01, 1.0 / e, 0.5 + 0.05 * e, 1.1 / e, 0.45 + 0.05 * e, 0.01))
+    return out
+
+
+def test_results_table_follows_a_burst_of_batches_once(qtbot, make_window):
+    from test_classroom import short_lesson
+
+    w = make_window()
+    w.set_experiment(short_lesson())
+    table = w.classroom.table
+    shown = []
+    original = table.show_outcomes
+    table.show_outcomes = lambda outcomes: (shown.append(len(outcomes)), original(outcomes))
+    for run, label in enumerate(("a", "b", "c")):
+        events = _lesson_events(run, label, 5)
+        for k in range(0, len(events), 2):  # a burst of small batches, as many runs send them
+            w.events_received.emit(events[k : k + 2])
+    assert shown == []  # not once per batch
+    qtbot.waitUntil(lambda: bool(shown), timeout=5_000)
+    assert shown == [3]
+    assert [r[0] for r in table.rows()] == ["a", "b", "c"]
+    # the run's end shows the last outcomes at once
+    w.events_received.emit([ev.Finished(0, "completed", 5, 20, 1.0)])
+    w.run_finished.emit("completed")
+    assert shown == [3, 3]
+    assert "completed" in " ".join(table.rows()[0]).lower() or table.rows()[0][-1]
+
+
+def test_a_runners_bands_are_redrawn_only_for_the_curves_that_changed(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.resize(1280, 720)
+    plan = race_plan(runners=2, seeds=3)
+    plots.set_seed_plan(plan)
+    per_run = [
+        seed_events(
+            r, runner=plan.runner_of[r], k=plan.seed_index_of[r], label=plan.labels[plan.runner_of[r]]
+        )
+        for r in range(len(plan.runs))
+    ]
+    # every run's start and first epoch, all bands drawn
+    first = [
+        e
+        for evs in per_run
+        for e in evs
+        if type(e) is ev.RunStarted or (type(e) is not ev.Finished and e.epoch == 1)
+    ]
+    plots.add_events(first)
+    plots.flush_bands()
+    frame = plots.frame
+    drawn: list[tuple[str, str]] = []
+    for part in frame.parts.values():
+        for key in part.banded:
+            for lead in (frame.runs[plan.members(g)[0]] for g in range(2)):
+                item = part.items(lead)[f"mean:{key}"]
+                original = item.setData
+                item.setData = lambda *a, _o=original, _k=(part.name, key), **kw: (
+                    drawn.append(_k),
+                    _o(*a, **kw),
+                )
+    steps = [e for evs in per_run for e in evs if type(e) is ev.Step and e.epoch == 2]
+    plots.add_events(steps)  # updates only: the per-epoch bands have nothing new
+    plots.flush_bands()
+    assert drawn and {name for name, _ in drawn} <= {"lr", "loss"}
+    assert ("loss", "val_loss") not in drawn
+    drawn.clear()
+    plots.add_events([e for evs in per_run for e in evs if type(e) is ev.EpochEnd and e.epoch == 2])
+    plots.flush_bands()
+    assert set(drawn) == {("accuracy", "acc_train"), ("accuracy", "acc_val"), ("loss", "val_loss")}
+
+
+def _fill_polygons(fill) -> list[list[tuple[float, float]]]:
+    """The filled polygons' corners (a corner repeated in a row is one corner)."""
+    out = []
+    for poly in fill.path().toFillPolygons():
+        corners: list[tuple[float, float]] = []
+        for p in poly:
+            if not corners or corners[-1] != (p.x(), p.y()):
+                corners.append((p.x(), p.y()))
+        out.append(corners)
+    return out
+
+
+def test_band_fill_is_pyqtgraphs_fill_between(qtbot):
+    """The band's region is what pyqtgraph's own FillBetweenItem fills, gaps and log axes included."""
+    view = pg.PlotWidget()
+    qtbot.addWidget(view)
+    x = np.arange(1.0, 41.0)
+    low = 0.5 + 0.01 * x
+    high = low + 0.2 + 0.1 * np.sin(x)
+    low[10:13] = high[10:13] = np.nan  # a stretch with fewer than two seeds: no band there
+    for log in (False, True):
+        plot = view.getPlotItem()
+        plot.clear()
+        plot.setLogMode(y=log)
+        lo = pg.PlotDataItem(x, low, pen=pg.mkPen(0, 0, 0, 0), connect="finite")
+        hi = pg.PlotDataItem(x, high, pen=pg.mkPen(0, 0, 0, 0), connect="finite")
+        plot.addItem(lo)
+        plot.addItem(hi)
+        ours, theirs = pg_adapter.BandFill(lo, hi), pg.FillBetweenItem(lo, hi)
+        assert len(_fill_polygons(theirs)) == 2
+        assert _fill_polygons(ours) == _fill_polygons(theirs)
+        hi.setData(x, high * 1.5)  # a new high end: both follow
+        assert _fill_polygons(ours) == _fill_polygons(theirs)
