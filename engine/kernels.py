@@ -195,8 +195,9 @@ class TorchKernel:
         )
         return [(tr_loss, tr_acc, va_loss, va_acc)]
 
-    def boundary(self, grid: torch.Tensor) -> np.ndarray:
-        return boundary_probs(self.model, grid)[None]
+    def boundary(self, grid: torch.Tensor, rows: Sequence[int] | None = None) -> np.ndarray:
+        probs = boundary_probs(self.model, grid)[None]
+        return probs if rows is None else probs[[0] * len(rows)]
 
     def weights(self, row: int) -> np.ndarray:
         return flat_params(self.model)
@@ -761,9 +762,24 @@ class BatchedKernel:
         return max(1, EVAL_BLOCK_FLOATS // max(1, self.widest * n_points))
 
     @torch.inference_mode()
-    def boundary(self, grid: torch.Tensor) -> np.ndarray:
-        logits = self.net.forward(grid.t().expand(self.K, *grid.t().shape), False)
-        return torch.softmax(logits, 1).transpose(1, 2).cpu().numpy()
+    def boundary(self, grid: torch.Tensor, rows: Sequence[int] | None = None) -> np.ndarray:
+        """Class probabilities (rows, points, classes) on ``grid`` of every run, or of ``rows``
+        in that order: only those rows are computed, in blocks of consecutive rows."""
+        if rows is None:
+            rows = range(self.K)
+        rows = list(rows)
+        gt = grid.t()
+        out = []
+        i = 0
+        while i < len(rows):  # a block of consecutive rows is one forward pass
+            j = i + 1
+            while j < len(rows) and rows[j] == rows[j - 1] + 1:
+                j += 1
+            start, stop = rows[i], rows[j - 1] + 1
+            logits = self.net.forward(gt.expand(stop - start, *gt.shape), False, rows=slice(start, stop))
+            out.append(torch.softmax(logits, 1).transpose(1, 2).cpu().numpy())
+            i = j
+        return np.concatenate(out) if out else np.zeros((0, grid.shape[0], 0), dtype=np.float32)
 
     def weights(self, row: int) -> np.ndarray:
         return self.net.params[row].detach().cpu().numpy().copy()

@@ -325,6 +325,7 @@ class _RunState:
     steps_per_epoch: int = 1
     early_best: int | None = None
     reported_best: int | None = None  # the best epoch the run's Finished event carries
+    seconds: float = 0.0  # the epochs' seconds summed as they arrive (their mean: seconds per epoch)
 
 
 class ObservationDetector:
@@ -395,6 +396,7 @@ class ObservationDetector:
     def _epoch(self, st: _RunState, e: ev.EpochEnd) -> list[Moment]:
         out = st.outcome
         st.epochs.append(e)
+        st.seconds += e.seconds
         out.epochs = len(st.epochs)
         out.final_val_acc, out.final_train_acc, out.final_lr = e.val_acc, e.train_acc, e.lr
         out.final_val_loss = e.val_loss
@@ -424,12 +426,13 @@ class ObservationDetector:
             out.effective_lr[n] = (first, float(v))
 
     def _timing(self) -> None:
-        """Seconds per epoch of every run, and its ratio to the first run's."""
+        """Seconds per epoch of every run, and its ratio to the first run's: the mean of
+        :func:`engine.outcome.seconds_per_epoch`, from the sums kept as epochs arrive (asked
+        after every batch of events, it costs no more as a run grows longer)."""
         first = None
         for r in sorted(self._runs):
             st = self._runs[r]
-            mean = outcome.seconds_per_epoch(st.epochs)
-            st.outcome.seconds_per_epoch = math.nan if mean is None else mean
+            st.outcome.seconds_per_epoch = st.seconds / len(st.epochs) if st.epochs else math.nan
             if first is None:
                 first = st.outcome.seconds_per_epoch
             st.outcome.speed_ratio = st.outcome.seconds_per_epoch / first if first and first > 0 else math.nan

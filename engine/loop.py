@@ -13,7 +13,7 @@ A kernel works on rows (one per run) and provides::
     begin_epoch(perms)          # one permutation of the training rows per run
     step(lo, hi, lrs) -> losses # one minibatch [lo, hi) of the epoch for every live row
     epoch_metrics(eval_train)   # (train_loss, train_acc, val_loss, val_acc) per row
-    boundary(grid) -> probs     # class probabilities on a 2D grid, per row
+    boundary(grid, rows) -> probs  # class probabilities on a 2D grid, per row (or per given row)
     weights(row), snapshot(row), restore(row, state), retire(row), final_model(row)
     mark_update()               # remember the weights before the next update
     layer_stats(lrs, rows, observed) -> per-row LayerStats fields (engine.inside)
@@ -74,7 +74,7 @@ class StepKernel(Protocol):
     def begin_epoch(self, perms: Sequence[torch.Tensor]) -> None: ...
     def step(self, lo: int, hi: int, lrs: list[float]) -> list[float]: ...
     def epoch_metrics(self, eval_train: bool) -> list[tuple[float, float, float, float]]: ...
-    def boundary(self, grid: torch.Tensor) -> np.ndarray: ...
+    def boundary(self, grid: torch.Tensor, rows: Sequence[int] | None = None) -> np.ndarray: ...
     def weights(self, row: int) -> np.ndarray: ...
     def snapshot(self, row: int) -> Any: ...
     def restore(self, row: int, state: Any) -> None: ...
@@ -182,18 +182,27 @@ def failed_result(run_id: int, cfg: RunConfig, message: str, seconds: float) -> 
 
 @dataclass
 class Boundaries:
-    """Decision-boundary pictures every ``every`` epochs on a grid (2D data only)."""
+    """Decision-boundary pictures every ``every`` epochs on a grid (2D data only).
+
+    ``runs`` (run ids; None: every run) are the runs that get pictures: the others' are
+    neither computed nor emitted (a seeded race shows only each runner's first seed's).
+    """
 
     every: int
     xs: np.ndarray
     ys: np.ndarray
     grid: torch.Tensor
+    runs: frozenset[int] | None = None
 
     def emit(self, kernel: StepKernel, runs: Sequence[RunState], epoch: int) -> None:
-        probs = kernel.boundary(self.grid)
+        if self.runs is not None:
+            runs = [run for run in runs if run.run_id in self.runs]
+        if not runs:
+            return
+        probs = kernel.boundary(self.grid, [run.row for run in runs])
         shape = (len(self.ys), len(self.xs), -1)
-        for run in runs:
-            run.emit(ev.Boundary(run.run_id, epoch, self.xs, self.ys, probs[run.row].reshape(shape).copy()))
+        for run, p in zip(runs, probs, strict=True):
+            run.emit(ev.Boundary(run.run_id, epoch, self.xs, self.ys, p.reshape(shape).copy()))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import io
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +89,7 @@ def execute(
     bus: ev.EventBus | None = None,
     control: RunControl | None = None,
     boundary_every: int = 0,
+    boundary_runs: Iterable[int] | None = None,
     weights_every: int = 0,
     keep_models: bool = False,
     first_run_id: int = 0,
@@ -105,6 +106,8 @@ def execute(
     :func:`engine.trainer.train`, and ``log`` (default: the ``logging`` module) says why
     each was not batched. A stop request ends the work in progress and skips the rest.
     ``extra_rules(run_id, cfg)`` adds rules to each run (after its default ones).
+    ``boundary_every`` (epochs) emits decision boundaries of 2D runs: of every run, or only
+    of the run ids in ``boundary_runs`` (a seeded race: each runner's first seed).
     """
     bus = bus if bus is not None else ev.EventBus()
     control = control if control is not None else RunControl()
@@ -124,6 +127,7 @@ def execute(
         bus=bus,
         control=control,
         boundary_every=boundary_every,
+        boundary_runs=None if boundary_runs is None else frozenset(boundary_runs),
         weights_every=weights_every,
         stats_every=stats_every,
         extra_rules=extra_rules,

@@ -108,6 +108,11 @@ class SeedPlan:
         return list(range(runner * self.n_seeds, (runner + 1) * self.n_seeds))
 
     @property
+    def leads(self) -> list[int]:
+        """The run index of each runner's first seed (every run when there is one seed)."""
+        return [r for r, k in enumerate(self.seed_index_of) if k == 0]
+
+    @property
     def labels(self) -> list[str]:
         if self.names is not None:
             return list(self.names)

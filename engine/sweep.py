@@ -38,7 +38,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
@@ -132,6 +132,7 @@ def train_batched(
     control: RunControl | None = None,
     dataset: Dataset | None = None,
     boundary_every: int = 0,
+    boundary_runs: Iterable[int] | None = None,
     weights_every: int = 0,
     keep_models: bool = True,
     stats_every: int | None = None,
@@ -144,7 +145,8 @@ def train_batched(
     A run whose loss turns non-finite stops at that step (``Diverged``) and is masked
     out; the others carry on unchanged. Errors become ``Failed`` + ``Finished('failed')``
     events for every run of the group. ``extra_rules(run_id, cfg)`` gives rules each run
-    follows after its default ones (a search's pruning, say).
+    follows after its default ones (a search's pruning, say). Decision boundaries (every
+    ``boundary_every`` epochs) are computed only for the run ids in ``boundary_runs`` when given.
     """
     cfgs = list(cfgs)
     run_ids = list(run_ids) if run_ids is not None else list(range(len(cfgs)))
@@ -195,7 +197,7 @@ def train_batched(
         n_params=count_params(models[0]),
         n_classes=ds.n_classes,
         eval_train=cfgs[0].training.eval_train,
-        boundaries=boundaries_for(ds, boundary_every, dev),
+        boundaries=boundaries_for(ds, boundary_every, dev, boundary_runs),
         weights_every=weights_every,
         keep_models=keep_models,
         t0=t0,

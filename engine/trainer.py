@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,14 +118,17 @@ def boundary_every(runs: Sequence[RunConfig], pictures: int = BOUNDARY_PICTURES)
     return max(1, max(r.training.epochs for r in runs) // max(int(pictures), 1))
 
 
-def boundaries_for(ds: Dataset, every: int, device: torch.device) -> Boundaries | None:
-    """Decision-boundary pictures every ``every`` epochs, for 2D sets (None otherwise)."""
+def boundaries_for(
+    ds: Dataset, every: int, device: torch.device, runs: Iterable[int] | None = None
+) -> Boundaries | None:
+    """Decision-boundary pictures every ``every`` epochs, for 2D sets (None otherwise), of
+    the run ids ``runs`` (None: every run)."""
     if not every or not ds.is_2d:
         return None
     xs, ys = dataset_boundary_grid(ds)
     gx, gy = np.meshgrid(xs, ys)
     grid = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], 1), device=device)
-    return Boundaries(every, xs, ys, grid)
+    return Boundaries(every, xs, ys, grid, None if runs is None else frozenset(runs))
 
 
 def per_update(schedule: LRSchedule | ConstantRate) -> bool:
@@ -142,6 +145,7 @@ def train(
     dataset: Dataset | None = None,
     prepared: Prepared | None = None,
     boundary_every: int = 0,
+    boundary_runs: Iterable[int] | None = None,
     weights_every: int = 0,
     on_step: Callable[[int], None] | None = None,
     keep_model: bool = True,
@@ -152,7 +156,7 @@ def train(
 
     Errors in the run become a :class:`~engine.events.Failed` then a ``Finished('failed')``
     event; they are not raised. ``boundary_every`` (epochs) emits decision-boundary grids
-    for 2D sets; ``weights_every`` (updates) emits parameter vectors for trajectories,
+    for 2D sets (only if ``run_id`` is in ``boundary_runs``, when given); ``weights_every`` (updates) emits parameter vectors for trajectories,
     the last one always the returned model's weights. ``stats_every`` (updates; None: the
     default cadence, 0: off) emits per-layer :class:`~engine.events.LayerStats`.
     """
@@ -183,7 +187,7 @@ def train(
         n_params=count_params(p.model),
         n_classes=p.dataset.n_classes,
         eval_train=cfg.training.eval_train,
-        boundaries=boundaries_for(p.dataset, boundary_every, p.device),
+        boundaries=boundaries_for(p.dataset, boundary_every, p.device, boundary_runs),
         weights_every=weights_every,
         on_step=on_step,
         keep_models=True,

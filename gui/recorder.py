@@ -227,7 +227,9 @@ def record_experiment(
     bus.subscribe(events.append, *(t for t in ev.EVENT_TYPES if t is not ev.Weights))
     if log:
         log(f"training {len(runs)} run{'s' if len(runs) > 1 else ''} of {exp.name}…")
-    execute(runs, bus=bus, boundary_every=boundary_every(runs))
+    execute(
+        runs, bus=bus, boundary_every=boundary_every(runs), boundary_runs=plan.leads
+    )  # the leads' are drawn
     app = create_app()
     plots = LivePlots()
     plots.set_seed_plan(plan)

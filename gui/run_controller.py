@@ -120,11 +120,14 @@ def train_job(
     control: Any,
     *,
     boundary_every: int = 0,
+    boundary_runs: Sequence[int] | None = None,
     weights_every: int = 0,
     recording: Recording | None = None,
 ) -> Callable[[JobContext], TrainOutcome]:
     """The job that trains ``runs`` (``runner.execute``), emitting every engine event and,
     with ``recording``, writing the runs into the run store as they train (as the CLI does).
+    Decision boundaries come every ``boundary_every`` epochs for the run ids
+    ``boundary_runs`` (None: every run).
 
     Returns a :class:`TrainOutcome`: the end reason and what the engine reported per run.
     """
@@ -147,6 +150,7 @@ def train_job(
             bus=bus,
             control=_FlushingControl(control, context.flush),
             boundary_every=boundary_every,
+            boundary_runs=boundary_runs,
             weights_every=weights_every,
             keep_models=True,  # File → Save weights, Save run bundle
         )
@@ -267,7 +271,8 @@ class RunController(QtCore.QObject):
 
         ``plan`` (an ``engine.seeds.SeedPlan`` whose ``runs`` are ``runs``) says which run is
         which runner and seed: run id ``r`` (ids start at 0) is plan index ``r``. Without
-        one, every run is its own runner with one seed."""
+        one, every run is its own runner with one seed. With several seeds per runner only
+        each runner's first seed (the one the boundary plot shows) gets decision boundaries."""
         from optiscope.engine.landscape import snapshot_every  # torch: the engine is loaded by now
         from optiscope.engine.trainer import boundary_every
 
@@ -280,6 +285,7 @@ class RunController(QtCore.QObject):
             runs,
             control,
             boundary_every=boundary_every(runs),
+            boundary_runs=plan.leads if plan is not None and plan.n_seeds > 1 else None,
             weights_every=snapshot_every(runs),
             recording=self.recording,
         )

@@ -2,8 +2,9 @@
 
 In overlay mode one heatmap shows one run's boundary: the run chosen in the controls, or
 the latest to report one; in grid mode each run that has a boundary gets its cell. A
-boundary cannot be averaged over seeds: a runner of several seeds shows its first seed's
-(the title says which seed). The
+boundary cannot be averaged over seeds: a runner of several seeds shows its first seed's,
+the only one the engine computes for it (the title and the "Boundary of:" choice say which
+seed). The
 drawing helpers (heatmap, points, the overlay's hint) are in :mod:`.boundary`.
 """
 
@@ -19,7 +20,14 @@ from optiscope.gui.plots import boundary, hover, titles
 from optiscope.gui.plots.part import PlotPart, PlotRun
 from PySide6 import QtCore
 
-__all__ = ["BoundaryPlot"]
+__all__ = ["BoundaryPlot", "choice_label"]
+
+
+def choice_label(run: PlotRun) -> str:
+    """A run's name in the "Boundary of:" choice: a runner of several seeds offers its first
+    seed's boundary (the only one computed) and says which seed ("Adam (seed 3)"; short: the
+    choice sits in the plots' control row)."""
+    return f"{run.label} ({run.seed_text.split(' (')[0]})" if run.seeded else run.label
 
 
 class BoundaryPlot(PlotPart):
@@ -65,7 +73,7 @@ class BoundaryPlot(PlotPart):
         if not run.lead:
             return  # a runner's other seeds: its first seed's boundary stands for it
         if run.boundary is not None and flags & {"all", "boundary"}:
-            self.frame.controls.add_boundary_run(run.id, run.label)
+            self.frame.controls.add_boundary_run(run.id, choice_label(run))
         super().sync(run, flags)
 
     def draw(self, run: PlotRun, its: dict[str, Any], flags: set[str]) -> None:
@@ -77,7 +85,7 @@ class BoundaryPlot(PlotPart):
         """Draw the run's latest boundary in its grid cell; in overlay mode (if ``overlay``)
         in the single heatmap, when it is the run chosen there or no run is chosen."""
         theme = self.frame.theme
-        self.frame.controls.add_boundary_run(run.id, run.label)
+        self.frame.controls.add_boundary_run(run.id, choice_label(run))
         if self.mode() == "grid":
             if "boundary" not in run.cells:
                 self.frame.cells.ensure(run)  # drawn once its cell is built
@@ -138,7 +146,7 @@ class BoundaryPlot(PlotPart):
         return titles.cell_titles(run, labels, run.boundary.epoch if run.boundary is not None else None)
 
     def run_titled(self, run: PlotRun) -> None:
-        self.frame.controls.rename_boundary_run(run.id, run.label)
+        self.frame.controls.rename_boundary_run(run.id, choice_label(run))
 
     def forget_run(self, run: PlotRun) -> None:
         self.frame.controls.remove_boundary_run(run.id)

@@ -35,3 +35,49 @@ def test_the_engine_draws_the_pictures_at_that_cadence():
     bus.subscribe(got.append, ev.Boundary)
     execute(runs, bus=bus, boundary_every=boundary_every(runs, pictures=3))
     assert [e.epoch for e in got] == [0, 2, 4, 6]  # the untrained boundary, then every 2 epochs
+
+
+def _race(n: int, epochs: int = 4) -> list[RunConfig]:
+    """``n`` runs that train as one batched computation (blobs, same layers), seeds 0..n-1."""
+    base = run(epochs)
+    return [
+        base.model_copy(update={"training": base.training.model_copy(update={"seed": s})}) for s in range(n)
+    ]
+
+
+def _boundaries(runs, **kw) -> list[ev.Boundary]:
+    bus, got = ev.EventBus(), []
+    bus.subscribe(got.append, ev.Boundary)
+    results = execute(runs, bus=bus, boundary_every=2, keep_models=True, **kw)
+    return got, results
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_every_run_gets_boundaries_by_default(batched):
+    got, _ = _boundaries(_race(3), batched=batched)
+    assert sorted((e.run, e.epoch) for e in got) == [(r, ep) for r in range(3) for ep in (0, 2, 4)]
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_only_the_given_runs_get_boundaries_and_they_are_their_models(batched):
+    """``boundary_runs``: the other runs' pictures are neither emitted nor computed, and each
+    picture drawn is its own run's model (torch's softmax of the returned module on the grid)."""
+    import numpy as np
+    import torch
+    from optiscope.engine.data import load_dataset
+    from optiscope.engine.trainer import dataset_boundary_grid
+
+    runs = _race(4)
+    got, results = _boundaries(runs, batched=batched, boundary_runs=[0, 2, 3])
+    assert sorted((e.run, e.epoch) for e in got) == [(r, ep) for r in (0, 2, 3) for ep in (0, 2, 4)]
+    xs, ys = dataset_boundary_grid(load_dataset(runs[0].dataset))
+    gx, gy = np.meshgrid(xs, ys)
+    points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], 1))
+    for e in got:
+        if e.epoch != 4:
+            continue
+        model = results[e.run].model.eval()
+        with torch.no_grad():
+            want = torch.softmax(model(points).float(), 1).numpy().reshape(len(ys), len(xs), -1)
+        np.testing.assert_allclose(e.probs, want, atol=1e-5)
+    assert not _boundaries(runs, batched=batched, boundary_runs=[])[0]  # none asked: none computed

@@ -262,3 +262,34 @@ def test_outcomes_agree_with_summary_json(tmp_path) -> None:
         assert out.lr_drops == drops[out.run]
         assert out.best_val_acc == pytest.approx(best[out.run])
     assert sum(o.lr_drops for o in outcomes) > 0  # the short run really drops the rate
+
+
+def test_seconds_per_epoch_kept_as_epochs_arrive_equal_the_mean_recomputed_from_all_of_them():
+    """Asked after every batch (as the window does), the timing matches a direct
+    recomputation (``statistics.fmean`` of every epoch's seconds so far, and the ratio to
+    run 0's); a run without epochs has none."""
+    import random
+    import statistics
+
+    from optiscope.engine import events as ev
+
+    rng = random.Random(3)
+    det = ObservationDetector()
+    seen: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    det.feed([ev.Failed(3, "no epochs")])
+    for epoch in range(1, 60):
+        batch = []
+        for run in (2, 0, 1):  # out of id order, as batches may arrive
+            if run == 1 and epoch > 40:
+                continue  # a run that stopped early
+            s = rng.uniform(0.001, 2.0)
+            seen[run].append(s)
+            batch.append(ev.EpochEnd(run, epoch, 10 * epoch, 0.1, 1.0, 0.5, 1.0, 0.5, s))
+        det.feed(batch)
+        got = {o.run: o for o in det.outcomes()}
+        first = statistics.fmean(seen[0])
+        for run, values in seen.items():
+            want = statistics.fmean(values)
+            assert got[run].seconds_per_epoch == pytest.approx(want, rel=1e-12)
+            assert got[run].speed_ratio == pytest.approx(want / first, rel=1e-12)
+        assert math.isnan(got[3].seconds_per_epoch) and math.isnan(got[3].speed_ratio)

@@ -240,3 +240,38 @@ def test_lesson_captions_of_a_seeded_race_state_the_runners_mean_on_its_mean_cur
                 a[3] == text and a[2] == pytest.approx(np.interp(np.mean(reached), epochs, curves.mean(0)))
                 for a in shown
             )
+
+
+def test_a_seeded_race_gets_boundaries_only_for_each_runners_first_seed(qtbot, make_window):
+    """The window shows one boundary per runner (its first seed's): only those are computed
+    and sent, the "Boundary of:" choice offers just them, named by seed, and the plot draws."""
+    w = make_window()
+    exp = quick_race()
+    w.set_experiment(exp)
+    got = []
+    w.runs.events_ready.connect(
+        lambda events: got.extend(e for e in events if type(e).__name__ == "Boundary")
+    )
+    with qtbot.waitSignal(w.run_finished, timeout=120_000):
+        assert w.run()
+    w.flush_plots()
+    started = w.runs.run_info
+    firsts = {r.training.seed for r in exp.runs()}  # each runner's own seed: its first
+    leads = {r for r in range(2 * SEEDS) if started[r].config["training"]["seed"] in firsts}
+    assert len(leads) == 2
+    assert got and {e.run for e in got} == leads
+    frame = w.plots.frame
+    assert all((frame.runs[r].boundary is not None) == (r in leads) for r in range(2 * SEEDS))
+    box = w.plots.controls.boundary_box
+    offered = [box.itemData(i) for i in range(1, box.count())]
+    assert sorted(offered) == sorted(leads)
+    for i in range(1, box.count()):
+        seed = started[box.itemData(i)].config["training"]["seed"]
+        assert box.itemText(i) in {f"Adam (seed {seed})", f"SGD (seed {seed})"}, box.itemText(i)
+    box.setCurrentIndex(box.count() - 1)  # the overlay draws the chosen runner's lead
+    w.plots.resize(1280, 720)
+    image = w.plots.grab().toImage()
+    assert not image.isNull()
+    overlay = w.plots.frame.parts["boundary"].overlay
+    assert overlay.chosen == overlay.shown == box.itemData(box.count() - 1)
+    assert overlay.image.image is not None and overlay.image.image.size > 0 and not overlay.hint.isVisible()
