@@ -9,9 +9,11 @@ stays 1.0 -- it is a multiplier on the estimate, not a learning rate to tune
 run is built.
 
 The batched twin (:class:`BatchedProdigy`) keeps one estimate ``d`` per row: Prodigy's sums
-over all of a run's weights are sums over the row's columns, and the scalars the package
+over a run's weights are taken as the package takes them -- a float32 dot and sum per parameter
+tensor, read into Python floats and added up tensor by tensor -- and the scalars the package
 keeps in Python floats (``d``, ``d_max``, ``d_numerator``, ``k``) are Python floats per row
-here too. ``tests/engine/test_package_twins.py`` checks it against the package, step by step.
+here too. Given the same gradients, its weights and ``d`` are the package's to the bit;
+``tests/engine/test_package_twins.py`` checks that on a network's tensors, step by step.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["Prodigy", "BatchedProdigy", "ProdigyPart"]
+
+#: floats to which the staging copy aligns each piece (512 bytes: a CPU tensor's 64-byte
+#: alignment and a CUDA block's 512)
+ALIGN = 128
+#: torch's ``at::internal::GRAIN_SIZE``: a CPU sum of fewer numbers is not split over threads
+GRAIN = 32768
 
 
 class Prodigy(OptimizerSettings):
@@ -66,18 +74,26 @@ class BatchedProdigy(BatchedOptimizer):
     """``prodigyopt.Prodigy`` per row, each run with its own estimate ``d``.
 
     The package's update for one parameter group, row by row: ``<g, x0 - x>`` and the sum of
-    ``|s|`` over the row's columns make ``d``'s numerator and denominator (float32 sums read
-    into Python floats, as the package reads its sums per parameter tensor); the moments hold
-    ``d``-scaled gradients; a run whose rate is 0, or whose ``|s|`` sums to 0, skips the
-    update as the package returns early (no step, ``d`` and ``k`` unchanged). A finished run's
+    ``|s|`` make ``d``'s numerator and denominator, each a float32 dot or sum per parameter
+    tensor (:attr:`shapes`) read into a Python float and accumulated in the row's tensor order,
+    as the package does; the moments hold ``d``-scaled gradients; a run whose rate is 0, or
+    whose ``|s|`` sums to 0, skips the update as the package returns early (no step, ``d`` and ``k`` unchanged). A finished run's
     row keeps its last ``d`` (to be read after the run): its zeroed sums make every later
     update such a skip.
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("exp_avg", "exp_avg_sq", "s", "p0")
+    uses_shapes = True
 
-    def __init__(self, cfgs: Sequence[Any], start: int, stop: int, params: torch.Tensor) -> None:
-        super().__init__(cfgs, start, stop, params)
+    def __init__(
+        self,
+        cfgs: Sequence[Any],
+        start: int,
+        stop: int,
+        params: torch.Tensor,
+        shapes: Sequence[tuple[int, ...]] | None = None,
+    ) -> None:
+        super().__init__(cfgs, start, stop, params, shapes)
         cfgs = self.cfgs
         self.beta1 = [c.beta1 for c in cfgs]
         self.beta2 = [c.beta2 for c in cfgs]
@@ -93,6 +109,26 @@ class BatchedProdigy(BatchedOptimizer):
         self.p0 = self.zeros(params)  # the weights at the first update
         self.coupled = [c.weight_decay if not c.decouple else 0.0 for c in cfgs]
         self.any_coupled = any(self.coupled)
+        # the package's sums, one per parameter tensor: (offset, size) of each in a row; and
+        # for its dot products, a staging copy that starts each row's piece of each tensor on
+        # a fresh allocation's alignment (the BLAS dot's rounding depends on its operands'
+        # addresses; the package's operands are whole tensors, so aligned)
+        self.pieces: list[tuple[int, int]] = []
+        for shape in self.shapes:
+            offset = self.pieces[-1][0] + self.pieces[-1][1] if self.pieces else 0
+            self.pieces.append((offset, math.prod(shape)))
+        self.starts: list[int] = []
+        end = 0  # self.starts: where each tensor's piece starts in a staged row
+        for _offset, size in self.pieces:
+            self.starts.append(end)
+            end += -(-size // ALIGN) * ALIGN
+        self.stage = params.new_zeros(2, self.n, end)
+        # each row's pair of views per tensor, row by row (the dot's operands)
+        self.slots = [
+            (self.stage[0, i, a : a + m], self.stage[1, i, a : a + m])
+            for i in range(self.n)
+            for a, (_offset, m) in zip(self.starts, self.pieces, strict=True)
+        ]
 
     @classmethod
     def group_key(cls, cfg: Any) -> tuple:
@@ -112,9 +148,12 @@ class BatchedProdigy(BatchedOptimizer):
         dlr = [d * lr * bc for d, lr, bc in zip(self.d, lrs, bias, strict=True)]
         if self.any_coupled:
             g = torch.addcmul(g, p, self.column(self.coupled))
-        # float32 sums read into Python floats, as the package reads its per-tensor sums (bit for
-        # bit the package's where a run is one tensor; a net's several tensors it sums one by one)
-        dots = torch.stack([torch.dot(row, moved) for row, moved in zip(g, self.p0 - p, strict=True)])
+        # <g, x0 - x> per row and tensor: the package's float32 dot of each whole tensor
+        moved = self.p0 - p
+        for a, (offset, m) in zip(self.starts, self.pieces, strict=True):
+            self.stage[0, :, a : a + m].copy_(g[:, offset : offset + m])
+            self.stage[1, :, a : a + m].copy_(moved[:, offset : offset + m])
+        dots = torch.stack([torch.dot(grad, moved) for grad, moved in self.slots])
         if self.exp_avg is not None:
             self.exp_avg.mul_(
                 self.column([b1 if a else 1.0 for b1, a in zip(self.beta1, active, strict=True)])
@@ -132,13 +171,20 @@ class BatchedProdigy(BatchedOptimizer):
             for c, d, x, a in zip(cfgs, self.d, dlr, active, strict=True)
         ]
         self.s.addcmul_(g, self.column(s_scale))
-        dots_list, denominators = torch.stack([dots, self.s.abs().sum(1)]).tolist()  # one sync
+        # ... and the float32 sum of |s| per row and tensor
+        sums = self.tensor_sums(self.s.abs())
+        values = torch.cat([dots, sums]).view(2, n, len(self.pieces)).tolist()  # one sync
         step_scale, decay, eps_d, moves = [0.0] * n, [0.0] * n, [0.0] * n, False
         for i, c in enumerate(cfgs):
             d = self.d[i]
-            if active[i] and denominators[i] != 0.0:  # the package returns early otherwise
-                numerator = self.d_numerator[i] * self.beta3[i] + (d / c.d0) * dlr[i] * dots_list[i]
-                d_hat = c.d_coef * numerator / denominators[i]
+            # the package's Python-float accumulation, tensor by tensor in the row's order
+            delta, denominator = 0.0, 0.0
+            for dot, total in zip(values[0][i], values[1][i], strict=True):
+                delta += (d / c.d0) * dlr[i] * dot
+                denominator += total
+            if active[i] and denominator != 0.0:  # the package returns early otherwise
+                numerator = self.d_numerator[i] * self.beta3[i] + delta
+                d_hat = c.d_coef * numerator / denominator
                 if d == c.d0:
                     d = max(d, d_hat)
                 self.d_max[i] = d_max = max(self.d_max[i], d_hat)
@@ -157,6 +203,22 @@ class BatchedProdigy(BatchedOptimizer):
             p.addcmul_(p, self.column(decay))
         direction = self.exp_avg if self.exp_avg is not None else g
         p.add_(torch.mul(direction, self.column(step_scale)).div_(denom))  # addcdiv's order
+
+    def tensor_sums(self, block: torch.Tensor) -> torch.Tensor:
+        """The float32 sum of each row's piece of each parameter tensor, flat ``(n * tensors,)``
+        row by row: one reduction over the rows per tensor where that rounds as the package's
+        sum of the whole tensor does (torch's CPU sum of fewer than ``GRAIN`` numbers runs in one
+        thread, the same loop for a row as for a vector), else one sum per row and tensor."""
+        import torch
+
+        sums = []
+        for offset, size in self.pieces:
+            piece = block[:, offset : offset + size]
+            if self.device.type == "cpu" and size < GRAIN:
+                sums.append(piece.sum(1))
+            else:
+                sums.append(torch.stack([row.sum() for row in piece]))
+        return torch.stack(sums, 1).view(-1)
 
     def step_sizes(self, lrs: list[float]) -> list[float]:
         """``d * lr`` per row: the step size each run applies now (:meth:`ProdigyPart.step_size`)."""

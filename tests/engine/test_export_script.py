@@ -44,20 +44,11 @@ PRESET_PARAMS = [
 #: script uses (the script itself equals Optiscope's one-run path to the bit: the torch-path
 #: tests). Each is a strict xfail while 'optiscope run' trains that optimizer batched, so it
 #: fails once the twin matches the bar (or stops batching) and the entry must go.
-#: prodigy-no-lr: the batched Prodigy (engine.optimizers.prodigy.BatchedProdigy) sums d's
-#: numerator <g, x0 - x> over a run's whole weight row in one float32 dot, where prodigyopt sums
-#: it tensor by tensor into a Python float: one ulp apart at update 1, and in Prodigy's fast
-#: first growth of d that reaches 3.2e-5 relative in blobs' epoch-2 training loss (3.1e-6 by
-#: epoch 3; batched vs alone, the same gap).
 #: muon-vs-adamw: torch.optim.Muon runs its Newton-Schulz iterations in bfloat16; the batched
 #: Muon's batched matrix products round differently, and the Muon runs' losses end 1.2e-3
 #: (lr 0.003) and 2.7e-2 (lr 0.01) from torch.optim.Muon's in 3 epochs, accuracies a sample or
 #: two apart.
 CLI_STRAYS = {
-    "prodigy-no-lr": (
-        "prodigy",
-        "the batched Prodigy twin's float order: 3.2e-5 from prodigyopt at epoch 2 (blobs)",
-    ),
     "muon-vs-adamw": (
         "muon",
         "the batched Muon's bfloat16 Newton-Schulz in another order: 1.2e-3 to 2.7e-2 from torch.optim.Muon",

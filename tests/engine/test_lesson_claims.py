@@ -509,11 +509,15 @@ def test_prodigy_no_lr(lesson):
         r"(\d+\.\d) % against (\d+\.\d) % on blobs, (\d+\.\d) % against (\d+\.\d) % on moons and "
         r"(\d+\.\d) % against (\d+\.\d) % on digits",
     )
+    assert "Prodigy ends ahead on two and level on the third" in text
     for i, name in enumerate(sets):
         prodigy, adam = runs[f"Prodigy, {name}"], runs[f"Adam 0.001, {name}"]
         assert 100 * prodigy.final.val_acc == pytest.approx(accs[2 * i], abs=0.1)
         assert 100 * adam.final.val_acc == pytest.approx(accs[2 * i + 1], abs=0.1)
-        assert prodigy.final.val_acc > adam.final.val_acc
+        if name == "digits":  # "level on the third"
+            assert prodigy.final.val_acc == adam.final.val_acc
+        else:  # "ahead on two"
+            assert prodigy.final.val_acc > adam.final.val_acc
     ds = quoted(text, r"d settles at (\d\.\d+) on blobs, (\d\.\d+) on moons and (\d\.\d+) on digits")
     valleys = quoted(text, r"valley suggestion: (\d\.\d+), (\d\.\d+) and (\d\.\d+)")
     (factor,) = quoted(text, r"within a factor of (\d+) of where the LR range test")
