@@ -235,6 +235,7 @@ class RunController(QtCore.QObject):
         # a new run's drawing pace is measured afresh: the last run's costly frames (its first,
         # making every plot's items) would hold back this run's first draw, which then grows
         self._frame_cost = 0.0
+        self._draw_started = 0.0  # and a frame of the last run still to be measured is not
         self.run_info: dict[int, Any] = {}
         self.epoch_events: list[Any] = []
         self.last_step: dict[int, Any] = {}
@@ -475,6 +476,8 @@ class RunController(QtCore.QObject):
 
     @Slot()
     def _measure_frame(self) -> None:
+        if not self._draw_started:
+            return  # cleared since that draw: a new run measures its own frames
         cost = time.perf_counter() - self._draw_started
         self._frame_cost = cost if self._frame_cost == 0.0 else 0.7 * self._frame_cost + 0.3 * cost
 
