@@ -27,6 +27,7 @@ single power of ten is in view).
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -565,9 +566,13 @@ def install(window: Any, title: str = "Inside") -> InsideView:
     window.add_view(title, view)
     window.events_received.connect(view.add_events)
 
+    runs = weakref.ref(window.runs)  # the connection holds this function: never the window
+
     def started() -> None:
         view.clear()
-        view.set_plan(window.runs.plan)
+        controller = runs()
+        if controller is not None:
+            view.set_plan(controller.plan)
 
     window.runs.started.connect(started)
     view.set_plan(window.runs.plan)

@@ -60,6 +60,23 @@ def torch_cyclic():
 #: step, and ``OPTISCOPE_SLOW=1`` runs them locally.
 LONG_TESTS = frozenset(
     [
+        "tests/packaging/test_fonts.py::test_self_test_fails_when_letters_are_boxes",
+        "tests/engine/test_fuzz.py::test_generated_storage_urls_and_study_names",
+        "tests/engine/test_new_optimizers.py::test_muon_trains_batched_with_the_new_schedules_as_alone",
+        "tests/gui/test_close_curves.py::test_hidden_curves_are_named_and_the_legend_points_to_small_multiples[optimizer-race-10-hidden2]",
+        "tests/gui/test_close_curves.py::test_hidden_curves_are_named_and_the_legend_points_to_small_multiples[lr-sweep-20-hidden0]",
+        "tests/gui/test_close_curves.py::test_hidden_curves_are_named_and_the_legend_points_to_small_multiples[l1-vs-l2-30-hidden1]",
+        "tests/engine/test_boundary_cadence.py::test_the_engine_draws_the_pictures_at_that_cadence",
+        "tests/gui/test_seed_bands.py::test_bands_left_over_a_batchs_budget_are_drawn_in_the_next_turns",
+        "tests/gui/test_legend_fit.py::test_long_labels_leave_the_axis_titles_whole_in_the_window[size3-True]",
+        "tests/gui/test_legend_fit.py::test_long_labels_leave_the_axis_titles_whole_in_the_window[size1-True]",
+        "tests/packaging/test_presentation_xvfb.py::test_presentation_fills_a_screen_without_a_window_manager[size0]",
+        "tests/gui/test_seeds_window.py::test_a_recording_of_a_seeded_race_draws_every_runners_band",
+        "tests/engine/test_search_cli.py::test_random_vs_grid_preset_shows_random_search_advantage",
+        "tests/gui/test_plots.py::test_hover_readout_stays_inside_the_plot_near_its_edges",
+        "tests/engine/test_lesson_claims.py::test_optimizer_race",
+        "tests/gui/test_api_show.py::test_run_with_show_draws_live",
+        "tests/gui/test_classroom.py::test_presentation_mode_is_readable_from_the_back_of_the_room",
         "tests/engine/test_api.py::test_search_and_surface_equal_the_cli",
         "tests/engine/test_fuzz.py::test_generated_lesson_files",
         "tests/engine/test_lesson_claims.py::test_seeds_matter",
