@@ -188,6 +188,7 @@ class SearchDialog(ToolDialog):
         self.queued: list[str] = []  # samplers still to search in a race of samplers
         layout = QtWidgets.QHBoxLayout(self)
         layout.addWidget(self._build_settings(), 0)
+        self.plots: list[pg.PlotWidget] = []  # every plot of the panel, in the order made (_plot)
         layout.addWidget(self._build_views(), 1)
         self.reload_candidates()
         self._presented = False
@@ -274,6 +275,7 @@ class SearchDialog(ToolDialog):
         plot.setLabel("left", y)
         for side in ("bottom", "left"):
             plot.getAxis(side).enableAutoSIPrefix(False)  # no "(x0.001)" on a rate or a loss
+        self.plots.append(plot)
         return plot
 
     def _build_views(self) -> QtWidgets.QWidget:
@@ -548,16 +550,12 @@ class SearchDialog(ToolDialog):
     def show_message(self, text: str) -> None:
         self.summary.setText(text)
 
-    def plots(self) -> list[pg.PlotWidget]:
-        """The panel's plots (trials, scatter, best so far, importance, parallel coordinates)."""
-        return [self.trial_plot, self.scatter_plot, self.best_plot, self.importance_plot, self.parallel_plot]
-
     def set_text_size(self, points: float | None) -> None:
         """The panel's text, its plots' ticks, axis titles and legend, and its tables' rows at
         ``points`` pt at least (presentation mode), or back to normal (None)."""
         super().set_text_size(points)
         size = f"{self.font().pointSizeF():g}pt"
-        for plot in self.plots():
+        for plot in self.plots:
             for side in ("bottom", "left"):
                 axis = plot.getAxis(side)
                 axis.setTickFont(None if points is None else QtGui.QFont(self.font()))

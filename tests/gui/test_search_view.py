@@ -343,7 +343,7 @@ def test_the_search_panel_takes_presentation_modes_text_size(make_window, qtbot)
         out = {"dialog": dialog.font().pointSizeF()}
         for name in ("params_table", "trial_table", "sampler_box", "summary", "start_button", "tabs"):
             out[name] = getattr(dialog, name).font().pointSizeF()
-        for i, plot in enumerate(dialog.plots()):
+        for i, plot in enumerate(dialog.plots):
             for side in ("bottom", "left"):
                 axis = plot.getAxis(side)
                 out[f"plot{i}.{side}.ticks"] = (
