@@ -220,6 +220,7 @@ class LegendStrip(QtWidgets.QLabel):
             self._notes[source] = new
         else:
             self._notes.pop(source, None)
+        self._fitted_for = None  # the next show_runs lays the legend out again, with them
         return True
 
     def set_hint(self, *wordings: str) -> None:

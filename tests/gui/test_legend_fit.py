@@ -169,3 +169,29 @@ def test_drawn_width_measures_what_is_cut(qtbot):
     strip.setText("x" * 200)
     assert _drawn_width(strip) > strip.contentsRect().width()
     assert np.isfinite(_drawn_width(strip))
+
+
+def test_new_notes_on_the_same_runs_reach_the_legend_and_its_hover_text(qtbot):
+    """A race's close-curve notes change while its runs stay (the same ids and labels): the
+    next layout shows the new notes (it once kept the old ones until the strip was resized)."""
+    from optiscope.gui.plots.buffers import RunData
+    from optiscope.gui.plots.legend import SameAs
+
+    strip = LegendStrip()
+    qtbot.addWidget(strip)
+    strip.resize(900, 60)
+    strip.show()
+    runs = []
+    for i, label in enumerate(["SGD 0.01", "Momentum 0.9", "Nesterov 0.9"]):
+        r = RunData(i, 0.6)
+        r.label = label
+        runs.append(r)
+    strip.set_notes("close", {2: [SameAs("loss", 0, close=True)]})
+    strip.show_runs(runs)
+    assert "Nesterov 0.9 (loss overlaps SGD 0.01)" in strip.toolTip().splitlines()
+    assert strip.set_notes("close", {2: [SameAs("loss", 1, close=True)]})
+    strip.show_runs(runs)  # the same entries: only the notes changed
+    tip = strip.toolTip().splitlines()
+    assert "Nesterov 0.9 (loss overlaps Momentum 0.9)" in tip, tip
+    assert any("overlaps Momentum 0.9" in line for line in strip.lines()), strip.lines()
+    assert not strip.set_notes("close", {2: [SameAs("loss", 1, close=True)]})  # unchanged
