@@ -54,7 +54,13 @@ def record(preset: str, epochs: int) -> list[ev.Event]:
     bus = ev.EventBus()
     bus.subscribe(events.append)
     execute(runs, bus=bus, boundary_every=10)
-    return events
+    # one update per event, so a replayed batch of --batch events holds as many updates as
+    # before the engine sent its updates in blocks (Steps)
+    return [
+        part
+        for e in events
+        for part in ([e.take(slice(i, i + 1)) for i in range(len(e))] if isinstance(e, ev.Steps) else [e])
+    ]
 
 
 class NaivePlots(QtWidgets.QWidget):
@@ -94,12 +100,12 @@ class NaivePlots(QtWidgets.QWidget):
                         pen=pg.mkPen(color, width=2, style=QtCore.Qt.PenStyle.DashLine)
                     ),
                 }
-            elif isinstance(e, ev.Step):
+            elif isinstance(e, ev.Steps):
                 d = self.data[e.run]
-                d["step"].append(e.step)
-                d["lr"].append(e.lr)
-                d["loss"].append(e.loss)
-                d["smooth"].append(float(self.ema[e.run].update([e.loss])[0]))
+                d["step"].extend(e.step.tolist())
+                d["lr"].extend(e.lr.tolist())
+                d["loss"].extend(e.loss.tolist())
+                d["smooth"].extend(self.ema[e.run].update(e.loss).tolist())
                 dirty.add(e.run)
             elif isinstance(e, ev.EpochEnd):
                 d = self.data[e.run]
@@ -162,7 +168,7 @@ def main() -> None:
     app = QtWidgets.QApplication([])  # noqa: F841 (kept alive)
     t = time.perf_counter()
     events = record(args.preset, args.epochs)
-    n_steps = sum(isinstance(e, ev.Step) for e in events)
+    n_steps = sum(len(e) for e in events if isinstance(e, ev.Steps))
     print(
         f"{args.preset}: {n_steps} steps in {len(events)} events, recorded in {time.perf_counter() - t:.1f} s; "
         f"batches of {args.batch}, {size[0]}x{size[1]}"

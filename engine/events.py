@@ -4,15 +4,19 @@ Events are frozen dataclasses carrying plain floats, ints, strings and numpy cop
 never live tensors, so they may cross threads and be kept. Every event carries the
 ``run`` id of the run that produced it.
 
-Subscribe with :meth:`EventBus.subscribe` (one call; optional ``every=N`` thins
-:class:`Step` events), much as pytorch-ignite's ``add_event_handler``.
+Optimizer updates come in blocks: one :class:`Steps` event carries consecutive updates
+of one run as numpy arrays (a batched group of 128 runs emits 128 small blocks about 30
+times a second, not one Python object per update and run); :func:`step_rows` unrolls them.
+
+Subscribe with :meth:`EventBus.subscribe` (one call; optional ``every=N`` thins the
+updates of :class:`Steps` events), much as pytorch-ignite's ``add_event_handler``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -36,14 +40,89 @@ class RunStarted(Event):
     config: dict = field(repr=False, default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Step(Event):
-    """One optimizer update: ``lr`` is the rate the update actually used."""
+class StepRow(NamedTuple):
+    """One optimizer update of run ``run``: ``lr`` is the rate the update actually used and
+    ``loss`` its minibatch loss (a row of a :class:`Steps` block)."""
 
+    run: int
     step: int
     epoch: int
     lr: float
     loss: float
+
+
+def _frozen(a: object, dtype: type) -> np.ndarray:
+    out = np.array(a, dtype=dtype, ndmin=1)  # a copy: never a view of the loop's state
+    out.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Steps(Event):
+    """Consecutive optimizer updates of one run, in order (at least one): update ``step[i]``
+    of epoch ``epoch[i]`` used rate ``lr[i]`` and had minibatch loss ``loss[i]``.
+
+    The arrays (int64, int64, float64, float64, of one length) are read-only copies; blocks
+    of one batched group may share their ``step`` and ``epoch`` arrays. The training loop
+    emits a run's pending updates as one block before any other event of the run (so
+    ``EpochEnd``, ``Diverged`` and ``Finished`` still follow the updates they close), before
+    it may wait (pause, single steps, slow motion) and otherwise every
+    :attr:`EventBus.step_block_seconds` (0: every update at once).
+    """
+
+    step: np.ndarray = field(repr=False)
+    epoch: np.ndarray = field(repr=False)
+    lr: np.ndarray = field(repr=False)
+    loss: np.ndarray = field(repr=False)
+
+    @classmethod
+    def of(cls, run: int, step: object, epoch: object, lr: object, loss: object) -> Steps:
+        """A block from sequences (or scalars: one update), copied and checked for one length."""
+        arrays = (
+            _frozen(step, np.int64),
+            _frozen(epoch, np.int64),
+            _frozen(lr, np.float64),
+            _frozen(loss, np.float64),
+        )
+        n = len(arrays[0])
+        if n == 0 or any(a.ndim != 1 or len(a) != n for a in arrays):
+            raise ValueError(
+                f"Steps: step, epoch, lr and loss must be 1-D of one length >= 1, got "
+                f"{', '.join(str(a.shape) for a in arrays)}"
+            )
+        return cls(run, *arrays)
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def take(self, index: slice) -> Steps:
+        """The updates ``index`` selects, as a block (views of these read-only arrays)."""
+        return Steps(self.run, self.step[index], self.epoch[index], self.lr[index], self.loss[index])
+
+    def rows(self) -> Iterator[StepRow]:
+        """One :class:`StepRow` per update, with plain Python numbers."""
+        run = self.run
+        for s, e, lr, loss in zip(
+            self.step.tolist(), self.epoch.tolist(), self.lr.tolist(), self.loss.tolist(), strict=True
+        ):
+            yield StepRow(run, s, e, lr, loss)
+
+    def last(self) -> StepRow:
+        """The block's last update."""
+        return StepRow(
+            self.run, int(self.step[-1]), int(self.epoch[-1]), float(self.lr[-1]), float(self.loss[-1])
+        )
+
+
+def step_rows(events: Iterable[Event], run: int | None = None) -> list[StepRow]:
+    """Every update the :class:`Steps` events among ``events`` carry (of run ``run`` only,
+    if given), in order."""
+    return [
+        row
+        for e in events
+        if type(e) is Steps and (run is None or e.run == run)
+        for row in e.rows()  # type: ignore[attr-defined]
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +240,7 @@ class Finished(Event):
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     RunStarted,
-    Step,
+    Steps,
     EpochEnd,
     LRReduced,
     EarlyStopped,
@@ -175,18 +254,32 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 
 Handler = Callable[[Event], None]
 
+#: the longest a training loop holds updates before it reports them as :class:`Steps` blocks
+#: (a window draws at most ~30 times a second; a batched group of K runs sends K blocks a cut)
+STEP_BLOCK_SECONDS = 1.0 / 30.0
+
 
 class EventBus:
-    """Delivers events to subscribers, synchronously, in the emitting thread."""
+    """Delivers events to subscribers, synchronously, in the emitting thread.
 
-    def __init__(self) -> None:
+    ``step_block_seconds`` is how long a training loop may hold updates before it sends them
+    as :class:`Steps` blocks (default :data:`STEP_BLOCK_SECONDS`); 0 sends every update as
+    its own block at once, for a subscriber that acts on a given update (stops the run at
+    it, changes the rate after it).
+    """
+
+    def __init__(self, step_block_seconds: float = STEP_BLOCK_SECONDS) -> None:
+        if not step_block_seconds >= 0:
+            raise ValueError(f"step_block_seconds must be >= 0, got {step_block_seconds}")
+        self.step_block_seconds = float(step_block_seconds)
         self._subs: list[tuple[Handler, tuple[type[Event], ...], int]] = []
         self._step_counts: list[int] = []
 
     def subscribe(self, handler: Handler, *types: type[Event], every: int = 1) -> None:
         """Call ``handler(event)`` for events of ``types`` (all if none given).
 
-        ``every=N`` passes only every N-th :class:`Step` event (other types always pass).
+        ``every=N`` passes only every N-th update of :class:`Steps` events (counted over
+        the blocks of all runs; a block without one is not passed; other types always pass).
         """
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
@@ -198,14 +291,18 @@ class EventBus:
         return any(issubclass(kind, t) for _handler, types, _every in self._subs for t in types)
 
     def emit(self, event: Event) -> None:
-        is_step = type(event) is Step
+        is_steps = type(event) is Steps
         for i, (handler, types, every) in enumerate(self._subs):
             if not isinstance(event, types):
                 continue
-            if is_step and every > 1:
-                self._step_counts[i] += 1
-                if self._step_counts[i] % every:
+            if is_steps and every > 1:
+                count, n = self._step_counts[i], len(event)  # type: ignore[arg-type]
+                self._step_counts[i] = count + n
+                first = (-count - 1) % every  # the block's first update whose count divides by every
+                if first >= n:
                     continue
+                handler(event.take(slice(first, None, every)))  # type: ignore[attr-defined]
+                continue
             handler(event)
 
     def __bool__(self) -> bool:

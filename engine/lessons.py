@@ -358,7 +358,7 @@ class ObservationDetector:
         new: list[Moment] = []
         for e in events:
             t = type(e)
-            if t is ev.Step or t is ev.Boundary or t is ev.Weights:
+            if t is ev.Steps or t is ev.Boundary or t is ev.Weights:
                 continue
             st = self._state(e.run)
             if t is ev.LayerStats:

@@ -20,6 +20,14 @@ A kernel works on rows (one per run) and provides::
 
 Every ``stats_every`` updates the loop emits :class:`~engine.events.LayerStats` for each
 live run (and once more when a run ends), computed by the kernel from its state.
+
+Updates are reported in blocks (:class:`~engine.events.Steps`, one per live run): the
+pending updates go out before any other event of any run of the loop (an ``EpochEnd`` or
+``Finished`` follows every update it closes) but the snapshots :data:`SNAPSHOTS` (weights
+and layer statistics every few updates carry their own update number; a block cut at each
+would be a block per run every few updates), before the loop may wait on its control
+(paused, single steps, slow motion), after the very first update, and otherwise once the
+bus's ``step_block_seconds`` have passed since the last block.
 """
 
 from __future__ import annotations
@@ -41,7 +49,19 @@ from .memory import keep_freed_memory
 from .outcome import steps_per_epoch
 from .rules import DivergenceGuard, Rule
 
-__all__ = ["RunResult", "RunState", "StepKernel", "DriveSettings", "drive", "failed_result", "boundary_grid"]
+__all__ = [
+    "RunResult",
+    "RunState",
+    "StepKernel",
+    "DriveSettings",
+    "drive",
+    "failed_result",
+    "boundary_grid",
+    "SNAPSHOTS",
+]
+
+#: events that do not send the pending updates before them (see the module docstring)
+SNAPSHOTS: tuple[type[ev.Event], ...] = (ev.Weights, ev.LayerStats)
 
 
 @dataclass
@@ -123,6 +143,9 @@ class RunState:
     optimizer_mode: Callable[[bool], None] | None = None
     training: bool = True
     _finishing: bool = False
+    #: called before every event the run emits but snapshots (:data:`SNAPSHOTS`): the driver
+    #: sends its pending updates first
+    before_emit: Callable[[], None] | None = None
 
     def set_training(self, on: bool) -> None:
         """Put the optimizer in training mode before updates and in evaluation mode (for a
@@ -132,6 +155,8 @@ class RunState:
             self.training = on
 
     def emit(self, event: ev.Event) -> None:
+        if self.before_emit is not None and type(event) not in SNAPSHOTS:
+            self.before_emit()
         if isinstance(event, ev.Diverged):
             self.reason_detail = event.detail or diverged_detail(event.loss)
         self.bus.emit(event)
@@ -283,13 +308,21 @@ class _Loop:
         self.control = control
         self.t0 = t0
         self.weights_every = weights_every
-        self.emit_steps = bus.wants(ev.Step)
+        self.emit_steps = bus.wants(ev.Steps)
         self.step = 0
         self.epoch = 0
         self.lrs = [run.schedule.lr for run in runs]
-        # per update and row: the rate used and the loss (rows grow in blocks as needed)
+        # per update and row: the rate used and the loss (rows grow in blocks as needed);
+        # per update: its epoch
         self.lr_hist = np.zeros((0, len(runs)))
         self.loss_hist = np.zeros((0, len(runs)))
+        self.epoch_hist = np.zeros(0, dtype=np.int64)
+        # updates [sent, step) of the live runs are not reported yet (ev.Steps blocks)
+        self.sent = 0
+        self.sent_at = t0
+        self.block_seconds = bus.step_block_seconds
+        for run in runs:
+            run.before_emit = self.send_steps
         self.moving_lr = [run for run in runs if any(r.per_step and r.moves_lr for r in run.rules)]
         self.last_weights_step: dict[int, int] = {}
         # per-update rules: a run whose only one is the divergence guard is checked for all such
@@ -309,6 +342,27 @@ class _Loop:
         self.stats_every = 0
         self.marked_step = -1  # the update whose weights before it the kernel remembers
         self.last_stats_step: dict[int, int] = {}
+
+    # -- reporting updates
+    def send_steps(self) -> None:
+        """Report the live runs' pending updates, one :class:`~engine.events.Steps` per run."""
+        lo, hi = self.sent, self.step
+        if hi <= lo:
+            return
+        self.sent = hi
+        self.sent_at = time.perf_counter()
+        if not self.emit_steps or not self.live:
+            return
+        steps = np.arange(lo + 1, hi + 1, dtype=np.int64)
+        epochs = self.epoch_hist[lo:hi].copy()
+        rows = [run.row for run in self.live]
+        lrs = np.ascontiguousarray(self.lr_hist[lo:hi, rows].T)  # copies: one row per live run
+        losses = np.ascontiguousarray(self.loss_hist[lo:hi, rows].T)
+        for a in (steps, epochs, lrs, losses):
+            a.flags.writeable = False
+        emit = self.bus.emit
+        for i, run in enumerate(self.live):
+            emit(ev.Steps(run.run_id, steps, epochs, lrs[i], losses[i]))
 
     # -- start and end of runs
     def start(self, device, n_params, n_classes, spe, boundaries) -> None:
@@ -340,6 +394,7 @@ class _Loop:
 
     def retire(self, run: RunState, reason: ev.FinishReason | None = None) -> None:
         """Take a finished run out of the loop: rules' last word, final weights, ``Finished``."""
+        self.send_steps()  # its updates before anything that ends it
         if reason is not None and not run.finishing:
             run.reason = reason
         run.set_training(False)  # its final weights are the ones to evaluate
@@ -373,6 +428,7 @@ class _Loop:
         )
 
     def fail(self, message: str) -> None:
+        self.send_steps()
         for run in list(self.live):
             run.reason = "failed"
             run.alive = False
@@ -425,6 +481,8 @@ class _Loop:
             for run in self.live:
                 run.set_training(True)
             for b in range(spe):
+                if self.sent < self.step and (control.paused or control.delay > 0):
+                    self.send_steps()  # what was computed is reported before the loop waits
                 if not control.checkpoint():
                     for run in list(self.live):
                         self.retire(run, "stopped")
@@ -474,16 +532,17 @@ class _Loop:
             grow = np.zeros((max(len(self.lr_hist), 1024), len(self.runs)))
             self.lr_hist = np.concatenate([self.lr_hist, grow])
             self.loss_hist = np.concatenate([self.loss_hist, grow])
+            self.epoch_hist = np.concatenate([self.epoch_hist, np.zeros(len(grow), dtype=np.int64)])
         self.lr_hist[self.step] = lrs
         self.loss_hist[self.step] = losses
+        self.epoch_hist[self.step] = epoch
         self.step += 1
         step = self.step
         if step == 1:
             for run in self.live:
                 run.first_loss = losses[run.row]
-        if self.emit_steps:
-            for run in self.live:
-                run.emit(ev.Step(run.run_id, step, epoch, lrs[run.row], losses[run.row]))
+        if step == 1 or time.perf_counter() - self.sent_at >= self.block_seconds:
+            self.send_steps()  # the first update at once (a window shows the run has begun)
         stepping = self.stepping
         if self.guarded:
             # NaN fails the comparison, as in DivergenceGuard.step_done

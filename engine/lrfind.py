@@ -142,7 +142,7 @@ def lr_find(
     own kernel, so the config's optimizer (with momentum etc.), batch size, seed, L1/L2,
     clipping, augmentation and mixed precision are used as in training; the schedule is
     replaced by the ramp. Pass ``prepared`` to test an existing model and optimizer;
-    they are left exactly as they were. ``bus`` receives the test's ``Step`` events live.
+    they are left exactly as they were. ``bus`` receives the test's ``Steps`` events live.
     """
     if not (0 < start_lr < end_lr) or not math.isfinite(end_lr):
         raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr}, end_lr={end_lr}")

@@ -164,7 +164,7 @@ def _report_lesson_running(window: Any) -> None:
 
     def on_events(events: list) -> None:
         started.update(e.run for e in events if type(e) is ev.RunStarted)
-        if any(type(e) is ev.Step for e in events):
+        if any(type(e) is ev.Steps for e in events):
             window.events_received.disconnect(on_events)
             print(f"OPTISCOPE_LESSON_RUNNING {time.time():.6f}", flush=True)
             print(f"OPTISCOPE_LESSON_RUNS {len(started)}", flush=True)

@@ -2,7 +2,7 @@
 
 The test (:func:`optiscope.engine.lrfind.lr_find`, through the one training loop) runs as a
 background job of the window's :class:`~.worker.JobRunner` on the panels' current data,
-model, optimizer and regularisation; its ``Step`` events reach the plot in batches. The
+model, optimizer and regularisation; its ``Steps`` events reach the plot in batches. The
 plot shows loss against learning rate on a log axis -- the raw curve, the smoothed curve,
 where the test stopped -- and each suggestion as a marker with its value. One click applies
 a suggestion to the panels: the learning rate; triangular cyclical bounds with a step size
@@ -65,12 +65,13 @@ def _range_test_job(cfg: Any, start_lr: float, end_lr: float, iterations: int):
         control = RunControl()
         bus = ev.EventBus()
 
-        def on_step(e: ev.Step) -> None:
-            context.emit((e.lr, e.loss))
+        def on_steps(e: ev.Steps) -> None:
+            for lr, loss in zip(e.lr.tolist(), e.loss.tolist(), strict=True):
+                context.emit((lr, loss))
             if context.cancelled:
                 control.stop()
 
-        bus.subscribe(on_step, ev.Step)
+        bus.subscribe(on_steps, ev.Steps)
         return lr_find(cfg, start_lr=start_lr, end_lr=end_lr, iterations=iterations, control=control, bus=bus)
 
     return job

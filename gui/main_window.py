@@ -381,6 +381,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def flush_plots(self) -> None:
         """Draw every event received so far now (the end of a run, exports, tests)."""
         self.runs.flush()
+        if self.plots is not None:
+            self.plots.flush()  # and what paced drawing left for the next turns
 
     @Slot()
     def _on_run_started(self) -> None:
@@ -403,7 +405,8 @@ class MainWindow(QtWidgets.QMainWindow):
     @Slot(object)
     def _draw_events(self, events: list) -> None:
         if self.plots is not None:
-            self.plots.add_events(events)
+            # a live run's batches are drawn a few runs per turn; its last batch at once
+            self.plots.add_events(events, paced=self.runs.running)
 
     def set_plot_mode(self, mode: str) -> None:
         self.acts["grid" if mode == "grid" else "overlay"].setChecked(True)

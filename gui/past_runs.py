@@ -40,7 +40,7 @@ def stored_run_events(stored: Any, rid: int) -> list[Any]:
     ]
     for m in metrics:
         step = int(m["step"]) if m["step"] == m["step"] else int(m["epoch"]) * spe
-        events.append(ev.Step(rid, step, int(m["epoch"]), m["lr"], m["train_loss"]))
+        events.append(ev.Steps.of(rid, step, int(m["epoch"]), m["lr"], m["train_loss"]))
         events.append(
             ev.EpochEnd(
                 rid,

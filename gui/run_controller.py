@@ -238,6 +238,7 @@ class RunController(QtCore.QObject):
         self._draw_started = 0.0  # and a frame of the last run still to be measured is not
         self.run_info: dict[int, Any] = {}
         self.epoch_events: list[Any] = []
+        #: run id -> its last update seen (``engine.events.StepRow``)
         self.last_step: dict[int, Any] = {}
         self.finished_reasons: dict[int, str] = {}
         self.total_steps_seen = 0
@@ -409,9 +410,9 @@ class RunController(QtCore.QObject):
 
         for e in events:
             t = type(e)
-            if t is ev.Step:
-                self.last_step[e.run] = e
-                self.total_steps_seen += 1
+            if t is ev.Steps:
+                self.last_step[e.run] = e.last()
+                self.total_steps_seen += len(e)
             elif t is ev.EpochEnd:
                 self.epoch_events.append(e)
             elif t is ev.RunStarted:

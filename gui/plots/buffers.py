@@ -120,10 +120,28 @@ class RunData:
         self.config = e.config or {}
 
     def append_steps(self, rows: list[tuple[int, float, float]]) -> None:
-        """Append (step, lr, loss) rows; non-positive or non-finite rates and non-finite
-        losses become NaN (the curves stop there)."""
+        """Append (step, lr, loss) rows (see :meth:`append_arrays`)."""
         arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
-        lr, loss = arr[:, 1], arr[:, 2]
+        self.append_arrays(arr[:, 0], arr[:, 1], arr[:, 2])
+
+    def append_blocks(self, blocks: list[ev.Steps]) -> None:
+        """Append the updates of ``Steps`` blocks, in order (see :meth:`append_arrays`)."""
+        if len(blocks) == 1:
+            b = blocks[0]
+            self.append_arrays(b.step, b.lr, b.loss)
+        else:
+            self.append_arrays(
+                np.concatenate([b.step for b in blocks]),
+                np.concatenate([b.lr for b in blocks]),
+                np.concatenate([b.loss for b in blocks]),
+            )
+
+    def append_arrays(self, step: np.ndarray, lr: np.ndarray, loss: np.ndarray) -> None:
+        """Append updates ``step`` with rates ``lr`` and losses ``loss`` (copied);
+        non-positive or non-finite rates and non-finite losses become NaN (the curves stop
+        there)."""
+        lr = np.array(lr, dtype=np.float64)
+        loss = np.array(loss, dtype=np.float64)
         lr[~(np.isfinite(lr) & (lr > 0))] = np.nan  # log axis: only positive finite rates
         loss[~np.isfinite(loss)] = np.nan
         smooth = self.ema.update(loss)
@@ -131,7 +149,7 @@ class RunData:
             finite = loss[np.isfinite(loss)]
             if len(finite):
                 self.loss_first = float(finite[0])
-        self.steps.extend(arr[:, 0])
+        self.steps.extend(step)
         self.lr.extend(lr)
         self.loss.extend(loss)
         self.smooth.extend(smooth)

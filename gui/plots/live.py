@@ -52,12 +52,26 @@ from PySide6.QtCore import Signal
 
 __all__ = ["LivePlots", "Mode"]
 
+
+class _Pending:
+    """A run's data that waits to be drawn: its update blocks, epoch ends, what changed and
+    the drawn events that say so (with their arrival numbers)."""
+
+    __slots__ = ("steps", "epochs", "flags", "events")
+
+    def __init__(self, flags: set[str] | None = None) -> None:
+        self.steps: list[ev.Steps] = []
+        self.epochs: list[ev.EpochEnd] = []
+        self.flags: set[str] = flags if flags is not None else set()
+        self.events: list[tuple[int, ev.Event]] = []
+
 Mode = Literal["overlay", "grid"]
 PIXMAP_CACHE_KB = 128 * 1024  # room for the cached curves of a sweep (QPixmapCache)
 CLOSE_EVERY_S = 0.5  # runs that hide each other are looked for at most this often while training
 BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at most (see _draw_bands)
 BAND_WAIT_MS = 100  # bands left over wait this long for the next batch before they are drawn alone
 ITEM_BUDGET_S = 0.008  # GUI-thread time one event-loop turn spends making runners' items at most
+TURN_BUDGET_S = 0.008  # paced batches: GUI-thread time one turn spends on the runs' new data at most
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
 )
@@ -121,6 +135,11 @@ class LivePlots(QtWidgets.QWidget):
         self._bands_queued = False
         # a zero timer (not a posted call): other timers, painting and input get turns between
         self._items_timer = self._next_turn(self._more_items)
+        # paced batches (a live run): each run's new data waits here, in arrival order, until
+        # a turn has room for it (see add_events)
+        self._backlog: dict[int, _Pending] = {}
+        self._seq = 0  # arrival order of the events drawn from the backlog (boundaries)
+        self._backlog_timer = self._next_turn(self._more_backlog)
         layout = QtWidgets.QGridLayout()
         self._arrangement = Arrangement(frame, layout)
         self.setLayout(layout)
@@ -128,16 +147,23 @@ class LivePlots(QtWidgets.QWidget):
         self.set_theme("auto")
 
     # ------------------------------------------------------------------ events
-    def add_events(self, events: Sequence[ev.Event]) -> None:
+    def add_events(self, events: Sequence[ev.Event], paced: bool = False) -> None:
         """Draw a batch of events (called on the GUI thread, up to ~30 times a second).
 
         Appends to each run's buffers and calls ``setData`` once per changed item. Event
         types that are not drawn (e.g. :class:`~optiscope.engine.events.Weights`) are
         ignored; NaN/Inf values are kept out of the curves, which stop at the last finite
         point, and the divergence is marked.
+
+        ``paced`` (a live run's batches): the runs' new data is drawn within
+        :data:`TURN_BUDGET_S` of this turn, run by run in the order it arrived, and the rest
+        in the next turns of the event loop (a zero timer), so a batch of a race of many
+        runs does not stall the window; a later batch queues its runs' data behind it. The
+        batch in which the last run finished draws everything at once, and so does
+        :meth:`flush`. Without ``paced`` everything is drawn now.
         """
         with self.frame.one_legend():  # laid out once per batch, however many runs it starts
-            self._add_events(events)
+            self._add_events(events, paced)
 
     def _next_turn(self, slot: object) -> QtCore.QTimer:
         timer = QtCore.QTimer(self)
@@ -146,33 +172,33 @@ class LivePlots(QtWidgets.QWidget):
         timer.timeout.connect(slot)
         return timer
 
-    def _add_events(self, events: Sequence[ev.Event]) -> None:
+    def _add_events(self, events: Sequence[ev.Event], paced: bool) -> None:
         frame = self.frame
         started = False
-        steps: dict[int, list[tuple[int, float, float]]] = {}
-        epochs: dict[int, list[ev.EpochEnd]] = {}
-        dirty: dict[int, set[str]] = {}
+        backlog = self._backlog
         for e in events:
             kind = type(e)
-            if kind is ev.Step:
-                rows = steps.get(e.run)
-                if rows is None:
-                    rows = steps[e.run] = []
-                rows.append((e.step, e.lr, e.loss))
+            if kind is ev.Steps:
+                pending = backlog.get(e.run)
+                if pending is None:
+                    pending = backlog[e.run] = _Pending()
+                pending.steps.append(e)  # type: ignore[arg-type]
                 continue
             if kind is ev.RunStarted:
-                steps.pop(e.run, None)  # left over from an earlier run with this id
-                epochs.pop(e.run, None)
-                self._start_run(e)
+                backlog.pop(e.run, None)  # left over from an earlier run with this id
+                self._start_run(e)  # type: ignore[arg-type]
                 started = True
-                dirty.setdefault(e.run, set()).add("all")
+                backlog[e.run] = _Pending({"all"})
                 continue
             if kind not in _DRAWN:
                 continue
             run = frame.add_run(e.run)
-            flags = dirty.setdefault(e.run, set())
+            pending = backlog.get(e.run)
+            if pending is None:
+                pending = backlog[e.run] = _Pending()
+            flags = pending.flags
             if kind is ev.EpochEnd:
-                epochs.setdefault(e.run, []).append(e)
+                pending.epochs.append(e)  # type: ignore[arg-type]
                 flags.add("epochs")
             elif kind is ev.LRReduced:
                 run.drops.append(e)
@@ -186,6 +212,8 @@ class LivePlots(QtWidgets.QWidget):
             elif kind is ev.Boundary:
                 run.boundary = e
                 flags.add("boundary")
+                self._seq += 1
+                pending.events.append((self._seq, e))
             elif kind is ev.Finished:
                 run.status = e.reason if e.reason != "completed" else ""
                 run.finished = True
@@ -195,32 +223,72 @@ class LivePlots(QtWidgets.QWidget):
                 flags.add("status")
         if started:
             self._arrangement.fit_rooms()
-        for rid, rows in steps.items():
-            frame.add_run(rid).append_steps(rows)
-            dirty.setdefault(rid, set()).add("steps")
-        for rid, rows in epochs.items():
-            frame.runs[rid].append_epochs(rows)
-        marks = False
-        for rid, flags in dirty.items():
-            marks |= frame.sync(frame.runs[rid], flags)
-        for part in frame.parts.values():
-            part.batch_done(events, dirty)
-        if dirty and frame.ranges.update():
-            marks = True  # markers above an axis wait at its top edge
-        if any(flags & {"status", "all"} for flags in dirty.values()) or (
-            any("epochs" in flags for flags in dirty.values())
-            and time.monotonic() - frame.close_at >= CLOSE_EVERY_S
-        ):
-            frame.find_close()  # curves that came to lie on each other (at epoch ends, paced)
-        if marks:
-            frame.draw_marks()
         final = any(type(e) is ev.Finished for e in events) and all(r.finished for r in frame.runs.values())
+        self._draw_backlog(budget=TURN_BUDGET_S if paced and not final else None, final=final)
+
+    def _draw_backlog(self, budget: float | None, final: bool = False) -> None:
+        """Draw the runs' data that waits (all of it; with a ``budget`` in seconds, run by run
+        until it is spent, one run at least, the rest in the next turn), then, with room left,
+        the items and bands that wait."""
+        frame, backlog = self.frame, self._backlog
+        end = None if budget is None else time.perf_counter() + budget
+        dirty: dict[int, set[str]] = {}
+        done: list[tuple[int, ev.Event]] = []
+        marks = False
+        while backlog:
+            rid = next(iter(backlog))
+            pending = backlog.pop(rid)
+            run = frame.runs.get(rid)
+            if run is None:
+                continue
+            flags = pending.flags
+            if pending.steps:
+                run.append_blocks(pending.steps)
+                flags.add("steps")
+            if pending.epochs:
+                run.append_epochs(pending.epochs)
+            if flags:
+                dirty[rid] = flags
+                marks |= frame.sync(run, flags)
+            done += pending.events
+            if end is not None and time.perf_counter() > end:
+                break
+        if dirty:
+            done.sort(key=lambda item: item[0])
+            events = [e for _, e in done]
+            for part in frame.parts.values():
+                part.batch_done(events, dirty)
+            if frame.ranges.update():
+                marks = True  # markers above an axis wait at its top edge
+            if any(flags & {"status", "all"} for flags in dirty.values()) or (
+                any("epochs" in flags for flags in dirty.values())
+                and time.monotonic() - frame.close_at >= CLOSE_EVERY_S
+            ):
+                frame.find_close()  # curves that came to lie on each other (at epoch ends, paced)
+            if marks:
+                frame.draw_marks()
+        if backlog:
+            self._backlog_timer.start()
+            return  # items and bands wait for a turn with room
         if frame.items_due:
             self._make_items(final=final)
         if frame.band_dirty:
             self._draw_bands(final=final)
         if frame.grid.building:
             frame.cells.fill()
+
+    def _more_backlog(self) -> None:
+        if self._backlog:
+            with self.frame.one_legend():
+                self._draw_backlog(budget=TURN_BUDGET_S)
+
+    def flush(self) -> None:
+        """Draw everything that waits now: the runs' data (paced batches), every runner's
+        items and every band (the end of a run, exports, tests)."""
+        if self._backlog:
+            with self.frame.one_legend():
+                self._draw_backlog(budget=None)
+        self.flush_bands()
 
     def _draw_bands(self, final: bool = False) -> None:
         """The runners' means and bands that have new data, paced like the curves: within
@@ -254,7 +322,8 @@ class LivePlots(QtWidgets.QWidget):
                 self._draw_bands()  # the last runner's band without waiting for the next batch
 
     def flush_bands(self) -> None:
-        """Make every runner's items and draw every band that waits (exports, tests)."""
+        """Make every runner's items and draw every band that waits (exports, tests; see
+        :meth:`flush` for the runs' data of paced batches too)."""
         self.frame.make_items()
         self.frame.draw_bands()
 
@@ -284,6 +353,8 @@ class LivePlots(QtWidgets.QWidget):
         frame.band_dirty = {}
         frame.items_due = {}
         self._items_timer.stop()
+        self._backlog.clear()
+        self._backlog_timer.stop()
         frame.ranges.reset()
         for part in frame.parts.values():
             part.reset()
@@ -298,6 +369,7 @@ class LivePlots(QtWidgets.QWidget):
         """Take run ``run_id`` off every plot (e.g. a past run overlaid from the run store)."""
         frame = self.frame
         run = frame.runs.pop(run_id, None)
+        self._backlog.pop(run_id, None)
         if run is None:
             return
         frame.remove_run(run)
@@ -611,7 +683,7 @@ class LivePlots(QtWidgets.QWidget):
         frame = self.frame
         if name not in frame.parts:
             raise ValueError(f"unknown plot {name!r}; choose one of {', '.join(frame.parts)}")
-        self.flush_bands()  # every runner's items and band as its seeds' data stand now
+        self.flush()  # every run's data, every runner's items and band as they stand now
         part = frame.parts[name]
         widget = self._arrangement.widget(part)
         path = export.prepare_target(widget, name, path)

@@ -46,14 +46,15 @@ def test_scale_lr_scales_each_runner_of_a_race_by_the_same_factor(torch_cyclic):
     control = RunControl()
     cfgs = [_cfg(), _cfg(2e-3, 0.02)]
     lrs: dict[int, list[float]] = {0: [], 1: []}
-    bus = ev.EventBus()
+    bus = ev.EventBus(step_block_seconds=0)  # each update reported at once
 
-    def on_step(e: ev.Step) -> None:
-        lrs[e.run].append(e.lr)
-        if e.run == 1 and e.step == 4:
-            control.scale_lr(0.5)
+    def on_step(e: ev.Steps) -> None:
+        for row in e.rows():
+            lrs[row.run].append(row.lr)
+            if row.run == 1 and row.step == 4:
+                control.scale_lr(0.5)
 
-    bus.subscribe(on_step, ev.Step)
+    bus.subscribe(on_step, ev.Steps)
     train_batched(cfgs, bus=bus, control=control)
     for run, (lo, hi) in enumerate(((1e-3, 0.01), (2e-3, 0.02))):
         got = np.array(lrs[run])

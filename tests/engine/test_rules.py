@@ -62,8 +62,8 @@ def test_divergence_guard_stops_at_the_first_bad_update(kernel):
     assert bad and div.step == bad[0] == len(res.step_loss) == res.diverged_step
     assert kinds(events, ev.Finished)[-1].reason == "diverged"
     # the update that diverged is still reported, before its mark
-    steps = kinds(events, ev.Step)
-    assert steps[-1].step == div.step and events.index(steps[-1]) < events.index(div)
+    blocks = kinds(events, ev.Steps)
+    assert blocks[-1].step[-1] == div.step and events.index(blocks[-1]) < events.index(div)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -126,13 +126,13 @@ def test_stop_is_honoured_at_the_next_update(kernel):
     seen_steps = []
 
     def stop_at_5(e):
-        if isinstance(e, ev.Step) and e.run == 0:
-            seen_steps.append(e.step)
-            if e.step == 5:
+        for row in ev.step_rows([e], run=0):
+            seen_steps.append(row.step)
+            if row.step == 5:
                 control.stop()
 
     c = cfg()
-    bus = ev.EventBus()
+    bus = ev.EventBus(step_block_seconds=0)  # each update reported at once
     bus.subscribe(stop_at_5)
     if kernel == "alone":
         res = train(c, bus=bus, control=control)
@@ -144,11 +144,12 @@ def test_stop_is_honoured_at_the_next_update(kernel):
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_live_lr_change_scales_the_schedule_from_the_next_update(kernel):
     control = RunControl()
-    bus = ev.EventBus()
+    bus = ev.EventBus(step_block_seconds=0)  # each update reported at once
 
     def double_at_3(e):
-        if isinstance(e, ev.Step) and e.run == 0 and e.step == 3:
-            control.set_lr(e.lr * 2)
+        for row in ev.step_rows([e], run=0):
+            if row.step == 3:
+                control.set_lr(row.lr * 2)
 
     bus.subscribe(double_at_3)
     c = cfg(optimizer={"kind": "sgd", "lr": 0.1}, schedule={"kind": "time_decay", "decay": 0.1})

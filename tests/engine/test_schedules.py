@@ -540,15 +540,16 @@ def test_live_change_during_warmup_scales_the_main_schedule_alone_and_batched(ki
     alone = train(cfg, control=control, on_step=on_step).step_lr
     np.testing.assert_allclose(alone, expected, rtol=1e-9)
 
-    control2, bus, got = RunControl(), ev.EventBus(), []
+    control2, bus, got = RunControl(), ev.EventBus(step_block_seconds=0), []  # each update at once
 
-    def on_event(e: ev.Step) -> None:
-        if e.run == 0:
-            got.append(e.lr)
-            if e.step == 20:
-                control2.scale_lr(2.0)
+    def on_event(e: ev.Steps) -> None:
+        for row in e.rows():
+            if row.run == 0:
+                got.append(row.lr)
+                if row.step == 20:
+                    control2.scale_lr(2.0)
 
-    bus.subscribe(on_event, ev.Step)
+    bus.subscribe(on_event, ev.Steps)
     train_batched(
         [cfg, cfg.model_copy(update={"optimizer": SGD(lr=0.05, momentum=0.9)})], bus=bus, control=control2
     )

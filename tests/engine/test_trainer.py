@@ -62,7 +62,7 @@ def test_events_carry_plain_values_and_run_id():
     kinds = [type(e) for e in got]
     assert kinds[0] is ev.RunStarted and kinds[-1] is ev.Finished
     assert all(e.run == 5 for e in got)
-    steps = [e for e in got if isinstance(e, ev.Step)]
+    steps = ev.step_rows(got)
     assert len(steps) == len(res.step_loss) == 2 * 16  # 500 points, batch 32
     assert [s.step for s in steps] == list(range(1, 33))
     assert all(isinstance(s.loss, float) and isinstance(s.lr, float) for s in steps)
@@ -158,13 +158,13 @@ class WatchedControl(RunControl):
 
 def test_pause_advance_and_stop_from_another_thread():
     control = WatchedControl(start_paused=True)
-    bus, got = collect(ev.Step, ev.Finished)
+    bus, got = collect(ev.Steps, ev.Finished)
     done: list = []
     th = threading.Thread(target=lambda: done.append(train(cfg_blobs(50), bus=bus, control=control)))
     th.start()
 
     def steps() -> int:
-        return len([e for e in got if isinstance(e, ev.Step)])
+        return len(ev.step_rows(got))
 
     try:
         control.wait_reached(1)  # waiting before the first update

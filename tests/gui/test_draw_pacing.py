@@ -88,7 +88,7 @@ def test_a_runners_bands_are_redrawn_only_for_the_curves_that_changed(qtbot):
                     drawn.append(_k),
                     _o(*a, **kw),
                 )
-    steps = [e for evs in per_run for e in evs if type(e) is ev.Step and e.epoch == 2]
+    steps = [e for evs in per_run for e in evs if type(e) is ev.Steps and set(e.epoch.tolist()) == {2}]
     plots.add_events(steps)  # updates only: the per-epoch bands have nothing new
     plots.flush_bands()
     assert drawn and {name for name, _ in drawn} <= {"lr", "loss"}
@@ -175,10 +175,9 @@ def test_a_race_of_many_seeds_starts_over_several_turns_and_draws_what_it_did(qt
     for run in frame.runs.values():  # a hidden seed has no items of its own
         want = {f"overlay:{name}" for name in frame.parts} if run.lead else set()
         assert set(run.items) == want
-    sent_lr = {}  # run -> the learning rates its Step events carried
-    for e in rest:
-        if type(e) is ev.Step:
-            sent_lr.setdefault(e.run, []).append(e.lr)
+    sent_lr = {}  # run -> the learning rates its Steps events carried
+    for row in ev.step_rows(rest):
+        sent_lr.setdefault(row.run, []).append(row.lr)
     lr_part = frame.parts["lr"]
     for runner in range(8):
         members = plan.members(runner)
@@ -200,7 +199,7 @@ def test_a_batch_of_events_reaches_the_windows_rooms_as_the_same_list(qtbot, mak
     w = make_window()
     got: list = []
     w.events_received.connect(got.append)
-    batch = [ev.Step(0, k, 1, 0.1, 1.0 / k) for k in range(1, 1001)]
+    batch = [ev.Steps.of(0, k, 1, 0.1, 1.0 / k) for k in range(1, 1001)]
     w.runs.events_ready.emit(batch)  # the run controller's batches reach the window's rooms
     assert len(got) == 1
     assert got[0] is batch
@@ -220,6 +219,6 @@ def test_a_new_runs_first_draw_is_not_held_back_by_the_last_runs_costly_frames(q
     runs._last_draw = runs._draw_started = time.perf_counter()  # it drew its last events just now
     runs.clear()  # what starting a run does
     runs._measure_frame()  # that last frame's measure comes late, after the new run started
-    runs._on_events([ev.Step(0, 1, 1, 0.1, 1.0)])
+    runs._on_events([ev.Steps.of(0, 1, 1, 0.1, 1.0)])
     assert runs._draw_timer.isActive()
     assert runs._draw_timer.remainingTime() <= MIN_DRAW_INTERVAL * 1000

@@ -25,7 +25,7 @@ LONG = [
 def _events(rid: int, label: str, lr: float, reason: str = "stopped") -> list[ev.Event]:
     out: list[ev.Event] = [ev.RunStarted(rid, label, "cpu", 100, 10, 40, 4, 3, {})]
     for step in range(1, 21):
-        out.append(ev.Step(rid, step, 1 + (step - 1) // 10, lr, 1.0 / step))
+        out.append(ev.Steps.of(rid, step, 1 + (step - 1) // 10, lr, 1.0 / step))
         if step % 10 == 0:
             out.append(ev.EpochEnd(rid, step // 10, step, lr, 0.5, 0.8, 0.6, 0.75, 0.01))
     out.append(ev.Finished(rid, reason, 2, 20, 1.0))

@@ -109,7 +109,7 @@ def _check_painted(widget: QtWidgets.QWidget, background: str, what: str) -> Non
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_every_plot_paints_with_real_data(qtbot, real_events, theme):
     kinds = {type(e) for e in real_events}
-    assert {ev.RunStarted, ev.Step, ev.EpochEnd, ev.Boundary, ev.LRReduced, ev.EarlyStopped} <= kinds
+    assert {ev.RunStarted, ev.Steps, ev.EpochEnd, ev.Boundary, ev.LRReduced, ev.EarlyStopped} <= kinds
     plots = LivePlots()
     qtbot.addWidget(plots)
     plots.set_theme(theme)

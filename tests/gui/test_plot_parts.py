@@ -32,7 +32,7 @@ def run_events(run, *, epochs=4, spe=10, boundary=False, label=None):
     for e in range(1, epochs + 1):
         for _ in range(spe):
             step += 1
-            out.append(ev.Step(run, step, e, 0.01, float(1.1 * np.exp(-step / 30) + 0.1 * rng.random())))
+            out.append(ev.Steps.of(run, step, e, 0.01, float(1.1 * np.exp(-step / 30) + 0.1 * rng.random())))
         acc = 1 - 0.6 * np.exp(-e / 2)
         out.append(ev.EpochEnd(run, e, step, 0.01, 0.5, acc, 0.6 / e, acc - 0.03 * e * (run + 1), 0.01))
         if boundary:

@@ -28,7 +28,7 @@ def run_events(run, *, epochs=4, spe=10, lr=0.01, seed=0, boundary=False, label=
     for e in range(1, epochs + 1):
         for _ in range(spe):
             step += 1
-            out.append(ev.Step(run, step, e, lr, float(1.1 * math.exp(-step / 30) + 0.1 * rng.random())))
+            out.append(ev.Steps.of(run, step, e, lr, float(1.1 * math.exp(-step / 30) + 0.1 * rng.random())))
         acc = 1 - 0.6 * math.exp(-e / 2)
         out.append(ev.EpochEnd(run, e, step, lr, 0.5, acc, 0.6 / e, acc - 0.05, 0.01))
         if boundary:
@@ -85,7 +85,7 @@ def test_batching_does_not_change_what_is_drawn(qtbot):
 def test_smoothing_is_the_debiased_ema(plots, qtbot, reference_ema):
     events = run_events(0, epochs=3, spe=20)
     feed(plots, events, batch=11)
-    raw = np.array([e.loss for e in events if isinstance(e, ev.Step)])
+    raw = np.array([row.loss for row in ev.step_rows(events)])
     smooth = plots.shown.series(0)["smooth"][1]
     assert plots.smoothing == 0.6
     np.testing.assert_allclose(smooth, reference_ema(raw, 0.6), rtol=1e-10)
@@ -94,9 +94,9 @@ def test_smoothing_is_the_debiased_ema(plots, qtbot, reference_ema):
         plots.set_smoothing(0.95)
     assert signal.args == [0.95]
     np.testing.assert_allclose(plots.shown.series(0)["smooth"][1], reference_ema(raw, 0.95), rtol=1e-10)
-    more = [ev.Step(0, 61 + i, 4, 0.01, 0.2 + 0.01 * i) for i in range(20)]
+    more = [ev.Steps.of(0, 61 + i, 4, 0.01, 0.2 + 0.01 * i) for i in range(20)]
     plots.add_events(more)  # new steps continue the accumulator at the new weight
-    both = np.concatenate([raw, [e.loss for e in more]])
+    both = np.concatenate([raw, [row.loss for row in ev.step_rows(more)]])
     np.testing.assert_allclose(plots.shown.series(0)["smooth"][1], reference_ema(both, 0.95), rtol=1e-10)
     plots.set_smoothing(0)
     np.testing.assert_allclose(plots.shown.series(0)["smooth"][1][: len(raw)], raw)
@@ -116,9 +116,9 @@ def test_slider_drives_the_smoothing(plots, qtbot):
 def test_nan_and_inf_never_raise_and_the_run_is_drawn_to_its_last_finite_point(plots, qtbot):
     events = run_events(0, epochs=2, spe=10)[:-1]  # no Finished yet
     events += [
-        ev.Step(0, 21, 3, 0.5, 3.0),
-        ev.Step(0, 22, 3, 0.5, float("inf")),
-        ev.Step(0, 23, 3, float("nan"), float("nan")),
+        ev.Steps.of(0, 21, 3, 0.5, 3.0),
+        ev.Steps.of(0, 22, 3, 0.5, float("inf")),
+        ev.Steps.of(0, 23, 3, float("nan"), float("nan")),
         ev.Diverged(0, 23, 3, float("nan")),
         ev.EpochEnd(0, 3, 23, 0.5, float("nan"), float("nan"), float("inf"), float("nan"), 0.1),
         ev.Finished(0, "diverged", 3, 23, 1.0),
@@ -145,7 +145,7 @@ def test_nan_and_inf_never_raise_and_the_run_is_drawn_to_its_last_finite_point(p
 
 def test_diverging_loss_does_not_flatten_the_linear_axis(plots):
     events = run_events(0, epochs=2, spe=10) + run_events(1, epochs=1, spe=10)[:-1]
-    events += [ev.Step(1, 10 + i, 2, 1.0, 10.0**i) for i in range(1, 12)]
+    events += [ev.Steps.of(1, 10 + i, 2, 1.0, 10.0**i) for i in range(1, 12)]
     feed(plots, events)
     lo, hi = plots.shown.plot("loss").vb.viewRange()[1]
     assert hi < 10  # not 1e11: the runs that train stay readable

@@ -26,7 +26,7 @@ def seed_events(run, *, runner, k, epochs=4, spe=10, label="r"):
         for _ in range(spe):
             step += 1
             loss = float((1.0 + 0.1 * runner) * np.exp(-step / 30) + 0.2 * rng.random())
-            out.append(ev.Step(run, step, e, 0.01 * (1 + runner), loss))
+            out.append(ev.Steps.of(run, step, e, 0.01 * (1 + runner), loss))
         acc = float(1 - 0.6 * np.exp(-e / 2) - 0.05 * runner + 0.04 * rng.standard_normal())
         val = float(acc - 0.02 * e + 0.03 * rng.standard_normal())
         out.append(ev.EpochEnd(run, e, step, 0.01, 0.5, acc, 0.6 / e + 0.05 * k, val, 0.01))

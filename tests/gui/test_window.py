@@ -98,7 +98,7 @@ def test_a_new_run_after_reset_replaces_the_live_one_and_late_events_are_dropped
     assert not old.thread.isRunning()
     assert w.runs.job is not old and w.running
     before = w.runs.total_steps_seen
-    late = [ev.Step(0, 999_999, 1, 0.01, 0.5)]
+    late = [ev.Steps.of(0, 999_999, 1, 0.01, 0.5)]
     old.worker.events_ready.emit(late)  # a batch of the old experiment arriving late
     w.flush_plots()
     assert w.runs.total_steps_seen == before

@@ -58,7 +58,7 @@ def test_events_arrive_in_few_batches_and_finished_last(qtbot, training):
     assert outcome["reason"] == "completed"
     assert not job.thread.isRunning()
     events = _events(batches)
-    steps = [e for e in events if isinstance(e, ev.Step)]
+    steps = ev.step_rows(events)
     assert len(steps) == 3 * 4 + 2 * 4  # 100 training rows / batch 32 = 4 updates per epoch
     assert {e.run for e in steps} == {0, 1}
     assert isinstance(events[-1], ev.Finished)  # the last partial batch is always flushed
@@ -100,7 +100,7 @@ def test_a_job_emitting_for_a_second_reaches_the_gui_about_thirty_times(qtbot, r
 
 def test_stop_ends_a_long_run(qtbot, training):
     job, control, batches, outcome = training([_run(5000)])
-    qtbot.waitUntil(lambda: any(isinstance(e, ev.Step) for e in _events(batches)), timeout=60_000)
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.Steps) for e in _events(batches)), timeout=60_000)
     with qtbot.waitSignal(job.finished, timeout=30_000):
         control.stop()
     assert outcome["reason"] == "stopped"
@@ -113,10 +113,10 @@ def test_paused_run_advances_exactly_the_steps_granted(qtbot, training):
     job, control, batches, _ = training([_run(50)], paused=True)
 
     def steps():
-        return [e for e in _events(batches) if isinstance(e, ev.Step)]
+        return ev.step_rows(_events(batches))
 
     qtbot.waitUntil(lambda: any(isinstance(e, ev.RunStarted) for e in _events(batches)), timeout=60_000)
-    assert steps() == []  # the engine flushes before it blocks: RunStarted came, no Step
+    assert steps() == []  # the engine flushes before it blocks: RunStarted came, no update
     control.advance(1)
     # the job flushes when the engine blocks again, so the step is here once it paused
     qtbot.waitUntil(lambda: len(steps()) == 1, timeout=30_000)
@@ -147,7 +147,7 @@ def test_a_cancelled_job_reports_nothing_more(qtbot, qapp, training):
     assert job.join()
     n = len(batches)
     qapp.processEvents()  # deliver what the worker queued before it ended: it must be dropped
-    job.worker.events_ready.emit([ev.Step(0, 999_999, 1, 0.01, 0.5)])  # a late batch of the old job
+    job.worker.events_ready.emit([ev.Steps.of(0, 999_999, 1, 0.01, 0.5)])  # a late batch of the old job
     assert len(batches) == n and finished == [] and outcome == {}
     assert not job.running
 
