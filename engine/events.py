@@ -52,7 +52,7 @@ class StepRow(NamedTuple):
 
 
 def _frozen(a: object, dtype: type) -> np.ndarray:
-    out = np.array(a, dtype=dtype, ndmin=1)  # a copy: never a view of the loop's state
+    out: np.ndarray = np.array(a, dtype=dtype, ndmin=1)  # a copy: never a view of the loop's state
     out.flags.writeable = False
     return out
 
@@ -77,18 +77,18 @@ class Steps(Event):
 
     @classmethod
     def of(cls, run: int, step: object, epoch: object, lr: object, loss: object) -> Steps:
-        """A block from sequences (or scalars: one update), copied and checked for one length."""
-        arrays = (
-            _frozen(step, np.int64),
-            _frozen(epoch, np.int64),
-            _frozen(lr, np.float64),
-            _frozen(loss, np.float64),
-        )
-        n = len(arrays[0])
+        """A block from sequences (copied; a scalar stands for every update: ``of(0, 5, 1,
+        0.1, 2.3)`` is update 5 alone), checked for one length."""
+        given = [np.asarray(a) for a in (step, epoch, lr, loss)]
+        n = max((a.shape[0] for a in given if a.ndim >= 1), default=1)
+        arrays = [
+            _frozen(np.full(n, a) if a.ndim == 0 else a, dtype)
+            for a, dtype in zip(given, (np.int64, np.int64, np.float64, np.float64), strict=True)
+        ]
         if n == 0 or any(a.ndim != 1 or len(a) != n for a in arrays):
             raise ValueError(
-                f"Steps: step, epoch, lr and loss must be 1-D of one length >= 1, got "
-                f"{', '.join(str(a.shape) for a in arrays)}"
+                f"Steps: step, epoch, lr and loss must be 1-D of one length >= 1 (or scalars), got "
+                f"{', '.join(str(np.shape(a)) for a in given)}"
             )
         return cls(run, *arrays)
 

@@ -65,6 +65,7 @@ class _Pending:
         self.flags: set[str] = flags if flags is not None else set()
         self.events: list[tuple[int, ev.Event]] = []
 
+
 Mode = Literal["overlay", "grid"]
 PIXMAP_CACHE_KB = 128 * 1024  # room for the cached curves of a sweep (QPixmapCache)
 CLOSE_EVERY_S = 0.5  # runs that hide each other are looked for at most this often while training
@@ -276,6 +277,11 @@ class LivePlots(QtWidgets.QWidget):
             self._draw_bands(final=final)
         if frame.grid.building:
             frame.cells.fill()
+
+    @property
+    def pending_runs(self) -> int:
+        """Runs whose data of paced batches waits for a turn of the event loop."""
+        return len(self._backlog)
 
     def _more_backlog(self) -> None:
         if self._backlog:
