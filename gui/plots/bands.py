@@ -26,12 +26,14 @@ class RunnerBands:
     def __init__(self, part: PlotPart) -> None:
         self.part = part
 
-    def create(self, plot: pg.PlotItem, its: dict[str, Any]) -> dict[str, Any]:
-        """A runner's mean curve and 95 % band for each ``banded`` curve of ``its`` on ``plot``:
-        "mean:<key>" (styled as the curve), "lo:<key>"/"hi:<key>" (the interval's ends,
-        invisible) and "fill:<key>" (the translucent band between them)."""
+    def create(
+        self, plot: pg.PlotItem, its: dict[str, Any], keys: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """A runner's mean curve and 95 % band for each ``banded`` curve of ``its`` on ``plot``
+        (or those of ``keys``): "mean:<key>" (styled as the curve), "lo:<key>"/"hi:<key>" (the
+        interval's ends, invisible) and "fill:<key>" (the translucent band between them)."""
         out: dict[str, Any] = {}
-        for key in self.part.banded:
+        for key in self.part.banded if keys is None else keys:
             own = its.get(key)
             if own is None:
                 continue

@@ -74,7 +74,8 @@ class PlotFrame:
         self.band_dirty: dict[int, dict[tuple[str, str], None]] = {}
         self.unlinked: set[str] = set()  # parts whose x link is cut (see Arrangement.fit_rooms)
         # (run id, part name) whose overlay items wait to be made, in order (see make_items)
-        self.items_due: dict[tuple[int, str], None] = {}
+        #: (run id, part name): a run's items wait; (run id, part name, curve): a lead's band
+        self.items_due: dict[tuple[int, str] | tuple[int, str, str], None] = {}
         self._legend_held = 0  # update_legend waits while a batch is drawn (see one_legend)
         self._legend_due = False
         self._hovers: dict[int, hover.Hover] = {}
@@ -183,18 +184,28 @@ class PlotFrame:
         end = None if budget is None else time.perf_counter() + budget
         made: dict[int, PlotRun] = {}
         while self.items_due:
-            rid, name = next(iter(self.items_due))
-            del self.items_due[(rid, name)]
+            due = next(iter(self.items_due))
+            del self.items_due[due]
+            rid, name = due[0], due[1]
             run, part = self.runs.get(rid), self.parts[name]
-            if run is None or f"overlay:{name}" in run.items:
+            if run is None:
                 continue
-            part.add_items(run, part.plot, "overlay")
-            made[rid] = run
-            part.sync(run, {"all"})  # its data so far
-            if run.seeded:  # and its runner's band, drawn with the bands that wait
-                waiting = self.band_dirty.setdefault(run.group, {})
-                for key in part.banded:
-                    waiting[(name, key)] = None
+            if len(due) == 3:  # a lead's band of one curve, made after its curves
+                key = due[2]
+                if part.add_band(run, key):
+                    made[rid] = run
+                    self.band_dirty.setdefault(run.group, {})[(name, key)] = None
+            elif f"overlay:{name}" not in run.items:
+                bands = tuple(key for key in part.banded if run.seeded and run.lead)
+                part.add_items(run, part.plot, "overlay", bands=not bands)
+                made[rid] = run
+                part.sync(run, {"all"})  # its data so far
+                if bands:  # then its bands, one curve's per step, before any other runner's items
+                    self.items_due = {**{(rid, name, key): None for key in bands}, **self.items_due}
+                elif run.seeded:  # and its runner's band, drawn with the bands that wait
+                    waiting = self.band_dirty.setdefault(run.group, {})
+                    for key in part.banded:
+                        waiting[(name, key)] = None
             if end is not None and time.perf_counter() > end:
                 break
         for run in made.values():

@@ -135,12 +135,17 @@ class LivePlots(QtWidgets.QWidget):
         self._theme_before_presenting = "auto"
         self._bands_queued = False
         # a zero timer (not a posted call): other timers, painting and input get turns between
-        self._items_timer = self._next_turn(self._more_items)
+        # the runs' data of paced batches, runners' items and their first bands are drawn a
+        # budget per event-loop turn, continued by this one zero timer (one slice per turn)
+        self._work_timer = self._next_turn(self._more_work)
         # paced batches (a live run): each run's new data waits here, in arrival order, until
         # a turn has room for it (see add_events)
         self._backlog: dict[int, _Pending] = {}
         self._seq = 0  # arrival order of the events drawn from the backlog (boundaries)
-        self._backlog_timer = self._next_turn(self._more_backlog)
+        # what the turns of one backlog drew: run id -> what changed, the drawn events, markers
+        self._drawn_dirty: dict[int, set[str]] = {}
+        self._drawn_events: list[tuple[int, ev.Event]] = []
+        self._drawn_marks = False
         layout = QtWidgets.QGridLayout()
         self._arrangement = Arrangement(frame, layout)
         self.setLayout(layout)
@@ -156,10 +161,10 @@ class LivePlots(QtWidgets.QWidget):
         ignored; NaN/Inf values are kept out of the curves, which stop at the last finite
         point, and the divergence is marked.
 
-        ``paced`` (a live run's batches): the runs' new data is drawn within
-        :data:`TURN_BUDGET_S` of this turn, run by run in the order it arrived, and the rest
-        in the next turns of the event loop (a zero timer), so a batch of a race of many
-        runs does not stall the window; a later batch queues its runs' data behind it. The
+        ``paced`` (a live run's batches): the runs' new data is drawn in the next turns of
+        the event loop (a zero timer), within :data:`TURN_BUDGET_S` each, run by run in the
+        order it arrived, so a batch of a race of many runs does not stall the window; a
+        later batch queues its runs' data behind it (one entry per run). The
         batch in which the last run finished draws everything at once, and so does
         :meth:`flush`. Without ``paced`` everything is drawn now.
         """
@@ -225,16 +230,19 @@ class LivePlots(QtWidgets.QWidget):
         if started:
             self._arrangement.fit_rooms()
         final = any(type(e) is ev.Finished for e in events) and all(r.finished for r in frame.runs.values())
-        self._draw_backlog(budget=TURN_BUDGET_S if paced and not final else None, final=final)
+        if paced and not final:
+            self._work_timer.start()  # drawn in the next turns, a budget each
+        else:
+            self._draw_backlog(budget=None, final=final)
 
     def _draw_backlog(self, budget: float | None, final: bool = False) -> None:
         """Draw the runs' data that waits (all of it; with a ``budget`` in seconds, run by run
-        until it is spent, one run at least, the rest in the next turn), then, with room left,
-        the items and bands that wait."""
+        until it is spent, one run at least, the rest in the next turn); once none waits, what
+        the drawn runs share (ranges, markers, close curves: once per backlog, not per turn),
+        then, with room left, the items and bands that wait."""
         frame, backlog = self.frame, self._backlog
         end = None if budget is None else time.perf_counter() + budget
-        dirty: dict[int, set[str]] = {}
-        done: list[tuple[int, ev.Event]] = []
+        dirty, done = self._drawn_dirty, self._drawn_events
         marks = False
         while backlog:
             rid = next(iter(backlog))
@@ -249,11 +257,17 @@ class LivePlots(QtWidgets.QWidget):
             if pending.epochs:
                 run.append_epochs(pending.epochs)
             if flags:
-                dirty[rid] = flags
+                dirty.setdefault(rid, set()).update(flags)
                 marks |= frame.sync(run, flags)
             done += pending.events
             if end is not None and time.perf_counter() > end:
                 break
+        self._drawn_marks |= marks
+        if backlog:
+            self._work_timer.start()
+            return  # the shared work, items and bands wait for the backlog's last turn
+        marks, self._drawn_marks = self._drawn_marks, False
+        self._drawn_dirty, self._drawn_events = {}, []
         if dirty:
             done.sort(key=lambda item: item[0])
             events = [e for _, e in done]
@@ -268,13 +282,20 @@ class LivePlots(QtWidgets.QWidget):
                 frame.find_close()  # curves that came to lie on each other (at epoch ends, paced)
             if marks:
                 frame.draw_marks()
-        if backlog:
-            self._backlog_timer.start()
-            return  # items and bands wait for a turn with room
+        # paced: the items and bands that wait get what is left of this turn, or a turn of
+        # their own (items: the next turn; bands: the next batch or BAND_WAIT_MS)
         if frame.items_due:
-            self._make_items(final=final)
+            room = ITEM_BUDGET_S if end is None else min(ITEM_BUDGET_S, end - time.perf_counter())
+            if end is None or room > 0:  # unpaced: one runner's plot at least, as always
+                self._make_items(final=final, budget=room)
+            else:
+                self._work_timer.start()
         if frame.band_dirty:
-            self._draw_bands(final=final)
+            room = BAND_BUDGET_S if end is None else min(BAND_BUDGET_S, end - time.perf_counter())
+            if end is None or room > 0:
+                self._draw_bands(final=final, budget=room)
+            else:
+                self._queue_bands()
         if frame.grid.building:
             frame.cells.fill()
 
@@ -282,11 +303,6 @@ class LivePlots(QtWidgets.QWidget):
     def pending_runs(self) -> int:
         """Runs whose data of paced batches waits for a turn of the event loop."""
         return len(self._backlog)
-
-    def _more_backlog(self) -> None:
-        if self._backlog:
-            with self.frame.one_legend():
-                self._draw_backlog(budget=TURN_BUDGET_S)
 
     def flush(self) -> None:
         """Draw everything that waits now: the runs' data (paced batches), every runner's
@@ -296,13 +312,16 @@ class LivePlots(QtWidgets.QWidget):
                 self._draw_backlog(budget=None)
         self.flush_bands()
 
-    def _draw_bands(self, final: bool = False) -> None:
+    def _draw_bands(self, final: bool = False, budget: float = BAND_BUDGET_S) -> None:
         """The runners' means and bands that have new data, paced like the curves: within
-        :data:`BAND_BUDGET_S` of the GUI thread per batch; the bands left over are drawn first
-        with the next batch, or after :data:`BAND_WAIT_MS` when none comes (a paused run), and
-        every one at once when the last run finished (``final``)."""
-        frame = self.frame
-        if frame.draw_bands(budget=None if final else BAND_BUDGET_S) and not self._bands_queued:
+        :data:`BAND_BUDGET_S` (or ``budget``) of the GUI thread per batch; the bands left over
+        are drawn first with the next batch, or after :data:`BAND_WAIT_MS` when none comes (a
+        paused run), and every one at once when the last run finished (``final``)."""
+        if self.frame.draw_bands(budget=None if final else budget):
+            self._queue_bands()
+
+    def _queue_bands(self) -> None:
+        if not self._bands_queued:
             self._bands_queued = True
             QtCore.QTimer.singleShot(BAND_WAIT_MS, self, self._more_bands)
 
@@ -311,21 +330,30 @@ class LivePlots(QtWidgets.QWidget):
         if self.frame.band_dirty:
             self._draw_bands()
 
-    def _make_items(self, final: bool = False) -> None:
+    def _make_items(self, final: bool = False, budget: float = ITEM_BUDGET_S) -> None:
         """The runners' items that wait (:meth:`PlotFrame.make_items`), within
-        :data:`ITEM_BUDGET_S` of this turn; the rest in the next turns of the event loop (a
-        zero timer), so a race of many runners starts without one long stall; all at once
-        when the last run finished (``final``)."""
-        if self.frame.make_items(budget=None if final else ITEM_BUDGET_S):
-            self._items_timer.start()
+        :data:`ITEM_BUDGET_S` (or ``budget``) of this turn; the rest in the next turns of the
+        event loop (a zero timer), so a race of many runners starts without one long stall;
+        all at once when the last run finished (``final``)."""
+        if self.frame.make_items(budget=None if final else budget):
+            self._work_timer.start()
 
-    def _more_items(self) -> None:
+    def _more_work(self) -> None:
+        if self._backlog:
+            with self.frame.one_legend():
+                self._draw_backlog(budget=TURN_BUDGET_S)  # then items and bands, with room left
+            return
         if not self.frame.items_due:
             return
+        end = time.perf_counter() + ITEM_BUDGET_S
         with self.frame.one_legend():
             self._make_items()
             if not self.frame.items_due and self.frame.band_dirty:
-                self._draw_bands()  # the last runner's band without waiting for the next batch
+                room = end - time.perf_counter()  # the last runner's band without waiting for the next batch
+                if room > 0:
+                    self._draw_bands(budget=room)
+                else:
+                    self._queue_bands()
 
     def flush_bands(self) -> None:
         """Make every runner's items and draw every band that waits (exports, tests; see
@@ -358,9 +386,9 @@ class LivePlots(QtWidgets.QWidget):
         frame.max_steps = frame.max_epochs = 0
         frame.band_dirty = {}
         frame.items_due = {}
-        self._items_timer.stop()
+        self._work_timer.stop()
         self._backlog.clear()
-        self._backlog_timer.stop()
+        self._drawn_dirty, self._drawn_events, self._drawn_marks = {}, [], False
         frame.ranges.reset()
         for part in frame.parts.values():
             part.reset()
@@ -376,6 +404,7 @@ class LivePlots(QtWidgets.QWidget):
         frame = self.frame
         run = frame.runs.pop(run_id, None)
         self._backlog.pop(run_id, None)
+        self._drawn_dirty.pop(run_id, None)
         if run is None:
             return
         frame.remove_run(run)

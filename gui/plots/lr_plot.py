@@ -80,7 +80,9 @@ class LRPlot(PlotPart):
         self.warmups[end] = region
 
     def batch_done(self, events: Any, dirty: dict[int, set[str]]) -> None:
-        if any(flags & {"steps", "all"} for flags in dirty.values()):
+        runs = self.frame.runs
+        # only leads' rates are compared (a runner's seeds share one schedule)
+        if any(flags & {"steps", "all"} and rid in runs and runs[rid].lead for rid, flags in dirty.items()):
             self.find_shared()
 
     def forget_run(self, run: PlotRun) -> None:

@@ -137,7 +137,7 @@ def test_band_fill_is_pyqtgraphs_fill_between(qtbot):
 def test_a_race_of_many_seeds_starts_over_several_turns_and_draws_what_it_did(qtbot, monkeypatch):
     """128 runs (8 runners x 16 seeds) starting in one batch: the legend is laid out once, not
     per runner; the runners' plot items are made over several turns of the event loop (here
-    one runner's plot per turn), not all in the batch's turn; hidden seeds get none; and once
+    one runner's plot or one of its bands per turn), not all in the batch's turn; hidden seeds get none; and once
     made, each runner draws the mean over its 16 seeds of what they sent."""
     from optiscope.gui.plots import live
 

@@ -63,11 +63,12 @@ def test_a_big_paced_batch_is_drawn_over_several_turns_and_all_of_it_arrives(plo
     events, losses = _race()
     half = len(events) // 2
     plots.add_events(events[:half], paced=True)
-    # this turn drew one run's data; the others wait for the next turns
-    assert plots.pending_runs == RUNS - 1
+    assert plots.pending_runs == RUNS  # nothing drawn in this turn: the next turns draw it
+    QtCore.QCoreApplication.processEvents()
+    assert plots.pending_runs == RUNS - 1  # a turn with no time to spare draws one run
     turns = [plots.pending_runs]
     plots.add_events(events[half:], paced=True)  # a later batch queues behind, per run
-    assert plots.pending_runs <= RUNS  # the backlog holds one entry per run, however many batches
+    assert plots.pending_runs == RUNS  # the backlog holds one entry per run, however many batches
     while plots.pending_runs:
         QtCore.QCoreApplication.processEvents()
         turns.append(plots.pending_runs)
@@ -99,7 +100,7 @@ def test_clear_drops_the_backlog_of_the_last_experiment(plots, monkeypatch):
     monkeypatch.setattr(live, "TURN_BUDGET_S", 0.0)
     events, _ = _race(4)
     plots.add_events(events, paced=True)
-    assert plots.pending_runs == 3
+    assert plots.pending_runs == 4
     plots.clear()
     assert plots.pending_runs == 0
     QtCore.QCoreApplication.processEvents()
@@ -111,7 +112,7 @@ def test_the_windows_flush_plots_draws_what_paced_drawing_left(qtbot, make_windo
     w = make_window()
     events, losses = _race(6)
     w.plots.add_events(events, paced=True)
-    assert w.plots.pending_runs == 5
+    assert w.plots.pending_runs == 6
     w.flush_plots()
     assert w.plots.pending_runs == 0
     _assert_all_drawn(w.plots, losses)
