@@ -235,6 +235,7 @@ class RunController(QtCore.QObject):
         # a new run's drawing pace is measured afresh: the last run's costly frames (its first,
         # making every plot's items) would hold back this run's first draw, which then grows
         self._frame_cost = 0.0
+        self._draw_work = 0.0
         self._draw_started = 0.0  # and a frame of the last run still to be measured is not
         self.run_info: dict[int, Any] = {}
         self.epoch_events: list[Any] = []
@@ -475,11 +476,18 @@ class RunController(QtCore.QObject):
         # time the drawing plus the repaint it causes: the zero timer fires after the paint
         QtCore.QTimer.singleShot(0, self._measure_frame)
 
+    def add_draw_work(self, seconds: float) -> None:
+        """Drawing work done since the last frame after it was handed over (plots that draw a
+        batch over several turns of the event loop): it counts in that frame's cost, so the
+        drawing pace follows what drawing really takes."""
+        self._draw_work += max(float(seconds), 0.0)
+
     @Slot()
     def _measure_frame(self) -> None:
         if not self._draw_started:
             return  # cleared since that draw: a new run measures its own frames
-        cost = time.perf_counter() - self._draw_started
+        cost = time.perf_counter() - self._draw_started + self._draw_work
+        self._draw_work = 0.0
         self._frame_cost = cost if self._frame_cost == 0.0 else 0.7 * self._frame_cost + 0.3 * cost
 
     def flush(self) -> None:

@@ -72,7 +72,7 @@ CLOSE_EVERY_S = 0.5  # runs that hide each other are looked for at most this oft
 BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at most (see _draw_bands)
 BAND_WAIT_MS = 100  # bands left over wait this long for the next batch before they are drawn alone
 ITEM_BUDGET_S = 0.008  # GUI-thread time one event-loop turn spends making runners' items at most
-TURN_BUDGET_S = 0.008  # paced batches: GUI-thread time one turn spends on the runs' new data at most
+TURN_BUDGET_S = 0.005  # paced drawing: GUI-thread time one turn spends on what waits (data, items, bands)
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
 )
@@ -138,6 +138,7 @@ class LivePlots(QtWidgets.QWidget):
         # the runs' data of paced batches, runners' items and their first bands are drawn a
         # budget per event-loop turn, continued by this one zero timer (one slice per turn)
         self._work_timer = self._next_turn(self._more_work)
+        self._work_seconds = 0.0
         # paced batches (a live run): each run's new data waits here, in arrival order, until
         # a turn has room for it (see add_events)
         self._backlog: dict[int, _Pending] = {}
@@ -312,12 +313,12 @@ class LivePlots(QtWidgets.QWidget):
                 self._draw_backlog(budget=None)
         self.flush_bands()
 
-    def _draw_bands(self, final: bool = False, budget: float = BAND_BUDGET_S) -> None:
+    def _draw_bands(self, final: bool = False, budget: float | None = None) -> None:
         """The runners' means and bands that have new data, paced like the curves: within
         :data:`BAND_BUDGET_S` (or ``budget``) of the GUI thread per batch; the bands left over
         are drawn first with the next batch, or after :data:`BAND_WAIT_MS` when none comes (a
         paused run), and every one at once when the last run finished (``final``)."""
-        if self.frame.draw_bands(budget=None if final else budget):
+        if self.frame.draw_bands(budget=None if final else BAND_BUDGET_S if budget is None else budget):
             self._queue_bands()
 
     def _queue_bands(self) -> None:
@@ -327,33 +328,54 @@ class LivePlots(QtWidgets.QWidget):
 
     def _more_bands(self) -> None:
         self._bands_queued = False
-        if self.frame.band_dirty:
-            self._draw_bands()
+        if self.frame.band_dirty and not self._work_timer.isActive():
+            self._work_timer.start()  # in a turn of its own (see _more_work)
 
-    def _make_items(self, final: bool = False, budget: float = ITEM_BUDGET_S) -> None:
+    def _make_items(self, final: bool = False, budget: float | None = None) -> None:
         """The runners' items that wait (:meth:`PlotFrame.make_items`), within
         :data:`ITEM_BUDGET_S` (or ``budget``) of this turn; the rest in the next turns of the
         event loop (a zero timer), so a race of many runners starts without one long stall;
         all at once when the last run finished (``final``)."""
-        if self.frame.make_items(budget=None if final else budget):
+        if self.frame.make_items(budget=None if final else ITEM_BUDGET_S if budget is None else budget):
             self._work_timer.start()
 
+    def take_work_seconds(self) -> float:
+        """Seconds the slices of :meth:`_more_work` took since the last call (the part of
+        drawing a batch that comes after ``add_events`` returned: a window's drawing pace)."""
+        seconds, self._work_seconds = self._work_seconds, 0.0
+        return seconds
+
     def _more_work(self) -> None:
+        """One slice of what waits, within one budget: the runs' data of paced batches, then
+        the runners' items, then their bands (one timer: a turn of the event loop holds one
+        slice, never a slice of each)."""
+        t0 = time.perf_counter()
+        counted = self._work_slice()
+        if counted:  # a run's start (its runners' items) does not slow its drawing later
+            self._work_seconds += time.perf_counter() - t0
+
+    def _work_slice(self) -> bool:
+        """One slice; False when it made items (a run's start) rather than drawing data."""
         if self._backlog:
             with self.frame.one_legend():
                 self._draw_backlog(budget=TURN_BUDGET_S)  # then items and bands, with room left
-            return
-        if not self.frame.items_due:
-            return
-        end = time.perf_counter() + ITEM_BUDGET_S
-        with self.frame.one_legend():
-            self._make_items()
-            if not self.frame.items_due and self.frame.band_dirty:
-                room = end - time.perf_counter()  # the last runner's band without waiting for the next batch
-                if room > 0:
-                    self._draw_bands(budget=room)
-                else:
-                    self._queue_bands()
+            return True
+        if self.frame.items_due:
+            end = time.perf_counter() + TURN_BUDGET_S
+            with self.frame.one_legend():
+                self._make_items(budget=TURN_BUDGET_S)
+                if not self.frame.items_due and self.frame.band_dirty:
+                    room = (
+                        end - time.perf_counter()
+                    )  # the last runner's band without waiting for the next batch
+                    if room > 0:
+                        self._draw_bands(budget=room)
+                    else:
+                        self._queue_bands()
+            return False
+        if self.frame.band_dirty:
+            self._draw_bands(budget=TURN_BUDGET_S)
+        return True
 
     def flush_bands(self) -> None:
         """Make every runner's items and draw every band that waits (exports, tests; see

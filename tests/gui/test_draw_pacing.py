@@ -222,3 +222,24 @@ def test_a_new_runs_first_draw_is_not_held_back_by_the_last_runs_costly_frames(q
     runs._on_events([ev.Steps.of(0, 1, 1, 0.1, 1.0)])
     assert runs._draw_timer.isActive()
     assert runs._draw_timer.remainingTime() <= MIN_DRAW_INTERVAL * 1000
+
+
+def test_drawing_work_done_after_a_frame_counts_in_the_drawing_pace(qtbot, make_window):
+    """Plots that draw a batch over several turns (paced) report that work: it counts in the
+    frame's cost, so the next batch waits until drawing took at most DRAW_BUSY_FRACTION of
+    the GUI thread, however the work was split."""
+    from optiscope.gui.run_controller import DRAW_BUSY_FRACTION
+
+    w = make_window()
+    runs = w.runs
+    runs.clear()
+    runs._on_events([ev.Steps.of(0, 1, 1, 0.1, 1.0)])
+    qtbot.waitUntil(lambda: runs._frame_cost > 0, timeout=10_000)  # drawn and measured
+    runs._draw_timer.stop()
+    runs.add_draw_work(0.2)  # the turns after that frame drew for 200 ms
+    runs._draw()  # the next frame, measured with that work
+    qtbot.waitUntil(lambda: runs._frame_cost >= 0.3 * 0.2, timeout=10_000)
+    runs._on_events([ev.Steps.of(0, 2, 1, 0.1, 1.0)])
+    assert runs._draw_timer.isActive()
+    wait_ms = runs._frame_cost / DRAW_BUSY_FRACTION * 1000 - 50  # less what passed since
+    assert runs._draw_timer.remainingTime() >= wait_ms
