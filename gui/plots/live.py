@@ -72,7 +72,7 @@ CLOSE_EVERY_S = 0.5  # runs that hide each other are looked for at most this oft
 BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at most (see _draw_bands)
 BAND_WAIT_MS = 100  # bands left over wait this long for the next batch before they are drawn alone
 ITEM_BUDGET_S = 0.008  # GUI-thread time one event-loop turn spends making runners' items at most
-TURN_BUDGET_S = 0.005  # paced drawing: GUI-thread time one turn spends on what waits (data, items, bands)
+TURN_BUDGET_S = 0.003  # paced drawing: GUI-thread time one turn spends on what waits (data, items, bands)
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
 )
@@ -147,6 +147,7 @@ class LivePlots(QtWidgets.QWidget):
         self._drawn_dirty: dict[int, set[str]] = {}
         self._drawn_events: list[tuple[int, ev.Event]] = []
         self._drawn_marks = False
+        self._close_due = False  # paced: close curves are looked for in a turn of their own
         layout = QtWidgets.QGridLayout()
         self._arrangement = Arrangement(frame, layout)
         self.setLayout(layout)
@@ -264,25 +265,12 @@ class LivePlots(QtWidgets.QWidget):
             if end is not None and time.perf_counter() > end:
                 break
         self._drawn_marks |= marks
-        if backlog:
+        if backlog or (end is not None and time.perf_counter() > end):
             self._work_timer.start()
             return  # the shared work, items and bands wait for the backlog's last turn
-        marks, self._drawn_marks = self._drawn_marks, False
-        self._drawn_dirty, self._drawn_events = {}, []
-        if dirty:
-            done.sort(key=lambda item: item[0])
-            events = [e for _, e in done]
-            for part in frame.parts.values():
-                part.batch_done(events, dirty)
-            if frame.ranges.update():
-                marks = True  # markers above an axis wait at its top edge
-            if any(flags & {"status", "all"} for flags in dirty.values()) or (
-                any("epochs" in flags for flags in dirty.values())
-                and time.monotonic() - frame.close_at >= CLOSE_EVERY_S
-            ):
-                frame.find_close()  # curves that came to lie on each other (at epoch ends, paced)
-            if marks:
-                frame.draw_marks()
+        self._shared_work(paced=end is not None)
+        if self._close_due:
+            self._work_timer.start()
         # paced: the items and bands that wait get what is left of this turn, or a turn of
         # their own (items: the next turn; bands: the next batch or BAND_WAIT_MS)
         if frame.items_due:
@@ -308,10 +296,35 @@ class LivePlots(QtWidgets.QWidget):
     def flush(self) -> None:
         """Draw everything that waits now: the runs' data (paced batches), every runner's
         items and every band (the end of a run, exports, tests)."""
-        if self._backlog:
+        if self._backlog or self._drawn_dirty or self._drawn_marks or self._close_due:
             with self.frame.one_legend():
                 self._draw_backlog(budget=None)
         self.flush_bands()
+
+    def _shared_work(self, paced: bool) -> None:
+        """What the runs drawn from one backlog share: the parts' batch hooks, axis ranges,
+        markers and (``paced``: in a turn of its own) the curves that came to lie on each other."""
+        frame = self.frame
+        dirty, done = self._drawn_dirty, self._drawn_events
+        marks, self._drawn_marks = self._drawn_marks, False
+        self._drawn_dirty, self._drawn_events = {}, []
+        if dirty:
+            done.sort(key=lambda item: item[0])
+            events = [e for _, e in done]
+            for part in frame.parts.values():
+                part.batch_done(events, dirty)
+            if frame.ranges.update():
+                marks = True  # markers above an axis wait at its top edge
+            if any(flags & {"status", "all"} for flags in dirty.values()) or (
+                any("epochs" in flags for flags in dirty.values())
+                and time.monotonic() - frame.close_at >= CLOSE_EVERY_S
+            ):
+                self._close_due = True  # curves that came to lie on each other (at epoch ends, paced)
+            if marks:
+                frame.draw_marks()
+        if self._close_due and not paced:
+            self._close_due = False
+            frame.find_close()
 
     def _draw_bands(self, final: bool = False, budget: float | None = None) -> None:
         """The runners' means and bands that have new data, paced like the curves: within
@@ -359,6 +372,16 @@ class LivePlots(QtWidgets.QWidget):
         if self._backlog:
             with self.frame.one_legend():
                 self._draw_backlog(budget=TURN_BUDGET_S)  # then items and bands, with room left
+            return True
+        if self._drawn_dirty or self._drawn_marks or self._close_due:
+            with self.frame.one_legend():
+                if self._drawn_dirty or self._drawn_marks:
+                    self._shared_work(paced=True)
+                else:
+                    self._close_due = False
+                    self.frame.find_close()
+            if self._close_due or self.frame.items_due or self.frame.band_dirty:
+                self._work_timer.start()
             return True
         if self.frame.items_due:
             end = time.perf_counter() + TURN_BUDGET_S
@@ -411,6 +434,7 @@ class LivePlots(QtWidgets.QWidget):
         self._work_timer.stop()
         self._backlog.clear()
         self._drawn_dirty, self._drawn_events, self._drawn_marks = {}, [], False
+        self._close_due = False
         frame.ranges.reset()
         for part in frame.parts.values():
             part.reset()
