@@ -44,7 +44,7 @@ def trains_alone_reason(cfg: Any) -> str | None:
     its part declares it (:meth:`~engine.optimizers.base.OptimizerPart.alone_reason`); None if
     it can be batched."""
     if isinstance(cfg, str):
-        cfg = part_for(cfg).config()
+        cfg = part_for(cfg).config.model_validate({"kind": cfg})
     why = part_for(cfg.kind).alone_reason(cfg)
     return None if why is None else f"optimizer {cfg.kind}: {why}"
 
