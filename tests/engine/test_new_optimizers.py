@@ -621,3 +621,37 @@ def test_validate_names_the_new_kinds_and_fields(tmp_path, capsys, text, message
     assert main(["validate", str(f)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_search_over_muon_trains_its_muon_trials_alone(tmp_path, monkeypatch, capsys):
+    """Muon in a search space: its trials train alone (saying why) and complete; Adam trials
+    still batch with each other. Each Muon trial's objective is that of its run trained by
+    itself (``best.toml`` trained again through the one-run path)."""
+    import csv
+
+    from optiscope.engine.cli import main
+    from optiscope.engine.search_space import apply_params
+    from optiscope.engine.trainer import train
+
+    monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
+    f = tmp_path / "s.toml"
+    f.write_text(
+        '[base.dataset]\nname = "blobs"\nn_samples = 200\n[base.training]\nepochs = 2\nbatch_size = 16\n'
+        'device = "cpu"\n[base.optimizer]\nkind = "adam"\nlr = 0.01\n[search]\nobjective = "final_val_loss"\n'
+        'trials = 4\nsampler = "grid"\n[search.params]\n"optimizer.kind" = { choices = ["adam", "muon"] }\n'
+        '"optimizer.lr" = { low = 0.001, high = 0.1, log = true, points = [0.01, 0.05] }\n'
+    )
+    assert main(["search", str(f), "--out", str(tmp_path / "o"), "--batch", "4"]) == 0
+    err = capsys.readouterr().err
+    with open(tmp_path / "o" / "trials.csv", newline="", encoding="utf-8") as fh:
+        trials = list(csv.DictReader(fh))
+    assert len(trials) == 4 and {t["state"] for t in trials} == {"complete"}
+    muon = [t for t in trials if t["optimizer.kind"] == "muon"]
+    assert len(muon) == 2
+    assert err.count("not batched: optimizer muon: Muon's bfloat16 Newton–Schulz step") == 2
+    assert "batched together" in err  # the two Adam trials
+    base = C.load_toml(f).runs()[0]
+    for t in muon:  # the trial's run: the base with Adam's section turned into Muon's (lr, eps, decay kept)
+        run = apply_params(base, {"optimizer.kind": "muon", "optimizer.lr": float(t["optimizer.lr"])})
+        assert run.optimizer.kind == "muon" and not run.optimizer.batched
+        assert float(t["final_val_loss"]) == train(run).final.val_loss
