@@ -74,7 +74,7 @@ class Muon(OptimizerSettings):
     batched: bool = Field(
         False,
         description=(
-            "train with the other Muon runs of a race as one batched computation (faster; "
+            "train with the race's other runs of the same data and layers as one batched computation (faster; "
             "train losses then ~5e-4 from torch.optim.Muon's, its bfloat16 Newton–Schulz "
             "amplifying float rounding); off: the run trains alone, as torch.optim.Muon"
         ),
@@ -299,7 +299,7 @@ class MuonPart(OptimizerPart):
         "ns_steps": "Newton–Schulz steps",
         "nesterov": "Nesterov",
         "adjust_lr_fn": "Rate scaling",
-        "batched": "Batch with other Muon runs",
+        "batched": "Train batched with others",
     }
     #: the 2-D test functions have one vector parameter: Muon would leave it all to AdamW
     race = ()
