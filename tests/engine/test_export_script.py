@@ -39,6 +39,8 @@ EXPORTED = PRESETS if os.environ.get("OPTISCOPE_SLOW") else [REPRESENTATIVE]
 PRESET_PARAMS = [
     pytest.param(name, marks=() if name == REPRESENTATIVE else pytest.mark.slow) for name in PRESETS
 ]
+
+
 def test_every_preset_is_exported():
     """Every bundled preset, those with Muon, Schedule-Free, Prodigy and WSD included, exports
     (none is refused; the module fixture writes each with --all and lints it)."""
