@@ -73,6 +73,7 @@ BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at
 BAND_WAIT_MS = 100  # bands left over wait this long for the next batch before they are drawn alone
 ITEM_BUDGET_S = 0.008  # GUI-thread time one event-loop turn spends making runners' items at most
 TURN_BUDGET_S = 0.003  # paced drawing: GUI-thread time one turn spends on what waits (data, items, bands)
+SLICE_TURNS = ("items", "data", "items", "bands")  # paced drawing: whose turn it is, in a round
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
 )
@@ -148,6 +149,7 @@ class LivePlots(QtWidgets.QWidget):
         self._drawn_events: list[tuple[int, ev.Event]] = []
         self._drawn_marks = False
         self._close_due = False  # paced: close curves are looked for in a turn of their own
+        self._next_kind = 0  # which kind of work the next slice prefers (see _work_slice)
         layout = QtWidgets.QGridLayout()
         self._arrangement = Arrangement(frame, layout)
         self.setLayout(layout)
@@ -368,37 +370,42 @@ class LivePlots(QtWidgets.QWidget):
             self._work_seconds += time.perf_counter() - t0
 
     def _work_slice(self) -> bool:
-        """One slice; False when it made items (a run's start) rather than drawing data."""
-        if self._backlog:
-            with self.frame.one_legend():
-                self._draw_backlog(budget=TURN_BUDGET_S)  # then items and bands, with room left
+        """One slice of one kind of work, the kinds taking turns (the runs' data and what they
+        share; the runners' items; their bands), so none waits behind another while batches
+        keep coming; False when it made items (a run's start) rather than drawing data."""
+        frame = self.frame
+        kinds = (
+            ("data", bool(self._backlog or self._drawn_dirty or self._drawn_marks or self._close_due)),
+            ("items", bool(frame.items_due)),
+            ("bands", bool(frame.band_dirty)),
+        )
+        ready = {name for name, due in kinds if due}
+        if not ready:
             return True
-        if self._drawn_dirty or self._drawn_marks or self._close_due:
-            with self.frame.one_legend():
-                if self._drawn_dirty or self._drawn_marks:
+        # the turns go round SLICE_TURNS (items every other turn while a run starts: a
+        # runner's curves appear soon), skipping the kinds with nothing to do
+        n = len(SLICE_TURNS)
+        at = next(i for i in range(n) if SLICE_TURNS[(self._next_kind + i) % n] in ready)
+        kind = SLICE_TURNS[(self._next_kind + at) % n]
+        self._next_kind = (self._next_kind + at + 1) % n
+        with frame.one_legend():
+            if kind == "data":
+                if self._backlog:
+                    self._draw_backlog(budget=TURN_BUDGET_S)  # then items and bands, with room left
+                elif self._drawn_dirty or self._drawn_marks:
                     self._shared_work(paced=True)
                 else:
                     self._close_due = False
-                    self.frame.find_close()
-            if self._close_due or self.frame.items_due or self.frame.band_dirty:
-                self._work_timer.start()
-            return True
-        if self.frame.items_due:
-            end = time.perf_counter() + TURN_BUDGET_S
-            with self.frame.one_legend():
-                self._make_items(budget=TURN_BUDGET_S)
-                if not self.frame.items_due and self.frame.band_dirty:
-                    room = (
-                        end - time.perf_counter()
-                    )  # the last runner's band without waiting for the next batch
-                    if room > 0:
-                        self._draw_bands(budget=room)
-                    else:
-                        self._queue_bands()
-            return False
-        if self.frame.band_dirty:
-            self._draw_bands(budget=TURN_BUDGET_S)
-        return True
+                    frame.find_close()
+            elif kind == "items":
+                frame.make_items(budget=TURN_BUDGET_S)
+            else:
+                frame.draw_bands(budget=TURN_BUDGET_S)
+        if self._backlog or self._drawn_dirty or self._drawn_marks or self._close_due or frame.items_due:
+            self._work_timer.start()
+        elif frame.band_dirty:
+            self._queue_bands()  # the bands left wait for the next batch, or BAND_WAIT_MS
+        return kind != "items"
 
     def flush_bands(self) -> None:
         """Make every runner's items and draw every band that waits (exports, tests; see

@@ -116,3 +116,44 @@ def test_the_windows_flush_plots_draws_what_paced_drawing_left(qtbot, make_windo
     w.flush_plots()
     assert w.plots.pending_runs == 0
     _assert_all_drawn(w.plots, losses)
+
+
+def test_runners_curves_are_made_while_batches_keep_coming(qtbot, monkeypatch):
+    """A race of many seeds whose batches never stop coming: the runners' plot items and
+    bands take their turns with the data (none waits for the run's end)."""
+    from test_seed_bands import race_plan
+
+    monkeypatch.setattr(live, "TURN_BUDGET_S", 0.0)  # the least a turn does: one unit
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.resize(1280, 720)
+    plots.show()
+    plan = race_plan(runners=4, seeds=4)
+    plots.set_seed_plan(plan)
+    runs = range(len(plan.runs))
+    plots.add_events(
+        [ev.RunStarted(r, plan.labels[plan.runner_of[r]], "cpu", 100, 10, 10_000, 1000, 3, {}) for r in runs],
+        paced=True,
+    )
+    frame, step = plots.frame, 0
+    leads = [plan.members(runner)[0] for runner in range(4)]
+
+    def drawn() -> bool:  # every runner's mean loss curve has data
+        return all(
+            "overlay:loss" in frame.runs[r].items
+            and plots.shown.part("loss").items(frame.runs[r])["mean:smooth"].getOriginalDataset()[0]
+            is not None
+            for r in leads
+        )
+
+    for _ in range(300):  # a batch every turn: the runs' data always waits
+        step += 10
+        batch = [ev.Steps.of(r, np.arange(step - 9, step + 1), 1, 0.1, 1.0 / step) for r in runs]
+        plots.add_events(batch, paced=True)
+        assert plots.pending_runs == len(runs)
+        QtCore.QCoreApplication.processEvents()
+        if not frame.items_due and drawn():
+            break
+    # every runner's items made and its mean curve drawn while the data kept coming
+    assert not frame.items_due and drawn()
+    plots.clear()
