@@ -74,6 +74,7 @@ BAND_WAIT_MS = 100  # bands left over wait this long for the next batch before t
 ITEM_BUDGET_S = 0.008  # GUI-thread time one event-loop turn spends making runners' items at most
 TURN_BUDGET_S = 0.003  # paced drawing: GUI-thread time one turn spends on what waits (data, items, bands)
 SLICE_TURNS = ("items", "data", "items", "bands")  # paced drawing: whose turn it is, in a round
+SLICE_GAP_MAX_S = 0.05  # the turn between two slices (the repaint) counts in drawing's cost up to this
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
 )
@@ -140,6 +141,7 @@ class LivePlots(QtWidgets.QWidget):
         # budget per event-loop turn, continued by this one zero timer (one slice per turn)
         self._work_timer = self._next_turn(self._more_work)
         self._work_seconds = 0.0
+        self._slice_end: float | None = None  # when the last slice ended, if another follows
         # paced batches (a live run): each run's new data waits here, in arrival order, until
         # a turn has room for it (see add_events)
         self._backlog: dict[int, _Pending] = {}
@@ -355,8 +357,9 @@ class LivePlots(QtWidgets.QWidget):
             self._work_timer.start()
 
     def take_work_seconds(self) -> float:
-        """Seconds the slices of :meth:`_more_work` took since the last call (the part of
-        drawing a batch that comes after ``add_events`` returned: a window's drawing pace)."""
+        """Seconds the slices of :meth:`_more_work` and the turns between them (their
+        repaints) took since the last call (the part of drawing a batch that comes after
+        ``add_events`` returned: a window's drawing pace)."""
         seconds, self._work_seconds = self._work_seconds, 0.0
         return seconds
 
@@ -365,9 +368,13 @@ class LivePlots(QtWidgets.QWidget):
         the runners' items, then their bands (one timer: a turn of the event loop holds one
         slice, never a slice of each)."""
         t0 = time.perf_counter()
+        if self._slice_end is not None:  # the turn since the last slice: its repaint, mostly
+            self._work_seconds += min(t0 - self._slice_end, SLICE_GAP_MAX_S)
         counted = self._work_slice()
+        end = time.perf_counter()
         if counted:  # a run's start (its runners' items) does not slow its drawing later
-            self._work_seconds += time.perf_counter() - t0
+            self._work_seconds += end - t0
+        self._slice_end = end if self._work_timer.isActive() else None
 
     def _work_slice(self) -> bool:
         """One slice of one kind of work, the kinds taking turns (the runs' data and what they
@@ -439,6 +446,7 @@ class LivePlots(QtWidgets.QWidget):
         frame.band_dirty = {}
         frame.items_due = {}
         self._work_timer.stop()
+        self._slice_end = None
         self._backlog.clear()
         self._drawn_dirty, self._drawn_events, self._drawn_marks = {}, [], False
         self._close_due = False
