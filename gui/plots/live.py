@@ -73,6 +73,7 @@ BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at
 BAND_WAIT_MS = 100  # bands left over wait this long for the next batch before they are drawn alone
 ITEM_BUDGET_S = 0.008  # GUI-thread time one event-loop turn spends making runners' items at most
 TURN_BUDGET_S = 0.003  # paced drawing: GUI-thread time one turn spends on what waits (data, items, bands)
+PACED_MIN_RUNS = 4  # paced batches of at most this many runs' data are drawn at once (cheap)
 SLICE_TURNS = ("items", "data", "items", "bands")  # paced drawing: whose turn it is, in a round
 SLICE_GAP_MAX_S = 0.05  # the turn between two slices (the repaint) counts in drawing's cost up to this
 _DRAWN = frozenset(
@@ -170,7 +171,8 @@ class LivePlots(QtWidgets.QWidget):
         ``paced`` (a live run's batches): the runs' new data is drawn in the next turns of
         the event loop (a zero timer), within :data:`TURN_BUDGET_S` each, run by run in the
         order it arrived, so a batch of a race of many runs does not stall the window; a
-        later batch queues its runs' data behind it (one entry per run). The
+        later batch queues its runs' data behind it (one entry per run). A batch of at most
+        :data:`PACED_MIN_RUNS` runs' data (and nothing waiting) is drawn at once. The
         batch in which the last run finished draws everything at once, and so does
         :meth:`flush`. Without ``paced`` everything is drawn now.
         """
@@ -236,7 +238,7 @@ class LivePlots(QtWidgets.QWidget):
         if started:
             self._arrangement.fit_rooms()
         final = any(type(e) is ev.Finished for e in events) and all(r.finished for r in frame.runs.values())
-        if paced and not final:
+        if paced and not final and len(self._backlog) > PACED_MIN_RUNS:
             self._work_timer.start()  # drawn in the next turns, a budget each
         else:
             self._draw_backlog(budget=None, final=final)

@@ -76,6 +76,13 @@ def test_a_big_paced_batch_is_drawn_over_several_turns_and_all_of_it_arrives(plo
     _assert_all_drawn(plots, losses)
 
 
+def test_a_small_paced_batch_is_drawn_at_once(plots):
+    events, losses = _race(live.PACED_MIN_RUNS)
+    plots.add_events(events, paced=True)
+    assert plots.pending_runs == 0
+    _assert_all_drawn(plots, losses)
+
+
 def test_the_last_runs_finish_and_flush_draw_everything_at_once(plots, monkeypatch):
     monkeypatch.setattr(live, "TURN_BUDGET_S", 0.0)
     events, losses = _race()
@@ -98,9 +105,9 @@ def test_the_last_runs_finish_and_flush_draw_everything_at_once(plots, monkeypat
 
 def test_clear_drops_the_backlog_of_the_last_experiment(plots, monkeypatch):
     monkeypatch.setattr(live, "TURN_BUDGET_S", 0.0)
-    events, _ = _race(4)
+    events, _ = _race(8)
     plots.add_events(events, paced=True)
-    assert plots.pending_runs == 4
+    assert plots.pending_runs == 8
     plots.clear()
     assert plots.pending_runs == 0
     QtCore.QCoreApplication.processEvents()
