@@ -304,6 +304,55 @@ def test_early_stopping_and_different_epochs_in_one_batch():
     assert fin1 < ep3
 
 
+@pytest.mark.parametrize("net", ["dense", "batchnorm"])
+def test_finished_runs_are_not_evaluated_and_the_others_match_alone(monkeypatch, net):
+    """Issue 20: once a run has ended, the epoch evaluation passes over the live runs only (its
+    row is not computed again), and every run's metrics stay those it gets trained alone with
+    torch.optim (engine.trainer.train) -- the batch-norm net reads its running statistics
+    for the live rows it evaluates."""
+    from optiscope.engine import kernels
+
+    layers = (
+        [{"type": "dense", "units": 16, "activation": "linear"}, {"type": "batchnorm", "activation": "relu"}]
+        if net == "batchnorm"
+        else [{"type": "dense", "units": 16, "activation": "relu"}]
+    )
+    epochs = [5, 2, 5, 3]
+    runs = [
+        cfg(
+            model={"layers": layers},
+            optimizer={"kind": "sgd", "lr": 0.05 / (i + 1)},
+            training={**BASE["training"], "epochs": e, "seed": 3 + i},
+        )
+        for i, e in enumerate(epochs)
+    ]
+    evaluated: list[int] = []  # rows per evaluation pass (the Inside probe and boundaries aside)
+    forward = kernels.BatchedNet.forward
+
+    def spy(self, x, train, alive=None, saved=None, rows=None, taps=None):
+        if rows is not None and taps is None:
+            evaluated.append(rows.stop - rows.start if isinstance(rows, slice) else len(rows))
+        return forward(self, x, train, alive, saved, rows, taps)
+
+    monkeypatch.setattr(kernels.BatchedNet, "forward", spy)
+    results = train_batched(runs, stats_every=0)
+    # one pass per epoch (4 runs fit one block): all 4 rows for 2 epochs, then 3, then 2
+    assert evaluated == [4, 4, 3, 2, 2]
+    for c, rb in zip(runs, results, strict=True):
+        ra = train(c)
+        assert rb.reason == ra.reason == "completed"
+        assert (
+            [e.epoch for e in rb.epochs]
+            == [e.epoch for e in ra.epochs]
+            == list(range(1, c.training.epochs + 1))
+        )
+        for eb, ea in zip(rb.epochs, ra.epochs, strict=True):
+            for field in ("train_loss", "val_loss"):
+                assert math.isclose(getattr(eb, field), getattr(ea, field), abs_tol=1e-4), (field, eb.epoch)
+            for field in ("train_acc", "val_acc"):
+                assert abs(getattr(eb, field) - getattr(ea, field)) <= 0.011, (field, eb.epoch)
+
+
 def test_control_stop_pause_advance_and_set_lr():
     runs = [cfg(optimizer={"kind": "sgd", "lr": 0.01}), cfg(optimizer={"kind": "adam", "lr": 0.001})]
     control = RunControl(start_paused=True)
