@@ -853,7 +853,9 @@ class BatchedKernel:
     def _all_layer_stats(self, lrs: list[float], observed: bool) -> list[dict]:
         net, K = self.net, self.K
         if self._probe is None:
-            self._probe = self.x_train[:PROBE_SIZE].t().expand(K, -1, -1).contiguous()
+            probe = self.x_train[:PROBE_SIZE].t().contiguous()[None]  # (1, F, N): every run reads it
+            # with a dense first layer the forward pass computes it as one product for all rows
+            self._probe = probe if net.ops[0].kind == "dense" else probe.expand(K, -1, -1).contiguous()
             self._layers = model_layers(self.models[0])  # type: ignore[arg-type]
         taps: list = []
         net.forward(self._probe, False, taps=taps)
