@@ -8,8 +8,9 @@ tensor -- one row per run, each run with its own hyperparameters -- exactly as
 ``torch.optim`` step for step.
 
 :func:`optimizer_group_key` says which runs can share one instance (same class and the
-same structural switches); :data:`BATCHED_OPTIMIZERS` maps each batchable optimizer kind
-to its class; :func:`trains_alone_reason` says why a kind has none.
+same structural switches); :data:`BATCHED_OPTIMIZERS` maps each optimizer kind with a twin
+to its class; :func:`trains_alone_reason` says why a run's optimizer trains it alone (its
+kind has no twin, or trains alone unless the config asks for the twin: Muon).
 """
 
 from __future__ import annotations
@@ -32,18 +33,20 @@ __all__ = [
     "trains_alone_reason",
 ]
 
-#: every batchable optimizer kind's vectorised twin, from the registry
+#: every optimizer kind's vectorised twin, from the registry (Muon's used only when asked for)
 BATCHED_OPTIMIZERS: dict[str, type[BatchedOptimizer]] = {
     kind: part.batched for kind, part in REGISTRY.items() if part.batched is not None
 }
 
 
-def trains_alone_reason(kind: str) -> str | None:
-    """Why runs with optimizer ``kind`` train alone (its part's declaration); None if batched."""
-    part = part_for(kind)
-    if part.batched is not None:
-        return None
-    return f"optimizer {kind}: {part.trains_alone or 'no batched twin'}"
+def trains_alone_reason(cfg: Any) -> str | None:
+    """Why a run with optimizer config ``cfg`` (or a kind name: its defaults) trains alone, as
+    its part declares it (:meth:`~engine.optimizers.base.OptimizerPart.alone_reason`); None if
+    it can be batched."""
+    if isinstance(cfg, str):
+        cfg = part_for(cfg).config.model_validate({"kind": cfg})
+    why = part_for(cfg.kind).alone_reason(cfg)
+    return None if why is None else f"optimizer {cfg.kind}: {why}"
 
 
 def optimizer_group_key(cfg: Any) -> tuple:
@@ -70,5 +73,5 @@ def build_batched_optimizer(
 def _twin(kind: str) -> type[BatchedOptimizer]:
     twin = part_for(kind).batched
     if twin is None:
-        raise ValueError(trains_alone_reason(kind))
+        raise ValueError(f"optimizer {kind}: {part_for(kind).trains_alone or 'no batched twin'}")
     return twin

@@ -39,6 +39,7 @@ __all__ = [
     "StoredRunners",
     "StoredSeedsError",
     "group_stored",
+    "listed_runners",
     "runner_key",
     "stored_report",
     "runners_csv",
@@ -109,6 +110,45 @@ def group_stored(runs: Sequence[StoredRun]) -> StoredRunners:
     for r, i in zip(runs, runner_of, strict=True):
         labels[i] = labels[i] or r.summary.label or f"run {r.id}"
     return StoredRunners(list(runs), runner_of, [r.seed for r in runs], labels)
+
+
+def listed_runners(runs: Sequence[StoredRun]) -> list[list[StoredRun]]:
+    """``runs`` (oldest first) as ``optiscope runs list`` shows them: one entry per runner of a
+    launch (its seeds, in store order), one per run elsewhere. A launch is a stretch of
+    consecutive runs of one experiment whose launch indices (``run_index``) do not repeat;
+    within it, the runs that :func:`group_stored` would call one runner's seeds share an entry
+    when their seeds differ. Runs without an experiment, a launch index or a seed stand alone."""
+    entries: list[list[StoredRun]] = []
+    launch: list[StoredRun] = []
+
+    def close() -> None:
+        groups: dict[str, list[StoredRun]] = {}
+        for r in launch:
+            key = runner_key(r) if r.seed is not None else f"run {r.id}"
+            groups.setdefault(key, []).append(r)
+        for members in groups.values():
+            seeds = [r.seed for r in members]
+            if len(set(seeds)) == len(seeds):
+                entries.append(members)
+            else:  # one seed twice: not one runner's seeds
+                entries.extend([r] for r in members)
+        launch.clear()
+
+    for r in runs:
+        alone = not r.summary.experiment or r.run_index is None or r.seed is None
+        if launch and (
+            alone
+            or r.summary.experiment != launch[0].summary.experiment
+            or r.run_index in {x.run_index for x in launch}
+        ):
+            close()
+        if alone:
+            entries.append([r])
+        else:
+            launch.append(r)
+    if launch:
+        close()
+    return sorted(entries, key=lambda e: e[0].id)
 
 
 def _outcome(run: StoredRun, index: int) -> RunOutcome:

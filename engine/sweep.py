@@ -25,7 +25,7 @@ networks with relu/leaky_relu/tanh/sigmoid/linear use hand-written gradients, fe
 per step than autograd; batch norm and gelu use autograd), every optimizer and schedule,
 L1/L2, gradient clipping, early stopping, jitter, different epochs and seeds. What runs
 alone (:func:`unbatchable_reason`): conv/maxpool/flatten layers, image augmentation or
-mixup, mixed precision.
+mixup, mixed precision, and Muon unless its run asks for the twin (``batched = true``).
 
 :func:`batch_key` says whether a run can be batched (and with which others);
 :func:`train_batched` trains one such group through the one training loop
@@ -74,7 +74,7 @@ def unbatchable_reason(cfg: RunConfig) -> str | None:
             "mixed precision (autocast trains one torch model at a time; the batched engine's "
             "hand-written float32 backward has no reduced-precision path)"
         )
-    return trains_alone_reason(cfg.optimizer.kind)  # the optimizer part's own declaration
+    return trains_alone_reason(cfg.optimizer)  # the optimizer part's own declaration
 
 
 def batch_key(cfg: RunConfig) -> str | None:

@@ -233,6 +233,7 @@ class ResultsTable(QtWidgets.QWidget):
         self._summaries: list[Any] = []
         self._seed_rows: list[list[SeedCell]] = []
         self._normal_fonts: tuple[QtGui.QFont, QtGui.QFont] | None = None
+        self._presenting = False
         self.set_lesson((), "")
 
     def set_lesson(self, observations: Sequence[Observation], question: str) -> None:
@@ -313,6 +314,7 @@ class ResultsTable(QtWidgets.QWidget):
         plots' tick labels there (>= 18 px); off: the normal text."""
         if self._normal_fonts is None:
             self._normal_fonts = (self.question.font(), self.table.font())
+        self._presenting = on
         question, table = (QtGui.QFont(f) for f in self._normal_fonts)
         if on:
             from .plots import presentation  # loaded with the plots (pyqtgraph) already
@@ -330,7 +332,7 @@ class ResultsTable(QtWidgets.QWidget):
         rows.setDefaultSectionSize(QtGui.QFontMetrics(table).height() + 4)
         for r in range(self.table.rowCount()):
             self.table.setRowHeight(r, rows.defaultSectionSize())
-        self.table.resizeColumnsToContents()
+        self.fit_columns()
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt API)
         super().resizeEvent(event)
@@ -351,20 +353,31 @@ class ResultsTable(QtWidgets.QWidget):
         may be wider on screen)."""
         t = self.table
         header = t.horizontalHeader()
-        return sum(max(header.sectionSizeHint(i), t.sizeHintForColumn(i)) for i in range(header.count()))
+        return sum(
+            max(header.sectionSizeHint(i), t.sizeHintForColumn(i))
+            for i in range(header.count())
+            if not t.isColumnHidden(i)
+        )
 
     def fit_columns(self, width: int | None = None) -> None:
         """Columns as wide as their contents; when together they are wider than the table
         (``width``, None: as it is now; projector text), headers wider than their cells
         break onto two lines, so the cells, where the runs differ, are not cut nor
-        scrolled away."""
+        scrolled away; presenting, the last columns then give way (the table's tooltip
+        names them), and the runner and verdict cells break onto two lines last."""
         t = self.table
         for i, c in enumerate(self._columns):
             item = t.horizontalHeaderItem(i)
             if item is not None:
                 item.setText(c.header)
+        wrapped = self._cells_on_one_line()
+        for i in range(t.columnCount()):
+            t.setColumnHidden(i, False)
+        t.setToolTip("")
         t.resizeColumnsToContents()
         if self._columns_width() <= self._room(width):
+            if wrapped:
+                self._fit_rows()
             return
         header = t.horizontalHeader()
         for i, c in enumerate(self._columns):
@@ -372,6 +385,57 @@ class ResultsTable(QtWidgets.QWidget):
             if item is not None and " " in c.header and header.sectionSizeHint(i) > t.sizeHintForColumn(i):
                 item.setText(_two_lines(c.header))
         t.resizeColumnsToContents()
+        words = [0, 1] if self._plan is not None else [0]
+        # presenting, and still too wide: the last columns give way (a projector cannot
+        # scroll sideways, and rows of one line leave the plots their room); the CSV export
+        # keeps every column
+        if self._presenting:
+            keep = len(words) + 1  # the runner, the verdict and the first measure stay
+            for col in range(t.columnCount() - 1, keep - 1, -1):
+                if self._columns_width() <= self._room(width):
+                    break
+                t.setColumnHidden(col, True)
+        # presenting, still too wide: the columns in words (the verdict, the runner) break
+        # onto two lines (in a window the table scrolls sideways instead: rows stay one line)
+        for col in sorted(words, key=t.columnWidth, reverse=True) if self._presenting else ():
+            if self._columns_width() <= self._room(width):
+                break
+            for r in range(t.rowCount()):
+                item = t.item(r, col)
+                if item is not None and " " in item.text():
+                    item.setText(_two_lines(item.text()))
+                    wrapped = True
+            t.resizeColumnsToContents()
+        if wrapped:
+            self._fit_rows()
+        hidden = [c.header for i, c in enumerate(self._columns) if t.isColumnHidden(i)]
+        t.setToolTip(
+            f"Not shown at this width: {', '.join(hidden)} (File ▸ Export results writes every column)"
+            if hidden
+            else ""
+        )
+
+    def _cells_on_one_line(self) -> bool:
+        """Every cell's text back on one line; whether one was broken."""
+        t = self.table
+        broken = False
+        for r in range(t.rowCount()):
+            for c in range(t.columnCount()):
+                item = t.item(r, c)
+                if item is not None and "\n" in item.text():
+                    item.setText(item.text().replace("\n", " "))
+                    broken = True
+        return broken
+
+    def _fit_rows(self) -> None:
+        """Each row as tall as its cells' lines."""
+        t = self.table
+        line = QtGui.QFontMetrics(t.font()).height()
+        one = t.verticalHeader().defaultSectionSize()
+        for r in range(t.rowCount()):
+            texts = [t.item(r, c).text() for c in range(t.columnCount()) if t.item(r, c) is not None]
+            lines = max((x.count("\n") + 1 for x in texts), default=1)
+            t.setRowHeight(r, one + (lines - 1) * line)
 
     def rows_height(self) -> int:
         """Pixels of every row (one empty row's height when there are none)."""
@@ -411,9 +475,9 @@ class ResultsTable(QtWidgets.QWidget):
         return [c.header for c in self._columns]
 
     def rows(self) -> list[list[str]]:
-        """The table's texts as shown (in the current sort order)."""
+        """The table's texts, each on one line (in the current sort order; hidden columns too)."""
         return [
-            [self.table.item(r, c).text() for c in range(self.table.columnCount())]
+            [self.table.item(r, c).text().replace("\n", " ") for c in range(self.table.columnCount())]
             for r in range(self.table.rowCount())
         ]
 

@@ -34,6 +34,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt
 
 from . import pg_adapter
+from .landscape_common import FitToWidth, key_under
 from .tools import ToolDialog, ToolHost
 from .worker import JobContext
 
@@ -313,7 +314,9 @@ class SearchDialog(ToolDialog):
         self.tabs.addTab(page, "Scatter")
         # best so far, one curve per search (a race between samplers)
         self.best_plot = self._plot("trial", "best objective so far")
-        self.best_plot.addLegend(offset=(-10, 10))
+        # the key under the x axis: inside the plot it covered the curves' start
+        self.best_key = key_under(self.best_plot.getPlotItem(), labelTextColor="#111111")
+        self.best_fit = FitToWidth(self.best_plot, self.best_key, max_columns=4)
         self.best_curves: list[Any] = []
         self.tabs.addTab(self.best_plot, "Best so far")
         # importance
@@ -470,6 +473,7 @@ class SearchDialog(ToolDialog):
             self.show_message("A search is running: stop it first.")
             return False
         self.best_plot.clear()
+        self.best_key.clear()
         self.best_curves, self.curves = [], []
         self.queued = list(samplers)
         return self._next_sampler()
@@ -560,9 +564,8 @@ class SearchDialog(ToolDialog):
                 axis = plot.getAxis(side)
                 axis.setTickFont(None if points is None else QtGui.QFont(self.font()))
                 axis.setLabel(axis.labelText, **{"font-size": size})
-        legend = self.best_plot.getPlotItem().legend
-        if legend is not None:
-            pg_adapter.resize_legend_text(legend, size)
+        pg_adapter.resize_legend_text(self.best_key, size)
+        self.best_fit.fit()
         for table in (self.params_table, self.trial_table):
             table.verticalHeader().setDefaultSectionSize(QtGui.QFontMetrics(self.font()).height() + 8)
             table.resizeRowsToContents()
@@ -627,8 +630,9 @@ class SearchDialog(ToolDialog):
             pen=pg.mkPen(_CURVE_COLORS[(len(self.curves) - 1) % len(_CURVE_COLORS)], width=2),
             symbol="o",
             symbolSize=5,
-            name=self.curves[-1][0],
         )
+        self.best_key.addItem(curve, self.curves[-1][0])
+        self.best_fit.fit()
         self.best_curves.append(curve)
 
     def _log_param(self, name: str) -> bool:

@@ -8,8 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+from .. import stats
 from ..formats import terminal_safe
-from ..store import RunStore, StoreError, UnknownRun, default_store_path
+from ..store import RunStore, StoredRun, StoreError, UnknownRun, default_store_path
+from ..stored_seeds import listed_runners
 from .common import UsageError
 from .search import print_studies
 
@@ -18,7 +20,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("runs", help="list, show, export or delete stored runs")
     p.add_argument("--store", type=Path, help="the run store file (default: the user data folder)")
     rsub = p.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
-    q = rsub.add_parser("list", help="every stored run, one line each")
+    q = rsub.add_parser(
+        "list",
+        help="every stored run, one line each; a runner's seeds (run --seeds N, the seeds box) on one "
+        "line with the mean validation accuracy ± its 95%% t-interval",
+    )
+    q.add_argument("--every-seed", action="store_true", help="one line per run, seeds too")
     q.set_defaults(func=cmd_list)
     q = rsub.add_parser("show", help="one run: its config and per-epoch metrics")
     q.add_argument("id", type=int)
@@ -76,6 +83,37 @@ def _f(v: float | None, fmt: str = ".4f") -> str:
     return format(v, fmt)
 
 
+def _entry_line(entry: list[StoredRun]) -> str:
+    """One line of ``runs list``: a run, or a runner's seeds (the first id; the val_acc mean and
+    its 95 % t-interval; how many ended otherwise than completed)."""
+    first = entry[0].summary
+    created = time.strftime("%Y-%m-%d %H:%M", time.localtime(first.created))
+    epochs = f"{first.epochs_done}/{first.epochs_planned}" if first.epochs_planned else str(first.epochs_done)
+    label = first.label + (f"  [{first.experiment}]" if first.experiment else "")
+    if len(entry) == 1:
+        status, acc = first.status, _f(first.val_acc)
+        seconds = first.seconds
+    else:
+        done = {r.summary.epochs_done for r in entry}
+        if len(done) > 1:
+            epochs = f"{min(done)}-{max(done)}/{first.epochs_planned}"
+        statuses = [r.summary.status for r in entry]
+        other = [s for s in statuses if s != "completed"]
+        status = "completed" if not other else f"{len(other)}/{len(entry)} {max(set(other), key=other.count)}"
+        accs = [r.summary.val_acc for r in entry if r.summary.val_acc is not None]
+        iv = stats.mean_interval([math.nan if v is None else v for v in accs])
+        acc = "-" if iv.n == 0 else f"{iv.mean:.3f}" + (f"±{iv.half:.3f}" if iv.n > 1 else "")
+        secs = [r.summary.seconds for r in entry if r.summary.seconds is not None]
+        seconds = max(secs) if secs else None
+        ids = [r.id for r in entry]
+        shown = ", ".join(map(str, ids)) if len(ids) <= 4 else f"{ids[0]}, {ids[1]}, ..., {ids[-1]}"
+        label += f"  ({len(entry)} seeds: runs {shown})"
+    return (
+        f"{first.id:>5}  {created:<16}  {status:<13}  {epochs:>9}  {acc:>11}  "
+        f"{_f(seconds, '.2f'):>8}  {terminal_safe(label)}"
+    )
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     path = args.store if args.store is not None else default_store_path()
     if not path.exists() and not path.is_symlink():  # nothing stored yet: nothing is created
@@ -88,15 +126,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"no stored runs in {store.path}")
         print_studies()  # searches are listed next to runs
         return 0
-    print(f"{'id':>5}  {'created':<16}  {'status':<13}  {'epochs':>9}  {'val_acc':>7}  {'seconds':>8}  label")
-    for r in runs:
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
-        epochs = f"{r.epochs_done}/{r.epochs_planned}" if r.epochs_planned else str(r.epochs_done)
-        label = terminal_safe(r.label + (f"  [{r.experiment}]" if r.experiment else ""))
-        print(
-            f"{r.id:>5}  {created:<16}  {r.status:<13}  {epochs:>9}  {_f(r.val_acc):>7}  "
-            f"{_f(r.seconds, '.2f'):>8}  {label}"
-        )
+    if args.every_seed:
+        entries = [[StoredRun(r, {}, [])] for r in runs]
+    else:  # a runner's seeds on one line: their configs say which runs they are
+        entries = listed_runners([store.load_run(r.id) for r in runs])
+    print(
+        f"{'id':>5}  {'created':<16}  {'status':<13}  {'epochs':>9}  {'val_acc':>11}  {'seconds':>8}  label"
+    )
+    for entry in entries:
+        print(_entry_line(entry))
     print_studies()
     return 0
 

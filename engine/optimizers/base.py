@@ -7,7 +7,8 @@ An optimizer *part* (one module of :mod:`engine.optimizers`) holds, side by side
 - its ``torch.optim`` builder (:meth:`OptimizerPart.torch_kwargs`, :meth:`OptimizerPart.build`);
 - its batched twin, a :class:`BatchedOptimizer` subclass updating one row per run exactly as
   ``torch.optim`` updates that run alone -- or an explicit :attr:`OptimizerPart.trains_alone`
-  reason, which the runner reports;
+  reason, which the runner reports (a part may have both: its runs then train alone unless
+  their config asks for the twin with the bool field :attr:`OptimizerPart.batched_opt_in`);
 - its effective-learning-rate reading from ``torch.optim``'s state for the Inside tab
   (:meth:`OptimizerPart.effective_lr`; the batched twin answers from its own state);
 - what the window shows of it: a title, field labels, landscape race rows.
@@ -191,8 +192,12 @@ class OptimizerPart:
     fused: ClassVar[bool] = False
     #: the vectorised twin; None only with a :attr:`trains_alone` reason
     batched: ClassVar[type[BatchedOptimizer] | None] = None
-    #: why runs with this optimizer train alone (the runner and the CLI say it)
+    #: why runs with this optimizer train alone (the runner and the CLI say it): always without
+    #: a twin; with one, by default, a run asking for the twin with :attr:`batched_opt_in`
     trains_alone: ClassVar[str] = ""
+    #: the bool config field (default false) with which a run asks for the twin where the part
+    #: has one but trains alone by default (:attr:`trains_alone` says why); "" for none
+    batched_opt_in: ClassVar[str] = ""
     #: Optimizer-panel labels of this kind's own fields (field name: label)
     labels: ClassVar[dict[str, str]] = {}
     #: rows of the Landscape tab's optimizer race
@@ -210,6 +215,20 @@ class OptimizerPart:
     @classmethod
     def kind(cls) -> str:
         return str(cls.config.model_fields["kind"].default)
+
+    @classmethod
+    def alone_reason(cls, cfg: Any) -> str | None:
+        """Why a run with optimizer config ``cfg`` trains alone (None: it can be batched): the
+        part has no twin, or it trains alone by default and ``cfg`` does not ask for the twin."""
+        if cls.batched is None:
+            return cls.trains_alone or "no batched twin"
+        if cls.trains_alone and not (cls.batched_opt_in and getattr(cfg, cls.batched_opt_in)):
+            return (
+                f"{cls.trains_alone} (set the optimizer's {cls.batched_opt_in} = true to batch it)"
+                if cls.batched_opt_in
+                else cls.trains_alone
+            )
+        return None
 
     @classmethod
     def torch_kwargs(cls, cfg: Any) -> dict[str, Any]:

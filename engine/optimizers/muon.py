@@ -8,6 +8,12 @@ as torch's documentation says. :func:`muon_with_adamw` builds that pair as one o
 :class:`BatchedMuon` is its vectorised twin (the Newton–Schulz iteration as batched matrix
 products over the runs, in bfloat16 as torch does it).
 
+Muon runs train alone by default (:data:`TRAINS_ALONE`): bfloat16 Newton–Schulz turns the
+float32 rounding differences between the batched engine's gradients and a lone run's into
+training losses ~5e-4 apart, past the 1e-4 at which every other optimizer's batched runs
+equal their runs alone. A run asks for the twin with ``batched = true`` (faster races, with
+that difference); the twin's own update is torch's (``tests/engine/test_new_optimizers.py``).
+
 ``adjust_lr_fn = "match_rms_adamw"`` (the default here; Liu et al. 2025, "Muon is Scalable
 for LLM Training") scales the matrix step to AdamW's update RMS (``0.2 * sqrt(max(A, B))``),
 so one learning rate and weight decay serve both; ``"original"`` is Jordan's
@@ -39,11 +45,18 @@ __all__ = [
     "newton_schulz",
     "ADAMW_BETAS",
     "ADAMW_EPS",
+    "TRAINS_ALONE",
 ]
 
 #: the AdamW half's betas and eps (torch.optim.AdamW's defaults)
 ADAMW_BETAS = (0.9, 0.999)
 ADAMW_EPS = 1e-8
+
+#: why a Muon run trains alone unless it asks for the twin (said in the run's output)
+TRAINS_ALONE = (
+    "Muon's bfloat16 Newton–Schulz step turns the batched computation's float rounding into "
+    "~5e-4 train-loss differences; trained alone it matches torch.optim.Muon"
+)
 
 
 class Muon(OptimizerSettings):
@@ -58,6 +71,14 @@ class Muon(OptimizerSettings):
     ns_steps: int = Field(5, ge=1, le=20, description="Newton–Schulz iterations")
     eps: Eps = 1e-7
     adjust_lr_fn: Literal["match_rms_adamw", "original"] = "match_rms_adamw"
+    batched: bool = Field(
+        False,
+        description=(
+            "train with the race's other runs of the same data and layers as one batched computation (faster; "
+            "train losses then ~5e-4 from torch.optim.Muon's, its bfloat16 Newton–Schulz "
+            "amplifying float rounding); off: the run trains alone, as torch.optim.Muon"
+        ),
+    )
 
 
 def adjusted_lr(lr: float, fn: str, shape: tuple[int, ...]) -> float:
@@ -181,7 +202,8 @@ class BatchedMuon(BatchedOptimizer):
     but for a rare bfloat16 tie in torch's small-matrix products). Within training, the
     batched engine's gradients differ from torch's by float32 rounding, which the bfloat16
     iteration can turn into a different path: Muon runs batched and alone agree less
-    closely than other optimizers' (README, "Experiment files")."""
+    closely than other optimizers' (README, "Experiment files"), so the runner uses this twin
+    only for runs that ask for it (``batched = true``; :data:`TRAINS_ALONE`)."""
 
     state_names = ("momentum_buffer",)
     uses_shapes = True
@@ -271,10 +293,13 @@ class MuonPart(OptimizerPart):
     title = "Muon (+ AdamW)"
     torch_name = "Muon"
     batched = BatchedMuon
+    trains_alone = TRAINS_ALONE
+    batched_opt_in = "batched"
     labels = {
         "ns_steps": "Newton–Schulz steps",
         "nesterov": "Nesterov",
         "adjust_lr_fn": "Rate scaling",
+        "batched": "Train batched with others",
     }
     #: the 2-D test functions have one vector parameter: Muon would leave it all to AdamW
     race = ()

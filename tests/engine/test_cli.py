@@ -298,6 +298,39 @@ def test_runs_commands(tmp_path, capsys):
     assert rc == 0 and [r.id for r in RunStore().list_runs()] == [2]
 
 
+def test_runs_list_puts_a_runners_seeds_on_one_line_with_their_interval(tmp_path, capsys):
+    """``run --seeds 3`` stores 6 runs: ``runs list`` shows 2 lines (one per runner) whose val_acc
+    is the mean ± the 95 % t-interval of the runner's 3 seeds (scipy.stats), ``--every-seed`` 6;
+    a later launch of the same experiment is listed apart from the first."""
+    from scipy import stats as sps
+
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(EXPERIMENT)
+    assert run_cli(capsys, "run", str(cfg), "--out", str(tmp_path / "o"), "--seeds", "3", "--quiet")[0] == 0
+    assert run_cli(capsys, "run", str(cfg), "--out", str(tmp_path / "p"), "--quiet")[0] == 0
+    store = RunStore()
+    stored = [store.load_run(r.id) for r in store.list_runs()]
+    assert len(stored) == 8
+    rc, out, _ = run_cli(capsys, "runs", "list")
+    assert rc == 0
+    lines = out.strip().splitlines()[1:]
+    assert len(lines) == 4, lines  # 2 runners x 3 seeds, then 2 single runs
+    for label, line in zip(("slow", "fast"), lines[:2], strict=True):
+        seeds = [r for r in stored[:6] if r.summary.label == label]
+        assert len(seeds) == 3 and sorted(r.seed for r in seeds) == [r.seed for r in seeds]
+        acc = [r.summary.val_acc for r in seeds]
+        mean = sum(acc) / 3
+        low, high = sps.t.interval(0.95, 2, loc=mean, scale=sps.sem(acc))
+        assert f"{mean:.3f}±{(high - low) / 2:.3f}" in line, line
+        assert f"(3 seeds: runs {', '.join(str(r.id) for r in seeds)})" in line and label in line
+    assert all("seeds" not in line for line in lines[2:]) and {lines[2].split()[0], lines[3].split()[0]} == {
+        "7",
+        "8",
+    }
+    rc, out, _ = run_cli(capsys, "runs", "list", "--every-seed")
+    assert rc == 0 and len(out.strip().splitlines()) == 9 and "seeds:" not in out
+
+
 def test_runs_list_empty(capsys):
     rc, out, _ = run_cli(capsys, "runs", "list")
     assert rc == 0 and "no stored runs" in out

@@ -36,7 +36,7 @@ OPTIMIZERS = {
     "adadelta": {"kind": "adadelta", "lr": 1.0},
     "radam": {"kind": "radam", "lr": 0.005},
     "adafactor": {"kind": "adafactor", "lr": 0.05, "weight_decay": 0.01},
-    "muon": {"kind": "muon", "lr": 0.005},
+    "muon": {"kind": "muon", "lr": 0.005, "batched": True},  # the twin, asked for (the batched test)
     "lion": {"kind": "lion", "lr": 0.001, "weight_decay": 0.1},
     "schedulefree_adamw": {"kind": "schedulefree_adamw", "lr": 0.005, "warmup_steps": 10},
     "schedulefree_sgd": {"kind": "schedulefree_sgd", "lr": 0.1, "warmup_steps": 3},

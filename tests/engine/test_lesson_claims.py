@@ -443,15 +443,28 @@ def test_muon_vs_adamw(lesson):
     assert mu3.final.val_loss == pytest.approx(v_mu, abs=0.001)
     assert aw3.final.val_loss == pytest.approx(v_aw, abs=0.001)
     assert mu10.final.val_acc < mu3.final.val_acc
-    # Muon 0.01's end, batched (as the lesson trains it) and alone (torch.optim.Muon + AdamW)
-    (b10,) = quoted(text, r"batched it ends at a validation loss of (\d\.\d+), alone more than 0.01 away")
-    assert mu10.final.val_loss == pytest.approx(b10, abs=0.001)
-    (cfg_mu10,) = [c for c in get_preset("muon-vs-adamw").runs() if c.label == "Muon 0.01"]
-    (cfg_mu3,) = [c for c in get_preset("muon-vs-adamw").runs() if c.label == "Muon 0.003"]
-    alone10, alone3 = execute([cfg_mu10, cfg_mu3], batched=False, log=lambda _m: None)
-    assert abs(alone10.final.val_loss - mu10.final.val_loss) > 0.01
+    # the Muon runs train alone (torch.optim.Muon + AdamW), and the output says why
+    from optiscope.engine.runner import plan_batches
+
+    assert "so the Muon runs train alone here" in text
+    groups, alone = plan_batches(get_preset("muon-vs-adamw").runs())
+    assert groups == [[0, 1]] and sorted(alone) == [2, 3]
+    assert all("Muon's bfloat16 Newton–Schulz step" in alone[i] for i in (2, 3))
+    # Muon 0.01's end alone (as the lesson trains it) and batched with the other Muon run
+    (a10,) = quoted(text, r"Muon 0.01 ends at a validation loss of (\d\.\d+)")
+    assert mu10.final.val_loss == pytest.approx(a10, abs=0.001)
+    (b10,) = quoted(text, r"the batched computation's rounding puts it elsewhere: (\d\.\d+)")
+    muons = [c for c in get_preset("muon-vs-adamw").runs() if c.optimizer.kind == "muon"]
+    asked = [
+        c.model_copy(update={"optimizer": c.optimizer.model_copy(update={"batched": True})}) for c in muons
+    ]
+    log: list[str] = []
+    batched3, batched10 = execute(asked, log=log.append)
+    assert "runs 0, 1 batched together" in log and [c.label for c in asked] == ["Muon 0.003", "Muon 0.01"]
+    assert batched10.final.val_loss == pytest.approx(b10, abs=0.001)
+    assert abs(batched10.final.val_loss - mu10.final.val_loss) > 0.01
     assert "At 0.003 the two agree within 0.001" in text
-    assert abs(alone3.final.val_loss - mu3.final.val_loss) < 0.001
+    assert abs(batched3.final.val_loss - mu3.final.val_loss) < 0.001
     # the search the text describes: the rate each optimizer left out ends below both kept ones
     (cfg_aw,) = [c for c in get_preset("muon-vs-adamw").runs() if c.label == "AdamW 0.003"]
     (cfg_mu,) = [c for c in get_preset("muon-vs-adamw").runs() if c.label == "Muon 0.003"]

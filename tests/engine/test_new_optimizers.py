@@ -307,10 +307,10 @@ def _execute_runs(kind: str) -> list:
             {"lr": 0.05, "d": 1.5, "beta2_decay": -0.5, "weight_decay": 0.1},
             {"lr": 0.003, "eps2": 0.01},
         ],
-        "muon": [
-            {"lr": 0.01},
-            {"lr": 0.003, "adjust_lr_fn": "original", "momentum": 0.9, "weight_decay": 0.0},
-            {"lr": 0.02, "eps": 1e-6, "nesterov": False},
+        "muon": [  # asking for the twin (Muon runs train alone by default)
+            {"lr": 0.01, "batched": True},
+            {"lr": 0.003, "adjust_lr_fn": "original", "momentum": 0.9, "weight_decay": 0.0, "batched": True},
+            {"lr": 0.02, "eps": 1e-6, "nesterov": False, "batched": True},
         ],
     }[kind]
     scheds = [{"kind": k} for k in ("wsd", "linear", "polynomial", "multistep", "inverse_sqrt")]
@@ -386,11 +386,12 @@ def _float32_newton_schulz(monkeypatch):
 
 
 def test_muon_trains_batched_with_the_new_schedules_as_alone(monkeypatch):
-    """15 Muon runs (3 option sets, the new schedules) train as one batch (two optimizer groups:
-    Nesterov on and off). Batched and alone, torch's bfloat16 Newton–Schulz turns the float32
-    rounding differences of the two engines' gradients into training losses up to ~5e-4 apart
-    on this small problem; with the iteration in float32 on both sides the same runs agree
-    within 1e-4 per epoch: the twin's arithmetic is the alone run's."""
+    """15 Muon runs asking for the twin (``batched = true``; 3 option sets, the new schedules)
+    train as one batch (two optimizer groups: Nesterov on and off). Batched and alone, torch's
+    bfloat16 Newton–Schulz turns the float32 rounding differences of the two engines' gradients
+    into training losses up to ~5e-4 apart on this small problem -- why Muon runs train alone
+    unless they ask; with the iteration in float32 on both sides the same runs agree within
+    1e-4 per epoch: the twin's arithmetic is the alone run's."""
     runs = _execute_runs("muon")
     gap, log = _worst_epoch_gap(runs)
     assert f"runs {', '.join(map(str, range(15)))} batched together" in log
@@ -400,17 +401,21 @@ def test_muon_trains_batched_with_the_new_schedules_as_alone(monkeypatch):
     assert gap32 <= 1e-4, f"train loss differs by {gap32:.3g} with float32 Newton–Schulz"
 
 
-def test_adafactor_and_muon_train_batched_in_optiscope_run(tmp_path, monkeypatch, capsys):
+def test_adafactor_trains_batched_and_muon_only_when_asked_in_optiscope_run(tmp_path, monkeypatch, capsys):
+    """Adafactor runs join the batch; a Muon run trains alone and says why, unless it asks for
+    the twin with ``batched = true``, and then it joins the same batch."""
     from optiscope.engine.cli import main
     from optiscope.engine.runner import plan_batches
 
     runs = [
-        C.RunConfig(optimizer=C.OPTIMIZER_CLASSES[k](lr=lr))
-        for k in ("adafactor", "muon")
+        C.RunConfig(optimizer=C.OPTIMIZER_CLASSES[k](lr=lr, **extra))
+        for k, extra in (("adafactor", {}), ("muon", {}), ("muon", {"batched": True}))
         for lr in (1e-3, 1e-2)
     ]
     groups, alone = plan_batches(runs)
-    assert groups == [[0, 1, 2, 3]] and alone == {}
+    assert groups == [[0, 1, 4, 5]] and set(alone) == {2, 3}
+    assert alone[2].startswith("optimizer muon: Muon's bfloat16 Newton–Schulz step")
+    assert "set the optimizer's batched = true to batch it" in alone[2]
     monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
     f = tmp_path / "a.toml"
     f.write_text(
@@ -418,11 +423,55 @@ def test_adafactor_and_muon_train_batched_in_optiscope_run(tmp_path, monkeypatch
         'device = "cpu"\n[base.optimizer]\nkind = "adafactor"\n[base.schedule]\nkind = "wsd"\n'
         "[[variations]]\noptimizer = { lr = 0.01 }\n[[variations]]\noptimizer = { lr = 0.001 }\n"
         '[[variations]]\noptimizer = { kind = "muon", lr = 0.01 }\n'
+        '[[variations]]\noptimizer = { kind = "muon", lr = 0.01, batched = true }\n'
     )
     assert main(["run", str(f), "--out", str(tmp_path / "o")]) == 0
     _, err = capsys.readouterr()
-    assert "runs 0, 1, 2 batched together" in err and "not batched" not in err
-    assert "run 2: Muon steps the weight matrices" in err
+    assert "runs 0, 1, 3 batched together" in err
+    assert "run 2 not batched: optimizer muon: Muon's bfloat16 Newton–Schulz step" in err
+    assert "run 2: Muon steps the weight matrices" in err and "run 3: Muon steps the weight matrices" in err
+
+
+MUON_RACE = (
+    '[base.dataset]\nname = "blobs"\nn_samples = 200\n[base.training]\nepochs = 3\nbatch_size = 16\n'
+    'device = "cpu"\n[base.model]\nlayers = [{ type = "dense", units = 32 }, { type = "batchnorm" }]\n'
+    '[base.optimizer]\nkind = "muon"\nlr = 0.02\n[base.schedule]\nkind = "wsd"\nwarmup_steps = 5\n'
+    "[[variations]]\n[[variations]]\noptimizer = { lr = 0.003 }\n"
+)
+
+
+def test_muon_runs_of_one_race_train_alone_as_torch_optim_muon(tmp_path, monkeypatch, capsys):
+    """Two Muon runs of one race (they could share a batch) train alone by default: the output
+    says why, and each run's per-epoch training and validation losses are those of the run
+    trained by itself (Optiscope's one-run path: ``torch.optim.Muon`` on the matrices and
+    ``torch.optim.AdamW`` on the rest, ``test_muon_steps_matrices_and_adamw_the_rest_as_torch_documents``),
+    to the bit. Batched (``batched = true``), torch's bfloat16 Newton–Schulz turns the batched
+    engine's float32 rounding into training losses 4e-5 apart here by epoch 3 at lr 0.02."""
+    import csv
+
+    from optiscope.engine.cli import main
+    from optiscope.engine.trainer import train
+
+    monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
+    f = tmp_path / "m.toml"
+    f.write_text(MUON_RACE)
+    assert main(["run", str(f), "--out", str(tmp_path / "o")]) == 0
+    _, err = capsys.readouterr()
+    assert "batched together" not in err
+    for i in (0, 1):
+        assert (
+            f"run {i} not batched: optimizer muon: Muon's bfloat16 Newton–Schulz step turns the "
+            "batched computation's float rounding into ~5e-4 train-loss differences; trained alone "
+            "it matches torch.optim.Muon" in err
+        )
+    with open(tmp_path / "o" / "metrics.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for i, run in enumerate(C.load_toml(f).runs()):
+        res = train(run)
+        mine = [r for r in rows if r["run"] == str(i)]
+        assert [float(r["train_loss"]) for r in mine] == [e.train_loss for e in res.epochs]
+        assert [float(r["val_loss"]) for r in mine] == [e.val_loss for e in res.epochs]
+        assert len(mine) == 3
 
 
 def newton_schulz(g: torch.Tensor, steps: int, eps: float) -> torch.Tensor:
@@ -529,15 +578,9 @@ def test_muon_in_optiscope_run_says_which_parameters_each_gets(tmp_path, monkeyp
 
     monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
     f = tmp_path / "m.toml"
-    f.write_text(
-        '[base.dataset]\nname = "blobs"\nn_samples = 200\n[base.training]\nepochs = 3\nbatch_size = 16\n'
-        'device = "cpu"\n[base.model]\nlayers = [{ type = "dense", units = 32 }, { type = "batchnorm" }]\n'
-        '[base.optimizer]\nkind = "muon"\nlr = 0.01\n[base.schedule]\nkind = "wsd"\nwarmup_steps = 5\n'
-        "[[variations]]\n[[variations]]\noptimizer = { lr = 0.003 }\n"
-    )
+    f.write_text(MUON_RACE)
     assert main(["run", str(f), "--out", str(tmp_path / "o")]) == 0
     _, err = capsys.readouterr()
-    assert "runs 0, 1 batched together" in err and "not batched" not in err
     # the dense layers' weights on Muon; their biases and the batch norm's scale and shift on AdamW
     assert "run 0: Muon steps the weight matrices 0.weight 32×2, 3.weight 3×32; " in err
     assert "AdamW steps 0.bias 32, 2.weight 32, 2.bias 32, 3.bias 3" in err
@@ -578,3 +621,37 @@ def test_validate_names_the_new_kinds_and_fields(tmp_path, capsys, text, message
     assert main(["validate", str(f)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_search_over_muon_trains_its_muon_trials_alone(tmp_path, monkeypatch, capsys):
+    """Muon in a search space: its trials train alone (saying why) and complete; Adam trials
+    still batch with each other. Each Muon trial's objective is that of its run trained by
+    itself (``best.toml`` trained again through the one-run path)."""
+    import csv
+
+    from optiscope.engine.cli import main
+    from optiscope.engine.search_space import apply_params
+    from optiscope.engine.trainer import train
+
+    monkeypatch.setenv("OPTISCOPE_HOME", str(tmp_path / "home"))
+    f = tmp_path / "s.toml"
+    f.write_text(
+        '[base.dataset]\nname = "blobs"\nn_samples = 200\n[base.training]\nepochs = 2\nbatch_size = 16\n'
+        'device = "cpu"\n[base.optimizer]\nkind = "adam"\nlr = 0.01\n[search]\nobjective = "final_val_loss"\n'
+        'trials = 4\nsampler = "grid"\n[search.params]\n"optimizer.kind" = { choices = ["adam", "muon"] }\n'
+        '"optimizer.lr" = { low = 0.001, high = 0.1, log = true, points = [0.01, 0.05] }\n'
+    )
+    assert main(["search", str(f), "--out", str(tmp_path / "o"), "--batch", "4"]) == 0
+    err = capsys.readouterr().err
+    with open(tmp_path / "o" / "trials.csv", newline="", encoding="utf-8") as fh:
+        trials = list(csv.DictReader(fh))
+    assert len(trials) == 4 and {t["state"] for t in trials} == {"complete"}
+    muon = [t for t in trials if t["optimizer.kind"] == "muon"]
+    assert len(muon) == 2
+    assert err.count("not batched: optimizer muon: Muon's bfloat16 Newton–Schulz step") == 2
+    assert "batched together" in err  # the two Adam trials
+    base = C.load_toml(f).runs()[0]
+    for t in muon:  # the trial's run: the base with Adam's section turned into Muon's (lr, eps, decay kept)
+        run = apply_params(base, {"optimizer.kind": "muon", "optimizer.lr": float(t["optimizer.lr"])})
+        assert run.optimizer.kind == "muon" and not run.optimizer.batched
+        assert float(t["final_val_loss"]) == train(run).final.val_loss

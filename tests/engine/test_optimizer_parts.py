@@ -75,6 +75,13 @@ def test_every_part_has_every_capability(kind: str, part: type[OptimizerPart]):
     assert part.title and (part.config.__doc__ or "").strip()
     # batched, or says why not in words
     assert part.batched is not None or len(part.trains_alone) > 10, f"{kind}: no batched twin and no reason"
+    # a twin that runs use only when asked: asked for with a bool field, off by default, and
+    # the reason for training alone said otherwise (a twin no run could reach would be dead code)
+    if part.batched is not None and part.trains_alone:
+        field = part.config.model_fields.get(part.batched_opt_in)
+        assert field is not None and field.annotation is bool and field.default is False, kind
+        on = part.config(**{part.batched_opt_in: True})
+        assert part.alone_reason(on) is None and part.alone_reason(part.config()) is not None
     # an Inside reading of its own (the default would silently show the nominal rate)
     assert "effective_lr" in vars(part) or any(
         "effective_lr" in vars(b) for b in part.__mro__[1 : part.__mro__.index(OptimizerPart)]
@@ -90,9 +97,10 @@ def test_builder_passes_every_hyperparameter_to_torch(kind: str, part: type[Opti
     group = opt.param_groups[0]
     for key, value in part.torch_kwargs(cfg).items():
         assert group[key] == value, f"{kind}.{key}: torch holds {group[key]!r}, config says {value!r}"
-    # every field of the config changes what torch is given
+    # every field of the config changes what torch is given (but the one asking for the
+    # batched twin: an engine choice, not a hyperparameter)
     for name in part.config.model_fields:
-        if name != "kind":
+        if name not in ("kind", part.batched_opt_in):
             changed = another_valid(cfg, name)
             assert part.torch_kwargs(changed) != part.torch_kwargs(cfg), (
                 f"{kind}.{name} never reaches torch.optim"

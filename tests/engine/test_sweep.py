@@ -41,7 +41,8 @@ OPTIMIZERS = {
     "radam": {"kind": "radam", "lr": 0.005, "decoupled_weight_decay": True, "weight_decay": 1e-2},
     "lion": {"kind": "lion", "lr": 0.001, "beta1": 0.8, "weight_decay": 0.1},
     "adafactor": {"kind": "adafactor", "lr": 0.02, "d": 1.5, "weight_decay": 0.01},
-    "muon": {"kind": "muon", "lr": 0.005, "adjust_lr_fn": "original", "momentum": 0.9},
+    # Muon trains alone unless asked (its bfloat16 Newton-Schulz amplifies the engines' rounding)
+    "muon": {"kind": "muon", "lr": 0.005, "adjust_lr_fn": "original", "momentum": 0.9, "batched": True},
 }
 #: the twins of the authors' packages (test_package_twins.py checks them against the packages)
 PACKAGE_TWINS = {

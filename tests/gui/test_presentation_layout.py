@@ -141,13 +141,18 @@ def test_results_table_text_is_projector_sized_and_rows_are_never_cut(qtbot, mak
     w.showNormal()
     results = w.classroom.table
     table = results.table
-    # optimizer-race: 7 runs, at 1280x560 the rows scroll; momentum-sweep: a long header
+    # optimizer-race: 7 runs, at 1280x560 the rows scroll; momentum-sweep: a long header;
+    # seeds-matter (3 seeds): a runner per row, its verdict in words and eight columns, wider
+    # than 1280 px: the last columns give way (named in the tooltip), no row breaks in two
     for name, size in (
         ("optimizer-race", (1920, 1080)),
         ("optimizer-race", (1280, 560)),
         ("momentum-sweep", (1280, 720)),
+        ("seeds-matter", (1280, 720)),
     ):
         exp = short_lesson(name, epochs=2)
+        if name == "seeds-matter":
+            exp = exp.with_overrides(seeds=3)
         w.settings.set_lesson_pace(exp.name, 0)
         w.set_experiment(exp)
         run_to_end(qtbot, w)
@@ -168,13 +173,31 @@ def test_results_table_text_is_projector_sized_and_rows_are_never_cut(qtbot, mak
         assert inked and inked[-1] - inked[0] + 1 >= 0.65 * 18, (size, inked)
         text_px = QtGui.QFontMetrics(table.font()).height()
         shown = table.viewport().height()
-        assert table.rowCount() == len(exp.runs())
+        assert table.rowCount() == len(exp.runs())  # one row per run, or per runner of several seeds
+        hidden = [
+            table.horizontalHeaderItem(c).text()
+            for c in range(table.columnCount())
+            if table.isColumnHidden(c)
+        ]
+        if name == "seeds-matter":
+            assert results.seeded and 0 < len(hidden) <= table.columnCount() - 3, hidden
+            assert not any(table.isColumnHidden(c) for c in range(3))  # runner, verdict, first measure
+            for header in hidden:
+                assert header.replace("\n", " ") in table.toolTip(), (header, table.toolTip())
+            assert all(
+                h == text_px + 4 or h == table.verticalHeader().defaultSectionSize()
+                for h in (table.rowHeight(r) for r in range(table.rowCount()))
+            )  # one line each
+            assert len(results.rows()[0]) == table.columnCount()  # the texts keep every column
+        else:
+            assert not hidden, (name, size, hidden)
         if name == "optimizer-race" and size == (1280, 560):
             assert shown < results.rows_height()  # scrolls: the case where a row could be cut
         # every column whole: no cell cut nor scrolled out of sight
         assert not table.horizontalScrollBar().isVisible(), (name, size)
         for c in range(table.columnCount()):
-            assert table.columnWidth(c) >= table.sizeHintForColumn(c), (name, size, c)
+            if not table.isColumnHidden(c):
+                assert table.columnWidth(c) >= table.sizeHintForColumn(c), (name, size, c)
         for r in range(table.rowCount()):
             assert table.rowHeight(r) >= text_px, (size, r)
             top = table.rowViewportPosition(r)

@@ -315,8 +315,14 @@ def test_the_search_lesson_opens_its_search_and_run_races_random_against_the_gri
     qtbot.waitUntil(lambda: len(dialog.curves) == 2 and not w.jobs.busy(JOB_KEY), timeout=240_000)
     assert [label.split(" (")[0] for label, _ in dialog.curves] == ["random", "grid"]
     assert all(len(ys) == 6 for _, ys in dialog.curves)
-    legend = dialog.best_plot.getPlotItem().legend
+    legend = dialog.best_key
     assert [label.text.split(" (")[0] for _sample, label in legend.items] == ["random", "grid"]
+    # the key lies under the plot, off the curves (it once sat on their start)
+    dialog.tabs.setCurrentWidget(dialog.best_plot)
+    qtbot.waitUntil(lambda: dialog.best_plot.isVisible() and legend.sceneBoundingRect().height() > 0)
+    view = dialog.best_plot.getPlotItem().vb.sceneBoundingRect()
+    assert not legend.sceneBoundingRect().intersects(view), (legend.sceneBoundingRect(), view)
+    assert dialog.best_plot.getPlotItem().legend is None
     grid_lrs = {t.params["optimizer.lr"] for t in dialog.trials}  # the last search: the grid's
     assert grid_lrs <= set(lesson.search.params["optimizer.lr"].points), grid_lrs
     assert "random" in dialog.race_summary() and "grid" in dialog.race_summary()
@@ -357,12 +363,12 @@ def test_the_search_panel_takes_presentation_modes_text_size(make_window, qtbot)
     w.classroom.set_presentation(True)
     try:
         dialog = w.tools.open("search")  # opened while presenting
-        dialog.best_plot.plot([0, 1], [1, 0], name="random (1)")
+        dialog.best_key.addItem(dialog.best_plot.plot([0, 1], [1, 0]), "random (1)")
         for key, points in sizes(dialog).items():
             assert points == pytest.approx(PROJECTOR_PT), key
         axis = dialog.best_plot.getAxis("left")
         assert drawn_height(axis.label) >= 0.95 * line  # the axis title drawn at that size
-        label = dialog.best_plot.getPlotItem().legend.items[0][1]
+        label = dialog.best_key.items[0][1]
         assert drawn_height(label.item) >= 0.95 * line, drawn_height(label.item)
         w.classroom.set_presentation(False)
         assert sizes(dialog)["dialog"] == pytest.approx(normal)
