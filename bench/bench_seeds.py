@@ -19,7 +19,9 @@ Bars (issue 20): batched 128 runs <= 1.5 s, and >= 10x faster than ``fit`` x 128
 
 Run: ``.venv/bin/python bench/bench_seeds.py`` (``--epochs``, ``--seeds``, ``--repeats``,
 ``--skip-peer`` to time only the batched engine, ``--profile`` for a cProfile of one
-batched run).
+batched run, ``--phases`` for where one batched run's time goes: the updates' forward and
+backward, the optimizer step, the epoch evaluations, the Inside statistics and the loop's
+own bookkeeping, each timed around the kernel's calls).
 """
 
 from __future__ import annotations
@@ -78,6 +80,57 @@ def fit_sklearn(runs: list[RunConfig], data: tuple[np.ndarray, ...]) -> None:
             clf.fit(xtr, ytr)
 
 
+def phases(runs: list[RunConfig]) -> dict[str, float]:
+    """Seconds of one ``execute`` of ``runs`` spent in each part of the batched kernel (timers
+    around its methods; the rest of the run is the loop's own bookkeeping: rules, events)."""
+    from optiscope.engine import kernels, loop
+
+    spent: dict[str, float] = {}
+    patched = []
+
+    def timed(owner: type, name: str, label: str) -> None:
+        method = getattr(owner, name)
+        patched.append((owner, name, method))
+
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+
+        setattr(owner, name, wrapper)
+
+    timed(kernels.BatchedNet, "train_step", "updates: forward + backward")
+    timed(kernels.BatchedKernel, "step", "updates: all of kernel.step")
+    timed(kernels.BatchedKernel, "begin_epoch", "epoch shuffles (begin_epoch)")
+    timed(kernels.BatchedKernel, "epoch_metrics", "evaluations (train + test, every epoch)")
+    timed(kernels.BatchedKernel, "layer_stats", "Inside statistics (LayerStats)")
+    timed(loop._Loop, "_update", "loop: per update, all")
+    timed(loop._Loop, "_end_epoch", "loop: per epoch end, all")
+    try:
+        t0 = time.perf_counter()
+        execute(runs)
+        total = time.perf_counter() - t0
+    finally:
+        for owner, name, method in patched:
+            setattr(owner, name, method)
+    step = spent.get("updates: all of kernel.step", 0.0)
+    fb = spent.get("updates: forward + backward", 0.0)
+    out = {
+        "total": total,
+        "updates: forward + backward": fb,
+        "updates: optimizer step and the rest of kernel.step": step - fb,
+        "evaluations (train + test, every epoch)": spent.get("evaluations (train + test, every epoch)", 0.0),
+        "Inside statistics (LayerStats)": spent.get("Inside statistics (LayerStats)", 0.0),
+        "epoch shuffles (begin_epoch)": spent.get("epoch shuffles (begin_epoch)", 0.0),
+    }
+    out["loop bookkeeping (rules, events, histories)"] = total - sum(
+        v for k, v in out.items() if k != "total"
+    )
+    return out
+
+
 def uptime() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
@@ -92,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=4, help="timed batched runs (and peer chunks)")
     ap.add_argument("--skip-peer", action="store_true", help="only the batched engine")
     ap.add_argument("--profile", action="store_true", help="cProfile one batched run (own time)")
+    ap.add_argument("--phases", action="store_true", help="where one batched run's time goes")
     args = ap.parse_args(argv)
     runs = seeded_runs(args.epochs, args.seeds)
     groups, alone = plan_batches(runs)
@@ -109,6 +163,14 @@ def main(argv: list[str] | None = None) -> int:
         with cProfile.Profile() as prof:
             execute(runs)
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+        return 0
+    if args.phases:
+        parts = phases(runs)
+        total = parts.pop("total")
+        for label, seconds in parts.items():
+            print(f"  {label:52s} {seconds:6.3f} s  {100 * seconds / total:5.1f} %")
+        print(f"  {'total (one execute)':52s} {total:6.3f} s")
+        print(f"load after: {uptime()}")
         return 0
     data = blobs()
     if not args.skip_peer:

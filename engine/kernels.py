@@ -349,7 +349,7 @@ class BatchedNet:
         train: bool,
         alive: list[bool] | None = None,
         saved: list | None = None,
-        rows: slice | None = None,
+        rows: slice | torch.Tensor | None = None,
         taps: list | None = None,
     ) -> torch.Tensor:
         """Logits (K, C, B) for inputs ``x`` (K, F, B): features down, examples across.
@@ -359,18 +359,25 @@ class BatchedNet:
         faster than the row layout for the small layers of these networks.
         ``saved`` (hand-written gradients) collects what the backward pass needs;
         ``taps`` every op's output (``taps[i]`` is op ``i``'s). ``rows`` (evaluation only)
-        computes a contiguous block of runs; ``x`` then has that block's length.
+        computes a block of runs: a slice of consecutive rows, or a tensor of row indices;
+        ``x`` then has that block's length, or is one ``(1, F, B)`` input every run of the
+        block reads (the first layer is then one product for the block).
         """
         h = x
         leaves, K, bias_columns = self.leaves, self.K, self.bias_columns
         bn_rows = None
         if rows is not None:
             assert not train and saved is None, "a block of rows is for evaluation"
-            start, stop, _ = rows.indices(self.K)
-            K = stop - start
-            leaves = [t[start:stop] for t in leaves]
-            bias_columns = [c[start:stop] if c is not None else None for c in bias_columns]
-            bn_rows = (start, stop)
+            if isinstance(rows, slice):
+                start, stop, _ = rows.indices(self.K)
+                K = stop - start
+                leaves = [t[start:stop] for t in leaves]
+                bias_columns = [c[start:stop] if c is not None else None for c in bias_columns]
+            else:  # row indices: copies of those rows' parameters
+                K = len(rows)
+                leaves = [t.index_select(0, rows) for t in leaves]
+                bias_columns = [c.index_select(0, rows) if c is not None else None for c in bias_columns]
+            bn_rows = rows
         # an activation may overwrite its input when nothing else holds it: a dense layer's
         # fresh output, not kept as a tap nor saved (leaky_relu's backward needs its input),
         # and no autograd graph to keep it for
@@ -431,7 +438,14 @@ class BatchedNet:
                 flat = h.permute(2, 0, 1).reshape(B, K * H)
                 mean, var = self.bn_mean[op.layer], self.bn_var[op.layer]
                 if bn_rows is not None:  # running statistics of the block (read only in evaluation)
-                    mean, var = mean[bn_rows[0] * H : bn_rows[1] * H], var[bn_rows[0] * H : bn_rows[1] * H]
+                    if isinstance(bn_rows, slice):
+                        mean, var = mean.view(-1, H)[bn_rows], var.view(-1, H)[bn_rows]
+                    else:
+                        mean, var = (
+                            mean.view(-1, H).index_select(0, bn_rows),
+                            var.view(-1, H).index_select(0, bn_rows),
+                        )
+                    mean, var = mean.reshape(-1), var.reshape(-1)
                 flat = F.batch_norm(
                     flat,
                     mean,
@@ -626,7 +640,9 @@ class BatchedKernel:
         x_val = torch.as_tensor(dataset.x_val, device=device)
         y_val = torch.as_tensor(dataset.y_val, device=device)
         self.n, self.n_val = len(self.y_train), len(y_val)
-        self.x_all = torch.cat([self.x_train, x_val])
+        # every evaluated point, features down (F, n + n_val): contiguous, so that a product
+        # with it writes its output directly (a transposed operand made it a copy more)
+        self.xt_all = torch.cat([self.x_train, x_val]).t().contiguous()
         self.y_all = torch.cat([self.y_train, y_val])
         regs = [c.regularization for c in self.cfgs]
         l1, l2 = [r.l1 for r in regs], [r.l2 for r in regs]
@@ -722,40 +738,50 @@ class BatchedKernel:
 
     @torch.inference_mode()
     def epoch_metrics(self, eval_train: bool) -> list[tuple[float, float, float, float]]:
+        """Each live row's (train loss, train accuracy, validation loss, validation accuracy);
+        NaN for the rows of finished runs, which are not evaluated."""
         K, n, n_val = self.K, self.n, self.n_val
         first = 0 if eval_train else n  # without eval_train the training rows need no pass
-        xt, y = self.x_all.t()[:, first:], self.y_all[first:]
-        # per run: loss sum and hits over the training rows (float64, as engine.kernels.evaluate)
-        sums = torch.empty(K, 2, dtype=torch.float64)
-        val_sums = torch.empty(K, 2, dtype=torch.float64)
-        # blocks of runs whose activations stay in cache: one (K, H, N) pass is memory-bound
-        # and made the per-run cost grow with K; each run's numbers do not depend on the block
-        step = self.eval_rows(len(y))
-        for start in range(0, K, step):
-            stop = min(start + step, K)
-            logits = self.net.forward(xt.expand(stop - start, *xt.shape), False, rows=slice(start, stop))
+        xt, y = self.xt_all[:, first:], self.y_all[first:]
+        # every run reads the same points: with a dense first layer a block's first layer is
+        # one product on them (BatchedNet.forward)
+        shared = xt[None] if self.net.ops[0].kind == "dense" else None
+        # per run: loss sum and hits over the training rows, then the validation rows (float64,
+        # as engine.kernels.evaluate); NaN for the rows not evaluated
+        sums = torch.full((K, 4), math.nan, dtype=torch.float64)
+        cut = n - first
+        for rows in self._eval_blocks(self.eval_rows(len(y))):
+            k = rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+            logits = self.net.forward(xt.expand(k, *xt.shape) if shared is None else shared, False, rows=rows)
             # cross-entropy (k, N) as F.cross_entropy computes it, without its slow (k, C, N) nll path
             logp = torch.log_softmax(logits, 1)
-            per = logp.gather(1, y.expand(stop - start, 1, -1)).squeeze(1).neg_()
+            per = logp.gather(1, y.expand(k, 1, -1)).squeeze(1).neg_()
             hit = logits.max(1).indices == y  # max(1) is ~10x faster than argmax(1) here; same ties
-            cut = n - first
-            if eval_train:
-                sums[start:stop, 0] = per[:, :cut].sum(1, dtype=torch.float64)
-                sums[start:stop, 1] = hit[:, :cut].sum(1)
-            val_sums[start:stop, 0] = per[:, cut:].sum(1, dtype=torch.float64)
-            val_sums[start:stop, 1] = hit[:, cut:].sum(1)
-        if eval_train:
-            tr_loss = [v / n for v in sums[:, 0].tolist()]
-            tr_acc = [v / n for v in sums[:, 1].tolist()]
-        else:
+            block = torch.stack(
+                [
+                    per[:, :cut].sum(1, dtype=torch.float64),
+                    hit[:, :cut].sum(1, dtype=torch.float64),
+                    per[:, cut:].sum(1, dtype=torch.float64),
+                    hit[:, cut:].sum(1, dtype=torch.float64),
+                ],
+                1,
+            )
+            sums[rows if isinstance(rows, slice) else rows.cpu()] = block.cpu()
+        tr_loss, tr_acc, va_loss, va_acc = (sums / torch.tensor([n, n, n_val, n_val])).t().tolist()
+        if not eval_train:
             tr_loss = [v / n for v in self.loss_sum.tolist()]
             tr_acc = [v / n for v in self.correct.tolist()]
-        if n_val:
-            va_loss = [v / n_val for v in val_sums[:, 0].tolist()]
-            va_acc = [v / n_val for v in val_sums[:, 1].tolist()]
-        else:
+        if not n_val:
             va_loss = va_acc = [math.nan] * K
         return list(zip(tr_loss, tr_acc, va_loss, va_acc, strict=True))
+
+    def _eval_blocks(self, size: int) -> list[slice | torch.Tensor]:
+        """The live rows in blocks of at most ``size``: slices while every row is live, else
+        tensors of the live rows' indices (finished runs are not evaluated)."""
+        if all(self.alive):
+            return [slice(start, min(start + size, self.K)) for start in range(0, self.K, size)]
+        live = [r for r, a in enumerate(self.alive) if a]
+        return list(torch.tensor(live, dtype=torch.long, device=self.device).split(size)) if live else []
 
     def eval_rows(self, n_points: int) -> int:
         """Runs per evaluation block: about :data:`EVAL_BLOCK_FLOATS` activations at a time."""
@@ -827,7 +853,9 @@ class BatchedKernel:
     def _all_layer_stats(self, lrs: list[float], observed: bool) -> list[dict]:
         net, K = self.net, self.K
         if self._probe is None:
-            self._probe = self.x_train[:PROBE_SIZE].t().expand(K, -1, -1).contiguous()
+            probe = self.x_train[:PROBE_SIZE].t().contiguous()[None]  # (1, F, N): every run reads it
+            # with a dense first layer the forward pass computes it as one product for all rows
+            self._probe = probe if net.ops[0].kind == "dense" else probe.expand(K, -1, -1).contiguous()
             self._layers = model_layers(self.models[0])  # type: ignore[arg-type]
         taps: list = []
         net.forward(self._probe, False, taps=taps)

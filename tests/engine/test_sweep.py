@@ -315,6 +315,86 @@ def test_early_stopping_and_different_epochs_in_one_batch():
     assert fin1 < ep3
 
 
+@pytest.mark.parametrize("net", ["dense", "batchnorm"])
+def test_finished_runs_are_not_evaluated_and_the_others_match_alone(monkeypatch, net):
+    """Issue 20: once a run has ended, the epoch evaluation passes over the live runs only (its
+    row is not computed again), and every run's metrics stay those it gets trained alone with
+    torch.optim (engine.trainer.train) -- the batch-norm net reads its running statistics
+    for the live rows it evaluates."""
+    from optiscope.engine import kernels
+
+    layers = (
+        [{"type": "dense", "units": 16, "activation": "linear"}, {"type": "batchnorm", "activation": "relu"}]
+        if net == "batchnorm"
+        else [{"type": "dense", "units": 16, "activation": "relu"}]
+    )
+    epochs = [5, 2, 5, 3]
+    runs = [
+        cfg(
+            model={"layers": layers},
+            optimizer={"kind": "sgd", "lr": 0.05 / (i + 1)},
+            training={**BASE["training"], "epochs": e, "seed": 3 + i},
+        )
+        for i, e in enumerate(epochs)
+    ]
+    evaluated: list[int] = []  # rows per evaluation pass (the Inside probe and boundaries aside)
+    forward = kernels.BatchedNet.forward
+
+    def spy(self, x, train, alive=None, saved=None, rows=None, taps=None):
+        if rows is not None and taps is None:
+            evaluated.append(rows.stop - rows.start if isinstance(rows, slice) else len(rows))
+        return forward(self, x, train, alive, saved, rows, taps)
+
+    monkeypatch.setattr(kernels.BatchedNet, "forward", spy)
+    results = train_batched(runs, stats_every=0)
+    # one pass per epoch (4 runs fit one block): all 4 rows for 2 epochs, then 3, then 2
+    assert evaluated == [4, 4, 3, 2, 2]
+    for c, rb in zip(runs, results, strict=True):
+        ra = train(c)
+        assert rb.reason == ra.reason == "completed"
+        assert (
+            [e.epoch for e in rb.epochs]
+            == [e.epoch for e in ra.epochs]
+            == list(range(1, c.training.epochs + 1))
+        )
+        for eb, ea in zip(rb.epochs, ra.epochs, strict=True):
+            for field in ("train_loss", "val_loss"):
+                assert math.isclose(getattr(eb, field), getattr(ea, field), abs_tol=1e-4), (field, eb.epoch)
+            for field in ("train_acc", "val_acc"):
+                assert abs(getattr(eb, field) - getattr(ea, field)) <= 0.011, (field, eb.epoch)
+
+
+def test_cpu_runs_seed_the_cpu_stream_only_and_match_torch_manual_seed_alone(monkeypatch):
+    """Batched CPU runs draw their initial weights and dropout masks after seeding the CPU
+    generator alone (``torch.manual_seed`` also queues a seed, with a recorded stack, for every
+    accelerator: ~0.2 ms a run), and still start and train exactly as the trainer's runs
+    seeded with ``torch.manual_seed``."""
+    layers = [{"type": "dense", "units": 16, "activation": "relu"}, {"type": "dropout", "p": 0.3}]
+    runs = [
+        cfg(
+            model={"layers": layers},
+            optimizer={"kind": "sgd", "lr": 0.05},
+            training={**BASE["training"], "seed": s},
+        )
+        for s in (3, 4)
+    ]
+    calls: list[int] = []
+    manual_seed = torch.manual_seed
+
+    def spy(seed):
+        calls.append(seed)
+        return manual_seed(seed)
+
+    monkeypatch.setattr(torch, "manual_seed", spy)
+    results = train_batched(runs)
+    assert calls == []
+    monkeypatch.setattr(torch, "manual_seed", manual_seed)
+    for c, rb in zip(runs, results, strict=True):
+        ra = train(c)  # torch.manual_seed(seed), then build_model and torch.optim
+        np.testing.assert_allclose(rb.step_loss, ra.step_loss, rtol=0, atol=1e-5)
+        assert float((flat(rb.model) - flat(ra.model)).abs().max()) <= TOL
+
+
 def test_control_stop_pause_advance_and_set_lr():
     runs = [cfg(optimizer={"kind": "sgd", "lr": 0.01}), cfg(optimizer={"kind": "adam", "lr": 0.001})]
     control = RunControl(start_paused=True)
