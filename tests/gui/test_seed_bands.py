@@ -323,7 +323,9 @@ def test_bands_left_over_a_batchs_budget_are_drawn_in_the_next_turns(qtbot, monk
         events += [e for e in run if type(e) is not ev.Finished]
     plots.add_events(events)
     assert plots.frame.band_dirty  # most runners wait
-    qtbot.waitUntil(lambda: not plots.frame.band_dirty, timeout=5000)
+    # the runners' items and their bands take turns (a runner's band is drawn once its items
+    # are made): every one is drawn once neither waits
+    qtbot.waitUntil(lambda: not plots.frame.band_dirty and not plots.frame.items_due, timeout=5000)
     acc = plots.frame.parts["accuracy"]
     for runner in range(len(plan.runners)):
         lead = plots.frame.runs[plan.members(runner)[0]]
