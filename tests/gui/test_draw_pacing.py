@@ -221,7 +221,7 @@ def test_a_new_runs_first_draw_is_not_held_back_by_the_last_runs_costly_frames(q
     runs._measure_frame()  # that last frame's measure comes late, after the new run started
     runs._on_events([ev.Steps.of(0, 1, 1, 0.1, 1.0)])
     assert runs._draw_timer.isActive()
-    assert runs._draw_timer.remainingTime() <= MIN_DRAW_INTERVAL * 1000
+    assert runs._draw_timer.interval() <= MIN_DRAW_INTERVAL * 1000  # asked for (the time left may round up)
 
 
 def test_drawing_work_done_after_a_frame_counts_in_the_drawing_pace(qtbot, make_window):
