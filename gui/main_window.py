@@ -407,7 +407,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.plots is not None:
             # a live run's batches are drawn a few runs per turn, its last batch at once; what
             # the last batch's turns took sets the drawing pace with the frames' own cost
-            self.runs.add_draw_work(self.plots.take_work_seconds())
+            self.runs.add_draw_work(self.plots.slices.take_seconds())
             self.plots.add_events(events, paced=self.runs.running)
 
     def set_plot_mode(self, mode: str) -> None:

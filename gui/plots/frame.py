@@ -192,7 +192,7 @@ class PlotFrame:
                 continue
             if len(due) == 3:  # a lead's band of one curve, made after its curves
                 key = due[2]
-                if part.add_band(run, key):
+                if _add_band(part, run, key):
                     made[rid] = run
                     self.band_dirty.setdefault(run.group, {})[(name, key)] = None
             elif f"overlay:{name}" not in run.items:
@@ -405,3 +405,16 @@ class PlotFrame:
 
     def _set_grid_ticks(self, name: str, major: float) -> None:
         self.cells.set_ticks(name, major)
+
+
+def _add_band(part: PlotPart, run: PlotRun, key: str) -> bool:
+    """Add the overlay mean and band of ``part``'s banded curve ``key`` to lead ``run``'s items
+    made by :meth:`PlotPart.add_items` without bands; False when there is nothing to add."""
+    its = part.items(run, "overlay")
+    if not its or key not in its or f"mean:{key}" in its:
+        return False
+    new = part.bands.create(part.plot, its, (key,))
+    its.update(new)
+    part.frame.look.style_items(run, new, part.pens, part.frame.theme["bg"])
+    part.dot(run)
+    return True

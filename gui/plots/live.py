@@ -45,6 +45,7 @@ from optiscope.gui.plots.legend import MAX_LINES, PRESENTING_LINES, legend_docum
 from optiscope.gui.plots.part import PLOT_MIN_H, PRESENTING_PLOT_MIN_H, PlotPart
 from optiscope.gui.plots.registry import PLOT_PARTS
 from optiscope.gui.plots.shown import Shown
+from optiscope.gui.plots.slices import Slices
 from optiscope.gui.plots.style import THEMES
 from optiscope.gui.smoothing import check_smoothing
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -72,10 +73,7 @@ CLOSE_EVERY_S = 0.5  # runs that hide each other are looked for at most this oft
 BAND_BUDGET_S = 0.008  # GUI-thread time a batch spends on the runners' bands at most (see _draw_bands)
 BAND_WAIT_MS = 100  # bands left over wait this long for the next batch before they are drawn alone
 ITEM_BUDGET_S = 0.008  # GUI-thread time one event-loop turn spends making runners' items at most
-TURN_BUDGET_S = 0.003  # paced drawing: GUI-thread time one turn spends on what waits (data, items, bands)
 PACED_MIN_RUNS = 4  # paced batches of at most this many runs' data are drawn at once (cheap)
-SLICE_TURNS = ("items", "data", "items", "bands")  # paced drawing: whose turn it is, in a round
-SLICE_GAP_MAX_S = 0.05  # the turn between two slices (the repaint) counts in drawing's cost up to this
 _DRAWN = frozenset(
     {ev.EpochEnd, ev.LRReduced, ev.EarlyStopped, ev.Diverged, ev.Boundary, ev.Finished, ev.Failed}
 )
@@ -140,9 +138,8 @@ class LivePlots(QtWidgets.QWidget):
         # a zero timer (not a posted call): other timers, painting and input get turns between
         # the runs' data of paced batches, runners' items and their first bands are drawn a
         # budget per event-loop turn, continued by this one zero timer (one slice per turn)
-        self._work_timer = self._next_turn(self._more_work)
-        self._work_seconds = 0.0
-        self._slice_end: float | None = None  # when the last slice ended, if another follows
+        self.slices = Slices(self)
+        self._work_timer = self.slices.timer
         # paced batches (a live run): each run's new data waits here, in arrival order, until
         # a turn has room for it (see add_events)
         self._backlog: dict[int, _Pending] = {}
@@ -152,7 +149,6 @@ class LivePlots(QtWidgets.QWidget):
         self._drawn_events: list[tuple[int, ev.Event]] = []
         self._drawn_marks = False
         self._close_due = False  # paced: close curves are looked for in a turn of their own
-        self._next_kind = 0  # which kind of work the next slice prefers (see _work_slice)
         layout = QtWidgets.QGridLayout()
         self._arrangement = Arrangement(frame, layout)
         self.setLayout(layout)
@@ -169,7 +165,7 @@ class LivePlots(QtWidgets.QWidget):
         point, and the divergence is marked.
 
         ``paced`` (a live run's batches): the runs' new data is drawn in the next turns of
-        the event loop (a zero timer), within :data:`TURN_BUDGET_S` each, run by run in the
+        the event loop (a zero timer), within :data:`~optiscope.gui.plots.slices.TURN_BUDGET_S` each, run by run in the
         order it arrived, so a batch of a race of many runs does not stall the window; a
         later batch queues its runs' data behind it (one entry per run). A batch of at most
         :data:`PACED_MIN_RUNS` runs' data (and nothing waiting) is drawn at once. The
@@ -178,13 +174,6 @@ class LivePlots(QtWidgets.QWidget):
         """
         with self.frame.one_legend():  # laid out once per batch, however many runs it starts
             self._add_events(events, paced)
-
-    def _next_turn(self, slot: object) -> QtCore.QTimer:
-        timer = QtCore.QTimer(self)
-        timer.setSingleShot(True)
-        timer.setInterval(0)
-        timer.timeout.connect(slot)
-        return timer
 
     def _add_events(self, events: Sequence[ev.Event], paced: bool) -> None:
         frame = self.frame
@@ -348,7 +337,7 @@ class LivePlots(QtWidgets.QWidget):
     def _more_bands(self) -> None:
         self._bands_queued = False
         if self.frame.band_dirty and not self._work_timer.isActive():
-            self._work_timer.start()  # in a turn of its own (see _more_work)
+            self._work_timer.start()  # in a turn of its own (see Slices.more)
 
     def _make_items(self, final: bool = False, budget: float | None = None) -> None:
         """The runners' items that wait (:meth:`PlotFrame.make_items`), within
@@ -357,64 +346,6 @@ class LivePlots(QtWidgets.QWidget):
         all at once when the last run finished (``final``)."""
         if self.frame.make_items(budget=None if final else ITEM_BUDGET_S if budget is None else budget):
             self._work_timer.start()
-
-    def take_work_seconds(self) -> float:
-        """Seconds the slices of :meth:`_more_work` and the turns between them (their
-        repaints) took since the last call (the part of drawing a batch that comes after
-        ``add_events`` returned: a window's drawing pace)."""
-        seconds, self._work_seconds = self._work_seconds, 0.0
-        return seconds
-
-    def _more_work(self) -> None:
-        """One slice of what waits, within one budget: the runs' data of paced batches, then
-        the runners' items, then their bands (one timer: a turn of the event loop holds one
-        slice, never a slice of each)."""
-        t0 = time.perf_counter()
-        if self._slice_end is not None:  # the turn since the last slice: its repaint, mostly
-            self._work_seconds += min(t0 - self._slice_end, SLICE_GAP_MAX_S)
-        counted = self._work_slice()
-        end = time.perf_counter()
-        if counted:  # a run's start (its runners' items) does not slow its drawing later
-            self._work_seconds += end - t0
-        self._slice_end = end if self._work_timer.isActive() else None
-
-    def _work_slice(self) -> bool:
-        """One slice of one kind of work, the kinds taking turns (the runs' data and what they
-        share; the runners' items; their bands), so none waits behind another while batches
-        keep coming; False when it made items (a run's start) rather than drawing data."""
-        frame = self.frame
-        kinds = (
-            ("data", bool(self._backlog or self._drawn_dirty or self._drawn_marks or self._close_due)),
-            ("items", bool(frame.items_due)),
-            ("bands", bool(frame.band_dirty)),
-        )
-        ready = {name for name, due in kinds if due}
-        if not ready:
-            return True
-        # the turns go round SLICE_TURNS (items every other turn while a run starts: a
-        # runner's curves appear soon), skipping the kinds with nothing to do
-        n = len(SLICE_TURNS)
-        at = next(i for i in range(n) if SLICE_TURNS[(self._next_kind + i) % n] in ready)
-        kind = SLICE_TURNS[(self._next_kind + at) % n]
-        self._next_kind = (self._next_kind + at + 1) % n
-        with frame.one_legend():
-            if kind == "data":
-                if self._backlog:
-                    self._draw_backlog(budget=TURN_BUDGET_S)  # then items and bands, with room left
-                elif self._drawn_dirty or self._drawn_marks:
-                    self._shared_work(paced=True)
-                else:
-                    self._close_due = False
-                    frame.find_close()
-            elif kind == "items":
-                frame.make_items(budget=TURN_BUDGET_S)
-            else:
-                frame.draw_bands(budget=TURN_BUDGET_S)
-        if self._backlog or self._drawn_dirty or self._drawn_marks or self._close_due or frame.items_due:
-            self._work_timer.start()
-        elif frame.band_dirty:
-            self._queue_bands()  # the bands left wait for the next batch, or BAND_WAIT_MS
-        return kind != "items"
 
     def flush_bands(self) -> None:
         """Make every runner's items and draw every band that waits (exports, tests; see
@@ -448,7 +379,7 @@ class LivePlots(QtWidgets.QWidget):
         frame.band_dirty = {}
         frame.items_due = {}
         self._work_timer.stop()
-        self._slice_end = None
+        self.slices.end = None
         self._backlog.clear()
         self._drawn_dirty, self._drawn_events, self._drawn_marks = {}, [], False
         self._close_due = False

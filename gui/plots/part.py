@@ -255,7 +255,7 @@ class PlotPart:
 
     def add_items(self, run: PlotRun, plot: pg.PlotItem, mode: str, bands: bool = True) -> None:
         """Create the run's items on ``plot`` for ``mode`` and style them (a runner's lead:
-        with its bands, unless ``bands`` is off: :meth:`add_band` adds them one by one)."""
+        with its bands, unless ``bands`` is off: the frame adds them one by one)."""
         its = self.create(plot, run)
         if mode == "grid" and self.marked:
             its["marks"] = pg.ScatterPlotItem()
@@ -266,18 +266,6 @@ class PlotPart:
         self.frame.look.style_items(run, its, self.pens, self.frame.theme["bg"])
         self.bands.show_seed_curves(run)
         self.dot(run)
-
-    def add_band(self, run: PlotRun, key: str) -> bool:
-        """Add the overlay mean and band of banded curve ``key`` to lead ``run``'s items made
-        by :meth:`add_items` without bands; False when there is nothing to add."""
-        its = self.items(run, "overlay")
-        if not its or key not in its or f"mean:{key}" in its:
-            return False
-        new = self.bands.create(self.plot, its, (key,))
-        its.update(new)
-        self.frame.look.style_items(run, new, self.pens, self.frame.theme["bg"])
-        self.dot(run)
-        return True
 
     def hover_readout(self, run_id: int | None, x: float, y: float, tol: float) -> str | None:
         """:meth:`readout` at view point ``x, y``: on a log x axis the view's x is log10 of

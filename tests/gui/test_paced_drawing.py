@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from optiscope.engine import events as ev
-from optiscope.gui.plots import LivePlots, live
+from optiscope.gui.plots import LivePlots, live, slices
 from PySide6 import QtCore
 
 RUNS, EPOCHS, SPE = 24, 4, 50
@@ -59,7 +59,7 @@ def _assert_all_drawn(plots: LivePlots, losses: dict[int, np.ndarray]) -> None:
 
 
 def test_a_big_paced_batch_is_drawn_over_several_turns_and_all_of_it_arrives(plots, qtbot, monkeypatch):
-    monkeypatch.setattr(live, "TURN_BUDGET_S", 0.0)  # one run per turn
+    monkeypatch.setattr(slices, "TURN_BUDGET_S", 0.0)  # one run per turn
     events, losses = _race()
     half = len(events) // 2
     plots.add_events(events[:half], paced=True)
@@ -84,7 +84,7 @@ def test_a_small_paced_batch_is_drawn_at_once(plots):
 
 
 def test_the_last_runs_finish_and_flush_draw_everything_at_once(plots, monkeypatch):
-    monkeypatch.setattr(live, "TURN_BUDGET_S", 0.0)
+    monkeypatch.setattr(slices, "TURN_BUDGET_S", 0.0)
     events, losses = _race()
     plots.add_events(events, paced=True)
     assert plots.pending_runs > 0
@@ -104,7 +104,7 @@ def test_the_last_runs_finish_and_flush_draw_everything_at_once(plots, monkeypat
 
 
 def test_clear_drops_the_backlog_of_the_last_experiment(plots, monkeypatch):
-    monkeypatch.setattr(live, "TURN_BUDGET_S", 0.0)
+    monkeypatch.setattr(slices, "TURN_BUDGET_S", 0.0)
     events, _ = _race(8)
     plots.add_events(events, paced=True)
     assert plots.pending_runs == 8
@@ -115,7 +115,7 @@ def test_clear_drops_the_backlog_of_the_last_experiment(plots, monkeypatch):
 
 
 def test_the_windows_flush_plots_draws_what_paced_drawing_left(qtbot, make_window, monkeypatch):
-    monkeypatch.setattr(live, "TURN_BUDGET_S", 0.0)
+    monkeypatch.setattr(slices, "TURN_BUDGET_S", 0.0)
     w = make_window()
     events, losses = _race(6)
     w.plots.add_events(events, paced=True)
@@ -130,7 +130,7 @@ def test_runners_curves_are_made_while_batches_keep_coming(qtbot, monkeypatch):
     bands take their turns with the data (none waits for the run's end)."""
     from test_seed_bands import race_plan
 
-    monkeypatch.setattr(live, "TURN_BUDGET_S", 0.0)  # the least a turn does: one unit
+    monkeypatch.setattr(slices, "TURN_BUDGET_S", 0.0)  # the least a turn does: one unit
     plots = LivePlots()
     qtbot.addWidget(plots)
     plots.resize(1280, 720)
