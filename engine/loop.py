@@ -238,7 +238,8 @@ class DriveSettings:
     ``n_classes`` of the model (reported in ``RunStarted``). ``max_steps`` ends every run
     after that many updates; ``evaluate`` (off: no epoch metrics, the LR finder) and
     ``eval_train`` (evaluate the whole training set each epoch); ``boundaries`` and
-    ``weights_every`` emit ``Boundary`` / ``Weights`` events; ``on_step`` is called after
+    ``weights_every`` emit ``Boundary`` / ``Weights`` events (``Weights`` only of the run ids
+    in ``weights_runs`` when given: a seeded race's leads); ``on_step`` is called after
     every update; ``keep_models`` puts each run's final model in its result; ``t0`` is when
     the runs' clocks started (default: now); ``stats_every`` (updates; None:
     :func:`engine.inside.default_stats_every`, 0: off) emits ``LayerStats``.
@@ -254,6 +255,7 @@ class DriveSettings:
     eval_train: bool = True
     boundaries: Boundaries | None = None
     weights_every: int = 0
+    weights_runs: frozenset[int] | None = None
     on_step: Callable[[int], None] | None = None
     keep_models: bool = False
     t0: float | None = None
@@ -289,6 +291,7 @@ def drive(
         stats_every = default_stats_every(spe * max(run.cfg.training.epochs for run in runs))
     state = _Loop(kernel, list(runs), bus, control, t0, s.weights_every)
     state.stats_every = stats_every
+    state.weights_runs = s.weights_runs
     try:
         state.start(s.device, s.n_params, s.n_classes, spe, boundaries)
         state.train(n_train, batch_size, spe, max_steps, s.evaluate, s.eval_train, boundaries, s.on_step)
@@ -325,6 +328,7 @@ class _Loop:
             run.before_emit = self.send_steps
         self.moving_lr = [run for run in runs if any(r.per_step and r.moves_lr for r in run.rules)]
         self.last_weights_step: dict[int, int] = {}
+        self.weights_runs: frozenset[int] | None = None  # None: every run's weights
         # per-update rules: a run whose only one is the divergence guard is checked for all such
         # runs at once (one comparison of the update's losses with their limits); its guard is
         # called only on the first update (which sets its limit) and when its loss fails the check
@@ -389,6 +393,8 @@ class _Loop:
                 self._emit_weights(run, 0)
 
     def _emit_weights(self, run: RunState, epoch: int) -> None:
+        if self.weights_runs is not None and run.run_id not in self.weights_runs:
+            return
         run.emit(ev.Weights(run.run_id, self.step, epoch, self.kernel.weights(run.row)))
         self.last_weights_step[run.run_id] = self.step
 

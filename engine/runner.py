@@ -91,6 +91,7 @@ def execute(
     boundary_every: int = 0,
     boundary_runs: Iterable[int] | None = None,
     weights_every: int = 0,
+    weights_runs: Iterable[int] | None = None,
     keep_models: bool = False,
     first_run_id: int = 0,
     batched: bool = True,
@@ -107,7 +108,8 @@ def execute(
     each was not batched. A stop request ends the work in progress and skips the rest.
     ``extra_rules(run_id, cfg)`` adds rules to each run (after its default ones).
     ``boundary_every`` (epochs) emits decision boundaries of 2D runs: of every run, or only
-    of the run ids in ``boundary_runs`` (a seeded race: each runner's first seed).
+    of the run ids in ``boundary_runs`` (a seeded race: each runner's first seed); likewise
+    ``weights_every`` (updates) weight snapshots, of every run or of the ids in ``weights_runs``.
     """
     bus = bus if bus is not None else ev.EventBus()
     control = control if control is not None else RunControl()
@@ -129,6 +131,7 @@ def execute(
         boundary_every=boundary_every,
         boundary_runs=None if boundary_runs is None else frozenset(boundary_runs),
         weights_every=weights_every,
+        weights_runs=None if weights_runs is None else frozenset(weights_runs),
         stats_every=stats_every,
         extra_rules=extra_rules,
     )

@@ -210,7 +210,11 @@ class Classroom(QtCore.QObject):
         self.table.show_outcomes([])
         self.table.show()
         self._apply_pace()
-        self._rows_shared = 0
+        # the table takes its height now, with the run's start (its rows are known: one per run,
+        # or per runner of several seeds), not mid-run: a height change re-lays out and repaints
+        # every plot, a stall of 10-40 ms while the curves are drawn
+        self._rows_shared = self._table_shape()
+        self.share_table()
 
     @Slot(object)
     def _on_events(self, events: list) -> None:
@@ -246,10 +250,13 @@ class Classroom(QtCore.QObject):
         self.table.show_outcomes(outcomes)
         # a row more, or a header grown to two lines (a runner's row of several seeds
         # fills in as its seeds train): the table's height again, once
-        shape = hash((self.table.table.rowCount(), self.table.wanted_height()))
+        shape = self._table_shape()
         if shape != self._rows_shared:
             self._rows_shared = shape
             self.share_table()
+
+    def _table_shape(self) -> int:
+        return hash((self.table.table.rowCount(), self.table.wanted_height()))
 
     def stop(self) -> None:
         """The window closes: no table refresh is left waiting."""

@@ -8,6 +8,8 @@ else keeps a list of colours, so run 12 or class 3 look the same everywhere.
 
 from __future__ import annotations
 
+import functools
+
 from PySide6 import QtGui
 
 __all__ = [
@@ -141,9 +143,17 @@ def readable_color(
     """``color`` (a new QColor) with its hue and saturation, its lightness moved just far
     enough (darker on a light background, lighter on a dark one) to reach ``minimum``
     contrast against ``background``; unchanged if it already does."""
+    # a legend lays out every entry again as a race is drawn: each pair is worked out once
+    argb = QtGui.QColor(color).name(QtGui.QColor.NameFormat.HexArgb)
+    return QtGui.QColor(_readable_rgb(argb, QtGui.QColor(background).name(), minimum))
+
+
+@functools.lru_cache(maxsize=1024)
+def _readable_rgb(color: str, background: str, minimum: float) -> str:
+    """:func:`readable_color` of ``color`` (``#AARRGGBB``) as a colour name."""
     c = QtGui.QColor(color)
     if contrast_ratio(c, background) >= minimum:
-        return c
+        return color
     hue, sat, light, _ = c.getHslF()
     hue = max(hue, 0.0)  # greys have hue -1
     darker = contrast_ratio("#000000", background) >= contrast_ratio("#ffffff", background)
@@ -159,7 +169,7 @@ def readable_color(
             far = mid
         else:
             near = mid
-    return rgb8(far)
+    return rgb8(far).name()
 
 
 def casing_color(color: QtGui.QColor | str, background: QtGui.QColor | str) -> QtGui.QColor | None:

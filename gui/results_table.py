@@ -248,8 +248,19 @@ class ResultsTable(QtWidgets.QWidget):
         """The runs' seed plan (an ``engine.seeds.SeedPlan``): with several seeds per runner
         one row per runner (mean ± interval, a verdict); None or one seed: a row per run."""
         self._plan = plan if plan is not None and plan.n_seeds > 1 else None
+        self._scroll_bar_policy()
         self._set_columns()
         self.show_outcomes(self._outcomes)
+
+    def _scroll_bar_policy(self) -> None:
+        """In a window a table of runners of several seeds keeps its sideways scroll bar: its
+        verdicts are sentences that overflow once the first seeds finish, and a bar appearing
+        then would change the table's height mid-run (every plot laid out and repainted again).
+        Presenting, columns fit instead (they never scroll sideways)."""
+        keep = self._plan is not None and not self._presenting
+        self.table.setHorizontalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAlwaysOn if keep else Qt.ScrollBarPolicy.ScrollBarAsNeeded
+        )
 
     @property
     def seeded(self) -> bool:
@@ -315,6 +326,7 @@ class ResultsTable(QtWidgets.QWidget):
         if self._normal_fonts is None:
             self._normal_fonts = (self.question.font(), self.table.font())
         self._presenting = on
+        self._scroll_bar_policy()
         question, table = (QtGui.QFont(f) for f in self._normal_fonts)
         if on:
             from .plots import presentation  # loaded with the plots (pyqtgraph) already
@@ -451,7 +463,12 @@ class ResultsTable(QtWidgets.QWidget):
         table ``width`` pixels wide (None: as it is now)."""
         t = self.table
         rows = self.rows_height()
-        bar = t.horizontalScrollBar().sizeHint().height() if self._columns_width() > self._room(width) else 0
+        always = t.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOn
+        bar = (
+            t.horizontalScrollBar().sizeHint().height()
+            if always or self._columns_width() > self._room(width)
+            else 0
+        )
         margins = self.layout().contentsMargins()
         text_width = (self.width() if width is None else width) - margins.left() - margins.right()
         # a wrapped question is as tall as its lines at the table's width (its size hint is not)

@@ -120,14 +120,14 @@ def train_job(
     control: Any,
     *,
     boundary_every: int = 0,
-    boundary_runs: Sequence[int] | None = None,
+    lead_runs: Sequence[int] | None = None,
     weights_every: int = 0,
     recording: Recording | None = None,
 ) -> Callable[[JobContext], TrainOutcome]:
     """The job that trains ``runs`` (``runner.execute``), emitting every engine event and,
     with ``recording``, writing the runs into the run store as they train (as the CLI does).
-    Decision boundaries come every ``boundary_every`` epochs for the run ids
-    ``boundary_runs`` (None: every run).
+    Decision boundaries (every ``boundary_every`` epochs) and weight snapshots (every
+    ``weights_every`` updates) come for the run ids ``lead_runs`` (None: every run).
 
     Returns a :class:`TrainOutcome`: the end reason and what the engine reported per run.
     """
@@ -150,8 +150,9 @@ def train_job(
             bus=bus,
             control=_FlushingControl(control, context.flush),
             boundary_every=boundary_every,
-            boundary_runs=boundary_runs,
+            boundary_runs=lead_runs,
             weights_every=weights_every,
+            weights_runs=lead_runs,
             keep_models=True,  # File → Save weights, Save run bundle
         )
         for r in results:  # the window keeps the trained models: on the CPU, no device memory held
@@ -278,7 +279,8 @@ class RunController(QtCore.QObject):
         ``plan`` (an ``engine.seeds.SeedPlan`` whose ``runs`` are ``runs``) says which run is
         which runner and seed: run id ``r`` (ids start at 0) is plan index ``r``. Without
         one, every run is its own runner with one seed. With several seeds per runner only
-        each runner's first seed (the one the boundary plot shows) gets decision boundaries."""
+        each runner's first seed (the one the boundary plot and the loss surface show) gets
+        decision boundaries and weight snapshots."""
         from optiscope.engine.landscape import snapshot_every  # torch: the engine is loaded by now
         from optiscope.engine.trainer import boundary_every
 
@@ -291,7 +293,7 @@ class RunController(QtCore.QObject):
             runs,
             control,
             boundary_every=boundary_every(runs),
-            boundary_runs=plan.leads if plan is not None and plan.n_seeds > 1 else None,
+            lead_runs=plan.leads if plan is not None and plan.n_seeds > 1 else None,
             weights_every=snapshot_every(runs),
             recording=self.recording,
         )

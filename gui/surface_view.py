@@ -204,7 +204,9 @@ class SurfaceView(QtWidgets.QWidget):
             elif t is ev.Finished:
                 self.finished.add(e.run)
                 self._dirty = True
-                if not self.snapshots.get(e.run):
+                # a seeded race sends the leads' snapshots only: silence is wrong only when no
+                # run sent any
+                if not any(self.snapshots.values()):
                     self.status.setText(
                         f"Run '{self.label(e.run)}' sent no weight snapshots, so there is no surface to draw "
                         "(the run must be trained with weights_every > 0)."

@@ -81,3 +81,30 @@ def test_only_the_given_runs_get_boundaries_and_they_are_their_models(batched):
             want = torch.softmax(model(points).float(), 1).numpy().reshape(len(ys), len(xs), -1)
         np.testing.assert_allclose(e.probs, want, atol=1e-5)
     assert not _boundaries(runs, batched=batched, boundary_runs=[])[0]  # none asked: none computed
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_only_the_given_runs_send_weight_snapshots_and_they_are_their_weights(batched):
+    """``weights_runs`` (a seeded race's leads): the other runs send no ``Weights``; the given
+    ones send every snapshot they would send alone, the last one their returned model's
+    parameters (torch's ``parameters_to_vector``)."""
+    import numpy as np
+    import torch
+
+    runs = _race(3, epochs=2)
+
+    def snapshots(**kw):
+        bus, got = ev.EventBus(), []
+        bus.subscribe(got.append, ev.Weights)
+        results = execute(runs, bus=bus, weights_every=5, keep_models=True, batched=batched, **kw)
+        return got, results
+
+    every, _ = snapshots()
+    some, results = snapshots(weights_runs=[0, 2])
+    assert {e.run for e in every} == {0, 1, 2}
+    assert [(e.run, e.step) for e in some] == [(e.run, e.step) for e in every if e.run in (0, 2)]
+    for r in (0, 2):
+        last = [e for e in some if e.run == r][-1]
+        want = torch.nn.utils.parameters_to_vector(results[r].model.parameters()).detach().numpy()
+        np.testing.assert_allclose(last.vector, want, rtol=0, atol=1e-6)
+    assert not snapshots(weights_runs=[])[0]

@@ -659,6 +659,13 @@ def test_text_in_a_run_colour_is_made_readable_keeping_its_hue():
                 assert made == original
             elif original.saturation() > 0:
                 assert abs(made.hslHue() - original.hslHue()) <= 2, (hex_colour, made.name())
+    # each pair is worked out once (legends lay out often): every call still gets a colour of
+    # its own, and a readable colour's alpha is kept
+    first = readable_color("#E69F00", "#ffffff")
+    first.setRed(1)
+    assert readable_color("#E69F00", "#ffffff").red() != 1
+    translucent = QtGui.QColor(0, 0, 0, 100)
+    assert readable_color(translucent, "#ffffff") == translucent
 
 
 def test_exported_step_plots_fit_the_data_and_the_screen_keeps_its_ranges(plots, tmp_path, monkeypatch):

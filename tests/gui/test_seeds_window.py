@@ -163,6 +163,44 @@ def test_a_threshold_not_reached_by_every_seed_says_how_many(qtbot):
     assert comparison.toolTip().startswith(comparison.text())  # the engine's verdict, its note in the tip
 
 
+def test_a_seeded_table_keeps_its_height_as_its_verdicts_fill_in(qtbot):
+    """In a window, the runners' rows are there from the start and the sideways scroll bar's
+    room is kept, so the verdict sentences arriving mid-run (wider than the table) do not
+    change the table's height (a re-layout and repaint of every plot); presenting, columns
+    fit instead and the bar shows only when needed."""
+    from optiscope.engine.lessons import RunOutcome, Threshold
+    from optiscope.engine.seeds import SeedPlan
+    from optiscope.gui.results_table import ResultsTable
+    from PySide6.QtCore import Qt
+
+    table = ResultsTable()
+    qtbot.addWidget(table)
+    table.set_lesson([Threshold(metric="val_acc", value=0.8)], "")
+    plan = SeedPlan.of(quick_race(seeds=4))
+    table.set_plan(plan)
+    table.show_outcomes([])
+    assert table.table.rowCount() == 2  # a row per runner before any seed has finished
+    # as wide as the empty cells need, not the verdicts: the case that changed height
+    table.resize(table._columns_width() + 20 + table.width() - table._room(), 300)
+    assert table._columns_width() <= table._room()
+    before = table.wanted_height()
+    epochs = {0: 5, 1: 6, 2: 7, 3: 6, 4: 15, 5: None, 6: 16, 7: 17}
+    table.show_outcomes(
+        [
+            RunOutcome(run=r, label=plan.labels[r // 4], epochs=20, reason="completed", thresholds={0: e})
+            for r, e in epochs.items()
+        ]
+    )
+    assert table._columns_width() > table._room()  # the verdicts overflow: the bar is needed
+    assert table.wanted_height() == before
+    assert table.table.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOn
+    table.set_presentation(True)
+    assert table.table.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAsNeeded
+    table.set_presentation(False)
+    table.set_plan(SeedPlan.of(quick_race(seeds=1)))  # a row per run: as needed again
+    assert table.table.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAsNeeded
+
+
 def test_one_seed_keeps_a_row_per_run(qtbot):
     from optiscope.engine.lessons import RunOutcome
     from optiscope.engine.seeds import SeedPlan
@@ -244,13 +282,18 @@ def test_lesson_captions_of_a_seeded_race_state_the_runners_mean_on_its_mean_cur
 
 def test_a_seeded_race_gets_boundaries_only_for_each_runners_first_seed(qtbot, make_window):
     """The window shows one boundary per runner (its first seed's): only those are computed
-    and sent, the "Boundary of:" choice offers just them, named by seed, and the plot draws."""
+    and sent, the "Boundary of:" choice offers just them, named by seed, and the plot draws.
+    Weight snapshots (the loss surface's paths) likewise come from the leads only, and the
+    surface view does not call the other seeds' silence an error."""
     w = make_window()
     exp = quick_race()
     w.set_experiment(exp)
-    got = []
+    got, weights = [], []
     w.runs.events_ready.connect(
         lambda events: got.extend(e for e in events if type(e).__name__ == "Boundary")
+    )
+    w.runs.events_ready.connect(
+        lambda events: weights.extend(e for e in events if type(e).__name__ == "Weights")
     )
     with qtbot.waitSignal(w.run_finished, timeout=120_000):
         assert w.run()
@@ -260,6 +303,10 @@ def test_a_seeded_race_gets_boundaries_only_for_each_runners_first_seed(qtbot, m
     leads = {r for r in range(2 * SEEDS) if started[r].config["training"]["seed"] in firsts}
     assert len(leads) == 2
     assert got and {e.run for e in got} == leads
+    assert weights and {e.run for e in weights} == leads
+    surface = w.landscape.surface_view
+    assert {r for r, snaps in surface.snapshots.items() if snaps} == leads
+    assert "no weight snapshots" not in surface.status.text()
     frame = w.plots.frame
     assert all((frame.runs[r].boundary is not None) == (r in leads) for r in range(2 * SEEDS))
     box = w.plots.controls.boundary_box
