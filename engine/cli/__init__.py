@@ -8,6 +8,7 @@ Bad input ends with exit code 2 and one line on stderr naming what is wrong.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -129,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             f"optiscope {args.command}: interrupted after {time.perf_counter() - t0:.1f} s", file=sys.stderr
         )
         return 130
+    except BrokenPipeError:
+        # the reader went away (`optiscope runs list | head`): stop quietly, as a Unix tool does;
+        # stdout goes to devnull so the interpreter's last flush cannot raise again (the
+        # recipe of Python's `signal` documentation). 141 = 128 + SIGPIPE, the shell's code.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     finally:
         restore()
 

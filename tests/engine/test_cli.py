@@ -334,3 +334,28 @@ def test_runs_list_puts_a_runners_seeds_on_one_line_with_their_interval(tmp_path
 def test_runs_list_empty(capsys):
     rc, out, _ = run_cli(capsys, "runs", "list")
     assert rc == 0 and "no stored runs" in out
+
+
+def test_a_reader_that_goes_away_ends_the_listing_quietly(tmp_path):
+    """``optiscope runs list | head -1``: once the reader has gone, the command stops with the
+    shell's SIGPIPE code (141) and no traceback (it printed ``BrokenPipeError`` before)."""
+    import subprocess
+    import sys
+
+    from optiscope.engine import events as ev
+
+    store_path = tmp_path / "runs.sqlite3"
+    store = RunStore(store_path)
+    for i in range(400):  # ~40 KB of lines: more than a pipe's buffer takes before head reads
+        store.insert_run(ev.RunStarted(i, f"run number {i}", "cpu", 10, 1, 1, 1, 2, {}), "many")
+    store.close()
+    cmd = [sys.executable, "-m", "optiscope.engine.cli", "runs", "--store", str(store_path), "list"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as head does after its line
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    rc = proc.wait(timeout=60)
+    assert first.split()[:3] == [b"id", b"created", b"status"]
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert rc == 141
