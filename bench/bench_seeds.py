@@ -21,7 +21,9 @@ Run: ``.venv/bin/python bench/bench_seeds.py`` (``--epochs``, ``--seeds``, ``--r
 ``--skip-peer`` to time only the batched engine, ``--profile`` for a cProfile of one
 batched run, ``--phases`` for where one batched run's time goes: the updates' forward and
 backward, the optimizer step, the epoch evaluations, the Inside statistics and the loop's
-own bookkeeping, each timed around the kernel's calls).
+own bookkeeping, each timed around the kernel's calls; ``--floor`` for the kernel's own work
+with no loop around it, and the batched products within it: what faster ops, not less
+bookkeeping, would have to beat).
 """
 
 from __future__ import annotations
@@ -131,6 +133,93 @@ def phases(runs: list[RunConfig]) -> dict[str, float]:
     return out
 
 
+def floor(runs: list[RunConfig], repeats: int = 3) -> dict[str, float]:
+    """The kernel's own work for these runs with no loop around it: every update's
+    ``BatchedKernel.step`` (forward, backward, optimizer) on the epoch's minibatches and every
+    epoch's ``epoch_metrics`` (train + test), timed on the kernel a real ``execute`` built (its
+    tensors, rows and optimizers), and within them the batched products alone (``bmm`` /
+    ``baddbmm`` at the update's and the evaluation's shapes). Best of ``repeats``. This is what
+    no trimming of the loop's bookkeeping can remove: the bar needs faster ops themselves."""
+    from optiscope.engine import kernels
+
+    built: list = []
+    original = kernels.BatchedKernel.__init__
+
+    def keep(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        built.append(self)
+
+    kernels.BatchedKernel.__init__ = keep
+    try:
+        execute(runs)
+    finally:
+        kernels.BatchedKernel.__init__ = original
+    kernel = built[-1]
+    kernel.alive = [True] * kernel.K  # every row live again, as during the run (finished rows are skipped)
+    kernel.mask.fill_(1.0)
+    epochs, batch = runs[0].training.epochs, runs[0].training.batch_size
+    n = kernel.n
+    lrs = [c.optimizer.lr for c in kernel.cfgs]
+    gen = torch.Generator().manual_seed(0)
+    perms = [torch.randperm(n, generator=gen) for _ in range(len({c.training.seed for c in kernel.cfgs}))]
+    slot = {s: i for i, s in enumerate(sorted({c.training.seed for c in kernel.cfgs}))}
+    order = [perms[slot[c.training.seed]] for c in kernel.cfgs]
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    def updates() -> None:
+        for _ in range(epochs):
+            kernel.begin_epoch(order)
+            for lo in range(0, n, batch):
+                kernel.step(lo, min(lo + batch, n), lrs)
+
+    def evaluations() -> None:
+        for _ in range(epochs):
+            kernel.epoch_metrics(True)
+
+    K, net = kernel.K, kernel.net
+    shapes = [tuple(w.shape) for w in (net.leaves[i] for i in net.weight_leaves)]  # (K, out, in)
+    (_, hidden, features), (_, classes, _) = shapes
+    x = torch.randn(K, features, batch)
+    h = torch.randn(K, hidden, batch)
+    g = torch.randn(K, classes, batch)
+    gh = torch.randn(K, hidden, batch)
+    w1, w2 = torch.randn(K, hidden, features), torch.randn(K, classes, hidden)
+    b1, b2 = torch.randn(K, hidden, 1), torch.randn(K, classes, 1)
+    points = kernel.xt_all.shape[1]
+    block = kernel.eval_rows(points)
+    xe = kernel.xt_all[None]
+    he = torch.randn(block, hidden, points)
+
+    def products() -> None:  # an update's five: two forward, three backward (as BatchedNet)
+        for _ in range(epochs * -(-n // batch)):
+            torch.baddbmm(b1, w1, x)
+            torch.baddbmm(b2, w2, h)
+            torch.bmm(g, h.transpose(1, 2))
+            torch.bmm(w2.transpose(1, 2), g)
+            torch.bmm(x, gh.transpose(1, 2))
+
+    def eval_products() -> None:  # per epoch and block of rows: the shared first layer, the second
+        for _ in range(epochs):
+            for start in range(0, K, block):
+                k = min(block, K - start)
+                torch.baddbmm(b1[:k].reshape(1, k * hidden, 1), w1[:k].reshape(1, k * hidden, features), xe)
+                torch.baddbmm(b2[:k], w2[:k], he[:k])
+
+    return {
+        "updates (BatchedKernel.step x every minibatch)": best(updates),
+        "evaluations (epoch_metrics x every epoch)": best(evaluations),
+        "  of which the updates' batched products": best(products),
+        "  of which the evaluations' batched products": best(eval_products),
+    }
+
+
 def uptime() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
@@ -146,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-peer", action="store_true", help="only the batched engine")
     ap.add_argument("--profile", action="store_true", help="cProfile one batched run (own time)")
     ap.add_argument("--phases", action="store_true", help="where one batched run's time goes")
+    ap.add_argument("--floor", action="store_true", help="the kernel's own work alone, no loop around it")
     args = ap.parse_args(argv)
     runs = seeded_runs(args.epochs, args.seeds)
     groups, alone = plan_batches(runs)
@@ -163,6 +253,21 @@ def main(argv: list[str] | None = None) -> int:
         with cProfile.Profile() as prof:
             execute(runs)
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+        return 0
+    if args.floor:
+        parts = floor(runs)
+        for label, seconds in parts.items():
+            print(f"  {label:52s} {seconds:6.3f} s")
+        kernel_only = (
+            parts["updates (BatchedKernel.step x every minibatch)"]
+            + parts["evaluations (epoch_metrics x every epoch)"]
+        )
+        products = sum(v for k, v in parts.items() if "products" in k)
+        print(
+            f"  {'the kernel alone (updates + evaluations)':52s} {kernel_only:6.3f} s  (bar for the whole run: 1.5 s)"
+        )
+        print(f"  {'the batched products alone':52s} {products:6.3f} s")
+        print(f"load after: {uptime()}")
         return 0
     if args.phases:
         parts = phases(runs)
