@@ -224,3 +224,31 @@ def test_modules_imported_after_the_freeze_are_frozen_before_a_collection_walks_
     finally:
         worker.thaw_long_lived()
     assert gc.get_freeze_count() == 0
+
+
+def test_the_collector_collects_young_generations_often_and_a_full_collection_as_rarely_as_before(
+    qapp, monkeypatch
+):
+    """Generation 0 whenever enough was allocated, generation 1 after 10 of those, a full
+    collection only after 50 generation-1 collections (the spacing it had at 500 ms looks:
+    about 50 s while busy), so the 100 ms looks do not make full collections 5x as often."""
+    import gc
+
+    from optiscope.gui import worker
+
+    collector = worker.collect_garbage_on_gui_thread()
+    monkeypatch.setattr(worker, "_frozen_modules", 0)  # no freezing in between: collections only
+    collected: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
+    t0, t1, t2 = collector.threshold
+    for counts, want in [
+        ((t0 // 2, 0, 0), []),
+        ((t0 + 1, t1 // 2, 0), [0]),
+        ((t0 + 1, t1 + 1, t2 + 1), [0, 1]),
+        ((t0 + 1, t1 + 1, t2 * worker.FULL_SPACING), [0, 1]),
+        ((t0 + 1, t1 + 1, t2 * worker.FULL_SPACING + 1), [0, 1, 2]),
+    ]:
+        collected.clear()
+        monkeypatch.setattr(gc, "get_count", lambda c=counts: c)
+        collector.check()
+        assert collected == want, (counts, collected)
